@@ -46,7 +46,9 @@ func (k Private) Public() Public {
 func (k Private) MarshalText() ([]byte, error) { return []byte(hex.EncodeToString(k[:])), nil }
 
 // UnmarshalText decodes 64 hex digits.
-func (k *Private) UnmarshalText(b []byte) error { return decode32((*[32]byte)(k), string(b), "private key") }
+func (k *Private) UnmarshalText(b []byte) error {
+	return decode32((*[32]byte)(k), string(b), "private key")
+}
 
 // String never prints the key material, so a private key cannot leak into a log.
 func (k Private) String() string { return "key.Private{…}" }
@@ -64,7 +66,9 @@ func (k Public) ShortString() string { return hex.EncodeToString(k[:4]) }
 func (k Public) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
 
 // UnmarshalText decodes 64 hex digits.
-func (k *Public) UnmarshalText(b []byte) error { return decode32((*[32]byte)(k), string(b), "public key") }
+func (k *Public) UnmarshalText(b []byte) error {
+	return decode32((*[32]byte)(k), string(b), "public key")
+}
 
 // ParsePublic parses 64 hex digits.
 func ParsePublic(s string) (Public, error) {
