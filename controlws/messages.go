@@ -1,0 +1,155 @@
+package controlws
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/netip"
+
+	"tsconnect/key"
+)
+
+// Version is the control protocol version. It is bound into the Noise prologue, so a
+// client and server of different versions fail the handshake instead of misreading.
+const Version = 1
+
+// Message types. Requests carry an ID that their response echoes; a map stream's
+// responses all echo the ID of its MapRequest.
+const (
+	TypeRegister         = "register"
+	TypeRegisterResponse = "registerResponse"
+	TypeMapRequest       = "mapRequest"
+	TypeMapResponse      = "mapResponse"
+	TypeUpdate           = "update"
+	TypeLogout           = "logout"
+	TypeOK               = "ok"
+	TypeError            = "error"
+)
+
+// Envelope is the JSON object every application message travels in.
+type Envelope struct {
+	V    int             `json:"v"`
+	Type string          `json:"type"`
+	ID   uint64          `json:"id,omitempty"`
+	Body json.RawMessage `json:"body,omitempty"`
+}
+
+// Hostinfo is what a node reports about itself.
+type Hostinfo struct {
+	Hostname    string           `json:"hostname,omitempty"`
+	OS          string           `json:"os,omitempty"`
+	SSH         bool             `json:"ssh,omitempty"`
+	SSHHostKeys []string         `json:"sshHostKeys,omitempty"`
+	HomeDERP    int              `json:"homeDERP,omitempty"`
+	Endpoints   []netip.AddrPort `json:"endpoints,omitempty"`
+}
+
+// RegisterRequest asks control to bind this machine to NodeKey as a node, using AuthKey.
+// Registering again with the node key already bound to this machine succeeds without
+// consuming a key.
+type RegisterRequest struct {
+	AuthKey  string     `json:"authKey,omitempty"`
+	NodeKey  key.Public `json:"nodeKey"`
+	Hostinfo Hostinfo   `json:"hostinfo"`
+}
+
+// RegisterResponse reports the node control made.
+type RegisterResponse struct {
+	Node Node        `json:"node"`
+	User UserProfile `json:"user"`
+}
+
+// MapRequest starts the map stream for the node bound to NodeKey on this machine.
+type MapRequest struct {
+	NodeKey  key.Public `json:"nodeKey"`
+	Hostinfo Hostinfo   `json:"hostinfo"`
+}
+
+// MapResponse is one message of a map stream: the first holds Full, later ones deltas.
+// A client applies them in order; see (*NetworkMap).Apply.
+type MapResponse struct {
+	Full *NetworkMap `json:"full,omitempty"`
+	// Self replaces the node's own entry when non-nil.
+	Self *Node `json:"self,omitempty"`
+	// PeersChanged holds peers that are new or whose entry changed (whole entries).
+	PeersChanged []Node `json:"peersChanged,omitempty"`
+	// PeersRemoved holds IDs of peers that are gone.
+	PeersRemoved []int64       `json:"peersRemoved,omitempty"`
+	Users        []UserProfile `json:"users,omitempty"`
+	// KeepAlive marks an otherwise empty message that keeps the stream's path warm.
+	KeepAlive bool `json:"keepAlive,omitempty"`
+}
+
+// Update replaces the node's Hostinfo while a map stream runs.
+type Update struct {
+	Hostinfo Hostinfo `json:"hostinfo"`
+}
+
+// Error codes a program can switch on.
+const (
+	CodeBadRequest     = "bad_request"
+	CodeInvalidKey     = "invalid_key"     // no such auth key
+	CodeExpiredKey     = "expired_key"     // auth key past its expiry
+	CodeUsedKey        = "used_key"        // single-use auth key already consumed
+	CodeRevokedKey     = "revoked_key"     // auth key revoked by an admin
+	CodeNodeKeyInUse   = "node_key_in_use" // node key bound to another machine
+	CodeNotRegistered  = "not_registered"  // this machine has no node with that key: register first
+	CodeNodeDeleted    = "node_deleted"    // an admin deleted the node
+	CodeInternal       = "internal"
+	CodeUnsupportedVer = "unsupported_version"
+)
+
+// Error is the body of a TypeError message and the error the client returns for it.
+type Error struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("control: %s (%s)", e.Message, e.Code) }
+
+// Apply folds a delta into nm. A response holding Full replaces nm entirely.
+func (nm *NetworkMap) Apply(r *MapResponse) {
+	if r.Full != nil {
+		*nm = *r.Full
+		return
+	}
+	if r.Self != nil {
+		nm.Self = *r.Self
+	}
+	if len(r.PeersRemoved) > 0 {
+		gone := make(map[int64]bool, len(r.PeersRemoved))
+		for _, id := range r.PeersRemoved {
+			gone[id] = true
+		}
+		kept := nm.Peers[:0]
+		for _, p := range nm.Peers {
+			if !gone[p.ID] {
+				kept = append(kept, p)
+			}
+		}
+		nm.Peers = kept
+	}
+	for _, c := range r.PeersChanged {
+		replaced := false
+		for i := range nm.Peers {
+			if nm.Peers[i].ID == c.ID {
+				nm.Peers[i], replaced = c, true
+				break
+			}
+		}
+		if !replaced {
+			nm.Peers = append(nm.Peers, c)
+		}
+	}
+	for _, u := range r.Users {
+		replaced := false
+		for i := range nm.Users {
+			if nm.Users[i].ID == u.ID {
+				nm.Users[i], replaced = u, true
+				break
+			}
+		}
+		if !replaced {
+			nm.Users = append(nm.Users, u)
+		}
+	}
+}
