@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
+	"slices"
 
 	"tsconnect/key"
 )
@@ -107,11 +108,14 @@ type Error struct {
 func (e *Error) Error() string { return fmt.Sprintf("control: %s (%s)", e.Message, e.Code) }
 
 // Apply folds a delta into nm. A response holding Full replaces nm entirely.
+// Apply never writes into slices nm shared before, so maps handed out earlier stay intact.
 func (nm *NetworkMap) Apply(r *MapResponse) {
 	if r.Full != nil {
 		*nm = *r.Full
 		return
 	}
+	nm.Peers = slices.Clone(nm.Peers)
+	nm.Users = slices.Clone(nm.Users)
 	if r.Self != nil {
 		nm.Self = *r.Self
 	}
@@ -120,7 +124,7 @@ func (nm *NetworkMap) Apply(r *MapResponse) {
 		for _, id := range r.PeersRemoved {
 			gone[id] = true
 		}
-		kept := nm.Peers[:0]
+		kept := make([]Node, 0, len(nm.Peers))
 		for _, p := range nm.Peers {
 			if !gone[p.ID] {
 				kept = append(kept, p)
