@@ -1,0 +1,45 @@
+package policy
+
+import "strings"
+
+// NodeRules is what one destination node enforces: its inbound packet
+// filter and its SSH rules (check rules before accept rules), concerning only it.
+type NodeRules struct {
+	Filter Filter    `json:"filter"`
+	SSH    []SSHRule `json:"ssh"`
+}
+
+// Compile builds the rules node dst enforces, given every node of the network.
+func (p *Policy) Compile(nw *Network, dst Node) *NodeRules {
+	if nw == nil {
+		nw = &Network{}
+	}
+	f := p.compileFilter(nw, dst)
+	return &NodeRules{Filter: f, SSH: p.compileSSH(nw, dst, f)}
+}
+
+// CanApplyTag reports whether user owns tag (directly, through a group, or
+// as a member when autogroup:member owns it). Admins may apply any tag; that
+// is the caller's decision.
+func (p *Policy) CanApplyTag(user, tag string) bool {
+	owners, ok := p.tagOwners[tag]
+	if !ok || user == "" {
+		return false
+	}
+	for _, o := range owners {
+		switch {
+		case o == "autogroup:member":
+			return true
+		case strings.HasPrefix(o, "group:"):
+			if p.inGroup(o, user) {
+				return true
+			}
+		case strings.EqualFold(o, user):
+			return true
+		}
+	}
+	return false
+}
+
+// Source returns the policy file's text as parsed.
+func (p *Policy) Source() []byte { return p.src }

@@ -1,0 +1,197 @@
+package policy
+
+import (
+	"net/netip"
+	"slices"
+	"strings"
+)
+
+// FilterRule lets packets from Src to Dst on Ports with one of Protos in.
+// Protos empty means every protocol; Ports apply only to TCP, UDP and SCTP.
+type FilterRule struct {
+	Src    []netip.Prefix `json:"src"`
+	Dst    []netip.Prefix `json:"dst"`
+	Ports  []PortRange    `json:"ports"`
+	Protos []Proto        `json:"protos,omitempty"`
+	// Origin names the policy entry the rule came from, e.g. "acls[0]".
+	Origin string `json:"origin,omitempty"`
+}
+
+// Filter is a node's inbound packet filter: a packet passes if any rule allows
+// it. Replies to the node's own connections are the data path's business
+// (stateful tracking), not the filter's.
+type Filter []FilterRule
+
+// Allows reports whether a new inbound packet from src to dst is allowed.
+func (f Filter) Allows(src netip.Addr, dst netip.AddrPort, proto Proto) bool {
+	src, da := src.Unmap(), dst.Addr().Unmap()
+	for _, r := range f {
+		if r.allows(src, da, dst.Port(), proto) {
+			return true
+		}
+	}
+	return false
+}
+
+func (r FilterRule) allows(src, dst netip.Addr, port uint16, proto Proto) bool {
+	if len(r.Protos) > 0 && !slices.Contains(r.Protos, proto) {
+		return false
+	}
+	if !containsAddr(r.Src, src) || !containsAddr(r.Dst, dst) {
+		return false
+	}
+	if !proto.hasPorts() {
+		return true
+	}
+	for _, pr := range r.Ports {
+		if pr.Contains(port) {
+			return true
+		}
+	}
+	return false
+}
+
+func containsAddr(ps []netip.Prefix, a netip.Addr) bool {
+	for _, p := range ps {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// netApplies says whether rule r lets anything into d: fully, or (autogroup:self)
+// only from d's owner's own devices; dst is the part of d's addresses it covers.
+func (p *Policy) netApplies(r netRule, d Node) (applies, selfOnly bool, dst []netip.Prefix) {
+	normal, self := false, false
+	for _, a := range r.dst {
+		switch {
+		case a.kind == akSelf:
+			self = self || d.owner() != ""
+		case a.kind == akPrefix:
+			for _, ap := range d.Addresses {
+				if a.prefix.Contains(ap.Addr()) {
+					normal = true
+					dst = append(dst, hostPrefix(ap.Addr()))
+				}
+			}
+		case p.matches(a, d):
+			normal = true
+			for _, ap := range d.Addresses {
+				dst = append(dst, hostPrefix(ap.Addr()))
+			}
+		}
+	}
+	if normal {
+		return true, false, dedupe(dst)
+	}
+	if self {
+		for _, ap := range d.Addresses {
+			dst = append(dst, hostPrefix(ap.Addr()))
+		}
+		return true, true, dedupe(dst)
+	}
+	return false, false, nil
+}
+
+// netSrcMatches reports whether node s is a source of r towards d.
+func (p *Policy) netSrcMatches(r netRule, s, d Node, selfOnly bool) bool {
+	if selfOnly && (s.owner() == "" || !strings.EqualFold(s.owner(), d.owner())) {
+		return false
+	}
+	return p.anyMatches(r.src, s)
+}
+
+// netAllows reports by identity whether the network rules let s open a
+// connection to port of d with proto.
+func (p *Policy) netAllows(s, d Node, proto Proto, port uint16) bool {
+	for _, r := range p.net {
+		applies, selfOnly, _ := p.netApplies(r, d)
+		if !applies || !p.netSrcMatches(r, s, d, selfOnly) {
+			continue
+		}
+		if len(r.protos) > 0 && !slices.Contains(r.protos, proto) {
+			continue
+		}
+		if !proto.hasPorts() {
+			return true
+		}
+		for _, pr := range r.ports {
+			if pr.Contains(port) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// compileFilter builds d's inbound filter against the nodes of nw.
+func (p *Policy) compileFilter(nw *Network, d Node) Filter {
+	var f Filter
+	for _, r := range p.net {
+		applies, selfOnly, dst := p.netApplies(r, d)
+		if !applies || len(dst) == 0 {
+			continue
+		}
+		var src []netip.Prefix
+		if !selfOnly {
+			for _, a := range r.src {
+				switch a.kind {
+				case akAll:
+					src = append(src, netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0"))
+				case akPrefix:
+					src = append(src, a.prefix)
+				}
+			}
+		}
+		for _, s := range nw.Nodes {
+			if p.netSrcMatches(r, s, d, selfOnly) {
+				for _, ap := range s.Addresses {
+					src = append(src, hostPrefix(ap.Addr()))
+				}
+			}
+		}
+		src = dedupe(src)
+		if len(src) == 0 {
+			continue
+		}
+		f = append(f, FilterRule{Src: src, Dst: dst, Ports: r.ports, Protos: r.protos, Origin: r.field})
+	}
+	return f
+}
+
+func hostPrefix(a netip.Addr) netip.Prefix {
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen())
+}
+
+// dedupe sorts ps and removes duplicates and prefixes covered by others.
+func dedupe(ps []netip.Prefix) []netip.Prefix {
+	slices.SortFunc(ps, func(a, b netip.Prefix) int {
+		if c := a.Addr().Compare(b.Addr()); c != 0 {
+			return c
+		}
+		return a.Bits() - b.Bits()
+	})
+	var out, wide []netip.Prefix // wide: kept prefixes that cover more than one address
+	for _, p := range ps {
+		if len(out) > 0 && out[len(out)-1] == p {
+			continue
+		}
+		covered := false
+		for _, q := range wide {
+			if q.Bits() <= p.Bits() && q.Contains(p.Addr()) {
+				covered = true
+				break
+			}
+		}
+		if covered {
+			continue
+		}
+		out = append(out, p)
+		if p.Bits() < p.Addr().BitLen() {
+			wide = append(wide, p)
+		}
+	}
+	return out
+}

@@ -1,0 +1,109 @@
+package policy
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// PortRange is an inclusive range of ports.
+type PortRange struct {
+	First uint16 `json:"first"`
+	Last  uint16 `json:"last"`
+}
+
+// AllPorts is the range "*".
+var AllPorts = PortRange{0, 65535}
+
+// Contains reports whether port is in r.
+func (r PortRange) Contains(port uint16) bool { return port >= r.First && port <= r.Last }
+
+// Proto is an IP protocol number (IANA).
+type Proto uint8
+
+// IP protocols the policy names.
+const (
+	ProtoICMP   Proto = 1
+	ProtoIGMP   Proto = 2
+	ProtoTCP    Proto = 6
+	ProtoUDP    Proto = 17
+	ProtoGRE    Proto = 47
+	ProtoESP    Proto = 50
+	ProtoAH     Proto = 51
+	ProtoICMPv6 Proto = 58
+	ProtoSCTP   Proto = 132
+)
+
+// defaultProtos apply when a rule names no protocol, as in the established format.
+var defaultProtos = []Proto{ProtoTCP, ProtoUDP, ProtoICMP, ProtoICMPv6}
+
+var protoNames = map[string]Proto{
+	"icmp": ProtoICMP, "igmp": ProtoIGMP, "tcp": ProtoTCP, "udp": ProtoUDP, "gre": ProtoGRE,
+	"esp": ProtoESP, "ah": ProtoAH, "ipv6-icmp": ProtoICMPv6, "icmpv6": ProtoICMPv6, "sctp": ProtoSCTP,
+}
+
+// hasPorts reports whether the protocol has port numbers.
+func (p Proto) hasPorts() bool { return p == ProtoTCP || p == ProtoUDP || p == ProtoSCTP }
+
+// parseProto reads a protocol name or number.
+func parseProto(s string) (Proto, error) {
+	if p, ok := protoNames[strings.ToLower(s)]; ok {
+		return p, nil
+	}
+	n, err := strconv.ParseUint(s, 10, 8)
+	if err != nil || n == 0 {
+		return 0, fmt.Errorf("unknown protocol %q (want tcp, udp, icmp, ipv6-icmp, sctp, ... or a number 1-255)", s)
+	}
+	return Proto(n), nil
+}
+
+// parsePorts reads "*", "22", "80,443" or "1000-2000" (and lists of those).
+func parsePorts(s string) ([]PortRange, error) {
+	if s == "*" {
+		return []PortRange{AllPorts}, nil
+	}
+	var out []PortRange
+	for _, part := range strings.Split(s, ",") {
+		lo, hi, isRange := strings.Cut(part, "-")
+		first, err := parsePort(lo)
+		if err != nil {
+			return nil, err
+		}
+		last := first
+		if isRange {
+			if last, err = parsePort(hi); err != nil {
+				return nil, err
+			}
+			if last < first {
+				return nil, fmt.Errorf("bad port range %q: %d is above %d", part, first, last)
+			}
+		}
+		out = append(out, PortRange{first, last})
+	}
+	return out, nil
+}
+
+func parsePort(s string) (uint16, error) {
+	n, err := strconv.ParseUint(s, 10, 16)
+	if err != nil || (s != "0" && strings.HasPrefix(s, "0")) {
+		return 0, fmt.Errorf("bad port %q: want a number 0-65535, a range a-b or *", s)
+	}
+	return uint16(n), nil
+}
+
+// splitTargetPorts splits an acls destination "target:ports"; an IPv6 target
+// may be bracketed ("[fd7a::1]:22").
+func splitTargetPorts(s string) (target, ports string, err error) {
+	if strings.HasPrefix(s, "[") {
+		end := strings.Index(s, "]:")
+		if end < 0 {
+			return "", "", fmt.Errorf("%q: want [ipv6]:ports", s)
+		}
+		return s[1:end], s[end+2:], nil
+	}
+	i := strings.LastIndexByte(s, ':')
+	if i < 0 {
+		return "", "", fmt.Errorf("%q has no ports: want target:ports, e.g. %s:22 or %s:*", s, s, s)
+	}
+	return s[:i], s[i+1:], nil
+}
