@@ -1,0 +1,151 @@
+package sshd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// Login is an authorized login: who connects and as which local account.
+type Login struct {
+	LocalUser string // local account to run as
+	Source    string // who connects, e.g. "alice@example.com on laptop (100.64.0.5)", for logs
+	Rule      string // which rule allowed it, for logs
+}
+
+// Permissions.Extensions keys that carry the Login from the auth callback to the connection.
+const (
+	extLocalUser = "tsconnect-local-user"
+	extSource    = "tsconnect-source"
+	extRule      = "tsconnect-rule"
+)
+
+func (l *Login) extensions() map[string]string {
+	return map[string]string{extLocalUser: l.LocalUser, extSource: l.Source, extRule: l.Rule}
+}
+
+func loginFromPermissions(p *ssh.Permissions) (*Login, error) {
+	if p == nil || p.Extensions[extLocalUser] == "" {
+		return nil, errors.New("sshd: authenticated connection carries no login")
+	}
+	return &Login{LocalUser: p.Extensions[extLocalUser], Source: p.Extensions[extSource], Rule: p.Extensions[extRule]}, nil
+}
+
+type bannerKey struct{}
+
+// SendBanner shows message to the client while Authorize is still deciding, e.g. a URL to
+// re-authenticate at in check mode. ctx must be the context Authorize was called with.
+func SendBanner(ctx context.Context, message string) error {
+	pc, ok := ctx.Value(bannerKey{}).(ssh.ServerPreAuthConn)
+	if !ok {
+		return errors.New("sshd: SendBanner called outside of Authorize")
+	}
+	return pc.SendAuthBanner(withNewline(message))
+}
+
+// authConfig builds the per-connection server configuration: identity decides in the "none"
+// method (which every client tries first), keys never authorize.
+// An accepted login is recorded on c at once, before the handshake completes, so a Revoke
+// running meanwhile cannot miss it.
+func (s *Server) authConfig(ctx context.Context, c *conn) *ssh.ServerConfig {
+	var preAuth ssh.ServerPreAuthConn
+	cfg := &ssh.ServerConfig{
+		ServerVersion: s.Version,
+		NoClientAuth:  true,
+		PreAuthConnCallback: func(pc ssh.ServerPreAuthConn) {
+			preAuth = pc
+		},
+		NoClientAuthCallback: func(meta ssh.ConnMetadata) (*ssh.Permissions, error) {
+			actx := ctx
+			if preAuth != nil {
+				actx = context.WithValue(ctx, bannerKey{}, preAuth)
+			}
+			perms, err := s.decide(actx, meta)
+			if err == nil {
+				c.setLogin(perms)
+			}
+			return perms, err
+		},
+		// Offered keys always fail: listing "publickey" gives clients a method to try and
+		// fail, so a refusal ends in "Permission denied" rather than a dropped connection.
+		PublicKeyCallback: func(ssh.ConnMetadata, ssh.PublicKey) (*ssh.Permissions, error) {
+			return nil, errors.New("sshd: keys are not used; access follows the overlay identity")
+		},
+	}
+	if cfg.ServerVersion == "" {
+		cfg.ServerVersion = DefaultVersion
+	}
+	for _, k := range s.HostKeys {
+		cfg.AddHostKey(k)
+	}
+	return cfg
+}
+
+// decide runs Authorize for one "none" attempt and logs the verdict in one line.
+func (s *Server) decide(ctx context.Context, meta ssh.ConnMetadata) (*ssh.Permissions, error) {
+	remote := addrPort(meta.RemoteAddr())
+	user := meta.User()
+	var login *Login
+	var err error
+	if s.Authorize == nil {
+		err = errors.New("tsconnect: SSH logins are not configured on this machine")
+	} else {
+		login, err = s.Authorize(ctx, remote, user)
+		if err == nil && (login == nil || login.LocalUser == "") {
+			err = fmt.Errorf("tsconnect: no local account for %q", user)
+		}
+	}
+	if err == nil {
+		err = checkAccount(login.LocalUser)
+	}
+	src, rule, local := "", "", ""
+	if login != nil {
+		src, rule, local = login.Source, login.Rule, login.LocalUser
+	}
+	if err != nil {
+		s.logf("sshd: login verdict=refuse remote=%s source=%q user=%q local_user=%q rule=%q reason=%q",
+			remote, src, user, local, rule, err.Error())
+		return nil, &ssh.BannerError{Err: err, Message: withNewline(err.Error())}
+	}
+	s.logf("sshd: login verdict=accept remote=%s source=%q user=%q local_user=%q rule=%q",
+		remote, src, user, local, rule)
+	return &ssh.Permissions{Extensions: login.extensions()}, nil
+}
+
+// checkAccount reports, as a message for the client, why name cannot be logged into here.
+func checkAccount(name string) error {
+	acct, err := lookupAccount(name)
+	if err != nil {
+		return fmt.Errorf("tsconnect: no local account %q on this machine", name)
+	}
+	if err := canRunAs(acct); err != nil {
+		return fmt.Errorf("tsconnect: cannot log in as %q: %v", name, err)
+	}
+	return nil
+}
+
+// addrPort returns a's address and port, IPv4 unmapped; the zero value when a is not IP.
+func addrPort(a net.Addr) netip.AddrPort {
+	var ap netip.AddrPort
+	switch a := a.(type) {
+	case *net.TCPAddr:
+		ap = a.AddrPort()
+	case nil:
+		return ap
+	default:
+		ap, _ = netip.ParseAddrPort(a.String())
+	}
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+}
+
+func withNewline(s string) string {
+	if strings.HasSuffix(s, "\n") {
+		return s
+	}
+	return s + "\n"
+}

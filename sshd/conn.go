@@ -1,0 +1,128 @@
+package sshd
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// conn is one client connection, from handshake to close.
+type conn struct {
+	srv           *Server
+	nc            net.Conn
+	remote, local netip.AddrPort
+
+	mu       sync.Mutex
+	sconn    *ssh.ServerConn // set once authenticated
+	login    *Login          // set as soon as the login is accepted
+	ending   bool            // revoked or server closing: no new sessions
+	sessions map[*session]struct{}
+	wg       sync.WaitGroup // session goroutines
+}
+
+// loggedIn reports whether c has an accepted login and is not ending.
+func (c *conn) loggedIn() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.login != nil && !c.ending
+}
+
+func (c *conn) setLogin(p *ssh.Permissions) {
+	l, err := loginFromPermissions(p)
+	if err != nil {
+		return
+	}
+	c.mu.Lock()
+	c.login = l
+	c.mu.Unlock()
+}
+
+func (c *conn) serve(ctx context.Context) {
+	defer c.nc.Close()
+	deadline := time.Now().Add(handshakeTimeout)
+	c.nc.SetDeadline(deadline)
+	actx, cancel := context.WithDeadline(ctx, deadline) // Authorize gives up with the handshake
+	sconn, chans, reqs, err := ssh.NewServerConn(c.nc, c.srv.authConfig(actx, c))
+	cancel()
+	if err != nil {
+		return // refusals are logged by the auth callback; others are scanners or hang-ups
+	}
+	c.nc.SetDeadline(time.Time{})
+	c.mu.Lock()
+	c.sconn = sconn
+	ok := c.login != nil && !c.ending
+	c.mu.Unlock()
+	if !ok { // revoked during the handshake
+		sconn.Close()
+	}
+	go ssh.DiscardRequests(reqs) // global requests: forwarding refused, keepalives answered
+	for nch := range chans {
+		switch nch.ChannelType() {
+		case "session":
+			c.openSession(nch)
+		case "direct-tcpip", "direct-streamlocal@openssh.com":
+			nch.Reject(ssh.Prohibited, "port forwarding is not allowed on this server")
+		default:
+			nch.Reject(ssh.UnknownChannelType, "unsupported channel type "+nch.ChannelType())
+		}
+	}
+	c.wg.Wait()
+}
+
+func (c *conn) openSession(nch ssh.NewChannel) {
+	c.mu.Lock()
+	ending := c.ending
+	c.mu.Unlock()
+	if ending {
+		nch.Reject(ssh.Prohibited, "access revoked")
+		return
+	}
+	ch, reqs, err := nch.Accept()
+	if err != nil {
+		return
+	}
+	s := newSession(c, ch)
+	c.mu.Lock()
+	if c.ending { // ended while accepting
+		c.mu.Unlock()
+		ch.Close()
+		go ssh.DiscardRequests(reqs)
+		return
+	}
+	c.sessions[s] = struct{}{}
+	c.wg.Add(1)
+	c.mu.Unlock()
+	go func() {
+		defer c.wg.Done()
+		s.serve(reqs)
+		c.mu.Lock()
+		delete(c.sessions, s)
+		c.mu.Unlock()
+	}()
+}
+
+// end ends every session of c, telling each client reason on stderr when non-empty,
+// then closes the connection.
+func (c *conn) end(reason string) {
+	c.mu.Lock()
+	c.ending = true
+	sessions := make([]*session, 0, len(c.sessions))
+	for s := range c.sessions {
+		sessions = append(sessions, s)
+	}
+	sconn := c.sconn
+	c.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, s := range sessions {
+		wg.Go(func() { s.end(reason) })
+	}
+	wg.Wait()
+	if sconn != nil {
+		sconn.Close()
+	}
+	c.nc.Close()
+}

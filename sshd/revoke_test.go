@@ -1,0 +1,182 @@
+//go:build linux
+
+package sshd
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// syncBuffer is a bytes.Buffer safe to read while the session writes into it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// startWithBackgroundJob starts cmd, which prints the pid of a background job on its
+// first line, and returns the session, its stderr and that pid.
+func startWithBackgroundJob(t *testing.T, c *ssh.Client, tty bool, cmd string) (*ssh.Session, *syncBuffer, int) {
+	t.Helper()
+	s, err := c.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	stderr := &syncBuffer{}
+	s.Stderr = stderr
+	out, err := s.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tty {
+		if err := s.RequestPty("xterm", 24, 80, ssh.TerminalModes{ssh.ECHO: 0}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Start(cmd); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		t.Fatalf("reading the background pid: %v (stderr %q)", err, stderr.String())
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(line))
+	if err != nil || processGone(pid) {
+		t.Fatalf("background job pid %q is not running (%v)", line, err)
+	}
+	go func() { bufio.NewReader(out).WriteTo(new(bytes.Buffer)) }() // keep draining
+	return s, stderr, pid
+}
+
+func TestRevoke(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		tty  bool
+		cmd  string
+	}{
+		// Interactive job control puts the background job in its own process group.
+		{"pty-jobcontrol", true, "set -m; sleep 1000 & echo $!; wait"},
+		{"pipes", false, "sleep 1000 & echo $!; wait"},
+		// A job that ignores SIGHUP is ended by SIGKILL after the grace period.
+		{"ignores-hup", false, "(trap '' HUP; exec sleep 1000) & echo $!; wait"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, true)
+			revoked := e.mustDial(t)
+			s, stderr, bgPid := startWithBackgroundJob(t, revoked, tc.tty, tc.cmd)
+
+			// A second login from elsewhere is kept.
+			otherNC, err := e.ln.dial(netip.MustParseAddrPort("100.64.0.9:40000"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			oc, chans, reqs, err := ssh.NewClientConn(otherNC, "server", &ssh.ClientConfig{User: e.me.Username, HostKeyCallback: e.hostKeyCallback()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			kept := ssh.NewClient(oc, chans, reqs)
+			defer kept.Close()
+
+			var seen []string
+			e.srv.Revoke(func(remote netip.AddrPort, l *Login) bool {
+				seen = append(seen, remote.String()+" "+l.LocalUser+" "+l.Rule)
+				return remote.Addr() != netip.MustParseAddr("100.64.0.5")
+			}, "Access revoked.")
+
+			if len(seen) != 2 {
+				t.Errorf("keep saw %v, want both logins", seen)
+			}
+			err = s.Wait()
+			var ee *ssh.ExitError
+			if !errors.As(err, &ee) || ee.Signal() == "" {
+				t.Errorf("revoked session ended with %v, want an exit-signal", err)
+			}
+			if !strings.Contains(stderr.String(), "Access revoked.") {
+				t.Errorf("stderr %q lacks the reason", stderr.String())
+			}
+			if !processGone(bgPid) {
+				t.Errorf("background job %d still runs", bgPid)
+			}
+			if _, err := revoked.NewSession(); err == nil {
+				t.Error("revoked connection still opens sessions")
+			}
+			if out, _, code := run(t, kept, "echo still here", nil); out != "still here\n" || code != 0 {
+				t.Errorf("kept login: %q, %d", out, code)
+			}
+			if !e.logged("verdict=revoke remote=100.64.0.5:51234") {
+				t.Errorf("no revoke line in %q", e.logs)
+			}
+		})
+	}
+}
+
+func TestCloseEndsSessions(t *testing.T) {
+	e := newEnv(t, false)
+	c := e.mustDial(t)
+	s, _, bgPid := startWithBackgroundJob(t, c, false, "sleep 1000 & echo $!; wait")
+	e.srv.Close()
+	if err := s.Wait(); err == nil {
+		t.Error("session survived Close with a clean exit")
+	}
+	if !processGone(bgPid) {
+		t.Errorf("background job %d still runs after Close", bgPid)
+	}
+}
+
+// A client that goes away hangs up its session: the process gets SIGHUP.
+func TestClientDisconnectHangsUp(t *testing.T) {
+	e := newEnv(t, false)
+	c := e.mustDial(t)
+	_, _, pid := startWithBackgroundJob(t, c, true, "echo $$; exec sleep 1000")
+	c.Close()
+	eventually(t, func() bool { return processGone(pid) }, "the session's process to end after the client left")
+}
+
+// A command that leaves a job holding its stdout still ends promptly with its own status;
+// the job keeps running, as the user asked.
+func TestBackgroundJobDoesNotHoldSession(t *testing.T) {
+	e := newEnv(t, false)
+	c := e.mustDial(t)
+	out, _, code := run(t, c, "sleep 1000 & echo $!; exit 5", nil)
+	pid, err := strconv.Atoi(strings.TrimSpace(out))
+	if err != nil || code != 5 {
+		t.Fatalf("output %q, exit %d; want a pid and 5", out, code)
+	}
+	defer syscall.Kill(pid, syscall.SIGKILL)
+	if processGone(pid) {
+		t.Error("the background job was killed when the session ended normally")
+	}
+}
+
+func eventually(t *testing.T, cond func() bool, what string) {
+	t.Helper()
+	for range 400 {
+		if cond() {
+			return
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	t.Fatalf("gave up waiting for %s", what)
+}

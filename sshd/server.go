@@ -1,0 +1,151 @@
+// Package sshd is the agent's in-process SSH server: logins are authorized by the peer's
+// overlay identity (never keys), and sessions run shells and commands on PTYs or pipes.
+package sshd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// DefaultVersion is the SSH version string announced when Server.Version is empty.
+const DefaultVersion = "SSH-2.0-tsconnect"
+
+// handshakeTimeout bounds key exchange plus authentication, so idle pre-auth connections
+// do not pile up. It includes the time Authorize takes to decide.
+const handshakeTimeout = 2 * time.Minute
+
+// Server serves SSH on listeners it is given. The zero value refuses every login; set
+// HostKeys and Authorize before calling Serve.
+type Server struct {
+	// HostKeys identify this server; at least one is required.
+	HostKeys []ssh.Signer
+	// Authorize decides a login for the connection from remote asking for user. A returned
+	// error is shown to the client as an auth banner (its text) before "Permission denied";
+	// a Login returned together with an error only enriches the log line. It may call
+	// SendBanner(ctx, ...) while deciding; ctx ends when the server closes or the
+	// handshake times out (2 minutes). Required; nil refuses everything.
+	Authorize func(ctx context.Context, remote netip.AddrPort, user string) (*Login, error)
+	// Logf, if non-nil, receives one line per login verdict, session start and end.
+	Logf func(format string, args ...any)
+	// Version is the SSH version string; empty means DefaultVersion.
+	Version string
+
+	mu        sync.Mutex
+	closed    bool
+	listeners map[net.Listener]struct{}
+	conns     map[*conn]struct{}
+	ctx       context.Context // canceled by Close
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup // connection goroutines
+}
+
+func (s *Server) logf(format string, args ...any) {
+	if s.Logf != nil {
+		s.Logf(format, args...)
+	}
+}
+
+func (s *Server) init() {
+	if s.ctx == nil {
+		s.ctx, s.cancel = context.WithCancel(context.Background())
+		s.listeners = make(map[net.Listener]struct{})
+		s.conns = make(map[*conn]struct{})
+	}
+}
+
+// Serve accepts connections on ln until Close (it then returns net.ErrClosed) or until
+// Accept fails. Serve may run on several listeners at once; Close closes them all.
+func (s *Server) Serve(ln net.Listener) error {
+	if len(s.HostKeys) == 0 {
+		return errors.New("sshd: Server.HostKeys is empty")
+	}
+	s.mu.Lock()
+	s.init()
+	if s.closed {
+		s.mu.Unlock()
+		ln.Close()
+		return net.ErrClosed
+	}
+	s.listeners[ln] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, ln)
+		s.mu.Unlock()
+		ln.Close()
+	}()
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			s.mu.Lock()
+			closed := s.closed
+			s.mu.Unlock()
+			if closed {
+				return net.ErrClosed
+			}
+			return fmt.Errorf("sshd: accept: %w", err)
+		}
+		c := &conn{srv: s, nc: nc, remote: addrPort(nc.RemoteAddr()), local: addrPort(nc.LocalAddr()),
+			sessions: make(map[*session]struct{})}
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			nc.Close()
+			return net.ErrClosed
+		}
+		s.conns[c] = struct{}{}
+		s.wg.Add(1)
+		s.mu.Unlock()
+		go func() {
+			defer s.wg.Done()
+			c.serve(s.ctx)
+			s.mu.Lock()
+			delete(s.conns, c)
+			s.mu.Unlock()
+		}()
+	}
+}
+
+// Close stops every Serve, ends all sessions (their processes get SIGHUP, then SIGKILL),
+// closes all connections and returns once every connection goroutine has finished.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	s.init()
+	s.closed = true
+	s.cancel()
+	for ln := range s.listeners {
+		ln.Close()
+	}
+	conns := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, c := range conns {
+		wg.Go(func() { c.end("") })
+	}
+	wg.Wait()
+	s.wg.Wait()
+	return nil
+}
+
+// authenticated returns the connections that completed authentication.
+func (s *Server) authenticated() []*conn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []*conn
+	for c := range s.conns {
+		if c.loggedIn() {
+			out = append(out, c)
+		}
+	}
+	return out
+}

@@ -1,0 +1,308 @@
+package sshd
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+)
+
+const (
+	// killGrace is how long a revoked session's processes get between SIGHUP and SIGKILL.
+	killGrace = 2 * time.Second
+	// endTimeout bounds how long ending a session waits for the client before the
+	// connection is closed under it.
+	endTimeout = 10 * time.Second
+)
+
+// ptyRequest is a client's "pty-req" (RFC 4254 6.2).
+type ptyRequest struct {
+	Term                 string
+	Cols, Rows, WPx, HPx uint32
+	Modes                string
+}
+
+// windowChange is a client's "window-change" (RFC 4254 6.7).
+type windowChange struct {
+	Cols, Rows, WPx, HPx uint32
+}
+
+// session is one "session" channel: its requests and at most one process.
+type session struct {
+	conn *conn
+	ch   ssh.Channel
+	env  []string    // accepted client "env" requests, NAME=value
+	pty  *ptyRequest // nil: no terminal
+
+	mu      sync.Mutex
+	started bool     // a shell or exec was requested
+	ending  bool     // being ended by Revoke or Close
+	proc    *process // running (or exited, not yet drained) process
+	running sync.WaitGroup
+	done    chan struct{} // closed when serve returns
+}
+
+func newSession(c *conn, ch ssh.Channel) *session {
+	return &session{conn: c, ch: ch, done: make(chan struct{})}
+}
+
+// serve answers the channel's requests until the channel closes, then hangs up the
+// process if the client left first and waits for it.
+func (s *session) serve(reqs <-chan *ssh.Request) {
+	defer close(s.done)
+	for req := range reqs {
+		ok, then := s.handle(req)
+		if req.WantReply {
+			req.Reply(ok, nil)
+		}
+		if then != nil {
+			then()
+		}
+	}
+	s.mu.Lock()
+	p := s.proc
+	s.mu.Unlock()
+	if p != nil {
+		p.hangup()
+	}
+	s.running.Wait()
+}
+
+// handle decides one request; then, if non-nil, runs after the reply is sent.
+func (s *session) handle(req *ssh.Request) (ok bool, then func()) {
+	switch req.Type {
+	case "pty-req":
+		var r ptyRequest
+		if s.isStarted() || ssh.Unmarshal(req.Payload, &r) != nil {
+			return false, nil
+		}
+		s.mu.Lock()
+		s.pty = &r
+		s.mu.Unlock()
+		return true, nil
+	case "env":
+		var kv struct{ Name, Value string }
+		if s.isStarted() || ssh.Unmarshal(req.Payload, &kv) != nil || !acceptEnv(kv.Name, kv.Value) {
+			return false, nil
+		}
+		s.env = append(s.env, kv.Name+"="+kv.Value)
+		return true, nil
+	case "window-change":
+		var w windowChange
+		if ssh.Unmarshal(req.Payload, &w) != nil {
+			return false, nil
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.pty == nil {
+			return false, nil
+		}
+		s.pty.Cols, s.pty.Rows, s.pty.WPx, s.pty.HPx = w.Cols, w.Rows, w.WPx, w.HPx
+		if s.proc != nil && s.proc.pty != nil {
+			return setWinsize(s.proc.pty, w.Cols, w.Rows, w.WPx, w.HPx) == nil, nil
+		}
+		return true, nil
+	case "shell":
+		return s.start("")
+	case "exec":
+		var cmd struct{ Command string }
+		if ssh.Unmarshal(req.Payload, &cmd) != nil {
+			return false, nil
+		}
+		return s.start(cmd.Command)
+	case "signal":
+		var sig struct{ Name string }
+		s.mu.Lock()
+		p := s.proc
+		s.mu.Unlock()
+		if p == nil || ssh.Unmarshal(req.Payload, &sig) != nil {
+			return false, nil
+		}
+		n, ok := signalsByName[sig.Name]
+		return ok && p.cmd.Process.Signal(n) == nil, nil
+	default:
+		// "subsystem" (sftp), "x11-req", "auth-agent-req@openssh.com" and anything else
+		// are refused; a later issue adds sftp.
+		return false, nil
+	}
+}
+
+func (s *session) isStarted() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.started
+}
+
+// acceptEnv reports whether a client-sent variable is passed to the session:
+// only locale settings and TERM for now.
+func acceptEnv(name, value string) bool {
+	if strings.ContainsAny(name, "=\x00") || strings.Contains(value, "\x00") {
+		return false
+	}
+	return name == "LANG" || name == "TERM" || strings.HasPrefix(name, "LC_")
+}
+
+// start begins the session's process for command ("" = interactive login shell).
+// A process that cannot be started still gets a successful reply; the client then sees
+// the error on stderr and exit status 127 (not found) or 126, as from a shell.
+func (s *session) start(command string) (bool, func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.started || s.ending {
+		return false, nil
+	}
+	s.started = true
+	c := s.conn
+	acct, err := lookupAccount(c.login.LocalUser)
+	var p *process
+	if err == nil {
+		p, err = startProcess(processSpec{
+			Account: acct, Command: command, PTY: s.pty,
+			Env: sessionEnv(acct, c.remote, c.local, s.env),
+		})
+	}
+	kind := "exec"
+	if command == "" {
+		kind = "shell"
+	}
+	if err != nil {
+		c.srv.logf("sshd: session failed remote=%s local_user=%q kind=%s error=%q", c.remote, c.login.LocalUser, kind, err.Error())
+		status := uint32(126)
+		if errors.Is(err, fs.ErrNotExist) {
+			status = 127
+		}
+		return true, func() {
+			fmt.Fprintf(s.ch.Stderr(), "tsconnect: %v\r\n", err)
+			s.finish(exitStatusRequest(status))
+		}
+	}
+	c.srv.logf("sshd: session start remote=%s local_user=%q kind=%s pty=%t pid=%d", c.remote, c.login.LocalUser, kind, s.pty != nil, p.cmd.Process.Pid)
+	s.proc = p
+	s.running.Add(1)
+	return true, func() {
+		go func() {
+			defer s.running.Done()
+			s.run(p)
+		}()
+	}
+}
+
+// run copies the process's I/O until it exits and its output is drained, then reports
+// the exit to the client and closes the channel.
+func (s *session) run(p *process) {
+	go func() {
+		io.Copy(p.stdin, s.ch)
+		if p.pty == nil {
+			p.stdin.Close() // propagate the client's EOF
+		}
+	}()
+	outs := []*output{newOutput(p.stdout, s.ch)}
+	if p.stderr != nil {
+		outs = append(outs, newOutput(p.stderr, s.ch.Stderr()))
+	}
+	p.cmd.Wait()
+	p.exited.Store(true)
+	for _, o := range outs {
+		o.processExited()
+	}
+	for _, o := range outs {
+		<-o.done
+	}
+	p.close()
+	exit := exitRequest(p.cmd.ProcessState)
+	s.conn.srv.logf("sshd: session end remote=%s local_user=%q pid=%d %s", s.conn.remote, s.conn.login.LocalUser, p.cmd.Process.Pid, exit.desc)
+	s.finish(exit)
+}
+
+// finish sends the exit report, then EOF and close.
+func (s *session) finish(exit exitReport) {
+	s.ch.SendRequest(exit.name, false, exit.payload)
+	s.ch.CloseWrite()
+	s.ch.Close()
+}
+
+// end ends the session: reason (if any) goes to the client's stderr, the process
+// session gets SIGHUP then SIGKILL, and end returns once the channel is done.
+func (s *session) end(reason string) {
+	s.mu.Lock()
+	first := !s.ending
+	s.ending = true
+	p, tty := s.proc, s.pty != nil
+	s.mu.Unlock()
+	if first {
+		if reason != "" {
+			eol := "\n"
+			if tty {
+				eol = "\r\n"
+			}
+			wrote := make(chan struct{})
+			go func() {
+				io.WriteString(s.ch.Stderr(), strings.TrimRight(reason, "\r\n")+eol)
+				close(wrote)
+			}()
+			select {
+			case <-wrote:
+			case <-time.After(endTimeout / 5): // client not reading; go on without it
+			}
+		}
+		if p != nil {
+			killProcessSession(p.cmd.Process.Pid, killGrace)
+		} else {
+			s.ch.Close()
+		}
+	}
+	select {
+	case <-s.done:
+	case <-time.After(endTimeout):
+		s.ch.Close() // the connection is closed next, which ends serve
+	}
+}
+
+// exitReport is the final request of a session: "exit-status" or "exit-signal".
+type exitReport struct {
+	name    string
+	payload []byte
+	desc    string // for the log
+}
+
+func exitStatusRequest(code uint32) exitReport {
+	return exitReport{name: "exit-status", payload: ssh.Marshal(struct{ Status uint32 }{code}), desc: fmt.Sprintf("exit=%d", code)}
+}
+
+// exitRequest describes how the process ended (RFC 4254 6.10).
+func exitRequest(ps *os.ProcessState) exitReport {
+	if ps == nil {
+		return exitStatusRequest(255)
+	}
+	ws, ok := ps.Sys().(syscall.WaitStatus)
+	if !ok {
+		return exitStatusRequest(255)
+	}
+	if ws.Signaled() {
+		name := signalName(ws.Signal())
+		return exitReport{name: "exit-signal", payload: ssh.Marshal(struct {
+			Signal     string
+			CoreDumped bool
+			Error      string
+			Lang       string
+		}{name, ws.CoreDump(), "", ""}), desc: "signal=" + name}
+	}
+	return exitStatusRequest(uint32(ws.ExitStatus()))
+}
+
+// signalName is sig's RFC 4254 name, or "NAME@openssh.com" for signals the RFC lacks.
+func signalName(sig syscall.Signal) string {
+	for n, s := range signalsByName {
+		if s == sig {
+			return n
+		}
+	}
+	return strings.TrimPrefix(unixSignalName(sig), "SIG") + "@openssh.com"
+}

@@ -1,0 +1,164 @@
+package sshd
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// canRunAs reports whether sessions can run as acct: for now only as the agent's own
+// user; a later issue sets credentials in sysProcAttr instead.
+func canRunAs(acct *account) error {
+	if acct.Uid != strconv.Itoa(os.Getuid()) {
+		return fmt.Errorf("this agent runs as uid %d and cannot switch users yet", os.Getuid())
+	}
+	return nil
+}
+
+// sysProcAttr puts the process in a new session (so the whole session can be signalled)
+// and, with a terminal, makes stdin its controlling terminal.
+func sysProcAttr(acct *account, tty bool) *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Setsid: true, Setctty: tty, Ctty: 0}
+}
+
+// openPTY opens a terminal pair. The master stays non-blocking and in Go's poller, so
+// reads honour deadlines and Close interrupts them (creack/pty's ioctls call File.Fd,
+// which switches a file to blocking mode and loses both).
+func openPTY() (master, slave *os.File, err error) {
+	master, err = os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	var n uint32
+	err = control(master, func(fd int) error {
+		if err := unix.IoctlSetPointerInt(fd, unix.TIOCSPTLCK, 0); err != nil {
+			return err
+		}
+		n, err = unix.IoctlGetUint32(fd, unix.TIOCGPTN)
+		return err
+	})
+	if err != nil {
+		master.Close()
+		return nil, nil, fmt.Errorf("unlock pty: %w", err)
+	}
+	name := "/dev/pts/" + strconv.FormatUint(uint64(n), 10)
+	sfd, err := unix.Open(name, unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		master.Close()
+		return nil, nil, fmt.Errorf("open %s: %w", name, err)
+	}
+	return master, os.NewFile(uintptr(sfd), name), nil
+}
+
+func control(f *os.File, fn func(fd int) error) error {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var ferr error
+	if err := rc.Control(func(fd uintptr) { ferr = fn(int(fd)) }); err != nil {
+		return err
+	}
+	return ferr
+}
+
+// setWinsize sets the terminal size on the PTY master (the kernel signals SIGWINCH).
+func setWinsize(master *os.File, cols, rows, wpx, hpx uint32) error {
+	ws := &unix.Winsize{Row: clamp16(rows), Col: clamp16(cols), Xpixel: clamp16(wpx), Ypixel: clamp16(hpx)}
+	return control(master, func(fd int) error { return unix.IoctlSetWinsize(fd, unix.TIOCSWINSZ, ws) })
+}
+
+func clamp16(v uint32) uint16 {
+	return uint16(min(v, 0xffff))
+}
+
+// hangupGroup sends SIGHUP to the process group led by pid.
+func hangupGroup(pid int) {
+	unix.Kill(-pid, unix.SIGHUP)
+}
+
+// killProcessSession ends every process of the session sid, background jobs in their own
+// process groups included: SIGHUP and SIGCONT, then SIGKILL for what is left after grace.
+// Processes that left the session with setsid themselves are out of reach.
+func killProcessSession(sid int, grace time.Duration) {
+	for _, pid := range sessionMembers(sid) {
+		unix.Kill(pid, unix.SIGHUP)
+		unix.Kill(pid, unix.SIGCONT)
+	}
+	deadline := time.Now().Add(grace)
+	for time.Now().Before(deadline) {
+		if len(sessionMembers(sid)) == 0 {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for range 50 { // members may still be forking
+		m := sessionMembers(sid)
+		if len(m) == 0 {
+			return
+		}
+		for _, pid := range m {
+			unix.Kill(pid, unix.SIGKILL)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// sessionMembers lists the live (non-zombie) processes whose session id is sid.
+func sessionMembers(sid int) []int {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	var out []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if s, state, ok := procSession(pid); ok && s == sid && state != 'Z' && state != 'X' {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// procSession reads the session id and state of pid from /proc/pid/stat
+// ("pid (comm) state ppid pgrp session ...", comm may contain spaces and parentheses).
+func procSession(pid int) (sid int, state byte, ok bool) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, 0, false
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, 0, false
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 4 || len(f[0]) != 1 {
+		return 0, 0, false
+	}
+	sid, err = strconv.Atoi(f[3])
+	return sid, f[0][0], err == nil
+}
+
+func unixSignalName(sig syscall.Signal) string {
+	if n := unix.SignalName(sig); n != "" {
+		return n
+	}
+	return "SIG" + strconv.Itoa(int(sig))
+}
+
+// signalsByName maps RFC 4254 signal names to signals.
+var signalsByName = map[string]syscall.Signal{
+	"ABRT": unix.SIGABRT, "ALRM": unix.SIGALRM, "FPE": unix.SIGFPE, "HUP": unix.SIGHUP,
+	"ILL": unix.SIGILL, "INT": unix.SIGINT, "KILL": unix.SIGKILL, "PIPE": unix.SIGPIPE,
+	"QUIT": unix.SIGQUIT, "SEGV": unix.SIGSEGV, "TERM": unix.SIGTERM,
+	"USR1": unix.SIGUSR1, "USR2": unix.SIGUSR2,
+}
