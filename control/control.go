@@ -1,0 +1,244 @@
+// Package control is the coordination server: it registers nodes with auth keys, hands out
+// overlay addresses, streams network maps, embeds a DERP relay and serves the admin API.
+package control
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"tsconnect/control/store"
+	"tsconnect/control/store/sqlitestore"
+	"tsconnect/controlws"
+	"tsconnect/derpws"
+	"tsconnect/key"
+)
+
+// DefaultEphemeralGrace is how long an ephemeral node may stay disconnected before it is deleted.
+const DefaultEphemeralGrace = 30 * time.Second
+
+// MaxEphemeralGrace is the longest EphemeralGrace accepted.
+const MaxEphemeralGrace = 60 * time.Second
+
+// DefaultDomain names the network when Config.Domain is empty.
+const DefaultDomain = "tsc.internal"
+
+// DBFile is the name of the SQLite database inside the state directory.
+const DBFile = "control.db"
+
+// Config configures a Server. The zero value of every field but StateDir and ServerURL means its default.
+type Config struct {
+	// StateDir holds the database and the admin socket; it is created (mode 0700) if missing.
+	StateDir string
+	// ServerURL is the public base URL of the server (http://host:port or https://host),
+	// used for the embedded relay's entry in the DERP map and for links.
+	ServerURL string
+	// Logf logs; nil means no logging.
+	Logf func(format string, args ...any)
+	// EphemeralGrace is how long an ephemeral node may stay disconnected before it is
+	// deleted; 0 means DefaultEphemeralGrace, more than MaxEphemeralGrace is an error.
+	EphemeralGrace time.Duration
+	// EmbeddedDERP serves a DERP relay at /derp as region 1 of the DERP map. The relay is
+	// embedded also when DERPMap is nil, since a network without any relay is never useful:
+	// so the zero Config runs it, and EmbeddedDERP matters only next to an external map.
+	EmbeddedDERP bool
+	// DERPMap is an external DERP map, optional. Its regions are served as they are; the
+	// embedded relay, when on, takes region 1 (or the next free ID if the map uses 1).
+	DERPMap *derpws.Map
+	// Web is served at "/" and every path no other route claims; nil serves a tiny page.
+	Web http.Handler
+	// Domain names the network in maps; empty means DefaultDomain.
+	Domain string
+}
+
+// Server is a coordination server. Create it with New; Close it when done.
+type Server struct {
+	cfg     Config
+	logf    func(string, ...any)
+	st      store.Store
+	priv    key.Private // Noise static key
+	derpKey key.Private // embedded relay's key
+	ula     netip.Prefix
+	derpMap *derpws.Map
+	relay   Relay // nil when not embedded
+	handler http.Handler
+
+	// writeMu serializes every mutation: store transaction, cache update and publish happen
+	// as one step, so streams see changes in commit order.
+	writeMu sync.Mutex
+
+	mu       sync.RWMutex // guards the fields below
+	nodes    map[int64]*liveNode
+	byKey    map[key.Public]int64 // node key → node ID (live nodes)
+	names    map[string]int64
+	addrs    map[netip.Addr]int64
+	users    map[int64]controlws.UserProfile
+	streams  map[int64]map[*stream]struct{} // node ID → its map streams
+	sessions map[*session]struct{}
+	closed   bool
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	now    func() time.Time
+}
+
+// liveNode is the cached form of a live node.
+type liveNode struct {
+	n         controlws.Node // Online and LastSeen filled when read
+	loggedOut bool
+}
+
+// New opens (or creates) the state in cfg.StateDir and returns a running server: the
+// ephemeral sweeper runs; nothing listens until the caller serves Handler and ServeAdmin.
+func New(cfg Config) (*Server, error) {
+	if cfg.StateDir == "" {
+		return nil, errors.New("control: Config.StateDir is required")
+	}
+	if cfg.EphemeralGrace == 0 {
+		cfg.EphemeralGrace = DefaultEphemeralGrace
+	}
+	if cfg.EphemeralGrace < 0 || cfg.EphemeralGrace > MaxEphemeralGrace {
+		return nil, fmt.Errorf("control: ephemeral grace %v out of range (0, %v]", cfg.EphemeralGrace, MaxEphemeralGrace)
+	}
+	if cfg.Domain == "" {
+		cfg.Domain = DefaultDomain
+	}
+	if cfg.Logf == nil {
+		cfg.Logf = func(string, ...any) {}
+	}
+	var su *url.URL
+	if cfg.ServerURL != "" {
+		var err error
+		su, err = url.Parse(cfg.ServerURL)
+		if err != nil || (su.Scheme != "http" && su.Scheme != "https") || su.Hostname() == "" {
+			return nil, fmt.Errorf("control: ServerURL %q is not an http:// or https:// URL with a host", cfg.ServerURL)
+		}
+	}
+	embedded := cfg.EmbeddedDERP || cfg.DERPMap == nil
+	if embedded && su == nil {
+		return nil, errors.New("control: Config.ServerURL is required for the embedded DERP relay's map entry")
+	}
+	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
+		return nil, fmt.Errorf("control: state dir: %w", err)
+	}
+	dbPath := filepath.Join(cfg.StateDir, DBFile)
+	// Create the file ourselves so that it (and SQLite's -wal and -shm, which copy its
+	// mode) is private: it holds the server's private keys.
+	f, err := os.OpenFile(dbPath, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("control: database: %w", err)
+	}
+	f.Close()
+	st, err := sqlitestore.Open(dbPath)
+	if err != nil {
+		return nil, fmt.Errorf("control: %w", err)
+	}
+	s := &Server{
+		cfg:      cfg,
+		logf:     cfg.Logf,
+		st:       st,
+		nodes:    map[int64]*liveNode{},
+		byKey:    map[key.Public]int64{},
+		names:    map[string]int64{},
+		addrs:    map[netip.Addr]int64{},
+		users:    map[int64]controlws.UserProfile{},
+		streams:  map[int64]map[*stream]struct{}{},
+		sessions: map[*session]struct{}{},
+		now:      time.Now,
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	if err := s.init(); err != nil {
+		st.Close()
+		return nil, err
+	}
+	s.derpMap = buildDERPMap(cfg.DERPMap, su, embedded)
+	if embedded {
+		s.relay = newRelay(s.derpKey, s.verifyDERPClient, cfg.Logf)
+	}
+	s.handler = s.routes()
+	s.wg.Add(1)
+	go s.sweepLoop()
+	return s, nil
+}
+
+// init loads or creates the network's settings and fills the caches from the store.
+func (s *Server) init() error {
+	ctx := context.Background()
+	err := s.st.Update(ctx, func(tx store.Tx) error {
+		var err error
+		if s.priv, err = loadOrCreateKey(tx, settingServerKey); err != nil {
+			return err
+		}
+		if s.derpKey, err = loadOrCreateKey(tx, settingDERPKey); err != nil {
+			return err
+		}
+		s.ula, err = loadOrCreateULA(tx)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("control: settings: %w", err)
+	}
+	return s.st.Read(ctx, func(tx store.Tx) error {
+		users, err := tx.Users()
+		if err != nil {
+			return err
+		}
+		for _, u := range users {
+			s.users[u.ID] = profile(u)
+		}
+		nodes, err := tx.Nodes()
+		if err != nil {
+			return err
+		}
+		for _, n := range nodes {
+			s.cacheNode(n)
+		}
+		return nil
+	})
+}
+
+// PublicKey returns the server's Noise static public key (what GET /key publishes).
+func (s *Server) PublicKey() key.Public { return s.priv.Public() }
+
+// DERPMap returns the DERP map nodes receive.
+func (s *Server) DERPMap() *derpws.Map { return s.derpMap }
+
+// Handler returns the HTTP handler: GET /key, the control WebSocket at controlws.Path, the
+// embedded relay at /derp, /derp/probe and /derp/latency-check, and Config.Web for the rest.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Close stops the server: it ends every control connection and map stream, stops the
+// relay and the sweeper, and closes the store. It does not close listeners it did not open.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	sessions := make([]*session, 0, len(s.sessions))
+	for se := range s.sessions {
+		sessions = append(sessions, se)
+	}
+	s.mu.Unlock()
+	s.cancel()
+	for _, se := range sessions {
+		se.close()
+	}
+	if s.relay != nil {
+		s.relay.Close()
+	}
+	s.wg.Wait()
+	// Take writeMu so no mutation is half done when the store closes.
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	return s.st.Close()
+}

@@ -1,0 +1,170 @@
+package control
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+
+	"tsconnect/control/store"
+	"tsconnect/controlws"
+	"tsconnect/key"
+)
+
+// toNode converts a stored node to its wire form (Online not set).
+func toNode(n store.Node) controlws.Node {
+	var hi controlws.Hostinfo
+	if len(n.Hostinfo) > 0 {
+		_ = json.Unmarshal(n.Hostinfo, &hi) // written by us; a bad row only loses hostinfo
+	}
+	return controlws.Node{
+		ID:          n.ID,
+		Name:        n.Name,
+		Key:         n.NodeKey,
+		MachineKey:  n.MachineKey,
+		Addresses:   []netip.Prefix{netip.PrefixFrom(n.IPv4, 32), netip.PrefixFrom(n.IPv6, 128)},
+		HomeDERP:    hi.HomeDERP,
+		Endpoints:   hi.Endpoints,
+		User:        n.UserID,
+		Tags:        n.Tags,
+		SSH:         hi.SSH,
+		SSHHostKeys: hi.SSHHostKeys,
+		Hostname:    hi.Hostname,
+		OS:          hi.OS,
+		Ephemeral:   n.Ephemeral,
+		LastSeen:    n.LastSeen,
+		Created:     n.Created,
+	}
+}
+
+// cacheNode records a live node in the caches. Callers hold s.mu or run before serving.
+func (s *Server) cacheNode(n store.Node) {
+	if old, ok := s.nodes[n.ID]; ok {
+		delete(s.byKey, old.n.Key)
+		delete(s.names, old.n.Name)
+	}
+	s.nodes[n.ID] = &liveNode{n: toNode(n), loggedOut: n.LoggedOut}
+	s.byKey[n.NodeKey] = n.ID
+	s.names[n.Name] = n.ID
+	s.addrs[n.IPv4] = n.ID
+	s.addrs[n.IPv6] = n.ID
+}
+
+// uncacheNode forgets a node. Callers hold s.mu.
+func (s *Server) uncacheNode(id int64) {
+	ln, ok := s.nodes[id]
+	if !ok {
+		return
+	}
+	delete(s.nodes, id)
+	if s.byKey[ln.n.Key] == id {
+		delete(s.byKey, ln.n.Key)
+	}
+	delete(s.names, ln.n.Name)
+	for _, p := range ln.n.Addresses {
+		delete(s.addrs, p.Addr())
+	}
+}
+
+// nodeView returns the cached node with Online filled. Callers hold s.mu (read).
+func (s *Server) nodeView(ln *liveNode) controlws.Node {
+	n := ln.n
+	n.Online = len(s.streams[n.ID]) > 0
+	return n
+}
+
+// Nodes returns every live node by ID, with Online (it has a live map stream) and LastSeen.
+// Logged-out nodes are included; deleted ones are not.
+func (s *Server) Nodes(ctx context.Context) ([]controlws.Node, error) {
+	var sn []store.Node
+	err := s.st.Read(ctx, func(tx store.Tx) error {
+		var err error
+		sn, err = tx.Nodes()
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("control: list nodes: %w", err)
+	}
+	out := make([]controlws.Node, len(sn))
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for i, n := range sn {
+		out[i] = toNode(n)
+		out[i].Online = len(s.streams[n.ID]) > 0
+	}
+	return out, nil
+}
+
+// DeleteNode deletes a node: it leaves every peer's map, its control connections are
+// closed, the relay drops its connection and admits it no more, and its machine can come
+// back only by registering again with a new auth key.
+func (s *Server) DeleteNode(ctx context.Context, id int64) error {
+	s.writeMu.Lock()
+	var nk key.Public
+	err := s.st.Update(ctx, func(tx store.Tx) error {
+		n, err := tx.NodeByID(id)
+		if err != nil {
+			return err
+		}
+		if !n.Deleted.IsZero() {
+			return fmt.Errorf("node %d already deleted: %w", id, store.ErrNotFound)
+		}
+		nk = n.NodeKey
+		n.Deleted = s.now().UTC()
+		return tx.UpdateNode(&n)
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		s.writeMu.Unlock()
+		return fmt.Errorf("control: no node %d: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		s.writeMu.Unlock()
+		return fmt.Errorf("control: delete node %d: %w", id, err)
+	}
+	sessions := s.forgetNode(id)
+	s.writeMu.Unlock()
+	s.dropNode(nk, sessions)
+	s.logf("control: deleted node %d", id)
+	return nil
+}
+
+// forgetNode removes a deleted node from the caches and every map. It returns the node's
+// sessions, to be closed once writeMu is released. Callers hold writeMu.
+func (s *Server) forgetNode(id int64) []*session {
+	s.mu.Lock()
+	s.uncacheNode(id)
+	var ses []*session
+	for se := range s.sessions {
+		if se.nodeID.Load() == id {
+			ses = append(ses, se)
+		}
+	}
+	s.mu.Unlock()
+	s.publishRemoved(id)
+	return ses
+}
+
+// dropNode ends a deleted node's connections to control and to the relay.
+func (s *Server) dropNode(nk key.Public, sessions []*session) {
+	for _, se := range sessions {
+		se.closeWith(&controlws.Error{Code: controlws.CodeNodeDeleted, Message: "this node was deleted"})
+	}
+	if s.relay != nil {
+		s.relay.ClosePeer(nk)
+	}
+}
+
+// verifyDERPClient admits to the embedded relay only node keys of live, logged-in nodes.
+func (s *Server) verifyDERPClient(_ context.Context, k key.Public) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	id, ok := s.byKey[k]
+	if !ok {
+		return fmt.Errorf("node key %s is not registered", k.ShortString())
+	}
+	if s.nodes[id].loggedOut {
+		return fmt.Errorf("node key %s is logged out", k.ShortString())
+	}
+	return nil
+}

@@ -1,0 +1,169 @@
+package control
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+
+	"tsconnect/control/store"
+	"tsconnect/controlws"
+	"tsconnect/key"
+)
+
+// errf makes a client-facing protocol error.
+func errf(code, format string, args ...any) *controlws.Error {
+	return &controlws.Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// marshalHostinfo returns hi as JSON, or nil for the zero Hostinfo.
+func marshalHostinfo(hi controlws.Hostinfo) json.RawMessage {
+	b, _ := json.Marshal(hi)
+	if string(b) == "{}" {
+		return nil
+	}
+	return b
+}
+
+// register binds machine (authenticated by the control transport) to req.NodeKey as a node.
+//
+//   - A node key bound to another machine's live node is refused (CodeNodeKeyInUse).
+//   - A machine whose node is live and logged in needs no auth key: the same node key is an
+//     idempotent re-register, a new node key is a rotation; the node (ID, name, addresses)
+//     stays and no key is consumed.
+//   - Otherwise the auth key is checked (CodeInvalidKey, CodeExpiredKey, CodeUsedKey,
+//     CodeRevokedKey; nothing is registered) and consumed in the same transaction that
+//     creates the node, or logs a logged-out node back in (keeping its name and addresses).
+//
+// Protocol failures are *controlws.Error values.
+func (s *Server) register(ctx context.Context, machine key.Public, req *controlws.RegisterRequest) (*controlws.RegisterResponse, error) {
+	if req.NodeKey.IsZero() {
+		return nil, errf(controlws.CodeBadRequest, "register: missing node key")
+	}
+	if machine.IsZero() {
+		return nil, errf(controlws.CodeBadRequest, "register: missing machine key")
+	}
+	hi := marshalHostinfo(req.Hostinfo)
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	var (
+		n       store.Node
+		changed bool
+	)
+	err := s.st.Update(ctx, func(tx store.Tx) error {
+		now := s.now().UTC()
+		holder, err := tx.NodeByNodeKey(req.NodeKey)
+		switch {
+		case err == nil && holder.MachineKey != machine:
+			return errf(controlws.CodeNodeKeyInUse, "node key %s is bound to another machine", req.NodeKey.ShortString())
+		case err != nil && !errors.Is(err, store.ErrNotFound):
+			return err
+		}
+		cur, err := tx.NodeByMachineKey(machine)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		found := err == nil
+		live := found && cur.Deleted.IsZero()
+		if live && !cur.LoggedOut {
+			n = cur
+			if cur.NodeKey != req.NodeKey {
+				n.NodeKey, changed = req.NodeKey, true
+			}
+			if hi != nil && !bytes.Equal(hi, cur.Hostinfo) {
+				n.Hostinfo, changed = hi, true
+			}
+			if changed {
+				return tx.UpdateNode(&n)
+			}
+			return nil
+		}
+		if req.AuthKey == "" {
+			switch {
+			case found && !live:
+				return errf(controlws.CodeNodeDeleted, "this machine's node was deleted; register with a new auth key")
+			case live:
+				return errf(controlws.CodeInvalidKey, "this node logged out; register with a new auth key")
+			}
+			return errf(controlws.CodeInvalidKey, "an auth key is required to register")
+		}
+		k, err := checkAuthKey(tx, req.AuthKey, now)
+		if err != nil {
+			return err
+		}
+		k.Used, k.UsedAt = true, now
+		if err := tx.UpdateAuthKey(&k); err != nil {
+			return err
+		}
+		changed = true
+		if live { // logged out: log back in, keep name and addresses
+			n = cur
+			n.LoggedOut = false
+		} else {
+			name, err := uniqueName(tx, sanitizeHostname(req.Hostinfo.Hostname), s.nameTaken)
+			if err != nil {
+				return err
+			}
+			v4, v6, err := s.allocAddrs(tx, s.addrTaken)
+			if err != nil {
+				return err
+			}
+			n = store.Node{Name: name, MachineKey: machine, IPv4: v4, IPv6: v6, Created: now}
+		}
+		n.NodeKey, n.LastSeen = req.NodeKey, now
+		n.UserID, n.Tags, n.Ephemeral = k.UserID, k.Tags, k.Ephemeral
+		if len(k.Tags) > 0 {
+			n.UserID = 0 // tagged nodes belong to no user
+		}
+		if hi != nil {
+			n.Hostinfo = hi
+		}
+		if n.ID == 0 {
+			return tx.InsertNode(&n)
+		}
+		return tx.UpdateNode(&n)
+	})
+	if err != nil {
+		var ce *controlws.Error
+		if errors.As(err, &ce) {
+			return nil, ce
+		}
+		s.logf("control: register machine %s: %v", machine.ShortString(), err)
+		return nil, errf(controlws.CodeInternal, "registration failed on the server")
+	}
+	var oldKey key.Public
+	s.mu.Lock()
+	if old, ok := s.nodes[n.ID]; ok {
+		oldKey = old.n.Key
+	}
+	if changed {
+		s.cacheNode(n)
+	}
+	resp := &controlws.RegisterResponse{Node: s.nodeView(s.nodes[n.ID]), User: s.users[n.UserID]}
+	s.mu.Unlock()
+	if changed {
+		s.publishChanged(n.ID)
+		s.logf("control: registered node %d %s (machine %s, node key %s)", n.ID, n.Name, machine.ShortString(), n.NodeKey.ShortString())
+		if !oldKey.IsZero() && oldKey != n.NodeKey && s.relay != nil {
+			s.relay.ClosePeer(oldKey) // rotated away: the old key is no longer admitted
+		}
+	}
+	return resp, nil
+}
+
+// nameTaken and addrTaken consult the cache of live nodes. Callers hold writeMu.
+func (s *Server) nameTaken(name string) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	_, ok := s.names[name]
+	return ok
+}
+
+func (s *Server) addrTaken(a netip.Addr) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	_, ok := s.addrs[a]
+	return ok
+}

@@ -1,0 +1,341 @@
+package control
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"tsconnect/control/store"
+	"tsconnect/controlws"
+	"tsconnect/key"
+)
+
+// envConn is the server side of one control connection, as controlws provides it.
+type envConn interface {
+	ReadEnvelope() (*controlws.Envelope, error)
+	WriteEnvelope(*controlws.Envelope) error // safe for concurrent use
+	PeerKey() key.Public
+	Close() error
+}
+
+// session serves one control connection: requests in order, a map stream beside them.
+type session struct {
+	s       *Server
+	conn    envConn
+	machine key.Public
+	nodeID  atomic.Int64 // the node this connection acts for, once known
+	// deletedOnLogout is set by a logout of an ephemeral node (read goroutine only).
+	deletedOnLogout bool
+
+	closeOnce sync.Once
+	done      chan struct{} // closed by close
+	streamMu  sync.Mutex
+	stream    *stream
+	wg        sync.WaitGroup
+}
+
+// serveConn runs a session until the connection ends or the server closes.
+func (s *Server) serveConn(c envConn) {
+	se := &session{s: s, conn: c, done: make(chan struct{})}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		c.Close()
+		return
+	}
+	s.sessions[se] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	defer s.wg.Done()
+	se.serve()
+	se.close()
+	se.wg.Wait()
+	s.mu.Lock()
+	delete(s.sessions, se)
+	s.mu.Unlock()
+}
+
+// close ends the connection; serve returns soon after.
+func (se *session) close() {
+	se.closeOnce.Do(func() {
+		close(se.done)
+		se.conn.Close()
+	})
+}
+
+// closeWith tells the client why, on its map stream if it has one, then closes.
+func (se *session) closeWith(e *controlws.Error) {
+	se.streamMu.Lock()
+	var id uint64
+	if se.stream != nil {
+		id = se.stream.reqID
+	}
+	se.streamMu.Unlock()
+	se.reply(id, controlws.TypeError, e)
+	se.close()
+}
+
+func (se *session) reply(id uint64, typ string, body any) error {
+	var raw json.RawMessage
+	if body != nil {
+		var err error
+		if raw, err = json.Marshal(body); err != nil {
+			return err
+		}
+	}
+	return se.conn.WriteEnvelope(&controlws.Envelope{V: controlws.Version, Type: typ, ID: id, Body: raw})
+}
+
+func (se *session) serve() {
+	for {
+		env, err := se.conn.ReadEnvelope()
+		if err != nil {
+			return
+		}
+		if se.machine.IsZero() {
+			// The transport authenticated the peer once its first message decrypted.
+			se.machine = se.conn.PeerKey()
+		}
+		resp, body, err := se.handle(env)
+		if err != nil {
+			var ce *controlws.Error
+			if !errors.As(err, &ce) {
+				se.s.logf("control: machine %s: %s: %v", se.machine.ShortString(), env.Type, err)
+				ce = errf(controlws.CodeInternal, "%s failed on the server", env.Type)
+			}
+			resp, body = controlws.TypeError, ce
+		}
+		if resp == "" {
+			continue
+		}
+		if err := se.reply(env.ID, resp, body); err != nil {
+			return
+		}
+		if env.Type == controlws.TypeLogout && resp == controlws.TypeOK {
+			// End the map stream with the reason, then the connection.
+			if se.deletedOnLogout {
+				se.closeWith(errf(controlws.CodeNodeDeleted, "ephemeral node deleted on logout"))
+			} else {
+				se.closeWith(errf(controlws.CodeNotRegistered, "logged out: register with a new auth key"))
+			}
+			return
+		}
+	}
+}
+
+// handle serves one request; resp "" means nothing to send now.
+func (se *session) handle(env *controlws.Envelope) (resp string, body any, err error) {
+	if env.V != controlws.Version {
+		return "", nil, errf(controlws.CodeUnsupportedVer, "protocol version %d not supported (want %d)", env.V, controlws.Version)
+	}
+	ctx := se.s.ctx
+	switch env.Type {
+	case controlws.TypeRegister:
+		var req controlws.RegisterRequest
+		if err := json.Unmarshal(env.Body, &req); err != nil {
+			return "", nil, errf(controlws.CodeBadRequest, "register: %v", err)
+		}
+		r, err := se.s.register(ctx, se.machine, &req)
+		if err != nil {
+			return "", nil, err
+		}
+		se.nodeID.Store(r.Node.ID)
+		return controlws.TypeRegisterResponse, r, nil
+	case controlws.TypeMapRequest:
+		var req controlws.MapRequest
+		if err := json.Unmarshal(env.Body, &req); err != nil {
+			return "", nil, errf(controlws.CodeBadRequest, "mapRequest: %v", err)
+		}
+		return "", nil, se.startStream(ctx, env.ID, &req)
+	case controlws.TypeUpdate:
+		var u controlws.Update
+		if err := json.Unmarshal(env.Body, &u); err != nil {
+			return "", nil, errf(controlws.CodeBadRequest, "update: %v", err)
+		}
+		id := se.nodeID.Load()
+		if id == 0 {
+			return "", nil, errf(controlws.CodeNotRegistered, "update before register or mapRequest on this connection")
+		}
+		if err := se.s.updateHostinfo(ctx, id, u.Hostinfo); err != nil {
+			return "", nil, err
+		}
+		return controlws.TypeOK, nil, nil
+	case controlws.TypeLogout:
+		n, err := se.s.logout(ctx, se.machine)
+		if err != nil {
+			return "", nil, err
+		}
+		se.deletedOnLogout = n.Ephemeral
+		return controlws.TypeOK, nil, nil
+	}
+	return "", nil, errf(controlws.CodeBadRequest, "unknown message type %q", env.Type)
+}
+
+// startStream checks that the machine's node holds req.NodeKey and starts its map stream.
+func (se *session) startStream(ctx context.Context, reqID uint64, req *controlws.MapRequest) error {
+	se.streamMu.Lock()
+	running := se.stream != nil
+	se.streamMu.Unlock()
+	if running {
+		return errf(controlws.CodeBadRequest, "a map stream already runs on this connection")
+	}
+	st, err := se.s.openStream(ctx, se, reqID, req)
+	if err != nil {
+		return err
+	}
+	se.streamMu.Lock()
+	se.stream = st
+	se.streamMu.Unlock()
+	se.wg.Add(1)
+	go func() {
+		defer se.wg.Done()
+		err := st.run(se.done)
+		if err != nil {
+			se.close()
+		}
+		se.s.closeStream(st)
+	}()
+	return nil
+}
+
+// openStream validates a map request and registers the stream; the node is online from now.
+func (s *Server) openStream(ctx context.Context, se *session, reqID uint64, req *controlws.MapRequest) (*stream, error) {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	var n store.Node
+	err := s.st.Update(ctx, func(tx store.Tx) error {
+		var err error
+		n, err = tx.NodeByMachineKey(se.machine)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			return errf(controlws.CodeNotRegistered, "this machine has no node: register first")
+		case err != nil:
+			return err
+		case !n.Deleted.IsZero():
+			return errf(controlws.CodeNodeDeleted, "this machine's node was deleted")
+		case n.NodeKey != req.NodeKey:
+			return errf(controlws.CodeNotRegistered, "node key %s is not this machine's node key: register it first", req.NodeKey.ShortString())
+		case n.LoggedOut:
+			return errf(controlws.CodeNotRegistered, "this node logged out: register with a new auth key")
+		}
+		n.LastSeen = s.now().UTC()
+		if hi := marshalHostinfo(req.Hostinfo); hi != nil {
+			n.Hostinfo = hi
+		}
+		return tx.UpdateNode(&n)
+	})
+	if err != nil {
+		return nil, err
+	}
+	st := newStream(s, n.ID, reqID, se.conn.WriteEnvelope)
+	se.nodeID.Store(n.ID)
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil, errf(controlws.CodeInternal, "server shutting down")
+	}
+	s.cacheNode(n)
+	if s.streams[n.ID] == nil {
+		s.streams[n.ID] = map[*stream]struct{}{}
+	}
+	s.streams[n.ID][st] = struct{}{}
+	s.mu.Unlock()
+	s.publishChanged(n.ID)
+	return st, nil
+}
+
+// closeStream unregisters a finished stream; the node is offline when it was its last.
+func (s *Server) closeStream(st *stream) {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	s.mu.Lock()
+	sts := s.streams[st.nodeID]
+	delete(sts, st)
+	offline := len(sts) == 0
+	if offline {
+		delete(s.streams, st.nodeID)
+	}
+	ln, live := s.nodes[st.nodeID]
+	now := s.now().UTC()
+	if offline && live {
+		ln.n.LastSeen = now
+	}
+	s.mu.Unlock()
+	if !offline || !live {
+		return
+	}
+	err := s.st.Update(context.Background(), func(tx store.Tx) error { return tx.SetLastSeen(st.nodeID, now) })
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		s.logf("control: node %d: last seen: %v", st.nodeID, err)
+	}
+	s.publishChanged(st.nodeID)
+}
+
+// updateHostinfo stores what a node reports about itself and tells its peers.
+func (s *Server) updateHostinfo(ctx context.Context, id int64, hi controlws.Hostinfo) error {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	var n store.Node
+	err := s.st.Update(ctx, func(tx store.Tx) error {
+		var err error
+		n, err = tx.NodeByID(id)
+		if err != nil {
+			return err
+		}
+		if !n.Deleted.IsZero() {
+			return errf(controlws.CodeNodeDeleted, "this node was deleted")
+		}
+		n.Hostinfo = marshalHostinfo(hi)
+		return tx.UpdateNode(&n)
+	})
+	if err != nil {
+		return fmt.Errorf("update hostinfo of node %d: %w", id, err)
+	}
+	s.mu.Lock()
+	s.cacheNode(n)
+	s.mu.Unlock()
+	s.publishChanged(id)
+	return nil
+}
+
+// logout logs out machine's node: an ephemeral node is deleted at once, any other is
+// marked logged out (it leaves its peers' maps and must register again with a new key).
+func (s *Server) logout(ctx context.Context, machine key.Public) (store.Node, error) {
+	s.writeMu.Lock()
+	var n store.Node
+	err := s.st.Update(ctx, func(tx store.Tx) error {
+		var err error
+		n, err = tx.NodeByMachineKey(machine)
+		switch {
+		case errors.Is(err, store.ErrNotFound) || (err == nil && !n.Deleted.IsZero()):
+			return errf(controlws.CodeNotRegistered, "this machine has no node")
+		case err != nil:
+			return err
+		case n.Ephemeral:
+			return tx.PurgeNode(n.ID)
+		}
+		n.LoggedOut = true
+		return tx.UpdateNode(&n)
+	})
+	if err != nil {
+		s.writeMu.Unlock()
+		return n, err
+	}
+	if n.Ephemeral {
+		s.forgetNode(n.ID) // its own sessions end as the client leaves
+	} else {
+		s.mu.Lock()
+		s.cacheNode(n)
+		s.mu.Unlock()
+		s.publishChanged(n.ID)
+	}
+	s.writeMu.Unlock()
+	if s.relay != nil {
+		s.relay.ClosePeer(n.NodeKey)
+	}
+	s.logf("control: node %d %s logged out (ephemeral=%v)", n.ID, n.Name, n.Ephemeral)
+	return n, nil
+}

@@ -1,0 +1,98 @@
+package sqlitestore
+
+import (
+	"database/sql"
+	"fmt"
+)
+
+// migrations[i] takes the schema from version i to i+1. Never edit a released entry:
+// append a new one.
+var migrations = []string{
+	`CREATE TABLE users (
+		id           INTEGER PRIMARY KEY,
+		email        TEXT NOT NULL UNIQUE,
+		display_name TEXT NOT NULL DEFAULT '',
+		role         TEXT NOT NULL CHECK (role IN ('admin', 'member')),
+		created      INTEGER NOT NULL
+	);
+	CREATE TABLE auth_keys (
+		id        INTEGER PRIMARY KEY,
+		hash      BLOB NOT NULL,
+		prefix    TEXT NOT NULL UNIQUE,
+		user_id   INTEGER REFERENCES users(id),
+		reusable  INTEGER NOT NULL DEFAULT 0,
+		ephemeral INTEGER NOT NULL DEFAULT 0,
+		tags      TEXT NOT NULL DEFAULT '[]',
+		expires   INTEGER NOT NULL DEFAULT 0,
+		used      INTEGER NOT NULL DEFAULT 0,
+		used_at   INTEGER NOT NULL DEFAULT 0,
+		revoked   INTEGER NOT NULL DEFAULT 0,
+		created   INTEGER NOT NULL
+	);
+	CREATE TABLE nodes (
+		id          INTEGER PRIMARY KEY AUTOINCREMENT,
+		name        TEXT NOT NULL,
+		machine_key TEXT NOT NULL,
+		node_key    TEXT NOT NULL,
+		user_id     INTEGER REFERENCES users(id),
+		tags        TEXT NOT NULL DEFAULT '[]',
+		ipv4        TEXT NOT NULL,
+		ipv6        TEXT NOT NULL,
+		ephemeral   INTEGER NOT NULL DEFAULT 0,
+		logged_out  INTEGER NOT NULL DEFAULT 0,
+		hostinfo    TEXT,
+		created     INTEGER NOT NULL,
+		last_seen   INTEGER NOT NULL DEFAULT 0,
+		deleted     INTEGER NOT NULL DEFAULT 0
+	);
+	CREATE UNIQUE INDEX nodes_name ON nodes(name) WHERE deleted = 0;
+	CREATE UNIQUE INDEX nodes_machine_key ON nodes(machine_key) WHERE deleted = 0;
+	CREATE UNIQUE INDEX nodes_node_key ON nodes(node_key) WHERE deleted = 0;
+	CREATE UNIQUE INDEX nodes_ipv4 ON nodes(ipv4) WHERE deleted = 0;
+	CREATE UNIQUE INDEX nodes_ipv6 ON nodes(ipv6) WHERE deleted = 0;
+	CREATE INDEX nodes_machine_key_all ON nodes(machine_key, id);
+	CREATE TABLE settings (
+		name  TEXT PRIMARY KEY,
+		value TEXT NOT NULL
+	);`,
+}
+
+// migrate brings the schema up to date in one transaction per step.
+func migrate(db *sql.DB) error {
+	if _, err := db.Exec(`CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`); err != nil {
+		return fmt.Errorf("create schema_version: %w", err)
+	}
+	for {
+		tx, err := db.Begin()
+		if err != nil {
+			return fmt.Errorf("migrate: begin: %w", err)
+		}
+		var v int
+		err = tx.QueryRow(`SELECT version FROM schema_version`).Scan(&v)
+		if err == sql.ErrNoRows {
+			_, err = tx.Exec(`INSERT INTO schema_version (version) VALUES (0)`)
+		}
+		if err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migrate: read version: %w", err)
+		}
+		if v > len(migrations) {
+			tx.Rollback()
+			return fmt.Errorf("database schema version %d is newer than this program knows (%d): upgrade the program", v, len(migrations))
+		}
+		if v == len(migrations) {
+			return tx.Commit()
+		}
+		if _, err := tx.Exec(migrations[v]); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migrate to version %d: %w", v+1, err)
+		}
+		if _, err := tx.Exec(`UPDATE schema_version SET version = ?`, v+1); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migrate to version %d: %w", v+1, err)
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("migrate to version %d: commit: %w", v+1, err)
+		}
+	}
+}

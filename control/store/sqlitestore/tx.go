@@ -1,0 +1,357 @@
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"tsconnect/control/store"
+	"tsconnect/key"
+)
+
+// txn implements store.Tx over one database/sql transaction.
+type txn struct {
+	ctx context.Context
+	tx  *sql.Tx
+}
+
+func (t *txn) exec(q string, args ...any) (sql.Result, error) {
+	return t.tx.ExecContext(t.ctx, q, args...)
+}
+
+// wrap turns driver errors into the store's: unique violations become ErrConflict,
+// missing rows ErrNotFound.
+func wrap(what string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("%s: %w", what, store.ErrNotFound)
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) && (se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY) {
+		return fmt.Errorf("%s: %w (%v)", what, store.ErrConflict, err)
+	}
+	return fmt.Errorf("sqlitestore: %s: %w", what, err)
+}
+
+func ts(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func fromTS(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
+
+func tagsText(tags []string) string {
+	if len(tags) == 0 {
+		return "[]"
+	}
+	b, _ := json.Marshal(tags)
+	return string(b)
+}
+
+func parseTags(s string) ([]string, error) {
+	var tags []string
+	if err := json.Unmarshal([]byte(s), &tags); err != nil {
+		return nil, fmt.Errorf("sqlitestore: bad tags %q: %w", s, err)
+	}
+	if len(tags) == 0 {
+		return nil, nil
+	}
+	return tags, nil
+}
+
+func nullID(id int64) any {
+	if id == 0 {
+		return nil
+	}
+	return id
+}
+
+// Settings.
+
+func (t *txn) Setting(name string) (string, error) {
+	var v string
+	err := t.tx.QueryRowContext(t.ctx, `SELECT value FROM settings WHERE name = ?`, name).Scan(&v)
+	return v, wrap("setting "+name, err)
+}
+
+func (t *txn) SetSetting(name, value string) error {
+	_, err := t.exec(`INSERT INTO settings (name, value) VALUES (?, ?)
+		ON CONFLICT (name) DO UPDATE SET value = excluded.value`, name, value)
+	return wrap("set setting "+name, err)
+}
+
+// Users.
+
+const userCols = `id, email, display_name, role, created`
+
+func scanUser(sc interface{ Scan(...any) error }) (store.User, error) {
+	var u store.User
+	var created int64
+	var role string
+	if err := sc.Scan(&u.ID, &u.Email, &u.DisplayName, &role, &created); err != nil {
+		return u, err
+	}
+	u.Role, u.Created = store.Role(role), fromTS(created)
+	return u, nil
+}
+
+func (t *txn) InsertUser(u *store.User) error {
+	res, err := t.exec(`INSERT INTO users (email, display_name, role, created) VALUES (?, ?, ?, ?)`,
+		u.Email, u.DisplayName, string(u.Role), ts(u.Created))
+	if err != nil {
+		return wrap("insert user "+u.Email, err)
+	}
+	u.ID, err = res.LastInsertId()
+	return err
+}
+
+func (t *txn) UserByID(id int64) (store.User, error) {
+	u, err := scanUser(t.tx.QueryRowContext(t.ctx, `SELECT `+userCols+` FROM users WHERE id = ?`, id))
+	return u, wrap(fmt.Sprintf("user %d", id), err)
+}
+
+func (t *txn) UserByEmail(email string) (store.User, error) {
+	u, err := scanUser(t.tx.QueryRowContext(t.ctx, `SELECT `+userCols+` FROM users WHERE email = ?`, email))
+	return u, wrap("user "+email, err)
+}
+
+func (t *txn) Users() ([]store.User, error) {
+	rows, err := t.tx.QueryContext(t.ctx, `SELECT `+userCols+` FROM users ORDER BY id`)
+	if err != nil {
+		return nil, wrap("list users", err)
+	}
+	defer rows.Close()
+	var us []store.User
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, wrap("list users", err)
+		}
+		us = append(us, u)
+	}
+	return us, wrap("list users", rows.Err())
+}
+
+// Auth keys.
+
+const keyCols = `id, hash, prefix, COALESCE(user_id, 0), reusable, ephemeral, tags, expires, used, used_at, revoked, created`
+
+func scanKey(sc interface{ Scan(...any) error }) (store.AuthKey, error) {
+	var k store.AuthKey
+	var tags string
+	var expires, usedAt, created int64
+	if err := sc.Scan(&k.ID, &k.Hash, &k.Prefix, &k.UserID, &k.Reusable, &k.Ephemeral, &tags,
+		&expires, &k.Used, &usedAt, &k.Revoked, &created); err != nil {
+		return k, err
+	}
+	var err error
+	k.Tags, err = parseTags(tags)
+	k.Expires, k.UsedAt, k.Created = fromTS(expires), fromTS(usedAt), fromTS(created)
+	return k, err
+}
+
+func (t *txn) InsertAuthKey(k *store.AuthKey) error {
+	res, err := t.exec(`INSERT INTO auth_keys (hash, prefix, user_id, reusable, ephemeral, tags, expires, used, used_at, revoked, created)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		k.Hash, k.Prefix, nullID(k.UserID), k.Reusable, k.Ephemeral, tagsText(k.Tags), ts(k.Expires),
+		k.Used, ts(k.UsedAt), k.Revoked, ts(k.Created))
+	if err != nil {
+		return wrap("insert auth key "+k.Prefix, err)
+	}
+	k.ID, err = res.LastInsertId()
+	return err
+}
+
+func (t *txn) AuthKeyByID(id int64) (store.AuthKey, error) {
+	k, err := scanKey(t.tx.QueryRowContext(t.ctx, `SELECT `+keyCols+` FROM auth_keys WHERE id = ?`, id))
+	return k, wrap(fmt.Sprintf("auth key %d", id), err)
+}
+
+func (t *txn) AuthKeyByPrefix(prefix string) (store.AuthKey, error) {
+	k, err := scanKey(t.tx.QueryRowContext(t.ctx, `SELECT `+keyCols+` FROM auth_keys WHERE prefix = ?`, prefix))
+	return k, wrap("auth key "+prefix, err)
+}
+
+func (t *txn) AuthKeys() ([]store.AuthKey, error) {
+	rows, err := t.tx.QueryContext(t.ctx, `SELECT `+keyCols+` FROM auth_keys ORDER BY id`)
+	if err != nil {
+		return nil, wrap("list auth keys", err)
+	}
+	defer rows.Close()
+	var ks []store.AuthKey
+	for rows.Next() {
+		k, err := scanKey(rows)
+		if err != nil {
+			return nil, wrap("list auth keys", err)
+		}
+		ks = append(ks, k)
+	}
+	return ks, wrap("list auth keys", rows.Err())
+}
+
+func (t *txn) UpdateAuthKey(k *store.AuthKey) error {
+	res, err := t.exec(`UPDATE auth_keys SET used = ?, used_at = ?, revoked = ? WHERE id = ?`,
+		k.Used, ts(k.UsedAt), k.Revoked, k.ID)
+	return mustChange(res, err, fmt.Sprintf("update auth key %d", k.ID))
+}
+
+func mustChange(res sql.Result, err error, what string) error {
+	if err != nil {
+		return wrap(what, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return wrap(what, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("%s: %w", what, store.ErrNotFound)
+	}
+	return nil
+}
+
+// Nodes.
+
+const nodeCols = `id, name, machine_key, node_key, COALESCE(user_id, 0), tags, ipv4, ipv6, ephemeral, logged_out,
+	hostinfo, created, last_seen, deleted`
+
+func scanNode(sc interface{ Scan(...any) error }) (store.Node, error) {
+	var n store.Node
+	var mk, nk, tags, v4, v6 string
+	var hi sql.NullString
+	var created, lastSeen, deleted int64
+	if err := sc.Scan(&n.ID, &n.Name, &mk, &nk, &n.UserID, &tags, &v4, &v6, &n.Ephemeral, &n.LoggedOut,
+		&hi, &created, &lastSeen, &deleted); err != nil {
+		return n, err
+	}
+	var errs []error
+	var err error
+	n.MachineKey, err = key.ParsePublic(mk)
+	errs = append(errs, err)
+	n.NodeKey, err = key.ParsePublic(nk)
+	errs = append(errs, err)
+	n.Tags, err = parseTags(tags)
+	errs = append(errs, err)
+	n.IPv4, err = netip.ParseAddr(v4)
+	errs = append(errs, err)
+	n.IPv6, err = netip.ParseAddr(v6)
+	errs = append(errs, err)
+	if hi.Valid {
+		n.Hostinfo = json.RawMessage(hi.String)
+	}
+	n.Created, n.LastSeen, n.Deleted = fromTS(created), fromTS(lastSeen), fromTS(deleted)
+	if err := errors.Join(errs...); err != nil {
+		return n, fmt.Errorf("node %d: %w", n.ID, err)
+	}
+	return n, nil
+}
+
+func hostinfoArg(h json.RawMessage) any {
+	if h == nil {
+		return nil
+	}
+	return string(h)
+}
+
+func (t *txn) InsertNode(n *store.Node) error {
+	res, err := t.exec(`INSERT INTO nodes (name, machine_key, node_key, user_id, tags, ipv4, ipv6, ephemeral, logged_out,
+		hostinfo, created, last_seen, deleted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		n.Name, n.MachineKey.String(), n.NodeKey.String(), nullID(n.UserID), tagsText(n.Tags),
+		n.IPv4.String(), n.IPv6.String(), n.Ephemeral, n.LoggedOut, hostinfoArg(n.Hostinfo),
+		ts(n.Created), ts(n.LastSeen), ts(n.Deleted))
+	if err != nil {
+		return wrap("insert node "+n.Name, err)
+	}
+	n.ID, err = res.LastInsertId()
+	return err
+}
+
+func (t *txn) UpdateNode(n *store.Node) error {
+	res, err := t.exec(`UPDATE nodes SET name = ?, machine_key = ?, node_key = ?, user_id = ?, tags = ?, ipv4 = ?,
+		ipv6 = ?, ephemeral = ?, logged_out = ?, hostinfo = ?, last_seen = ?, deleted = ? WHERE id = ?`,
+		n.Name, n.MachineKey.String(), n.NodeKey.String(), nullID(n.UserID), tagsText(n.Tags),
+		n.IPv4.String(), n.IPv6.String(), n.Ephemeral, n.LoggedOut, hostinfoArg(n.Hostinfo),
+		ts(n.LastSeen), ts(n.Deleted), n.ID)
+	return mustChange(res, err, fmt.Sprintf("update node %d", n.ID))
+}
+
+func (t *txn) NodeByID(id int64) (store.Node, error) {
+	n, err := scanNode(t.tx.QueryRowContext(t.ctx, `SELECT `+nodeCols+` FROM nodes WHERE id = ?`, id))
+	return n, wrap(fmt.Sprintf("node %d", id), err)
+}
+
+func (t *txn) NodeByMachineKey(k key.Public) (store.Node, error) {
+	n, err := scanNode(t.tx.QueryRowContext(t.ctx,
+		`SELECT `+nodeCols+` FROM nodes WHERE machine_key = ? ORDER BY id DESC LIMIT 1`, k.String()))
+	return n, wrap("node of machine "+k.ShortString(), err)
+}
+
+func (t *txn) NodeByNodeKey(k key.Public) (store.Node, error) {
+	n, err := scanNode(t.tx.QueryRowContext(t.ctx,
+		`SELECT `+nodeCols+` FROM nodes WHERE node_key = ? AND deleted = 0`, k.String()))
+	return n, wrap("node with key "+k.ShortString(), err)
+}
+
+func (t *txn) Nodes() ([]store.Node, error) {
+	rows, err := t.tx.QueryContext(t.ctx, `SELECT `+nodeCols+` FROM nodes WHERE deleted = 0 ORDER BY id`)
+	if err != nil {
+		return nil, wrap("list nodes", err)
+	}
+	defer rows.Close()
+	var ns []store.Node
+	for rows.Next() {
+		n, err := scanNode(rows)
+		if err != nil {
+			return nil, wrap("list nodes", err)
+		}
+		ns = append(ns, n)
+	}
+	return ns, wrap("list nodes", rows.Err())
+}
+
+func (t *txn) NameInUse(name string) (bool, error) {
+	var one int
+	err := t.tx.QueryRowContext(t.ctx, `SELECT 1 FROM nodes WHERE name = ? AND deleted = 0`, name).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, wrap("name in use", err)
+}
+
+func (t *txn) AddrInUse(a netip.Addr) (bool, error) {
+	col := "ipv4"
+	if a.Is6() {
+		col = "ipv6"
+	}
+	var one int
+	err := t.tx.QueryRowContext(t.ctx, `SELECT 1 FROM nodes WHERE `+col+` = ? AND deleted = 0`, a.String()).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, wrap("address in use", err)
+}
+
+func (t *txn) PurgeNode(id int64) error {
+	res, err := t.exec(`DELETE FROM nodes WHERE id = ?`, id)
+	return mustChange(res, err, fmt.Sprintf("purge node %d", id))
+}
+
+func (t *txn) SetLastSeen(id int64, at time.Time) error {
+	res, err := t.exec(`UPDATE nodes SET last_seen = ? WHERE id = ?`, ts(at), id)
+	return mustChange(res, err, fmt.Sprintf("set last seen of node %d", id))
+}

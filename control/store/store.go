@@ -1,0 +1,137 @@
+// Package store defines what the coordination server keeps on disk: users, auth keys, nodes
+// and settings, behind a transactional interface that an SQLite or PostgreSQL backend implements.
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/netip"
+	"time"
+
+	"tsconnect/key"
+)
+
+// ErrNotFound is returned (possibly wrapped) when a looked-up row does not exist.
+var ErrNotFound = errors.New("store: not found")
+
+// ErrConflict is returned (possibly wrapped) when a write would break a uniqueness rule,
+// such as a second user with the same email or a second live node with the same name.
+var ErrConflict = errors.New("store: conflict")
+
+// Store is a transactional store. Implementations must give Update transactions
+// serializable isolation: two Updates that read and then write the same rows behave as if
+// run one after the other (SQLite: one writer at a time; PostgreSQL: SERIALIZABLE with retry).
+type Store interface {
+	// Read runs fn in a read-only transaction.
+	Read(ctx context.Context, fn func(Tx) error) error
+	// Update runs fn in a read-write transaction that commits, durably, when fn returns nil
+	// and rolls back when it returns an error, which Update then returns unchanged.
+	Update(ctx context.Context, fn func(Tx) error) error
+	// Close releases the store. Transactions in flight may fail.
+	Close() error
+}
+
+// Tx is one transaction. It is valid only during the function it was passed to.
+type Tx interface {
+	// Setting returns a network-wide setting, or ErrNotFound.
+	Setting(name string) (string, error)
+	// SetSetting creates or replaces a setting.
+	SetSetting(name, value string) error
+
+	// InsertUser adds u and sets u.ID. ErrConflict if the email is taken.
+	InsertUser(u *User) error
+	// UserByID returns a user or ErrNotFound.
+	UserByID(id int64) (User, error)
+	// UserByEmail returns a user or ErrNotFound.
+	UserByEmail(email string) (User, error)
+	// Users returns all users by ID.
+	Users() ([]User, error)
+
+	// InsertAuthKey adds k and sets k.ID. ErrConflict if the prefix is taken.
+	InsertAuthKey(k *AuthKey) error
+	// AuthKeyByID returns an auth key or ErrNotFound.
+	AuthKeyByID(id int64) (AuthKey, error)
+	// AuthKeyByPrefix returns the auth key with that display prefix or ErrNotFound.
+	AuthKeyByPrefix(prefix string) (AuthKey, error)
+	// AuthKeys returns all auth keys by ID.
+	AuthKeys() ([]AuthKey, error)
+	// UpdateAuthKey writes k's Used, UsedAt and Revoked fields.
+	UpdateAuthKey(k *AuthKey) error
+
+	// InsertNode adds n and sets n.ID. ErrConflict if its name, machine key, node key or
+	// addresses clash with a live node's.
+	InsertNode(n *Node) error
+	// UpdateNode writes every mutable field of n (all but ID and Created).
+	UpdateNode(n *Node) error
+	// NodeByID returns a node, deleted or not, or ErrNotFound.
+	NodeByID(id int64) (Node, error)
+	// NodeByMachineKey returns the newest node of a machine, deleted or not, or ErrNotFound.
+	// A machine has at most one live node, and it is always its newest.
+	NodeByMachineKey(k key.Public) (Node, error)
+	// NodeByNodeKey returns the live node holding node key k, or ErrNotFound.
+	NodeByNodeKey(k key.Public) (Node, error)
+	// Nodes returns all live (not deleted) nodes by ID.
+	Nodes() ([]Node, error)
+	// NameInUse reports whether a live node has that name.
+	NameInUse(name string) (bool, error)
+	// AddrInUse reports whether a live node has IPv4 or IPv6 address a.
+	AddrInUse(a netip.Addr) (bool, error)
+	// SetLastSeen records when a node was last connected.
+	SetLastSeen(id int64, at time.Time) error
+	// PurgeNode removes a node row for good (ephemeral nodes leave no trace).
+	PurgeNode(id int64) error
+}
+
+// Role is a user's role.
+type Role string
+
+// Roles.
+const (
+	RoleAdmin  Role = "admin"
+	RoleMember Role = "member"
+)
+
+// User is a person of the network.
+type User struct {
+	ID          int64
+	Email       string
+	DisplayName string
+	Role        Role
+	Created     time.Time
+}
+
+// AuthKey is a pre-authorized registration key. Only a hash of its secret is kept.
+type AuthKey struct {
+	ID        int64
+	Hash      []byte // SHA-256 of the whole secret
+	Prefix    string // public part of the secret, for display and lookup
+	UserID    int64  // owner; 0 for a key that only makes tagged nodes
+	Reusable  bool
+	Ephemeral bool
+	Tags      []string
+	Expires   time.Time // zero: never
+	Used      bool
+	UsedAt    time.Time
+	Revoked   bool
+	Created   time.Time
+}
+
+// Node is a registered machine.
+type Node struct {
+	ID         int64
+	Name       string
+	MachineKey key.Public
+	NodeKey    key.Public
+	UserID     int64 // 0 when tagged
+	Tags       []string
+	IPv4       netip.Addr
+	IPv6       netip.Addr
+	Ephemeral  bool
+	// LoggedOut marks a node whose machine logged out: it must register with a new key.
+	LoggedOut bool
+	Hostinfo  json.RawMessage // controlws.Hostinfo as JSON; nil when never reported
+	Created   time.Time
+	LastSeen  time.Time
+	Deleted   time.Time // zero while live
+}

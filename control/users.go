@@ -1,0 +1,112 @@
+package control
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/mail"
+	"strings"
+	"time"
+
+	"tsconnect/control/store"
+	"tsconnect/controlws"
+)
+
+// Errors the Go API wraps; the admin API maps them to HTTP status codes.
+var (
+	ErrNotFound = errors.New("not found")      // 404
+	ErrExists   = errors.New("already exists") // 409
+	ErrInvalid  = errors.New("invalid")        // 400
+)
+
+// Role is what a user may do: admins administer the network, members use it.
+type Role string
+
+// Roles.
+const (
+	RoleAdmin  Role = "admin"
+	RoleMember Role = "member"
+)
+
+// User is a person of the network.
+type User struct {
+	ID          int64     `json:"id"`
+	Email       string    `json:"email"`
+	DisplayName string    `json:"displayName"`
+	Role        Role      `json:"role"`
+	Created     time.Time `json:"created"`
+}
+
+func userFrom(u store.User) User {
+	return User{ID: u.ID, Email: u.Email, DisplayName: u.DisplayName, Role: Role(u.Role), Created: u.Created}
+}
+
+func profile(u store.User) controlws.UserProfile {
+	return controlws.UserProfile{ID: u.ID, LoginName: u.Email, DisplayName: u.DisplayName}
+}
+
+// CreateUser adds a user with the given email (its login name) and role ("" means member).
+// The display name starts as the email's local part.
+func (s *Server) CreateUser(ctx context.Context, email string, role Role) (User, error) {
+	email = strings.TrimSpace(email)
+	addr, err := mail.ParseAddress(email)
+	if err != nil || addr.Address != email || addr.Name != "" {
+		return User{}, fmt.Errorf("control: %q is not a plain email address: %w", email, ErrInvalid)
+	}
+	email = strings.ToLower(email)
+	if role == "" {
+		role = RoleMember
+	}
+	if role != RoleAdmin && role != RoleMember {
+		return User{}, fmt.Errorf("control: role %q: want admin or member: %w", role, ErrInvalid)
+	}
+	local, _, _ := strings.Cut(email, "@")
+	u := store.User{Email: email, DisplayName: local, Role: store.Role(role), Created: s.now().UTC()}
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	err = s.st.Update(ctx, func(tx store.Tx) error { return tx.InsertUser(&u) })
+	if errors.Is(err, store.ErrConflict) {
+		return User{}, fmt.Errorf("control: user %s: %w", email, ErrExists)
+	}
+	if err != nil {
+		return User{}, fmt.Errorf("control: create user %s: %w", email, err)
+	}
+	s.mu.Lock()
+	s.users[u.ID] = profile(u)
+	s.mu.Unlock()
+	s.logf("control: created user %d %s (%s)", u.ID, u.Email, u.Role)
+	return userFrom(u), nil
+}
+
+// Users returns every user by ID.
+func (s *Server) Users(ctx context.Context) ([]User, error) {
+	var out []User
+	err := s.st.Read(ctx, func(tx store.Tx) error {
+		us, err := tx.Users()
+		for _, u := range us {
+			out = append(out, userFrom(u))
+		}
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("control: list users: %w", err)
+	}
+	return out, nil
+}
+
+// UserByEmail returns the user with that login email, or an error wrapping ErrNotFound.
+func (s *Server) UserByEmail(ctx context.Context, email string) (User, error) {
+	var u store.User
+	err := s.st.Read(ctx, func(tx store.Tx) error {
+		var err error
+		u, err = tx.UserByEmail(strings.ToLower(strings.TrimSpace(email)))
+		return err
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return User{}, fmt.Errorf("control: no user %s: %w", email, ErrNotFound)
+	}
+	if err != nil {
+		return User{}, fmt.Errorf("control: user %s: %w", email, err)
+	}
+	return userFrom(u), nil
+}
