@@ -1,0 +1,24 @@
+// Package derpws speaks the DERP relay protocol: frame codec, relay server and client.
+// Transports are the HTTP upgrade (native) and a WebSocket byte stream (browsers), both at /derp.
+//
+// # Protocol flow
+//
+// A client opens /derp either with "Upgrade: DERP" (the server answers 101 unless the client
+// asked for fast start) or as a WebSocket with subprotocol "derp", whose binary messages form a
+// byte stream. From then on both sides exchange frames (see frame.go for the byte layouts):
+//
+//  1. The server sends ServerKey: a magic string and its public key.
+//  2. The client sends ClientInfo: its public key and a NaCl box, sealed from its private key to
+//     the server's public key. A box that opens proves possession of the claimed key; that key is
+//     the client's identity on the relay from then on.
+//  3. The server answers with ServerInfo, sealed the other way.
+//  4. The client sends SendPacket frames addressed to peers' keys; the server delivers each as a
+//     RecvPacket stamped with the authenticated sender key. It sends PeerGone for destinations it
+//     does not know, and when a sender leaves, to everyone that sender sent to.
+//
+// The server sends KeepAlive frames, answers Ping with Pong and, on a graceful shutdown,
+// Restarting. Unknown frame types are skipped in both directions.
+//
+// Mesh (relays of one region watching and forwarding to each other) is not implemented yet; its
+// frames are defined and a server skips them.
+package derpws

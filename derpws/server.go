@@ -1,0 +1,251 @@
+package derpws
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"net"
+	"sync"
+	"time"
+
+	"tsconnect/key"
+)
+
+// ServerOptions configures a Server. A nil *ServerOptions means defaults.
+type ServerOptions struct {
+	// Logf, if non-nil, receives log lines. Keys are logged in their short public form only.
+	Logf func(format string, args ...any)
+	// VerifyClient, if non-nil, is called after a client proved its key in the handshake; if it
+	// returns an error the connection is closed (after a Health frame saying so) and no
+	// ServerInfo is sent. Control uses it so that only keys of registered nodes connect.
+	VerifyClient func(ctx context.Context, k key.Public) error
+	// KeepAlive is the interval between KeepAlive frames to each client (jittered down by up
+	// to a tenth); 0 means 60 s.
+	KeepAlive time.Duration
+}
+
+// Server is a DERP relay. Serve it over HTTP with ServeHTTP.
+type Server struct {
+	priv      key.Private
+	pub       key.Public
+	logf      func(format string, args ...any)
+	verify    func(context.Context, key.Public) error
+	keepAlive time.Duration
+
+	mu      sync.RWMutex
+	closed  bool
+	clients map[key.Public]*sclient  // the live connection of each key
+	conns   map[net.Conn]*sclient    // every connection, nil value while in the handshake
+	stats   map[key.Public]*keyStats // counters per key, kept across reconnects
+	wg      sync.WaitGroup           // one per connection being served
+	nextNum uint64                   // connection numbers, under mu
+}
+
+// Timing of a server.
+const (
+	defaultKeepAlive   = 60 * time.Second
+	handshakeTimeout   = 10 * time.Second
+	serverWriteTimeout = 2 * time.Second
+	// sendQueueDepth is the per-client queue of packets waiting for the client's writer; when
+	// full, the oldest is dropped, so a slow client never stalls its senders.
+	sendQueueDepth = 32
+	// ctrlQueueDepth is the per-client queue of control frames (PeerGone, Pong); when full,
+	// new ones are dropped.
+	ctrlQueueDepth = 16
+	// restartReconnectIn and restartTryFor are the figures of the Restarting frame sent on Close.
+	restartReconnectIn = 500 * time.Millisecond
+	restartTryFor      = 60 * time.Second
+)
+
+// NewServer returns a relay whose identity is priv. opts may be nil.
+func NewServer(priv key.Private, opts *ServerOptions) *Server {
+	if opts == nil {
+		opts = &ServerOptions{}
+	}
+	s := &Server{
+		priv:      priv,
+		pub:       priv.Public(),
+		logf:      opts.Logf,
+		verify:    opts.VerifyClient,
+		keepAlive: opts.KeepAlive,
+		clients:   make(map[key.Public]*sclient),
+		conns:     make(map[net.Conn]*sclient),
+		stats:     make(map[key.Public]*keyStats),
+	}
+	if s.logf == nil {
+		s.logf = func(string, ...any) {}
+	}
+	if s.keepAlive <= 0 {
+		s.keepAlive = defaultKeepAlive
+	}
+	return s
+}
+
+// PublicKey returns the relay's public key (the one in ServerKey and Derp-Public-Key).
+func (s *Server) PublicKey() key.Public { return s.pub }
+
+// Close tells every client the relay is restarting (a Restarting frame), closes all
+// connections and waits for their goroutines. Later connections are refused.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	restart := restartingPayload(uint32(restartReconnectIn/time.Millisecond), uint32(restartTryFor/time.Millisecond))
+	for nc, c := range s.conns {
+		if c == nil {
+			nc.Close() // still in the handshake
+			continue
+		}
+		c.stop(FrameRestarting, restart)
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+	return nil
+}
+
+// ClosePeer drops the live connection of k at once, if any. A client normally reconnects; pair
+// it with a VerifyClient that now refuses k to keep it out.
+func (s *Server) ClosePeer(k key.Public) {
+	s.mu.RLock()
+	c := s.clients[k]
+	s.mu.RUnlock()
+	if c != nil {
+		s.logf("derpws: closing %s on request", k.ShortString())
+		c.nc.Close()
+	}
+}
+
+var errServerClosed = errors.New("derpws: server closed")
+
+// track records a new connection in the handshake; it fails once the server is closed.
+func (s *Server) track(nc net.Conn) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return errServerClosed
+	}
+	s.conns[nc] = nil
+	s.wg.Add(1)
+	return nil
+}
+
+// untrack forgets a connection whose goroutines have ended.
+func (s *Server) untrack(nc net.Conn) {
+	s.mu.Lock()
+	delete(s.conns, nc)
+	s.mu.Unlock()
+	s.wg.Done()
+}
+
+// register makes c the live connection of its key; an older one is told and closed.
+func (s *Server) register(c *sclient) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return errServerClosed
+	}
+	st := s.stats[c.key]
+	if st == nil {
+		st = new(keyStats)
+		s.stats[c.key] = st
+	}
+	c.stats = st
+	s.nextNum++
+	c.num = s.nextNum
+	st.connects.Add(1)
+	if old := s.clients[c.key]; old != nil {
+		s.logf("derpws: %s connected again; the newer connection wins", c.key.ShortString())
+		old.stop(FrameHealth, []byte("another connection with this key replaced this one"))
+	}
+	s.clients[c.key] = c
+	s.conns[c.nc] = c
+	return nil
+}
+
+// unregister removes c if it is still its key's live connection and returns whether it was.
+func (s *Server) unregister(c *sclient) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.clients[c.key] != c {
+		return false
+	}
+	delete(s.clients, c.key)
+	return true
+}
+
+// lookup returns the live connection of k, or nil.
+func (s *Server) lookup(k key.Public) *sclient {
+	s.mu.RLock()
+	c := s.clients[k]
+	s.mu.RUnlock()
+	return c
+}
+
+// serveConn runs the protocol on nc until it ends. br reads from nc (it may hold bytes already
+// read). It blocks for the life of the connection.
+func (s *Server) serveConn(ctx context.Context, nc net.Conn, br *bufio.Reader) {
+	if err := s.track(nc); err != nil {
+		nc.Close()
+		return
+	}
+	defer s.untrack(nc)
+	defer nc.Close()
+
+	bw := bufio.NewWriterSize(deadlineWriter{nc, serverWriteTimeout}, writeBufSize)
+	k, err := s.handshake(ctx, nc, br, bw)
+	if err != nil {
+		s.logf("derpws: handshake with %v: %v", nc.RemoteAddr(), err)
+		return
+	}
+	c := newSclient(s, k, nc, br, bw)
+	if err := s.register(c); err != nil {
+		return
+	}
+	c.run()
+}
+
+// handshake sends ServerKey, authenticates the ClientInfo, admits the key and sends ServerInfo.
+func (s *Server) handshake(ctx context.Context, nc net.Conn, br *bufio.Reader, bw *bufio.Writer) (key.Public, error) {
+	nc.SetDeadline(time.Now().Add(handshakeTimeout))
+	defer nc.SetDeadline(time.Time{})
+	if err := writeFrame(bw, FrameServerKey, serverKeyPayload(s.pub)); err != nil {
+		return key.Public{}, err
+	}
+	if err := bw.Flush(); err != nil {
+		return key.Public{}, err
+	}
+	t, n, err := readFrameHeader(br)
+	if err != nil {
+		return key.Public{}, err
+	}
+	if t != FrameClientInfo {
+		return key.Public{}, errors.New("derpws: first client frame is not ClientInfo")
+	}
+	b, err := readSmallPayload(br, n, nil)
+	if err != nil {
+		return key.Public{}, err
+	}
+	k, info, err := parseClientInfo(b, s.priv)
+	if err != nil {
+		return key.Public{}, err
+	}
+	_ = info // the mesh key will be checked here
+	if s.verify != nil {
+		if err := s.verify(ctx, k); err != nil {
+			writeFrame(bw, FrameHealth, []byte("this relay does not admit this key"))
+			bw.Flush()
+			return key.Public{}, errors.Join(errors.New("derpws: "+k.ShortString()+" not admitted"), err)
+		}
+	}
+	si, err := serverInfoPayload(s.priv, k, &ServerInfo{Version: ProtocolVersion})
+	if err != nil {
+		return key.Public{}, err
+	}
+	if err := writeFrame(bw, FrameServerInfo, si); err != nil {
+		return key.Public{}, err
+	}
+	return k, bw.Flush()
+}
