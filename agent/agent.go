@@ -1,0 +1,190 @@
+// Package agent is the node agent behind `tsconnect up`: a Node that serves SSH on its
+// overlay addresses and answers local commands on a unix socket.
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/user"
+	"sync"
+
+	"golang.org/x/crypto/ssh"
+
+	"tsconnect/controlws"
+	"tsconnect/node"
+	"tsconnect/sshd"
+)
+
+// Config configures an Agent.
+type Config struct {
+	ControlURL string
+	AuthKey    string
+	Hostname   string
+	// StateDir keeps the node's keys and the SSH host keys.
+	StateDir string
+	// SocketPath is the local API's unix socket; "" means none.
+	SocketPath string
+	// SSH serves SSH on port 22 of the node's overlay addresses.
+	SSH bool
+	// Logf, if non-nil, receives log lines.
+	Logf func(format string, args ...any)
+}
+
+// Agent is a running node agent.
+type Agent struct {
+	cfg  Config
+	logf func(format string, args ...any)
+	node *node.Node
+	self *user.User
+
+	mu       sync.Mutex
+	sshSrv   *sshd.Server
+	sshLn    net.Listener
+	hostKeys []ssh.Signer
+	api      *localAPI
+}
+
+// New prepares an agent: it loads or makes its keys but does not join yet.
+func New(cfg Config) (*Agent, error) {
+	if cfg.StateDir == "" {
+		return nil, errors.New("agent: a state dir is required")
+	}
+	logf := cfg.Logf
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	self, err := user.Current()
+	if err != nil {
+		return nil, fmt.Errorf("agent: who am I: %v", err)
+	}
+	a := &Agent{cfg: cfg, logf: logf, self: self}
+	var hostKeys []string
+	if cfg.SSH {
+		a.hostKeys, err = sshd.LoadOrCreateHostKeys(cfg.StateDir)
+		if err != nil {
+			return nil, err
+		}
+		hostKeys = sshd.AuthorizedKeys(a.hostKeys)
+	}
+	hostname := cfg.Hostname
+	if hostname == "" {
+		hostname, _ = os.Hostname()
+	}
+	a.node, err = node.New(node.Options{
+		ControlURL:  cfg.ControlURL,
+		AuthKey:     cfg.AuthKey,
+		Hostname:    hostname,
+		StateDir:    cfg.StateDir,
+		SSH:         cfg.SSH,
+		SSHHostKeys: hostKeys,
+		Logf:        logf,
+		OnNetMap:    a.onNetMap,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// Node returns the agent's node.
+func (a *Agent) Node() *node.Node { return a.node }
+
+// Start joins the network, then serves SSH (if configured) and the local API.
+func (a *Agent) Start(ctx context.Context) error {
+	if a.cfg.SocketPath != "" {
+		api, err := listenLocalAPI(a.cfg.SocketPath, a, a.logf)
+		if err != nil {
+			return err
+		}
+		a.mu.Lock()
+		a.api = api
+		a.mu.Unlock()
+	}
+	if err := a.node.Start(ctx); err != nil {
+		return err
+	}
+	if a.cfg.SSH {
+		if err := a.startSSH(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (a *Agent) startSSH() error {
+	ln, err := a.node.Listen(22)
+	if err != nil {
+		return fmt.Errorf("agent: listening on overlay port 22: %v", err)
+	}
+	srv := &sshd.Server{HostKeys: a.hostKeys, Authorize: a.authorize, Logf: a.logf}
+	a.mu.Lock()
+	a.sshSrv, a.sshLn = srv, ln
+	a.mu.Unlock()
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, net.ErrClosed) {
+			a.logf("agent: ssh server: %v", err)
+		}
+	}()
+	return nil
+}
+
+// authorize admits a peer that is in the network map, as the agent's own user.
+// (Policy-based decisions replace this with the policy issue.)
+func (a *Agent) authorize(ctx context.Context, remote netip.AddrPort, user string) (*sshd.Login, error) {
+	nm := a.node.NetMap()
+	if nm == nil {
+		return nil, errors.New("tsconnect: this node has no network map yet")
+	}
+	peer, ok := nm.PeerByAddr(remote.Addr())
+	if !ok {
+		return nil, fmt.Errorf("tsconnect: %s is not a node of this network", remote.Addr())
+	}
+	if user != a.self.Username {
+		return nil, fmt.Errorf("tsconnect: this agent runs as %q and can log in only as that user, not %q", a.self.Username, user)
+	}
+	return &sshd.Login{LocalUser: a.self.Username, Source: describePeer(nm, peer), Rule: "peer in network map"}, nil
+}
+
+func describePeer(nm *controlws.NetworkMap, p controlws.Node) string {
+	owner := "tagged"
+	if u, ok := nm.UserByID(p.User); ok {
+		owner = u.LoginName
+	}
+	addr := ""
+	if len(p.Addresses) > 0 {
+		addr = p.Addresses[0].Addr().String()
+	}
+	return fmt.Sprintf("%s on %s (%s)", owner, p.Name, addr)
+}
+
+// onNetMap ends SSH sessions whose source node has left the map.
+func (a *Agent) onNetMap(nm *controlws.NetworkMap) {
+	a.mu.Lock()
+	srv := a.sshSrv
+	a.mu.Unlock()
+	if srv == nil {
+		return
+	}
+	srv.Revoke(func(remote netip.AddrPort, _ *sshd.Login) bool {
+		_, ok := nm.PeerByAddr(remote.Addr())
+		return ok
+	}, "Access revoked.")
+}
+
+// Close stops serving and leaves the network (the node stays registered).
+func (a *Agent) Close() error {
+	a.mu.Lock()
+	srv, api := a.sshSrv, a.api
+	a.mu.Unlock()
+	if srv != nil {
+		srv.Close()
+	}
+	if api != nil {
+		api.Close()
+	}
+	return a.node.Close()
+}

@@ -1,0 +1,166 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"tsconnect/agent"
+	"tsconnect/control"
+	"tsconnect/web"
+)
+
+func init() {
+	var (
+		listen, stateDir string
+		grace            time.Duration
+	)
+	register(&command{
+		name:  "demo",
+		usage: "[--listen 127.0.0.1:PORT] [--state DIR]",
+		short: "run control, relay, an SSH node and the demo page on this machine",
+		long: `Starts, in one process and on loopback only: the coordination server (SQLite state in
+--state), its embedded DERP relay, a node agent with SSH enabled, and the demo page.
+It prints one line "URL: http://127.0.0.1:PORT/#token=…": open it and the page joins the
+network as an ephemeral node and opens a login shell on this machine, as the user who
+runs the demo, through control, the relay, WireGuard and the agent's SSH server.
+
+The token in the URL fragment is the only thing that lets a page mint its ephemeral key,
+so others on this machine who find the port get no shell. Admin commands work against
+the running demo with --state, e.g. ` + "`tsconnect nodes --state DIR`" + `.`,
+		flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&listen, "listen", "127.0.0.1:0", "loopback address to serve on (port 0 picks a free one)")
+			fs.StringVar(&stateDir, "state", filepath.Join(defaultStateRoot(), "demo"), "state directory")
+			fs.DurationVar(&grace, "ephemeral-grace", 30*time.Second, "how long a disconnected ephemeral node lives on")
+		},
+		run: func(ctx context.Context, args []string) error {
+			if len(args) > 0 {
+				return fmt.Errorf("unexpected arguments %q", args)
+			}
+			return runDemo(ctx, listen, stateDir, grace)
+		},
+	})
+}
+
+func runDemo(ctx context.Context, listen, stateDir string, grace time.Duration) error {
+	ap, err := netip.ParseAddrPort(listen)
+	if err != nil || !ap.Addr().IsLoopback() {
+		return fmt.Errorf("--listen %q: the demo serves on a loopback address only (e.g. 127.0.0.1:8080)", listen)
+	}
+	me, err := user.Current()
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(stateDir, 0o700); err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return err
+	}
+	base := "http://" + ln.Addr().String()
+
+	srv, err := control.New(control.Config{
+		StateDir:       stateDir,
+		ServerURL:      base,
+		EphemeralGrace: grace,
+		Web:            web.Handler(),
+		Logf:           logfTo("control: "),
+	})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer srv.Close()
+	adminLn, err := control.ListenAdmin(stateDir)
+	if err != nil {
+		return err
+	}
+	go srv.ServeAdmin(adminLn)
+
+	email := me.Username + "@demo.tsconnect"
+	owner, err := srv.UserByEmail(ctx, email)
+	if errors.Is(err, control.ErrNotFound) {
+		owner, err = srv.CreateUser(ctx, email, control.RoleAdmin)
+	}
+	if err != nil {
+		return err
+	}
+	token := randomHex(16)
+	mux := http.NewServeMux()
+	mux.Handle("/", srv.Handler())
+	var agentNode string
+	mux.HandleFunc("POST /api/demo/session", func(w http.ResponseWriter, r *http.Request) {
+		got := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
+			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "this page needs the demo's token: open the exact URL that `tsconnect demo` printed"})
+			return
+		}
+		secret, _, err := srv.CreateAuthKey(r.Context(), control.AuthKeyOptions{
+			User: owner.ID, Ephemeral: true, Expiry: 5 * time.Minute,
+		})
+		if err != nil {
+			writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{
+			"authKey": secret, "controlURL": base, "host": agentNode, "user": me.Username,
+		})
+	})
+	httpSrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go httpSrv.Serve(ln)
+	defer httpSrv.Close()
+
+	agentKey, _, err := srv.CreateAuthKey(ctx, control.AuthKeyOptions{User: owner.ID, Expiry: 10 * time.Minute})
+	if err != nil {
+		return err
+	}
+	hostname, _ := os.Hostname()
+	a, err := agent.New(agent.Config{
+		ControlURL: base, AuthKey: agentKey, Hostname: hostname,
+		StateDir: filepath.Join(stateDir, "agent"), SocketPath: filepath.Join(stateDir, "agent.sock"),
+		SSH: true, Logf: logfTo("agent: "),
+	})
+	if err != nil {
+		return err
+	}
+	if err := a.Start(ctx); err != nil {
+		a.Close()
+		return fmt.Errorf("starting the local node: %w", err)
+	}
+	defer a.Close()
+	agentNode = a.Node().NetMap().Self.Name
+
+	fmt.Printf("tsconnect demo: control, relay and SSH node %q (login as %q) running; state in %s\n", agentNode, me.Username, stateDir)
+	fmt.Printf("Open this URL in a browser (it holds the page's token; keep it to yourself):\n")
+	fmt.Printf("URL: %s/#token=%s\n", base, token)
+	<-ctx.Done()
+	fmt.Println("tsconnect demo: stopping")
+	return nil
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,57 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log"
+	"path/filepath"
+
+	"tsconnect/agent"
+)
+
+func init() {
+	var cfg agent.Config
+	register(&command{
+		name:  "up",
+		usage: "[--ssh] [--hostname NAME] --login-server URL [--auth-key KEY] [--state DIR]",
+		short: "join the network as a node (the agent), optionally serving SSH",
+		long: `Runs the node agent in the foreground: it registers with the control server
+(with --auth-key the first time; the node's keys are kept in --state), follows the
+network map and relays WireGuard through DERP. With --ssh it serves SSH on port 22 of
+its overlay addresses only — nothing listens on the host's own ports.
+
+Local commands (status, nc) reach it through its unix socket: the global --socket
+flag, else $TSCONNECT_SOCKET, else the default path. Only root and the agent's own
+user may use that socket.`,
+		flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&cfg.ControlURL, "login-server", "", "control server URL, e.g. http://127.0.0.1:8080 (required)")
+			fs.StringVar(&cfg.AuthKey, "auth-key", "", "pre-auth key used to register the first time")
+			fs.StringVar(&cfg.Hostname, "hostname", "", "node name to ask for (default: the machine's hostname)")
+			fs.StringVar(&cfg.StateDir, "state", filepath.Join(defaultStateRoot(), "agent"), "state directory (keys; keep it private)")
+			fs.BoolVar(&cfg.SSH, "ssh", false, "serve SSH on the node's overlay addresses")
+		},
+		run: func(ctx context.Context, args []string) error {
+			if len(args) > 0 {
+				return fmt.Errorf("unexpected arguments %q (flags come before arguments)", args)
+			}
+			if cfg.ControlURL == "" {
+				return fmt.Errorf("--login-server is required")
+			}
+			cfg.SocketPath = socketPath()
+			cfg.Logf = logfTo("")
+			a, err := agent.New(cfg)
+			if err != nil {
+				return err
+			}
+			if err := a.Start(ctx); err != nil {
+				a.Close()
+				return err
+			}
+			nm := a.Node().NetMap()
+			log.Printf("up: node %s, addresses %v, ssh=%v, socket %s", nm.Self.Name, nm.Self.Addresses, cfg.SSH, cfg.SocketPath)
+			<-ctx.Done()
+			return a.Close()
+		},
+	})
+}

@@ -1,0 +1,77 @@
+// Helpers for the browser tests: start `tsconnect demo`, launch Debian's Chromium, read the terminal.
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, mkdirSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+export const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const bin = join(root, 'bin', 'tsconnect');
+export const artifacts = join(root, 'e2e', 'artifacts');
+
+/** Starts `tsconnect demo` on a free loopback port; resolves once it printed its URL. */
+export async function startDemo({ grace = '5s' } = {}) {
+  if (!existsSync(bin)) throw new Error(`${bin} is missing: run make build first`);
+  const state = mkdtempSync(join(tmpdir(), 'tsconnect-demo-'));
+  const proc = spawn(bin, ['demo', '--listen', '127.0.0.1:0', '--state', state, '--ephemeral-grace', grace], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let log = '';
+  proc.stderr.on('data', (d) => { log += d; });
+  const url = await new Promise((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`demo printed no URL in 60 s:\n${out}\n${log}`)), 60_000);
+    proc.stdout.on('data', (d) => {
+      out += d;
+      const m = out.match(/^URL: (\S+)$/m);
+      if (m) { clearTimeout(timer); resolve(m[1]); }
+    });
+    proc.on('exit', (code) => { clearTimeout(timer); reject(new Error(`demo exited ${code}:\n${out}\n${log}`)); });
+  });
+  return {
+    url, state, proc, log: () => log,
+    nodes() {
+      return JSON.parse(execFileSync(bin, ['nodes', '--state', state, '--json'], { encoding: 'utf8' }));
+    },
+    async stop() {
+      proc.kill('SIGTERM');
+      await new Promise((r) => { if (proc.exitCode !== null) r(); else proc.on('exit', r); });
+      rmSync(state, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Launches Debian's Chromium headless with the flags this machine needs. */
+export async function launch() {
+  const userDataDir = mkdtempSync(join(tmpdir(), 'tsconnect-chromium-'));
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+      '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync',
+      `--user-data-dir=${userDataDir}`],
+  });
+  return browser;
+}
+
+/** Returns the terminal's visible text (xterm's DOM renderer draws rows as text). */
+export async function terminalText(page) {
+  return page.evaluate(() => {
+    const rows = document.querySelector('.xterm-rows');
+    return rows ? Array.from(rows.children, (r) => r.textContent.replace(/\u00a0/g, ' ')).join('\n') : '';
+  });
+}
+
+/** Waits until the terminal text matches re. */
+export async function waitTerminal(page, re, timeout = 20_000) {
+  const deadline = Date.now() + timeout;
+  let text = '';
+  while (Date.now() < deadline) {
+    text = await terminalText(page);
+    if (re.test(text)) return text;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`terminal never matched ${re}; it shows:\n${text}`);
+}
+
+export function ensureArtifacts() { mkdirSync(artifacts, { recursive: true }); }

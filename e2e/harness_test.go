@@ -1,0 +1,248 @@
+// Package e2e tests the whole system across its real parts on loopback: control with its
+// relay, agents, native and wasm nodes, OpenSSH and Chromium.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"tsconnect/agent"
+	"tsconnect/control"
+	"tsconnect/controlws"
+	"tsconnect/node"
+)
+
+// tsconnectBin is the CLI built once for the tests that run it as a process.
+var tsconnectBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "tsconnect-e2e")
+	if err != nil {
+		panic(err)
+	}
+	tsconnectBin = filepath.Join(dir, "tsconnect")
+	out, err := exec.Command("go", "build", "-o", tsconnectBin, "../cmd/tsconnect").CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "building tsconnect: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// testNet is a control server (with its embedded relay) on loopback and its owner user.
+type testNet struct {
+	t     *testing.T
+	dir   string
+	url   string
+	srv   *control.Server
+	hs    *http.Server
+	ln    net.Listener
+	owner control.User
+}
+
+// newTestNet starts control on a free loopback port with state in a temp dir.
+func newTestNet(t *testing.T) *testNet {
+	t.Helper()
+	tn := &testNet{t: t, dir: t.TempDir()}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tn.url = "http://" + ln.Addr().String()
+	tn.serve(ln)
+	tn.owner, err = tn.srv.CreateUser(context.Background(), "alice@example.com", control.RoleAdmin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(tn.stop)
+	return tn
+}
+
+func (tn *testNet) serve(ln net.Listener) {
+	srv, err := control.New(control.Config{StateDir: tn.dir, ServerURL: tn.url, EphemeralGrace: 2 * time.Second, Logf: tn.t.Logf})
+	if err != nil {
+		tn.t.Fatal(err)
+	}
+	tn.srv, tn.ln = srv, ln
+	tn.hs = &http.Server{Handler: srv.Handler()}
+	go tn.hs.Serve(ln)
+}
+
+func (tn *testNet) stop() {
+	if tn.srv != nil {
+		tn.hs.Close()
+		tn.srv.Close()
+		tn.srv = nil
+	}
+}
+
+// restart stops control and starts it again on the same port and state.
+func (tn *testNet) restart() {
+	tn.stop()
+	addr := strings.TrimPrefix(tn.url, "http://")
+	var ln net.Listener
+	var err error
+	for i := 0; i < 50; i++ {
+		if ln, err = net.Listen("tcp", addr); err == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		tn.t.Fatal(err)
+	}
+	tn.serve(ln)
+}
+
+// authKey makes an auth key owned by the test user.
+func (tn *testNet) authKey(o control.AuthKeyOptions) string {
+	tn.t.Helper()
+	if o.User == 0 && len(o.Tags) == 0 {
+		o.User = tn.owner.ID
+	}
+	secret, _, err := tn.srv.CreateAuthKey(context.Background(), o)
+	if err != nil {
+		tn.t.Fatal(err)
+	}
+	return secret
+}
+
+// startAgent runs an SSH-serving agent in-process.
+func (tn *testNet) startAgent(name string) *agent.Agent {
+	tn.t.Helper()
+	dir := tn.t.TempDir()
+	a, err := agent.New(agent.Config{
+		ControlURL: tn.url, AuthKey: tn.authKey(control.AuthKeyOptions{}), Hostname: name,
+		StateDir: dir, SocketPath: filepath.Join(dir, "agent.sock"), SSH: true, Logf: prefixed(tn.t, name+": "),
+	})
+	if err != nil {
+		tn.t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := a.Start(ctx); err != nil {
+		tn.t.Fatal(err)
+	}
+	tn.t.Cleanup(func() { a.Close() })
+	return a
+}
+
+// startNode joins an in-memory client node (like the browser's) with an ephemeral key.
+func (tn *testNet) startNode(name string) *node.Node {
+	tn.t.Helper()
+	n, err := node.New(node.Options{
+		ControlURL: tn.url, AuthKey: tn.authKey(control.AuthKeyOptions{Ephemeral: true}),
+		Hostname: name, Logf: prefixed(tn.t, name+": "),
+	})
+	if err != nil {
+		tn.t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := n.Start(ctx); err != nil {
+		tn.t.Fatal(err)
+	}
+	tn.t.Cleanup(func() { n.Close() })
+	return n
+}
+
+func prefixed(t *testing.T, p string) func(string, ...any) {
+	return func(f string, a ...any) { t.Logf(p+f, a...) }
+}
+
+// waitPeer waits until n's map has a peer named name that serves SSH.
+func waitPeer(t *testing.T, n *node.Node, name string) controlws.Node {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if nm := n.NetMap(); nm != nil {
+			if p, ok := nm.PeerByName(name); ok && p.SSH && len(p.SSHHostKeys) > 0 {
+				return p
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("peer %q never appeared with SSH in the map", name)
+	return controlws.Node{}
+}
+
+// pinnedHostKeys accepts exactly the host keys the map publishes for p.
+func pinnedHostKeys(p controlws.Node) ssh.HostKeyCallback {
+	return func(_ string, _ net.Addr, k ssh.PublicKey) error {
+		for _, line := range p.SSHHostKeys {
+			pk, _, _, _, err := ssh.ParseAuthorizedKey([]byte(line))
+			if err == nil && bytes.Equal(pk.Marshal(), k.Marshal()) {
+				return nil
+			}
+		}
+		return errors.New("host key not in the network map")
+	}
+}
+
+// sshDial opens an SSH connection from n to the peer name as the current user.
+func sshDial(t *testing.T, n *node.Node, name string) *ssh.Client {
+	t.Helper()
+	p := waitPeer(t, n, name)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	nc, err := n.Dial(ctx, "tcp", name+":22")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, chans, reqs, err := ssh.NewClientConn(nc, name+":22", &ssh.ClientConfig{
+		User: currentUser(t), HostKeyCallback: pinnedHostKeys(p), Timeout: 20 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := ssh.NewClient(c, chans, reqs)
+	t.Cleanup(func() { cl.Close() })
+	return cl
+}
+
+// run executes cmd with stdin and returns stdout and the exit code.
+func run(t *testing.T, cl *ssh.Client, cmd string, stdin io.Reader) ([]byte, int) {
+	t.Helper()
+	s, err := cl.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var out, errb bytes.Buffer
+	s.Stdin, s.Stdout, s.Stderr = stdin, &out, &errb
+	err = s.Run(cmd)
+	var ee *ssh.ExitError
+	switch {
+	case err == nil:
+		return out.Bytes(), 0
+	case errors.As(err, &ee):
+		return out.Bytes(), ee.ExitStatus()
+	default:
+		t.Fatalf("ssh %q: %v (stderr %q)", cmd, err, errb.String())
+		return nil, -1
+	}
+}
+
+func currentUser(t *testing.T) string {
+	u, err := user.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.Username
+}

@@ -1,0 +1,182 @@
+// Package engine is the node engine shared by the agent and the browser: WireGuard over a
+// conn.Bind (usually DERP) in front of a userspace TCP/IP stack, with TCP dial and listen.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+
+	"golang.zx2c4.com/wireguard/conn"
+	"golang.zx2c4.com/wireguard/device"
+	"golang.zx2c4.com/wireguard/tun"
+
+	"tsconnect/key"
+	"tsconnect/tunstack"
+)
+
+// Config configures an Engine.
+type Config struct {
+	// PrivateKey is the node key: the WireGuard (and DERP) identity. Required.
+	PrivateKey key.Private
+	// Bind carries WireGuard packets, e.g. derpbind.New(relay, logf). Required. The Engine
+	// opens and closes it; whatever sits behind it (the relay) stays the caller's to close.
+	Bind conn.Bind
+	// MTU of the overlay. 0 means 1280.
+	MTU int
+	// Logf, if non-nil, receives log lines: the engine's own and WireGuard's errors.
+	Logf func(format string, args ...any)
+	// VerboseWireGuard also sends WireGuard's verbose log (handshakes, timers) to Logf.
+	VerboseWireGuard bool
+}
+
+// Peer is a WireGuard peer: its node key and the overlay addresses it owns.
+type Peer struct {
+	Key key.Public
+	// AllowedIPs are the peer's addresses (its /32 and /128): packets to them go to this
+	// peer, and packets from this peer are accepted only from them.
+	AllowedIPs []netip.Prefix
+}
+
+// Engine is a running node: a WireGuard device whose tunnel ends in a userspace stack.
+type Engine struct {
+	logf  func(format string, args ...any)
+	self  key.Public
+	stack *tunstack.Stack
+	dev   *device.Device
+
+	mu     sync.Mutex
+	closed bool
+	peers  map[key.Public][]netip.Prefix // as last applied by SetPeers
+}
+
+// New starts an Engine with no addresses and no peers.
+func New(cfg Config) (*Engine, error) {
+	if cfg.PrivateKey.IsZero() {
+		return nil, errors.New("engine: Config.PrivateKey is required")
+	}
+	if cfg.Bind == nil {
+		return nil, errors.New("engine: Config.Bind is required")
+	}
+	logf := cfg.Logf
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	st, err := tunstack.New(&tunstack.Options{MTU: cfg.MTU, Logf: logf})
+	if err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
+	}
+
+	wglog := &device.Logger{
+		Verbosef: device.DiscardLogf,
+		Errorf:   func(format string, args ...any) { logf("wireguard: "+format, args...) },
+	}
+	if cfg.VerboseWireGuard {
+		wglog.Verbosef = wglog.Errorf
+	}
+
+	// The seam for the packet filter: every packet WireGuard delivers to the node passes
+	// through this tun.Device's Write, and every packet the node sends through its Read. A
+	// stateful filter wraps the Stack here as a tun.Device of its own.
+	var dev tun.Device = st
+
+	e := &Engine{
+		logf:  logf,
+		self:  cfg.PrivateKey.Public(),
+		stack: st,
+		dev:   device.NewDevice(dev, cfg.Bind, wglog),
+		peers: make(map[key.Public][]netip.Prefix),
+	}
+	priv, _ := cfg.PrivateKey.MarshalText()
+	if err := e.dev.IpcSet("private_key=" + string(priv) + "\n"); err != nil {
+		e.dev.Close()
+		return nil, fmt.Errorf("engine: set private key: %w", err)
+	}
+	if err := e.dev.Up(); err != nil {
+		e.dev.Close()
+		return nil, fmt.Errorf("engine: bring WireGuard up: %w", err)
+	}
+	return e, nil
+}
+
+// PublicKey returns the node's public key.
+func (e *Engine) PublicKey() key.Public { return e.self }
+
+// SetAddresses sets the node's own overlay addresses (/32 and /128).
+func (e *Engine) SetAddresses(addrs []netip.Prefix) error {
+	if err := e.stack.SetAddresses(addrs); err != nil {
+		return fmt.Errorf("engine: %w", err)
+	}
+	return nil
+}
+
+// Addresses returns the node's own overlay addresses.
+func (e *Engine) Addresses() []netip.Prefix { return e.stack.Addresses() }
+
+// DialContext opens a TCP connection to a peer's overlay address. network is "tcp",
+// "tcp4" or "tcp6". It fails at once when no peer owns addr.
+func (e *Engine) DialContext(ctx context.Context, network string, addr netip.AddrPort) (net.Conn, error) {
+	if !e.hasPeerFor(addr.Addr().Unmap()) && !e.isSelf(addr.Addr().Unmap()) {
+		return nil, fmt.Errorf("engine: dial %s %v: no peer has that address", network, addr)
+	}
+	c, err := e.stack.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
+	}
+	return c, nil
+}
+
+// ListenTCP listens on port of all the node's overlay addresses, IPv4 and IPv6, including
+// addresses set later.
+func (e *Engine) ListenTCP(port uint16) (net.Listener, error) {
+	l, err := e.stack.ListenTCP(port)
+	if err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
+	}
+	return l, nil
+}
+
+// Close stops WireGuard (closing the Bind) and the stack; open connections and listeners
+// fail. Later calls return net.ErrClosed.
+func (e *Engine) Close() error {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return net.ErrClosed
+	}
+	e.closed = true
+	e.mu.Unlock()
+	e.dev.Close() // closes the Bind and the Stack
+	return nil
+}
+
+func (e *Engine) isSelf(a netip.Addr) bool {
+	for _, p := range e.stack.Addresses() {
+		if p.Addr() == a {
+			return true
+		}
+	}
+	return false
+}
+
+func (e *Engine) hasPeerFor(a netip.Addr) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, ips := range e.peers {
+		for _, p := range ips {
+			if p.Contains(a) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// uapiBuilder writes WireGuard UAPI "set" lines.
+type uapiBuilder struct{ strings.Builder }
+
+func (b *uapiBuilder) line(k, v string) { fmt.Fprintf(&b.Builder, "%s=%s\n", k, v) }

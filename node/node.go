@@ -1,0 +1,473 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"runtime"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"tsconnect/controlws"
+	"tsconnect/derpbind"
+	"tsconnect/derpws"
+	"tsconnect/engine"
+	"tsconnect/key"
+)
+
+// Options configures a Node. Zero fields take defaults.
+type Options struct {
+	// ControlURL is the control server's base URL, e.g. "http://127.0.0.1:8080".
+	ControlURL string
+	// ControlKey is the control server's public key; zero means fetch it from /key.
+	ControlKey key.Public
+	// AuthKey registers the node when this machine has none yet.
+	AuthKey string
+	// Hostname is the name the node asks for; control makes it unique.
+	Hostname string
+	// OS is reported to control; "" means the Go runtime's.
+	OS string
+	// StateDir keeps the node's keys (node.json, 0600); "" keeps them in memory only.
+	StateDir string
+	// SSH reports that this node serves SSH on port 22, with SSHHostKeys.
+	SSH         bool
+	SSHHostKeys []string
+	// HTTPGet fetches a URL; the wasm passes one built on the browser's fetch.
+	HTTPGet func(ctx context.Context, url string) ([]byte, error)
+	// Logf, if non-nil, receives the node's log lines.
+	Logf func(format string, args ...any)
+	// OnState, if non-nil, is called on every state change.
+	OnState func(State)
+	// OnNetMap, if non-nil, is called with every new network map; the map is the caller's to keep.
+	OnNetMap func(*controlws.NetworkMap)
+	// RelayTimeout bounds how long Start waits for the home relay; 0 means 10 s.
+	RelayTimeout time.Duration
+}
+
+// Node is a running member of the network.
+type Node struct {
+	opts Options
+	logf func(format string, args ...any)
+	id   *identity
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   chan struct{} // closed when the control loop ends
+
+	firstMap  chan struct{} // closed on the first applied map
+	relayUp   chan struct{} // closed when the home relay first connects
+	startErrs chan error    // errors that end the control loop, for Start
+
+	mu    sync.Mutex
+	cc    *controlws.Client
+	nm    *controlws.NetworkMap
+	eng   *engine.Engine
+	relay *derpws.Client
+	home  int // home DERP region
+	state State
+	once  sync.Once // closes firstMap
+	rOnce sync.Once // closes relayUp
+}
+
+// New returns a Node that has loaded (or made) its keys; Start joins the network.
+func New(opts Options) (*Node, error) {
+	if opts.ControlURL == "" {
+		return nil, errors.New("node: no control URL")
+	}
+	logf := opts.Logf
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	if opts.OS == "" {
+		opts.OS = runtime.GOOS
+	}
+	if opts.RelayTimeout == 0 {
+		opts.RelayTimeout = 10 * time.Second
+	}
+	id, err := loadIdentity(opts.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Node{
+		opts: opts, logf: logf, id: id, ctx: ctx, cancel: cancel,
+		done: make(chan struct{}), firstMap: make(chan struct{}), relayUp: make(chan struct{}),
+		startErrs: make(chan error, 1),
+	}, nil
+}
+
+// NodeKey returns the node's public WireGuard/DERP key.
+func (n *Node) NodeKey() key.Public { return n.id.NodeKey.Public() }
+
+// Start registers the node if needed, waits for its first network map and its home relay,
+// and returns; the node then keeps following control, reconnecting, until Close.
+// A refused auth key comes back as a *controlws.Error (errors.As) with its Code.
+func (n *Node) Start(ctx context.Context) error {
+	n.setState(StateStarting)
+	cc, err := n.dialControl(ctx)
+	if err != nil {
+		n.setState(StateStopped)
+		return fmt.Errorf("control unreachable: %w", err)
+	}
+	if err := n.register(ctx, cc); err != nil {
+		cc.Close()
+		return err
+	}
+	go n.controlLoop(cc)
+	select {
+	case <-n.firstMap:
+	case err := <-n.startErrs:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	t := time.NewTimer(n.opts.RelayTimeout)
+	defer t.Stop()
+	select {
+	case <-n.relayUp:
+	case <-t.C:
+		return fmt.Errorf("relay unreachable: no connection to %s within %v", n.relayURL(), n.opts.RelayTimeout)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	n.setState(StateRunning)
+	return nil
+}
+
+func (n *Node) dialControl(ctx context.Context) (*controlws.Client, error) {
+	cc, err := controlws.Dial(ctx, controlws.DialOptions{
+		ServerURL:  n.opts.ControlURL,
+		ServerKey:  n.opts.ControlKey,
+		MachineKey: n.id.MachineKey,
+		HTTPGet:    n.opts.HTTPGet,
+		Logf:       n.logf,
+	})
+	if err != nil {
+		return nil, err
+	}
+	n.mu.Lock()
+	n.cc = cc
+	n.mu.Unlock()
+	return cc, nil
+}
+
+func (n *Node) hostinfo() controlws.Hostinfo {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return controlws.Hostinfo{
+		Hostname: n.opts.Hostname, OS: n.opts.OS,
+		SSH: n.opts.SSH, SSHHostKeys: n.opts.SSHHostKeys, HomeDERP: n.home,
+	}
+}
+
+// register binds the node key to this machine, unless control already has.
+func (n *Node) register(ctx context.Context, cc *controlws.Client) error {
+	if n.id.Registered {
+		return nil
+	}
+	if n.opts.AuthKey == "" {
+		n.setState(StateNeedsLogin)
+		return errors.New("node: not registered and no auth key given")
+	}
+	_, err := cc.Register(ctx, controlws.RegisterRequest{
+		AuthKey: n.opts.AuthKey, NodeKey: n.id.NodeKey.Public(), Hostinfo: n.hostinfo(),
+	})
+	if err != nil {
+		n.setState(StateStopped)
+		return err
+	}
+	n.id.Registered = true
+	return n.id.save(n.opts.StateDir)
+}
+
+// controlLoop follows the map stream, redialling control with jittered backoff until
+// Close, or until control says the node is gone.
+func (n *Node) controlLoop(cc *controlws.Client) {
+	defer close(n.done)
+	backoff := 100 * time.Millisecond
+	for {
+		req := controlws.MapRequest{NodeKey: n.id.NodeKey.Public(), Hostinfo: n.hostinfo()}
+		err := cc.WatchMaps(n.ctx, req, n.applyMap)
+		cc.Close()
+		if n.ctx.Err() != nil {
+			return
+		}
+		var ce *controlws.Error
+		if errors.As(err, &ce) && (ce.Code == controlws.CodeNodeDeleted || ce.Code == controlws.CodeNotRegistered) {
+			n.logf("node: control ended this node: %v", err)
+			n.fail(err)
+			return
+		}
+		n.logf("node: control connection lost: %v", err)
+		for {
+			sleep := backoff/2 + rand.N(backoff/2+1)
+			select {
+			case <-time.After(sleep):
+			case <-n.ctx.Done():
+				return
+			}
+			backoff = min(backoff*2, 5*time.Second)
+			cc, err = n.dialControl(n.ctx)
+			if err == nil {
+				break
+			}
+			n.logf("node: control unreachable: %v", err)
+		}
+		backoff = 100 * time.Millisecond
+	}
+}
+
+// fail ends the node after control refused it.
+func (n *Node) fail(err error) {
+	select {
+	case n.startErrs <- err:
+	default:
+	}
+	n.closeData()
+	n.setState(StateStopped)
+}
+
+// applyMap makes the data path match nm. It runs on the control client's read loop.
+func (n *Node) applyMap(nm *controlws.NetworkMap) {
+	n.mu.Lock()
+	n.nm = nm
+	err := n.ensureEngineLocked(nm)
+	if err == nil {
+		err = n.eng.SetAddresses(nm.Self.Addresses)
+	}
+	if err == nil {
+		peers := make([]engine.Peer, 0, len(nm.Peers))
+		for _, p := range nm.Peers {
+			peers = append(peers, engine.Peer{Key: p.Key, AllowedIPs: p.Addresses})
+		}
+		err = n.eng.SetPeers(peers)
+	}
+	n.mu.Unlock()
+	if err != nil {
+		n.logf("node: applying network map: %v", err)
+	}
+	n.once.Do(func() { close(n.firstMap) })
+	if n.opts.OnNetMap != nil {
+		n.opts.OnNetMap(nm)
+	}
+}
+
+// ensureEngineLocked starts the relay client and the WireGuard engine on the first map.
+func (n *Node) ensureEngineLocked(nm *controlws.NetworkMap) error {
+	if n.eng != nil {
+		return nil
+	}
+	region := homeRegion(nm.DERPMap)
+	if region == nil {
+		return errors.New("node: the network map names no DERP relay")
+	}
+	n.home = region.RegionID
+	url := derpws.NodeURL(region.Nodes[0])
+	n.relay = derpws.NewClient(n.id.NodeKey, url, &derpws.ClientOptions{
+		Logf: n.logf,
+		OnConnect: func() {
+			n.rOnce.Do(func() { close(n.relayUp) })
+		},
+	})
+	eng, err := engine.New(engine.Config{
+		PrivateKey: n.id.NodeKey,
+		Bind:       derpbind.New(n.relay, n.logf),
+		Logf:       n.logf,
+	})
+	if err != nil {
+		n.relay.Close()
+		n.relay = nil
+		return err
+	}
+	n.eng = eng
+	// Tell control where we are reachable; not from this goroutine, which must
+	// keep reading the control stream for the answer to arrive.
+	go func() {
+		n.mu.Lock()
+		cc := n.cc
+		n.mu.Unlock()
+		if err := cc.Update(n.ctx, n.hostinfo()); err != nil && n.ctx.Err() == nil {
+			n.logf("node: reporting home relay: %v", err)
+		}
+	}()
+	return nil
+}
+
+// homeRegion picks the relay region with the lowest ID that has a relay.
+// (Latency-based choice comes with the relay issue.)
+func homeRegion(m *derpws.Map) *derpws.Region {
+	if m == nil {
+		return nil
+	}
+	ids := make([]int, 0, len(m.Regions))
+	for id, r := range m.Regions {
+		if r != nil && len(r.Nodes) > 0 {
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	return m.Regions[slices.Min(ids)]
+}
+
+func (n *Node) relayURL() string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.nm == nil {
+		return "the home relay"
+	}
+	if r := homeRegion(n.nm.DERPMap); r != nil {
+		return derpws.NodeURL(r.Nodes[0])
+	}
+	return "the home relay"
+}
+
+// NetMap returns the latest network map, or nil before the first.
+func (n *Node) NetMap() *controlws.NetworkMap {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.nm
+}
+
+// State returns the node's current state.
+func (n *Node) State() State {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.state
+}
+
+func (n *Node) setState(s State) {
+	n.mu.Lock()
+	changed := n.state != s
+	n.state = s
+	n.mu.Unlock()
+	if changed && n.opts.OnState != nil {
+		n.opts.OnState(s)
+	}
+}
+
+// ResolveAddr turns a peer name or overlay address into an overlay address.
+func (n *Node) ResolveAddr(host string) (netip.Addr, error) {
+	if ip, err := netip.ParseAddr(host); err == nil {
+		return ip, nil
+	}
+	nm := n.NetMap()
+	if nm == nil {
+		return netip.Addr{}, errors.New("node: no network map yet")
+	}
+	p, ok := nm.PeerByName(host)
+	if !ok {
+		return netip.Addr{}, fmt.Errorf("host %q is not in this node's network map", host)
+	}
+	for _, a := range p.Addresses {
+		if a.Addr().Is4() {
+			return a.Addr(), nil
+		}
+	}
+	if len(p.Addresses) > 0 {
+		return p.Addresses[0].Addr(), nil
+	}
+	return netip.Addr{}, fmt.Errorf("host %q has no address", host)
+}
+
+// Dial connects to addr ("host:port", host a peer name or overlay address) over the overlay.
+func (n *Node) Dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	host, portStr, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, err
+	}
+	port, err := strconv.ParseUint(portStr, 10, 16)
+	if err != nil {
+		return nil, fmt.Errorf("bad port %q", portStr)
+	}
+	ip, err := n.ResolveAddr(host)
+	if err != nil {
+		return nil, err
+	}
+	eng, err := n.engine()
+	if err != nil {
+		return nil, err
+	}
+	c, err := eng.DialContext(ctx, network, netip.AddrPortFrom(ip, uint16(port)))
+	if err != nil {
+		return nil, fmt.Errorf("host unreachable: %s: %w", addr, err)
+	}
+	return c, nil
+}
+
+// Listen listens for TCP on port of the node's overlay addresses.
+func (n *Node) Listen(port uint16) (net.Listener, error) {
+	eng, err := n.engine()
+	if err != nil {
+		return nil, err
+	}
+	return eng.ListenTCP(port)
+}
+
+func (n *Node) engine() (*engine.Engine, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.eng == nil {
+		return nil, errors.New("node: not started")
+	}
+	return n.eng, nil
+}
+
+// RelayStats returns the home relay client's counters.
+func (n *Node) RelayStats() (derpws.ClientCounters, bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.relay == nil {
+		return derpws.ClientCounters{}, false
+	}
+	return n.relay.Stats(), true
+}
+
+// Logout tells control to forget this node (an ephemeral node is deleted at once) and closes it.
+func (n *Node) Logout(ctx context.Context) error {
+	n.mu.Lock()
+	cc := n.cc
+	n.mu.Unlock()
+	var err error
+	if cc != nil {
+		err = cc.Logout(ctx)
+	}
+	n.id.Registered = false
+	if serr := n.id.save(n.opts.StateDir); err == nil {
+		err = serr
+	}
+	n.Close()
+	return err
+}
+
+// Close leaves the network: it stops following control and closes the data path.
+func (n *Node) Close() error {
+	n.cancel()
+	n.mu.Lock()
+	cc := n.cc
+	n.mu.Unlock()
+	if cc != nil {
+		cc.Close()
+	}
+	n.closeData()
+	n.setState(StateStopped)
+	return nil
+}
+
+func (n *Node) closeData() {
+	n.mu.Lock()
+	eng, relay := n.eng, n.relay
+	n.mu.Unlock()
+	if eng != nil {
+		eng.Close()
+	}
+	if relay != nil {
+		relay.Close()
+	}
+}

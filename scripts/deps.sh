@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the tests use, when they are missing: Chromium for the
+# browser tests and the OpenSSH client for the sshd tests. Needs root (or sudo) to install.
+set -euo pipefail
+need=()
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v ssh >/dev/null 2>&1 || need+=(openssh-client)
+command -v scp >/dev/null 2>&1 || need+=(openssh-client)
+if [ ${#need[@]} -eq 0 ]; then exit 0; fi
+sudo=""
+if [ "$(id -u)" != 0 ]; then
+  command -v sudo >/dev/null 2>&1 || { echo "deps: need root to install: ${need[*]}" >&2; exit 1; }
+  sudo="sudo"
+fi
+echo "deps: installing ${need[*]}"
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null

@@ -1,0 +1,88 @@
+package tunstack
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
+	"gvisor.dev/gvisor/pkg/tcpip/header"
+	"gvisor.dev/gvisor/pkg/tcpip/stack"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
+)
+
+// TCP buffer sizes. With a 1280-byte MTU a segment carries at most 1240 bytes (IPv4), so
+// bulk transfer needs deep windows; the stack grows each connection's receive buffer from
+// tcpBufDefault toward tcpBufMax as the measured bandwidth-delay product asks.
+const (
+	tcpBufMin     = 4 << 10
+	tcpBufDefault = 1 << 20
+	tcpBufMax     = 4 << 20
+)
+
+// tuneTCP sets the stack-wide TCP options that suit bulk transfer over a 1280 MTU.
+func tuneTCP(s *stack.Stack) error {
+	opts := []tcpip.SettableTransportProtocolOption{
+		// SACK recovers several losses per window; gVisor leaves it off by default.
+		ptr(tcpip.TCPSACKEnabled(true)),
+		&tcpip.TCPReceiveBufferSizeRangeOption{Min: tcpBufMin, Default: tcpBufDefault, Max: tcpBufMax},
+		&tcpip.TCPSendBufferSizeRangeOption{Min: tcpBufMin, Default: tcpBufDefault, Max: tcpBufMax},
+		// Receive-buffer auto-tuning, so idle connections stay small.
+		ptr(tcpip.TCPModerateReceiveBufferOption(true)),
+		ptr(tcpip.CongestionControlOption("reno")), // EXPERIMENT
+	}
+	for _, o := range opts {
+		if err := s.SetTransportProtocolOption(tcp.ProtocolNumber, o); err != nil {
+			return fmt.Errorf("tunstack: set TCP option %T: %v", o, err)
+		}
+	}
+	return nil
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// DialContext opens a TCP connection to addr through the stack. network is "tcp", "tcp4"
+// or "tcp6"; an IPv4-mapped IPv6 address counts as IPv4.
+func (s *Stack) DialContext(ctx context.Context, network string, addr netip.AddrPort) (net.Conn, error) {
+	ip := addr.Addr().Unmap()
+	if !ip.IsValid() {
+		return nil, fmt.Errorf("tunstack: dial %s: invalid address", network)
+	}
+	switch {
+	case network == "tcp", network == "tcp4" && ip.Is4(), network == "tcp6" && ip.Is6():
+	case network == "tcp4" || network == "tcp6":
+		return nil, fmt.Errorf("tunstack: dial %s %v: address family does not match network", network, addr)
+	default:
+		return nil, fmt.Errorf("tunstack: dial %s %v: unsupported network, want tcp, tcp4 or tcp6", network, addr)
+	}
+	if s.closed.Load() {
+		return nil, &net.OpError{Op: "dial", Net: network, Err: net.ErrClosed}
+	}
+	proto := header.IPv6ProtocolNumber
+	if ip.Is4() {
+		proto = header.IPv4ProtocolNumber
+	}
+	fa := tcpip.FullAddress{NIC: nicID, Addr: tcpip.AddrFromSlice(ip.AsSlice()), Port: addr.Port()}
+	c, err := gonet.DialContextTCP(ctx, s.stack, fa, proto)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// ListenTCP listens on port of every address of the stack, IPv4 and IPv6, including
+// addresses added later. Port 0 picks a free port; see the listener's Addr.
+func (s *Stack) ListenTCP(port uint16) (net.Listener, error) {
+	if s.closed.Load() {
+		return nil, &net.OpError{Op: "listen", Net: "tcp", Err: net.ErrClosed}
+	}
+	// An IPv6 endpoint bound to the unspecified address is dual-stack in gVisor: it also
+	// accepts IPv4 connections, which it sees as IPv4-mapped addresses.
+	l, err := gonet.ListenTCP(s.stack, tcpip.FullAddress{NIC: nicID, Port: port}, header.IPv6ProtocolNumber)
+	if err != nil {
+		return nil, fmt.Errorf("tunstack: listen on TCP port %d: %w", port, err)
+	}
+	return l, nil
+}
