@@ -34,6 +34,7 @@ func TestMain(m *testing.M) {
 	if err != nil {
 		panic(err)
 	}
+	os.Chmod(dir, 0o755) // tests run the binary as another user too
 	tsconnectBin = filepath.Join(dir, "tsconnect")
 	out, err := exec.Command("go", "build", "-o", tsconnectBin, "../cmd/tsconnect").CombinedOutput()
 	if err != nil {
@@ -47,19 +48,21 @@ func TestMain(m *testing.M) {
 
 // testNet is a control server (with its embedded relay) on loopback and its owner user.
 type testNet struct {
-	t     *testing.T
+	t     testing.TB
 	dir   string
 	url   string
 	srv   *control.Server
 	hs    *http.Server
 	ln    net.Listener
 	owner control.User
+	// sockets maps an agent's name to its local API socket.
+	sockets map[string]string
 }
 
 // newTestNet starts control on a free loopback port with state in a temp dir.
-func newTestNet(t *testing.T) *testNet {
+func newTestNet(t testing.TB) *testNet {
 	t.Helper()
-	tn := &testNet{t: t, dir: t.TempDir()}
+	tn := &testNet{t: t, dir: t.TempDir(), sockets: map[string]string{}}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -140,6 +143,7 @@ func (tn *testNet) startAgent(name string) *agent.Agent {
 		tn.t.Fatal(err)
 	}
 	tn.t.Cleanup(func() { a.Close() })
+	tn.sockets[name] = filepath.Join(dir, "agent.sock")
 	return a
 }
 
@@ -162,12 +166,12 @@ func (tn *testNet) startNode(name string) *node.Node {
 	return n
 }
 
-func prefixed(t *testing.T, p string) func(string, ...any) {
+func prefixed(t testing.TB, p string) func(string, ...any) {
 	return func(f string, a ...any) { t.Logf(p+f, a...) }
 }
 
 // waitPeer waits until n's map has a peer named name that serves SSH.
-func waitPeer(t *testing.T, n *node.Node, name string) controlws.Node {
+func waitPeer(t testing.TB, n *node.Node, name string) controlws.Node {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
@@ -196,7 +200,7 @@ func pinnedHostKeys(p controlws.Node) ssh.HostKeyCallback {
 }
 
 // sshDial opens an SSH connection from n to the peer name as the current user.
-func sshDial(t *testing.T, n *node.Node, name string) *ssh.Client {
+func sshDial(t testing.TB, n *node.Node, name string) *ssh.Client {
 	t.Helper()
 	p := waitPeer(t, n, name)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -217,7 +221,7 @@ func sshDial(t *testing.T, n *node.Node, name string) *ssh.Client {
 }
 
 // run executes cmd with stdin and returns stdout and the exit code.
-func run(t *testing.T, cl *ssh.Client, cmd string, stdin io.Reader) ([]byte, int) {
+func run(t testing.TB, cl *ssh.Client, cmd string, stdin io.Reader) ([]byte, int) {
 	t.Helper()
 	s, err := cl.NewSession()
 	if err != nil {
@@ -239,7 +243,7 @@ func run(t *testing.T, cl *ssh.Client, cmd string, stdin io.Reader) ([]byte, int
 	}
 }
 
-func currentUser(t *testing.T) string {
+func currentUser(t testing.TB) string {
 	u, err := user.Current()
 	if err != nil {
 		t.Fatal(err)

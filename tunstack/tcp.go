@@ -31,7 +31,9 @@ func tuneTCP(s *stack.Stack) error {
 		&tcpip.TCPSendBufferSizeRangeOption{Min: tcpBufMin, Default: tcpBufDefault, Max: tcpBufMax},
 		// Receive-buffer auto-tuning, so idle connections stay small.
 		ptr(tcpip.TCPModerateReceiveBufferOption(true)),
-		ptr(tcpip.CongestionControlOption("reno")), // EXPERIMENT
+		// CUBIC recovers far faster than gVisor's default Reno when a relay's short queues
+		// drop bursts (measured through memrelay with 32-packet queues: 6–58 MiB/s vs 2).
+		ptr(tcpip.CongestionControlOption("cubic")),
 	}
 	for _, o := range opts {
 		if err := s.SetTransportProtocolOption(tcp.ProtocolNumber, o); err != nil {

@@ -43,7 +43,7 @@ func main() {
 	args := global.Args()
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		if len(args) > 1 {
-			if c := commands[args[1]]; c != nil {
+			if c := commands[strings.Join(args[1:], " ")]; c != nil {
 				commandFlags(c).Usage()
 				return
 			}
@@ -52,6 +52,9 @@ func main() {
 		return
 	}
 	c := commands[args[0]]
+	if len(args) > 1 && commands[args[0]+" "+args[1]] != nil {
+		c, args = commands[args[0]+" "+args[1]], args[1:]
+	}
 	if c == nil {
 		fmt.Fprintf(os.Stderr, "tsconnect: unknown command %q\n\n", args[0])
 		usage(os.Stderr)
@@ -107,7 +110,7 @@ func usage(w io.Writer) {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(w, "  %-9s %s\n", n, commands[n].short)
+		fmt.Fprintf(w, "  %-13s %s\n", n, commands[n].short)
 	}
 	fmt.Fprintf(w, "\nRun `tsconnect help <command>` for a command's flags.\n")
 }

@@ -1,0 +1,214 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"tsconnect/controlws"
+	"tsconnect/node"
+)
+
+// proc is a tsconnect process run by a test.
+type proc struct {
+	cmd *exec.Cmd
+	out *bytes.Buffer
+}
+
+func startProc(t *testing.T, args ...string) *proc {
+	t.Helper()
+	p := &proc{cmd: exec.Command(tsconnectBin, args...), out: &bytes.Buffer{}}
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		p.cmd.Process.Kill()
+		p.cmd.Wait()
+		if t.Failed() {
+			t.Logf("tsconnect %s output:\n%s", strings.Join(args, " "), p.out)
+		}
+	})
+	return p
+}
+
+// cli runs tsconnect to completion and returns its stdout; it fails the test on error.
+func cli(t *testing.T, args ...string) string {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	cmd := exec.Command(tsconnectBin, args...)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("tsconnect %s: %v\n%s%s", strings.Join(args, " "), err, stdout.String(), stderr.String())
+	}
+	return stdout.String()
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return lines[len(lines)-1]
+}
+
+func freePort(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func waitHTTP(t *testing.T, url string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get(url); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%s never answered 200", url)
+}
+
+// TestCLIControlKilled drives the CLI contract: control as a process, users and keys made
+// through its admin socket, an agent from `tsconnect up`; then control is killed with
+// SIGKILL mid-session and restarted: the session goes on, nodes and keys are still there.
+func TestCLIControlKilled(t *testing.T) {
+	dir, adir := t.TempDir(), t.TempDir()
+	sock := filepath.Join(adir, "agent.sock")
+	addr := freePort(t)
+	url := "http://" + addr
+	ctrl := startProc(t, "control", "--listen", addr, "--state", dir)
+	waitHTTP(t, url+"/")
+
+	cli(t, "users", "create", "--state", dir, "alice@example.com")
+	agentKey := lastLine(cli(t, "keys", "create", "--state", dir, "--user", "alice@example.com"))
+	if !strings.HasPrefix(agentKey, "tskey-") {
+		t.Fatalf("keys create printed %q as its last line", agentKey)
+	}
+	startProc(t, "--socket", sock, "up", "--ssh", "--hostname", "server", "--login-server", url, "--auth-key", agentKey, "--state", adir)
+	waitStatus(t, sock, "server")
+
+	// A used key, through the CLI: a clear error, nothing registered.
+	out, err := exec.Command(tsconnectBin, "--socket", filepath.Join(t.TempDir(), "s"), "up", "--login-server", url,
+		"--auth-key", agentKey, "--state", t.TempDir()).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "used") {
+		t.Fatalf("up with a used key: err=%v, output:\n%s", err, out)
+	}
+
+	clientKey := lastLine(cli(t, "keys", "create", "--state", dir, "--user", "alice@example.com", "--ephemeral"))
+	n, err := node.New(node.Options{ControlURL: url, AuthKey: clientKey, Hostname: "laptop", Logf: t.Logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := n.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cl := sshDial(t, n, "server")
+	if out, _ := run(t, cl, "echo before", nil); string(out) != "before\n" {
+		t.Fatalf("before the kill: %q", out)
+	}
+
+	ctrl.cmd.Process.Signal(syscall.SIGKILL)
+	ctrl.cmd.Wait()
+	startProc(t, "control", "--listen", addr, "--state", dir)
+	waitHTTP(t, url+"/")
+
+	if out, code := run(t, cl, "echo after", nil); string(out) != "after\n" || code != 0 {
+		t.Fatalf("after control was killed and restarted: %q exit %d", out, code)
+	}
+	var nodes []controlws.Node
+	if err := json.Unmarshal([]byte(cli(t, "nodes", "--state", dir, "--json")), &nodes); err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]bool{}
+	for _, nd := range nodes {
+		names[nd.Name] = true
+	}
+	if len(nodes) != 2 || !names["server"] || !names["laptop"] {
+		t.Fatalf("after SIGKILL and restart, nodes = %+v; want server and laptop", nodes)
+	}
+	if keys := cli(t, "keys", "list", "--state", dir); strings.Count(keys, "used=true") != 2 {
+		t.Fatalf("keys after restart:\n%s", keys)
+	}
+	waitStatus(t, sock, "laptop")
+}
+
+// waitStatus waits until `tsconnect status` through sock lists a node named name.
+func waitStatus(t *testing.T, sock, name string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	var out []byte
+	for time.Now().Before(deadline) {
+		out, _ = exec.Command(tsconnectBin, "--socket", sock, "status").CombinedOutput()
+		sc := bufio.NewScanner(bytes.NewReader(out))
+		for sc.Scan() {
+			if f := strings.Fields(sc.Text()); len(f) > 1 && f[1] == name {
+				return
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("status never listed %q:\n%s", name, out)
+}
+
+// TestLocalAPIPeerCred: the agent's socket is 0600, and even with the mode opened up,
+// another local user is refused by the SO_PEERCRED check. Needs root to act as another user.
+func TestLocalAPIPeerCred(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Fatal("this test needs root (it runs a command as user nobody); run the tests as root")
+	}
+	tn := newTestNet(t)
+	tn.startAgent("server")
+	sock := tn.sockets["server"]
+	st, err := os.Stat(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm() != 0o600 {
+		t.Fatalf("socket mode %v, want 0600", st.Mode().Perm())
+	}
+	cli(t, "--socket", sock, "status") // root may
+	if err := os.Chmod(sock, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{filepath.Dir(sock), filepath.Dir(filepath.Dir(sock))} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	nobody, err := user.Lookup("nobody")
+	if err != nil {
+		t.Fatal(err)
+	}
+	uid, _ := strconv.Atoi(nobody.Uid)
+	gid, _ := strconv.Atoi(nobody.Gid)
+	cmd := exec.Command(tsconnectBin, "--socket", sock, "status")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
+	cmd.Env = []string{"HOME=/"}
+	out, err := cmd.CombinedOutput()
+	// The command ran as nobody and reached the socket (no "permission denied"), and the
+	// agent hung up on it: the refusal is the SO_PEERCRED check's.
+	if err == nil || strings.Contains(string(out), "server") || !strings.Contains(string(out), "tsconnect status") ||
+		strings.Contains(string(out), "permission denied") {
+		t.Fatalf("user nobody and the agent's socket: err=%v\n%s", err, out)
+	}
+}

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Prints the performance figures of shared/DESIGN.md's budgets: relay packets/s, engine and
+# end-to-end bulk MiB/s (native and wasm), click-to-prompt in Chromium, wasm size.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+WASM_EXEC="$(go env GOROOT)/lib/wasm/go_js_wasm_exec"
+step() { printf '\n=== %s\n' "$*"; }
+
+step "DERP relay, in-process (1 KiB packets)"
+go test -run '^$' -bench 'BenchmarkRelay' -benchtime 2s ./derpws/ | grep -E '^Benchmark'
+
+step "engine: TCP through two WireGuard engines over an in-memory relay (native)"
+go test -run '^$' -bench . -benchtime 3x ./engine/ | grep -E '^Benchmark'
+
+step "native node -> relay -> agent over SSH, 32 MiB (median of 5)"
+go test -run '^$' -bench BenchmarkNativeBulk -benchtime 1x -count 5 ./e2e/ | grep -E '^Benchmark' \
+  | awk '{print; for(i=1;i<=NF;i++) if($i=="MB/s") v[n++]=$(i-1)} END {asort(v); printf "median: %.1f MB/s\n", v[int((n+1)/2)]}'
+
+step "wasm node (under node) -> relay -> agent over SSH, 32 MiB each way (5 runs)"
+go test -count=1 -v -run TestWasmBulk ./e2e/ -args -wasm-runs=5 | grep -E 'wasm node via relay' \
+  | tee /dev/stderr | awk '{for(i=1;i<=NF;i++){if($i=="upload")u[n]=$(i+1); if($i=="download")d[n]=$(i+1)}; n++} END {asort(u); asort(d); printf "median: upload %s MiB/s, download %s MiB/s\n", u[int((n+1)/2)], d[int((n+1)/2)]}' 2>&1
+
+step "browser: click to prompt (Chromium, loopback)"
+node e2e/browser/bench.mjs
+
+step "wasm size"
+cat web/dist/size-report.txt 2>/dev/null || ls -l web/dist/*.wasm
