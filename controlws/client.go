@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 
 	"github.com/coder/websocket"
 
@@ -40,6 +41,7 @@ type Client struct {
 	pending map[uint64]chan *Envelope // one-shot requests, buffered 1
 	streams map[uint64]*stream        // map streams
 
+	closing atomic.Bool   // Close was called
 	done    chan struct{} // closed when the read loop ends
 	readErr error         // why it ended; set before done closes
 }
@@ -134,6 +136,7 @@ func (c *Client) ServerKey() key.Public { return c.server }
 
 // Close closes the connection and waits for the read loop to end. Calls in flight return errors.
 func (c *Client) Close() error {
+	c.closing.Store(true)
 	c.conn.Close()
 	<-c.done
 	return nil
@@ -158,7 +161,7 @@ func (c *Client) readLoop() {
 		env, err := c.conn.ReadEnvelope()
 		if err != nil {
 			switch {
-			case errors.Is(err, net.ErrClosed):
+			case c.closing.Load() || errors.Is(err, net.ErrClosed):
 				c.readErr = ErrClosed
 			case errors.Is(err, io.EOF):
 				c.readErr = errors.New("controlws: server closed the connection")

@@ -1,3 +1,5 @@
+//go:build !js
+
 package controlws
 
 import (
@@ -112,6 +114,11 @@ func TestReplayedHandshake(t *testing.T) {
 			if len(tc.send) == 1 {
 				ws.Close(websocket.StatusNormalClosure, "")
 			}
+			for { // read until the server hangs up, answering its close frame
+				if _, _, err := ws.Read(ctx); err != nil {
+					break
+				}
+			}
 			err := <-s.acceptEv
 			if err == nil {
 				t.Fatal("server accepted a replayed handshake")
@@ -197,10 +204,6 @@ func TestPipeRoundTrip(t *testing.T) {
 	}
 }
 
-func frame(body string) []byte {
-	return append(binary.BigEndian.AppendUint32(nil, uint32(len(body))), body...)
-}
-
 // TestMalformedInput feeds broken bytes to an established server Conn: each must give an error, not a panic.
 func TestMalformedInput(t *testing.T) {
 	for _, tc := range []struct {
@@ -209,7 +212,8 @@ func TestMalformedInput(t *testing.T) {
 		plain []byte // written through the client's Noise session
 		want  string
 	}{
-		{name: "garbage", raw: bytes.Repeat([]byte{0x42}, 300), want: "did not decrypt"},
+		{name: "garbage", raw: append([]byte{0, 200}, bytes.Repeat([]byte{0x42}, 200)...), want: "did not decrypt"},
+		{name: "garbage length", raw: bytes.Repeat([]byte{0x42}, 300), want: "unexpected EOF"},
 		{name: "noise message cut short", raw: []byte{0, 100, 1, 2, 3}, want: "unexpected EOF"},
 		{name: "shorter than a tag", raw: []byte{0, 5, 1, 2, 3, 4, 5}, want: "shorter than its tag"},
 		{name: "absurd length", plain: []byte{0x10, 0, 0, 0, '{'}, want: "over the 16777216-byte limit"},

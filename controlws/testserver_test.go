@@ -1,3 +1,5 @@
+//go:build !js
+
 package controlws
 
 import (
@@ -30,6 +32,8 @@ type testServer struct {
 
 	// peers is how many extra peers full maps carry (to make them large).
 	peers int
+
+	handlers sync.WaitGroup // serveControl calls, which outlive hs.Close once hijacked
 
 	mu         sync.Mutex
 	accepted   []key.Public              // machine keys Accept proved
@@ -77,13 +81,20 @@ func startTestServer() *testServer {
 	return s
 }
 
-// Close stops the server, ending every connection and waiting for the handlers.
+// Close stops the server, ending every connection (hijacked ones too) and waiting for the handlers.
 func (s *testServer) Close() {
-	s.hs.CloseClientConnections()
+	s.mu.Lock()
+	for _, rc := range s.raw {
+		rc.Close()
+	}
+	s.mu.Unlock()
 	s.hs.Close()
+	s.handlers.Wait()
 }
 
 func (s *testServer) serveControl(w http.ResponseWriter, r *http.Request) {
+	s.handlers.Add(1)
+	defer s.handlers.Done()
 	c, err := AcceptHTTP(w, r, s.key)
 	if err != nil {
 		s.mu.Lock()
@@ -197,20 +208,6 @@ func (s *testServer) fullMap(self Node) *NetworkMap {
 		nm.Peers = append(nm.Peers, testPeer(int64(100+i)))
 	}
 	return nm
-}
-
-// testPeer is a plausible peer entry of a few hundred bytes of JSON.
-func testPeer(id int64) Node {
-	var k key.Public
-	k[0], k[1] = byte(id), byte(id>>8)
-	a4 := netip.AddrFrom4([4]byte{100, 64, byte(id >> 8), byte(id)})
-	return Node{
-		ID: id, Name: fmt.Sprintf("peer-%d", id), Key: k, MachineKey: k, User: 1, SSH: true, OS: "linux",
-		Addresses:   []netip.Prefix{netip.PrefixFrom(a4, 32)},
-		HomeDERP:    1,
-		Endpoints:   []netip.AddrPort{netip.AddrPortFrom(netip.MustParseAddr("192.0.2.7"), uint16(40000+id%20000))},
-		SSHHostKeys: []string{"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDlCp6G1nqUCXVaAy9kRVN3D1wS5sQ1KsRu6QUp7W7mL"},
-	}
 }
 
 // waitSession returns the next map stream the server started.

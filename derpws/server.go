@@ -1,3 +1,5 @@
+//go:build !js
+
 package derpws
 
 import (
@@ -49,9 +51,6 @@ const (
 	// sendQueueDepth is the per-client queue of packets waiting for the client's writer; when
 	// full, the oldest is dropped, so a slow client never stalls its senders.
 	sendQueueDepth = 32
-	// ctrlQueueDepth is the per-client queue of control frames (PeerGone, Pong); when full,
-	// new ones are dropped.
-	ctrlQueueDepth = 16
 	// restartReconnectIn and restartTryFor are the figures of the Restarting frame sent on Close.
 	restartReconnectIn = 500 * time.Millisecond
 	restartTryFor      = 60 * time.Second
@@ -204,10 +203,16 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn, br *bufio.Reader) {
 	if err := s.register(c); err != nil {
 		return
 	}
+	// ServerInfo goes out only once the key is registered: a client that sees itself
+	// connected can be sent to at once, with no window where it is "not here".
+	if err := s.sendServerInfo(nc, bw, k); err != nil {
+		s.unregister(c)
+		return
+	}
 	c.run()
 }
 
-// handshake sends ServerKey, authenticates the ClientInfo, admits the key and sends ServerInfo.
+// handshake sends ServerKey, authenticates the ClientInfo and admits the key.
 func (s *Server) handshake(ctx context.Context, nc net.Conn, br *bufio.Reader, bw *bufio.Writer) (key.Public, error) {
 	nc.SetDeadline(time.Now().Add(handshakeTimeout))
 	defer nc.SetDeadline(time.Time{})
@@ -240,12 +245,19 @@ func (s *Server) handshake(ctx context.Context, nc net.Conn, br *bufio.Reader, b
 			return key.Public{}, errors.Join(errors.New("derpws: "+k.ShortString()+" not admitted"), err)
 		}
 	}
+	return k, nil
+}
+
+// sendServerInfo completes the handshake of an admitted, registered key.
+func (s *Server) sendServerInfo(nc net.Conn, bw *bufio.Writer, k key.Public) error {
+	nc.SetWriteDeadline(time.Now().Add(handshakeTimeout))
+	defer nc.SetWriteDeadline(time.Time{})
 	si, err := serverInfoPayload(s.priv, k, &ServerInfo{Version: ProtocolVersion})
 	if err != nil {
-		return key.Public{}, err
+		return err
 	}
 	if err := writeFrame(bw, FrameServerInfo, si); err != nil {
-		return key.Public{}, err
+		return err
 	}
-	return k, bw.Flush()
+	return bw.Flush()
 }

@@ -1,9 +1,9 @@
+//go:build !js
+
 package derpws
 
 import (
 	"bufio"
-	"errors"
-	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -35,14 +35,6 @@ type sclient struct {
 	preferred bool // the client's NotePreferred; kept for mesh and metrics
 }
 
-// ctrlFrame is a control frame queued for a client's writer.
-type ctrlFrame struct {
-	t       FrameType
-	k       key.Public // PeerGone
-	reason  byte       // PeerGone
-	ping    [8]byte    // Pong
-	payload []byte     // other types
-}
 
 func newSclient(s *Server, k key.Public, nc net.Conn, br *bufio.Reader, bw *bufio.Writer) *sclient {
 	return &sclient{
@@ -268,11 +260,3 @@ func jitterDown(d time.Duration) time.Duration {
 	return d - rand.N(d/10+1)
 }
 
-func errShortFrame(t FrameType, n uint32) error {
-	return fmt.Errorf("derpws: frame type 0x%02x of %d bytes is too short", byte(t), n)
-}
-
-// isClosedErr reports errors that just mean the connection was closed on purpose.
-func isClosedErr(err error) bool {
-	return errors.Is(err, net.ErrClosed)
-}

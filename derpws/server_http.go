@@ -1,3 +1,5 @@
+//go:build !js
+
 package derpws
 
 import (
@@ -11,8 +13,6 @@ import (
 	"github.com/coder/websocket"
 )
 
-// Subprotocol is the WebSocket subprotocol of DERP.
-const Subprotocol = "derp"
 
 // ServeHTTP serves the relay. Mount it at "/derp" and "/derp/":
 //   - GET /derp with "Upgrade: DERP": 101 Switching Protocols (skipped when the request has

@@ -1,0 +1,184 @@
+// @ts-check
+// The front-end build. `node esbuild.config.js wasm` builds tsconnect.wasm with Go and copies
+// wasm_exec.js from the same toolchain; `node esbuild.config.js bundle [--dev]` bundles the
+// npm package into npm/dist and the demo page into web/dist (hashed names, precompressed)
+// and writes the size report npm/dist/size-report.json. `npm run build` runs both with a
+// type check in between.
+
+import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { fileURLToPath } from "node:url";
+import * as zlib from "node:zlib";
+import * as esbuild from "esbuild";
+
+const root = path.dirname(fileURLToPath(import.meta.url));
+const r = (/** @type {string} */ p) => path.join(root, p);
+const dev = process.argv.includes("--dev");
+
+/** Budgets from shared/DESIGN.md. */
+const budget = { raw: 14_000_000, brotli: 2_800_000 };
+
+/** @type {esbuild.BuildOptions} */
+const shared = {
+  bundle: true,
+  target: ["es2022", "chrome111", "firefox111", "safari16.4"],
+  platform: "browser",
+  charset: "utf8",
+  legalComments: "none",
+  logLevel: "warning",
+  absWorkingDir: root,
+};
+/** @type {esbuild.BuildOptions} */
+const devOptions = { sourcemap: "inline", minify: false };
+/** @type {esbuild.BuildOptions} */
+const prodOptions = { sourcemap: false, minify: true };
+
+/**
+ * Merges the shared options, the dev or prod ones and the build's own (defines are merged).
+ * @param {esbuild.BuildOptions} own
+ * @returns {esbuild.BuildOptions}
+ */
+function options(own) {
+  const mode = dev ? devOptions : prodOptions;
+  return { ...shared, ...mode, ...own, define: { ...shared.define, ...mode.define, ...own.define } };
+}
+
+/** Builds npm/dist/tsconnect.wasm and copies wasm_exec.js from the same Go toolchain. */
+function buildWasm() {
+  const goroot = execFileSync("go", ["env", "GOROOT"], { encoding: "utf8" }).trim();
+  fs.mkdirSync(r("npm/dist"), { recursive: true });
+  fs.mkdirSync(r("npm/build"), { recursive: true });
+  fs.copyFileSync(path.join(goroot, "lib/wasm/wasm_exec.js"), r("npm/build/wasm_exec.js"));
+  execFileSync("go", ["build", "-trimpath", "-ldflags=-s -w", "-o", r("npm/dist/tsconnect.wasm"), "./wasm"], {
+    cwd: root,
+    stdio: "inherit",
+    env: { ...process.env, GOOS: "js", GOARCH: "wasm" },
+  });
+}
+
+/** @param {Buffer} b */
+const brotli = (b) =>
+  zlib.brotliCompressSync(b, {
+    params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 11, [zlib.constants.BROTLI_PARAM_SIZE_HINT]: b.length },
+  });
+/** @param {Buffer} b */
+const gzip = (b) => zlib.gzipSync(b, { level: 9 });
+/** @param {Buffer} b */
+const shortHash = (b) => createHash("sha256").update(b).digest("base64url").slice(0, 10);
+
+/** Removes the previous build of a dist directory, keeping its .gitkeep. @param {string} dir */
+function clean(dir) {
+  fs.mkdirSync(dir, { recursive: true });
+  for (const e of fs.readdirSync(dir)) {
+    if (e !== ".gitkeep" && e !== "tsconnect.wasm") fs.rmSync(path.join(dir, e), { recursive: true, force: true });
+  }
+}
+
+async function bundle() {
+  const wasmPath = r("npm/dist/tsconnect.wasm");
+  if (!fs.existsSync(wasmPath) || !fs.existsSync(r("npm/build/wasm_exec.js"))) {
+    throw new Error("tsconnect.wasm or wasm_exec.js missing: run `node esbuild.config.js wasm` first (npm run build does)");
+  }
+  const wasm = fs.readFileSync(wasmPath);
+
+  // The Worker: worker.ts with wasm_exec.js, a classic-worker IIFE inlined into the package.
+  const worker = await esbuild.build(options({ entryPoints: [r("npm/src/worker.ts")], format: "iife", write: false }));
+  const workerSource = worker.outputFiles?.[0]?.text ?? "";
+  const workerDefine = { __TSCONNECT_WORKER__: JSON.stringify(workerSource) };
+
+  // The npm package: ESM, xterm left to the consumer (peer dependency), types hand-written.
+  clean(r("npm/dist"));
+  await esbuild.build(
+    options({
+      entryPoints: { index: r("npm/src/index.ts"), terminal: r("npm/src/terminal.ts") },
+      outdir: r("npm/dist"),
+      format: "esm",
+      external: ["@xterm/xterm", "@xterm/addon-fit"],
+      minify: false,
+      define: workerDefine,
+    }),
+  );
+  for (const f of ["index.d.ts", "terminal.d.ts"]) fs.copyFileSync(r(`npm/types/${f}`), r(`npm/dist/${f}`));
+
+  // The demo page: hashed bundles under web/dist/assets, index.html from the template.
+  const web = r("web/dist");
+  clean(web);
+  const assets = path.join(web, "assets");
+  fs.mkdirSync(assets, { recursive: true });
+  const wasmName = `assets/tsconnect-${shortHash(wasm)}.wasm`;
+  fs.copyFileSync(wasmPath, path.join(web, wasmName));
+  const result = await esbuild.build(
+    options({
+      entryPoints: [r("web/src/main.ts")],
+      outdir: assets,
+      entryNames: "[name]-[hash]",
+      assetNames: "[name]-[hash]",
+      format: "esm",
+      metafile: true,
+      define: { ...workerDefine, __TSCONNECT_WASM_URL__: JSON.stringify(wasmName) },
+    }),
+  );
+  const entry = Object.entries(result.metafile?.outputs ?? {}).find(([, o]) => o.entryPoint === "web/src/main.ts");
+  if (!entry) throw new Error("esbuild metafile has no output for web/src/main.ts");
+  const rel = (/** @type {string} */ p) => path.relative(web, path.join(root, p)).split(path.sep).join("/");
+  const js = rel(entry[0]);
+  const css = entry[1].cssBundle ? rel(entry[1].cssBundle) : undefined;
+  const head = [
+    css && `<link rel="stylesheet" href="${css}">`,
+    `<link rel="modulepreload" href="${js}">`,
+    `<link rel="preload" href="${wasmName}" as="fetch" type="application/wasm" crossorigin>`,
+  ]
+    .filter(Boolean)
+    .join("\n");
+  const html = fs
+    .readFileSync(r("web/index.html"), "utf8")
+    .replace("<!-- tsconnect:head -->", head)
+    .replace("<!-- tsconnect:script -->", `<script type="module" src="${js}"></script>`);
+  fs.writeFileSync(path.join(web, "index.html"), html);
+
+  // Precompressed siblings for the Go handler.
+  for (const f of walk(web)) {
+    if (!/\.(js|css|html|wasm|svg|json)$/.test(f)) continue;
+    const b = fs.readFileSync(f);
+    if (b.length < 1024) continue;
+    fs.writeFileSync(f + ".gz", gzip(b));
+    fs.writeFileSync(f + ".br", brotli(b));
+  }
+
+  // The size report.
+  const wasmBr = fs.readFileSync(path.join(web, wasmName + ".br")).length;
+  const wasmGz = fs.readFileSync(path.join(web, wasmName + ".gz")).length;
+  const report = {
+    wasm: { raw: wasm.length, gzip: wasmGz, brotli: wasmBr },
+    budget,
+    withinBudget: wasm.length <= budget.raw && wasmBr <= budget.brotli,
+    files: Object.fromEntries(
+      [...walk(r("npm/dist")), ...walk(web)]
+        .filter((f) => !/\.(gz|br)$/.test(f) && !f.endsWith(".gitkeep") && !f.endsWith("size-report.json"))
+        .map((f) => [path.relative(root, f).split(path.sep).join("/"), fs.statSync(f).size]),
+    ),
+  };
+  fs.writeFileSync(r("npm/dist/size-report.json"), JSON.stringify(report, null, 2) + "\n");
+  const mb = (/** @type {number} */ n) => (n / 1e6).toFixed(2) + " MB";
+  console.log(`tsconnect.wasm: ${mb(wasm.length)} raw, ${mb(wasmGz)} gzip, ${mb(wasmBr)} brotli (budget ${mb(budget.raw)} raw, ${mb(budget.brotli)} brotli)`);
+  console.log(`npm/dist/index.js: ${fs.statSync(r("npm/dist/index.js")).size} bytes; worker ${workerSource.length} bytes; page ${js} ${fs.statSync(path.join(web, js)).size} bytes`);
+  if (!report.withinBudget) console.warn("WARNING: tsconnect.wasm is over its size budget (see npm/dist/size-report.json)");
+}
+
+/** @param {string} dir @returns {string[]} */
+function walk(dir) {
+  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const p = path.join(dir, e.name);
+    return e.isDirectory() ? walk(p) : [p];
+  });
+}
+
+const step = process.argv[2];
+if (step === "wasm") buildWasm();
+else if (step === "bundle") await bundle();
+else {
+  console.error("usage: node esbuild.config.js wasm | bundle [--dev]   (npm run build runs both)");
+  process.exit(2);
+}

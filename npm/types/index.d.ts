@@ -1,0 +1,176 @@
+/**
+ * @tsconnect/connect — SSH from a browser tab into machines of a tsconnect overlay.
+ *
+ * Each IPN runs its own Go runtime (tsconnect.wasm) in a dedicated Web Worker; the page talks
+ * to it by messages with transferable buffers. Keys stay in memory only.
+ */
+
+/** Options for {@link createIPN}. */
+export interface IPNConfig {
+  /** Base URL of the control server, e.g. `"https://login.example.com"`. */
+  controlURL: string;
+  /** Pre-auth key that registers this browser node (normally ephemeral and single-use). Kept in memory only. */
+  authKey: string;
+  /** Name the node asks for; control makes it unique in the network. Default `"browser"`. */
+  hostname?: string;
+  /** Where tsconnect.wasm is loaded from. Default: next to this module, `new URL("./tsconnect.wasm", import.meta.url)`. */
+  wasmURL?: string | URL;
+  /** Receives the node's log lines (never secrets or terminal data). Default: discarded. */
+  logger?: (line: string) => void;
+}
+
+/** Where a node is in its life. */
+export type IPNState = "starting" | "needs-login" | "running" | "stopped";
+
+/**
+ * Codes of {@link IPNError}. Control's codes pass through (`invalid_key`, `expired_key`, `used_key`,
+ * `revoked_key`, `node_deleted`, ...); the rest are the browser side's.
+ */
+export type IPNErrorCode =
+  | "invalid_key"
+  | "expired_key"
+  | "used_key"
+  | "revoked_key"
+  | "node_deleted"
+  | "bad_request"
+  | "control_unreachable"
+  | "relay_unreachable"
+  | "host_unreachable"
+  | "unknown_host"
+  | "no_ssh"
+  | "no_host_key"
+  | "host_key_mismatch"
+  | "ssh_failed"
+  | "session_lost"
+  | "not_started"
+  | "closed"
+  | "timeout"
+  | "wasm_load_failed"
+  | "worker_failed"
+  | "panic"
+  | "internal"
+  | (string & {});
+
+/** An Error with a code a program can switch on. */
+export interface IPNError extends Error {
+  /** What failed, e.g. `"used_key"` or `"host_unreachable"`. */
+  code: IPNErrorCode;
+}
+
+/** One machine of the network as this node sees it (the JSON form of the network map). */
+export interface NetMapNode {
+  /** Control's ID of the node. */
+  id: number;
+  /** Name, unique in the network (a DNS label). */
+  name: string;
+  /** WireGuard/DERP public key, in its text form. */
+  key: string;
+  /** Overlay addresses as prefixes: one IPv4 /32 and one IPv6 /128. */
+  addresses: string[];
+  /** Region ID of its home relay; absent if unknown. */
+  homeDERP?: number;
+  /** Owner's user ID; absent for a tagged node. */
+  user?: number;
+  /** ACL tags, e.g. `["tag:server"]`. */
+  tags?: string[];
+  /** Whether it runs tsconnect SSH on port 22 of its overlay addresses. */
+  ssh?: boolean;
+  /** Its SSH host keys in authorized_keys form; the SSH client pins them. */
+  sshHostKeys?: string[];
+  /** Host name the machine reports. */
+  hostname?: string;
+  /** Operating system the machine reports. */
+  os?: string;
+  /** Whether the node is deleted when it disconnects. */
+  ephemeral?: boolean;
+  /** Whether the node is connected to control. */
+  online?: boolean;
+}
+
+/** A user's public profile. */
+export interface NetMapUser {
+  /** Control's ID of the user. */
+  id: number;
+  /** Login name, an email address. */
+  loginName: string;
+  /** Display name, if set. */
+  displayName?: string;
+}
+
+/** What control tells this node about the network. */
+export interface NetMap {
+  /** This node. */
+  self: NetMapNode;
+  /** Peers this node may reach. */
+  peers: NetMapNode[];
+  /** Profiles of the users owning self and peers. */
+  users: NetMapUser[];
+  /** The network's domain, e.g. `"demo.tsconnect"`. */
+  domain?: string;
+}
+
+/** Notifications for {@link IPN.run}; each is optional. */
+export interface IPNCallbacks {
+  /** Called on every state change. */
+  notifyState?(state: IPNState): void;
+  /** Called with every new network map. */
+  notifyNetMap?(netMap: NetMap): void;
+  /** Called when the user must open a URL to log in (interactive login). */
+  notifyBrowseToURL?(url: string): void;
+  /** Called when the Go runtime panicked or died; the IPN is unusable afterwards. */
+  notifyPanicRecover?(message: string): void;
+}
+
+/** Options and callbacks of {@link IPN.ssh}. */
+export interface SSHOptions {
+  /** Receives terminal output, byte-exact. */
+  onData(data: Uint8Array): void;
+  /** Initial terminal height in rows. Default 24. */
+  rows?: number;
+  /** Initial terminal width in columns. Default 80. */
+  cols?: number;
+  /** Receives an authentication banner; `url` is a link in it on the control server's origin (check mode), if any. */
+  onBanner?(text: string, url?: string): void;
+  /** Receives human-readable connection steps ("Connecting to …"). */
+  onConnectionProgress?(text: string): void;
+  /** Called once the remote shell runs. */
+  onConnected?(): void;
+  /** Called exactly once at the end: with the exit code, or with -1 and why the session failed or ended without one. */
+  onDone?(exitCode: number, error?: IPNError): void;
+}
+
+/** A running (or connecting) SSH session. Methods never throw and may be called before it is connected. */
+export interface SSHSession {
+  /** Sends keystrokes or bytes to the remote; strings are sent as UTF-8. Queued until connected. */
+  write(data: Uint8Array | string): void;
+  /** Tells the remote PTY its new size. */
+  resize(rows: number, cols: number): void;
+  /** Ends the session; `onDone` follows with code -1 and error code `"closed"`. */
+  close(): void;
+}
+
+/** A browser node of the network. */
+export interface IPN {
+  /** The latest state reported by the node. */
+  readonly state: IPNState;
+  /** Starts the node (register, network map, relay) and subscribes to its notifications. Only the first call starts it. */
+  run(callbacks: IPNCallbacks): void;
+  /** Resolves once the node runs; rejects with an {@link IPNError} saying why it could not start (bad key, control or relay unreachable). */
+  login(): Promise<void>;
+  /** Deletes the node at control (an ephemeral node is gone at once) and stops it; sessions end. */
+  logout(): Promise<void>;
+  /** Opens an SSH session to `user@host`; `host` is a peer name or overlay address. */
+  ssh(host: string, user: string, options: SSHOptions): SSHSession;
+  /** Terminates the Worker at once without logging out (control removes an ephemeral node after its grace period). */
+  dispose(): void;
+}
+
+/**
+ * Loads tsconnect.wasm (compiled once per URL and page), starts a dedicated Worker running it
+ * and creates the node in it. Rejects with an {@link IPNError}: `"wasm_load_failed"`,
+ * `"worker_failed"`, `"bad_request"` or `"invalid_key"` (missing key). Retrying after a failure is fine.
+ */
+export function createIPN(config: IPNConfig): Promise<IPN>;
+
+/** Tells whether `e` is an {@link IPNError}. */
+export function isIPNError(e: unknown): e is IPNError;

@@ -1,0 +1,202 @@
+package sshclient
+
+import (
+	"context"
+	"errors"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// output collects what a session delivers through a callback.
+type output struct {
+	mu   sync.Mutex
+	buf  strings.Builder
+	more chan struct{}
+}
+
+func newOutput() *output { return &output{more: make(chan struct{}, 1)} }
+
+func (o *output) add(p []byte) {
+	o.mu.Lock()
+	o.buf.Write(p)
+	o.mu.Unlock()
+	select {
+	case o.more <- struct{}{}:
+	default:
+	}
+}
+
+func (o *output) String() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.buf.String()
+}
+
+// waitFor blocks until the output contains want.
+func (o *output) waitFor(t *testing.T, want string) {
+	t.Helper()
+	for !strings.Contains(o.String(), want) {
+		<-o.more
+	}
+}
+
+func checkNoLeaks(t *testing.T) {
+	before := runtime.NumGoroutine()
+	t.Cleanup(func() {
+		// Goroutines wind down asynchronously after Close; give them a moment, then compare.
+		for range 100 {
+			if runtime.NumGoroutine() <= before {
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		buf := make([]byte, 1<<16)
+		t.Errorf("goroutines leaked: %d before, %d after\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
+	})
+}
+
+func TestShell(t *testing.T) {
+	checkNoLeaks(t)
+	srv := newTestServer(t)
+	out := newOutput()
+	var banners []string
+	s, err := Dial(context.Background(), srv.pipe(), "alice", Options{
+		HostKeys: []string{"", authorizedKey(srv.signer) + " comment"},
+		Rows:     30, Cols: 100,
+		OnBanner: func(b string) { banners = append(banners, b) },
+		OnData:   out.add,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if len(banners) != 1 || banners[0] != srv.banner {
+		t.Errorf("banners = %q, want [%q]", banners, srv.banner)
+	}
+	srv.mu.Lock()
+	term, rows, cols := srv.ptyTerm, srv.ptyRows, srv.ptyCols
+	srv.mu.Unlock()
+	if term != "xterm-256color" || rows != 30 || cols != 100 {
+		t.Errorf("pty-req = %q %dx%d, want xterm-256color 30x100", term, rows, cols)
+	}
+
+	if _, err := s.Write([]byte("hello\n")); err != nil {
+		t.Fatal(err)
+	}
+	out.waitFor(t, "hello\r\n")
+
+	if err := s.Resize(40, 120); err != nil {
+		t.Fatal(err)
+	}
+	if got := <-srv.resizes; got != [2]int{40, 120} {
+		t.Errorf("window-change = %v, want [40 120]", got)
+	}
+
+	s.Write([]byte("exit 3\n"))
+	code, err := s.Wait()
+	if code != 3 || err != nil {
+		t.Errorf("Wait = %d, %v; want 3, nil", code, err)
+	}
+}
+
+func TestHostKeyMismatch(t *testing.T) {
+	checkNoLeaks(t)
+	srv := newTestServer(t)
+	other := authorizedKey(testSigner(t, 1))
+	_, err := Dial(context.Background(), srv.pipe(), "alice", Options{HostKeys: []string{other}})
+	if !errors.Is(err, ErrHostKeyMismatch) {
+		t.Fatalf("Dial with the wrong pinned key: err = %v, want host key mismatch", err)
+	}
+	if !strings.Contains(err.Error(), "host key mismatch") || !strings.Contains(err.Error(), ssh.FingerprintSHA256(srv.signer.PublicKey())) {
+		t.Errorf("error %q should say host key mismatch and name the presented key", err)
+	}
+	srv.wg.Wait()
+	if srv.sessions != 0 {
+		t.Errorf("server saw %d sessions, want 0", srv.sessions)
+	}
+}
+
+func TestNoHostKeysRefused(t *testing.T) {
+	srv := newTestServer(t)
+	for _, keys := range [][]string{nil, {" "}} {
+		_, err := Dial(context.Background(), srv.pipe(), "alice", Options{HostKeys: keys})
+		if !errors.Is(err, ErrNoHostKeys) {
+			t.Errorf("Dial with HostKeys %q: err = %v, want ErrNoHostKeys", keys, err)
+		}
+	}
+	if _, err := Dial(context.Background(), srv.pipe(), "alice", Options{HostKeys: []string{"ssh-ed25519 garbage"}}); err == nil || !strings.Contains(err.Error(), "host key 0") {
+		t.Errorf("Dial with an unparsable key: err = %v, want it named", err)
+	}
+}
+
+func TestCommandExitCodeAndStderr(t *testing.T) {
+	checkNoLeaks(t)
+	srv := newTestServer(t)
+	keys := []string{authorizedKey(srv.signer)}
+
+	s, err := Dial(context.Background(), srv.pipe(), "bob", Options{HostKeys: keys, Command: "exit 42"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, err := s.Wait(); code != 42 || err != nil {
+		t.Errorf("exit 42: Wait = %d, %v", code, err)
+	}
+	s.Close()
+
+	stdout, stderr := newOutput(), newOutput()
+	s, err = Dial(context.Background(), srv.pipe(), "bob", Options{HostKeys: keys, Command: "stderr oops", OnData: stdout.add, OnStderr: stderr.add})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, err := s.Wait(); code != 0 || err != nil {
+		t.Errorf("stderr: Wait = %d, %v", code, err)
+	}
+	if stdout.String() != "out" || stderr.String() != "oops" {
+		t.Errorf("stdout %q, stderr %q; want out, oops", stdout, stderr)
+	}
+	s.Close()
+}
+
+func TestConnectionLostHasNoExitCode(t *testing.T) {
+	checkNoLeaks(t)
+	srv := newTestServer(t)
+	s, err := Dial(context.Background(), srv.pipe(), "alice", Options{HostKeys: []string{authorizedKey(srv.signer)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	code, err := s.Wait()
+	if code != -1 || err == nil {
+		t.Errorf("Wait after Close = %d, %v; want -1 and an error", code, err)
+	}
+}
+
+func TestChaChaPreferred(t *testing.T) {
+	if Ciphers[0] != ssh.CipherChaCha20Poly1305 {
+		t.Errorf("Ciphers[0] = %s, want chacha20-poly1305@openssh.com", Ciphers[0])
+	}
+	// A server that allows nothing else still gets a session.
+	srv := newTestServer(t)
+	srv.ciphers = []string{ssh.CipherChaCha20Poly1305}
+	s, err := Dial(context.Background(), srv.pipe(), "alice", Options{HostKeys: []string{authorizedKey(srv.signer)}, Command: "exit 0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Wait()
+	s.Close()
+}
+
+func TestCanceledContext(t *testing.T) {
+	srv := newTestServer(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := Dial(ctx, srv.pipe(), "alice", Options{HostKeys: []string{authorizedKey(srv.signer)}})
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("Dial with a canceled context: err = %v", err)
+	}
+}

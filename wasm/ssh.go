@@ -1,0 +1,255 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"tsconnect/controlws"
+	"tsconnect/sshclient"
+)
+
+// DialTimeout bounds connecting to a peer's port 22 through the overlay.
+const DialTimeout = 20 * time.Second
+
+// SSHOptions are the page's options and callbacks for one session. Each callback, if
+// non-nil, is called from a Go goroutine and must not call back into Go synchronously.
+type SSHOptions struct {
+	Rows, Cols int
+	// OnData receives terminal output; the slice is valid only during the call.
+	OnData func(p []byte)
+	// OnBanner receives authentication banners; url is a link in the banner on the
+	// control server's origin (a check-mode login), or "".
+	OnBanner func(text, url string)
+	// OnProgress receives human-readable connection steps.
+	OnProgress func(text string)
+	// OnConnected is called once the shell runs.
+	OnConnected func()
+	// OnDone is called exactly once at the end: with the exit code, or with -1 and why
+	// the session failed or ended without one.
+	OnDone func(exitCode int, err error)
+}
+
+// SSHSession is a session as the page holds it: Write, Resize and Close never block, and
+// may be called before the connection is up (writes are queued, the last size is used).
+type SSHSession struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu      sync.Mutex
+	pending [][]byte
+	wake    chan struct{} // cap 1: pending or size changed
+	rows    int
+	cols    int
+	resized bool
+	closed  bool
+}
+
+// SSH starts a session to user@host (a peer name or overlay address) and returns at once;
+// progress and the outcome arrive through opts' callbacks.
+func (p *IPN) SSH(host, user string, opts SSHOptions) *SSHSession {
+	ctx, cancel := context.WithCancel(p.ctx)
+	s := &SSHSession{ctx: ctx, cancel: cancel, wake: make(chan struct{}, 1), rows: opts.Rows, cols: opts.Cols}
+	p.goSafe(func() {
+		code, err := p.runSSH(s, host, user, opts)
+		cancel()
+		if err != nil {
+			p.logf("ssh %s@%s: %v", user, host, err)
+		}
+		if opts.OnDone != nil {
+			opts.OnDone(code, err)
+		}
+	})
+	return s
+}
+
+func (p *IPN) runSSH(s *SSHSession, host, user string, o SSHOptions) (int, error) {
+	progress := func(format string, args ...any) {
+		if o.OnProgress != nil {
+			o.OnProgress(fmt.Sprintf(format, args...))
+		}
+	}
+	progress("Joining the network…")
+	eng, err := p.running(s.ctx)
+	if err != nil {
+		return -1, err
+	}
+	peer, addr, err := lookupPeer(eng.NetMap(), host)
+	if err != nil {
+		return -1, err
+	}
+	progress("Connecting to %s (%s)…", peer.Name, addr.Addr())
+	dctx, dcancel := context.WithTimeout(s.ctx, DialTimeout)
+	nc, err := eng.Dial(dctx, "tcp", addr.String())
+	dcancel()
+	if err != nil {
+		if s.ctx.Err() != nil {
+			return -1, withCode(CodeClosed, errors.New("session closed while connecting"))
+		}
+		return -1, withCode(CodeHostUnreachable, fmt.Errorf("host unreachable: %s (%s): %w", peer.Name, addr, err))
+	}
+
+	progress("Starting SSH as %s…", user)
+	rows, cols := s.size()
+	sess, err := sshclient.Dial(s.ctx, nc, user, sshclient.Options{
+		HostKeys: peer.SSHHostKeys,
+		Rows:     rows, Cols: cols,
+		OnBanner: func(text string) {
+			if o.OnBanner != nil {
+				o.OnBanner(text, bannerURL(text, p.cfg.ControlURL))
+			}
+		},
+		OnData: o.OnData,
+		Logf:   p.logf,
+	})
+	if err != nil {
+		switch code := errorCode(err); code {
+		case CodeHostKeyMismatch, CodeNoHostKey:
+			return -1, withCode(code, err)
+		}
+		if s.ctx.Err() != nil {
+			return -1, withCode(CodeClosed, errors.New("session closed while connecting"))
+		}
+		return -1, withCode(CodeSSHFailed, err)
+	}
+	defer sess.Close()
+	if o.OnConnected != nil {
+		o.OnConnected()
+	}
+	stop := context.AfterFunc(s.ctx, func() { sess.Close() })
+	defer stop()
+	go s.pump(sess)
+	code, err := sess.Wait()
+	if err != nil {
+		if s.ctx.Err() != nil {
+			return -1, withCode(CodeClosed, errors.New("session closed"))
+		}
+		return -1, withCode(CodeSessionLost, err)
+	}
+	return code, nil
+}
+
+// lookupPeer finds host (a peer name, name.domain or overlay address) in nm and returns it
+// with the address of its SSH server (IPv4 preferred).
+func lookupPeer(nm *controlws.NetworkMap, host string) (controlws.Node, netip.AddrPort, error) {
+	if nm == nil {
+		return controlws.Node{}, netip.AddrPort{}, withCode(CodeNotStarted, errors.New("no network map yet"))
+	}
+	peer, ok := nm.PeerByName(host)
+	if ip, err := netip.ParseAddr(host); err == nil {
+		peer, ok = nm.PeerByAddr(ip)
+	}
+	if !ok {
+		return controlws.Node{}, netip.AddrPort{}, withCode(CodeUnknownHost, fmt.Errorf("%q is not a peer in this network (or policy hides it from this node)", host))
+	}
+	if !peer.SSH {
+		return peer, netip.AddrPort{}, withCode(CodeNoSSH, fmt.Errorf("%s does not run tsconnect SSH", peer.Name))
+	}
+	if len(peer.SSHHostKeys) == 0 {
+		return peer, netip.AddrPort{}, withCode(CodeNoHostKey, fmt.Errorf("%s has published no SSH host key to pin", peer.Name))
+	}
+	var addr netip.Addr
+	for _, pfx := range peer.Addresses {
+		if !addr.IsValid() || (pfx.Addr().Is4() && !addr.Is4()) {
+			addr = pfx.Addr()
+		}
+	}
+	if !addr.IsValid() {
+		return peer, netip.AddrPort{}, withCode(CodeHostUnreachable, fmt.Errorf("%s has no overlay address", peer.Name))
+	}
+	return peer, netip.AddrPortFrom(addr, 22), nil
+}
+
+// bannerURL returns the first URL in text on the same origin as controlURL: a banner
+// may only make the page open links to the control server.
+func bannerURL(text, controlURL string) string {
+	cu, err := url.Parse(controlURL)
+	if err != nil || cu.Host == "" {
+		return ""
+	}
+	for _, w := range strings.FieldsFunc(text, func(r rune) bool { return strings.ContainsRune(" \t\r\n\"'<>", r) }) {
+		i := strings.Index(w, "http")
+		if i < 0 {
+			continue
+		}
+		w = strings.TrimRight(w[i:], ".,;:!?)")
+		u, err := url.Parse(w)
+		if err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Scheme == cu.Scheme && strings.EqualFold(u.Host, cu.Host) {
+			return w
+		}
+	}
+	return ""
+}
+
+// Write queues p (copied) for the remote's standard input.
+func (s *SSHSession) Write(p []byte) {
+	s.mu.Lock()
+	if !s.closed {
+		s.pending = append(s.pending, append([]byte(nil), p...))
+	}
+	s.mu.Unlock()
+	s.poke()
+}
+
+// Resize records the terminal size and tells the server once connected.
+func (s *SSHSession) Resize(rows, cols int) {
+	s.mu.Lock()
+	s.rows, s.cols, s.resized = rows, cols, true
+	s.mu.Unlock()
+	s.poke()
+}
+
+// Close ends the session; OnDone follows.
+func (s *SSHSession) Close() {
+	s.mu.Lock()
+	s.closed = true
+	s.pending = nil
+	s.mu.Unlock()
+	s.cancel()
+}
+
+func (s *SSHSession) poke() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (s *SSHSession) size() (rows, cols int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.resized = false
+	return s.rows, s.cols
+}
+
+// pump moves queued writes and resizes to the session until it ends. It runs in its own
+// goroutine because Session.Write blocks on SSH flow control.
+func (s *SSHSession) pump(sess *sshclient.Session) {
+	s.poke() // writes queued while connecting
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-s.wake:
+		}
+		s.mu.Lock()
+		batch := s.pending
+		s.pending = nil
+		resized, rows, cols := s.resized, s.rows, s.cols
+		s.resized = false
+		s.mu.Unlock()
+		if resized {
+			sess.Resize(rows, cols)
+		}
+		for _, b := range batch {
+			if _, err := sess.Write(b); err != nil {
+				return
+			}
+		}
+	}
+}
