@@ -44,12 +44,11 @@ export async function startDemo({ grace = '5s' } = {}) {
 
 /** Launches Debian's Chromium headless with the flags this machine needs. */
 export async function launch() {
-  const userDataDir = mkdtempSync(join(tmpdir(), 'tsconnect-chromium-'));
+  // playwright gives the browser a fresh, temporary profile of its own.
   const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-      '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync',
-      `--user-data-dir=${userDataDir}`],
+      '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync'],
   });
   return browser;
 }
