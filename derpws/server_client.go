@@ -35,7 +35,6 @@ type sclient struct {
 	preferred bool // the client's NotePreferred; kept for mesh and metrics
 }
 
-
 func newSclient(s *Server, k key.Public, nc net.Conn, br *bufio.Reader, bw *bufio.Writer) *sclient {
 	return &sclient{
 		s:     s,
@@ -259,4 +258,3 @@ func (c *sclient) writeCtrl(f *ctrlFrame) error {
 func jitterDown(d time.Duration) time.Duration {
 	return d - rand.N(d/10+1)
 }
-

@@ -13,7 +13,6 @@ import (
 	"github.com/coder/websocket"
 )
 
-
 // ServeHTTP serves the relay. Mount it at "/derp" and "/derp/":
 //   - GET /derp with "Upgrade: DERP": 101 Switching Protocols (skipped when the request has
 //     "Derp-Fast-Start: 1"), then DERP frames on the connection;
