@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -16,8 +17,13 @@ import (
 )
 
 // TestWasmBulk runs e2e/wasmbulk under node (GOOS=js): a wasm node moves 32 MiB each way
-// through the real relay to a real agent, three runs in a row, none may hang.
+// through the real relay to a real agent, three runs in a row (E2E_WASM_RUNS for more, as
+// `make bench` does), none may hang.
 func TestWasmBulk(t *testing.T) {
+	runs := 3
+	if v, err := strconv.Atoi(os.Getenv("E2E_WASM_RUNS")); err == nil && v > 0 {
+		runs = v
+	}
 	tn := newTestNet(t)
 	tn.startAgent("server")
 	file := filepath.Join(t.TempDir(), "bulk.bin")
@@ -28,7 +34,7 @@ func TestWasmBulk(t *testing.T) {
 	}
 	sum := sha256.Sum256(data)
 	goroot := strings.TrimSpace(string(must(exec.Command("go", "env", "GOROOT").Output())))
-	cmd := exec.Command("go", "test", "-count=3", "-v", "-timeout=10m",
+	cmd := exec.Command("go", "test", "-count="+strconv.Itoa(runs), "-v", "-timeout=10m",
 		"-exec="+filepath.Join(goroot, "lib", "wasm", "go_js_wasm_exec"), "./wasmbulk/")
 	cmd.Env = append(os.Environ(),
 		"GOOS=js", "GOARCH=wasm",
@@ -48,8 +54,8 @@ func TestWasmBulk(t *testing.T) {
 	if err != nil {
 		t.Fatalf("wasm bulk test (%s/%s host): %v\n%s", runtime.GOOS, runtime.GOARCH, err, out)
 	}
-	if n := strings.Count(string(out), "--- PASS: TestBulk"); n != 3 {
-		t.Fatalf("want 3 passing runs, got %d\n%s", n, out)
+	if n := strings.Count(string(out), "--- PASS: TestBulk"); n != runs {
+		t.Fatalf("want %d passing runs, got %d\n%s", runs, n, out)
 	}
 }
 

@@ -17,11 +17,11 @@ go test -run '^$' -bench BenchmarkNativeBulk -benchtime 1x -count 5 ./e2e/ | gre
   | awk '{print; for(i=1;i<=NF;i++) if($i=="MB/s") v[n++]=$(i-1)} END {asort(v); printf "median: %.1f MB/s\n", v[int((n+1)/2)]}'
 
 step "wasm node (under node) -> relay -> agent over SSH, 32 MiB each way (5 runs)"
-go test -count=1 -v -run TestWasmBulk ./e2e/ -args -wasm-runs=5 | grep -E 'wasm node via relay' \
+E2E_WASM_RUNS=5 go test -count=1 -v -run TestWasmBulk ./e2e/ | grep -E 'wasm node via relay' \
   | tee /dev/stderr | awk '{for(i=1;i<=NF;i++){if($i=="upload")u[n]=$(i+1); if($i=="download")d[n]=$(i+1)}; n++} END {asort(u); asort(d); printf "median: upload %s MiB/s, download %s MiB/s\n", u[int((n+1)/2)], d[int((n+1)/2)]}' 2>&1
 
 step "browser: click to prompt (Chromium, loopback)"
 node e2e/browser/bench.mjs
 
 step "wasm size"
-cat web/dist/size-report.txt 2>/dev/null || ls -l web/dist/*.wasm
+cat npm/dist/size-report.json
