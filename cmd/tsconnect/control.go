@@ -56,20 +56,14 @@ into DERP maps and links (default: derived from --listen and TLS).`,
 				}
 				serverURL = scheme + "://" + ln.Addr().String()
 			}
-			srv, err := control.New(control.Config{
+			srv, err := startControl(control.Config{
 				StateDir: stateDir, ServerURL: serverURL, EphemeralGrace: grace,
-				Web: web.Handler(), Logf: logfTo("control: "),
 			})
 			if err != nil {
 				ln.Close()
 				return err
 			}
 			defer srv.Close()
-			adminLn, err := control.ListenAdmin(stateDir)
-			if err != nil {
-				return err
-			}
-			go srv.ServeAdmin(adminLn)
 			hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
 			go func() {
 				var err error
@@ -89,4 +83,22 @@ into DERP maps and links (default: derived from --listen and TLS).`,
 			return hs.Shutdown(sctx)
 		},
 	})
+}
+
+// startControl starts a control server that serves the embedded web pages, with its admin
+// API on DIR/admin.sock.
+func startControl(cfg control.Config) (*control.Server, error) {
+	cfg.Web = web.Handler()
+	cfg.Logf = logfTo("control: ")
+	srv, err := control.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	adminLn, err := control.ListenAdmin(cfg.StateDir)
+	if err != nil {
+		srv.Close()
+		return nil, err
+	}
+	go srv.ServeAdmin(adminLn)
+	return srv, nil
 }

@@ -20,7 +20,6 @@ import (
 
 	"tsconnect/agent"
 	"tsconnect/control"
-	"tsconnect/web"
 )
 
 func init() {
@@ -73,23 +72,12 @@ func runDemo(ctx context.Context, listen, stateDir string, grace time.Duration) 
 	}
 	base := "http://" + ln.Addr().String()
 
-	srv, err := control.New(control.Config{
-		StateDir:       stateDir,
-		ServerURL:      base,
-		EphemeralGrace: grace,
-		Web:            web.Handler(),
-		Logf:           logfTo("control: "),
-	})
+	srv, err := startControl(control.Config{StateDir: stateDir, ServerURL: base, EphemeralGrace: grace})
 	if err != nil {
 		ln.Close()
 		return err
 	}
 	defer srv.Close()
-	adminLn, err := control.ListenAdmin(stateDir)
-	if err != nil {
-		return err
-	}
-	go srv.ServeAdmin(adminLn)
 
 	email := me.Username + "@demo.tsconnect"
 	owner, err := srv.UserByEmail(ctx, email)
