@@ -52,4 +52,3 @@ func (a *Agent) onNetMap(nm *controlws.NetworkMap) {
 		return ok
 	}, "Access revoked.")
 }
-
