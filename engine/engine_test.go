@@ -15,6 +15,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"tsconnect/internal/leakcheck"
 
 	"tsconnect/derpbind"
 	"tsconnect/derpbind/memrelay"
@@ -118,7 +119,7 @@ func roundTrip(ctx context.Context, n *node, network string, addr netip.AddrPort
 }
 
 func TestDialListenIPv4IPv6(t *testing.T) {
-	before := runtime.NumGoroutine()
+	leakcheck.Check(t)
 	func() {
 		a, b := pair(t)
 		l, err := b.ListenTCP(22)
@@ -176,22 +177,6 @@ func TestDialListenIPv4IPv6(t *testing.T) {
 			t.Error("Accept on a closed engine's listener succeeded")
 		}
 	}()
-	checkGoroutines(t, before)
-}
-
-// checkGoroutines waits for the goroutine count to fall back to before, and fails with a
-// dump of the leftovers if it does not.
-func checkGoroutines(t *testing.T, before int) {
-	t.Helper()
-	var now int
-	for range 200 {
-		if now = runtime.NumGoroutine(); now <= before {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	buf := make([]byte, 1<<20)
-	t.Errorf("goroutines leaked: %d before, %d after:\n%s", before, now, buf[:runtime.Stack(buf, true)])
 }
 
 const bulkSize int64 = 32 << 20
@@ -242,6 +227,7 @@ func bulkTransfer(t *testing.T, hub *memrelay.Hub, size int64) {
 	}
 	defer cb.Close()
 
+	defer debugMonitor(hub, a, b)()
 	start := time.Now()
 	var wg sync.WaitGroup
 	results := make([]transfer, 2)

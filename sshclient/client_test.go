@@ -3,11 +3,10 @@ package sshclient
 import (
 	"context"
 	"errors"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
-	"time"
+	"tsconnect/internal/leakcheck"
 
 	"golang.org/x/crypto/ssh"
 )
@@ -45,24 +44,8 @@ func (o *output) waitFor(t *testing.T, want string) {
 	}
 }
 
-func checkNoLeaks(t *testing.T) {
-	before := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		// Goroutines wind down asynchronously after Close (slowly in wasm on a loaded
-		// machine); give them up to 5 s, then compare: a real leak stays.
-		for range 500 {
-			if runtime.NumGoroutine() <= before {
-				return
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-		buf := make([]byte, 1<<16)
-		t.Errorf("goroutines leaked: %d before, %d after\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
-	})
-}
-
 func TestShell(t *testing.T) {
-	checkNoLeaks(t)
+	leakcheck.Check(t)
 	srv := newTestServer(t)
 	out := newOutput()
 	var banners []string
@@ -106,7 +89,7 @@ func TestShell(t *testing.T) {
 }
 
 func TestHostKeyMismatch(t *testing.T) {
-	checkNoLeaks(t)
+	leakcheck.Check(t)
 	srv := newTestServer(t)
 	other := authorizedKey(testSigner(t, 1))
 	_, err := Dial(context.Background(), srv.pipe(), "alice", Options{HostKeys: []string{other}})
@@ -136,7 +119,7 @@ func TestNoHostKeysRefused(t *testing.T) {
 }
 
 func TestCommandExitCodeAndStderr(t *testing.T) {
-	checkNoLeaks(t)
+	leakcheck.Check(t)
 	srv := newTestServer(t)
 	keys := []string{authorizedKey(srv.signer)}
 
@@ -164,7 +147,7 @@ func TestCommandExitCodeAndStderr(t *testing.T) {
 }
 
 func TestConnectionLostHasNoExitCode(t *testing.T) {
-	checkNoLeaks(t)
+	leakcheck.Check(t)
 	srv := newTestServer(t)
 	s, err := Dial(context.Background(), srv.pipe(), "alice", Options{HostKeys: []string{authorizedKey(srv.signer)}})
 	if err != nil {
