@@ -112,7 +112,7 @@ func (n *Node) Start(ctx context.Context) error {
 	cc, err := n.dialControl(ctx)
 	if err != nil {
 		n.setState(StateStopped)
-		return fmt.Errorf("control unreachable: %w", err)
+		return fmt.Errorf("%w: %w", ErrControlUnreachable, err)
 	}
 	if err := n.register(ctx, cc); err != nil {
 		cc.Close()
@@ -131,7 +131,7 @@ func (n *Node) Start(ctx context.Context) error {
 	select {
 	case <-n.relayUp:
 	case <-t.C:
-		return fmt.Errorf("relay unreachable: no connection to %s within %v", n.relayURL(), n.opts.RelayTimeout)
+		return fmt.Errorf("%w: no connection to %s within %v", ErrRelayUnreachable, n.relayURL(), n.opts.RelayTimeout)
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -363,7 +363,7 @@ func (n *Node) ResolveAddr(host string) (netip.Addr, error) {
 	}
 	p, ok := nm.PeerByName(host)
 	if !ok {
-		return netip.Addr{}, fmt.Errorf("host %q is not in this node's network map", host)
+		return netip.Addr{}, fmt.Errorf("%w: %q is not in this node's network map", ErrUnknownHost, host)
 	}
 	for _, a := range p.Addresses {
 		if a.Addr().Is4() {
@@ -396,7 +396,7 @@ func (n *Node) Dial(ctx context.Context, network, addr string) (net.Conn, error)
 	}
 	c, err := eng.DialContext(ctx, network, netip.AddrPortFrom(ip, uint16(port)))
 	if err != nil {
-		return nil, fmt.Errorf("host unreachable: %s: %w", addr, err)
+		return nil, fmt.Errorf("%w: %s: %w", ErrHostUnreachable, addr, err)
 	}
 	return c, nil
 }

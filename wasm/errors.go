@@ -3,9 +3,9 @@ package main
 import (
 	"context"
 	"errors"
-	"strings"
 
 	"tsconnect/controlws"
+	"tsconnect/node"
 	"tsconnect/sshclient"
 )
 
@@ -52,7 +52,7 @@ func withCode(code string, err error) error {
 func errorCode(err error) string {
 	var ce *codedError
 	var ctl *controlws.Error
-	switch msg := err.Error(); {
+	switch {
 	case errors.As(err, &ce):
 		return ce.code
 	case errors.As(err, &ctl):
@@ -61,12 +61,14 @@ func errorCode(err error) string {
 		return CodeHostKeyMismatch
 	case errors.Is(err, sshclient.ErrNoHostKeys):
 		return CodeNoHostKey
-	case strings.Contains(msg, "control unreachable"):
+	case errors.Is(err, node.ErrControlUnreachable):
 		return CodeControlUnreachable
-	case strings.Contains(msg, "relay unreachable"):
+	case errors.Is(err, node.ErrRelayUnreachable):
 		return CodeRelayUnreachable
-	case strings.Contains(msg, "host unreachable"):
+	case errors.Is(err, node.ErrHostUnreachable):
 		return CodeHostUnreachable
+	case errors.Is(err, node.ErrUnknownHost):
+		return CodeUnknownHost
 	case errors.Is(err, context.DeadlineExceeded):
 		return CodeTimeout
 	case errors.Is(err, context.Canceled):

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"tsconnect/controlws"
+	"tsconnect/node"
 )
 
 // recorder collects what a session reports to the page.
@@ -155,8 +156,8 @@ func TestStartFailuresHaveCodes(t *testing.T) {
 	}{
 		{&controlws.Error{Code: controlws.CodeUsedKey, Message: "auth key already used"}, controlws.CodeUsedKey},
 		{fmt.Errorf("wrapped: %w", &controlws.Error{Code: controlws.CodeExpiredKey, Message: "expired"}), controlws.CodeExpiredKey},
-		{errors.New("control unreachable: dial tcp 127.0.0.1:1: connection refused"), CodeControlUnreachable},
-		{errors.New("relay unreachable: no connection to ws://127.0.0.1:1/derp within 10s"), CodeRelayUnreachable},
+		{fmt.Errorf("%w: dial tcp 127.0.0.1:1: connection refused", node.ErrControlUnreachable), CodeControlUnreachable},
+		{fmt.Errorf("%w: no connection to ws://127.0.0.1:1/derp within 10s", node.ErrRelayUnreachable), CodeRelayUnreachable},
 	} {
 		p := newTestIPN(t, &testEngine{startErr: tc.err})
 		var states []string
