@@ -227,7 +227,6 @@ func bulkTransfer(t *testing.T, hub *memrelay.Hub, size int64) {
 	}
 	defer cb.Close()
 
-	defer debugMonitor(hub, a, b)()
 	start := time.Now()
 	var wg sync.WaitGroup
 	results := make([]transfer, 2)
