@@ -30,6 +30,9 @@ type Config struct {
 	SSH bool
 	// Logf, if non-nil, receives log lines.
 	Logf func(format string, args ...any)
+	// SFTPServer is the argv of the SFTP child process; nil means this executable's
+	// `sftp-server` subcommand (see sshlogin.go).
+	SFTPServer []string
 }
 
 // Agent is a running node agent.
@@ -44,6 +47,8 @@ type Agent struct {
 	sshLn    net.Listener
 	hostKeys []ssh.Signer
 	api      *localAPI
+
+	sshToggle sync.Mutex // serializes SetSSH
 }
 
 // New prepares an agent: it loads or makes its keys but does not join yet.
@@ -118,7 +123,7 @@ func (a *Agent) startSSH() error {
 	if err != nil {
 		return fmt.Errorf("agent: listening on overlay port 22: %v", err)
 	}
-	srv := &sshd.Server{HostKeys: a.hostKeys, Authorize: a.authorize, Logf: a.logf}
+	srv := &sshd.Server{HostKeys: a.hostKeys, Authorize: a.authorize, Logf: a.logf, SFTPServer: a.sftpServerArgv()}
 	a.mu.Lock()
 	a.sshSrv, a.sshLn = srv, ln
 	a.mu.Unlock()

@@ -5,31 +5,68 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os/user"
 
 	"tsconnect/controlws"
+	"tsconnect/policy"
 	"tsconnect/sshd"
 )
 
-// authorize admits a peer that is in the network map, as the agent's own user.
-// (Policy-based decisions replace this with the policy issue.)
-func (a *Agent) authorize(ctx context.Context, remote netip.AddrPort, user string) (*sshd.Login, error) {
+// authorize decides an SSH login from the overlay address of the connection: address →
+// peer in the map (whose WireGuard allowed IPs are exactly its addresses, so the address
+// names one node) → the SSH rules control compiled for this node. Refusals say why; sshd
+// shows them as an auth banner before "Permission denied".
+func (a *Agent) authorize(ctx context.Context, remote netip.AddrPort, req string) (*sshd.Login, error) {
 	nm := a.node.NetMap()
 	if nm == nil {
 		return nil, errors.New("tsconnect: this node has no network map yet")
 	}
-	peer, ok := nm.PeerByAddr(remote.Addr())
+	v, peer, err := verdict(nm, remote.Addr(), req)
+	if err != nil {
+		return nil, err
+	}
+	src := describePeer(nm, peer)
+	switch v.Action {
+	case policy.Accept:
+		// An accept rule allows what its acceptEnv lists, and port and agent forwarding
+		// (the policy format has no switch for them yet, so accept means on).
+		l := &sshd.Login{LocalUser: v.LocalUser, Source: src, Rule: v.Origin, AcceptEnv: v.AcceptEnv}
+		l.GrantAcceptDefaults()
+		return l, nil
+	case policy.Check:
+		// Check mode proper (holding the login while the user re-authenticates) comes
+		// later; until then a check rule refuses, naming what is needed.
+		return nil, fmt.Errorf("tsconnect: %s: %s; %s must re-authenticate with control, which this server cannot do yet, so the login is refused",
+			src, v.Reason, ownerOf(nm, peer))
+	}
+	return nil, fmt.Errorf("tsconnect: %s: %s", src, v.Reason)
+}
+
+// verdict evaluates a login from src as req against nm's SSH rules.
+func verdict(nm *controlws.NetworkMap, src netip.Addr, req string) (policy.Verdict, controlws.Node, error) {
+	peer, ok := nm.PeerByAddr(src)
 	if !ok {
-		return nil, fmt.Errorf("tsconnect: %s is not a node of this network", remote.Addr())
+		return policy.Verdict{}, peer, fmt.Errorf("tsconnect: %s is not a node of this network (or may not reach this node)", src)
 	}
-	if user != a.self.Username {
-		return nil, fmt.Errorf("tsconnect: this agent runs as %q and can log in only as that user, not %q", a.self.Username, user)
+	rules := &policy.NodeRules{SSH: nm.SSHRules}
+	return rules.SSHVerdict(src, req, localUserExists), peer, nil
+}
+
+func localUserExists(name string) bool {
+	_, err := user.Lookup(name)
+	return err == nil
+}
+
+func ownerOf(nm *controlws.NetworkMap, p controlws.Node) string {
+	if u, ok := nm.UserByID(p.User); ok && len(p.Tags) == 0 {
+		return u.LoginName
 	}
-	return &sshd.Login{LocalUser: a.self.Username, Source: describePeer(nm, peer), Rule: "peer in network map"}, nil
+	return "its user"
 }
 
 func describePeer(nm *controlws.NetworkMap, p controlws.Node) string {
 	owner := "tagged"
-	if u, ok := nm.UserByID(p.User); ok {
+	if u, ok := nm.UserByID(p.User); ok && len(p.Tags) == 0 {
 		owner = u.LoginName
 	}
 	addr := ""
@@ -39,7 +76,10 @@ func describePeer(nm *controlws.NetworkMap, p controlws.Node) string {
 	return fmt.Sprintf("%s on %s (%s)", owner, p.Name, addr)
 }
 
-// onNetMap ends SSH sessions whose source node has left the map.
+// onNetMap re-evaluates every live SSH session under the new map: a session survives only
+// if its source is still a peer whose login still maps to the same local user with accept
+// or check; the others get "Access revoked." and are cut (their whole process session).
+// (Requested and local user are always the same name under the policy's user maps.)
 func (a *Agent) onNetMap(nm *controlws.NetworkMap) {
 	a.mu.Lock()
 	srv := a.sshSrv
@@ -47,8 +87,16 @@ func (a *Agent) onNetMap(nm *controlws.NetworkMap) {
 	if srv == nil {
 		return
 	}
-	srv.Revoke(func(remote netip.AddrPort, _ *sshd.Login) bool {
-		_, ok := nm.PeerByAddr(remote.Addr())
-		return ok
+	srv.Revoke(func(remote netip.AddrPort, l *sshd.Login) bool {
+		v, _, err := verdict(nm, remote.Addr(), l.LocalUser)
+		keep := err == nil && (v.Action == policy.Accept || v.Action == policy.Check) && v.LocalUser == l.LocalUser
+		if !keep {
+			reason := v.Reason
+			if err != nil {
+				reason = err.Error()
+			}
+			a.logf("agent: revoking SSH session of %s from %s as %q: %s", l.Source, remote, l.LocalUser, reason)
+		}
+		return keep
 	}, "Access revoked.")
 }

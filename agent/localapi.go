@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 // Status is what `tsconnect status` shows.
 type Status struct {
 	State string                  `json:"state"`
+	SSH   bool                    `json:"ssh"` // this agent serves SSH on overlay port 22 now
 	Self  *controlws.Node         `json:"self,omitempty"`
 	Peers []controlws.Node        `json:"peers"`
 	Users []controlws.UserProfile `json:"users,omitempty"`
@@ -43,21 +45,37 @@ func listenLocalAPI(path string, a *Agent, logf func(string, ...any)) (*localAPI
 		return nil, err
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /localapi/v1/status", func(w http.ResponseWriter, r *http.Request) {
-		st := Status{State: string(a.node.State()), Peers: []controlws.Node{}}
-		if nm := a.node.NetMap(); nm != nil {
-			self := nm.Self
-			st.Self, st.Peers, st.Users = &self, nm.Peers, nm.Users
+	mux.HandleFunc("GET /localapi/v1/status", func(w http.ResponseWriter, r *http.Request) { a.writeStatus(w) })
+	mux.HandleFunc("POST /localapi/v1/dial", a.serveDial)
+	mux.HandleFunc("POST /localapi/v1/prefs", func(w http.ResponseWriter, r *http.Request) {
+		nc, _ := r.Context().Value(connKey{}).(net.Conn)
+		pid := 0
+		if nc != nil {
+			pid = peerPID(nc)
 		}
-		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(st)
+		a.servePrefs(w, r, pid)
 	})
-	api := &localAPI{ln: &credListener{Listener: ln, logf: logf}, srv: &http.Server{Handler: mux}}
+	api := &localAPI{ln: &credListener{Listener: ln, logf: logf}, srv: &http.Server{Handler: mux,
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context { return context.WithValue(ctx, connKey{}, c) }}}
 	go api.srv.Serve(api.ln)
 	return api, nil
 }
 
 func (l *localAPI) Close() error { return l.srv.Close() }
+
+// connKey finds a request's connection in its context, for the caller's credentials.
+type connKey struct{}
+
+// writeStatus answers with the agent's Status.
+func (a *Agent) writeStatus(w http.ResponseWriter) {
+	st := Status{State: string(a.node.State()), SSH: a.SSHEnabled(), Peers: []controlws.Node{}}
+	if nm := a.node.NetMap(); nm != nil {
+		self := nm.Self
+		st.Self, st.Peers, st.Users = &self, nm.Peers, nm.Users
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(st)
+}
 
 // removeStaleSocket removes a socket left by a dead agent, and refuses to start beside a live one.
 func removeStaleSocket(path string) error {

@@ -41,11 +41,19 @@ func ListenAdmin(stateDir string) (net.Listener, error) {
 //
 //	POST   /api/v1/users       {"email", "role"}                    → User
 //	GET    /api/v1/users                                            → [User]
+//	DELETE /api/v1/users/{email}  delete with nodes, revoke keys     → DeletedUser
 //	POST   /api/v1/keys        CreateKeyRequest                     → CreateKeyResponse
 //	GET    /api/v1/keys                                             → [AuthKeyInfo]
 //	DELETE /api/v1/keys/{id}   revoke                               → 204
 //	GET    /api/v1/nodes                                            → [controlws.Node]
 //	DELETE /api/v1/nodes/{id}                                       → 204
+//	PUT    /api/v1/nodes/{id}/tags  SetTagsRequest                  → controlws.Node
+//	GET    /api/v1/policy                                           → PolicyVersion (in force)
+//	PUT    /api/v1/policy  SetPolicyRequest                         → PolicyVersion
+//	POST   /api/v1/policy/validate  SetPolicyRequest                → PolicyVersion (not stored)
+//	GET    /api/v1/policy/versions                                  → [PolicyVersion] (no texts)
+//	GET    /api/v1/policy/versions/{n}                              → PolicyVersion
+//	POST   /api/v1/policy/versions/{n}/restore  {"author"}          → PolicyVersion
 //
 // Errors are {"error": "message"} with 400, 404, 409 or 500.
 func (s *Server) ServeAdmin(ln net.Listener) error {
@@ -81,12 +89,36 @@ type CreateKeyRequest struct {
 	Ephemeral bool     `json:"ephemeral,omitempty"`
 	Tags      []string `json:"tags,omitempty"`
 	Expiry    string   `json:"expiry,omitempty"`
+	// CreatedByEmail names the user asking for the key (see AuthKeyOptions.CreatedBy);
+	// empty means the administrator calling the API.
+	CreatedByEmail string `json:"createdByEmail,omitempty"`
 }
 
 // CreateKeyResponse is the answer to POST /api/v1/keys: the secret, shown this once.
 type CreateKeyResponse struct {
 	Secret string      `json:"secret"`
 	Key    AuthKeyInfo `json:"key"`
+}
+
+// SetPolicyRequest is the body of PUT /api/v1/policy and POST /api/v1/policy/validate.
+type SetPolicyRequest struct {
+	Policy string `json:"policy"`           // the HuJSON text
+	Author string `json:"author,omitempty"` // who writes it, kept with the version
+}
+
+// RestorePolicyRequest is the body of POST /api/v1/policy/versions/{n}/restore.
+type RestorePolicyRequest struct {
+	Author string `json:"author,omitempty"`
+}
+
+// SetTagsRequest is the body of PUT /api/v1/nodes/{id}/tags (see Server.SetNodeTags).
+type SetTagsRequest struct {
+	Tags []string `json:"tags"` // empty untags the node
+	// ByEmail names the user applying the tags (TagNodeOptions.By); empty means the
+	// administrator calling the API.
+	ByEmail string `json:"byEmail,omitempty"`
+	// UserEmail names the new owner when the node ends up untagged (TagNodeOptions.User).
+	UserEmail string `json:"userEmail,omitempty"`
 }
 
 // ErrorResponse is the body of every admin API error.
@@ -109,6 +141,10 @@ func (s *Server) AdminHandler() http.Handler {
 		us, err := s.Users(r.Context())
 		reply(w, http.StatusOK, nonNil(us), err)
 	})
+	mux.HandleFunc("DELETE "+AdminPrefix+"/users/{email}", func(w http.ResponseWriter, r *http.Request) {
+		du, err := s.DeleteUser(r.Context(), r.PathValue("email"))
+		reply(w, http.StatusOK, du, err)
+	})
 	mux.HandleFunc("POST "+AdminPrefix+"/keys", func(w http.ResponseWriter, r *http.Request) {
 		var req CreateKeyRequest
 		if !readJSON(w, r, &req) {
@@ -130,6 +166,14 @@ func (s *Server) AdminHandler() http.Handler {
 				return
 			}
 			o.User = u.ID
+		}
+		if req.CreatedByEmail != "" {
+			u, err := s.UserByEmail(r.Context(), req.CreatedByEmail)
+			if err != nil {
+				reply(w, 0, nil, err)
+				return
+			}
+			o.CreatedBy = u.ID
 		}
 		secret, info, err := s.CreateAuthKey(r.Context(), o)
 		reply(w, http.StatusCreated, CreateKeyResponse{Secret: secret, Key: info}, err)
@@ -154,6 +198,65 @@ func (s *Server) AdminHandler() http.Handler {
 			reply(w, http.StatusNoContent, nil, s.DeleteNode(r.Context(), id))
 		}
 	})
+	mux.HandleFunc("PUT "+AdminPrefix+"/nodes/{id}/tags", func(w http.ResponseWriter, r *http.Request) {
+		var req SetTagsRequest
+		id, ok := pathID(w, r)
+		if !ok || !readJSON(w, r, &req) {
+			return
+		}
+		var o TagNodeOptions
+		for _, who := range []struct {
+			email string
+			id    *int64
+		}{{req.ByEmail, &o.By}, {req.UserEmail, &o.User}} {
+			if who.email == "" {
+				continue
+			}
+			u, err := s.UserByEmail(r.Context(), who.email)
+			if err != nil {
+				reply(w, 0, nil, err)
+				return
+			}
+			*who.id = u.ID
+		}
+		n, err := s.SetNodeTags(r.Context(), id, req.Tags, o)
+		reply(w, http.StatusOK, n, err)
+	})
+	mux.HandleFunc("GET "+AdminPrefix+"/policy", func(w http.ResponseWriter, r *http.Request) {
+		pv, err := s.Policy(r.Context())
+		reply(w, http.StatusOK, pv, err)
+	})
+	mux.HandleFunc("PUT "+AdminPrefix+"/policy", func(w http.ResponseWriter, r *http.Request) {
+		var req SetPolicyRequest
+		if readJSON(w, r, &req) {
+			pv, err := s.SetPolicy(r.Context(), []byte(req.Policy), req.Author)
+			reply(w, http.StatusOK, pv, err)
+		}
+	})
+	mux.HandleFunc("POST "+AdminPrefix+"/policy/validate", func(w http.ResponseWriter, r *http.Request) {
+		var req SetPolicyRequest
+		if readJSON(w, r, &req) {
+			_, err := ValidatePolicy([]byte(req.Policy))
+			reply(w, http.StatusOK, PolicyVersion{Text: req.Policy}, err)
+		}
+	})
+	mux.HandleFunc("GET "+AdminPrefix+"/policy/versions", func(w http.ResponseWriter, r *http.Request) {
+		vs, err := s.PolicyHistory(r.Context())
+		reply(w, http.StatusOK, nonNil(vs), err)
+	})
+	mux.HandleFunc("GET "+AdminPrefix+"/policy/versions/{n}", func(w http.ResponseWriter, r *http.Request) {
+		if n, ok := pathVersion(w, r); ok {
+			pv, err := s.PolicyVersionText(r.Context(), n)
+			reply(w, http.StatusOK, pv, err)
+		}
+	})
+	mux.HandleFunc("POST "+AdminPrefix+"/policy/versions/{n}/restore", func(w http.ResponseWriter, r *http.Request) {
+		var req RestorePolicyRequest
+		if n, ok := pathVersion(w, r); ok && readJSON(w, r, &req) {
+			pv, err := s.RestorePolicy(r.Context(), n, req.Author)
+			reply(w, http.StatusOK, pv, err)
+		}
+	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no admin API endpoint %s %s", r.Method, r.URL.Path))
 	})
@@ -175,6 +278,15 @@ func pathID(w http.ResponseWriter, r *http.Request) (int64, bool) {
 		return 0, false
 	}
 	return id, true
+}
+
+func pathVersion(w http.ResponseWriter, r *http.Request) (int64, bool) {
+	n, err := strconv.ParseInt(r.PathValue("n"), 10, 64)
+	if err != nil || n < 0 {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("bad policy version %q: want 0 (the default) or a version number", r.PathValue("n")))
+		return 0, false
+	}
+	return n, true
 }
 
 func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {

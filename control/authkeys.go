@@ -32,6 +32,10 @@ type AuthKeyOptions struct {
 	Tags []string `json:"tags,omitempty"`
 	// Expiry is how long the key stays valid from now; 0 means DefaultKeyExpiry.
 	Expiry time.Duration `json:"expiry,omitempty"`
+	// CreatedBy is the user asking for the key; 0 means an administrator (the admin API).
+	// A key with Tags needs a creator who owns every tag (the policy's tagOwners) or is an
+	// admin; a key with an owner User needs CreatedBy to be that user or an admin.
+	CreatedBy int64 `json:"createdBy,omitempty"`
 }
 
 // AuthKeyInfo describes an auth key; the secret itself is never kept.
@@ -93,6 +97,20 @@ func (s *Server) CreateAuthKey(ctx context.Context, o AuthKeyOptions) (secret st
 			if _, err := tx.UserByID(o.User); errors.Is(err, store.ErrNotFound) {
 				return fmt.Errorf("control: no user %d: %w", o.User, ErrNotFound)
 			} else if err != nil {
+				return err
+			}
+		}
+		if o.CreatedBy != 0 {
+			c, err := tx.UserByID(o.CreatedBy)
+			if errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("control: no user %d: %w", o.CreatedBy, ErrNotFound)
+			} else if err != nil {
+				return err
+			}
+			if o.User != 0 && o.User != c.ID && Role(c.Role) != RoleAdmin {
+				return fmt.Errorf("control: user %s may not make keys for another user: %w", c.Email, ErrInvalid)
+			}
+			if err := s.canApplyTags(c, o.Tags); err != nil {
 				return err
 			}
 		}

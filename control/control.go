@@ -19,6 +19,7 @@ import (
 	"tsconnect/controlws"
 	"tsconnect/derpws"
 	"tsconnect/key"
+	"tsconnect/policy"
 )
 
 // DefaultEphemeralGrace is how long an ephemeral node may stay disconnected before it is deleted.
@@ -83,6 +84,12 @@ type Server struct {
 	streams  map[int64]map[*stream]struct{} // node ID → its map streams
 	sessions map[*session]struct{}
 	closed   bool
+	// policy is in force; policyVer describes it. gen counts changes that can change
+	// compiled rules or peer visibility (policy, nodes' addresses, owners, tags, users).
+	policy    *policy.Policy
+	policyVer PolicyVersion
+	gen       uint64
+	rc        rulesCache // the policy compiled at some gen; its own lock
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -187,6 +194,10 @@ func (s *Server) init() error {
 		return fmt.Errorf("control: settings: %w", err)
 	}
 	return s.st.Read(ctx, func(tx store.Tx) error {
+		var err error
+		if s.policy, s.policyVer, err = loadPolicy(tx); err != nil {
+			return fmt.Errorf("control: policy: %w", err)
+		}
 		users, err := tx.Users()
 		if err != nil {
 			return err

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 
 	"tsconnect/control/store"
 	"tsconnect/controlws"
@@ -44,7 +45,11 @@ func (s *Server) cacheNode(n store.Node) {
 		delete(s.byKey, old.n.Key)
 		delete(s.names, old.n.Name)
 	}
-	s.nodes[n.ID] = &liveNode{n: toNode(n), loggedOut: n.LoggedOut}
+	ln := &liveNode{n: toNode(n), loggedOut: n.LoggedOut}
+	if old, ok := s.nodes[n.ID]; !ok || !samePolicyView(old, ln) {
+		s.gen++
+	}
+	s.nodes[n.ID] = ln
 	s.byKey[n.NodeKey] = n.ID
 	s.names[n.Name] = n.ID
 	s.addrs[n.IPv4] = n.ID
@@ -58,6 +63,7 @@ func (s *Server) uncacheNode(id int64) {
 		return
 	}
 	delete(s.nodes, id)
+	s.gen++
 	if s.byKey[ln.n.Key] == id {
 		delete(s.byKey, ln.n.Key)
 	}
@@ -167,4 +173,11 @@ func (s *Server) verifyDERPClient(_ context.Context, k key.Public) error {
 		return fmt.Errorf("node key %s is logged out", k.ShortString())
 	}
 	return nil
+}
+
+// samePolicyView reports whether a and b look the same to the policy: same addresses,
+// owner, tags and logged-out state (so compiled rules need no rebuild).
+func samePolicyView(a, b *liveNode) bool {
+	return a.loggedOut == b.loggedOut && a.n.User == b.n.User && a.n.Name == b.n.Name &&
+		slices.Equal(a.n.Addresses, b.n.Addresses) && slices.Equal(a.n.Tags, b.n.Tags)
 }

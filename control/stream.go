@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"tsconnect/controlws"
+	"tsconnect/policy"
 )
 
 // mailboxLimit bounds a stream's pending deltas: past this many changed peers it is
@@ -31,6 +32,12 @@ type stream struct {
 	selfDirty bool               // own entry changed
 	dirty     map[int64]struct{} // peers changed or removed
 	wake      chan struct{}      // capacity 1
+
+	// What the client was last sent, used by take only: the rules' generation and
+	// encoding, and the peers in its map.
+	sentGen   uint64
+	sentRules []byte
+	sentPeers map[int64]bool
 }
 
 func newStream(s *Server, nodeID int64, reqID uint64, send func(*controlws.Envelope) error) *stream {
@@ -49,6 +56,14 @@ func (st *stream) markPeer(id int64) {
 			st.full, st.dirty = true, map[int64]struct{}{}
 		}
 	}
+	st.mu.Unlock()
+	st.poke()
+}
+
+// markFull records that the next message must be a full map (rules changed).
+func (st *stream) markFull() {
+	st.mu.Lock()
+	st.full, st.dirty = true, map[int64]struct{}{}
 	st.mu.Unlock()
 	st.poke()
 }
@@ -110,8 +125,24 @@ func (st *stream) take() *controlws.MapResponse {
 	s := st.s
 	s.mu.RLock()
 	defer s.mu.RUnlock()
+	c := s.compiledLocked()
+	if !full && c.gen != st.sentGen {
+		// The network or the policy changed: the node's rules or the set of peers it may
+		// see may have too, and those travel only in full maps.
+		if st.sameView(c) {
+			st.sentGen = c.gen
+		} else {
+			full = true
+		}
+	}
 	if full {
-		return &controlws.MapResponse{Full: s.fullMapLocked(st.nodeID)}
+		nm := s.fullMapLocked(st.nodeID, c)
+		st.sentGen, st.sentRules = c.gen, rulesKey(nm)
+		st.sentPeers = make(map[int64]bool, len(nm.Peers))
+		for _, p := range nm.Peers {
+			st.sentPeers[p.ID] = true
+		}
+		return &controlws.MapResponse{Full: nm}
 	}
 	if !self && len(dirty) == 0 {
 		return nil
@@ -126,10 +157,14 @@ func (st *stream) take() *controlws.MapResponse {
 	seenUser := map[int64]bool{}
 	for id := range dirty {
 		ln, ok := s.nodes[id]
-		if !ok || ln.loggedOut || id == st.nodeID {
-			r.PeersRemoved = append(r.PeersRemoved, id)
+		if !ok || ln.loggedOut || id == st.nodeID || !c.visible(st.nodeID, id) {
+			if st.sentPeers[id] {
+				r.PeersRemoved = append(r.PeersRemoved, id)
+				delete(st.sentPeers, id)
+			}
 			continue
 		}
+		st.sentPeers[id] = true
 		r.PeersChanged = append(r.PeersChanged, s.nodeView(ln))
 		if u := ln.n.User; u != 0 && !seenUser[u] {
 			seenUser[u] = true
@@ -138,19 +173,70 @@ func (st *stream) take() *controlws.MapResponse {
 			}
 		}
 	}
+	if r.Self == nil && len(r.PeersChanged) == 0 && len(r.PeersRemoved) == 0 {
+		return nil
+	}
 	return &r
 }
 
-// fullMapLocked builds the whole map for node id. Callers hold s.mu (read).
-func (s *Server) fullMapLocked(id int64) *controlws.NetworkMap {
-	nm := &controlws.NetworkMap{DERPMap: s.derpMap, Domain: s.cfg.Domain, Peers: make([]controlws.Node, 0, len(s.nodes))}
+// sameView reports whether c gives the stream's node the rules and peers it was last sent.
+// Callers hold s.mu (read).
+func (st *stream) sameView(c *compiled) bool {
+	s := st.s
+	n := 0
+	for id, ln := range s.nodes {
+		if id == st.nodeID || ln.loggedOut || !c.visible(st.nodeID, id) {
+			continue
+		}
+		if !st.sentPeers[id] {
+			return false
+		}
+		n++
+	}
+	if n != len(st.sentPeers) {
+		return false
+	}
+	return string(rulesKey(&controlws.NetworkMap{PacketFilter: filterOf(c, st.nodeID), SSHRules: sshOf(c, st.nodeID)})) == string(st.sentRules)
+}
+
+// rulesKey encodes the rules part of nm, to compare what was sent with what is due.
+func rulesKey(nm *controlws.NetworkMap) []byte {
+	b, _ := json.Marshal(struct {
+		F *policy.Filter
+		S []policy.SSHRule
+	}{nm.PacketFilter, nm.SSHRules})
+	return b
+}
+
+// filterOf is node id's packet filter; never nil, so the node filters (an empty filter
+// admits nothing).
+func filterOf(c *compiled, id int64) *policy.Filter {
+	f := policy.Filter{}
+	if nr := c.rules[id]; nr != nil && nr.Filter != nil {
+		f = nr.Filter
+	}
+	return &f
+}
+
+func sshOf(c *compiled, id int64) []policy.SSHRule {
+	if nr := c.rules[id]; nr != nil {
+		return nr.SSH
+	}
+	return nil
+}
+
+// fullMapLocked builds the whole map for node id: itself, the peers it may talk to in
+// either direction, and its own rules. Callers hold s.mu (read).
+func (s *Server) fullMapLocked(id int64, c *compiled) *controlws.NetworkMap {
+	nm := &controlws.NetworkMap{DERPMap: s.derpMap, Domain: s.cfg.Domain, Peers: make([]controlws.Node, 0, len(c.inbound[id])),
+		PacketFilter: filterOf(c, id), SSHRules: sshOf(c, id)}
 	users := map[int64]bool{}
 	if ln, ok := s.nodes[id]; ok {
 		nm.Self = s.nodeView(ln)
 		users[ln.n.User] = true
 	}
 	for pid, ln := range s.nodes {
-		if pid == id || ln.loggedOut {
+		if pid == id || ln.loggedOut || !c.visible(id, pid) {
 			continue
 		}
 		nm.Peers = append(nm.Peers, s.nodeView(ln))

@@ -10,6 +10,7 @@ import (
 
 	"tsconnect/control/store"
 	"tsconnect/controlws"
+	"tsconnect/key"
 )
 
 // Errors the Go API wraps; the admin API maps them to HTTP status codes.
@@ -73,6 +74,7 @@ func (s *Server) CreateUser(ctx context.Context, email string, role Role) (User,
 	}
 	s.mu.Lock()
 	s.users[u.ID] = profile(u)
+	s.gen++
 	s.mu.Unlock()
 	s.logf("control: created user %d %s (%s)", u.ID, u.Email, u.Role)
 	return userFrom(u), nil
@@ -109,4 +111,91 @@ func (s *Server) UserByEmail(ctx context.Context, email string) (User, error) {
 		return User{}, fmt.Errorf("control: user %s: %w", email, err)
 	}
 	return userFrom(u), nil
+}
+
+// DeletedUser reports what DeleteUser did.
+type DeletedUser struct {
+	User         User    `json:"user"`
+	DeletedNodes []int64 `json:"deletedNodes"` // the user's nodes, now deleted
+	RevokedKeys  []int64 `json:"revokedKeys"`  // the user's auth keys not revoked before
+}
+
+// DeleteUser deletes the user with that email, as admins expect: every node the user owns
+// (their untagged nodes; tagged nodes belong to no user and stay) is deleted like DeleteNode
+// does (it leaves every map, the relay drops it), every auth key of theirs is revoked, and
+// the user is removed. Maps are pushed at once, so agents cut SSH sessions from the deleted
+// nodes with "Access revoked.". The email may be used again for a new user.
+func (s *Server) DeleteUser(ctx context.Context, email string) (DeletedUser, error) {
+	email = strings.ToLower(strings.TrimSpace(email))
+	var out DeletedUser
+	var keys []key.Public
+	s.writeMu.Lock()
+	err := s.st.Update(ctx, func(tx store.Tx) error {
+		out = DeletedUser{}
+		keys = nil
+		u, err := tx.UserByEmail(email)
+		if errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("control: no user %s: %w", email, ErrNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		out.User = userFrom(u)
+		nodes, err := tx.Nodes()
+		if err != nil {
+			return err
+		}
+		now := s.now().UTC()
+		for _, n := range nodes {
+			if n.UserID != u.ID {
+				continue
+			}
+			n.Deleted = now
+			if err := tx.UpdateNode(&n); err != nil {
+				return err
+			}
+			out.DeletedNodes = append(out.DeletedNodes, n.ID)
+			keys = append(keys, n.NodeKey)
+		}
+		aks, err := tx.AuthKeys()
+		if err != nil {
+			return err
+		}
+		for _, k := range aks {
+			if k.UserID != u.ID || k.Revoked {
+				continue
+			}
+			k.Revoked = true
+			if err := tx.UpdateAuthKey(&k); err != nil {
+				return err
+			}
+			out.RevokedKeys = append(out.RevokedKeys, k.ID)
+		}
+		return tx.DeleteUser(u.ID)
+	})
+	if err != nil {
+		s.writeMu.Unlock()
+		if errors.Is(err, ErrNotFound) {
+			return DeletedUser{}, err
+		}
+		return DeletedUser{}, fmt.Errorf("control: delete user %s: %w", email, err)
+	}
+	var sessions []*session
+	for _, id := range out.DeletedNodes {
+		sessions = append(sessions, s.forgetNode(id)...)
+	}
+	s.mu.Lock()
+	delete(s.users, out.User.ID)
+	s.gen++
+	s.mu.Unlock()
+	s.publishAll()
+	s.writeMu.Unlock()
+	for _, nk := range keys {
+		s.dropNode(nk, nil)
+	}
+	for _, se := range sessions {
+		se.closeWith(&controlws.Error{Code: controlws.CodeNodeDeleted, Message: "this node was deleted: its user was deleted"})
+	}
+	s.logf("control: deleted user %d %s: nodes %v deleted, auth keys %v revoked", out.User.ID, out.User.Email, out.DeletedNodes, out.RevokedKeys)
+	return out, nil
 }

@@ -9,9 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/coder/websocket"
-
 	"tsconnect/key"
+	"tsconnect/wsconn"
 )
 
 // DialOptions configures Dial.
@@ -100,14 +99,12 @@ func Dial(ctx context.Context, opts DialOptions) (*Client, error) {
 		}
 	}
 	wsURL := endpointURL(base, Path, true)
-	// nil options: compression stays off (the default), since Noise ciphertext does not compress.
-	ws, _, err := websocket.Dial(ctx, wsURL, nil)
+	// Compression stays off, since Noise ciphertext does not compress. The conn outlives ctx, which
+	// bounds the dial only; Close ends it. One Noise message per WebSocket message, so none is larger.
+	nc, err := wsconn.DialLimit(ctx, wsURL, "", maxWireMsg)
 	if err != nil {
 		return nil, fmt.Errorf("controlws: connecting to %s: %w", wsURL, err)
 	}
-	// The Conn outlives ctx, which bounds the dial only; Close ends it.
-	nc := websocket.NetConn(context.Background(), ws, websocket.MessageBinary)
-	ws.SetReadLimit(maxWireMsg) // after NetConn, which lifts the limit: one Noise message per WebSocket message
 	conn, err := initiate(ctx, nc, opts.MachineKey, serverKey, Version)
 	if err != nil {
 		nc.Close()

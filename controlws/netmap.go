@@ -6,6 +6,7 @@ import (
 
 	"tsconnect/derpws"
 	"tsconnect/key"
+	"tsconnect/policy/rules"
 )
 
 // NetworkMap is what control tells a node about the network: itself, the peers it may
@@ -18,6 +19,12 @@ type NetworkMap struct {
 	DERPMap *derpws.Map   `json:"derpMap"`
 	// Domain names the network (e.g. "demo.tsconnect"); node names are unique within it.
 	Domain string `json:"domain,omitempty"`
+	// PacketFilter is the node's inbound packet filter, compiled from the policy for this
+	// node alone. Nil means control sent none (no filtering); an empty filter admits nothing.
+	PacketFilter *rules.Filter `json:"packetFilter,omitempty"`
+	// SSHRules are the node's SSH rules in the order they are tried (check before accept),
+	// concerning this node alone.
+	SSHRules []rules.SSHRule `json:"sshRules,omitempty"`
 }
 
 // Node is one machine of the network as others see it.

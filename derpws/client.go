@@ -26,7 +26,9 @@ type ClientOptions struct {
 	OnHealth func(problem string)
 	// OnConnect, if non-nil, is called after each successful handshake with the relay.
 	OnConnect func()
-	// MeshKey is reserved for relays meshing with each other; not supported yet.
+	// MeshKey is the region's shared mesh key (hex). Only a relay meshing with its peers sets it;
+	// the peer then admits the connection as a mesh peer.
+	MeshKey string
 }
 
 // ClientCounters are a client's own counters.
@@ -72,6 +74,10 @@ type Client struct {
 	mu    sync.Mutex    // guards nc
 	nc    net.Conn      // the current connection, if any
 
+	preferred atomic.Bool   // this relay is the client's home (NotePreferred)
+	prefc     chan struct{} // signals a change of preferred to the writer
+	watcher   meshWatcher   // non-nil on a relay's mesh client: it sends WatchConns
+
 	packetsSent, packetsRecv atomic.Uint64
 	sendDrops, recvDrops     atomic.Uint64
 	connects                 atomic.Uint64
@@ -94,7 +100,9 @@ func NewClient(priv key.Private, url string, opts *ClientOptions) *Client {
 		recvq: make(chan inPacket, clientRecvQueue),
 		hooks: make(chan func(), hookQueue),
 		runc:  make(chan struct{}),
+		prefc: make(chan struct{}, 1),
 	}
+	c.preferred.Store(true)
 	if opts != nil {
 		c.opts = *opts
 	}
@@ -108,6 +116,9 @@ func NewClient(priv key.Private, url string, opts *ClientOptions) *Client {
 
 // PublicKey returns the client's public key, its identity on the relay.
 func (c *Client) PublicKey() key.Public { return c.pub }
+
+// Start begins connecting now rather than at the first Send or Recv.
+func (c *Client) Start() { c.ensureStarted() }
 
 // ensureStarted starts the connection loop on first use.
 func (c *Client) ensureStarted() {
@@ -130,17 +141,33 @@ func (c *Client) Send(dst key.Public, pkt []byte) error {
 	c.ensureStarted()
 	pb := getBuf(len(pkt))
 	copy(pb.b, pkt)
-	p := packet{peer: dst, buf: pb}
+	c.enqueue(packet{peer: dst, buf: pb})
+	return nil
+}
+
+// enqueue queues p for the relay, dropping the oldest queued packet when full.
+func (c *Client) enqueue(p packet) {
 	for {
 		select {
 		case c.sendq <- p:
-			return nil
+			return
 		default:
 		}
 		select {
 		case old := <-c.sendq:
 			c.sendDrops.Add(1)
 			putBuf(old.buf)
+		default:
+		}
+	}
+}
+
+// SetPreferred says whether this relay is the client's home; the relay learns it from a
+// NotePreferred frame at once and on every reconnect. A new client counts as preferred.
+func (c *Client) SetPreferred(home bool) {
+	if c.preferred.Swap(home) != home {
+		select {
+		case c.prefc <- struct{}{}:
 		default:
 		}
 	}
@@ -220,3 +247,11 @@ func (c *Client) health(problem string) {
 }
 
 var errNoSubprotocol = errors.New(`derpws: the relay did not accept the WebSocket subprotocol "derp"`)
+
+// meshWatcher receives the client list of a peer relay on a relay's mesh client. Its methods
+// run on the connection's reader goroutine and must not block.
+type meshWatcher interface {
+	present(k key.Public) // k connected to the peer relay
+	gone(k key.Public)    // k left the peer relay
+	reset()               // the connection to the peer relay ended: forget all its clients
+}

@@ -69,6 +69,9 @@ func (c *Client) run() {
 		}
 		restart := c.serve(nc, br)
 		downSince = time.Now()
+		if c.watcher != nil {
+			c.watcher.reset() // the peer's clients are unknown until the next WatchConns
+		}
 		if c.ctx.Err() != nil {
 			return
 		}
@@ -170,7 +173,7 @@ func (c *Client) handshake(nc net.Conn, br *bufio.Reader) error {
 	if err != nil {
 		return err
 	}
-	ci, err := clientInfoPayload(c.priv, serverPub, &ClientInfo{Version: ProtocolVersion, CanAckPings: true})
+	ci, err := clientInfoPayload(c.priv, serverPub, &ClientInfo{Version: ProtocolVersion, CanAckPings: true, MeshKey: c.opts.MeshKey})
 	if err != nil {
 		return err
 	}
@@ -280,8 +283,21 @@ func (cc *clientConn) read() error {
 			if len(b) > KeyLen {
 				reason = b[KeyLen]
 			}
-			if f := c.opts.OnPeerGone; f != nil {
+			if c.watcher != nil {
+				c.watcher.gone(peer)
+			} else if f := c.opts.OnPeerGone; f != nil {
 				c.hook(func() { f(peer, reason) })
+			}
+		case FramePeerPresent:
+			b, err := readSmallPayload(cc.br, n, scratch[:])
+			if err != nil {
+				return err
+			}
+			if len(b) < KeyLen {
+				return errShortFrame(t, n)
+			}
+			if c.watcher != nil {
+				c.watcher.present(key.Public(b[:KeyLen]))
 			}
 		case FramePing:
 			b, err := readSmallPayload(cc.br, n, scratch[:])
@@ -327,7 +343,11 @@ func (cc *clientConn) read() error {
 // flushing when the queues run dry. It returns when the connection fails, the reader ends or at Close.
 func (cc *clientConn) writeLoop() error {
 	c := cc.c
-	if err := writeFrame(cc.bw, FrameNotePreferred, []byte{1}); err != nil {
+	if c.watcher != nil {
+		if err := writeFrameHeader(cc.bw, FrameWatchConns, 0); err != nil {
+			return err
+		}
+	} else if err := cc.writePreferred(); err != nil {
 		return err
 	}
 	idle := time.NewTicker(idleTimeout)
@@ -350,6 +370,8 @@ func (cc *clientConn) writeLoop() error {
 				err = cc.writePacket(p)
 			case f := <-cc.ctrlq:
 				err = writeFrame(cc.bw, f.t, f.ping[:])
+			case <-c.prefc:
+				err = cc.writePreferred()
 			case <-idle.C:
 				n := cc.frames.Load()
 				if n == lastFrames {
@@ -368,8 +390,22 @@ func (cc *clientConn) writeLoop() error {
 	}
 }
 
+// writePreferred sends NotePreferred with the client's current choice.
+func (cc *clientConn) writePreferred() error {
+	v := byte(0)
+	if cc.c.preferred.Load() {
+		v = 1
+	}
+	return writeFrame(cc.bw, FrameNotePreferred, []byte{v})
+}
+
 func (cc *clientConn) writePacket(p packet) error {
-	err := writePacketFrame(cc.bw, FrameSendPacket, &p.peer, p.buf.b)
+	var err error
+	if p.fwd {
+		err = writeForwardFrame(cc.bw, &p.src, &p.peer, p.buf.b)
+	} else {
+		err = writePacketFrame(cc.bw, FrameSendPacket, &p.peer, p.buf.b)
+	}
 	putBuf(p.buf)
 	if err != nil {
 		cc.c.sendDrops.Add(1)

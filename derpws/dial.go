@@ -96,3 +96,20 @@ func dialUpgrade(ctx context.Context, rawURL string) (net.Conn, *bufio.Reader, e
 	nc.SetDeadline(time.Time{})
 	return nc, br, nil
 }
+
+// defaultHTTPGet fetches url with net/http's default client and discards the body.
+func defaultHTTPGet(ctx context.Context, url string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("derpws: %s answered %s", url, resp.Status)
+	}
+	return nil, nil
+}

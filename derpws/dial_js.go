@@ -7,21 +7,18 @@ import (
 	"context"
 	"net"
 
-	"github.com/coder/websocket"
+	"tsconnect/wsconn"
 )
 
-// dial opens a WebSocket to the relay, the only transport in a browser; coder/websocket's js
-// build uses the browser's WebSocket, and http(s) URLs become ws(s).
+// dial opens a WebSocket to the relay, the only transport in a browser, through wsconn's binding
+// of the browser's WebSocket (http(s) URLs become ws(s)); the browser negotiates compression itself.
 func (c *Client) dial(ctx context.Context) (net.Conn, *bufio.Reader, error) {
-	nc, err := dialWebSocket(ctx, c.url)
+	nc, err := wsconn.Dial(ctx, c.url, Subprotocol)
 	if err != nil {
 		return nil, nil, err
 	}
 	return nc, bufio.NewReaderSize(nc, readBufSize), nil
 }
 
-// wsDialOptions asks for the derp subprotocol. The browser negotiates compression itself; the
-// relay declines it.
-func wsDialOptions() *websocket.DialOptions {
-	return &websocket.DialOptions{Subprotocols: []string{Subprotocol}}
-}
+// defaultHTTPGet refuses: the js build links no HTTP client, so callers pass one built on fetch.
+func defaultHTTPGet(context.Context, string) ([]byte, error) { return nil, errNoHTTPGet }

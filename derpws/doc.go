@@ -19,6 +19,17 @@
 // The server sends KeepAlive frames, answers Ping with Pong and, on a graceful shutdown,
 // Restarting. Unknown frame types are skipped in both directions.
 //
-// Mesh (relays of one region watching and forwarding to each other) is not implemented yet; its
-// frames are defined and a server skips them.
+// Mesh: relays of one region share a mesh key (ServerOptions.MeshKey) and connect to each other
+// (Server.MeshWith) as clients that show the key. Each sends WatchConns and learns the peer's
+// clients from a flood of PeerPresent frames followed by PeerPresent/PeerGone as they come and go;
+// a packet for a client of a peer goes there as ForwardPacket (source and destination keys), which
+// the peer delivers to its local client only. WatchConns, ForwardPacket and ClosePeer from a client
+// without the mesh key close its connection.
+//
+// Regions: a node measures each region's relay with GET /derp/probe (ProbeRegions), takes the
+// fastest as home (PickHome), and uses a Multi: one Client per region, the home one announced
+// with NotePreferred, others opened only for peers homed there and closed when idle.
+//
+// Admission for a standalone relay: VerifyURL asks a control server (see control.RelayVerifyPath)
+// with a shared bearer secret. Metrics: Server.WriteMetrics, in the Prometheus text format.
 package derpws

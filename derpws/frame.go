@@ -214,6 +214,18 @@ func writePacketFrame(bw *bufio.Writer, t FrameType, k *key.Public, pkt []byte) 
 	return err
 }
 
+// writeForwardFrame writes a ForwardPacket frame: source key, destination key, packet.
+func writeForwardFrame(bw *bufio.Writer, src, dst *key.Public, pkt []byte) error {
+	if err := writeHeadAndKey(bw, FrameForwardPacket, 2*KeyLen+len(pkt), src); err != nil {
+		return err
+	}
+	if _, err := bw.Write(dst[:]); err != nil {
+		return err
+	}
+	_, err := bw.Write(pkt)
+	return err
+}
+
 // writePeerGone writes a PeerGone frame.
 func writePeerGone(bw *bufio.Writer, k *key.Public, reason byte) error {
 	if err := writeHeadAndKey(bw, FramePeerGone, KeyLen+1, k); err != nil {

@@ -33,7 +33,10 @@ func putBuf(pb *pktBuf) {
 }
 
 // packet is a queued packet with its peer key (the destination on a client, the source on a server).
+// On a mesh client, fwd marks a ForwardPacket whose original sender is src.
 type packet struct {
 	peer key.Public
 	buf  *pktBuf
+	src  key.Public
+	fwd  bool
 }

@@ -83,7 +83,8 @@ func TestLargePacket(t *testing.T) {
 }
 
 // TestCannotSpoofSource: the relay stamps the authenticated key whatever the sender puts in
-// frames, and ignores mesh-only ForwardPacket frames with a forged source from a plain client.
+// frames; a mesh-only ForwardPacket with a forged source from a plain client closes its
+// connection and is never delivered.
 func TestCannotSpoofSource(t *testing.T) {
 	checkLeaks(t)
 	r := newRelay(t, nil)
@@ -96,6 +97,9 @@ func TestCannotSpoofSource(t *testing.T) {
 	rc.login(mallory)
 	bk, vk := b.PublicKey(), victim.Public()
 	rc.write(FrameForwardPacket, vk[:], bk[:], []byte("forged"))
+	rc.expectClosed()
+	rc = dialRaw(t, r.url)
+	rc.login(mallory)
 	rc.write(FrameSendPacket, bk[:], []byte("honest"))
 	src, got := recv(t, b)
 	if string(got) != "honest" || src != mallory.Public() {

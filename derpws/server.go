@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"strings"
 	"sync"
 	"time"
 
@@ -21,6 +22,11 @@ type ServerOptions struct {
 	// returns an error the connection is closed (after a Health frame saying so) and no
 	// ServerInfo is sent. Control uses it so that only keys of registered nodes connect.
 	VerifyClient func(ctx context.Context, k key.Public) error
+	// MeshKey, if non-empty, is the region's shared mesh key (64 hex digits, like a stock relay's
+	// key file). A client whose ClientInfo carries the same key is a mesh peer: it is admitted
+	// without VerifyClient and may send WatchConns, ForwardPacket and ClosePeer. Those frames from
+	// any other client close its connection; so does a ClientInfo with a different mesh key.
+	MeshKey string
 	// KeepAlive is the interval between KeepAlive frames to each client (jittered down by up
 	// to a tenth); 0 means 60 s.
 	KeepAlive time.Duration
@@ -33,14 +39,19 @@ type Server struct {
 	logf      func(format string, args ...any)
 	verify    func(context.Context, key.Public) error
 	keepAlive time.Duration
+	meshKey   string
+	m         serverMetrics
 
-	mu      sync.RWMutex
-	closed  bool
-	clients map[key.Public]*sclient  // the live connection of each key
-	conns   map[net.Conn]*sclient    // every connection, nil value while in the handshake
-	stats   map[key.Public]*keyStats // counters per key, kept across reconnects
-	wg      sync.WaitGroup           // one per connection being served
-	nextNum uint64                   // connection numbers, under mu
+	mu       sync.RWMutex
+	watchers map[*sclient]struct{}  // mesh peers that sent WatchConns
+	fwd      map[key.Public]*Client // keys connected to a peer relay → the mesh client to it
+	mesh     []*meshPeer            // mesh clients to peer relays
+	closed   bool
+	clients  map[key.Public]*sclient  // the live connection of each key
+	conns    map[net.Conn]*sclient    // every connection, nil value while in the handshake
+	stats    map[key.Public]*keyStats // counters per key, kept across reconnects
+	wg       sync.WaitGroup           // one per connection being served
+	nextNum  uint64                   // connection numbers, under mu
 }
 
 // Timing of a server.
@@ -67,6 +78,9 @@ func NewServer(priv key.Private, opts *ServerOptions) *Server {
 		logf:      opts.Logf,
 		verify:    opts.VerifyClient,
 		keepAlive: opts.KeepAlive,
+		meshKey:   strings.TrimSpace(opts.MeshKey),
+		watchers:  make(map[*sclient]struct{}),
+		fwd:       make(map[key.Public]*Client),
 		clients:   make(map[key.Public]*sclient),
 		conns:     make(map[net.Conn]*sclient),
 		stats:     make(map[key.Public]*keyStats),
@@ -100,7 +114,12 @@ func (s *Server) Close() error {
 		}
 		c.stop(FrameRestarting, restart)
 	}
+	mesh := s.mesh
+	s.mesh = nil
 	s.mu.Unlock()
+	for _, mp := range mesh {
+		mp.c.Close()
+	}
 	s.wg.Wait()
 	return nil
 }
@@ -155,6 +174,10 @@ func (s *Server) register(c *sclient) error {
 	s.nextNum++
 	c.num = s.nextNum
 	st.connects.Add(1)
+	if !c.canMesh {
+		s.m.clients.Add(1)
+		s.broadcastLocked(c, true)
+	}
 	if old := s.clients[c.key]; old != nil {
 		s.logf("derpws: %s connected again; the newer connection wins", c.key.ShortString())
 		old.stop(FrameHealth, []byte("another connection with this key replaced this one"))
@@ -168,10 +191,15 @@ func (s *Server) register(c *sclient) error {
 func (s *Server) unregister(c *sclient) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	delete(s.watchers, c)
 	if s.clients[c.key] != c {
 		return false
 	}
 	delete(s.clients, c.key)
+	if !c.canMesh {
+		s.m.clients.Add(-1)
+		s.broadcastLocked(c, false)
+	}
 	return true
 }
 
@@ -194,12 +222,14 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn, br *bufio.Reader) {
 	defer nc.Close()
 
 	bw := bufio.NewWriterSize(deadlineWriter{nc, serverWriteTimeout}, writeBufSize)
-	k, err := s.handshake(ctx, nc, br, bw)
+	k, canMesh, err := s.handshake(ctx, nc, br, bw)
 	if err != nil {
+		s.m.handshakeFailures.Add(1)
 		s.logf("derpws: handshake with %v: %v", nc.RemoteAddr(), err)
 		return
 	}
 	c := newSclient(s, k, nc, br, bw)
+	c.canMesh = canMesh
 	if err := s.register(c); err != nil {
 		return
 	}
@@ -212,40 +242,50 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn, br *bufio.Reader) {
 	c.run()
 }
 
-// handshake sends ServerKey, authenticates the ClientInfo and admits the key.
-func (s *Server) handshake(ctx context.Context, nc net.Conn, br *bufio.Reader, bw *bufio.Writer) (key.Public, error) {
+// handshake sends ServerKey, authenticates the ClientInfo and admits the key; canMesh reports a
+// mesh peer (it showed the mesh key).
+func (s *Server) handshake(ctx context.Context, nc net.Conn, br *bufio.Reader, bw *bufio.Writer) (k key.Public, canMesh bool, err error) {
 	nc.SetDeadline(time.Now().Add(handshakeTimeout))
 	defer nc.SetDeadline(time.Time{})
 	if err := writeFrame(bw, FrameServerKey, serverKeyPayload(s.pub)); err != nil {
-		return key.Public{}, err
+		return key.Public{}, false, err
 	}
 	if err := bw.Flush(); err != nil {
-		return key.Public{}, err
+		return key.Public{}, false, err
 	}
 	t, n, err := readFrameHeader(br)
 	if err != nil {
-		return key.Public{}, err
+		return key.Public{}, false, err
 	}
 	if t != FrameClientInfo {
-		return key.Public{}, errors.New("derpws: first client frame is not ClientInfo")
+		return key.Public{}, false, errors.New("derpws: first client frame is not ClientInfo")
 	}
 	b, err := readSmallPayload(br, n, nil)
 	if err != nil {
-		return key.Public{}, err
+		return key.Public{}, false, err
 	}
 	k, info, err := parseClientInfo(b, s.priv)
 	if err != nil {
-		return key.Public{}, err
+		return key.Public{}, false, err
 	}
-	_ = info // the mesh key will be checked here
+	if info.MeshKey != "" {
+		if !s.meshKeyMatches(info.MeshKey) {
+			s.m.meshRefused.Add(1)
+			writeFrame(bw, FrameHealth, []byte("wrong mesh key"))
+			bw.Flush()
+			return key.Public{}, false, errors.New("derpws: " + k.ShortString() + " presented a mesh key that is not this relay's")
+		}
+		return k, true, nil
+	}
 	if s.verify != nil {
 		if err := s.verify(ctx, k); err != nil {
+			s.m.refused.Add(1)
 			writeFrame(bw, FrameHealth, []byte("this relay does not admit this key"))
 			bw.Flush()
-			return key.Public{}, errors.Join(errors.New("derpws: "+k.ShortString()+" not admitted"), err)
+			return key.Public{}, false, errors.Join(errors.New("derpws: "+k.ShortString()+" not admitted"), err)
 		}
 	}
-	return k, nil
+	return k, false, nil
 }
 
 // sendServerInfo completes the handshake of an admitted, registered key.

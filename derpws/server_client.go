@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"tsconnect/key"
@@ -32,7 +33,12 @@ type sclient struct {
 	num   uint64                // connection number, unique within the server
 	sent  map[key.Public]uint64 // whom this client sent to (key → their connection number); the reader's alone
 
-	preferred bool // the client's NotePreferred; kept for mesh and metrics
+	preferred atomic.Bool // the client's NotePreferred
+	canMesh   bool        // a mesh peer: it showed the region's mesh key
+
+	presMu sync.Mutex    // guards pres
+	pres   []presence    // PeerPresent/PeerGone waiting for a watching mesh peer
+	presc  chan struct{} // signals pres to the writer
 }
 
 func newSclient(s *Server, k key.Public, nc net.Conn, br *bufio.Reader, bw *bufio.Writer) *sclient {
@@ -47,6 +53,7 @@ func newSclient(s *Server, k key.Public, nc net.Conn, br *bufio.Reader, bw *bufi
 		stopc: make(chan struct{}),
 		wdone: make(chan struct{}),
 		sent:  make(map[key.Public]uint64),
+		presc: make(chan struct{}, 1),
 	}
 }
 
@@ -73,6 +80,7 @@ func (c *sclient) run() {
 		select {
 		case p := <-c.sendq:
 			c.stats.drops.Add(1)
+			c.s.m.dropDisconnected.Add(1)
 			putBuf(p.buf)
 		default:
 			return
@@ -120,7 +128,7 @@ func (c *sclient) readLoop() error {
 			if err := discard(c.br, n-uint32(len(b))); err != nil {
 				return err
 			}
-			c.preferred = len(b) == 1 && b[0] != 0
+			c.preferred.Store(len(b) == 1 && b[0] != 0)
 		case FramePing:
 			if n < 8 {
 				return errShortFrame(t, n)
@@ -135,8 +143,12 @@ func (c *sclient) readLoop() error {
 			f := ctrlFrame{t: FramePong}
 			copy(f.ping[:], b)
 			c.queueCtrl(f)
+		case FrameWatchConns, FrameForwardPacket, FrameClosePeer:
+			if err := c.meshFrame(t, n); err != nil {
+				return err
+			}
 		default:
-			// Pong, mesh frames (not supported yet) and types from the future are skipped.
+			// Pong and types from the future are skipped.
 			if err := discard(c.br, n); err != nil {
 				return err
 			}
@@ -149,8 +161,16 @@ func (c *sclient) forward(dstKey key.Public, pb *pktBuf) {
 	n := uint64(len(pb.b))
 	c.stats.packetsIn.Add(1)
 	c.stats.bytesIn.Add(n)
-	dst := c.s.lookup(dstKey)
+	c.s.m.packetsIn.Add(1)
+	c.s.m.bytesIn.Add(n)
+	dst, via := c.s.route(dstKey)
 	if dst == nil {
+		if via != nil {
+			c.s.m.forwardedOut.Add(1)
+			via.enqueue(packet{peer: dstKey, src: c.key, fwd: true, buf: pb})
+			return
+		}
+		c.s.m.dropUnknownDest.Add(1)
 		putBuf(pb)
 		c.queueCtrl(ctrlFrame{t: FramePeerGone, k: dstKey, reason: PeerGoneNotHere})
 		return
@@ -172,11 +192,13 @@ func (c *sclient) enqueue(p packet) {
 		select {
 		case old := <-c.sendq:
 			c.stats.drops.Add(1)
+			c.s.m.dropQueueFull.Add(1)
 			putBuf(old.buf)
 		default:
 		}
 	}
 	c.stats.drops.Add(1)
+	c.s.m.dropQueueFull.Add(1)
 	putBuf(p.buf)
 }
 
@@ -200,6 +222,8 @@ func (c *sclient) writeLoop() {
 			err = c.writePacket(p)
 		case f := <-c.ctrlq:
 			err = c.writeCtrl(&f)
+		case <-c.presc:
+			err = c.writePresence()
 		default:
 			if c.bw.Buffered() > 0 {
 				err = c.bw.Flush()
@@ -210,6 +234,8 @@ func (c *sclient) writeLoop() {
 				err = c.writePacket(p)
 			case f := <-c.ctrlq:
 				err = c.writeCtrl(&f)
+			case <-c.presc:
+				err = c.writePresence()
 			case <-ka.C:
 				ka.Reset(jitterDown(c.s.keepAlive))
 				err = writeFrameHeader(c.bw, FrameKeepAlive, 0)
@@ -236,8 +262,11 @@ func (c *sclient) writePacket(p packet) error {
 	if err == nil {
 		c.stats.packetsOut.Add(1)
 		c.stats.bytesOut.Add(uint64(len(p.buf.b)))
+		c.s.m.packetsOut.Add(1)
+		c.s.m.bytesOut.Add(uint64(len(p.buf.b)))
 	} else {
 		c.stats.drops.Add(1)
+		c.s.m.dropWriteError.Add(1)
 	}
 	putBuf(p.buf)
 	return err

@@ -98,7 +98,7 @@ func TestPingAndUnknownFrames(t *testing.T) {
 	rc := dialRaw(t, r.url)
 	rc.login(key.NewPrivate())
 	rc.write(0x7f, []byte("a frame from the future"))
-	rc.write(FrameWatchConns) // mesh-only; a plain client gets nothing
+	rc.write(0x16, []byte{1, 2, 3})
 	rc.write(FramePing, []byte("12345678"))
 	if got := rc.readUntil(FramePong); string(got) != "12345678" {
 		t.Fatalf("Pong %q", got)

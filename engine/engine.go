@@ -15,6 +15,7 @@ import (
 	"golang.zx2c4.com/wireguard/device"
 	"golang.zx2c4.com/wireguard/tun"
 
+	"tsconnect/filter"
 	"tsconnect/key"
 	"tsconnect/tunstack"
 )
@@ -47,6 +48,7 @@ type Engine struct {
 	logf  func(format string, args ...any)
 	self  key.Public
 	stack *tunstack.Stack
+	flt   *filter.Device
 	dev   *device.Device
 
 	mu     sync.Mutex
@@ -82,12 +84,14 @@ func New(cfg Config) (*Engine, error) {
 	// The seam for the packet filter: every packet WireGuard delivers to the node passes
 	// through this tun.Device's Write, and every packet the node sends through its Read. A
 	// stateful filter wraps the Stack here as a tun.Device of its own.
-	var dev tun.Device = st
+	flt := filter.Wrap(st, &filter.Options{Logf: logf})
+	var dev tun.Device = flt
 
 	e := &Engine{
 		logf:  logf,
 		self:  cfg.PrivateKey.Public(),
 		stack: st,
+		flt:   flt,
 		dev:   device.NewDevice(dev, cfg.Bind, wglog),
 		peers: make(map[key.Public][]netip.Prefix),
 	}

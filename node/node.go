@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/netip"
 	"runtime"
-	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -67,7 +66,7 @@ type Node struct {
 	cc    *controlws.Client
 	nm    *controlws.NetworkMap
 	eng   *engine.Engine
-	relay *derpws.Client
+	relay *derpws.Multi
 	home  int // home DERP region
 	state State
 	once  sync.Once // closes firstMap
@@ -238,6 +237,8 @@ func (n *Node) applyMap(nm *controlws.NetworkMap) {
 	n.nm = nm
 	err := n.ensureEngineLocked(nm)
 	if err == nil {
+		// The filter first: new peers must not get in under the old, wider one.
+		n.eng.SetFilter(nm.PacketFilter)
 		err = n.eng.SetAddresses(nm.Self.Addresses)
 	}
 	if err == nil {
@@ -246,6 +247,14 @@ func (n *Node) applyMap(nm *controlws.NetworkMap) {
 			peers = append(peers, engine.Peer{Key: p.Key, AllowedIPs: p.Addresses})
 		}
 		err = n.eng.SetPeers(peers)
+	}
+	if n.relay != nil {
+		n.relay.SetMap(nm.DERPMap)
+		regions := make(map[key.Public]int, len(nm.Peers))
+		for _, p := range nm.Peers {
+			regions[p.Key] = p.HomeDERP
+		}
+		n.relay.SetPeerRegions(regions)
 	}
 	n.mu.Unlock()
 	if err != nil {
@@ -262,18 +271,19 @@ func (n *Node) ensureEngineLocked(nm *controlws.NetworkMap) error {
 	if n.eng != nil {
 		return nil
 	}
-	region := homeRegion(nm.DERPMap)
-	if region == nil {
+	// Start on the lowest region at once; pickHome moves to the fastest once measured.
+	home := derpws.PickHome(nm.DERPMap, nil)
+	if home == 0 {
 		return errors.New("node: the network map names no DERP relay")
 	}
-	n.home = region.RegionID
-	url := derpws.NodeURL(region.Nodes[0])
-	n.relay = derpws.NewClient(n.id.NodeKey, url, &derpws.ClientOptions{
+	n.home = home
+	n.relay = derpws.NewMulti(n.id.NodeKey, nm.DERPMap, home, &derpws.MultiOptions{
 		Logf: n.logf,
-		OnConnect: func() {
+		OnHomeConnect: func() {
 			n.rOnce.Do(func() { close(n.relayUp) })
 		},
 	})
+	n.relay.Start()
 	eng, err := engine.New(engine.Config{
 		PrivateKey: n.id.NodeKey,
 		Bind:       derpbind.New(n.relay, n.logf),
@@ -287,42 +297,46 @@ func (n *Node) ensureEngineLocked(nm *controlws.NetworkMap) error {
 	n.eng = eng
 	// Tell control where we are reachable; not from this goroutine, which must
 	// keep reading the control stream for the answer to arrive.
-	go func() {
-		n.mu.Lock()
-		cc := n.cc
-		n.mu.Unlock()
-		if err := cc.Update(n.ctx, n.hostinfo()); err != nil && n.ctx.Err() == nil {
-			n.logf("node: reporting home relay: %v", err)
-		}
-	}()
+	go n.reportHome()
+	if len(nm.DERPMap.Regions) > 1 {
+		go n.pickHome(nm.DERPMap)
+	}
 	return nil
 }
 
-// homeRegion picks the relay region with the lowest ID that has a relay.
-// (Latency-based choice comes with the relay issue.)
-func homeRegion(m *derpws.Map) *derpws.Region {
-	if m == nil {
-		return nil
+// reportHome sends control the node's hostinfo with its home region.
+func (n *Node) reportHome() {
+	n.mu.Lock()
+	cc := n.cc
+	n.mu.Unlock()
+	if err := cc.Update(n.ctx, n.hostinfo()); err != nil && n.ctx.Err() == nil {
+		n.logf("node: reporting home relay: %v", err)
 	}
-	ids := make([]int, 0, len(m.Regions))
-	for id, r := range m.Regions {
-		if r != nil && len(r.Nodes) > 0 {
-			ids = append(ids, id)
-		}
+}
+
+// pickHome measures the regions of dm (GET /derp/probe) and moves home to the fastest.
+func (n *Node) pickHome(dm *derpws.Map) {
+	lat := derpws.ProbeRegions(n.ctx, dm, n.opts.HTTPGet)
+	best := derpws.PickHome(dm, lat)
+	n.mu.Lock()
+	if n.relay == nil || n.ctx.Err() != nil || best == n.home || len(lat) == 0 {
+		n.mu.Unlock()
+		return
 	}
-	if len(ids) == 0 {
-		return nil
-	}
-	return m.Regions[slices.Min(ids)]
+	n.logf("node: home relay region %d (%v), was %d", best, lat[best], n.home)
+	n.home = best
+	n.relay.SetHome(best)
+	n.mu.Unlock()
+	n.reportHome()
 }
 
 func (n *Node) relayURL() string {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if n.nm == nil {
+	if n.nm == nil || n.nm.DERPMap == nil {
 		return "the home relay"
 	}
-	if r := homeRegion(n.nm.DERPMap); r != nil {
+	if r := n.nm.DERPMap.Regions[n.home]; r != nil && len(r.Nodes) > 0 {
 		return derpws.NodeURL(r.Nodes[0])
 	}
 	return "the home relay"
@@ -419,7 +433,7 @@ func (n *Node) engine() (*engine.Engine, error) {
 	return n.eng, nil
 }
 
-// RelayStats returns the home relay client's counters.
+// RelayStats returns the counters of the connection to the home relay.
 func (n *Node) RelayStats() (derpws.ClientCounters, bool) {
 	n.mu.Lock()
 	defer n.mu.Unlock()

@@ -2,13 +2,6 @@ package policy
 
 import "strings"
 
-// NodeRules is what one destination node enforces: its inbound packet
-// filter and its SSH rules (check rules before accept rules), concerning only it.
-type NodeRules struct {
-	Filter Filter    `json:"filter"`
-	SSH    []SSHRule `json:"ssh"`
-}
-
 // Compile builds the rules node dst enforces, given every node of the network.
 func (p *Policy) Compile(nw *Network, dst Node) *NodeRules {
 	if nw == nil {

@@ -6,60 +6,6 @@ import (
 	"strings"
 )
 
-// FilterRule lets packets from Src to Dst on Ports with one of Protos in.
-// Protos empty means every protocol; Ports apply only to TCP, UDP and SCTP.
-type FilterRule struct {
-	Src    []netip.Prefix `json:"src"`
-	Dst    []netip.Prefix `json:"dst"`
-	Ports  []PortRange    `json:"ports"`
-	Protos []Proto        `json:"protos,omitempty"`
-	// Origin names the policy entry the rule came from, e.g. "acls[0]".
-	Origin string `json:"origin,omitempty"`
-}
-
-// Filter is a node's inbound packet filter: a packet passes if any rule allows
-// it. Replies to the node's own connections are the data path's business
-// (stateful tracking), not the filter's.
-type Filter []FilterRule
-
-// Allows reports whether a new inbound packet from src to dst is allowed.
-func (f Filter) Allows(src netip.Addr, dst netip.AddrPort, proto Proto) bool {
-	src, da := src.Unmap(), dst.Addr().Unmap()
-	for _, r := range f {
-		if r.allows(src, da, dst.Port(), proto) {
-			return true
-		}
-	}
-	return false
-}
-
-func (r FilterRule) allows(src, dst netip.Addr, port uint16, proto Proto) bool {
-	if len(r.Protos) > 0 && !slices.Contains(r.Protos, proto) {
-		return false
-	}
-	if !containsAddr(r.Src, src) || !containsAddr(r.Dst, dst) {
-		return false
-	}
-	if !proto.hasPorts() {
-		return true
-	}
-	for _, pr := range r.Ports {
-		if pr.Contains(port) {
-			return true
-		}
-	}
-	return false
-}
-
-func containsAddr(ps []netip.Prefix, a netip.Addr) bool {
-	for _, p := range ps {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
-}
-
 // netApplies says whether rule r lets anything into d: fully, or (autogroup:self)
 // only from d's owner's own devices; dst is the part of d's addresses it covers.
 func (p *Policy) netApplies(r netRule, d Node) (applies, selfOnly bool, dst []netip.Prefix) {
@@ -113,7 +59,7 @@ func (p *Policy) netAllows(s, d Node, proto Proto, port uint16) bool {
 		if len(r.protos) > 0 && !slices.Contains(r.protos, proto) {
 			continue
 		}
-		if !proto.hasPorts() {
+		if !proto.HasPorts() {
 			return true
 		}
 		for _, pr := range r.ports {

@@ -324,7 +324,7 @@ func (b *builder) acls(v *hujson.Value) {
 				b.errf(d.off, field+".dst", "%q: %v", d.s, err)
 				continue
 			}
-			if len(protos) == 1 && !protos[0].hasPorts() && portStr != "*" {
+			if len(protos) == 1 && !protos[0].HasPorts() && portStr != "*" {
 				b.errf(d.off, field+".dst", "protocol %d has no ports: use %s:*", protos[0], target)
 				continue
 			}
@@ -396,7 +396,7 @@ func (b *builder) grants(v *hujson.Value) {
 					b.errf(ip.off, field+".ip", "%v", err)
 					continue
 				}
-				if !p.hasPorts() && portStr != "*" {
+				if !p.HasPorts() && portStr != "*" {
 					b.errf(ip.off, field+".ip", "protocol %q has no ports: use %s:*", protoStr, protoStr)
 					continue
 				}

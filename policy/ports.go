@@ -6,34 +6,6 @@ import (
 	"strings"
 )
 
-// PortRange is an inclusive range of ports.
-type PortRange struct {
-	First uint16 `json:"first"`
-	Last  uint16 `json:"last"`
-}
-
-// AllPorts is the range "*".
-var AllPorts = PortRange{0, 65535}
-
-// Contains reports whether port is in r.
-func (r PortRange) Contains(port uint16) bool { return port >= r.First && port <= r.Last }
-
-// Proto is an IP protocol number (IANA).
-type Proto uint8
-
-// IP protocols the policy names.
-const (
-	ProtoICMP   Proto = 1
-	ProtoIGMP   Proto = 2
-	ProtoTCP    Proto = 6
-	ProtoUDP    Proto = 17
-	ProtoGRE    Proto = 47
-	ProtoESP    Proto = 50
-	ProtoAH     Proto = 51
-	ProtoICMPv6 Proto = 58
-	ProtoSCTP   Proto = 132
-)
-
 // defaultProtos apply when a rule names no protocol, as in the established format.
 var defaultProtos = []Proto{ProtoTCP, ProtoUDP, ProtoICMP, ProtoICMPv6}
 
@@ -42,10 +14,6 @@ var protoNames = map[string]Proto{
 	"esp": ProtoESP, "ah": ProtoAH, "ipv6-icmp": ProtoICMPv6, "icmpv6": ProtoICMPv6, "sctp": ProtoSCTP,
 }
 
-// hasPorts reports whether the protocol has port numbers.
-func (p Proto) hasPorts() bool { return p == ProtoTCP || p == ProtoUDP || p == ProtoSCTP }
-
-// parseProto reads a protocol name or number.
 func parseProto(s string) (Proto, error) {
 	if p, ok := protoNames[strings.ToLower(s)]; ok {
 		return p, nil
@@ -78,7 +46,7 @@ func parsePorts(s string) ([]PortRange, error) {
 				return nil, fmt.Errorf("bad port range %q: %d is above %d", part, first, last)
 			}
 		}
-		out = append(out, PortRange{first, last})
+		out = append(out, PortRange{First: first, Last: last})
 	}
 	return out, nil
 }

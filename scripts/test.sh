@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 WASM_EXEC="$(go env GOROOT)/lib/wasm/go_js_wasm_exec"
 # Packages that are built into the browser's wasm.
-WASM_PKGS="./key ./controlws ./derpws ./derpbind ./tunstack ./engine ./node ./sshclient ./policy ./wasm"
+WASM_PKGS="./key ./controlws ./derpws ./derpbind ./tunstack ./engine ./node ./sshclient ./policy/... ./filter ./wsconn ./wasm"
 
 step() { printf '\n=== %s\n' "$*"; }
 
@@ -21,9 +21,12 @@ GOOS=js GOARCH=wasm go vet $WASM_PKGS
 step "go test (host: unit + integration)"
 go test -count=1 -timeout=20m ./...
 
+step "DERP interop with the stock relay (a separate, test-only module)"
+(cd derpws/interop && go vet ./... && go test -count=1 -timeout=10m ./...)
+
 step "go test (js/wasm under node)"
 NODE_OPTIONS=--experimental-websocket GOOS=js GOARCH=wasm \
-  go test -count=1 -timeout=10m -exec="$WASM_EXEC" ./key ./engine ./sshclient ./policy
+  go test -count=1 -timeout=10m -exec="$WASM_EXEC" ./key ./engine ./sshclient ./policy/... ./filter ./wsconn
 
 step "typescript + node tests"
 npm test --silent

@@ -3,16 +3,20 @@ package sshd
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"os/user"
+	"strconv"
 	"strings"
 )
 
-// account is a resolved local account and its login shell.
+// account is a resolved local account: its ids, groups and login shell.
 type account struct {
 	*user.User
-	Shell string
+	Shell    string
+	UID, GID uint32
+	Groups   []uint32 // supplementary groups, from the group database
 }
 
 // lookupAccount resolves a local account by name; its shell comes from the passwd
@@ -26,7 +30,23 @@ func lookupAccount(name string) (*account, error) {
 	if shell == "" {
 		shell = "/bin/sh"
 	}
-	return &account{User: u, Shell: shell}, nil
+	a := &account{User: u, Shell: shell}
+	uid, err1 := strconv.ParseUint(u.Uid, 10, 32)
+	gid, err2 := strconv.ParseUint(u.Gid, 10, 32)
+	if err1 != nil || err2 != nil {
+		return nil, fmt.Errorf("account %q has non-numeric ids %s:%s", name, u.Uid, u.Gid)
+	}
+	a.UID, a.GID = uint32(uid), uint32(gid)
+	gids, err := u.GroupIds()
+	if err != nil {
+		return nil, fmt.Errorf("groups of %q: %w", name, err)
+	}
+	for _, g := range gids {
+		if n, err := strconv.ParseUint(g, 10, 32); err == nil {
+			a.Groups = append(a.Groups, uint32(n))
+		}
+	}
+	return a, nil
 }
 
 func passwdShell(name string) string {

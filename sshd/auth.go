@@ -2,6 +2,7 @@ package sshd
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -11,29 +12,61 @@ import (
 	"golang.org/x/crypto/ssh"
 )
 
-// Login is an authorized login: who connects and as which local account.
+// Login is an authorized login: who connects, as which local account, and what the
+// matched rule permits. Zero permission fields refuse: no extra environment variables,
+// no forwarding of any kind.
 type Login struct {
 	LocalUser string // local account to run as
 	Source    string // who connects, e.g. "alice@example.com on laptop (100.64.0.5)", for logs
 	Rule      string // which rule allowed it, for logs
+
+	// AcceptEnv lists patterns (* any run, ? one character) of client environment
+	// variables passed to sessions beyond TERM, LANG and LC_*; LD_* never passes.
+	AcceptEnv []string
+	// AllowLocalForward permits -L (direct-tcpip channels).
+	AllowLocalForward bool
+	// AllowRemoteForward permits -R (tcpip-forward); ports below 1024 only for root.
+	AllowRemoteForward bool
+	// AllowAgentForward permits -A (auth-agent-req@openssh.com).
+	AllowAgentForward bool
 }
 
-// Permissions.Extensions keys that carry the Login from the auth callback to the connection.
-const (
-	extLocalUser = "tsconnect-local-user"
-	extSource    = "tsconnect-source"
-	extRule      = "tsconnect-rule"
-)
+// GrantAcceptDefaults sets what an "accept" rule permits unless the policy says
+// otherwise: local, remote and agent forwarding.
+func (l *Login) GrantAcceptDefaults() {
+	l.AllowLocalForward, l.AllowRemoteForward, l.AllowAgentForward = true, true, true
+}
+
+// extLogin is the Permissions.Extensions key that carries the Login (as JSON) from the
+// auth callback to the connection.
+const extLogin = "tsconnect-login"
 
 func (l *Login) extensions() map[string]string {
-	return map[string]string{extLocalUser: l.LocalUser, extSource: l.Source, extRule: l.Rule}
+	b, _ := json.Marshal(l)
+	return map[string]string{extLogin: string(b)}
 }
 
 func loginFromPermissions(p *ssh.Permissions) (*Login, error) {
-	if p == nil || p.Extensions[extLocalUser] == "" {
+	var l Login
+	if p == nil || json.Unmarshal([]byte(p.Extensions[extLogin]), &l) != nil || l.LocalUser == "" {
 		return nil, errors.New("sshd: authenticated connection carries no login")
 	}
-	return &Login{LocalUser: p.Extensions[extLocalUser], Source: p.Extensions[extSource], Rule: p.Extensions[extRule]}, nil
+	return &l, nil
+}
+
+// permsDesc describes l's permissions for the log.
+func (l *Login) permsDesc() string {
+	var p []string
+	if l.AllowLocalForward {
+		p = append(p, "local-forward")
+	}
+	if l.AllowRemoteForward {
+		p = append(p, "remote-forward")
+	}
+	if l.AllowAgentForward {
+		p = append(p, "agent-forward")
+	}
+	return strings.Join(p, ",")
 }
 
 type bannerKey struct{}
@@ -112,8 +145,8 @@ func (s *Server) decide(ctx context.Context, meta ssh.ConnMetadata) (*ssh.Permis
 			remote, src, user, local, rule, err.Error())
 		return nil, &ssh.BannerError{Err: err, Message: withNewline(err.Error())}
 	}
-	s.logf("sshd: login verdict=accept remote=%s source=%q user=%q local_user=%q rule=%q",
-		remote, src, user, local, rule)
+	s.logf("sshd: login verdict=accept remote=%s source=%q user=%q local_user=%q rule=%q allow=%q accept_env=%q",
+		remote, src, user, local, rule, login.permsDesc(), strings.Join(login.AcceptEnv, ","))
 	return &ssh.Permissions{Extensions: login.extensions()}, nil
 }
 

@@ -21,7 +21,8 @@ type conn struct {
 	login    *Login          // set as soon as the login is accepted
 	ending   bool            // revoked or server closing: no new sessions
 	sessions map[*session]struct{}
-	wg       sync.WaitGroup // session goroutines
+	wg       sync.WaitGroup // session and forwarding goroutines
+	fwd      remoteForwards
 }
 
 // loggedIn reports whether c has an accepted login and is not ending.
@@ -59,13 +60,19 @@ func (c *conn) serve(ctx context.Context) {
 	if !ok { // revoked during the handshake
 		sconn.Close()
 	}
-	go ssh.DiscardRequests(reqs) // global requests: forwarding refused, keepalives answered
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		c.globalRequests(reqs)
+	}()
 	for nch := range chans {
 		switch nch.ChannelType() {
 		case "session":
 			c.openSession(nch)
-		case "direct-tcpip", "direct-streamlocal@openssh.com":
-			nch.Reject(ssh.Prohibited, "port forwarding is not allowed on this server")
+		case "direct-tcpip":
+			c.localForward(nch)
+		case "direct-streamlocal@openssh.com":
+			nch.Reject(ssh.Prohibited, "unix socket forwarding is not supported")
 		default:
 			nch.Reject(ssh.UnknownChannelType, "unsupported channel type "+nch.ChannelType())
 		}

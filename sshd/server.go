@@ -36,6 +36,10 @@ type Server struct {
 	Logf func(format string, args ...any)
 	// Version is the SSH version string; empty means DefaultVersion.
 	Version string
+	// SFTPServer is the argv of a program that serves SFTP on its stdin and stdout (such
+	// as ServeSFTP behind a hidden subcommand); it runs as the logged-in user, like any
+	// session process. Nil refuses the "sftp" subsystem.
+	SFTPServer []string
 
 	mu        sync.Mutex
 	closed    bool

@@ -6,6 +6,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path"
 	"strings"
 	"sync"
 	"syscall"
@@ -41,6 +42,9 @@ type session struct {
 	env  []string    // accepted client "env" requests, NAME=value
 	pty  *ptyRequest // nil: no terminal
 
+	agentFwd bool           // the client asked for agent forwarding and the login allows it
+	agent    *agentListener // the forwarded agent's socket, once the process starts
+
 	mu      sync.Mutex
 	started bool     // a shell or exec was requested
 	ending  bool     // being ended by Revoke or Close
@@ -73,6 +77,9 @@ func (s *session) serve(reqs <-chan *ssh.Request) {
 		p.hangup()
 	}
 	s.running.Wait()
+	if s.agent != nil {
+		s.agent.close()
+	}
 }
 
 // handle decides one request; then, if non-nil, runs after the reply is sent.
@@ -89,7 +96,7 @@ func (s *session) handle(req *ssh.Request) (ok bool, then func()) {
 		return true, nil
 	case "env":
 		var kv struct{ Name, Value string }
-		if s.isStarted() || ssh.Unmarshal(req.Payload, &kv) != nil || !acceptEnv(kv.Name, kv.Value) {
+		if s.isStarted() || ssh.Unmarshal(req.Payload, &kv) != nil || !acceptEnv(kv.Name, kv.Value, s.conn.login.AcceptEnv) {
 			return false, nil
 		}
 		s.env = append(s.env, kv.Name+"="+kv.Value)
@@ -127,9 +134,21 @@ func (s *session) handle(req *ssh.Request) (ok bool, then func()) {
 		}
 		n, ok := signalsByName[sig.Name]
 		return ok && p.cmd.Process.Signal(n) == nil, nil
+	case "subsystem":
+		var sub struct{ Name string }
+		if ssh.Unmarshal(req.Payload, &sub) != nil || sub.Name != "sftp" || len(s.conn.srv.SFTPServer) == 0 {
+			return false, nil // unknown subsystems are refused
+		}
+		return s.startProcess("", s.conn.srv.SFTPServer)
+	case "auth-agent-req@openssh.com":
+		if s.isStarted() || !s.conn.login.AllowAgentForward {
+			s.conn.srv.logf("sshd: agent forwarding refused remote=%s local_user=%q", s.conn.remote, s.conn.login.LocalUser)
+			return false, nil
+		}
+		s.agentFwd = true
+		return true, nil
 	default:
-		// "subsystem" (sftp), "x11-req", "auth-agent-req@openssh.com" and anything else
-		// are refused; a later issue adds sftp.
+		// "x11-req" and anything else are refused.
 		return false, nil
 	}
 }
@@ -140,19 +159,32 @@ func (s *session) isStarted() bool {
 	return s.started
 }
 
-// acceptEnv reports whether a client-sent variable is passed to the session:
-// only locale settings and TERM for now.
-func acceptEnv(name, value string) bool {
-	if strings.ContainsAny(name, "=\x00") || strings.Contains(value, "\x00") {
+// acceptEnv reports whether a client-sent variable is passed to the session: TERM,
+// LANG, LC_* and names matching one of patterns (* and ?); LD_* never.
+func acceptEnv(name, value string, patterns []string) bool {
+	if name == "" || strings.ContainsAny(name, "=\x00") || strings.Contains(value, "\x00") || strings.HasPrefix(name, "LD_") {
 		return false
 	}
-	return name == "LANG" || name == "TERM" || strings.HasPrefix(name, "LC_")
+	if name == "LANG" || name == "TERM" || strings.HasPrefix(name, "LC_") {
+		return true
+	}
+	for _, p := range patterns {
+		if ok, err := path.Match(p, name); err == nil && ok && !strings.Contains(name, "/") {
+			return true
+		}
+	}
+	return false
 }
 
 // start begins the session's process for command ("" = interactive login shell).
 // A process that cannot be started still gets a successful reply; the client then sees
 // the error on stderr and exit status 127 (not found) or 126, as from a shell.
 func (s *session) start(command string) (bool, func()) {
+	return s.startProcess(command, nil)
+}
+
+// startProcess starts command, or argv when non-empty (a subsystem's program).
+func (s *session) startProcess(command string, argv []string) (bool, func()) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.started || s.ending {
@@ -162,14 +194,27 @@ func (s *session) start(command string) (bool, func()) {
 	c := s.conn
 	acct, err := lookupAccount(c.login.LocalUser)
 	var p *process
+	env := s.env
+	if err == nil && s.agentFwd {
+		s.agent, err = listenAgent(acct, c)
+		if err == nil {
+			env = append(env[:len(env):len(env)], "SSH_AUTH_SOCK="+s.agent.path)
+		}
+	}
 	if err == nil {
+		pty := s.pty
+		if len(argv) > 0 {
+			pty = nil
+		}
 		p, err = startProcess(processSpec{
-			Account: acct, Command: command, PTY: s.pty,
-			Env: sessionEnv(acct, c.remote, c.local, s.env),
+			Account: acct, Command: command, Argv: argv, PTY: pty,
+			Env: sessionEnv(acct, c.remote, c.local, env),
 		})
 	}
 	kind := "exec"
-	if command == "" {
+	if len(argv) > 0 {
+		kind = "subsystem"
+	} else if command == "" {
 		kind = "shell"
 	}
 	if err != nil {

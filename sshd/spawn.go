@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 )
 
@@ -14,6 +15,7 @@ import (
 type processSpec struct {
 	Account *account    // resolved local account to run as
 	Command string      // "" runs an interactive login shell
+	Argv    []string    // if non-empty, run this program directly (a subsystem) instead
 	PTY     *ptyRequest // nil runs on pipes
 	Env     []string    // from sessionEnv; TERM and SSH_TTY are added for a PTY
 }
@@ -34,14 +36,14 @@ func startProcess(spec processSpec) (*process, error) {
 	acct := spec.Account
 	shell := acct.Shell
 	cmd := &exec.Cmd{Path: shell, Env: spec.Env, Dir: acct.HomeDir}
-	if spec.Command == "" {
+	if len(spec.Argv) > 0 {
+		cmd.Path, cmd.Args = spec.Argv[0], spec.Argv
+	} else if spec.Command == "" {
 		cmd.Args = []string{"-" + filepath.Base(shell)}
 	} else {
 		cmd.Args = []string{filepath.Base(shell), "-c", spec.Command}
 	}
-	if fi, err := os.Stat(cmd.Dir); err != nil || !fi.IsDir() {
-		cmd.Dir = "/"
-	}
+	cmd.Dir = workDir(acct)
 	cmd.SysProcAttr = sysProcAttr(acct, spec.PTY != nil)
 
 	p := &process{cmd: cmd}
@@ -57,6 +59,10 @@ func startProcess(spec processSpec) (*process, error) {
 			return nil, fmt.Errorf("open a terminal: %w", err)
 		}
 		r := spec.PTY
+		if err := chownPTY(slave, acct); err != nil {
+			closeAll([]*os.File{master, slave})
+			return nil, fmt.Errorf("terminal ownership: %w", err)
+		}
 		if err := applyTerminalModes(slave, []byte(r.Modes)); err != nil {
 			closeAll([]*os.File{master, slave})
 			return nil, fmt.Errorf("terminal modes: %w", err)
@@ -93,7 +99,7 @@ func startProcess(spec processSpec) (*process, error) {
 	closeAll(childEnds)
 	if err != nil {
 		p.close()
-		return nil, fmt.Errorf("start %s: %w", shell, err)
+		return nil, fmt.Errorf("start %s: %w", cmd.Path, err)
 	}
 	return p, nil
 }
@@ -128,12 +134,30 @@ func sessionEnv(acct *account, remote, local netip.AddrPort, clientEnv []string)
 		"USER=" + acct.Username,
 		"LOGNAME=" + acct.Username,
 		"HOME=" + acct.HomeDir,
+		"PWD=" + workDir(acct),
 		"SHELL=" + acct.Shell,
 		"PATH=" + defaultPath(acct),
 		fmt.Sprintf("SSH_CLIENT=%s %d %d", remote.Addr(), remote.Port(), local.Port()),
 		fmt.Sprintf("SSH_CONNECTION=%s %d %s %d", remote.Addr(), remote.Port(), local.Addr(), local.Port()),
 	}
-	return append(env, clientEnv...)
+	set := map[string]bool{}
+	for _, kv := range env {
+		set[kv[:strings.IndexByte(kv, '=')]] = true
+	}
+	for _, kv := range clientEnv { // the server's own variables are not the client's to change
+		if !set[kv[:strings.IndexByte(kv, '=')]] {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+// workDir is where sessions start: the home directory, "/" when it does not exist.
+func workDir(acct *account) string {
+	if fi, err := os.Stat(acct.HomeDir); err == nil && fi.IsDir() {
+		return acct.HomeDir
+	}
+	return "/"
 }
 
 // defaultPath is the PATH a login starts with, as Debian's login.defs sets it.

@@ -3,6 +3,7 @@ package sshd
 import (
 	"fmt"
 	"os"
+	"os/user"
 	"strconv"
 	"strings"
 	"syscall"
@@ -11,19 +12,46 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// canRunAs reports whether sessions can run as acct: for now only as the agent's own
-// user; a later issue sets credentials in sysProcAttr instead.
+// canRunAs reports whether sessions can run as acct: any account when the agent is
+// root (each child gets acct's credentials), else only the agent's own user.
 func canRunAs(acct *account) error {
-	if acct.Uid != strconv.Itoa(os.Getuid()) {
-		return fmt.Errorf("this agent runs as uid %d and cannot switch users yet", os.Getuid())
+	if os.Geteuid() == 0 || acct.UID == uint32(os.Getuid()) {
+		return nil
 	}
-	return nil
+	self := strconv.Itoa(os.Getuid())
+	if u, err := user.LookupId(self); err == nil {
+		self = u.Username
+	}
+	return fmt.Errorf("the agent here runs as %q, not root, so it can only log in as %q", self, self)
 }
 
 // sysProcAttr puts the process in a new session (so the whole session can be signalled)
-// and, with a terminal, makes stdin its controlling terminal.
+// and, with a terminal, makes stdin its controlling terminal. A root agent gives the child
+// acct's uid, gid and supplementary groups; the agent's own credentials never change.
 func sysProcAttr(acct *account, tty bool) *syscall.SysProcAttr {
-	return &syscall.SysProcAttr{Setsid: true, Setctty: tty, Ctty: 0}
+	a := &syscall.SysProcAttr{Setsid: true, Setctty: tty, Ctty: 0}
+	if os.Geteuid() == 0 {
+		a.Credential = &syscall.Credential{Uid: acct.UID, Gid: acct.GID, Groups: acct.Groups}
+	}
+	return a
+}
+
+// chownPTY gives the terminal to acct (group tty, mode 0620) as login does; only a root
+// agent can, and only it needs to.
+func chownPTY(slave *os.File, acct *account) error {
+	if os.Geteuid() != 0 {
+		return nil
+	}
+	gid := int(acct.GID)
+	if g, err := user.LookupGroup("tty"); err == nil {
+		if n, err := strconv.Atoi(g.Gid); err == nil {
+			gid = n
+		}
+	}
+	if err := slave.Chown(int(acct.UID), gid); err != nil {
+		return err
+	}
+	return slave.Chmod(0o620)
 }
 
 // openPTY opens a terminal pair. The master stays non-blocking and in Go's poller, so

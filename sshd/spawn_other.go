@@ -13,6 +13,7 @@ var errUnsupported = errors.New("sessions are only supported on Linux")
 
 func canRunAs(*account) error                                   { return errUnsupported }
 func sysProcAttr(*account, bool) *syscall.SysProcAttr           { return nil }
+func chownPTY(*os.File, *account) error                         { return errUnsupported }
 func openPTY() (master, slave *os.File, err error)              { return nil, nil, errUnsupported }
 func setWinsize(*os.File, uint32, uint32, uint32, uint32) error { return errUnsupported }
 func applyTerminalModes(*os.File, []byte) error                 { return errUnsupported }

@@ -11,6 +11,7 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
+	"gvisor.dev/gvisor/pkg/waiter"
 )
 
 // TCP buffer sizes. With a 1280-byte MTU a segment carries at most 1240 bytes (IPv4), so
@@ -93,9 +94,24 @@ func (s *Stack) ListenTCP(port uint16) (net.Listener, error) {
 	}
 	// An IPv6 endpoint bound to the unspecified address is dual-stack in gVisor: it also
 	// accepts IPv4 connections, which it sees as IPv4-mapped addresses.
-	l, err := gonet.ListenTCP(s.stack, tcpip.FullAddress{NIC: nicID, Port: port}, header.IPv6ProtocolNumber)
-	if err != nil {
-		return nil, fmt.Errorf("tunstack: listen on TCP port %d: %w", port, err)
+	var wq waiter.Queue
+	ep, terr := s.stack.NewEndpoint(tcp.ProtocolNumber, header.IPv6ProtocolNumber, &wq)
+	if terr != nil {
+		return nil, fmt.Errorf("tunstack: listen on TCP port %d: %v", port, terr)
 	}
-	return l, nil
+	// Like a server's SO_REUSEADDR: connections of a closed listener that linger (closing,
+	// TIME-WAIT) do not keep a new listener off the port (`tsconnect set --ssh=false/true`).
+	ep.SocketOptions().SetReuseAddress(true)
+	if terr := ep.Bind(tcpip.FullAddress{NIC: nicID, Port: port}); terr != nil {
+		ep.Close()
+		return nil, fmt.Errorf("tunstack: listen on TCP port %d: bind: %v", port, terr)
+	}
+	if terr := ep.Listen(listenBacklog); terr != nil {
+		ep.Close()
+		return nil, fmt.Errorf("tunstack: listen on TCP port %d: %v", port, terr)
+	}
+	return gonet.NewTCPListener(s.stack, &wq, ep), nil
 }
+
+// listenBacklog is the accept queue of a listener, as gonet's own ListenTCP uses.
+const listenBacklog = 10

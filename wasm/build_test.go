@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 )
@@ -22,6 +23,10 @@ var banned = []string{
 	"github.com/creack/pty",
 	"github.com/mattn/go-sqlite3",
 	"database/sql",
+	// The HTTP and TLS stacks cost megabytes; the browser's fetch and WebSocket do their jobs.
+	"net/http",
+	"crypto/tls",
+	"github.com/coder/websocket",
 }
 
 func jsEnv() []string { return append(os.Environ(), "GOOS=js", "GOARCH=wasm") }
@@ -46,18 +51,53 @@ func TestNoBannedPackagesInWasm(t *testing.T) {
 	}
 }
 
-// TestOnlyBridgeImportsSyscallJS keeps every other file of the wasm host-testable.
+// syscallJSBindings are the only files of the wasm build that may import syscall/js, so every
+// other file stays host-testable. wsconn/dial_js.go binds the browser's WebSocket because
+// coder/websocket's browser build costs 2.3 MB of net/http+TLS.
+var syscallJSBindings = map[string]bool{"wasm/bridge_js.go": true, "wsconn/dial_js.go": true}
+
+// TestOnlyBridgeImportsSyscallJS checks every file of our packages linked into the wasm.
 func TestOnlyBridgeImportsSyscallJS(t *testing.T) {
-	files, _ := filepath.Glob("*.go")
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
+	cmd := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}}|{{.Dir}}|{{join .GoFiles \",\"}}", ".")
+	cmd.Env = jsEnv()
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list -deps for js/wasm: %v\n%s", err, stderrOf(err))
+	}
+	found := 0
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		parts := strings.SplitN(line, "|", 3)
+		if len(parts) != 3 || !strings.HasPrefix(parts[0], "tsconnect/") || parts[2] == "" {
+			continue
 		}
-		if bytes.Contains(b, []byte(`"syscall/js"`)) && f != "bridge_js.go" && !strings.HasSuffix(f, "_test.go") {
-			t.Errorf("%s imports syscall/js; only bridge_js.go may", f)
+		for _, f := range strings.Split(parts[2], ",") {
+			b, err := os.ReadFile(filepath.Join(parts[1], f))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Contains(b, []byte(`"syscall/js"`)) {
+				continue
+			}
+			name := strings.TrimPrefix(parts[0], "tsconnect/") + "/" + f
+			if !syscallJSBindings[name] {
+				t.Errorf("%s imports syscall/js; only %v may", name, keys(syscallJSBindings))
+				continue
+			}
+			found++
 		}
 	}
+	if found != len(syscallJSBindings) {
+		t.Errorf("found %d of the %d syscall/js bindings %v: the check reads the wrong files", found, len(syscallJSBindings), keys(syscallJSBindings))
+	}
+}
+
+func keys(m map[string]bool) []string {
+	var ks []string
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
 }
 
 // Size budget of the browser build (DESIGN.md): 14 MB raw; 2.8 MB brotli, checked by the

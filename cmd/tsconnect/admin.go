@@ -196,4 +196,57 @@ A tagged key (--tags) registers nodes that belong to no user.`,
 		}
 		return ac.DeleteNode(ctx, id)
 	})
+
+	var tagBy, tagUser string
+	adminCommand(&command{
+		name: "nodes tag", usage: "[--state DIR] [--by EMAIL] [--user EMAIL] ID tag:a,tag:b",
+		short: "tag, retag or untag a node",
+		long: `Replaces a node's tags. A tagged node belongs to no user; an empty list ("") untags it, which
+needs a new owner (--user EMAIL). --by names the user applying the change: unless an admin, they must
+own every tag added or removed (the policy's tagOwners). Without --by the change is the admin's.
+Every node gets its new rules at once: SSH sessions the change no longer allows are cut.`,
+	}, func(fs *flag.FlagSet) {
+		fs.StringVar(&tagBy, "by", "", "the user applying the tags (default: the admin)")
+		fs.StringVar(&tagUser, "user", "", "the new owner when untagging")
+	}, func(ctx context.Context, ac *adminclient.Client, args []string) error {
+		if err := wantArgs(args, 2, `a node ID and a comma-separated tag list ("" untags)`); err != nil {
+			return err
+		}
+		id, err := parseID(args[0], "node")
+		if err != nil {
+			return err
+		}
+		req := control.SetTagsRequest{Tags: []string{}, ByEmail: tagBy, UserEmail: tagUser}
+		for _, t := range strings.Split(args[1], ",") {
+			if t = strings.TrimSpace(t); t != "" {
+				req.Tags = append(req.Tags, t)
+			}
+		}
+		n, err := ac.SetNodeTags(ctx, id, req)
+		if err != nil {
+			return err
+		}
+		if len(n.Tags) == 0 {
+			fmt.Printf("node %d (%s) untagged, owned by user %d\n", n.ID, n.Name, n.User)
+		} else {
+			fmt.Printf("node %d (%s) tagged %s\n", n.ID, n.Name, strings.Join(n.Tags, ","))
+		}
+		return nil
+	})
+	adminCommand(&command{
+		name: "users delete", usage: "[--state DIR] EMAIL", short: "delete a user, their nodes and keys",
+		long: `Deletes a user: every node they own is deleted (their sessions end, the relay drops them;
+tagged nodes belong to no user and stay) and every auth key of theirs is revoked.`,
+	}, nil, func(ctx context.Context, ac *adminclient.Client, args []string) error {
+		if err := wantArgs(args, 1, "one EMAIL"); err != nil {
+			return err
+		}
+		du, err := ac.DeleteUser(ctx, args[0])
+		if err != nil {
+			return err
+		}
+		fmt.Printf("deleted user %s (id %d): %d nodes deleted %v, %d auth keys revoked %v\n",
+			du.User.Email, du.User.ID, len(du.DeletedNodes), du.DeletedNodes, len(du.RevokedKeys), du.RevokedKeys)
+		return nil
+	})
 }

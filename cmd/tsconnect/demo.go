@@ -87,6 +87,10 @@ func runDemo(ctx context.Context, listen, stateDir string, grace time.Duration) 
 	if err != nil {
 		return err
 	}
+	policyNote, err := installDemoPolicy(ctx, srv, email, me.Username)
+	if err != nil {
+		return err
+	}
 	token := randomHex(16)
 	mux := http.NewServeMux()
 	mux.Handle("/", srv.Handler())
@@ -133,6 +137,7 @@ func runDemo(ctx context.Context, listen, stateDir string, grace time.Duration) 
 	agentNode = a.Node().NetMap().Self.Name
 
 	fmt.Printf("tsconnect demo: control, relay and SSH node %q (login as %q) running; state in %s\n", agentNode, me.Username, stateDir)
+	fmt.Printf("tsconnect demo: %s\n", policyNote)
 	fmt.Printf("Open this URL in a browser (it holds the page's token; keep it to yourself):\n")
 	fmt.Printf("URL: %s/#token=%s\n", base, token)
 	<-ctx.Done()
@@ -151,4 +156,34 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(v)
+}
+
+// installDemoPolicy puts a policy in force under which the demo's user reaches their own
+// nodes (the local one) by SSH as localUser, unless someone already set a policy.
+// It returns a sentence for the output.
+func installDemoPolicy(ctx context.Context, srv *control.Server, email, localUser string) (string, error) {
+	cur, err := srv.Policy(ctx)
+	if err != nil {
+		return "", err
+	}
+	if cur.Version != 0 {
+		return fmt.Sprintf("policy version %d is in force (kept; see `tsconnect policy get --state DIR`)", cur.Version), nil
+	}
+	e, _ := json.Marshal(email)
+	u, _ := json.Marshal(localUser)
+	text := fmt.Sprintf(`// Installed by tsconnect demo.
+{
+	"acls": [
+		{"action": "accept", "src": ["*"], "dst": ["*:*"]},
+	],
+	"ssh": [
+		// The demo's user may SSH to their own nodes as %[2]s.
+		{"action": "accept", "src": [%[1]s], "dst": ["autogroup:self"], "users": [%[2]s]},
+	],
+}
+`, e, u)
+	if _, err := srv.SetPolicy(ctx, []byte(text), "tsconnect demo"); err != nil {
+		return "", fmt.Errorf("installing the demo policy: %w", err)
+	}
+	return fmt.Sprintf("installed a policy: %s may SSH to their own nodes (this one) as %q", email, localUser), nil
 }

@@ -24,7 +24,9 @@ type command struct {
 	short string // one line: what it does
 	long  string // the full help text
 	flags func(fs *flag.FlagSet)
-	run   func(ctx context.Context, args []string) error
+	// hidden commands are for tsconnect's own use and not listed.
+	hidden bool
+	run    func(ctx context.Context, args []string) error
 }
 
 var commands = map[string]*command{}
@@ -105,12 +107,14 @@ func commandFlags(c *command) *flag.FlagSet {
 func usage(w io.Writer) {
 	fmt.Fprintf(w, "usage: tsconnect [--socket PATH] <command> [flags] [args]\n\ncommands:\n")
 	names := make([]string, 0, len(commands))
-	for n := range commands {
-		names = append(names, n)
+	for n, c := range commands {
+		if !c.hidden {
+			names = append(names, n)
+		}
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(w, "  %-13s %s\n", n, commands[n].short)
+		fmt.Fprintf(w, "  %-16s %s\n", n, commands[n].short)
 	}
 	fmt.Fprintf(w, "\nRun `tsconnect help <command>` for a command's flags.\n")
 }

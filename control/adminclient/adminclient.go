@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"tsconnect/control"
@@ -140,4 +141,23 @@ func (c *Client) Nodes(ctx context.Context) ([]controlws.Node, error) {
 // DeleteNode deletes node id.
 func (c *Client) DeleteNode(ctx context.Context, id int64) error {
 	return c.do(ctx, http.MethodDelete, "/nodes/"+strconv.FormatInt(id, 10), nil, nil)
+}
+
+// SetNodeTags replaces node id's tags (empty untags it; see control.SetTagsRequest) and
+// returns the node as it now is.
+func (c *Client) SetNodeTags(ctx context.Context, id int64, req control.SetTagsRequest) (controlws.Node, error) {
+	if req.Tags == nil {
+		req.Tags = []string{}
+	}
+	var n controlws.Node
+	err := c.do(ctx, http.MethodPut, "/nodes/"+strconv.FormatInt(id, 10)+"/tags", req, &n)
+	return n, err
+}
+
+// DeleteUser deletes the user with that email, their nodes with them, and revokes their
+// auth keys (see control.Server.DeleteUser).
+func (c *Client) DeleteUser(ctx context.Context, email string) (control.DeletedUser, error) {
+	var du control.DeletedUser
+	err := c.do(ctx, http.MethodDelete, "/users/"+url.PathEscape(strings.TrimSpace(email)), nil, &du)
+	return du, err
 }

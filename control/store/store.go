@@ -47,6 +47,10 @@ type Tx interface {
 	UserByEmail(email string) (User, error)
 	// Users returns all users by ID.
 	Users() ([]User, error)
+	// DeleteUser removes user id for good; auth keys and deleted nodes that referred to it
+	// keep no owner. ErrNotFound if there is no such user, ErrConflict while a live node
+	// still belongs to it (delete those first).
+	DeleteUser(id int64) error
 
 	// InsertAuthKey adds k and sets k.ID. ErrConflict if the prefix is taken.
 	InsertAuthKey(k *AuthKey) error

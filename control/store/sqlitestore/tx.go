@@ -166,6 +166,25 @@ func scanKey(sc interface{ Scan(...any) error }) (store.AuthKey, error) {
 	return k, err
 }
 
+func (t *txn) DeleteUser(id int64) error {
+	what := fmt.Sprintf("delete user %d", id)
+	var live int
+	if err := t.tx.QueryRowContext(t.ctx, `SELECT COUNT(*) FROM nodes WHERE user_id = ? AND deleted = 0`, id).Scan(&live); err != nil {
+		return wrap(what, err)
+	}
+	if live > 0 {
+		return fmt.Errorf("%s: %d live nodes still belong to it: %w", what, live, store.ErrConflict)
+	}
+	if _, err := t.exec(`UPDATE auth_keys SET user_id = NULL WHERE user_id = ?`, id); err != nil {
+		return wrap(what, err)
+	}
+	if _, err := t.exec(`UPDATE nodes SET user_id = NULL WHERE user_id = ?`, id); err != nil {
+		return wrap(what, err)
+	}
+	res, err := t.exec(`DELETE FROM users WHERE id = ?`, id)
+	return mustChange(res, err, what)
+}
+
 func (t *txn) InsertAuthKey(k *store.AuthKey) error {
 	res, err := t.exec(`INSERT INTO auth_keys (hash, prefix, user_id, reusable, ephemeral, tags, expires, used, used_at, revoked, created)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,

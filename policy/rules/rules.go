@@ -1,0 +1,169 @@
+// Package rules is a policy compiled for one node: its inbound packet filter and its SSH
+// rules, and how to evaluate them. It has no parser, so the browser's wasm can carry it.
+package rules
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"time"
+)
+
+// NodeRules is what one destination node enforces: its inbound packet
+// filter and its SSH rules (check rules before accept rules), concerning only it.
+type NodeRules struct {
+	Filter Filter    `json:"filter"`
+	SSH    []SSHRule `json:"ssh"`
+}
+
+// Action is what an SSH rule or verdict says about a login.
+type Action string
+
+// SSH actions.
+const (
+	Accept Action = "accept" // log in
+	Check  Action = "check"  // log in after the user re-authenticates
+	Reject Action = "reject" // refuse
+)
+
+// SSHRule is one compiled SSH rule for a destination node. The agent tries
+// its node's rules in order; the first whose Principals contain the source
+// address and whose Users map the requested user decides.
+type SSHRule struct {
+	// Principals are the overlay addresses of the source nodes the rule admits
+	// (only addresses the packet filter lets reach port 22).
+	Principals []netip.Addr `json:"principals"`
+	// Users maps a requested login to the local account: an exact name wins
+	// over "*"; the value "=" means the requested name itself (never root);
+	// "" means refused.
+	Users       map[string]string `json:"users"`
+	Action      Action            `json:"action"`
+	CheckPeriod time.Duration     `json:"checkPeriod,omitempty"` // check rules: 0 means every login
+	AcceptEnv   []string          `json:"acceptEnv,omitempty"`   // patterns with * and ?
+	Rule        int               `json:"rule"`                  // index in the policy's ssh section
+	Origin      string            `json:"origin"`                // e.g. "ssh[1] (policy.hujson:14:5)"
+}
+
+// Verdict is the outcome of one SSH login attempt.
+type Verdict struct {
+	Action      Action
+	LocalUser   string        // the account to log in as; "" on reject
+	Rule        int           // index in the ssh section of the deciding rule; -1 if none
+	Origin      string        // the deciding rule, for logs
+	Reason      string        // a sentence fit for an SSH banner
+	CheckPeriod time.Duration // for Check: how long a re-authentication is valid; 0 = every login
+	AcceptEnv   []string
+}
+
+// Reasons for refusing a login, as shown in SSH banners.
+const (
+	ReasonNotPermitted = "not permitted to this node"
+)
+
+// ReasonUser is the refusal for a requested user no rule maps.
+func ReasonUser(user string) string {
+	return fmt.Sprintf("policy does not permit SSH as user %q", user)
+}
+
+// ReasonNoLocalUser is the refusal for a mapped account that does not exist.
+func ReasonNoLocalUser(user string) string { return fmt.Sprintf("local user %q not found", user) }
+
+// AcceptsEnv reports whether the client may set environment variable name.
+func (v Verdict) AcceptsEnv(name string) bool {
+	for _, p := range v.AcceptEnv {
+		if globMatch(p, name) {
+			return true
+		}
+	}
+	return false
+}
+
+func globMatch(pat, s string) bool {
+	if pat == "" {
+		return s == ""
+	}
+	switch pat[0] {
+	case '*':
+		for i := 0; i <= len(s); i++ {
+			if globMatch(pat[1:], s[i:]) {
+				return true
+			}
+		}
+		return false
+	case '?':
+		return s != "" && globMatch(pat[1:], s[1:])
+	}
+	return s != "" && s[0] == pat[0] && globMatch(pat[1:], s[1:])
+}
+
+// MapUser applies a rule's user map to a requested login.
+func MapUser(m map[string]string, req string) (string, bool) {
+	if req == "" {
+		return "", false
+	}
+	v, ok := m[req]
+	if !ok {
+		if req == "root" {
+			return "", false // root only when listed
+		}
+		v, ok = m["*"]
+	}
+	if !ok || v == "" {
+		return "", false
+	}
+	if v == "=" {
+		if req == "root" {
+			return "", false
+		}
+		v = req
+	}
+	return v, true
+}
+
+// Decide runs first-match over rules already filtered to the source.
+func Decide(rules []SSHRule, req string, lookupLocalUser func(string) bool) Verdict {
+	if len(rules) == 0 {
+		return Verdict{Action: Reject, Rule: -1, Reason: ReasonNotPermitted}
+	}
+	for _, r := range rules {
+		local, ok := MapUser(r.Users, req)
+		if !ok {
+			continue
+		}
+		v := Verdict{Action: r.Action, LocalUser: local, Rule: r.Rule, Origin: r.Origin, AcceptEnv: r.AcceptEnv}
+		if lookupLocalUser != nil && !lookupLocalUser(local) {
+			return Verdict{Action: Reject, Rule: r.Rule, Origin: r.Origin, Reason: ReasonNoLocalUser(local)}
+		}
+		if r.Action == Check {
+			v.CheckPeriod = r.CheckPeriod
+			v.Reason = fmt.Sprintf("re-authentication required to log in as %q (%s)", local, periodText(r.CheckPeriod))
+		} else {
+			v.Reason = fmt.Sprintf("permitted to log in as %q", local)
+		}
+		return v
+	}
+	return Verdict{Action: Reject, Rule: -1, Reason: ReasonUser(req)}
+}
+
+func periodText(d time.Duration) string {
+	switch {
+	case d == 0:
+		return "on every login"
+	case d%time.Hour == 0:
+		return fmt.Sprintf("valid for %dh", d/time.Hour)
+	}
+	return "valid for " + d.String()
+}
+
+// SSHVerdict decides a login to this node from overlay address src as user
+// req. lookupLocalUser, if non-nil, reports whether a local account exists.
+func (nr *NodeRules) SSHVerdict(src netip.Addr, req string, lookupLocalUser func(name string) bool) Verdict {
+	src = src.Unmap()
+	var cand []SSHRule
+	for _, r := range nr.SSH {
+		if slices.Contains(r.Principals, src) {
+			cand = append(cand, r)
+		}
+	}
+	return Decide(cand, req, lookupLocalUser)
+}

@@ -1,0 +1,62 @@
+//go:build js
+
+package wsconn
+
+import (
+	"context"
+	"io"
+	"os"
+	"strings"
+	"testing"
+)
+
+// TestBrowser runs the checks against the JavaScript WebSocket binding. It needs the server that
+// TestJS (js_test.go, on the host) starts and passes in WSCONN_ECHO_URL; without it, only the dial
+// to a closed port runs.
+func TestBrowser(t *testing.T) {
+	base, closed := os.Getenv("WSCONN_ECHO_URL"), os.Getenv("WSCONN_CLOSED_URL")
+	if base == "" {
+		t.Run("ClosedPort", func(t *testing.T) {
+			if _, err := Dial(context.Background(), "ws://127.0.0.1:1/", ""); err == nil || !strings.Contains(err.Error(), "ws://127.0.0.1:1/") {
+				t.Fatalf("Dial to a closed port: %v, want an error naming the URL", err)
+			}
+		})
+		t.Skip("WSCONN_ECHO_URL is not set: run the host test TestJS for the rest")
+	}
+	testConn(t, base, closed)
+}
+
+// TestBrowserLaggingReader checks that a reader far behind fails the connection instead of
+// queueing without bound: the server sends 16 MiB that nobody reads.
+func TestBrowserLaggingReader(t *testing.T) {
+	base := os.Getenv("WSCONN_ECHO_URL")
+	if base == "" {
+		t.Skip("WSCONN_ECHO_URL is not set: run the host test TestJS")
+	}
+	nc, err := Dial(context.Background(), base+"/flood", testSubprotocol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	c := nc.(*conn)
+	for {
+		c.mu.Lock()
+		err := c.werr
+		c.mu.Unlock()
+		if err != nil {
+			break
+		}
+		c.q.mu.Lock()
+		ch := c.q.changed
+		c.q.mu.Unlock()
+		<-ch // blocks, so JavaScript runs and messages arrive
+	}
+	n, err := io.Copy(io.Discard, c)
+	if err == nil || !strings.Contains(err.Error(), "behind") {
+		t.Fatalf("read %d bytes, then %v; want the lagging-reader error", n, err)
+	}
+	if n != 0 {
+		t.Fatalf("read %d bytes after the failure; want the queue dropped", n)
+	}
+	t.Logf("lagging reader: %v", err)
+}
