@@ -22,9 +22,6 @@ type KeyResponse struct {
 	Version int        `json:"version"`
 }
 
-// maxKeyBody bounds the body of a key fetch.
-const maxKeyBody = 64 << 10
-
 // fetchServerKey gets the server's static key from base+KeyPath and checks the protocol version.
 func fetchServerKey(ctx context.Context, base *url.URL, get func(context.Context, string) ([]byte, error)) (key.Public, error) {
 	u := endpointURL(base, KeyPath, false)

@@ -2,7 +2,6 @@ package derpws
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"sync"
@@ -245,8 +244,6 @@ func (c *Client) health(problem string) {
 		c.hook(func() { f(problem) })
 	}
 }
-
-var errNoSubprotocol = errors.New(`derpws: the relay did not accept the WebSocket subprotocol "derp"`)
 
 // meshWatcher receives the client list of a peer relay on a relay's mesh client. Its methods
 // run on the connection's reader goroutine and must not block.

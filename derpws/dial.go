@@ -12,29 +12,21 @@ import (
 	"net/url"
 	"time"
 
-	"github.com/coder/websocket"
+	"tsconnect/internal/httpget"
+	"tsconnect/wsconn"
 )
 
 // dial opens a byte stream to the relay: an HTTP upgrade over TCP or TLS, or a WebSocket when
 // the options ask for one. The returned reader may already hold the first frame bytes.
 func (c *Client) dial(ctx context.Context) (net.Conn, *bufio.Reader, error) {
 	if c.opts.UseWebSocket {
-		nc, err := dialWebSocket(ctx, c.url)
+		nc, err := wsconn.Dial(ctx, c.url, Subprotocol)
 		if err != nil {
 			return nil, nil, err
 		}
 		return nc, bufio.NewReaderSize(nc, readBufSize), nil
 	}
 	return dialUpgrade(ctx, c.url)
-}
-
-// wsDialOptions asks for the derp subprotocol without compression.
-func wsDialOptions() *websocket.DialOptions {
-	return &websocket.DialOptions{
-		Subprotocols: []string{Subprotocol},
-		// Packets are WireGuard ciphertext: compression would cost CPU and save nothing.
-		CompressionMode: websocket.CompressionDisabled,
-	}
 }
 
 // dialUpgrade sends "GET /derp" with "Upgrade: DERP" and expects 101 Switching Protocols.
@@ -97,19 +89,5 @@ func dialUpgrade(ctx context.Context, rawURL string) (net.Conn, *bufio.Reader, e
 	return nc, br, nil
 }
 
-// defaultHTTPGet fetches url with net/http's default client and discards the body.
-func defaultHTTPGet(ctx context.Context, url string) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("derpws: %s answered %s", url, resp.Status)
-	}
-	return nil, nil
-}
+// defaultHTTPGet fetches url with net/http's default client.
+var defaultHTTPGet = httpget.Get

@@ -5,7 +5,6 @@ package derpws
 import (
 	"context"
 	"net"
-	"strings"
 
 	"github.com/coder/websocket"
 )
@@ -28,28 +27,4 @@ func newWSConn(wc *websocket.Conn) *wsConn {
 func (c *wsConn) Close() error {
 	c.cancel()
 	return c.wc.CloseNow()
-}
-
-// dialWebSocket opens a WebSocket to the relay at u (http, https, ws or wss).
-func dialWebSocket(ctx context.Context, u string) (net.Conn, error) {
-	wc, _, err := websocket.Dial(ctx, wsURL(u), wsDialOptions())
-	if err != nil {
-		return nil, err
-	}
-	if wc.Subprotocol() != Subprotocol {
-		wc.CloseNow()
-		return nil, errNoSubprotocol
-	}
-	return newWSConn(wc), nil
-}
-
-// wsURL turns an http(s) URL into the ws(s) URL of the same place.
-func wsURL(u string) string {
-	switch {
-	case strings.HasPrefix(u, "http://"):
-		return "ws://" + u[len("http://"):]
-	case strings.HasPrefix(u, "https://"):
-		return "wss://" + u[len("https://"):]
-	}
-	return u
 }
