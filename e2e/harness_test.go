@@ -131,12 +131,19 @@ func (tn *testNet) authKey(o control.AuthKeyOptions) string {
 	return secret
 }
 
-// startAgent runs an SSH-serving agent in-process.
+// startAgent runs an SSH-serving agent in-process, registered with a fresh key of the owner.
 func (tn *testNet) startAgent(name string) *agent.Agent {
+	tn.t.Helper()
+	return tn.startAgentKey(name, tn.authKey(control.AuthKeyOptions{}))
+}
+
+// startAgentKey runs an SSH-serving agent registered with key; its local API socket is
+// tn.sockets[name] and its SFTP child the tsconnect binary (its own executable is a test binary).
+func (tn *testNet) startAgentKey(name, key string) *agent.Agent {
 	tn.t.Helper()
 	dir := tn.t.TempDir()
 	a, err := agent.New(agent.Config{
-		ControlURL: tn.url, AuthKey: tn.authKey(control.AuthKeyOptions{}), Hostname: name,
+		ControlURL: tn.url, AuthKey: key, Hostname: name,
 		StateDir: dir, SocketPath: filepath.Join(dir, "agent.sock"), SSH: true, Logf: prefixed(tn.t, name+": "),
 		SFTPServer: []string{tsconnectBin, "sftp-server"},
 	})
@@ -156,10 +163,13 @@ func (tn *testNet) startAgent(name string) *agent.Agent {
 // startNode joins an in-memory client node (like the browser's) with an ephemeral key.
 func (tn *testNet) startNode(name string) *node.Node {
 	tn.t.Helper()
-	n, err := node.New(node.Options{
-		ControlURL: tn.url, AuthKey: tn.authKey(control.AuthKeyOptions{Ephemeral: true}),
-		Hostname: name, Logf: prefixed(tn.t, name+": "),
-	})
+	return tn.startNodeKey(name, tn.authKey(control.AuthKeyOptions{Ephemeral: true}))
+}
+
+// startNodeKey joins an in-memory client node registered with key.
+func (tn *testNet) startNodeKey(name, key string) *node.Node {
+	tn.t.Helper()
+	n, err := node.New(node.Options{ControlURL: tn.url, AuthKey: key, Hostname: name, Logf: prefixed(tn.t, name+": ")})
 	if err != nil {
 		tn.t.Fatal(err)
 	}

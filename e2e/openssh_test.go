@@ -80,29 +80,6 @@ func (tn *testNet) startAgentAs(t *testing.T, u *user.User, name string, viewer 
 	waitPeer(t, viewer.Node(), name)
 }
 
-// startAgentSFTP is startAgent with the tsconnect binary as the SFTP child (in-process,
-// the agent's own executable is this test binary).
-func (tn *testNet) startAgentSFTP(name string) *agent.Agent {
-	tn.t.Helper()
-	dir := tn.t.TempDir()
-	a, err := agent.New(agent.Config{
-		ControlURL: tn.url, AuthKey: tn.authKey(control.AuthKeyOptions{}), Hostname: name,
-		StateDir: dir, SocketPath: filepath.Join(dir, "agent.sock"), SSH: true, Logf: prefixed(tn.t, name+": "),
-		SFTPServer: []string{tsconnectBin, "sftp-server"},
-	})
-	if err != nil {
-		tn.t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if err := a.Start(ctx); err != nil {
-		tn.t.Fatal(err)
-	}
-	tn.t.Cleanup(func() { a.Close() })
-	tn.sockets[name] = filepath.Join(dir, "agent.sock")
-	return a
-}
-
 // openssh runs OpenSSH tools through `tsconnect nc` on the client agent's socket, with the
 // target's host keys from the map as the only known hosts.
 type openssh struct {
@@ -219,7 +196,7 @@ func TestOpenSSHRootAgent(t *testing.T) {
 	}
 	tn := newTestNet(t)
 	client := tn.startAgent("client")
-	srv := tn.startAgentSFTP("srv")
+	srv := tn.startAgent("srv")
 	o := newOpenSSH(t, tn, client, "client", "srv")
 	me, _ := user.Current()
 	target := me.Username + "@srv"

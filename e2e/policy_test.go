@@ -13,7 +13,6 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
-	"tsconnect/agent"
 	"tsconnect/control"
 	"tsconnect/node"
 )
@@ -44,39 +43,6 @@ const policyV1 = `{
 // policyV2 drops alice's rule for the server.
 var policyV2 = strings.Replace(policyV1,
 	`{"action": "accept", "src": ["alice@example.com"], "dst": ["tag:server"], "users": ["root"]},`, "", 1)
-
-// startAgentKey runs an SSH-serving agent registered with key.
-func (tn *testNet) startAgentKey(name, key string) *agent.Agent {
-	tn.t.Helper()
-	dir := tn.t.TempDir()
-	a, err := agent.New(agent.Config{ControlURL: tn.url, AuthKey: key, Hostname: name, StateDir: dir, SSH: true, Logf: prefixed(tn.t, name+": ")})
-	if err != nil {
-		tn.t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if err := a.Start(ctx); err != nil {
-		tn.t.Fatal(err)
-	}
-	tn.t.Cleanup(func() { a.Close() })
-	return a
-}
-
-// startNodeKey joins an in-memory client node registered with key.
-func (tn *testNet) startNodeKey(name, key string) *node.Node {
-	tn.t.Helper()
-	n, err := node.New(node.Options{ControlURL: tn.url, AuthKey: key, Hostname: name, Logf: prefixed(tn.t, name+": ")})
-	if err != nil {
-		tn.t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if err := n.Start(ctx); err != nil {
-		tn.t.Fatal(err)
-	}
-	tn.t.Cleanup(func() { n.Close() })
-	return n
-}
 
 // sshTry logs in from n to peer name as user and returns the client (nil when refused),
 // the auth banners shown and the handshake error.

@@ -48,7 +48,7 @@ func TestNativeNodeToAgent(t *testing.T) {
 func TestBadKeys(t *testing.T) {
 	tn := newTestNet(t)
 	used := tn.authKey(control.AuthKeyOptions{})
-	tn.startNodeWithKey(t, used) // consumes it
+	tn.startNodeKey("first", used) // consumes it
 	expired := tn.authKey(control.AuthKeyOptions{Expiry: time.Millisecond})
 	time.Sleep(10 * time.Millisecond)
 	before := tn.nodeCount()
@@ -160,20 +160,6 @@ func TestDeletedNodeLosesSession(t *testing.T) {
 	if st := client.State(); st != node.StateStopped {
 		t.Fatalf("deleted node state %q, want stopped", st)
 	}
-}
-
-func (tn *testNet) startNodeWithKey(t *testing.T, k string) *node.Node {
-	n, err := node.New(node.Options{ControlURL: tn.url, AuthKey: k, Hostname: "first"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	if err := n.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { n.Close() })
-	return n
 }
 
 func (tn *testNet) nodeCount() int {
