@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -22,28 +21,8 @@ import (
 
 	"tsconnect/agent"
 	"tsconnect/control"
+	"tsconnect/internal/opensshtest"
 )
-
-// e2eUser adds a local account for the test (removed afterwards); it needs root.
-func e2eUser(t *testing.T, name string) *user.User {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Fatalf("this test creates users with useradd and must run as root (uid is %d)", os.Geteuid())
-	}
-	exec.Command("userdel", "-r", name).Run()
-	if out, err := exec.Command("useradd", "-m", "-s", "/bin/bash", name).CombinedOutput(); err != nil {
-		t.Fatalf("useradd %s: %v\n%s", name, err, out)
-	}
-	t.Cleanup(func() {
-		exec.Command("pkill", "-KILL", "-u", name).Run()
-		exec.Command("userdel", "-r", name).Run()
-	})
-	u, err := user.Lookup(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return u
-}
 
 // startAgentAs runs `tsconnect up --ssh` as a process under account u and waits until
 // the client node's map shows it serving SSH.
@@ -108,16 +87,7 @@ func newOpenSSH(t *testing.T, tn *testNet, viewer *agent.Agent, clientName, host
 
 func (o *openssh) run(stdin io.Reader, tool string, args ...string) (string, string, int) {
 	o.t.Helper()
-	cmd := exec.Command(tool, append(append([]string{}, o.opts...), args...)...)
-	cmd.Env = append(os.Environ(), o.env...)
-	var out, errb bytes.Buffer
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, &out, &errb
-	err := cmd.Run()
-	var ee *exec.ExitError
-	if err != nil && !errors.As(err, &ee) {
-		o.t.Fatalf("%s: %v", tool, err)
-	}
-	return out.String(), errb.String(), cmd.ProcessState.ExitCode()
+	return opensshtest.Run(o.t, o.env, stdin, tool, append(append([]string{}, o.opts...), args...)...)
 }
 
 func (o *openssh) ssh(target string, args ...string) (string, string, int) {
@@ -128,7 +98,7 @@ func (o *openssh) ssh(target string, args ...string) (string, string, int) {
 // TestOpenSSHAsNonRootAgentUser: an agent running as a created (non-root) user serves that
 // user to OpenSSH through `tsconnect nc`; other users and privileged -R are refused.
 func TestOpenSSHAsNonRootAgentUser(t *testing.T) {
-	u := e2eUser(t, "tsce2e1")
+	u := opensshtest.AddUser(t, "tsce2e1")
 	tn := newTestNet(t)
 	client := tn.startAgent("client")
 	tn.startAgentAs(t, u, "usrv", client)

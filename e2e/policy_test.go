@@ -69,24 +69,32 @@ func sshTry(t *testing.T, n *node.Node, name, user string) (*ssh.Client, string,
 	return cl, banners.String(), nil
 }
 
+// newPolicyNet is a network with alice (its admin owner) and bob (a member) under policy,
+// written by author. Its agents map logins to root, so it needs root: without it the test fails.
+func newPolicyNet(t *testing.T, policy, author string) (tn *testNet, alice, bob control.User) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Fatal("the agent maps logins to root here: run the tests as root")
+	}
+	tn = newTestNet(t)
+	ctx := context.Background()
+	bob, err := tn.srv.CreateUser(ctx, "bob@example.com", control.RoleMember)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tn.srv.SetPolicy(ctx, []byte(policy), author); err != nil {
+		t.Fatal(err)
+	}
+	return tn, tn.owner, bob
+}
+
 // TestPolicySSH runs two users, a tagged server and a user's own device under a policy:
 // the allowed user gets a shell, the others the right banner; a peer in the map whose port
 // 22 is not allowed cannot even finish a TCP handshake; and a policy write cuts a live
 // session, background jobs included, with "Access revoked.".
 func TestPolicySSH(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("the agent maps logins to root here: run as root")
-	}
-	tn := newTestNet(t)
+	tn, alice, bob := newPolicyNet(t, policyV1, "alice")
 	ctx := context.Background()
-	alice := tn.owner
-	bob, err := tn.srv.CreateUser(ctx, "bob@example.com", control.RoleMember)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tn.srv.SetPolicy(ctx, []byte(policyV1), "alice"); err != nil {
-		t.Fatal(err)
-	}
 	// Bob may not make a key for tag:server (he is no owner); alice may.
 	if _, _, err := tn.srv.CreateAuthKey(ctx, control.AuthKeyOptions{Tags: []string{"tag:server"}, CreatedBy: bob.ID}); err == nil {
 		t.Fatal("bob made a tag:server key without owning the tag")

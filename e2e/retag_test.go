@@ -77,19 +77,8 @@ func gone(pid int) bool {
 // whom the policy lets onto tag:prod, has a live shell there, and deleting bob ends it and
 // removes his nodes.
 func TestRetagRevokes(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("the agent maps logins to root here: run as root")
-	}
-	tn := newTestNet(t)
+	tn, alice, bob := newPolicyNet(t, retagPolicy, "admin")
 	ctx := context.Background()
-	alice := tn.owner
-	bob, err := tn.srv.CreateUser(ctx, "bob@example.com", control.RoleMember)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tn.srv.SetPolicy(ctx, []byte(retagPolicy), "admin"); err != nil {
-		t.Fatal(err)
-	}
 	tn.startAgentKey("server", tn.authKey(control.AuthKeyOptions{User: alice.ID}))
 	laptop := tn.startNodeKey("laptop", tn.authKey(control.AuthKeyOptions{User: alice.ID, Ephemeral: true}))
 

@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -19,28 +18,15 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"tsconnect/internal/opensshtest"
 )
 
 // createUser adds a local account (with a home and bash, in a fresh supplementary group)
 // for the test and removes it afterwards. It needs root and fails without it.
 func createUser(t *testing.T, name string) *account {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Fatalf("this test creates users with useradd and must run as root (uid is %d)", os.Geteuid())
-	}
-	group := name + "g"
-	exec.Command("userdel", "-r", name).Run() // leftovers of an interrupted run
-	exec.Command("groupdel", group).Run()
-	for _, c := range [][]string{{"groupadd", group}, {"useradd", "-m", "-s", "/bin/bash", "-G", group, name}} {
-		if out, err := exec.Command(c[0], c[1:]...).CombinedOutput(); err != nil {
-			t.Fatalf("%s: %v\n%s", strings.Join(c, " "), err, out)
-		}
-	}
-	t.Cleanup(func() {
-		exec.Command("pkill", "-KILL", "-u", name).Run()
-		exec.Command("userdel", "-r", name).Run()
-		exec.Command("groupdel", group).Run()
-	})
+	opensshtest.AddUser(t, name, name+"g")
 	acct, err := lookupAccount(name)
 	if err != nil {
 		t.Fatal(err)
@@ -80,16 +66,8 @@ func (c *opensshClient) opts() []string {
 // run runs tool (ssh, scp, sftp) with args and stdin; it returns stdout, stderr, exit code.
 func (c *opensshClient) run(stdin string, tool string, args ...string) (string, string, int) {
 	c.t.Helper()
-	cmd := exec.Command(tool, append(c.opts(), args...)...)
-	cmd.Env = append(os.Environ(), append([]string{"HOME=" + c.home}, c.extraEnv...)...)
-	var out, errb bytes.Buffer
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = strings.NewReader(stdin), &out, &errb
-	err := cmd.Run()
-	var ee *exec.ExitError
-	if err != nil && !errors.As(err, &ee) {
-		c.t.Fatalf("%s: %v", tool, err)
-	}
-	return out.String(), errb.String(), cmd.ProcessState.ExitCode()
+	env := append([]string{"HOME=" + c.home}, c.extraEnv...)
+	return opensshtest.Run(c.t, env, strings.NewReader(stdin), tool, append(c.opts(), args...)...)
 }
 
 func (c *opensshClient) ssh(user string, args ...string) (string, string, int) {

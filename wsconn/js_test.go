@@ -17,7 +17,7 @@ func TestJS(t *testing.T) {
 		t.Skip("builds and runs the wasm tests under node")
 	}
 	if _, err := exec.LookPath("node"); err != nil {
-		t.Skip("node is not installed")
+		t.Fatal("node is not installed: the js tests need it (Debian's nodejs)")
 	}
 	srv := newTestServer(t)
 	goroot, err := exec.Command("go", "env", "GOROOT").Output()
