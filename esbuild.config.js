@@ -2,8 +2,9 @@
 // The front-end build. `node esbuild.config.js wasm` builds tsconnect.wasm with Go and copies
 // wasm_exec.js from the same toolchain; `node esbuild.config.js bundle [--dev]` bundles the
 // npm package into npm/dist and the demo page into web/dist (hashed names, precompressed)
-// and writes the size report npm/dist/size-report.json. `npm run build` runs both with a
-// type check in between.
+// and writes the size report npm/dist/size-report.json. The admin console (web/src/console)
+// goes to web/dist/admin (index.html, term.html), its bundles to web/dist/assets.
+// `npm run build` runs both with a type check in between.
 
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -95,7 +96,7 @@ async function bundle() {
       entryPoints: { index: r("npm/src/index.ts"), terminal: r("npm/src/terminal.ts") },
       outdir: r("npm/dist"),
       format: "esm",
-      external: ["@xterm/xterm", "@xterm/addon-fit"],
+      external: ["@xterm/xterm", "@xterm/addon-fit", "@xterm/addon-web-links"],
       minify: false,
       define: workerDefine,
     }),
@@ -138,6 +139,10 @@ async function bundle() {
     .replace("<!-- tsconnect:script -->", `<script type="module" src="${js}"></script>`);
   fs.writeFileSync(path.join(web, "index.html"), html);
 
+  // The admin console: web/dist/admin/index.html and term.html (the child window's page:
+  // HTML + CSS only, no scripts, no wasm), bundles under /assets/ with absolute URLs.
+  const consoleFiles = await buildConsole(web, assets, workerDefine, `/${wasmName}`);
+
   // Precompressed siblings for the Go handler.
   for (const f of walk(web)) {
     if (!/\.(js|css|html|wasm|svg|json)$/.test(f)) continue;
@@ -154,6 +159,11 @@ async function bundle() {
     wasm: { raw: wasm.length, gzip: wasmGz, brotli: wasmBr },
     budget,
     withinBudget: wasm.length <= budget.raw && wasmBr <= budget.brotli,
+    bundles: Object.fromEntries(
+      [["demo.js", path.join(web, js)], ...(css ? [["demo.css", path.join(web, css)]] : []), ...Object.entries(consoleFiles)].map(
+        ([name, f]) => [name, sizes(fs.readFileSync(/** @type {string} */ (f)))],
+      ),
+    ),
     files: Object.fromEntries(
       [...walk(r("npm/dist")), ...walk(web)]
         .filter((f) => !/\.(gz|br)$/.test(f) && !f.endsWith(".gitkeep") && !f.endsWith("size-report.json"))
@@ -164,8 +174,69 @@ async function bundle() {
   const mb = (/** @type {number} */ n) => (n / 1e6).toFixed(2) + " MB";
   console.log(`tsconnect.wasm: ${mb(wasm.length)} raw, ${mb(wasmGz)} gzip, ${mb(wasmBr)} brotli (budget ${mb(budget.raw)} raw, ${mb(budget.brotli)} brotli)`);
   console.log(`npm/dist/index.js: ${fs.statSync(r("npm/dist/index.js")).size} bytes; worker ${workerSource.length} bytes; page ${js} ${fs.statSync(path.join(web, js)).size} bytes`);
+  console.log(
+    `console: ${Object.entries(report.bundles)
+      .filter(([n]) => n.startsWith("console") || n.startsWith("term"))
+      .map(([n, b]) => `${n} ${b.raw} raw / ${b.brotli} brotli`)
+      .join(", ")} bytes`,
+  );
   if (!report.withinBudget) console.warn("WARNING: tsconnect.wasm is over its size budget (see npm/dist/size-report.json)");
 }
+
+/**
+ * Builds the console bundle (JS + CSS) and the child window's CSS into assets, and writes
+ * web/dist/admin/index.html and term.html from their templates. Returns the built files by role.
+ * @param {string} web @param {string} assets @param {Record<string, string>} workerDefine @param {string} wasmURL
+ * @returns {Promise<Record<string, string>>}
+ */
+async function buildConsole(web, assets, workerDefine, wasmURL) {
+  const result = await esbuild.build(
+    options({
+      entryPoints: { console: r("web/src/console/main.ts"), term: r("web/src/console/term.css") },
+      outdir: assets,
+      entryNames: "[name]-[hash]",
+      assetNames: "[name]-[hash]",
+      format: "esm",
+      metafile: true,
+      define: { ...workerDefine, __TSCONNECT_WASM_URL__: JSON.stringify(wasmURL) },
+    }),
+  );
+  const outputs = Object.entries(result.metafile?.outputs ?? {});
+  const out = (/** @type {string} */ entry) => {
+    const o = outputs.find(([, v]) => v.entryPoint === entry);
+    if (!o) throw new Error(`esbuild metafile has no output for ${entry}`);
+    return o;
+  };
+  const [consoleJS, consoleOut] = out("web/src/console/main.ts");
+  const [termCSS] = out("web/src/console/term.css");
+  if (!consoleOut.cssBundle) throw new Error("the console bundle has no CSS");
+  const abs = (/** @type {string} */ p) => "/" + path.relative(web, path.join(root, p)).split(path.sep).join("/");
+  const admin = path.join(web, "admin");
+  fs.mkdirSync(admin, { recursive: true });
+  const page = (/** @type {string} */ template, /** @type {string} */ head, /** @type {string} */ script) =>
+    fs.readFileSync(r(template), "utf8").replace("<!-- tsconnect:head -->", head).replace("<!-- tsconnect:script -->", script);
+  fs.writeFileSync(
+    path.join(admin, "index.html"),
+    page(
+      "web/admin.html",
+      [`<link rel="stylesheet" href="${abs(consoleOut.cssBundle)}">`, `<link rel="modulepreload" href="${abs(consoleJS)}">`].join("\n"),
+      `<script type="module" src="${abs(consoleJS)}"></script>`,
+    ),
+  );
+  const term = page("web/term.html", `<link rel="stylesheet" href="${abs(termCSS)}">`, "");
+  if (/<script/i.test(term) || /\.wasm/.test(term)) throw new Error("web/term.html must stay without scripts and wasm");
+  fs.writeFileSync(path.join(admin, "term.html"), term);
+  return {
+    "console.js": path.join(root, consoleJS),
+    "console.css": path.join(root, consoleOut.cssBundle),
+    "term.css": path.join(root, termCSS),
+    "admin/index.html": path.join(admin, "index.html"),
+    "admin/term.html": path.join(admin, "term.html"),
+  };
+}
+
+/** Raw, gzip and brotli sizes of a file's bytes. @param {Buffer} b */
+const sizes = (b) => ({ raw: b.length, gzip: gzip(b).length, brotli: brotli(b).length });
 
 /** @param {string} dir @returns {string[]} */
 function walk(dir) {

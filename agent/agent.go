@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/user"
 	"sync"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 
@@ -33,6 +34,12 @@ type Config struct {
 	// SFTPServer is the argv of the SFTP child process; nil means this executable's
 	// `sftp-server` subcommand (see sshlogin.go).
 	SFTPServer []string
+	// CheckRetry is how long a login held by a check rule waits for control to come back
+	// when the connection to it fails before refusing; 0 means DefaultCheckRetry.
+	CheckRetry time.Duration
+	// OnLoginURL, if non-nil, is called with the URL to sign in at when the node registers
+	// without an auth key (interactive login); Start then waits until someone has.
+	OnLoginURL func(url string)
 }
 
 // Agent is a running node agent.
@@ -47,6 +54,7 @@ type Agent struct {
 	sshLn    net.Listener
 	hostKeys []ssh.Signer
 	api      *localAPI
+	mapCh    chan struct{} // closed on the next network map (check.go)
 
 	sshToggle sync.Mutex // serializes SetSSH
 }
@@ -80,6 +88,7 @@ func New(cfg Config) (*Agent, error) {
 	a.node, err = node.New(node.Options{
 		ControlURL:  cfg.ControlURL,
 		AuthKey:     cfg.AuthKey,
+		OnLoginURL:  cfg.OnLoginURL,
 		Hostname:    hostname,
 		StateDir:    cfg.StateDir,
 		SSH:         cfg.SSH,

@@ -34,10 +34,8 @@ func (a *Agent) authorize(ctx context.Context, remote netip.AddrPort, req string
 		l.GrantAcceptDefaults()
 		return l, nil
 	case policy.Check:
-		// Check mode proper (holding the login while the user re-authenticates) comes
-		// later; until then a check rule refuses, naming what is needed.
-		return nil, fmt.Errorf("tsconnect: %s: %s; %s must re-authenticate with control, which this server cannot do yet, so the login is refused",
-			src, v.Reason, ownerOf(nm, peer))
+		// Held until control says the source's user re-authenticated (check.go).
+		return a.holdCheck(ctx, remote, req, v, peer, src)
 	}
 	return nil, fmt.Errorf("tsconnect: %s: %s", src, v.Reason)
 }
@@ -57,13 +55,6 @@ func localUserExists(name string) bool {
 	return err == nil
 }
 
-func ownerOf(nm *controlws.NetworkMap, p controlws.Node) string {
-	if u, ok := nm.UserByID(p.User); ok && len(p.Tags) == 0 {
-		return u.LoginName
-	}
-	return "its user"
-}
-
 func describePeer(nm *controlws.NetworkMap, p controlws.Node) string {
 	owner := "tagged"
 	if u, ok := nm.UserByID(p.User); ok && len(p.Tags) == 0 {
@@ -81,6 +72,7 @@ func describePeer(nm *controlws.NetworkMap, p controlws.Node) string {
 // or check; the others get "Access revoked." and are cut (their whole process session).
 // (Requested and local user are always the same name under the policy's user maps.)
 func (a *Agent) onNetMap(nm *controlws.NetworkMap) {
+	a.notifyMap() // held check-mode logins re-evaluate too
 	a.mu.Lock()
 	srv := a.sshSrv
 	a.mu.Unlock()

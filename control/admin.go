@@ -39,7 +39,7 @@ func ListenAdmin(stateDir string) (net.Listener, error) {
 // ServeAdmin serves the admin API on ln until ln is closed or the server closes; it then
 // returns nil. Whoever can connect to ln is an administrator: keep it a private unix socket.
 //
-//	POST   /api/v1/users       {"email", "role"}                    → User
+//	POST   /api/v1/users       {"email", "role", "password"}        → User
 //	GET    /api/v1/users                                            → [User]
 //	DELETE /api/v1/users/{email}  delete with nodes, revoke keys     → DeletedUser
 //	POST   /api/v1/keys        CreateKeyRequest                     → CreateKeyResponse
@@ -78,6 +78,8 @@ func (s *Server) ServeAdmin(ln net.Listener) error {
 type CreateUserRequest struct {
 	Email string `json:"email"`
 	Role  Role   `json:"role,omitempty"`
+	// Password, if set, is the user's console password (see Server.SetPassword).
+	Password string `json:"password,omitempty"`
 }
 
 // CreateKeyRequest is the body of POST /api/v1/keys: AuthKeyOptions, with the owner given
@@ -134,7 +136,7 @@ func (s *Server) AdminHandler() http.Handler {
 		if !readJSON(w, r, &req) {
 			return
 		}
-		u, err := s.CreateUser(r.Context(), req.Email, req.Role)
+		u, err := s.CreateUserWithPassword(r.Context(), req.Email, req.Role, req.Password)
 		reply(w, http.StatusCreated, u, err)
 	})
 	mux.HandleFunc("GET "+AdminPrefix+"/users", func(w http.ResponseWriter, r *http.Request) {

@@ -119,6 +119,7 @@ func (s *Server) CreateAuthKey(ctx context.Context, o AuthKeyOptions) (secret st
 	if err != nil {
 		return "", info, fmt.Errorf("control: create auth key: %w", err)
 	}
+	s.changes.notify()
 	s.logf("control: created auth key %d (%s) user=%d reusable=%v ephemeral=%v tags=%v", k.ID, k.Prefix, k.UserID, k.Reusable, k.Ephemeral, k.Tags)
 	return secret, keyInfo(k), nil
 }
@@ -157,6 +158,7 @@ func (s *Server) RevokeAuthKey(ctx context.Context, id int64) error {
 	if err != nil {
 		return fmt.Errorf("control: revoke auth key %d: %w", id, err)
 	}
+	s.changes.notify()
 	s.logf("control: revoked auth key %d", id)
 	return nil
 }

@@ -81,6 +81,7 @@ type Server struct {
 	names    map[string]int64
 	addrs    map[netip.Addr]int64
 	users    map[int64]controlws.UserProfile
+	groups   map[int64][]string             // user ID → groups at the identity provider (oidc_users.go)
 	streams  map[int64]map[*stream]struct{} // node ID → its map streams
 	sessions map[*session]struct{}
 	closed   bool
@@ -90,6 +91,9 @@ type Server struct {
 	policyVer PolicyVersion
 	gen       uint64
 	rc        rulesCache // the policy compiled at some gen; its own lock
+	flows     flows      // pending SSH checks and interactive logins (check.go, login.go); its own lock
+
+	changes changeHub // WatchChanges' watchers
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -157,6 +161,7 @@ func New(cfg Config) (*Server, error) {
 		names:    map[string]int64{},
 		addrs:    map[netip.Addr]int64{},
 		users:    map[int64]controlws.UserProfile{},
+		groups:   map[int64][]string{},
 		streams:  map[int64]map[*stream]struct{}{},
 		sessions: map[*session]struct{}{},
 		now:      time.Now,
@@ -204,6 +209,9 @@ func (s *Server) init() error {
 		}
 		for _, u := range users {
 			s.users[u.ID] = profile(u)
+			if len(u.Groups) > 0 {
+				s.groups[u.ID] = u.Groups
+			}
 		}
 		nodes, err := tx.Nodes()
 		if err != nil {

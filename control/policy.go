@@ -197,7 +197,8 @@ func (s *Server) RestorePolicy(ctx context.Context, n int64, author string) (Pol
 }
 
 // canApplyTags reports, as an error wrapping ErrInvalid, a tag that user may not apply:
-// admins apply any tag, others only tags the policy's tagOwners give them.
+// admins apply any tag, others only tags the policy's tagOwners give them (directly or
+// through their groups, identity-provider groups included).
 func (s *Server) canApplyTags(u store.User, tags []string) error {
 	if Role(u.Role) == RoleAdmin {
 		return nil
@@ -206,7 +207,7 @@ func (s *Server) canApplyTags(u store.User, tags []string) error {
 	p := s.policy
 	s.mu.RUnlock()
 	for _, t := range tags {
-		if !p.CanApplyTag(u.Email, t) {
+		if !p.CanApplyTagWithGroups(u.Email, u.Groups, t) {
 			return fmt.Errorf("control: user %s may not apply %s: not an owner of it in the policy's tagOwners, and not an admin: %w", u.Email, t, ErrInvalid)
 		}
 	}

@@ -39,6 +39,18 @@ func marshalHostinfo(hi controlws.Hostinfo) json.RawMessage {
 //
 // Protocol failures are *controlws.Error values.
 func (s *Server) register(ctx context.Context, machine key.Public, req *controlws.RegisterRequest) (*controlws.RegisterResponse, error) {
+	return s.registerAs(ctx, machine, req, nil)
+}
+
+// loginGrant is a completed interactive login: it registers the node to a user as an auth
+// key would, untagged.
+type loginGrant struct {
+	userID    int64
+	ephemeral bool
+}
+
+// registerAs is register; a non-nil grant stands in for the auth key.
+func (s *Server) registerAs(ctx context.Context, machine key.Public, req *controlws.RegisterRequest, grant *loginGrant) (*controlws.RegisterResponse, error) {
 	if req.NodeKey.IsZero() {
 		return nil, errf(controlws.CodeBadRequest, "register: missing node key")
 	}
@@ -80,7 +92,13 @@ func (s *Server) register(ctx context.Context, machine key.Public, req *controlw
 			}
 			return nil
 		}
-		if req.AuthKey == "" {
+		if grant != nil {
+			if _, err := tx.UserByID(grant.userID); errors.Is(err, store.ErrNotFound) {
+				return errf(controlws.CodeInvalidKey, "the user who signed in (%d) does not exist", grant.userID)
+			} else if err != nil {
+				return err
+			}
+		} else if req.AuthKey == "" {
 			switch {
 			case found && !live:
 				return errf(controlws.CodeNodeDeleted, "this machine's node was deleted; register with a new auth key")
@@ -89,13 +107,18 @@ func (s *Server) register(ctx context.Context, machine key.Public, req *controlw
 			}
 			return errf(controlws.CodeInvalidKey, "an auth key is required to register")
 		}
-		k, err := checkAuthKey(tx, req.AuthKey, now)
-		if err != nil {
-			return err
-		}
-		k.Used, k.UsedAt = true, now
-		if err := tx.UpdateAuthKey(&k); err != nil {
-			return err
+		var k store.AuthKey
+		if grant != nil {
+			k = store.AuthKey{UserID: grant.userID, Ephemeral: grant.ephemeral}
+		} else {
+			k, err = checkAuthKey(tx, req.AuthKey, now)
+			if err != nil {
+				return err
+			}
+			k.Used, k.UsedAt = true, now
+			if err := tx.UpdateAuthKey(&k); err != nil {
+				return err
+			}
 		}
 		changed = true
 		if live { // logged out: log back in, keep name and addresses

@@ -55,6 +55,7 @@ func (s *Server) policyNodeLocked(id int64, ln *liveNode) policy.Node {
 	n := policy.Node{ID: id, Name: ln.n.Name, Addresses: ln.n.Addresses, Tags: ln.n.Tags}
 	if len(n.Tags) == 0 {
 		n.User = s.users[ln.n.User].LoginName
+		n.UserGroups = s.groups[ln.n.User]
 	}
 	return n
 }
@@ -100,6 +101,7 @@ func (c *compiled) visible(a, b int64) bool { return c.inbound[a][b] || c.inboun
 // publishAll sends every stream a new full map (after a policy change).
 // Callers hold writeMu.
 func (s *Server) publishAll() {
+	defer s.changes.notify()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	for _, sts := range s.streams {

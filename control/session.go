@@ -138,6 +138,9 @@ func (se *session) handle(env *controlws.Envelope) (resp string, body any, err e
 		if err := json.Unmarshal(env.Body, &req); err != nil {
 			return "", nil, errf(controlws.CodeBadRequest, "register: %v", err)
 		}
+		if req.Interactive && req.AuthKey == "" {
+			return se.registerInteractive(env, &req)
+		}
 		r, err := se.s.register(ctx, se.machine, &req)
 		if err != nil {
 			return "", nil, err
@@ -170,6 +173,15 @@ func (se *session) handle(env *controlws.Envelope) (resp string, body any, err e
 		}
 		se.deletedOnLogout = n.Ephemeral
 		return controlws.TypeOK, nil, nil
+	case controlws.TypeSSHCheck:
+		var req controlws.SSHCheckRequest
+		if err := json.Unmarshal(env.Body, &req); err != nil {
+			return "", nil, errf(controlws.CodeBadRequest, "sshCheck: %v", err)
+		}
+		return se.sshCheck(env, &req)
+	case controlws.TypeSSHCheckCancel:
+		se.cancelCheck(env.ID)
+		return "", nil, nil
 	}
 	return "", nil, errf(controlws.CodeBadRequest, "unknown message type %q", env.Type)
 }

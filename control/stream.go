@@ -254,6 +254,7 @@ func (s *Server) fullMapLocked(id int64, c *compiled) *controlws.NetworkMap {
 // publishChanged tells every stream that node id changed (its own streams: Self).
 // Callers hold writeMu, and have updated the cache.
 func (s *Server) publishChanged(id int64) {
+	defer s.changes.notify()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	for nid, sts := range s.streams {
@@ -269,6 +270,7 @@ func (s *Server) publishChanged(id int64) {
 
 // publishRemoved tells every stream that node id is gone.
 func (s *Server) publishRemoved(id int64) {
+	defer s.changes.notify()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	for nid, sts := range s.streams {

@@ -121,6 +121,9 @@ func TestDeleteUser(t *testing.T) {
 	ws.waitFor(t, "server sees bob's nodes", func(nm *controlws.NetworkMap) bool {
 		return hasPeer(nm, bobLaptop.ID) && hasPeer(nm, bobBox.ID)
 	})
+	// Bob's laptop must hold its stream before the deletion: the server names the reason
+	// on the stream, and a stream not yet open would only see the connection close.
+	wb.waitFor(t, "bob's laptop has its map", func(*controlws.NetworkMap) bool { return true })
 
 	if _, err := e.s.DeleteUser(ctx, "nobody@example.com"); !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "nobody@example.com") {
 		t.Fatalf("delete an unknown user: %v", err)

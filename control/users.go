@@ -76,8 +76,27 @@ func (s *Server) CreateUser(ctx context.Context, email string, role Role) (User,
 	s.users[u.ID] = profile(u)
 	s.gen++
 	s.mu.Unlock()
+	s.changes.notify()
 	s.logf("control: created user %d %s (%s)", u.ID, u.Email, u.Role)
 	return userFrom(u), nil
+}
+
+// CreateUserWithPassword is CreateUser followed by SetPassword when password is not
+// empty. A password the rules refuse creates no user.
+func (s *Server) CreateUserWithPassword(ctx context.Context, email string, role Role, password string) (User, error) {
+	if password != "" {
+		if err := checkPasswordRules(password); err != nil {
+			return User{}, err
+		}
+	}
+	u, err := s.CreateUser(ctx, email, role)
+	if err != nil || password == "" {
+		return u, err
+	}
+	if err := s.SetPassword(ctx, u.ID, password); err != nil {
+		return u, err
+	}
+	return u, nil
 }
 
 // Users returns every user by ID.
@@ -109,6 +128,23 @@ func (s *Server) UserByEmail(ctx context.Context, email string) (User, error) {
 	}
 	if err != nil {
 		return User{}, fmt.Errorf("control: user %s: %w", email, err)
+	}
+	return userFrom(u), nil
+}
+
+// UserByID returns the user with that ID, or an error wrapping ErrNotFound.
+func (s *Server) UserByID(ctx context.Context, id int64) (User, error) {
+	var u store.User
+	err := s.st.Read(ctx, func(tx store.Tx) error {
+		var err error
+		u, err = tx.UserByID(id)
+		return err
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return User{}, fmt.Errorf("control: no user %d: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return User{}, fmt.Errorf("control: user %d: %w", id, err)
 	}
 	return userFrom(u), nil
 }
@@ -186,6 +222,7 @@ func (s *Server) DeleteUser(ctx context.Context, email string) (DeletedUser, err
 	}
 	s.mu.Lock()
 	delete(s.users, out.User.ID)
+	delete(s.groups, out.User.ID)
 	s.gen++
 	s.mu.Unlock()
 	s.publishAll()

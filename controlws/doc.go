@@ -36,4 +36,10 @@
 // Requests carry an ID the response echoes. register → registerResponse | error; mapRequest → a stream of
 // mapResponse, all with the request's ID: the first holds Full, later ones deltas (see NetworkMap.Apply),
 // until the connection ends or an error with that ID ends the stream; update → ok | error; logout → ok | error.
+//
+// Check mode: sshCheck → [sshCheckVerdict "pending" with the URL] → sshCheckVerdict "accept" | "reject" | error;
+// the node may send sshCheckCancel with the sshCheck's ID to give up (the final answer is then a reject).
+// Interactive login: register with interactive set and no auth key → loginURL → registerResponse | error
+// (CodeLoginExpired when nobody signed in in time). Requests are served in order except these two, whose
+// final answers may come after answers to later requests.
 package controlws

@@ -47,10 +47,18 @@ type Hostinfo struct {
 // RegisterRequest asks control to bind this machine to NodeKey as a node, using AuthKey.
 // Registering again with the node key already bound to this machine succeeds without
 // consuming a key.
+//
+// Interactive set and no AuthKey (and no live node on this machine) asks for an interactive
+// login: control answers TypeLoginURL, then the registerResponse once a user signed in at
+// that URL (the node is then that user's, untagged; Ephemeral as asked), or an error.
 type RegisterRequest struct {
-	AuthKey  string     `json:"authKey,omitempty"`
-	NodeKey  key.Public `json:"nodeKey"`
-	Hostinfo Hostinfo   `json:"hostinfo"`
+	AuthKey     string     `json:"authKey,omitempty"`
+	NodeKey     key.Public `json:"nodeKey"`
+	Hostinfo    Hostinfo   `json:"hostinfo"`
+	Interactive bool       `json:"interactive,omitempty"`
+	// Ephemeral asks for an ephemeral node; only an interactive login honours it (an auth
+	// key decides for itself).
+	Ephemeral bool `json:"ephemeral,omitempty"`
 }
 
 // RegisterResponse reports the node control made.
@@ -95,6 +103,7 @@ const (
 	CodeNodeKeyInUse   = "node_key_in_use" // node key bound to another machine
 	CodeNotRegistered  = "not_registered"  // this machine has no node with that key: register first
 	CodeNodeDeleted    = "node_deleted"    // an admin deleted the node
+	CodeLoginExpired   = "login_expired"   // nobody completed the interactive login in time
 	CodeInternal       = "internal"
 	CodeUnsupportedVer = "unsupported_version"
 )

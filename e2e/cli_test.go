@@ -99,7 +99,7 @@ func TestCLIControlKilled(t *testing.T) {
 	cli(t, "users", "create", "--state", dir, "alice@example.com")
 	polFile := filepath.Join(t.TempDir(), "policy.hujson")
 	os.WriteFile(polFile, []byte(ownNodesPolicy), 0o600)
-	cli(t, "policy", "set", "--state", dir, polFile) // the default asks for check mode, not built yet
+	cli(t, "policy", "set", "--state", dir, polFile) // the default asks for check mode (a web sign-in)
 	agentKey := lastLine(cli(t, "keys", "create", "--state", dir, "--user", "alice@example.com"))
 	if !strings.HasPrefix(agentKey, "tskey-") {
 		t.Fatalf("keys create printed %q as its last line", agentKey)

@@ -73,7 +73,7 @@ func newTestNet(t testing.TB) *testNet {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The default policy asks for check mode, which refuses logins until it is built: the
+	// The default policy asks for check mode, which holds logins for a web sign-in: the
 	// tests run under one that lets users SSH to their own nodes (policy_test.go).
 	if _, err := tn.srv.SetPolicy(context.Background(), []byte(ownNodesPolicy), "e2e harness"); err != nil {
 		t.Fatal(err)

@@ -27,6 +27,13 @@ type Options struct {
 	ControlKey key.Public
 	// AuthKey registers the node when this machine has none yet.
 	AuthKey string
+	// OnLoginURL, if non-nil, makes a node without AuthKey (and not registered yet) log in
+	// interactively: it is called with the URL where a user signs in to own the node, and
+	// Start waits (bounded by its ctx) until someone has. State is StateNeedsLogin meanwhile.
+	OnLoginURL func(url string)
+	// Ephemeral asks for an ephemeral node in an interactive login (an auth key decides
+	// for itself).
+	Ephemeral bool
 	// Hostname is the name the node asks for; control makes it unique.
 	Hostname string
 	// OS is reported to control; "" means the Go runtime's.
@@ -169,13 +176,25 @@ func (n *Node) register(ctx context.Context, cc *controlws.Client) error {
 	if n.id.Registered {
 		return nil
 	}
-	if n.opts.AuthKey == "" {
+	req := controlws.RegisterRequest{AuthKey: n.opts.AuthKey, NodeKey: n.id.NodeKey.Public(), Hostinfo: n.hostinfo()}
+	var err error
+	switch {
+	case n.opts.AuthKey != "":
+		_, err = cc.Register(ctx, req)
+	case n.opts.OnLoginURL != nil:
+		req.Ephemeral = n.opts.Ephemeral
+		_, err = cc.RegisterInteractive(ctx, req, func(u controlws.LoginURL) {
+			n.setState(StateNeedsLogin)
+			n.logf("node: to join, sign in at %s", u.URL)
+			n.opts.OnLoginURL(u.URL)
+		})
+		if err == nil {
+			n.setState(StateStarting)
+		}
+	default:
 		n.setState(StateNeedsLogin)
 		return errors.New("node: not registered and no auth key given")
 	}
-	_, err := cc.Register(ctx, controlws.RegisterRequest{
-		AuthKey: n.opts.AuthKey, NodeKey: n.id.NodeKey.Public(), Hostinfo: n.hostinfo(),
-	})
 	if err != nil {
 		n.setState(StateStopped)
 		return err

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"net/netip"
+	"slices"
 	"strings"
 )
 
@@ -84,6 +85,9 @@ func (b *builder) parseAlias(s pstr, field string, ctx aliasCtx) (alias, bool) {
 			}
 			return a, false
 		}
+	case strings.HasPrefix(t, idpGroupPrefix):
+		b.errf(s.off, field, "%q can only be a member in groups: map it to a group (\"group:NAME\": [%q]) and use that", t, t)
+		return a, false
 	case strings.HasPrefix(t, "group:"):
 		a.kind, a.name = akGroup, t
 		if _, ok := b.p.groups[t]; !ok {
@@ -161,7 +165,7 @@ func (p *Policy) matches(a alias, n Node) bool {
 	case akUser:
 		return n.owner() != "" && strings.EqualFold(n.owner(), a.name)
 	case akGroup:
-		return n.owner() != "" && p.inGroup(a.name, n.owner())
+		return n.owner() != "" && p.inGroup(a.name, n.owner(), n.UserGroups)
 	case akTag:
 		return n.hasTag(a.name)
 	case akMember:
@@ -178,9 +182,16 @@ func (p *Policy) matches(a alias, n Node) bool {
 	return false
 }
 
-func (p *Policy) inGroup(group, user string) bool {
+// inGroup reports whether user, who holds idpGroups at the identity provider, is a member
+// of group: listed by login, or through an idpgroup: entry naming one of idpGroups.
+func (p *Policy) inGroup(group, user string, idpGroups []string) bool {
 	for _, m := range p.groups[group] {
 		if strings.EqualFold(m, user) {
+			return true
+		}
+	}
+	for _, g := range p.idpGroups[group] {
+		if slices.Contains(idpGroups, g) {
 			return true
 		}
 	}

@@ -15,6 +15,12 @@ func (p *Policy) Compile(nw *Network, dst Node) *NodeRules {
 // as a member when autogroup:member owns it). Admins may apply any tag; that
 // is the caller's decision.
 func (p *Policy) CanApplyTag(user, tag string) bool {
+	return p.CanApplyTagWithGroups(user, nil, tag)
+}
+
+// CanApplyTagWithGroups is CanApplyTag for a user who holds idpGroups at the identity
+// provider (see Node.UserGroups).
+func (p *Policy) CanApplyTagWithGroups(user string, idpGroups []string, tag string) bool {
 	owners, ok := p.tagOwners[tag]
 	if !ok || user == "" {
 		return false
@@ -24,7 +30,7 @@ func (p *Policy) CanApplyTag(user, tag string) bool {
 		case o == "autogroup:member":
 			return true
 		case strings.HasPrefix(o, "group:"):
-			if p.inGroup(o, user) {
+			if p.inGroup(o, user, idpGroups) {
 				return true
 			}
 		case strings.EqualFold(o, user):

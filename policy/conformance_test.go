@@ -11,12 +11,14 @@ var (
 	aliceLaptop  = node(1, "alice-laptop", "alice@example.com", nil, "100.64.0.1", "fd7a:115c:a1e0::1")
 	aliceDesktop = node(2, "alice-desktop", "alice@example.com", nil, "100.64.0.2", "fd7a:115c:a1e0::2")
 	bobLaptop    = node(3, "bob-laptop", "bob@example.com", nil, "100.64.0.3", "fd7a:115c:a1e0::3")
-	carolLaptop  = node(4, "carol-laptop", "carol@other.org", nil, "100.64.0.4", "fd7a:115c:a1e0::4")
-	rootLaptop   = node(5, "root-laptop", "root@example.com", nil, "100.64.0.5", "fd7a:115c:a1e0::5")
-	prodServer   = node(10, "prod", "", []string{"tag:prod"}, "100.64.0.10", "fd7a:115c:a1e0::a")
-	webServer    = node(11, "web", "", []string{"tag:web"}, "100.64.0.11", "fd7a:115c:a1e0::b")
-	ciRunner     = node(12, "ci", "", []string{"tag:ci"}, "100.64.0.12", "fd7a:115c:a1e0::c")
-	ciRunner2    = node(13, "ci2", "", []string{"tag:ci"}, "100.64.0.13", "fd7a:115c:a1e0::d")
+	// carol's identity provider puts her in its "engineering" group; that counts only where a
+	// policy maps it (idpgroup:engineering).
+	carolLaptop = withIdPGroups(node(4, "carol-laptop", "carol@other.org", nil, "100.64.0.4", "fd7a:115c:a1e0::4"), "engineering")
+	rootLaptop  = node(5, "root-laptop", "root@example.com", nil, "100.64.0.5", "fd7a:115c:a1e0::5")
+	prodServer  = node(10, "prod", "", []string{"tag:prod"}, "100.64.0.10", "fd7a:115c:a1e0::a")
+	webServer   = node(11, "web", "", []string{"tag:web"}, "100.64.0.11", "fd7a:115c:a1e0::b")
+	ciRunner    = node(12, "ci", "", []string{"tag:ci"}, "100.64.0.12", "fd7a:115c:a1e0::c")
+	ciRunner2   = node(13, "ci2", "", []string{"tag:ci"}, "100.64.0.13", "fd7a:115c:a1e0::d")
 	// A device of alice's that was tagged: it is no longer alice's.
 	aliceTagged = node(14, "alice-tagged", "", []string{"tag:web"}, "100.64.0.14", "fd7a:115c:a1e0::e")
 
@@ -32,6 +34,11 @@ func node(id int64, name, user string, tags []string, addrs ...string) Node {
 		ip := netip.MustParseAddr(a)
 		n.Addresses = append(n.Addresses, netip.PrefixFrom(ip, ip.BitLen()))
 	}
+	return n
+}
+
+func withIdPGroups(n Node, groups ...string) Node {
+	n.UserGroups = groups
 	return n
 }
 
@@ -116,6 +123,18 @@ var conformancePolicies = map[string]string{
 	"acls": [{"action": "accept", "src": ["ci-box"], "dst": ["tag:web:22"]}],
 	"ssh": [{"action": "accept", "src": ["tag:ci"], "dst": ["tag:web"], "users": ["deploy"]}],
 }`,
+	"idp-groups": `{
+	"groups": {
+		"group:eng":         ["bob@example.com", "idpgroup:engineering"],
+		"group:engineering": ["alice@example.com"], // same name as the IdP group, but not mapped
+	},
+	"tagOwners": {"tag:prod": ["group:eng"], "tag:web": []},
+	"acls": [{"action": "accept", "src": ["*"], "dst": ["*:*"]}],
+	"ssh": [
+		{"action": "accept", "src": ["group:eng"], "dst": ["tag:prod"], "users": ["ubuntu"]},
+		{"action": "accept", "src": ["group:engineering"], "dst": ["tag:web"], "users": ["deploy"]},
+	],
+}`,
 	"named-and-star": `{
 	"tagOwners": {"tag:prod": []},
 	"acls": [{"action": "accept", "src": ["*"], "dst": ["*:*"]}],
@@ -188,6 +207,11 @@ var conformanceCases = []conformanceCase{
 	{"checkPeriod always: re-authenticate on every login", "check-always", aliceLaptop, false, webServer, "alice", Check, "alice", `re-authentication required to log in as "alice" (on every login)`, 0},
 	{"hosts alias as acl source opens port 22 from that address", "hosts", ciRunner, false, webServer, "deploy", Accept, "deploy", `permitted to log in as "deploy"`, 0},
 	{"same tag, other address: the network rule does not cover it", "hosts", ciRunner2, false, webServer, "deploy", Reject, "", "not permitted to this node", -1},
+	{"idpgroup:NAME makes a user holding IdP group NAME a member", "idp-groups", carolLaptop, false, prodServer, "ubuntu", Accept, "ubuntu", `permitted to log in as "ubuntu"`, 0},
+	{"idpgroup: members listed by login stay members", "idp-groups", bobLaptop, false, prodServer, "ubuntu", Accept, "ubuntu", `permitted to log in as "ubuntu"`, 0},
+	{"idpgroup: users without the IdP group are not members", "idp-groups", aliceLaptop, false, prodServer, "ubuntu", Reject, "", "not permitted to this node", -1},
+	{"IdP groups confer nothing unless mapped, even to a same-named group", "idp-groups", carolLaptop, false, webServer, "deploy", Reject, "", "not permitted to this node", -1},
+	{"IdP groups are ignored where the policy has no idpgroup:", "main", carolLaptop, false, prodServer, "ubuntu", Reject, "", "not permitted to this node", -1},
 	{"exact user beats *: a listed name maps to itself", "named-and-star", aliceLaptop, false, prodServer, "deploy", Accept, "deploy", `permitted to log in as "deploy"`, 0},
 	{"* maps any other non-root name to itself", "named-and-star", aliceLaptop, false, prodServer, "bob", Accept, "bob", `permitted to log in as "bob"`, 0},
 }

@@ -103,6 +103,11 @@ var invalidPolicies = []struct {
 	{"checkPeriod on an accept rule", `{
   "ssh": [{"action": "accept", "src": ["autogroup:member"], "dst": ["autogroup:self"], "users": ["root"], "checkPeriod": "1h"}],
 }`, `policy.hujson:2:122: ssh[0].checkPeriod: checkPeriod is only allowed on check rules`},
+	{"empty idpgroup", `{"groups": {"group:eng": ["idpgroup:"]}}`,
+		`policy.hujson:1:27: groups.group:eng: "idpgroup:" is not an identity-provider group: want idpgroup:NAME, NAME as the provider sends it`},
+	{"idpgroup used outside groups", `{
+  "acls": [{"action": "accept", "src": ["idpgroup:eng"], "dst": ["*:*"]}],
+}`, `policy.hujson:2:41: acls[0].src: "idpgroup:eng" can only be a member in groups: map it to a group ("group:NAME": ["idpgroup:eng"]) and use that`},
 	{"syntax error", "{\n  \"acls\": [\n    {\"action\": \"accept\",, }\n  ]\n}",
 		`policy.hujson:3:25: syntax error: invalid character ',' at start of value`},
 	{"failing sshTest", `{

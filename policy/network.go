@@ -13,6 +13,10 @@ type Node struct {
 	// Tags are the node's ACL tags ("tag:x"). A tagged node belongs to no user,
 	// whatever User says.
 	Tags []string
+	// UserGroups are the owner's groups at the identity provider (the OIDC groups claim
+	// of their latest sign-in). They count only where the policy opts in: a group listing
+	// "idpgroup:NAME" includes every user holding NAME. Ignored for tagged nodes.
+	UserGroups []string
 }
 
 // Tagged reports whether n carries tags (and so belongs to no user).

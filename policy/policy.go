@@ -16,6 +16,7 @@ type Policy struct {
 	file      string
 	src       []byte
 	groups    map[string][]string
+	idpGroups map[string][]string // group → identity-provider groups whose members it includes
 	tagOwners map[string][]string
 	hosts     map[string]netip.Prefix
 	net       []netRule // acls and grants, in file order
@@ -86,7 +87,7 @@ func Parse(file string, src []byte) (*Policy, error) {
 func parse(file string, src []byte) (*Policy, error) {
 	b := &builder{reader: reader{file: file, src: src}, p: &Policy{
 		file: file, src: src,
-		groups: map[string][]string{}, tagOwners: map[string][]string{}, hosts: map[string]netip.Prefix{},
+		groups: map[string][]string{}, idpGroups: map[string][]string{}, tagOwners: map[string][]string{}, hosts: map[string]netip.Prefix{},
 	}}
 	root, err := hujson.Parse(src)
 	if err != nil {
@@ -143,6 +144,12 @@ func (b *builder) build(top map[string]member) {
 	}
 }
 
+// idpGroupPrefix marks a group member that is a group at the identity provider:
+// "group:eng": ["alice@example.com", "idpgroup:engineering"] makes every user whose
+// groups claim holds "engineering" a member of group:eng. It is this implementation's
+// extension of the groups section; without it, IdP groups confer nothing.
+const idpGroupPrefix = "idpgroup:"
+
 func (b *builder) groups(v *hujson.Value) {
 	ms, ok := b.object(v, "groups")
 	if !ok {
@@ -162,6 +169,12 @@ func (b *builder) groups(v *hujson.Value) {
 				b.errf(u.off, field, "nested groups are not allowed: %q", u.s)
 			case strings.HasPrefix(u.s, "tag:"):
 				b.errf(u.off, field, "tags cannot be group members: %q", u.s)
+			case strings.HasPrefix(u.s, idpGroupPrefix):
+				if name := strings.TrimPrefix(u.s, idpGroupPrefix); name == "" || strings.TrimSpace(name) != name {
+					b.errf(u.off, field, "%q is not an identity-provider group: want %sNAME, NAME as the provider sends it", u.s, idpGroupPrefix)
+				} else {
+					b.p.idpGroups[m.key] = append(b.p.idpGroups[m.key], name)
+				}
 			case strings.HasPrefix(u.s, "autogroup:"):
 				b.errf(u.off, field, "autogroups cannot be group members: %q", u.s)
 			case !strings.Contains(u.s, "@") || strings.HasPrefix(u.s, "@"):

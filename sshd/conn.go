@@ -23,6 +23,9 @@ type conn struct {
 	sessions map[*session]struct{}
 	wg       sync.WaitGroup // session and forwarding goroutines
 	fwd      remoteForwards
+	// authTimer ends the handshake (and Authorize's context) at its deadline; ExtendHandshake
+	// resets it.
+	authTimer *time.Timer
 }
 
 // loggedIn reports whether c has an accepted login and is not ending.
@@ -44,10 +47,15 @@ func (c *conn) setLogin(p *ssh.Permissions) {
 
 func (c *conn) serve(ctx context.Context) {
 	defer c.nc.Close()
-	deadline := time.Now().Add(handshakeTimeout)
-	c.nc.SetDeadline(deadline)
-	actx, cancel := context.WithDeadline(ctx, deadline) // Authorize gives up with the handshake
-	sconn, chans, reqs, err := ssh.NewServerConn(c.nc, c.srv.authConfig(actx, c))
+	c.nc.SetDeadline(time.Now().Add(handshakeTimeout))
+	actx, cancel := context.WithCancel(ctx) // Authorize gives up with the handshake
+	c.mu.Lock()
+	c.authTimer = time.AfterFunc(handshakeTimeout, cancel)
+	c.mu.Unlock()
+	sconn, chans, reqs, err := ssh.NewServerConn(c.nc, c.srv.authConfig(context.WithValue(actx, connKey{}, c), c))
+	c.mu.Lock()
+	c.authTimer.Stop()
+	c.mu.Unlock()
 	cancel()
 	if err != nil {
 		return // refusals are logged by the auth callback; others are scanners or hang-ups

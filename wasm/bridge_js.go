@@ -13,7 +13,7 @@ import (
 //
 //	globalThis.__tsconnect = { version, newIPN(config) }
 //
-// newIPN({controlURL, authKey, hostname?}) returns an Error (bad config) or {run(notify), login(), logout(), ssh(host,
+// newIPN({controlURL, authKey?, hostname?}) (no authKey: interactive login) returns an Error (bad config) or {run(notify), login(), logout(), ssh(host,
 // user, opts)}; login and logout return Promises; ssh returns {write(Uint8Array),
 // resize(rows, cols), close()}. Terminal data crosses as Uint8Array both ways. Go calls the
 // page's callbacks synchronously from goroutines: they must return quickly and must not

@@ -23,6 +23,8 @@ func newNode(cfg Config, httpGet func(ctx context.Context, url string) ([]byte, 
 	return node.New(node.Options{
 		ControlURL: cfg.ControlURL,
 		AuthKey:    cfg.AuthKey,
+		OnLoginURL: loginURLFunc(cfg, p),
+		Ephemeral:  true, // a browser node's keys live in memory only
 		Hostname:   cfg.Hostname,
 		OS:         "js",
 		HTTPGet:    httpGet,
@@ -30,4 +32,13 @@ func newNode(cfg Config, httpGet func(ctx context.Context, url string) ([]byte, 
 		OnState:    func(s node.State) { p.setState(string(s)) },
 		OnNetMap:   p.setNetMap,
 	})
+}
+
+// loginURLFunc returns node.Options.OnLoginURL for cfg: nil with an auth key, else one
+// that hands the URL to the page.
+func loginURLFunc(cfg Config, p *IPN) func(string) {
+	if cfg.AuthKey != "" {
+		return nil
+	}
+	return p.browseToURL
 }

@@ -14,8 +14,10 @@ import (
 // Config is what the page passes to newIPN.
 type Config struct {
 	ControlURL string
-	AuthKey    string // kept in memory only, never logged
-	Hostname   string // "" means "browser"
+	// AuthKey registers the node; "" means an interactive login: the node gets a URL
+	// (Notify.BrowseToURL) where a user signs in to own it, ephemeral. Kept in memory only, never logged.
+	AuthKey  string
+	Hostname string // "" means "browser"
 }
 
 // Notify are the page's notification callbacks. Each, if non-nil, is called from a Go
@@ -25,7 +27,8 @@ type Notify struct {
 	State func(state string)
 	// NetMap is called with each new network map, as JSON (controlws.NetworkMap's form).
 	NetMap func(netmapJSON string)
-	// BrowseToURL is called when the user must open a URL (interactive login).
+	// BrowseToURL is called when the user must open a URL: with no auth key, where to sign in
+	// so that the node joins (state "needs-login" meanwhile).
 	BrowseToURL func(url string)
 	// PanicRecover is called when a goroutine of this IPN panicked; the IPN stops.
 	PanicRecover func(msg string)
@@ -55,9 +58,6 @@ type IPN struct {
 func NewIPN(cfg Config, httpGet func(ctx context.Context, url string) ([]byte, error)) (*IPN, error) {
 	if cfg.ControlURL == "" {
 		return nil, withCode(controlws.CodeBadRequest, errors.New("createIPN: controlURL is required"))
-	}
-	if cfg.AuthKey == "" {
-		return nil, withCode(controlws.CodeInvalidKey, errors.New("createIPN: authKey is required"))
 	}
 	if cfg.Hostname == "" {
 		cfg.Hostname = "browser"
@@ -112,7 +112,9 @@ func (p *IPN) start() error {
 }
 
 // Login waits until the node runs (registered, first map applied, relay connected) and
-// returns the reason if it could not start. Auth keys need no interactive login.
+// returns the reason if it could not start. Without an auth key that includes the
+// interactive login: Run already asked for it (Notify.BrowseToURL), Login waits for the
+// user to complete it (bounded by ctx; control lets a login URL expire after 10 minutes).
 func (p *IPN) Login(ctx context.Context) error {
 	p.mu.Lock()
 	started := p.started
@@ -213,4 +215,13 @@ func (p *IPN) goSafe(f func()) {
 		}()
 		f()
 	}()
+}
+
+func (p *IPN) browseToURL(url string) {
+	p.mu.Lock()
+	f := p.notify.BrowseToURL
+	p.mu.Unlock()
+	if f != nil {
+		f(url)
+	}
 }

@@ -23,8 +23,9 @@ type SSHOptions struct {
 	Rows, Cols int
 	// OnData receives terminal output; the slice is valid only during the call.
 	OnData func(p []byte)
-	// OnBanner receives authentication banners; url is a link in the banner on the
-	// control server's origin (a check-mode login), or "".
+	// OnBanner receives each authentication banner as it arrives (a held check-mode login
+	// sends one with the URL to re-authenticate at); url is the banner's http(s) link, one
+	// on the control server's origin preferred, or "".
 	OnBanner func(text, url string)
 	// OnProgress receives human-readable connection steps.
 	OnProgress func(text string)
@@ -165,13 +166,13 @@ func lookupPeer(nm *controlws.NetworkMap, host string) (controlws.Node, netip.Ad
 	return peer, netip.AddrPortFrom(addr, 22), nil
 }
 
-// bannerURL returns the first URL in text on the same origin as controlURL: a banner
-// may only make the page open links to the control server.
+// bannerURL returns the URL in a banner for onBanner: the first http(s) URL on the same
+// origin as controlURL (a check-mode login) if there is one, else the first http(s) URL.
+// Only the page decides what to open: the contract is that it opens a URL by itself only
+// when it is on the control server's origin.
 func bannerURL(text, controlURL string) string {
-	cu, err := url.Parse(controlURL)
-	if err != nil || cu.Host == "" {
-		return ""
-	}
+	cu, _ := url.Parse(controlURL)
+	first := ""
 	for _, w := range strings.FieldsFunc(text, func(r rune) bool { return strings.ContainsRune(" \t\r\n\"'<>", r) }) {
 		i := strings.Index(w, "http")
 		if i < 0 {
@@ -179,11 +180,17 @@ func bannerURL(text, controlURL string) string {
 		}
 		w = strings.TrimRight(w[i:], ".,;:!?)")
 		u, err := url.Parse(w)
-		if err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Scheme == cu.Scheme && strings.EqualFold(u.Host, cu.Host) {
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			continue
+		}
+		if cu != nil && cu.Host != "" && u.Scheme == cu.Scheme && strings.EqualFold(u.Host, cu.Host) {
 			return w
 		}
+		if first == "" {
+			first = w
+		}
 	}
-	return ""
+	return first
 }
 
 // Write queues p (copied) for the remote's standard input.

@@ -28,7 +28,8 @@ var contentTypes = map[string]string{
 	".map":   "application/json",
 }
 
-// Handler serves the built front end: "/" is index.html (never cached); files under
+// Handler serves the built front end: a path ending in "/" is that directory's index.html
+// ("/" is index.html, "/admin/" admin/index.html; never cached); files under
 // /assets/ have content-hashed names and are cached for good. A precompressed .br or .gz
 // sibling is served when the client accepts it.
 func Handler() http.Handler {
@@ -38,6 +39,9 @@ func Handler() http.Handler {
 	}
 	return newHandler(sub)
 }
+
+// pages are the build's entry pages: without a build they say so instead of 404.
+var pages = map[string]bool{"index.html": true, "admin/index.html": true}
 
 func newHandler(fsys fs.FS) http.Handler { return &handler{fsys: fsys} }
 
@@ -52,19 +56,26 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	name := strings.TrimPrefix(path.Clean("/"+r.URL.Path), "/")
-	if name == "" {
-		name = "index.html"
+	if strings.HasSuffix(r.URL.Path, "/") {
+		name = path.Join(name, "index.html")
 	}
 	if strings.HasPrefix(path.Base(name), ".") || strings.HasSuffix(name, ".gz") || strings.HasSuffix(name, ".br") {
 		http.NotFound(w, r)
 		return
 	}
-	if _, err := fs.Stat(h.fsys, name); err != nil {
-		if name == "index.html" {
+	fi, err := fs.Stat(h.fsys, name)
+	if err != nil {
+		if pages[name] {
 			notBuilt(w)
 			return
 		}
 		http.NotFound(w, r)
+		return
+	}
+	if fi.IsDir() {
+		// A directory is served as its index.html at the path with a slash, so that
+		// relative links on that page resolve inside it.
+		http.Redirect(w, r, "/"+name+"/", http.StatusMovedPermanently)
 		return
 	}
 	hdr := w.Header()

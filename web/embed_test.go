@@ -32,6 +32,8 @@ func TestServesBuiltAssets(t *testing.T) {
 	h := newHandler(fstest.MapFS{
 		".gitkeep":                     {},
 		"index.html":                   {Data: []byte("<!doctype html><title>demo</title>")},
+		"admin/index.html":             {Data: []byte("<!doctype html><title>console</title>")},
+		"admin/term.html":              {Data: []byte("<!doctype html><title>term</title>")},
 		"assets/main-ABC.js":           {Data: []byte("console.log(1)")},
 		"assets/tsconnect-123.wasm":    {Data: []byte("\x00asm raw")},
 		"assets/tsconnect-123.wasm.br": {Data: []byte("brotli bytes")},
@@ -63,7 +65,18 @@ func TestServesBuiltAssets(t *testing.T) {
 		t.Errorf("js content type %q", r.Header.Get("Content-Type"))
 	}
 
-	for _, p := range []string{"/.gitkeep", "/assets/tsconnect-123.wasm.br", "/nope", "/../embed.go"} {
+	r = get(t, h, "GET", "/admin/", "")
+	if r.StatusCode != 200 || body(t, r) != "<!doctype html><title>console</title>" || r.Header.Get("Cache-Control") != "no-cache" {
+		t.Errorf("GET /admin/: %d cache %q", r.StatusCode, r.Header.Get("Cache-Control"))
+	}
+	if r := get(t, h, "GET", "/admin/term.html", ""); r.StatusCode != 200 || body(t, r) != "<!doctype html><title>term</title>" {
+		t.Errorf("GET /admin/term.html: %d", r.StatusCode)
+	}
+	if r := get(t, h, "GET", "/admin", ""); r.StatusCode != http.StatusMovedPermanently || r.Header.Get("Location") != "/admin/" {
+		t.Errorf("GET /admin: %d to %q, want a redirect to /admin/", r.StatusCode, r.Header.Get("Location"))
+	}
+
+	for _, p := range []string{"/.gitkeep", "/assets/", "/admin/index.html/", "/assets/tsconnect-123.wasm.br", "/nope", "/../embed.go"} {
 		if r := get(t, h, "GET", p, ""); r.StatusCode != 404 {
 			t.Errorf("GET %s = %d, want 404", p, r.StatusCode)
 		}

@@ -1,10 +1,13 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -59,21 +62,36 @@ func printJSON(v any) error {
 }
 
 func init() {
-	var admin bool
+	var admin, passwordStdin bool
 	adminCommand(&command{
-		name: "users create", usage: "[--state DIR] [--admin] EMAIL", short: "add a user",
-		long: "Adds a user (a member, or an admin with --admin) to the running control server.",
+		name: "users create", usage: "[--state DIR] [--admin] [--password-stdin] EMAIL", short: "add a user",
+		long: `Adds a user (a member, or an admin with --admin) to the running control server.
+With --password-stdin the first line of standard input is their web console password
+(at least 8 characters; stored as an argon2id hash), e.g.
+  printf '%s\n' "$PASSWORD" | tsconnect users create --admin --password-stdin EMAIL
+Without it the user cannot log in to the console with a password.`,
 	}, func(fs *flag.FlagSet) {
 		fs.BoolVar(&admin, "admin", false, "make the user an admin")
+		fs.BoolVar(&passwordStdin, "password-stdin", false, "read the console password from the first line of standard input")
 	}, func(ctx context.Context, ac *adminclient.Client, args []string) error {
 		if err := wantArgs(args, 1, "one EMAIL"); err != nil {
 			return err
 		}
-		role := control.RoleMember
+		req := control.CreateUserRequest{Email: args[0], Role: control.RoleMember}
 		if admin {
-			role = control.RoleAdmin
+			req.Role = control.RoleAdmin
 		}
-		u, err := ac.CreateUser(ctx, args[0], role)
+		if passwordStdin {
+			line, err := bufio.NewReader(io.LimitReader(os.Stdin, 4096)).ReadString('\n')
+			if err != nil && !errors.Is(err, io.EOF) {
+				return fmt.Errorf("reading the password from standard input: %w", err)
+			}
+			req.Password = strings.TrimRight(line, "\r\n")
+			if req.Password == "" {
+				return errors.New("--password-stdin: standard input holds no password")
+			}
+		}
+		u, err := ac.CreateUserWith(ctx, req)
 		if err != nil {
 			return err
 		}

@@ -10,10 +10,13 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
+	"tsconnect/console"
 	"tsconnect/control"
 	"tsconnect/derpws"
+	"tsconnect/oidc"
 	"tsconnect/web"
 )
 
@@ -23,13 +26,19 @@ func init() {
 		derpMapFile, relaySecretFile                   string
 		noEmbeddedDERP                                 bool
 		grace                                          time.Duration
+		oidcIssuer, oidcClientID, oidcSecretFile       string
+		oidcDomains, oidcUsers, oidcGroups, oidcClaim  string
 	)
 	register(&command{
-		name:  "control",
-		usage: "--listen ADDR --state DIR [--server-url URL] [--tls-cert FILE --tls-key FILE] [--derp-map FILE [--no-embedded-derp]] [--relay-secret FILE]",
+		name: "control",
+		usage: "--listen ADDR --state DIR [--server-url URL] [--tls-cert FILE --tls-key FILE] [--derp-map FILE [--no-embedded-derp]] [--relay-secret FILE] " +
+			"[--oidc-issuer URL --oidc-client-id ID --oidc-client-secret-file FILE [--oidc-allowed-domains a,b] [--oidc-allowed-users a,b] [--oidc-allowed-groups a,b] [--oidc-groups-claim NAME]]",
 		short: "run the coordination server with its embedded relay and web console",
 		long: `Serves the control protocol (WebSocket at /ts/control, key at /key), the embedded DERP
-relay at /derp, and the web pages, on --listen. State (users, keys, nodes, the server's
+relay at /derp, the web pages and the admin console at /admin/ (its JSON API under
+/api/v1/), on --listen. Console logins are local accounts (make one with
+` + "`tsconnect users create --admin --password-stdin EMAIL`" + `) and, with --oidc-issuer,
+single sign-on. State (users, keys, nodes, the server's
 key) lives in a SQLite file in --state; admin commands (users, keys, nodes) reach the
 running server through the unix socket DIR/admin.sock, mode 0600.
 
@@ -43,7 +52,17 @@ region ID) or, with --no-embedded-derp, instead of it.
 
 --relay-secret FILE turns on ` + "`POST /ts/derp-verify`" + `, where standalone relays
 ("tsconnect derp --verify-clients-url") ask whether a node key may connect; only relays
-showing that secret get an answer.`,
+showing that secret get an answer.
+
+--oidc-issuer URL turns on single sign-on with any OpenID Connect provider (discovery at
+URL/.well-known/openid-configuration; PKCE, state and nonce checked; a verified email
+required). Register the client at the provider with the redirect URI
+SERVER_URL/auth/oidc/callback. Users appear on first sign-in, as members; an admin may
+create a user beforehand (same email) to give them the admin role. Their groups (the ID
+token's --oidc-groups-claim, default "groups") count in the policy where a group lists
+"idpgroup:NAME". --oidc-allowed-domains, --oidc-allowed-users and --oidc-allowed-groups
+(comma-separated) limit who may sign in. Check mode re-authenticates such users at the
+provider; local accounts re-enter their password.`,
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&listen, "listen", "127.0.0.1:8080", "address to serve on")
 			fs.StringVar(&stateDir, "state", filepath.Join(defaultStateRoot(), "control"), "state directory")
@@ -54,6 +73,13 @@ showing that secret get an answer.`,
 			fs.BoolVar(&noEmbeddedDERP, "no-embedded-derp", false, "do not run the embedded relay (needs --derp-map)")
 			fs.StringVar(&relaySecretFile, "relay-secret", "", "file holding the secret standalone relays show at /ts/derp-verify")
 			fs.DurationVar(&grace, "ephemeral-grace", 30*time.Second, "how long a disconnected ephemeral node lives on (at most 60s)")
+			fs.StringVar(&oidcIssuer, "oidc-issuer", "", "OpenID Connect provider's issuer URL: turns on single sign-on")
+			fs.StringVar(&oidcClientID, "oidc-client-id", "", "client ID registered at the provider")
+			fs.StringVar(&oidcSecretFile, "oidc-client-secret-file", "", "file holding the client secret")
+			fs.StringVar(&oidcDomains, "oidc-allowed-domains", "", "comma-separated email domains that may sign in (default: any)")
+			fs.StringVar(&oidcUsers, "oidc-allowed-users", "", "comma-separated emails that may always sign in")
+			fs.StringVar(&oidcGroups, "oidc-allowed-groups", "", "comma-separated provider groups, one of which a user must hold (default: any)")
+			fs.StringVar(&oidcClaim, "oidc-groups-claim", "groups", "ID token claim holding the user's groups")
 		},
 		run: func(ctx context.Context, args []string) error {
 			if len(args) > 0 {
@@ -80,6 +106,21 @@ showing that secret get an answer.`,
 				}
 				relaySecret = s
 			}
+			var oc *oidc.Config
+			if oidcIssuer != "" {
+				if oidcClientID == "" || oidcSecretFile == "" {
+					return fmt.Errorf("--oidc-issuer needs --oidc-client-id and --oidc-client-secret-file")
+				}
+				secret, err := readSecret(oidcSecretFile)
+				if err != nil {
+					return fmt.Errorf("--oidc-client-secret-file: %w", err)
+				}
+				oc = &oidc.Config{Issuer: oidcIssuer, ClientID: oidcClientID, ClientSecret: secret,
+					AllowedDomains: commaList(oidcDomains), AllowedUsers: commaList(oidcUsers),
+					AllowedGroups: commaList(oidcGroups), GroupsClaim: oidcClaim}
+			} else if oidcClientID != "" || oidcSecretFile != "" || oidcDomains != "" || oidcUsers != "" || oidcGroups != "" {
+				return fmt.Errorf("the --oidc-* flags need --oidc-issuer")
+			}
 			ln, err := net.Listen("tcp", listen)
 			if err != nil {
 				return err
@@ -91,16 +132,15 @@ showing that secret get an answer.`,
 				}
 				serverURL = scheme + "://" + ln.Addr().String()
 			}
-			srv, err := startControl(control.Config{
+			srv, handler, err := startControl(ctx, control.Config{
 				StateDir: stateDir, ServerURL: serverURL, EphemeralGrace: grace,
 				EmbeddedDERP: !noEmbeddedDERP, DERPMap: derpMap,
-			})
+			}, oc)
 			if err != nil {
 				ln.Close()
 				return err
 			}
 			defer srv.Close()
-			handler := srv.Handler()
 			if relaySecret != "" {
 				mux := http.NewServeMux()
 				mux.Handle(control.RelayVerifyPath, srv.RelayVerifyHandler(relaySecret))
@@ -129,21 +169,52 @@ showing that secret get an answer.`,
 }
 
 // startControl starts a control server that serves the embedded web pages, with its admin
-// API on DIR/admin.sock.
-func startControl(cfg control.Config) (*control.Server, error) {
+// API on DIR/admin.sock. The handler to serve is the admin console (/admin/, /api/v1/) in
+// front of the server's own handler (control protocol, relay, web pages). A non-nil oc
+// turns on single sign-on (its RedirectURL is set here).
+func startControl(ctx context.Context, cfg control.Config, oc *oidc.Config) (*control.Server, http.Handler, error) {
 	cfg.Web = web.Handler()
 	cfg.Logf = logfTo("control: ")
+	var rp *oidc.RP
+	if oc != nil {
+		oc.RedirectURL = strings.TrimSuffix(cfg.ServerURL, "/") + console.OIDCCallbackPath
+		oc.Logf = cfg.Logf
+		dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		var err error
+		rp, err = oidc.New(dctx, *oc)
+		cancel()
+		if err != nil {
+			return nil, nil, err
+		}
+		cfg.Logf("single sign-on with %s (redirect URI %s)", rp.Issuer(), oc.RedirectURL)
+	}
 	srv, err := control.New(cfg)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	con, err := console.New(srv, console.Options{ServerURL: cfg.ServerURL, Next: srv.Handler(), Logf: cfg.Logf, OIDC: rp})
+	if err != nil {
+		srv.Close()
+		return nil, nil, err
 	}
 	adminLn, err := control.ListenAdmin(cfg.StateDir)
 	if err != nil {
 		srv.Close()
-		return nil, err
+		return nil, nil, err
 	}
 	go srv.ServeAdmin(adminLn)
-	return srv, nil
+	return srv, con, nil
+}
+
+// commaList splits a comma-separated flag value, dropping empty items.
+func commaList(s string) []string {
+	var out []string
+	for _, x := range strings.Split(s, ",") {
+		if x = strings.TrimSpace(x); x != "" {
+			out = append(out, x)
+		}
+	}
+	return out
 }
 
 // readDERPMap loads a DERP map in the common JSON format and checks that it names relays.

@@ -39,7 +39,10 @@ runs the demo, through control, the relay, WireGuard and the agent's SSH server.
 
 The token in the URL fragment is the only thing that lets a page mint its ephemeral key,
 so others on this machine who find the port get no shell. Admin commands work against
-the running demo with --state, e.g. ` + "`tsconnect nodes --state DIR`" + `.`,
+the running demo with --state, e.g. ` + "`tsconnect nodes --state DIR`" + `.
+
+It also prints a line "Console: http://127.0.0.1:PORT/admin/  login: EMAIL  password: …",
+an admin login to the web console (the password is new on every start).`,
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&listen, "listen", "127.0.0.1:0", "loopback address to serve on (port 0 picks a free one)")
 			fs.StringVar(&stateDir, "state", filepath.Join(defaultStateRoot(), "demo"), "state directory")
@@ -72,7 +75,7 @@ func runDemo(ctx context.Context, listen, stateDir string, grace time.Duration) 
 	}
 	base := "http://" + ln.Addr().String()
 
-	srv, err := startControl(control.Config{StateDir: stateDir, ServerURL: base, EphemeralGrace: grace})
+	srv, handler, err := startControl(ctx, control.Config{StateDir: stateDir, ServerURL: base, EphemeralGrace: grace}, nil)
 	if err != nil {
 		ln.Close()
 		return err
@@ -87,13 +90,18 @@ func runDemo(ctx context.Context, listen, stateDir string, grace time.Duration) 
 	if err != nil {
 		return err
 	}
+	// A fresh console password on every start: the demo prints a login that works.
+	consolePassword := randomHex(12)
+	if err := srv.SetPassword(ctx, owner.ID, consolePassword); err != nil {
+		return err
+	}
 	policyNote, err := installDemoPolicy(ctx, srv, email, me.Username)
 	if err != nil {
 		return err
 	}
 	token := randomHex(16)
 	mux := http.NewServeMux()
-	mux.Handle("/", srv.Handler())
+	mux.Handle("/", handler)
 	var agentNode string
 	mux.HandleFunc("POST /api/demo/session", func(w http.ResponseWriter, r *http.Request) {
 		got := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
@@ -140,6 +148,7 @@ func runDemo(ctx context.Context, listen, stateDir string, grace time.Duration) 
 	fmt.Printf("tsconnect demo: %s\n", policyNote)
 	fmt.Printf("Open this URL in a browser (it holds the page's token; keep it to yourself):\n")
 	fmt.Printf("URL: %s/#token=%s\n", base, token)
+	fmt.Printf("Console: %s/admin/  login: %s  password: %s\n", base, email, consolePassword)
 	<-ctx.Done()
 	fmt.Println("tsconnect demo: stopping")
 	return nil

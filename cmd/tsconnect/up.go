@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"os"
 	"path/filepath"
 
 	"tsconnect/agent"
@@ -17,7 +18,8 @@ func init() {
 		usage: "[--ssh] [--hostname NAME] --login-server URL [--auth-key KEY] [--state DIR]",
 		short: "join the network as a node (the agent), optionally serving SSH",
 		long: `Runs the node agent in the foreground: it registers with the control server
-(with --auth-key the first time; the node's keys are kept in --state), follows the
+(with --auth-key the first time, or without it interactively: it prints a URL at which
+a user signs in to own the node, and waits; the node's keys are kept in --state), follows the
 network map and relays WireGuard through DERP. With --ssh it serves SSH on port 22 of
 its overlay addresses only — nothing listens on the host's own ports.
 
@@ -40,6 +42,11 @@ user may use that socket.`,
 			}
 			cfg.SocketPath = socketPath()
 			cfg.Logf = logfTo("")
+			if cfg.AuthKey == "" {
+				cfg.OnLoginURL = func(url string) {
+					fmt.Fprintf(os.Stderr, "\nTo add this node to the network, sign in at:\n\n\t%s\n\n", url)
+				}
+			}
 			a, err := agent.New(cfg)
 			if err != nil {
 				return err

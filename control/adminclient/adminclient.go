@@ -105,6 +105,13 @@ func (c *Client) CreateUser(ctx context.Context, email string, role control.Role
 	return u, err
 }
 
+// CreateUserWith adds a user as req says (with a password when req.Password is set).
+func (c *Client) CreateUserWith(ctx context.Context, req control.CreateUserRequest) (control.User, error) {
+	var u control.User
+	err := c.do(ctx, http.MethodPost, "/users", req, &u)
+	return u, err
+}
+
 // Users lists users.
 func (c *Client) Users(ctx context.Context) ([]control.User, error) {
 	var us []control.User

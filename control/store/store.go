@@ -47,6 +47,14 @@ type Tx interface {
 	UserByEmail(email string) (User, error)
 	// Users returns all users by ID.
 	Users() ([]User, error)
+	// UserByOIDC returns the user bound to an OpenID Connect identity (issuer and subject),
+	// or ErrNotFound.
+	UserByOIDC(issuer, subject string) (User, error)
+	// SetUserOIDC binds user id to an OpenID Connect identity. ErrConflict if another user
+	// holds it, ErrNotFound if there is no such user.
+	SetUserOIDC(userID int64, issuer, subject string) error
+	// SetUserGroups replaces user id's groups at the identity provider.
+	SetUserGroups(userID int64, groups []string) error
 	// DeleteUser removes user id for good; auth keys and deleted nodes that referred to it
 	// keep no owner. ErrNotFound if there is no such user, ErrConflict while a live node
 	// still belongs to it (delete those first).
@@ -85,6 +93,57 @@ type Tx interface {
 	SetLastSeen(id int64, at time.Time) error
 	// PurgeNode removes a node row for good (ephemeral nodes leave no trace).
 	PurgeNode(id int64) error
+
+	// PasswordHash returns user id's password hash (a PHC string), "" when none is set,
+	// or ErrNotFound when there is no such user.
+	PasswordHash(userID int64) (string, error)
+	// SetPasswordHash replaces user id's password hash ("" removes the password).
+	SetPasswordHash(userID int64, hash string) error
+
+	// InsertWebSession adds a console login session. ErrConflict if its hash is taken.
+	InsertWebSession(ws *WebSession) error
+	// WebSession returns the session whose token hashes to hash, or ErrNotFound.
+	WebSession(hash []byte) (WebSession, error)
+	// TouchWebSession records activity on a session.
+	TouchWebSession(hash []byte, at time.Time) error
+	// DeleteWebSession removes one session (no error if it is already gone).
+	DeleteWebSession(hash []byte) error
+	// DeleteWebSessions removes every session of a user and returns how many there were.
+	// Deleting a user removes its sessions too.
+	DeleteWebSessions(userID int64) (int, error)
+	// DeleteIdleWebSessions removes sessions last active before cutoff.
+	DeleteIdleWebSessions(cutoff time.Time) (int, error)
+
+	// InsertAuthEvent appends e to the audit log and sets e.ID.
+	InsertAuthEvent(e *AuthEvent) error
+	// AuthEvents returns up to limit audit events, newest first, with IDs below before
+	// (0: from the newest).
+	AuthEvents(before int64, limit int) ([]AuthEvent, error)
+	// SetLastAuth records user id's last successful authentication by method.
+	SetLastAuth(userID int64, method string, at time.Time) error
+	// LastAuth returns user id's most recent successful authentication by any method;
+	// ErrNotFound when there is none.
+	LastAuth(userID int64) (at time.Time, method string, err error)
+}
+
+// WebSession is a console login. Only a hash of its cookie token is kept.
+type WebSession struct {
+	Hash     []byte // SHA-256 of the cookie token
+	UserID   int64
+	Created  time.Time
+	LastSeen time.Time
+}
+
+// AuthEvent is one entry of the audit log of authentications.
+type AuthEvent struct {
+	ID     int64
+	Time   time.Time
+	UserID int64  // 0 when the attempt named no known user
+	Email  string // the user's email, or what the attempt gave
+	Method string // "password", "oidc"
+	Kind   string // "signin", "check", "node-login"
+	OK     bool
+	Detail string
 }
 
 // Role is a user's role.
@@ -103,6 +162,11 @@ type User struct {
 	DisplayName string
 	Role        Role
 	Created     time.Time
+	// OIDCIssuer and OIDCSubject identify the user at an OpenID Provider; "" when the user
+	// never signed in with one. At most one user holds an issuer and subject.
+	OIDCIssuer, OIDCSubject string
+	// Groups are the user's groups at the identity provider, from their latest sign-in.
+	Groups []string
 }
 
 // AuthKey is a pre-authorized registration key. Only a hash of its secret is kept.
@@ -134,8 +198,11 @@ type Node struct {
 	Ephemeral  bool
 	// LoggedOut marks a node whose machine logged out: it must register with a new key.
 	LoggedOut bool
-	Hostinfo  json.RawMessage // controlws.Hostinfo as JSON; nil when never reported
-	Created   time.Time
-	LastSeen  time.Time
-	Deleted   time.Time // zero while live
+	// Expired is when an admin expired the node's key; zero otherwise. An expired node is
+	// logged out until it registers again: UpdateNode clears Expired when LoggedOut is false.
+	Expired  time.Time
+	Hostinfo json.RawMessage // controlws.Hostinfo as JSON; nil when never reported
+	Created  time.Time
+	LastSeen time.Time
+	Deleted  time.Time // zero while live
 }

@@ -42,13 +42,13 @@ export async function startDemo({ grace = '5s' } = {}) {
   };
 }
 
-/** Launches Debian's Chromium headless with the flags this machine needs. */
-export async function launch() {
+/** Launches Debian's Chromium headless with the flags this machine needs (plus args). */
+export async function launch({ args = [] } = {}) {
   // playwright gives the browser a fresh, temporary profile of its own.
   const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-      '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync'],
+      '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync', ...args],
   });
   return browser;
 }

@@ -3,6 +3,7 @@
 
 import type * as API from "../types/index.js";
 import type { IPN, IPNCallbacks, IPNConfig, IPNError, IPNState, NetMap, SSHOptions, SSHSession } from "../types/index.js";
+import { bannerURL } from "./banner.js";
 import { fromWire, ipnError, isIPNError as isErr } from "./errors.js";
 import type { FromWorker, ToWorker } from "./protocol.js";
 
@@ -42,8 +43,8 @@ export const createIPN: typeof API.createIPN = async (config: IPNConfig): Promis
   if (!config || typeof config.controlURL !== "string" || config.controlURL === "") {
     throw ipnError("bad_request", "createIPN: controlURL is required");
   }
-  if (typeof config.authKey !== "string" || config.authKey === "") {
-    throw ipnError("invalid_key", "createIPN: authKey is required");
+  if (config.authKey !== undefined && typeof config.authKey !== "string") {
+    throw ipnError("bad_request", "createIPN: authKey must be a string (or left out for an interactive login)");
   }
   const wasmURL = String(config.wasmURL ?? new URL("./tsconnect.wasm", import.meta.url));
   let module: WebAssembly.Module;
@@ -57,7 +58,7 @@ export const createIPN: typeof API.createIPN = async (config: IPNConfig): Promis
   try {
     await ipn.init(module, {
       controlURL: config.controlURL,
-      authKey: config.authKey,
+      authKey: config.authKey ?? "",
       hostname: config.hostname ?? "",
     });
   } catch (e) {
@@ -218,7 +219,7 @@ class WorkerIPN implements IPN {
         this.#sessions.get(msg.sid)?.onData(new Uint8Array(msg.data));
         break;
       case "banner":
-        this.#sessions.get(msg.sid)?.onBanner?.(msg.text, msg.url || undefined);
+        this.#sessions.get(msg.sid)?.onBanner?.(msg.text, msg.url || bannerURL(msg.text));
         break;
       case "progress":
         this.#sessions.get(msg.sid)?.onConnectionProgress?.(msg.text);

@@ -1,11 +1,13 @@
-// openTerminal: an xterm.js terminal that fits its container and runs an SSH session.
-// @xterm/xterm and @xterm/addon-fit are peer dependencies, left external by the build.
+// openTerminal: an xterm.js terminal running an SSH session, drawn into an element of this
+// page or into a same-origin child window whose document only shows it (the Terminal, the
+// session and the Go runtime stay here). @xterm/* are peer dependencies, left external.
 
 import { FitAddon } from "@xterm/addon-fit";
+import { WebLinksAddon } from "@xterm/addon-web-links";
 import { Terminal } from "@xterm/xterm";
-import type { IPN, IPNError } from "../types/index.js";
+import type { IPN, IPNError, SSHSession } from "../types/index.js";
 import type * as API from "../types/terminal.js";
-import type { TerminalResult, TerminalSession, TerminalTarget } from "../types/terminal.js";
+import type { OpenTerminalOptions, TerminalResult, TerminalSession, TerminalTarget } from "../types/terminal.js";
 import { ipnError } from "./errors.js";
 
 function parseTarget(target: TerminalTarget): { host: string; user: string } {
@@ -15,57 +17,264 @@ function parseTarget(target: TerminalTarget): { host: string; user: string } {
   return { user: target.slice(0, at), host: target.slice(at + 1) };
 }
 
-export const openTerminal: typeof API.openTerminal = (ipn: IPN, target, options): TerminalSession => {
+/** The child's document, or a bad_request error saying why it cannot be drawn into. */
+function childDocument(child: Window): Document {
+  if (child.closed) throw ipnError("bad_request", "openTerminal: childWindow is already closed");
+  try {
+    return child.document;
+  } catch {
+    throw ipnError("bad_request", "openTerminal: childWindow is not same-origin with this page (its document is out of reach)");
+  }
+}
+
+/** Resolves once child shows a document to draw into: the initial about:blank of a window just opened with a URL does not count. */
+function childReady(child: Window): Promise<void> {
+  const doc = child.document;
+  if (doc.URL !== "about:blank" && doc.readyState !== "loading") return Promise.resolve();
+  return new Promise((resolve) => {
+    // The Window object survives the navigation away from the initial about:blank (same origin).
+    const onReady = () => {
+      if (child.document.URL === "about:blank" || child.document.readyState === "loading") return;
+      child.removeEventListener("load", onReady);
+      child.removeEventListener("DOMContentLoaded", onReady);
+      resolve();
+    };
+    child.addEventListener("DOMContentLoaded", onReady);
+    child.addEventListener("load", onReady);
+  });
+}
+
+/** Whether any readable style sheet of doc has rules for xterm's elements. */
+function hasXtermRules(doc: Document): boolean {
+  return sheetsWithXterm(doc).length > 0;
+}
+
+function sheetsWithXterm(doc: Document): CSSStyleSheet[] {
+  const found: CSSStyleSheet[] = [];
+  const sheets = [...Array.from(doc.styleSheets), ...(doc.adoptedStyleSheets ?? [])];
+  for (const sheet of sheets) {
+    // The <style> elements xterm puts into each open terminal style that terminal only.
+    const owner = sheet.ownerNode;
+    if (owner && "closest" in owner && (owner as Element).closest(".xterm")) continue;
+    let rules: CSSRuleList;
+    try {
+      rules = sheet.cssRules;
+    } catch {
+      continue; // cross-origin without CORS: unreadable
+    }
+    if (Array.from(rules).some((r) => r.cssText.includes(".xterm"))) found.push(sheet);
+  }
+  return found;
+}
+
+/**
+ * Makes xterm's styles present in the child's document: the given stylesheet URL, else
+ * nothing if it has them already, else this page's sheets that hold xterm rules (linked
+ * by URL, or copied through the CSSOM, which a CSP allows where inline <style> may not be).
+ */
+async function bringStyles(child: Window, stylesheet: string | URL | undefined): Promise<void> {
+  const doc = child.document;
+  const links: HTMLLinkElement[] = [];
+  const link = (href: string) => {
+    const abs = new URL(href, document.baseURI).href;
+    if (Array.from(doc.querySelectorAll<HTMLLinkElement>('link[rel="stylesheet"]')).some((l) => l.href === abs)) return;
+    const l = doc.createElement("link");
+    l.rel = "stylesheet";
+    l.href = abs;
+    l.dataset["tsconnect"] = "";
+    doc.head.append(l);
+    links.push(l);
+  };
+  if (stylesheet !== undefined) {
+    link(String(stylesheet));
+  } else if (!hasXtermRules(doc)) {
+    const sheets = sheetsWithXterm(document);
+    if (sheets.length === 0) {
+      throw ipnError(
+        "bad_request",
+        "openTerminal: xterm's CSS is neither in the child window nor in this page: import \"@xterm/xterm/css/xterm.css\" in the page, link it from the child page, or pass options.stylesheet",
+      );
+    }
+    const copied: CSSStyleSheet[] = [];
+    for (const s of sheets) {
+      if (s.href) {
+        link(s.href);
+        continue;
+      }
+      const c = new (child as unknown as typeof globalThis).CSSStyleSheet();
+      c.replaceSync(
+        Array.from(s.cssRules)
+          .filter((r) => !r.cssText.startsWith("@import"))
+          .map((r) => r.cssText)
+          .join("\n"),
+      );
+      copied.push(c);
+    }
+    if (copied.length > 0) doc.adoptedStyleSheets = [...doc.adoptedStyleSheets, ...copied];
+  }
+  await Promise.all(
+    links.map(
+      (l) =>
+        new Promise<void>((resolve) => {
+          l.addEventListener("load", () => resolve(), { once: true });
+          l.addEventListener("error", () => resolve(), { once: true });
+        }),
+    ),
+  );
+}
+
+/** Makes the child's page a full-window frame for the terminal and returns the element to draw into. */
+function childContainer(child: Window, given: HTMLElement | undefined, background: string): HTMLElement {
+  const doc = child.document;
+  if (given) {
+    if (given.ownerDocument !== doc) throw ipnError("bad_request", "openTerminal: options.container is not in childWindow's document");
+    return given;
+  }
+  // Property assignments through the CSSOM, which a style-src CSP allows.
+  for (const el of [doc.documentElement, doc.body]) {
+    el.style.margin = "0";
+    el.style.padding = "0";
+    el.style.height = "100%";
+    el.style.overflow = "hidden";
+    el.style.background = background;
+  }
+  const el = doc.createElement("div");
+  el.dataset["tsconnectTerminal"] = "";
+  el.style.width = "100%";
+  el.style.height = "100%";
+  doc.body.append(el);
+  return el;
+}
+
+export const openTerminal: typeof API.openTerminal = (ipn: IPN, target, options: OpenTerminalOptions): TerminalSession => {
   const { host, user } = parseTarget(target);
+  const child = options.childWindow ?? undefined;
+  if (!child && !options.container) throw ipnError("bad_request", "openTerminal: options.container or options.childWindow is required");
+  if (child) childDocument(child);
+
   const term = new Terminal({ cursorBlink: true, scrollback: 5000, ...options.terminalOptions });
   const fit = new FitAddon();
   term.loadAddon(fit);
-  term.open(options.container);
-  fit.fit();
+  // The window showing the terminal: its clipboard, its pop-ups (a click there is its user activation).
+  const view = (): Window => term.element?.ownerDocument.defaultView ?? child ?? window;
+  term.loadAddon(
+    new WebLinksAddon((event, uri) => {
+      if (options.onLink) return options.onLink(uri, event);
+      view().open(uri, "_blank", "noopener,noreferrer");
+    }),
+  );
 
   let settle: (r: TerminalResult) => void = () => {};
   const done = new Promise<TerminalResult>((resolve) => (settle = resolve));
+  let session: SSHSession | undefined;
+  let ended = false;
+  let disposed = false;
+  const cleanups: (() => void)[] = [];
+  const finish = (exitCode: number, error?: IPNError) => {
+    if (ended) return;
+    ended = true;
+    if (child && !child.closed) child.document.title = `${user}@${host} (ended)`;
+    options.onDone?.(exitCode, error);
+    settle(error ? { exitCode, error } : { exitCode });
+  };
+  const close = () => {
+    if (session) session.close();
+    else finish(-1, ipnError("closed", "the terminal was closed before its session started"));
+  };
 
-  const session = ipn.ssh(host, user, {
-    rows: term.rows,
-    cols: term.cols,
-    onData: (data) => term.write(data),
-    onBanner: (text, url) => {
-      term.write(text.replace(/\r?\n/g, "\r\n"));
-      options.onBanner?.(text, url);
-    },
-    onConnectionProgress: (text) => options.onConnectionProgress?.(text),
-    onConnected: () => {
-      term.focus();
-      options.onConnected?.();
-    },
-    onDone: (exitCode: number, error?: IPNError) => {
-      options.onDone?.(exitCode, error);
-      settle(error ? { exitCode, error } : { exitCode });
-    },
-  });
+  const start = (container: HTMLElement) => {
+    term.open(container);
+    const refit = () => {
+      // Fitting a hidden container would collapse the terminal to its minimum size.
+      if (container.clientWidth > 0 && container.clientHeight > 0) fit.fit();
+    };
+    refit();
+    const Observer = (container.ownerDocument.defaultView as (Window & typeof globalThis) | null)?.ResizeObserver ?? ResizeObserver;
+    const observer = new Observer(refit);
+    observer.observe(container);
+    cleanups.push(() => observer.disconnect());
 
-  const encodeBinary = (s: string) => Uint8Array.from(s, (c) => c.charCodeAt(0) & 0xff);
-  const listeners = [
-    term.onData((s) => session.write(s)),
-    term.onBinary((s) => session.write(encodeBinary(s))),
-    term.onResize(({ rows, cols }) => session.resize(rows, cols)),
-  ];
-  const observer = new ResizeObserver(() => {
-    // Fitting a hidden container would collapse the terminal to its minimum size.
-    if (options.container.clientWidth > 0 && options.container.clientHeight > 0) fit.fit();
-  });
-  observer.observe(options.container);
+    const encodeBinary = (s: string) => Uint8Array.from(s, (c) => c.charCodeAt(0) & 0xff);
+    const s = ipn.ssh(host, user, {
+      rows: term.rows,
+      cols: term.cols,
+      onData: (data) => term.write(data),
+      onBanner: (text, url) => {
+        term.write(text.replace(/\r?\n/g, "\r\n"));
+        options.onBanner?.(text, url);
+      },
+      onConnectionProgress: (text) => options.onConnectionProgress?.(text),
+      onConnected: () => {
+        term.focus();
+        options.onConnected?.();
+      },
+      onDone: (exitCode: number, error?: IPNError) => finish(exitCode, error),
+    });
+    session = s;
+    const listeners = [
+      term.onData((d) => s.write(d)),
+      term.onBinary((d) => s.write(encodeBinary(d))),
+      term.onResize(({ rows, cols }) => s.resize(rows, cols)),
+    ];
+    if (options.copyOnSelect ?? true) {
+      listeners.push(
+        term.onSelectionChange(() => {
+          const text = term.getSelection();
+          if (text) view().navigator.clipboard?.writeText(text).catch(() => {});
+        }),
+      );
+    }
+    cleanups.push(() => listeners.forEach((l) => l.dispose()));
+  };
+
+  if (!child) {
+    start(options.container as HTMLElement);
+  } else {
+    const title = `${user}@${host}`;
+    // Closing the child (or leaving its page) ends the session; so does this page going away.
+    const onChildGone = () => close();
+    const onParentGone = () => child.close();
+    window.addEventListener("pagehide", onParentGone);
+    const poll = setInterval(() => {
+      if (child.closed) onChildGone();
+    }, 500);
+    cleanups.push(() => {
+      clearInterval(poll);
+      window.removeEventListener("pagehide", onParentGone);
+      try {
+        child.removeEventListener("pagehide", onChildGone);
+      } catch {
+        // closed
+      }
+    });
+    void done.then(() => clearInterval(poll));
+    childReady(child)
+      .then(async () => {
+        if (ended || disposed) return;
+        child.document.title = title;
+        child.addEventListener("pagehide", onChildGone);
+        await bringStyles(child, options.stylesheet);
+        if (ended || disposed) return;
+        const bg = options.terminalOptions?.theme?.background ?? "#000";
+        start(childContainer(child, options.container, bg));
+      })
+      .catch((e: unknown) => {
+        const err = e instanceof Error && "code" in e ? (e as IPNError) : ipnError("internal", `openTerminal: ${String(e)}`);
+        finish(-1, err);
+      });
+  }
 
   return {
     terminal: term,
     done,
-    close: () => session.close(),
+    close,
     dispose: () => {
-      session.close();
-      observer.disconnect();
-      for (const l of listeners) l.dispose();
+      if (disposed) return;
+      disposed = true;
+      close();
+      for (const c of cleanups) c();
       term.dispose();
+      if (child && !child.closed) child.close();
     },
   };
 };

@@ -15,7 +15,10 @@ test("package.json declares an ESM package with types and a .wasm subpath", () =
   assert.equal(pkg.exports["."].types, "./dist/index.d.ts");
   assert.equal(pkg.exports["./terminal"].types, "./dist/terminal.d.ts");
   assert.equal(pkg.exports["./tsconnect.wasm"], "./dist/tsconnect.wasm");
-  assert.ok(pkg.peerDependencies["@xterm/xterm"] && pkg.peerDependencies["@xterm/addon-fit"]);
+  for (const dep of ["@xterm/xterm", "@xterm/addon-fit", "@xterm/addon-web-links"]) {
+    assert.ok(pkg.peerDependencies[dep], `${dep} is a peer dependency`);
+    assert.equal(pkg.peerDependenciesMeta[dep]?.optional, true, `${dep} is optional (the main entry needs none)`);
+  }
 });
 
 test("the exports map resolves every entry to a built file", () => {
@@ -45,7 +48,10 @@ test("the main entry loads and exports the contract's values", async () => {
   assert.deepEqual(Object.keys(m).sort(), ["createIPN", "isIPNError"]);
   assert.equal(typeof m.createIPN, "function");
   await assert.rejects(m.createIPN({ controlURL: "", authKey: "k" }), (e) => e.code === "bad_request");
-  await assert.rejects(m.createIPN({ controlURL: "http://127.0.0.1:1" }), (e) => e.code === "invalid_key");
+  await assert.rejects(m.createIPN({ controlURL: "http://127.0.0.1:1", authKey: 42 }), (e) => e.code === "bad_request");
+  // No authKey is an interactive login, not a bad request: createIPN goes on to load the wasm.
+  await assert.rejects(m.createIPN({ controlURL: "http://127.0.0.1:1", wasmURL: "http://127.0.0.1:1/tsconnect.wasm" }),
+    (e) => e.code === "wasm_load_failed");
   assert.equal(m.isIPNError(Object.assign(new Error("x"), { code: "used_key" })), true);
   assert.equal(m.isIPNError(new Error("x")), false);
 });
@@ -54,5 +60,6 @@ test("the terminal entry keeps xterm external (a peer dependency)", () => {
   const src = readFileSync(fileURLToPath(import.meta.resolve(`${pkg.name}/terminal`)), "utf8");
   assert.match(src, /from "@xterm\/xterm"/);
   assert.match(src, /from "@xterm\/addon-fit"/);
+  assert.match(src, /from "@xterm\/addon-web-links"/);
   assert.ok(src.length < 20_000, "terminal.js seems to bundle xterm");
 });

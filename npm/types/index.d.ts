@@ -9,8 +9,13 @@
 export interface IPNConfig {
   /** Base URL of the control server, e.g. `"https://login.example.com"`. */
   controlURL: string;
-  /** Pre-auth key that registers this browser node (normally ephemeral and single-use). Kept in memory only. */
-  authKey: string;
+  /**
+   * Pre-auth key that registers this browser node (normally ephemeral and single-use). Kept in
+   * memory only. Without one the node logs in interactively: `run` reports a sign-in URL on the
+   * control server through `notifyBrowseToURL` (state `"needs-login"`), and the node joins as
+   * the user who signs in there.
+   */
+  authKey?: string;
   /** Name the node asks for; control makes it unique in the network. Default `"browser"`. */
   hostname?: string;
   /** Where tsconnect.wasm is loaded from. Default: next to this module, `new URL("./tsconnect.wasm", import.meta.url)`. */
@@ -24,7 +29,7 @@ export type IPNState = "starting" | "needs-login" | "running" | "stopped";
 
 /**
  * Codes of {@link IPNError}. Control's codes pass through (`invalid_key`, `expired_key`, `used_key`,
- * `revoked_key`, `node_deleted`, ...); the rest are the browser side's.
+ * `revoked_key`, `node_deleted`, `login_expired`, ...); the rest are the browser side's.
  */
 export type IPNErrorCode =
   | "invalid_key"
@@ -32,6 +37,7 @@ export type IPNErrorCode =
   | "used_key"
   | "revoked_key"
   | "node_deleted"
+  | "login_expired"
   | "bad_request"
   | "control_unreachable"
   | "relay_unreachable"
@@ -115,7 +121,14 @@ export interface IPNCallbacks {
   notifyState?(state: IPNState): void;
   /** Called with every new network map. */
   notifyNetMap?(netMap: NetMap): void;
-  /** Called when the user must open a URL to log in (interactive login). */
+  /**
+   * Called when the user must open a URL to log in (interactive login: no `authKey`): a page on
+   * the control server (`controlURL`'s origin, path `/login/…`) where they sign in and confirm
+   * that this node joins as theirs; state is `"needs-login"` meanwhile and `login()` resolves
+   * once they have. The URL is good for one login, for 10 minutes. This call is not a user
+   * gesture, so a `window.open` here is usually blocked: show it as a link, or open it from the
+   * user's next click.
+   */
   notifyBrowseToURL?(url: string): void;
   /** Called when the Go runtime panicked or died; the IPN is unusable afterwards. */
   notifyPanicRecover?(message: string): void;
@@ -129,7 +142,11 @@ export interface SSHOptions {
   rows?: number;
   /** Initial terminal width in columns. Default 80. */
   cols?: number;
-  /** Receives an authentication banner; `url` is a link in it on the control server's origin (check mode), if any. */
+  /**
+   * Receives an authentication banner; `url` is the first http(s) URL in it, if any (check mode:
+   * "… re-authenticate as USER. Visit: URL"). Open it for the user only if its origin is your
+   * control server's: a banner comes from the machine you log in to.
+   */
   onBanner?(text: string, url?: string): void;
   /** Receives human-readable connection steps ("Connecting to …"). */
   onConnectionProgress?(text: string): void;
@@ -155,7 +172,12 @@ export interface IPN {
   readonly state: IPNState;
   /** Starts the node (register, network map, relay) and subscribes to its notifications. Only the first call starts it. */
   run(callbacks: IPNCallbacks): void;
-  /** Resolves once the node runs; rejects with an {@link IPNError} saying why it could not start (bad key, control or relay unreachable). */
+  /**
+   * Resolves once the node runs (after an interactive sign-in, if it had no auth key: it waits
+   * for the user as long as the login URL is good); rejects with an {@link IPNError} saying why
+   * it could not start (bad key, `login_expired` when nobody signed in in time, control or relay
+   * unreachable). Call it after {@link IPN.run}.
+   */
   login(): Promise<void>;
   /** Deletes the node at control (an ephemeral node is gone at once) and stops it; sessions end. */
   logout(): Promise<void>;
@@ -168,7 +190,7 @@ export interface IPN {
 /**
  * Loads tsconnect.wasm (compiled once per URL and page), starts a dedicated Worker running it
  * and creates the node in it. Rejects with an {@link IPNError}: `"wasm_load_failed"`,
- * `"worker_failed"`, `"bad_request"` or `"invalid_key"` (missing key). Retrying after a failure is fine.
+ * `"worker_failed"` or `"bad_request"`. Retrying after a failure is fine.
  */
 export function createIPN(config: IPNConfig): Promise<IPN>;
 

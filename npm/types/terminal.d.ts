@@ -1,28 +1,67 @@
 /**
  * @tsconnect/connect/terminal — an SSH session drawn by xterm.js (peer dependencies
- * `@xterm/xterm` and `@xterm/addon-fit`; include `@xterm/xterm/css/xterm.css` in the page).
+ * `@xterm/xterm`, `@xterm/addon-fit` and `@xterm/addon-web-links`; include
+ * `@xterm/xterm/css/xterm.css` in the page). Copy on select, paste and clickable links work.
  */
 import type { ITerminalOptions, Terminal } from "@xterm/xterm";
-import type { IPN, IPNError } from "./index.js";
+import type { IPN, IPNError, SSHOptions } from "./index.js";
 
 /** Whom to log in as, where: `{host, user}` or `"user@host"`. */
 export type TerminalTarget = string | { host: string; user: string };
 
-/** Options of {@link openTerminal}. */
-export interface OpenTerminalOptions {
-  /** Element the terminal fills; it is refitted (and the PTY resized) whenever the element's size changes. */
-  container: HTMLElement;
+/** Options of {@link openTerminal} common to both places a terminal can be drawn. */
+export interface TerminalCallbacks {
   /** Options for the xterm.js Terminal (font, theme, ...). */
   terminalOptions?: ITerminalOptions;
+  /** Copy the selection to the clipboard of the window showing the terminal as soon as it is made. Default true. */
+  copyOnSelect?: boolean;
+  /**
+   * Called when a link (http or https) in the output is clicked. Default: open it in a new tab of the
+   * window showing the terminal, without opener or referrer.
+   */
+  onLink?(uri: string, event: MouseEvent): void;
   /** Receives connection steps. */
   onConnectionProgress?(text: string): void;
-  /** Receives authentication banners (they are also written into the terminal). */
+  /** Receives authentication banners (they are also written into the terminal); `url` as in {@link SSHOptions.onBanner}. */
   onBanner?(text: string, url?: string): void;
   /** Called once the shell runs. */
   onConnected?(): void;
   /** Called once at the end, as {@link SSHOptions.onDone}. */
   onDone?(exitCode: number, error?: IPNError): void;
 }
+
+/** Draw the terminal into an element of this page. */
+export interface ContainerOptions extends TerminalCallbacks {
+  /** Element the terminal fills; it is refitted (and the PTY resized) whenever the element's size changes. */
+  container: HTMLElement;
+  childWindow?: undefined;
+  stylesheet?: undefined;
+}
+
+/**
+ * Draw the terminal into a same-origin child window (from `window.open`), which needs no
+ * scripts of its own: the Terminal, the SSH session and the Go runtime stay in this page.
+ * If the child still shows the initial about:blank of `window.open(url)`, drawing waits for
+ * its page to load (so a window opened without a URL is not supported). The terminal fills
+ * the child window (or `container`) and follows its resizes; the child's title becomes
+ * `user@host`; closing the child, or its page going away, ends the session; this page going
+ * away closes the child.
+ */
+export interface ChildWindowOptions extends TerminalCallbacks {
+  /** The window to draw into; same origin as this page. */
+  childWindow: Window;
+  /** Element of the child's document to fill. Default: a new element filling the child's body. */
+  container?: HTMLElement;
+  /**
+   * URL of xterm.css (or a sheet that includes it) to link into the child's document. Default: nothing
+   * if the child's page already has xterm's rules, else this page's style sheets that hold them are
+   * linked (by their URL) or copied (through the CSSOM, which a CSP without 'unsafe-inline' allows).
+   */
+  stylesheet?: string | URL;
+}
+
+/** Options of {@link openTerminal}: `container` or `childWindow`. */
+export type OpenTerminalOptions = ContainerOptions | ChildWindowOptions;
 
 /** How a terminal session ended. */
 export interface TerminalResult {
@@ -40,9 +79,13 @@ export interface TerminalSession {
   readonly done: Promise<TerminalResult>;
   /** Ends the SSH session; the terminal stays on screen. */
   close(): void;
-  /** Ends the session and removes the terminal and its listeners. */
+  /** Ends the session and removes the terminal and its listeners (and closes the child window, if any). */
   dispose(): void;
 }
 
-/** Opens an xterm.js terminal in `options.container` running an SSH session through `ipn`. */
+/**
+ * Opens an xterm.js terminal in `options.container` or `options.childWindow` running an SSH
+ * session to `target` through `ipn`. Throws an IPNError `"bad_request"` for a malformed target,
+ * a missing container/child or a closed or cross-origin child; later failures settle `done`.
+ */
 export function openTerminal(ipn: IPN, target: TerminalTarget, options: OpenTerminalOptions): TerminalSession;

@@ -55,6 +55,37 @@ var migrations = []string{
 		name  TEXT PRIMARY KEY,
 		value TEXT NOT NULL
 	);`,
+	// 2: console logins (passwords, web sessions), the audit log, node key expiry.
+	`ALTER TABLE users ADD COLUMN password TEXT NOT NULL DEFAULT '';
+	ALTER TABLE nodes ADD COLUMN expired INTEGER NOT NULL DEFAULT 0;
+	CREATE TABLE web_sessions (
+		hash      BLOB PRIMARY KEY,
+		user_id   INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+		created   INTEGER NOT NULL,
+		last_seen INTEGER NOT NULL
+	);
+	CREATE INDEX web_sessions_user ON web_sessions(user_id);
+	CREATE TABLE auth_events (
+		id      INTEGER PRIMARY KEY AUTOINCREMENT,
+		time    INTEGER NOT NULL,
+		user_id INTEGER NOT NULL DEFAULT 0,
+		email   TEXT NOT NULL DEFAULT '',
+		method  TEXT NOT NULL,
+		kind    TEXT NOT NULL,
+		ok      INTEGER NOT NULL,
+		detail  TEXT NOT NULL DEFAULT ''
+	);
+	CREATE TABLE last_auth (
+		user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+		method  TEXT NOT NULL,
+		time    INTEGER NOT NULL,
+		PRIMARY KEY (user_id, method)
+	);`,
+	// 3: users signing in with an OpenID Provider, and their groups there.
+	`ALTER TABLE users ADD COLUMN oidc_issuer TEXT NOT NULL DEFAULT '';
+	ALTER TABLE users ADD COLUMN oidc_subject TEXT NOT NULL DEFAULT '';
+	ALTER TABLE users ADD COLUMN idp_groups TEXT NOT NULL DEFAULT '[]';
+	CREATE UNIQUE INDEX users_oidc ON users(oidc_issuer, oidc_subject) WHERE oidc_subject != '';`,
 }
 
 // migrate brings the schema up to date in one transaction per step.

@@ -98,22 +98,25 @@ func (t *txn) SetSetting(name, value string) error {
 
 // Users.
 
-const userCols = `id, email, display_name, role, created`
+const userCols = `id, email, display_name, role, created, oidc_issuer, oidc_subject, idp_groups`
 
 func scanUser(sc interface{ Scan(...any) error }) (store.User, error) {
 	var u store.User
 	var created int64
-	var role string
-	if err := sc.Scan(&u.ID, &u.Email, &u.DisplayName, &role, &created); err != nil {
+	var role, groups string
+	if err := sc.Scan(&u.ID, &u.Email, &u.DisplayName, &role, &created, &u.OIDCIssuer, &u.OIDCSubject, &groups); err != nil {
 		return u, err
 	}
 	u.Role, u.Created = store.Role(role), fromTS(created)
-	return u, nil
+	var err error
+	u.Groups, err = parseTags(groups)
+	return u, err
 }
 
 func (t *txn) InsertUser(u *store.User) error {
-	res, err := t.exec(`INSERT INTO users (email, display_name, role, created) VALUES (?, ?, ?, ?)`,
-		u.Email, u.DisplayName, string(u.Role), ts(u.Created))
+	res, err := t.exec(`INSERT INTO users (email, display_name, role, created, oidc_issuer, oidc_subject, idp_groups)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		u.Email, u.DisplayName, string(u.Role), ts(u.Created), u.OIDCIssuer, u.OIDCSubject, tagsText(u.Groups))
 	if err != nil {
 		return wrap("insert user "+u.Email, err)
 	}
@@ -129,6 +132,24 @@ func (t *txn) UserByID(id int64) (store.User, error) {
 func (t *txn) UserByEmail(email string) (store.User, error) {
 	u, err := scanUser(t.tx.QueryRowContext(t.ctx, `SELECT `+userCols+` FROM users WHERE email = ?`, email))
 	return u, wrap("user "+email, err)
+}
+
+func (t *txn) UserByOIDC(issuer, subject string) (store.User, error) {
+	if subject == "" {
+		return store.User{}, fmt.Errorf("user of an empty OIDC subject: %w", store.ErrNotFound)
+	}
+	u, err := scanUser(t.tx.QueryRowContext(t.ctx, `SELECT `+userCols+` FROM users WHERE oidc_issuer = ? AND oidc_subject = ?`, issuer, subject))
+	return u, wrap(fmt.Sprintf("user of OIDC subject %q at %s", subject, issuer), err)
+}
+
+func (t *txn) SetUserOIDC(userID int64, issuer, subject string) error {
+	res, err := t.exec(`UPDATE users SET oidc_issuer = ?, oidc_subject = ? WHERE id = ?`, issuer, subject, userID)
+	return mustChange(res, err, fmt.Sprintf("set OIDC identity of user %d", userID))
+}
+
+func (t *txn) SetUserGroups(userID int64, groups []string) error {
+	res, err := t.exec(`UPDATE users SET idp_groups = ? WHERE id = ?`, tagsText(groups), userID)
+	return mustChange(res, err, fmt.Sprintf("set groups of user %d", userID))
 }
 
 func (t *txn) Users() ([]store.User, error) {
@@ -247,15 +268,15 @@ func mustChange(res sql.Result, err error, what string) error {
 // Nodes.
 
 const nodeCols = `id, name, machine_key, node_key, COALESCE(user_id, 0), tags, ipv4, ipv6, ephemeral, logged_out,
-	hostinfo, created, last_seen, deleted`
+	hostinfo, created, last_seen, deleted, expired`
 
 func scanNode(sc interface{ Scan(...any) error }) (store.Node, error) {
 	var n store.Node
 	var mk, nk, tags, v4, v6 string
 	var hi sql.NullString
-	var created, lastSeen, deleted int64
+	var created, lastSeen, deleted, expired int64
 	if err := sc.Scan(&n.ID, &n.Name, &mk, &nk, &n.UserID, &tags, &v4, &v6, &n.Ephemeral, &n.LoggedOut,
-		&hi, &created, &lastSeen, &deleted); err != nil {
+		&hi, &created, &lastSeen, &deleted, &expired); err != nil {
 		return n, err
 	}
 	var errs []error
@@ -273,7 +294,7 @@ func scanNode(sc interface{ Scan(...any) error }) (store.Node, error) {
 	if hi.Valid {
 		n.Hostinfo = json.RawMessage(hi.String)
 	}
-	n.Created, n.LastSeen, n.Deleted = fromTS(created), fromTS(lastSeen), fromTS(deleted)
+	n.Created, n.LastSeen, n.Deleted, n.Expired = fromTS(created), fromTS(lastSeen), fromTS(deleted), fromTS(expired)
 	if err := errors.Join(errs...); err != nil {
 		return n, fmt.Errorf("node %d: %w", n.ID, err)
 	}
@@ -288,11 +309,14 @@ func hostinfoArg(h json.RawMessage) any {
 }
 
 func (t *txn) InsertNode(n *store.Node) error {
+	if !n.LoggedOut {
+		n.Expired = time.Time{}
+	}
 	res, err := t.exec(`INSERT INTO nodes (name, machine_key, node_key, user_id, tags, ipv4, ipv6, ephemeral, logged_out,
-		hostinfo, created, last_seen, deleted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		hostinfo, created, last_seen, deleted, expired) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		n.Name, n.MachineKey.String(), n.NodeKey.String(), nullID(n.UserID), tagsText(n.Tags),
 		n.IPv4.String(), n.IPv6.String(), n.Ephemeral, n.LoggedOut, hostinfoArg(n.Hostinfo),
-		ts(n.Created), ts(n.LastSeen), ts(n.Deleted))
+		ts(n.Created), ts(n.LastSeen), ts(n.Deleted), ts(n.Expired))
 	if err != nil {
 		return wrap("insert node "+n.Name, err)
 	}
@@ -301,11 +325,14 @@ func (t *txn) InsertNode(n *store.Node) error {
 }
 
 func (t *txn) UpdateNode(n *store.Node) error {
+	if !n.LoggedOut {
+		n.Expired = time.Time{} // registered again: no longer expired
+	}
 	res, err := t.exec(`UPDATE nodes SET name = ?, machine_key = ?, node_key = ?, user_id = ?, tags = ?, ipv4 = ?,
-		ipv6 = ?, ephemeral = ?, logged_out = ?, hostinfo = ?, last_seen = ?, deleted = ? WHERE id = ?`,
+		ipv6 = ?, ephemeral = ?, logged_out = ?, hostinfo = ?, last_seen = ?, deleted = ?, expired = ? WHERE id = ?`,
 		n.Name, n.MachineKey.String(), n.NodeKey.String(), nullID(n.UserID), tagsText(n.Tags),
 		n.IPv4.String(), n.IPv6.String(), n.Ephemeral, n.LoggedOut, hostinfoArg(n.Hostinfo),
-		ts(n.LastSeen), ts(n.Deleted), n.ID)
+		ts(n.LastSeen), ts(n.Deleted), ts(n.Expired), n.ID)
 	return mustChange(res, err, fmt.Sprintf("update node %d", n.ID))
 }
 

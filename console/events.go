@@ -1,0 +1,93 @@
+package console
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"tsconnect/control"
+)
+
+// events serves the WebSocket that pushes {"type":"machines","machines":[…]} at once and
+// after every change, coalesced and at most one message per EventInterval. It needs the
+// session cookie and, when the browser sends one, the console's own Origin; it ends when
+// the session ends.
+func (c *Console) events(w http.ResponseWriter, r *http.Request, s *session) {
+	if o := r.Header.Get("Origin"); o != "" && !strings.EqualFold(o, c.origin) {
+		writeError(w, http.StatusForbidden, codeCSRF, "refused: Origin "+o+" is not "+c.origin)
+		return
+	}
+	// coder/websocket also checks that Origin matches the Host (its default).
+	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+		// Compression off: small messages, and compressing attacker-influenced node names
+		// next to nothing secret gains little for its memory cost.
+		CompressionMode: websocket.CompressionDisabled,
+	})
+	if err != nil {
+		return // Accept answered the client
+	}
+	c.wg.Add(1)
+	defer c.wg.Done()
+	defer conn.CloseNow()
+	// The client sends nothing; CloseRead answers pings and ends ctx when it goes away.
+	ctx := conn.CloseRead(c.ctx)
+	changed := make(chan struct{}, 1)
+	changed <- struct{}{} // the first message goes at once
+	c.srv.WatchChanges(ctx, func() {
+		select {
+		case changed <- struct{}{}:
+		default:
+		}
+	})
+	var last time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			conn.Close(websocket.StatusGoingAway, "console closing")
+			return
+		case <-changed:
+		}
+		if wait := c.o.EventInterval - time.Since(last); wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				conn.Close(websocket.StatusGoingAway, "console closing")
+				return
+			case <-t.C:
+			}
+		}
+		if _, err := c.srv.WebSessionByToken(ctx, s.token); err != nil {
+			if errors.Is(err, control.ErrNotFound) {
+				conn.Close(websocket.StatusPolicyViolation, "your login has ended")
+			}
+			return
+		}
+		if err := c.sendMachines(ctx, conn); err != nil {
+			if ctx.Err() == nil {
+				c.logf("console: events for %s: %v", s.User.Email, err)
+			}
+			return
+		}
+		last = time.Now()
+	}
+}
+
+func (c *Console) sendMachines(ctx context.Context, conn *websocket.Conn) error {
+	ms, err := c.machineList(ctx)
+	if err != nil {
+		return err
+	}
+	b, err := json.Marshal(machinesJSON{Type: "machines", Machines: ms})
+	if err != nil {
+		return err
+	}
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	return conn.Write(wctx, websocket.MessageText, b)
+}

@@ -1,0 +1,95 @@
+package console
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"tsconnect/control"
+)
+
+// apiError is the body of every error answer.
+type apiError struct {
+	Error string `json:"error"`
+	Code  string `json:"code"`
+}
+
+// Error codes.
+const (
+	codeUnauthenticated = "unauthenticated"
+	codeForbidden       = "forbidden"
+	codeCSRF            = "csrf"
+	codeBadLogin        = "bad_login"
+	codeRateLimited     = "rate_limited"
+	codeNotAllowed      = "not_allowed"
+	codeBadPolicy       = "bad_policy"
+	codeBadRequest      = "bad_request"
+	codeNotFound        = "not_found"
+	codeExists          = "exists"
+	codeInternal        = "internal"
+)
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	if status == http.StatusNoContent {
+		w.WriteHeader(status)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	writeJSON(w, status, apiError{Error: msg, Code: code})
+}
+
+// writeErr answers with the status and code err's kind maps to. Unexpected errors are
+// logged and answered with a generic message.
+func (c *Console) writeErr(w http.ResponseWriter, r *http.Request, err error) {
+	msg := strings.TrimPrefix(err.Error(), "control: ")
+	switch {
+	case errors.Is(err, control.ErrNotFound):
+		writeError(w, http.StatusNotFound, codeNotFound, msg)
+	case errors.Is(err, control.ErrExists):
+		writeError(w, http.StatusConflict, codeExists, msg)
+	case errors.Is(err, control.ErrForbidden):
+		writeError(w, http.StatusForbidden, codeForbidden, msg)
+	case errors.Is(err, control.ErrInvalid):
+		writeError(w, http.StatusBadRequest, codeBadRequest, msg)
+	default:
+		c.logf("console: %s %s: %v", r.Method, r.URL.Path, err)
+		writeError(w, http.StatusInternalServerError, codeInternal, "internal error; the server log has the details")
+	}
+}
+
+// readJSON decodes the request body (at most 1 MiB, no unknown fields) into v.
+func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		writeError(w, http.StatusBadRequest, codeBadRequest, "bad JSON body: "+err.Error())
+		return false
+	}
+	return true
+}
+
+func pathID(w http.ResponseWriter, r *http.Request) (int64, bool) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id <= 0 {
+		writeError(w, http.StatusBadRequest, codeBadRequest, fmt.Sprintf("bad id %q: want a positive number", r.PathValue("id")))
+		return 0, false
+	}
+	return id, true
+}
+
+// nonNil makes an empty list encode as [] rather than null.
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}

@@ -1,0 +1,304 @@
+package console
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"tsconnect/control"
+	"tsconnect/controlws"
+	"tsconnect/policy"
+)
+
+func hostinfo(name string) controlws.Hostinfo {
+	return controlws.Hostinfo{Hostname: name, OS: "linux", SSH: true}
+}
+
+// testPolicy: alice (a member) may SSH to tag:server as ubuntu (accept) or ops (check);
+// bob has no ssh rule. alice owns tag:web.
+const testPolicy = `{
+	"tagOwners": {"tag:server": ["ada@example.com"], "tag:web": ["alice@example.com"]},
+	"acls": [{"action": "accept", "src": ["*"], "dst": ["*:*"]}],
+	"ssh": [
+		{"action": "accept", "src": ["alice@example.com"], "dst": ["tag:server"], "users": ["ubuntu"]},
+		{"action": "check", "src": ["alice@example.com"], "dst": ["tag:server"], "users": ["ops"]},
+	],
+}
+`
+
+type sessionEnv struct {
+	*env
+	alice, bob control.User
+	server     controlws.Node
+	a, b       *client
+}
+
+func newSessionEnv(t *testing.T) *sessionEnv {
+	e := newEnv(t)
+	e.user("ada@example.com", control.RoleAdmin, "admin password")
+	s := &sessionEnv{env: e}
+	s.alice = e.user("alice@example.com", control.RoleMember, "alice password")
+	s.bob = e.user("bob@example.com", control.RoleMember, "bob password")
+	e.setPolicy(testPolicy)
+	_, _, s.server = e.register(control.AuthKeyOptions{Tags: []string{"tag:server"}}, hostinfo("server"))
+	s.a = e.client().mustLogin("alice@example.com", "alice password")
+	s.b = e.client().mustLogin("bob@example.com", "bob password")
+	return s
+}
+
+func (s *sessionEnv) path(suffix string) string {
+	return "/api/v1/machines/" + strconv.FormatInt(s.server.ID, 10) + suffix
+}
+
+func TestSSHUsersArePolicySSHLogins(t *testing.T) {
+	s := newSessionEnv(t)
+	var got sshUsersJSON
+	s.a.do("GET", s.path("/ssh-users"), nil).want(t, 200, "").decode(t, &got)
+
+	p, err := policy.Parse("p", []byte(testPolicy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := p.SSHLogins(policy.Node{User: "alice@example.com"},
+		policy.Node{ID: s.server.ID, Name: s.server.Name, Addresses: s.server.Addresses, Tags: s.server.Tags})
+	if len(want) != 2 || len(got.Users) != len(want) || got.Reason != "" {
+		t.Fatalf("ssh-users %+v, policy.SSHLogins %+v", got, want)
+	}
+	for i := range want {
+		if got.Users[i].Name != want[i].User || got.Users[i].Action != want[i].Action {
+			t.Errorf("user %d: %+v, want %+v", i, got.Users[i], want[i])
+		}
+	}
+
+	// bob has no rule: no users, and a reason naming him and the machine.
+	s.b.do("GET", s.path("/ssh-users"), nil).want(t, 200, "").decode(t, &got)
+	if len(got.Users) != 0 || !strings.Contains(got.Reason, "bob@example.com") || !strings.Contains(got.Reason, "server") {
+		t.Errorf("bob's ssh-users: %+v", got)
+	}
+	s.a.do("GET", "/api/v1/machines/999/ssh-users", nil).want(t, 404, "not_found")
+}
+
+func TestSessionKey(t *testing.T) {
+	s := newSessionEnv(t)
+	before := time.Now()
+	a := s.a.do("POST", s.path("/sessions"), map[string]string{"user": "ubuntu"}).want(t, 201, "")
+	var sess sessionJSON
+	a.decode(t, &sess)
+	if sess.ControlURL != s.hs.URL || sess.Host != s.server.Name || sess.User != "ubuntu" || !strings.HasPrefix(sess.AuthKey, "tskey-") {
+		t.Errorf("session %+v", sess)
+	}
+	exp, err := time.Parse(time.RFC3339, sess.Expires)
+	if err != nil || exp.After(before.Add(5*time.Minute+time.Second)) {
+		t.Errorf("expires %q: want at most 5 minutes from now", sess.Expires)
+	}
+	ks, _ := s.srv.AuthKeys(context.Background())
+	k := ks[len(ks)-1]
+	if k.User != s.alice.ID || !k.Ephemeral || k.Reusable || len(k.Tags) != 0 || k.Expires.Sub(k.Created) > 5*time.Minute {
+		t.Errorf("session key %+v: want alice's, ephemeral, single-use, untagged, ≤ 5 min", k)
+	}
+	// The browser node registers with it once: ephemeral, untagged, alice's.
+	_, _, r, err := s.registerWith(sess.AuthKey, controlws.Hostinfo{Hostname: "browser"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.Node.Ephemeral || len(r.Node.Tags) != 0 || r.Node.User != s.alice.ID {
+		t.Errorf("session node %+v", r.Node)
+	}
+	_, _, _, err = s.registerWith(sess.AuthKey, controlws.Hostinfo{Hostname: "again"})
+	if ce, ok := err.(*controlws.Error); !ok || ce.Code != controlws.CodeUsedKey {
+		t.Errorf("second use of a session key: %v, want %s", err, controlws.CodeUsedKey)
+	}
+
+	// A check rule's user is offered too; root and bob are refused.
+	s.a.do("POST", s.path("/sessions"), map[string]string{"user": "ops"}).want(t, 201, "")
+	if a := s.a.do("POST", s.path("/sessions"), map[string]string{"user": "root"}).want(t, 403, "not_allowed"); !strings.Contains(a.str("error"), "root") {
+		t.Errorf("refusal %s does not name the user", a.raw)
+	}
+	s.b.do("POST", s.path("/sessions"), map[string]string{"user": "ubuntu"}).want(t, 403, "not_allowed")
+}
+
+func TestMemberTaggedKeys(t *testing.T) {
+	s := newSessionEnv(t)
+	a := s.a.do("POST", "/api/v1/keys", map[string]any{"tags": []string{"tag:server"}}).want(t, 403, "forbidden")
+	if !strings.Contains(a.str("error"), "tag:server") {
+		t.Errorf("refusal %q does not name the tag", a.str("error"))
+	}
+	var created struct {
+		Key    keyJSON `json:"key"`
+		Secret string  `json:"secret"`
+	}
+	s.a.do("POST", "/api/v1/keys", map[string]any{"tags": []string{"tag:web"}, "reusable": true, "expiresIn": 3600}).want(t, 201, "").decode(t, &created)
+	if !strings.HasPrefix(created.Secret, "tskey-"+created.Key.Prefix+"-") || created.Key.Owner == nil || created.Key.Owner.ID != s.alice.ID ||
+		len(created.Key.Tags) != 1 || !created.Key.Reusable {
+		t.Errorf("created %+v", created)
+	}
+	// The secret is shown once: the list never has it.
+	lst := s.a.do("GET", "/api/v1/keys", nil).want(t, 200, "")
+	if strings.Contains(string(lst.raw), created.Secret) {
+		t.Error("key list shows a secret")
+	}
+}
+
+func TestPolicyPutBadKeepsOld(t *testing.T) {
+	s := newSessionEnv(t)
+	ad := s.client().mustLogin("ada@example.com", "admin password")
+	old := ad.do("GET", "/api/v1/policy", nil).want(t, 200, "")
+	bad := "{\n\t\"acls\": [\n\t\t{\"action\": \"accept\", \"src\": [\"*\"], \"dst\": [\"nosuchhost:22\"]},\n\t],\n}\n"
+	var refused badPolicyJSON
+	ad.do("PUT", "/api/v1/policy", map[string]string{"text": bad}).want(t, 400, "bad_policy").decode(t, &refused)
+	if len(refused.Problems) == 0 || refused.Problems[0].Line != 3 || refused.Problems[0].Message == "" {
+		t.Fatalf("problems %+v, want one at line 3", refused.Problems)
+	}
+	ad.do("POST", "/api/v1/policy/validate", map[string]string{"text": bad}).want(t, 400, "bad_policy")
+	now := ad.do("GET", "/api/v1/policy", nil).want(t, 200, "")
+	if now.str("text") != old.str("text") || now.body["version"] != old.body["version"] {
+		t.Errorf("a refused policy changed the one in force: %s", now.raw)
+	}
+	good := strings.Replace(testPolicy, `"users": ["ubuntu"]`, `"users": ["ubuntu", "deploy"]`, 1)
+	if v := ad.do("POST", "/api/v1/policy/validate", map[string]string{"text": good}).want(t, 200, ""); v.body["ok"] != true {
+		t.Errorf("validate: %s", v.raw)
+	}
+	put := ad.do("PUT", "/api/v1/policy", map[string]string{"text": good}).want(t, 200, "")
+	if put.body["version"].(float64) != old.body["version"].(float64)+1 || put.str("author") != "ada@example.com via the console" || put.str("time") == "" {
+		t.Errorf("put: %s", put.raw)
+	}
+	var got sshUsersJSON
+	s.a.do("GET", s.path("/ssh-users"), nil).want(t, 200, "").decode(t, &got)
+	if len(got.Users) != 3 {
+		t.Errorf("after the new policy alice has %+v, want ubuntu, deploy, ops", got.Users)
+	}
+}
+
+func TestHostileNodeStringsAreData(t *testing.T) {
+	e := newEnv(t)
+	u := e.user("ada@example.com", control.RoleAdmin, "correct horse")
+	hostile := `<img src=x onerror="alert(1)">`
+	_, _, _ = e.register(control.AuthKeyOptions{User: u.ID}, controlws.Hostinfo{Hostname: hostile, OS: hostile + "</script>"})
+	c := e.client().mustLogin("ada@example.com", "correct horse")
+	a := c.do("GET", "/api/v1/machines", nil).want(t, 200, "")
+	if ct := a.header.Get("Content-Type"); ct != "application/json" {
+		t.Errorf("content type %q", ct)
+	}
+	var ms machinesJSON
+	a.decode(t, &ms)
+	if len(ms.Machines) != 1 || ms.Machines[0].OS != hostile+"</script>" {
+		t.Fatalf("machines %+v: want the OS exactly as the node sent it", ms.Machines)
+	}
+	if strings.Contains(ms.Machines[0].Name, "<") {
+		t.Errorf("name %q: control makes DNS-safe names", ms.Machines[0].Name)
+	}
+}
+
+func TestExpireMachine(t *testing.T) {
+	e := newEnv(t)
+	u := e.user("ada@example.com", control.RoleAdmin, "correct horse")
+	e.setPolicy(`{"acls": [{"action": "accept", "src": ["*"], "dst": ["*:*"]}]}`)
+	_, _, n1 := e.register(control.AuthKeyOptions{User: u.ID}, hostinfo("one"))
+	c2, nk2, _ := e.register(control.AuthKeyOptions{User: u.ID}, hostinfo("two"))
+	maps := make(chan *controlws.NetworkMap, 64)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- c2.WatchMaps(ctx, controlws.MapRequest{NodeKey: nk2.Public()}, func(nm *controlws.NetworkMap) { maps <- nm })
+	}()
+	defer func() { cancel(); <-done }()
+	waitMap(t, maps, func(nm *controlws.NetworkMap) bool { return len(nm.Peers) == 1 })
+
+	c := e.client().mustLogin("ada@example.com", "correct horse")
+	var m machineJSON
+	c.do("POST", "/api/v1/machines/"+strconv.FormatInt(n1.ID, 10)+"/expire", nil).want(t, 200, "").decode(t, &m)
+	if !m.Expired || m.ID != n1.ID {
+		t.Errorf("expired machine %+v", m)
+	}
+	waitMap(t, maps, func(nm *controlws.NetworkMap) bool { return len(nm.Peers) == 0 })
+	var got sshUsersJSON
+	c.do("GET", "/api/v1/machines/"+strconv.FormatInt(n1.ID, 10)+"/ssh-users", nil).want(t, 200, "").decode(t, &got)
+	if len(got.Users) != 0 || !strings.Contains(got.Reason, "expired") {
+		t.Errorf("ssh-users of an expired machine: %+v", got)
+	}
+}
+
+// waitMap reads maps until one satisfies cond (hang guard 20 s).
+func waitMap(t *testing.T, maps <-chan *controlws.NetworkMap, cond func(*controlws.NetworkMap) bool) {
+	t.Helper()
+	deadline := time.After(20 * time.Second)
+	for {
+		select {
+		case nm := <-maps:
+			if nm != nil && cond(nm) {
+				return
+			}
+		case <-deadline:
+			t.Fatal("no map matched")
+		}
+	}
+}
+
+func TestEventsWebSocket(t *testing.T) {
+	e := newEnv(t)
+	u := e.user("ada@example.com", control.RoleAdmin, "correct horse")
+	c := e.client().mustLogin("ada@example.com", "correct horse")
+	wsURL := "ws" + strings.TrimPrefix(e.hs.URL, "http") + "/api/v1/events"
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	// A foreign origin is refused, and so is a missing cookie.
+	_, resp, err := websocket.Dial(ctx, wsURL, &websocket.DialOptions{HTTPClient: c.hc, HTTPHeader: http.Header{"Origin": {"http://evil.example"}}})
+	if err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("foreign origin: %v %v, want 403", err, resp)
+	}
+	_, resp, err = websocket.Dial(ctx, wsURL, &websocket.DialOptions{HTTPHeader: http.Header{"Origin": {e.hs.URL}}})
+	if err == nil || resp == nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("no cookie: %v %v, want 401", err, resp)
+	}
+
+	conn, _, err := websocket.Dial(ctx, wsURL, &websocket.DialOptions{HTTPClient: c.hc, HTTPHeader: http.Header{"Origin": {e.hs.URL}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.CloseNow()
+	read := func() machinesJSON {
+		t.Helper()
+		_, b, err := conn.Read(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m machinesJSON
+		if err := json.Unmarshal(b, &m); err != nil || m.Type != "machines" {
+			t.Fatalf("message %s: %v", b, err)
+		}
+		return m
+	}
+	if m := read(); len(m.Machines) != 0 {
+		t.Fatalf("first message %+v, want no machines", m)
+	}
+	e.register(control.AuthKeyOptions{User: u.ID}, hostinfo("pushed"))
+	for {
+		m := read()
+		if len(m.Machines) == 1 && m.Machines[0].Name == "pushed" {
+			break
+		}
+	}
+	conn.Close(websocket.StatusNormalClosure, "")
+}
+
+func TestServesConsolePages(t *testing.T) {
+	e := newEnv(t)
+	c := e.client()
+	for _, p := range []string{"/admin/", "/admin/term.html"} {
+		a := c.do("GET", p, nil)
+		if a.header.Get("Content-Security-Policy") != ContentSecurityPolicy || a.header.Get("X-Content-Type-Options") != "nosniff" || a.header.Get("Referrer-Policy") != "same-origin" {
+			t.Errorf("GET %s: %d, headers %v", p, a.status, a.header)
+		}
+	}
+	if a := c.do("GET", "/admin", nil); a.status != http.StatusMovedPermanently || a.header.Get("Location") != "/admin/" {
+		t.Errorf("GET /admin: %d %q", a.status, a.header.Get("Location"))
+	}
+	c.do("GET", "/api/v1/nope", nil).want(t, 404, "not_found")
+}

@@ -1,0 +1,165 @@
+package control
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"tsconnect/control/store"
+	"tsconnect/controlws"
+)
+
+// Interactive node login: a node registering without an auth key (controlws.RegisterRequest
+// with Interactive set) gets a URL; a user who signs in there (the web page calls
+// CompleteLogin) owns the node, which is registered at once on the waiting connection.
+
+// LoginTimeout is how long an interactive login (and its URL) stays valid.
+const LoginTimeout = 10 * time.Minute
+
+// LoginInfo describes a node waiting for a user to sign in and own it.
+type LoginInfo struct {
+	ID       string    `json:"id"`
+	Hostname string    `json:"hostname"` // as the node asked
+	OS       string    `json:"os"`
+	Expires  time.Time `json:"expires"`
+}
+
+// pendingLogin is a register request waiting for its user.
+type pendingLogin struct {
+	info  LoginInfo
+	se    *session
+	reqID uint64
+	req   controlws.RegisterRequest
+	timer *time.Timer
+	done  chan struct{} // closed when the login ends (completed, expired, node gone)
+}
+
+// registerInteractive serves a register without auth key that asks for an interactive login.
+func (se *session) registerInteractive(env *controlws.Envelope, req *controlws.RegisterRequest) (string, any, error) {
+	s := se.s
+	live, err := s.machineLoggedIn(s.ctx, se)
+	if err != nil {
+		return "", nil, err
+	}
+	if live { // nothing to log in: the usual idempotent re-register or key rotation
+		r, err := s.register(s.ctx, se.machine, req)
+		if err != nil {
+			return "", nil, err
+		}
+		se.nodeID.Store(r.Node.ID)
+		return controlws.TypeRegisterResponse, r, nil
+	}
+	if req.NodeKey.IsZero() {
+		return "", nil, errf(controlws.CodeBadRequest, "register: missing node key")
+	}
+	_, timeout := s.flows.timeouts()
+	pl := &pendingLogin{
+		info: LoginInfo{ID: newFlowID(), Hostname: req.Hostinfo.Hostname, OS: req.Hostinfo.OS,
+			Expires: s.now().Add(timeout).UTC()},
+		se: se, reqID: env.ID, req: *req, done: make(chan struct{}),
+	}
+	pl.timer = time.AfterFunc(timeout, func() {
+		if s.endLogin(pl) {
+			se.reply(pl.reqID, controlws.TypeError, errf(controlws.CodeLoginExpired, "nobody signed in at the login URL within %v", timeout))
+		}
+	})
+	s.flows.mu.Lock()
+	if s.flows.logins == nil {
+		s.flows.logins = map[string]*pendingLogin{}
+	}
+	s.flows.logins[pl.info.ID] = pl
+	s.flows.mu.Unlock()
+	url := s.cfg.ServerURL + "/login/" + pl.info.ID
+	s.logf("control: machine %s (%q) waits for an interactive login %s", se.machine.ShortString(), pl.info.Hostname, shortID(pl.info.ID))
+	if err := se.reply(env.ID, controlws.TypeLoginURL, &controlws.LoginURL{URL: url, Expires: pl.info.Expires}); err != nil {
+		s.endLogin(pl)
+		return "", nil, nil
+	}
+	se.wg.Add(1)
+	go func() {
+		defer se.wg.Done()
+		select {
+		case <-pl.done:
+		case <-se.done:
+			s.endLogin(pl)
+		}
+	}()
+	return "", nil, nil
+}
+
+// machineLoggedIn reports whether se's machine has a live, logged-in node.
+func (s *Server) machineLoggedIn(ctx context.Context, se *session) (bool, error) {
+	var live bool
+	err := s.st.Read(ctx, func(tx store.Tx) error {
+		n, err := tx.NodeByMachineKey(se.machine)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		live = err == nil && n.Deleted.IsZero() && !n.LoggedOut
+		return err
+	})
+	return live, err
+}
+
+// endLogin forgets pl; it reports whether this call ended it.
+func (s *Server) endLogin(pl *pendingLogin) bool {
+	s.flows.mu.Lock()
+	defer s.flows.mu.Unlock()
+	if s.flows.logins[pl.info.ID] != pl {
+		return false
+	}
+	delete(s.flows.logins, pl.info.ID)
+	pl.timer.Stop()
+	close(pl.done)
+	return true
+}
+
+func (s *Server) pendingLogin(id string) (*pendingLogin, error) {
+	s.flows.mu.Lock()
+	defer s.flows.mu.Unlock()
+	pl, ok := s.flows.logins[id]
+	if !ok || !s.now().Before(pl.info.Expires) {
+		return nil, fmt.Errorf("control: login %q: %w (unknown, completed or expired)", shortID(id), ErrNotFound)
+	}
+	return pl, nil
+}
+
+// PendingLogin returns the node waiting under id, or an error wrapping ErrNotFound when
+// there is none (unknown, completed, expired, or the node went away).
+func (s *Server) PendingLogin(ctx context.Context, id string) (LoginInfo, error) {
+	pl, err := s.pendingLogin(id)
+	if err != nil {
+		return LoginInfo{}, err
+	}
+	return pl.info, nil
+}
+
+// CompleteLogin registers the node waiting under id to user userID (untagged; ephemeral if
+// the node asked) and answers it; the node then follows its map as usual. Registration
+// refusals (e.g. its node key bound to another machine) are returned and end the login.
+// The caller records the sign-in (RecordAuth, kind "node-login").
+func (s *Server) CompleteLogin(ctx context.Context, id string, userID int64) error {
+	pl, err := s.pendingLogin(id)
+	if err != nil {
+		return err
+	}
+	if !s.endLogin(pl) {
+		return fmt.Errorf("control: login %q: %w (completed meanwhile)", shortID(id), ErrNotFound)
+	}
+	r, err := s.registerAs(ctx, pl.se.machine, &pl.req, &loginGrant{userID: userID, ephemeral: pl.req.Ephemeral})
+	if err != nil {
+		var ce *controlws.Error
+		if !errors.As(err, &ce) {
+			ce = errf(controlws.CodeInternal, "registration failed on the server")
+		}
+		pl.se.reply(pl.reqID, controlws.TypeError, ce)
+		return fmt.Errorf("control: login %s: %w", shortID(id), err)
+	}
+	pl.se.nodeID.Store(r.Node.ID)
+	if err := pl.se.reply(pl.reqID, controlws.TypeRegisterResponse, r); err != nil {
+		return fmt.Errorf("control: login %s: node %s registered, but its connection failed: %w", shortID(id), r.Node.Name, err)
+	}
+	s.logf("control: interactive login %s: node %d %s registered to %s", shortID(id), r.Node.ID, r.Node.Name, r.User.LoginName)
+	return nil
+}

@@ -1,0 +1,76 @@
+package control
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"tsconnect/policy"
+)
+
+// SessionKeyExpiry is how long a console SSH session's auth key is valid.
+const SessionKeyExpiry = 5 * time.Minute
+
+// SSHLoginsFor lists the local accounts an untagged node of user userID (the ephemeral node a
+// console session starts) may log in as on node dst, exactly as policy.SSHLogins gives them.
+// Empty when the policy allows none. dst unknown or deleted: ErrNotFound.
+func (s *Server) SSHLoginsFor(ctx context.Context, userID, dst int64) ([]policy.Login, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	u, ok := s.users[userID]
+	if !ok {
+		return nil, fmt.Errorf("control: no user %d: %w", userID, ErrNotFound)
+	}
+	ln, ok := s.nodes[dst]
+	if !ok {
+		return nil, fmt.Errorf("control: no node %d: %w", dst, ErrNotFound)
+	}
+	if ln.loggedOut {
+		return nil, nil // out of every map: nobody reaches it
+	}
+	// The session's node has no addresses yet; policies naming addresses as sources are
+	// decided without them, as policy.SSHLogins documents.
+	src := policy.Node{User: u.LoginName, UserGroups: s.groups[userID]}
+	return s.policy.SSHLogins(src, s.policyNodeLocked(dst, ln)), nil
+}
+
+// LoginAllowed reports whether localUser is among logins: named, or covered by "*"
+// (any account but root).
+func LoginAllowed(logins []policy.Login, localUser string) bool {
+	for _, l := range logins {
+		if l.User == localUser || (l.User == "*" && localUser != "root" && localUser != "") {
+			return true
+		}
+	}
+	return false
+}
+
+// CreateSessionKey makes the auth key a console SSH session's browser node registers with:
+// single-use, ephemeral, untagged, owned by user userID and valid SessionKeyExpiry.
+func (s *Server) CreateSessionKey(ctx context.Context, userID int64) (secret string, info AuthKeyInfo, err error) {
+	return s.CreateAuthKey(ctx, AuthKeyOptions{User: userID, Ephemeral: true, Expiry: SessionKeyExpiry, CreatedBy: userID})
+}
+
+// CheckTagOwnership returns an error wrapping ErrForbidden, naming the first tag that user
+// userID may not apply: admins apply any tag, members only tags the policy's tagOwners give them.
+func (s *Server) CheckTagOwnership(ctx context.Context, userID int64, tags []string) error {
+	u, err := s.UserByID(ctx, userID)
+	if err != nil {
+		return err
+	}
+	if u.Role == RoleAdmin {
+		return nil
+	}
+	s.mu.RLock()
+	p, groups := s.policy, s.groups[userID]
+	s.mu.RUnlock()
+	tags = slices.Clone(tags)
+	slices.Sort(tags)
+	for _, t := range tags {
+		if !p.CanApplyTagWithGroups(u.Email, groups, t) {
+			return fmt.Errorf("%s may not use %s: only its owners in the policy's tagOwners (and admins) may: %w", u.Email, t, ErrForbidden)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,76 @@
+package testop
+
+import (
+	"encoding/json"
+	"net/http"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/handler/openid"
+)
+
+// discovery serves the OpenID Provider metadata (OpenID Connect Discovery 1.0).
+func (op *OP) discovery(w http.ResponseWriter, r *http.Request) {
+	iss := op.Issuer()
+	writeJSON(w, map[string]any{
+		"issuer":                                iss,
+		"authorization_endpoint":                iss + "/authorize",
+		"token_endpoint":                        iss + "/token",
+		"jwks_uri":                              iss + "/jwks",
+		"response_types_supported":              []string{"code"},
+		"response_modes_supported":              []string{"query"},
+		"grant_types_supported":                 []string{"authorization_code"},
+		"subject_types_supported":               []string{"public"},
+		"id_token_signing_alg_values_supported": []string{"RS256"},
+		"scopes_supported":                      []string{"openid", "email", "profile", "groups"},
+		"claims_supported":                      []string{"sub", "iss", "aud", "exp", "iat", "nonce", "email", "email_verified", "name", op.groups},
+		"code_challenge_methods_supported":      []string{"S256"},
+		"token_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post"},
+	})
+}
+
+// jwks serves the public half of the signing key.
+func (op *OP) jwks(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{
+		Key: &op.key.PublicKey, KeyID: op.kid, Algorithm: string(jose.RS256), Use: "sig",
+	}}})
+}
+
+// token is the token endpoint: it redeems a code (once, with the PKCE verifier and the
+// client's secret) for an access token and an ID token.
+func (op *OP) token(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	// The session stored with the code replaces this empty one.
+	ar, err := op.provider.NewAccessRequest(ctx, r, openid.NewDefaultSession())
+	if err != nil {
+		op.logf("testop: token request refused: %v", fositeReason(err))
+		op.provider.WriteAccessError(ctx, w, ar, err)
+		return
+	}
+	resp, err := op.provider.NewAccessResponse(ctx, ar)
+	if err != nil {
+		op.logf("testop: token response refused: %v", fositeReason(err))
+		op.provider.WriteAccessError(ctx, w, ar, err)
+		return
+	}
+	op.provider.WriteAccessResponse(ctx, w, ar, resp)
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	json.NewEncoder(w).Encode(v)
+}
+
+// fositeReason is the error's name, hint and debug text (fosite keeps them apart).
+func fositeReason(err error) string {
+	e := fosite.ErrorToRFC6749Error(err)
+	s := e.ErrorField
+	if e.HintField != "" {
+		s += ": " + e.HintField
+	}
+	if e.DebugField != "" {
+		s += " (" + e.DebugField + ")"
+	}
+	return s
+}

@@ -1,0 +1,140 @@
+// The console's JSON API client (/api/v1, see team/CONSOLE_API.md): cookie session plus the
+// X-CSRF-Token header on every state change; errors become ApiError with the server's code.
+
+/** A user of the console. */
+export interface User {
+  id: number;
+  email: string;
+  displayName?: string;
+  role: "admin" | "member";
+}
+
+/** A machine as the API lists it. */
+export interface Machine {
+  id: number;
+  name: string;
+  addresses: string[];
+  os: string;
+  owner: { id: number; email: string } | null;
+  tags: string[];
+  ssh: boolean;
+  online: boolean;
+  lastSeen: string | null;
+  ephemeral: boolean;
+  expired: boolean;
+}
+
+/** A local account the policy lets the logged-in user log in as. */
+export interface SSHUser {
+  name: string;
+  action: "accept" | "check";
+}
+
+/** What POST /machines/{id}/sessions answers. */
+export interface SessionGrant {
+  authKey: string;
+  controlURL: string;
+  host: string;
+  user: string;
+  expires: string;
+}
+
+/** One problem of a policy text. */
+export interface PolicyProblem {
+  line: number;
+  column: number;
+  field: string;
+  message: string;
+}
+
+/** The policy in force. */
+export interface PolicyDoc {
+  text: string;
+  version: number;
+  author: string;
+  time: string;
+}
+
+/** A pre-auth key (never its secret). */
+export interface AuthKey {
+  id: number;
+  prefix: string;
+  owner: { id: number; email: string } | null;
+  reusable: boolean;
+  ephemeral: boolean;
+  tags: string[];
+  created: string;
+  expires: string;
+  used: boolean;
+  revoked: boolean;
+  description?: string;
+}
+
+/** An error answer of the API. */
+export class ApiError extends Error {
+  constructor(
+    message: string,
+    readonly status: number,
+    readonly code: string,
+    readonly body: Record<string, unknown>,
+  ) {
+    super(message);
+    this.name = "ApiError";
+  }
+}
+
+let csrfToken = "";
+let onUnauthenticated: () => void = () => {};
+
+/** setCSRF remembers the session's CSRF token (from login or /me). */
+export function setCSRF(token: string): void {
+  csrfToken = token;
+}
+
+/** whenUnauthenticated sets what happens when a call answers 401 (the session ended). */
+export function whenUnauthenticated(fn: () => void): void {
+  onUnauthenticated = fn;
+}
+
+/** call makes one API request; it resolves with the JSON body (undefined for 204). */
+export async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
+  const headers: Record<string, string> = { Accept: "application/json" };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (method !== "GET" && method !== "HEAD" && csrfToken) headers["X-CSRF-Token"] = csrfToken;
+  let resp: Response;
+  try {
+    resp = await fetch(`/api/v1${path}`, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      credentials: "same-origin",
+      cache: "no-store",
+    });
+  } catch (e) {
+    throw new ApiError(`cannot reach the control server (${e instanceof Error ? e.message : String(e)})`, 0, "unreachable", {});
+  }
+  if (resp.status === 204) return undefined as T;
+  let json: Record<string, unknown> = {};
+  try {
+    json = (await resp.json()) as Record<string, unknown>;
+  } catch {
+    if (resp.ok) throw new ApiError(`${method} ${path}: the answer is not JSON`, resp.status, "bad_answer", {});
+  }
+  if (!resp.ok) {
+    const code = typeof json.code === "string" ? json.code : `http_${resp.status}`;
+    const msg = typeof json.error === "string" ? json.error : `${method} ${path}: HTTP ${resp.status}`;
+    const err = new ApiError(msg, resp.status, code, json);
+    if (resp.status === 401 && path !== "/login" && path !== "/me") onUnauthenticated();
+    if (resp.status === 429) {
+      const after = resp.headers.get("Retry-After");
+      if (after) err.message += ` (try again in ${after} s)`;
+    }
+    throw err;
+  }
+  return json as T;
+}
+
+/** message turns any thrown value into a sentence for the page. */
+export function message(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}

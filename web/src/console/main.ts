@@ -1,0 +1,184 @@
+// The admin console at /admin/: login, then Machines, Access controls, Keys and Users
+// (the last two pages and tag/expire/delete for admins only), and the open SSH sessions.
+// No framework: plain DOM built with dom.ts (text nodes only, never HTML from data).
+
+import "@xterm/xterm/css/xterm.css";
+import "./console.css";
+import { ApiError, call, message, setCSRF, whenUnauthenticated, type User } from "./api.js";
+import { h, replace } from "./dom.js";
+import { KeysPage } from "./keys.js";
+import { MachinesPage } from "./machines.js";
+import { PolicyPage } from "./policy.js";
+import { Sessions } from "./sessions.js";
+import { UsersPage } from "./users.js";
+
+const app = document.getElementById("app") as HTMLElement;
+
+interface Route {
+  hash: string;
+  title: string;
+  admin: boolean;
+  make(me: User): { el: HTMLElement; stop?(): void };
+}
+
+const sessions = new Sessions();
+addEventListener("pagehide", () => sessions.closeAll());
+
+let machines: MachinesPage | undefined;
+const routes: Route[] = [
+  {
+    hash: "#/machines", title: "Machines", admin: false,
+    make: (me) => (machines ??= new MachinesPage(me, sessions)),
+  },
+  { hash: "#/acl", title: "Access controls", admin: true, make: () => new PolicyPage() },
+  { hash: "#/keys", title: "Keys", admin: false, make: (me) => new KeysPage(me) },
+  { hash: "#/users", title: "Users", admin: true, make: (me) => new UsersPage(me) },
+];
+
+let current: User | undefined;
+
+async function start() {
+  whenUnauthenticated(() => showLogin("Your session ended; log in again."));
+  try {
+    const r = await call<{ user: User; csrfToken: string }>("GET", "/me");
+    signedIn(r.user, r.csrfToken);
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 401) showLogin();
+    else showLogin(message(e));
+  }
+}
+
+function showLogin(notice?: string) {
+  current = undefined;
+  machines?.stop();
+  machines = undefined;
+  sessions.closeAll();
+  document.body.dataset.view = "login";
+  const email = h("input", { type: "email", name: "email", id: "login-email", required: true, autocomplete: "username", autofocus: true });
+  const password = h("input", { type: "password", name: "password", id: "login-password", required: true, autocomplete: "current-password" });
+  const error = h("p", { class: "error", role: "alert", hidden: !notice }, notice ?? "");
+  const submit = h("button", { type: "submit", class: "primary" }, "Log in");
+  const sso = h("div", { class: "sso", hidden: true });
+  const form = h("form", {
+    class: "login",
+    "aria-labelledby": "login-h",
+    on: {
+      submit: async (ev) => {
+        ev.preventDefault();
+        submit.disabled = true;
+        error.hidden = true;
+        try {
+          const r = await call<{ user: User; csrfToken: string }>("POST", "/login", { email: email.value, password: password.value });
+          signedIn(r.user, r.csrfToken);
+        } catch (e) {
+          error.hidden = false;
+          error.textContent = e instanceof ApiError && e.code === "bad_login" ? "Wrong email or password." : message(e);
+          password.select();
+        } finally {
+          submit.disabled = false;
+        }
+      },
+    },
+  },
+    h("h1", { id: "login-h" }, "tsconnect console"),
+    h("label", { for: "login-email" }, "Email"), email,
+    h("label", { for: "login-password" }, "Password"), password,
+    error,
+    submit,
+    sso);
+  replace(app, h("main", { class: "login-page" }, form));
+  email.focus();
+  void offerSSO(sso);
+}
+
+/** What GET /auth-methods answers: the ways to sign in to this server. */
+interface AuthMethods {
+  password: boolean;
+  oidc: { issuer: string; startURL: string } | null;
+}
+
+/** offerSSO fills the login form's single sign-on part when the server has an identity provider. */
+async function offerSSO(box: HTMLElement) {
+  let m: AuthMethods;
+  try {
+    m = await call<AuthMethods>("GET", "/auth-methods");
+  } catch {
+    return; // password sign-in still works; its errors show there
+  }
+  const oidc = m.oidc;
+  if (!oidc || !box.isConnected) return;
+  let host = oidc.issuer;
+  try {
+    host = new URL(oidc.issuer).host;
+  } catch {
+    // shown as given
+  }
+  // Back to the page asked for (the hash route) once signed in; a plain navigation, so the
+  // provider's redirect comes back to a same-site page that sets the session cookie.
+  const start = new URL(oidc.startURL, location.href);
+  if (start.origin !== location.origin) return;
+  start.searchParams.set("returnTo", "/admin/" + (location.hash.startsWith("#/") ? location.hash : ""));
+  replace(box,
+    h("button", { type: "button", class: "sso-button", on: { click: () => location.assign(start.href) } }, "Sign in with SSO"),
+    h("span", { class: "help" }, "at ", host));
+  box.hidden = false;
+}
+
+function signedIn(me: User, csrf: string) {
+  current = me;
+  setCSRF(csrf);
+  document.body.dataset.view = "console";
+  document.body.dataset.role = me.role;
+  const nav = h("nav", { "aria-label": "Pages" },
+    h("ul", null, routes.filter((r) => !r.admin || me.role === "admin").map((r) =>
+      h("li", null, h("a", { href: r.hash, "data-route": r.hash }, r.title)))));
+  const logout = h("button", {
+    type: "button",
+    on: {
+      click: async () => {
+        try {
+          await call<void>("POST", "/logout");
+        } catch {
+          // The session is forgotten here either way.
+        }
+        setCSRF("");
+        showLogin("Logged out.");
+      },
+    },
+  }, "Log out");
+  const main = h("main", { id: "page", tabindex: -1 });
+  replace(app,
+    h("header", { class: "top" },
+      h("strong", { class: "brand" }, "tsconnect"),
+      nav,
+      h("span", { class: "me" }, h("span", { class: "who" }, me.email), " ", h("span", { class: "badge" }, me.role)),
+      logout),
+    sessions.el,
+    main);
+  route();
+}
+
+function route() {
+  if (!current) return;
+  const me = current;
+  const main = document.getElementById("page");
+  if (!main) return;
+  const r = routes.find((x) => x.hash === location.hash) ?? routes[0]!;
+  if (r.admin && me.role !== "admin") {
+    replace(main, h("h1", null, r.title), h("p", { class: "error", role: "alert" }, `${r.title} is for admins; you are a member.`));
+  } else {
+    replace(main, r.make(me).el);
+  }
+  for (const a of document.querySelectorAll<HTMLAnchorElement>("nav a")) {
+    if (a.dataset.route === r.hash) a.setAttribute("aria-current", "page");
+    else a.removeAttribute("aria-current");
+  }
+  document.body.dataset.page = r.hash.slice(2);
+}
+
+addEventListener("hashchange", () => {
+  route();
+  document.getElementById("page")?.focus();
+});
+
+void start();
