@@ -38,17 +38,27 @@ func (a *Agent) holdCheck(ctx context.Context, remote netip.AddrPort, req string
 	if err := sshd.ExtendHandshake(ctx, checkHold); err != nil {
 		a.logf("agent: check hold for %s: %v", src, err)
 	}
+	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, checkHold)
 	defer cancel()
 	refuse := func(format string, args ...any) (*sshd.Login, error) {
 		return nil, fmt.Errorf("tsconnect: %s: login as %q refused: %s", src, v.LocalUser, fmt.Sprintf(format, args...))
+	}
+	// ended answers once ctx is done: the client hung up (control was told to drop the check
+	// when SSHCheck returned), the server is closing, or the hold ran out of time.
+	ended := func(why string) (*sshd.Login, error) {
+		if cause := context.Cause(ctx); errors.Is(cause, sshd.ErrClientGone) {
+			a.logf("agent: the SSH client of %s hung up during the check hold for %q after %v; check given up",
+				src, v.LocalUser, time.Since(start).Round(time.Millisecond))
+			return refuse("the client hung up")
+		}
+		return refuse("%s", why)
 	}
 	accept := func() (*sshd.Login, error) {
 		l := &sshd.Login{LocalUser: v.LocalUser, Source: src, Rule: v.Origin, AcceptEnv: v.AcceptEnv}
 		l.GrantAcceptDefaults()
 		return l, nil
 	}
-	start := time.Now()
 	retry := a.cfg.CheckRetry
 	if retry <= 0 {
 		retry = DefaultCheckRetry
@@ -122,7 +132,7 @@ func (a *Agent) holdCheck(ctx context.Context, remote netip.AddrPort, req string
 		case errors.Is(r.err, errRetryNow):
 			continue
 		case ctx.Err() != nil:
-			return refuse("nobody re-authenticated in time")
+			return ended("nobody re-authenticated in time")
 		case errors.Is(r.err, controlws.ErrUnsupported):
 			return refuse("the control server does not support check mode")
 		}
@@ -143,7 +153,7 @@ func (a *Agent) holdCheck(ctx context.Context, remote netip.AddrPort, req string
 		select {
 		case <-time.After(sleep):
 		case <-ctx.Done():
-			return refuse("the control server is unreachable, so the re-authentication cannot be checked")
+			return ended("the control server is unreachable, so the re-authentication cannot be checked")
 		}
 	}
 }

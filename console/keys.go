@@ -22,11 +22,13 @@ type keyJSON struct {
 	Expires   string   `json:"expires"`
 	Used      bool     `json:"used"`
 	Revoked   bool     `json:"revoked"`
+	// Description is what the key's creator said it is for ("" when nothing).
+	Description string `json:"description"`
 }
 
 func keyOf(k control.AuthKeyInfo, users map[int64]string) keyJSON {
 	j := keyJSON{ID: k.ID, Prefix: k.Prefix, Reusable: k.Reusable, Ephemeral: k.Ephemeral, Tags: nonNil(k.Tags),
-		Created: rfc3339(k.Created), Expires: rfc3339(k.Expires), Used: k.Used, Revoked: k.Revoked}
+		Created: rfc3339(k.Created), Expires: rfc3339(k.Expires), Used: k.Used, Revoked: k.Revoked, Description: k.Description}
 	if k.User != 0 {
 		j.Owner = &userRef{ID: k.User, Email: users[k.User]}
 	}
@@ -79,7 +81,7 @@ func (c *Console) createKey(w http.ResponseWriter, r *http.Request, s *session) 
 	}
 	secret, info, err := c.srv.CreateAuthKey(r.Context(), control.AuthKeyOptions{
 		User: s.User.ID, Reusable: req.Reusable, Ephemeral: req.Ephemeral, Tags: req.Tags,
-		Expiry: time.Duration(req.ExpiresIn) * time.Second, CreatedBy: s.User.ID,
+		Expiry: time.Duration(req.ExpiresIn) * time.Second, CreatedBy: s.User.ID, Description: req.Description,
 	})
 	if err != nil {
 		c.writeErr(w, r, err)

@@ -91,6 +91,8 @@ type CreateKeyRequest struct {
 	Ephemeral bool     `json:"ephemeral,omitempty"`
 	Tags      []string `json:"tags,omitempty"`
 	Expiry    string   `json:"expiry,omitempty"`
+	// Description says what the key is for (see AuthKeyOptions.Description).
+	Description string `json:"description,omitempty"`
 	// CreatedByEmail names the user asking for the key (see AuthKeyOptions.CreatedBy);
 	// empty means the administrator calling the API.
 	CreatedByEmail string `json:"createdByEmail,omitempty"`
@@ -152,7 +154,8 @@ func (s *Server) AdminHandler() http.Handler {
 		if !readJSON(w, r, &req) {
 			return
 		}
-		o := AuthKeyOptions{User: req.User, Reusable: req.Reusable, Ephemeral: req.Ephemeral, Tags: req.Tags}
+		o := AuthKeyOptions{User: req.User, Reusable: req.Reusable, Ephemeral: req.Ephemeral, Tags: req.Tags,
+			Description: req.Description}
 		if req.Expiry != "" {
 			d, err := time.ParseDuration(req.Expiry)
 			if err != nil || d <= 0 {

@@ -11,6 +11,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"tsconnect/control/store"
 	"tsconnect/controlws"
@@ -36,7 +38,13 @@ type AuthKeyOptions struct {
 	// A key with Tags needs a creator who owns every tag (the policy's tagOwners) or is an
 	// admin; a key with an owner User needs CreatedBy to be that user or an admin.
 	CreatedBy int64 `json:"createdBy,omitempty"`
+	// Description says what the key is for (at most MaxKeyDescription bytes of printable
+	// text; surrounding spaces are dropped). It is shown in key lists, never used to decide.
+	Description string `json:"description,omitempty"`
 }
+
+// MaxKeyDescription is the longest auth key description, in bytes.
+const MaxKeyDescription = 256
 
 // AuthKeyInfo describes an auth key; the secret itself is never kept.
 type AuthKeyInfo struct {
@@ -51,11 +59,14 @@ type AuthKeyInfo struct {
 	UsedAt    time.Time `json:"usedAt,omitzero"`
 	Revoked   bool      `json:"revoked,omitempty"`
 	Created   time.Time `json:"created"`
+	// Description is what the key's creator said it is for ("" when nothing).
+	Description string `json:"description,omitempty"`
 }
 
 func keyInfo(k store.AuthKey) AuthKeyInfo {
 	return AuthKeyInfo{ID: k.ID, Prefix: k.Prefix, User: k.UserID, Reusable: k.Reusable, Ephemeral: k.Ephemeral,
-		Tags: k.Tags, Expires: k.Expires, Used: k.Used, UsedAt: k.UsedAt, Revoked: k.Revoked, Created: k.Created}
+		Tags: k.Tags, Expires: k.Expires, Used: k.Used, UsedAt: k.UsedAt, Revoked: k.Revoked, Created: k.Created,
+		Description: k.Description}
 }
 
 // secretPrefix starts every auth key secret.
@@ -80,6 +91,10 @@ func (s *Server) CreateAuthKey(ctx context.Context, o AuthKeyOptions) (secret st
 	if o.Expiry == 0 {
 		o.Expiry = DefaultKeyExpiry
 	}
+	o.Description = strings.TrimSpace(o.Description)
+	if err := checkDescription(o.Description); err != nil {
+		return "", info, err
+	}
 	var pfx [6]byte
 	var rnd [20]byte
 	rand.Read(pfx[:])
@@ -89,7 +104,7 @@ func (s *Server) CreateAuthKey(ctx context.Context, o AuthKeyOptions) (secret st
 	sum := sha256.Sum256([]byte(secret))
 	now := s.now().UTC()
 	k := store.AuthKey{Hash: sum[:], Prefix: prefix, UserID: o.User, Reusable: o.Reusable, Ephemeral: o.Ephemeral,
-		Tags: o.Tags, Expires: now.Add(o.Expiry), Created: now}
+		Tags: o.Tags, Expires: now.Add(o.Expiry), Created: now, Description: o.Description}
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	err = s.st.Update(ctx, func(tx store.Tx) error {
@@ -122,6 +137,23 @@ func (s *Server) CreateAuthKey(ctx context.Context, o AuthKeyOptions) (secret st
 	s.changes.notify()
 	s.logf("control: created auth key %d (%s) user=%d reusable=%v ephemeral=%v tags=%v", k.ID, k.Prefix, k.UserID, k.Reusable, k.Ephemeral, k.Tags)
 	return secret, keyInfo(k), nil
+}
+
+// checkDescription refuses a key description that is too long or not printable text (it is
+// shown in lists and terminals, where control characters could forge lines).
+func checkDescription(d string) error {
+	if len(d) > MaxKeyDescription {
+		return fmt.Errorf("control: key description of %d bytes: at most %d: %w", len(d), MaxKeyDescription, ErrInvalid)
+	}
+	if !utf8.ValidString(d) {
+		return fmt.Errorf("control: key description is not valid UTF-8: %w", ErrInvalid)
+	}
+	for _, r := range d {
+		if !unicode.IsGraphic(r) {
+			return fmt.Errorf("control: key description contains %U, a control or format character: want one line of text: %w", r, ErrInvalid)
+		}
+	}
+	return nil
 }
 
 // AuthKeys returns every auth key by ID.

@@ -18,26 +18,36 @@ var ErrUnsupported = errors.New("controlws: the control server does not support 
 func (c *Client) SSHCheck(ctx context.Context, req SSHCheckRequest, onPending func(SSHCheckVerdict)) (*SSHCheckVerdict, error) {
 	var final *SSHCheckVerdict
 	err := c.multi(ctx, TypeSSHCheck, &req, TypeSSHCheckCancel, func(env *Envelope) (bool, error) {
-		if env.Type != TypeSSHCheckVerdict {
-			return false, fmt.Errorf("controlws: server answered sshCheck with %q", env.Type)
-		}
-		var v SSHCheckVerdict
-		if err := env.DecodeBody(&v); err != nil {
+		v, done, err := checkAnswer(env)
+		if err != nil {
 			return false, err
 		}
-		switch v.Verdict {
-		case CheckPending:
-			if onPending != nil {
-				onPending(v)
-			}
-			return false, nil
-		case CheckAccept, CheckReject:
+		if done {
 			final = &v
-			return true, nil
+		} else if onPending != nil {
+			onPending(v)
 		}
-		return false, fmt.Errorf("controlws: unknown check verdict %q", v.Verdict)
+		return done, nil
 	})
 	return final, err
+}
+
+// checkAnswer decodes one answer to an sshCheck: a pending verdict (done false) or the
+// final one (done true).
+func checkAnswer(env *Envelope) (v SSHCheckVerdict, done bool, err error) {
+	if env.Type != TypeSSHCheckVerdict {
+		return v, false, fmt.Errorf("controlws: server answered sshCheck with %q", env.Type)
+	}
+	if err := env.DecodeBody(&v); err != nil {
+		return v, false, err
+	}
+	switch v.Verdict {
+	case CheckPending:
+		return v, false, nil
+	case CheckAccept, CheckReject:
+		return v, true, nil
+	}
+	return v, false, fmt.Errorf("controlws: unknown check verdict %q", v.Verdict)
 }
 
 // RegisterInteractive registers like Register, but without an auth key asks for an
@@ -49,27 +59,40 @@ func (c *Client) RegisterInteractive(ctx context.Context, req RegisterRequest, o
 	req.Interactive = true
 	var resp *RegisterResponse
 	err := c.multi(ctx, TypeRegister, &req, "", func(env *Envelope) (bool, error) {
-		switch env.Type {
-		case TypeLoginURL:
-			var u LoginURL
-			if err := env.DecodeBody(&u); err != nil {
-				return false, err
-			}
+		u, r, err := registerAnswer(env)
+		switch {
+		case err != nil:
+			return false, err
+		case u != nil:
 			if onURL != nil {
-				onURL(u)
+				onURL(*u)
 			}
 			return false, nil
-		case TypeRegisterResponse:
-			var r RegisterResponse
-			if err := env.DecodeBody(&r); err != nil {
-				return false, err
-			}
-			resp = &r
-			return true, nil
 		}
-		return false, fmt.Errorf("controlws: server answered register with %q", env.Type)
+		resp = r
+		return true, nil
 	})
 	return resp, err
+}
+
+// registerAnswer decodes one answer to an interactive register: the login URL (first) or
+// the final registerResponse; exactly one of them is non-nil when err is nil.
+func registerAnswer(env *Envelope) (*LoginURL, *RegisterResponse, error) {
+	switch env.Type {
+	case TypeLoginURL:
+		var u LoginURL
+		if err := env.DecodeBody(&u); err != nil {
+			return nil, nil, err
+		}
+		return &u, nil, nil
+	case TypeRegisterResponse:
+		var r RegisterResponse
+		if err := env.DecodeBody(&r); err != nil {
+			return nil, nil, err
+		}
+		return nil, &r, nil
+	}
+	return nil, nil, fmt.Errorf("controlws: server answered register with %q", env.Type)
 }
 
 // multi sends a request whose answers are several messages with its ID; handle sees each

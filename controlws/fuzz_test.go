@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/flynn/noise"
 
@@ -54,6 +55,8 @@ func FuzzReadFrame(f *testing.F) {
 				nm.Apply(&mr)
 			}
 			env.Err()
+			checkAnswer(env)
+			registerAnswer(env)
 		}
 	})
 }
@@ -108,6 +111,12 @@ func fuzzSeeds(f *testing.F) [][]byte {
 		{TypeLogout, nil},
 		{TypeOK, nil},
 		{TypeError, &Error{Code: CodeInvalidKey, Message: "m"}},
+		{TypeRegister, &RegisterRequest{Hostinfo: Hostinfo{Hostname: "h"}, Interactive: true, Ephemeral: true}},
+		{TypeLoginURL, &LoginURL{URL: "https://c.example/login/0f", Expires: time.Unix(1e9, 0).UTC()}},
+		{TypeSSHCheck, &SSHCheckRequest{SrcNode: 5, SrcAddr: netip.MustParseAddr("100.64.0.5"), User: "u", LocalUser: "u", CheckPeriod: time.Hour}},
+		{TypeSSHCheckVerdict, &SSHCheckVerdict{Verdict: CheckPending, User: "u@example.com", URL: "https://c.example/check/0f", Expires: time.Unix(1e9, 0).UTC()}},
+		{TypeSSHCheckVerdict, &SSHCheckVerdict{Verdict: CheckReject, Message: "m"}},
+		{TypeSSHCheckCancel, nil},
 	}
 	var all []byte
 	for i, b := range bodies {

@@ -5,6 +5,7 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"errors"
 	"net"
 	"net/http/httptest"
 	"os/exec"
@@ -42,6 +43,7 @@ type heldLogin struct {
 	err     error
 	banner  strings.Builder // all banners; read after done
 	client  *ssh.Client     // set when logged in; read after done
+	nc      net.Conn        // the client's connection
 }
 
 // startLogin dials from n to peer name as user in the background.
@@ -54,7 +56,7 @@ func startLogin(t *testing.T, n *node.Node, name, user string) *heldLogin {
 	if err != nil {
 		t.Fatalf("dial %s:22: %v", name, err)
 	}
-	h := &heldLogin{banners: make(chan string, 8), done: make(chan struct{})}
+	h := &heldLogin{banners: make(chan string, 8), done: make(chan struct{}), nc: nc}
 	go func() {
 		defer close(h.done)
 		c, chans, reqs, err := ssh.NewClientConn(nc, name+":22", &ssh.ClientConfig{
@@ -176,6 +178,49 @@ func TestCheckModeHold(t *testing.T) {
 		t.Fatalf("held login after the policy turned to accept: %v (banners %q)", h.err, h.banner.String())
 	}
 	h.client.Close()
+}
+
+// TestCheckModeHangUp: an SSH client that hangs up during a hold makes the agent give the
+// check up at once: control forgets it (the /check/{id} page then says unknown or expired)
+// long before the verdict or the hold's 11-minute limit.
+func TestCheckModeHangUp(t *testing.T) {
+	tn, alice, bob := newPolicyNet(t, checkModePolicy, "alice")
+	ctx := context.Background()
+	serverKey, _, err := tn.srv.CreateAuthKey(ctx, control.AuthKeyOptions{User: alice.ID, Tags: []string{"tag:server"}, CreatedBy: alice.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tn.startAgentKey("server", serverKey)
+	bobs := tn.startNodeKey("bobs", tn.authKey(control.AuthKeyOptions{User: bob.ID, Ephemeral: true}))
+
+	h := startLogin(t, bobs, "server", "root")
+	_, _, id := h.waitCheckURL(t)
+	if _, err := tn.srv.PendingCheck(ctx, id); err != nil {
+		t.Fatalf("check %s while held: %v", id, err)
+	}
+	t0 := time.Now()
+	h.nc.Close()
+	for {
+		_, err := tn.srv.PendingCheck(ctx, id)
+		if errors.Is(err, control.ErrNotFound) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("check after the client hung up: %v; want ErrNotFound", err)
+		}
+		if time.Since(t0) > 30*time.Second { // the hold itself lasts 11 minutes
+			t.Fatal("control still has the check 30 s after the client hung up")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Logf("client hang-up → check dropped by control: %v", time.Since(t0))
+	h.wait(t)
+	if h.err == nil {
+		t.Fatal("the hung-up login succeeded")
+	}
+	if err := tn.srv.CompleteCheck(ctx, id, bob.ID, control.AuthPassword); !errors.Is(err, control.ErrNotFound) {
+		t.Fatalf("completing the dropped check: %v; want ErrNotFound", err)
+	}
 }
 
 // TestCheckModeControlDown: control goes away during a hold: the agent retries for its

@@ -114,7 +114,7 @@ func TestCLIControlKilled(t *testing.T) {
 		t.Fatalf("up with a used key: err=%v, output:\n%s", err, out)
 	}
 
-	clientKey := lastLine(cli(t, "keys", "create", "--state", dir, "--user", "alice@example.com", "--ephemeral"))
+	clientKey := lastLine(cli(t, "keys", "create", "--state", dir, "--user", "alice@example.com", "--ephemeral", "--description", "client for the CLI test"))
 	n, err := node.New(node.Options{ControlURL: url, AuthKey: clientKey, Hostname: "laptop", Logf: t.Logf})
 	if err != nil {
 		t.Fatal(err)
@@ -149,7 +149,7 @@ func TestCLIControlKilled(t *testing.T) {
 	if len(nodes) != 2 || !names["server"] || !names["laptop"] {
 		t.Fatalf("after SIGKILL and restart, nodes = %+v; want server and laptop", nodes)
 	}
-	if keys := cli(t, "keys", "list", "--state", dir); strings.Count(keys, "used=true") != 2 {
+	if keys := cli(t, "keys", "list", "--state", dir); strings.Count(keys, "used=true") != 2 || !strings.Contains(keys, "client for the CLI test") {
 		t.Fatalf("keys after restart:\n%s", keys)
 	}
 	waitStatus(t, sock, "laptop")

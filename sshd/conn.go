@@ -48,15 +48,17 @@ func (c *conn) setLogin(p *ssh.Permissions) {
 func (c *conn) serve(ctx context.Context) {
 	defer c.nc.Close()
 	c.nc.SetDeadline(time.Now().Add(handshakeTimeout))
-	actx, cancel := context.WithCancel(ctx) // Authorize gives up with the handshake
+	// Authorize gives up with the handshake: when it times out, or the client hangs up.
+	actx, cancel := context.WithCancelCause(ctx)
 	c.mu.Lock()
-	c.authTimer = time.AfterFunc(handshakeTimeout, cancel)
+	c.authTimer = time.AfterFunc(handshakeTimeout, func() { cancel(errHandshakeTimeout) })
 	c.mu.Unlock()
-	sconn, chans, reqs, err := ssh.NewServerConn(c.nc, c.srv.authConfig(context.WithValue(actx, connKey{}, c), c))
+	hc := &hangupConn{Conn: c.nc, gone: cancel}
+	sconn, chans, reqs, err := ssh.NewServerConn(hc, c.srv.authConfig(context.WithValue(actx, connKey{}, c), c))
 	c.mu.Lock()
 	c.authTimer.Stop()
 	c.mu.Unlock()
-	cancel()
+	cancel(nil)
 	if err != nil {
 		return // refusals are logged by the auth callback; others are scanners or hang-ups
 	}

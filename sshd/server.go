@@ -29,8 +29,9 @@ type Server struct {
 	// Authorize decides a login for the connection from remote asking for user. A returned
 	// error is shown to the client as an auth banner (its text) before "Permission denied";
 	// a Login returned together with an error only enriches the log line. It may call
-	// SendBanner(ctx, ...) while deciding; ctx ends when the server closes or the
-	// handshake times out (2 minutes, or as ExtendHandshake set). Required; nil refuses everything.
+	// SendBanner(ctx, ...) while deciding; ctx ends when the server closes, the client
+	// hangs up (context.Cause is then ErrClientGone) or the handshake times out (2 minutes,
+	// or as ExtendHandshake set). Required; nil refuses everything.
 	Authorize func(ctx context.Context, remote netip.AddrPort, user string) (*Login, error)
 	// Logf, if non-nil, receives one line per login verdict, session start and end.
 	Logf func(format string, args ...any)

@@ -112,12 +112,12 @@ Without it the user cannot log in to the console with a password.`,
 		})
 
 	var (
-		owner, tags         string
-		ephemeral, reusable bool
-		expiry              time.Duration
+		owner, tags, description string
+		ephemeral, reusable      bool
+		expiry                   time.Duration
 	)
 	adminCommand(&command{
-		name: "keys create", usage: "[--state DIR] --user EMAIL [--ephemeral] [--reusable] [--tags tag:a,tag:b] [--expiry DUR]",
+		name: "keys create", usage: "[--state DIR] --user EMAIL [--ephemeral] [--reusable] [--tags tag:a,tag:b] [--expiry DUR] [--description TEXT]",
 		short: "make a pre-auth key",
 		long: `Makes a pre-auth key and prints it alone on the last line; it is shown only this once.
 A tagged key (--tags) registers nodes that belong to no user.`,
@@ -127,11 +127,12 @@ A tagged key (--tags) registers nodes that belong to no user.`,
 		fs.BoolVar(&reusable, "reusable", false, "the key registers any number of nodes (default: one)")
 		fs.StringVar(&tags, "tags", "", "comma-separated tags, e.g. tag:server")
 		fs.DurationVar(&expiry, "expiry", 0, "how long the key stays valid (default 90 days)")
+		fs.StringVar(&description, "description", "", "what the key is for (one line, shown in key lists)")
 	}, func(ctx context.Context, ac *adminclient.Client, args []string) error {
 		if err := wantArgs(args, 0, "no arguments"); err != nil {
 			return err
 		}
-		req := control.CreateKeyRequest{UserEmail: owner, Reusable: reusable, Ephemeral: ephemeral}
+		req := control.CreateKeyRequest{UserEmail: owner, Reusable: reusable, Ephemeral: ephemeral, Description: description}
 		if tags != "" {
 			req.Tags = strings.Split(tags, ",")
 		}
@@ -153,8 +154,8 @@ A tagged key (--tags) registers nodes that belong to no user.`,
 			}
 			tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 			for _, k := range keys {
-				fmt.Fprintf(tw, "%d\t%s\treusable=%v\tephemeral=%v\tused=%v\trevoked=%v\t%s\texpires %s\n",
-					k.ID, k.Prefix, k.Reusable, k.Ephemeral, k.Used, k.Revoked, strings.Join(k.Tags, ","), k.Expires.Format(time.RFC3339))
+				fmt.Fprintf(tw, "%d\t%s\treusable=%v\tephemeral=%v\tused=%v\trevoked=%v\t%s\texpires %s\t%s\n",
+					k.ID, k.Prefix, k.Reusable, k.Ephemeral, k.Used, k.Revoked, strings.Join(k.Tags, ","), k.Expires.Format(time.RFC3339), k.Description)
 			}
 			return tw.Flush()
 		})

@@ -183,6 +183,8 @@ type AuthKey struct {
 	UsedAt    time.Time
 	Revoked   bool
 	Created   time.Time
+	// Description says what the key is for, as its creator wrote it ("" when none).
+	Description string
 }
 
 // Node is a registered machine.

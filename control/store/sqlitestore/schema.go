@@ -86,6 +86,8 @@ var migrations = []string{
 	ALTER TABLE users ADD COLUMN oidc_subject TEXT NOT NULL DEFAULT '';
 	ALTER TABLE users ADD COLUMN idp_groups TEXT NOT NULL DEFAULT '[]';
 	CREATE UNIQUE INDEX users_oidc ON users(oidc_issuer, oidc_subject) WHERE oidc_subject != '';`,
+	// 4: what an auth key is for, as its creator described it.
+	`ALTER TABLE auth_keys ADD COLUMN description TEXT NOT NULL DEFAULT '';`,
 }
 
 // migrate brings the schema up to date in one transaction per step.

@@ -171,14 +171,14 @@ func (t *txn) Users() ([]store.User, error) {
 
 // Auth keys.
 
-const keyCols = `id, hash, prefix, COALESCE(user_id, 0), reusable, ephemeral, tags, expires, used, used_at, revoked, created`
+const keyCols = `id, hash, prefix, COALESCE(user_id, 0), reusable, ephemeral, tags, expires, used, used_at, revoked, created, description`
 
 func scanKey(sc interface{ Scan(...any) error }) (store.AuthKey, error) {
 	var k store.AuthKey
 	var tags string
 	var expires, usedAt, created int64
 	if err := sc.Scan(&k.ID, &k.Hash, &k.Prefix, &k.UserID, &k.Reusable, &k.Ephemeral, &tags,
-		&expires, &k.Used, &usedAt, &k.Revoked, &created); err != nil {
+		&expires, &k.Used, &usedAt, &k.Revoked, &created, &k.Description); err != nil {
 		return k, err
 	}
 	var err error
@@ -207,10 +207,10 @@ func (t *txn) DeleteUser(id int64) error {
 }
 
 func (t *txn) InsertAuthKey(k *store.AuthKey) error {
-	res, err := t.exec(`INSERT INTO auth_keys (hash, prefix, user_id, reusable, ephemeral, tags, expires, used, used_at, revoked, created)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	res, err := t.exec(`INSERT INTO auth_keys (hash, prefix, user_id, reusable, ephemeral, tags, expires, used, used_at, revoked, created, description)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		k.Hash, k.Prefix, nullID(k.UserID), k.Reusable, k.Ephemeral, tagsText(k.Tags), ts(k.Expires),
-		k.Used, ts(k.UsedAt), k.Revoked, ts(k.Created))
+		k.Used, ts(k.UsedAt), k.Revoked, ts(k.Created), k.Description)
 	if err != nil {
 		return wrap("insert auth key "+k.Prefix, err)
 	}
