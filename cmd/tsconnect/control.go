@@ -174,7 +174,7 @@ provider; local accounts re-enter their password.`,
 // turns on single sign-on (its RedirectURL is set here).
 func startControl(ctx context.Context, cfg control.Config, oc *oidc.Config) (*control.Server, http.Handler, error) {
 	cfg.Web = web.Handler()
-	cfg.Logf = logfTo("control: ")
+	cfg.Logf = logfTo("") // every package prefixes its own lines ("control: ", "console: ", …)
 	var rp *oidc.RP
 	if oc != nil {
 		oc.RedirectURL = strings.TrimSuffix(cfg.ServerURL, "/") + console.OIDCCallbackPath
@@ -186,7 +186,7 @@ func startControl(ctx context.Context, cfg control.Config, oc *oidc.Config) (*co
 		if err != nil {
 			return nil, nil, err
 		}
-		cfg.Logf("single sign-on with %s (redirect URI %s)", rp.Issuer(), oc.RedirectURL)
+		cfg.Logf("control: single sign-on with %s (redirect URI %s)", rp.Issuer(), oc.RedirectURL)
 	}
 	srv, err := control.New(cfg)
 	if err != nil {

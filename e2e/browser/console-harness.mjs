@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { bin as defaultBin } from './demo.js';
+import { bin as defaultBin, root } from './demo.js';
 
 export const bin = process.env.TSCONNECT_BIN || defaultBin;
 
@@ -64,7 +64,7 @@ async function stopProc(proc) {
  * Starts control with alice (admin) and bob (member), basePolicy, and the agents named in
  * tagged (tag:server, SSH) and plain (alice's, no SSH).
  */
-export async function startConsoleNet({ tagged = ['alpha', 'beta'], plain = [] } = {}) {
+export async function startConsoleNet({ tagged = ['alpha', 'beta'], plain = [], controlArgs } = {}) {
   if (!existsSync(bin)) throw new Error(`${bin} is missing: run npm run build && go build -o bin/tsconnect ./cmd/tsconnect`);
   const dir = mkdtempSync(join(tmpdir(), 'tsconnect-console-'));
   const state = join(dir, 'control');
@@ -103,13 +103,37 @@ export async function startConsoleNet({ tagged = ['alpha', 'beta'], plain = [] }
       const r = await fetch(`${url}/api/v1/machines`, { headers: { Cookie: s.cookie } });
       return (await r.json()).machines;
     },
+    /** Stops proc (a process the test started) with the network, in reverse order of starting. */
+    track(proc) { procs.push(proc); return proc; },
+    /**
+     * Registers a node through the control protocol with the Hostinfo given (e2e/tools/rawnode):
+     * any hostname and OS text, no WireGuard. Resolves once registered, with its event lines.
+     */
+    async rawNode({ hostname, os = 'linux', tags = '', user = alice.email, ssh = false }) {
+      const keyArgs = ['keys', 'create', ...(tags ? ['--tags', tags] : ['--user', user])];
+      const key = net.admin(keyArgs).trim().split('\n').pop();
+      const tool = await goTool('rawnode');
+      const proc = spawn(tool, ['--control', url, '--hostname', hostname, '--os', os, ...(ssh ? ['--ssh'] : [])],
+        { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TSCONNECT_AUTH_KEY: key } });
+      procs.push(proc);
+      const node = lineEvents(proc, `rawnode ${hostname}`);
+      const reg = await node.next((e) => e.event === 'registered');
+      return { ...node, proc, id: reg.id, name: reg.name };
+    },
     async stop() {
       for (const p of procs.reverse()) await stopProc(p);
       rmSync(dir, { recursive: true, force: true });
     },
   };
-  const control = await startUntil(['control', '--listen', `127.0.0.1:${port}`, '--state', state, '--ephemeral-grace', '3s'],
-    /serving /, {}, 'control');
+  let extra = [];
+  try {
+    if (controlArgs) extra = await controlArgs(url, net);
+  } catch (e) {
+    await net.stop();
+    throw e;
+  }
+  const control = await startUntil(['control', '--listen', `127.0.0.1:${port}`, '--state', state, '--ephemeral-grace', '3s', ...extra],
+    /serving /, {}, 'control').catch(async (e) => { await net.stop(); throw e; });
   procs.push(control.proc);
   net.controlLog = control.log;
   try {
@@ -161,4 +185,95 @@ export async function openSSHDialog(page, name) {
   const dlg = page.locator('dialog[open]');
   await dlg.locator('input[name=user], .reason, .error:not([hidden])').first().waitFor();
   return dlg;
+}
+
+const built = new Map();
+
+/**
+ * Builds the Go main ./e2e/tools/NAME (or ./internal/testop/cmd/testop for 'testop') once per
+ * run into a temporary directory and returns its path; TSCONNECT_TOOL_NAME overrides it.
+ */
+export function goTool(name) {
+  const override = process.env[`TSCONNECT_TOOL_${name.toUpperCase()}`];
+  if (override) return Promise.resolve(override);
+  if (!built.has(name)) {
+    const pkg = name === 'testop' ? './internal/testop/cmd/testop' : `./e2e/tools/${name}`;
+    const dir = mkdtempSync(join(tmpdir(), `tsconnect-tool-${name}-`));
+    const out = join(dir, name);
+    built.set(name, new Promise((resolve, reject) => {
+      const p = spawn('go', ['build', '-o', out, pkg], { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] });
+      let err = '';
+      p.stderr.on('data', (d) => { err += d; });
+      p.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`go build ${pkg}: exit ${code}\n${err}`))));
+    }));
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  }
+  return built.get(name);
+}
+
+/** Follows a process's JSON-line stdout: events so far, and next(pred) waiting for a match. */
+function lineEvents(proc, what) {
+  const events = [];
+  const waiters = [];
+  let buf = '';
+  let err = '';
+  proc.stderr.on('data', (d) => { err += d; });
+  proc.stdout.on('data', (d) => {
+    buf += d;
+    let i;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      let e;
+      try { e = JSON.parse(line); } catch { e = { event: 'text', text: line }; }
+      events.push(e);
+      for (const w of [...waiters]) if (w.pred(e)) w.resolve(e);
+    }
+  });
+  proc.on('exit', (code) => {
+    for (const w of [...waiters]) w.reject(new Error(`${what} exited ${code} before the awaited event:\n${err}`));
+  });
+  return {
+    events,
+    log: () => err,
+    /** Resolves with the first event (seen already or to come) matching pred. */
+    next(pred, timeout = 30_000) {
+      const seen = events.find(pred);
+      if (seen) return Promise.resolve(seen);
+      return new Promise((resolve, reject) => {
+        const w = {
+          pred,
+          resolve: (e) => { done(); resolve(e); },
+          reject: (e) => { done(); reject(e); },
+        };
+        const timer = setTimeout(() => w.reject(new Error(`${what}: no matching event in ${timeout / 1000} s; got ${JSON.stringify(events)}\n${err}`)), timeout);
+        const done = () => { clearTimeout(timer); waiters.splice(waiters.indexOf(w), 1); };
+        if (proc.exitCode !== null) { clearTimeout(timer); reject(new Error(`${what} has exited (${proc.exitCode}):\n${err}`)); return; }
+        waiters.push(w);
+      });
+    },
+  };
+}
+
+/**
+ * Runs the test OpenID Provider (internal/testop) as a process with users ({email, password,
+ * email_verified, groups}) and one client; resolves with {issuer, proc, log, stop}.
+ */
+export async function startOP({ users, client }) {
+  const tool = await goTool('testop');
+  const proc = spawn(tool, ['--config', '-'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  proc.stdin.end(JSON.stringify({ users, client }));
+  let out = '';
+  let err = '';
+  proc.stderr.on('data', (d) => { err += d; });
+  const issuer = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`testop printed no issuer in 30 s:\n${err}`)), 30_000);
+    proc.stdout.on('data', (d) => {
+      out += d;
+      const m = out.match(/^(http:\/\/127\.0\.0\.1:\d+)$/m);
+      if (m) { clearTimeout(timer); resolve(m[1]); }
+    });
+    proc.on('exit', (code) => { clearTimeout(timer); reject(new Error(`testop exited ${code}:\n${err}`)); });
+  });
+  return { issuer, proc, log: () => err, stop: () => stopProc(proc) };
 }
