@@ -117,12 +117,7 @@ func (c *Console) checkPage(w http.ResponseWriter, r *http.Request) {
 
 // checkPost approves (with the user's password) or declines a held login: POST /check/{id}.
 func (c *Console) checkPost(w http.ResponseWriter, r *http.Request) {
-	if !c.pageSameOrigin(w, r) {
-		return
-	}
-	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
-	if err := r.ParseForm(); err != nil {
-		c.renderMessage(w, http.StatusBadRequest, "Bad form", message{Class: "error", Text: "The form could not be read: " + err.Error()})
+	if !c.readPageForm(w, r) {
 		return
 	}
 	ctx := r.Context()

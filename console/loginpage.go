@@ -87,12 +87,7 @@ func (c *Console) loginPage(w http.ResponseWriter, r *http.Request) {
 
 // loginPost signs the visitor in, or adds the node as theirs: POST /login/{id}.
 func (c *Console) loginPost(w http.ResponseWriter, r *http.Request) {
-	if !c.pageSameOrigin(w, r) {
-		return
-	}
-	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
-	if err := r.ParseForm(); err != nil {
-		c.renderMessage(w, http.StatusBadRequest, "Bad form", message{Class: "error", Text: "The form could not be read: " + err.Error()})
+	if !c.readPageForm(w, r) {
 		return
 	}
 	ctx := r.Context()

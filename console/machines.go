@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -276,23 +277,16 @@ func (c *Console) setTags(w http.ResponseWriter, r *http.Request, s *session) {
 	c.writeMachine(w, r, id)
 }
 
+// symmetricDiff returns the tags in exactly one of a and b: those a change adds or removes.
 func symmetricDiff(a, b []string) []string {
-	in := func(s []string, x string) bool {
-		for _, y := range s {
-			if y == x {
-				return true
-			}
-		}
-		return false
-	}
 	var out []string
 	for _, t := range a {
-		if !in(b, t) {
+		if !slices.Contains(b, t) {
 			out = append(out, t)
 		}
 	}
 	for _, t := range b {
-		if !in(a, t) {
+		if !slices.Contains(a, t) {
 			out = append(out, t)
 		}
 	}

@@ -98,6 +98,20 @@ func (c *Console) renderMessage(w http.ResponseWriter, status int, title string,
 	c.render(w, status, messagePage, pageData{Title: title, Body: m})
 }
 
+// readPageForm checks a page's form post (same origin, at most 64 KiB) and parses it;
+// on refusal it has answered with a page and returns false.
+func (c *Console) readPageForm(w http.ResponseWriter, r *http.Request) bool {
+	if !c.pageSameOrigin(w, r) {
+		return false
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	if err := r.ParseForm(); err != nil {
+		c.renderMessage(w, http.StatusBadRequest, "Bad form", message{Class: "error", Text: "The form could not be read: " + err.Error()})
+		return false
+	}
+	return true
+}
+
 // pageSameOrigin is sameOrigin for the HTML pages: a refusal is a page, not JSON.
 func (c *Console) pageSameOrigin(w http.ResponseWriter, r *http.Request) bool {
 	origin := r.Header.Get("Origin")
