@@ -2,7 +2,6 @@ package console
 
 import (
 	"context"
-	"io"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -145,21 +144,7 @@ func (c *client) post(path string, v url.Values, hdr ...string) answer {
 	if c.origin != "" {
 		req.Header.Set("Origin", c.origin)
 	}
-	for i := 0; i+1 < len(hdr); i += 2 {
-		if hdr[i+1] == "" {
-			req.Header.Del(hdr[i])
-		} else {
-			req.Header.Set(hdr[i], hdr[i+1])
-		}
-	}
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		c.e.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	a := answer{status: resp.StatusCode, header: resp.Header}
-	a.raw, _ = io.ReadAll(resp.Body)
-	return a
+	return c.send(req, hdr...)
 }
 
 func approve(tok, email, password string) url.Values {

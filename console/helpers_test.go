@@ -166,6 +166,19 @@ func (c *client) do(method, path string, in any, hdr ...string) answer {
 	if c.csrf != "" {
 		req.Header.Set(CSRFHeader, c.csrf)
 	}
+	a := c.send(req, hdr...)
+	if len(a.raw) > 0 && strings.HasPrefix(a.header.Get("Content-Type"), "application/json") {
+		if err := json.Unmarshal(a.raw, &a.body); err != nil {
+			c.e.t.Fatalf("%s %s: bad JSON %q: %v", method, path, a.raw, err)
+		}
+	}
+	return a
+}
+
+// send sets the header pairs of hdr on req (an empty value deletes the header), sends it
+// and reads the answer.
+func (c *client) send(req *http.Request, hdr ...string) answer {
+	c.e.t.Helper()
 	for i := 0; i+1 < len(hdr); i += 2 {
 		if hdr[i+1] == "" {
 			req.Header.Del(hdr[i])
@@ -180,11 +193,6 @@ func (c *client) do(method, path string, in any, hdr ...string) answer {
 	defer resp.Body.Close()
 	a := answer{status: resp.StatusCode, header: resp.Header}
 	a.raw, _ = io.ReadAll(resp.Body)
-	if len(a.raw) > 0 && strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
-		if err := json.Unmarshal(a.raw, &a.body); err != nil {
-			c.e.t.Fatalf("%s %s: bad JSON %q: %v", method, path, a.raw, err)
-		}
-	}
 	return a
 }
 

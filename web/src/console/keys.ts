@@ -1,18 +1,18 @@
 // The Keys page: pre-auth keys (admins see all, members their own), create one (the secret
 // is shown once), revoke.
 
-import { call, message, type AuthKey, type User } from "./api.js";
-import { confirmDialog, h, localTime, replace } from "./dom.js";
+import { call, type AuthKey, type User } from "./api.js";
+import { h, localTime, replace } from "./dom.js";
+import { ListPage } from "./listpage.js";
 
 /** The keys list and the form making new ones. */
-export class KeysPage {
+export class KeysPage extends ListPage<AuthKey> {
   readonly el: HTMLElement;
-  #body = h("tbody");
-  #error = h("p", { class: "error", role: "alert", hidden: true });
   #secret = h("div", { class: "secret", hidden: true, "aria-live": "polite" });
   #newID = 0;
 
   constructor(private readonly me: User) {
+    super();
     const reusable = h("input", { type: "checkbox", name: "reusable" });
     const ephemeral = h("input", { type: "checkbox", name: "ephemeral" });
     const tags = h("input", { type: "text", name: "tags", placeholder: "tag:server, tag:db", size: 30 });
@@ -25,8 +25,8 @@ export class KeysPage {
       h("option", { value: "7776000" }, "90 days"));
     const create = async (ev: Event) => {
       ev.preventDefault();
-      this.#error.hidden = true;
-      try {
+      this.error.hidden = true;
+      await this.act(async () => {
         const r = await call<{ key: AuthKey; secret: string }>("POST", "/keys", {
           reusable: reusable.checked,
           ephemeral: ephemeral.checked,
@@ -36,10 +36,7 @@ export class KeysPage {
         });
         this.#newID = r.key.id;
         this.#showSecret(r.secret);
-        await this.#load();
-      } catch (e) {
-        this.#fail(message(e));
-      }
+      });
     };
     this.el = h("section", { "aria-labelledby": "keys-h" },
       h("h1", { id: "keys-h" }, "Keys"),
@@ -52,18 +49,13 @@ export class KeysPage {
         h("label", null, "Description ", description),
         h("div", { class: "buttons" }, h("button", { type: "submit", class: "primary" }, "Create key"))),
       this.#secret,
-      this.#error,
+      this.error,
       h("table", { class: "keys" },
         h("thead", null, h("tr", null,
           ...["Key", "Owner or tags", "Kind", "Created", "Expires", "State"].map((t) => h("th", { scope: "col" }, t)),
           h("th", { scope: "col" }, h("span", { class: "sr-only" }, "Actions")))),
-        this.#body));
-    void this.#load();
-  }
-
-  #fail(text: string) {
-    this.#error.hidden = false;
-    this.#error.textContent = text;
+        this.body));
+    void this.load();
   }
 
   #showSecret(secret: string) {
@@ -78,16 +70,11 @@ export class KeysPage {
     this.#secret.hidden = false;
   }
 
-  async #load() {
-    try {
-      const r = await call<{ keys: AuthKey[] }>("GET", "/keys");
-      replace(this.#body, ...r.keys.map((k) => this.#row(k)));
-    } catch (e) {
-      this.#fail(message(e));
-    }
+  protected async fetch(): Promise<AuthKey[]> {
+    return (await call<{ keys: AuthKey[] }>("GET", "/keys")).keys;
   }
 
-  #row(k: AuthKey): HTMLTableRowElement {
+  protected row(k: AuthKey): HTMLTableRowElement {
     const kind = [k.reusable ? "reusable" : "single-use", k.ephemeral ? "ephemeral" : null].filter(Boolean).join(", ");
     const state = k.revoked ? "revoked" : Date.parse(k.expires) < Date.now() ? "expired" : k.used && !k.reusable ? "used" : "valid";
     const mayRevoke = !k.revoked && (this.me.role === "admin" || k.owner?.id === this.me.id);
@@ -102,15 +89,8 @@ export class KeysPage {
         ? h("button", {
             type: "button", class: "danger", "aria-label": `Revoke key ${k.prefix}`,
             on: {
-              click: async () => {
-                if (!(await confirmDialog(`Revoke key ${k.prefix}? It registers no more machines.`, "Revoke"))) return;
-                try {
-                  await call<void>("DELETE", `/keys/${k.id}`);
-                  await this.#load();
-                } catch (e) {
-                  this.#fail(message(e));
-                }
-              },
+              click: () => void this.act(() => call<void>("DELETE", `/keys/${k.id}`),
+                `Revoke key ${k.prefix}? It registers no more machines.`, "Revoke"),
             },
           }, "Revoke")
         : null));

@@ -1,31 +1,28 @@
 // The Users page (admins): list, create with a role and a password, delete.
 
-import { call, message, type User } from "./api.js";
-import { confirmDialog, h, replace } from "./dom.js";
+import { call, type User } from "./api.js";
+import { h } from "./dom.js";
+import { ListPage } from "./listpage.js";
 
 /** The users list and the form adding one. */
-export class UsersPage {
+export class UsersPage extends ListPage<User> {
   readonly el: HTMLElement;
-  #body = h("tbody");
-  #error = h("p", { class: "error", role: "alert", hidden: true });
   #done = h("p", { role: "status" });
 
   constructor(private readonly me: User) {
+    super();
     const email = h("input", { type: "email", name: "email", required: true, autocomplete: "off", size: 30 });
     const role = h("select", { name: "role" }, h("option", { value: "member" }, "Member"), h("option", { value: "admin" }, "Admin"));
     const password = h("input", { type: "password", name: "password", required: true, minlength: 8, autocomplete: "new-password" });
     const create = async (ev: Event) => {
       ev.preventDefault();
-      this.#error.hidden = true;
-      try {
+      this.error.hidden = true;
+      await this.act(async () => {
         const u = await call<User>("POST", "/users", { email: email.value, role: role.value, password: password.value });
         this.#done.textContent = `Added ${u.email} (${u.role}).`;
         email.value = "";
         password.value = "";
-        await this.#load();
-      } catch (e) {
-        this.#fail(message(e));
-      }
+      });
     };
     this.el = h("section", { "aria-labelledby": "users-h" },
       h("h1", { id: "users-h" }, "Users"),
@@ -36,30 +33,20 @@ export class UsersPage {
         h("label", null, "Password ", password),
         h("div", { class: "buttons" }, h("button", { type: "submit", class: "primary" }, "Add user"))),
       this.#done,
-      this.#error,
+      this.error,
       h("table", { class: "users" },
         h("thead", null, h("tr", null,
           h("th", { scope: "col" }, "Email"), h("th", { scope: "col" }, "Name"), h("th", { scope: "col" }, "Role"),
           h("th", { scope: "col" }, h("span", { class: "sr-only" }, "Actions")))),
-        this.#body));
-    void this.#load();
+        this.body));
+    void this.load();
   }
 
-  #fail(text: string) {
-    this.#error.hidden = false;
-    this.#error.textContent = text;
+  protected async fetch(): Promise<User[]> {
+    return (await call<{ users: User[] }>("GET", "/users")).users;
   }
 
-  async #load() {
-    try {
-      const r = await call<{ users: User[] }>("GET", "/users");
-      replace(this.#body, ...r.users.map((u) => this.#row(u)));
-    } catch (e) {
-      this.#fail(message(e));
-    }
-  }
-
-  #row(u: User): HTMLTableRowElement {
+  protected row(u: User): HTMLTableRowElement {
     return h("tr", { "data-user": u.email },
       h("td", null, u.email),
       h("td", null, u.displayName ?? ""),
@@ -69,15 +56,8 @@ export class UsersPage {
         : h("button", {
             type: "button", class: "danger", "aria-label": `Delete user ${u.email}`,
             on: {
-              click: async () => {
-                if (!(await confirmDialog(`Delete ${u.email}? Their sessions end and their machines lose their owner.`, "Delete"))) return;
-                try {
-                  await call<unknown>("DELETE", `/users/${u.id}`);
-                  await this.#load();
-                } catch (e) {
-                  this.#fail(message(e));
-                }
-              },
+              click: () => void this.act(() => call<unknown>("DELETE", `/users/${u.id}`),
+                `Delete ${u.email}? Their sessions end and their machines lose their owner.`, "Delete"),
             },
           }, "Delete")));
   }
