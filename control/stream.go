@@ -116,10 +116,13 @@ func (st *stream) run(done <-chan struct{}) error {
 // in this message or marked again for the next: deltas carry whole entries and are idempotent.
 func (st *stream) take() *controlws.MapResponse {
 	st.mu.Lock()
-	full, self, dirty := st.full, st.selfDirty, st.dirty
+	full, self := st.full, st.selfDirty
 	st.full, st.selfDirty = false, false
-	if len(dirty) > 0 {
-		st.dirty = map[int64]struct{}{}
+	// Take the set only when it holds something: an empty one stays st's, and the local
+	// is nil, never an alias that markPeer writes into while this ranges over it.
+	var dirty map[int64]struct{}
+	if len(st.dirty) > 0 {
+		dirty, st.dirty = st.dirty, map[int64]struct{}{}
 	}
 	st.mu.Unlock()
 	s := st.s
