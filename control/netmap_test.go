@@ -40,7 +40,7 @@ func TestMapStream(t *testing.T) {
 	wc := c.watch(t)
 	wc.waitFor(t, "c's full map", func(nm *controlws.NetworkMap) bool { return hasPeer(nm, na.ID) && hasPeer(nm, nb.ID) })
 	wa.waitFor(t, "c online", func(nm *controlws.NetworkMap) bool { p, _ := peer(nm, nc.ID); return p.Online })
-	if err := c.c.Update(ctx, controlws.Hostinfo{Hostname: "c", SSH: true, SSHHostKeys: []string{"ssh-ed25519 AAAA"}, HomeDERP: 1, OS: "linux"}); err != nil {
+	if err := c.c.Update(ctx, controlws.Hostinfo{Hostname: "c", SSH: true, SSHHostKeys: []string{testHostKey(t)}, HomeDERP: 1, OS: "linux"}); err != nil {
 		t.Fatal(err)
 	}
 	wa.waitFor(t, "c's hostinfo", func(nm *controlws.NetworkMap) bool {

@@ -17,7 +17,10 @@ import (
 func toNode(n store.Node) controlws.Node {
 	var hi controlws.Hostinfo
 	if len(n.Hostinfo) > 0 {
-		_ = json.Unmarshal(n.Hostinfo, &hi) // written by us; a bad row only loses hostinfo
+		// Written by us; a bad row (or one stored before the limits) only loses hostinfo.
+		if json.Unmarshal(n.Hostinfo, &hi) != nil || hi.Validate() != nil {
+			hi = controlws.Hostinfo{}
+		}
 	}
 	return controlws.Node{
 		ID:          n.ID,

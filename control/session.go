@@ -138,6 +138,9 @@ func (se *session) handle(env *controlws.Envelope) (resp string, body any, err e
 		if err := json.Unmarshal(env.Body, &req); err != nil {
 			return "", nil, errf(controlws.CodeBadRequest, "register: %v", err)
 		}
+		if err := req.Hostinfo.Validate(); err != nil {
+			return "", nil, errf(controlws.CodeBadRequest, "register: %v", err)
+		}
 		if req.Interactive && req.AuthKey == "" {
 			return se.registerInteractive(env, &req)
 		}
@@ -152,10 +155,16 @@ func (se *session) handle(env *controlws.Envelope) (resp string, body any, err e
 		if err := json.Unmarshal(env.Body, &req); err != nil {
 			return "", nil, errf(controlws.CodeBadRequest, "mapRequest: %v", err)
 		}
+		if err := req.Hostinfo.Validate(); err != nil {
+			return "", nil, errf(controlws.CodeBadRequest, "mapRequest: %v", err)
+		}
 		return "", nil, se.startStream(ctx, env.ID, &req)
 	case controlws.TypeUpdate:
 		var u controlws.Update
 		if err := json.Unmarshal(env.Body, &u); err != nil {
+			return "", nil, errf(controlws.CodeBadRequest, "update: %v", err)
+		}
+		if err := u.Hostinfo.Validate(); err != nil {
 			return "", nil, errf(controlws.CodeBadRequest, "update: %v", err)
 		}
 		id := se.nodeID.Load()

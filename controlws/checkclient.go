@@ -57,6 +57,9 @@ func checkAnswer(env *Envelope) (v SSHCheckVerdict, done bool, err error) {
 // When ctx ends first, the call returns ctx's cause; control forgets the login when it expires.
 func (c *Client) RegisterInteractive(ctx context.Context, req RegisterRequest, onURL func(LoginURL)) (*RegisterResponse, error) {
 	req.Interactive = true
+	if err := req.Hostinfo.Validate(); err != nil {
+		return nil, fmt.Errorf("controlws: register not sent: %w", err)
+	}
 	var resp *RegisterResponse
 	err := c.multi(ctx, TypeRegister, &req, "", func(env *Envelope) (bool, error) {
 		u, r, err := registerAnswer(env)

@@ -77,6 +77,20 @@ var ErrClosed = errors.New("controlws: client closed")
 // runs the Noise handshake as initiator with MachineKey. A server holding another key than the one pinned or
 // fetched makes Dial fail with an error saying the server key did not match. ctx bounds the dial only.
 func Dial(ctx context.Context, opts DialOptions) (*Client, error) {
+	conn, err := DialConn(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	logf := opts.Logf
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	return newClient(conn, logf), nil
+}
+
+// DialConn connects as Dial does and returns the bare connection: envelopes in and out as
+// they are, nothing checked before sending, no request tracking (tests and tools).
+func DialConn(ctx context.Context, opts DialOptions) (*Conn, error) {
 	logf := opts.Logf
 	if logf == nil {
 		logf = func(string, ...any) {}
@@ -111,7 +125,7 @@ func Dial(ctx context.Context, opts DialOptions) (*Client, error) {
 		return nil, fmt.Errorf("%w (server %s at %s)", err, serverKey.ShortString(), opts.ServerURL)
 	}
 	logf("controlws: connected to %s (server key %s, machine key %s)", opts.ServerURL, serverKey.ShortString(), opts.MachineKey.Public().ShortString())
-	return newClient(conn, logf), nil
+	return conn, nil
 }
 
 // newClient starts the read loop over an established conn.
@@ -247,6 +261,9 @@ func (c *Client) roundTrip(ctx context.Context, typ string, body any, want strin
 // Register binds this machine to req.NodeKey as a node, using req.AuthKey unless the node key is already
 // bound to this machine. Refusals come back as *Error (CodeInvalidKey, CodeUsedKey, CodeNodeKeyInUse, …).
 func (c *Client) Register(ctx context.Context, req RegisterRequest) (*RegisterResponse, error) {
+	if err := req.Hostinfo.Validate(); err != nil {
+		return nil, fmt.Errorf("controlws: register not sent: %w", err)
+	}
 	env, err := c.roundTrip(ctx, TypeRegister, &req, TypeRegisterResponse)
 	if err != nil {
 		return nil, err
@@ -260,6 +277,9 @@ func (c *Client) Register(ctx context.Context, req RegisterRequest) (*RegisterRe
 
 // Update replaces the node's Hostinfo. It may be called while WatchMaps runs.
 func (c *Client) Update(ctx context.Context, hi Hostinfo) error {
+	if err := hi.Validate(); err != nil {
+		return fmt.Errorf("controlws: update not sent: %w", err)
+	}
 	_, err := c.roundTrip(ctx, TypeUpdate, &Update{Hostinfo: hi}, TypeOK)
 	return err
 }
@@ -280,6 +300,9 @@ func (c *Client) Logout(ctx context.Context) error {
 func (c *Client) WatchMaps(ctx context.Context, req MapRequest, fn func(*NetworkMap)) error {
 	if err := c.Err(); err != nil {
 		return err
+	}
+	if err := req.Hostinfo.Validate(); err != nil {
+		return fmt.Errorf("controlws: mapRequest not sent: %w", err)
 	}
 	s := &stream{signal: make(chan struct{}, 1)}
 	id := c.track(nil, s)

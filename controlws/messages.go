@@ -3,7 +3,6 @@ package controlws
 import (
 	"encoding/json"
 	"fmt"
-	"net/netip"
 	"slices"
 
 	"tsconnect/key"
@@ -32,16 +31,6 @@ type Envelope struct {
 	Type string          `json:"type"`
 	ID   uint64          `json:"id,omitempty"`
 	Body json.RawMessage `json:"body,omitempty"`
-}
-
-// Hostinfo is what a node reports about itself.
-type Hostinfo struct {
-	Hostname    string           `json:"hostname,omitempty"`
-	OS          string           `json:"os,omitempty"`
-	SSH         bool             `json:"ssh,omitempty"`
-	SSHHostKeys []string         `json:"sshHostKeys,omitempty"`
-	HomeDERP    int              `json:"homeDERP,omitempty"`
-	Endpoints   []netip.AddrPort `json:"endpoints,omitempty"`
 }
 
 // RegisterRequest asks control to bind this machine to NodeKey as a node, using AuthKey.
