@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"tsconnect/controlws"
+	"tsconnect/internal/safetext"
 	"tsconnect/policy"
 )
 
@@ -21,6 +22,19 @@ import (
 
 // CheckTimeout is how long a pending check (and its URL) stays valid.
 const CheckTimeout = 10 * time.Minute
+
+// Limits on pending checks (each holds a timer and a goroutine for CheckTimeout). Past
+// one, the sshCheck is refused with controlws.CodeTooMany and the login stays refused.
+const (
+	// MaxPendingChecksPerSource bounds the pending checks for logins from one source node.
+	MaxPendingChecksPerSource = 8
+	// MaxPendingChecksPerDest bounds those one agent (destination node) holds.
+	MaxPendingChecksPerDest = 32
+	// MaxPendingChecks bounds those of the whole server.
+	MaxPendingChecks = 4096
+	// MaxCheckUserLen bounds the user names of an sshCheck (requested and local).
+	MaxCheckUserLen = 256
+)
 
 // maxHeldFor caps the hold time an agent reports (see controlws.SSHCheckRequest.HeldFor).
 const maxHeldFor = CheckTimeout + 5*time.Minute
@@ -55,6 +69,8 @@ type flows struct {
 	logins map[string]*pendingLogin
 	// checkTimeout and loginTimeout replace CheckTimeout and LoginTimeout when non-zero (tests).
 	checkTimeout, loginTimeout time.Duration
+	// maxLogins replaces MaxPendingLogins when non-zero (tests).
+	maxLogins int
 }
 
 func (f *flows) timeouts() (check, login time.Duration) {
@@ -86,9 +102,13 @@ func (se *session) sshCheck(env *controlws.Envelope, req *controlws.SSHCheckRequ
 	if dstID == 0 {
 		return "", nil, errf(controlws.CodeNotRegistered, "sshCheck before the map stream on this connection")
 	}
+	if len(req.User) > MaxCheckUserLen || len(req.LocalUser) > MaxCheckUserLen {
+		return "", nil, errf(controlws.CodeBadRequest, "sshCheck: user names of %d and %d bytes, over the limit of %d",
+			len(req.User), len(req.LocalUser), MaxCheckUserLen)
+	}
 	reject := func(format string, args ...any) (string, any, error) {
 		msg := fmt.Sprintf(format, args...)
-		s.logf("control: ssh check to node %d from node %d as %q: reject: %s", dstID, req.SrcNode, req.LocalUser, msg)
+		s.logf("control: ssh check to node %d from node %d as %s: reject: %s", dstID, req.SrcNode, safetext.Bounded(req.LocalUser, 0), safetext.Escape(msg))
 		return controlws.TypeSSHCheckVerdict, &controlws.SSHCheckVerdict{Verdict: controlws.CheckReject, Message: msg}, nil
 	}
 	// The policy decides as it is now, not as the agent last saw it.
@@ -138,8 +158,8 @@ func (se *session) sshCheck(env *controlws.Envelope, req *controlws.SSHCheckRequ
 	}
 	heldSince := now.Add(-min(max(req.HeldFor, 0), maxHeldFor))
 	if !last.IsZero() && ((v.CheckPeriod > 0 && now.Sub(last) < v.CheckPeriod) || !last.Before(heldSince)) {
-		s.logf("control: ssh check %s on %s as %q: accept: %s authenticated by %s at %s, within %s",
-			user.Email, dstN.Name, req.LocalUser, user.Email, method, last.UTC().Format(time.RFC3339), periodText(v.CheckPeriod))
+		s.logf("control: ssh check %s on %s as %s: accept: %s authenticated by %s at %s, within %s",
+			safetext.Bounded(user.Email, 0), dstN.Name, safetext.Bounded(req.LocalUser, 0), safetext.Bounded(user.Email, 0), method, last.UTC().Format(time.RFC3339), periodText(v.CheckPeriod))
 		if err := s.RecordAuth(ctx, user.ID, method, AuthCheckPass, true, fmt.Sprintf("%s as %q from %s: authenticated at %s, within %s",
 			dstN.Name, req.LocalUser, srcN.Name, last.UTC().Format(time.RFC3339), periodText(v.CheckPeriod))); err != nil {
 			s.logf("control: recording a passed check: %v", err)
@@ -156,14 +176,14 @@ func (se *session) sshCheck(env *controlws.Envelope, req *controlws.SSHCheckRequ
 	pc.timer = time.AfterFunc(timeout, func() {
 		s.decideCheck(pc, controlws.CheckReject, fmt.Sprintf("%s did not re-authenticate within %v", user.Email, timeout))
 	})
-	s.flows.mu.Lock()
-	if s.flows.checks == nil {
-		s.flows.checks = map[string]*pendingCheck{}
+	if err := s.flows.addCheck(pc); err != nil {
+		pc.timer.Stop()
+		s.logf("control: ssh check to node %d from node %d: refused: %s", dstID, req.SrcNode, err.Message)
+		return "", nil, err
 	}
-	s.flows.checks[pc.info.ID] = pc
-	s.flows.mu.Unlock()
 	url := s.cfg.ServerURL + "/check/" + pc.info.ID
-	s.logf("control: ssh check %s from %s on %s as %q: pending (%s), check %s…", user.Email, srcN.Name, dstN.Name, req.LocalUser,
+	s.logf("control: ssh check %s from %s on %s as %s: pending (%s), check %s…", safetext.Bounded(user.Email, 0), srcN.Name, dstN.Name,
+		safetext.Bounded(req.LocalUser, 0),
 		periodText(v.CheckPeriod), pc.info.ID[:8])
 	pending := &controlws.SSHCheckVerdict{Verdict: controlws.CheckPending, User: user.Email, URL: url, Expires: pc.info.Expires,
 		Message: fmt.Sprintf("re-authentication required to log in as %q (%s)", req.LocalUser, periodText(v.CheckPeriod))}
@@ -225,8 +245,8 @@ func (s *Server) decideCheck(pc *pendingCheck, verdict, msg string) bool {
 		}
 		pc.verdict = controlws.SSHCheckVerdict{Verdict: verdict, User: pc.info.User.Email, Message: msg}
 		close(pc.done)
-		s.logf("control: ssh check %s… for %s on %s as %q: %s: %s", pc.info.ID[:8], pc.info.User.Email, pc.info.DstNode.Name,
-			pc.info.LocalUser, verdict, msg)
+		s.logf("control: ssh check %s… for %s on %s as %s: %s: %s", pc.info.ID[:8], safetext.Bounded(pc.info.User.Email, 0),
+			pc.info.DstNode.Name, safetext.Bounded(pc.info.LocalUser, 0), verdict, safetext.Bounded(msg, 512))
 	})
 	return first
 }
@@ -297,5 +317,36 @@ func (s *Server) DeclineCheck(ctx context.Context, id string) error {
 	if !s.decideCheck(pc, controlws.CheckReject, fmt.Sprintf("%s declined the login", pc.info.User.Email)) {
 		return fmt.Errorf("control: check %q: %w (decided meanwhile)", shortID(id), ErrNotFound)
 	}
+	return nil
+}
+
+// addCheck records pc unless a limit on pending checks is reached.
+func (f *flows) addCheck(pc *pendingCheck) *controlws.Error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.checks) >= MaxPendingChecks {
+		return errf(controlws.CodeTooMany, "control has %d SSH checks pending, its limit: try again in a few minutes", len(f.checks))
+	}
+	src, dst := 0, 0
+	for _, c := range f.checks {
+		if c.info.SrcNode.ID == pc.info.SrcNode.ID {
+			src++
+		}
+		if c.info.DstNode.ID == pc.info.DstNode.ID {
+			dst++
+		}
+	}
+	switch {
+	case src >= MaxPendingChecksPerSource:
+		return errf(controlws.CodeTooMany, "%d SSH checks are pending for logins from %s, the limit: complete or cancel one first",
+			src, pc.info.SrcNode.Name)
+	case dst >= MaxPendingChecksPerDest:
+		return errf(controlws.CodeTooMany, "%d SSH checks are pending on %s, the limit: complete or cancel one first",
+			dst, pc.info.DstNode.Name)
+	}
+	if f.checks == nil {
+		f.checks = map[string]*pendingCheck{}
+	}
+	f.checks[pc.info.ID] = pc
 	return nil
 }

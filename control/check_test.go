@@ -58,12 +58,17 @@ type checkCall struct {
 }
 
 func (cn *checkNet) ask(src controlws.Node, localUser string) *checkCall {
+	return askFrom(cn.server, src, localUser)
+}
+
+// askFrom is ask through agent's connection.
+func askFrom(agent *machine, src controlws.Node, localUser string) *checkCall {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	c := &checkCall{pending: make(chan controlws.SSHCheckVerdict, 4), done: make(chan struct{}), cancel: cancel}
 	req := controlws.SSHCheckRequest{SrcNode: src.ID, SrcAddr: src.Addresses[0].Addr(), User: localUser, LocalUser: localUser}
 	go func() {
 		defer close(c.done)
-		c.v, c.err = cn.server.c.SSHCheck(ctx, req, func(v controlws.SSHCheckVerdict) { c.pending <- v })
+		c.v, c.err = agent.c.SSHCheck(ctx, req, func(v controlws.SSHCheckVerdict) { c.pending <- v })
 	}()
 	return c
 }

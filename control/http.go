@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"tsconnect/controlws"
+	"tsconnect/internal/safetext"
 )
 
 // routes builds the public HTTP handler.
@@ -27,10 +28,10 @@ func (s *Server) routes() http.Handler {
 func (s *Server) serveControl(w http.ResponseWriter, r *http.Request) {
 	c, err := controlws.AcceptHTTP(w, r, s.priv)
 	if err != nil {
-		s.logf("control: %v", err)
+		s.logf("control: %s", safetext.Bounded(err.Error(), 512)) // may quote request headers
 		return
 	}
-	s.serveConn(c)
+	s.serveConn(c, sourceKey(r.RemoteAddr))
 }
 
 const placeholderPage = `<!doctype html>

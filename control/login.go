@@ -8,6 +8,7 @@ import (
 
 	"tsconnect/control/store"
 	"tsconnect/controlws"
+	"tsconnect/internal/safetext"
 )
 
 // Interactive node login: a node registering without an auth key (controlws.RegisterRequest
@@ -16,6 +17,18 @@ import (
 
 // LoginTimeout is how long an interactive login (and its URL) stays valid.
 const LoginTimeout = 10 * time.Minute
+
+// Limits on pending interactive logins, which anyone who can reach control may start (they
+// hold a request and a timer for LoginTimeout). Past one, the register is refused with
+// controlws.CodeTooMany.
+const (
+	// MaxPendingLoginsPerConn bounds the pending logins of one control connection.
+	MaxPendingLoginsPerConn = 2
+	// MaxPendingLoginsPerSource bounds those of one client address (an IPv6 /64 counts as one).
+	MaxPendingLoginsPerSource = 16
+	// MaxPendingLogins bounds those of the whole server.
+	MaxPendingLogins = 1024
+)
 
 // LoginInfo describes a node waiting for a user to sign in and own it.
 type LoginInfo struct {
@@ -54,6 +67,10 @@ func (se *session) registerInteractive(env *controlws.Envelope, req *controlws.R
 		return "", nil, errf(controlws.CodeBadRequest, "register: missing node key")
 	}
 	_, timeout := s.flows.timeouts()
+	if err := s.flows.admitLogin(se); err != nil {
+		s.logf("control: machine %s from %s: interactive login refused: %s", se.machine.ShortString(), se.source, err.Message)
+		return "", nil, err
+	}
 	pl := &pendingLogin{
 		info: LoginInfo{ID: newFlowID(), Hostname: req.Hostinfo.Hostname, OS: req.Hostinfo.OS,
 			Expires: s.now().Add(timeout).UTC()},
@@ -64,14 +81,12 @@ func (se *session) registerInteractive(env *controlws.Envelope, req *controlws.R
 			se.reply(pl.reqID, controlws.TypeError, errf(controlws.CodeLoginExpired, "nobody signed in at the login URL within %v", timeout))
 		}
 	})
-	s.flows.mu.Lock()
-	if s.flows.logins == nil {
-		s.flows.logins = map[string]*pendingLogin{}
+	if err := s.flows.addLogin(pl); err != nil {
+		pl.timer.Stop()
+		return "", nil, err
 	}
-	s.flows.logins[pl.info.ID] = pl
-	s.flows.mu.Unlock()
 	url := s.cfg.ServerURL + "/login/" + pl.info.ID
-	s.logf("control: machine %s (%q) waits for an interactive login %s", se.machine.ShortString(), pl.info.Hostname, shortID(pl.info.ID))
+	s.logf("control: machine %s (%s) waits for an interactive login %s", se.machine.ShortString(), safetext.Bounded(pl.info.Hostname, 0), shortID(pl.info.ID))
 	if err := se.reply(env.ID, controlws.TypeLoginURL, &controlws.LoginURL{URL: url, Expires: pl.info.Expires}); err != nil {
 		s.endLogin(pl)
 		return "", nil, nil
@@ -160,6 +175,54 @@ func (s *Server) CompleteLogin(ctx context.Context, id string, userID int64) err
 	if err := pl.se.reply(pl.reqID, controlws.TypeRegisterResponse, r); err != nil {
 		return fmt.Errorf("control: login %s: node %s registered, but its connection failed: %w", shortID(id), r.Node.Name, err)
 	}
-	s.logf("control: interactive login %s: node %d %s registered to %s", shortID(id), r.Node.ID, r.Node.Name, r.User.LoginName)
+	s.logf("control: interactive login %s: node %d %s registered to %s", shortID(id), r.Node.ID, r.Node.Name, safetext.Bounded(r.User.LoginName, 0))
+	return nil
+}
+
+// admitLogin refuses a new pending login for se past a limit (a fast check; addLogin has the
+// last word under the same lock).
+func (f *flows) admitLogin(se *session) *controlws.Error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.loginCapLocked(se)
+}
+
+// addLogin records pl unless a limit is reached meanwhile.
+func (f *flows) addLogin(pl *pendingLogin) *controlws.Error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.loginCapLocked(pl.se); err != nil {
+		return err
+	}
+	if f.logins == nil {
+		f.logins = map[string]*pendingLogin{}
+	}
+	f.logins[pl.info.ID] = pl
+	return nil
+}
+
+func (f *flows) loginCapLocked(se *session) *controlws.Error {
+	total := MaxPendingLogins
+	if f.maxLogins > 0 {
+		total = f.maxLogins
+	}
+	if len(f.logins) >= total {
+		return errf(controlws.CodeTooMany, "control has %d interactive logins pending, its limit: try again in a few minutes", total)
+	}
+	conn, source := 0, 0
+	for _, pl := range f.logins {
+		if pl.se == se {
+			conn++
+		}
+		if pl.se.source == se.source {
+			source++
+		}
+	}
+	switch {
+	case conn >= MaxPendingLoginsPerConn:
+		return errf(controlws.CodeTooMany, "this connection has %d interactive logins pending, the limit: complete one or let it expire", conn)
+	case source >= MaxPendingLoginsPerSource:
+		return errf(controlws.CodeTooMany, "your address has %d interactive logins pending, the limit: complete one or let it expire", source)
+	}
 	return nil
 }

@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"sync/atomic"
 
 	"tsconnect/control/store"
 	"tsconnect/controlws"
+	"tsconnect/internal/safetext"
 	"tsconnect/key"
 )
 
@@ -26,6 +28,7 @@ type session struct {
 	s       *Server
 	conn    envConn
 	machine key.Public
+	source  string       // the client's address as per-address limits count it (sourceKey)
 	nodeID  atomic.Int64 // the node this connection acts for, once known
 	// deletedOnLogout is set by a logout of an ephemeral node (read goroutine only).
 	deletedOnLogout bool
@@ -38,8 +41,8 @@ type session struct {
 }
 
 // serveConn runs a session until the connection ends or the server closes.
-func (s *Server) serveConn(c envConn) {
-	se := &session{s: s, conn: c, done: make(chan struct{})}
+func (s *Server) serveConn(c envConn, source string) {
+	se := &session{s: s, conn: c, source: source, done: make(chan struct{})}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -103,7 +106,7 @@ func (se *session) serve() {
 		if err != nil {
 			var ce *controlws.Error
 			if !errors.As(err, &ce) {
-				se.s.logf("control: machine %s: %s: %v", se.machine.ShortString(), env.Type, err)
+				se.s.logf("control: machine %s: %s: %s", se.machine.ShortString(), safetext.Bounded(env.Type, 64), safetext.Bounded(err.Error(), 512))
 				ce = errf(controlws.CodeInternal, "%s failed on the server", env.Type)
 			}
 			resp, body = controlws.TypeError, ce
@@ -192,7 +195,7 @@ func (se *session) handle(env *controlws.Envelope) (resp string, body any, err e
 		se.cancelCheck(env.ID)
 		return "", nil, nil
 	}
-	return "", nil, errf(controlws.CodeBadRequest, "unknown message type %q", env.Type)
+	return "", nil, errf(controlws.CodeBadRequest, "unknown message type %s", safetext.Bounded(strconv.Quote(env.Type), 64))
 }
 
 // startStream checks that the machine's node holds req.NodeKey and starts its map stream.

@@ -94,6 +94,7 @@ const (
 	CodeNodeDeleted    = "node_deleted"    // an admin deleted the node
 	CodeLoginExpired   = "login_expired"   // nobody completed the interactive login in time
 	CodeInternal       = "internal"
+	CodeTooMany        = "too_many" // a limit on pending logins or checks is reached: finish one, or wait
 	CodeUnsupportedVer = "unsupported_version"
 )
 
