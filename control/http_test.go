@@ -1,9 +1,11 @@
 package control
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -140,4 +142,50 @@ func TestRelayAdmission(t *testing.T) {
 	}
 	cb.Send(a.nk.Public(), []byte("still here?"))
 	eventually(t, "deleted node refused by the relay", refused(&hb))
+}
+
+// TestHugeHeadersAndBodiesAreRefused: the public server (NewHTTPServer) answers 431 to
+// headers past MaxHeaderBytes and control's routes 413 to bodies past MaxRouteBody, and
+// both keep serving afterwards.
+func TestHugeHeadersAndBodiesAreRefused(t *testing.T) {
+	e := newEnv(t, nil)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := NewHTTPServer(e.s.Handler())
+	go hs.Serve(ln)
+	t.Cleanup(func() { hs.Close() })
+	base := "http://" + ln.Addr().String()
+	do := func(method, path string, header http.Header, body io.Reader) int {
+		t.Helper()
+		req, err := http.NewRequest(method, base+path, body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, v := range header {
+			req.Header[k] = v
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s: %v", method, path, err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	big := http.Header{"X-Filler": {strings.Repeat("a", 1<<20)}}
+	for _, path := range []string{controlws.KeyPath, controlws.Path, "/derp", "/"} {
+		if code := do("GET", path, big, nil); code != http.StatusRequestHeaderFieldsTooLarge {
+			t.Errorf("GET %s with 1 MiB of headers: %d, want 431", path, code)
+		}
+	}
+	for _, path := range []string{controlws.KeyPath, controlws.Path, "/derp", "/derp/probe"} {
+		if code := do("POST", path, nil, bytes.NewReader(make([]byte, 8<<20))); code != http.StatusRequestEntityTooLarge {
+			t.Errorf("POST %s with 8 MiB of body: %d, want 413", path, code)
+		}
+	}
+	if code := do("GET", controlws.KeyPath, nil, nil); code != http.StatusOK {
+		t.Fatalf("GET /key after the refusals: %d, want 200", code)
+	}
 }

@@ -147,7 +147,7 @@ provider; local accounts re-enter their password.`,
 				mux.Handle("/", handler)
 				handler = mux
 			}
-			hs := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+			hs := control.NewHTTPServer(handler) // header timeout and size limits
 			go func() {
 				var err error
 				if certFile != "" {
