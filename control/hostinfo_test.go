@@ -98,7 +98,8 @@ func hostinfoAtCaps(t testing.TB) controlws.Hostinfo {
 
 // TestHostileNodeAtCapsDoesNotStallPeers: a node at every cap, updating as fast as it can,
 // cannot make anyone's map unsendable: 100 peers all get maps with it, and a policy write
-// that removes its access reaches the agent and every peer at once (within 1 s).
+// that removes its access reaches the agent and every peer at once (within 1 s; 5 s under
+// the race detector).
 func TestHostileNodeAtCapsDoesNotStallPeers(t *testing.T) {
 	e := newEnv(t, nil)
 	ctx := context.Background()
@@ -170,7 +171,7 @@ func TestHostileNodeAtCapsDoesNotStallPeers(t *testing.T) {
 	close(stop)
 	wg.Wait()
 	t.Logf("revocation with a node at the caps flooding updates: agent %v, all %d peers %v", agentAt, peers, allAt)
-	if agentAt > time.Second || allAt > time.Second {
-		t.Fatalf("revocation took %v at the agent %d and %v at all peers; want under 1 s", agentAt, agentNode.ID, allAt)
+	if bound := raceSlowdown * time.Second; agentAt > bound || allAt > bound {
+		t.Fatalf("revocation took %v at the agent %d and %v at all peers; want under %v", agentAt, agentNode.ID, allAt, bound)
 	}
 }
