@@ -39,7 +39,7 @@ func TestMalformedControlMessagesGetClearErrors(t *testing.T) {
 		{"register wrong shape", controlws.TypeRegister, controlws.Version, raw(`[1,2,3]`), controlws.CodeBadRequest, "register:"},
 		{"register bad node key", controlws.TypeRegister, controlws.Version, raw(`{"nodeKey":"zz","authKey":"x"}`), controlws.CodeBadRequest, "register:"},
 		{"register no node key", controlws.TypeRegister, controlws.Version, raw(`{"authKey":"x"}`), controlws.CodeBadRequest, "missing node key"},
-		{"register huge auth key", controlws.TypeRegister, controlws.Version, raw(`{"authKey":` + huge + `,"nodeKey":"` + newKey().Public().String() + `"}`), controlws.CodeInvalidKey, ""},
+		{"register huge auth key", controlws.TypeRegister, controlws.Version, raw(`{"authKey":` + huge + `,"nodeKey":"` + newKey().Public().String() + `"}`), controlws.CodeInvalidKey, "auth key of 15728640 bytes, over the limit of 256"},
 		{"register endpoints not addresses", controlws.TypeRegister, controlws.Version, raw(`{"hostinfo":{"endpoints":["x"]}}`), controlws.CodeBadRequest, "register:"},
 		{"mapRequest before register", controlws.TypeMapRequest, controlws.Version, controlws.MapRequest{NodeKey: newKey().Public()}, controlws.CodeNotRegistered, "register first"},
 		{"mapRequest bad JSON", controlws.TypeMapRequest, controlws.Version, raw(`{"hostinfo":{"homeDERP":"one"}}`), controlws.CodeBadRequest, "mapRequest:"},

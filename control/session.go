@@ -144,6 +144,9 @@ func (se *session) handle(env *controlws.Envelope) (resp string, body any, err e
 		if err := req.Hostinfo.Validate(); err != nil {
 			return "", nil, errf(controlws.CodeBadRequest, "register: %v", err)
 		}
+		if len(req.AuthKey) > controlws.MaxAuthKeyLen {
+			return "", nil, errf(controlws.CodeInvalidKey, "register: auth key of %d bytes, over the limit of %d", len(req.AuthKey), controlws.MaxAuthKeyLen)
+		}
 		if req.Interactive && req.AuthKey == "" {
 			return se.registerInteractive(env, &req)
 		}

@@ -135,6 +135,7 @@ func FuzzRegisterRequest(f *testing.F) {
 		if json.Unmarshal(body, &req) != nil {
 			return
 		}
+		checkHostinfo(t, &req.Hostinfo)
 		stableJSON(t, &req)
 	})
 }

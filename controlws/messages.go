@@ -40,6 +40,8 @@ type Envelope struct {
 // Interactive set and no AuthKey (and no live node on this machine) asks for an interactive
 // login: control answers TypeLoginURL, then the registerResponse once a user signed in at
 // that URL (the node is then that user's, untagged; Ephemeral as asked), or an error.
+//
+// AuthKey is at most MaxAuthKeyLen bytes; Hostinfo must pass Validate.
 type RegisterRequest struct {
 	AuthKey     string     `json:"authKey,omitempty"`
 	NodeKey     key.Public `json:"nodeKey"`
@@ -49,6 +51,9 @@ type RegisterRequest struct {
 	// key decides for itself).
 	Ephemeral bool `json:"ephemeral,omitempty"`
 }
+
+// MaxAuthKeyLen bounds RegisterRequest.AuthKey (control's keys are about 60 bytes).
+const MaxAuthKeyLen = 256
 
 // RegisterResponse reports the node control made.
 type RegisterResponse struct {
