@@ -3,6 +3,7 @@ package control
 import (
 	"cmp"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"sync"
 	"time"
@@ -103,6 +104,12 @@ func (st *stream) run(done <-chan struct{}) error {
 		body, err := json.Marshal(resp)
 		if err != nil {
 			return err
+		}
+		if len(body) > controlws.MaxEnvelopeSize-1024 {
+			// Only past ~1,000 peers all at the host-info caps (controlws.MaxNodeJSON): say so
+			// loudly, since the node cannot get a map until the network shrinks.
+			st.s.logf("control: node %d: its map is %d bytes, over the %d-byte envelope limit: it gets no map", st.nodeID, len(body), controlws.MaxEnvelopeSize)
+			return fmt.Errorf("map of %d bytes over the envelope limit", len(body))
 		}
 		if err := st.send(&controlws.Envelope{V: controlws.Version, Type: controlws.TypeMapResponse, ID: st.reqID, Body: body}); err != nil {
 			return err

@@ -21,7 +21,7 @@ GOOS=js GOARCH=wasm go vet $WASM_PKGS
 step "go test (host: unit + integration)"
 go test -count=1 -timeout=20m ./...
 
-step "go test -race (control, its protocol, console and e2e: the concurrent parts; ~2.5 min)"
+step "go test -race (control, its protocol, console and e2e: the concurrent parts; 2.5–4 min)"
 go test -race -count=1 -timeout=15m ./control/... ./controlws/... ./console/... ./e2e/
 
 step "DERP interop with the stock relay (a separate, test-only module)"
