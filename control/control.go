@@ -90,8 +90,9 @@ type Server struct {
 	policy    *policy.Policy
 	policyVer PolicyVersion
 	gen       uint64
-	rc        rulesCache // the policy compiled at some gen; its own lock
-	flows     flows      // pending SSH checks and interactive logins (check.go, login.go); its own lock
+	rc        rulesCache   // the policy compiled at some gen; its own lock
+	flows     flows        // pending SSH checks and interactive logins (check.go, login.go); its own lock
+	updates   updateLimits // host-info update rate per node (updaterate.go); its own lock
 
 	changes changeHub // WatchChanges' watchers
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
+	"errors"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -143,7 +144,8 @@ func TestHostileNodeAtCapsDoesNotStallPeers(t *testing.T) {
 			}
 			h := hostile
 			h.OS = strings.Repeat("<", controlws.MaxOSLen-i%2)
-			if err := atk.c.Update(ctx, h); err != nil {
+			var ce *controlws.Error
+			if err := atk.c.Update(ctx, h); err != nil && (!errors.As(err, &ce) || ce.Code != controlws.CodeTooMany) {
 				return
 			}
 		}
@@ -173,5 +175,44 @@ func TestHostileNodeAtCapsDoesNotStallPeers(t *testing.T) {
 	t.Logf("revocation with a node at the caps flooding updates: agent %v, all %d peers %v", agentAt, peers, allAt)
 	if bound := raceSlowdown * time.Second; agentAt > bound || allAt > bound {
 		t.Fatalf("revocation took %v at the agent %d and %v at all peers; want under %v", agentAt, agentNode.ID, allAt, bound)
+	}
+}
+
+// TestHostinfoUpdateFloodIsRefusedPastTheRate: a node sending host-info updates in a loop
+// (each one goes to every peer) is refused with too_many past UpdateBurst, keeping its last
+// accepted host info, while another node's update still goes through.
+func TestHostinfoUpdateFloodIsRefusedPastTheRate(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	u := e.user("alice@example.com")
+	k := e.authKey(AuthKeyOptions{User: u.ID, Reusable: true})
+	flooder, fn := e.mustRegister(k, "flooder")
+	other, on := e.mustRegister(k, "other")
+	accepted, refused, last := 0, 0, -1
+	for i := range UpdateBurst + 10 {
+		err := flooder.c.Update(ctx, controlws.Hostinfo{Hostname: fmt.Sprintf("flood-%d", i)})
+		var ce *controlws.Error
+		switch {
+		case err == nil:
+			accepted, last = accepted+1, i
+		case errors.As(err, &ce) && ce.Code == controlws.CodeTooMany && strings.Contains(ce.Message, "20 host-info updates at once"):
+			refused++
+		default:
+			t.Fatalf("update %d: %v", i, err)
+		}
+	}
+	if accepted < UpdateBurst || accepted > UpdateBurst+2 || refused == 0 {
+		t.Fatalf("%d updates accepted, %d refused; want %d accepted (a token or two more at most), the rest refused", accepted, refused, UpdateBurst)
+	}
+	if err := other.c.Update(ctx, controlws.Hostinfo{Hostname: "other-2"}); err != nil {
+		t.Fatalf("another node's update: %v", err)
+	}
+	for _, n := range e.nodes() {
+		switch {
+		case n.ID == fn.ID && n.Hostname != fmt.Sprintf("flood-%d", last):
+			t.Errorf("flooder's host info %q, want its last accepted update flood-%d", n.Hostname, last)
+		case n.ID == on.ID && n.Hostname != "other-2":
+			t.Errorf("other's host info %q, want other-2", n.Hostname)
+		}
 	}
 }

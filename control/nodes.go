@@ -141,6 +141,7 @@ func (s *Server) DeleteNode(ctx context.Context, id int64) error {
 // forgetNode removes a deleted node from the caches and every map. It returns the node's
 // sessions, to be closed once writeMu is released. Callers hold writeMu.
 func (s *Server) forgetNode(id int64) []*session {
+	s.updates.forget(id)
 	s.mu.Lock()
 	s.uncacheNode(id)
 	var ses []*session

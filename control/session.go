@@ -177,6 +177,9 @@ func (se *session) handle(env *controlws.Envelope) (resp string, body any, err e
 		if id == 0 {
 			return "", nil, errf(controlws.CodeNotRegistered, "update before register or mapRequest on this connection")
 		}
+		if !se.s.updates.allow(id) {
+			return "", nil, errf(controlws.CodeTooMany, "update: more than %d host-info updates at once, then %d a second: the last one stays in force", UpdateBurst, UpdateRate)
+		}
 		if err := se.s.updateHostinfo(ctx, id, u.Hostinfo); err != nil {
 			return "", nil, err
 		}
