@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"tsconnect/controlws"
 	"tsconnect/node"
 	"tsconnect/sshd"
 )
@@ -57,6 +58,17 @@ type Agent struct {
 	mapCh    chan struct{} // closed on the next network map (check.go)
 
 	sshToggle sync.Mutex // serializes SetSSH
+
+	// mapSource, if non-nil, replaces the node's map (tests of the SSH decisions).
+	mapSource func() *controlws.NetworkMap
+}
+
+// netMap returns the network map SSH logins are decided under.
+func (a *Agent) netMap() *controlws.NetworkMap {
+	if a.mapSource != nil {
+		return a.mapSource()
+	}
+	return a.node.NetMap()
 }
 
 // New prepares an agent: it loads or makes its keys but does not join yet.
