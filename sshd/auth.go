@@ -101,11 +101,25 @@ func (s *Server) authConfig(ctx context.Context, c *conn) *ssh.ServerConfig {
 			if preAuth != nil {
 				actx = context.WithValue(ctx, bannerKey{}, preAuth)
 			}
+			gen := s.revoked.generation()
 			perms, err := s.decide(actx, meta)
-			if err == nil {
-				c.setLogin(perms)
+			if err != nil {
+				return nil, err
 			}
-			return perms, err
+			if s.afterDecide != nil {
+				s.afterDecide()
+			}
+			l := c.setLogin(perms)
+			// A Revoke that started since the rules were read did not see this login: judge it
+			// now by the newest one (a Revoke starting after this point sees it recorded).
+			if keep, reason, ok := s.revoked.since(gen); ok && l != nil && !keep(c.remote, l) {
+				c.clearLogin()
+				s.logf("sshd: login verdict=revoke remote=%s source=%q local_user=%q rule=%q (revoked while deciding)",
+					c.remote, l.Source, l.LocalUser, l.Rule)
+				msg := "tsconnect: " + strings.TrimRight(reason, "\r\n")
+				return nil, &ssh.BannerError{Err: errors.New(msg), Message: withNewline(msg)}
+			}
+			return perms, nil
 		},
 		// Offered keys always fail: listing "publickey" gives clients a method to try and
 		// fail, so a refusal ends in "Permission denied" rather than a dropped connection.

@@ -35,13 +35,22 @@ func (c *conn) loggedIn() bool {
 	return c.login != nil && !c.ending
 }
 
-func (c *conn) setLogin(p *ssh.Permissions) {
+// setLogin records the accepted login and returns it (nil if p carries none).
+func (c *conn) setLogin(p *ssh.Permissions) *Login {
 	l, err := loginFromPermissions(p)
 	if err != nil {
-		return
+		return nil
 	}
 	c.mu.Lock()
 	c.login = l
+	c.mu.Unlock()
+	return l
+}
+
+// clearLogin forgets a login revoked before the handshake completed.
+func (c *conn) clearLogin() {
+	c.mu.Lock()
+	c.login = nil
 	c.mu.Unlock()
 }
 
