@@ -38,6 +38,9 @@ type Config struct {
 	// CheckRetry is how long a login held by a check rule waits for control to come back
 	// when the connection to it fails before refusing; 0 means DefaultCheckRetry.
 	CheckRetry time.Duration
+	// MaxMapAge, if positive, refuses new SSH logins while the network map is older than
+	// this (control unreachable); 0 keeps deciding under the last map (see mapage.go).
+	MaxMapAge time.Duration
 	// OnLoginURL, if non-nil, is called with the URL to sign in at when the node registers
 	// without an auth key (interactive login); Start then waits until someone has.
 	OnLoginURL func(url string)
@@ -59,8 +62,12 @@ type Agent struct {
 
 	sshToggle sync.Mutex // serializes SetSSH
 
-	// mapSource, if non-nil, replaces the node's map (tests of the SSH decisions).
+	// mapSource, if non-nil, replaces the node's map (tests of the SSH decisions); mapAsOf
+	// and now replace the node's map freshness and the clock (mapage.go).
 	mapSource func() *controlws.NetworkMap
+	mapAsOf   func() (time.Time, bool)
+	now       func() time.Time
+	stopWatch context.CancelFunc
 }
 
 // netMap returns the network map SSH logins are decided under.
@@ -136,6 +143,11 @@ func (a *Agent) Start(ctx context.Context) error {
 			return err
 		}
 	}
+	wctx, cancel := context.WithCancel(context.Background())
+	a.mu.Lock()
+	a.stopWatch = cancel
+	a.mu.Unlock()
+	go a.watchMapAge(wctx)
 	return nil
 }
 
@@ -160,6 +172,9 @@ func (a *Agent) startSSH() error {
 func (a *Agent) Close() error {
 	a.mu.Lock()
 	srv, api := a.sshSrv, a.api
+	if a.stopWatch != nil {
+		a.stopWatch()
+	}
 	a.mu.Unlock()
 	if srv != nil {
 		srv.Close()

@@ -26,6 +26,9 @@ func (a *Agent) authorize(ctx context.Context, remote netip.AddrPort, req string
 	if nm == nil {
 		return nil, errors.New("tsconnect: this node has no network map yet")
 	}
+	if err := a.checkMapAge(); err != nil {
+		return nil, err
+	}
 	v, peer, err := verdict(nm, remote.Addr(), req)
 	if err != nil {
 		return nil, err

@@ -89,7 +89,7 @@ func startAgentSSH(t *testing.T, nm *controlws.NetworkMap) *agentSSH {
 		e.logs = append(e.logs, line)
 		e.mu.Unlock()
 	}
-	e.a = &Agent{logf: logf, mapSource: e.netMap}
+	e.a = &Agent{logf: logf, mapSource: e.netMap, mapAsOf: func() (time.Time, bool) { return time.Now(), true }}
 	e.srv = &sshd.Server{HostKeys: keys, Authorize: e.a.authorize, Logf: logf}
 	e.a.sshSrv = e.srv
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
