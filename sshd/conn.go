@@ -2,6 +2,7 @@ package sshd
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/netip"
 	"sync"
@@ -23,6 +24,7 @@ type conn struct {
 	sessions map[*session]struct{}
 	wg       sync.WaitGroup // session and forwarding goroutines
 	fwd      remoteForwards
+	localFwd int // open -L channels
 	// authTimer ends the handshake (and Authorize's context) at its deadline; ExtendHandshake
 	// resets it.
 	authTimer *time.Timer
@@ -105,6 +107,14 @@ func (c *conn) openSession(nch ssh.NewChannel) {
 	c.mu.Unlock()
 	if ending {
 		nch.Reject(ssh.Prohibited, "access revoked")
+		return
+	}
+	c.mu.Lock()
+	n := len(c.sessions)
+	c.mu.Unlock()
+	if n >= MaxSessions {
+		c.refuseRequest("session", fmt.Errorf("%d sessions open on this connection, the most allowed", n))
+		nch.Reject(ssh.ResourceShortage, fmt.Sprintf("too many sessions on this connection (at most %d)", MaxSessions))
 		return
 	}
 	ch, reqs, err := nch.Accept()
