@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"tsconnect/controlws"
 	"tsconnect/node"
 	"tsconnect/sshd"
 )
@@ -37,6 +38,9 @@ type Config struct {
 	// CheckRetry is how long a login held by a check rule waits for control to come back
 	// when the connection to it fails before refusing; 0 means DefaultCheckRetry.
 	CheckRetry time.Duration
+	// MaxMapAge, if positive, refuses new SSH logins while the network map is older than
+	// this (control unreachable); 0 keeps deciding under the last map (see mapage.go).
+	MaxMapAge time.Duration
 	// OnLoginURL, if non-nil, is called with the URL to sign in at when the node registers
 	// without an auth key (interactive login); Start then waits until someone has.
 	OnLoginURL func(url string)
@@ -57,6 +61,21 @@ type Agent struct {
 	mapCh    chan struct{} // closed on the next network map (check.go)
 
 	sshToggle sync.Mutex // serializes SetSSH
+
+	// mapSource, if non-nil, replaces the node's map (tests of the SSH decisions); mapAsOf
+	// and now replace the node's map freshness and the clock (mapage.go).
+	mapSource func() *controlws.NetworkMap
+	mapAsOf   func() (time.Time, bool)
+	now       func() time.Time
+	stopWatch context.CancelFunc
+}
+
+// netMap returns the network map SSH logins are decided under.
+func (a *Agent) netMap() *controlws.NetworkMap {
+	if a.mapSource != nil {
+		return a.mapSource()
+	}
+	return a.node.NetMap()
 }
 
 // New prepares an agent: it loads or makes its keys but does not join yet.
@@ -124,6 +143,11 @@ func (a *Agent) Start(ctx context.Context) error {
 			return err
 		}
 	}
+	wctx, cancel := context.WithCancel(context.Background())
+	a.mu.Lock()
+	a.stopWatch = cancel
+	a.mu.Unlock()
+	go a.watchMapAge(wctx)
 	return nil
 }
 
@@ -148,6 +172,9 @@ func (a *Agent) startSSH() error {
 func (a *Agent) Close() error {
 	a.mu.Lock()
 	srv, api := a.sshSrv, a.api
+	if a.stopWatch != nil {
+		a.stopWatch()
+	}
 	a.mu.Unlock()
 	if srv != nil {
 		srv.Close()

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"net/netip"
 	"os/user"
+	"strconv"
 
 	"tsconnect/controlws"
 	"tsconnect/policy"
+	"tsconnect/policy/rules"
 	"tsconnect/sshd"
 )
 
@@ -17,9 +19,15 @@ import (
 // names one node) → the SSH rules control compiled for this node. Refusals say why; sshd
 // shows them as an auth banner before "Permission denied".
 func (a *Agent) authorize(ctx context.Context, remote netip.AddrPort, req string) (*sshd.Login, error) {
-	nm := a.node.NetMap()
+	if err := rules.CheckUserName(req); err != nil {
+		return nil, fmt.Errorf("tsconnect: %s", rules.ReasonBadUser(err))
+	}
+	nm := a.netMap()
 	if nm == nil {
 		return nil, errors.New("tsconnect: this node has no network map yet")
+	}
+	if err := a.checkMapAge(); err != nil {
+		return nil, err
 	}
 	v, peer, err := verdict(nm, remote.Addr(), req)
 	if err != nil {
@@ -46,13 +54,22 @@ func verdict(nm *controlws.NetworkMap, src netip.Addr, req string) (policy.Verdi
 	if !ok {
 		return policy.Verdict{}, peer, fmt.Errorf("tsconnect: %s is not a node of this network (or may not reach this node)", src)
 	}
-	rules := &policy.NodeRules{SSH: nm.SSHRules}
-	return rules.SSHVerdict(src, req, localUserExists), peer, nil
+	nr := &policy.NodeRules{SSH: nm.SSHRules}
+	return nr.SSHVerdict(src, req, localAccount), peer, nil
 }
 
-func localUserExists(name string) bool {
-	_, err := user.Lookup(name)
-	return err == nil
+// localAccount looks name up in the account database (NSS in a cgo build): the account's
+// own name and uid, so the rules can tell a uid-0 account whatever it is called.
+func localAccount(name string) (policy.Account, bool) {
+	u, err := user.Lookup(name)
+	if err != nil {
+		return policy.Account{}, false
+	}
+	uid, err := strconv.ParseUint(u.Uid, 10, 32)
+	if err != nil {
+		return policy.Account{}, false
+	}
+	return policy.Account{Name: u.Username, UID: uint32(uid)}, true
 }
 
 func describePeer(nm *controlws.NetworkMap, p controlws.Node) string {

@@ -163,7 +163,7 @@ var errRetryNow = errors.New("ask again")
 
 // verdictFor evaluates a login from remote as req under the current map.
 func (a *Agent) verdictFor(remote netip.AddrPort, req string) (policy.Verdict, controlws.Node, error) {
-	nm := a.node.NetMap()
+	nm := a.netMap()
 	if nm == nil {
 		return policy.Verdict{}, controlws.Node{}, errors.New("this node has no network map")
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"tsconnect/policy"
+	"tsconnect/policy/rules"
 )
 
 // SessionKeyExpiry is how long a console SSH session's auth key is valid.
@@ -36,8 +37,12 @@ func (s *Server) SSHLoginsFor(ctx context.Context, userID, dst int64) ([]policy.
 }
 
 // LoginAllowed reports whether localUser is among logins: named, or covered by "*"
-// (any account but root).
+// (any account but root). A name rules.CheckUserName refuses (NUL, control bytes, '/',
+// ...) is never allowed.
 func LoginAllowed(logins []policy.Login, localUser string) bool {
+	if rules.CheckUserName(localUser) != nil {
+		return false
+	}
 	for _, l := range logins {
 		if l.User == localUser || (l.User == "*" && localUser != "root" && localUser != "") {
 			return true

@@ -49,6 +49,7 @@ type Engine struct {
 	self  key.Public
 	stack *tunstack.Stack
 	flt   *filter.Device
+	hs    *handshakeLimiter
 	dev   *device.Device
 
 	mu     sync.Mutex
@@ -87,12 +88,14 @@ func New(cfg Config) (*Engine, error) {
 	flt := filter.Wrap(st, &filter.Options{Logf: logf})
 	var dev tun.Device = flt
 
+	hs := newHandshakeLimiter()
 	e := &Engine{
 		logf:  logf,
 		self:  cfg.PrivateKey.Public(),
 		stack: st,
 		flt:   flt,
-		dev:   device.NewDevice(dev, cfg.Bind, wglog),
+		hs:    hs,
+		dev:   device.NewDevice(dev, &limitedBind{Bind: cfg.Bind, l: hs}, wglog),
 		peers: make(map[key.Public][]netip.Prefix),
 	}
 	priv, _ := cfg.PrivateKey.MarshalText()

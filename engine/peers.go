@@ -79,6 +79,7 @@ func (e *Engine) SetPeers(peers []Peer) error {
 	if b.Len() == 0 {
 		return nil
 	}
+	e.hs.setPeers(want) // first, so a new peer's first handshake is not dropped
 	if err := e.dev.IpcSet(b.String()); err != nil {
 		// Part of the change may have been applied; forget what we knew so the next
 		// SetPeers re-applies every peer.

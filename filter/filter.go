@@ -11,12 +11,10 @@ import (
 	"tsconnect/policy/rules"
 )
 
-// Idle timeouts of tracked flows, and how many flows are tracked at most (past that the
-// oldest-looking entries are dropped, so memory stays bounded).
+// Idle timeouts of tracked flows (how many are tracked at most: flows.go).
 const (
 	tcpTimeout   = 5 * time.Minute
 	otherTimeout = 2 * time.Minute
-	maxFlows     = 8192
 )
 
 // Options configure a Device. A nil *Options means the defaults.
@@ -39,7 +37,7 @@ type Device struct {
 	dropped atomic.Uint64
 
 	mu      sync.Mutex
-	flows   map[flow]time.Time // flows the node opened → when they expire
+	flows   *flowTable // flows the node opened → when they expire
 	lastLog time.Time
 }
 
@@ -52,7 +50,7 @@ type flow struct {
 
 // Wrap returns dev behind a filter that admits everything until SetFilter is called.
 func Wrap(dev tun.Device, opts *Options) *Device {
-	d := &Device{Device: dev, logf: func(string, ...any) {}, now: time.Now, flows: map[flow]time.Time{}}
+	d := &Device{Device: dev, logf: func(string, ...any) {}, now: time.Now, flows: newFlowTable()}
 	if opts != nil && opts.Logf != nil {
 		d.logf = opts.Logf
 	}
@@ -96,9 +94,7 @@ func (d *Device) trackLocked(p packet, now time.Time) {
 	case rules.ProtoTCP:
 		timeout = tcpTimeout
 		if p.tcpFlags&(tcpSYN|tcpACK) != tcpSYN {
-			if _, ok := d.flows[f]; ok {
-				d.flows[f] = now.Add(timeout)
-			}
+			d.flows.refresh(f, now.Add(timeout))
 			return
 		}
 	case rules.ProtoICMP, rules.ProtoICMPv6:
@@ -106,25 +102,7 @@ func (d *Device) trackLocked(p packet, now time.Time) {
 			return
 		}
 	}
-	if _, ok := d.flows[f]; !ok && len(d.flows) >= maxFlows {
-		d.evictLocked(now)
-	}
-	d.flows[f] = now.Add(timeout)
-}
-
-// evictLocked drops expired flows, and if none were, some arbitrary quarter of them.
-func (d *Device) evictLocked(now time.Time) {
-	for f, exp := range d.flows {
-		if now.After(exp) {
-			delete(d.flows, f)
-		}
-	}
-	for f := range d.flows {
-		if len(d.flows) < maxFlows*3/4 {
-			break
-		}
-		delete(d.flows, f)
-	}
+	d.flows.put(f, now.Add(timeout), now)
 }
 
 // Write passes the admitted packets of bufs to the wrapped device and drops the rest.
@@ -166,13 +144,13 @@ func (d *Device) admit(allowed rules.Filter, b []byte, now time.Time) bool {
 	if p.isEchoReply() || p.proto == rules.ProtoTCP || p.proto == rules.ProtoUDP || p.proto == rules.ProtoSCTP {
 		f := flow{proto: p.proto, local: p.dst, remote: p.src, lport: p.dport, rport: p.sport}
 		d.mu.Lock()
-		exp, known := d.flows[f]
+		exp, known := d.flows.get(f)
 		if known && now.After(exp) {
-			delete(d.flows, f)
+			d.flows.delete(f)
 			known = false
 		}
 		if known && p.proto != rules.ProtoTCP {
-			d.flows[f] = now.Add(otherTimeout)
+			d.flows.refresh(f, now.Add(otherTimeout))
 		}
 		d.mu.Unlock()
 		if known {

@@ -172,7 +172,7 @@ func TestFlowTableBounded(t *testing.T) {
 	for i := 0; i < maxFlows+100; i++ {
 		send(t, d, m, tcp4(self, peer, uint16(i), 443, tcpSYN))
 	}
-	if n := len(d.flows); n > maxFlows {
+	if n := d.flows.len(); n > maxFlows {
 		t.Fatalf("%d flows tracked, more than %d", n, maxFlows)
 	}
 }

@@ -72,6 +72,7 @@ type Node struct {
 	mu    sync.Mutex
 	cc    *controlws.Client
 	nm    *controlws.NetworkMap
+	fresh mapFreshness // mapage.go
 	eng   *engine.Engine
 	relay *derpws.Multi
 	home  int // home DERP region
@@ -211,6 +212,7 @@ func (n *Node) controlLoop(cc *controlws.Client) {
 	for {
 		req := controlws.MapRequest{NodeKey: n.id.NodeKey.Public(), Hostinfo: n.hostinfo()}
 		err := cc.WatchMaps(n.ctx, req, n.applyMap)
+		n.mapStreamLost()
 		cc.Close()
 		if n.ctx.Err() != nil {
 			return
@@ -254,6 +256,7 @@ func (n *Node) fail(err error) {
 func (n *Node) applyMap(nm *controlws.NetworkMap) {
 	n.mu.Lock()
 	n.nm = nm
+	n.fresh.streamUp = true
 	err := n.ensureEngineLocked(nm)
 	if err == nil {
 		// The filter first: new peers must not get in under the old, wider one.

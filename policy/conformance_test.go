@@ -43,8 +43,10 @@ func withIdPGroups(n Node, groups ...string) Node {
 }
 
 // localAccounts exist on every test machine; carol and ghost do not.
-func localAccounts(name string) bool {
-	return slices.Contains([]string{"root", "alice", "bob", "ubuntu", "deploy"}, name)
+// localAccounts are the test node's accounts: root is uid 0, the others are not.
+func localAccounts(name string) (Account, bool) {
+	i := slices.Index([]string{"root", "alice", "bob", "ubuntu", "deploy"}, name)
+	return Account{Name: name, UID: uint32(i) * 1000}, i >= 0
 }
 
 var conformancePolicies = map[string]string{
@@ -178,7 +180,8 @@ var conformanceCases = []conformanceCase{
 	{"first match wins: self rule before user rule", "main", bobLaptop, false, bobLaptop, "bob", Accept, "bob", `permitted to log in as "bob"`, 2},
 	{"sources are matched by IPv6 address too", "main", aliceLaptop, true, aliceDesktop, "alice", Accept, "alice", `permitted to log in as "alice"`, 2},
 	{"a tagged node without rules is not a source", "main", prodServer, false, webServer, "deploy", Reject, "", "not permitted to this node", -1},
-	{"an empty requested user is refused", "main", aliceLaptop, false, prodServer, "", Reject, "", `policy does not permit SSH as user ""`, -1},
+	{"an empty requested user is refused", "main", aliceLaptop, false, prodServer, "", Reject, "", `invalid SSH user name: the user name is empty`, -1},
+	{"a NUL in the requested user is refused before any rule", "main", aliceLaptop, false, aliceDesktop, "root\x00x", Reject, "", `invalid SSH user name: the user name contains a NUL byte at byte 4`, -1},
 	{"a tagged device no longer belongs to its user", "main", aliceLaptop, false, aliceTagged, "alice", Accept, "alice", `permitted to log in as "alice"`, 4},
 	{"a tagged device is not reached through autogroup:self", "main", aliceLaptop, false, aliceTagged, "ubuntu", Reject, "", `policy does not permit SSH as user "ubuntu"`, -1},
 

@@ -28,7 +28,11 @@ func Example() {
 	// Control compiles the rules prod enforces...
 	rules := p.Compile(&policy.Network{Nodes: []policy.Node{alice, prod}}, prod)
 	// ...and prod's SSH server asks them about each login.
-	exists := func(name string) bool { return name == "ubuntu" || name == "root" }
+	exists := func(name string) (policy.Account, bool) {
+		uid := map[string]uint32{"ubuntu": 1000, "root": 0}
+		n, ok := uid[name]
+		return policy.Account{Name: name, UID: n}, ok
+	}
 	for _, user := range []string{"ubuntu", "root", "postgres"} {
 		v := rules.SSHVerdict(netip.MustParseAddr("100.64.0.1"), user, exists)
 		fmt.Printf("%s: %s: %s\n", user, v.Action, v.Reason)

@@ -13,6 +13,9 @@ type (
 	Action     = rules.Action
 	SSHRule    = rules.SSHRule
 	Verdict    = rules.Verdict
+	// Account and LookupAccount describe the destination's local accounts to SSHAccess.
+	Account       = rules.Account
+	LookupAccount = rules.LookupAccount
 )
 
 // SSH actions.

@@ -134,11 +134,10 @@ func (p *Policy) compileSSH(nw *Network, d Node, f Filter) []SSHRule {
 
 // SSHAccess decides, from identities alone, a login from node src to node dst
 // as user req, exactly as dst's compiled rules would (port 22 must be allowed
-// by the network rules too). lookupLocalUser, if non-nil, reports whether a
-// local account exists on dst. src needs no addresses unless the policy names
-// addresses.
-func (p *Policy) SSHAccess(src, dst Node, req string, lookupLocalUser func(name string) bool) Verdict {
-	return rules.Decide(p.sshCandidates(src, dst), req, lookupLocalUser)
+// by the network rules too). lookup, if non-nil, finds local accounts on dst (see
+// rules.Decide). src needs no addresses unless the policy names addresses.
+func (p *Policy) SSHAccess(src, dst Node, req string, lookup LookupAccount) Verdict {
+	return rules.Decide(p.sshCandidates(src, dst), req, lookup)
 }
 
 func (p *Policy) sshCandidates(src, dst Node) []SSHRule {

@@ -9,6 +9,9 @@ import (
 	"os/user"
 	"strconv"
 	"strings"
+
+	"tsconnect/internal/safetext"
+	"tsconnect/policy/rules"
 )
 
 // account is a resolved local account: its ids, groups and login shell.
@@ -20,11 +23,24 @@ type account struct {
 }
 
 // lookupAccount resolves a local account by name; its shell comes from the passwd
-// database (/etc/passwd, then getent for NSS sources), /bin/sh when none is set.
+// database (/etc/passwd, then getent for NSS sources), /bin/sh when none is set. A name
+// rules.CheckUserName refuses is never looked up, and the account found must carry exactly
+// that name (libc stops at a NUL; NSS modules may fold case).
 func lookupAccount(name string) (*account, error) {
+	if err := rules.CheckUserName(name); err != nil {
+		return nil, err
+	}
+	return resolveAccount(name)
+}
+
+// resolveAccount is lookupAccount after the name check.
+func resolveAccount(name string) (*account, error) {
 	u, err := user.Lookup(name)
 	if err != nil {
 		return nil, err
+	}
+	if u.Username != name {
+		return nil, fmt.Errorf("the account database answered %q with the account %q", safetext.Bounded(name, 0), safetext.Bounded(u.Username, 0))
 	}
 	shell := passwdShell(name)
 	if shell == "" {

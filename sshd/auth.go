@@ -10,6 +10,9 @@ import (
 	"strings"
 
 	"golang.org/x/crypto/ssh"
+
+	"tsconnect/internal/safetext"
+	"tsconnect/policy/rules"
 )
 
 // Login is an authorized login: who connects, as which local account, and what the
@@ -98,11 +101,25 @@ func (s *Server) authConfig(ctx context.Context, c *conn) *ssh.ServerConfig {
 			if preAuth != nil {
 				actx = context.WithValue(ctx, bannerKey{}, preAuth)
 			}
+			gen := s.revoked.generation()
 			perms, err := s.decide(actx, meta)
-			if err == nil {
-				c.setLogin(perms)
+			if err != nil {
+				return nil, err
 			}
-			return perms, err
+			if s.afterDecide != nil {
+				s.afterDecide()
+			}
+			l := c.setLogin(perms)
+			// A Revoke that started since the rules were read did not see this login: judge it
+			// now by the newest one (a Revoke starting after this point sees it recorded).
+			if keep, reason, ok := s.revoked.since(gen); ok && l != nil && !keep(c.remote, l) {
+				c.clearLogin()
+				s.logf("sshd: login verdict=revoke remote=%s source=%q local_user=%q rule=%q (revoked while deciding)",
+					c.remote, l.Source, l.LocalUser, l.Rule)
+				msg := "tsconnect: " + strings.TrimRight(reason, "\r\n")
+				return nil, &ssh.BannerError{Err: errors.New(msg), Message: withNewline(msg)}
+			}
+			return perms, nil
 		},
 		// Offered keys always fail: listing "publickey" gives clients a method to try and
 		// fail, so a refusal ends in "Permission denied" rather than a dropped connection.
@@ -125,7 +142,9 @@ func (s *Server) decide(ctx context.Context, meta ssh.ConnMetadata) (*ssh.Permis
 	user := meta.User()
 	var login *Login
 	var err error
-	if s.Authorize == nil {
+	if uerr := rules.CheckUserName(user); uerr != nil {
+		err = fmt.Errorf("tsconnect: %s", rules.ReasonBadUser(uerr)) // before Authorize or any lookup
+	} else if s.Authorize == nil {
 		err = errors.New("tsconnect: SSH logins are not configured on this machine")
 	} else {
 		login, err = s.Authorize(ctx, remote, user)
@@ -142,11 +161,11 @@ func (s *Server) decide(ctx context.Context, meta ssh.ConnMetadata) (*ssh.Permis
 	}
 	if err != nil {
 		s.logf("sshd: login verdict=refuse remote=%s source=%q user=%q local_user=%q rule=%q reason=%q",
-			remote, src, user, local, rule, err.Error())
+			remote, src, safetext.Bounded(user, 0), local, rule, err.Error())
 		return nil, &ssh.BannerError{Err: err, Message: withNewline(err.Error())}
 	}
 	s.logf("sshd: login verdict=accept remote=%s source=%q user=%q local_user=%q rule=%q allow=%q accept_env=%q",
-		remote, src, user, local, rule, login.permsDesc(), strings.Join(login.AcceptEnv, ","))
+		remote, src, safetext.Bounded(user, 0), local, rule, login.permsDesc(), strings.Join(login.AcceptEnv, ","))
 	return &ssh.Permissions{Extensions: login.extensions()}, nil
 }
 
@@ -154,7 +173,7 @@ func (s *Server) decide(ctx context.Context, meta ssh.ConnMetadata) (*ssh.Permis
 func checkAccount(name string) error {
 	acct, err := lookupAccount(name)
 	if err != nil {
-		return fmt.Errorf("tsconnect: no local account %q on this machine", name)
+		return fmt.Errorf("tsconnect: no local account %q on this machine: %v", safetext.Bounded(name, 0), err)
 	}
 	if err := canRunAs(acct); err != nil {
 		return fmt.Errorf("tsconnect: cannot log in as %q: %v", name, err)

@@ -2,6 +2,7 @@ package sshd
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/netip"
 	"sync"
@@ -23,6 +24,7 @@ type conn struct {
 	sessions map[*session]struct{}
 	wg       sync.WaitGroup // session and forwarding goroutines
 	fwd      remoteForwards
+	localFwd int // open -L channels
 	// authTimer ends the handshake (and Authorize's context) at its deadline; ExtendHandshake
 	// resets it.
 	authTimer *time.Timer
@@ -35,13 +37,22 @@ func (c *conn) loggedIn() bool {
 	return c.login != nil && !c.ending
 }
 
-func (c *conn) setLogin(p *ssh.Permissions) {
+// setLogin records the accepted login and returns it (nil if p carries none).
+func (c *conn) setLogin(p *ssh.Permissions) *Login {
 	l, err := loginFromPermissions(p)
 	if err != nil {
-		return
+		return nil
 	}
 	c.mu.Lock()
 	c.login = l
+	c.mu.Unlock()
+	return l
+}
+
+// clearLogin forgets a login revoked before the handshake completed.
+func (c *conn) clearLogin() {
+	c.mu.Lock()
+	c.login = nil
 	c.mu.Unlock()
 }
 
@@ -96,6 +107,14 @@ func (c *conn) openSession(nch ssh.NewChannel) {
 	c.mu.Unlock()
 	if ending {
 		nch.Reject(ssh.Prohibited, "access revoked")
+		return
+	}
+	c.mu.Lock()
+	n := len(c.sessions)
+	c.mu.Unlock()
+	if n >= MaxSessions {
+		c.refuseRequest("session", fmt.Errorf("%d sessions open on this connection, the most allowed", n))
+		nch.Reject(ssh.ResourceShortage, fmt.Sprintf("too many sessions on this connection (at most %d)", MaxSessions))
 		return
 	}
 	ch, reqs, err := nch.Accept()

@@ -1,12 +1,16 @@
 package sshd
 
 import (
+	"errors"
+	"fmt"
 	"net"
 	"strconv"
 	"sync"
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"tsconnect/internal/safetext"
 )
 
 // dialTimeout bounds connecting a -L forward to its destination.
@@ -32,13 +36,38 @@ func (c *conn) localForward(nch ssh.NewChannel) {
 		nch.Reject(ssh.Prohibited, prohibited)
 		return
 	}
-	if ssh.Unmarshal(nch.ExtraData(), &d) != nil || d.DestPort > 65535 {
+	if ssh.Unmarshal(nch.ExtraData(), &d) != nil {
 		nch.Reject(ssh.ConnectionFailed, "malformed direct-tcpip request")
+		return
+	}
+	bad := checkText("the destination host", d.DestAddr, MaxHostLen)
+	if bad == nil && d.DestAddr == "" {
+		bad = errors.New("the destination host is empty")
+	}
+	if bad == nil && (d.DestPort == 0 || d.DestPort > 65535) {
+		bad = fmt.Errorf("destination port %d is not in 1-65535", d.DestPort)
+	}
+	c.mu.Lock()
+	if bad == nil && c.localFwd >= MaxLocalForwards {
+		bad = fmt.Errorf("%d local forwards open on this connection, the most allowed", c.localFwd)
+	}
+	if bad == nil {
+		c.localFwd++
+	}
+	c.mu.Unlock()
+	if bad != nil {
+		c.refuseRequest("local forward", bad)
+		nch.Reject(ssh.ConnectionFailed, "tsconnect: "+bad.Error())
 		return
 	}
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
+		defer func() {
+			c.mu.Lock()
+			c.localFwd--
+			c.mu.Unlock()
+		}()
 		dst := net.JoinHostPort(d.DestAddr, strconv.Itoa(int(d.DestPort)))
 		nc, err := net.DialTimeout("tcp", dst, dialTimeout)
 		if err != nil {
@@ -101,16 +130,25 @@ func (c *conn) globalRequests(reqs <-chan *ssh.Request) {
 // GatewayPorts). Ports below 1024 are refused unless the login is root.
 func (c *conn) remoteForward(payload []byte) (bool, []byte) {
 	var f tcpipForward
-	if ssh.Unmarshal(payload, &f) != nil || f.BindPort > 65535 {
-		return false, nil
-	}
 	l := c.login
-	if l == nil {
+	if ssh.Unmarshal(payload, &f) != nil || l == nil {
 		return false, nil
 	}
 	refuse := func(why string) (bool, []byte) {
-		c.srv.logf("sshd: remote forward refused remote=%s local_user=%q port=%d reason=%q", c.remote, l.LocalUser, f.BindPort, why)
+		c.srv.logf("sshd: remote forward refused remote=%s local_user=%q port=%d reason=%q", c.remote, l.LocalUser, f.BindPort, safetext.Bounded(why, 0))
 		return false, nil
+	}
+	if err := checkText("the bind address", f.BindAddr, MaxHostLen); err != nil {
+		return refuse(err.Error())
+	}
+	if f.BindPort > 65535 {
+		return refuse(fmt.Sprintf("port %d is not in 0-65535", f.BindPort))
+	}
+	c.fwd.mu.Lock()
+	n := len(c.fwd.lns)
+	c.fwd.mu.Unlock()
+	if n >= MaxRemoteForwards {
+		return refuse(fmt.Sprintf("%d remote forwards on this connection, the most allowed", n))
 	}
 	if !c.loggedIn() || !l.AllowRemoteForward {
 		return refuse(prohibited)

@@ -42,6 +42,11 @@ type Server struct {
 	// session process. Nil refuses the "sftp" subsystem.
 	SFTPServer []string
 
+	// afterDecide, if non-nil, runs between Authorize's verdict and the login being
+	// recorded (tests of the revocation race).
+	afterDecide func()
+	revoked     revocations
+
 	mu        sync.Mutex
 	closed    bool
 	listeners map[net.Listener]struct{}

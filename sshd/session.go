@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"tsconnect/internal/safetext"
 )
 
 const (
@@ -42,6 +44,7 @@ type session struct {
 	env  []string    // accepted client "env" requests, NAME=value
 	pty  *ptyRequest // nil: no terminal
 
+	refusals int            // refused requests so far (only serve touches it)
 	agentFwd bool           // the client asked for agent forwarding and the login allows it
 	agent    *agentListener // the forwarded agent's socket, once the process starts
 
@@ -90,14 +93,30 @@ func (s *session) handle(req *ssh.Request) (ok bool, then func()) {
 		if s.isStarted() || ssh.Unmarshal(req.Payload, &r) != nil {
 			return false, nil
 		}
+		if err := checkText("the terminal type", r.Term, MaxTermLen); err != nil {
+			return s.refuse("pty-req", err)
+		}
+		if len(r.Modes) > MaxTermModesLen {
+			return s.refuse("pty-req", fmt.Errorf("the terminal modes are %d bytes, more than %d", len(r.Modes), MaxTermModesLen))
+		}
 		s.mu.Lock()
 		s.pty = &r
 		s.mu.Unlock()
 		return true, nil
 	case "env":
 		var kv struct{ Name, Value string }
-		if s.isStarted() || ssh.Unmarshal(req.Payload, &kv) != nil || !acceptEnv(kv.Name, kv.Value, s.conn.login.AcceptEnv) {
+		if s.isStarted() || ssh.Unmarshal(req.Payload, &kv) != nil {
 			return false, nil
+		}
+		switch {
+		case len(s.env) >= MaxEnvVars:
+			return s.refuse("env", fmt.Errorf("more than %d variables", MaxEnvVars))
+		case len(kv.Name) > MaxEnvNameLen:
+			return s.refuse("env", fmt.Errorf("a variable name of %d bytes, more than %d", len(kv.Name), MaxEnvNameLen))
+		case len(kv.Value) > MaxEnvValueLen:
+			return s.refuse("env", fmt.Errorf("the value of %s is %d bytes, more than %d", safetext.Bounded(kv.Name, 64), len(kv.Value), MaxEnvValueLen))
+		case !acceptEnv(kv.Name, kv.Value, s.conn.login.AcceptEnv):
+			return false, nil // not accepted here, as sshd's AcceptEnv: not worth a log line
 		}
 		s.env = append(s.env, kv.Name+"="+kv.Value)
 		return true, nil
@@ -123,6 +142,12 @@ func (s *session) handle(req *ssh.Request) (ok bool, then func()) {
 		if ssh.Unmarshal(req.Payload, &cmd) != nil {
 			return false, nil
 		}
+		if len(cmd.Command) > MaxCommandLen {
+			return s.refuse("exec", fmt.Errorf("the command is %d bytes, more than %d", len(cmd.Command), MaxCommandLen))
+		}
+		if i := strings.IndexByte(cmd.Command, 0); i >= 0 {
+			return s.refuse("exec", fmt.Errorf("the command has a NUL byte at byte %d", i))
+		}
 		return s.start(cmd.Command)
 	case "signal":
 		var sig struct{ Name string }
@@ -136,8 +161,14 @@ func (s *session) handle(req *ssh.Request) (ok bool, then func()) {
 		return ok && p.cmd.Process.Signal(n) == nil, nil
 	case "subsystem":
 		var sub struct{ Name string }
-		if ssh.Unmarshal(req.Payload, &sub) != nil || sub.Name != "sftp" || len(s.conn.srv.SFTPServer) == 0 {
-			return false, nil // unknown subsystems are refused
+		if ssh.Unmarshal(req.Payload, &sub) != nil {
+			return false, nil
+		}
+		if err := checkText("the subsystem name", sub.Name, MaxSubsystemLen); err != nil {
+			return s.refuse("subsystem", err)
+		}
+		if sub.Name != "sftp" || len(s.conn.srv.SFTPServer) == 0 {
+			return s.refuse("subsystem", fmt.Errorf("unknown subsystem %q", sub.Name))
 		}
 		return s.startProcess("", s.conn.srv.SFTPServer)
 	case "auth-agent-req@openssh.com":
@@ -152,6 +183,19 @@ func (s *session) handle(req *ssh.Request) (ok bool, then func()) {
 		return false, nil
 	}
 }
+
+// refuse logs a refused request (at most maxRefusalLogs lines a session, so a client
+// repeating it cannot flood the log) and answers it with failure.
+func (s *session) refuse(kind string, err error) (bool, func()) {
+	s.refusals++
+	if s.refusals <= maxRefusalLogs {
+		s.conn.refuseRequest(kind, err)
+	}
+	return false, nil
+}
+
+// maxRefusalLogs is how many refused requests of one session are logged.
+const maxRefusalLogs = 8
 
 func (s *session) isStarted() bool {
 	s.mu.Lock()

@@ -15,7 +15,7 @@ func init() {
 	var cfg agent.Config
 	register(&command{
 		name:  "up",
-		usage: "[--ssh] [--hostname NAME] --login-server URL [--auth-key KEY] [--state DIR]",
+		usage: "[--ssh] [--max-map-age DUR] [--hostname NAME] --login-server URL [--auth-key KEY] [--state DIR]",
 		short: "join the network as a node (the agent), optionally serving SSH",
 		long: `Runs the node agent in the foreground: it registers with the control server
 (with --auth-key the first time, or without it interactively: it prints a URL at which
@@ -32,6 +32,7 @@ user may use that socket.`,
 			fs.StringVar(&cfg.Hostname, "hostname", "", "node name to ask for (default: the machine's hostname)")
 			fs.StringVar(&cfg.StateDir, "state", filepath.Join(defaultStateRoot(), "agent"), "state directory (keys; keep it private)")
 			fs.BoolVar(&cfg.SSH, "ssh", false, "serve SSH on the node's overlay addresses")
+			fs.DurationVar(&cfg.MaxMapAge, "max-map-age", 0, "refuse new SSH logins while the network map is older than this (control unreachable); 0 (the default) keeps deciding under the last map")
 		},
 		run: func(ctx context.Context, args []string) error {
 			if len(args) > 0 {

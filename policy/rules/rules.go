@@ -68,6 +68,14 @@ func ReasonUser(user string) string {
 // ReasonNoLocalUser is the refusal for a mapped account that does not exist.
 func ReasonNoLocalUser(user string) string { return fmt.Sprintf("local user %q not found", user) }
 
+// ReasonBadUser is the refusal for a requested name CheckUserName refused with err.
+func ReasonBadUser(err error) string { return "invalid SSH user name: " + err.Error() }
+
+// ReasonUIDZero is the refusal for a uid-0 account no rule lists by name or as root.
+func ReasonUIDZero(user string) string {
+	return fmt.Sprintf("local user %q has uid 0 (root), and no rule lists it or root", user)
+}
+
 // AcceptsEnv reports whether the client may set environment variable name.
 func (v Verdict) AcceptsEnv(name string) bool {
 	for _, p := range v.AcceptEnv {
@@ -96,9 +104,10 @@ func globMatch(pat, s string) bool {
 	return s != "" && s[0] == pat[0] && globMatch(pat[1:], s[1:])
 }
 
-// MapUser applies a rule's user map to a requested login.
+// MapUser applies a rule's user map to a requested login. A name CheckUserName refuses
+// maps to nothing.
 func MapUser(m map[string]string, req string) (string, bool) {
-	if req == "" {
+	if CheckUserName(req) != nil {
 		return "", false
 	}
 	v, ok := m[req]
@@ -120,19 +129,56 @@ func MapUser(m map[string]string, req string) (string, bool) {
 	return v, true
 }
 
-// Decide runs first-match over rules already filtered to the source.
-func Decide(rules []SSHRule, req string, lookupLocalUser func(string) bool) Verdict {
+// Account is a local account as the destination's account database gives it.
+type Account struct {
+	Name string // the account's own name in the database
+	UID  uint32
+}
+
+// LookupAccount finds the local account name; ok is false when there is none.
+type LookupAccount func(name string) (acct Account, ok bool)
+
+// mayBeRoot reports whether a rule's user map permits the uid-0 account local: only a map
+// that lists root, or lists local by its own name (never "*" → "=").
+func mayBeRoot(m map[string]string, local string) bool {
+	if m["root"] == "root" {
+		return true
+	}
+	v, listed := m[local]
+	return listed && v == local
+}
+
+// Decide runs first-match over rules already filtered to the source. A requested name
+// CheckUserName refuses is rejected before any rule or lookup. With lookup, the mapped
+// account must exist under exactly that name, and an account with uid 0 is root whatever
+// it is called: a rule allows it only when it lists root or that account by name, so
+// autogroup:nonroot never reaches a second uid-0 account such as "toor".
+func Decide(rules []SSHRule, req string, lookup LookupAccount) Verdict {
+	if err := CheckUserName(req); err != nil {
+		return Verdict{Action: Reject, Rule: -1, Reason: ReasonBadUser(err)}
+	}
 	if len(rules) == 0 {
 		return Verdict{Action: Reject, Rule: -1, Reason: ReasonNotPermitted}
 	}
+	rootRefused := ""
 	for _, r := range rules {
 		local, ok := MapUser(r.Users, req)
 		if !ok {
 			continue
 		}
 		v := Verdict{Action: r.Action, LocalUser: local, Rule: r.Rule, Origin: r.Origin, AcceptEnv: r.AcceptEnv}
-		if lookupLocalUser != nil && !lookupLocalUser(local) {
-			return Verdict{Action: Reject, Rule: r.Rule, Origin: r.Origin, Reason: ReasonNoLocalUser(local)}
+		if lookup != nil {
+			acct, found := lookup(local)
+			switch {
+			case !found:
+				return Verdict{Action: Reject, Rule: r.Rule, Origin: r.Origin, Reason: ReasonNoLocalUser(local)}
+			case acct.Name != local:
+				return Verdict{Action: Reject, Rule: r.Rule, Origin: r.Origin,
+					Reason: fmt.Sprintf("local user %q resolves to an account named %q", local, acct.Name)}
+			case acct.UID == 0 && !mayBeRoot(r.Users, local):
+				rootRefused = local
+				continue // this rule does not give root; a later one may
+			}
 		}
 		if r.Action == Check {
 			v.CheckPeriod = r.CheckPeriod
@@ -141,6 +187,9 @@ func Decide(rules []SSHRule, req string, lookupLocalUser func(string) bool) Verd
 			v.Reason = fmt.Sprintf("permitted to log in as %q", local)
 		}
 		return v
+	}
+	if rootRefused != "" {
+		return Verdict{Action: Reject, Rule: -1, Reason: ReasonUIDZero(rootRefused)}
 	}
 	return Verdict{Action: Reject, Rule: -1, Reason: ReasonUser(req)}
 }
@@ -156,8 +205,8 @@ func periodText(d time.Duration) string {
 }
 
 // SSHVerdict decides a login to this node from overlay address src as user
-// req. lookupLocalUser, if non-nil, reports whether a local account exists.
-func (nr *NodeRules) SSHVerdict(src netip.Addr, req string, lookupLocalUser func(name string) bool) Verdict {
+// req. lookup, if non-nil, finds local accounts (see Decide).
+func (nr *NodeRules) SSHVerdict(src netip.Addr, req string, lookup LookupAccount) Verdict {
 	src = src.Unmap()
 	var cand []SSHRule
 	for _, r := range nr.SSH {
@@ -165,5 +214,5 @@ func (nr *NodeRules) SSHVerdict(src netip.Addr, req string, lookupLocalUser func
 			cand = append(cand, r)
 		}
 	}
-	return Decide(cand, req, lookupLocalUser)
+	return Decide(cand, req, lookup)
 }

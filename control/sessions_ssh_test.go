@@ -1,0 +1,21 @@
+package control
+
+import (
+	"testing"
+
+	"tsconnect/policy"
+)
+
+// TestNULInUserNameIsNotAllowedByConsole: the console's user picker check refuses names
+// the validator refuses, even where "*" (any non-root account) is allowed.
+func TestNULInUserNameIsNotAllowedByConsole(t *testing.T) {
+	logins := []policy.Login{{User: "*", Action: policy.Accept}}
+	for _, bad := range []string{"root\x00x", "-oProxyCommand=x", "a/b", "a b", ".."} {
+		if LoginAllowed(logins, bad) {
+			t.Errorf("LoginAllowed(*, %q) = true; want false", bad)
+		}
+	}
+	if !LoginAllowed(logins, "alice@corp.example") || LoginAllowed(logins, "root") {
+		t.Error("LoginAllowed(*): want alice@corp.example allowed and root refused")
+	}
+}
