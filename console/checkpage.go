@@ -3,9 +3,7 @@ package console
 import (
 	"errors"
 	"fmt"
-	"math"
 	"net/http"
-	"strconv"
 	"strings"
 
 	"tsconnect/control"
@@ -161,31 +159,17 @@ func (c *Console) approveWithPassword(w http.ResponseWriter, r *http.Request, in
 	if email == "" {
 		email = info.User.Email
 	}
-	addr := clientAddr(r)
-	again := func(status int, msg string) {
-		c.showCheck(w, r, status, info, func(v *checkView) { v.Email, v.Error = email, msg })
-	}
-	if wait := max(c.byEmail.blocked(email), c.byAddr.blocked(addr)); wait > 0 {
-		c.srv.RecordAuthAttempt(ctx, email, control.AuthPassword, control.AuthCheck, false, "check page from "+addr+": rate limited")
-		secs := int(math.Ceil(wait.Seconds()))
-		w.Header().Set("Retry-After", strconv.Itoa(secs))
-		again(http.StatusTooManyRequests, fmt.Sprintf("Too many failed attempts: try again in %d seconds.", secs))
+	u, refused := c.checkPassword(ctx, r, email, r.PostFormValue("password"), control.AuthCheck,
+		fmt.Sprintf("check page (SSH as %q on %s)", info.LocalUser, info.DstNode.Name))
+	if refused != nil {
+		if refused.err != nil {
+			c.pageError(w, r, refused.err)
+			return
+		}
+		refused.setRetryAfter(w)
+		c.showCheck(w, r, refused.status, info, func(v *checkView) { v.Email, v.Error = email, sentence(refused.msg) })
 		return
 	}
-	u, err := c.srv.CheckPassword(ctx, email, r.PostFormValue("password"))
-	if errors.Is(err, control.ErrBadLogin) {
-		c.byEmail.fail(email)
-		c.byAddr.fail(addr)
-		c.srv.RecordAuthAttempt(ctx, email, control.AuthPassword, control.AuthCheck, false,
-			fmt.Sprintf("check page from %s: wrong email or password (SSH as %q on %s)", addr, info.LocalUser, info.DstNode.Name))
-		again(http.StatusUnauthorized, "Wrong email or password.")
-		return
-	}
-	if err != nil {
-		c.pageError(w, r, err)
-		return
-	}
-	c.byEmail.reset(email)
 	c.completeCheck(w, r, info, u, control.AuthPassword)
 }
 

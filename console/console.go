@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
@@ -42,6 +43,10 @@ type Options struct {
 	// OIDC, if non-nil, offers single sign-on with its provider; its RedirectURL must be
 	// ServerURL + OIDCCallbackPath. Users appear on first sign-in, as members.
 	OIDC *oidc.RP
+	// TrustedProxies are the reverse proxies in front of this server: only from a peer in
+	// one of them are X-Forwarded-For and Forwarded read for the client's address (which
+	// the login limits count). Nil: no forwarded header is trusted.
+	TrustedProxies []netip.Prefix
 	// EventInterval is the shortest time between two machines messages on the events
 	// WebSocket; 0 means 100ms (at most ~10 messages a second).
 	EventInterval time.Duration
@@ -60,8 +65,11 @@ type Console struct {
 	formKey [32]byte     // keys the pages' form tokens
 	reauth  reauthStarts // check re-authentications in progress at the provider
 
-	byEmail *limiter // failed logins per email
-	byAddr  *limiter // failed logins per client address
+	byUser   *limiter   // failed logins per real user (by id; never forgotten early)
+	byEmail  *limiter   // failed logins per email that names no user
+	byAddr   *limiter   // failed logins per client address (IPv6 per /64)
+	hashing  inFlight   // password checks in progress per client address
+	refusals refusalLog // coalesces refused attempts in the audit log
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -87,8 +95,9 @@ func New(srv *control.Server, o Options) (*Console, error) {
 		o.Next = http.NotFoundHandler()
 	}
 	c := &Console{srv: srv, o: o, origin: origin, https: https, logf: o.Logf,
-		byEmail: newLimiter(loginWindow, maxFailuresPerEmail),
-		byAddr:  newLimiter(loginWindow, maxFailuresPerAddr)}
+		byUser:  newLimiter(loginWindow, maxFailuresPerEmail, 0),
+		byEmail: newLimiter(loginWindow, maxFailuresPerEmail, maxLimiterKeys),
+		byAddr:  newLimiter(loginWindow, maxFailuresPerAddr, maxLimiterKeys)}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	rand.Read(c.formKey[:])
 	c.mux = c.routes()
@@ -126,6 +135,7 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p := r.URL.Path
 	switch {
 	case p == APIPrefix || strings.HasPrefix(p, APIPrefix+"/"):
+		r.Body = http.MaxBytesReader(w, r.Body, bodyLimit(p))
 		setSecurityHeaders(w.Header())
 		w.Header().Set("Cache-Control", "no-store")
 		c.mux.ServeHTTP(w, r)
@@ -135,6 +145,7 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		setSecurityHeaders(w.Header())
 		c.o.Next.ServeHTTP(w, r)
 	case strings.HasPrefix(p, "/check/") || strings.HasPrefix(p, "/login/") || strings.HasPrefix(p, "/auth/"):
+		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 		c.pages.ServeHTTP(w, r)
 	default:
 		c.o.Next.ServeHTTP(w, r)

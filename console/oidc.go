@@ -123,7 +123,7 @@ func (c *Console) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	addr := clientAddr(r)
+	addr := c.clientAddr(r)
 	id, returnTo, err := c.o.OIDC.Finish(w, r)
 	if err != nil {
 		c.srv.RecordAuthAttempt(ctx, "", control.AuthOIDC, control.AuthSignIn, false, "single sign-on from "+addr+" refused: "+err.Error())
