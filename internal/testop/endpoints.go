@@ -3,6 +3,7 @@ package testop
 import (
 	"encoding/json"
 	"net/http"
+	"strings"
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/ory/fosite"
@@ -16,6 +17,7 @@ func (op *OP) discovery(w http.ResponseWriter, r *http.Request) {
 		"issuer":                                iss,
 		"authorization_endpoint":                iss + "/authorize",
 		"token_endpoint":                        iss + "/token",
+		"userinfo_endpoint":                     iss + "/userinfo",
 		"jwks_uri":                              iss + "/jwks",
 		"response_types_supported":              []string{"code"},
 		"response_modes_supported":              []string{"query"},
@@ -54,6 +56,36 @@ func (op *OP) token(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	op.provider.WriteAccessResponse(ctx, w, ar, resp)
+}
+
+// userinfo is the UserInfo endpoint (OpenID Connect Core 5.3): the profile claims of the
+// access token's user, with its sub (Options.UserinfoSubject may change it).
+func (op *OP) userinfo(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok {
+		w.Header().Set("WWW-Authenticate", "Bearer")
+		http.Error(w, "no bearer token", http.StatusUnauthorized)
+		return
+	}
+	_, ar, err := op.provider.IntrospectToken(ctx, tok, fosite.AccessToken, openid.NewDefaultSession())
+	if err != nil {
+		op.logf("testop: userinfo refused: %v", fositeReason(err))
+		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+		http.Error(w, "invalid access token", http.StatusUnauthorized)
+		return
+	}
+	u, found := op.userBySubject(ar.GetSession().GetSubject())
+	if !found {
+		http.Error(w, "no such user", http.StatusNotFound)
+		return
+	}
+	c := op.claims(u)
+	c["sub"] = u.Subject
+	if op.opts.UserinfoSubject != nil {
+		c["sub"] = op.opts.UserinfoSubject(u)
+	}
+	writeJSON(w, c)
 }
 
 func writeJSON(w http.ResponseWriter, v any) {
