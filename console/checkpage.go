@@ -209,19 +209,14 @@ func (c *Console) checkSSO(w http.ResponseWriter, r *http.Request) {
 			Text: "This server has no identity provider configured.", Link: "/check/" + id, LinkText: "Back"})
 		return
 	}
-	nonce := c.reauth.add(id)
-	c.o.OIDC.StartWith(w, r, "/check/"+id+"?reauth="+nonce, &oidc.StartOptions{Reauthenticate: true})
+	// The sealed sign-in state says it was started with Reauthenticate: only such a
+	// sign-in (Identity.Fresh, its auth_time checked) completes the check.
+	c.o.OIDC.StartWith(w, r, "/check/"+id, &oidc.StartOptions{Reauthenticate: true})
 }
 
 // finishCheckReauth completes a check after the provider re-authenticated its user.
-func (c *Console) finishCheckReauth(w http.ResponseWriter, r *http.Request, id, nonce string, oid oidc.Identity, ident control.OIDCIdentity) {
+func (c *Console) finishCheckReauth(w http.ResponseWriter, r *http.Request, id string, oid oidc.Identity, ident control.OIDCIdentity) {
 	ctx := r.Context()
-	started, ok := c.reauth.take(nonce)
-	if !ok || started != id {
-		c.renderMessage(w, http.StatusForbidden, "Refused", message{Class: "error",
-			Text: "This sign-in was not started by the login request's page, or it was used already.", Link: "/check/" + id, LinkText: "Back to the login request"})
-		return
-	}
 	info, err := c.srv.PendingCheck(ctx, id)
 	if err != nil {
 		c.checkNotFound(w)

@@ -62,8 +62,7 @@ type Console struct {
 	mux    *http.ServeMux // the JSON API
 	pages  *http.ServeMux // the web-flow pages: /check/, /login/, /auth/oidc/
 
-	formKey [32]byte     // keys the pages' form tokens
-	reauth  reauthStarts // check re-authentications in progress at the provider
+	formKey [32]byte // keys the pages' form tokens
 
 	byUser   *limiter   // failed logins per real user (by id; never forgotten early)
 	byEmail  *limiter   // failed logins per email that names no user
@@ -98,6 +97,16 @@ func New(srv *control.Server, o Options) (*Console, error) {
 		byUser:  newLimiter(loginWindow, maxFailuresPerEmail, 0),
 		byEmail: newLimiter(loginWindow, maxFailuresPerEmail, maxLimiterKeys),
 		byAddr:  newLimiter(loginWindow, maxFailuresPerAddr, maxLimiterKeys)}
+	if o.OIDC != nil {
+		// Sign-ins in progress survive a restart: their cookies are sealed under a key of the store.
+		k, err := srv.Secret(context.Background(), "oidc_state")
+		if err == nil {
+			err = o.OIDC.SetStateKey(k)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("console: single sign-on state key: %w", err)
+		}
+	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	rand.Read(c.formKey[:])
 	c.mux = c.routes()

@@ -1,21 +1,19 @@
 package console
 
 import (
-	"crypto/rand"
 	"errors"
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"tsconnect/control"
-	"tsconnect/oidc"
 )
 
 // Single sign-on with an OpenID Provider (Options.OIDC). A sign-in starts at
 // /auth/oidc/start (or /api/v1/oidc/start) and ends at OIDCCallbackPath, which creates the
-// user on first sign-in (a member), keeps their groups, starts a console session and moves
+// user on first sign-in (a member), keeps their groups, records the provider's auth_time
+// as the user's last authentication, starts a console session and moves
 // the browser on with a page whose meta refresh is a same-site navigation: a redirect chain
 // that began at the provider would not send the fresh SameSite=Strict cookie.
 
@@ -25,47 +23,6 @@ const OIDCCallbackPath = "/auth/oidc/callback"
 
 // OIDCStartPath starts a single sign-on; ?returnTo=/admin/… says where to land.
 const OIDCStartPath = "/auth/oidc/start"
-
-// reauthStarts remembers the re-authentications the check page started, so the callback
-// completes a check only for a sign-in that asked the provider to authenticate afresh.
-type reauthStarts struct {
-	mu sync.Mutex
-	m  map[string]reauthStart // by nonce in the returnTo
-}
-
-type reauthStart struct {
-	check   string
-	expires time.Time
-}
-
-func (rs *reauthStarts) add(check string) string {
-	nonce := rand.Text()
-	now := time.Now()
-	rs.mu.Lock()
-	defer rs.mu.Unlock()
-	if rs.m == nil {
-		rs.m = map[string]reauthStart{}
-	}
-	for k, v := range rs.m {
-		if now.After(v.expires) {
-			delete(rs.m, k)
-		}
-	}
-	rs.m[nonce] = reauthStart{check: check, expires: now.Add(oidc.FlowTimeout)}
-	return nonce
-}
-
-// take returns the check a re-authentication was started for, once.
-func (rs *reauthStarts) take(nonce string) (string, bool) {
-	rs.mu.Lock()
-	defer rs.mu.Unlock()
-	v, ok := rs.m[nonce]
-	delete(rs.m, nonce)
-	if !ok || time.Now().After(v.expires) {
-		return "", false
-	}
-	return v.check, true
-}
 
 type authMethodsJSON struct {
 	Password bool        `json:"password"`
@@ -132,8 +89,8 @@ func (c *Console) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ident := control.OIDCIdentity{Issuer: id.Issuer, Subject: id.Subject, Email: id.Email, Name: id.Name, Groups: id.Groups}
-	if u, perr := url.Parse(returnTo); perr == nil && strings.HasPrefix(u.Path, "/check/") && u.Query().Get("reauth") != "" {
-		c.finishCheckReauth(w, r, strings.TrimPrefix(u.Path, "/check/"), u.Query().Get("reauth"), id, ident)
+	if u, perr := url.Parse(returnTo); perr == nil && strings.HasPrefix(u.Path, "/check/") && id.Fresh {
+		c.finishCheckReauth(w, r, strings.TrimPrefix(u.Path, "/check/"), id, ident)
 		return
 	}
 	u, err := c.srv.OIDCUser(ctx, ident, true)
@@ -147,7 +104,16 @@ func (c *Console) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		c.renderMessage(w, status, "Sign-in refused", message{Class: "error", Text: strings.TrimPrefix(err.Error(), "control: ")})
 		return
 	}
-	if err := c.srv.RecordAuth(ctx, u.ID, control.AuthOIDC, control.AuthSignIn, true, "single sign-on with "+id.Issuer+" from "+addr); err != nil {
+	// The sign-in counts (for check rules) at the provider's auth_time: a silent sign-in on
+	// an old provider session proves only that old authentication, and one without
+	// auth_time proves nothing.
+	detail := "single sign-on with " + id.Issuer + " from " + addr
+	if id.AuthTime.IsZero() {
+		detail += " (the provider sent no auth_time: it does not count as a re-authentication)"
+	} else {
+		detail += ", authenticated there at " + id.AuthTime.UTC().Format(time.RFC3339)
+	}
+	if err := c.srv.RecordAuthAt(ctx, u.ID, control.AuthOIDC, control.AuthSignIn, id.AuthTime, detail); err != nil {
 		c.pageError(w, r, err)
 		return
 	}

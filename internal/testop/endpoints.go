@@ -55,7 +55,46 @@ func (op *OP) token(w http.ResponseWriter, r *http.Request) {
 		op.provider.WriteAccessError(ctx, w, ar, err)
 		return
 	}
+	if raw, ok := resp.GetExtra("id_token").(string); ok && op.opts.NoAuthTime {
+		t, err := op.withoutAuthTime(raw)
+		if err != nil {
+			op.logf("testop: removing auth_time: %v", err)
+			http.Error(w, "server error", http.StatusInternalServerError)
+			return
+		}
+		resp.SetExtra("id_token", t)
+	}
 	op.provider.WriteAccessResponse(ctx, w, ar, resp)
+}
+
+// withoutAuthTime re-signs an ID token without its auth_time claim (fosite always sets one).
+func (op *OP) withoutAuthTime(raw string) (string, error) {
+	jws, err := jose.ParseSigned(raw, []jose.SignatureAlgorithm{jose.RS256})
+	if err != nil {
+		return "", err
+	}
+	payload, err := jws.Verify(&op.key.PublicKey)
+	if err != nil {
+		return "", err
+	}
+	var claims map[string]any
+	if err := json.Unmarshal(payload, &claims); err != nil {
+		return "", err
+	}
+	delete(claims, "auth_time")
+	if payload, err = json.Marshal(claims); err != nil {
+		return "", err
+	}
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: op.key},
+		(&jose.SignerOptions{}).WithHeader("kid", op.kid).WithType("JWT"))
+	if err != nil {
+		return "", err
+	}
+	obj, err := signer.Sign(payload)
+	if err != nil {
+		return "", err
+	}
+	return obj.CompactSerialize()
 }
 
 // userinfo is the UserInfo endpoint (OpenID Connect Core 5.3): the profile claims of the

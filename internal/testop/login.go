@@ -123,3 +123,14 @@ func (op *OP) ssoUser(r *http.Request) (User, time.Time, bool) {
 	u, ok := op.users[s.email]
 	return u, s.authTime, ok
 }
+
+// BackdateSignIns moves the time of every remembered sign-in (Options.RememberSignIns) d
+// into the past, as if the browsers had signed in at the provider that long ago.
+func (op *OP) BackdateSignIns(d time.Duration) {
+	op.mu.Lock()
+	defer op.mu.Unlock()
+	for k, s := range op.sessions {
+		s.authTime = s.authTime.Add(-d)
+		op.sessions[k] = s
+	}
+}

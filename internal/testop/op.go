@@ -243,9 +243,6 @@ func (op *OP) session(u User, authTime time.Time) *openid.DefaultSession {
 		extra = map[string]any{}
 	}
 	claims := &jwt.IDTokenClaims{Subject: u.Subject, AuthTime: authTime.UTC().Truncate(time.Second), RequestedAt: now, Extra: extra}
-	if op.opts.NoAuthTime {
-		claims.AuthTime = time.Time{}
-	}
 	return &openid.DefaultSession{
 		Claims:  claims,
 		Headers: &jwt.Headers{Extra: map[string]any{"kid": op.kid}},
