@@ -174,6 +174,7 @@ func (c *Console) routes() *http.ServeMux {
 	m.HandleFunc("POST "+p+"/login", c.public(c.login))
 	m.HandleFunc("POST "+p+"/logout", c.public(c.logout))
 	m.HandleFunc("GET "+p+"/me", c.member(c.me))
+	m.HandleFunc("PUT "+p+"/me/password", c.member(c.changeOwnPassword))
 	m.HandleFunc("GET "+p+"/auth-methods", c.public(c.authMethods))
 	m.HandleFunc("GET "+p+"/oidc/start", c.oidcStart)
 
@@ -196,6 +197,7 @@ func (c *Console) routes() *http.ServeMux {
 	m.HandleFunc("GET "+p+"/users", c.admin(c.users))
 	m.HandleFunc("POST "+p+"/users", c.admin(c.createUser))
 	m.HandleFunc("DELETE "+p+"/users/{id}", c.admin(c.deleteUser))
+	m.HandleFunc("PUT "+p+"/users/{id}/password", c.admin(c.resetPassword))
 
 	m.HandleFunc("GET "+p+"/audit", c.admin(c.audit))
 
