@@ -66,3 +66,21 @@ func TestSSOEmailChangeCannotTakeOverAnotherUser(t *testing.T) {
 		t.Fatalf("audit %+v; want the refused sign-in", ev)
 	}
 }
+
+// TestAnonymousOIDCStartFloodDoesNotBlockSSO: more anonymous GET /auth/oidc/start than
+// the old table of sign-ins in progress held (10,000) leave alice's sign-in working.
+func TestAnonymousOIDCStartFloodDoesNotBlockSSO(t *testing.T) {
+	e, _ := newSSOEnv(t, oidc.Config{})
+	flood := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for i := range 10050 {
+		resp, err := flood.Get(e.hs.URL + OIDCStartPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusFound {
+			t.Fatalf("anonymous start %d answered %s", i, resp.Status)
+		}
+	}
+	wantPage(t, e.client().sso(OIDCStartPath, ssoAlice.Email, ssoAlice.Password), http.StatusOK, "Signed in as alice@example.com")
+}
