@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"tsconnect/control"
+	"tsconnect/internal/safetext"
 	"tsconnect/oidc"
 )
 
@@ -202,7 +203,7 @@ func (c *Console) routes() *http.ServeMux {
 	m.HandleFunc("GET "+p+"/audit", c.admin(c.audit))
 
 	m.HandleFunc(p+"/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no console API endpoint %s %s", r.Method, r.URL.Path))
+		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no console API endpoint %s %s", safetext.Bounded(r.Method, 16), safetext.Bounded(r.URL.Path, 0)))
 	})
 	return m
 }
@@ -219,7 +220,7 @@ func (c *Console) pageRoutes() *http.ServeMux {
 	m.HandleFunc("GET /login/{id}", c.loginPage)
 	m.HandleFunc("POST /login/{id}", c.loginPost)
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		c.renderMessage(w, http.StatusNotFound, "Not found", message{Class: "error", Text: "There is no page " + r.URL.Path + " here."})
+		c.renderMessage(w, http.StatusNotFound, "Not found", message{Class: "error", Text: "There is no page " + safetext.Bounded(r.URL.Path, 0) + " here."})
 	})
 	return m
 }

@@ -66,7 +66,7 @@ func (c *Console) writeErr(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, control.ErrInvalid):
 		writeError(w, http.StatusBadRequest, codeBadRequest, msg)
 	default:
-		c.logf("console: %s %s: %v", r.Method, r.URL.Path, err)
+		c.logf("console: %s %s: %v", r.Method, safetext.Bounded(r.URL.Path, 0), err)
 		writeError(w, http.StatusInternalServerError, codeInternal, "internal error; the server log has the details")
 	}
 }

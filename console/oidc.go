@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"tsconnect/control"
+	"tsconnect/internal/safetext"
 )
 
 // Single sign-on with an OpenID Provider (Options.OIDC). A sign-in starts at
@@ -98,7 +99,7 @@ func (c *Console) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		c.srv.RecordAuthAttempt(ctx, id.Email, control.AuthOIDC, control.AuthSignIn, false, "single sign-on from "+addr+" refused: "+err.Error())
 		status := http.StatusForbidden
 		if !errors.Is(err, control.ErrForbidden) {
-			c.logf("console: single sign-on of %s: %v", id.Email, err)
+			c.logf("console: single sign-on of %s: %v", safetext.Escape(id.Email), err)
 			status = http.StatusInternalServerError
 		}
 		c.renderMessage(w, status, "Sign-in refused", message{Class: "error", Text: strings.TrimPrefix(err.Error(), "control: ")})
@@ -134,7 +135,7 @@ func refreshTo(path string) string { return "0;url=" + path }
 
 // pageError answers an unexpected error with a generic page; the details go to the log.
 func (c *Console) pageError(w http.ResponseWriter, r *http.Request, err error) {
-	c.logf("console: %s %s: %v", r.Method, r.URL.Path, err)
+	c.logf("console: %s %s: %v", r.Method, safetext.Bounded(r.URL.Path, 0), err)
 	c.renderMessage(w, http.StatusInternalServerError, "Something went wrong", message{Class: "error",
 		Text: "Internal error; the server log has the details."})
 }

@@ -21,6 +21,7 @@ const (
 	maxEmailLen  = 254
 	maxUserinfo  = 1 << 20 // bytes of a userinfo answer
 	maxNameBytes = 256
+	maxSubject   = 255 // OpenID Connect Core 2: sub is at most 255 ASCII characters
 )
 
 // identity reads the user from a verified ID token, completed from the userinfo endpoint
@@ -30,6 +31,9 @@ func (rp *RP) identity(ctx context.Context, t *oidc.IDToken, tok *oauth2.Token) 
 	var c map[string]any
 	if err := t.Claims(&c); err != nil {
 		return Identity{}, fmt.Errorf("%w: reading its claims: %v", ErrInvalidToken, err)
+	}
+	if len(t.Subject) > maxSubject {
+		return Identity{}, fmt.Errorf("%w: its subject is %d bytes, more than %d", ErrInvalidToken, len(t.Subject), maxSubject)
 	}
 	_, hasGroups := claimAt(c, rp.cfg.GroupsClaim)
 	if (c["email"] == nil || c["email_verified"] == nil || !hasGroups) && rp.userinfoURL != "" {

@@ -12,6 +12,8 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
+
+	"tsconnect/internal/safetext"
 )
 
 // A sign-in keeps no state on the server: its nonce, PKCE verifier, return path, start
@@ -112,10 +114,10 @@ func (rp *RP) cookieName(state string) string {
 func (rp *RP) Finish(w http.ResponseWriter, r *http.Request) (Identity, string, error) {
 	id, returnTo, err := rp.finish(w, r)
 	if err != nil {
-		rp.logf("%v", err)
+		rp.logf("%s", safetext.Bounded(err.Error(), 1024))
 		return Identity{}, "", err
 	}
-	rp.logf("oidc: %s (%s at %s) signed in", id.Email, id.Subject, id.Issuer)
+	rp.logf("oidc: %s (%s at %s) signed in", safetext.Escape(id.Email), safetext.Escape(id.Subject), id.Issuer)
 	return id, returnTo, nil
 }
 
