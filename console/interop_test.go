@@ -84,3 +84,20 @@ func TestAnonymousOIDCStartFloodDoesNotBlockSSO(t *testing.T) {
 	}
 	wantPage(t, e.client().sso(OIDCStartPath, ssoAlice.Email, ssoAlice.Password), http.StatusOK, "Signed in as alice@example.com")
 }
+
+// TestForgedCallbackFloodDoesNotFillAuditLog: 200 anonymous callbacks with made-up states
+// are all refused, and leave one coalesced row in the audit log, not 200.
+func TestForgedCallbackFloodDoesNotFillAuditLog(t *testing.T) {
+	e, _ := newSSOEnv(t, oidc.Config{})
+	c := e.client()
+	for i := range 200 {
+		a := c.do("GET", OIDCCallbackPath+"?code=x&state=forged-"+strings.Repeat("s", i%50), nil)
+		if a.status != http.StatusForbidden {
+			t.Fatalf("forged callback %d: %d, want 403", i, a.status)
+		}
+	}
+	ev, _ := e.srv.AuditLog(context.Background(), 0, 1000)
+	if len(ev) != 1 || ev[0].OK {
+		t.Fatalf("audit log after 200 forged callbacks: %d rows, want 1", len(ev))
+	}
+}

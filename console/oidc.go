@@ -9,6 +9,7 @@ import (
 
 	"tsconnect/control"
 	"tsconnect/internal/safetext"
+	"tsconnect/oidc"
 )
 
 // Single sign-on with an OpenID Provider (Options.OIDC). A sign-in starts at
@@ -84,7 +85,15 @@ func (c *Console) oidcCallback(w http.ResponseWriter, r *http.Request) {
 	addr := c.clientAddr(r)
 	id, returnTo, err := c.o.OIDC.Finish(w, r)
 	if err != nil {
-		c.srv.RecordAuthAttempt(ctx, "", control.AuthOIDC, control.AuthSignIn, false, "single sign-on from "+addr+" refused: "+err.Error())
+		// Anyone can send a callback with a made-up state: such refusals are coalesced per
+		// client address (refusals.go), so a flood of them writes a row a minute, not each.
+		write, more := true, ""
+		if errors.Is(err, oidc.ErrState) {
+			write, more = c.refusals.note("oidc-state\x00" + limitKey(c.clientIP(r)))
+		}
+		if write {
+			c.srv.RecordAuthAttempt(ctx, "", control.AuthOIDC, control.AuthSignIn, false, "single sign-on from "+addr+" refused: "+err.Error()+more)
+		}
 		c.renderMessage(w, http.StatusForbidden, "Sign-in refused", message{Class: "error",
 			Text: strings.TrimPrefix(err.Error(), "oidc: "), Link: "/admin/", LinkText: "Back to the console"})
 		return

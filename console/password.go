@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"tsconnect/control"
-	"tsconnect/internal/safetext"
 )
 
 // passwordRefusal is why a password attempt was not let in, for the caller to answer.
@@ -83,9 +82,6 @@ func (c *Console) checkPassword(ctx context.Context, r *http.Request, email, pas
 	c.byAddr.release(akey)
 	return u, nil
 }
-
-// logEmail is an email given by a visitor, fit for the server log.
-func logEmail(email string) string { return safetext.Bounded(email, control.MaxAuditEmail) }
 
 // sentence is msg as a sentence for a page: capitalised, with a full stop.
 func sentence(msg string) string {

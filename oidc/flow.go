@@ -110,11 +110,14 @@ func (rp *RP) cookieName(state string) string {
 // cookie, redeems the code with the PKCE verifier, verifies the ID token (signature,
 // issuer, audience, expiry, nonce), requires a verified email, and applies the allow lists.
 // It returns the user and the returnTo given to Start. Errors wrap one of the Err values of
-// this package and say what was wrong; they are fit to show the user.
+// this package and say what was wrong; they are fit to show the user. Refusals are logged
+// (Config.Logf), except ErrState ones, which anyone can cause: their caller logs those as it sees fit.
 func (rp *RP) Finish(w http.ResponseWriter, r *http.Request) (Identity, string, error) {
 	id, returnTo, err := rp.finish(w, r)
 	if err != nil {
-		rp.logf("%s", safetext.Bounded(err.Error(), 1024))
+		if !errors.Is(err, ErrState) { // anyone can forge those: the caller decides what to log
+			rp.logf("%s", safetext.Bounded(err.Error(), 1024))
+		}
 		return Identity{}, "", err
 	}
 	rp.logf("oidc: %s (%s at %s) signed in", safetext.Escape(id.Email), safetext.Escape(id.Subject), id.Issuer)
