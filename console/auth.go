@@ -4,10 +4,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
-	"math"
-	"net"
 	"net/http"
-	"strconv"
 	"strings"
 
 	"tsconnect/control"
@@ -140,44 +137,30 @@ type loginRequest struct {
 	Password string `json:"password"`
 }
 
-// clientAddr is the request's peer address (no proxy headers are trusted).
-func clientAddr(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
-
 func (c *Console) login(w http.ResponseWriter, r *http.Request, _ *session) {
 	var req loginRequest
-	if !readJSON(w, r, &req) {
+	if !readJSONMax(w, r, &req, maxLoginBody) {
 		return
 	}
-	email := strings.ToLower(strings.TrimSpace(req.Email))
-	addr := clientAddr(r)
 	ctx := r.Context()
-	wait := max(c.byEmail.blocked(email), c.byAddr.blocked(addr))
-	if wait > 0 {
-		c.srv.RecordAuthAttempt(ctx, email, control.AuthPassword, control.AuthSignIn, false, "console login from "+addr+": rate limited")
-		secs := int(math.Ceil(wait.Seconds()))
-		w.Header().Set("Retry-After", strconv.Itoa(secs))
-		writeError(w, http.StatusTooManyRequests, codeRateLimited, fmt.Sprintf("too many failed logins: try again in %d seconds", secs))
+	addr := c.clientAddr(r)
+	u, refused := c.checkPassword(ctx, r, req.Email, req.Password, control.AuthSignIn, "console login")
+	if refused != nil {
+		if refused.err != nil {
+			c.writeErr(w, r, refused.err)
+			return
+		}
+		refused.setRetryAfter(w)
+		code := codeBadLogin
+		switch refused.status {
+		case http.StatusTooManyRequests:
+			code = codeRateLimited
+		case http.StatusServiceUnavailable:
+			code = codeBusy
+		}
+		writeError(w, refused.status, code, refused.msg)
 		return
 	}
-	u, err := c.srv.CheckPassword(ctx, email, req.Password)
-	if errors.Is(err, control.ErrBadLogin) {
-		c.byEmail.fail(email)
-		c.byAddr.fail(addr)
-		c.srv.RecordAuthAttempt(ctx, email, control.AuthPassword, control.AuthSignIn, false, "console login from "+addr+": wrong email or password")
-		writeError(w, http.StatusUnauthorized, codeBadLogin, "wrong email or password")
-		return
-	}
-	if err != nil {
-		c.writeErr(w, r, err)
-		return
-	}
-	c.byEmail.reset(email)
 	if err := c.srv.RecordAuth(ctx, u.ID, control.AuthPassword, control.AuthSignIn, true, "console login from "+addr); err != nil {
 		c.writeErr(w, r, err)
 		return

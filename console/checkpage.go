@@ -3,9 +3,7 @@ package console
 import (
 	"errors"
 	"fmt"
-	"math"
 	"net/http"
-	"strconv"
 	"strings"
 
 	"tsconnect/control"
@@ -161,31 +159,17 @@ func (c *Console) approveWithPassword(w http.ResponseWriter, r *http.Request, in
 	if email == "" {
 		email = info.User.Email
 	}
-	addr := clientAddr(r)
-	again := func(status int, msg string) {
-		c.showCheck(w, r, status, info, func(v *checkView) { v.Email, v.Error = email, msg })
-	}
-	if wait := max(c.byEmail.blocked(email), c.byAddr.blocked(addr)); wait > 0 {
-		c.srv.RecordAuthAttempt(ctx, email, control.AuthPassword, control.AuthCheck, false, "check page from "+addr+": rate limited")
-		secs := int(math.Ceil(wait.Seconds()))
-		w.Header().Set("Retry-After", strconv.Itoa(secs))
-		again(http.StatusTooManyRequests, fmt.Sprintf("Too many failed attempts: try again in %d seconds.", secs))
+	u, refused := c.checkPassword(ctx, r, email, r.PostFormValue("password"), control.AuthCheck,
+		fmt.Sprintf("check page (SSH as %q on %s)", info.LocalUser, info.DstNode.Name))
+	if refused != nil {
+		if refused.err != nil {
+			c.pageError(w, r, refused.err)
+			return
+		}
+		refused.setRetryAfter(w)
+		c.showCheck(w, r, refused.status, info, func(v *checkView) { v.Email, v.Error = email, sentence(refused.msg) })
 		return
 	}
-	u, err := c.srv.CheckPassword(ctx, email, r.PostFormValue("password"))
-	if errors.Is(err, control.ErrBadLogin) {
-		c.byEmail.fail(email)
-		c.byAddr.fail(addr)
-		c.srv.RecordAuthAttempt(ctx, email, control.AuthPassword, control.AuthCheck, false,
-			fmt.Sprintf("check page from %s: wrong email or password (SSH as %q on %s)", addr, info.LocalUser, info.DstNode.Name))
-		again(http.StatusUnauthorized, "Wrong email or password.")
-		return
-	}
-	if err != nil {
-		c.pageError(w, r, err)
-		return
-	}
-	c.byEmail.reset(email)
 	c.completeCheck(w, r, info, u, control.AuthPassword)
 }
 
@@ -225,19 +209,14 @@ func (c *Console) checkSSO(w http.ResponseWriter, r *http.Request) {
 			Text: "This server has no identity provider configured.", Link: "/check/" + id, LinkText: "Back"})
 		return
 	}
-	nonce := c.reauth.add(id)
-	c.o.OIDC.StartWith(w, r, "/check/"+id+"?reauth="+nonce, &oidc.StartOptions{Reauthenticate: true})
+	// The sealed sign-in state says it was started with Reauthenticate: only such a
+	// sign-in (Identity.Fresh, its auth_time checked) completes the check.
+	c.o.OIDC.StartWith(w, r, "/check/"+id, &oidc.StartOptions{Reauthenticate: true})
 }
 
 // finishCheckReauth completes a check after the provider re-authenticated its user.
-func (c *Console) finishCheckReauth(w http.ResponseWriter, r *http.Request, id, nonce string, oid oidc.Identity, ident control.OIDCIdentity) {
+func (c *Console) finishCheckReauth(w http.ResponseWriter, r *http.Request, id string, oid oidc.Identity, ident control.OIDCIdentity) {
 	ctx := r.Context()
-	started, ok := c.reauth.take(nonce)
-	if !ok || started != id {
-		c.renderMessage(w, http.StatusForbidden, "Refused", message{Class: "error",
-			Text: "This sign-in was not started by the login request's page, or it was used already.", Link: "/check/" + id, LinkText: "Back to the login request"})
-		return
-	}
 	info, err := c.srv.PendingCheck(ctx, id)
 	if err != nil {
 		c.checkNotFound(w)

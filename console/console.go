@@ -8,12 +8,14 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
 	"time"
 
 	"tsconnect/control"
+	"tsconnect/internal/safetext"
 	"tsconnect/oidc"
 )
 
@@ -42,6 +44,10 @@ type Options struct {
 	// OIDC, if non-nil, offers single sign-on with its provider; its RedirectURL must be
 	// ServerURL + OIDCCallbackPath. Users appear on first sign-in, as members.
 	OIDC *oidc.RP
+	// TrustedProxies are the reverse proxies in front of this server: only from a peer in
+	// one of them are X-Forwarded-For and Forwarded read for the client's address (which
+	// the login limits count). Nil: no forwarded header is trusted.
+	TrustedProxies []netip.Prefix
 	// EventInterval is the shortest time between two machines messages on the events
 	// WebSocket; 0 means 100ms (at most ~10 messages a second).
 	EventInterval time.Duration
@@ -57,11 +63,13 @@ type Console struct {
 	mux    *http.ServeMux // the JSON API
 	pages  *http.ServeMux // the web-flow pages: /check/, /login/, /auth/oidc/
 
-	formKey [32]byte     // keys the pages' form tokens
-	reauth  reauthStarts // check re-authentications in progress at the provider
+	formKey [32]byte // keys the pages' form tokens
 
-	byEmail *limiter // failed logins per email
-	byAddr  *limiter // failed logins per client address
+	byUser   *limiter   // failed logins per real user (by id; never forgotten early)
+	byEmail  *limiter   // failed logins per email that names no user
+	byAddr   *limiter   // failed logins per client address (IPv6 per /64)
+	hashing  inFlight   // password checks in progress per client address
+	refusals refusalLog // coalesces refused attempts in the audit log
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -87,8 +95,19 @@ func New(srv *control.Server, o Options) (*Console, error) {
 		o.Next = http.NotFoundHandler()
 	}
 	c := &Console{srv: srv, o: o, origin: origin, https: https, logf: o.Logf,
-		byEmail: newLimiter(loginWindow, maxFailuresPerEmail),
-		byAddr:  newLimiter(loginWindow, maxFailuresPerAddr)}
+		byUser:  newLimiter(loginWindow, maxFailuresPerEmail, 0),
+		byEmail: newLimiter(loginWindow, maxFailuresPerEmail, maxLimiterKeys),
+		byAddr:  newLimiter(loginWindow, maxFailuresPerAddr, maxLimiterKeys)}
+	if o.OIDC != nil {
+		// Sign-ins in progress survive a restart: their cookies are sealed under a key of the store.
+		k, err := srv.Secret(context.Background(), "oidc_state")
+		if err == nil {
+			err = o.OIDC.SetStateKey(k)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("console: single sign-on state key: %w", err)
+		}
+	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	rand.Read(c.formKey[:])
 	c.mux = c.routes()
@@ -126,6 +145,7 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p := r.URL.Path
 	switch {
 	case p == APIPrefix || strings.HasPrefix(p, APIPrefix+"/"):
+		r.Body = http.MaxBytesReader(w, r.Body, bodyLimit(p))
 		setSecurityHeaders(w.Header())
 		w.Header().Set("Cache-Control", "no-store")
 		c.mux.ServeHTTP(w, r)
@@ -135,6 +155,7 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		setSecurityHeaders(w.Header())
 		c.o.Next.ServeHTTP(w, r)
 	case strings.HasPrefix(p, "/check/") || strings.HasPrefix(p, "/login/") || strings.HasPrefix(p, "/auth/"):
+		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 		c.pages.ServeHTTP(w, r)
 	default:
 		c.o.Next.ServeHTTP(w, r)
@@ -154,6 +175,7 @@ func (c *Console) routes() *http.ServeMux {
 	m.HandleFunc("POST "+p+"/login", c.public(c.login))
 	m.HandleFunc("POST "+p+"/logout", c.public(c.logout))
 	m.HandleFunc("GET "+p+"/me", c.member(c.me))
+	m.HandleFunc("PUT "+p+"/me/password", c.member(c.changeOwnPassword))
 	m.HandleFunc("GET "+p+"/auth-methods", c.public(c.authMethods))
 	m.HandleFunc("GET "+p+"/oidc/start", c.oidcStart)
 
@@ -176,11 +198,12 @@ func (c *Console) routes() *http.ServeMux {
 	m.HandleFunc("GET "+p+"/users", c.admin(c.users))
 	m.HandleFunc("POST "+p+"/users", c.admin(c.createUser))
 	m.HandleFunc("DELETE "+p+"/users/{id}", c.admin(c.deleteUser))
+	m.HandleFunc("PUT "+p+"/users/{id}/password", c.admin(c.resetPassword))
 
 	m.HandleFunc("GET "+p+"/audit", c.admin(c.audit))
 
 	m.HandleFunc(p+"/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no console API endpoint %s %s", r.Method, r.URL.Path))
+		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no console API endpoint %s %s", safetext.Bounded(r.Method, 16), safetext.Bounded(r.URL.Path, 0)))
 	})
 	return m
 }
@@ -197,7 +220,7 @@ func (c *Console) pageRoutes() *http.ServeMux {
 	m.HandleFunc("GET /login/{id}", c.loginPage)
 	m.HandleFunc("POST /login/{id}", c.loginPost)
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		c.renderMessage(w, http.StatusNotFound, "Not found", message{Class: "error", Text: "There is no page " + r.URL.Path + " here."})
+		c.renderMessage(w, http.StatusNotFound, "Not found", message{Class: "error", Text: "There is no page " + safetext.Bounded(r.URL.Path, 0) + " here."})
 	})
 	return m
 }

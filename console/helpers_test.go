@@ -30,6 +30,8 @@ type env struct {
 	con *Console
 	h   atomic.Pointer[http.Handler]
 	rp  *oidc.RP // single sign-on, when set up (oidc_test.go)
+	// opts, if non-nil, edits the console's Options at every start.
+	opts func(*Options)
 }
 
 func newEnv(t *testing.T) *env { t.Helper(); return newEnvWith(t, nil) }
@@ -61,7 +63,11 @@ func (e *env) start() {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	con, err := New(srv, Options{ServerURL: e.hs.URL, Next: srv.Handler(), Logf: e.t.Logf, OIDC: e.rp})
+	o := Options{ServerURL: e.hs.URL, Next: srv.Handler(), Logf: e.t.Logf, OIDC: e.rp}
+	if e.opts != nil {
+		e.opts(&o)
+	}
+	con, err := New(srv, o)
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -4,12 +4,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
 
 	"tsconnect/control"
+	"tsconnect/internal/safetext"
 )
 
 // apiError is the body of every error answer.
@@ -31,6 +31,8 @@ const (
 	codeNotFound        = "not_found"
 	codeExists          = "exists"
 	codeInternal        = "internal"
+	codeBusy            = "busy"
+	codeTooLarge        = "too_large"
 )
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -58,20 +60,51 @@ func (c *Console) writeErr(w http.ResponseWriter, r *http.Request, err error) {
 		writeError(w, http.StatusConflict, codeExists, msg)
 	case errors.Is(err, control.ErrForbidden):
 		writeError(w, http.StatusForbidden, codeForbidden, msg)
+	case errors.Is(err, control.ErrBusy):
+		w.Header().Set("Retry-After", "5")
+		writeError(w, http.StatusServiceUnavailable, codeBusy, msg)
 	case errors.Is(err, control.ErrInvalid):
 		writeError(w, http.StatusBadRequest, codeBadRequest, msg)
 	default:
-		c.logf("console: %s %s: %v", r.Method, r.URL.Path, err)
+		c.logf("console: %s %s: %v", r.Method, safetext.Bounded(r.URL.Path, 0), err)
 		writeError(w, http.StatusInternalServerError, codeInternal, "internal error; the server log has the details")
 	}
 }
 
-// readJSON decodes the request body (at most 1 MiB, no unknown fields) into v.
+// Request body bounds: every console route reads at most maxBody (a policy maxPolicyBody,
+// a login maxLoginBody); a longer body is refused with 413 before it is decoded.
+const (
+	maxBody       = 64 << 10
+	maxPolicyBody = 1 << 20
+	maxLoginBody  = 8 << 10
+)
+
+// bodyLimit is the body bound of a request to path.
+func bodyLimit(path string) int64 {
+	if path == APIPrefix+"/policy" || strings.HasPrefix(path, APIPrefix+"/policy/") {
+		return maxPolicyBody
+	}
+	return maxBody
+}
+
+// readJSON decodes the request body (at most its route's bodyLimit, no unknown fields) into v.
 func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
-	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
+	return readJSONMax(w, r, v, bodyLimit(r.URL.Path))
+}
+
+// readJSONMax is readJSON with a body of at most limit bytes.
+func readJSONMax(w http.ResponseWriter, r *http.Request, v any, limit int64) bool {
+	r.Body = http.MaxBytesReader(w, r.Body, limit)
+	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		writeError(w, http.StatusBadRequest, codeBadRequest, "bad JSON body: "+err.Error())
+	err := dec.Decode(v)
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		writeError(w, http.StatusRequestEntityTooLarge, codeTooLarge, fmt.Sprintf("request body larger than %d bytes", tooBig.Limit))
+		return false
+	case err != nil:
+		writeError(w, http.StatusBadRequest, codeBadRequest, "bad JSON body: "+safetext.Bounded(err.Error(), 200))
 		return false
 	}
 	return true

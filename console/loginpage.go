@@ -3,10 +3,8 @@ package console
 import (
 	"errors"
 	"fmt"
-	"math"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 
 	"tsconnect/control"
@@ -128,27 +126,17 @@ func (c *Console) loginPost(w http.ResponseWriter, r *http.Request) {
 func (c *Console) loginSignIn(w http.ResponseWriter, r *http.Request, info control.LoginInfo) {
 	ctx := r.Context()
 	email := strings.ToLower(strings.TrimSpace(r.PostFormValue("email")))
-	addr := clientAddr(r)
-	if wait := max(c.byEmail.blocked(email), c.byAddr.blocked(addr)); wait > 0 {
-		c.srv.RecordAuthAttempt(ctx, email, control.AuthPassword, control.AuthSignIn, false, "machine login page from "+addr+": rate limited")
-		secs := int(math.Ceil(wait.Seconds()))
-		w.Header().Set("Retry-After", strconv.Itoa(secs))
-		c.showLogin(w, r, http.StatusTooManyRequests, info, nil, email, fmt.Sprintf("Too many failed attempts: try again in %d seconds.", secs))
+	addr := c.clientAddr(r)
+	u, refused := c.checkPassword(ctx, r, email, r.PostFormValue("password"), control.AuthSignIn, "machine login page")
+	if refused != nil {
+		if refused.err != nil {
+			c.pageError(w, r, refused.err)
+			return
+		}
+		refused.setRetryAfter(w)
+		c.showLogin(w, r, refused.status, info, nil, email, sentence(refused.msg))
 		return
 	}
-	u, err := c.srv.CheckPassword(ctx, email, r.PostFormValue("password"))
-	if errors.Is(err, control.ErrBadLogin) {
-		c.byEmail.fail(email)
-		c.byAddr.fail(addr)
-		c.srv.RecordAuthAttempt(ctx, email, control.AuthPassword, control.AuthSignIn, false, "machine login page from "+addr+": wrong email or password")
-		c.showLogin(w, r, http.StatusUnauthorized, info, nil, email, "Wrong email or password.")
-		return
-	}
-	if err != nil {
-		c.pageError(w, r, err)
-		return
-	}
-	c.byEmail.reset(email)
 	if err := c.srv.RecordAuth(ctx, u.ID, control.AuthPassword, control.AuthSignIn, true, "machine login page from "+addr); err != nil {
 		c.pageError(w, r, err)
 		return
@@ -180,7 +168,7 @@ func (c *Console) loginConfirm(w http.ResponseWriter, r *http.Request, info cont
 	if err != nil || method == "" {
 		method = control.AuthPassword
 	}
-	detail := fmt.Sprintf("machine %q (%s) added from %s", info.Hostname, info.OS, clientAddr(r))
+	detail := fmt.Sprintf("machine %q (%s) added from %s", info.Hostname, info.OS, c.clientAddr(r))
 	if err := c.srv.RecordAuth(ctx, s.User.ID, method, control.AuthNodeLogin, true, detail); err != nil {
 		c.logf("console: recording a machine login: %v", err)
 	}

@@ -1,21 +1,21 @@
 package console
 
 import (
-	"crypto/rand"
 	"errors"
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"tsconnect/control"
+	"tsconnect/internal/safetext"
 	"tsconnect/oidc"
 )
 
 // Single sign-on with an OpenID Provider (Options.OIDC). A sign-in starts at
 // /auth/oidc/start (or /api/v1/oidc/start) and ends at OIDCCallbackPath, which creates the
-// user on first sign-in (a member), keeps their groups, starts a console session and moves
+// user on first sign-in (a member), keeps their groups, records the provider's auth_time
+// as the user's last authentication, starts a console session and moves
 // the browser on with a page whose meta refresh is a same-site navigation: a redirect chain
 // that began at the provider would not send the fresh SameSite=Strict cookie.
 
@@ -25,47 +25,6 @@ const OIDCCallbackPath = "/auth/oidc/callback"
 
 // OIDCStartPath starts a single sign-on; ?returnTo=/admin/… says where to land.
 const OIDCStartPath = "/auth/oidc/start"
-
-// reauthStarts remembers the re-authentications the check page started, so the callback
-// completes a check only for a sign-in that asked the provider to authenticate afresh.
-type reauthStarts struct {
-	mu sync.Mutex
-	m  map[string]reauthStart // by nonce in the returnTo
-}
-
-type reauthStart struct {
-	check   string
-	expires time.Time
-}
-
-func (rs *reauthStarts) add(check string) string {
-	nonce := rand.Text()
-	now := time.Now()
-	rs.mu.Lock()
-	defer rs.mu.Unlock()
-	if rs.m == nil {
-		rs.m = map[string]reauthStart{}
-	}
-	for k, v := range rs.m {
-		if now.After(v.expires) {
-			delete(rs.m, k)
-		}
-	}
-	rs.m[nonce] = reauthStart{check: check, expires: now.Add(oidc.FlowTimeout)}
-	return nonce
-}
-
-// take returns the check a re-authentication was started for, once.
-func (rs *reauthStarts) take(nonce string) (string, bool) {
-	rs.mu.Lock()
-	defer rs.mu.Unlock()
-	v, ok := rs.m[nonce]
-	delete(rs.m, nonce)
-	if !ok || time.Now().After(v.expires) {
-		return "", false
-	}
-	return v.check, true
-}
 
 type authMethodsJSON struct {
 	Password bool        `json:"password"`
@@ -123,17 +82,25 @@ func (c *Console) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	addr := clientAddr(r)
+	addr := c.clientAddr(r)
 	id, returnTo, err := c.o.OIDC.Finish(w, r)
 	if err != nil {
-		c.srv.RecordAuthAttempt(ctx, "", control.AuthOIDC, control.AuthSignIn, false, "single sign-on from "+addr+" refused: "+err.Error())
+		// Anyone can send a callback with a made-up state: such refusals are coalesced per
+		// client address (refusals.go), so a flood of them writes a row a minute, not each.
+		write, more := true, ""
+		if errors.Is(err, oidc.ErrState) {
+			write, more = c.refusals.note("oidc-state\x00" + limitKey(c.clientIP(r)))
+		}
+		if write {
+			c.srv.RecordAuthAttempt(ctx, "", control.AuthOIDC, control.AuthSignIn, false, "single sign-on from "+addr+" refused: "+err.Error()+more)
+		}
 		c.renderMessage(w, http.StatusForbidden, "Sign-in refused", message{Class: "error",
 			Text: strings.TrimPrefix(err.Error(), "oidc: "), Link: "/admin/", LinkText: "Back to the console"})
 		return
 	}
 	ident := control.OIDCIdentity{Issuer: id.Issuer, Subject: id.Subject, Email: id.Email, Name: id.Name, Groups: id.Groups}
-	if u, perr := url.Parse(returnTo); perr == nil && strings.HasPrefix(u.Path, "/check/") && u.Query().Get("reauth") != "" {
-		c.finishCheckReauth(w, r, strings.TrimPrefix(u.Path, "/check/"), u.Query().Get("reauth"), id, ident)
+	if u, perr := url.Parse(returnTo); perr == nil && strings.HasPrefix(u.Path, "/check/") && id.Fresh {
+		c.finishCheckReauth(w, r, strings.TrimPrefix(u.Path, "/check/"), id, ident)
 		return
 	}
 	u, err := c.srv.OIDCUser(ctx, ident, true)
@@ -141,13 +108,22 @@ func (c *Console) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		c.srv.RecordAuthAttempt(ctx, id.Email, control.AuthOIDC, control.AuthSignIn, false, "single sign-on from "+addr+" refused: "+err.Error())
 		status := http.StatusForbidden
 		if !errors.Is(err, control.ErrForbidden) {
-			c.logf("console: single sign-on of %s: %v", id.Email, err)
+			c.logf("console: single sign-on of %s: %v", safetext.Escape(id.Email), err)
 			status = http.StatusInternalServerError
 		}
 		c.renderMessage(w, status, "Sign-in refused", message{Class: "error", Text: strings.TrimPrefix(err.Error(), "control: ")})
 		return
 	}
-	if err := c.srv.RecordAuth(ctx, u.ID, control.AuthOIDC, control.AuthSignIn, true, "single sign-on with "+id.Issuer+" from "+addr); err != nil {
+	// The sign-in counts (for check rules) at the provider's auth_time: a silent sign-in on
+	// an old provider session proves only that old authentication, and one without
+	// auth_time proves nothing.
+	detail := "single sign-on with " + id.Issuer + " from " + addr
+	if id.AuthTime.IsZero() {
+		detail += " (the provider sent no auth_time: it does not count as a re-authentication)"
+	} else {
+		detail += ", authenticated there at " + id.AuthTime.UTC().Format(time.RFC3339)
+	}
+	if err := c.srv.RecordAuthAt(ctx, u.ID, control.AuthOIDC, control.AuthSignIn, id.AuthTime, detail); err != nil {
 		c.pageError(w, r, err)
 		return
 	}
@@ -168,7 +144,7 @@ func refreshTo(path string) string { return "0;url=" + path }
 
 // pageError answers an unexpected error with a generic page; the details go to the log.
 func (c *Console) pageError(w http.ResponseWriter, r *http.Request, err error) {
-	c.logf("console: %s %s: %v", r.Method, r.URL.Path, err)
+	c.logf("console: %s %s: %v", r.Method, safetext.Bounded(r.URL.Path, 0), err)
 	c.renderMessage(w, http.StatusInternalServerError, "Something went wrong", message{Class: "error",
 		Text: "Internal error; the server log has the details."})
 }

@@ -32,15 +32,20 @@ var (
 // on ory/fosite) that knows alice, bob, carol and dave. cfg gives the allow lists.
 func newSSOEnv(t *testing.T, cfg oidc.Config) (*env, *testop.OP) {
 	t.Helper()
+	return newSSOEnvWith(t, cfg, testop.Options{})
+}
+
+// newSSOEnvWith is newSSOEnv with more provider options (its users and client are added).
+func newSSOEnvWith(t *testing.T, cfg oidc.Config, opts testop.Options) (*env, *testop.OP) {
+	t.Helper()
 	var op *testop.OP
 	e := newEnvWith(t, func(e *env) {
 		callback := e.hs.URL + OIDCCallbackPath
 		var err error
-		op, err = testop.New(testop.Options{
-			Users:   []testop.User{ssoAlice, ssoBob, ssoCarol, ssoDave},
-			Clients: []testop.Client{{ID: "tsconnect", Secret: "client-secret", RedirectURIs: []string{callback}}},
-			Logf:    t.Logf,
-		})
+		opts.Users = append(opts.Users, ssoAlice, ssoBob, ssoCarol, ssoDave)
+		opts.Clients = append(opts.Clients, testop.Client{ID: "tsconnect", Secret: "client-secret", RedirectURIs: []string{callback}})
+		opts.Logf = t.Logf
+		op, err = testop.New(opts)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"html/template"
 	"net/http"
@@ -98,14 +99,21 @@ func (c *Console) renderMessage(w http.ResponseWriter, status int, title string,
 	c.render(w, status, messagePage, pageData{Title: title, Body: m})
 }
 
-// readPageForm checks a page's form post (same origin, at most 64 KiB) and parses it;
+// readPageForm checks a page's form post (same origin, at most maxBody) and parses it;
 // on refusal it has answered with a page and returns false.
 func (c *Console) readPageForm(w http.ResponseWriter, r *http.Request) bool {
 	if !c.pageSameOrigin(w, r) {
 		return false
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
-	if err := r.ParseForm(); err != nil {
+	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+	err := r.ParseForm()
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		c.renderMessage(w, http.StatusRequestEntityTooLarge, "Form too large", message{Class: "error",
+			Text: fmt.Sprintf("The form is larger than %d bytes, so it was refused.", tooBig.Limit)})
+		return false
+	}
+	if err != nil {
 		c.renderMessage(w, http.StatusBadRequest, "Bad form", message{Class: "error", Text: "The form could not be read: " + err.Error()})
 		return false
 	}

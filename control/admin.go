@@ -42,6 +42,7 @@ func ListenAdmin(stateDir string) (net.Listener, error) {
 //	POST   /api/v1/users       {"email", "role", "password"}        → User
 //	GET    /api/v1/users                                            → [User]
 //	DELETE /api/v1/users/{email}  delete with nodes, revoke keys     → DeletedUser
+//	PUT    /api/v1/users/{email}/password  {"password"}, ends sessions → User
 //	POST   /api/v1/keys        CreateKeyRequest                     → CreateKeyResponse
 //	GET    /api/v1/keys                                             → [AuthKeyInfo]
 //	DELETE /api/v1/keys/{id}   revoke                               → 204
@@ -125,6 +126,11 @@ type SetTagsRequest struct {
 	UserEmail string `json:"userEmail,omitempty"`
 }
 
+// SetPasswordRequest is the body of PUT /api/v1/users/{email}/password.
+type SetPasswordRequest struct {
+	Password string `json:"password"`
+}
+
 // ErrorResponse is the body of every admin API error.
 type ErrorResponse struct {
 	Error string `json:"error"`
@@ -148,6 +154,14 @@ func (s *Server) AdminHandler() http.Handler {
 	mux.HandleFunc("DELETE "+AdminPrefix+"/users/{email}", func(w http.ResponseWriter, r *http.Request) {
 		du, err := s.DeleteUser(r.Context(), r.PathValue("email"))
 		reply(w, http.StatusOK, du, err)
+	})
+	mux.HandleFunc("PUT "+AdminPrefix+"/users/{email}/password", func(w http.ResponseWriter, r *http.Request) {
+		var req SetPasswordRequest
+		if !readJSON(w, r, &req) {
+			return
+		}
+		u, err := s.SetPasswordByEmail(r.Context(), r.PathValue("email"), req.Password)
+		reply(w, http.StatusOK, u, err)
 	})
 	mux.HandleFunc("POST "+AdminPrefix+"/keys", func(w http.ResponseWriter, r *http.Request) {
 		var req CreateKeyRequest

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"tsconnect/control/store"
+	"tsconnect/internal/safetext"
 )
 
 // ErrBadLogin is returned by CheckPassword for an unknown email, a user without a
@@ -52,23 +53,60 @@ type AuthEvent struct {
 }
 
 // SetPassword sets user id's console password (at least MinPasswordLen characters), stored
-// as an argon2id hash.
+// as an argon2id hash, and ends every console session of theirs (a reset or change logs
+// out everyone who knew the old one; ChangePassword's caller starts a new session).
 func (s *Server) SetPassword(ctx context.Context, userID int64, password string) error {
 	if err := checkPasswordRules(password); err != nil {
 		return err
 	}
-	phc := hashPassword(password)
+	var phc string
+	if err := withHashSlot(ctx, func() { phc = hashPassword(password) }); err != nil {
+		return fmt.Errorf("control: set password of user %d: %w", userID, err)
+	}
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
-	err := s.st.Update(ctx, func(tx store.Tx) error { return tx.SetPasswordHash(userID, phc) })
+	var ended int
+	err := s.st.Update(ctx, func(tx store.Tx) error {
+		if err := tx.SetPasswordHash(userID, phc); err != nil {
+			return err
+		}
+		var err error
+		ended, err = tx.DeleteWebSessions(userID)
+		return err
+	})
 	if errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("control: no user %d: %w", userID, ErrNotFound)
 	}
 	if err != nil {
 		return fmt.Errorf("control: set password of user %d: %w", userID, err)
 	}
-	s.logf("control: password of user %d set", userID)
+	s.logf("control: password of user %d set; %d console sessions ended", userID, ended)
 	return nil
+}
+
+// ChangePassword is SetPassword for a user who proves they know their current password
+// (a wrong one wraps ErrBadLogin and changes nothing).
+func (s *Server) ChangePassword(ctx context.Context, userID int64, current, password string) error {
+	u, err := s.UserByID(ctx, userID)
+	if err != nil {
+		return err
+	}
+	if err := checkPasswordRules(password); err != nil {
+		return err
+	}
+	if _, err := s.CheckPassword(ctx, u.Email, current); err != nil {
+		return err
+	}
+	return s.SetPassword(ctx, userID, password)
+}
+
+// SetPasswordByEmail is SetPassword for the user with that email (an admin's reset).
+func (s *Server) SetPasswordByEmail(ctx context.Context, email, password string) (User, error) {
+	u, err := s.UserByEmail(ctx, email)
+	if err != nil {
+		return User{}, err
+	}
+	return u, s.SetPassword(ctx, u.ID, password)
 }
 
 func checkPasswordRules(password string) error {
@@ -83,7 +121,8 @@ func checkPasswordRules(password string) error {
 
 // CheckPassword returns the user with that email if password is theirs; otherwise an error
 // wrapping ErrBadLogin (unknown email, no password set, wrong password all look alike and
-// take as long). It records nothing: callers record the attempt with RecordAuth.
+// take as long). At most MaxConcurrentHashes checks hash at once; one that waited HashWait
+// for its turn wraps ErrBusy. It records nothing: callers record the attempt with RecordAuth.
 func (s *Server) CheckPassword(ctx context.Context, email, password string) (User, error) {
 	email = strings.ToLower(strings.TrimSpace(email))
 	var u store.User
@@ -101,10 +140,16 @@ func (s *Server) CheckPassword(ctx context.Context, email, password string) (Use
 	}
 	known := err == nil && phc != ""
 	if !known || len(password) > maxPasswordLen {
-		verifyPassword(dummyHash, password[:min(len(password), maxPasswordLen)])
+		if err := withHashSlot(ctx, func() { verifyPassword(dummyHash, password[:min(len(password), maxPasswordLen)]) }); err != nil {
+			return User{}, fmt.Errorf("control: check password: %w", err)
+		}
 		return User{}, ErrBadLogin
 	}
-	ok, verr := verifyPassword(phc, password)
+	var ok bool
+	var verr error
+	if err := withHashSlot(ctx, func() { ok, verr = verifyPassword(phc, password) }); err != nil {
+		return User{}, fmt.Errorf("control: check password: %w", err)
+	}
 	if verr != nil {
 		s.logf("control: user %d: stored password hash: %v", u.ID, verr)
 		return User{}, ErrBadLogin
@@ -115,28 +160,49 @@ func (s *Server) CheckPassword(ctx context.Context, email, password string) (Use
 	return userFrom(u), nil
 }
 
+// Bounds of the audit log's fields given by other parties (an email longer than RFC 5321's
+// 254 bytes names nobody); longer values are cut and escaped (safetext.Bounded).
+const (
+	MaxAuditEmail  = 254
+	MaxAuditDetail = 512
+)
+
 // RecordAuth appends to the audit log and, when ok, sets the user's last authentication for
-// method (except for kinds AuthNodeLogin and AuthCheckPass, which prove nothing afresh).
+// method to now (except for kinds AuthNodeLogin and AuthCheckPass, which prove nothing afresh).
 // userID 0 records an attempt that named no known user (see RecordAuthAttempt).
 func (s *Server) RecordAuth(ctx context.Context, userID int64, method AuthMethod, kind AuthKind, ok bool, detail string) error {
-	return s.recordAuth(ctx, userID, "", method, kind, ok, detail)
+	return s.recordAuth(ctx, userID, "", method, kind, ok, s.now().UTC(), detail)
+}
+
+// RecordAuthAt records a successful authentication of userID that the identity provider
+// says it performed at `at` (the ID token's auth_time): that, not now, becomes the user's
+// last authentication for method, which check rules compare with their period. A zero at
+// (the provider sent no auth_time) records the event and proves nothing: the last
+// authentication stays. A time in the future counts as now.
+func (s *Server) RecordAuthAt(ctx context.Context, userID int64, method AuthMethod, kind AuthKind, at time.Time, detail string) error {
+	if now := s.now().UTC(); at.After(now) {
+		at = now
+	}
+	return s.recordAuth(ctx, userID, "", method, kind, true, at.UTC(), detail)
 }
 
 // RecordAuthAttempt is RecordAuth for an attempt identified by the email it gave, which may
 // name no user (then only the log entry is written).
 func (s *Server) RecordAuthAttempt(ctx context.Context, email string, method AuthMethod, kind AuthKind, ok bool, detail string) error {
-	return s.recordAuth(ctx, 0, strings.ToLower(strings.TrimSpace(email)), method, kind, ok, detail)
+	return s.recordAuth(ctx, 0, strings.ToLower(strings.TrimSpace(email)), method, kind, ok, s.now().UTC(), detail)
 }
 
-func (s *Server) recordAuth(ctx context.Context, userID int64, email string, method AuthMethod, kind AuthKind, ok bool, detail string) error {
+// recordAuth writes the event; authAt (zero: none) becomes the last authentication when ok.
+func (s *Server) recordAuth(ctx context.Context, userID int64, email string, method AuthMethod, kind AuthKind, ok bool, authAt time.Time, detail string) error {
 	now := s.now().UTC()
+	detail = safetext.Bounded(detail, MaxAuditDetail)
 	err := s.st.Update(ctx, func(tx store.Tx) error {
 		var u store.User
 		var err error
 		switch {
 		case userID != 0:
 			u, err = tx.UserByID(userID)
-		case email != "":
+		case email != "" && len(email) <= MaxAuditEmail:
 			u, err = tx.UserByEmail(email)
 		default:
 			err = store.ErrNotFound
@@ -146,13 +212,13 @@ func (s *Server) recordAuth(ctx context.Context, userID int64, email string, met
 		}
 		e := store.AuthEvent{Time: now, UserID: u.ID, Email: u.Email, Method: string(method), Kind: string(kind), OK: ok, Detail: detail}
 		if u.ID == 0 {
-			e.Email, e.OK = email, false // nobody authenticated
+			e.Email, e.OK = safetext.Bounded(email, MaxAuditEmail), false // nobody authenticated
 		}
 		if err := tx.InsertAuthEvent(&e); err != nil {
 			return err
 		}
-		if e.OK && kind != AuthNodeLogin && kind != AuthCheckPass {
-			return tx.SetLastAuth(u.ID, string(method), now)
+		if e.OK && !authAt.IsZero() && kind != AuthNodeLogin && kind != AuthCheckPass {
+			return tx.SetLastAuth(u.ID, string(method), authAt)
 		}
 		return nil
 	})

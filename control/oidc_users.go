@@ -29,7 +29,8 @@ type SignInMethods struct {
 
 // OIDCUser returns the user of identity id, keeping their groups as the provider sent them
 // this time (a change republishes every map, since policy groups may follow). The user is
-// found by issuer and subject; failing that, a user with the same email who has no
+// found by issuer and subject (and their email follows the provider's, unless another
+// user has it: then ErrForbidden); failing that, a user with the same email who has no
 // provider identity yet is bound to it (an admin may create users before they first sign
 // in). With create, a user found neither way is created as a member; without, that is an
 // error wrapping ErrNotFound. A user bound to another subject of the same email is refused
@@ -87,6 +88,23 @@ func (s *Server) OIDCUser(ctx context.Context, id OIDCIdentity, create bool) (Us
 			}
 		} else if err != nil {
 			return err
+		}
+		if u.Email != email {
+			// The provider now gives this person another email: follow it, unless it is
+			// another user's (then refuse: taking it over would merge two people).
+			other, err := tx.UserByEmail(email)
+			switch {
+			case err == nil:
+				return fmt.Errorf("control: the provider now gives %s (subject %q) the email %s, which user %d already has: sign-in refused; an admin must resolve it: %w",
+					u.Email, id.Subject, email, other.ID, ErrForbidden)
+			case !errors.Is(err, store.ErrNotFound):
+				return err
+			}
+			if err := tx.SetUserEmail(u.ID, email); err != nil {
+				return err
+			}
+			s.logf("control: user %d %s is now %s (the email at %s changed)", u.ID, u.Email, email, id.Issuer)
+			u.Email, changed = email, true
 		}
 		if !slices.Equal(u.Groups, groups) {
 			changed = true

@@ -43,8 +43,8 @@ func TestOIDCUser(t *testing.T) {
 
 	alice.Email, alice.Groups = "alice.new@example.com", []string{"sales"}
 	u2, err := e.s.OIDCUser(ctx, alice, true)
-	if err != nil || u2.ID != u.ID || u2.Email != "alice@example.com" {
-		t.Fatalf("second sign-in: %+v %v; want the same user", u2, err)
+	if err != nil || u2.ID != u.ID || u2.Email != "alice.new@example.com" {
+		t.Fatalf("second sign-in: %+v %v; want the same user, with the provider's new email", u2, err)
 	}
 	if logins, _ := e.s.SSHLoginsFor(ctx, u.ID, serverID); LoginAllowed(logins, "root") {
 		t.Fatalf("alice in sales still may SSH as root: %v", logins)

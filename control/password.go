@@ -1,12 +1,14 @@
 package control
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"golang.org/x/crypto/argon2"
 )
@@ -30,6 +32,34 @@ const MinPasswordLen = 8
 const maxPasswordLen = 1024
 
 var b64 = base64.RawStdEncoding
+
+// MaxConcurrentHashes bounds the argon2id runs in progress at once in this process (each
+// takes argonMemory: 4 × 46 MiB), whoever asks; more wait up to HashWait for a slot.
+const MaxConcurrentHashes = 4
+
+// HashWait is how long a password check waits for a hashing slot before ErrBusy.
+const HashWait = 10 * time.Second
+
+// ErrBusy is returned when every hashing slot stayed taken for HashWait (503: try later).
+var ErrBusy = errors.New("too many password checks in progress: try again in a few seconds")
+
+var hashSlots = make(chan struct{}, MaxConcurrentHashes)
+
+// withHashSlot runs f holding one of the MaxConcurrentHashes slots.
+func withHashSlot(ctx context.Context, f func()) error {
+	t := time.NewTimer(HashWait)
+	defer t.Stop()
+	select {
+	case hashSlots <- struct{}{}:
+	case <-t.C:
+		return ErrBusy
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-hashSlots }()
+	f()
+	return nil
+}
 
 // hashPassword returns the PHC string of password under a fresh salt.
 func hashPassword(password string) string {

@@ -15,6 +15,9 @@ import (
 // WebSessionIdle is how long a console login lasts without use.
 const WebSessionIdle = 12 * time.Hour
 
+// WebSessionLifetime is how long a console login lasts at most, however busy.
+const WebSessionLifetime = 7 * 24 * time.Hour
+
 // webSessionTouchEvery bounds how often use of a session is written to the store.
 const webSessionTouchEvery = time.Minute
 
@@ -68,7 +71,7 @@ func (s *Server) CreateWebSession(ctx context.Context, userID int64) (token stri
 }
 
 // WebSessionByToken returns the live session of token and records its use; an unknown
-// token, one idle longer than WebSessionIdle, or one of a deleted user is ErrNotFound.
+// token, one idle longer than WebSessionIdle, one older than WebSessionLifetime, or one of a deleted user is ErrNotFound.
 func (s *Server) WebSessionByToken(ctx context.Context, token string) (WebSession, error) {
 	if token == "" {
 		return WebSession{}, fmt.Errorf("control: no session token: %w", ErrNotFound)
@@ -90,6 +93,10 @@ func (s *Server) WebSessionByToken(ctx context.Context, token string) (WebSessio
 	}
 	if err != nil {
 		return WebSession{}, fmt.Errorf("control: web session: %w", err)
+	}
+	if now.Sub(row.Created) > WebSessionLifetime {
+		s.DeleteWebSession(ctx, token)
+		return WebSession{}, fmt.Errorf("control: session started %s, more than %v ago: %w", row.Created.Format(time.RFC3339), WebSessionLifetime, ErrNotFound)
 	}
 	if now.Sub(row.LastSeen) > WebSessionIdle {
 		s.DeleteWebSession(ctx, token)

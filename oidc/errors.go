@@ -23,6 +23,7 @@ var (
 	ErrEmailUnverified = errors.New("oidc: the user's email is not verified by the provider")
 	ErrNotAllowed      = errors.New("oidc: user not allowed to sign in")
 	ErrStaleAuth       = errors.New("oidc: the provider did not re-authenticate the user")
+	ErrUserinfo        = errors.New("oidc: the provider's userinfo answer is unusable")
 )
 
 // classify wraps an error of go-oidc's verifier in the matching Err value. go-oidc types only

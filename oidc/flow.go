@@ -12,32 +12,37 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
+
+	"tsconnect/internal/safetext"
 )
 
-// A sign-in is a one-time server-side entry, keyed by the random state sent to the provider,
-// holding the nonce and the PKCE verifier (which never leave this server), bound to the
-// browser that started it by a random cookie whose SHA-256 the entry keeps. Finish removes
-// the entry before checking anything else, so a callback works once, within FlowTimeout, and
-// only in the browser that started it.
+// A sign-in keeps no state on the server: its nonce, PKCE verifier, return path, start
+// time and options travel in a cookie of the browser that started it, sealed with
+// AES-256-GCM under a key of the server's (SetStateKey; the name of the cookie, derived
+// from the random state sent to the provider, is the additional data). The cookie is
+// HttpOnly, lives FlowTimeout, and is cleared by Finish; a callback works only in the
+// browser that started it, and only with its own state. Anonymous starts cost the server
+// nothing to keep, so no flood of them can block anyone else's sign-in. Replaying a
+// callback fails at the provider, which redeems a code once.
 
 // FlowTimeout is how long a started sign-in may take.
 const FlowTimeout = 10 * time.Minute
 
-// maxPending bounds the sign-ins in progress (each a few hundred bytes).
-const maxPending = 10000
+// maxReturnTo bounds the return path kept in the cookie.
+const maxReturnTo = 1024
 
 // ReauthSkew is how far before the start of a re-authentication the provider's auth_time
 // may lie (clock differences between the provider and this server).
 const ReauthSkew = 2 * time.Minute
 
-type pending struct {
-	browser  [sha256.Size]byte // SHA-256 of the cookie value
-	nonce    string
-	verifier string
-	returnTo string
-	started  time.Time
-	expires  time.Time
-	reauth   bool
+// flowState is what a sign-in's cookie carries (sealed).
+type flowState struct {
+	State    string `json:"s"`
+	Nonce    string `json:"n"`
+	Verifier string `json:"v"`
+	ReturnTo string `json:"r"`
+	Started  int64  `json:"t"` // Unix seconds
+	Reauth   bool   `json:"a,omitempty"`
 }
 
 // StartOptions change how a sign-in starts. A nil *StartOptions means the defaults.
@@ -71,35 +76,27 @@ func (rp *RP) AuthURL(w http.ResponseWriter, r *http.Request, returnTo string, o
 	if opts == nil {
 		opts = &StartOptions{}
 	}
-	state, nonce, browser := rand.Text(), rand.Text(), rand.Text()+rand.Text()
-	now := time.Now()
-	p := &pending{
-		browser: sha256.Sum256([]byte(browser)), nonce: nonce, verifier: oauth2.GenerateVerifier(),
-		returnTo: safeReturn(returnTo), started: now, expires: now.Add(FlowTimeout), reauth: opts.Reauthenticate,
+	ret := safeReturn(returnTo)
+	if len(ret) > maxReturnTo {
+		ret = "/"
 	}
-	rp.mu.Lock()
-	for s, e := range rp.pending {
-		if now.After(e.expires) {
-			delete(rp.pending, s)
-		}
+	p := flowState{State: rand.Text(), Nonce: rand.Text(), Verifier: oauth2.GenerateVerifier(),
+		ReturnTo: ret, Started: time.Now().Unix(), Reauth: opts.Reauthenticate}
+	name := rp.cookieName(p.State)
+	sealed, err := rp.seal(name, p)
+	if err != nil {
+		return "", err
 	}
-	if len(rp.pending) >= maxPending {
-		rp.mu.Unlock()
-		return "", fmt.Errorf("oidc: too many sign-ins in progress (%d); try again in a few minutes", maxPending)
-	}
-	rp.pending[state] = p
-	rp.mu.Unlock()
-
 	http.SetCookie(w, &http.Cookie{
-		Name: rp.cookieName(state), Value: browser, Path: "/", MaxAge: int(FlowTimeout / time.Second),
+		Name: name, Value: sealed, Path: "/", MaxAge: int(FlowTimeout / time.Second),
 		HttpOnly: true, Secure: rp.cookie.secure, SameSite: http.SameSiteLaxMode,
 	})
 	w.Header().Set("Cache-Control", "no-store")
-	params := []oauth2.AuthCodeOption{oauth2.S256ChallengeOption(p.verifier), oidc.Nonce(nonce)}
-	if p.reauth {
+	params := []oauth2.AuthCodeOption{oauth2.S256ChallengeOption(p.Verifier), oidc.Nonce(p.Nonce)}
+	if p.Reauth {
 		params = append(params, oauth2.SetAuthURLParam("prompt", "login"), oauth2.SetAuthURLParam("max_age", "0"))
 	}
-	return rp.oauth.AuthCodeURL(state, params...), nil
+	return rp.oauth.AuthCodeURL(p.State, params...), nil
 }
 
 // cookieName is the cookie of the sign-in with this state: one cookie per sign-in, so
@@ -113,14 +110,17 @@ func (rp *RP) cookieName(state string) string {
 // cookie, redeems the code with the PKCE verifier, verifies the ID token (signature,
 // issuer, audience, expiry, nonce), requires a verified email, and applies the allow lists.
 // It returns the user and the returnTo given to Start. Errors wrap one of the Err values of
-// this package and say what was wrong; they are fit to show the user.
+// this package and say what was wrong; they are fit to show the user. Refusals are logged
+// (Config.Logf), except ErrState ones, which anyone can cause: their caller logs those as it sees fit.
 func (rp *RP) Finish(w http.ResponseWriter, r *http.Request) (Identity, string, error) {
 	id, returnTo, err := rp.finish(w, r)
 	if err != nil {
-		rp.logf("%v", err)
+		if !errors.Is(err, ErrState) { // anyone can forge those: the caller decides what to log
+			rp.logf("%s", safetext.Bounded(err.Error(), 1024))
+		}
 		return Identity{}, "", err
 	}
-	rp.logf("oidc: %s (%s at %s) signed in", id.Email, id.Subject, id.Issuer)
+	rp.logf("oidc: %s (%s at %s) signed in", safetext.Escape(id.Email), safetext.Escape(id.Subject), id.Issuer)
 	return id, returnTo, nil
 }
 
@@ -130,23 +130,24 @@ func (rp *RP) finish(w http.ResponseWriter, r *http.Request) (Identity, string, 
 	if state == "" {
 		return Identity{}, "", fmt.Errorf("%w: the callback carries no state", ErrState)
 	}
-	rp.mu.Lock()
-	p := rp.pending[state]
-	delete(rp.pending, state) // one use, whatever follows
-	rp.mu.Unlock()
+	if len(state) > 64 {
+		return Identity{}, "", fmt.Errorf("%w: the callback's state is too long", ErrState)
+	}
 	name := rp.cookieName(state)
 	http.SetCookie(w, &http.Cookie{Name: name, Value: "", Path: "/", MaxAge: -1,
 		HttpOnly: true, Secure: rp.cookie.secure, SameSite: http.SameSiteLaxMode})
 	w.Header().Set("Cache-Control", "no-store")
-	if p == nil {
-		return Identity{}, "", fmt.Errorf("%w: unknown or already used sign-in (a replayed callback, or one from before a restart); start again", ErrState)
-	}
-	if time.Now().After(p.expires) {
-		return Identity{}, "", fmt.Errorf("%w: the sign-in took longer than %v; start again", ErrState, FlowTimeout)
-	}
 	c, err := r.Cookie(name)
-	if err != nil || subtle.ConstantTimeCompare(sumOf(c.Value), p.browser[:]) != 1 {
-		return Identity{}, "", fmt.Errorf("%w: the sign-in was not started in this browser (no matching cookie)", ErrState)
+	if err != nil {
+		return Identity{}, "", fmt.Errorf("%w: the sign-in was not started in this browser, or was already used (no cookie for its state)", ErrState)
+	}
+	p, err := rp.open(name, c.Value)
+	if err != nil || subtle.ConstantTimeCompare([]byte(p.State), []byte(state)) != 1 {
+		return Identity{}, "", fmt.Errorf("%w: the sign-in cookie does not belong to this callback (forged, or from before a key change); start again", ErrState)
+	}
+	started := time.Unix(p.Started, 0)
+	if time.Since(started) > FlowTimeout {
+		return Identity{}, "", fmt.Errorf("%w: the sign-in took longer than %v; start again", ErrState, FlowTimeout)
 	}
 	if iss := q.Get("iss"); iss != "" && iss != rp.issuer { // RFC 9207 mix-up defence
 		return Identity{}, "", fmt.Errorf("%w: the callback comes from issuer %q, not %q", ErrProvider, iss, rp.issuer)
@@ -160,7 +161,7 @@ func (rp *RP) finish(w http.ResponseWriter, r *http.Request) (Identity, string, 
 	}
 
 	ctx := rp.clientContext(r.Context())
-	tok, err := rp.oauth.Exchange(ctx, code, oauth2.VerifierOption(p.verifier))
+	tok, err := rp.oauth.Exchange(ctx, code, oauth2.VerifierOption(p.Verifier))
 	if err != nil {
 		return Identity{}, "", fmt.Errorf("%w: %s", ErrExchange, exchangeError(err))
 	}
@@ -172,30 +173,26 @@ func (rp *RP) finish(w http.ResponseWriter, r *http.Request) (Identity, string, 
 	if err != nil {
 		return Identity{}, "", classify(err)
 	}
-	if subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(p.nonce)) != 1 {
+	if subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(p.Nonce)) != 1 {
 		return Identity{}, "", fmt.Errorf("%w: the ID token's nonce is not the one this sign-in sent", ErrNonce)
 	}
-	id, err := rp.identity(idt)
+	id, err := rp.identity(ctx, idt, tok)
 	if err != nil {
 		return Identity{}, "", err
 	}
-	if p.reauth && (id.AuthTime.IsZero() || id.AuthTime.Before(p.started.Add(-ReauthSkew))) {
+	if p.Reauth && (id.AuthTime.IsZero() || id.AuthTime.Before(started.Add(-ReauthSkew))) {
 		at := "missing"
 		if !id.AuthTime.IsZero() {
 			at = id.AuthTime.UTC().Format(time.RFC3339)
 		}
 		return Identity{}, "", fmt.Errorf("%w: %s was asked to sign in again at %s, but the provider's auth_time is %s",
-			ErrStaleAuth, id.Email, p.started.UTC().Format(time.RFC3339), at)
+			ErrStaleAuth, id.Email, started.UTC().Format(time.RFC3339), at)
 	}
+	id.Fresh = p.Reauth
 	if err := rp.allowed(id); err != nil {
 		return Identity{}, "", err
 	}
-	return id, p.returnTo, nil
-}
-
-func sumOf(s string) []byte {
-	h := sha256.Sum256([]byte(s))
-	return h[:]
+	return id, p.ReturnTo, nil
 }
 
 // providerError is the provider's error code and description, shortened and printable.

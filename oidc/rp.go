@@ -4,6 +4,7 @@ package oidc
 
 import (
 	"context"
+	"crypto/cipher"
 	"errors"
 	"fmt"
 	"net/http"
@@ -40,8 +41,9 @@ type Config struct {
 	AllowedUsers []string
 	// AllowedGroups are group names as the provider sends them in GroupsClaim.
 	AllowedGroups []string
-	// GroupsClaim names the ID token claim holding the user's groups (a list of strings, or
-	// one string); "" means "groups".
+	// GroupsClaim names the claim holding the user's groups (a list of strings, or one
+	// string), in the ID token or else in the userinfo answer; a dotted path
+	// ("realm_access.roles") names a claim nested in objects. "" means "groups".
 	GroupsClaim string
 
 	// HTTPClient, if non-nil, is used to talk to the provider; nil means http.DefaultClient.
@@ -59,6 +61,9 @@ type Identity struct {
 	Groups  []string
 	// AuthTime is when the provider last authenticated the user (auth_time); zero if not sent.
 	AuthTime time.Time
+	// Fresh is true when the sign-in was started with StartOptions.Reauthenticate and the
+	// provider's auth_time shows it authenticated the user afresh for it.
+	Fresh bool
 }
 
 // RP is a relying party for one provider. It is safe for concurrent use.
@@ -70,9 +75,11 @@ type RP struct {
 	client   *http.Client
 	logf     func(string, ...any)
 	cookie   cookieSpec
+	// userinfoURL is the provider's userinfo endpoint ("" when it has none).
+	userinfoURL string
 
-	mu      sync.Mutex
-	pending map[string]*pending // by state
+	mu   sync.Mutex
+	aead cipher.AEAD // seals the sign-in cookies (statecookie.go)
 }
 
 // New discovers the provider and returns a relying party for it. ctx bounds discovery only.
@@ -87,7 +94,7 @@ func New(ctx context.Context, c Config) (*RP, error) {
 	if c.GroupsClaim == "" {
 		c.GroupsClaim = "groups"
 	}
-	rp := &RP{cfg: c, client: c.HTTPClient, logf: c.Logf, pending: map[string]*pending{}}
+	rp := &RP{cfg: c, client: c.HTTPClient, logf: c.Logf, aead: randomStateAEAD()}
 	if rp.client == nil {
 		rp.client = http.DefaultClient
 	}
@@ -103,6 +110,7 @@ func New(ctx context.Context, c Config) (*RP, error) {
 	var meta struct {
 		Scopes          []string `json:"scopes_supported"`
 		ChallengeMethod []string `json:"code_challenge_methods_supported"`
+		Userinfo        string   `json:"userinfo_endpoint"`
 	}
 	if err := p.Claims(&meta); err != nil {
 		return nil, fmt.Errorf("oidc: reading the provider metadata of %s: %w", c.Issuer, err)
@@ -120,6 +128,7 @@ func New(ctx context.Context, c Config) (*RP, error) {
 		scopes = append([]string{oidc.ScopeOpenID}, scopes...)
 	}
 	rp.issuer = c.Issuer
+	rp.userinfoURL = meta.Userinfo
 	rp.oauth = oauth2.Config{
 		ClientID: c.ClientID, ClientSecret: c.ClientSecret, RedirectURL: c.RedirectURL,
 		Endpoint: p.Endpoint(), Scopes: scopes,

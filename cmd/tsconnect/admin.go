@@ -82,20 +82,44 @@ Without it the user cannot log in to the console with a password.`,
 			req.Role = control.RoleAdmin
 		}
 		if passwordStdin {
-			line, err := bufio.NewReader(io.LimitReader(os.Stdin, 4096)).ReadString('\n')
-			if err != nil && !errors.Is(err, io.EOF) {
-				return fmt.Errorf("reading the password from standard input: %w", err)
+			pw, err := passwordFromStdin()
+			if err != nil {
+				return err
 			}
-			req.Password = strings.TrimRight(line, "\r\n")
-			if req.Password == "" {
-				return errors.New("--password-stdin: standard input holds no password")
-			}
+			req.Password = pw
 		}
 		u, err := ac.CreateUserWith(ctx, req)
 		if err != nil {
 			return err
 		}
 		fmt.Printf("created %s user %s (id %d)\n", u.Role, u.Email, u.ID)
+		return nil
+	})
+	var setStdin bool
+	adminCommand(&command{
+		name: "users set-password", usage: "[--state DIR] --password-stdin EMAIL", short: "set or reset a user's console password",
+		long: `Sets the web console password of a user (at least 8 characters; stored as an argon2id
+hash), read from the first line of standard input, and ends every console session of
+theirs, e.g.
+  printf '%s\n' "$PASSWORD" | tsconnect users set-password --password-stdin EMAIL`,
+	}, func(fs *flag.FlagSet) {
+		fs.BoolVar(&setStdin, "password-stdin", false, "read the new password from the first line of standard input (required)")
+	}, func(ctx context.Context, ac *adminclient.Client, args []string) error {
+		if err := wantArgs(args, 1, "one EMAIL"); err != nil {
+			return err
+		}
+		if !setStdin {
+			return errors.New("users set-password needs --password-stdin (a password on the command line would show in ps)")
+		}
+		pw, err := passwordFromStdin()
+		if err != nil {
+			return err
+		}
+		u, err := ac.SetPassword(ctx, args[0], pw)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("password of %s (id %d) set; their console sessions ended\n", u.Email, u.ID)
 		return nil
 	})
 	adminCommand(&command{name: "users list", usage: "[--state DIR]", short: "list users", long: "Lists the users of the running control server."},
@@ -268,4 +292,17 @@ tagged nodes belong to no user and stay) and every auth key of theirs is revoked
 			du.User.Email, du.User.ID, len(du.DeletedNodes), du.DeletedNodes, len(du.RevokedKeys), du.RevokedKeys)
 		return nil
 	})
+}
+
+// passwordFromStdin reads a password from the first line of standard input.
+func passwordFromStdin() (string, error) {
+	line, err := bufio.NewReader(io.LimitReader(os.Stdin, 4096)).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", fmt.Errorf("reading the password from standard input: %w", err)
+	}
+	pw := strings.TrimRight(line, "\r\n")
+	if pw == "" {
+		return "", errors.New("--password-stdin: standard input holds no password")
+	}
+	return pw, nil
 }

@@ -8,6 +8,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -28,11 +29,12 @@ func init() {
 		grace                                          time.Duration
 		oidcIssuer, oidcClientID, oidcSecretFile       string
 		oidcDomains, oidcUsers, oidcGroups, oidcClaim  string
+		trustedProxy                                   string
 	)
 	register(&command{
 		name: "control",
 		usage: "--listen ADDR --state DIR [--server-url URL] [--tls-cert FILE --tls-key FILE] [--derp-map FILE [--no-embedded-derp]] [--relay-secret FILE] " +
-			"[--oidc-issuer URL --oidc-client-id ID --oidc-client-secret-file FILE [--oidc-allowed-domains a,b] [--oidc-allowed-users a,b] [--oidc-allowed-groups a,b] [--oidc-groups-claim NAME]]",
+			"[--oidc-issuer URL --oidc-client-id ID --oidc-client-secret-file FILE [--oidc-allowed-domains a,b] [--oidc-allowed-users a,b] [--oidc-allowed-groups a,b] [--oidc-groups-claim NAME]] [--trusted-proxy CIDR,…]",
 		short: "run the coordination server with its embedded relay and web console",
 		long: `Serves the control protocol (WebSocket at /ts/control, key at /key), the embedded DERP
 relay at /derp, the web pages and the admin console at /admin/ (its JSON API under
@@ -54,12 +56,17 @@ region ID) or, with --no-embedded-derp, instead of it.
 ("tsconnect derp --verify-clients-url") ask whether a node key may connect; only relays
 showing that secret get an answer.
 
+--trusted-proxy CIDR,… names the reverse proxies in front of the server: only requests
+from them may say who the client is (X-Forwarded-For, or Forwarded's for=), and the login
+limits count that client (IPv6 per /64). Without it no forwarded header is believed.
+
 --oidc-issuer URL turns on single sign-on with any OpenID Connect provider (discovery at
 URL/.well-known/openid-configuration; PKCE, state and nonce checked; a verified email
 required). Register the client at the provider with the redirect URI
 SERVER_URL/auth/oidc/callback. Users appear on first sign-in, as members; an admin may
 create a user beforehand (same email) to give them the admin role. Their groups (the ID
-token's --oidc-groups-claim, default "groups") count in the policy where a group lists
+token's or userinfo's --oidc-groups-claim, default "groups"; a dotted path such as
+realm_access.roles reads a nested claim) count in the policy where a group lists
 "idpgroup:NAME". --oidc-allowed-domains, --oidc-allowed-users and --oidc-allowed-groups
 (comma-separated) limit who may sign in. Check mode re-authenticates such users at the
 provider; local accounts re-enter their password.`,
@@ -79,7 +86,8 @@ provider; local accounts re-enter their password.`,
 			fs.StringVar(&oidcDomains, "oidc-allowed-domains", "", "comma-separated email domains that may sign in (default: any)")
 			fs.StringVar(&oidcUsers, "oidc-allowed-users", "", "comma-separated emails that may always sign in")
 			fs.StringVar(&oidcGroups, "oidc-allowed-groups", "", "comma-separated provider groups, one of which a user must hold (default: any)")
-			fs.StringVar(&oidcClaim, "oidc-groups-claim", "groups", "ID token claim holding the user's groups")
+			fs.StringVar(&oidcClaim, "oidc-groups-claim", "groups", "ID token claim holding the user's groups (a dotted path such as realm_access.roles for a nested claim)")
+			fs.StringVar(&trustedProxy, "trusted-proxy", "", "comma-separated CIDRs of reverse proxies whose X-Forwarded-For/Forwarded name the client (default: trust none)")
 		},
 		run: func(ctx context.Context, args []string) error {
 			if len(args) > 0 {
@@ -121,6 +129,10 @@ provider; local accounts re-enter their password.`,
 			} else if oidcClientID != "" || oidcSecretFile != "" || oidcDomains != "" || oidcUsers != "" || oidcGroups != "" {
 				return fmt.Errorf("the --oidc-* flags need --oidc-issuer")
 			}
+			trusted, err := parseCIDRs(trustedProxy)
+			if err != nil {
+				return fmt.Errorf("--trusted-proxy: %w", err)
+			}
 			ln, err := net.Listen("tcp", listen)
 			if err != nil {
 				return err
@@ -135,7 +147,7 @@ provider; local accounts re-enter their password.`,
 			srv, handler, err := startControl(ctx, control.Config{
 				StateDir: stateDir, ServerURL: serverURL, EphemeralGrace: grace,
 				EmbeddedDERP: !noEmbeddedDERP, DERPMap: derpMap,
-			}, oc)
+			}, oc, trusted)
 			if err != nil {
 				ln.Close()
 				return err
@@ -171,8 +183,9 @@ provider; local accounts re-enter their password.`,
 // startControl starts a control server that serves the embedded web pages, with its admin
 // API on DIR/admin.sock. The handler to serve is the admin console (/admin/, /api/v1/) in
 // front of the server's own handler (control protocol, relay, web pages). A non-nil oc
-// turns on single sign-on (its RedirectURL is set here).
-func startControl(ctx context.Context, cfg control.Config, oc *oidc.Config) (*control.Server, http.Handler, error) {
+// turns on single sign-on (its RedirectURL is set here). trusted are the reverse proxies
+// whose forwarded headers the console believes (console.Options.TrustedProxies).
+func startControl(ctx context.Context, cfg control.Config, oc *oidc.Config, trusted []netip.Prefix) (*control.Server, http.Handler, error) {
 	cfg.Web = web.Handler()
 	cfg.Logf = logfTo("") // every package prefixes its own lines ("control: ", "console: ", …)
 	var rp *oidc.RP
@@ -192,7 +205,8 @@ func startControl(ctx context.Context, cfg control.Config, oc *oidc.Config) (*co
 	if err != nil {
 		return nil, nil, err
 	}
-	con, err := console.New(srv, console.Options{ServerURL: cfg.ServerURL, Next: srv.Handler(), Logf: cfg.Logf, OIDC: rp})
+	con, err := console.New(srv, console.Options{ServerURL: cfg.ServerURL, Next: srv.Handler(), Logf: cfg.Logf, OIDC: rp,
+		TrustedProxies: trusted})
 	if err != nil {
 		srv.Close()
 		return nil, nil, err
@@ -204,6 +218,23 @@ func startControl(ctx context.Context, cfg control.Config, oc *oidc.Config) (*co
 	}
 	go srv.ServeAdmin(adminLn)
 	return srv, con, nil
+}
+
+// parseCIDRs parses a comma-separated list of CIDR prefixes (a bare address is its /32 or /128).
+func parseCIDRs(s string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, item := range commaList(s) {
+		p, err := netip.ParsePrefix(item)
+		if err != nil {
+			a, aerr := netip.ParseAddr(item)
+			if aerr != nil {
+				return nil, fmt.Errorf("%q is not a CIDR prefix like 10.0.0.0/8 or an address", item)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }
 
 // commaList splits a comma-separated flag value, dropping empty items.

@@ -75,7 +75,7 @@ func runDemo(ctx context.Context, listen, stateDir string, grace time.Duration) 
 	}
 	base := "http://" + ln.Addr().String()
 
-	srv, handler, err := startControl(ctx, control.Config{StateDir: stateDir, ServerURL: base, EphemeralGrace: grace}, nil)
+	srv, handler, err := startControl(ctx, control.Config{StateDir: stateDir, ServerURL: base, EphemeralGrace: grace}, nil, nil)
 	if err != nil {
 		ln.Close()
 		return err

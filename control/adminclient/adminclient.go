@@ -112,6 +112,14 @@ func (c *Client) CreateUserWith(ctx context.Context, req control.CreateUserReque
 	return u, err
 }
 
+// SetPassword sets the console password of the user with that email; every console
+// session of theirs ends (see control.Server.SetPassword).
+func (c *Client) SetPassword(ctx context.Context, email, password string) (control.User, error) {
+	var u control.User
+	err := c.do(ctx, http.MethodPut, "/users/"+url.PathEscape(strings.TrimSpace(email))+"/password", control.SetPasswordRequest{Password: password}, &u)
+	return u, err
+}
+
 // Users lists users.
 func (c *Client) Users(ctx context.Context) ([]control.User, error) {
 	var us []control.User

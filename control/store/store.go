@@ -53,6 +53,8 @@ type Tx interface {
 	// SetUserOIDC binds user id to an OpenID Connect identity. ErrConflict if another user
 	// holds it, ErrNotFound if there is no such user.
 	SetUserOIDC(userID int64, issuer, subject string) error
+	// SetUserEmail changes user id's email. ErrConflict if another user has it.
+	SetUserEmail(userID int64, email string) error
 	// SetUserGroups replaces user id's groups at the identity provider.
 	SetUserGroups(userID int64, groups []string) error
 	// DeleteUser removes user id for good; auth keys and deleted nodes that referred to it

@@ -3,6 +3,7 @@ package testop
 import (
 	"encoding/json"
 	"net/http"
+	"strings"
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/ory/fosite"
@@ -16,6 +17,7 @@ func (op *OP) discovery(w http.ResponseWriter, r *http.Request) {
 		"issuer":                                iss,
 		"authorization_endpoint":                iss + "/authorize",
 		"token_endpoint":                        iss + "/token",
+		"userinfo_endpoint":                     iss + "/userinfo",
 		"jwks_uri":                              iss + "/jwks",
 		"response_types_supported":              []string{"code"},
 		"response_modes_supported":              []string{"query"},
@@ -53,7 +55,76 @@ func (op *OP) token(w http.ResponseWriter, r *http.Request) {
 		op.provider.WriteAccessError(ctx, w, ar, err)
 		return
 	}
+	if raw, ok := resp.GetExtra("id_token").(string); ok && op.opts.NoAuthTime {
+		t, err := op.withoutAuthTime(raw)
+		if err != nil {
+			op.logf("testop: removing auth_time: %v", err)
+			http.Error(w, "server error", http.StatusInternalServerError)
+			return
+		}
+		resp.SetExtra("id_token", t)
+	}
 	op.provider.WriteAccessResponse(ctx, w, ar, resp)
+}
+
+// withoutAuthTime re-signs an ID token without its auth_time claim (fosite always sets one).
+func (op *OP) withoutAuthTime(raw string) (string, error) {
+	jws, err := jose.ParseSigned(raw, []jose.SignatureAlgorithm{jose.RS256})
+	if err != nil {
+		return "", err
+	}
+	payload, err := jws.Verify(&op.key.PublicKey)
+	if err != nil {
+		return "", err
+	}
+	var claims map[string]any
+	if err := json.Unmarshal(payload, &claims); err != nil {
+		return "", err
+	}
+	delete(claims, "auth_time")
+	if payload, err = json.Marshal(claims); err != nil {
+		return "", err
+	}
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: op.key},
+		(&jose.SignerOptions{}).WithHeader("kid", op.kid).WithType("JWT"))
+	if err != nil {
+		return "", err
+	}
+	obj, err := signer.Sign(payload)
+	if err != nil {
+		return "", err
+	}
+	return obj.CompactSerialize()
+}
+
+// userinfo is the UserInfo endpoint (OpenID Connect Core 5.3): the profile claims of the
+// access token's user, with its sub (Options.UserinfoSubject may change it).
+func (op *OP) userinfo(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok {
+		w.Header().Set("WWW-Authenticate", "Bearer")
+		http.Error(w, "no bearer token", http.StatusUnauthorized)
+		return
+	}
+	_, ar, err := op.provider.IntrospectToken(ctx, tok, fosite.AccessToken, openid.NewDefaultSession())
+	if err != nil {
+		op.logf("testop: userinfo refused: %v", fositeReason(err))
+		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+		http.Error(w, "invalid access token", http.StatusUnauthorized)
+		return
+	}
+	u, found := op.userBySubject(ar.GetSession().GetSubject())
+	if !found {
+		http.Error(w, "no such user", http.StatusNotFound)
+		return
+	}
+	c := op.claims(u)
+	c["sub"] = u.Subject
+	if op.opts.UserinfoSubject != nil {
+		c["sub"] = op.opts.UserinfoSubject(u)
+	}
+	writeJSON(w, c)
 }
 
 func writeJSON(w http.ResponseWriter, v any) {

@@ -43,7 +43,22 @@ type Options struct {
 	Users   []User
 	Clients []Client
 	// GroupsClaim names the ID token claim that carries a user's groups; "" means "groups".
+	// A dotted path ("realm_access.roles") nests the list in objects, as some providers do.
 	GroupsClaim string
+	// ClaimsInUserinfoOnly leaves email, email_verified, name and the groups out of the ID
+	// token: only the userinfo endpoint (GET /userinfo with the access token) has them, as
+	// with many providers by default.
+	ClaimsInUserinfoOnly bool
+	// UserinfoSubject, if non-nil, gives the "sub" the userinfo endpoint answers for a
+	// user (a hostile or broken provider); nil answers the user's own subject.
+	UserinfoSubject func(u User) string
+	// RememberSignIns keeps a provider session per browser (a cookie): later authorization
+	// requests from it, unless they ask for a fresh login (prompt=login or max_age=0), get
+	// a code without the form, with auth_time still that of the password sign-in — the
+	// silent single sign-on of real providers.
+	RememberSignIns bool
+	// NoAuthTime leaves auth_time out of the ID token.
+	NoAuthTime bool
 	// IDTokenLifespan is how long ID tokens are valid; 0 means one hour.
 	IDTokenLifespan time.Duration
 	// Logf, if non-nil, receives one line per sign-in and per refused request (never secrets).
@@ -58,11 +73,20 @@ type OP struct {
 	key      *rsa.PrivateKey
 	kid      string
 	groups   string
+	opts     Options
 	logf     func(string, ...any)
 
-	mu     sync.Mutex
-	users  map[string]User // by lower-case email
-	logins int
+	mu       sync.Mutex
+	users    map[string]User // by lower-case email
+	logins   int
+	sessions map[string]ssoSession // the provider's own sign-in sessions, by cookie value
+}
+
+// ssoSession is a browser signed in at the provider: later authorization requests without
+// prompt=login or max_age=0 get a code at once, with auth_time the time of that sign-in.
+type ssoSession struct {
+	email    string
+	authTime time.Time
 }
 
 // New starts a provider on 127.0.0.1. Close it when done.
@@ -74,8 +98,8 @@ func New(opts Options) (*OP, error) {
 	secret := make([]byte, 32)
 	rand.Read(secret)
 	op := &OP{
-		key: key, kid: rand.Text()[:12], groups: opts.GroupsClaim,
-		store: newStore(), users: map[string]User{}, logf: opts.Logf,
+		key: key, kid: rand.Text()[:12], groups: opts.GroupsClaim, opts: opts,
+		store: newStore(), users: map[string]User{}, logf: opts.Logf, sessions: map[string]ssoSession{},
 	}
 	if op.groups == "" {
 		op.groups = "groups"
@@ -97,6 +121,7 @@ func New(opts Options) (*OP, error) {
 	mux.HandleFunc("GET /authorize", op.authorize)
 	mux.HandleFunc("POST /authorize", op.authorize)
 	mux.HandleFunc("POST /token", op.token)
+	mux.HandleFunc("GET /userinfo", op.userinfo)
 	op.srv = httptest.NewUnstartedServer(mux)
 	issuer := "http://" + op.srv.Listener.Addr().String()
 
@@ -124,6 +149,7 @@ func New(opts Options) (*OP, error) {
 		compose.OAuth2AuthorizeExplicitFactory,
 		compose.OAuth2PKCEFactory,
 		compose.OpenIDConnectExplicitFactory,
+		compose.OAuth2TokenIntrospectionFactory,
 	)
 	op.srv.Start()
 	return op, nil
@@ -172,24 +198,53 @@ func (op *OP) checkPassword(email, password string) (User, bool) {
 	return u, true
 }
 
-// session is the fosite session (and so the ID token's claims) for user u.
-func (op *OP) session(u User) *openid.DefaultSession {
-	// auth_time is in whole seconds; requested_at equal to it satisfies prompt=login.
-	now := time.Now().UTC().Truncate(time.Second)
-	extra := map[string]any{
+// claims are the user's profile claims (email, email_verified, name, groups).
+func (op *OP) claims(u User) map[string]any {
+	c := map[string]any{
 		"email":          u.Email,
 		"email_verified": u.EmailVerified,
 	}
 	if u.Name != "" {
-		extra["name"] = u.Name
+		c["name"] = u.Name
 	}
 	if u.Groups != nil {
-		extra[op.groups] = append([]string{}, u.Groups...)
+		// A dotted claim name nests: "realm_access.roles" → {"realm_access": {"roles": […]}}.
+		path := strings.Split(op.groups, ".")
+		m := c
+		for _, k := range path[:len(path)-1] {
+			next := map[string]any{}
+			m[k] = next
+			m = next
+		}
+		m[path[len(path)-1]] = append([]string{}, u.Groups...)
 	}
+	return c
+}
+
+// userBySubject returns the user with subject sub.
+func (op *OP) userBySubject(sub string) (User, bool) {
+	op.mu.Lock()
+	defer op.mu.Unlock()
+	for _, u := range op.users {
+		if u.Subject == sub {
+			return u, true
+		}
+	}
+	return User{}, false
+}
+
+// session is the fosite session (and so the ID token's claims) for user u, who
+// authenticated at authTime.
+func (op *OP) session(u User, authTime time.Time) *openid.DefaultSession {
+	// auth_time is in whole seconds; requested_at equal to it satisfies prompt=login.
+	now := time.Now().UTC().Truncate(time.Second)
+	extra := op.claims(u)
+	if op.opts.ClaimsInUserinfoOnly {
+		extra = map[string]any{}
+	}
+	claims := &jwt.IDTokenClaims{Subject: u.Subject, AuthTime: authTime.UTC().Truncate(time.Second), RequestedAt: now, Extra: extra}
 	return &openid.DefaultSession{
-		Claims: &jwt.IDTokenClaims{
-			Subject: u.Subject, AuthTime: now, RequestedAt: now, Extra: extra,
-		},
+		Claims:  claims,
 		Headers: &jwt.Headers{Extra: map[string]any{"kid": op.kid}},
 		Subject: u.Subject, Username: u.Email,
 	}

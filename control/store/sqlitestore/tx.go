@@ -147,6 +147,11 @@ func (t *txn) SetUserOIDC(userID int64, issuer, subject string) error {
 	return mustChange(res, err, fmt.Sprintf("set OIDC identity of user %d", userID))
 }
 
+func (t *txn) SetUserEmail(userID int64, email string) error {
+	res, err := t.exec(`UPDATE users SET email = ? WHERE id = ?`, email, userID)
+	return mustChange(res, err, fmt.Sprintf("set email of user %d", userID))
+}
+
 func (t *txn) SetUserGroups(userID int64, groups []string) error {
 	res, err := t.exec(`UPDATE users SET idp_groups = ? WHERE id = ?`, tagsText(groups), userID)
 	return mustChange(res, err, fmt.Sprintf("set groups of user %d", userID))

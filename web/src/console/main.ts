@@ -8,6 +8,7 @@ import { ApiError, call, message, setCSRF, whenUnauthenticated, type User } from
 import { h, replace } from "./dom.js";
 import { KeysPage } from "./keys.js";
 import { MachinesPage } from "./machines.js";
+import { changeOwnPassword } from "./password.js";
 import { PolicyPage } from "./policy.js";
 import { Sessions } from "./sessions.js";
 import { UsersPage } from "./users.js";
@@ -146,12 +147,14 @@ function signedIn(me: User, csrf: string) {
       },
     },
   }, "Log out");
+  const password = h("button", { type: "button", on: { click: () => void changeOwnPassword() } }, "Password…");
   const main = h("main", { id: "page", tabindex: -1 });
   replace(app,
     h("header", { class: "top" },
       h("strong", { class: "brand" }, "tsconnect"),
       nav,
       h("span", { class: "me" }, h("span", { class: "who" }, me.email), " ", h("span", { class: "badge" }, me.role)),
+      password,
       logout),
     sessions.el,
     main);

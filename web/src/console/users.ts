@@ -1,8 +1,9 @@
-// The Users page (admins): list, create with a role and a password, delete.
+// The Users page (admins): list, create with a role and a password, reset a password, delete.
 
 import { call, type User } from "./api.js";
 import { h } from "./dom.js";
 import { ListPage } from "./listpage.js";
+import { resetPassword } from "./password.js";
 
 /** The users list and the form adding one. */
 export class UsersPage extends ListPage<User> {
@@ -53,12 +54,19 @@ export class UsersPage extends ListPage<User> {
       h("td", null, u.role),
       h("td", null, u.id === this.me.id
         ? h("span", { class: "help" }, "you")
-        : h("button", {
+        : [h("button", {
+            type: "button", "aria-label": `Reset the password of ${u.email}`,
+            on: {
+              click: () => void resetPassword(u).then((ok) => {
+                if (ok) this.#done.textContent = `Password of ${u.email} set; their sessions ended.`;
+              }),
+            },
+          }, "Reset password"), " ", h("button", {
             type: "button", class: "danger", "aria-label": `Delete user ${u.email}`,
             on: {
               click: () => void this.act(() => call<unknown>("DELETE", `/users/${u.id}`),
                 `Delete ${u.email}? Their sessions end and their machines lose their owner.`, "Delete"),
             },
-          }, "Delete")));
+          }, "Delete")]));
   }
 }
