@@ -54,8 +54,7 @@ func FuzzServerFrames(f *testing.F) {
 		if !mesh && s.m.meshRefused.Load() > 0 && len(s.watchers) != 0 {
 			t.Fatal("a plain client became a watcher")
 		}
-		for len(local.sendq) > 0 {
-			p := <-local.sendq
+		for _, p := range local.q.take(nil, sendQueueDepth) {
 			if p.peer != src && !mesh {
 				t.Fatalf("a plain client's packet arrived stamped %s", p.peer.ShortString())
 			}
