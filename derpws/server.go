@@ -203,6 +203,13 @@ func (s *Server) register(c *sclient) error {
 		return errServerClosed
 	}
 	st := s.stats[c.key]
+	if st == nil && len(s.stats) >= maxStatsKeys+len(s.clients) {
+		for k := range s.stats {
+			if s.clients[k] == nil {
+				delete(s.stats, k)
+			}
+		}
+	}
 	if st == nil {
 		st = new(keyStats)
 		s.stats[c.key] = st

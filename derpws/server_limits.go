@@ -25,10 +25,12 @@ const (
 	maxClientInfoLen = 8 << 10
 	// maxPingLen bounds a Ping frame: 8 bytes, with room for extensions as the stock relay allows.
 	maxPingLen = 1000
-	// maxStatsKeys bounds the per-key counters kept for keys no longer connected; beyond it
-	// those of disconnected keys are forgotten.
-	maxStatsKeys = 100_000
 )
+
+// maxStatsKeys bounds the per-key counters kept for keys no longer connected (anyone may
+// connect with fresh keys to a relay without VerifyClient); beyond it those of disconnected
+// keys are forgotten. A variable for tests.
+var maxStatsKeys = 100_000
 
 // limitOr returns v, or def when v is 0, or 0 (no limit) when v is negative.
 func limitOr[T int | time.Duration](v, def T) T {
