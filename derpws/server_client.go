@@ -26,19 +26,20 @@ type sclient struct {
 	bw    *bufio.Writer
 	stats *keyStats
 
-	q     *sendQueue            // packets to the client, stamped with their source
-	ctrlq chan ctrlFrame        // small control frames to the client
-	stopc chan struct{}         // closed by stop
-	wdone chan struct{}         // closed when the writer has ended
-	once  sync.Once             // guards stop
-	final ctrlFrame             // a last frame for the writer to send, set before stopc closes
-	num   uint64                // connection number, unique within the server
-	sent  map[key.Public]uint64 // whom this client sent to (key → their connection number); the reader's alone
-	bytes tokenBucket           // the reader's read limits
-	frms  tokenBucket
-	pause *time.Timer // the reader's throttle timer, made on first use
-	armed bool        // the reader has a frame timeout set on nc
-	ping  [8]byte     // the reader's buffer for a Ping payload
+	q        *sendQueue            // packets to the client, stamped with their source
+	ctrlq    chan ctrlFrame        // small control frames to the client
+	stopc    chan struct{}         // closed by stop
+	wdone    chan struct{}         // closed when the writer has ended
+	once     sync.Once             // guards stop
+	final    ctrlFrame             // a last frame for the writer to send, set before stopc closes
+	num      uint64                // connection number, unique within the server
+	sent     map[key.Public]uint64 // whom this client sent to (key → their connection number); the reader's alone
+	bytes    tokenBucket           // the reader's read limits
+	frms     tokenBucket
+	pause    *time.Timer // the reader's throttle timer, made on first use
+	armed    bool        // the reader has a frame timeout set on nc
+	deadline time.Time   // and this is it (a WebSocket reports an expired one as a cancel)
+	ping     [8]byte     // the reader's buffer for a Ping payload
 
 	preferred atomic.Bool // the client's NotePreferred
 	canMesh   bool        // a mesh peer: it showed the region's mesh key
@@ -108,7 +109,7 @@ func (c *sclient) readLoop() error {
 			err = c.readFrame(t, n)
 		}
 		if err != nil {
-			if c.armed && isTimeout(err) {
+			if c.armed && (isTimeout(err) || !time.Now().Before(c.deadline)) {
 				c.s.m.frameTimeouts.Add(1)
 				return fmt.Errorf("derpws: frame (type 0x%02x, %d bytes announced) not complete within %v: %w", byte(t), n, c.s.frameTimeout, err)
 			}
@@ -147,7 +148,8 @@ func (c *sclient) readHeader() (FrameType, uint32, error) {
 func (c *sclient) arm() {
 	if c.s.frameTimeout > 0 && !c.armed {
 		c.armed = true
-		c.nc.SetReadDeadline(time.Now().Add(c.s.frameTimeout))
+		c.deadline = time.Now().Add(c.s.frameTimeout)
+		c.nc.SetReadDeadline(c.deadline)
 	}
 }
 

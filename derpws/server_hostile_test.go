@@ -3,13 +3,17 @@
 package derpws
 
 import (
+	"bufio"
 	"bytes"
+	"context"
 	"encoding/binary"
 	"fmt"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/coder/websocket"
 
 	"tsconnect/key"
 )
@@ -229,4 +233,32 @@ func TestHostileClientInfoJSON(t *testing.T) {
 		t.Fatalf("answered 0x%02x", ft)
 	}
 	rc.alive()
+}
+
+// TestWebSocketStalledFrameIsClosed: FrameTimeout holds over the WebSocket transport too.
+func TestWebSocketStalledFrameIsClosed(t *testing.T) {
+	checkLeaks(t)
+	lb := &logBuf{t: t}
+	r := newRelay(t, &ServerOptions{Logf: lb.logf, FrameTimeout: 200 * time.Millisecond})
+	ctx, cancel := context.WithTimeout(context.Background(), hangGuard)
+	defer cancel()
+	wc, _, err := websocket.Dial(ctx, r.url, &websocket.DialOptions{Subprotocols: []string{Subprotocol}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc := newWSConn(wc)
+	defer nc.Close()
+	rc := &rawConn{t: t, nc: nc, br: bufio.NewReader(nc), bw: bufio.NewWriter(nc)}
+	ft, b := rc.readFrame()
+	if ft != FrameServerKey {
+		t.Fatalf("first frame 0x%02x", ft)
+	}
+	if rc.srv, err = parseServerKey(b); err != nil {
+		t.Fatal(err)
+	}
+	rc.login(key.NewPrivate())
+	rc.alive()
+	nc.Write(header(FrameSendPacket, 100))
+	rc.expectClosed()
+	waitUntil(t, "the log line", func() bool { return strings.Contains(lb.String(), "not complete within") })
 }
