@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"golang.org/x/crypto/nacl/box"
 
 	"tsconnect/key"
 )
@@ -261,4 +262,42 @@ func TestWebSocketStalledFrameIsClosed(t *testing.T) {
 	nc.Write(header(FrameSendPacket, 100))
 	rc.expectClosed()
 	waitUntil(t, "the log line", func() bool { return strings.Contains(lb.String(), "not complete within") })
+}
+
+// TestForgedKeyEncodingsAreRefused: a client cannot take a second identity by claiming its key
+// with bit 255 set (the same curve point, so its box opens), nor any identity at all by
+// claiming a low-order key such as all zeros (whose shared secret anyone can compute).
+func TestForgedKeyEncodingsAreRefused(t *testing.T) {
+	checkLeaks(t)
+	lb := &logBuf{t: t}
+	r := newRelay(t, &ServerOptions{Logf: lb.logf})
+	real := key.NewPrivate()
+
+	rc := dialRaw(t, r.url)
+	ci, err := clientInfoPayload(real, rc.srv, &ClientInfo{Version: ProtocolVersion})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ci[31] |= 0x80
+	rc.write(FrameClientInfo, ci)
+	if seen := rc.expectClosed(); len(seen) != 0 {
+		t.Fatalf("bit-255 twin of a key answered %v", seen)
+	}
+
+	rc = dialRaw(t, r.url)
+	var zero, shared [32]byte
+	anyPriv := [32]byte(key.NewPrivate())
+	box.Precompute(&shared, &zero, &anyPriv)
+	var nonce [nonceLen]byte
+	sealed := box.SealAfterPrecomputation(nonce[:], []byte(`{"version":2}`), &nonce, &shared)
+	rc.write(FrameClientInfo, zero[:], sealed)
+	if seen := rc.expectClosed(); len(seen) != 0 {
+		t.Fatalf("the all-zero key answered %v", seen)
+	}
+	waitUntil(t, "both refusals logged", func() bool {
+		return strings.Contains(lb.String(), "not a canonical") && strings.Contains(lb.String(), "low-order")
+	})
+	if r.m.clients.Load() != 0 {
+		t.Fatal("a forged key is connected")
+	}
 }
