@@ -1,9 +1,11 @@
 package derpws
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
+	"os"
 
 	"tsconnect/key"
 )
@@ -24,8 +26,35 @@ type ctrlFrame struct {
 	payload []byte     // other types
 }
 
+// badFrameError is a frame that breaks the protocol: the connection that sent it is closed.
+type badFrameError struct{ msg string }
+
+func (e *badFrameError) Error() string { return e.msg }
+
 func errShortFrame(t FrameType, n uint32) error {
-	return fmt.Errorf("derpws: frame type 0x%02x of %d bytes is too short", byte(t), n)
+	return &badFrameError{fmt.Sprintf("derpws: frame type 0x%02x of %d bytes is too short", byte(t), n)}
+}
+
+// errFrameSize reports a frame of a fixed-size type whose length is not want.
+func errFrameSize(t FrameType, n uint32, want string) error {
+	return &badFrameError{fmt.Sprintf("derpws: frame type 0x%02x of %d bytes, want %s", byte(t), n, want)}
+}
+
+// errBigPacket reports a packet frame carrying more than MaxPacketSize.
+func errBigPacket(t FrameType, n uint32) error {
+	return &badFrameError{fmt.Sprintf("derpws: frame type 0x%02x carries a packet of %d bytes, limit %d", byte(t), n, MaxPacketSize)}
+}
+
+// isBadFrame reports an error for a frame that breaks the protocol (including a length over
+// maxFrameLen).
+func isBadFrame(err error) bool {
+	var bf *badFrameError
+	return errors.As(err, &bf) || errors.Is(err, errFrameTooLong)
+}
+
+// isTimeout reports a read that ended at its deadline.
+func isTimeout(err error) bool {
+	return errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.DeadlineExceeded)
 }
 
 // isClosedErr reports errors that just mean the connection was closed on purpose.

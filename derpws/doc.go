@@ -30,6 +30,16 @@
 // fastest as home (PickHome), and uses a Multi: one Client per region, the home one announced
 // with NotePreferred, others opened only for peers homed there and closed when idle.
 //
+// Fairness and limits: each destination's queue is kept per source, and when it is full the
+// packet dropped is the oldest of the source holding most of it, so one sender's flood costs
+// only that sender; the writer serves sources round robin. The relay reads each client at most
+// ServerOptions.ClientBytesPerSecond and ClientFramesPerSecond (pausing, not dropping), closes a
+// client that stalls mid-frame for FrameTimeout or breaks a frame's size rules (a packet over
+// MaxPacketSize, NotePreferred not 1 byte, Ping not 8 to 1000 bytes, ClientInfo over 8 KiB,
+// WatchConns not empty, ClosePeer not 32 bytes), and holds at most MaxConns connections. A new
+// connection with a key replaces only that key's older one. Drops and closes are counted by
+// reason in the metrics.
+//
 // Admission for a standalone relay: VerifyURL asks a control server (see control.RelayVerifyPath)
 // with a shared bearer secret. Metrics: Server.WriteMetrics, in the Prometheus text format.
 package derpws

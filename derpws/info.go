@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 
+	"golang.org/x/crypto/curve25519"
 	"golang.org/x/crypto/nacl/box"
 
 	"tsconnect/key"
@@ -84,11 +85,38 @@ func parseClientInfo(b []byte, serverPriv key.Private) (key.Public, *ClientInfo,
 		return k, nil, errors.New("derpws: ClientInfo frame shorter than a key")
 	}
 	copy(k[:], b)
+	if err := checkClaimedKey(k, serverPriv); err != nil {
+		return key.Public{}, nil, err
+	}
 	info := new(ClientInfo)
 	if err := openJSON(b[KeyLen:], serverPriv, k, info, "ClientInfo"); err != nil {
 		return key.Public{}, nil, err
 	}
 	return k, info, nil
+}
+
+// checkClaimedKey refuses a claimed key that is not a canonical curve point encoding (bit 255
+// set, or a value of at least 2^255-19: another spelling of some real key's point, whose box
+// would open too) or that is of low order (its shared secret is all zeros, so anyone could seal
+// a box "from" it). No key made from a private key is either.
+func checkClaimedKey(k key.Public, serverPriv key.Private) error {
+	nonCanonical := k[31]&0x80 != 0
+	if k[31] == 0x7f && k[0] >= 0xed {
+		nonCanonical = true
+		for _, c := range k[1:31] {
+			if c != 0xff {
+				nonCanonical = false
+				break
+			}
+		}
+	}
+	if nonCanonical {
+		return errors.New("derpws: ClientInfo claims a key that is not a canonical curve25519 encoding")
+	}
+	if _, err := curve25519.X25519(serverPriv[:], k[:]); err != nil {
+		return errors.New("derpws: ClientInfo claims a low-order key")
+	}
+	return nil
 }
 
 // serverInfoPayload builds a ServerInfo frame payload for the client clientPub.

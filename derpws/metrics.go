@@ -17,6 +17,10 @@ type serverMetrics struct {
 	forwardedOut, forwardedIn     atomic.Uint64
 	dropQueueFull, dropWriteError atomic.Uint64
 	dropDisconnected              atomic.Uint64
+	dropFairShare                 atomic.Uint64 // a heavier source's packet dropped for a lighter one's
+	throttled                     atomic.Uint64 // pauses of a client's reader for its rate limit
+	badFrames, frameTimeouts      atomic.Uint64 // connections closed for a malformed or stalled frame
+	connsRefused                  atomic.Uint64 // connections refused at MaxConns
 	dropUnknownDest               atomic.Uint64
 	dropUnknownForward            atomic.Uint64
 	handshakeFailures, refused    atomic.Uint64
@@ -54,11 +58,16 @@ func (s *Server) WriteMetrics(w io.Writer) {
 		{"derp_packets_forwarded_out_total", "counter", "Packets forwarded to peer relays.", "", m.forwardedOut.Load()},
 		{"derp_packets_forwarded_in_total", "counter", "Packets forwarded from peer relays.", "", m.forwardedIn.Load()},
 		{"derp_packets_dropped_total", "counter", "Packets dropped, by reason.", `reason="queue_full"`, m.dropQueueFull.Load()},
+		{"derp_packets_dropped_total", "counter", "", `reason="fair_share"`, m.dropFairShare.Load()},
 		{"derp_packets_dropped_total", "counter", "", `reason="write_error"`, m.dropWriteError.Load()},
 		{"derp_packets_dropped_total", "counter", "", `reason="disconnected"`, m.dropDisconnected.Load()},
 		{"derp_packets_dropped_total", "counter", "", `reason="unknown_dest"`, m.dropUnknownDest.Load()},
 		{"derp_packets_dropped_total", "counter", "", `reason="unknown_dest_forwarded"`, m.dropUnknownForward.Load()},
 		{"derp_handshake_failures_total", "counter", "Connections that failed the handshake.", "", m.handshakeFailures.Load()},
+		{"derp_client_throttled_total", "counter", "Pauses in reading a client that went over its rate limit.", "", m.throttled.Load()},
+		{"derp_conns_closed_total", "counter", "Client connections closed by the relay, by reason.", `reason="bad_frame"`, m.badFrames.Load()},
+		{"derp_conns_closed_total", "counter", "", `reason="frame_timeout"`, m.frameTimeouts.Load()},
+		{"derp_conns_refused_total", "counter", "Connections refused because the relay had MaxConns.", "", m.connsRefused.Load()},
 		{"derp_clients_refused_total", "counter", "Clients refused admission.", "", m.refused.Load()},
 		{"derp_mesh_refused_total", "counter", "Mesh frames or mesh keys refused.", "", m.meshRefused.Load()},
 	}

@@ -6,11 +6,13 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"strings"
 	"sync"
 	"time"
 
+	"tsconnect/internal/safetext"
 	"tsconnect/key"
 )
 
@@ -30,6 +32,23 @@ type ServerOptions struct {
 	// KeepAlive is the interval between KeepAlive frames to each client (jittered down by up
 	// to a tenth); 0 means 60 s.
 	KeepAlive time.Duration
+
+	// Limits; for each, 0 means the default and a negative value means no limit.
+
+	// ClientBytesPerSecond and ClientFramesPerSecond bound what the relay reads from one
+	// connection (frame headers included), with a burst of a tenth of a second. A client over
+	// them is not dropped: the relay stops reading from it until its balance recovers, so TCP
+	// slows the client down and the relay spends no work on the excess. Defaults: 1 GiB/s
+	// and 1,000,000 frames/s. Mesh peers are not limited.
+	ClientBytesPerSecond  int
+	ClientFramesPerSecond int
+	// FrameTimeout bounds how long a client may take to send a whole frame once its first byte
+	// has arrived; a client that stalls mid-frame is closed. Time between frames is not
+	// limited (the relay's KeepAlive frames check the connection). Default 10 s.
+	FrameTimeout time.Duration
+	// MaxConns bounds the relay's connections, in the handshake or connected; one more is
+	// answered 503. Default 20,000.
+	MaxConns int
 }
 
 // Server is a DERP relay. Serve it over HTTP with ServeHTTP.
@@ -41,6 +60,10 @@ type Server struct {
 	keepAlive time.Duration
 	meshKey   string
 	m         serverMetrics
+
+	bytesPerSec, framesPerSec int           // per-client read limits, 0 for none
+	frameTimeout              time.Duration // 0 for none
+	maxConns                  int           // 0 for none
 
 	mu       sync.RWMutex
 	watchers map[*sclient]struct{}  // mesh peers that sent WatchConns
@@ -60,8 +83,11 @@ const (
 	handshakeTimeout   = 10 * time.Second
 	serverWriteTimeout = 2 * time.Second
 	// sendQueueDepth is the per-client queue of packets waiting for the client's writer; when
-	// full, the oldest is dropped, so a slow client never stalls its senders.
+	// full, the oldest packet of the source holding most of it is dropped (see sendQueue), so a
+	// slow client never stalls its senders and a flooding sender never crowds out the others.
 	sendQueueDepth = 32
+	// writeBatch is how many queued packets the writer takes at once.
+	writeBatch = 16
 	// restartReconnectIn and restartTryFor are the figures of the Restarting frame sent on Close.
 	restartReconnectIn = 500 * time.Millisecond
 	restartTryFor      = 60 * time.Second
@@ -91,6 +117,10 @@ func NewServer(priv key.Private, opts *ServerOptions) *Server {
 	if s.keepAlive <= 0 {
 		s.keepAlive = defaultKeepAlive
 	}
+	s.bytesPerSec = limitOr(opts.ClientBytesPerSecond, defaultClientBytesPerSecond)
+	s.framesPerSec = limitOr(opts.ClientFramesPerSecond, defaultClientFramesPerSecond)
+	s.frameTimeout = limitOr(opts.FrameTimeout, defaultFrameTimeout)
+	s.maxConns = limitOr(opts.MaxConns, defaultMaxConns)
 	return s
 }
 
@@ -136,7 +166,10 @@ func (s *Server) ClosePeer(k key.Public) {
 	}
 }
 
-var errServerClosed = errors.New("derpws: server closed")
+var (
+	errServerClosed = errors.New("derpws: server closed")
+	errRelayFull    = errors.New("derpws: relay has its maximum of connections (ServerOptions.MaxConns)")
+)
 
 // track records a new connection in the handshake; it fails once the server is closed.
 func (s *Server) track(nc net.Conn) error {
@@ -144,6 +177,10 @@ func (s *Server) track(nc net.Conn) error {
 	defer s.mu.Unlock()
 	if s.closed {
 		return errServerClosed
+	}
+	if s.maxConns > 0 && len(s.conns) >= s.maxConns {
+		s.m.connsRefused.Add(1)
+		return errRelayFull
 	}
 	s.conns[nc] = nil
 	s.wg.Add(1)
@@ -166,6 +203,13 @@ func (s *Server) register(c *sclient) error {
 		return errServerClosed
 	}
 	st := s.stats[c.key]
+	if st == nil && len(s.stats) >= maxStatsKeys+len(s.clients) {
+		for k := range s.stats {
+			if s.clients[k] == nil {
+				delete(s.stats, k)
+			}
+		}
+	}
 	if st == nil {
 		st = new(keyStats)
 		s.stats[c.key] = st
@@ -225,7 +269,7 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn, br *bufio.Reader) {
 	k, canMesh, err := s.handshake(ctx, nc, br, bw)
 	if err != nil {
 		s.m.handshakeFailures.Add(1)
-		s.logf("derpws: handshake with %v: %v", nc.RemoteAddr(), err)
+		s.logf("derpws: handshake with %v: %s", nc.RemoteAddr(), safetext.Bounded(err.Error(), 0))
 		return
 	}
 	c := newSclient(s, k, nc, br, bw)
@@ -258,7 +302,10 @@ func (s *Server) handshake(ctx context.Context, nc net.Conn, br *bufio.Reader, b
 		return key.Public{}, false, err
 	}
 	if t != FrameClientInfo {
-		return key.Public{}, false, errors.New("derpws: first client frame is not ClientInfo")
+		return key.Public{}, false, fmt.Errorf("derpws: first client frame is of type 0x%02x, not ClientInfo", byte(t))
+	}
+	if n > maxClientInfoLen {
+		return key.Public{}, false, fmt.Errorf("derpws: ClientInfo frame of %d bytes, limit %d", n, maxClientInfoLen)
 	}
 	b, err := readSmallPayload(br, n, nil)
 	if err != nil {

@@ -4,6 +4,7 @@ package derpws
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -11,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"tsconnect/internal/safetext"
 	"tsconnect/key"
 )
 
@@ -24,14 +26,20 @@ type sclient struct {
 	bw    *bufio.Writer
 	stats *keyStats
 
-	sendq chan packet           // packets to the client, stamped with their source
-	ctrlq chan ctrlFrame        // small control frames to the client
-	stopc chan struct{}         // closed by stop
-	wdone chan struct{}         // closed when the writer has ended
-	once  sync.Once             // guards stop
-	final ctrlFrame             // a last frame for the writer to send, set before stopc closes
-	num   uint64                // connection number, unique within the server
-	sent  map[key.Public]uint64 // whom this client sent to (key → their connection number); the reader's alone
+	q        *sendQueue            // packets to the client, stamped with their source
+	ctrlq    chan ctrlFrame        // small control frames to the client
+	stopc    chan struct{}         // closed by stop
+	wdone    chan struct{}         // closed when the writer has ended
+	once     sync.Once             // guards stop
+	final    ctrlFrame             // a last frame for the writer to send, set before stopc closes
+	num      uint64                // connection number, unique within the server
+	sent     map[key.Public]uint64 // whom this client sent to (key → their connection number); the reader's alone
+	bytes    tokenBucket           // the reader's read limits
+	frms     tokenBucket
+	pause    *time.Timer // the reader's throttle timer, made on first use
+	armed    bool        // the reader has a frame timeout set on nc
+	deadline time.Time   // and this is it (a WebSocket reports an expired one as a cancel)
+	ping     [8]byte     // the reader's buffer for a Ping payload
 
 	preferred atomic.Bool // the client's NotePreferred
 	canMesh   bool        // a mesh peer: it showed the region's mesh key
@@ -48,12 +56,14 @@ func newSclient(s *Server, k key.Public, nc net.Conn, br *bufio.Reader, bw *bufi
 		nc:    nc,
 		br:    br,
 		bw:    bw,
-		sendq: make(chan packet, sendQueueDepth),
+		q:     newSendQueue(sendQueueDepth),
 		ctrlq: make(chan ctrlFrame, ctrlQueueDepth),
 		stopc: make(chan struct{}),
 		wdone: make(chan struct{}),
 		sent:  make(map[key.Public]uint64),
 		presc: make(chan struct{}, 1),
+		bytes: newTokenBucket(s.bytesPerSec, 2*maxFrameLen),
+		frms:  newTokenBucket(s.framesPerSec, 64),
 	}
 }
 
@@ -62,7 +72,7 @@ func (c *sclient) run() {
 	go c.writeLoop()
 	err := c.readLoop()
 	if err != nil && err != io.EOF && !isClosedErr(err) {
-		c.s.logf("derpws: %s: %v", c.key.ShortString(), err)
+		c.s.logf("derpws: closing %s from %v: %s", c.key.ShortString(), c.nc.RemoteAddr(), safetext.Bounded(err.Error(), 0))
 	}
 	c.stop(0, nil)
 	<-c.wdone
@@ -76,15 +86,9 @@ func (c *sclient) run() {
 		}
 	}
 	// Free what is still queued.
-	for {
-		select {
-		case p := <-c.sendq:
-			c.stats.drops.Add(1)
-			c.s.m.dropDisconnected.Add(1)
-			putBuf(p.buf)
-		default:
-			return
-		}
+	if n := uint64(c.q.close()); n > 0 {
+		c.stats.drops.Add(n)
+		c.s.m.dropDisconnected.Add(n)
 	}
 }
 
@@ -99,60 +103,132 @@ func (c *sclient) stop(t FrameType, payload []byte) {
 
 // readLoop reads the client's frames until an error.
 func (c *sclient) readLoop() error {
-	var scratch [64]byte
 	for {
-		t, n, err := readFrameHeader(c.br)
+		t, n, err := c.readHeader()
+		if err == nil {
+			err = c.readFrame(t, n)
+		}
+		if err != nil {
+			if c.armed && (isTimeout(err) || !time.Now().Before(c.deadline)) {
+				c.s.m.frameTimeouts.Add(1)
+				return fmt.Errorf("derpws: frame (type 0x%02x, %d bytes announced) not complete within %v: %w", byte(t), n, c.s.frameTimeout, err)
+			}
+			if isBadFrame(err) {
+				c.s.m.badFrames.Add(1)
+			}
+			return err
+		}
+		if c.armed {
+			c.armed = false
+			c.nc.SetReadDeadline(time.Time{})
+		}
+		if err := c.throttle(n); err != nil {
+			return err
+		}
+	}
+}
+
+// readHeader waits for the next frame as long as it takes, then reads its header. Once a
+// frame has begun and is not all buffered, the rest must come within the frame timeout.
+func (c *sclient) readHeader() (FrameType, uint32, error) {
+	if _, err := c.br.Peek(1); err != nil {
+		return 0, 0, err
+	}
+	if c.br.Buffered() < frameHeaderLen {
+		c.arm()
+	}
+	t, n, err := readFrameHeader(c.br)
+	if err == nil && c.br.Buffered() < int(n) {
+		c.arm()
+	}
+	return t, n, err
+}
+
+// arm starts the frame timeout for the frame being read.
+func (c *sclient) arm() {
+	if c.s.frameTimeout > 0 && !c.armed {
+		c.armed = true
+		c.deadline = time.Now().Add(c.s.frameTimeout)
+		c.nc.SetReadDeadline(c.deadline)
+	}
+}
+
+// readFrame reads and handles the payload of one frame of type t and n bytes.
+func (c *sclient) readFrame(t FrameType, n uint32) error {
+	switch t {
+	case FrameSendPacket:
+		if n < KeyLen {
+			return errShortFrame(t, n)
+		}
+		if n-KeyLen > MaxPacketSize {
+			return errBigPacket(t, n-KeyLen)
+		}
+		dst, err := readKey(c.br)
 		if err != nil {
 			return err
 		}
-		switch t {
-		case FrameSendPacket:
-			if n < KeyLen {
-				return errShortFrame(t, n)
-			}
-			dst, err := readKey(c.br)
-			if err != nil {
-				return err
-			}
-			pb := getBuf(int(n - KeyLen))
-			if _, err := io.ReadFull(c.br, pb.b); err != nil {
-				putBuf(pb)
-				return unexpectedEOF(err)
-			}
-			c.forward(dst, pb)
-		case FrameNotePreferred:
-			b, err := readSmallPayload(c.br, min(n, 1), scratch[:])
-			if err != nil {
-				return err
-			}
-			if err := discard(c.br, n-uint32(len(b))); err != nil {
-				return err
-			}
-			c.preferred.Store(len(b) == 1 && b[0] != 0)
-		case FramePing:
-			if n < 8 {
-				return errShortFrame(t, n)
-			}
-			b, err := readSmallPayload(c.br, 8, scratch[:])
-			if err != nil {
-				return err
-			}
-			if err := discard(c.br, n-8); err != nil {
-				return err
-			}
-			f := ctrlFrame{t: FramePong}
-			copy(f.ping[:], b)
-			c.queueCtrl(f)
-		case FrameWatchConns, FrameForwardPacket, FrameClosePeer:
-			if err := c.meshFrame(t, n); err != nil {
-				return err
-			}
-		default:
-			// Pong and types from the future are skipped.
-			if err := discard(c.br, n); err != nil {
-				return err
-			}
+		pb := getBuf(int(n - KeyLen))
+		if _, err := io.ReadFull(c.br, pb.b); err != nil {
+			putBuf(pb)
+			return unexpectedEOF(err)
 		}
+		c.forward(dst, pb)
+	case FrameNotePreferred:
+		if n != 1 {
+			return errFrameSize(t, n, "exactly 1")
+		}
+		b, err := c.br.ReadByte()
+		if err != nil {
+			return unexpectedEOF(err)
+		}
+		c.preferred.Store(b != 0)
+	case FramePing:
+		if n < 8 || n > maxPingLen {
+			return errFrameSize(t, n, fmt.Sprintf("8 to %d", maxPingLen))
+		}
+		b, err := readSmallPayload(c.br, 8, c.ping[:])
+		if err != nil {
+			return err
+		}
+		if err := discard(c.br, n-8); err != nil {
+			return err
+		}
+		f := ctrlFrame{t: FramePong}
+		copy(f.ping[:], b)
+		c.queueCtrl(f)
+	case FrameWatchConns, FrameForwardPacket, FrameClosePeer:
+		return c.meshFrame(t, n)
+	default:
+		// Pong, a second ClientInfo and types from the future are skipped, as the stock
+		// relay does; their length is bounded by maxFrameLen and they count against the
+		// client's rate limit.
+		return discard(c.br, n)
+	}
+	return nil
+}
+
+// throttle charges a frame of n bytes to the client's rate limits and, when it is over them,
+// pauses the reader until it is not. Mesh peers carry a whole relay's traffic and are not limited.
+func (c *sclient) throttle(n uint32) error {
+	if c.canMesh {
+		return nil
+	}
+	d := max(c.bytes.take(float64(n+frameHeaderLen)), c.frms.take(1))
+	if d <= 0 {
+		return nil
+	}
+	c.s.m.throttled.Add(1)
+	if c.pause == nil {
+		c.pause = time.NewTimer(d)
+	} else {
+		c.pause.Reset(d)
+	}
+	select {
+	case <-c.pause.C:
+		return nil
+	case <-c.stopc:
+		c.pause.Stop()
+		return net.ErrClosed
 	}
 }
 
@@ -181,25 +257,23 @@ func (c *sclient) forward(dstKey key.Public, pb *pktBuf) {
 	dst.enqueue(packet{peer: c.key, buf: pb})
 }
 
-// enqueue queues p for the client, dropping the oldest queued packet when full; it never blocks.
+// enqueue queues p for the client; it never blocks. When the queue is full a packet of the
+// source holding most of it is dropped (see sendQueue).
 func (c *sclient) enqueue(p packet) {
-	for range 4 {
-		select {
-		case c.sendq <- p:
-			return
-		default:
-		}
-		select {
-		case old := <-c.sendq:
-			c.stats.drops.Add(1)
-			c.s.m.dropQueueFull.Add(1)
-			putBuf(old.buf)
-		default:
-		}
+	dropped, why := c.q.enqueue(p)
+	if dropped == nil {
+		return
 	}
+	putBuf(dropped)
 	c.stats.drops.Add(1)
-	c.s.m.dropQueueFull.Add(1)
-	putBuf(p.buf)
+	switch why {
+	case dropOwnShare:
+		c.s.m.dropQueueFull.Add(1)
+	case dropFairShare:
+		c.s.m.dropFairShare.Add(1)
+	default:
+		c.s.m.dropDisconnected.Add(1)
+	}
 }
 
 // queueCtrl queues a control frame, dropping it if the control queue is full.
@@ -215,23 +289,35 @@ func (c *sclient) writeLoop() {
 	defer close(c.wdone)
 	ka := time.NewTimer(jitterDown(c.s.keepAlive))
 	defer ka.Stop()
+	batch := make([]packet, 0, writeBatch)
 	for {
 		var err error
 		select {
-		case p := <-c.sendq:
-			err = c.writePacket(p)
 		case f := <-c.ctrlq:
 			err = c.writeCtrl(&f)
 		case <-c.presc:
 			err = c.writePresence()
+		case <-c.stopc:
+			c.finish()
+			return
 		default:
+			if batch = c.q.take(batch[:0], writeBatch); len(batch) > 0 {
+				for i := range batch {
+					if err == nil {
+						err = c.writePacket(batch[i])
+					} else {
+						c.dropUnwritten(batch[i])
+					}
+					batch[i] = packet{}
+				}
+				break
+			}
 			if c.bw.Buffered() > 0 {
 				err = c.bw.Flush()
 				break
 			}
 			select {
-			case p := <-c.sendq:
-				err = c.writePacket(p)
+			case <-c.q.ready:
 			case f := <-c.ctrlq:
 				err = c.writeCtrl(&f)
 			case <-c.presc:
@@ -240,12 +326,7 @@ func (c *sclient) writeLoop() {
 				ka.Reset(jitterDown(c.s.keepAlive))
 				err = writeFrameHeader(c.bw, FrameKeepAlive, 0)
 			case <-c.stopc:
-				if c.final.t != 0 {
-					if writeFrame(c.bw, c.final.t, c.final.payload) == nil {
-						c.bw.Flush()
-					}
-				}
-				c.nc.Close()
+				c.finish()
 				return
 			}
 		}
@@ -257,6 +338,23 @@ func (c *sclient) writeLoop() {
 	}
 }
 
+// finish sends the final frame stop asked for, if any, and closes the connection.
+func (c *sclient) finish() {
+	if c.final.t != 0 {
+		if writeFrame(c.bw, c.final.t, c.final.payload) == nil {
+			c.bw.Flush()
+		}
+	}
+	c.nc.Close()
+}
+
+// dropUnwritten counts and frees a packet taken from the queue after a write failed.
+func (c *sclient) dropUnwritten(p packet) {
+	c.stats.drops.Add(1)
+	c.s.m.dropWriteError.Add(1)
+	putBuf(p.buf)
+}
+
 func (c *sclient) writePacket(p packet) error {
 	err := writePacketFrame(c.bw, FrameRecvPacket, &p.peer, p.buf.b)
 	if err == nil {
@@ -264,11 +362,10 @@ func (c *sclient) writePacket(p packet) error {
 		c.stats.bytesOut.Add(uint64(len(p.buf.b)))
 		c.s.m.packetsOut.Add(1)
 		c.s.m.bytesOut.Add(uint64(len(p.buf.b)))
-	} else {
-		c.stats.drops.Add(1)
-		c.s.m.dropWriteError.Add(1)
+		putBuf(p.buf)
+		return nil
 	}
-	putBuf(p.buf)
+	c.dropUnwritten(p)
 	return err
 }
 

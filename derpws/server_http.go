@@ -18,7 +18,8 @@ import (
 //     "Derp-Fast-Start: 1"), then DERP frames on the connection;
 //   - GET /derp as a WebSocket with subprotocol "derp": DERP frames as a byte stream of binary messages;
 //   - GET /derp/probe and /derp/latency-check: 200 with "Access-Control-Allow-Origin: *";
-//   - anything else: 426 Upgrade Required (503 once the server is closed).
+//   - anything else: 426 Upgrade Required (503 once the server is closed, or while it has
+//     ServerOptions.MaxConns connections).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if p := r.URL.Path; strings.HasSuffix(p, "/probe") || strings.HasSuffix(p, "/latency-check") {
 		w.Header().Set("Access-Control-Allow-Origin", "*")
@@ -26,10 +27,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mu.RLock()
-	closed := s.closed
+	closed, full := s.closed, s.maxConns > 0 && len(s.conns) >= s.maxConns
 	s.mu.RUnlock()
 	if closed {
 		http.Error(w, "derp: relay shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	if full {
+		s.m.connsRefused.Add(1)
+		w.Header().Set("Retry-After", "5")
+		http.Error(w, "derp: relay has its maximum of connections; try again later", http.StatusServiceUnavailable)
 		return
 	}
 	switch strings.ToLower(r.Header.Get("Upgrade")) {

@@ -104,8 +104,8 @@ func (c *sclient) meshFrame(t FrameType, n uint32) error {
 	}
 	switch t {
 	case FrameWatchConns:
-		if err := discard(c.br, n); err != nil {
-			return err
+		if n != 0 {
+			return errFrameSize(t, n, "0")
 		}
 		s.mu.Lock()
 		if _, ok := s.watchers[c]; !ok {
@@ -118,20 +118,20 @@ func (c *sclient) meshFrame(t FrameType, n uint32) error {
 		}
 		s.mu.Unlock()
 	case FrameClosePeer:
-		if n < KeyLen {
-			return errShortFrame(t, n)
+		if n != KeyLen {
+			return errFrameSize(t, n, fmt.Sprint(KeyLen))
 		}
 		k, err := readKey(c.br)
 		if err != nil {
-			return err
-		}
-		if err := discard(c.br, n-KeyLen); err != nil {
 			return err
 		}
 		s.ClosePeer(k)
 	case FrameForwardPacket:
 		if n < 2*KeyLen {
 			return errShortFrame(t, n)
+		}
+		if n-2*KeyLen > MaxPacketSize {
+			return errBigPacket(t, n-2*KeyLen)
 		}
 		src, err := readKey(c.br)
 		if err != nil {

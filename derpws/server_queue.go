@@ -1,0 +1,190 @@
+//go:build !js
+
+package derpws
+
+import (
+	"sync"
+
+	"tsconnect/key"
+)
+
+// sendQueue is one destination's packets waiting for its writer, kept per source so that
+// one source's flood cannot crowd out another's packets:
+//   - when the queue is full, the packet dropped to make room is the oldest of the source
+//     that holds the most of it (on a tie, the arriving packet's own source), so a flooding
+//     source loses its own packets while a light one loses none;
+//   - the writer takes packets round robin over the sources, one each per turn.
+//
+// It holds at most depth packets and at most depth sources, so its memory is bounded too.
+// Enqueue never blocks on the writer.
+type sendQueue struct {
+	mu     sync.Mutex
+	depth  int
+	n      int                      // packets queued
+	bySrc  map[key.Public]*srcQueue // sources with packets queued
+	ring   []*srcQueue              // the same sources, in round-robin order
+	next   int                      // index in ring the writer serves next
+	free   []*srcQueue              // emptied source queues, for reuse
+	closed bool
+	ready  chan struct{} // signalled when the queue goes from empty to not empty
+}
+
+// srcQueue is one source's packets, oldest first.
+type srcQueue struct {
+	src  key.Public
+	pkts []packet
+	head int // index of the oldest packet in pkts
+}
+
+func (q *srcQueue) len() int { return len(q.pkts) - q.head }
+
+// push appends p, moving the live packets to the front when the slice is full, so a source
+// that never empties does not grow it.
+func (q *srcQueue) push(p packet) {
+	if q.head > 0 && len(q.pkts) == cap(q.pkts) {
+		n := copy(q.pkts, q.pkts[q.head:])
+		clear(q.pkts[n:])
+		q.pkts, q.head = q.pkts[:n], 0
+	}
+	q.pkts = append(q.pkts, p)
+}
+
+func (q *srcQueue) pop() packet {
+	p := q.pkts[q.head]
+	q.pkts[q.head] = packet{}
+	q.head++
+	return p
+}
+
+// dropReason says why enqueue dropped a packet; dropNone when it dropped nothing.
+type dropReason int
+
+const (
+	dropNone dropReason = iota
+	// dropOwnShare: the queue was full and the arriving packet's source held the most of it;
+	// its own oldest packet was dropped.
+	dropOwnShare
+	// dropFairShare: the queue was full and a packet of a heavier source was dropped to make
+	// room for a lighter source's.
+	dropFairShare
+	// dropClosed: the destination's connection has ended.
+	dropClosed
+)
+
+func newSendQueue(depth int) *sendQueue {
+	return &sendQueue{
+		depth: depth,
+		bySrc: make(map[key.Public]*srcQueue),
+		ready: make(chan struct{}, 1),
+	}
+}
+
+// enqueue queues p (its source is p.peer). If that took dropping a packet, it returns the
+// dropped packet's buffer, which the caller recycles, and the reason.
+func (q *sendQueue) enqueue(p packet) (*pktBuf, dropReason) {
+	q.mu.Lock()
+	if q.closed {
+		q.mu.Unlock()
+		return p.buf, dropClosed
+	}
+	var dropped *pktBuf
+	reason := dropNone
+	own := q.bySrc[p.peer]
+	if q.n >= q.depth {
+		heavy := own
+		for _, sq := range q.ring {
+			if heavy == nil || sq.len() > heavy.len() {
+				heavy = sq
+			}
+		}
+		dropped = heavy.pop().buf
+		q.n--
+		reason = dropFairShare
+		if heavy == own {
+			reason = dropOwnShare
+		}
+		if heavy.len() == 0 && heavy != own {
+			q.removeLocked(heavy)
+		}
+	}
+	if own == nil {
+		own = q.addLocked(p.peer)
+	}
+	own.push(p)
+	q.n++
+	if q.n == 1 {
+		select {
+		case q.ready <- struct{}{}:
+		default:
+		}
+	}
+	q.mu.Unlock()
+	return dropped, reason
+}
+
+// addLocked starts the queue of a source with nothing queued.
+func (q *sendQueue) addLocked(src key.Public) *srcQueue {
+	var sq *srcQueue
+	if k := len(q.free); k > 0 {
+		sq, q.free = q.free[k-1], q.free[:k-1]
+	} else {
+		sq = new(srcQueue)
+	}
+	sq.src = src
+	q.bySrc[src] = sq
+	q.ring = append(q.ring, sq)
+	return sq
+}
+
+// removeLocked forgets an emptied source queue.
+func (q *sendQueue) removeLocked(sq *srcQueue) {
+	delete(q.bySrc, sq.src)
+	for i, x := range q.ring {
+		if x == sq {
+			q.ring = append(q.ring[:i], q.ring[i+1:]...)
+			if q.next > i {
+				q.next--
+			}
+			break
+		}
+	}
+	if q.next >= len(q.ring) {
+		q.next = 0
+	}
+	sq.pkts, sq.head = sq.pkts[:0], 0
+	q.free = append(q.free, sq)
+}
+
+// take appends up to max queued packets to dst, round robin over the sources, and returns it.
+func (q *sendQueue) take(dst []packet, max int) []packet {
+	q.mu.Lock()
+	for q.n > 0 && max > 0 {
+		sq := q.ring[q.next]
+		dst = append(dst, sq.pop())
+		q.n--
+		max--
+		if sq.len() == 0 {
+			q.removeLocked(sq) // the next source slides into index next
+		} else {
+			q.next = (q.next + 1) % len(q.ring)
+		}
+	}
+	q.mu.Unlock()
+	return dst
+}
+
+// close refuses further packets and returns the count of those still queued, whose buffers
+// it recycles.
+func (q *sendQueue) close() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.closed = true
+	n := q.n
+	for _, sq := range q.ring {
+		for sq.len() > 0 {
+			putBuf(sq.pop().buf)
+		}
+	}
+	q.ring, q.bySrc, q.n = nil, nil, 0
+	return n
+}
