@@ -170,7 +170,8 @@ provider; local accounts re-enter their password.`,
 
 // startControl starts a control server that serves the embedded web pages, with its admin
 // API on DIR/admin.sock. The handler to serve is the admin console (/admin/, /api/v1/) in
-// front of the server's own handler (control protocol, relay, web pages). A non-nil oc
+// front of the server's own handler (control protocol, relay, web pages), every answer with
+// the console's security headers. A non-nil oc
 // turns on single sign-on (its RedirectURL is set here).
 func startControl(ctx context.Context, cfg control.Config, oc *oidc.Config) (*control.Server, http.Handler, error) {
 	cfg.Web = web.Handler()
@@ -203,7 +204,7 @@ func startControl(ctx context.Context, cfg control.Config, oc *oidc.Config) (*co
 		return nil, nil, err
 	}
 	go srv.ServeAdmin(adminLn)
-	return srv, con, nil
+	return srv, withSecurityHeaders(con), nil
 }
 
 // commaList splits a comma-separated flag value, dropping empty items.

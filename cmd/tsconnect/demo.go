@@ -120,7 +120,7 @@ func runDemo(ctx context.Context, listen, stateDir string, grace time.Duration) 
 			"authKey": secret, "controlURL": base, "host": agentNode, "user": me.Username,
 		})
 	})
-	httpSrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	httpSrv := &http.Server{Handler: withSecurityHeaders(mux), ReadHeaderTimeout: 10 * time.Second}
 	go httpSrv.Serve(ln)
 	defer httpSrv.Close()
 
