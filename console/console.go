@@ -162,6 +162,10 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// SetSecurityHeaders sets the headers every page and answer of the server gets: the
+// ContentSecurityPolicy (no framing), nosniff and a same-origin referrer policy.
+func SetSecurityHeaders(h http.Header) { setSecurityHeaders(h) }
+
 func setSecurityHeaders(h http.Header) {
 	h.Set("Content-Security-Policy", ContentSecurityPolicy)
 	h.Set("X-Content-Type-Options", "nosniff")

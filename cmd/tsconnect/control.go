@@ -182,9 +182,10 @@ provider; local accounts re-enter their password.`,
 
 // startControl starts a control server that serves the embedded web pages, with its admin
 // API on DIR/admin.sock. The handler to serve is the admin console (/admin/, /api/v1/) in
-// front of the server's own handler (control protocol, relay, web pages). A non-nil oc
-// turns on single sign-on (its RedirectURL is set here). trusted are the reverse proxies
-// whose forwarded headers the console believes (console.Options.TrustedProxies).
+// front of the server's own handler (control protocol, relay, web pages), every answer with
+// the console's security headers. A non-nil oc turns on single sign-on (its RedirectURL is
+// set here). trusted are the reverse proxies whose forwarded headers the console believes
+// (console.Options.TrustedProxies).
 func startControl(ctx context.Context, cfg control.Config, oc *oidc.Config, trusted []netip.Prefix) (*control.Server, http.Handler, error) {
 	cfg.Web = web.Handler()
 	cfg.Logf = logfTo("") // every package prefixes its own lines ("control: ", "console: ", …)
@@ -217,7 +218,7 @@ func startControl(ctx context.Context, cfg control.Config, oc *oidc.Config, trus
 		return nil, nil, err
 	}
 	go srv.ServeAdmin(adminLn)
-	return srv, con, nil
+	return srv, withSecurityHeaders(con), nil
 }
 
 // parseCIDRs parses a comma-separated list of CIDR prefixes (a bare address is its /32 or /128).

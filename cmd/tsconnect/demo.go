@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/rand"
-	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -38,7 +37,9 @@ network as an ephemeral node and opens a login shell on this machine, as the use
 runs the demo, through control, the relay, WireGuard and the agent's SSH server.
 
 The token in the URL fragment is the only thing that lets a page mint its ephemeral key,
-so others on this machine who find the port get no shell. Admin commands work against
+so others on this machine who find the port get no shell. It is single-use: it opens one
+session (a reload of that page says the token was used), and once it is used the demo
+prints a new "URL: …" line with a fresh token for the next session. Admin commands work against
 the running demo with --state, e.g. ` + "`tsconnect nodes --state DIR`" + `.
 
 It also prints a line "Console: http://127.0.0.1:PORT/admin/  login: EMAIL  password: …",
@@ -99,16 +100,23 @@ func runDemo(ctx context.Context, listen, stateDir string, grace time.Duration) 
 	if err != nil {
 		return err
 	}
-	token := randomHex(16)
+	tokens := newDemoTokens()
 	mux := http.NewServeMux()
 	mux.Handle("/", handler)
 	var agentNode string
 	mux.HandleFunc("POST /api/demo/session", func(w http.ResponseWriter, r *http.Request) {
 		got := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
+		verdict, next := tokens.take(got)
+		switch verdict {
+		case tokenUsed:
+			writeJSON(w, http.StatusGone, map[string]string{"code": "token_used",
+				"error": "this URL's token was already used: each URL that `tsconnect demo` prints opens one session. Open the newest URL it printed, or restart it"})
+			return
+		case tokenWrong:
 			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "this page needs the demo's token: open the exact URL that `tsconnect demo` printed"})
 			return
 		}
+		fmt.Printf("tsconnect demo: that URL's token is now used; for another session open:\nURL: %s/#token=%s\n", base, next)
 		secret, _, err := srv.CreateAuthKey(r.Context(), control.AuthKeyOptions{
 			User: owner.ID, Ephemeral: true, Expiry: 5 * time.Minute,
 		})
@@ -120,7 +128,7 @@ func runDemo(ctx context.Context, listen, stateDir string, grace time.Duration) 
 			"authKey": secret, "controlURL": base, "host": agentNode, "user": me.Username,
 		})
 	})
-	httpSrv := control.NewHTTPServer(mux) // header timeout and size limits
+	httpSrv := control.NewHTTPServer(withSecurityHeaders(mux)) // header timeout and size limits
 	go httpSrv.Serve(ln)
 	defer httpSrv.Close()
 
@@ -146,8 +154,8 @@ func runDemo(ctx context.Context, listen, stateDir string, grace time.Duration) 
 
 	fmt.Printf("tsconnect demo: control, relay and SSH node %q (login as %q) running; state in %s\n", agentNode, me.Username, stateDir)
 	fmt.Printf("tsconnect demo: %s\n", policyNote)
-	fmt.Printf("Open this URL in a browser (it holds the page's token; keep it to yourself):\n")
-	fmt.Printf("URL: %s/#token=%s\n", base, token)
+	fmt.Printf("Open this URL in a browser (it holds the page's one-time token; keep it to yourself):\n")
+	fmt.Printf("URL: %s/#token=%s\n", base, tokens.current())
 	fmt.Printf("Console: %s/admin/  login: %s  password: %s\n", base, email, consolePassword)
 	<-ctx.Done()
 	fmt.Println("tsconnect demo: stopping")

@@ -13,6 +13,7 @@ import (
 	"os"
 
 	"tsconnect/agent"
+	"tsconnect/internal/safetext"
 )
 
 func init() {
@@ -76,7 +77,7 @@ func dialThroughAgent(ctx context.Context, host, port string) (net.Conn, io.Read
 		var e struct{ Error string }
 		json.NewDecoder(resp.Body).Decode(&e)
 		c.Close()
-		return nil, nil, fmt.Errorf("%s:%s: %s", host, port, e.Error)
+		return nil, nil, fmt.Errorf("%s:%s: %s", host, port, safetext.Bounded(e.Error, 1024))
 	}
 	return c, br, nil
 }

@@ -12,6 +12,7 @@ import (
 
 	"tsconnect/agent"
 	"tsconnect/controlws"
+	"tsconnect/internal/safetext"
 )
 
 func init() {
@@ -41,7 +42,7 @@ The command, if any, runs on HOST; ssh's exit code is passed through.`,
 				return fmt.Errorf("%q is not a node in this agent's network map (see `tsconnect status`)", host)
 			}
 			if !peer.SSH || len(peer.SSHHostKeys) == 0 {
-				return fmt.Errorf("%s does not serve SSH (the map shows no SSH host keys for it)", peer.Name)
+				return fmt.Errorf("%s does not serve SSH (the map shows no SSH host keys for it)", safetext.Bounded(peer.Name, 0))
 			}
 			self, err := os.Executable()
 			if err != nil {

@@ -8,11 +8,9 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"strings"
-	"text/tabwriter"
 
 	"tsconnect/agent"
-	"tsconnect/controlws"
+	"tsconnect/internal/safetext"
 )
 
 func init() {
@@ -33,42 +31,7 @@ func init() {
 				enc.SetIndent("", "  ")
 				return enc.Encode(st)
 			}
-			if st.Self == nil {
-				fmt.Printf("state: %s (no network map yet)\n", st.State)
-				return nil
-			}
-			users := map[int64]string{}
-			for _, u := range st.Users {
-				users[u.ID] = u.LoginName
-			}
-			tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-			row := func(n controlws.Node, self bool) {
-				owner := users[n.User]
-				if len(n.Tags) > 0 {
-					owner = strings.Join(n.Tags, ",")
-				}
-				var addrs []string
-				for _, a := range n.Addresses {
-					addrs = append(addrs, a.Addr().String())
-				}
-				flags := []string{}
-				if self {
-					flags = append(flags, "self")
-				} else if n.Online {
-					flags = append(flags, "online")
-				} else {
-					flags = append(flags, "offline")
-				}
-				if n.SSH {
-					flags = append(flags, "ssh")
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", strings.Join(addrs, ","), n.Name, owner, n.OS, strings.Join(flags, " "))
-			}
-			row(*st.Self, true)
-			for _, p := range st.Peers {
-				row(p, false)
-			}
-			return tw.Flush()
+			return writeStatus(os.Stdout, st)
 		},
 	})
 }
@@ -101,7 +64,7 @@ func localAPIGet(ctx context.Context, path string, v any) error {
 	if resp.StatusCode != 200 {
 		var e struct{ Error string }
 		json.NewDecoder(resp.Body).Decode(&e)
-		return fmt.Errorf("agent: %s: %s", resp.Status, e.Error)
+		return fmt.Errorf("agent: %s: %s", resp.Status, safetext.Bounded(e.Error, 1024))
 	}
 	return json.NewDecoder(resp.Body).Decode(v)
 }

@@ -15,20 +15,23 @@ func init() {
 	var cfg agent.Config
 	register(&command{
 		name:  "up",
-		usage: "[--ssh] [--max-map-age DUR] [--hostname NAME] --login-server URL [--auth-key KEY] [--state DIR]",
+		usage: "[--ssh] [--max-map-age DUR] [--hostname NAME] --login-server URL [--auth-key KEY|file:PATH] [--state DIR]",
 		short: "join the network as a node (the agent), optionally serving SSH",
 		long: `Runs the node agent in the foreground: it registers with the control server
-(with --auth-key the first time, or without it interactively: it prints a URL at which
+(with an auth key the first time, or without it interactively: it prints a URL at which
 a user signs in to own the node, and waits; the node's keys are kept in --state), follows the
 network map and relays WireGuard through DERP. With --ssh it serves SSH on port 22 of
 its overlay addresses only — nothing listens on the host's own ports.
+
+The auth key: --auth-key file:PATH reads it from a file (keep it mode 0600), else
+$TSCONNECT_AUTH_KEY holds it; --auth-key KEY works too, but shows the key in ps.
 
 Local commands (status, nc) reach it through its unix socket: the global --socket
 flag, else $TSCONNECT_SOCKET, else the default path. Only root and the agent's own
 user may use that socket.`,
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&cfg.ControlURL, "login-server", "", "control server URL, e.g. http://127.0.0.1:8080 (required)")
-			fs.StringVar(&cfg.AuthKey, "auth-key", "", "pre-auth key used to register the first time")
+			fs.StringVar(&cfg.AuthKey, "auth-key", "", "pre-auth key used to register the first time, or file:PATH to read it from PATH (default $"+authKeyEnv+")")
 			fs.StringVar(&cfg.Hostname, "hostname", "", "node name to ask for (default: the machine's hostname)")
 			fs.StringVar(&cfg.StateDir, "state", filepath.Join(defaultStateRoot(), "agent"), "state directory (keys; keep it private)")
 			fs.BoolVar(&cfg.SSH, "ssh", false, "serve SSH on the node's overlay addresses")
@@ -41,6 +44,11 @@ user may use that socket.`,
 			if cfg.ControlURL == "" {
 				return fmt.Errorf("--login-server is required")
 			}
+			key, err := resolveAuthKey(cfg.AuthKey)
+			if err != nil {
+				return err
+			}
+			cfg.AuthKey = key
 			cfg.SocketPath = socketPath()
 			cfg.Logf = logfTo("")
 			if cfg.AuthKey == "" {

@@ -10,7 +10,11 @@ export const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const bin = join(root, 'bin', 'tsconnect');
 export const artifacts = join(root, 'e2e', 'artifacts');
 
-/** Starts `tsconnect demo` on a free loopback port; resolves once it printed its URL. */
+/**
+ * Starts `tsconnect demo` on a free loopback port; resolves once it printed its URL. Each
+ * URL's token opens one session, and the demo prints a fresh URL once a token is used:
+ * `url` is the first, `takeURL()` hands out the newest not handed out yet (waiting for it).
+ */
 export async function startDemo({ grace = '5s' } = {}) {
   if (!existsSync(bin)) throw new Error(`${bin} is missing: run make build first`);
   const state = mkdtempSync(join(tmpdir(), 'tsconnect-demo-'));
@@ -18,19 +22,31 @@ export async function startDemo({ grace = '5s' } = {}) {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let log = '';
+  let out = '';
+  const urls = [];
+  const handed = new Set();
   proc.stderr.on('data', (d) => { log += d; });
-  const url = await new Promise((resolve, reject) => {
-    let out = '';
+  proc.stdout.on('data', (d) => {
+    out += d;
+    for (const m of out.matchAll(/^URL: (\S+)$/gm)) if (!urls.includes(m[1])) urls.push(m[1]);
+  });
+  await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`demo printed no URL in 60 s:\n${out}\n${log}`)), 60_000);
-    proc.stdout.on('data', (d) => {
-      out += d;
-      const m = out.match(/^URL: (\S+)$/m);
-      if (m) { clearTimeout(timer); resolve(m[1]); }
-    });
-    proc.on('exit', (code) => { clearTimeout(timer); reject(new Error(`demo exited ${code}:\n${out}\n${log}`)); });
+    const poll = setInterval(() => { if (urls.length > 0) { clearTimeout(timer); clearInterval(poll); resolve(); } }, 20);
+    proc.on('exit', (code) => { clearTimeout(timer); clearInterval(poll); reject(new Error(`demo exited ${code}:\n${out}\n${log}`)); });
   });
   return {
-    url, state, proc, log: () => log,
+    get url() { handed.add(urls[0]); return urls[0]; },
+    async takeURL(timeout = 15_000) {
+      const deadline = Date.now() + timeout;
+      for (;;) {
+        const u = urls[urls.length - 1];
+        if (!handed.has(u)) { handed.add(u); return u; }
+        if (Date.now() > deadline) throw new Error(`the demo printed no fresh URL (its last token is still unused?):\n${out}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    },
+    state, proc, log: () => log, out: () => out,
     nodes() {
       return JSON.parse(execFileSync(bin, ['nodes', '--state', state, '--json'], { encoding: 'utf8' }));
     },

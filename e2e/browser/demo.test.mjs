@@ -39,7 +39,22 @@ test('demo page reaches a shell through control, relay, WireGuard and sshd', asy
 
   await page.keyboard.type('exit\n');
   await page.locator('#status').filter({ hasText: /exit|closed|ended/i }).waitFor({ timeout: 10_000 });
+
+  // The token is single-use: a reload gets no second key, and says so and what to do.
+  await page.reload();
+  const err = page.locator('#error');
+  await err.waitFor({ state: 'visible', timeout: 15_000 });
+  assert.equal(await err.getAttribute('data-code'), 'token_used');
+  assert.match(await err.textContent(), /already used.*newest URL.*restart/s);
+  assert.equal(demo.nodes().filter((n) => n.ephemeral && n.id !== browserNode.id).length, 0, 'the reload registered a node');
   await page.close();
+  // The demo printed a fresh URL when the first token was used; its token mints one key.
+  const fresh = await demo.takeURL();
+  const freshToken = new URL(fresh).hash.replace('#token=', '');
+  const minted = await fetch(new URL('/api/demo/session', fresh), { method: 'POST', headers: { Authorization: `Bearer ${freshToken}` } });
+  assert.equal(minted.status, 200, 'the fresh URL\'s token mints a key');
+  const again = await fetch(new URL('/api/demo/session', fresh), { method: 'POST', headers: { Authorization: `Bearer ${freshToken}` } });
+  assert.equal(again.status, 410, 'a token mints one key only');
 
   // Within the grace period (5 s here) plus a sweep, the ephemeral node is gone.
   const deadline = Date.now() + 20_000;

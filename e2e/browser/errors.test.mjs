@@ -13,7 +13,7 @@ async function openWith(browser, demo, edit) {
     const body = await resp.json();
     await route.fulfill({ response: resp, json: edit(body) });
   });
-  await page.goto(demo.url);
+  await page.goto(await demo.takeURL()); // each URL's token opens one session
   const err = page.locator('#error');
   await err.waitFor({ state: 'visible', timeout: 30_000 });
   const result = { code: await err.getAttribute('data-code'), text: await err.textContent() };
@@ -40,7 +40,7 @@ test('the page names each failure and registers nothing', async (t) => {
     first = await resp.json();
     await route.fulfill({ response: resp, json: first });
   });
-  await page.goto(demo.url);
+  await page.goto(await demo.takeURL());
   await page.locator('#status[data-state="connected"]').waitFor({ timeout: 30_000 });
   const used = await openWith(browser, demo, (s) => ({ ...s, authKey: first.authKey }));
   assert.equal(used.code, 'used_key');

@@ -152,11 +152,28 @@ export const openTerminal: typeof API.openTerminal = (ipn: IPN, target, options:
   if (!child && !options.container) throw ipnError("bad_request", "openTerminal: options.container or options.childWindow is required");
   if (child) childDocument(child);
 
-  const term = new Terminal({ cursorBlink: true, scrollback: 5000, ...options.terminalOptions });
-  const fit = new FitAddon();
-  term.loadAddon(fit);
   // The window showing the terminal: its clipboard, its pop-ups (a click there is its user activation).
   const view = (): Window => term.element?.ownerDocument.defaultView ?? child ?? window;
+  const term = new Terminal({
+    cursorBlink: true,
+    scrollback: 5000,
+    // OSC 8 links hide their target behind any text the remote prints: http(s) only, and
+    // never followed without the user confirming the real URL, in the window clicked in.
+    linkHandler: {
+      allowNonHttpProtocols: false,
+      activate: (event, uri) => {
+        if (options.onLink) return options.onLink(uri, event);
+        const w = view();
+        if (w.confirm(`The remote machine (${user}@${host}) links to:\n\n${uri}\n\nOpen it?`)) w.open(uri, "_blank", "noopener,noreferrer");
+      },
+    },
+    ...options.terminalOptions,
+  });
+  // The remote may not write the clipboard: OSC 52 is swallowed (even if a clipboard addon is loaded before).
+  term.parser.registerOscHandler(52, () => true);
+  // Window titles (OSC 0/1/2) are the remote's: never put on this page or its windows.
+  const fit = new FitAddon();
+  term.loadAddon(fit);
   term.loadAddon(
     new WebLinksAddon((event, uri) => {
       if (options.onLink) return options.onLink(uri, event);

@@ -21,3 +21,27 @@ test('bannerURL ignores what is not an http(s) URL', () => {
   assert.equal(bannerURL('javascript:alert(1) ftp://x.example/ file:///etc/passwd'), undefined);
   assert.equal(bannerURL('http:// nothing'), undefined);
 });
+
+const { controlPageURL } = await import(`data:text/javascript,${encodeURIComponent(code)}`);
+
+test('a banner link opens only at control\'s own check and login pages', () => {
+  const control = 'http://127.0.0.1:8080';
+  assert.equal(controlPageURL('http://127.0.0.1:8080/check/abc', control), 'http://127.0.0.1:8080/check/abc');
+  assert.equal(controlPageURL('http://127.0.0.1:8080/login/abc', control + '/'), 'http://127.0.0.1:8080/login/abc');
+  for (const hostile of [
+    'https://evil.example/check/abc', // another site
+    'http://127.0.0.1:8081/check/abc', // another port on the same host
+    'https://127.0.0.1:8080/check/abc', // another scheme
+    'http://127.0.0.1:8080/admin/#/keys', // control, but not a check or login page
+    'http://127.0.0.1:8080/check/', // no ID
+    'http://127.0.0.1:8080/checkout/x',
+    'http://127.0.0.1:8080/check/../admin/', // normalizes to /admin/
+    'http://evil@127.0.0.1:8080/check/abc', // credentials in the URL
+    'javascript:alert(1)//127.0.0.1:8080/check/abc',
+    'not a url',
+    undefined,
+  ]) {
+    assert.equal(controlPageURL(hostile, control), undefined, `${hostile} must not open`);
+  }
+  assert.equal(controlPageURL('http://127.0.0.1:8080/check/abc', 'not a url'), undefined);
+});

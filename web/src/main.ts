@@ -4,6 +4,7 @@
 
 import "@xterm/xterm/css/xterm.css";
 import "./style.css";
+import { controlPageURL } from "../../npm/src/banner.js";
 import { createIPN, isIPNError } from "../../npm/src/index.js";
 import { openTerminal } from "../../npm/src/terminal.js";
 import type { IPN } from "../../npm/types/index.js";
@@ -31,6 +32,8 @@ function explain(code: string, message: string, ctx: { controlURL?: string; host
       return "This page needs the exact URL that `tsconnect demo` printed: it carries a one-time token after #token=.";
     case "unauthorized":
       return `The demo refused this page's token: ${message}`;
+    case "token_used":
+      return "This page's one-time token was already used (each URL that `tsconnect demo` prints opens one session; a reload cannot reuse it). Open the newest URL the demo printed in its terminal, or restart `tsconnect demo`.";
     case "invalid_key":
       return "Bad auth key: control does not know this key.";
     case "expired_key":
@@ -76,9 +79,10 @@ async function mintSession(token: string): Promise<DemoSession> {
     headers: { Authorization: `Bearer ${token}` },
     cache: "no-store",
   });
-  const body = (await resp.json().catch(() => ({}))) as Partial<DemoSession> & { error?: string };
+  const body = (await resp.json().catch(() => ({}))) as Partial<DemoSession> & { error?: string; code?: string };
   if (!resp.ok) {
-    throw Object.assign(new Error(body.error ?? `HTTP ${resp.status}`), { code: resp.status === 401 ? "unauthorized" : "internal" });
+    const code = resp.status === 410 && body.code === "token_used" ? "token_used" : resp.status === 401 ? "unauthorized" : "internal";
+    throw Object.assign(new Error(body.error ?? `HTTP ${resp.status}`), { code });
   }
   return body as DemoSession;
 }
@@ -132,7 +136,9 @@ async function main() {
     onConnectionProgress: (text) => setStatus("connecting", text),
     onConnected: () => setStatus("connected", `Connected: ${s.user}@${s.host}`),
     onBanner: (_text, url) => {
-      if (url) window.open(url, "_blank", "noopener");
+      // The console's rule: only control's own check and login pages open by themselves.
+      const href = controlPageURL(url, s.controlURL);
+      if (href) window.open(href, "_blank", "noopener");
     },
     onDone: (exitCode, error) => {
       if (error && error.code !== "closed") fail(error.code, error.message, s);

@@ -2,6 +2,7 @@
 // control for this session) and an xterm.js terminal drawn by this page into a child window
 // (/admin/term.html, a page without scripts) or, when pop-ups are blocked, inline.
 
+import { controlPageURL } from "../../../npm/src/banner.js";
 import { createIPN } from "../../../npm/src/index.js";
 import { openTerminal } from "../../../npm/src/terminal.js";
 import type { IPN } from "../../../npm/types/index.js";
@@ -211,14 +212,9 @@ export class Session {
    * login goes on by itself; the check window is closed then (or when the session ends).
    */
   #banner(text: string, url: string | undefined) {
-    if (!url || this.#ended) return;
-    let u: URL;
-    try {
-      u = new URL(url);
-    } catch {
-      return;
-    }
-    if (u.origin !== location.origin || !u.pathname.startsWith("/check/")) return;
+    const href = this.#ended ? undefined : controlPageURL(url, location.origin);
+    if (!href) return;
+    const u = new URL(href);
     if (u.href === this.checkURL) return;
     this.checkURL = u.href;
     this.checkUser = /re-authenticate as (\S+?)\.? Visit:/.exec(text)?.[1];

@@ -1,0 +1,45 @@
+package main
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+
+	"tsconnect/agent"
+	"tsconnect/controlws"
+)
+
+// A peer whose OS, name, tags and owner carry terminal escapes and newlines cannot forge a
+// line of `tsconnect status`: the output has one line a node, no ESC, no carriage return.
+func TestStatusPeerEscapesCannotForgeALine(t *testing.T) {
+	forged := "linux\r\n100.64.0.66  trusted-db  admin@corp  linux  online ssh\x1b[2K\x1b]0;pwned\a"
+	st := agent.Status{
+		State: "running",
+		Self:  &controlws.Node{Name: "me", Addresses: []netip.Prefix{netip.MustParsePrefix("100.64.0.1/32")}, User: 1, OS: "linux"},
+		Peers: []controlws.Node{
+			{Name: "evil\x1b[1A", Addresses: []netip.Prefix{netip.MustParsePrefix("100.64.0.2/32")}, User: 2, OS: forged, Online: true},
+			{Name: "tagged", Addresses: []netip.Prefix{netip.MustParsePrefix("100.64.0.3/32")}, Tags: []string{"tag:a\nfake"}, OS: "\u202elinux"},
+		},
+		Users: []controlws.UserProfile{{ID: 1, LoginName: "me@example.com"}, {ID: 2, LoginName: "bob\x1b[31m@example.com"}},
+	}
+	var b strings.Builder
+	if err := writeStatus(&b, st); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("status printed %d lines for 3 nodes:\n%s", len(lines), out)
+	}
+	if strings.ContainsAny(out, "\x1b\r\a\u202e") {
+		t.Errorf("status output carries raw control characters: %q", out)
+	}
+	for _, want := range []string{`linux\x0d\x0a100.64.0.66`, `\x1b[2K\x1b]0;pwned\x07`, `evil\x1b[1A`, `bob\x1b[31m@example.com`, `tag:a\x0afake`, `\u202elinux`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("status output lacks the escaped form %s:\n%s", want, out)
+		}
+	}
+	if !strings.HasPrefix(lines[1], "100.64.0.2 ") || !strings.HasPrefix(lines[2], "100.64.0.3 ") {
+		t.Errorf("peer lines out of place:\n%s", out)
+	}
+}
