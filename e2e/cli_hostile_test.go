@@ -14,7 +14,7 @@ import (
 // TestStatusHostilePeerOSCannotForgeALine: a peer reports an OS string with a newline and
 // terminal escapes that would draw a fake, trusted-looking peer line and retitle the
 // terminal. The registration is refused, naming the field (by the node's own client, and by
-// control again for a client that skips the check: TestMalformedControlMessagesGetClearErrors),
+// control again for a client that skips the check: TestOversizedHostinfoIsRefusedAndOldStateKept),
 // so the string never reaches another node; `tsconnect status` on the real agent shows one line.
 // (The CLI escapes whatever a peer's entry holds all the same: TestStatusPeerEscapesCannotForgeALine.)
 func TestStatusHostilePeerOSCannotForgeALine(t *testing.T) {
