@@ -68,19 +68,7 @@ var providerForm = regexp.MustCompile(`<form method="post" action="([^"]*)"`)
 func (c *client) sso(path, email, password string) answer {
 	t := c.e.t
 	t.Helper()
-	callback := c.e.hs.URL + OIDCCallbackPath
-	follow := &http.Client{Jar: c.hc.Jar, CheckRedirect: func(req *http.Request, via []*http.Request) error {
-		if strings.HasPrefix(req.URL.String(), callback) {
-			return http.ErrUseLastResponse
-		}
-		return nil
-	}}
-	resp, err := follow.Get(c.e.hs.URL + path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	follow, callback, resp, body := c.ssoStart(path)
 	m := providerForm.FindSubmatch(body)
 	if resp.StatusCode != http.StatusOK || m == nil {
 		t.Fatalf("%s: expected the provider's login form, got %s: %s", path, resp.Status, body)
@@ -99,6 +87,27 @@ func (c *client) sso(path, email, password string) answer {
 		t.Fatalf("the provider's form answered %s, Location %q; want the console's callback", resp.Status, loc)
 	}
 	return c.do("GET", strings.TrimPrefix(loc, c.e.hs.URL), nil)
+}
+
+// ssoStart visits path on the console and follows redirects up to (not into) the console's
+// callback, returning the client that does so, the callback URL, and the last answer.
+func (c *client) ssoStart(path string) (follow *http.Client, callback string, resp *http.Response, body []byte) {
+	t := c.e.t
+	t.Helper()
+	callback = c.e.hs.URL + OIDCCallbackPath
+	follow = &http.Client{Jar: c.hc.Jar, CheckRedirect: func(req *http.Request, via []*http.Request) error {
+		if strings.HasPrefix(req.URL.String(), callback) {
+			return http.ErrUseLastResponse
+		}
+		return nil
+	}}
+	resp, err := follow.Get(c.e.hs.URL + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return follow, callback, resp, body
 }
 
 // sessionCookie returns the Set-Cookie of the console session in an answer, if any.

@@ -2,7 +2,6 @@ package console
 
 import (
 	"context"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -44,19 +43,7 @@ func (c *client) signInElsewhere(op *testop.OP, email, password string) {
 func (c *client) ssoSilent(path string) answer {
 	t := c.e.t
 	t.Helper()
-	callback := c.e.hs.URL + OIDCCallbackPath
-	follow := &http.Client{Jar: c.hc.Jar, CheckRedirect: func(req *http.Request, via []*http.Request) error {
-		if strings.HasPrefix(req.URL.String(), callback) {
-			return http.ErrUseLastResponse
-		}
-		return nil
-	}}
-	resp, err := follow.Get(c.e.hs.URL + path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	_, callback, resp, body := c.ssoStart(path)
 	loc := resp.Header.Get("Location")
 	if !strings.HasPrefix(loc, callback) {
 		t.Fatalf("%s: expected a silent sign-in (a redirect to the callback), got %s: %s", path, resp.Status, body)
