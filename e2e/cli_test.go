@@ -61,7 +61,7 @@ func lastLine(s string) string {
 	return lines[len(lines)-1]
 }
 
-func freePort(t *testing.T) string {
+func freePort(t testing.TB) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
