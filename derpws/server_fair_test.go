@@ -112,9 +112,11 @@ func newRelaySmallSendBuffers(t *testing.T) *relay {
 
 // TestFloodingSenderCannotStarvePoliteOne: while one client floods a receiver that reads far
 // more slowly than the flood comes (tens of thousands of packets a second against a few
-// thousand), a second client's steady low-rate packets (200 a second) to the same receiver
+// thousand), a second client's steady low-rate packets (100 a second) to the same receiver
 // still arrive (at least 95% of them; the relay drops the flooder's packets first), and the
-// drops are counted under their reasons.
+// drops are counted under their reasons. (The queue shares the receiver's pace between its
+// sources, so the polite rate stays well below half of what a loaded machine's slow reader
+// takes: measured 700–900 packets a second with both cores busy.)
 func TestFloodingSenderCannotStarvePoliteOne(t *testing.T) {
 	checkLeaks(t)
 	r := newRelaySmallSendBuffers(t)
@@ -143,14 +145,14 @@ func TestFloodingSenderCannotStarvePoliteOne(t *testing.T) {
 	polite, _ := newClient(t, r.url, false)
 	polite.ensureStarted()
 	waitUntil(t, "polite connected", func() bool { return r.Stats(polite.PublicKey()).Connections == 1 })
-	const n = 300
+	const n = 200
 	for i := range n {
 		var b [8]byte
 		binary.BigEndian.PutUint64(b[:], uint64(i))
 		if err := polite.Send(xKey.Public(), b[:]); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(5 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond)
 	}
 	close(stop)
 	wg.Wait()
@@ -174,11 +176,11 @@ func TestFloodingSenderCannotStarvePoliteOne(t *testing.T) {
 	flooded := sr.count(f.priv.Public())
 	t.Logf("polite %d/%d arrived; flooder %d arrived, %d queue_full drops, %d fair_share drops",
 		got, n, flooded, r.m.dropQueueFull.Load(), r.m.dropFairShare.Load())
+	if ps := r.Stats(pk); ps.PacketsIn != n {
+		t.Fatalf("relay saw %d packets from the polite client, want %d (the client dropped %d)", ps.PacketsIn, n, polite.sendDrops.Load())
+	}
 	if got < n*95/100 {
 		t.Fatalf("only %d of the polite client's %d packets arrived during the flood; want at least 95%%", got, n)
-	}
-	if ps := r.Stats(pk); ps.PacketsIn != n {
-		t.Fatalf("relay saw %d packets from the polite client, want %d", ps.PacketsIn, n)
 	}
 }
 
