@@ -22,7 +22,7 @@ import (
 
 // floodRSSBoundKiB is the stated bound on control's peak RSS (VmHWM) under the floods: 384 MiB
 // (measured: ~114 MiB idle; peak VmRSS ~116 MiB under item 3's flood, ~256 MiB under item 4's
-// (argon2id hashing 4 at once: the largest), ~124 MiB under item 7's, ~81 MiB under item 8's).
+// (argon2id hashing 4 at once: the largest), ~107–124 MiB under item 7's, ~81–138 MiB under item 8's; two runs).
 const floodRSSBoundKiB = 384 << 10
 
 // floodPolicy lets every node see every other one and asks for a check (a web sign-in)
