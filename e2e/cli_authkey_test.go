@@ -18,12 +18,12 @@ import (
 // missing or empty key file is a clear error.
 func TestAuthKeyNotVisibleInPs(t *testing.T) {
 	tn := newTestNet(t)
-	up := func(name string, env []string, authArgs ...string) (*exec.Cmd, *bytes.Buffer, string) {
+	up := func(name string, env []string, authArgs ...string) (*exec.Cmd, *syncBuffer, string) {
 		sock := filepath.Join(t.TempDir(), "agent.sock")
 		args := append([]string{"--socket", sock, "up", "--hostname", name, "--login-server", tn.url, "--state", t.TempDir()}, authArgs...)
 		cmd := exec.Command(tsconnectBin, args...)
 		cmd.Env = append(os.Environ(), env...)
-		out := &bytes.Buffer{}
+		out := &syncBuffer{}
 		cmd.Stdout, cmd.Stderr = out, out
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)

@@ -60,7 +60,7 @@ func BenchmarkControlUnderFloods(b *testing.B) {
 	}
 	ctrl := exec.Command(tsconnectBin, "control", "--listen", ln, "--state", dir, "--oidc-issuer", op.Issuer(),
 		"--oidc-client-id", "tsconnect", "--oidc-client-secret-file", secretFile, "--oidc-allowed-domains", "example.com")
-	var out bytes.Buffer
+	var out syncBuffer
 	ctrl.Stdout, ctrl.Stderr = &out, &out
 	if err := ctrl.Start(); err != nil {
 		b.Fatal(err)
