@@ -43,6 +43,8 @@ type Config struct {
 	ServerURL string
 	// Logf logs; nil means no logging.
 	Logf func(format string, args ...any)
+	// Now is the server's clock (expiry, lifetimes, rate windows); nil means time.Now.
+	Now func() time.Time
 	// EphemeralGrace is how long an ephemeral node may stay disconnected before it is
 	// deleted; 0 means DefaultEphemeralGrace, more than MaxEphemeralGrace is an error.
 	EphemeralGrace time.Duration
@@ -165,7 +167,10 @@ func New(cfg Config) (*Server, error) {
 		groups:   map[int64][]string{},
 		streams:  map[int64]map[*stream]struct{}{},
 		sessions: map[*session]struct{}{},
-		now:      time.Now,
+		now:      cfg.Now,
+	}
+	if s.now == nil {
+		s.now = time.Now
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if err := s.init(); err != nil {

@@ -13,13 +13,12 @@ import (
 // TestConsoleSessionOutlivesNoAbsoluteLifetime: a console session used every few hours
 // still ends WebSessionLifetime after it began.
 func TestConsoleSessionOutlivesNoAbsoluteLifetime(t *testing.T) {
-	e := newEnv(t, nil)
-	ctx := context.Background()
-	u := e.user("ada@example.com")
 	var clock atomic.Int64
 	start := time.Now()
 	clock.Store(start.UnixNano())
-	e.s.now = func() time.Time { return time.Unix(0, clock.Load()) }
+	e := newEnv(t, func(c *Config) { c.Now = func() time.Time { return time.Unix(0, clock.Load()) } })
+	ctx := context.Background()
+	u := e.user("ada@example.com")
 	token, _, err := e.s.CreateWebSession(ctx, u.ID)
 	if err != nil {
 		t.Fatal(err)
