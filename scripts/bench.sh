@@ -20,7 +20,7 @@ step "wasm node (under node) -> relay -> agent over SSH, 32 MiB each way (5 runs
 E2E_WASM_RUNS=5 go test -count=1 -v -run TestWasmBulk ./e2e/ | grep -E 'wasm node via relay' \
   | tee /dev/stderr | awk '{for(i=1;i<=NF;i++){if($i=="upload")u[n]=$(i+1); if($i=="download")d[n]=$(i+1)}; n++} END {asort(u); asort(d); printf "median: upload %s MiB/s, download %s MiB/s\n", u[int((n+1)/2)], d[int((n+1)/2)]}' 2>&1
 
-step "control under a console login flood: RSS (bound 384 MiB), answers, a real login's latency"
+step "control under the floods of issue 12 (logins over Noise, console passwords, SSO starts, SSH checks): RSS (bound 384 MiB), answers, normal nodes' latency"
 go test -run '^$' -bench BenchmarkControlUnderFloods -benchtime 1x -v ./e2e/ | grep -E 'flood_bench_test|^Benchmark|FAIL'
 
 step "browser: click to prompt (Chromium, loopback)"
