@@ -10,6 +10,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"tsconnect/internal/safetext"
 )
 
 // Hostinfo is what a node reports about itself. Control copies it into every peer's map, so
@@ -115,7 +117,7 @@ func checkHostKey(k string) error {
 		return fmt.Errorf("not \"TYPE BASE64\" (no comment)")
 	}
 	if !slices.Contains(SSHHostKeyTypes, typ) {
-		return fmt.Errorf("type %q is not one of %s", truncateText(typ, 40), strings.Join(SSHHostKeyTypes, ", "))
+		return fmt.Errorf("type \"%s\" is not one of %s", safetext.Bounded(typ, 40), strings.Join(SSHHostKeyTypes, ", "))
 	}
 	blob, err := base64.StdEncoding.DecodeString(b64)
 	if err != nil {
@@ -161,12 +163,4 @@ func checkKeyBlob(typ string, blob []byte) error {
 		}
 	}
 	return nil
-}
-
-// truncateText keeps at most n bytes of s, for quoting untrusted text in an error.
-func truncateText(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
-	}
-	return s
 }
