@@ -68,6 +68,8 @@ type Agent struct {
 	mapAsOf   func() (time.Time, bool)
 	now       func() time.Time
 	stopWatch context.CancelFunc
+	// checks, if non-nil, replaces the node as the client of control's check calls (tests).
+	checks checkClient
 }
 
 // netMap returns the network map SSH logins are decided under.

@@ -18,7 +18,8 @@ import (
 // peer in the map (whose WireGuard allowed IPs are exactly its addresses, so the address
 // names one node) → the SSH rules control compiled for this node. Refusals say why; sshd
 // shows them as an auth banner before "Permission denied".
-func (a *Agent) authorize(ctx context.Context, remote netip.AddrPort, req string) (*sshd.Login, error) {
+func (a *Agent) authorize(ctx context.Context, sreq sshd.AuthRequest) (*sshd.Login, error) {
+	remote, req := sreq.Remote(), sreq.User()
 	if err := rules.CheckUserName(req); err != nil {
 		return nil, fmt.Errorf("tsconnect: %s", rules.ReasonBadUser(err))
 	}
@@ -43,7 +44,7 @@ func (a *Agent) authorize(ctx context.Context, remote netip.AddrPort, req string
 		return l, nil
 	case policy.Check:
 		// Held until control says the source's user re-authenticated (check.go).
-		return a.holdCheck(ctx, remote, req, v, peer, src)
+		return a.holdCheck(ctx, sreq, v, peer, src)
 	}
 	return nil, fmt.Errorf("tsconnect: %s: %s", src, v.Reason)
 }

@@ -72,18 +72,6 @@ func (l *Login) permsDesc() string {
 	return strings.Join(p, ",")
 }
 
-type bannerKey struct{}
-
-// SendBanner shows message to the client while Authorize is still deciding, e.g. a URL to
-// re-authenticate at in check mode. ctx must be the context Authorize was called with.
-func SendBanner(ctx context.Context, message string) error {
-	pc, ok := ctx.Value(bannerKey{}).(ssh.ServerPreAuthConn)
-	if !ok {
-		return errors.New("sshd: SendBanner called outside of Authorize")
-	}
-	return pc.SendAuthBanner(withNewline(message))
-}
-
 // authConfig builds the per-connection server configuration: identity decides in the "none"
 // method (which every client tries first), keys never authorize.
 // An accepted login is recorded on c at once, before the handshake completes, so a Revoke
@@ -97,12 +85,9 @@ func (s *Server) authConfig(ctx context.Context, c *conn) *ssh.ServerConfig {
 			preAuth = pc
 		},
 		NoClientAuthCallback: func(meta ssh.ConnMetadata) (*ssh.Permissions, error) {
-			actx := ctx
-			if preAuth != nil {
-				actx = context.WithValue(ctx, bannerKey{}, preAuth)
-			}
+			req := &authRequest{c: c, pre: preAuth, remote: addrPort(meta.RemoteAddr()), user: meta.User()}
 			gen := s.revoked.generation()
-			perms, err := s.decide(actx, meta)
+			perms, err := s.decide(ctx, req)
 			if err != nil {
 				return nil, err
 			}
@@ -137,9 +122,8 @@ func (s *Server) authConfig(ctx context.Context, c *conn) *ssh.ServerConfig {
 }
 
 // decide runs Authorize for one "none" attempt and logs the verdict in one line.
-func (s *Server) decide(ctx context.Context, meta ssh.ConnMetadata) (*ssh.Permissions, error) {
-	remote := addrPort(meta.RemoteAddr())
-	user := meta.User()
+func (s *Server) decide(ctx context.Context, req *authRequest) (*ssh.Permissions, error) {
+	remote, user := req.remote, req.user
 	var login *Login
 	var err error
 	if uerr := rules.CheckUserName(user); uerr != nil {
@@ -147,7 +131,7 @@ func (s *Server) decide(ctx context.Context, meta ssh.ConnMetadata) (*ssh.Permis
 	} else if s.Authorize == nil {
 		err = errors.New("tsconnect: SSH logins are not configured on this machine")
 	} else {
-		login, err = s.Authorize(ctx, remote, user)
+		login, err = s.Authorize(ctx, req)
 		if err == nil && (login == nil || login.LocalUser == "") {
 			err = fmt.Errorf("tsconnect: no local account for %q", user)
 		}

@@ -5,7 +5,6 @@ package sshd
 import (
 	"context"
 	"net"
-	"net/netip"
 	"strings"
 	"testing"
 
@@ -87,14 +86,14 @@ func TestNilAuthorizeRefuses(t *testing.T) {
 	}
 }
 
-func TestSendBannerWhileDeciding(t *testing.T) {
+func TestBannerWhileDeciding(t *testing.T) {
 	e := newEnv(t, false, func(s *Server) {
 		inner := s.Authorize
-		s.Authorize = func(ctx context.Context, remote netip.AddrPort, u string) (*Login, error) {
-			if err := SendBanner(ctx, "Visit https://control.example/check to continue"); err != nil {
+		s.Authorize = func(ctx context.Context, req AuthRequest) (*Login, error) {
+			if err := req.Banner("Visit https://control.example/check to continue"); err != nil {
 				return nil, err
 			}
-			return inner(ctx, remote, u)
+			return inner(ctx, req)
 		}
 	})
 	var banner string
@@ -103,8 +102,5 @@ func TestSendBannerWhileDeciding(t *testing.T) {
 	}
 	if banner != "Visit https://control.example/check to continue\n" {
 		t.Errorf("banner %q", banner)
-	}
-	if err := SendBanner(context.Background(), "x"); err == nil {
-		t.Error("SendBanner outside Authorize succeeded")
 	}
 }

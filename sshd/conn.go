@@ -25,8 +25,8 @@ type conn struct {
 	wg       sync.WaitGroup // session and forwarding goroutines
 	fwd      remoteForwards
 	localFwd int // open -L channels
-	// authTimer ends the handshake (and Authorize's context) at its deadline; ExtendHandshake
-	// resets it.
+	// authTimer ends the handshake (and Authorize's context) at its deadline;
+	// AuthRequest.Extend resets it.
 	authTimer *time.Timer
 }
 
@@ -65,7 +65,7 @@ func (c *conn) serve(ctx context.Context) {
 	c.authTimer = time.AfterFunc(handshakeTimeout, func() { cancel(errHandshakeTimeout) })
 	c.mu.Unlock()
 	hc := &hangupConn{Conn: c.nc, gone: cancel}
-	sconn, chans, reqs, err := ssh.NewServerConn(hc, c.srv.authConfig(context.WithValue(actx, connKey{}, c), c))
+	sconn, chans, reqs, err := ssh.NewServerConn(hc, c.srv.authConfig(actx, c))
 	c.mu.Lock()
 	c.authTimer.Stop()
 	c.mu.Unlock()

@@ -17,12 +17,12 @@ func ExampleServer() {
 	}
 	srv := &sshd.Server{
 		HostKeys: keys,
-		Authorize: func(ctx context.Context, remote netip.AddrPort, user string) (*sshd.Login, error) {
-			// Look remote up in the network map and evaluate the SSH rules here.
-			if user != "deploy" {
+		Authorize: func(ctx context.Context, req sshd.AuthRequest) (*sshd.Login, error) {
+			// Look req.Remote() up in the network map and evaluate the SSH rules here.
+			if req.User() != "deploy" {
 				return nil, errors.New("tsconnect: only deploy may log in here")
 			}
-			return &sshd.Login{LocalUser: "deploy", Source: "ci (" + remote.Addr().String() + ")", Rule: "ssh[0]"}, nil
+			return &sshd.Login{LocalUser: "deploy", Source: "ci (" + req.Remote().Addr().String() + ")", Rule: "ssh[0]"}, nil
 		},
 		Logf: log.Printf,
 	}

@@ -14,7 +14,7 @@ import (
 var ErrClientGone = errors.New("sshd: the client hung up during authentication")
 
 // errHandshakeTimeout is the cause of Authorize's context when the handshake ran out of
-// time (2 minutes, or as ExtendHandshake set).
+// time (2 minutes, or as AuthRequest.Extend set).
 var errHandshakeTimeout = errors.New("sshd: the SSH handshake timed out")
 
 // errServerClosed is the cause of Authorize's context when this side closed the

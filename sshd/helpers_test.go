@@ -49,7 +49,8 @@ func newEnv(t testing.TB, overPipes bool, opts ...func(*Server)) *testEnv {
 	e := &testEnv{me: me}
 	e.srv = &Server{
 		HostKeys: keys,
-		Authorize: func(ctx context.Context, remote netip.AddrPort, u string) (*Login, error) {
+		Authorize: func(ctx context.Context, req AuthRequest) (*Login, error) {
+			remote, u := req.Remote(), req.User()
 			e.mu.Lock()
 			e.remotes = append(e.remotes, remote)
 			e.mu.Unlock()

@@ -18,11 +18,11 @@ import (
 func holdEnv(t *testing.T, overPipes bool) (e *testEnv, causes chan error) {
 	causes = make(chan error, 1)
 	e = newEnv(t, overPipes, func(s *Server) {
-		s.Authorize = func(ctx context.Context, remote netip.AddrPort, u string) (*Login, error) {
-			if err := ExtendHandshake(ctx, 10*time.Minute); err != nil {
+		s.Authorize = func(ctx context.Context, req AuthRequest) (*Login, error) {
+			if err := req.Extend(10 * time.Minute); err != nil {
 				return nil, err
 			}
-			if err := SendBanner(ctx, "held: visit https://control.example/check/1"); err != nil {
+			if err := req.Banner("held: visit https://control.example/check/1"); err != nil {
 				return nil, err
 			}
 			<-ctx.Done()

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -53,8 +52,8 @@ type execReq struct{ Command string }
 func TestHostileSessionRequests(t *testing.T) {
 	e := newEnv(t, false, func(s *Server) {
 		auth := s.Authorize
-		s.Authorize = func(ctx context.Context, remote netip.AddrPort, u string) (*Login, error) {
-			l, err := auth(ctx, remote, u)
+		s.Authorize = func(ctx context.Context, req AuthRequest) (*Login, error) {
+			l, err := auth(ctx, req)
 			if l != nil {
 				l.AcceptEnv = []string{"*"}
 			}

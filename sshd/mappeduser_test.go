@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -79,8 +78,8 @@ func (c *opensshClient) ssh(user string, args ...string) (string, string, int) {
 func mappedEnv(t *testing.T, perms func(*Login)) *testEnv {
 	return newEnv(t, false, func(s *Server) {
 		s.SFTPServer = testSFTPServer
-		s.Authorize = func(ctx context.Context, remote netip.AddrPort, u string) (*Login, error) {
-			l := &Login{LocalUser: u, Source: "alice@example.com on laptop (" + remote.Addr().String() + ")", Rule: "ssh[0]"}
+		s.Authorize = func(ctx context.Context, req AuthRequest) (*Login, error) {
+			l := &Login{LocalUser: req.User(), Source: "alice@example.com on laptop (" + req.Remote().Addr().String() + ")", Rule: "ssh[0]"}
 			if perms != nil {
 				perms(l)
 			}

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/netip"
 	"sync"
 	"time"
 
@@ -26,13 +25,13 @@ const handshakeTimeout = 2 * time.Minute
 type Server struct {
 	// HostKeys identify this server; at least one is required.
 	HostKeys []ssh.Signer
-	// Authorize decides a login for the connection from remote asking for user. A returned
+	// Authorize decides the login req (who connects from where, as whom). A returned
 	// error is shown to the client as an auth banner (its text) before "Permission denied";
 	// a Login returned together with an error only enriches the log line. It may call
-	// SendBanner(ctx, ...) while deciding; ctx ends when the server closes, the client
+	// req.Banner and req.Extend while deciding; ctx ends when the server closes, the client
 	// hangs up (context.Cause is then ErrClientGone) or the handshake times out (2 minutes,
-	// or as ExtendHandshake set). Required; nil refuses everything.
-	Authorize func(ctx context.Context, remote netip.AddrPort, user string) (*Login, error)
+	// or as req.Extend set). Required; nil refuses everything.
+	Authorize func(ctx context.Context, req AuthRequest) (*Login, error)
 	// Logf, if non-nil, receives one line per login verdict, session start and end.
 	Logf func(format string, args ...any)
 	// Version is the SSH version string; empty means DefaultVersion.
