@@ -209,3 +209,13 @@ func (c *fakeClient) shown() []string {
 	defer c.mu.Unlock()
 	return append([]string(nil), c.banners...)
 }
+
+// fakeRequest is a login for Agent.authorize from remote as user, its client a fakeClient.
+type fakeRequest struct {
+	fakeClient
+	remote netip.AddrPort
+	user   string
+}
+
+func (r *fakeRequest) Remote() netip.AddrPort { return r.remote }
+func (r *fakeRequest) User() string           { return r.user }
