@@ -3,22 +3,18 @@
 package agent
 
 import (
-	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"golang.org/x/crypto/ssh"
-
 	"tsconnect/controlws"
 	"tsconnect/internal/opensshtest"
 	"tsconnect/sshd"
+	"tsconnect/sshd/sshdtest"
 )
 
 // agentSSH is the agent's SSH server (its real authorize) on loopback, deciding under a
@@ -51,19 +47,7 @@ func startAgentSSH(t *testing.T, nm *controlws.NetworkMap) *agentSSH {
 	e.a = &Agent{logf: logf, mapSource: e.netMap, mapAsOf: func() (time.Time, bool) { return time.Now(), true }}
 	e.srv = &sshd.Server{HostKeys: keys, Authorize: e.a.authorize, Logf: logf}
 	e.a.sshSrv = e.srv
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.addr = ln.Addr().String()
-	served := make(chan error, 1)
-	go func() { served <- e.srv.Serve(ln) }()
-	t.Cleanup(func() {
-		e.srv.Close()
-		if err := <-served; !errors.Is(err, net.ErrClosed) {
-			t.Errorf("Serve: %v", err)
-		}
-	})
+	e.addr = sshdtest.Serve(t, e.srv)
 	return e
 }
 
@@ -96,14 +80,7 @@ func (e *agentSSH) logged(substr string) bool {
 // the user name) and runs command; it returns the output, the auth banners and the error.
 func (e *agentSSH) goSSH(user, command string) (out, banners string, err error) {
 	var b strings.Builder
-	cfg := &ssh.ClientConfig{
-		User:            user,
-		Auth:            []ssh.AuthMethod{},
-		HostKeyCallback: ssh.InsecureIgnoreHostKey(),
-		BannerCallback:  func(m string) error { b.WriteString(m); return nil },
-		Timeout:         10 * time.Second,
-	}
-	c, err := ssh.Dial("tcp", e.addr, cfg)
+	c, err := sshdtest.Dial(e.addr, user, e.srv.HostKeys, func(m string) { b.WriteString(m) })
 	if err != nil {
 		return "", b.String(), err
 	}
@@ -117,16 +94,10 @@ func (e *agentSSH) goSSH(user, command string) (out, banners string, err error) 
 	return string(o), b.String(), err
 }
 
-// openSSH runs the real OpenSSH client as user with command (the host key is not checked:
-// the server is the test's own, on loopback).
+// openSSH runs the real OpenSSH client as user with command, the host key pinned.
 func (e *agentSSH) openSSH(user, command string) (stdout, stderr string, code int) {
 	e.t.Helper()
-	host, port, _ := net.SplitHostPort(e.addr)
-	home := e.t.TempDir()
-	return opensshtest.Run(e.t, []string{"HOME=" + home}, strings.NewReader(""), "ssh",
-		"-F", "/dev/null", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
-		"-o", "UserKnownHostsFile="+filepath.Join(home, "known_hosts"), "-o", "GlobalKnownHostsFile=/dev/null",
-		"-p", port, "-l", user, host, command)
+	return sshdtest.NewOpenSSH(e.t, e.addr, e.srv.HostKeys).SSH(user, command)
 }
 
 // addUIDZeroUser makes a second uid-0 account (useradd -o -u 0) and removes it when t ends.

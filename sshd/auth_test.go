@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"golang.org/x/crypto/ssh"
+
+	"tsconnect/sshd/sshdtest"
 )
 
 func TestLoginAcceptedAndLogged(t *testing.T) {
@@ -78,7 +80,7 @@ func TestNilAuthorizeRefuses(t *testing.T) {
 	var banner string
 	_, err = ssh.Dial("tcp", ln.Addr().String(), &ssh.ClientConfig{
 		User:            "root",
-		HostKeyCallback: pinKeys(keys),
+		HostKeyCallback: sshdtest.PinKeys(keys),
 		BannerCallback:  func(m string) error { banner += m; return nil },
 	})
 	if err == nil || !strings.Contains(banner, "not configured") {

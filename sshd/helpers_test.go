@@ -3,9 +3,7 @@
 package sshd
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -19,6 +17,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"tsconnect/sshd/sshdtest"
 )
 
 // testEnv is a Server on a listener plus what the tests check against.
@@ -82,14 +82,7 @@ func newEnv(t testing.TB, overPipes bool, opts ...func(*Server)) *testEnv {
 		}
 		e.addr = ln.Addr().String()
 	}
-	served := make(chan error, 1)
-	go func() { served <- e.srv.Serve(ln) }()
-	t.Cleanup(func() {
-		e.srv.Close()
-		if err := <-served; !errors.Is(err, net.ErrClosed) {
-			t.Errorf("Serve returned %v, want net.ErrClosed", err)
-		}
-	})
+	sshdtest.ServeOn(t, e.srv, ln)
 	return e
 }
 
@@ -106,33 +99,12 @@ func (e *testEnv) logged(substr string) bool {
 
 // hostKeyCallback pins the server's host keys (any of them: clients pick the algorithm).
 func (e *testEnv) hostKeyCallback() ssh.HostKeyCallback {
-	return pinKeys(e.srv.HostKeys)
-}
-
-func pinKeys(signers []ssh.Signer) ssh.HostKeyCallback {
-	return func(_ string, _ net.Addr, key ssh.PublicKey) error {
-		for _, s := range signers {
-			if bytes.Equal(s.PublicKey().Marshal(), key.Marshal()) {
-				return nil
-			}
-		}
-		return fmt.Errorf("host key %s is not the server's", ssh.FingerprintSHA256(key))
-	}
+	return sshdtest.PinKeys(e.srv.HostKeys)
 }
 
 // dial logs in as user; from is the client's overlay address when serving on pipes.
 func (e *testEnv) dial(t testing.TB, user string, banner *string) (*ssh.Client, error) {
 	t.Helper()
-	cfg := &ssh.ClientConfig{
-		User:            user,
-		HostKeyCallback: e.hostKeyCallback(),
-		BannerCallback: func(msg string) error {
-			if banner != nil {
-				*banner += msg
-			}
-			return nil
-		},
-	}
 	var nc net.Conn
 	var err error
 	if e.ln != nil {
@@ -143,12 +115,14 @@ func (e *testEnv) dial(t testing.TB, user string, banner *string) (*ssh.Client, 
 	if err != nil {
 		return nil, err
 	}
-	c, chans, reqs, err := ssh.NewClientConn(nc, "server", cfg)
+	client, err := sshdtest.Client(nc, user, e.srv.HostKeys, func(msg string) {
+		if banner != nil {
+			*banner += msg
+		}
+	})
 	if err != nil {
-		nc.Close()
 		return nil, err
 	}
-	client := ssh.NewClient(c, chans, reqs)
 	t.Cleanup(func() { client.Close() })
 	return client, nil
 }

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"tsconnect/internal/opensshtest"
+	"tsconnect/sshd/sshdtest"
 )
 
 // createUser adds a local account (with a home and bash, in a fresh supplementary group)
@@ -34,44 +35,11 @@ func createUser(t *testing.T, name string) *account {
 }
 
 // opensshClient runs the real OpenSSH tools against a test server, pinning its host keys.
-type opensshClient struct {
-	t          *testing.T
-	host, port string
-	home       string // HOME for the client, with known_hosts
-	knownHosts string
-	extraEnv   []string
-}
+type opensshClient struct{ *sshdtest.OpenSSH }
 
 func newOpenSSHClient(t *testing.T, e *testEnv) *opensshClient {
 	t.Helper()
-	host, port, _ := net.SplitHostPort(e.addr)
-	home := t.TempDir()
-	c := &opensshClient{t: t, host: host, port: port, home: home, knownHosts: filepath.Join(home, "known_hosts")}
-	var kh strings.Builder
-	for _, line := range AuthorizedKeys(e.srv.HostKeys) {
-		kh.WriteString("[" + host + "]:" + port + " " + line + "\n")
-	}
-	if err := os.WriteFile(c.knownHosts, []byte(kh.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
-func (c *opensshClient) opts() []string {
-	return []string{"-F", "/dev/null", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
-		"-o", "UserKnownHostsFile=" + c.knownHosts, "-o", "GlobalKnownHostsFile=/dev/null"}
-}
-
-// run runs tool (ssh, scp, sftp) with args and stdin; it returns stdout, stderr, exit code.
-func (c *opensshClient) run(stdin string, tool string, args ...string) (string, string, int) {
-	c.t.Helper()
-	env := append([]string{"HOME=" + c.home}, c.extraEnv...)
-	return opensshtest.Run(c.t, env, strings.NewReader(stdin), tool, append(c.opts(), args...)...)
-}
-
-func (c *opensshClient) ssh(user string, args ...string) (string, string, int) {
-	c.t.Helper()
-	return c.run("", "ssh", append([]string{"-p", c.port, "-l", user, c.host}, args...)...)
+	return &opensshClient{sshdtest.NewOpenSSH(t, e.addr, e.srv.HostKeys)}
 }
 
 // mappedEnv serves logins as whichever user is asked for, with perms applied to the Login.
@@ -95,7 +63,7 @@ func TestOpenSSHMappedUser(t *testing.T) {
 	e := mappedEnv(t, func(l *Login) { l.AcceptEnv = []string{"TSC_*"} })
 	c := newOpenSSHClient(t, e)
 
-	out, stderr, code := c.ssh(acct.Username, "id -un; id -u; id -G; pwd")
+	out, stderr, code := c.SSH(acct.Username, "id -un; id -u; id -G; pwd")
 	wantGroups := []string{}
 	for _, g := range acct.Groups {
 		wantGroups = append(wantGroups, strconv.Itoa(int(g)))
@@ -110,9 +78,9 @@ func TestOpenSSHMappedUser(t *testing.T) {
 		}
 	}
 
-	c.extraEnv = []string{"TSC_OK=yes", "LD_PRELOAD=/nonexistent.so", "NOT_ACCEPTED=1", "LC_TIME=C.UTF-8"}
-	out, _, _ = c.ssh(acct.Username, "-o", "SendEnv=TSC_OK LD_PRELOAD NOT_ACCEPTED LC_TIME", "env")
-	c.extraEnv = nil
+	c.Env = []string{"TSC_OK=yes", "LD_PRELOAD=/nonexistent.so", "NOT_ACCEPTED=1", "LC_TIME=C.UTF-8"}
+	out, _, _ = c.SSH(acct.Username, "-o", "SendEnv=TSC_OK LD_PRELOAD NOT_ACCEPTED LC_TIME", "env")
+	c.Env = nil
 	env := map[string]string{}
 	for _, kv := range strings.Split(strings.TrimSpace(out), "\n") {
 		if k, v, ok := strings.Cut(kv, "="); ok {
@@ -133,18 +101,18 @@ func TestOpenSSHMappedUser(t *testing.T) {
 			t.Errorf("env has %s=%q; it must not", k, v)
 		}
 	}
-	if !strings.HasPrefix(env["SSH_CONNECTION"], "127.0.0.1 ") || !strings.HasSuffix(env["SSH_CONNECTION"], " 127.0.0.1 "+c.port) {
+	if !strings.HasPrefix(env["SSH_CONNECTION"], "127.0.0.1 ") || !strings.HasSuffix(env["SSH_CONNECTION"], " 127.0.0.1 "+c.Port) {
 		t.Errorf("SSH_CONNECTION = %q", env["SSH_CONNECTION"])
 	}
 
-	if _, _, code := c.ssh(acct.Username, "exit 42"); code != 42 {
+	if _, _, code := c.SSH(acct.Username, "exit 42"); code != 42 {
 		t.Errorf("exit 42: ssh exited %d", code)
 	}
-	if _, stderr, code := c.ssh(acct.Username, "no-such-command-tsconnect"); code != 127 {
+	if _, stderr, code := c.SSH(acct.Username, "no-such-command-tsconnect"); code != 127 {
 		t.Errorf("missing command: ssh exited %d, want 127 (stderr %q)", code, stderr)
 	}
 	// A process killed by a signal comes back as exit-signal (logged); OpenSSH then exits 255.
-	if _, stderr, code := c.ssh(acct.Username, "kill -TERM $$"); code != 255 || !e.logged("signal=TERM") {
+	if _, stderr, code := c.SSH(acct.Username, "kill -TERM $$"); code != 255 || !e.logged("signal=TERM") {
 		t.Errorf("kill -TERM $$: exit %d (stderr %q), want 255 and exit-signal TERM", code, stderr)
 	}
 
@@ -165,8 +133,8 @@ func (c *opensshClient) sshOnTerminal(t *testing.T, user string, rows, cols uint
 	}
 	defer master.Close()
 	setWinsize(master, cols, rows, 0, 0)
-	cmd := exec.Command("ssh", append(c.opts(), "-tt", "-p", c.port, "-l", user, c.host, command)...)
-	cmd.Env = append(os.Environ(), "HOME="+c.home, "TERM=xterm-tsc")
+	cmd := exec.Command("ssh", append(c.Opts(), "-tt", "-p", c.Port, "-l", user, c.Host, command)...)
+	cmd.Env = append(os.Environ(), "HOME="+c.Home, "TERM=xterm-tsc")
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true}
 	if err := cmd.Start(); err != nil {
@@ -192,8 +160,8 @@ func TestOpenSSHFileTransfer(t *testing.T) {
 	if err := os.WriteFile(local, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	remote := fmt.Sprintf("%s@%s:", acct.Username, c.host)
-	if _, stderr, code := c.run("", "scp", "-P", c.port, local, remote+"up.bin"); code != 0 {
+	remote := fmt.Sprintf("%s@%s:", acct.Username, c.Host)
+	if _, stderr, code := c.Run("", "scp", "-P", c.Port, local, remote+"up.bin"); code != 0 {
 		t.Fatalf("scp up: exit %d: %s", code, stderr)
 	}
 	got, err := os.ReadFile(filepath.Join(acct.HomeDir, "up.bin"))
@@ -202,7 +170,7 @@ func TestOpenSSHFileTransfer(t *testing.T) {
 	}
 	assertOwner(t, filepath.Join(acct.HomeDir, "up.bin"), acct)
 	back := filepath.Join(dir, "down.bin")
-	if _, stderr, code := c.run("", "scp", "-P", c.port, remote+"up.bin", back); code != 0 {
+	if _, stderr, code := c.Run("", "scp", "-P", c.Port, remote+"up.bin", back); code != 0 {
 		t.Fatalf("scp down: exit %d: %s", code, stderr)
 	}
 	if got, _ := os.ReadFile(back); !bytes.Equal(got, data) {
@@ -210,7 +178,7 @@ func TestOpenSSHFileTransfer(t *testing.T) {
 	}
 
 	batch := fmt.Sprintf("put %s viasftp.bin\nls -l\nget viasftp.bin %s\n", local, filepath.Join(dir, "viasftp.bin"))
-	out, stderr, code := c.run(batch, "sftp", "-P", c.port, "-b", "-", acct.Username+"@"+c.host)
+	out, stderr, code := c.Run(batch, "sftp", "-P", c.Port, "-b", "-", acct.Username+"@"+c.Host)
 	if code != 0 || !strings.Contains(out, "viasftp.bin") {
 		t.Fatalf("sftp batch: exit %d, stdout %q, stderr %q", code, out, stderr)
 	}
@@ -219,7 +187,7 @@ func TestOpenSSHFileTransfer(t *testing.T) {
 	}
 	assertOwner(t, filepath.Join(acct.HomeDir, "viasftp.bin"), acct)
 
-	_, stderr, code = c.run("get /etc/shadow "+filepath.Join(dir, "shadow")+"\n", "sftp", "-P", c.port, "-b", "-", acct.Username+"@"+c.host)
+	_, stderr, code = c.Run("get /etc/shadow "+filepath.Join(dir, "shadow")+"\n", "sftp", "-P", c.Port, "-b", "-", acct.Username+"@"+c.Host)
 	if code == 0 || !strings.Contains(stderr, "ermission denied") {
 		t.Errorf("sftp get /etc/shadow as %s: exit %d, stderr %q; want Permission denied", acct.Username, code, stderr)
 	}
@@ -228,7 +196,7 @@ func TestOpenSSHFileTransfer(t *testing.T) {
 	}
 
 	// Unknown subsystems are refused.
-	if _, stderr, code := c.ssh(acct.Username, "-s", "no-such-subsystem"); code == 0 {
+	if _, stderr, code := c.SSH(acct.Username, "-s", "no-such-subsystem"); code == 0 {
 		t.Errorf("unknown subsystem accepted (stderr %q)", stderr)
 	}
 }
@@ -281,7 +249,7 @@ func TestOpenSSHForwarding(t *testing.T) {
 				}
 			})
 			c := newOpenSSHClient(t, e)
-			out, stderr, _ := c.ssh(acct.Username, "-W", "127.0.0.1:"+hello)
+			out, stderr, _ := c.SSH(acct.Username, "-W", "127.0.0.1:"+hello)
 			if allowed && out != "hello\n" {
 				t.Errorf("-W to a local port: %q (stderr %q), want hello", out, stderr)
 			}
@@ -290,18 +258,18 @@ func TestOpenSSHForwarding(t *testing.T) {
 			}
 
 			// -R: an unprivileged port works when allowed; port 80 never for a non-root user.
-			_, stderr, code := c.ssh(acct.Username, "-o", "ExitOnForwardFailure=yes", "-R", "0:127.0.0.1:"+hello, "true")
+			_, stderr, code := c.SSH(acct.Username, "-o", "ExitOnForwardFailure=yes", "-R", "0:127.0.0.1:"+hello, "true")
 			if (code == 0) != allowed {
 				t.Errorf("-R 0: exit %d (stderr %q), allowed=%t", code, stderr, allowed)
 			}
-			_, stderr, code = c.ssh(acct.Username, "-o", "ExitOnForwardFailure=yes", "-R", "80:127.0.0.1:"+hello, "true")
+			_, stderr, code = c.SSH(acct.Username, "-o", "ExitOnForwardFailure=yes", "-R", "80:127.0.0.1:"+hello, "true")
 			if code == 0 || !strings.Contains(stderr, "remote port forwarding failed") {
 				t.Errorf("-R 80 as %s: exit %d, stderr %q; want refused", acct.Username, code, stderr)
 			}
 
-			c.extraEnv = []string{"SSH_AUTH_SOCK=" + agentSock}
-			out, stderr, code = c.ssh(acct.Username, "-A", `test -n "$SSH_AUTH_SOCK" || { echo no agent; exit 0; }; stat -c '%U %a' "$SSH_AUTH_SOCK" "$(dirname "$SSH_AUTH_SOCK")"; ssh-add -L`)
-			c.extraEnv = nil
+			c.Env = []string{"SSH_AUTH_SOCK=" + agentSock}
+			out, stderr, code = c.SSH(acct.Username, "-A", `test -n "$SSH_AUTH_SOCK" || { echo no agent; exit 0; }; stat -c '%U %a' "$SSH_AUTH_SOCK" "$(dirname "$SSH_AUTH_SOCK")"; ssh-add -L`)
+			c.Env = nil
 			if allowed {
 				want := acct.Username + " 600\n" + acct.Username + " 700\n"
 				if code != 0 || !strings.HasPrefix(out, want) || !strings.Contains(out, agentKey) {

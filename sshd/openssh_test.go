@@ -3,14 +3,11 @@
 package sshd
 
 import (
-	"bytes"
-	"errors"
-	"net"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
+
+	"tsconnect/sshd/sshdtest"
 )
 
 // TestOpenSSHClient runs the real OpenSSH client against the server: host key pinned,
@@ -21,30 +18,10 @@ func TestOpenSSHClient(t *testing.T) {
 		t.Fatalf("the OpenSSH client is required (apt-get install openssh-client): %v", err)
 	}
 	e := newEnv(t, false)
-	host, port, _ := net.SplitHostPort(e.addr)
-	home := t.TempDir()
-	knownHosts := filepath.Join(home, "known_hosts")
-	var kh strings.Builder
-	for _, line := range AuthorizedKeys(e.srv.HostKeys) {
-		kh.WriteString("[" + host + "]:" + port + " " + line + "\n")
-	}
-	if err := os.WriteFile(knownHosts, []byte(kh.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	c := sshdtest.NewOpenSSH(t, e.addr, e.srv.HostKeys)
 	ssh := func(user string, args ...string) (stdout, stderr string, code int) {
 		t.Helper()
-		cmd := exec.Command(sshPath, append([]string{"-F", "/dev/null",
-			"-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile=" + knownHosts,
-			"-o", "GlobalKnownHostsFile=/dev/null", "-p", port, user + "@" + host}, args...)...)
-		cmd.Env = append(os.Environ(), "HOME="+home)
-		var out, errb bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &errb
-		err := cmd.Run()
-		var ee *exec.ExitError
-		if err != nil && !errors.As(err, &ee) {
-			t.Fatalf("ssh: %v", err)
-		}
-		return out.String(), errb.String(), cmd.ProcessState.ExitCode()
+		return c.Run("", sshPath, append([]string{"-p", c.Port, user + "@" + c.Host}, args...)...)
 	}
 
 	if out, stderr, code := ssh(e.me.Username, "echo $((6*7))"); out != "42\n" || code != 0 {
