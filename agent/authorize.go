@@ -37,16 +37,21 @@ func (a *Agent) authorize(ctx context.Context, sreq sshd.AuthRequest) (*sshd.Log
 	src := describePeer(nm, peer)
 	switch v.Action {
 	case policy.Accept:
-		// An accept rule allows what its acceptEnv lists, and port and agent forwarding
-		// (the policy format has no switch for them yet, so accept means on).
-		l := &sshd.Login{LocalUser: v.LocalUser, Source: src, Rule: v.Origin, AcceptEnv: v.AcceptEnv}
-		l.GrantAcceptDefaults()
-		return l, nil
+		return acceptLogin(v, src), nil
 	case policy.Check:
 		// Held until control says the source's user re-authenticated (check.go).
 		return a.holdCheck(ctx, sreq, v, peer, src)
 	}
 	return nil, fmt.Errorf("tsconnect: %s: %s", src, v.Reason)
+}
+
+// acceptLogin is the login an accept verdict v (or a passed check) grants src: what the
+// rule's acceptEnv lists, and port and agent forwarding (the policy format has no switch
+// for them yet, so accept means on).
+func acceptLogin(v policy.Verdict, src string) *sshd.Login {
+	l := &sshd.Login{LocalUser: v.LocalUser, Source: src, Rule: v.Origin, AcceptEnv: v.AcceptEnv}
+	l.GrantAcceptDefaults()
+	return l
 }
 
 // verdict evaluates a login from src as req against nm's SSH rules.

@@ -94,10 +94,11 @@ func (h *checkHold) run(ctx context.Context) (*sshd.Login, error) {
 		backoff      = 200 * time.Millisecond
 	)
 	for {
-		cv, err, decided := h.ask(ctx)
+		ans := h.ask(ctx)
+		cv, err := ans.cv, ans.err
 		switch {
-		case decided != nil:
-			return decided.login, decided.err
+		case ans.decided != nil:
+			return ans.decided.login, ans.decided.err
 		case errors.Is(err, errRetryNow):
 			continue
 		case ctx.Err() != nil:
@@ -135,16 +136,23 @@ func (h *checkHold) run(ctx context.Context) (*sshd.Login, error) {
 // errRetryNow makes the hold ask control again at once.
 var errRetryNow = errors.New("ask again")
 
+// answer is how one question to control ended: its verdict or error (errRetryNow when the
+// policy asks for another check meanwhile), or decided, when the policy decided the hold.
+type answer struct {
+	cv      *controlws.SSHCheckVerdict
+	err     error
+	decided *outcome
+}
+
 // outcome is a hold decided by a policy change: the login, or why it was refused.
 type outcome struct {
 	login *sshd.Login
 	err   error
 }
 
-// ask puts one question to control and waits for its answer (cv or err), re-deciding on
-// every policy change meanwhile: decided is non-nil when the policy decided the hold, and
-// err is errRetryNow when the policy asks for another check.
-func (h *checkHold) ask(ctx context.Context) (cv *controlws.SSHCheckVerdict, err error, decided *outcome) {
+// ask puts one question to control and waits for its answer, re-deciding on every policy
+// change meanwhile.
+func (h *checkHold) ask(ctx context.Context) answer {
 	changed := h.policy.mapChanged()
 	req := controlws.SSHCheckRequest{SrcNode: h.peer.ID, SrcAddr: h.remote.Addr(), User: h.user, LocalUser: h.v.LocalUser,
 		CheckPeriod: h.v.CheckPeriod, HeldFor: h.clock.Now().Sub(h.start)}
@@ -162,7 +170,7 @@ func (h *checkHold) ask(ctx context.Context) (cv *controlws.SSHCheckVerdict, err
 	for {
 		select {
 		case r := <-res:
-			return r.v, r.err, nil
+			return answer{cv: r.v, err: r.err}
 		case <-changed:
 		}
 		// A policy change decides here when it no longer asks for this same check.
@@ -183,11 +191,11 @@ func (h *checkHold) ask(ctx context.Context) (cv *controlws.SSHCheckVerdict, err
 			o.login = h.accept()
 		case nv.Action == rules.Check && nv.LocalUser == h.v.LocalUser:
 			h.v = nv // another period: ask again
-			return nil, errRetryNow, nil
+			return answer{err: errRetryNow}
 		default:
 			_, o.err = h.refuse("the policy changed: %s", nv.Reason)
 		}
-		return nil, nil, &o
+		return answer{decided: &o}
 	}
 }
 
@@ -216,11 +224,7 @@ func (h *checkHold) sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-func (h *checkHold) accept() *sshd.Login {
-	l := &sshd.Login{LocalUser: h.v.LocalUser, Source: h.src, Rule: h.v.Origin, AcceptEnv: h.v.AcceptEnv}
-	l.GrantAcceptDefaults()
-	return l
-}
+func (h *checkHold) accept() *sshd.Login { return acceptLogin(h.v, h.src) }
 
 func (h *checkHold) refuse(format string, args ...any) (*sshd.Login, error) {
 	return nil, fmt.Errorf("tsconnect: %s: login as %q refused: %s", h.src, h.v.LocalUser, fmt.Sprintf(format, args...))
