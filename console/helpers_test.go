@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
-	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -16,6 +15,7 @@ import (
 
 	"tsconnect/control"
 	"tsconnect/controlws"
+	"tsconnect/internal/leakcheck"
 	"tsconnect/key"
 	"tsconnect/oidc"
 )
@@ -39,7 +39,7 @@ func newEnv(t *testing.T) *env { t.Helper(); return newEnvWith(t, nil) }
 // newEnvWith is newEnv with setup run once the server's URL is known, before the console starts.
 func newEnvWith(t *testing.T, setup func(*env)) *env {
 	t.Helper()
-	checkLeaks(t)
+	leakcheck.Check(t)
 	e := &env{t: t, dir: t.TempDir()}
 	e.hs = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		(*e.h.Load()).ServeHTTP(w, r)
@@ -232,21 +232,4 @@ func (a answer) decode(t *testing.T, v any) {
 	if err := json.Unmarshal(a.raw, v); err != nil {
 		t.Fatalf("decoding %s: %v", a.raw, err)
 	}
-}
-
-// checkLeaks fails the test if goroutines started during it are still running at the end.
-func checkLeaks(t *testing.T) {
-	before := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		var n int
-		for i := 0; i < 500; i++ {
-			if n = runtime.NumGoroutine(); n <= before {
-				return
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-		buf := make([]byte, 1<<20)
-		buf = buf[:runtime.Stack(buf, true)]
-		t.Errorf("goroutine leak: %d before, %d after:\n%s", before, n, buf)
-	})
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"tsconnect/controlws"
+	"tsconnect/internal/eventually"
 )
 
 func TestMapStream(t *testing.T) {
@@ -192,7 +193,7 @@ func TestEphemeralSweptAtStartup(t *testing.T) {
 	e.s.Close()
 	time.Sleep(2 * grace) // stale while the server is down
 	e.start()
-	eventually(t, "stale ephemeral node deleted at startup", func() bool {
+	eventually.True(t, "stale ephemeral node deleted at startup", func() bool {
 		for _, x := range e.nodes() {
 			if x.ID == n.ID {
 				return false

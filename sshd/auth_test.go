@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"golang.org/x/crypto/ssh"
+
+	"tsconnect/internal/leakcheck"
 )
 
 func TestLoginAcceptedAndLogged(t *testing.T) {
@@ -63,7 +65,7 @@ func TestKeysDoNotAuthorize(t *testing.T) {
 }
 
 func TestNilAuthorizeRefuses(t *testing.T) {
-	checkGoroutines(t)
+	leakcheck.Check(t)
 	keys, err := LoadOrCreateHostKeys(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
