@@ -12,28 +12,31 @@ import (
 	"tsconnect/control/store"
 	"tsconnect/controlws"
 	"tsconnect/internal/leakcheck"
+	"tsconnect/internal/testclock"
 	"tsconnect/key"
 )
 
 // env is a server on a real SQLite file behind a real loopback HTTP server. The HTTP
-// server outlives Server restarts (restart swaps the handler).
+// server outlives Server restarts (restart swaps the handler). It is control/controltest's
+// harness for the in-package tests, which cannot import that package (it imports control).
 type env struct {
-	t   *testing.T
-	dir string
-	cfg Config
-	s   *Server
-	hs  *httptest.Server
-	h   atomic.Pointer[http.Handler]
+	t     *testing.T
+	dir   string
+	cfg   Config
+	clock *testclock.Clock // the server's Now unless the test sets its own
+	s     *Server
+	hs    *httptest.Server
+	h     atomic.Pointer[http.Handler]
 }
 
 func newEnv(t *testing.T, mod func(*Config)) *env {
 	t.Helper()
 	leakcheck.Check(t)
-	e := &env{t: t, dir: t.TempDir()}
+	e := &env{t: t, dir: t.TempDir(), clock: new(testclock.Clock)}
 	e.hs = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		(*e.h.Load()).ServeHTTP(w, r)
 	}))
-	e.cfg = Config{StateDir: e.dir, ServerURL: e.hs.URL, Logf: t.Logf}
+	e.cfg = Config{StateDir: e.dir, ServerURL: e.hs.URL, Logf: t.Logf, Now: e.clock.Now}
 	if mod != nil {
 		mod(&e.cfg)
 	}
