@@ -8,27 +8,26 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
-	"runtime"
 	"strings"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	"tsconnect/control"
+	"tsconnect/control/controltest"
 	"tsconnect/controlws"
+	"tsconnect/internal/leakcheck"
 	"tsconnect/key"
 	"tsconnect/oidc"
 )
 
-// env is a control server on a real SQLite file and its console, behind one loopback HTTP
-// server that outlives restarts.
+// env is a control server on a real SQLite file (control/controltest) with the console in
+// front of it, behind one loopback HTTP server that outlives restarts.
 type env struct {
 	t   *testing.T
+	cs  *controltest.Server
 	dir string
 	hs  *httptest.Server
-	srv *control.Server
+	srv *control.Server // the running one; restart replaces it
 	con *Console
-	h   atomic.Pointer[http.Handler]
 	rp  *oidc.RP // single sign-on, when set up (oidc_test.go)
 	// opts, if non-nil, edits the console's Options at every start.
 	opts func(*Options)
@@ -39,30 +38,19 @@ func newEnv(t *testing.T) *env { t.Helper(); return newEnvWith(t, nil) }
 // newEnvWith is newEnv with setup run once the server's URL is known, before the console starts.
 func newEnvWith(t *testing.T, setup func(*env)) *env {
 	t.Helper()
-	checkLeaks(t)
-	e := &env{t: t, dir: t.TempDir()}
-	e.hs = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		(*e.h.Load()).ServeHTTP(w, r)
-	}))
+	leakcheck.Check(t)
+	e := &env{t: t, cs: controltest.NewUnstarted(t)}
+	e.dir, e.hs = e.cs.Dir, e.cs.HTTP
 	if setup != nil {
 		setup(e)
 	}
-	e.start()
-	t.Cleanup(func() {
-		e.con.Close()
-		e.srv.Close()
-		e.hs.CloseClientConnections()
-		e.hs.Close()
-	})
+	e.cs.Start(&controltest.Options{Front: e.front})
 	return e
 }
 
-func (e *env) start() {
+// front starts the console in front of a new control server.
+func (e *env) front(srv *control.Server) (http.Handler, func()) {
 	e.t.Helper()
-	srv, err := control.New(control.Config{StateDir: e.dir, ServerURL: e.hs.URL, Logf: e.t.Logf})
-	if err != nil {
-		e.t.Fatal(err)
-	}
 	o := Options{ServerURL: e.hs.URL, Next: srv.Handler(), Logf: e.t.Logf, OIDC: e.rp}
 	if e.opts != nil {
 		e.opts(&o)
@@ -72,19 +60,11 @@ func (e *env) start() {
 		e.t.Fatal(err)
 	}
 	e.srv, e.con = srv, con
-	var h http.Handler = con
-	e.h.Store(&h)
+	return con, func() { con.Close() }
 }
 
 // restart closes control and the console and opens new ones on the same state.
-func (e *env) restart() {
-	e.t.Helper()
-	e.con.Close()
-	if err := e.srv.Close(); err != nil {
-		e.t.Fatal(err)
-	}
-	e.start()
-}
+func (e *env) restart() { e.t.Helper(); e.cs.Restart() }
 
 func (e *env) user(email string, role control.Role, password string) control.User {
 	e.t.Helper()
@@ -105,11 +85,7 @@ func (e *env) setPolicy(text string) {
 // register registers a node with a fresh machine and returns its control client and node.
 func (e *env) register(o control.AuthKeyOptions, hi controlws.Hostinfo) (*controlws.Client, key.Private, controlws.Node) {
 	e.t.Helper()
-	secret, _, err := e.srv.CreateAuthKey(context.Background(), o)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	c, nk, r, err := e.registerWith(secret, hi)
+	c, nk, r, err := e.registerWith(e.cs.AuthKey(o), hi)
 	if err != nil {
 		e.t.Fatalf("register %s: %v", hi.Hostname, err)
 	}
@@ -118,16 +94,7 @@ func (e *env) register(o control.AuthKeyOptions, hi controlws.Hostinfo) (*contro
 
 func (e *env) registerWith(secret string, hi controlws.Hostinfo) (*controlws.Client, key.Private, *controlws.RegisterResponse, error) {
 	e.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	c, err := controlws.Dial(ctx, controlws.DialOptions{ServerURL: e.hs.URL, MachineKey: key.NewPrivate()})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	e.t.Cleanup(func() { c.Close() })
-	nk := key.NewPrivate()
-	r, err := c.Register(ctx, controlws.RegisterRequest{AuthKey: secret, NodeKey: nk.Public(), Hostinfo: hi})
-	return c, nk, r, err
+	return e.cs.Register(secret, hi)
 }
 
 // client is a browser: a cookie jar, the console's origin, and the CSRF token once known.
@@ -232,21 +199,4 @@ func (a answer) decode(t *testing.T, v any) {
 	if err := json.Unmarshal(a.raw, v); err != nil {
 		t.Fatalf("decoding %s: %v", a.raw, err)
 	}
-}
-
-// checkLeaks fails the test if goroutines started during it are still running at the end.
-func checkLeaks(t *testing.T) {
-	before := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		var n int
-		for i := 0; i < 500; i++ {
-			if n = runtime.NumGoroutine(); n <= before {
-				return
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-		buf := make([]byte, 1<<20)
-		buf = buf[:runtime.Stack(buf, true)]
-		t.Errorf("goroutine leak: %d before, %d after:\n%s", before, n, buf)
-	})
 }

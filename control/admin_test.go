@@ -10,26 +10,12 @@ import (
 
 	"tsconnect/control"
 	"tsconnect/control/adminclient"
+	"tsconnect/control/controltest"
 )
 
 func TestAdminAPI(t *testing.T) {
-	dir := t.TempDir()
-	s, err := control.New(control.Config{StateDir: dir, ServerURL: "http://127.0.0.1:8080", Logf: t.Logf})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := control.ListenAdmin(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- s.ServeAdmin(ln) }()
-	defer func() {
-		s.Close()
-		if err := <-served; err != nil {
-			t.Errorf("ServeAdmin: %v", err)
-		}
-	}()
+	ts := controltest.New(t, &controltest.Options{Admin: true})
+	dir := ts.Dir
 	fi, err := os.Stat(filepath.Join(dir, "admin.sock"))
 	if err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("admin socket: %v mode %v, want 0600", err, fi.Mode())

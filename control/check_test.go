@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"tsconnect/controlws"
+	"tsconnect/internal/eventually"
 )
 
 // checkPolicy: members may SSH to the tagged server as root after re-authenticating within
@@ -289,7 +290,7 @@ func TestCheckRefusals(t *testing.T) {
 	id := checkID(t, cn, c.waitPending(t))
 	c.cancel()
 	<-c.done
-	eventually(t, "the canceled check to be forgotten", func() bool {
+	eventually.True(t, "the canceled check to be forgotten", func() bool {
 		_, err := cn.e.s.PendingCheck(context.Background(), id)
 		return errors.Is(err, ErrNotFound)
 	})
@@ -303,7 +304,7 @@ func TestCheckAgentDisconnects(t *testing.T) {
 	cn.server.c.Close()
 	<-c.done
 	c.cancel()
-	eventually(t, "the check of a gone agent to be dropped", func() bool {
+	eventually.True(t, "the check of a gone agent to be dropped", func() bool {
 		_, err := cn.e.s.PendingCheck(context.Background(), id)
 		return errors.Is(err, ErrNotFound)
 	})

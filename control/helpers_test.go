@@ -5,36 +5,38 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
-	"runtime"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"tsconnect/control/store"
 	"tsconnect/controlws"
+	"tsconnect/internal/leakcheck"
+	"tsconnect/internal/testclock"
 	"tsconnect/key"
 )
 
 // env is a server on a real SQLite file behind a real loopback HTTP server. The HTTP
-// server outlives Server restarts (restart swaps the handler).
+// server outlives Server restarts (restart swaps the handler). It is control/controltest's
+// harness for the in-package tests, which cannot import that package (it imports control).
 type env struct {
-	t   *testing.T
-	dir string
-	cfg Config
-	s   *Server
-	hs  *httptest.Server
-	h   atomic.Pointer[http.Handler]
+	t     *testing.T
+	dir   string
+	cfg   Config
+	clock *testclock.Clock // the server's Now unless the test sets its own
+	s     *Server
+	hs    *httptest.Server
+	h     atomic.Pointer[http.Handler]
 }
 
 func newEnv(t *testing.T, mod func(*Config)) *env {
 	t.Helper()
-	checkLeaks(t)
-	e := &env{t: t, dir: t.TempDir()}
+	leakcheck.Check(t)
+	e := &env{t: t, dir: t.TempDir(), clock: new(testclock.Clock)}
 	e.hs = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		(*e.h.Load()).ServeHTTP(w, r)
 	}))
-	e.cfg = Config{StateDir: e.dir, ServerURL: e.hs.URL, Logf: t.Logf}
+	e.cfg = Config{StateDir: e.dir, ServerURL: e.hs.URL, Logf: t.Logf, Now: e.clock.Now}
 	if mod != nil {
 		mod(&e.cfg)
 	}
@@ -226,40 +228,6 @@ func (e *env) nodes() []controlws.Node {
 		e.t.Fatal(err)
 	}
 	return ns
-}
-
-// eventually polls cond until it holds (hang guard of 20 s).
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(20 * time.Second); !cond(); {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-// checkLeaks fails the test if goroutines started during it are still running at the end.
-func checkLeaks(t *testing.T) {
-	before := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		var n int
-		for i := 0; i < 500; i++ {
-			if n = runtime.NumGoroutine(); n <= before {
-				return
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-		buf := make([]byte, 1<<20)
-		buf = buf[:runtime.Stack(buf, true)]
-		var mine []string
-		for _, g := range strings.Split(string(buf), "\n\n") {
-			if strings.Contains(g, "tsconnect/control") {
-				mine = append(mine, g)
-			}
-		}
-		t.Errorf("goroutine leak: %d before, %d after; ours:\n%s", before, n, strings.Join(mine, "\n\n"))
-	})
 }
 
 type storeTx = store.Tx

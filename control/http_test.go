@@ -14,6 +14,7 @@ import (
 
 	"tsconnect/controlws"
 	"tsconnect/derpws"
+	"tsconnect/internal/eventually"
 	"tsconnect/key"
 )
 
@@ -135,13 +136,13 @@ func TestRelayAdmission(t *testing.T) {
 	}
 	x := client(key.NewPrivate(), &hx)
 	x.Send(a.nk.Public(), []byte("let me in"))
-	eventually(t, "unknown key refused by the relay", refused(&hx))
+	eventually.True(t, "unknown key refused by the relay", refused(&hx))
 
 	if err := e.s.DeleteNode(context.Background(), nb.ID); err != nil {
 		t.Fatal(err)
 	}
 	cb.Send(a.nk.Public(), []byte("still here?"))
-	eventually(t, "deleted node refused by the relay", refused(&hb))
+	eventually.True(t, "deleted node refused by the relay", refused(&hb))
 }
 
 // TestHugeHeadersAndBodiesAreRefused: the public server (NewHTTPServer) answers 431 to

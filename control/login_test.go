@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"tsconnect/controlws"
+	"tsconnect/internal/eventually"
 )
 
 // loginCall is one interactive register in flight.
@@ -104,7 +105,7 @@ func TestInteractiveLoginExpires(t *testing.T) {
 	id := c.url(t, e)
 	m.c.Close()
 	<-c.done
-	eventually(t, "the login of a gone node to be dropped", func() bool {
+	eventually.True(t, "the login of a gone node to be dropped", func() bool {
 		_, err := e.s.PendingLogin(context.Background(), id)
 		return errors.Is(err, ErrNotFound)
 	})

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"tsconnect/controlws"
+	"tsconnect/internal/eventually"
 )
 
 func TestMapStream(t *testing.T) {
@@ -167,10 +168,12 @@ func TestEphemeralGrace(t *testing.T) {
 	stays, ns := e.mustRegister(secret, "stays")
 	w := stays.watch(t)
 	w.waitFor(t, "map", func(nm *controlws.NetworkMap) bool { return hasPeer(nm, ng.ID) })
+	// The connected one outlives several grace periods: by the clock, it was last seen
+	// that long ago when the sweep that takes gone runs.
+	e.clock.Advance(3 * grace)
 	gone.c.Close()
+	e.clock.Advance(2 * grace)
 	w.waitFor(t, "disconnected ephemeral node swept", func(nm *controlws.NetworkMap) bool { return !hasPeer(nm, ng.ID) })
-	// The connected one outlives several grace periods.
-	time.Sleep(3 * grace)
 	found := false
 	for _, n := range e.nodes() {
 		found = found || n.ID == ns.ID
@@ -183,16 +186,19 @@ func TestEphemeralGrace(t *testing.T) {
 	}
 }
 
+// TestEphemeralSweptAtStartup: a node that went stale while the server was down goes at
+// the first sweep, which runs at start (the grace is too long for any later sweep or real
+// time to do it during the test).
 func TestEphemeralSweptAtStartup(t *testing.T) {
-	const grace = 200 * time.Millisecond
+	const grace = MaxEphemeralGrace
 	e := newEnv(t, func(c *Config) { c.EphemeralGrace = grace })
 	u := e.user("ned@example.com")
 	_, n := e.mustRegister(e.authKey(AuthKeyOptions{User: u.ID, Ephemeral: true}), "e")
 	_, keep := e.mustRegister(e.authKey(AuthKeyOptions{User: u.ID}), "keep")
 	e.s.Close()
-	time.Sleep(2 * grace) // stale while the server is down
+	e.clock.Advance(2 * grace) // stale while the server is down
 	e.start()
-	eventually(t, "stale ephemeral node deleted at startup", func() bool {
+	eventually.True(t, "stale ephemeral node deleted at startup", func() bool {
 		for _, x := range e.nodes() {
 			if x.ID == n.ID {
 				return false

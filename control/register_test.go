@@ -15,8 +15,8 @@ func TestRegisterRefusals(t *testing.T) {
 	ctx := context.Background()
 	u := e.user("alice@example.com")
 
-	expired := e.authKey(AuthKeyOptions{User: u.ID, Expiry: time.Millisecond})
-	time.Sleep(5 * time.Millisecond) // let it expire
+	expired := e.authKey(AuthKeyOptions{User: u.ID, Expiry: time.Minute})
+	e.clock.Advance(time.Minute + time.Second)
 	used := e.authKey(AuthKeyOptions{User: u.ID})
 	e.mustRegister(used, "first")
 	revoked := e.authKey(AuthKeyOptions{User: u.ID, Reusable: true})

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"tsconnect/controlws"
+	"tsconnect/internal/leakcheck"
 	"tsconnect/key"
 )
 
@@ -69,7 +70,7 @@ func TestKill9(t *testing.T) {
 	if os.Getenv("CONTROL_KILL9_CHILD") != "" {
 		t.Skip("in the child")
 	}
-	checkLeaks(t)
+	leakcheck.Check(t)
 	dir := t.TempDir()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestKill9Child$", "-test.count=1")
 	cmd.Env = append(os.Environ(), "CONTROL_KILL9_CHILD="+dir)

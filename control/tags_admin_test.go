@@ -3,7 +3,6 @@ package control_test
 import (
 	"context"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -11,31 +10,15 @@ import (
 
 	"tsconnect/control"
 	"tsconnect/control/adminclient"
+	"tsconnect/control/controltest"
 	"tsconnect/controlws"
 	"tsconnect/key"
 )
 
 // TestAdminTagsAndUserDelete drives node tagging and user deletion through the admin socket.
 func TestAdminTagsAndUserDelete(t *testing.T) {
-	dir := t.TempDir()
-	hs := httptest.NewUnstartedServer(nil)
-	hs.Start()
-	defer hs.Close()
-	s, err := control.New(control.Config{StateDir: dir, ServerURL: hs.URL, Logf: t.Logf})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs.Config.Handler = s.Handler()
-	ln, err := control.ListenAdmin(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- s.ServeAdmin(ln) }()
-	defer func() {
-		s.Close()
-		<-served
-	}()
+	ts := controltest.New(t, &controltest.Options{Admin: true})
+	dir := ts.Dir
 	ctx := context.Background()
 	c := adminclient.New(dir)
 	defer c.Close()
@@ -52,7 +35,7 @@ func TestAdminTagsAndUserDelete(t *testing.T) {
 	}
 	dctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
-	cc, err := controlws.Dial(dctx, controlws.DialOptions{ServerURL: hs.URL, MachineKey: key.NewPrivate()})
+	cc, err := controlws.Dial(dctx, controlws.DialOptions{ServerURL: ts.URL, MachineKey: key.NewPrivate()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"tsconnect/internal/leakcheck"
 	"tsconnect/key"
 )
 
@@ -27,7 +28,7 @@ func watch(t *testing.T, c *Client, req MapRequest) (maps <-chan *NetworkMap, do
 }
 
 func TestRoundTrip(t *testing.T) {
-	checkNoLeaks(t)
+	leakcheck.Check(t)
 	s := newTestServer(t)
 	machine := key.NewPrivate()
 	c := dial(t, s, DialOptions{MachineKey: machine}) // server key fetched from /key
@@ -115,7 +116,7 @@ func TestRoundTrip(t *testing.T) {
 }
 
 func TestWatchMapsErrors(t *testing.T) {
-	checkNoLeaks(t)
+	leakcheck.Check(t)
 	s := newTestServer(t)
 	c := dial(t, s, DialOptions{ServerKey: s.key.Public()})
 	ctx := context.Background()
@@ -160,7 +161,7 @@ func TestWatchMapsErrors(t *testing.T) {
 }
 
 func TestWrongServerKey(t *testing.T) {
-	checkNoLeaks(t)
+	leakcheck.Check(t)
 	s := newTestServer(t)
 	_, err := Dial(context.Background(), DialOptions{ServerURL: s.url, ServerKey: key.NewPrivate().Public(), MachineKey: key.NewPrivate()})
 	if err == nil || !strings.Contains(err.Error(), "server key did not match") {
@@ -215,7 +216,7 @@ func TestKeyEndpoint(t *testing.T) {
 }
 
 func TestLargeMap(t *testing.T) {
-	checkNoLeaks(t)
+	leakcheck.Check(t)
 	s := newTestServer(t)
 	s.peers = 1200
 	machine := key.NewPrivate()

@@ -14,13 +14,14 @@ import (
 
 	"github.com/coder/websocket"
 
+	"tsconnect/internal/leakcheck"
 	"tsconnect/key"
 )
 
 // TestNoPlaintextOnTheWire records the TCP stream of a whole session, a map of several Noise messages
 // included, and checks that nothing readable crossed: no JSON keys, hostname, auth key or peer names.
 func TestNoPlaintextOnTheWire(t *testing.T) {
-	checkNoLeaks(t)
+	leakcheck.Check(t)
 	s := newTestServer(t)
 	s.peers = 400 // a map over 64 KiB, so it spans Noise messages
 	const hostname = "secret-laptop-hostname"
@@ -77,7 +78,7 @@ func TestNoPlaintextOnTheWire(t *testing.T) {
 // answers the first handshake message (it cannot tell a replay) but nothing after it decrypts, so Accept
 // refuses and the server never acts.
 func TestReplayedHandshake(t *testing.T) {
-	checkNoLeaks(t)
+	leakcheck.Check(t)
 	s := newTestServer(t)
 	c := dial(t, s, DialOptions{ServerKey: s.key.Public()})
 	if _, err := c.Register(context.Background(), RegisterRequest{AuthKey: goodAuthKey, NodeKey: key.NewPrivate().Public()}); err != nil {

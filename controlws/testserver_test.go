@@ -10,8 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
-	"runtime"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -328,23 +326,6 @@ func wsMessages(t testing.TB, stream []byte) [][]byte {
 		}
 	}
 	return msgs
-}
-
-// checkNoLeaks fails t if goroutines of this package outlive the test.
-func checkNoLeaks(t *testing.T) {
-	t.Cleanup(func() {
-		var stacks string
-		for range 200 { // goroutines finish asynchronously after Close; give them a moment
-			buf := make([]byte, 1<<20)
-			stacks = string(buf[:runtime.Stack(buf, true)])
-			if !strings.Contains(stacks, "tsconnect/controlws.(*Client).readLoop") &&
-				!strings.Contains(stacks, "tsconnect/controlws.(*testServer).serveControl") {
-				return
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-		t.Errorf("goroutines leaked:\n%s", stacks)
-	})
 }
 
 // dial connects a client with a fresh machine key to s.

@@ -9,13 +9,14 @@ import (
 	"testing"
 	"time"
 
+	"tsconnect/internal/leakcheck"
 	"tsconnect/key"
 )
 
 // TestClientWire drives a client from a hand-written relay: the upgrade request carries the
 // headers of the protocol, the client announces this relay as home, and it answers a Ping.
 func TestClientWire(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -83,7 +84,7 @@ func TestClientWire(t *testing.T) {
 
 // TestClientClose: Recv and Send fail with net.ErrClosed after Close, even if never connected.
 func TestClientClose(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	c := NewClient(key.NewPrivate(), "http://127.0.0.1:1/derp", nil)
 	done := make(chan error, 1)
 	go func() { _, _, err := c.Recv(); done <- err }()
@@ -102,7 +103,7 @@ func TestClientClose(t *testing.T) {
 
 // TestSendNeverBlocks: with no relay, Send keeps returning at once and drops the oldest.
 func TestSendNeverBlocks(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	c := NewClient(key.NewPrivate(), "http://127.0.0.1:1/derp", nil)
 	defer c.Close()
 	for i := range 3 * clientSendQueue {

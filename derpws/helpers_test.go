@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -20,25 +19,6 @@ import (
 
 // hangGuard bounds waits that only end if the code works; it is not a speed assertion.
 const hangGuard = 20 * time.Second
-
-// checkLeaks fails the test if goroutines started during it are still running at its end
-// (after every cleanup registered later has run).
-func checkLeaks(t *testing.T) {
-	t.Helper()
-	before := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		deadline := time.Now().Add(hangGuard)
-		for runtime.NumGoroutine() > before {
-			if time.Now().After(deadline) {
-				buf := make([]byte, 1<<20)
-				n := runtime.Stack(buf, true)
-				t.Errorf("goroutines leaked: %d before, %d after\n%s", before, runtime.NumGoroutine(), buf[:n])
-				return
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	})
-}
 
 // relay is a Server behind an httptest server on loopback.
 type relay struct {
@@ -162,18 +142,6 @@ func recv(t *testing.T, c *Client) (key.Public, []byte) {
 		t.Fatal("no packet arrived")
 	}
 	panic("unreachable")
-}
-
-// waitUntil polls cond until it holds; for conditions on counters that change asynchronously.
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(hangGuard)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("never saw %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 // rawConn is a hand-driven DERP connection for tests that need to misbehave or look at frames.

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"tsconnect/internal/eventually"
+	"tsconnect/internal/leakcheck"
 	"tsconnect/key"
 )
 
@@ -27,7 +29,7 @@ func (rc *rawConn) loginMesh(priv key.Private, meshKey string) (FrameType, []byt
 // TestMeshTwoRelays: clients of two meshed relays reach each other, source keys intact, and
 // a relay forgets a peer's client once it leaves.
 func TestMeshTwoRelays(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	a := newRelay(t, &ServerOptions{MeshKey: testMeshKey})
 	b := newRelay(t, &ServerOptions{MeshKey: testMeshKey})
 	if err := a.MeshWith(b.url); err != nil {
@@ -41,8 +43,8 @@ func TestMeshTwoRelays(t *testing.T) {
 	x.ensureStarted()
 	y.ensureStarted()
 	xk, yk := x.PublicKey(), y.PublicKey()
-	waitUntil(t, "a learns y from b", func() bool { _, via := a.route(yk); return via != nil })
-	waitUntil(t, "b learns x from a", func() bool { _, via := b.route(xk); return via != nil })
+	eventually.True(t, "a learns y from b", func() bool { _, via := a.route(yk); return via != nil })
+	eventually.True(t, "b learns x from a", func() bool { _, via := b.route(xk); return via != nil })
 
 	for i := range 50 {
 		msg := []byte{byte(i), 'x'}
@@ -60,7 +62,7 @@ func TestMeshTwoRelays(t *testing.T) {
 		t.Errorf("a forwarded %d, b received %d forwarded packets; want ≥ 50 each", a.m.forwardedOut.Load(), b.m.forwardedIn.Load())
 	}
 	y.Close()
-	waitUntil(t, "a forgets y", func() bool { _, via := a.route(yk); return via == nil })
+	eventually.True(t, "a forgets y", func() bool { _, via := a.route(yk); return via == nil })
 
 	var sb strings.Builder
 	a.WriteMetrics(&sb)
@@ -72,11 +74,11 @@ func TestMeshTwoRelays(t *testing.T) {
 // TestMeshFramesNeedKey: WatchConns, ForwardPacket and ClosePeer from a client without the
 // mesh key close its connection; a wrong mesh key is refused in the handshake.
 func TestMeshFramesNeedKey(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	r := newRelay(t, &ServerOptions{MeshKey: testMeshKey})
 	victim, _ := newClient(t, r.url, false)
 	victim.ensureStarted()
-	waitUntil(t, "victim connected", func() bool { return r.Stats(victim.PublicKey()).Connections == 1 })
+	eventually.True(t, "victim connected", func() bool { return r.Stats(victim.PublicKey()).Connections == 1 })
 	vk := victim.PublicKey()
 	src := key.NewPrivate().Public()
 	for _, tc := range []struct {
@@ -114,11 +116,11 @@ func TestMeshFramesNeedKey(t *testing.T) {
 
 // TestMeshWatchForwardClose drives the mesh frames by hand as a peer relay would.
 func TestMeshWatchForwardClose(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	r := newRelay(t, &ServerOptions{MeshKey: testMeshKey, VerifyClient: nil})
 	early, _ := newClient(t, r.url, false)
 	early.ensureStarted()
-	waitUntil(t, "early connected", func() bool { return r.Stats(early.PublicKey()).Connections == 1 })
+	eventually.True(t, "early connected", func() bool { return r.Stats(early.PublicKey()).Connections == 1 })
 
 	rc := dialRaw(t, r.url)
 	if ft, b := rc.loginMesh(key.NewPrivate(), testMeshKey); ft != FrameServerInfo {

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"tsconnect/internal/eventually"
+	"tsconnect/internal/leakcheck"
 	"tsconnect/key"
 )
 
@@ -38,7 +40,7 @@ func preferredOn(r *relay, k key.Public) bool {
 // TestMulti: a client homed in region 1 reaches a peer homed in region 2 through region 2's
 // relay, tells only its home relay it is home, moves home, and closes an idle region.
 func TestMulti(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	r1, r2 := newRelay(t, nil), newRelay(t, nil)
 	dm := mapOf(t, r1, r2)
 	m := NewMulti(key.NewPrivate(), dm, 1, &MultiOptions{Logf: t.Logf, IdleTimeout: 300 * time.Millisecond})
@@ -47,8 +49,8 @@ func TestMulti(t *testing.T) {
 	m.Start()
 	peer, _ := newClient(t, r2.url, false)
 	peer.ensureStarted()
-	waitUntil(t, "m home on relay 1", func() bool { return preferredOn(r1, mk) })
-	waitUntil(t, "peer on relay 2", func() bool { return r2.lookup(peer.PublicKey()) != nil })
+	eventually.True(t, "m home on relay 1", func() bool { return preferredOn(r1, mk) })
+	eventually.True(t, "peer on relay 2", func() bool { return r2.lookup(peer.PublicKey()) != nil })
 
 	m.SetPeerRegions(map[key.Public]int{peer.PublicKey(): 2})
 	m.Send(peer.PublicKey(), []byte("to region 2"))
@@ -66,21 +68,21 @@ func TestMulti(t *testing.T) {
 		t.Errorf("home relay carried the peer's traffic: %+v", s)
 	}
 	// Nothing more flows to region 2: its connection is closed; home stays.
-	waitUntil(t, "region 2 closed when idle", func() bool { return slices.Equal(m.Regions(), []int{1}) })
-	waitUntil(t, "relay 2 sees m leave", func() bool { return r2.lookup(mk) == nil })
+	eventually.True(t, "region 2 closed when idle", func() bool { return slices.Equal(m.Regions(), []int{1}) })
+	eventually.True(t, "relay 2 sees m leave", func() bool { return r2.lookup(mk) == nil })
 
 	// A peer with no known region is reached through home.
 	local, _ := newClient(t, r1.url, true)
 	local.ensureStarted()
-	waitUntil(t, "local on relay 1", func() bool { return r1.lookup(local.PublicKey()) != nil })
+	eventually.True(t, "local on relay 1", func() bool { return r1.lookup(local.PublicKey()) != nil })
 	m.Send(local.PublicKey(), []byte("via home"))
 	if _, got := recv(t, local); string(got) != "via home" {
 		t.Fatalf("local got %q", got)
 	}
 
 	m.SetHome(2)
-	waitUntil(t, "relay 2 is home", func() bool { return preferredOn(r2, mk) })
-	waitUntil(t, "relay 1 no longer home", func() bool { return r1.lookup(mk) == nil || !preferredOn(r1, mk) })
+	eventually.True(t, "relay 2 is home", func() bool { return preferredOn(r2, mk) })
+	eventually.True(t, "relay 1 no longer home", func() bool { return r1.lookup(mk) == nil || !preferredOn(r1, mk) })
 	if m.Home() != 2 {
 		t.Fatalf("home %d", m.Home())
 	}
@@ -89,7 +91,7 @@ func TestMulti(t *testing.T) {
 // TestProbeAndPickHome: regions that answer /derp/probe are measured, a dead one is left
 // out, and the home is the fastest region (the lowest ID without measurements).
 func TestProbeAndPickHome(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	r1, r2 := newRelay(t, nil), newRelay(t, nil)
 	dm := mapOf(t, r1, r2)
 	dm.Regions[3] = &Region{RegionID: 3, Nodes: []*Node{{Name: "3a", RegionID: 3, HostName: "127.0.0.1", DERPPort: 1, InsecureForTests: true}}}

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"testing"
 
+	"tsconnect/internal/eventually"
+	"tsconnect/internal/leakcheck"
 	"tsconnect/key"
 )
 
@@ -22,14 +24,14 @@ func TestExchange(t *testing.T) {
 		{"mixed", true, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			checkLeaks(t)
+			leakcheck.Check(t)
 			r := newRelay(t, nil)
 			a, _ := newClient(t, r.url, tc.wsA)
 			b, _ := newClient(t, r.url, tc.wsB)
 			ak, bk := a.PublicKey(), b.PublicKey()
 			// b must be connected before a's packets can reach it.
 			b.ensureStarted()
-			waitUntil(t, "b connected", func() bool { return r.Stats(bk).Connections == 1 })
+			eventually.True(t, "b connected", func() bool { return r.Stats(bk).Connections == 1 })
 			const n = 200
 			for i := range n {
 				msg := []byte(fmt.Sprintf("a→b %d", i))
@@ -62,12 +64,12 @@ func TestExchange(t *testing.T) {
 
 // TestLargePacket sends a packet of the largest size through the WebSocket byte stream.
 func TestLargePacket(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	r := newRelay(t, nil)
 	a, _ := newClient(t, r.url, true)
 	b, _ := newClient(t, r.url, true)
 	b.ensureStarted()
-	waitUntil(t, "b connected", func() bool { return r.Stats(b.PublicKey()).Connections == 1 })
+	eventually.True(t, "b connected", func() bool { return r.Stats(b.PublicKey()).Connections == 1 })
 	big := bytes.Repeat([]byte("0123456789abcdef"), MaxPacketSize/16)
 	a.Send(b.PublicKey(), big)
 	a.Send(b.PublicKey(), []byte("small"))
@@ -86,12 +88,12 @@ func TestLargePacket(t *testing.T) {
 // frames; a mesh-only ForwardPacket with a forged source from a plain client closes its
 // connection and is never delivered.
 func TestCannotSpoofSource(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	r := newRelay(t, nil)
 	victim, mallory := key.NewPrivate(), key.NewPrivate()
 	b, _ := newClient(t, r.url, false)
 	b.ensureStarted()
-	waitUntil(t, "b connected", func() bool { return r.Stats(b.PublicKey()).Connections == 1 })
+	eventually.True(t, "b connected", func() bool { return r.Stats(b.PublicKey()).Connections == 1 })
 
 	rc := dialRaw(t, r.url)
 	rc.login(mallory)
@@ -112,7 +114,7 @@ func TestCannotSpoofSource(t *testing.T) {
 
 // TestBadClientInfo: a ClientInfo whose box does not open with the claimed key ends the connection.
 func TestBadClientInfo(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	r := newRelay(t, nil)
 	claimed, real := key.NewPrivate(), key.NewPrivate()
 	rc := dialRaw(t, r.url)
@@ -134,13 +136,13 @@ func TestBadClientInfo(t *testing.T) {
 
 // TestPeerGone covers both reasons: an unknown destination, and a sender that leaves.
 func TestPeerGone(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	r := newRelay(t, nil)
 	a, aev := newClient(t, r.url, false)
 	b, bev := newClient(t, r.url, true)
 	nobody := key.NewPrivate().Public()
 	b.ensureStarted()
-	waitUntil(t, "b connected", func() bool { return r.Stats(b.PublicKey()).Connections == 1 })
+	eventually.True(t, "b connected", func() bool { return r.Stats(b.PublicKey()).Connections == 1 })
 
 	a.Send(nobody, []byte("hello?"))
 	want := fmt.Sprintf("%s %d", nobody.ShortString(), PeerGoneNotHere)

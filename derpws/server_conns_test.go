@@ -7,13 +7,15 @@ import (
 	"strings"
 	"testing"
 
+	"tsconnect/internal/eventually"
+	"tsconnect/internal/leakcheck"
 	"tsconnect/key"
 )
 
 // TestConnectionFloodIsCapped: with MaxConns connections open (handshaking or connected) the
 // relay answers the next upgrade 503 naming the limit, and admits again once one leaves.
 func TestConnectionFloodIsCapped(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	r := newRelay(t, &ServerOptions{MaxConns: 3})
 	var open []*rawConn
 	for range 3 {
@@ -30,7 +32,7 @@ func TestConnectionFloodIsCapped(t *testing.T) {
 		t.Fatal("refusal not counted")
 	}
 	open[0].nc.Close()
-	waitUntil(t, "a free slot", func() bool {
+	eventually.True(t, "a free slot", func() bool {
 		r.mu.RLock()
 		defer r.mu.RUnlock()
 		return len(r.conns) < 3
@@ -42,12 +44,12 @@ func TestConnectionFloodIsCapped(t *testing.T) {
 // replaces only that key's connection (newest wins); other clients stay connected and keep
 // exchanging packets.
 func TestReconnectStormEvictsOnlyItsOwnKey(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	r := newRelay(t, nil)
 	a, _ := newClient(t, r.url, false)
 	b, _ := newClient(t, r.url, true)
 	b.ensureStarted()
-	waitUntil(t, "b connected", func() bool { return r.Stats(b.PublicKey()).Connections == 1 })
+	eventually.True(t, "b connected", func() bool { return r.Stats(b.PublicKey()).Connections == 1 })
 	storm := key.NewPrivate()
 	for i := range 50 {
 		rc := dialRaw(t, r.url)
@@ -60,7 +62,7 @@ func TestReconnectStormEvictsOnlyItsOwnKey(t *testing.T) {
 	if sa, sb := r.Stats(a.PublicKey()), r.Stats(b.PublicKey()); sa.Connections != 1 || sb.Connections != 1 {
 		t.Fatalf("bystanders reconnected: a=%+v b=%+v", sa, sb)
 	}
-	waitUntil(t, "one live connection for the storm key", func() bool {
+	eventually.True(t, "one live connection for the storm key", func() bool {
 		r.mu.RLock()
 		defer r.mu.RUnlock()
 		n := 0
@@ -76,7 +78,7 @@ func TestReconnectStormEvictsOnlyItsOwnKey(t *testing.T) {
 // TestFreshKeyFloodKeepsCountersBounded: connecting with ever new keys does not grow the
 // relay's per-key counters past maxStatsKeys plus the keys connected; live keys keep theirs.
 func TestFreshKeyFloodKeepsCountersBounded(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	old := maxStatsKeys
 	maxStatsKeys = 5
 	t.Cleanup(func() { maxStatsKeys = old })
@@ -88,7 +90,7 @@ func TestFreshKeyFloodKeepsCountersBounded(t *testing.T) {
 		rc := dialRaw(t, r.url)
 		rc.login(key.NewPrivate())
 		rc.nc.Close()
-		waitUntil(t, "the connection gone", func() bool {
+		eventually.True(t, "the connection gone", func() bool {
 			r.mu.RLock()
 			defer r.mu.RUnlock()
 			return len(r.clients) == 1

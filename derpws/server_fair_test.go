@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"tsconnect/internal/eventually"
+	"tsconnect/internal/leakcheck"
 	"tsconnect/key"
 )
 
@@ -118,7 +120,7 @@ func newRelaySmallSendBuffers(t *testing.T) *relay {
 // sources, so the polite rate stays well below half of what a loaded machine's slow reader
 // takes: measured 700–900 packets a second with both cores busy.)
 func TestFloodingSenderCannotStarvePoliteOne(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	r := newRelaySmallSendBuffers(t)
 	xKey := key.NewPrivate()
 	x := dialRaw(t, r.url)
@@ -140,11 +142,11 @@ func TestFloodingSenderCannotStarvePoliteOne(t *testing.T) {
 		}
 		wg.Wait()
 	}()
-	waitUntil(t, "the receiver's queue overflowing", func() bool { return r.m.dropQueueFull.Load() > 0 })
+	eventually.True(t, "the receiver's queue overflowing", func() bool { return r.m.dropQueueFull.Load() > 0 })
 
 	polite, _ := newClient(t, r.url, false)
 	polite.ensureStarted()
-	waitUntil(t, "polite connected", func() bool { return r.Stats(polite.PublicKey()).Connections == 1 })
+	eventually.True(t, "polite connected", func() bool { return r.Stats(polite.PublicKey()).Connections == 1 })
 	const n = 200
 	for i := range n {
 		var b [8]byte
@@ -188,7 +190,7 @@ func TestFloodingSenderCannotStarvePoliteOne(t *testing.T) {
 // can is read no faster than that (plus the burst), the pauses are counted, and another pair on
 // the relay keeps exchanging packets meanwhile.
 func TestFloodingClientIsThrottled(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	const rate = 2000
 	r := newRelay(t, &ServerOptions{ClientFramesPerSecond: rate})
 	sink := dialRaw(t, r.url)
@@ -207,7 +209,7 @@ func TestFloodingClientIsThrottled(t *testing.T) {
 	a, _ := newClient(t, r.url, false)
 	b, _ := newClient(t, r.url, true)
 	b.ensureStarted()
-	waitUntil(t, "b connected", func() bool { return r.Stats(b.PublicKey()).Connections == 1 })
+	eventually.True(t, "b connected", func() bool { return r.Stats(b.PublicKey()).Connections == 1 })
 	for i := range 50 {
 		a.Send(b.PublicKey(), []byte{byte(i)})
 		if _, got := recv(t, b); got[0] != byte(i) {

@@ -16,6 +16,8 @@ import (
 	"github.com/coder/websocket"
 	"golang.org/x/crypto/nacl/box"
 
+	"tsconnect/internal/eventually"
+	"tsconnect/internal/leakcheck"
 	"tsconnect/key"
 )
 
@@ -58,14 +60,14 @@ func (rc *rawConn) alive() {
 // the sender's connection with a log line naming the problem, nothing hangs, and a bystander
 // pair on the relay keeps exchanging packets throughout.
 func TestHostileFramesAtEveryLimit(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	lb := &logBuf{t: t}
 	const frameTimeout = 300 * time.Millisecond
 	r := newRelay(t, &ServerOptions{Logf: lb.logf, MeshKey: testMeshKey, FrameTimeout: frameTimeout})
 	a, _ := newClient(t, r.url, false)
 	b, _ := newClient(t, r.url, true)
 	b.ensureStarted()
-	waitUntil(t, "b connected", func() bool { return r.Stats(b.PublicKey()).Connections == 1 })
+	eventually.True(t, "b connected", func() bool { return r.Stats(b.PublicKey()).Connections == 1 })
 	bk := b.PublicKey()
 	exchange := func(tag byte) {
 		t.Helper()
@@ -132,7 +134,7 @@ func TestHostileFramesAtEveryLimit(t *testing.T) {
 			}
 			if tc.closed {
 				rc.expectClosed()
-				waitUntil(t, "the log line", func() bool { return strings.Contains(lb.String()[before:], tc.log) })
+				eventually.True(t, "the log line", func() bool { return strings.Contains(lb.String()[before:], tc.log) })
 			} else {
 				rc.alive()
 			}
@@ -163,7 +165,7 @@ func btoi(b bool) int {
 // TestIdleBetweenFramesIsNotTimedOut: FrameTimeout bounds a frame in progress, never the quiet
 // time between frames (stock clients send nothing while idle).
 func TestIdleBetweenFramesIsNotTimedOut(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	r := newRelay(t, &ServerOptions{FrameTimeout: 100 * time.Millisecond})
 	rc := dialRaw(t, r.url)
 	rc.login(key.NewPrivate())
@@ -176,7 +178,7 @@ func TestIdleBetweenFramesIsNotTimedOut(t *testing.T) {
 // ClientInfo) hold nothing others need; new clients connect and exchange meanwhile. An oversized
 // or non-ClientInfo first frame is refused with a log line naming it.
 func TestSlowlorisHandshakesDoNotBlockOthers(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	lb := &logBuf{t: t}
 	r := newRelay(t, &ServerOptions{Logf: lb.logf})
 	for range 20 {
@@ -186,7 +188,7 @@ func TestSlowlorisHandshakesDoNotBlockOthers(t *testing.T) {
 	a, _ := newClient(t, r.url, false)
 	b, _ := newClient(t, r.url, true)
 	b.ensureStarted()
-	waitUntil(t, "b connected", func() bool { return r.Stats(b.PublicKey()).Connections == 1 })
+	eventually.True(t, "b connected", func() bool { return r.Stats(b.PublicKey()).Connections == 1 })
 	a.Send(b.PublicKey(), []byte("through"))
 	if _, got := recv(t, b); string(got) != "through" {
 		t.Fatalf("got %q", got)
@@ -202,7 +204,7 @@ func TestSlowlorisHandshakesDoNotBlockOthers(t *testing.T) {
 		rc := dialRaw(t, r.url)
 		rc.nc.Write(tc.raw)
 		rc.expectClosed()
-		waitUntil(t, tc.log, func() bool { return strings.Contains(lb.String(), tc.log) })
+		eventually.True(t, tc.log, func() bool { return strings.Contains(lb.String(), tc.log) })
 	}
 }
 
@@ -210,7 +212,7 @@ func TestSlowlorisHandshakesDoNotBlockOthers(t *testing.T) {
 // escapes or as large as the frame allows is refused or admitted without harm, and what the
 // client wrote reaches the log only escaped.
 func TestHostileClientInfoJSON(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	lb := &logBuf{t: t}
 	r := newRelay(t, &ServerOptions{Logf: lb.logf})
 	send := func(priv key.Private, rc *rawConn, msg []byte) {
@@ -222,7 +224,7 @@ func TestHostileClientInfoJSON(t *testing.T) {
 	rc := dialRaw(t, r.url)
 	send(key.NewPrivate(), rc, []byte("{\"version\": \x1b[31m"))
 	rc.expectClosed()
-	waitUntil(t, "the JSON refusal", func() bool { return strings.Contains(lb.String(), "ClientInfo JSON") })
+	eventually.True(t, "the JSON refusal", func() bool { return strings.Contains(lb.String(), "ClientInfo JSON") })
 	if strings.Contains(lb.String(), "\x1b") {
 		t.Fatal("a terminal escape from the client reached the log")
 	}
@@ -238,7 +240,7 @@ func TestHostileClientInfoJSON(t *testing.T) {
 
 // TestWebSocketStalledFrameIsClosed: FrameTimeout holds over the WebSocket transport too.
 func TestWebSocketStalledFrameIsClosed(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	lb := &logBuf{t: t}
 	r := newRelay(t, &ServerOptions{Logf: lb.logf, FrameTimeout: 200 * time.Millisecond})
 	ctx, cancel := context.WithTimeout(context.Background(), hangGuard)
@@ -261,14 +263,14 @@ func TestWebSocketStalledFrameIsClosed(t *testing.T) {
 	rc.alive()
 	nc.Write(header(FrameSendPacket, 100))
 	rc.expectClosed()
-	waitUntil(t, "the log line", func() bool { return strings.Contains(lb.String(), "not complete within") })
+	eventually.True(t, "the log line", func() bool { return strings.Contains(lb.String(), "not complete within") })
 }
 
 // TestForgedKeyEncodingsAreRefused: a client cannot take a second identity by claiming its key
 // with bit 255 set (the same curve point, so its box opens), nor any identity at all by
 // claiming a low-order key such as all zeros (whose shared secret anyone can compute).
 func TestForgedKeyEncodingsAreRefused(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	lb := &logBuf{t: t}
 	r := newRelay(t, &ServerOptions{Logf: lb.logf})
 	real := key.NewPrivate()
@@ -294,7 +296,7 @@ func TestForgedKeyEncodingsAreRefused(t *testing.T) {
 	if seen := rc.expectClosed(); len(seen) != 0 {
 		t.Fatalf("the all-zero key answered %v", seen)
 	}
-	waitUntil(t, "both refusals logged", func() bool {
+	eventually.True(t, "both refusals logged", func() bool {
 		return strings.Contains(lb.String(), "not a canonical") && strings.Contains(lb.String(), "low-order")
 	})
 	if r.m.clients.Load() != 0 {

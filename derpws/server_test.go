@@ -19,12 +19,14 @@ import (
 
 	"github.com/coder/websocket"
 
+	"tsconnect/internal/eventually"
+	"tsconnect/internal/leakcheck"
 	"tsconnect/key"
 )
 
 // TestHTTPEndpoints checks probe, latency-check, the 426 answer and the 101 headers.
 func TestHTTPEndpoints(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	r := newRelay(t, nil)
 	hc := r.hs.Client()
 	defer hc.CloseIdleConnections()
@@ -72,7 +74,7 @@ func TestHTTPEndpoints(t *testing.T) {
 
 // TestFastStart: with Derp-Fast-Start the first bytes are the ServerKey frame, no 101.
 func TestFastStart(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	r := newRelay(t, nil)
 	nc, err := net.Dial("tcp", r.hs.Listener.Addr().String())
 	if err != nil {
@@ -93,7 +95,7 @@ func TestFastStart(t *testing.T) {
 
 // TestPingAndUnknownFrames: a Ping is echoed in a Pong, and unknown frame types are skipped.
 func TestPingAndUnknownFrames(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	r := newRelay(t, nil)
 	rc := dialRaw(t, r.url)
 	rc.login(key.NewPrivate())
@@ -107,7 +109,7 @@ func TestPingAndUnknownFrames(t *testing.T) {
 
 // TestKeepAlive: the relay sends KeepAlive frames on an idle connection.
 func TestKeepAlive(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	r := newRelay(t, &ServerOptions{KeepAlive: 20 * time.Millisecond})
 	rc := dialRaw(t, r.url)
 	rc.login(key.NewPrivate())
@@ -120,7 +122,7 @@ func TestKeepAlive(t *testing.T) {
 
 // TestNewestWins: a second connection for a key takes over; the first is told and closed.
 func TestNewestWins(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	r := newRelay(t, nil)
 	k := key.NewPrivate()
 	first := dialRaw(t, r.url)
@@ -146,7 +148,7 @@ func TestNewestWins(t *testing.T) {
 // TestSlowReceiver: a receiver that never reads gets drops counted on it, while a fast pair on
 // the same relay loses nothing.
 func TestSlowReceiver(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	r := newRelay(t, nil)
 	slowKey := key.NewPrivate()
 	slow := dialRaw(t, r.url)
@@ -156,7 +158,7 @@ func TestSlowReceiver(t *testing.T) {
 	a, _ := newClient(t, r.url, false)
 	b, _ := newClient(t, r.url, true)
 	b.ensureStarted()
-	waitUntil(t, "b connected", func() bool { return r.Stats(b.PublicKey()).Connections == 1 })
+	eventually.True(t, "b connected", func() bool { return r.Stats(b.PublicKey()).Connections == 1 })
 
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -174,7 +176,7 @@ func TestSlowReceiver(t *testing.T) {
 			time.Sleep(50 * time.Microsecond)
 		}
 	}()
-	waitUntil(t, "drops on the slow receiver", func() bool { return r.Stats(slowKey.Public()).Drops > 0 })
+	eventually.True(t, "drops on the slow receiver", func() bool { return r.Stats(slowKey.Public()).Drops > 0 })
 
 	const n = 500
 	for i := range n {
@@ -199,7 +201,7 @@ func TestSlowReceiver(t *testing.T) {
 
 // TestVerifyClient: a refused key gets a Health frame and no ServerInfo; the client reports it.
 func TestVerifyClient(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	allowed := key.NewPrivate()
 	r := newRelay(t, &ServerOptions{VerifyClient: func(ctx context.Context, k key.Public) error {
 		if k == allowed.Public() {
@@ -234,7 +236,7 @@ func TestVerifyClient(t *testing.T) {
 
 // TestClosePeer: ClosePeer drops a key's connection; with admission withdrawn it stays out.
 func TestClosePeer(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	var banned atomic.Bool
 	r := newRelay(t, &ServerOptions{VerifyClient: func(ctx context.Context, k key.Public) error {
 		if banned.Load() {
@@ -245,10 +247,10 @@ func TestClosePeer(t *testing.T) {
 	c, ev := newClient(t, r.url, false)
 	ck := c.PublicKey()
 	c.ensureStarted()
-	waitUntil(t, "connected", func() bool { return r.Stats(ck).Connections == 1 })
+	eventually.True(t, "connected", func() bool { return r.Stats(ck).Connections == 1 })
 
 	r.ClosePeer(ck) // the client reconnects
-	waitUntil(t, "reconnected", func() bool { return r.Stats(ck).Connections == 2 })
+	eventually.True(t, "reconnected", func() bool { return r.Stats(ck).Connections == 2 })
 
 	banned.Store(true)
 	r.ClosePeer(ck)
@@ -262,7 +264,7 @@ func TestClosePeer(t *testing.T) {
 
 // TestRestart: Close sends Restarting; the client reconnects to a new relay on the same address.
 func TestRestart(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -285,7 +287,7 @@ func TestRestart(t *testing.T) {
 	b, _ := newClient(t, url, true)
 	for _, c := range []*Client{a, b} {
 		c.ensureStarted()
-		waitUntil(t, "connected", func() bool { return s1.Stats(c.PublicKey()).Connections == 1 })
+		eventually.True(t, "connected", func() bool { return s1.Stats(c.PublicKey()).Connections == 1 })
 	}
 	hs1.Close() // stop accepting; live (hijacked) connections stay
 	s1.Close()
@@ -301,7 +303,7 @@ func TestRestart(t *testing.T) {
 	s2, hs2 := serve(ln2)
 	defer func() { s2.Close(); hs2.Close() }()
 	aev.waitFor(t, "second connect", func(e *events) bool { return e.connects == 2 })
-	waitUntil(t, "b on the new relay", func() bool { return s2.Stats(b.PublicKey()).Connections == 1 })
+	eventually.True(t, "b on the new relay", func() bool { return s2.Stats(b.PublicKey()).Connections == 1 })
 	a.Send(b.PublicKey(), []byte("after restart"))
 	if _, got := recv(t, b); string(got) != "after restart" {
 		t.Fatalf("got %q", got)
@@ -314,7 +316,7 @@ func TestRestart(t *testing.T) {
 // TestWebSocketOriginAndSubprotocol: a page of any origin may connect (keys authenticate), but
 // only with the derp subprotocol.
 func TestWebSocketOriginAndSubprotocol(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	r := newRelay(t, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), hangGuard)
 	defer cancel()

@@ -19,6 +19,8 @@ import (
 
 	"tsconnect/control"
 	"tsconnect/derpws"
+	"tsconnect/internal/eventually"
+	"tsconnect/internal/httpget"
 	"tsconnect/key"
 	"tsconnect/node"
 )
@@ -45,30 +47,8 @@ func newTestNetWithRelay(t *testing.T, relayAddr string) *testNet {
 // with a policy that lets the test's user SSH to their own nodes.
 func newTestNetWithMap(t *testing.T, m *derpws.Map) *testNet {
 	t.Helper()
-	tn := &testNet{t: t, dir: t.TempDir(), sockets: map[string]string{}}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tn.url = "http://" + ln.Addr().String()
-	srv, err := control.New(control.Config{StateDir: tn.dir, ServerURL: tn.url, EphemeralGrace: 2 * time.Second,
-		Logf: t.Logf, DERPMap: m, EmbeddedDERP: false})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tn.srv, tn.ln = srv, ln
-	tn.hs = &http.Server{Handler: srv.Handler()}
-	go tn.hs.Serve(ln)
-	tn.owner, err = tn.srv.CreateUser(context.Background(), "alice@example.com", control.RoleAdmin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(tn.stop)
 	// The test logs in as whoever runs it (root in CI): accept that without check mode.
-	if _, err := tn.srv.SetPolicy(context.Background(), []byte(relayTestPolicy), "test"); err != nil {
-		t.Fatal(err)
-	}
-	return tn
+	return startTestNet(t, func(c *control.Config) { c.DERPMap, c.EmbeddedDERP = m, false }, relayTestPolicy)
 }
 
 const relayTestPolicy = `{
@@ -189,14 +169,16 @@ func TestMeshedRelaysCLI(t *testing.T) {
 	}
 }
 
-// inProcessRelay serves a derpws relay on loopback; probeDelay slows its /derp/probe answers.
-func inProcessRelay(t *testing.T, probeDelay time.Duration) (*derpws.Server, *derpws.Node, string) {
+// inProcessRelay serves a derpws relay on loopback; with probes false its /derp/probe
+// answers 503, so nodes that probe it natively leave its region out.
+func inProcessRelay(t *testing.T, probes bool) (*derpws.Server, *derpws.Node, string) {
 	s := derpws.NewServer(key.NewPrivate(), &derpws.ServerOptions{Logf: t.Logf})
 	mux := http.NewServeMux()
 	mux.Handle("/derp", s)
 	mux.HandleFunc("/derp/", func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasSuffix(r.URL.Path, "/probe") {
-			time.Sleep(probeDelay)
+		if !probes && strings.HasSuffix(r.URL.Path, "/probe") {
+			http.Error(w, "this relay answers no probes", http.StatusServiceUnavailable)
+			return
 		}
 		s.ServeHTTP(w, r)
 	})
@@ -225,34 +207,41 @@ func homeCount(s *derpws.Server) string {
 	return "?"
 }
 
-// TestRegionsByLatency: nodes pick the home region whose /derp/probe answers fastest, and an
-// SSH session crosses regions: the client, homed in region 1, reaches the server homed in
-// region 2 through region 2's relay.
+// TestRegionsByLatency: nodes move home to the region whose /derp/probe answers fastest
+// (leaving out regions that do not answer), and an SSH session crosses regions: the laptop,
+// homed in region 2, reaches the server homed in region 3 through region 3's relay. Both
+// move off region 1, the home before any measurement. The measurements are deterministic,
+// not raced: only region 3 answers the server's probes, and the laptop's probes (through
+// its HTTPGet seam) find region 2 answering at once and regions 1 and 3 after probeDelay.
 func TestRegionsByLatency(t *testing.T) {
-	r1, n1, _ := inProcessRelay(t, 40*time.Millisecond)
-	r2, n2, r2url := inProcessRelay(t, 0)
-	n1.Name, n1.RegionID, n2.Name, n2.RegionID = "1a", 1, "2a", 2
+	const probeDelay = 500 * time.Millisecond
+	r1, n1, r1url := inProcessRelay(t, false)
+	r2, n2, r2url := inProcessRelay(t, false)
+	r3, n3, r3url := inProcessRelay(t, true)
+	n1.Name, n1.RegionID, n2.Name, n2.RegionID, n3.Name, n3.RegionID = "1a", 1, "2a", 2, "3a", 3
 	m := &derpws.Map{Regions: map[int]*derpws.Region{
 		1: {RegionID: 1, RegionCode: "one", Nodes: []*derpws.Node{n1}},
 		2: {RegionID: 2, RegionCode: "two", Nodes: []*derpws.Node{n2}},
+		3: {RegionID: 3, RegionCode: "three", Nodes: []*derpws.Node{n3}},
 	}}
 	tn := newTestNetWithMap(t, m)
-	tn.startAgent("server") // measures region 2 as the faster
-	// The laptop sees region 2 as slow.
+	tn.startAgent("server")
 	laptop, err := node.New(node.Options{
 		ControlURL: tn.url, AuthKey: tn.authKey(control.AuthKeyOptions{Ephemeral: true}),
 		Hostname: "laptop", Logf: prefixed(t, "laptop: "),
 		HTTPGet: func(ctx context.Context, u string) ([]byte, error) {
-			if strings.HasPrefix(u, r2url) {
-				time.Sleep(80 * time.Millisecond)
+			switch u {
+			case r2url + "/derp/probe":
+				return nil, nil
+			case r1url + "/derp/probe", r3url + "/derp/probe":
+				select {
+				case <-time.After(probeDelay):
+					return nil, nil
+				case <-ctx.Done():
+					return nil, ctx.Err()
+				}
 			}
-			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				return nil, err
-			}
-			defer resp.Body.Close()
-			return io.ReadAll(resp.Body)
+			return httpget.Get(ctx, u)
 		},
 	})
 	if err != nil {
@@ -265,28 +254,19 @@ func TestRegionsByLatency(t *testing.T) {
 	}
 	t.Cleanup(func() { laptop.Close() })
 
-	deadline := time.Now().Add(20 * time.Second)
-	for homeCount(r1) != "1" || homeCount(r2) != "1" {
-		if time.Now().After(deadline) {
-			t.Fatalf("homes: region 1 has %s, region 2 has %s; want the laptop on 1 and the server on 2", homeCount(r1), homeCount(r2))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	for {
-		if p, ok := laptop.NetMap().PeerByName("server"); ok && p.HomeDERP == 2 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the laptop's map never showed the server homed in region 2")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	eventually.True(t, "the laptop homed on region 2 and the server on region 3", func() bool {
+		return homeCount(r1) == "0" && homeCount(r2) == "1" && homeCount(r3) == "1"
+	})
+	eventually.True(t, "the laptop's map to show the server homed in region 3", func() bool {
+		p, ok := laptop.NetMap().PeerByName("server")
+		return ok && p.HomeDERP == 3
+	})
 	cl := sshDial(t, laptop, "server")
 	if out, code := run(t, cl, "echo across regions", nil); string(out) != "across regions\n" || code != 0 {
 		t.Fatalf("got %q exit %d", out, code)
 	}
-	if got := r2.Stats(laptop.NodeKey()); got.PacketsIn == 0 {
-		t.Errorf("the laptop sent nothing through region 2: %+v", got)
+	if got := r3.Stats(laptop.NodeKey()); got.PacketsIn == 0 {
+		t.Errorf("the laptop sent nothing through region 3: %+v", got)
 	}
 }
 

@@ -9,12 +9,10 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"os/user"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -22,7 +20,10 @@ import (
 
 	"tsconnect/agent"
 	"tsconnect/control"
+	"tsconnect/control/controltest"
 	"tsconnect/controlws"
+	"tsconnect/internal/eventually"
+	"tsconnect/internal/testclock"
 	"tsconnect/node"
 )
 
@@ -46,15 +47,17 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// testNet is a control server (with its embedded relay) on loopback and its owner user.
+// testNet is a control server (control/controltest, with its embedded relay) on loopback
+// and its owner user.
 type testNet struct {
 	t     testing.TB
+	cs    *controltest.Server
 	dir   string
 	url   string
-	srv   *control.Server
-	hs    *http.Server
-	ln    net.Listener
+	srv   *control.Server // the running one; restart replaces it
 	owner control.User
+	// clock is control's clock: advance it to expire keys, logins and checks.
+	clock *testclock.Clock
 	// sockets maps an agent's name to its local API socket.
 	sockets map[string]string
 }
@@ -62,60 +65,38 @@ type testNet struct {
 // newTestNet starts control on a free loopback port with state in a temp dir.
 func newTestNet(t testing.TB) *testNet {
 	t.Helper()
-	tn := &testNet{t: t, dir: t.TempDir(), sockets: map[string]string{}}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tn.url = "http://" + ln.Addr().String()
-	tn.serve(ln)
-	tn.owner, err = tn.srv.CreateUser(context.Background(), "alice@example.com", control.RoleAdmin)
-	if err != nil {
-		t.Fatal(err)
-	}
 	// The default policy asks for check mode, which holds logins for a web sign-in: the
 	// tests run under one that lets users SSH to their own nodes (policy_test.go).
-	if _, err := tn.srv.SetPolicy(context.Background(), []byte(ownNodesPolicy), "e2e harness"); err != nil {
+	return startTestNet(t, nil, ownNodesPolicy)
+}
+
+// startTestNet starts control, with config editing its configuration after the harness's
+// own settings, makes the owner and sets policy.
+func startTestNet(t testing.TB, config func(*control.Config), policy string) *testNet {
+	t.Helper()
+	clock := new(testclock.Clock)
+	cs := controltest.New(t, &controltest.Options{Config: func(c *control.Config) {
+		c.Now, c.EphemeralGrace = clock.Now, 2*time.Second
+		if config != nil {
+			config(c)
+		}
+	}})
+	tn := &testNet{t: t, cs: cs, dir: cs.Dir, url: cs.URL, srv: cs.Control, clock: clock, sockets: map[string]string{}}
+	tn.owner = cs.User("alice@example.com", control.RoleAdmin)
+	if _, err := tn.srv.SetPolicy(context.Background(), []byte(policy), "e2e harness"); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(tn.stop)
 	return tn
 }
 
-func (tn *testNet) serve(ln net.Listener) {
-	srv, err := control.New(control.Config{StateDir: tn.dir, ServerURL: tn.url, EphemeralGrace: 2 * time.Second, Logf: tn.t.Logf})
-	if err != nil {
-		tn.t.Fatal(err)
-	}
-	tn.srv, tn.ln = srv, ln
-	tn.hs = &http.Server{Handler: srv.Handler()}
-	go tn.hs.Serve(ln)
-}
-
-func (tn *testNet) stop() {
-	if tn.srv != nil {
-		tn.hs.Close()
-		tn.srv.Close()
-		tn.srv = nil
-	}
-}
+// stop stops control and its listener: nodes find nothing listening.
+func (tn *testNet) stop() { tn.cs.Close() }
 
 // restart stops control and starts it again on the same port and state.
 func (tn *testNet) restart() {
-	tn.stop()
-	addr := strings.TrimPrefix(tn.url, "http://")
-	var ln net.Listener
-	var err error
-	for i := 0; i < 50; i++ {
-		if ln, err = net.Listen("tcp", addr); err == nil {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if err != nil {
-		tn.t.Fatal(err)
-	}
-	tn.serve(ln)
+	tn.t.Helper()
+	tn.cs.Restart()
+	tn.srv = tn.cs.Control
 }
 
 // authKey makes an auth key owned by the test user.
@@ -189,17 +170,17 @@ func prefixed(t testing.TB, p string) func(string, ...any) {
 // waitPeer waits until n's map has a peer named name that serves SSH.
 func waitPeer(t testing.TB, n *node.Node, name string) controlws.Node {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		if nm := n.NetMap(); nm != nil {
-			if p, ok := nm.PeerByName(name); ok && p.SSH && len(p.SSHHostKeys) > 0 {
-				return p
-			}
+	var p controlws.Node
+	eventually.True(t, fmt.Sprintf("peer %q to appear with SSH in the map", name), func() bool {
+		nm := n.NetMap()
+		if nm == nil {
+			return false
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("peer %q never appeared with SSH in the map", name)
-	return controlws.Node{}
+		var ok bool
+		p, ok = nm.PeerByName(name)
+		return ok && p.SSH && len(p.SSHHostKeys) > 0
+	})
+	return p
 }
 
 // pinnedHostKeys accepts exactly the host keys the map publishes for p.

@@ -6,9 +6,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"tsconnect/internal/leakcheck"
 
 	"golang.org/x/crypto/ssh"
+
+	"tsconnect/internal/leakcheck"
+	"tsconnect/internal/sshtest"
 )
 
 // output collects what a session delivers through a callback.
@@ -46,11 +48,12 @@ func (o *output) waitFor(t *testing.T, want string) {
 
 func TestShell(t *testing.T) {
 	leakcheck.Check(t)
-	srv := newTestServer(t)
+	srv := sshtest.New(t)
+	srv.Banner = "Welcome to the test host\n"
 	out := newOutput()
 	var banners []string
-	s, err := Dial(context.Background(), srv.pipe(), "alice", Options{
-		HostKeys: []string{"", authorizedKey(srv.signer) + " comment"},
+	s, err := Dial(context.Background(), srv.Pipe(), "alice", Options{
+		HostKeys: []string{"", sshtest.AuthorizedKey(srv.Signer) + " comment"},
 		Rows:     30, Cols: 100,
 		OnBanner: func(b string) { banners = append(banners, b) },
 		OnData:   out.add,
@@ -59,12 +62,10 @@ func TestShell(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if len(banners) != 1 || banners[0] != srv.banner {
-		t.Errorf("banners = %q, want [%q]", banners, srv.banner)
+	if len(banners) != 1 || banners[0] != srv.Banner {
+		t.Errorf("banners = %q, want [%q]", banners, srv.Banner)
 	}
-	srv.mu.Lock()
-	term, rows, cols := srv.ptyTerm, srv.ptyRows, srv.ptyCols
-	srv.mu.Unlock()
+	term, rows, cols := srv.PTY()
 	if term != "xterm-256color" || rows != 30 || cols != 100 {
 		t.Errorf("pty-req = %q %dx%d, want xterm-256color 30x100", term, rows, cols)
 	}
@@ -77,7 +78,7 @@ func TestShell(t *testing.T) {
 	if err := s.Resize(40, 120); err != nil {
 		t.Fatal(err)
 	}
-	if got := <-srv.resizes; got != [2]int{40, 120} {
+	if got := <-srv.Resizes; got != [2]int{40, 120} {
 		t.Errorf("window-change = %v, want [40 120]", got)
 	}
 
@@ -90,40 +91,40 @@ func TestShell(t *testing.T) {
 
 func TestHostKeyMismatch(t *testing.T) {
 	leakcheck.Check(t)
-	srv := newTestServer(t)
-	other := authorizedKey(testSigner(t, 1))
-	_, err := Dial(context.Background(), srv.pipe(), "alice", Options{HostKeys: []string{other}})
+	srv := sshtest.New(t)
+	other := sshtest.AuthorizedKey(sshtest.Signer(t, 1))
+	_, err := Dial(context.Background(), srv.Pipe(), "alice", Options{HostKeys: []string{other}})
 	if !errors.Is(err, ErrHostKeyMismatch) {
 		t.Fatalf("Dial with the wrong pinned key: err = %v, want host key mismatch", err)
 	}
-	if !strings.Contains(err.Error(), "host key mismatch") || !strings.Contains(err.Error(), ssh.FingerprintSHA256(srv.signer.PublicKey())) {
+	if !strings.Contains(err.Error(), "host key mismatch") || !strings.Contains(err.Error(), ssh.FingerprintSHA256(srv.Signer.PublicKey())) {
 		t.Errorf("error %q should say host key mismatch and name the presented key", err)
 	}
-	srv.wg.Wait()
-	if srv.sessions != 0 {
-		t.Errorf("server saw %d sessions, want 0", srv.sessions)
+	srv.Wait()
+	if n := srv.Sessions(); n != 0 {
+		t.Errorf("server saw %d sessions, want 0", n)
 	}
 }
 
 func TestNoHostKeysRefused(t *testing.T) {
-	srv := newTestServer(t)
+	srv := sshtest.New(t)
 	for _, keys := range [][]string{nil, {" "}} {
-		_, err := Dial(context.Background(), srv.pipe(), "alice", Options{HostKeys: keys})
+		_, err := Dial(context.Background(), srv.Pipe(), "alice", Options{HostKeys: keys})
 		if !errors.Is(err, ErrNoHostKeys) {
 			t.Errorf("Dial with HostKeys %q: err = %v, want ErrNoHostKeys", keys, err)
 		}
 	}
-	if _, err := Dial(context.Background(), srv.pipe(), "alice", Options{HostKeys: []string{"ssh-ed25519 garbage"}}); err == nil || !strings.Contains(err.Error(), "host key 0") {
+	if _, err := Dial(context.Background(), srv.Pipe(), "alice", Options{HostKeys: []string{"ssh-ed25519 garbage"}}); err == nil || !strings.Contains(err.Error(), "host key 0") {
 		t.Errorf("Dial with an unparsable key: err = %v, want it named", err)
 	}
 }
 
 func TestCommandExitCodeAndStderr(t *testing.T) {
 	leakcheck.Check(t)
-	srv := newTestServer(t)
-	keys := []string{authorizedKey(srv.signer)}
+	srv := sshtest.New(t)
+	keys := []string{sshtest.AuthorizedKey(srv.Signer)}
 
-	s, err := Dial(context.Background(), srv.pipe(), "bob", Options{HostKeys: keys, Command: "exit 42"})
+	s, err := Dial(context.Background(), srv.Pipe(), "bob", Options{HostKeys: keys, Command: "exit 42"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +134,7 @@ func TestCommandExitCodeAndStderr(t *testing.T) {
 	s.Close()
 
 	stdout, stderr := newOutput(), newOutput()
-	s, err = Dial(context.Background(), srv.pipe(), "bob", Options{HostKeys: keys, Command: "stderr oops", OnData: stdout.add, OnStderr: stderr.add})
+	s, err = Dial(context.Background(), srv.Pipe(), "bob", Options{HostKeys: keys, Command: "stderr oops", OnData: stdout.add, OnStderr: stderr.add})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,8 +149,8 @@ func TestCommandExitCodeAndStderr(t *testing.T) {
 
 func TestConnectionLostHasNoExitCode(t *testing.T) {
 	leakcheck.Check(t)
-	srv := newTestServer(t)
-	s, err := Dial(context.Background(), srv.pipe(), "alice", Options{HostKeys: []string{authorizedKey(srv.signer)}})
+	srv := sshtest.New(t)
+	s, err := Dial(context.Background(), srv.Pipe(), "alice", Options{HostKeys: []string{sshtest.AuthorizedKey(srv.Signer)}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,9 +166,9 @@ func TestChaChaPreferred(t *testing.T) {
 		t.Errorf("Ciphers[0] = %s, want chacha20-poly1305@openssh.com", Ciphers[0])
 	}
 	// A server that allows nothing else still gets a session.
-	srv := newTestServer(t)
-	srv.ciphers = []string{ssh.CipherChaCha20Poly1305}
-	s, err := Dial(context.Background(), srv.pipe(), "alice", Options{HostKeys: []string{authorizedKey(srv.signer)}, Command: "exit 0"})
+	srv := sshtest.New(t)
+	srv.Ciphers = []string{ssh.CipherChaCha20Poly1305}
+	s, err := Dial(context.Background(), srv.Pipe(), "alice", Options{HostKeys: []string{sshtest.AuthorizedKey(srv.Signer)}, Command: "exit 0"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,10 +177,10 @@ func TestChaChaPreferred(t *testing.T) {
 }
 
 func TestCanceledContext(t *testing.T) {
-	srv := newTestServer(t)
+	srv := sshtest.New(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err := Dial(ctx, srv.pipe(), "alice", Options{HostKeys: []string{authorizedKey(srv.signer)}})
+	_, err := Dial(ctx, srv.Pipe(), "alice", Options{HostKeys: []string{sshtest.AuthorizedKey(srv.Signer)}})
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("Dial with a canceled context: err = %v", err)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"tsconnect/internal/leakcheck"
 	"tsconnect/sshd/sshdtest"
 )
 
@@ -64,7 +65,7 @@ func TestKeysDoNotAuthorize(t *testing.T) {
 }
 
 func TestNilAuthorizeRefuses(t *testing.T) {
-	checkGoroutines(t)
+	leakcheck.Check(t)
 	keys, err := LoadOrCreateHostKeys(t.TempDir())
 	if err != nil {
 		t.Fatal(err)

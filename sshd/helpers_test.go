@@ -9,15 +9,14 @@ import (
 	"net/netip"
 	"os"
 	"os/user"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
-	"time"
 
 	"golang.org/x/crypto/ssh"
 
+	"tsconnect/internal/leakcheck"
 	"tsconnect/sshd/sshdtest"
 )
 
@@ -37,7 +36,7 @@ type testEnv struct {
 // other user with a banner naming the rule that is missing.
 func newEnv(t testing.TB, overPipes bool, opts ...func(*Server)) *testEnv {
 	t.Helper()
-	checkGoroutines(t)
+	leakcheck.Check(t)
 	me, err := user.Current()
 	if err != nil {
 		t.Fatal(err)
@@ -204,22 +203,6 @@ type addrConn struct {
 
 func (c *addrConn) LocalAddr() net.Addr  { return c.local }
 func (c *addrConn) RemoteAddr() net.Addr { return c.remote }
-
-// checkGoroutines fails the test if it leaves goroutines behind once its cleanups ran.
-func checkGoroutines(t testing.TB) {
-	before := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		var n int
-		for range 200 { // goroutines finish asynchronously after Close; wait up to ~10s
-			if n = runtime.NumGoroutine(); n <= before {
-				return
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-		buf := make([]byte, 1<<20)
-		t.Errorf("%d goroutines leaked:\n%s", n-before, buf[:runtime.Stack(buf, true)])
-	})
-}
 
 // processGone reports whether pid has exited (a zombie left to an init that does not reap counts as gone).
 func processGone(pid int) bool {

@@ -12,9 +12,10 @@ import (
 	"sync"
 	"syscall"
 	"testing"
-	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"tsconnect/internal/eventually"
 )
 
 // syncBuffer is a bytes.Buffer safe to read while the session writes into it.
@@ -151,7 +152,7 @@ func TestClientDisconnectHangsUp(t *testing.T) {
 	c := e.mustDial(t)
 	_, _, pid := startWithBackgroundJob(t, c, true, "echo $$; exec sleep 1000")
 	c.Close()
-	eventually(t, func() bool { return processGone(pid) }, "the session's process to end after the client left")
+	eventually.True(t, "the session's process to end after the client left", func() bool { return processGone(pid) })
 }
 
 // A command that leaves a job holding its stdout still ends promptly with its own status;
@@ -168,15 +169,4 @@ func TestBackgroundJobDoesNotHoldSession(t *testing.T) {
 	if processGone(pid) {
 		t.Error("the background job was killed when the session ended normally")
 	}
-}
-
-func eventually(t *testing.T, cond func() bool, what string) {
-	t.Helper()
-	for range 400 {
-		if cond() {
-			return
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
-	t.Fatalf("gave up waiting for %s", what)
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"tsconnect/controlws"
+	"tsconnect/internal/sshtest"
 	"tsconnect/node"
 )
 
@@ -81,8 +82,9 @@ func (r *recorder) waitOutput(want string) {
 }
 
 func TestSSHSessionThroughIPN(t *testing.T) {
-	srv := newSSHServer(t, "Please confirm at http://127.0.0.1:8080/check/abc123.\nOr not: http://evil.example/x\n")
-	eng := &testEngine{server: srv, nm: testMap(pubLine(srv.signer))}
+	srv := sshtest.New(t)
+	srv.Banner = "Please confirm at http://127.0.0.1:8080/check/abc123.\nOr not: http://evil.example/x\n"
+	eng := &testEngine{server: srv.Listen(), nm: testMap(sshtest.AuthorizedKey(srv.Signer))}
 	p := newTestIPN(t, eng)
 	var mapJSON string
 	p.Run(Notify{NetMap: func(s string) { mapJSON = s }})
@@ -95,7 +97,7 @@ func TestSSHSessionThroughIPN(t *testing.T) {
 	s.Write([]byte("typed early\n")) // before the connection is up: queued
 	r.waitOutput("typed early\r\n")
 	s.Resize(50, 132)
-	if got := <-srv.resizes; got != [2]int{50, 132} {
+	if got := <-srv.Resizes; got != [2]int{50, 132} {
 		t.Errorf("window-change = %v, want [50 132]", got)
 	}
 	s.Write([]byte("exit 7\n"))
@@ -119,8 +121,9 @@ func TestSSHSessionThroughIPN(t *testing.T) {
 }
 
 func TestSSHFailuresHaveCodes(t *testing.T) {
-	srv := newSSHServer(t, "")
-	good := pubLine(srv.signer)
+	srv := sshtest.New(t)
+	addr := srv.Listen()
+	good := sshtest.AuthorizedKey(srv.Signer)
 	for _, tc := range []struct {
 		name, host, hostKey string
 		dialErr             error
@@ -129,12 +132,12 @@ func TestSSHFailuresHaveCodes(t *testing.T) {
 		{"unknown host", "nosuch", good, nil, CodeUnknownHost},
 		{"no ssh", "nossh", good, nil, CodeNoSSH},
 		{"no host key", "nokey", good, nil, CodeNoHostKey},
-		{"wrong host key", "agent", pubLine(signer(t, 1)), nil, CodeHostKeyMismatch},
+		{"wrong host key", "agent", sshtest.AuthorizedKey(sshtest.Signer(t, 1)), nil, CodeHostKeyMismatch},
 		{"unreachable", "agent", good, errors.New("i/o timeout"), CodeHostUnreachable},
 		{"by address", "100.64.0.9", good, nil, CodeUnknownHost},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p := newTestIPN(t, &testEngine{server: srv, nm: testMap(tc.hostKey), dialErr: tc.dialErr})
+			p := newTestIPN(t, &testEngine{server: addr, nm: testMap(tc.hostKey), dialErr: tc.dialErr})
 			p.Run(Notify{})
 			r := newRecorder()
 			p.SSH(tc.host, "alice", r.opts())
@@ -198,8 +201,8 @@ func TestBadConfig(t *testing.T) {
 }
 
 func TestCloseAndLogout(t *testing.T) {
-	srv := newSSHServer(t, "")
-	eng := &testEngine{server: srv, nm: testMap(pubLine(srv.signer))}
+	srv := sshtest.New(t)
+	eng := &testEngine{server: srv.Listen(), nm: testMap(sshtest.AuthorizedKey(srv.Signer))}
 	p := newTestIPN(t, eng)
 	p.Run(Notify{})
 

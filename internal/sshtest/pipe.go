@@ -1,4 +1,4 @@
-package sshclient
+package sshtest
 
 import (
 	"io"
@@ -7,15 +7,15 @@ import (
 	"time"
 )
 
-// bufferedPipe returns two connected in-memory conns whose writes never wait for the
+// Pipe returns two connected in-memory conns whose writes never wait for the
 // reader. (net.Pipe is unbuffered: both SSH ends send their version line first, so over
 // net.Pipe they would wait for each other forever.)
-func bufferedPipe() (net.Conn, net.Conn) {
+func Pipe() (net.Conn, net.Conn) {
 	ab, ba := newHalf(), newHalf()
 	return &pipeConn{r: ba, w: ab}, &pipeConn{r: ab, w: ba}
 }
 
-// half is one direction of a bufferedPipe.
+// half is one direction of a Pipe.
 type half struct {
 	mu     sync.Mutex
 	cond   *sync.Cond
