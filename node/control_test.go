@@ -4,14 +4,12 @@ package node
 
 import (
 	"context"
-	"net"
-	"net/http"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"tsconnect/control"
+	"tsconnect/control/controltest"
 	"tsconnect/controlws"
 )
 
@@ -24,70 +22,24 @@ const openPolicy = `{"acls": [{"action": "accept", "src": ["*"], "dst": ["*:*"]}
 // closedPolicy lets nothing through.
 const closedPolicy = `{"acls": []}`
 
-// testControl is control serving on loopback, with alice as its admin.
+// testControl is control serving on loopback (control/controltest), with alice as its admin.
 type testControl struct {
+	*controltest.Server
 	t     *testing.T
-	dir   string
-	url   string
-	srv   *control.Server
-	hs    *http.Server
 	alice control.User
 }
 
 func startControl(t *testing.T) *testControl {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tc := &testControl{t: t, dir: t.TempDir(), url: "http://" + ln.Addr().String()}
-	tc.serve(ln)
-	if tc.alice, err = tc.srv.CreateUser(context.Background(), "alice@example.com", control.RoleAdmin); err != nil {
-		t.Fatal(err)
-	}
+	tc := &testControl{Server: controltest.New(t, nil), t: t}
+	tc.alice = tc.User("alice@example.com", control.RoleAdmin)
 	tc.setPolicy(openPolicy)
-	t.Cleanup(tc.stop)
 	return tc
-}
-
-func (tc *testControl) serve(ln net.Listener) {
-	srv, err := control.New(control.Config{StateDir: tc.dir, ServerURL: tc.url, Logf: tc.t.Logf})
-	if err != nil {
-		tc.t.Fatal(err)
-	}
-	tc.srv, tc.hs = srv, &http.Server{Handler: srv.Handler()}
-	go tc.hs.Serve(ln)
-}
-
-func (tc *testControl) stop() {
-	if tc.srv != nil {
-		tc.hs.Close()
-		tc.srv.Close()
-		tc.srv = nil
-	}
-}
-
-// restart starts control again on the same address and database.
-func (tc *testControl) restart() {
-	tc.t.Helper()
-	addr := strings.TrimPrefix(tc.url, "http://")
-	var ln net.Listener
-	var err error
-	for range 50 {
-		if ln, err = net.Listen("tcp", addr); err == nil {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if err != nil {
-		tc.t.Fatal(err)
-	}
-	tc.serve(ln)
 }
 
 func (tc *testControl) setPolicy(src string) {
 	tc.t.Helper()
-	if _, err := tc.srv.SetPolicy(context.Background(), []byte(src), "node test"); err != nil {
+	if _, err := tc.Control.SetPolicy(context.Background(), []byte(src), "node test"); err != nil {
 		tc.t.Fatal(err)
 	}
 }
@@ -97,11 +49,7 @@ func (tc *testControl) authKey(o control.AuthKeyOptions) string {
 	if o.User == 0 && len(o.Tags) == 0 {
 		o.User = tc.alice.ID
 	}
-	k, _, err := tc.srv.CreateAuthKey(context.Background(), o)
-	if err != nil {
-		tc.t.Fatal(err)
-	}
-	return k
+	return tc.AuthKey(o)
 }
 
 // testNode is a started Node with what it reported.
@@ -116,7 +64,7 @@ type testNode struct {
 func newNode(t *testing.T, tc *testControl, name string, opts Options) *testNode {
 	t.Helper()
 	tn := &testNode{maps: make(chan *controlws.NetworkMap, 64)}
-	opts.ControlURL, opts.Hostname = tc.url, name
+	opts.ControlURL, opts.Hostname = tc.URL, name
 	opts.Logf = func(format string, args ...any) { t.Logf(name+": "+format, args...) }
 	opts.OnState = func(s State) { tn.mu.Lock(); tn.states = append(tn.states, s); tn.mu.Unlock() }
 	opts.OnNetMap = func(nm *controlws.NetworkMap) { tn.maps <- nm }

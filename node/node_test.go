@@ -133,7 +133,7 @@ func TestMapCurrentAsOfAcrossOutage(t *testing.T) {
 	tc := startControl(t)
 	n := startNode(t, tc, "a")
 	stopped := time.Now()
-	tc.stop()
+	tc.Stop()
 	var lost time.Time
 	for deadline := time.Now().Add(20 * time.Second); ; {
 		t1, ok1 := n.MapCurrentAsOf()
@@ -154,7 +154,7 @@ func TestMapCurrentAsOfAcrossOutage(t *testing.T) {
 		t.Fatal("the node dropped its map while control is down; it must keep deciding under it")
 	}
 
-	tc.restart()
+	tc.Start(nil)
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		if asOf, ok := n.MapCurrentAsOf(); ok && asOf.After(lost) && time.Since(asOf) < time.Second {
 			break

@@ -60,6 +60,11 @@ type Server struct {
 	admin chan error // ServeAdmin's result, when Options.Admin
 }
 
+// unavailable answers while no control server runs on the listener.
+var unavailable = http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	http.Error(w, "controltest: control is not running", http.StatusServiceUnavailable)
+}))
+
 // New starts a server that stops when t ends. o may be nil.
 func New(t testing.TB, o *Options) *Server {
 	t.Helper()
@@ -73,9 +78,6 @@ func New(t testing.TB, o *Options) *Server {
 func NewUnstarted(t testing.TB) *Server {
 	t.Helper()
 	s := &Server{t: t, Dir: t.TempDir()}
-	unavailable := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		http.Error(w, "controltest: control is not running", http.StatusServiceUnavailable)
-	}))
 	s.h.Store(&unavailable)
 	s.HTTP = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		(*s.h.Load()).ServeHTTP(w, r)
@@ -85,13 +87,25 @@ func NewUnstarted(t testing.TB) *Server {
 	return s
 }
 
-// Start starts control on s with o (nil for the defaults), which Restart reuses.
+// Start starts control on s with o (nil: the options of the last start), which Restart
+// reuses; after Stop it brings control back on the same state and listener.
 func (s *Server) Start(o *Options) {
 	s.t.Helper()
 	if o != nil {
 		s.opts = *o
 	}
 	s.start()
+}
+
+// Stop closes control (and the front) and cuts its connections, but keeps the listener:
+// until Start, clients reach a server that answers 503, as during an outage.
+func (s *Server) Stop() {
+	s.t.Helper()
+	s.h.Store(&unavailable)
+	if err := s.stop(); err != nil {
+		s.t.Fatal(err)
+	}
+	s.HTTP.CloseClientConnections()
 }
 
 func (s *Server) start() {
@@ -145,10 +159,7 @@ func (s *Server) stop() error {
 // listener; connections to the old one are cut.
 func (s *Server) Restart() {
 	s.t.Helper()
-	if err := s.stop(); err != nil {
-		s.t.Fatal(err)
-	}
-	s.HTTP.CloseClientConnections()
+	s.Stop()
 	s.start()
 }
 
