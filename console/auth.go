@@ -18,7 +18,7 @@ const CSRFHeader = "X-CSRF-Token"
 
 // session is the logged-in caller of a handler.
 type session struct {
-	control.WebSession
+	control.SignIn
 	token string
 }
 
@@ -69,7 +69,7 @@ func (c *Console) session(w http.ResponseWriter, r *http.Request) (*session, boo
 		writeError(w, http.StatusUnauthorized, codeUnauthenticated, "not logged in")
 		return nil, false
 	}
-	ws, err := c.srv.WebSessionByToken(r.Context(), ck.Value)
+	ws, err := c.srv.SignInByToken(r.Context(), ck.Value)
 	if errors.Is(err, control.ErrNotFound) {
 		c.clearCookie(w, r)
 		writeError(w, http.StatusUnauthorized, codeUnauthenticated, "your login has ended: log in again")
@@ -79,7 +79,7 @@ func (c *Console) session(w http.ResponseWriter, r *http.Request) (*session, boo
 		c.writeErr(w, r, err)
 		return nil, false
 	}
-	return &session{WebSession: ws, token: ck.Value}, true
+	return &session{SignIn: ws, token: ck.Value}, true
 }
 
 func changesState(r *http.Request) bool {
@@ -165,7 +165,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request, _ *session) {
 		c.writeErr(w, r, err)
 		return
 	}
-	token, ws, err := c.srv.CreateWebSession(ctx, u.ID)
+	token, ws, err := c.srv.CreateSignIn(ctx, u.ID)
 	if err != nil {
 		c.writeErr(w, r, err)
 		return
@@ -180,13 +180,13 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request, _ *session) {
 func (c *Console) logout(w http.ResponseWriter, r *http.Request, _ *session) {
 	ck, err := r.Cookie(CookieName)
 	if err == nil && ck.Value != "" {
-		ws, err := c.srv.WebSessionByToken(r.Context(), ck.Value)
+		ws, err := c.srv.SignInByToken(r.Context(), ck.Value)
 		if err == nil {
 			if subtle.ConstantTimeCompare([]byte(r.Header.Get(CSRFHeader)), []byte(ws.CSRF)) != 1 {
 				writeError(w, http.StatusForbidden, codeCSRF, "missing or wrong "+CSRFHeader+" header")
 				return
 			}
-			if err := c.srv.DeleteWebSession(r.Context(), ck.Value); err != nil {
+			if err := c.srv.DeleteSignIn(r.Context(), ck.Value); err != nil {
 				c.writeErr(w, r, err)
 				return
 			}

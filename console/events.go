@@ -62,7 +62,7 @@ func (c *Console) events(w http.ResponseWriter, r *http.Request, s *session) {
 			case <-t.C:
 			}
 		}
-		if _, err := c.srv.WebSessionByToken(ctx, s.token); err != nil {
+		if _, err := c.srv.SignInByToken(ctx, s.token); err != nil {
 			if errors.Is(err, control.ErrNotFound) {
 				conn.Close(websocket.StatusPolicyViolation, "your login has ended")
 			}

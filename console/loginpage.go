@@ -141,13 +141,13 @@ func (c *Console) loginSignIn(w http.ResponseWriter, r *http.Request, info contr
 		c.pageError(w, r, err)
 		return
 	}
-	token, ws, err := c.srv.CreateWebSession(ctx, u.ID)
+	token, ws, err := c.srv.CreateSignIn(ctx, u.ID)
 	if err != nil {
 		c.pageError(w, r, err)
 		return
 	}
 	c.setCookie(w, r, token, 0)
-	c.showLogin(w, r, http.StatusOK, info, &session{WebSession: ws, token: token}, "", "")
+	c.showLogin(w, r, http.StatusOK, info, &session{SignIn: ws, token: token}, "", "")
 }
 
 // loginConfirm adds the waiting node as the signed-in user's.

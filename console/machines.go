@@ -208,7 +208,7 @@ func (c *Console) newSession(w http.ResponseWriter, r *http.Request, s *session)
 		writeError(w, http.StatusForbidden, codeNotAllowed, msg)
 		return
 	}
-	secret, info, err := c.srv.CreateSessionKey(r.Context(), s.User.ID)
+	secret, info, err := c.srv.CreateSSHLaunchKey(r.Context(), s.User.ID)
 	if err != nil {
 		c.writeErr(w, r, err)
 		return

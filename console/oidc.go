@@ -127,7 +127,7 @@ func (c *Console) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		c.pageError(w, r, err)
 		return
 	}
-	token, _, err := c.srv.CreateWebSession(ctx, u.ID)
+	token, _, err := c.srv.CreateSignIn(ctx, u.ID)
 	if err != nil {
 		c.pageError(w, r, err)
 		return

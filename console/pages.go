@@ -158,11 +158,11 @@ func (c *Console) pageSession(r *http.Request) *session {
 	if err != nil || ck.Value == "" {
 		return nil
 	}
-	ws, err := c.srv.WebSessionByToken(r.Context(), ck.Value)
+	ws, err := c.srv.SignInByToken(r.Context(), ck.Value)
 	if err != nil {
 		return nil
 	}
-	return &session{WebSession: ws, token: ck.Value}
+	return &session{SignIn: ws, token: ck.Value}
 }
 
 // nodeLabel is how the pages name a machine: its name and its owner or tags, so that a

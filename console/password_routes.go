@@ -40,7 +40,7 @@ func (c *Console) changeOwnPassword(w http.ResponseWriter, r *http.Request, s *s
 		c.writeErr(w, r, err)
 		return
 	}
-	token, ws, err := c.srv.CreateWebSession(ctx, s.User.ID)
+	token, ws, err := c.srv.CreateSignIn(ctx, s.User.ID)
 	if err != nil {
 		c.writeErr(w, r, err)
 		return

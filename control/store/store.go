@@ -102,19 +102,19 @@ type Tx interface {
 	// SetPasswordHash replaces user id's password hash ("" removes the password).
 	SetPasswordHash(userID int64, hash string) error
 
-	// InsertWebSession adds a console login session. ErrConflict if its hash is taken.
-	InsertWebSession(ws *WebSession) error
-	// WebSession returns the session whose token hashes to hash, or ErrNotFound.
-	WebSession(hash []byte) (WebSession, error)
-	// TouchWebSession records activity on a session.
-	TouchWebSession(hash []byte, at time.Time) error
-	// DeleteWebSession removes one session (no error if it is already gone).
-	DeleteWebSession(hash []byte) error
-	// DeleteWebSessions removes every session of a user and returns how many there were.
-	// Deleting a user removes its sessions too.
-	DeleteWebSessions(userID int64) (int, error)
-	// DeleteIdleWebSessions removes sessions last active before cutoff.
-	DeleteIdleWebSessions(cutoff time.Time) (int, error)
+	// InsertSignIn adds a console sign-in. ErrConflict if its hash is taken.
+	InsertSignIn(si *SignIn) error
+	// SignIn returns the sign-in whose token hashes to hash, or ErrNotFound.
+	SignIn(hash []byte) (SignIn, error)
+	// TouchSignIn records activity on a sign-in.
+	TouchSignIn(hash []byte, at time.Time) error
+	// DeleteSignIn removes one sign-in (no error if it is already gone).
+	DeleteSignIn(hash []byte) error
+	// DeleteSignIns removes every sign-in of a user and returns how many there were.
+	// Deleting a user removes its sign-ins too.
+	DeleteSignIns(userID int64) (int, error)
+	// DeleteIdleSignIns removes sign-ins last active before cutoff.
+	DeleteIdleSignIns(cutoff time.Time) (int, error)
 
 	// InsertAuthEvent appends e to the audit log and sets e.ID.
 	InsertAuthEvent(e *AuthEvent) error
@@ -128,8 +128,8 @@ type Tx interface {
 	LastAuth(userID int64) (at time.Time, method string, err error)
 }
 
-// WebSession is a console login. Only a hash of its cookie token is kept.
-type WebSession struct {
+// SignIn is a person signed in to the console. Only a hash of its cookie token is kept.
+type SignIn struct {
 	Hash     []byte // SHA-256 of the cookie token
 	UserID   int64
 	Created  time.Time

@@ -10,8 +10,8 @@ import (
 	"tsconnect/policy/rules"
 )
 
-// SessionKeyExpiry is how long a console SSH session's auth key is valid.
-const SessionKeyExpiry = 5 * time.Minute
+// SSHLaunchKeyExpiry is how long a console SSH session's auth key is valid.
+const SSHLaunchKeyExpiry = 5 * time.Minute
 
 // SSHLoginsFor lists the local accounts an untagged node of user userID (the ephemeral node a
 // console session starts) may log in as on node dst, exactly as policy.SSHLogins gives them.
@@ -51,10 +51,10 @@ func LoginAllowed(logins []policy.Login, localUser string) bool {
 	return false
 }
 
-// CreateSessionKey makes the auth key a console SSH session's browser node registers with:
-// single-use, ephemeral, untagged, owned by user userID and valid SessionKeyExpiry.
-func (s *Server) CreateSessionKey(ctx context.Context, userID int64) (secret string, info AuthKeyInfo, err error) {
-	return s.CreateAuthKey(ctx, AuthKeyOptions{User: userID, Ephemeral: true, Expiry: SessionKeyExpiry, CreatedBy: userID})
+// CreateSSHLaunchKey makes the auth key a console SSH session's browser node registers with:
+// single-use, ephemeral, untagged, owned by user userID and valid SSHLaunchKeyExpiry.
+func (s *Server) CreateSSHLaunchKey(ctx context.Context, userID int64) (secret string, info AuthKeyInfo, err error) {
+	return s.CreateAuthKey(ctx, AuthKeyOptions{User: userID, Ephemeral: true, Expiry: SSHLaunchKeyExpiry, CreatedBy: userID})
 }
 
 // CheckTagOwnership returns an error wrapping ErrForbidden, naming the first tag that user
