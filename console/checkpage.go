@@ -81,7 +81,7 @@ func (c *Console) checkViewOf(r *http.Request, info control.CheckInfo) (checkVie
 	if v.SSO {
 		v.Issuer = c.o.OIDC.Issuer()
 	}
-	if s := c.pageSession(r); s != nil {
+	if s := c.pageSignIn(r); s != nil {
 		v.SignedInAs, v.OtherUser = s.User.Email, s.User.ID != info.User.ID
 	}
 	return v, nil

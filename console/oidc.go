@@ -37,7 +37,7 @@ type oidcMethod struct {
 }
 
 // authMethods tells the login page how one may sign in.
-func (c *Console) authMethods(w http.ResponseWriter, r *http.Request, _ *session) {
+func (c *Console) authMethods(w http.ResponseWriter, r *http.Request, _ *caller) {
 	a := authMethodsJSON{Password: true}
 	if c.o.OIDC != nil {
 		a.OIDC = &oidcMethod{Issuer: c.o.OIDC.Issuer(), StartURL: OIDCStartPath}

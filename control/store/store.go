@@ -116,6 +116,18 @@ type Tx interface {
 	// DeleteIdleSignIns removes sign-ins last active before cutoff.
 	DeleteIdleSignIns(cutoff time.Time) (int, error)
 
+	// InsertAPIToken adds an API token and sets its ID. ErrConflict if its hash is taken.
+	InsertAPIToken(t *APIToken) error
+	// APITokenByHash returns the token whose secret hashes to hash, or ErrNotFound.
+	APITokenByHash(hash []byte) (APIToken, error)
+	// APITokens returns every API token (revoked and expired ones too), by ID. Deleting a
+	// user removes theirs.
+	APITokens() ([]APIToken, error)
+	// RevokeAPIToken marks token id revoked; ErrNotFound if there is none.
+	RevokeAPIToken(id int64) error
+	// TouchAPIToken records the use of token id.
+	TouchAPIToken(id int64, at time.Time) error
+
 	// InsertAuthEvent appends e to the audit log and sets e.ID.
 	InsertAuthEvent(e *AuthEvent) error
 	// AuthEvents returns up to limit audit events, newest first, with IDs below before
@@ -134,6 +146,19 @@ type SignIn struct {
 	UserID   int64
 	Created  time.Time
 	LastSeen time.Time
+}
+
+// APIToken is a user's token for scripts and CI. Only a hash of its secret is kept.
+type APIToken struct {
+	ID          int64
+	Hash        []byte // SHA-256 of the secret
+	UserID      int64
+	Scopes      []string
+	Description string
+	Created     time.Time
+	Expires     time.Time
+	LastUsed    time.Time // zero when never used
+	Revoked     bool
 }
 
 // AuthEvent is one entry of the audit log of authentications.
