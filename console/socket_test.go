@@ -17,37 +17,6 @@ import (
 	"tsconnect/controlws"
 )
 
-// socket serves the API on the env's real admin socket (DIR/admin.sock) and returns a
-// client of it; both end with the test.
-func (e *env) socket() *adminclient.Client {
-	e.t.Helper()
-	ln, err := control.ListenAdmin(e.dir)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	con := e.con
-	go func() { served <- con.ServeAdmin(ln) }()
-	c := adminclient.New(e.dir)
-	e.t.Cleanup(func() {
-		c.Close()
-		ln.Close()
-		if err := <-served; err != nil {
-			e.t.Errorf("ServeAdmin: %v", err)
-		}
-	})
-	return c
-}
-
-func wantAPIError(t *testing.T, err error, status int, code string) *adminclient.Error {
-	t.Helper()
-	var ae *adminclient.Error
-	if !errors.As(err, &ae) || ae.Status != status || ae.Message == "" || (code != "" && ae.Code != code) {
-		t.Fatalf("got %v, want an admin API error with status %d code %q", err, status, code)
-	}
-	return ae
-}
-
 // TestAdminSocket: the local admin on the real socket (mode 0600), through adminclient.
 func TestAdminSocket(t *testing.T) {
 	e := newEnv(t)
