@@ -247,7 +247,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request, _ *caller) {
 	writeJSON(w, http.StatusOK, meOf(callerOf(si, token)))
 }
 
-// logout ends the caller's session. Without a live session it only clears the cookie; with
+// logout ends the caller's sign-in. Without a live sign-in it only clears the cookie; with
 // one it needs the CSRF token like every other state change.
 func (c *Console) logout(w http.ResponseWriter, r *http.Request, _ *caller) {
 	if !c.sameOrigin(w, r) {

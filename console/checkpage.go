@@ -11,7 +11,7 @@ import (
 )
 
 // The check page, /check/{id}: an SSH login held by a check rule waits for its user to
-// re-authenticate here, even with a console session: a local account re-enters its
+// re-authenticate here, even with a console sign-in: a local account re-enters its
 // password, a single sign-on user signs in at the provider afresh. Or they decline it.
 
 var checkTemplate = page(`<h1>Approve an SSH login?</h1>

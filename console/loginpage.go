@@ -55,7 +55,7 @@ func (c *Console) loginNotFound(w http.ResponseWriter) {
 		Detail: "Login URLs work once, for 10 minutes. Start the machine's login again to get a new one."})
 }
 
-// showLogin renders the login page for the visitor (s: their console session, or nil).
+// showLogin renders the login page for the visitor (s: their console sign-in, or nil).
 func (c *Console) showLogin(w http.ResponseWriter, r *http.Request, status int, info control.LoginInfo, s *caller, email, errMsg string) {
 	v := loginView{ID: info.ID, Hostname: info.Hostname, OS: info.OS,
 		Expires: info.Expires.UTC().Format("15:04:05 MST, 2 Jan 2006"), Email: email, Error: errMsg}
@@ -122,7 +122,7 @@ func (c *Console) loginPost(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// loginSignIn checks the email and password of the login page and starts a console session.
+// loginSignIn checks the email and password of the login page and starts a console sign-in.
 func (c *Console) loginSignIn(w http.ResponseWriter, r *http.Request, info control.LoginInfo) {
 	ctx := r.Context()
 	email := strings.ToLower(strings.TrimSpace(r.PostFormValue("email")))

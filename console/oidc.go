@@ -15,7 +15,7 @@ import (
 // Single sign-on with an OpenID Provider (Options.OIDC). A sign-in starts at
 // /auth/oidc/start (or /api/v1/oidc/start) and ends at OIDCCallbackPath, which creates the
 // user on first sign-in (a member), keeps their groups, records the provider's auth_time
-// as the user's last authentication, starts a console session and moves
+// as the user's last authentication, starts a console sign-in and moves
 // the browser on with a page whose meta refresh is a same-site navigation: a redirect chain
 // that began at the provider would not send the fresh SameSite=Strict cookie.
 

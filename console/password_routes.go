@@ -13,7 +13,7 @@ type changePasswordRequest struct {
 }
 
 // changeOwnPassword sets the caller's password, given their current one (checked under the
-// login limits): PUT /api/v1/me/password. Every console session of theirs ends, this one
+// login limits): PUT /api/v1/me/password. Every console sign-in of theirs ends, this one
 // is replaced by a fresh one (new cookie and CSRF token in the answer).
 func (c *Console) changeOwnPassword(w http.ResponseWriter, r *http.Request, s *caller) {
 	var req changePasswordRequest
