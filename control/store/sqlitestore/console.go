@@ -35,25 +35,25 @@ func (t *txn) SignIn(hash []byte) (store.SignIn, error) {
 	err := t.tx.QueryRowContext(t.ctx, `SELECT user_id, created, last_seen FROM web_sessions WHERE hash = ?`, hash).
 		Scan(&ws.UserID, &created, &lastSeen)
 	ws.Created, ws.LastSeen = fromTS(created), fromTS(lastSeen)
-	return ws, wrap("web session", err)
+	return ws, wrap("sign-in", err)
 }
 
 func (t *txn) TouchSignIn(hash []byte, at time.Time) error {
 	res, err := t.exec(`UPDATE web_sessions SET last_seen = ? WHERE hash = ?`, ts(at), hash)
-	return mustChange(res, err, "touch web session")
+	return mustChange(res, err, "touch sign-in")
 }
 
 func (t *txn) DeleteSignIn(hash []byte) error {
 	_, err := t.exec(`DELETE FROM web_sessions WHERE hash = ?`, hash)
-	return wrap("delete web session", err)
+	return wrap("delete sign-in", err)
 }
 
 func (t *txn) DeleteSignIns(userID int64) (int, error) {
-	return t.deleteCount(fmt.Sprintf("delete web sessions of user %d", userID), `DELETE FROM web_sessions WHERE user_id = ?`, userID)
+	return t.deleteCount(fmt.Sprintf("delete sign-ins of user %d", userID), `DELETE FROM web_sessions WHERE user_id = ?`, userID)
 }
 
 func (t *txn) DeleteIdleSignIns(cutoff time.Time) (int, error) {
-	return t.deleteCount("delete idle web sessions", `DELETE FROM web_sessions WHERE last_seen < ?`, ts(cutoff))
+	return t.deleteCount("delete idle sign-ins", `DELETE FROM web_sessions WHERE last_seen < ?`, ts(cutoff))
 }
 
 func (t *txn) deleteCount(what, q string, args ...any) (int, error) {
