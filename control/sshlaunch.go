@@ -13,7 +13,7 @@ import (
 // SSHLaunchKeyExpiry is how long the auth key of an SSH launch is valid.
 const SSHLaunchKeyExpiry = 5 * time.Minute
 
-// SSHLoginsFor lists the local accounts an untagged node of user userID (the ephemeral node a
+// SSHLoginsFor lists the local accounts an untagged node of user userID (the ephemeral node an
 // SSH launch registers) may log in as on node dst, exactly as policy.SSHLogins gives them.
 // Empty when the policy allows none. dst unknown or deleted: ErrNotFound.
 func (s *Server) SSHLoginsFor(ctx context.Context, userID, dst int64) ([]policy.Login, error) {
