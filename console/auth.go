@@ -1,75 +1,157 @@
 package console
 
 import (
+	"context"
 	"crypto/subtle"
 	"errors"
 	"fmt"
 	"net/http"
 	"strings"
 
+	"tsconnect/console/api"
 	"tsconnect/control"
+	"tsconnect/internal/safetext"
 )
 
-// CookieName is the console's session cookie.
+// CookieName is the console's sign-in cookie.
 const CookieName = "tsconnect_session"
 
-// CSRFHeader carries the session's CSRF token on every state-changing request.
+// CSRFHeader carries the sign-in's CSRF token on every state-changing cookie request.
 const CSRFHeader = "X-CSRF-Token"
 
-// session is the logged-in caller of a handler.
-type session struct {
-	control.WebSession
-	token string
+// How a caller authenticated (api.Me.Via).
+const (
+	viaSignIn = "sign-in"      // the console's cookie
+	viaSocket = "admin socket" // the local admin on DIR/admin.sock
+	viaToken  = "API token"    // Authorization: Bearer
+)
+
+// localAdminName is how the admin socket's caller is named in logs and the policy history.
+const localAdminName = "local admin"
+
+// caller is who makes a request, however they authenticated: a sign-in, the local admin
+// on the admin socket (user ID 0, role admin), or an API token of a user.
+type caller struct {
+	User control.User
+	via  string
+	// CSRF is the sign-in's CSRF token (sign-ins only).
+	CSRF string
+	// secret is the cookie's value or the API token, to check that it still holds.
+	secret string
+	// token is the API token (API tokens only).
+	token control.APIToken
 }
 
-type handler func(w http.ResponseWriter, r *http.Request, s *session)
+// callerOf is the caller of a sign-in whose cookie holds secret.
+func callerOf(si control.SignIn, secret string) *caller {
+	return &caller{User: si.User, via: viaSignIn, CSRF: si.CSRF, secret: secret}
+}
 
-// public wraps a handler that needs no login; state-changing requests still pass the
-// Origin check.
-func (c *Console) public(h handler) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		if !c.sameOrigin(w, r) {
-			return
-		}
-		h(w, r, nil)
+// name names the caller in logs and the policy history.
+func (p *caller) name() string {
+	switch p.via {
+	case viaSocket:
+		return localAdminName
+	case viaToken:
+		return fmt.Sprintf("%s (API token %d)", p.User.Email, p.token.ID)
 	}
+	return p.User.Email
 }
 
-// member wraps a handler for any logged-in user.
-func (c *Console) member(h handler) http.HandlerFunc { return c.authed(h, false) }
+func (p *caller) isAdmin() bool { return p.User.Role == control.RoleAdmin }
 
-// admin wraps a handler for admins only: members get 403 forbidden.
-func (c *Console) admin(h handler) http.HandlerFunc { return c.authed(h, true) }
+// stillValid reports whether the caller's sign-in or API token still holds (for long
+// requests such as the events WebSocket); control.ErrNotFound when it ended.
+func (c *Console) stillValid(ctx context.Context, p *caller) error {
+	switch p.via {
+	case viaSignIn:
+		_, err := c.srv.SignInByToken(ctx, p.secret)
+		return err
+	case viaToken:
+		_, err := c.srv.APITokenBySecret(ctx, p.secret)
+		return err
+	}
+	return nil
+}
 
-func (c *Console) authed(h handler, adminOnly bool) http.HandlerFunc {
+type handler func(w http.ResponseWriter, r *http.Request, p *caller)
+
+// access says who may call a route.
+type access struct {
+	public bool // anyone, unauthenticated (the handler gets a nil caller)
+	admin  bool // admins only: members get 403 forbidden
+	// scope is the API token scope the route needs; "" means API tokens may not call it.
+	scope string
+	// signInOnly routes are for a person signed in to the console (PUT /me/password).
+	signInOnly bool
+}
+
+// authenticator finds the caller of a request or answers it (401, 403) and returns false.
+type authenticator func(w http.ResponseWriter, r *http.Request) (*caller, bool)
+
+// guard wraps h with authentication by auth and the checks of a.
+func (c *Console) guard(auth authenticator, a access, h handler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if !c.sameOrigin(w, r) {
+		if a.public {
+			h(w, r, nil)
 			return
 		}
-		s, ok := c.session(w, r)
+		p, ok := auth(w, r)
 		if !ok {
 			return
 		}
-		if changesState(r) && subtle.ConstantTimeCompare([]byte(r.Header.Get(CSRFHeader)), []byte(s.CSRF)) != 1 {
-			writeError(w, http.StatusForbidden, codeCSRF, "missing or wrong "+CSRFHeader+" header: send the csrfToken from /api/v1/me or the login answer")
+		what := r.Method + " " + safetext.Bounded(r.URL.Path, 0)
+		switch {
+		case p.via == viaToken && a.scope == "":
+			writeError(w, http.StatusForbidden, codeInsufficientScope, fmt.Sprintf("API tokens may not %s: sign in to the console or use the admin socket", what))
+			return
+		case a.signInOnly && p.via != viaSignIn:
+			writeError(w, http.StatusForbidden, codeForbidden, fmt.Sprintf("only a person signed in to the console may %s", what))
+			return
+		case p.via == viaToken && !p.token.HasScope(a.scope):
+			writeError(w, http.StatusForbidden, codeInsufficientScope, fmt.Sprintf("API token %d has scopes %s; %s needs scope %q", p.token.ID, strings.Join(p.token.Scopes, ","), what, a.scope))
+			return
+		case a.admin && !p.isAdmin():
+			writeError(w, http.StatusForbidden, codeForbidden, fmt.Sprintf("%s is a member: only admins may %s", p.User.Email, what))
 			return
 		}
-		if adminOnly && s.User.Role != control.RoleAdmin {
-			writeError(w, http.StatusForbidden, codeForbidden, fmt.Sprintf("%s is a member: only admins may %s %s", s.User.Email, r.Method, r.URL.Path))
-			return
-		}
-		h(w, r, s)
+		h(w, r, p)
 	}
 }
 
-// session finds the caller's login from the cookie, or answers 401.
-func (c *Console) session(w http.ResponseWriter, r *http.Request) (*session, bool) {
+// webCaller authenticates a request of the HTTP listener: an API token when it sends
+// Authorization, else the sign-in cookie, with the Origin and CSRF checks on state changes.
+func (c *Console) webCaller(w http.ResponseWriter, r *http.Request) (*caller, bool) {
+	if h, ok := r.Header["Authorization"]; ok {
+		return c.tokenCaller(w, r, strings.Join(h, ","))
+	}
+	if !c.sameOrigin(w, r) {
+		return nil, false
+	}
+	p, ok := c.signInCaller(w, r)
+	if !ok {
+		return nil, false
+	}
+	if changesState(r) && subtle.ConstantTimeCompare([]byte(r.Header.Get(CSRFHeader)), []byte(p.CSRF)) != 1 {
+		writeError(w, http.StatusForbidden, codeCSRF, "missing or wrong "+CSRFHeader+" header: send the csrfToken from /api/v1/me or the login answer")
+		return nil, false
+	}
+	return p, true
+}
+
+// socketCaller is the caller of every request on the admin socket: the local admin.
+func socketCaller(http.ResponseWriter, *http.Request) (*caller, bool) {
+	return &caller{User: control.User{Email: localAdminName, Role: control.RoleAdmin}, via: viaSocket}, true
+}
+
+// signInCaller finds the caller's sign-in from the cookie, or answers 401.
+func (c *Console) signInCaller(w http.ResponseWriter, r *http.Request) (*caller, bool) {
 	ck, err := r.Cookie(CookieName)
 	if err != nil || ck.Value == "" {
 		writeError(w, http.StatusUnauthorized, codeUnauthenticated, "not logged in")
 		return nil, false
 	}
-	ws, err := c.srv.WebSessionByToken(r.Context(), ck.Value)
+	si, err := c.srv.SignInByToken(r.Context(), ck.Value)
 	if errors.Is(err, control.ErrNotFound) {
 		c.clearCookie(w, r)
 		writeError(w, http.StatusUnauthorized, codeUnauthenticated, "your login has ended: log in again")
@@ -79,7 +161,7 @@ func (c *Console) session(w http.ResponseWriter, r *http.Request) (*session, boo
 		c.writeErr(w, r, err)
 		return nil, false
 	}
-	return &session{WebSession: ws, token: ck.Value}, true
+	return callerOf(si, ck.Value), true
 }
 
 func changesState(r *http.Request) bool {
@@ -115,21 +197,8 @@ func (c *Console) setCookie(w http.ResponseWriter, r *http.Request, value string
 
 func (c *Console) clearCookie(w http.ResponseWriter, r *http.Request) { c.setCookie(w, r, "", -1) }
 
-// userJSON is a user as the API shows it.
-type userJSON struct {
-	ID          int64        `json:"id"`
-	Email       string       `json:"email"`
-	DisplayName string       `json:"displayName"`
-	Role        control.Role `json:"role"`
-}
-
-func userOf(u control.User) userJSON {
-	return userJSON{ID: u.ID, Email: u.Email, DisplayName: u.DisplayName, Role: u.Role}
-}
-
-type meJSON struct {
-	User      userJSON `json:"user"`
-	CSRFToken string   `json:"csrfToken"`
+func userOf(u control.User) api.User {
+	return api.User{ID: u.ID, Email: u.Email, DisplayName: u.DisplayName, Role: string(u.Role)}
 }
 
 type loginRequest struct {
@@ -137,7 +206,10 @@ type loginRequest struct {
 	Password string `json:"password"`
 }
 
-func (c *Console) login(w http.ResponseWriter, r *http.Request, _ *session) {
+func (c *Console) login(w http.ResponseWriter, r *http.Request, _ *caller) {
+	if !c.sameOrigin(w, r) {
+		return
+	}
 	var req loginRequest
 	if !readJSONMax(w, r, &req, maxLoginBody) {
 		return
@@ -165,28 +237,31 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request, _ *session) {
 		c.writeErr(w, r, err)
 		return
 	}
-	token, ws, err := c.srv.CreateWebSession(ctx, u.ID)
+	token, si, err := c.srv.CreateSignIn(ctx, u.ID)
 	if err != nil {
 		c.writeErr(w, r, err)
 		return
 	}
 	c.setCookie(w, r, token, 0)
 	c.logf("console: %s logged in from %s", u.Email, addr)
-	writeJSON(w, http.StatusOK, meJSON{User: userOf(ws.User), CSRFToken: ws.CSRF})
+	writeJSON(w, http.StatusOK, meOf(callerOf(si, token)))
 }
 
-// logout ends the caller's session. Without a live session it only clears the cookie; with
+// logout ends the caller's sign-in. Without a live sign-in it only clears the cookie; with
 // one it needs the CSRF token like every other state change.
-func (c *Console) logout(w http.ResponseWriter, r *http.Request, _ *session) {
+func (c *Console) logout(w http.ResponseWriter, r *http.Request, _ *caller) {
+	if !c.sameOrigin(w, r) {
+		return
+	}
 	ck, err := r.Cookie(CookieName)
 	if err == nil && ck.Value != "" {
-		ws, err := c.srv.WebSessionByToken(r.Context(), ck.Value)
+		ws, err := c.srv.SignInByToken(r.Context(), ck.Value)
 		if err == nil {
 			if subtle.ConstantTimeCompare([]byte(r.Header.Get(CSRFHeader)), []byte(ws.CSRF)) != 1 {
 				writeError(w, http.StatusForbidden, codeCSRF, "missing or wrong "+CSRFHeader+" header")
 				return
 			}
-			if err := c.srv.DeleteWebSession(r.Context(), ck.Value); err != nil {
+			if err := c.srv.DeleteSignIn(r.Context(), ck.Value); err != nil {
 				c.writeErr(w, r, err)
 				return
 			}
@@ -197,6 +272,10 @@ func (c *Console) logout(w http.ResponseWriter, r *http.Request, _ *session) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func (c *Console) me(w http.ResponseWriter, r *http.Request, s *session) {
-	writeJSON(w, http.StatusOK, meJSON{User: userOf(s.User), CSRFToken: s.CSRF})
+func (c *Console) me(w http.ResponseWriter, r *http.Request, p *caller) {
+	writeJSON(w, http.StatusOK, meOf(p))
+}
+
+func meOf(p *caller) api.Me {
+	return api.Me{User: userOf(p.User), CSRFToken: p.CSRF, Via: p.via, Scopes: p.token.Scopes}
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"tsconnect/console/api"
 	"tsconnect/control"
 )
 
@@ -158,21 +159,21 @@ func TestRoles(t *testing.T) {
 	for _, r := range []struct{ method, path string }{
 		{"GET", "/api/v1/users"}, {"POST", "/api/v1/users"}, {"DELETE", "/api/v1/users/1"},
 		{"GET", "/api/v1/policy"}, {"PUT", "/api/v1/policy"}, {"POST", "/api/v1/policy/validate"},
-		{"GET", "/api/v1/audit"}, {"DELETE", "/api/v1/machines/" + id},
-		{"PUT", "/api/v1/machines/" + id + "/tags"}, {"POST", "/api/v1/machines/" + id + "/expire"},
+		{"GET", "/api/v1/audit"}, {"DELETE", "/api/v1/nodes/" + id},
+		{"PUT", "/api/v1/nodes/" + id + "/tags"}, {"POST", "/api/v1/nodes/" + id + "/expire"},
 	} {
 		if got := m.do(r.method, r.path, map[string]any{}); got.status != 403 || got.str("code") != "forbidden" || !strings.Contains(got.str("error"), "bo@example.com") {
 			t.Errorf("member %s %s: %d %s, want 403 forbidden", r.method, r.path, got.status, got.raw)
 		}
 	}
 	// Members see every machine, and their own keys only.
-	var ms machinesJSON
-	m.do("GET", "/api/v1/machines", nil).want(t, 200, "").decode(t, &ms)
-	if len(ms.Machines) != 1 || ms.Machines[0].Owner == nil || ms.Machines[0].Owner.Email != "ada@example.com" {
+	var ms api.NodeList
+	m.do("GET", "/api/v1/nodes", nil).want(t, 200, "").decode(t, &ms)
+	if len(ms.Nodes) != 1 || ms.Nodes[0].Owner == nil || ms.Nodes[0].Owner.Email != "ada@example.com" {
 		t.Errorf("member's machines: %+v", ms)
 	}
 	m.do("POST", "/api/v1/keys", map[string]any{"reusable": true}).want(t, 201, "")
-	var ks struct{ Keys []keyJSON }
+	var ks struct{ Keys []api.Key }
 	m.do("GET", "/api/v1/keys", nil).want(t, 200, "").decode(t, &ks)
 	if len(ks.Keys) != 1 || ks.Keys[0].Owner.Email != "bo@example.com" {
 		t.Errorf("member's keys: %+v", ks.Keys)
@@ -193,10 +194,10 @@ func TestRoles(t *testing.T) {
 
 	// Admin actions work for the admin.
 	a.do("GET", "/api/v1/users", nil).want(t, 200, "")
-	a.do("DELETE", "/api/v1/machines/"+id, nil).want(t, 204, "")
-	m.do("GET", "/api/v1/machines", nil).want(t, 200, "").decode(t, &ms)
-	if len(ms.Machines) != 0 {
-		t.Errorf("deleted machine still listed: %+v", ms.Machines)
+	a.do("DELETE", "/api/v1/nodes/"+id, nil).want(t, 204, "")
+	m.do("GET", "/api/v1/nodes", nil).want(t, 200, "").decode(t, &ms)
+	if len(ms.Nodes) != 0 {
+		t.Errorf("deleted machine still listed: %+v", ms.Nodes)
 	}
 }
 

@@ -11,7 +11,7 @@ import (
 )
 
 // The check page, /check/{id}: an SSH login held by a check rule waits for its user to
-// re-authenticate here, even with a console session: a local account re-enters its
+// re-authenticate here, even with a console sign-in: a local account re-enters its
 // password, a single sign-on user signs in at the provider afresh. Or they decline it.
 
 var checkTemplate = page(`<h1>Approve an SSH login?</h1>
@@ -81,7 +81,7 @@ func (c *Console) checkViewOf(r *http.Request, info control.CheckInfo) (checkVie
 	if v.SSO {
 		v.Issuer = c.o.OIDC.Issuer()
 	}
-	if s := c.pageSession(r); s != nil {
+	if s := c.pageSignIn(r); s != nil {
 		v.SignedInAs, v.OtherUser = s.User.Email, s.User.ID != info.User.ID
 	}
 	return v, nil

@@ -1,5 +1,5 @@
-// Package console serves the admin console's pages and its JSON API: login sessions,
-// CSRF/Origin checks, machines, access controls, keys, users.
+// Package console serves the admin console's pages and the one admin API (package api), to
+// console sign-ins, API tokens and the local admin on the admin socket alike.
 package console
 
 import (
@@ -14,13 +14,11 @@ import (
 	"sync"
 	"time"
 
+	"tsconnect/console/api"
 	"tsconnect/control"
 	"tsconnect/internal/safetext"
 	"tsconnect/oidc"
 )
-
-// APIPrefix is where the console's JSON API is served.
-const APIPrefix = "/api/v1"
 
 // ContentSecurityPolicy is sent with every console page and API answer. No inline
 // scripts; wasm compiles ('wasm-unsafe-eval'); the wasm runs in a Worker (blob: allowed);
@@ -60,16 +58,18 @@ type Console struct {
 	origin string // scheme://host[:port] of ServerURL
 	https  bool
 	logf   func(string, ...any)
-	mux    *http.ServeMux // the JSON API
+	mux    *http.ServeMux // the API for sign-ins and API tokens
+	sock   *http.ServeMux // the same API for the local admin (ServeAdmin)
 	pages  *http.ServeMux // the web-flow pages: /check/, /login/, /auth/oidc/
 
 	formKey [32]byte // keys the pages' form tokens
 
-	byUser   *limiter   // failed logins per real user (by id; never forgotten early)
-	byEmail  *limiter   // failed logins per email that names no user
-	byAddr   *limiter   // failed logins per client address (IPv6 per /64)
-	hashing  inFlight   // password checks in progress per client address
-	refusals refusalLog // coalesces refused attempts in the audit log
+	byUser    *limiter   // failed logins per real user (by id; never forgotten early)
+	byEmail   *limiter   // failed logins per email that names no user
+	byAddr    *limiter   // failed logins per client address (IPv6 per /64)
+	badTokens *limiter   // failed API token attempts per client address
+	hashing   inFlight   // password checks in progress per client address
+	refusals  refusalLog // coalesces refused attempts in the audit log
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -95,9 +95,10 @@ func New(srv *control.Server, o Options) (*Console, error) {
 		o.Next = http.NotFoundHandler()
 	}
 	c := &Console{srv: srv, o: o, origin: origin, https: https, logf: o.Logf,
-		byUser:  newLimiter(loginWindow, maxFailuresPerEmail, 0),
-		byEmail: newLimiter(loginWindow, maxFailuresPerEmail, maxLimiterKeys),
-		byAddr:  newLimiter(loginWindow, maxFailuresPerAddr, maxLimiterKeys)}
+		byUser:    newLimiter(loginWindow, maxFailuresPerEmail, 0),
+		byEmail:   newLimiter(loginWindow, maxFailuresPerEmail, maxLimiterKeys),
+		byAddr:    newLimiter(loginWindow, maxFailuresPerAddr, maxLimiterKeys),
+		badTokens: newLimiter(loginWindow, maxFailuresPerAddr, maxLimiterKeys)}
 	if o.OIDC != nil {
 		// Sign-ins in progress survive a restart: their cookies are sealed under a key of the store.
 		k, err := srv.Secret(context.Background(), "oidc_state")
@@ -110,7 +111,8 @@ func New(srv *control.Server, o Options) (*Console, error) {
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	rand.Read(c.formKey[:])
-	c.mux = c.routes()
+	c.mux = c.apiMux(c.webCaller)
+	c.sock = c.apiMux(socketCaller)
 	c.pages = c.pageRoutes()
 	return c, nil
 }
@@ -138,17 +140,14 @@ func (c *Console) Close() error {
 	return nil
 }
 
-// ServeHTTP serves the API under /api/v1/, the console's pages under /admin/, the web-flow
+// ServeHTTP serves the API under api.Prefix, the console's pages under /admin/, the web-flow
 // pages (/check/{id}, /login/{id}, /auth/oidc/start and the OIDC callback), and passes
 // everything else to Options.Next.
 func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p := r.URL.Path
 	switch {
-	case p == APIPrefix || strings.HasPrefix(p, APIPrefix+"/"):
-		r.Body = http.MaxBytesReader(w, r.Body, bodyLimit(p))
-		setSecurityHeaders(w.Header())
-		w.Header().Set("Cache-Control", "no-store")
-		c.mux.ServeHTTP(w, r)
+	case p == api.Prefix || strings.HasPrefix(p, api.Prefix+"/"):
+		c.serveAPI(c.mux, w, r)
 	case p == "/admin":
 		http.Redirect(w, r, "/admin/", http.StatusMovedPermanently)
 	case strings.HasPrefix(p, "/admin/"):
@@ -170,46 +169,6 @@ func setSecurityHeaders(h http.Header) {
 	h.Set("Content-Security-Policy", ContentSecurityPolicy)
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "same-origin")
-}
-
-// routes builds the API's mux. Each handler states who may call it.
-func (c *Console) routes() *http.ServeMux {
-	m := http.NewServeMux()
-	p := APIPrefix
-	m.HandleFunc("POST "+p+"/login", c.public(c.login))
-	m.HandleFunc("POST "+p+"/logout", c.public(c.logout))
-	m.HandleFunc("GET "+p+"/me", c.member(c.me))
-	m.HandleFunc("PUT "+p+"/me/password", c.member(c.changeOwnPassword))
-	m.HandleFunc("GET "+p+"/auth-methods", c.public(c.authMethods))
-	m.HandleFunc("GET "+p+"/oidc/start", c.oidcStart)
-
-	m.HandleFunc("GET "+p+"/machines", c.member(c.machines))
-	m.HandleFunc("GET "+p+"/events", c.member(c.events))
-	m.HandleFunc("GET "+p+"/machines/{id}/ssh-users", c.member(c.sshUsers))
-	m.HandleFunc("POST "+p+"/machines/{id}/sessions", c.member(c.newSession))
-	m.HandleFunc("DELETE "+p+"/machines/{id}", c.admin(c.deleteMachine))
-	m.HandleFunc("PUT "+p+"/machines/{id}/tags", c.admin(c.setTags))
-	m.HandleFunc("POST "+p+"/machines/{id}/expire", c.admin(c.expireMachine))
-
-	m.HandleFunc("GET "+p+"/policy", c.admin(c.getPolicy))
-	m.HandleFunc("PUT "+p+"/policy", c.admin(c.putPolicy))
-	m.HandleFunc("POST "+p+"/policy/validate", c.admin(c.validatePolicy))
-
-	m.HandleFunc("GET "+p+"/keys", c.member(c.keys))
-	m.HandleFunc("POST "+p+"/keys", c.member(c.createKey))
-	m.HandleFunc("DELETE "+p+"/keys/{id}", c.member(c.revokeKey))
-
-	m.HandleFunc("GET "+p+"/users", c.admin(c.users))
-	m.HandleFunc("POST "+p+"/users", c.admin(c.createUser))
-	m.HandleFunc("DELETE "+p+"/users/{id}", c.admin(c.deleteUser))
-	m.HandleFunc("PUT "+p+"/users/{id}/password", c.admin(c.resetPassword))
-
-	m.HandleFunc("GET "+p+"/audit", c.admin(c.audit))
-
-	m.HandleFunc(p+"/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no console API endpoint %s %s", safetext.Bounded(r.Method, 16), safetext.Bounded(r.URL.Path, 0)))
-	})
-	return m
 }
 
 // pageRoutes builds the mux of the web-flow pages; anyone may visit them (each says who may

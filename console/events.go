@@ -10,14 +10,15 @@ import (
 
 	"github.com/coder/websocket"
 
+	"tsconnect/console/api"
 	"tsconnect/control"
 )
 
-// events serves the WebSocket that pushes {"type":"machines","machines":[…]} at once and
-// after every change, coalesced and at most one message per EventInterval. It needs the
-// session cookie and, when the browser sends one, the console's own Origin; it ends when
-// the session ends.
-func (c *Console) events(w http.ResponseWriter, r *http.Request, s *session) {
+// events serves the WebSocket that pushes {"type":"nodes","nodes":[…]} (api.NodeList) at
+// once and after every change, coalesced and at most one message per EventInterval. It
+// needs a caller and, when the browser sends one, the console's own Origin; it ends when
+// the caller's sign-in or API token ends.
+func (c *Console) events(w http.ResponseWriter, r *http.Request, s *caller) {
 	if o := r.Header.Get("Origin"); o != "" && !strings.EqualFold(o, c.origin) {
 		writeError(w, http.StatusForbidden, codeCSRF, "refused: Origin "+o+" is not "+c.origin)
 		return
@@ -62,15 +63,15 @@ func (c *Console) events(w http.ResponseWriter, r *http.Request, s *session) {
 			case <-t.C:
 			}
 		}
-		if _, err := c.srv.WebSessionByToken(ctx, s.token); err != nil {
+		if err := c.stillValid(ctx, s); err != nil {
 			if errors.Is(err, control.ErrNotFound) {
 				conn.Close(websocket.StatusPolicyViolation, "your login has ended")
 			}
 			return
 		}
-		if err := c.sendMachines(ctx, conn); err != nil {
+		if err := c.sendNodes(ctx, conn); err != nil {
 			if ctx.Err() == nil {
-				c.logf("console: events for %s: %v", s.User.Email, err)
+				c.logf("console: events for %s: %v", s.name(), err)
 			}
 			return
 		}
@@ -78,12 +79,12 @@ func (c *Console) events(w http.ResponseWriter, r *http.Request, s *session) {
 	}
 }
 
-func (c *Console) sendMachines(ctx context.Context, conn *websocket.Conn) error {
-	ms, err := c.machineList(ctx)
+func (c *Console) sendNodes(ctx context.Context, conn *websocket.Conn) error {
+	ns, err := c.nodeList(ctx)
 	if err != nil {
 		return err
 	}
-	b, err := json.Marshal(machinesJSON{Type: "machines", Machines: ms})
+	b, err := json.Marshal(api.NodeList{Type: "nodes", Nodes: ns})
 	if err != nil {
 		return err
 	}

@@ -8,31 +8,30 @@ import (
 	"strconv"
 	"strings"
 
+	"tsconnect/console/api"
 	"tsconnect/control"
 	"tsconnect/internal/safetext"
 )
 
-// apiError is the body of every error answer.
-type apiError struct {
-	Error string `json:"error"`
-	Code  string `json:"code"`
-}
-
-// Error codes.
+// Error codes of api.Error.
 const (
-	codeUnauthenticated = "unauthenticated"
-	codeForbidden       = "forbidden"
-	codeCSRF            = "csrf"
-	codeBadLogin        = "bad_login"
-	codeRateLimited     = "rate_limited"
-	codeNotAllowed      = "not_allowed"
-	codeBadPolicy       = "bad_policy"
-	codeBadRequest      = "bad_request"
-	codeNotFound        = "not_found"
-	codeExists          = "exists"
-	codeInternal        = "internal"
-	codeBusy            = "busy"
-	codeTooLarge        = "too_large"
+	codeUnauthenticated   = api.CodeUnauthenticated
+	codeForbidden         = api.CodeForbidden
+	codeInsufficientScope = api.CodeInsufficientScope
+	codeCSRF              = api.CodeCSRF
+	codeBadLogin          = api.CodeBadLogin
+	codeRateLimited       = api.CodeRateLimited
+	codeNotAllowed        = api.CodeNotAllowed
+	codeBadPolicy         = api.CodeBadPolicy
+	codeBadRequest        = api.CodeBadRequest
+	codeNotFound          = api.CodeNotFound
+	codeMethodNotAllowed  = api.CodeMethodNotAllowed
+	codeExists            = api.CodeExists
+	codeStaleVersion      = api.CodeStaleVersion
+	codeTooLarge          = api.CodeTooLarge
+	codeIfMatchRequired   = api.CodeIfMatchRequired
+	codeInternal          = api.CodeInternal
+	codeBusy              = api.CodeBusy
 )
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -45,14 +44,16 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	json.NewEncoder(w).Encode(v)
 }
 
+// writeError answers with status and the one error shape, api.Error.
 func writeError(w http.ResponseWriter, status int, code, msg string) {
-	writeJSON(w, status, apiError{Error: msg, Code: code})
+	writeJSON(w, status, api.Error{Code: code, Message: msg})
 }
 
 // writeErr answers with the status and code err's kind maps to. Unexpected errors are
 // logged and answered with a generic message.
 func (c *Console) writeErr(w http.ResponseWriter, r *http.Request, err error) {
 	msg := strings.TrimPrefix(err.Error(), "control: ")
+	var stale *control.StaleVersionError
 	switch {
 	case errors.Is(err, control.ErrNotFound):
 		writeError(w, http.StatusNotFound, codeNotFound, msg)
@@ -65,6 +66,8 @@ func (c *Console) writeErr(w http.ResponseWriter, r *http.Request, err error) {
 		writeError(w, http.StatusServiceUnavailable, codeBusy, msg)
 	case errors.Is(err, control.ErrInvalid):
 		writeError(w, http.StatusBadRequest, codeBadRequest, msg)
+	case errors.As(err, &stale):
+		writeJSON(w, http.StatusPreconditionFailed, api.Error{Code: codeStaleVersion, Message: msg, CurrentVersion: &stale.Current})
 	default:
 		c.logf("console: %s %s: %v", r.Method, safetext.Bounded(r.URL.Path, 0), err)
 		writeError(w, http.StatusInternalServerError, codeInternal, "internal error; the server log has the details")
@@ -81,7 +84,7 @@ const (
 
 // bodyLimit is the body bound of a request to path.
 func bodyLimit(path string) int64 {
-	if path == APIPrefix+"/policy" || strings.HasPrefix(path, APIPrefix+"/policy/") {
+	if path == api.Prefix+"/policy" || strings.HasPrefix(path, api.Prefix+"/policy/") {
 		return maxPolicyBody
 	}
 	return maxBody

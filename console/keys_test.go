@@ -3,6 +3,8 @@ package console
 import (
 	"strings"
 	"testing"
+
+	"tsconnect/console/api"
 )
 
 // TestKeyDescription: POST /api/v1/keys stores the description, the answer and the key
@@ -10,14 +12,14 @@ import (
 func TestKeyDescription(t *testing.T) {
 	s := newSessionEnv(t)
 	var created struct {
-		Key keyJSON `json:"key"`
+		Key api.Key `json:"key"`
 	}
 	s.a.do("POST", "/api/v1/keys", map[string]any{"ephemeral": true, "description": "kiosk browsers"}).want(t, 201, "").decode(t, &created)
 	if created.Key.Description != "kiosk browsers" {
 		t.Errorf("created key %+v; want description %q", created.Key, "kiosk browsers")
 	}
 	var list struct {
-		Keys []keyJSON `json:"keys"`
+		Keys []api.Key `json:"keys"`
 	}
 	s.a.do("GET", "/api/v1/keys", nil).want(t, 200, "").decode(t, &list)
 	if len(list.Keys) != 1 || list.Keys[0].ID != created.Key.ID || list.Keys[0].Description != "kiosk browsers" {

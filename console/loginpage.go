@@ -55,8 +55,8 @@ func (c *Console) loginNotFound(w http.ResponseWriter) {
 		Detail: "Login URLs work once, for 10 minutes. Start the machine's login again to get a new one."})
 }
 
-// showLogin renders the login page for the visitor (s: their console session, or nil).
-func (c *Console) showLogin(w http.ResponseWriter, r *http.Request, status int, info control.LoginInfo, s *session, email, errMsg string) {
+// showLogin renders the login page for the visitor (s: their console sign-in, or nil).
+func (c *Console) showLogin(w http.ResponseWriter, r *http.Request, status int, info control.LoginInfo, s *caller, email, errMsg string) {
 	v := loginView{ID: info.ID, Hostname: info.Hostname, OS: info.OS,
 		Expires: info.Expires.UTC().Format("15:04:05 MST, 2 Jan 2006"), Email: email, Error: errMsg}
 	if s != nil {
@@ -80,7 +80,7 @@ func (c *Console) loginPage(w http.ResponseWriter, r *http.Request) {
 		c.loginNotFound(w)
 		return
 	}
-	c.showLogin(w, r, http.StatusOK, info, c.pageSession(r), "", "")
+	c.showLogin(w, r, http.StatusOK, info, c.pageSignIn(r), "", "")
 }
 
 // loginPost signs the visitor in, or adds the node as theirs: POST /login/{id}.
@@ -95,7 +95,7 @@ func (c *Console) loginPost(w http.ResponseWriter, r *http.Request) {
 		c.loginNotFound(w)
 		return
 	}
-	s := c.pageSession(r)
+	s := c.pageSignIn(r)
 	refused := func() {
 		c.renderMessage(w, http.StatusForbidden, "Refused", message{Class: "error",
 			Text: "This form has no valid token for this machine login, so it was refused.", Link: "/login/" + id, LinkText: "Reload the page"})
@@ -122,7 +122,7 @@ func (c *Console) loginPost(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// loginSignIn checks the email and password of the login page and starts a console session.
+// loginSignIn checks the email and password of the login page and starts a console sign-in.
 func (c *Console) loginSignIn(w http.ResponseWriter, r *http.Request, info control.LoginInfo) {
 	ctx := r.Context()
 	email := strings.ToLower(strings.TrimSpace(r.PostFormValue("email")))
@@ -141,17 +141,17 @@ func (c *Console) loginSignIn(w http.ResponseWriter, r *http.Request, info contr
 		c.pageError(w, r, err)
 		return
 	}
-	token, ws, err := c.srv.CreateWebSession(ctx, u.ID)
+	token, ws, err := c.srv.CreateSignIn(ctx, u.ID)
 	if err != nil {
 		c.pageError(w, r, err)
 		return
 	}
 	c.setCookie(w, r, token, 0)
-	c.showLogin(w, r, http.StatusOK, info, &session{WebSession: ws, token: token}, "", "")
+	c.showLogin(w, r, http.StatusOK, info, callerOf(ws, token), "", "")
 }
 
 // loginConfirm adds the waiting node as the signed-in user's.
-func (c *Console) loginConfirm(w http.ResponseWriter, r *http.Request, info control.LoginInfo, s *session) {
+func (c *Console) loginConfirm(w http.ResponseWriter, r *http.Request, info control.LoginInfo, s *caller) {
 	ctx := r.Context()
 	err := c.srv.CompleteLogin(ctx, info.ID, s.User.ID)
 	if errors.Is(err, control.ErrNotFound) {

@@ -15,7 +15,7 @@ import (
 // Single sign-on with an OpenID Provider (Options.OIDC). A sign-in starts at
 // /auth/oidc/start (or /api/v1/oidc/start) and ends at OIDCCallbackPath, which creates the
 // user on first sign-in (a member), keeps their groups, records the provider's auth_time
-// as the user's last authentication, starts a console session and moves
+// as the user's last authentication, starts a console sign-in and moves
 // the browser on with a page whose meta refresh is a same-site navigation: a redirect chain
 // that began at the provider would not send the fresh SameSite=Strict cookie.
 
@@ -37,7 +37,7 @@ type oidcMethod struct {
 }
 
 // authMethods tells the login page how one may sign in.
-func (c *Console) authMethods(w http.ResponseWriter, r *http.Request, _ *session) {
+func (c *Console) authMethods(w http.ResponseWriter, r *http.Request, _ *caller) {
 	a := authMethodsJSON{Password: true}
 	if c.o.OIDC != nil {
 		a.OIDC = &oidcMethod{Issuer: c.o.OIDC.Issuer(), StartURL: OIDCStartPath}
@@ -127,7 +127,7 @@ func (c *Console) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		c.pageError(w, r, err)
 		return
 	}
-	token, _, err := c.srv.CreateWebSession(ctx, u.ID)
+	token, _, err := c.srv.CreateSignIn(ctx, u.ID)
 	if err != nil {
 		c.pageError(w, r, err)
 		return

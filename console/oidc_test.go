@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"tsconnect/console/api"
 	"tsconnect/control"
 	"tsconnect/controlws"
 	"tsconnect/internal/testop"
@@ -172,9 +173,9 @@ func TestSSOSignIn(t *testing.T) {
 		t.Fatalf("callback cookie %+v; want an HttpOnly SameSite=Strict session cookie at /\n%s", ck, body)
 	}
 	me := c.do("GET", "/api/v1/me", nil).want(t, http.StatusOK, "")
-	var got meJSON
+	var got api.Me
 	me.decode(t, &got)
-	if got.User.Email != ssoAlice.Email || got.User.Role != control.RoleMember || got.User.DisplayName != "Alice Liddell" {
+	if got.User.Email != ssoAlice.Email || got.User.Role != string(control.RoleMember) || got.User.DisplayName != "Alice Liddell" {
 		t.Fatalf("me: %+v; want alice, a member named Alice Liddell", got.User)
 	}
 	if g := e.srv.UserGroups(got.User.ID); !slices.Equal(g, []string{"engineering"}) {
@@ -238,9 +239,9 @@ func TestSSOLinksExistingUser(t *testing.T) {
 	alice := e.user(ssoAlice.Email, control.RoleAdmin, "local-password")
 	c := e.client()
 	wantPage(t, c.sso(OIDCStartPath, ssoAlice.Email, ssoAlice.Password), http.StatusOK)
-	var got meJSON
+	var got api.Me
 	c.do("GET", "/api/v1/me", nil).want(t, http.StatusOK, "").decode(t, &got)
-	if got.User.ID != alice.ID || got.User.Role != control.RoleAdmin {
+	if got.User.ID != alice.ID || got.User.Role != string(control.RoleAdmin) {
 		t.Fatalf("me %+v; want the existing admin alice %d", got.User, alice.ID)
 	}
 	m, err := e.srv.SignInMethodsOf(context.Background(), alice.ID)
@@ -300,7 +301,7 @@ func TestSSOGroupsInPolicy(t *testing.T) {
 	waitMap(true)
 
 	sshUsers := func() answer {
-		return c.do("GET", "/api/v1/machines/"+strconv.FormatInt(serverNode.ID, 10)+"/ssh-users", nil).want(t, http.StatusOK, "")
+		return c.do("GET", "/api/v1/nodes/"+strconv.FormatInt(serverNode.ID, 10)+"/ssh-users", nil).want(t, http.StatusOK, "")
 	}
 	if a := sshUsers(); !strings.Contains(string(a.raw), `"name":"root"`) {
 		t.Fatalf("ssh-users as alice in engineering: %s; want root", a.raw)

@@ -152,17 +152,17 @@ func (c *Console) validToken(got string, parts ...string) bool {
 	return got != "" && subtle.ConstantTimeCompare([]byte(got), []byte(c.formToken(parts...))) == 1
 }
 
-// pageSession returns the visitor's console login, if any; no answer is written.
-func (c *Console) pageSession(r *http.Request) *session {
+// pageSignIn returns the visitor's console sign-in, if any; no answer is written.
+func (c *Console) pageSignIn(r *http.Request) *caller {
 	ck, err := r.Cookie(CookieName)
 	if err != nil || ck.Value == "" {
 		return nil
 	}
-	ws, err := c.srv.WebSessionByToken(r.Context(), ck.Value)
+	ws, err := c.srv.SignInByToken(r.Context(), ck.Value)
 	if err != nil {
 		return nil
 	}
-	return &session{WebSession: ws, token: ck.Value}
+	return callerOf(ws, ck.Value)
 }
 
 // nodeLabel is how the pages name a machine: its name and its owner or tags, so that a

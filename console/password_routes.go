@@ -3,6 +3,7 @@ package console
 import (
 	"net/http"
 
+	"tsconnect/console/api"
 	"tsconnect/control"
 )
 
@@ -12,9 +13,9 @@ type changePasswordRequest struct {
 }
 
 // changeOwnPassword sets the caller's password, given their current one (checked under the
-// login limits): PUT /api/v1/me/password. Every console session of theirs ends, this one
+// login limits): PUT /api/v1/me/password. Every console sign-in of theirs ends, this one
 // is replaced by a fresh one (new cookie and CSRF token in the answer).
-func (c *Console) changeOwnPassword(w http.ResponseWriter, r *http.Request, s *session) {
+func (c *Console) changeOwnPassword(w http.ResponseWriter, r *http.Request, s *caller) {
 	var req changePasswordRequest
 	if !readJSONMax(w, r, &req, maxLoginBody) {
 		return
@@ -40,44 +41,35 @@ func (c *Console) changeOwnPassword(w http.ResponseWriter, r *http.Request, s *s
 		c.writeErr(w, r, err)
 		return
 	}
-	token, ws, err := c.srv.CreateWebSession(ctx, s.User.ID)
+	token, si, err := c.srv.CreateSignIn(ctx, s.User.ID)
 	if err != nil {
 		c.writeErr(w, r, err)
 		return
 	}
 	c.setCookie(w, r, token, 0)
-	c.logf("console: %s changed their password from %s; their other sessions ended", s.User.Email, c.clientAddr(r))
-	writeJSON(w, http.StatusOK, meJSON{User: userOf(ws.User), CSRFToken: ws.CSRF})
+	c.logf("console: %s changed their password from %s; their other sign-ins ended", s.User.Email, c.clientAddr(r))
+	writeJSON(w, http.StatusOK, meOf(callerOf(si, token)))
 }
 
-type resetPasswordRequest struct {
-	Password string `json:"password"`
-}
-
-// resetPassword sets another user's password (admins): PUT /api/v1/users/{id}/password.
-// Every console session of that user ends.
-func (c *Console) resetPassword(w http.ResponseWriter, r *http.Request, s *session) {
-	id, ok := pathID(w, r)
-	if !ok {
-		return
-	}
-	if id == s.User.ID {
-		writeError(w, http.StatusBadRequest, codeBadRequest, "to change your own password use PUT "+APIPrefix+"/me/password with your current one")
-		return
-	}
-	var req resetPasswordRequest
+// resetPassword sets another user's password (admins): PUT /api/v1/users/{user}/password.
+// Every console sign-in of that user ends; the answer is the user.
+func (c *Console) resetPassword(w http.ResponseWriter, r *http.Request, s *caller) {
+	var req api.SetPasswordRequest
 	if !readJSONMax(w, r, &req, maxLoginBody) {
 		return
 	}
-	u, err := c.srv.UserByID(r.Context(), id)
-	if err != nil {
+	u, ok := c.pathUser(w, r)
+	if !ok {
+		return
+	}
+	if u.ID == s.User.ID {
+		writeError(w, http.StatusBadRequest, codeBadRequest, "to change your own password use PUT "+api.Prefix+"/me/password with your current one")
+		return
+	}
+	if err := c.srv.SetPassword(r.Context(), u.ID, req.Password); err != nil {
 		c.writeErr(w, r, err)
 		return
 	}
-	if err := c.srv.SetPassword(r.Context(), id, req.Password); err != nil {
-		c.writeErr(w, r, err)
-		return
-	}
-	c.logf("console: %s reset the password of %s; their sessions ended", s.User.Email, u.Email)
-	w.WriteHeader(http.StatusNoContent)
+	c.logf("console: %s reset the password of %s; their sign-ins ended", s.name(), u.Email)
+	writeJSON(w, http.StatusOK, userOf(u))
 }

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"testing"
 
+	"tsconnect/console/api"
 	"tsconnect/control"
 )
 
@@ -45,12 +46,12 @@ func TestAdminPasswordResetEndsUsersSessions(t *testing.T) {
 	boc := e.client().mustLogin("bo@example.com", "battery staple")
 	cy := e.client().mustLogin("cy@example.com", "cy password")
 	path := "/api/v1/users/" + strconv.FormatInt(bo.ID, 10) + "/password"
-	cy.do("PUT", path, resetPasswordRequest{Password: "taken over!"}).want(t, http.StatusForbidden, codeForbidden)
-	admin.do("PUT", path, resetPasswordRequest{Password: "reset by admin"}).want(t, http.StatusNoContent, "")
+	cy.do("PUT", path, api.SetPasswordRequest{Password: "taken over!"}).want(t, http.StatusForbidden, codeForbidden)
+	admin.do("PUT", path, api.SetPasswordRequest{Password: "reset by admin"}).want(t, http.StatusOK, "")
 	boc.do("GET", "/api/v1/me", nil).want(t, http.StatusUnauthorized, codeUnauthenticated)
 	admin.do("GET", "/api/v1/me", nil).want(t, http.StatusOK, "")
 	e.client().mustLogin("bo@example.com", "reset by admin")
-	admin.do("PUT", "/api/v1/users/999/password", resetPasswordRequest{Password: "whatever pw"}).want(t, http.StatusNotFound, codeNotFound)
+	admin.do("PUT", "/api/v1/users/999/password", api.SetPasswordRequest{Password: "whatever pw"}).want(t, http.StatusNotFound, codeNotFound)
 }
 
 // TestDeletedUserSessionsEnd: deleting bo ends his console sessions at once.

@@ -1,59 +1,95 @@
 package console
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 
+	"tsconnect/console/api"
 	"tsconnect/control"
 )
 
-func (c *Console) users(w http.ResponseWriter, r *http.Request, _ *session) {
+// lookupUser finds the user a path or body names: a numeric ID or an email.
+func (c *Console) lookupUser(ctx context.Context, name string) (control.User, error) {
+	name = strings.TrimSpace(name)
+	if id, err := strconv.ParseInt(name, 10, 64); err == nil {
+		if id <= 0 {
+			return control.User{}, fmt.Errorf("bad user id %d: want a positive number or an email: %w", id, control.ErrInvalid)
+		}
+		return c.srv.UserByID(ctx, id)
+	}
+	return c.srv.UserByEmail(ctx, name)
+}
+
+// pathUser is the user the path's {user} names, or false when it answered 400/404.
+func (c *Console) pathUser(w http.ResponseWriter, r *http.Request) (control.User, bool) {
+	u, err := c.lookupUser(r.Context(), r.PathValue("user"))
+	if err != nil {
+		c.writeErr(w, r, err)
+		return control.User{}, false
+	}
+	return u, true
+}
+
+// ownerOf is the user a request makes something for: name, or the caller when empty.
+// Members may name only themselves; the local admin must name someone.
+func (c *Console) ownerOf(w http.ResponseWriter, r *http.Request, p *caller, name api.UserName) (control.User, bool) {
+	if name == "" {
+		if p.via == viaSocket {
+			writeError(w, http.StatusBadRequest, codeBadRequest, "the local admin owns nothing: name the user (an id or an email)")
+			return control.User{}, false
+		}
+		return p.User, true
+	}
+	u, err := c.lookupUser(r.Context(), string(name))
+	if err != nil {
+		c.writeErr(w, r, err)
+		return control.User{}, false
+	}
+	if u.ID != p.User.ID && !p.isAdmin() {
+		writeError(w, http.StatusForbidden, codeForbidden, fmt.Sprintf("%s is a member: only admins act for another user (%s)", p.User.Email, u.Email))
+		return control.User{}, false
+	}
+	return u, true
+}
+
+func (c *Console) users(w http.ResponseWriter, r *http.Request, _ *caller) {
 	us, err := c.srv.Users(r.Context())
 	if err != nil {
 		c.writeErr(w, r, err)
 		return
 	}
-	out := make([]userJSON, 0, len(us))
+	out := api.UserList{Users: make([]api.User, 0, len(us))}
 	for _, u := range us {
-		out = append(out, userOf(u))
+		out.Users = append(out.Users, userOf(u))
 	}
-	writeJSON(w, http.StatusOK, map[string][]userJSON{"users": out})
+	writeJSON(w, http.StatusOK, out)
 }
 
-type createUserRequest struct {
-	Email    string       `json:"email"`
-	Role     control.Role `json:"role"`
-	Password string       `json:"password"`
-}
-
-func (c *Console) createUser(w http.ResponseWriter, r *http.Request, s *session) {
-	var req createUserRequest
+func (c *Console) createUser(w http.ResponseWriter, r *http.Request, s *caller) {
+	var req api.CreateUserRequest
 	if !readJSON(w, r, &req) {
 		return
 	}
-	u, err := c.srv.CreateUserWithPassword(r.Context(), req.Email, req.Role, req.Password)
+	u, err := c.srv.CreateUserWithPassword(r.Context(), req.Email, control.Role(req.Role), req.Password)
 	if err != nil {
 		c.writeErr(w, r, err)
 		return
 	}
-	c.logf("console: %s created %s user %s", s.User.Email, u.Role, u.Email)
+	c.logf("console: %s created %s user %s", s.name(), u.Role, u.Email)
 	writeJSON(w, http.StatusCreated, userOf(u))
 }
 
-// deleteUser deletes a user with their nodes and keys; their console sessions end.
-func (c *Console) deleteUser(w http.ResponseWriter, r *http.Request, s *session) {
-	id, ok := pathID(w, r)
+// deleteUser deletes a user with their nodes and keys; their sign-ins and API tokens end.
+func (c *Console) deleteUser(w http.ResponseWriter, r *http.Request, s *caller) {
+	u, ok := c.pathUser(w, r)
 	if !ok {
 		return
 	}
-	if id == s.User.ID {
+	if u.ID == s.User.ID {
 		writeError(w, http.StatusBadRequest, codeBadRequest, "you cannot delete yourself: ask another admin")
-		return
-	}
-	u, err := c.srv.UserByID(r.Context(), id)
-	if err != nil {
-		c.writeErr(w, r, err)
 		return
 	}
 	du, err := c.srv.DeleteUser(r.Context(), u.Email)
@@ -61,26 +97,12 @@ func (c *Console) deleteUser(w http.ResponseWriter, r *http.Request, s *session)
 		c.writeErr(w, r, err)
 		return
 	}
-	c.logf("console: %s deleted user %s", s.User.Email, u.Email)
-	writeJSON(w, http.StatusOK, struct {
-		User         userJSON `json:"user"`
-		DeletedNodes []int64  `json:"deletedNodes"`
-		RevokedKeys  []int64  `json:"revokedKeys"`
-	}{userOf(du.User), nonNil(du.DeletedNodes), nonNil(du.RevokedKeys)})
-}
-
-type auditEventJSON struct {
-	ID     int64              `json:"id"`
-	Time   string             `json:"time"`
-	User   string             `json:"user"`
-	Method control.AuthMethod `json:"method"`
-	Kind   control.AuthKind   `json:"kind"`
-	OK     bool               `json:"ok"`
-	Detail string             `json:"detail"`
+	c.logf("console: %s deleted user %s", s.name(), u.Email)
+	writeJSON(w, http.StatusOK, api.DeletedUser{User: userOf(du.User), DeletedNodes: nonNil(du.DeletedNodes), RevokedKeys: nonNil(du.RevokedKeys)})
 }
 
 // audit lists authentications, newest first; ?before=ID pages back, ?limit=N (≤ 1000).
-func (c *Console) audit(w http.ResponseWriter, r *http.Request, _ *session) {
+func (c *Console) audit(w http.ResponseWriter, r *http.Request, _ *caller) {
 	q := r.URL.Query()
 	var before int64
 	limit := 200
@@ -105,9 +127,9 @@ func (c *Console) audit(w http.ResponseWriter, r *http.Request, _ *session) {
 		c.writeErr(w, r, err)
 		return
 	}
-	out := make([]auditEventJSON, 0, len(es))
+	out := api.AuditEvents{Events: make([]api.AuditEvent, 0, len(es))}
 	for _, e := range es {
-		out = append(out, auditEventJSON{ID: e.ID, Time: rfc3339(e.Time), User: e.User, Method: e.Method, Kind: e.Kind, OK: e.OK, Detail: e.Detail})
+		out.Events = append(out.Events, api.AuditEvent{ID: e.ID, Time: wireTime(e.Time), User: e.User, Method: string(e.Method), Kind: string(e.Kind), OK: e.OK, Detail: e.Detail})
 	}
-	writeJSON(w, http.StatusOK, map[string][]auditEventJSON{"events": out})
+	writeJSON(w, http.StatusOK, out)
 }

@@ -71,7 +71,7 @@ func (s *Server) SetPassword(ctx context.Context, userID int64, password string)
 			return err
 		}
 		var err error
-		ended, err = tx.DeleteWebSessions(userID)
+		ended, err = tx.DeleteSignIns(userID)
 		return err
 	})
 	if errors.Is(err, store.ErrNotFound) {

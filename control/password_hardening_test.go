@@ -11,7 +11,7 @@ import (
 )
 
 // TestConsoleSessionOutlivesNoAbsoluteLifetime: a console session used every few hours
-// still ends WebSessionLifetime after it began.
+// still ends SignInLifetime after it began.
 func TestConsoleSessionOutlivesNoAbsoluteLifetime(t *testing.T) {
 	var clock atomic.Int64
 	start := time.Now()
@@ -19,19 +19,19 @@ func TestConsoleSessionOutlivesNoAbsoluteLifetime(t *testing.T) {
 	e := newEnv(t, func(c *Config) { c.Now = func() time.Time { return time.Unix(0, clock.Load()) } })
 	ctx := context.Background()
 	u := e.user("ada@example.com")
-	token, _, err := e.s.CreateWebSession(ctx, u.ID)
+	token, _, err := e.s.CreateSignIn(ctx, u.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for at := time.Duration(0); at < WebSessionLifetime; at += 6 * time.Hour {
+	for at := time.Duration(0); at < SignInLifetime; at += 6 * time.Hour {
 		clock.Store(start.Add(at).UnixNano())
-		if _, err := e.s.WebSessionByToken(ctx, token); err != nil {
+		if _, err := e.s.SignInByToken(ctx, token); err != nil {
 			t.Fatalf("session used every 6h ended after %v: %v", at, err)
 		}
 	}
-	clock.Store(start.Add(WebSessionLifetime + time.Minute).UnixNano())
-	if _, err := e.s.WebSessionByToken(ctx, token); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("session %v after its start: %v, want ErrNotFound", WebSessionLifetime+time.Minute, err)
+	clock.Store(start.Add(SignInLifetime + time.Minute).UnixNano())
+	if _, err := e.s.SignInByToken(ctx, token); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("session %v after its start: %v, want ErrNotFound", SignInLifetime+time.Minute, err)
 	}
 }
 
@@ -44,27 +44,27 @@ func TestPasswordResetEndsStolenSessions(t *testing.T) {
 	if err := e.s.SetPassword(ctx, u.ID, "first password"); err != nil {
 		t.Fatal(err)
 	}
-	stolen, _, _ := e.s.CreateWebSession(ctx, u.ID)
+	stolen, _, _ := e.s.CreateSignIn(ctx, u.ID)
 	if err := e.s.ChangePassword(ctx, u.ID, "not the password", "second password"); !errors.Is(err, ErrBadLogin) {
 		t.Fatalf("change with a wrong current password: %v, want ErrBadLogin", err)
 	}
-	if _, err := e.s.WebSessionByToken(ctx, stolen); err != nil {
+	if _, err := e.s.SignInByToken(ctx, stolen); err != nil {
 		t.Fatalf("a refused change ended the session: %v", err)
 	}
 	if err := e.s.ChangePassword(ctx, u.ID, "first password", "second password"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.s.WebSessionByToken(ctx, stolen); !errors.Is(err, ErrNotFound) {
+	if _, err := e.s.SignInByToken(ctx, stolen); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("session after a password change: %v, want ErrNotFound", err)
 	}
 	if _, err := e.s.CheckPassword(ctx, u.Email, "second password"); err != nil {
 		t.Fatalf("new password: %v", err)
 	}
-	stolen, _, _ = e.s.CreateWebSession(ctx, u.ID)
+	stolen, _, _ = e.s.CreateSignIn(ctx, u.ID)
 	if _, err := e.s.SetPasswordByEmail(ctx, "ADA@example.com", "third password"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.s.WebSessionByToken(ctx, stolen); !errors.Is(err, ErrNotFound) {
+	if _, err := e.s.SignInByToken(ctx, stolen); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("session after an admin's reset: %v, want ErrNotFound", err)
 	}
 	if _, err := e.s.SetPasswordByEmail(ctx, "nobody@example.com", "third password"); !errors.Is(err, ErrNotFound) {

@@ -102,10 +102,31 @@ func ValidatePolicy(text []byte) (*policy.Policy, error) {
 // not parse or whose tests fail is refused (the error wraps ErrInvalid) and the old policy
 // stays in force. Every node gets its new rules in a new map at once.
 func (s *Server) SetPolicy(ctx context.Context, text []byte, author string) (PolicyVersion, error) {
-	return s.writePolicy(ctx, text, author, "")
+	return s.writePolicy(ctx, text, author, "", AnyVersion)
 }
 
-func (s *Server) writePolicy(ctx context.Context, text []byte, author, note string) (PolicyVersion, error) {
+// AnyVersion is the ifVersion of a policy write that does not depend on the version in force.
+const AnyVersion = -1
+
+// StaleVersionError refuses a policy write made against a version that is no longer in
+// force; nothing was written.
+type StaleVersionError struct {
+	Current int64 // the version in force
+	Want    int64 // the version the writer read
+}
+
+func (e *StaleVersionError) Error() string {
+	return fmt.Sprintf("control: the policy in force is version %d, not %d: someone else changed it; read it again and redo the change", e.Current, e.Want)
+}
+
+// SetPolicyIf is SetPolicy made only while version ifVersion is in force (AnyVersion:
+// whichever is): otherwise it writes nothing and returns a *StaleVersionError. The check and
+// the write are one transaction, so of two writers that read the same version one wins.
+func (s *Server) SetPolicyIf(ctx context.Context, text []byte, author string, ifVersion int64) (PolicyVersion, error) {
+	return s.writePolicy(ctx, text, author, "", ifVersion)
+}
+
+func (s *Server) writePolicy(ctx context.Context, text []byte, author, note string, ifVersion int64) (PolicyVersion, error) {
 	p, err := ValidatePolicy(text)
 	if err != nil {
 		return PolicyVersion{}, err
@@ -121,6 +142,9 @@ func (s *Server) writePolicy(ctx context.Context, text []byte, author, note stri
 		if err != nil {
 			return err
 		}
+		if ifVersion != AnyVersion && n != ifVersion {
+			return &StaleVersionError{Current: n, Want: ifVersion}
+		}
 		pv.Version = n + 1
 		b, err := json.Marshal(pv)
 		if err != nil {
@@ -131,6 +155,10 @@ func (s *Server) writePolicy(ctx context.Context, text []byte, author, note stri
 		}
 		return tx.SetSetting(settingPolicyLatest, strconv.FormatInt(pv.Version, 10))
 	})
+	var stale *StaleVersionError
+	if errors.As(err, &stale) {
+		return PolicyVersion{}, stale
+	}
 	if err != nil {
 		return PolicyVersion{}, fmt.Errorf("control: store policy: %w", err)
 	}
@@ -189,11 +217,16 @@ func (s *Server) PolicyVersionText(ctx context.Context, n int64) (PolicyVersion,
 // written by author. It is refused, leaving the policy as it is, if that text no longer
 // passes (e.g. its tests now fail).
 func (s *Server) RestorePolicy(ctx context.Context, n int64, author string) (PolicyVersion, error) {
+	return s.RestorePolicyIf(ctx, n, author, AnyVersion)
+}
+
+// RestorePolicyIf is RestorePolicy made only while version ifVersion is in force (see SetPolicyIf).
+func (s *Server) RestorePolicyIf(ctx context.Context, n int64, author string, ifVersion int64) (PolicyVersion, error) {
 	old, err := s.PolicyVersionText(ctx, n)
 	if err != nil {
 		return PolicyVersion{}, err
 	}
-	return s.writePolicy(ctx, []byte(old.Text), author, fmt.Sprintf("restore of version %d", n))
+	return s.writePolicy(ctx, []byte(old.Text), author, fmt.Sprintf("restore of version %d", n), ifVersion)
 }
 
 // canApplyTags reports, as an error wrapping ErrInvalid, a tag that user may not apply:

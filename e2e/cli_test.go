@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"tsconnect/controlws"
+	"tsconnect/console/api"
 	"tsconnect/node"
 )
 
@@ -157,7 +157,7 @@ func TestCLIControlKilled(t *testing.T) {
 	if out, code := run(t, cl, "echo after", nil); string(out) != "after\n" || code != 0 {
 		t.Fatalf("after control was killed and restarted: %q exit %d", out, code)
 	}
-	var nodes []controlws.Node
+	var nodes []api.Node
 	if err := json.Unmarshal([]byte(cli(t, "nodes", "--state", dir, "--json")), &nodes); err != nil {
 		t.Fatal(err)
 	}

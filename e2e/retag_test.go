@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"tsconnect/console"
 	"tsconnect/control"
 )
 
@@ -93,7 +94,12 @@ func TestRetagRevokes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	go tn.srv.ServeAdmin(ln) // ends when control closes
+	con, err := console.New(tn.srv, console.Options{ServerURL: tn.url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer con.Close()
+	go con.ServeAdmin(ln) // ends when the console closes
 	serverID := strconv.FormatInt(tn.nodeID("server"), 10)
 
 	// Bob does not own tag:prod: he may not tag the server, and the session lives on.

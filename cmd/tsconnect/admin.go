@@ -15,6 +15,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"tsconnect/console/api"
 	"tsconnect/control"
 	"tsconnect/control/adminclient"
 )
@@ -77,9 +78,9 @@ Without it the user cannot log in to the console with a password.`,
 		if err := wantArgs(args, 1, "one EMAIL"); err != nil {
 			return err
 		}
-		req := control.CreateUserRequest{Email: args[0], Role: control.RoleMember}
+		req := api.CreateUserRequest{Email: args[0], Role: string(control.RoleMember)}
 		if admin {
-			req.Role = control.RoleAdmin
+			req.Role = string(control.RoleAdmin)
 		}
 		if passwordStdin {
 			pw, err := passwordFromStdin()
@@ -88,7 +89,7 @@ Without it the user cannot log in to the console with a password.`,
 			}
 			req.Password = pw
 		}
-		u, err := ac.CreateUserWith(ctx, req)
+		u, err := ac.CreateUser(ctx, req)
 		if err != nil {
 			return err
 		}
@@ -156,13 +157,14 @@ A tagged key (--tags) registers nodes that belong to no user.`,
 		if err := wantArgs(args, 0, "no arguments"); err != nil {
 			return err
 		}
-		req := control.CreateKeyRequest{UserEmail: owner, Reusable: reusable, Ephemeral: ephemeral, Description: description}
+		req := api.CreateKeyRequest{User: api.UserName(owner), Reusable: reusable, Ephemeral: ephemeral, Description: description}
 		if tags != "" {
 			req.Tags = strings.Split(tags, ",")
 		}
-		if expiry != 0 {
-			req.Expiry = expiry.String()
+		if expiry < 0 || (expiry > 0 && expiry < time.Second) {
+			return fmt.Errorf("--expiry %v: want a positive duration like 24h", expiry)
 		}
+		req.ExpiresIn = int64(expiry / time.Second)
 		secret, info, err := ac.CreateAuthKey(ctx, req)
 		if err != nil {
 			return err
@@ -214,15 +216,11 @@ A tagged key (--tags) registers nodes that belong to no user.`,
 		}
 		tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 		for _, n := range nodes {
-			var addrs []string
-			for _, a := range n.Addresses {
-				addrs = append(addrs, a.Addr().String())
-			}
 			state := "offline"
 			if n.Online {
 				state = "online"
 			}
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\tephemeral=%v\tssh=%v\n", n.ID, n.Name, strings.Join(addrs, ","), strings.Join(n.Tags, ","), state, n.Ephemeral, n.SSH)
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\tephemeral=%v\tssh=%v\n", n.ID, n.Name, strings.Join(n.Addresses, ","), strings.Join(n.Tags, ","), state, n.Ephemeral, n.SSH)
 		}
 		return tw.Flush()
 	})
@@ -259,7 +257,7 @@ Every node gets its new rules at once: SSH sessions the change no longer allows 
 		if err != nil {
 			return err
 		}
-		req := control.SetTagsRequest{Tags: []string{}, ByEmail: tagBy, UserEmail: tagUser}
+		req := api.SetTagsRequest{Tags: []string{}, By: api.UserName(tagBy), Owner: api.UserName(tagUser)}
 		for _, t := range strings.Split(args[1], ",") {
 			if t = strings.TrimSpace(t); t != "" {
 				req.Tags = append(req.Tags, t)
@@ -270,7 +268,11 @@ Every node gets its new rules at once: SSH sessions the change no longer allows 
 			return err
 		}
 		if len(n.Tags) == 0 {
-			fmt.Printf("node %d (%s) untagged, owned by user %d\n", n.ID, n.Name, n.User)
+			var owner int64
+			if n.Owner != nil {
+				owner = n.Owner.ID
+			}
+			fmt.Printf("node %d (%s) untagged, owned by user %d\n", n.ID, n.Name, owner)
 		} else {
 			fmt.Printf("node %d (%s) tagged %s\n", n.ID, n.Name, strings.Join(n.Tags, ","))
 		}

@@ -217,7 +217,7 @@ func startControl(ctx context.Context, cfg control.Config, oc *oidc.Config, trus
 		srv.Close()
 		return nil, nil, err
 	}
-	go srv.ServeAdmin(adminLn)
+	go con.ServeAdmin(adminLn)
 	return srv, withSecurityHeaders(con), nil
 }
 

@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/user"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -36,18 +39,27 @@ default when none was ever set); its version, author and time go to stderr.`,
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(os.Stderr, "policy version %d by %s%s\n", pv.Version, pv.Author, when(pv.Created))
+		fmt.Fprintf(os.Stderr, "policy version %d by %s%s\n", pv.Version, pv.Author, when(pv.Time))
 		fmt.Print(pv.Text)
 		return nil
 	})
 
+	var force bool
+	var ifVersion int64
 	adminCommand(&command{
-		name: "policy set", usage: "[--state DIR] FILE", short: "put a policy file in force",
+		name: "policy set", usage: "[--state DIR] [--if-version N | --force] FILE", short: "put a policy file in force",
 		long: `Sends FILE (HuJSON; "-" reads stdin) to the running control server, which parses it,
 runs its tests and sshTests, and puts it in force as a new version: every node gets its new
 rules at once, and SSH sessions the new policy no longer allows are cut ("Access revoked.").
-A refused file changes nothing; every problem is listed as file:line:column: field: message.`,
-	}, nil, func(ctx context.Context, ac *adminclient.Client, args []string) error {
+A refused file changes nothing; every problem is listed as file:line:column: field: message.
+The write is made against a version (If-Match): N with --if-version (the version "policy get"
+printed when you read the file), else the one in force when the command starts; if another
+writer got in first, nothing changes and the error names the version in force. --force
+writes whatever version is in force.`,
+	}, func(fs *flag.FlagSet) {
+		fs.BoolVar(&force, "force", false, "write whatever policy version is in force")
+		fs.Int64Var(&ifVersion, "if-version", -1, "write only if this policy version is still in force")
+	}, func(ctx context.Context, ac *adminclient.Client, args []string) error {
 		if err := wantArgs(args, 1, "one FILE"); err != nil {
 			return err
 		}
@@ -55,9 +67,13 @@ A refused file changes nothing; every problem is listed as file:line:column: fie
 		if err != nil {
 			return err
 		}
-		pv, err := ac.SetPolicy(ctx, text, policyAuthor())
+		want, err := writeVersion(ctx, ac, force, ifVersion)
 		if err != nil {
 			return err
+		}
+		pv, err := ac.SetPolicy(ctx, text, policyAuthor(), want)
+		if err != nil {
+			return refusedPolicy(args[0], err)
 		}
 		fmt.Printf("policy version %d in force\n", pv.Version)
 		return nil
@@ -106,7 +122,7 @@ file:line:column: field: message, and then exits 1.`,
 			if v.Version == cur.Version {
 				mark = " (in force)"
 			}
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%s%s\n", v.Version, v.Created.Local().Format(time.DateTime), v.Author, v.Note, mark)
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s%s\n", v.Version, v.Time.Local().Format(time.DateTime), v.Author, v.Note, mark)
 		}
 		if len(vs) == 0 {
 			fmt.Fprintln(tw, "0\t-\tbuilt-in default\t(in force)")
@@ -126,9 +142,13 @@ after checking it again as "policy set" would.`,
 		if err != nil || n < 0 {
 			return fmt.Errorf("bad policy version %q: want 0 or a version number from `tsconnect policy history`", args[0])
 		}
-		pv, err := ac.RestorePolicy(ctx, n, policyAuthor())
+		want, err := writeVersion(ctx, ac, false, -1)
 		if err != nil {
 			return err
+		}
+		pv, err := ac.RestorePolicy(ctx, n, policyAuthor(), want)
+		if err != nil {
+			return refusedPolicy(fmt.Sprintf("version %d", n), err)
 		}
 		fmt.Printf("policy version %d (restore of version %d) in force\n", pv.Version, n)
 		return nil
@@ -146,8 +166,41 @@ func readPolicyFile(name string) ([]byte, error) {
 	return b, nil
 }
 
-func when(t time.Time) string {
-	if t.IsZero() {
+// writeVersion is the If-Match of a policy write: any version with force, ifVersion when
+// given, else the version in force now.
+func writeVersion(ctx context.Context, ac *adminclient.Client, force bool, ifVersion int64) (int64, error) {
+	switch {
+	case force && ifVersion >= 0:
+		return 0, fmt.Errorf("--force and --if-version exclude each other")
+	case force:
+		return adminclient.AnyVersion, nil
+	case ifVersion >= 0:
+		return ifVersion, nil
+	}
+	pv, err := ac.Policy(ctx)
+	return pv.Version, err
+}
+
+// refusedPolicy lists every problem of a refused policy as name:line:column: field: message.
+func refusedPolicy(name string, err error) error {
+	var ae *adminclient.Error
+	if !errors.As(err, &ae) || len(ae.Problems) == 0 {
+		return err
+	}
+	var b strings.Builder
+	b.WriteString("policy refused, the one in force stays:")
+	for _, p := range ae.Problems {
+		sep := ":"
+		if p.Line == 0 {
+			sep = ": "
+		}
+		b.WriteString("\n" + name + sep + adminclient.FormatProblem(p))
+	}
+	return errors.New(b.String())
+}
+
+func when(t *time.Time) string {
+	if t == nil || t.IsZero() {
 		return ""
 	}
 	return " at " + t.Local().Format(time.DateTime)

@@ -13,7 +13,6 @@ package controltest
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
@@ -36,9 +35,6 @@ type Options struct {
 	// Front, if set, builds what the listener serves in front of every new control server
 	// (a console, say); close runs before that server closes. nil serves its Handler.
 	Front func(s *control.Server) (h http.Handler, close func())
-	// Admin also serves the admin API on the unix socket in Dir (control.AdminSocket), as
-	// `tsconnect control` does; a ServeAdmin error fails the test.
-	Admin bool
 }
 
 // Server is a control server on loopback. Its fields other than Control stay the same
@@ -57,7 +53,6 @@ type Server struct {
 	opts  Options
 	h     atomic.Pointer[http.Handler]
 	front func()
-	admin chan error // ServeAdmin's result, when Options.Admin
 }
 
 // unavailable answers while no control server runs on the listener.
@@ -118,16 +113,6 @@ func (s *Server) start() {
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	s.admin = nil
-	if s.opts.Admin {
-		ln, err := control.ListenAdmin(s.Dir)
-		if err != nil {
-			srv.Close()
-			s.t.Fatal(err)
-		}
-		s.admin = make(chan error, 1)
-		go func() { s.admin <- srv.ServeAdmin(ln) }()
-	}
 	h := srv.Handler()
 	s.front = nil
 	if s.opts.Front != nil {
@@ -147,11 +132,6 @@ func (s *Server) stop() error {
 	}
 	err := s.Control.Close()
 	s.Control = nil
-	if s.admin != nil {
-		if aerr := <-s.admin; aerr != nil && err == nil {
-			err = fmt.Errorf("serving the admin socket: %w", aerr)
-		}
-	}
 	return err
 }
 

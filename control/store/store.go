@@ -102,19 +102,31 @@ type Tx interface {
 	// SetPasswordHash replaces user id's password hash ("" removes the password).
 	SetPasswordHash(userID int64, hash string) error
 
-	// InsertWebSession adds a console login session. ErrConflict if its hash is taken.
-	InsertWebSession(ws *WebSession) error
-	// WebSession returns the session whose token hashes to hash, or ErrNotFound.
-	WebSession(hash []byte) (WebSession, error)
-	// TouchWebSession records activity on a session.
-	TouchWebSession(hash []byte, at time.Time) error
-	// DeleteWebSession removes one session (no error if it is already gone).
-	DeleteWebSession(hash []byte) error
-	// DeleteWebSessions removes every session of a user and returns how many there were.
-	// Deleting a user removes its sessions too.
-	DeleteWebSessions(userID int64) (int, error)
-	// DeleteIdleWebSessions removes sessions last active before cutoff.
-	DeleteIdleWebSessions(cutoff time.Time) (int, error)
+	// InsertSignIn adds a console sign-in. ErrConflict if its hash is taken.
+	InsertSignIn(si *SignIn) error
+	// SignIn returns the sign-in whose token hashes to hash, or ErrNotFound.
+	SignIn(hash []byte) (SignIn, error)
+	// TouchSignIn records activity on a sign-in.
+	TouchSignIn(hash []byte, at time.Time) error
+	// DeleteSignIn removes one sign-in (no error if it is already gone).
+	DeleteSignIn(hash []byte) error
+	// DeleteSignIns removes every sign-in of a user and returns how many there were.
+	// Deleting a user removes its sign-ins too.
+	DeleteSignIns(userID int64) (int, error)
+	// DeleteIdleSignIns removes sign-ins last active before cutoff.
+	DeleteIdleSignIns(cutoff time.Time) (int, error)
+
+	// InsertAPIToken adds an API token and sets its ID. ErrConflict if its hash is taken.
+	InsertAPIToken(t *APIToken) error
+	// APITokenByHash returns the token whose secret hashes to hash, or ErrNotFound.
+	APITokenByHash(hash []byte) (APIToken, error)
+	// APITokens returns every API token (revoked and expired ones too), by ID. Deleting a
+	// user removes theirs.
+	APITokens() ([]APIToken, error)
+	// RevokeAPIToken marks token id revoked; ErrNotFound if there is none.
+	RevokeAPIToken(id int64) error
+	// TouchAPIToken records the use of token id.
+	TouchAPIToken(id int64, at time.Time) error
 
 	// InsertAuthEvent appends e to the audit log and sets e.ID.
 	InsertAuthEvent(e *AuthEvent) error
@@ -128,12 +140,25 @@ type Tx interface {
 	LastAuth(userID int64) (at time.Time, method string, err error)
 }
 
-// WebSession is a console login. Only a hash of its cookie token is kept.
-type WebSession struct {
+// SignIn is a person signed in to the console. Only a hash of its cookie token is kept.
+type SignIn struct {
 	Hash     []byte // SHA-256 of the cookie token
 	UserID   int64
 	Created  time.Time
 	LastSeen time.Time
+}
+
+// APIToken is a user's token for scripts and CI. Only a hash of its secret is kept.
+type APIToken struct {
+	ID          int64
+	Hash        []byte // SHA-256 of the secret
+	UserID      int64
+	Scopes      []string
+	Description string
+	Created     time.Time
+	Expires     time.Time
+	LastUsed    time.Time // zero when never used
+	Revoked     bool
 }
 
 // AuthEvent is one entry of the audit log of authentications.

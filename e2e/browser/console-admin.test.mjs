@@ -3,7 +3,8 @@
 // `<img src=x onerror=alert(1)>` through the control protocol (e2e/tools/rawnode) is shown
 // as text; an admin edits tags (ownership enforced), expires a machine (shown expired, its
 // SSH session from the browser ends, it leaves peers' maps) and deletes one (its row goes,
-// live, on another user's page too); a member has none of these buttons.
+// live, on another user's page too); a member has none of these buttons. On the Keys page
+// the admin makes an API token (shown once) that calls the API until revoked.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
@@ -192,4 +193,33 @@ test('admin deletes a machine: its row disappears at once and, live, on a member
   assert.equal(ended.code, 'node_deleted', `gamma was told: ${ended.error}`);
   await watcherPeers((p) => !p.includes('gamma'));
   assert.equal((await net.machines()).some((x) => x.name === 'gamma'), false);
+});
+
+test('admin makes an API token on the Keys page: shown once, it calls the API, revoked it stops', async (t) => {
+  const { page } = await newPage(t);
+  await consoleLogin(page, net.url, alice);
+  await page.getByRole('link', { name: 'Keys' }).click();
+  const form = page.locator('form.new-token');
+  await form.locator('input[name=scope][value=nodes]').check();
+  await form.locator('input[name=token-description]').fill('ci runner');
+  await form.getByRole('button', { name: 'Create token' }).click();
+  const secret = (await page.locator('section[aria-labelledby=tokens-h] .secret-value').textContent()).trim();
+  assert.match(secret, /^tsapi-[A-Za-z0-9_-]{43}$/);
+  const row = page.locator('table.tokens tr', { hasText: 'ci runner' });
+  assert.match(await row.textContent(), /nodes, read.*valid/);
+  assert.equal((await page.locator('table.tokens').textContent()).includes(secret), false, 'the list shows no secret');
+
+  const me = async () => fetch(`${net.url}/api/v1/me`, { headers: { Authorization: `Bearer ${secret}` } });
+  const r = await me();
+  assert.equal(r.status, 200);
+  const body = await r.json();
+  assert.equal(body.via, 'API token');
+  assert.equal(body.user.email, alice.email);
+
+  await row.getByRole('button', { name: /Revoke/ }).click();
+  await page.locator('dialog[open]').getByRole('button', { name: 'Revoke' }).click();
+  await page.locator('table.tokens tr', { hasText: 'revoked' }).waitFor();
+  const after = await me();
+  assert.equal(after.status, 401);
+  assert.equal((await after.json()).code, 'unauthenticated');
 });

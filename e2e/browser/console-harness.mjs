@@ -97,11 +97,11 @@ export async function startConsoleNet({ tagged = ['alpha', 'beta'], plain = [], 
       writeFileSync(f, text);
       return net.admin(['policy', 'set', f]);
     },
-    /** Machines as the console API lists them, fetched with a fresh login of alice. */
+    /** Nodes as the API lists them (GET /api/v1/nodes), fetched with a fresh login of alice. */
     async machines() {
       const s = await apiLogin(url, alice);
-      const r = await fetch(`${url}/api/v1/machines`, { headers: { Cookie: s.cookie } });
-      return (await r.json()).machines;
+      const r = await fetch(`${url}/api/v1/nodes`, { headers: { Cookie: s.cookie } });
+      return (await r.json()).nodes;
     },
     /** Stops proc (a process the test started) with the network, in reverse order of starting. */
     track(proc) { procs.push(proc); return proc; },

@@ -293,7 +293,20 @@ test('policy editor: an invalid policy shows its line and is not saved; a valid 
   const users = await dlg.locator('input[name=user]').evaluateAll((els) => els.map((e) => e.value));
   assert.deepEqual(users.sort(), ['daemon', 'nobody', 'root']);
   await page.keyboard.press('Escape');
+
+  // Two editors: the page opens version+1, the CLI then writes version+2; the page's save
+  // is refused (412) with a clear message, and the CLI's text stays in force.
+  await page.getByRole('link', { name: 'Access controls' }).click();
+  await page.locator(`.policy-status[data-version="${version + 1}"]`).waitFor();
   net.setPolicy(basePolicy);
+  await text.fill(good.replace('"nobody"]', '"nobody", "daemon"]'));
+  await page.getByRole('button', { name: 'Save' }).click();
+  await page.locator('.policy-status[data-result="stale"]').waitFor();
+  assert.match(await page.locator('.policy-status').textContent(),
+    new RegExp(`Not saved: someone else saved version ${version + 2} after you opened version ${version + 1}`));
+  const after = await page.evaluate(() => fetch('/api/v1/policy').then((r) => r.json()));
+  assert.equal(after.version, version + 2);
+  assert.equal(after.text, basePolicy);
 });
 
 test('a node named like markup is shown as text and runs nothing', async (t) => {

@@ -9,7 +9,8 @@ import (
 	"tsconnect/control/store"
 )
 
-// Passwords, console sessions and the audit log.
+// Passwords, console sign-ins and the audit log. Sign-ins live in the table web_sessions:
+// its name stays (renaming it would need a migration for nothing).
 
 func (t *txn) PasswordHash(userID int64) (string, error) {
 	var h string
@@ -22,37 +23,37 @@ func (t *txn) SetPasswordHash(userID int64, hash string) error {
 	return mustChange(res, err, fmt.Sprintf("set password of user %d", userID))
 }
 
-func (t *txn) InsertWebSession(ws *store.WebSession) error {
+func (t *txn) InsertSignIn(ws *store.SignIn) error {
 	_, err := t.exec(`INSERT INTO web_sessions (hash, user_id, created, last_seen) VALUES (?, ?, ?, ?)`,
 		ws.Hash, ws.UserID, ts(ws.Created), ts(ws.LastSeen))
-	return wrap("insert web session", err)
+	return wrap("insert sign-in", err)
 }
 
-func (t *txn) WebSession(hash []byte) (store.WebSession, error) {
-	ws := store.WebSession{Hash: hash}
+func (t *txn) SignIn(hash []byte) (store.SignIn, error) {
+	ws := store.SignIn{Hash: hash}
 	var created, lastSeen int64
 	err := t.tx.QueryRowContext(t.ctx, `SELECT user_id, created, last_seen FROM web_sessions WHERE hash = ?`, hash).
 		Scan(&ws.UserID, &created, &lastSeen)
 	ws.Created, ws.LastSeen = fromTS(created), fromTS(lastSeen)
-	return ws, wrap("web session", err)
+	return ws, wrap("sign-in", err)
 }
 
-func (t *txn) TouchWebSession(hash []byte, at time.Time) error {
+func (t *txn) TouchSignIn(hash []byte, at time.Time) error {
 	res, err := t.exec(`UPDATE web_sessions SET last_seen = ? WHERE hash = ?`, ts(at), hash)
-	return mustChange(res, err, "touch web session")
+	return mustChange(res, err, "touch sign-in")
 }
 
-func (t *txn) DeleteWebSession(hash []byte) error {
+func (t *txn) DeleteSignIn(hash []byte) error {
 	_, err := t.exec(`DELETE FROM web_sessions WHERE hash = ?`, hash)
-	return wrap("delete web session", err)
+	return wrap("delete sign-in", err)
 }
 
-func (t *txn) DeleteWebSessions(userID int64) (int, error) {
-	return t.deleteCount(fmt.Sprintf("delete web sessions of user %d", userID), `DELETE FROM web_sessions WHERE user_id = ?`, userID)
+func (t *txn) DeleteSignIns(userID int64) (int, error) {
+	return t.deleteCount(fmt.Sprintf("delete sign-ins of user %d", userID), `DELETE FROM web_sessions WHERE user_id = ?`, userID)
 }
 
-func (t *txn) DeleteIdleWebSessions(cutoff time.Time) (int, error) {
-	return t.deleteCount("delete idle web sessions", `DELETE FROM web_sessions WHERE last_seen < ?`, ts(cutoff))
+func (t *txn) DeleteIdleSignIns(cutoff time.Time) (int, error) {
+	return t.deleteCount("delete idle sign-ins", `DELETE FROM web_sessions WHERE last_seen < ?`, ts(cutoff))
 }
 
 func (t *txn) deleteCount(what, q string, args ...any) (int, error) {

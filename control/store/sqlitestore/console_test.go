@@ -54,7 +54,7 @@ func TestMigrateFromV1(t *testing.T) {
 	}
 }
 
-func TestWebSessionsAuditAndExpiry(t *testing.T) {
+func TestSignInsAuditAndExpiry(t *testing.T) {
 	s := open(t, filepath.Join(t.TempDir(), "c.db"))
 	defer s.Close()
 	ctx := context.Background()
@@ -70,7 +70,7 @@ func TestWebSessionsAuditAndExpiry(t *testing.T) {
 		if err := tx.SetPasswordHash(u.ID, "$argon2id$x"); err != nil {
 			return err
 		}
-		if err := tx.InsertWebSession(&store.WebSession{Hash: hash, UserID: u.ID, Created: t0, LastSeen: t0}); err != nil {
+		if err := tx.InsertSignIn(&store.SignIn{Hash: hash, UserID: u.ID, Created: t0, LastSeen: t0}); err != nil {
 			return err
 		}
 		if err := tx.InsertAuthEvent(&store.AuthEvent{Time: t0, UserID: u.ID, Email: u.Email, Method: "password", Kind: "signin", OK: true}); err != nil {
@@ -87,7 +87,7 @@ func TestWebSessionsAuditAndExpiry(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = s.Update(ctx, func(tx store.Tx) error {
-		ws, err := tx.WebSession(hash)
+		ws, err := tx.SignIn(hash)
 		if err != nil || ws.UserID != u.ID || !ws.LastSeen.Equal(t0) {
 			t.Errorf("session %+v %v", ws, err)
 		}
@@ -101,10 +101,10 @@ func TestWebSessionsAuditAndExpiry(t *testing.T) {
 		if got, _ := tx.NodeByID(n.ID); !got.Expired.IsZero() {
 			t.Errorf("a node logged in again is still expired: %v", got.Expired)
 		}
-		if k, err := tx.DeleteIdleWebSessions(t0.Add(time.Second)); k != 1 || err != nil {
+		if k, err := tx.DeleteIdleSignIns(t0.Add(time.Second)); k != 1 || err != nil {
 			t.Errorf("idle sessions deleted: %d %v", k, err)
 		}
-		if err := tx.InsertWebSession(&store.WebSession{Hash: hash, UserID: u.ID, Created: t0, LastSeen: t0}); err != nil {
+		if err := tx.InsertSignIn(&store.SignIn{Hash: hash, UserID: u.ID, Created: t0, LastSeen: t0}); err != nil {
 			return err
 		}
 		return tx.DeleteUser(u.ID) // its sessions and last-auth go with it; the audit stays
@@ -113,7 +113,7 @@ func TestWebSessionsAuditAndExpiry(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Read(ctx, func(tx store.Tx) error {
-		if _, err := tx.WebSession(hash); !errors.Is(err, store.ErrNotFound) {
+		if _, err := tx.SignIn(hash); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("session of a deleted user: %v", err)
 		}
 		if es, err := tx.AuthEvents(0, 10); err != nil || len(es) != 1 || es[0].Email != "a@example.com" || !es[0].OK {

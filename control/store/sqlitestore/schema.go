@@ -88,6 +88,19 @@ var migrations = []string{
 	CREATE UNIQUE INDEX users_oidc ON users(oidc_issuer, oidc_subject) WHERE oidc_subject != '';`,
 	// 4: what an auth key is for, as its creator described it.
 	`ALTER TABLE auth_keys ADD COLUMN description TEXT NOT NULL DEFAULT '';`,
+	// 5: API tokens (only the SHA-256 of each secret), gone with their user.
+	`CREATE TABLE api_tokens (
+		id          INTEGER PRIMARY KEY AUTOINCREMENT,
+		hash        BLOB NOT NULL UNIQUE,
+		user_id     INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+		scopes      TEXT NOT NULL,
+		description TEXT NOT NULL DEFAULT '',
+		created     INTEGER NOT NULL,
+		expires     INTEGER NOT NULL,
+		last_used   INTEGER NOT NULL DEFAULT 0,
+		revoked     INTEGER NOT NULL DEFAULT 0
+	);
+	CREATE INDEX api_tokens_user ON api_tokens(user_id);`,
 }
 
 // migrate brings the schema up to date in one transaction per step.

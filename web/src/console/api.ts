@@ -1,5 +1,5 @@
-// The console's JSON API client (/api/v1, see team/CONSOLE_API.md): cookie session plus the
-// X-CSRF-Token header on every state change; errors become ApiError with the server's code.
+// The console's client of the admin API (/api/v1, see docs/api.md): the sign-in cookie plus
+// the X-CSRF-Token header on every state change; errors become ApiError with the server's code.
 
 /** A user of the console. */
 export interface User {
@@ -9,8 +9,8 @@ export interface User {
   role: "admin" | "member";
 }
 
-/** A machine as the API lists it. */
-export interface Machine {
+/** A node (a machine of the network) as the API lists it. */
+export interface NetworkNode {
   id: number;
   name: string;
   addresses: string[];
@@ -30,8 +30,8 @@ export interface SSHUser {
   action: "accept" | "check";
 }
 
-/** What POST /machines/{id}/sessions answers. */
-export interface SessionGrant {
+/** What POST /nodes/{id}/ssh-launch answers: an SSH launch. */
+export interface SSHLaunch {
   authKey: string;
   controlURL: string;
   host: string;
@@ -52,7 +52,8 @@ export interface PolicyDoc {
   text: string;
   version: number;
   author: string;
-  time: string;
+  time: string | null;
+  note?: string;
 }
 
 /** A pre-auth key (never its secret). */
@@ -68,6 +69,18 @@ export interface AuthKey {
   used: boolean;
   revoked: boolean;
   description?: string;
+}
+
+/** An API token (never its secret). */
+export interface APIToken {
+  id: number;
+  owner: { id: number; email: string };
+  scopes: string[];
+  description: string;
+  created: string;
+  expires: string;
+  lastUsed: string | null;
+  revoked: boolean;
 }
 
 /** An error answer of the API. */
@@ -86,19 +99,19 @@ export class ApiError extends Error {
 let csrfToken = "";
 let onUnauthenticated: () => void = () => {};
 
-/** setCSRF remembers the session's CSRF token (from login or /me). */
+/** setCSRF remembers the sign-in's CSRF token (from login or /me). */
 export function setCSRF(token: string): void {
   csrfToken = token;
 }
 
-/** whenUnauthenticated sets what happens when a call answers 401 (the session ended). */
+/** whenUnauthenticated sets what happens when a call answers 401 (the sign-in ended). */
 export function whenUnauthenticated(fn: () => void): void {
   onUnauthenticated = fn;
 }
 
-/** call makes one API request; it resolves with the JSON body (undefined for 204). */
-export async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
-  const headers: Record<string, string> = { Accept: "application/json" };
+/** call makes one API request (extra: more headers, e.g. If-Match); it resolves with the JSON body (undefined for 204). */
+export async function call<T>(method: string, path: string, body?: unknown, extra?: Record<string, string>): Promise<T> {
+  const headers: Record<string, string> = { Accept: "application/json", ...extra };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (method !== "GET" && method !== "HEAD" && csrfToken) headers["X-CSRF-Token"] = csrfToken;
   let resp: Response;

@@ -1,7 +1,8 @@
 // The Keys page: pre-auth keys (admins see all, members their own), create one (the secret
-// is shown once), revoke.
+// is shown once), revoke; and API tokens (apitokens.ts).
 
 import { call, type AuthKey, type User } from "./api.js";
+import { APITokensSection } from "./apitokens.js";
 import { h, localTime, replace } from "./dom.js";
 import { ListPage } from "./listpage.js";
 
@@ -54,7 +55,8 @@ export class KeysPage extends ListPage<AuthKey> {
         h("thead", null, h("tr", null,
           ...["Key", "Owner or tags", "Kind", "Created", "Expires", "State"].map((t) => h("th", { scope: "col" }, t)),
           h("th", { scope: "col" }, h("span", { class: "sr-only" }, "Actions")))),
-        this.body));
+        this.body),
+      new APITokensSection(me).el);
     void this.load();
   }
 

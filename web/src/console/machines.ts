@@ -1,7 +1,7 @@
 // The Machines page: the list (live over the events WebSocket), "SSH…" with its user picker,
 // and the admin actions (tags, expire, delete).
 
-import { ApiError, call, message, type Machine, type SSHUser, type User } from "./api.js";
+import { ApiError, call, message, type NetworkNode, type SSHUser, type User } from "./api.js";
 import { ago, confirmDialog, h, localTime, modal, replace } from "./dom.js";
 import { ownerText, type Sessions } from "./sessions.js";
 
@@ -12,7 +12,7 @@ export class MachinesPage {
   #status = h("p", { class: "feed", role: "status" }, "Loading…");
   #error = h("p", { class: "error", role: "alert", hidden: true });
   #rows = new Map<number, { json: string; tr: HTMLTableRowElement }>();
-  #machines: Machine[] = [];
+  #machines: NetworkNode[] = [];
   #ws: WebSocket | undefined;
   #retry = 0;
   #stopped = false;
@@ -27,7 +27,7 @@ export class MachinesPage {
       this.#error,
       h("table", { class: "machines" },
         h("thead", null, h("tr", null,
-          h("th", { scope: "col" }, "Machine"),
+          h("th", { scope: "col" }, "NetworkNode"),
           h("th", { scope: "col" }, "Addresses"),
           h("th", { scope: "col" }, "OS"),
           h("th", { scope: "col" }, "Status"),
@@ -46,8 +46,8 @@ export class MachinesPage {
 
   async #load() {
     try {
-      const r = await call<{ machines: Machine[] }>("GET", "/machines");
-      this.#render(r.machines);
+      const r = await call<{ nodes: NetworkNode[] }>("GET", "/nodes");
+      this.#render(r.nodes);
     } catch (e) {
       this.#showError(message(e));
     }
@@ -69,8 +69,8 @@ export class MachinesPage {
     };
     ws.onmessage = (ev) => {
       try {
-        const msg = JSON.parse(String(ev.data)) as { type?: string; machines?: Machine[] };
-        if (msg.type === "machines" && Array.isArray(msg.machines)) this.#render(msg.machines);
+        const msg = JSON.parse(String(ev.data)) as { type?: string; nodes?: NetworkNode[] };
+        if (msg.type === "nodes" && Array.isArray(msg.nodes)) this.#render(msg.nodes);
       } catch {
         // A message we do not understand changes nothing.
       }
@@ -89,7 +89,7 @@ export class MachinesPage {
     this.#error.textContent = text;
   }
 
-  #render(machines: Machine[]) {
+  #render(machines: NetworkNode[]) {
     this.#error.hidden = true;
     this.#machines = machines;
     const sorted = [...machines].sort((a, b) => a.name.localeCompare(b.name) || a.id - b.id);
@@ -118,7 +118,7 @@ export class MachinesPage {
     if (!machines.length) this.#status.textContent = "No machines yet: register one with `tsconnect up --auth-key …`.";
   }
 
-  #row(m: Machine): HTMLTableRowElement {
+  #row(m: NetworkNode): HTMLTableRowElement {
     const admin = this.me.role === "admin";
     const canSSH = m.ssh && m.online && !m.expired;
     return h("tr", { "data-machine": m.name, "data-id": m.id },
@@ -153,7 +153,7 @@ export class MachinesPage {
         admin ? h("button", { type: "button", class: "danger", "aria-label": `Delete ${m.name}`, on: { click: () => void this.#delete(m) } }, "Delete") : null));
   }
 
-  async #sshDialog(m: Machine) {
+  async #sshDialog(m: NetworkNode) {
     const body = h("div", { class: "ssh-users" }, h("p", null, "Loading the users you may log in as…"));
     const error = h("p", { class: "error", role: "alert", hidden: true });
     const connect = h("button", { type: "submit", class: "primary", disabled: true }, "Connect");
@@ -181,7 +181,7 @@ export class MachinesPage {
       return [form];
     }, undefined);
     try {
-      const r = await call<{ users: SSHUser[]; reason?: string }>("GET", `/machines/${m.id}/ssh-users`);
+      const r = await call<{ users: SSHUser[]; reason?: string }>("GET", `/nodes/${m.id}/ssh-users`);
       if (!r.users.length) {
         replace(body, h("p", { class: "reason", role: "status" }, r.reason || `The policy lets you log in to ${m.name} as no one.`));
       } else {
@@ -203,7 +203,7 @@ export class MachinesPage {
     await dialogDone;
   }
 
-  async #editTags(m: Machine) {
+  async #editTags(m: NetworkNode) {
     const input = h("input", { type: "text", name: "tags", value: m.tags.join(", "), size: 40, "aria-describedby": "tags-help", autofocus: true });
     const error = h("p", { class: "error", role: "alert", hidden: true });
     await modal<void>(`Tags of ${m.name}`, (close) => {
@@ -213,7 +213,7 @@ export class MachinesPage {
             ev.preventDefault();
             const tags = input.value.split(/[\s,]+/).filter(Boolean);
             try {
-              const updated = await call<Machine>("PUT", `/machines/${m.id}/tags`, { tags });
+              const updated = await call<NetworkNode>("PUT", `/nodes/${m.id}/tags`, { tags });
               this.#render(this.#machines.map((x) => (x.id === updated.id ? updated : x)));
               close();
             } catch (e) {
@@ -234,14 +234,14 @@ export class MachinesPage {
     }, undefined);
   }
 
-  async #expire(m: Machine) {
+  async #expire(m: NetworkNode) {
     if (!(await confirmDialog(`Expire ${m.name} (${ownerText(m)})? Its key stops working and its sessions end; it must log in again.`, "Expire"))) return;
-    await this.#act(() => call<Machine>("POST", `/machines/${m.id}/expire`));
+    await this.#act(() => call<NetworkNode>("POST", `/nodes/${m.id}/expire`));
   }
 
-  async #delete(m: Machine) {
+  async #delete(m: NetworkNode) {
     if (!(await confirmDialog(`Delete ${m.name} (${ownerText(m)}) from the network?`, "Delete"))) return;
-    await this.#act(() => call<void>("DELETE", `/machines/${m.id}`));
+    await this.#act(() => call<void>("DELETE", `/nodes/${m.id}`));
   }
 
   async #act(fn: () => Promise<unknown>) {

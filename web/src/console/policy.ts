@@ -112,11 +112,19 @@ export class PolicyPage {
     this.#seq++;
     this.#save.disabled = true;
     try {
-      const p = await call<PolicyDoc>("PUT", "/policy", { text: this.#text.value });
+      const p = await call<PolicyDoc>("PUT", "/policy", { text: this.#text.value }, { "If-Match": `"${this.#version}"` });
       this.#show([]);
       this.#loaded(p, "Saved");
       this.#status.dataset.result = "saved";
     } catch (e) {
+      if (e instanceof ApiError && e.code === "stale_version") {
+        // Someone else saved first: nothing was written; the text here is kept to compare.
+        const current = typeof e.body.currentVersion === "number" ? e.body.currentVersion : "another";
+        this.#status.dataset.result = "stale";
+        this.#status.textContent = `Not saved: someone else saved version ${current} after you opened version ${this.#version}. ` +
+          "Your text is still here: copy it, press Revert to load their version, and redo your change.";
+        return;
+      }
       const ps = PolicyPage.#problemsOf(e);
       if (ps) this.#show(ps);
       this.#status.dataset.result = "refused";

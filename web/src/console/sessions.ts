@@ -7,7 +7,7 @@ import { createIPN } from "../../../npm/src/index.js";
 import { openTerminal } from "../../../npm/src/terminal.js";
 import type { IPN } from "../../../npm/types/index.js";
 import type { OpenTerminalOptions, TerminalCallbacks, TerminalSession } from "../../../npm/types/terminal.js";
-import { call, message, type Machine, type SessionGrant } from "./api.js";
+import { call, message, type NetworkNode, type SSHLaunch } from "./api.js";
 import { h, replace } from "./dom.js";
 
 /** The hashed URL of tsconnect.wasm (absolute path); injected by esbuild.config.js. */
@@ -40,7 +40,7 @@ export class Session {
   #ended = false;
 
   constructor(
-    readonly machine: Machine,
+    readonly machine: NetworkNode,
     user: string,
     readonly win: Window | null,
     private readonly mgr: Sessions,
@@ -130,10 +130,10 @@ export class Session {
         if (this.win?.closed) this.#finish("ended", "Window closed.");
       }, 250);
     }
-    let grant: SessionGrant;
+    let grant: SSHLaunch;
     try {
       this.#set("connecting", "Getting a key…");
-      grant = await call<SessionGrant>("POST", `/machines/${this.machine.id}/sessions`, { user: this.user });
+      grant = await call<SSHLaunch>("POST", `/nodes/${this.machine.id}/ssh-launch`, { user: this.user });
       this.host = grant.host;
       this.user = grant.user;
       if (this.#ended) return;
@@ -270,7 +270,7 @@ export class Sessions {
    * Opens a session; call it synchronously from the click handler so that pop-up blockers
    * allow the window.
    */
-  open(machine: Machine, user: string): Session {
+  open(machine: NetworkNode, user: string): Session {
     const win = window.open(termPage, "_blank", "popup,width=960,height=600");
     const s = new Session(machine, user, win, this);
     this.all.push(s);
@@ -334,7 +334,7 @@ export class Sessions {
 }
 
 /** ownerText says whose a machine is: its owner's email or its tags. */
-export function ownerText(m: Machine): string {
+export function ownerText(m: NetworkNode): string {
   if (m.tags.length) return m.tags.join(", ");
   return m.owner ? m.owner.email : "no owner";
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"tsconnect/console/api"
 	"tsconnect/control"
 	"tsconnect/controlws"
 	"tsconnect/policy"
@@ -53,12 +54,12 @@ func newSessionEnv(t *testing.T) *sessionEnv {
 }
 
 func (s *sessionEnv) path(suffix string) string {
-	return "/api/v1/machines/" + strconv.FormatInt(s.server.ID, 10) + suffix
+	return "/api/v1/nodes/" + strconv.FormatInt(s.server.ID, 10) + suffix
 }
 
 func TestSSHUsersArePolicySSHLogins(t *testing.T) {
 	s := newSessionEnv(t)
-	var got sshUsersJSON
+	var got api.SSHUsers
 	s.a.do("GET", s.path("/ssh-users"), nil).want(t, 200, "").decode(t, &got)
 
 	p, err := policy.Parse("p", []byte(testPolicy))
@@ -71,7 +72,7 @@ func TestSSHUsersArePolicySSHLogins(t *testing.T) {
 		t.Fatalf("ssh-users %+v, policy.SSHLogins %+v", got, want)
 	}
 	for i := range want {
-		if got.Users[i].Name != want[i].User || got.Users[i].Action != want[i].Action {
+		if got.Users[i].Name != want[i].User || got.Users[i].Action != string(want[i].Action) {
 			t.Errorf("user %d: %+v, want %+v", i, got.Users[i], want[i])
 		}
 	}
@@ -81,21 +82,20 @@ func TestSSHUsersArePolicySSHLogins(t *testing.T) {
 	if len(got.Users) != 0 || !strings.Contains(got.Reason, "bob@example.com") || !strings.Contains(got.Reason, "server") {
 		t.Errorf("bob's ssh-users: %+v", got)
 	}
-	s.a.do("GET", "/api/v1/machines/999/ssh-users", nil).want(t, 404, "not_found")
+	s.a.do("GET", "/api/v1/nodes/999/ssh-users", nil).want(t, 404, "not_found")
 }
 
 func TestSessionKey(t *testing.T) {
 	s := newSessionEnv(t)
 	before := time.Now()
-	a := s.a.do("POST", s.path("/sessions"), map[string]string{"user": "ubuntu"}).want(t, 201, "")
-	var sess sessionJSON
+	a := s.a.do("POST", s.path("/ssh-launch"), map[string]string{"user": "ubuntu"}).want(t, 201, "")
+	var sess api.SSHLaunch
 	a.decode(t, &sess)
 	if sess.ControlURL != s.hs.URL || sess.Host != s.server.Name || sess.User != "ubuntu" || !strings.HasPrefix(sess.AuthKey, "tskey-") {
 		t.Errorf("session %+v", sess)
 	}
-	exp, err := time.Parse(time.RFC3339, sess.Expires)
-	if err != nil || exp.After(before.Add(5*time.Minute+time.Second)) {
-		t.Errorf("expires %q: want at most 5 minutes from now", sess.Expires)
+	if exp := sess.Expires; exp.IsZero() || exp.After(before.Add(5*time.Minute+time.Second)) {
+		t.Errorf("expires %v: want at most 5 minutes from now", sess.Expires)
 	}
 	ks, _ := s.srv.AuthKeys(context.Background())
 	k := ks[len(ks)-1]
@@ -116,11 +116,11 @@ func TestSessionKey(t *testing.T) {
 	}
 
 	// A check rule's user is offered too; root and bob are refused.
-	s.a.do("POST", s.path("/sessions"), map[string]string{"user": "ops"}).want(t, 201, "")
-	if a := s.a.do("POST", s.path("/sessions"), map[string]string{"user": "root"}).want(t, 403, "not_allowed"); !strings.Contains(a.str("error"), "root") {
+	s.a.do("POST", s.path("/ssh-launch"), map[string]string{"user": "ops"}).want(t, 201, "")
+	if a := s.a.do("POST", s.path("/ssh-launch"), map[string]string{"user": "root"}).want(t, 403, "not_allowed"); !strings.Contains(a.str("error"), "root") {
 		t.Errorf("refusal %s does not name the user", a.raw)
 	}
-	s.b.do("POST", s.path("/sessions"), map[string]string{"user": "ubuntu"}).want(t, 403, "not_allowed")
+	s.b.do("POST", s.path("/ssh-launch"), map[string]string{"user": "ubuntu"}).want(t, 403, "not_allowed")
 }
 
 func TestMemberTaggedKeys(t *testing.T) {
@@ -130,7 +130,7 @@ func TestMemberTaggedKeys(t *testing.T) {
 		t.Errorf("refusal %q does not name the tag", a.str("error"))
 	}
 	var created struct {
-		Key    keyJSON `json:"key"`
+		Key    api.Key `json:"key"`
 		Secret string  `json:"secret"`
 	}
 	s.a.do("POST", "/api/v1/keys", map[string]any{"tags": []string{"tag:web"}, "reusable": true, "expiresIn": 3600}).want(t, 201, "").decode(t, &created)
@@ -150,8 +150,8 @@ func TestPolicyPutBadKeepsOld(t *testing.T) {
 	ad := s.client().mustLogin("ada@example.com", "admin password")
 	old := ad.do("GET", "/api/v1/policy", nil).want(t, 200, "")
 	bad := "{\n\t\"acls\": [\n\t\t{\"action\": \"accept\", \"src\": [\"*\"], \"dst\": [\"nosuchhost:22\"]},\n\t],\n}\n"
-	var refused badPolicyJSON
-	ad.do("PUT", "/api/v1/policy", map[string]string{"text": bad}).want(t, 400, "bad_policy").decode(t, &refused)
+	var refused api.Error
+	ad.do("PUT", "/api/v1/policy", map[string]string{"text": bad}, "If-Match", old.header.Get("ETag")).want(t, 400, "bad_policy").decode(t, &refused)
 	if len(refused.Problems) == 0 || refused.Problems[0].Line != 3 || refused.Problems[0].Message == "" {
 		t.Fatalf("problems %+v, want one at line 3", refused.Problems)
 	}
@@ -164,11 +164,11 @@ func TestPolicyPutBadKeepsOld(t *testing.T) {
 	if v := ad.do("POST", "/api/v1/policy/validate", map[string]string{"text": good}).want(t, 200, ""); v.body["ok"] != true {
 		t.Errorf("validate: %s", v.raw)
 	}
-	put := ad.do("PUT", "/api/v1/policy", map[string]string{"text": good}).want(t, 200, "")
+	put := ad.do("PUT", "/api/v1/policy", map[string]string{"text": good}, "If-Match", old.header.Get("ETag")).want(t, 200, "")
 	if put.body["version"].(float64) != old.body["version"].(float64)+1 || put.str("author") != "ada@example.com via the console" || put.str("time") == "" {
 		t.Errorf("put: %s", put.raw)
 	}
-	var got sshUsersJSON
+	var got api.SSHUsers
 	s.a.do("GET", s.path("/ssh-users"), nil).want(t, 200, "").decode(t, &got)
 	if len(got.Users) != 3 {
 		t.Errorf("after the new policy alice has %+v, want ubuntu, deploy, ops", got.Users)
@@ -181,17 +181,17 @@ func TestHostileNodeStringsAreData(t *testing.T) {
 	hostile := `<img src=x onerror="alert(1)">`
 	_, _, _ = e.register(control.AuthKeyOptions{User: u.ID}, controlws.Hostinfo{Hostname: hostile, OS: hostile + "</script>"})
 	c := e.client().mustLogin("ada@example.com", "correct horse")
-	a := c.do("GET", "/api/v1/machines", nil).want(t, 200, "")
+	a := c.do("GET", "/api/v1/nodes", nil).want(t, 200, "")
 	if ct := a.header.Get("Content-Type"); ct != "application/json" {
 		t.Errorf("content type %q", ct)
 	}
-	var ms machinesJSON
+	var ms api.NodeList
 	a.decode(t, &ms)
-	if len(ms.Machines) != 1 || ms.Machines[0].OS != hostile+"</script>" {
-		t.Fatalf("machines %+v: want the OS exactly as the node sent it", ms.Machines)
+	if len(ms.Nodes) != 1 || ms.Nodes[0].OS != hostile+"</script>" {
+		t.Fatalf("machines %+v: want the OS exactly as the node sent it", ms.Nodes)
 	}
-	if strings.Contains(ms.Machines[0].Name, "<") {
-		t.Errorf("name %q: control makes DNS-safe names", ms.Machines[0].Name)
+	if strings.Contains(ms.Nodes[0].Name, "<") {
+		t.Errorf("name %q: control makes DNS-safe names", ms.Nodes[0].Name)
 	}
 }
 
@@ -211,14 +211,14 @@ func TestExpireMachine(t *testing.T) {
 	waitMap(t, maps, func(nm *controlws.NetworkMap) bool { return len(nm.Peers) == 1 })
 
 	c := e.client().mustLogin("ada@example.com", "correct horse")
-	var m machineJSON
-	c.do("POST", "/api/v1/machines/"+strconv.FormatInt(n1.ID, 10)+"/expire", nil).want(t, 200, "").decode(t, &m)
+	var m api.Node
+	c.do("POST", "/api/v1/nodes/"+strconv.FormatInt(n1.ID, 10)+"/expire", nil).want(t, 200, "").decode(t, &m)
 	if !m.Expired || m.ID != n1.ID {
 		t.Errorf("expired machine %+v", m)
 	}
 	waitMap(t, maps, func(nm *controlws.NetworkMap) bool { return len(nm.Peers) == 0 })
-	var got sshUsersJSON
-	c.do("GET", "/api/v1/machines/"+strconv.FormatInt(n1.ID, 10)+"/ssh-users", nil).want(t, 200, "").decode(t, &got)
+	var got api.SSHUsers
+	c.do("GET", "/api/v1/nodes/"+strconv.FormatInt(n1.ID, 10)+"/ssh-users", nil).want(t, 200, "").decode(t, &got)
 	if len(got.Users) != 0 || !strings.Contains(got.Reason, "expired") {
 		t.Errorf("ssh-users of an expired machine: %+v", got)
 	}
@@ -263,25 +263,25 @@ func TestEventsWebSocket(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.CloseNow()
-	read := func() machinesJSON {
+	read := func() api.NodeList {
 		t.Helper()
 		_, b, err := conn.Read(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		var m machinesJSON
-		if err := json.Unmarshal(b, &m); err != nil || m.Type != "machines" {
+		var m api.NodeList
+		if err := json.Unmarshal(b, &m); err != nil || m.Type != "nodes" {
 			t.Fatalf("message %s: %v", b, err)
 		}
 		return m
 	}
-	if m := read(); len(m.Machines) != 0 {
+	if m := read(); len(m.Nodes) != 0 {
 		t.Fatalf("first message %+v, want no machines", m)
 	}
 	e.register(control.AuthKeyOptions{User: u.ID}, hostinfo("pushed"))
 	for {
 		m := read()
-		if len(m.Machines) == 1 && m.Machines[0].Name == "pushed" {
+		if len(m.Nodes) == 1 && m.Nodes[0].Name == "pushed" {
 			break
 		}
 	}

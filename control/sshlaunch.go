@@ -10,11 +10,11 @@ import (
 	"tsconnect/policy/rules"
 )
 
-// SessionKeyExpiry is how long a console SSH session's auth key is valid.
-const SessionKeyExpiry = 5 * time.Minute
+// SSHLaunchKeyExpiry is how long the auth key of an SSH launch is valid.
+const SSHLaunchKeyExpiry = 5 * time.Minute
 
-// SSHLoginsFor lists the local accounts an untagged node of user userID (the ephemeral node a
-// console session starts) may log in as on node dst, exactly as policy.SSHLogins gives them.
+// SSHLoginsFor lists the local accounts an untagged node of user userID (the ephemeral node an
+// SSH launch registers) may log in as on node dst, exactly as policy.SSHLogins gives them.
 // Empty when the policy allows none. dst unknown or deleted: ErrNotFound.
 func (s *Server) SSHLoginsFor(ctx context.Context, userID, dst int64) ([]policy.Login, error) {
 	s.mu.RLock()
@@ -30,7 +30,7 @@ func (s *Server) SSHLoginsFor(ctx context.Context, userID, dst int64) ([]policy.
 	if ln.loggedOut {
 		return nil, nil // out of every map: nobody reaches it
 	}
-	// The session's node has no addresses yet; policies naming addresses as sources are
+	// The SSH launch's node has no addresses yet; policies naming addresses as sources are
 	// decided without them, as policy.SSHLogins documents.
 	src := policy.Node{User: u.LoginName, UserGroups: s.groups[userID]}
 	return s.policy.SSHLogins(src, s.policyNodeLocked(dst, ln)), nil
@@ -51,10 +51,10 @@ func LoginAllowed(logins []policy.Login, localUser string) bool {
 	return false
 }
 
-// CreateSessionKey makes the auth key a console SSH session's browser node registers with:
-// single-use, ephemeral, untagged, owned by user userID and valid SessionKeyExpiry.
-func (s *Server) CreateSessionKey(ctx context.Context, userID int64) (secret string, info AuthKeyInfo, err error) {
-	return s.CreateAuthKey(ctx, AuthKeyOptions{User: userID, Ephemeral: true, Expiry: SessionKeyExpiry, CreatedBy: userID})
+// CreateSSHLaunchKey makes the auth key a console SSH session's browser node registers with:
+// single-use, ephemeral, untagged, owned by user userID and valid SSHLaunchKeyExpiry.
+func (s *Server) CreateSSHLaunchKey(ctx context.Context, userID int64) (secret string, info AuthKeyInfo, err error) {
+	return s.CreateAuthKey(ctx, AuthKeyOptions{User: userID, Ephemeral: true, Expiry: SSHLaunchKeyExpiry, CreatedBy: userID})
 }
 
 // CheckTagOwnership returns an error wrapping ErrForbidden, naming the first tag that user

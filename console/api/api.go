@@ -1,0 +1,301 @@
+// Package api is the wire form of the one admin API under Prefix: the JSON bodies of its
+// requests and answers and its error shape. Package console serves it; adminclient calls it.
+package api
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// Prefix is where the admin API is served, on the HTTP listener and on the admin socket.
+const Prefix = "/api/v1"
+
+// Error is the body of every error answer, whatever the status (400 to 503) and however
+// the caller authenticated: {"code": "not_found", "error": "no user 7"}.
+type Error struct {
+	Code    string `json:"code"`  // one of the Code constants
+	Message string `json:"error"` // a sentence for a person
+	// Problems lists every problem of a refused policy (code bad_policy).
+	Problems []Problem `json:"problems,omitempty"`
+	// CurrentVersion is the policy version in force when an If-Match named another
+	// (code stale_version).
+	CurrentVersion *int64 `json:"currentVersion,omitempty"`
+}
+
+// Error codes.
+const (
+	CodeUnauthenticated   = "unauthenticated"    // 401: no or an ended sign-in, a bad API token
+	CodeForbidden         = "forbidden"          // 403: the caller's role may not
+	CodeInsufficientScope = "insufficient_scope" // 403: the API token's scopes do not cover the route
+	CodeCSRF              = "csrf"               // 403: a cookie request without CSRF token or from another origin
+	CodeBadLogin          = "bad_login"          // 401: wrong email or password
+	CodeRateLimited       = "rate_limited"       // 429, with Retry-After
+	CodeNotAllowed        = "not_allowed"        // 403: the policy allows no such SSH login
+	CodeBadPolicy         = "bad_policy"         // 400, with Problems
+	CodeBadRequest        = "bad_request"        // 400
+	CodeNotFound          = "not_found"          // 404
+	CodeMethodNotAllowed  = "method_not_allowed" // 405, with Allow
+	CodeExists            = "exists"             // 409
+	CodeStaleVersion      = "stale_version"      // 412, with CurrentVersion: nothing was written
+	CodeTooLarge          = "too_large"          // 413
+	CodeIfMatchRequired   = "if_match_required"  // 428: a policy write without If-Match
+	CodeInternal          = "internal"           // 500
+	CodeBusy              = "busy"               // 503, with Retry-After
+)
+
+// UserName names a user in a path or a body: a numeric user ID or an email. In JSON it may
+// be a number or a string.
+type UserName string
+
+// UnmarshalJSON accepts a string or a number.
+func (u *UserName) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		*u = UserName(s)
+		return nil
+	}
+	var n int64
+	if err := json.Unmarshal(b, &n); err != nil {
+		return fmt.Errorf("a user is a numeric id or an email, not %s", b)
+	}
+	*u = UserName(strconv.FormatInt(n, 10))
+	return nil
+}
+
+// User is a person of the network.
+type User struct {
+	ID          int64  `json:"id"`
+	Email       string `json:"email"`
+	DisplayName string `json:"displayName"`
+	Role        string `json:"role"` // "admin" or "member"
+}
+
+// UserRef names a user briefly.
+type UserRef struct {
+	ID    int64  `json:"id"`
+	Email string `json:"email"`
+}
+
+// Me is the answer to GET /me, POST /login and PUT /me/password.
+type Me struct {
+	User User `json:"user"`
+	// CSRFToken goes back in X-CSRF-Token on every state change of a cookie sign-in; empty
+	// for the admin socket and API tokens, which need none.
+	CSRFToken string `json:"csrfToken,omitempty"`
+	// Via says how the caller authenticated: "sign-in", "admin socket" or "API token".
+	Via string `json:"via"`
+	// Scopes are an API token's scopes (nil otherwise: everything the role allows).
+	Scopes []string `json:"scopes,omitempty"`
+}
+
+// UserList is the answer to GET /users.
+type UserList struct {
+	Users []User `json:"users"`
+}
+
+// CreateUserRequest is the body of POST /users.
+type CreateUserRequest struct {
+	Email    string `json:"email"`
+	Role     string `json:"role,omitempty"`     // "" means member
+	Password string `json:"password,omitempty"` // the console password; "" means none
+}
+
+// DeletedUser is the answer to DELETE /users/{user}.
+type DeletedUser struct {
+	User         User    `json:"user"`
+	DeletedNodes []int64 `json:"deletedNodes"`
+	RevokedKeys  []int64 `json:"revokedKeys"`
+}
+
+// SetPasswordRequest is the body of PUT /users/{user}/password.
+type SetPasswordRequest struct {
+	Password string `json:"password"`
+}
+
+// Node is a machine of the network. Node-supplied strings (name, OS, tags) are as the
+// node sent them: escape them before display.
+type Node struct {
+	ID        int64      `json:"id"`
+	Name      string     `json:"name"`
+	Addresses []string   `json:"addresses"` // its IPv4 and IPv6 overlay addresses
+	OS        string     `json:"os"`
+	Owner     *UserRef   `json:"owner"` // null when tagged
+	Tags      []string   `json:"tags"`
+	SSH       bool       `json:"ssh"`
+	Online    bool       `json:"online"`
+	LastSeen  *time.Time `json:"lastSeen"`
+	Ephemeral bool       `json:"ephemeral"`
+	Expired   bool       `json:"expired"`
+}
+
+// NodeList is the answer to GET /nodes and each message of GET /events (Type "nodes").
+type NodeList struct {
+	Type  string `json:"type,omitempty"`
+	Nodes []Node `json:"nodes"`
+}
+
+// SetTagsRequest is the body of PUT /nodes/{id}/tags.
+type SetTagsRequest struct {
+	Tags []string `json:"tags"` // empty untags the node
+	// Owner owns the node when a tagged one is untagged; empty means the caller.
+	Owner UserName `json:"owner,omitempty"`
+	// By names the user the change is made for (admins only): unless an admin, they must
+	// own every tag added or removed. Empty means the caller.
+	By UserName `json:"by,omitempty"`
+}
+
+// SSHUser is a local account the caller may log in as on a node.
+type SSHUser struct {
+	Name   string `json:"name"`
+	Action string `json:"action"` // "accept" or "check"
+}
+
+// SSHUsers is the answer to GET /nodes/{id}/ssh-users.
+type SSHUsers struct {
+	Users  []SSHUser `json:"users"`
+	Reason string    `json:"reason,omitempty"` // why there are none
+}
+
+// SSHLaunchRequest is the body of POST /nodes/{id}/ssh-launch.
+type SSHLaunchRequest struct {
+	User string `json:"user"` // the local account
+}
+
+// SSHLaunch is what one browser SSH session needs: a single-use ephemeral auth key of the
+// caller, the control URL, the target and the local account.
+type SSHLaunch struct {
+	AuthKey    string    `json:"authKey"`
+	ControlURL string    `json:"controlURL"`
+	Host       string    `json:"host"`
+	User       string    `json:"user"`
+	Expires    time.Time `json:"expires"`
+}
+
+// Key is a pre-auth key (never its secret).
+type Key struct {
+	ID          int64     `json:"id"`
+	Prefix      string    `json:"prefix"`
+	Owner       *UserRef  `json:"owner"`
+	Reusable    bool      `json:"reusable"`
+	Ephemeral   bool      `json:"ephemeral"`
+	Tags        []string  `json:"tags"`
+	Created     time.Time `json:"created"`
+	Expires     time.Time `json:"expires"`
+	Used        bool      `json:"used"`
+	Revoked     bool      `json:"revoked"`
+	Description string    `json:"description"`
+}
+
+// KeyList is the answer to GET /keys.
+type KeyList struct {
+	Keys []Key `json:"keys"`
+}
+
+// CreateKeyRequest is the body of POST /keys.
+type CreateKeyRequest struct {
+	// User owns the key's nodes; empty means the caller. Members may name only themselves.
+	User        UserName `json:"user,omitempty"`
+	Reusable    bool     `json:"reusable,omitempty"`
+	Ephemeral   bool     `json:"ephemeral,omitempty"`
+	Tags        []string `json:"tags,omitempty"`
+	ExpiresIn   int64    `json:"expiresIn,omitempty"` // seconds; 0 means 90 days
+	Description string   `json:"description,omitempty"`
+}
+
+// CreatedKey is the answer to POST /keys: the secret, shown this once.
+type CreatedKey struct {
+	Key    Key    `json:"key"`
+	Secret string `json:"secret"`
+}
+
+// Policy is a policy version: the one in force (GET /policy, with its text) or one of the
+// history (GET /policy/versions, without).
+type Policy struct {
+	Text    string     `json:"text,omitempty"`
+	Version int64      `json:"version"`
+	Author  string     `json:"author"`
+	Time    *time.Time `json:"time"` // null for the built-in default
+	Note    string     `json:"note,omitempty"`
+}
+
+// PolicyVersions is the answer to GET /policy/versions, oldest first.
+type PolicyVersions struct {
+	Versions []Policy `json:"versions"`
+}
+
+// SetPolicyRequest is the body of PUT /policy and POST /policy/validate.
+type SetPolicyRequest struct {
+	Text string `json:"text"` // HuJSON
+	// Author, if set, is kept with the version next to the caller's name.
+	Author string `json:"author,omitempty"`
+}
+
+// RestorePolicyRequest is the body of POST /policy/versions/{n}/restore.
+type RestorePolicyRequest struct {
+	Author string `json:"author,omitempty"`
+}
+
+// PolicyCheck is the answer to POST /policy/validate when the text passes.
+type PolicyCheck struct {
+	OK bool `json:"ok"`
+}
+
+// Problem is one problem of a refused policy, at a place a person can find.
+type Problem struct {
+	Line    int    `json:"line"`   // 1-based; 0 when the problem has no single place
+	Column  int    `json:"column"` // 1-based, in bytes
+	Field   string `json:"field"`
+	Message string `json:"message"`
+}
+
+// AuditEvent is one authentication of the audit log.
+type AuditEvent struct {
+	ID     int64     `json:"id"`
+	Time   time.Time `json:"time"`
+	User   string    `json:"user"`
+	Method string    `json:"method"`
+	Kind   string    `json:"kind"`
+	OK     bool      `json:"ok"`
+	Detail string    `json:"detail"`
+}
+
+// AuditEvents is the answer to GET /audit, newest first.
+type AuditEvents struct {
+	Events []AuditEvent `json:"events"`
+}
+
+// APIToken is an API token (never its secret).
+type APIToken struct {
+	ID          int64      `json:"id"`
+	Owner       UserRef    `json:"owner"`
+	Scopes      []string   `json:"scopes"`
+	Description string     `json:"description"`
+	Created     time.Time  `json:"created"`
+	Expires     time.Time  `json:"expires"`
+	LastUsed    *time.Time `json:"lastUsed"` // null when never used
+	Revoked     bool       `json:"revoked"`
+}
+
+// APITokenList is the answer to GET /api-tokens.
+type APITokenList struct {
+	Tokens []APIToken `json:"tokens"`
+}
+
+// CreateAPITokenRequest is the body of POST /api-tokens.
+type CreateAPITokenRequest struct {
+	// User owns the token; empty means the caller (the admin socket must name one). Only
+	// admins name another user.
+	User        UserName `json:"user,omitempty"`
+	Scopes      []string `json:"scopes"`              // some of read, nodes, keys, policy, users
+	ExpiresIn   int64    `json:"expiresIn,omitempty"` // seconds; 0 means 90 days
+	Description string   `json:"description,omitempty"`
+}
+
+// CreatedAPIToken is the answer to POST /api-tokens: the secret, shown this once; send it
+// as "Authorization: Bearer SECRET".
+type CreatedAPIToken struct {
+	Token  APIToken `json:"token"`
+	Secret string   `json:"secret"`
+}

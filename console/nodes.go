@@ -1,0 +1,287 @@
+package console
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"tsconnect/console/api"
+	"tsconnect/control"
+)
+
+// wireTime is t as the API sends it: UTC, whole seconds.
+func wireTime(t time.Time) time.Time { return t.UTC().Truncate(time.Second) }
+
+func nodeOf(ns control.NodeState, users map[int64]string) api.Node {
+	n := ns.Node
+	m := api.Node{ID: n.ID, Name: n.Name, Addresses: []string{}, OS: n.OS, Tags: nonNil(n.Tags),
+		SSH: n.SSH, Online: n.Online, Ephemeral: n.Ephemeral, Expired: ns.Expired}
+	for _, a := range n.Addresses {
+		m.Addresses = append(m.Addresses, a.Addr().String())
+	}
+	if len(n.Tags) == 0 && n.User != 0 {
+		m.Owner = &api.UserRef{ID: n.User, Email: users[n.User]}
+	}
+	if !n.LastSeen.IsZero() {
+		t := wireTime(n.LastSeen)
+		m.LastSeen = &t
+	}
+	return m
+}
+
+// userEmails maps user IDs to emails.
+func (c *Console) userEmails(ctx context.Context) (map[int64]string, error) {
+	us, err := c.srv.Users(ctx)
+	if err != nil {
+		return nil, err
+	}
+	m := make(map[int64]string, len(us))
+	for _, u := range us {
+		m[u.ID] = u.Email
+	}
+	return m, nil
+}
+
+// nodeList is every node, by ID.
+func (c *Console) nodeList(ctx context.Context) ([]api.Node, error) {
+	ns, err := c.srv.NodeStates(ctx)
+	if err != nil {
+		return nil, err
+	}
+	users, err := c.userEmails(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]api.Node, 0, len(ns))
+	for _, n := range ns {
+		out = append(out, nodeOf(n, users))
+	}
+	return out, nil
+}
+
+func (c *Console) node(ctx context.Context, id int64) (api.Node, error) {
+	ns, err := c.srv.NodeState(ctx, id)
+	if err != nil {
+		return api.Node{}, err
+	}
+	users, err := c.userEmails(ctx)
+	if err != nil {
+		return api.Node{}, err
+	}
+	return nodeOf(ns, users), nil
+}
+
+// nodes lists every node: members see them all; what they may do differs.
+func (c *Console) nodes(w http.ResponseWriter, r *http.Request, _ *caller) {
+	ns, err := c.nodeList(r.Context())
+	if err != nil {
+		c.writeErr(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, api.NodeList{Nodes: ns})
+}
+
+// callerUser is the user whose SSH logins a caller asks about; the local admin has none.
+func callerUser(w http.ResponseWriter, p *caller) bool {
+	if p.via == viaSocket {
+		writeError(w, http.StatusBadRequest, codeBadRequest, "the local admin is no user of the network: SSH logins are a user's (sign in or use a user's API token)")
+		return false
+	}
+	return true
+}
+
+// sshUsers lists the local users the caller may log in as on the node, exactly as the
+// policy gives them for an untagged node of theirs (an SSH launch's browser node).
+func (c *Console) sshUsers(w http.ResponseWriter, r *http.Request, s *caller) {
+	id, ok := pathID(w, r)
+	if !ok || !callerUser(w, s) {
+		return
+	}
+	m, err := c.node(r.Context(), id)
+	if err != nil {
+		c.writeErr(w, r, err)
+		return
+	}
+	logins, err := c.srv.SSHLoginsFor(r.Context(), s.User.ID, id)
+	if err != nil {
+		c.writeErr(w, r, err)
+		return
+	}
+	out := api.SSHUsers{Users: []api.SSHUser{}}
+	for _, l := range logins {
+		out.Users = append(out.Users, api.SSHUser{Name: l.User, Action: string(l.Action)})
+	}
+	if len(out.Users) == 0 {
+		out.Reason = noLoginReason(s.User.Email, m)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// noLoginReason says, in a sentence, why user has no SSH login on m.
+func noLoginReason(user string, m api.Node) string {
+	who := machineLabel(m)
+	if m.Expired {
+		return fmt.Sprintf("%s is expired: it must register again before anyone can reach it.", who)
+	}
+	return fmt.Sprintf("The access policy gives %s no SSH login on %s: no ssh rule has %s (or a group of theirs) as source and this machine as destination, or the acls do not let them reach its port 22.", user, who, user)
+}
+
+// machineLabel names m with its owner or tags, so a look-alike name cannot pass for another.
+func machineLabel(m api.Node) string {
+	switch {
+	case len(m.Tags) > 0:
+		return fmt.Sprintf("%s (%s)", m.Name, strings.Join(m.Tags, ", "))
+	case m.Owner != nil:
+		return fmt.Sprintf("%s (%s)", m.Name, m.Owner.Email)
+	}
+	return m.Name
+}
+
+// sshLaunch mints an SSH launch: the auth key for one SSH session from the browser to the
+// node as a local user the policy allows: single-use, ephemeral, untagged, the caller's,
+// 5 minutes.
+func (c *Console) sshLaunch(w http.ResponseWriter, r *http.Request, s *caller) {
+	id, ok := pathID(w, r)
+	if !ok || !callerUser(w, s) {
+		return
+	}
+	var req api.SSHLaunchRequest
+	if !readJSON(w, r, &req) {
+		return
+	}
+	m, err := c.node(r.Context(), id)
+	if err != nil {
+		c.writeErr(w, r, err)
+		return
+	}
+	logins, err := c.srv.SSHLoginsFor(r.Context(), s.User.ID, id)
+	if err != nil {
+		c.writeErr(w, r, err)
+		return
+	}
+	if !control.LoginAllowed(logins, req.User) {
+		msg := fmt.Sprintf("%s may not log in as %q on %s", s.User.Email, req.User, machineLabel(m))
+		if len(logins) == 0 {
+			msg = noLoginReason(s.User.Email, m)
+		}
+		writeError(w, http.StatusForbidden, codeNotAllowed, msg)
+		return
+	}
+	secret, info, err := c.srv.CreateSSHLaunchKey(r.Context(), s.User.ID)
+	if err != nil {
+		c.writeErr(w, r, err)
+		return
+	}
+	c.logf("console: %s: SSH launch key %d (%s) for %s on node %d", s.name(), info.ID, info.Prefix, req.User, id)
+	writeJSON(w, http.StatusCreated, api.SSHLaunch{AuthKey: secret, ControlURL: c.o.ServerURL, Host: m.Name,
+		User: req.User, Expires: wireTime(info.Expires)})
+}
+
+func (c *Console) deleteNode(w http.ResponseWriter, r *http.Request, s *caller) {
+	id, ok := pathID(w, r)
+	if !ok {
+		return
+	}
+	if err := c.srv.DeleteNode(r.Context(), id); err != nil {
+		c.writeErr(w, r, err)
+		return
+	}
+	c.logf("console: %s deleted node %d", s.name(), id)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// setTags retags a node. A sign-in or token changes only tags its user owns (admins any);
+// an admin may act for another user (By), whose ownership SetNodeTags then checks.
+func (c *Console) setTags(w http.ResponseWriter, r *http.Request, s *caller) {
+	id, ok := pathID(w, r)
+	if !ok {
+		return
+	}
+	var req api.SetTagsRequest
+	if !readJSON(w, r, &req) {
+		return
+	}
+	var tags []string
+	for _, t := range req.Tags {
+		if t = strings.TrimSpace(t); t != "" {
+			tags = append(tags, t)
+		}
+	}
+	cur, err := c.srv.NodeState(r.Context(), id)
+	if err != nil {
+		c.writeErr(w, r, err)
+		return
+	}
+	o := control.TagNodeOptions{By: s.User.ID}
+	if req.By != "" {
+		u, err := c.lookupUser(r.Context(), string(req.By))
+		if err != nil {
+			c.writeErr(w, r, err)
+			return
+		}
+		o.By = u.ID
+	} else if s.via != viaSocket {
+		if err := c.srv.CheckTagOwnership(r.Context(), s.User.ID, symmetricDiff(cur.Node.Tags, tags)); err != nil {
+			c.writeErr(w, r, err)
+			return
+		}
+	}
+	if len(tags) == 0 && len(cur.Node.Tags) > 0 {
+		o.User = s.User.ID
+		if req.Owner != "" {
+			u, err := c.lookupUser(r.Context(), string(req.Owner))
+			if err != nil {
+				c.writeErr(w, r, err)
+				return
+			}
+			o.User = u.ID
+		}
+	}
+	if _, err := c.srv.SetNodeTags(r.Context(), id, tags, o); err != nil {
+		c.writeErr(w, r, err)
+		return
+	}
+	c.logf("console: %s set the tags of node %d to %v", s.name(), id, tags)
+	c.writeNode(w, r, id)
+}
+
+// symmetricDiff returns the tags in exactly one of a and b: those a change adds or removes.
+func symmetricDiff(a, b []string) []string {
+	var out []string
+	for _, t := range a {
+		if !slices.Contains(b, t) {
+			out = append(out, t)
+		}
+	}
+	for _, t := range b {
+		if !slices.Contains(a, t) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+func (c *Console) expireNode(w http.ResponseWriter, r *http.Request, s *caller) {
+	id, ok := pathID(w, r)
+	if !ok {
+		return
+	}
+	if _, err := c.srv.ExpireNode(r.Context(), id); err != nil {
+		c.writeErr(w, r, err)
+		return
+	}
+	c.logf("console: %s expired node %d", s.name(), id)
+	c.writeNode(w, r, id)
+}
+
+func (c *Console) writeNode(w http.ResponseWriter, r *http.Request, id int64) {
+	m, err := c.node(r.Context(), id)
+	if err != nil {
+		c.writeErr(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, m)
+}
