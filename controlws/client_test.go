@@ -57,7 +57,7 @@ func TestRoundTrip(t *testing.T) {
 	if full.Self.Key != nodeKey || len(full.Peers) != 0 || full.DERPMap == nil || full.DERPMap.Regions[1].RegionCode != "lo" {
 		t.Fatalf("full map = %+v", full)
 	}
-	sess := s.waitSession(t)
+	ms := s.waitStream(t)
 
 	// Deltas: a peer arrives, another arrives, the first changes, the second leaves; keep-alives change nothing.
 	steps := []struct {
@@ -72,7 +72,7 @@ func TestRoundTrip(t *testing.T) {
 	}
 	var kept []*NetworkMap
 	for i, st := range steps {
-		if err := sess.push(st.r); err != nil {
+		if err := ms.push(st.r); err != nil {
 			t.Fatal(err)
 		}
 		if st.names == nil {

@@ -17,7 +17,7 @@ import (
 	"tsconnect/key"
 )
 
-// TestNoPlaintextOnTheWire records the TCP stream of a whole session, a map of several Noise messages
+// TestNoPlaintextOnTheWire records the TCP stream of a whole connection, a map of several Noise messages
 // included, and checks that nothing readable crossed: no JSON keys, hostname, auth key or peer names.
 func TestNoPlaintextOnTheWire(t *testing.T) {
 	checkNoLeaks(t)
@@ -95,7 +95,7 @@ func TestReplayedHandshake(t *testing.T) {
 		name string
 		send [][]byte
 	}{
-		{"whole session", recorded},
+		{"whole connection", recorded},
 		{"first message then own bytes", [][]byte{recorded[0], append([]byte{0, 40}, bytes.Repeat([]byte{7}, 40)...)}},
 		{"first message then hang up", recorded[:1]},
 	} {
@@ -209,7 +209,7 @@ func TestMalformedInput(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		raw   []byte // written to the wire as is
-		plain []byte // written through the client's Noise session
+		plain []byte // written through the client's Noise transport
 		want  string
 	}{
 		{name: "garbage", raw: append([]byte{0, 200}, bytes.Repeat([]byte{0x42}, 200)...), want: "did not decrypt"},

@@ -41,20 +41,20 @@ type testServer struct {
 	handled    int                       // envelopes acted on
 	nodes      map[key.Public]key.Public // node key → machine key
 	hostinfo   map[key.Public]Hostinfo   // node key → latest Hostinfo
-	sessions   chan *session             // each map stream, once its full map went out
+	streams    chan *mapStream           // each map stream, once its full map went out
 	acceptEv   chan error                // each Accept's outcome (nil: accepted)
 	raw        []*recConn                // every TCP connection, recorded
 }
 
-// session is one client's live map stream on the test server.
-type session struct {
+// mapStream is one client's live map stream on the test server.
+type mapStream struct {
 	conn     *Conn
 	streamID uint64
 	node     Node
 }
 
-// push sends a map delta down the session's stream.
-func (s *session) push(r MapResponse) error { return s.conn.Send(TypeMapResponse, s.streamID, &r) }
+// push sends a map delta down the stream.
+func (s *mapStream) push(r MapResponse) error { return s.conn.Send(TypeMapResponse, s.streamID, &r) }
 
 func newTestServer(t testing.TB) *testServer {
 	s := startTestServer()
@@ -68,7 +68,7 @@ func startTestServer() *testServer {
 		key:      key.NewPrivate(),
 		nodes:    make(map[key.Public]key.Public),
 		hostinfo: make(map[key.Public]Hostinfo),
-		sessions: make(chan *session, 16),
+		streams:  make(chan *mapStream, 16),
 		acceptEv: make(chan error, 16),
 	}
 	mux := http.NewServeMux()
@@ -108,7 +108,7 @@ func (s *testServer) serveControl(w http.ResponseWriter, r *http.Request) {
 	s.accepted = append(s.accepted, c.PeerKey())
 	s.mu.Unlock()
 	s.acceptEv <- nil
-	var sess *session
+	var ms *mapStream
 	for {
 		env, err := c.ReadEnvelope()
 		if err != nil {
@@ -161,9 +161,9 @@ func (s *testServer) serveControl(w http.ResponseWriter, r *http.Request) {
 				continue
 			}
 			self := s.nodeFor(req.NodeKey, owner, req.Hostinfo)
-			sess = &session{conn: c, streamID: env.ID, node: self}
+			ms = &mapStream{conn: c, streamID: env.ID, node: self}
 			c.Send(TypeMapResponse, env.ID, &MapResponse{Full: s.fullMap(self)})
-			s.sessions <- sess
+			s.streams <- ms
 		case TypeUpdate:
 			var u Update
 			if err := env.DecodeBody(&u); err != nil {
@@ -171,15 +171,15 @@ func (s *testServer) serveControl(w http.ResponseWriter, r *http.Request) {
 				continue
 			}
 			c.Send(TypeOK, env.ID, nil)
-			if sess != nil {
-				self := sess.node
+			if ms != nil {
+				self := ms.node
 				self.Hostname = u.Hostinfo.Hostname
-				sess.push(MapResponse{Self: &self})
+				ms.push(MapResponse{Self: &self})
 			}
 		case TypeLogout:
 			c.Send(TypeOK, env.ID, nil)
-			if sess != nil {
-				c.WriteEnvelope(ErrorEnvelope(sess.streamID, CodeNodeDeleted, "node logged out"))
+			if ms != nil {
+				c.WriteEnvelope(ErrorEnvelope(ms.streamID, CodeNodeDeleted, "node logged out"))
 			}
 		default:
 			c.WriteEnvelope(ErrorEnvelope(env.ID, CodeBadRequest, "unknown message type "+env.Type))
@@ -210,12 +210,12 @@ func (s *testServer) fullMap(self Node) *NetworkMap {
 	return nm
 }
 
-// waitSession returns the next map stream the server started.
-func (s *testServer) waitSession(t testing.TB) *session {
+// waitStream returns the next map stream the server started.
+func (s *testServer) waitStream(t testing.TB) *mapStream {
 	t.Helper()
 	select {
-	case sess := <-s.sessions:
-		return sess
+	case ms := <-s.streams:
+		return ms
 	case <-time.After(time.Minute): // a hang guard, not a timed assertion
 		t.Fatal("no map stream started")
 		return nil
