@@ -18,6 +18,7 @@ type discardConn struct{ peer key.Public }
 func (discardConn) ReadEnvelope() (*controlws.Envelope, error) { return nil, io.EOF }
 func (discardConn) WriteEnvelope(*controlws.Envelope) error    { return nil }
 func (c discardConn) PeerKey() key.Public                      { return c.peer }
+func (discardConn) Version() int                               { return controlws.Version }
 func (discardConn) Close() error                               { return nil }
 
 // nodeTypes are the message types a node may send; the fuzzer picks one by index, or uses
@@ -65,7 +66,7 @@ func FuzzNodeMessage(f *testing.F) {
 		if typ == "" {
 			return // the framing refuses an envelope without a type
 		}
-		nc := &nodeConn{s: s, conn: discardConn{machine}, machine: machine, source: "192.0.2.1", done: make(chan struct{})}
+		nc := &nodeConn{s: s, conn: discardConn{machine}, machine: machine, version: controlws.Version, source: "192.0.2.1", done: make(chan struct{})}
 		_, _, err := nc.handle(&controlws.Envelope{V: v, Type: typ, ID: id, Body: body})
 		nc.close()
 		nc.wg.Wait()

@@ -20,6 +20,9 @@ type envConn interface {
 	ReadEnvelope() (*controlws.Envelope, error)
 	WriteEnvelope(*controlws.Envelope) error // safe for concurrent use
 	PeerKey() key.Public
+	// Version is the protocol version the handshake negotiated (controlws.MinVersion to
+	// controlws.Version); the handlers serve each version's message forms.
+	Version() int
 	Close() error
 }
 
@@ -28,6 +31,7 @@ type nodeConn struct {
 	s       *Server
 	conn    envConn
 	machine key.Public
+	version int          // the connection's protocol version, as negotiated
 	source  string       // the client's address as per-address limits count it (sourceKey)
 	nodeID  atomic.Int64 // the node this connection acts for, once known
 	// deletedOnLogout is set by a logout of an ephemeral node (read goroutine only).
@@ -42,7 +46,7 @@ type nodeConn struct {
 
 // serveConn runs a control connection until the connection ends or the server closes.
 func (s *Server) serveConn(c envConn, source string) {
-	nc := &nodeConn{s: s, conn: c, source: source, done: make(chan struct{})}
+	nc := &nodeConn{s: s, conn: c, version: c.Version(), source: source, done: make(chan struct{})}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -89,7 +93,7 @@ func (nc *nodeConn) reply(id uint64, typ string, body any) error {
 			return err
 		}
 	}
-	return nc.conn.WriteEnvelope(&controlws.Envelope{V: controlws.Version, Type: typ, ID: id, Body: raw})
+	return nc.conn.WriteEnvelope(&controlws.Envelope{V: nc.version, Type: typ, ID: id, Body: raw})
 }
 
 func (nc *nodeConn) serve() {
@@ -131,8 +135,8 @@ func (nc *nodeConn) serve() {
 
 // handle serves one request; resp "" means nothing to send now.
 func (nc *nodeConn) handle(env *controlws.Envelope) (resp string, body any, err error) {
-	if env.V != controlws.Version {
-		return "", nil, errf(controlws.CodeUnsupportedVer, "protocol version %d not supported (want %d)", env.V, controlws.Version)
+	if env.V != nc.version {
+		return "", nil, errf(controlws.CodeUnsupportedVer, "protocol version %d not supported on this connection, which negotiated version %d", env.V, nc.version)
 	}
 	ctx := nc.s.ctx
 	switch env.Type {

@@ -32,6 +32,8 @@ type testServer struct {
 
 	// peers is how many extra peers full maps carry (to make them large).
 	peers int
+	// versions is the protocol versions it speaks (supported, unless a test asks for others).
+	versions versionRange
 
 	handlers sync.WaitGroup // serveControl calls, which outlive hs.Close once hijacked
 
@@ -63,8 +65,12 @@ func newTestServer(t testing.TB) *testServer {
 }
 
 // startTestServer starts a server; Close stops it. (Examples have no testing.TB.)
-func startTestServer() *testServer {
+func startTestServer() *testServer { return startTestServerVersions(supported) }
+
+// startTestServerVersions starts a server speaking the versions vr.
+func startTestServerVersions(vr versionRange) *testServer {
 	s := &testServer{
+		versions: vr,
 		key:      key.NewPrivate(),
 		nodes:    make(map[key.Public]key.Public),
 		hostinfo: make(map[key.Public]Hostinfo),
@@ -72,7 +78,7 @@ func startTestServer() *testServer {
 		acceptEv: make(chan error, 16),
 	}
 	mux := http.NewServeMux()
-	mux.Handle("GET "+KeyPath, KeyHandler(s.key.Public()))
+	mux.Handle("GET "+KeyPath, keyHandler(s.key.Public(), vr))
 	mux.HandleFunc(Path, s.serveControl)
 	s.hs = httptest.NewUnstartedServer(mux)
 	s.hs.Listener = &recListener{Listener: s.hs.Listener, s: s}
@@ -95,7 +101,7 @@ func (s *testServer) Close() {
 func (s *testServer) serveControl(w http.ResponseWriter, r *http.Request) {
 	s.handlers.Add(1)
 	defer s.handlers.Done()
-	c, err := AcceptHTTP(w, r, s.key)
+	c, err := acceptHTTP(w, r, s.key, s.versions)
 	if err != nil {
 		s.mu.Lock()
 		s.acceptErrs = append(s.acceptErrs, err)
@@ -117,7 +123,7 @@ func (s *testServer) serveControl(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		s.handled++
 		s.mu.Unlock()
-		if env.V != Version {
+		if env.V != c.Version() {
 			c.WriteEnvelope(ErrorEnvelope(env.ID, CodeUnsupportedVer, fmt.Sprintf("version %d", env.V)))
 			continue
 		}
