@@ -4,13 +4,18 @@ package compat_test
 
 import (
 	"context"
+	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/coder/websocket"
 
 	"tsconnect/control"
 	"tsconnect/controlws"
@@ -266,5 +271,42 @@ func TestV1Client(t *testing.T) {
 	case <-v1.Done():
 	case <-ctx.Done():
 		t.Fatal("the server kept the connection after logout")
+	}
+}
+
+// TestNewerOfferFallsBack: a client newer than the current server (it offers Version+1) gets the
+// server's newest version in the plain answer, so it falls back to it; a malformed offer gets 400.
+func TestNewerOfferFallsBack(t *testing.T) {
+	srv := startServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	wsURL := "ws" + strings.TrimPrefix(srv.url, "http") + controlws.Path
+	ws, _, err := websocket.Dial(ctx, wsURL+"?"+controlws.VersionParam+"="+strconv.Itoa(controlws.Version+1), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.CloseNow()
+	_, msg, err := ws.Read(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var answer struct {
+		Version, Min, Max int
+		Error             string
+	}
+	if len(msg) < 2 || int(binary.BigEndian.Uint16(msg)) != len(msg)-2 || json.Unmarshal(msg[2:], &answer) != nil {
+		t.Fatalf("answer to a newer offer: %q; want one length-prefixed JSON message", msg)
+	}
+	if answer.Version != controlws.Version || answer.Min != controlws.MinVersion || answer.Max != controlws.Version || answer.Error != "" {
+		t.Fatalf("answer to an offer of %d: %+v; want version %d of %d–%d", controlws.Version+1, answer, controlws.Version, controlws.MinVersion, controlws.Version)
+	}
+
+	resp, err := http.Get(srv.url + controlws.Path + "?v=banana")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("malformed offer: %s; want 400", resp.Status)
 	}
 }
