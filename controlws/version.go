@@ -99,14 +99,14 @@ func marshalHello(h hello) []byte {
 	return b
 }
 
-// parseHello decodes the server's answer to an offer and checks its shape.
+// parseHello decodes the server's answer to an offer and checks its shape. Fields it does not
+// know are ignored, so a later server may add some without breaking this client.
 func parseHello(b []byte) (hello, error) {
 	var h hello
 	if len(b) > maxHelloLen {
 		return h, fmt.Errorf("version answer of %d bytes, over the %d-byte limit", len(b), maxHelloLen)
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
 	if err := dec.Decode(&h); err != nil {
 		return h, fmt.Errorf("version answer is not the expected JSON: %v", err)
 	}

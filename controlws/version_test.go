@@ -209,6 +209,26 @@ func relayed(t *testing.T, cliOffer, srvOffer int, vr versionRange, rewrite func
 	return cliErr, <-errc
 }
 
+// TestParseHello: the answer's fields are checked; a field a later server adds is ignored.
+func TestParseHello(t *testing.T) {
+	for b, want := range map[string]string{
+		`{"version":2,"min":1,"max":2,"features":["x"]}`: "",
+		`{"version":2,"min":1,"max":2} {}`:               "bytes after",
+		`{"version":5,"min":1,"max":2}`:                  "outside its own range",
+		`{"min":2,"max":1,"error":"x"}`:                  "bad range",
+		`{"version":2,"min":1,"max":2,"error":"x"}`:      "both refuses and picks",
+		`[1]`: "not the expected JSON",
+	} {
+		_, err := parseHello([]byte(b))
+		if (want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), want)) {
+			t.Errorf("parseHello(%s) = %v; want %q", b, err, want)
+		}
+	}
+	if _, err := parseHello([]byte(`{"min":1,"max":2,"error":"` + strings.Repeat("x", maxHelloLen) + `"}`)); err == nil {
+		t.Error("an answer over the limit was accepted")
+	}
+}
+
 // FuzzParseHello: the client's parser of the server's plain version answer never panics, and what it
 // accepts is a consistent answer.
 func FuzzParseHello(f *testing.F) {
