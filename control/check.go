@@ -52,8 +52,8 @@ type CheckInfo struct {
 // pendingCheck is a check waiting for its user; decide ends it once.
 type pendingCheck struct {
 	info  CheckInfo
-	se    *session // the agent's connection
-	reqID uint64   // its sshCheck's ID
+	nc    *nodeConn // the agent's connection
+	reqID uint64    // its sshCheck's ID
 	timer *time.Timer
 
 	once    sync.Once
@@ -94,11 +94,11 @@ func newFlowID() string {
 }
 
 // sshCheck serves a TypeSSHCheck request: an immediate verdict, or a pending one now and the
-// final verdict later from a goroutine of the session.
-func (se *session) sshCheck(env *controlws.Envelope, req *controlws.SSHCheckRequest) (string, any, error) {
-	s := se.s
+// final verdict later from a goroutine of the control connection.
+func (nc *nodeConn) sshCheck(env *controlws.Envelope, req *controlws.SSHCheckRequest) (string, any, error) {
+	s := nc.s
 	ctx := s.ctx
-	dstID := se.nodeID.Load()
+	dstID := nc.nodeID.Load()
 	if dstID == 0 {
 		return "", nil, errf(controlws.CodeNotRegistered, "sshCheck before the map stream on this connection")
 	}
@@ -171,7 +171,7 @@ func (se *session) sshCheck(env *controlws.Envelope, req *controlws.SSHCheckRequ
 	pc := &pendingCheck{
 		info: CheckInfo{ID: newFlowID(), User: user, SrcNode: srcN, DstNode: dstN, LocalUser: req.LocalUser,
 			Expires: now.Add(timeout).UTC()},
-		se: se, reqID: env.ID, done: make(chan struct{}),
+		nc: nc, reqID: env.ID, done: make(chan struct{}),
 	}
 	pc.timer = time.AfterFunc(timeout, func() {
 		s.decideCheck(pc, controlws.CheckReject, fmt.Sprintf("%s did not re-authenticate within %v", user.Email, timeout))
@@ -187,23 +187,23 @@ func (se *session) sshCheck(env *controlws.Envelope, req *controlws.SSHCheckRequ
 		periodText(v.CheckPeriod), pc.info.ID[:8])
 	pending := &controlws.SSHCheckVerdict{Verdict: controlws.CheckPending, User: user.Email, URL: url, Expires: pc.info.Expires,
 		Message: fmt.Sprintf("re-authentication required to log in as %q (%s)", req.LocalUser, periodText(v.CheckPeriod))}
-	if err := se.reply(env.ID, controlws.TypeSSHCheckVerdict, pending); err != nil {
+	if err := nc.reply(env.ID, controlws.TypeSSHCheckVerdict, pending); err != nil {
 		s.decideCheck(pc, controlws.CheckReject, "the agent disconnected")
 		return "", nil, nil
 	}
-	se.wg.Add(1)
+	nc.wg.Add(1)
 	go func() {
-		defer se.wg.Done()
+		defer nc.wg.Done()
 		select {
 		case <-pc.done:
-		case <-se.done:
+		case <-nc.done:
 			s.decideCheck(pc, controlws.CheckReject, "the agent disconnected")
 			return
 		case <-s.ctx.Done():
 			s.decideCheck(pc, controlws.CheckReject, "control is shutting down")
 			return
 		}
-		se.reply(pc.reqID, controlws.TypeSSHCheckVerdict, &pc.verdict)
+		nc.reply(pc.reqID, controlws.TypeSSHCheckVerdict, &pc.verdict)
 	}()
 	return "", nil, nil
 }
@@ -217,18 +217,18 @@ func periodText(d time.Duration) string {
 }
 
 // cancelCheck serves TypeSSHCheckCancel: the agent gave up the check with that request ID.
-func (se *session) cancelCheck(reqID uint64) {
-	se.s.flows.mu.Lock()
+func (nc *nodeConn) cancelCheck(reqID uint64) {
+	nc.s.flows.mu.Lock()
 	var pc *pendingCheck
-	for _, c := range se.s.flows.checks {
-		if c.se == se && c.reqID == reqID {
+	for _, c := range nc.s.flows.checks {
+		if c.nc == nc && c.reqID == reqID {
 			pc = c
 			break
 		}
 	}
-	se.s.flows.mu.Unlock()
+	nc.s.flows.mu.Unlock()
 	if pc != nil {
-		se.s.decideCheck(pc, controlws.CheckReject, "the agent gave up the login")
+		nc.s.decideCheck(pc, controlws.CheckReject, "the agent gave up the login")
 	}
 }
 

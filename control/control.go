@@ -77,16 +77,16 @@ type Server struct {
 	// as one step, so streams see changes in commit order.
 	writeMu sync.Mutex
 
-	mu       sync.RWMutex // guards the fields below
-	nodes    map[int64]*liveNode
-	byKey    map[key.Public]int64 // node key → node ID (live nodes)
-	names    map[string]int64
-	addrs    map[netip.Addr]int64
-	users    map[int64]controlws.UserProfile
-	groups   map[int64][]string             // user ID → groups at the identity provider (oidc_users.go)
-	streams  map[int64]map[*stream]struct{} // node ID → its map streams
-	sessions map[*session]struct{}
-	closed   bool
+	mu      sync.RWMutex // guards the fields below
+	nodes   map[int64]*liveNode
+	byKey   map[key.Public]int64 // node key → node ID (live nodes)
+	names   map[string]int64
+	addrs   map[netip.Addr]int64
+	users   map[int64]controlws.UserProfile
+	groups  map[int64][]string             // user ID → groups at the identity provider (oidc_users.go)
+	streams map[int64]map[*stream]struct{} // node ID → its map streams
+	conns   map[*nodeConn]struct{}
+	closed  bool
 	// policy is in force; policyVer describes it. gen counts changes that can change
 	// compiled rules or peer visibility (policy, nodes' addresses, owners, tags, users).
 	policy    *policy.Policy
@@ -156,18 +156,18 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("control: %w", err)
 	}
 	s := &Server{
-		cfg:      cfg,
-		logf:     cfg.Logf,
-		st:       st,
-		nodes:    map[int64]*liveNode{},
-		byKey:    map[key.Public]int64{},
-		names:    map[string]int64{},
-		addrs:    map[netip.Addr]int64{},
-		users:    map[int64]controlws.UserProfile{},
-		groups:   map[int64][]string{},
-		streams:  map[int64]map[*stream]struct{}{},
-		sessions: map[*session]struct{}{},
-		now:      cfg.Now,
+		cfg:     cfg,
+		logf:    cfg.Logf,
+		st:      st,
+		nodes:   map[int64]*liveNode{},
+		byKey:   map[key.Public]int64{},
+		names:   map[string]int64{},
+		addrs:   map[netip.Addr]int64{},
+		users:   map[int64]controlws.UserProfile{},
+		groups:  map[int64][]string{},
+		streams: map[int64]map[*stream]struct{}{},
+		conns:   map[*nodeConn]struct{}{},
+		now:     cfg.Now,
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -249,14 +249,14 @@ func (s *Server) Close() error {
 		return nil
 	}
 	s.closed = true
-	sessions := make([]*session, 0, len(s.sessions))
-	for se := range s.sessions {
-		sessions = append(sessions, se)
+	conns := make([]*nodeConn, 0, len(s.conns))
+	for nc := range s.conns {
+		conns = append(conns, nc)
 	}
 	s.mu.Unlock()
 	s.cancel()
-	for _, se := range sessions {
-		se.close()
+	for _, nc := range conns {
+		nc.close()
 	}
 	if s.relay != nil {
 		s.relay.Close()

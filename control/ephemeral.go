@@ -68,18 +68,18 @@ func (s *Server) sweepEphemeral() {
 		return
 	}
 	var keys []key.Public
-	var ses []*session
+	var conns []*nodeConn
 	for _, id := range stale {
 		s.mu.RLock()
 		keys = append(keys, s.nodes[id].n.Key)
 		s.mu.RUnlock()
-		ses = append(ses, s.forgetNode(id)...)
+		conns = append(conns, s.forgetNode(id)...)
 		s.logf("control: deleted ephemeral node %d: offline longer than %v", id, s.cfg.EphemeralGrace)
 	}
 	for i := range keys {
 		s.dropNode(keys[i], nil)
 	}
-	for _, se := range ses {
-		se.close()
+	for _, nc := range conns {
+		nc.close()
 	}
 }

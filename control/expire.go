@@ -98,10 +98,10 @@ func (s *Server) ExpireNode(ctx context.Context, id int64) (NodeState, error) {
 	}
 	s.mu.Lock()
 	s.cacheNode(n) // logged out: out of compiled rules and peers' maps
-	var ses []*session
-	for se := range s.sessions {
-		if se.nodeID.Load() == id {
-			ses = append(ses, se)
+	var conns []*nodeConn
+	for nc := range s.conns {
+		if nc.nodeID.Load() == id {
+			conns = append(conns, nc)
 		}
 	}
 	s.mu.Unlock()
@@ -110,8 +110,8 @@ func (s *Server) ExpireNode(ctx context.Context, id int64) (NodeState, error) {
 	if s.relay != nil {
 		s.relay.ClosePeer(n.NodeKey)
 	}
-	for _, se := range ses {
-		se.closeWith(&controlws.Error{Code: controlws.CodeNotRegistered, Message: "this node's key was expired by an admin: register again with a new auth key"})
+	for _, nc := range conns {
+		nc.closeWith(&controlws.Error{Code: controlws.CodeNotRegistered, Message: "this node's key was expired by an admin: register again with a new auth key"})
 	}
 	s.logf("control: expired the key of node %d %s", n.ID, n.Name)
 	return s.NodeState(ctx, id)

@@ -11,13 +11,14 @@ import (
 	"tsconnect/key"
 )
 
-// discardConn is a control connection whose writes go nowhere, for driving a session's
+// discardConn is a control connection whose writes go nowhere, for driving a nodeConn's
 // handler directly.
 type discardConn struct{ peer key.Public }
 
 func (discardConn) ReadEnvelope() (*controlws.Envelope, error) { return nil, io.EOF }
 func (discardConn) WriteEnvelope(*controlws.Envelope) error    { return nil }
 func (c discardConn) PeerKey() key.Public                      { return c.peer }
+func (discardConn) Version() int                               { return controlws.Version }
 func (discardConn) Close() error                               { return nil }
 
 // nodeTypes are the message types a node may send; the fuzzer picks one by index, or uses
@@ -25,7 +26,7 @@ func (discardConn) Close() error                               { return nil }
 var nodeTypes = []string{controlws.TypeRegister, controlws.TypeMapRequest, controlws.TypeUpdate, controlws.TypeLogout,
 	controlws.TypeSSHCheck, controlws.TypeSSHCheckCancel}
 
-// FuzzNodeMessage hands control's session handler (a real server on a real SQLite file)
+// FuzzNodeMessage hands control's nodeConn handler (a real server on a real SQLite file)
 // a message of every type a node can send, with any body, version and ID, on a fresh
 // connection each time: it must answer or refuse with a protocol error of bounded size,
 // never panic, and leave no goroutine behind once the connection ends.
@@ -65,16 +66,16 @@ func FuzzNodeMessage(f *testing.F) {
 		if typ == "" {
 			return // the framing refuses an envelope without a type
 		}
-		se := &session{s: s, conn: discardConn{machine}, machine: machine, source: "192.0.2.1", done: make(chan struct{})}
-		_, _, err := se.handle(&controlws.Envelope{V: v, Type: typ, ID: id, Body: body})
-		se.close()
-		se.wg.Wait()
+		nc := &nodeConn{s: s, conn: discardConn{machine}, machine: machine, version: controlws.Version, source: "192.0.2.1", done: make(chan struct{})}
+		_, _, err := nc.handle(&controlws.Envelope{V: v, Type: typ, ID: id, Body: body})
+		nc.close()
+		nc.wg.Wait()
 		if err == nil {
 			return
 		}
 		var ce *controlws.Error
 		if !errors.As(err, &ce) {
-			return // an internal error: the session answers CodeInternal and logs it bounded
+			return // an internal error: the nodeConn answers CodeInternal and logs it bounded
 		}
 		if ce.Code == "" || ce.Message == "" || len(ce.Message) > 2048 {
 			t.Fatalf("%s: error code %q, message of %d bytes: %.200q", typ, ce.Code, len(ce.Message), ce.Message)

@@ -2,6 +2,7 @@ package control
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -32,7 +33,8 @@ func TestMalformedControlMessagesGetClearErrors(t *testing.T) {
 	}{
 		{"unknown type", "pwn", controlws.Version, nil, controlws.CodeBadRequest, `unknown message type "pwn"`},
 		{"huge unknown type", strings.Repeat("t", 1<<20), controlws.Version, nil, controlws.CodeBadRequest, "unknown message type"},
-		{"wrong version", controlws.TypeRegister, 2, nil, controlws.CodeUnsupportedVer, "protocol version 2 not supported"},
+		{"wrong version", controlws.TypeRegister, controlws.Version + 1, nil, controlws.CodeUnsupportedVer, fmt.Sprintf("protocol version %d not supported", controlws.Version+1)},
+		{"older version than negotiated", controlws.TypeRegister, controlws.MinVersion, nil, controlws.CodeUnsupportedVer, fmt.Sprintf("negotiated version %d", controlws.Version)},
 		{"negative version", controlws.TypeMapRequest, -1, nil, controlws.CodeUnsupportedVer, "version -1"},
 		{"register without body", controlws.TypeRegister, controlws.Version, nil, controlws.CodeBadRequest, "register:"},
 		{"register wrong JSON types", controlws.TypeRegister, controlws.Version, raw(`{"nodeKey":12}`), controlws.CodeBadRequest, "register:"},

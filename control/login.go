@@ -41,7 +41,7 @@ type LoginInfo struct {
 // pendingLogin is a register request waiting for its user.
 type pendingLogin struct {
 	info  LoginInfo
-	se    *session
+	nc    *nodeConn
 	reqID uint64
 	req   controlws.RegisterRequest
 	timer *time.Timer
@@ -49,36 +49,36 @@ type pendingLogin struct {
 }
 
 // registerInteractive serves a register without auth key that asks for an interactive login.
-func (se *session) registerInteractive(env *controlws.Envelope, req *controlws.RegisterRequest) (string, any, error) {
-	s := se.s
-	live, err := s.machineLoggedIn(s.ctx, se)
+func (nc *nodeConn) registerInteractive(env *controlws.Envelope, req *controlws.RegisterRequest) (string, any, error) {
+	s := nc.s
+	live, err := s.machineLoggedIn(s.ctx, nc)
 	if err != nil {
 		return "", nil, err
 	}
 	if live { // nothing to log in: the usual idempotent re-register or key rotation
-		r, err := s.register(s.ctx, se.machine, req)
+		r, err := s.register(s.ctx, nc.machine, req)
 		if err != nil {
 			return "", nil, err
 		}
-		se.nodeID.Store(r.Node.ID)
+		nc.nodeID.Store(r.Node.ID)
 		return controlws.TypeRegisterResponse, r, nil
 	}
 	if req.NodeKey.IsZero() {
 		return "", nil, errf(controlws.CodeBadRequest, "register: missing node key")
 	}
 	_, timeout := s.flows.timeouts()
-	if err := s.flows.admitLogin(se); err != nil {
-		s.logf("control: machine %s from %s: interactive login refused: %s", se.machine.ShortString(), se.source, err.Message)
+	if err := s.flows.admitLogin(nc); err != nil {
+		s.logf("control: machine %s from %s: interactive login refused: %s", nc.machine.ShortString(), nc.source, err.Message)
 		return "", nil, err
 	}
 	pl := &pendingLogin{
 		info: LoginInfo{ID: newFlowID(), Hostname: req.Hostinfo.Hostname, OS: req.Hostinfo.OS,
 			Expires: s.now().Add(timeout).UTC()},
-		se: se, reqID: env.ID, req: *req, done: make(chan struct{}),
+		nc: nc, reqID: env.ID, req: *req, done: make(chan struct{}),
 	}
 	pl.timer = time.AfterFunc(timeout, func() {
 		if s.endLogin(pl) {
-			se.reply(pl.reqID, controlws.TypeError, errf(controlws.CodeLoginExpired, "nobody signed in at the login URL within %v", timeout))
+			nc.reply(pl.reqID, controlws.TypeError, errf(controlws.CodeLoginExpired, "nobody signed in at the login URL within %v", timeout))
 		}
 	})
 	if err := s.flows.addLogin(pl); err != nil {
@@ -86,28 +86,28 @@ func (se *session) registerInteractive(env *controlws.Envelope, req *controlws.R
 		return "", nil, err
 	}
 	url := s.cfg.ServerURL + "/login/" + pl.info.ID
-	s.logf("control: machine %s (%s) waits for an interactive login %s", se.machine.ShortString(), safetext.Bounded(pl.info.Hostname, 0), shortID(pl.info.ID))
-	if err := se.reply(env.ID, controlws.TypeLoginURL, &controlws.LoginURL{URL: url, Expires: pl.info.Expires}); err != nil {
+	s.logf("control: machine %s (%s) waits for an interactive login %s", nc.machine.ShortString(), safetext.Bounded(pl.info.Hostname, 0), shortID(pl.info.ID))
+	if err := nc.reply(env.ID, controlws.TypeLoginURL, &controlws.LoginURL{URL: url, Expires: pl.info.Expires}); err != nil {
 		s.endLogin(pl)
 		return "", nil, nil
 	}
-	se.wg.Add(1)
+	nc.wg.Add(1)
 	go func() {
-		defer se.wg.Done()
+		defer nc.wg.Done()
 		select {
 		case <-pl.done:
-		case <-se.done:
+		case <-nc.done:
 			s.endLogin(pl)
 		}
 	}()
 	return "", nil, nil
 }
 
-// machineLoggedIn reports whether se's machine has a live, logged-in node.
-func (s *Server) machineLoggedIn(ctx context.Context, se *session) (bool, error) {
+// machineLoggedIn reports whether nc's machine has a live, logged-in node.
+func (s *Server) machineLoggedIn(ctx context.Context, nc *nodeConn) (bool, error) {
 	var live bool
 	err := s.st.Read(ctx, func(tx store.Tx) error {
-		n, err := tx.NodeByMachineKey(se.machine)
+		n, err := tx.NodeByMachineKey(nc.machine)
 		if errors.Is(err, store.ErrNotFound) {
 			return nil
 		}
@@ -162,36 +162,36 @@ func (s *Server) CompleteLogin(ctx context.Context, id string, userID int64) err
 	if !s.endLogin(pl) {
 		return fmt.Errorf("control: login %q: %w (completed meanwhile)", shortID(id), ErrNotFound)
 	}
-	r, err := s.registerAs(ctx, pl.se.machine, &pl.req, &loginGrant{userID: userID, ephemeral: pl.req.Ephemeral})
+	r, err := s.registerAs(ctx, pl.nc.machine, &pl.req, &loginGrant{userID: userID, ephemeral: pl.req.Ephemeral})
 	if err != nil {
 		var ce *controlws.Error
 		if !errors.As(err, &ce) {
 			ce = errf(controlws.CodeInternal, "registration failed on the server")
 		}
-		pl.se.reply(pl.reqID, controlws.TypeError, ce)
+		pl.nc.reply(pl.reqID, controlws.TypeError, ce)
 		return fmt.Errorf("control: login %s: %w", shortID(id), err)
 	}
-	pl.se.nodeID.Store(r.Node.ID)
-	if err := pl.se.reply(pl.reqID, controlws.TypeRegisterResponse, r); err != nil {
+	pl.nc.nodeID.Store(r.Node.ID)
+	if err := pl.nc.reply(pl.reqID, controlws.TypeRegisterResponse, r); err != nil {
 		return fmt.Errorf("control: login %s: node %s registered, but its connection failed: %w", shortID(id), r.Node.Name, err)
 	}
 	s.logf("control: interactive login %s: node %d %s registered to %s", shortID(id), r.Node.ID, r.Node.Name, safetext.Bounded(r.User.LoginName, 0))
 	return nil
 }
 
-// admitLogin refuses a new pending login for se past a limit (a fast check; addLogin has the
+// admitLogin refuses a new pending login for nc past a limit (a fast check; addLogin has the
 // last word under the same lock).
-func (f *flows) admitLogin(se *session) *controlws.Error {
+func (f *flows) admitLogin(nc *nodeConn) *controlws.Error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.loginCapLocked(se)
+	return f.loginCapLocked(nc)
 }
 
 // addLogin records pl unless a limit is reached meanwhile.
 func (f *flows) addLogin(pl *pendingLogin) *controlws.Error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := f.loginCapLocked(pl.se); err != nil {
+	if err := f.loginCapLocked(pl.nc); err != nil {
 		return err
 	}
 	if f.logins == nil {
@@ -201,7 +201,7 @@ func (f *flows) addLogin(pl *pendingLogin) *controlws.Error {
 	return nil
 }
 
-func (f *flows) loginCapLocked(se *session) *controlws.Error {
+func (f *flows) loginCapLocked(nc *nodeConn) *controlws.Error {
 	total := MaxPendingLogins
 	if f.maxLogins > 0 {
 		total = f.maxLogins
@@ -211,10 +211,10 @@ func (f *flows) loginCapLocked(se *session) *controlws.Error {
 	}
 	conn, source := 0, 0
 	for _, pl := range f.logins {
-		if pl.se == se {
+		if pl.nc == nc {
 			conn++
 		}
-		if pl.se.source == se.source {
+		if pl.nc.source == nc.source {
 			source++
 		}
 	}

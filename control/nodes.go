@@ -131,34 +131,34 @@ func (s *Server) DeleteNode(ctx context.Context, id int64) error {
 		s.writeMu.Unlock()
 		return fmt.Errorf("control: delete node %d: %w", id, err)
 	}
-	sessions := s.forgetNode(id)
+	conns := s.forgetNode(id)
 	s.writeMu.Unlock()
-	s.dropNode(nk, sessions)
+	s.dropNode(nk, conns)
 	s.logf("control: deleted node %d", id)
 	return nil
 }
 
 // forgetNode removes a deleted node from the caches and every map. It returns the node's
-// sessions, to be closed once writeMu is released. Callers hold writeMu.
-func (s *Server) forgetNode(id int64) []*session {
+// control connections, to be closed once writeMu is released. Callers hold writeMu.
+func (s *Server) forgetNode(id int64) []*nodeConn {
 	s.updates.forget(id)
 	s.mu.Lock()
 	s.uncacheNode(id)
-	var ses []*session
-	for se := range s.sessions {
-		if se.nodeID.Load() == id {
-			ses = append(ses, se)
+	var conns []*nodeConn
+	for nc := range s.conns {
+		if nc.nodeID.Load() == id {
+			conns = append(conns, nc)
 		}
 	}
 	s.mu.Unlock()
 	s.publishRemoved(id)
-	return ses
+	return conns
 }
 
 // dropNode ends a deleted node's connections to control and to the relay.
-func (s *Server) dropNode(nk key.Public, sessions []*session) {
-	for _, se := range sessions {
-		se.closeWith(&controlws.Error{Code: controlws.CodeNodeDeleted, Message: "this node was deleted"})
+func (s *Server) dropNode(nk key.Public, conns []*nodeConn) {
+	for _, nc := range conns {
+		nc.closeWith(&controlws.Error{Code: controlws.CodeNodeDeleted, Message: "this node was deleted"})
 	}
 	if s.relay != nil {
 		s.relay.ClosePeer(nk)

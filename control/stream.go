@@ -111,7 +111,8 @@ func (st *stream) run(done <-chan struct{}) error {
 			st.s.logf("control: node %d: its map is %d bytes, over the %d-byte envelope limit: it gets no map", st.nodeID, len(body), controlws.MaxEnvelopeSize)
 			return fmt.Errorf("map of %d bytes over the envelope limit", len(body))
 		}
-		if err := st.send(&controlws.Envelope{V: controlws.Version, Type: controlws.TypeMapResponse, ID: st.reqID, Body: body}); err != nil {
+		// V stays 0: the connection stamps the version it negotiated.
+		if err := st.send(&controlws.Envelope{Type: controlws.TypeMapResponse, ID: st.reqID, Body: body}); err != nil {
 			return err
 		}
 		t.Reset(keepAliveEvery)

@@ -216,9 +216,9 @@ func (s *Server) DeleteUser(ctx context.Context, email string) (DeletedUser, err
 		}
 		return DeletedUser{}, fmt.Errorf("control: delete user %s: %w", email, err)
 	}
-	var sessions []*session
+	var conns []*nodeConn
 	for _, id := range out.DeletedNodes {
-		sessions = append(sessions, s.forgetNode(id)...)
+		conns = append(conns, s.forgetNode(id)...)
 	}
 	s.mu.Lock()
 	delete(s.users, out.User.ID)
@@ -230,8 +230,8 @@ func (s *Server) DeleteUser(ctx context.Context, email string) (DeletedUser, err
 	for _, nk := range keys {
 		s.dropNode(nk, nil)
 	}
-	for _, se := range sessions {
-		se.closeWith(&controlws.Error{Code: controlws.CodeNodeDeleted, Message: "this node was deleted: its user was deleted"})
+	for _, nc := range conns {
+		nc.closeWith(&controlws.Error{Code: controlws.CodeNodeDeleted, Message: "this node was deleted: its user was deleted"})
 	}
 	s.logf("control: deleted user %d %s: nodes %v deleted, auth keys %v revoked", out.User.ID, out.User.Email, out.DeletedNodes, out.RevokedKeys)
 	return out, nil

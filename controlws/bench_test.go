@@ -17,8 +17,8 @@ func BenchmarkHandshake(b *testing.B) {
 	for b.Loop() {
 		a, z := net.Pipe()
 		errc := make(chan error, 1)
-		go func() { _, err := respond(context.Background(), z, serverKey, Version); errc <- err }()
-		if _, err := initiate(context.Background(), a, machine, serverKey.Public(), Version); err != nil {
+		go func() { _, err := respond(context.Background(), z, serverKey, Version, supported); errc <- err }()
+		if _, err := initiate(context.Background(), a, machine, serverKey.Public(), Version, supported); err != nil {
 			b.Fatal(err)
 		}
 		if err := <-errc; err != nil {
@@ -36,8 +36,8 @@ func BenchmarkFullMap(b *testing.B) {
 	defer a.Close()
 	defer z.Close()
 	srvc := make(chan *Conn, 1)
-	go func() { c, _ := respond(context.Background(), z, serverKey, Version); srvc <- c }()
-	cli, err := initiate(context.Background(), a, key.NewPrivate(), serverKey.Public(), Version)
+	go func() { c, _ := respond(context.Background(), z, serverKey, Version, supported); srvc <- c }()
+	cli, err := initiate(context.Background(), a, key.NewPrivate(), serverKey.Public(), Version, supported)
 	if err != nil {
 		b.Fatal(err)
 	}

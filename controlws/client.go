@@ -27,6 +27,9 @@ type DialOptions struct {
 	HTTPGet func(ctx context.Context, url string) ([]byte, error)
 	// Logf, if non-nil, receives connection events. Keys and auth keys are never logged.
 	Logf func(format string, args ...any)
+
+	// versions is what the client speaks; zero means supported (tests speak other ranges).
+	versions versionRange
 }
 
 // Client is a connection to control from a node. Its methods may be called concurrently.
@@ -102,29 +105,40 @@ func DialConn(ctx context.Context, opts DialOptions) (*Conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	vr := opts.versions
+	if vr == (versionRange{}) {
+		vr = supported
+	}
+	// The newest version is offered unless GET KeyPath says the server is older; the server's
+	// answer then picks. A pinned key skips the fetch, so it cannot learn of a version 1 server.
+	offer := vr.max
 	serverKey := opts.ServerKey
 	if serverKey.IsZero() {
 		get := opts.HTTPGet
 		if get == nil {
 			get = defaultHTTPGet
 		}
-		if serverKey, err = fetchServerKey(ctx, base, get); err != nil {
+		var srv versionRange
+		if serverKey, srv, err = fetchServerKey(ctx, base, get); err != nil {
 			return nil, err
 		}
+		if offer, err = pickOffer(srv, vr); err != nil {
+			return nil, fmt.Errorf("%w (server at %s)", err, opts.ServerURL)
+		}
 	}
-	wsURL := endpointURL(base, Path, true)
+	wsURL := controlURL(base, offer)
 	// Compression stays off, since Noise ciphertext does not compress. The conn outlives ctx, which
 	// bounds the dial only; Close ends it. One Noise message per WebSocket message, so none is larger.
 	nc, err := wsconn.DialLimit(ctx, wsURL, "", maxWireMsg)
 	if err != nil {
 		return nil, fmt.Errorf("controlws: connecting to %s: %w", wsURL, err)
 	}
-	conn, err := initiate(ctx, nc, opts.MachineKey, serverKey, Version)
+	conn, err := initiate(ctx, nc, opts.MachineKey, serverKey, offer, vr)
 	if err != nil {
 		nc.Close()
 		return nil, fmt.Errorf("%w (server %s at %s)", err, serverKey.ShortString(), opts.ServerURL)
 	}
-	logf("controlws: connected to %s (server key %s, machine key %s)", opts.ServerURL, serverKey.ShortString(), opts.MachineKey.Public().ShortString())
+	logf("controlws: connected to %s (protocol version %d, server key %s, machine key %s)", opts.ServerURL, conn.Version(), serverKey.ShortString(), opts.MachineKey.Public().ShortString())
 	return conn, nil
 }
 

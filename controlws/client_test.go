@@ -7,8 +7,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -58,7 +60,7 @@ func TestRoundTrip(t *testing.T) {
 	if full.Self.Key != nodeKey || len(full.Peers) != 0 || full.DERPMap == nil || full.DERPMap.Regions[1].RegionCode != "lo" {
 		t.Fatalf("full map = %+v", full)
 	}
-	sess := s.waitSession(t)
+	ms := s.waitStream(t)
 
 	// Deltas: a peer arrives, another arrives, the first changes, the second leaves; keep-alives change nothing.
 	steps := []struct {
@@ -73,7 +75,7 @@ func TestRoundTrip(t *testing.T) {
 	}
 	var kept []*NetworkMap
 	for i, st := range steps {
-		if err := sess.push(st.r); err != nil {
+		if err := ms.push(st.r); err != nil {
 			t.Fatal(err)
 		}
 		if st.names == nil {
@@ -180,13 +182,14 @@ func TestKeyEndpoint(t *testing.T) {
 	}
 	defer resp.Body.Close()
 	var kr struct {
-		Key     string `json:"key"`
-		Version int    `json:"version"`
+		Key        string `json:"key"`
+		Version    int    `json:"version"` // the oldest spoken: version 1 clients demand 1
+		MaxVersion int    `json:"maxVersion"`
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&kr); err != nil {
 		t.Fatal(err)
 	}
-	if kr.Key != s.key.Public().String() || kr.Version != Version {
+	if kr.Key != s.key.Public().String() || kr.Version != MinVersion || kr.MaxVersion != Version {
 		t.Fatalf("GET /key = %+v", kr)
 	}
 	if got := resp.Header.Get("Access-Control-Allow-Origin"); got != "*" {
@@ -195,19 +198,22 @@ func TestKeyEndpoint(t *testing.T) {
 
 	// A server of another version is named as such before any WebSocket opens.
 	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Write([]byte(`{"key":"` + s.key.Public().String() + `","version":2}`))
+		if r.URL.Path != KeyPath {
+			t.Errorf("client asked for %s of a server it cannot speak to", r.URL)
+		}
+		w.Write([]byte(`{"key":"` + s.key.Public().String() + `","version":` + strconv.Itoa(Version+1) + `}`))
 	}))
 	defer other.Close()
 	_, err = Dial(context.Background(), DialOptions{ServerURL: other.URL, MachineKey: key.NewPrivate()})
-	if err == nil || !strings.Contains(err.Error(), "version 2") {
-		t.Fatalf("Dial to a v2 server: %v", err)
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("speaks control protocol version %d, yours up to %d", Version+1, Version)) {
+		t.Fatalf("Dial to a v%d server: %v", Version+1, err)
 	}
 
 	// HTTPGet replaces net/http for the key fetch (the wasm passes one built on fetch).
 	var fetched string
 	c := dial(t, s, DialOptions{HTTPGet: func(ctx context.Context, url string) ([]byte, error) {
 		fetched = url
-		return json.Marshal(KeyResponse{Key: s.key.Public(), Version: Version})
+		return json.Marshal(KeyResponse{Key: s.key.Public(), MinVersion: MinVersion, MaxVersion: Version})
 	}})
 	c.Close()
 	if fetched != s.url+KeyPath {
@@ -240,9 +246,9 @@ func TestLargeMap(t *testing.T) {
 	t.Logf("map of %d bytes (%d peers) crossed intact", len(wantJSON), len(got.Peers))
 }
 
-// dialRaw opens a bare WebSocket to s's control path: an attacker's view.
-func dialRaw(t *testing.T, s *testServer) *websocket.Conn {
-	ws, _, err := websocket.Dial(context.Background(), strings.Replace(s.url, "http", "ws", 1)+Path, nil)
+// dialRaw opens a bare WebSocket to s's control path with query (e.g. "?v=2", or ""): an attacker's view.
+func dialRaw(t *testing.T, s *testServer, query string) *websocket.Conn {
+	ws, _, err := websocket.Dial(context.Background(), strings.Replace(s.url, "http", "ws", 1)+Path+query, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,8 +17,9 @@ import (
 // Conn is an established control connection, the same type at both ends: envelopes in and out over Noise.
 // Reads must come from one goroutine at a time; writes may come from many.
 type Conn struct {
-	nc   net.Conn
-	peer key.Public
+	nc      net.Conn
+	peer    key.Public
+	version int // negotiated; the prologue bound it
 
 	rmu   sync.Mutex
 	br    *bufio.Reader
@@ -36,9 +37,13 @@ type Conn struct {
 	closeErr  error
 }
 
-func newConn(nc net.Conn, br *bufio.Reader, peer key.Public, tx, rx *noise.CipherState) *Conn {
-	return &Conn{nc: nc, br: br, peer: peer, tx: tx, rx: rx}
+func newConn(nc net.Conn, br *bufio.Reader, peer key.Public, tx, rx *noise.CipherState, version int) *Conn {
+	return &Conn{nc: nc, br: br, peer: peer, tx: tx, rx: rx, version: version}
 }
+
+// Version returns the protocol version the two ends negotiated (MinVersion to Version); every
+// envelope on the connection carries it.
+func (c *Conn) Version() int { return c.version }
 
 // PeerKey returns the other end's static key: the client's machine key on the server, the server key on the client.
 func (c *Conn) PeerKey() key.Public { return c.peer }
@@ -66,11 +71,11 @@ func (c *Conn) ReadEnvelope() (*Envelope, error) {
 	return env, nil
 }
 
-// WriteEnvelope sends env (V defaults to Version). It is safe for concurrent use; each envelope goes out whole.
+// WriteEnvelope sends env (V defaults to the connection's Version). It is safe for concurrent use; each envelope goes out whole.
 func (c *Conn) WriteEnvelope(env *Envelope) error {
 	e := *env
 	if e.V == 0 {
-		e.V = Version
+		e.V = c.version
 	}
 	frame, err := appendFrame(nil, &e)
 	if err != nil {

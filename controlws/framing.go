@@ -67,9 +67,10 @@ func decodeEnvelope(b []byte) (*Envelope, error) {
 }
 
 // NewEnvelope returns an envelope of type typ answering (or asking) id, with body encoded as its JSON Body.
-// A nil body leaves Body empty. Servers use it to answer: NewEnvelope(TypeMapResponse, req.ID, &resp).
+// A nil body leaves Body empty; V stays 0, so Conn.WriteEnvelope stamps the connection's version.
+// Servers use it to answer: NewEnvelope(TypeMapResponse, req.ID, &resp).
 func NewEnvelope(typ string, id uint64, body any) (*Envelope, error) {
-	env := &Envelope{V: Version, Type: typ, ID: id}
+	env := &Envelope{Type: typ, ID: id}
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {

@@ -11,7 +11,7 @@ import (
 )
 
 // Fuzz targets for the bodies check mode and interactive login added: the requests as
-// control decodes them (json.Unmarshal, as its session does) and the answers as the
+// control decodes them (json.Unmarshal, as its nodeConn does) and the answers as the
 // client's SSHCheck and RegisterInteractive decode them (checkAnswer, registerAnswer).
 
 // stableJSON checks that a body decoded from fuzz input encodes again, and that the

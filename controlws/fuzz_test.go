@@ -81,7 +81,7 @@ func FuzzConnRead(f *testing.F) {
 	f.Add([]byte{0xff, 0xff, 1})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		rx := noise.UnsafeNewCipherState(cipherSuite, fuzzKey, 0)
-		c := newConn(nil, bufio.NewReader(bytes.NewReader(data)), [32]byte{}, nil, rx)
+		c := newConn(nil, bufio.NewReader(bytes.NewReader(data)), [32]byte{}, nil, rx, Version)
 		for {
 			_, err := c.ReadEnvelope()
 			if err != nil {

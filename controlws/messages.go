@@ -8,10 +8,6 @@ import (
 	"tsconnect/key"
 )
 
-// Version is the control protocol version. It is bound into the Noise prologue, so a
-// client and server of different versions fail the handshake instead of misreading.
-const Version = 1
-
 // Message types. Requests carry an ID that their response echoes; a map stream's
 // responses all echo the ID of its MapRequest.
 const (

@@ -12,6 +12,7 @@ import (
 
 	"github.com/flynn/noise"
 
+	"tsconnect/internal/safetext"
 	"tsconnect/key"
 )
 
@@ -33,9 +34,6 @@ const (
 	msg1Len = 32 + (32 + tagLen) + tagLen
 )
 
-// prologue binds the protocol name and version into the handshake hash.
-func prologue(version int) []byte { return fmt.Appendf(nil, "tsconnect control v%d", version) }
-
 func dhKey(k key.Private) noise.DHKey {
 	pub := k.Public()
 	return noise.DHKey{Private: append([]byte(nil), k[:]...), Public: pub[:]}
@@ -46,7 +44,10 @@ var errServerKeyMismatch = errors.New("the server key did not match: the server 
 	"(the client pinned or fetched another server key, or speaks another protocol version)")
 
 // initiate runs the client side of the handshake over nc and returns the established Conn.
-func initiate(ctx context.Context, nc net.Conn, machine key.Private, server key.Public, version int) (_ *Conn, err error) {
+// offer is what the client put in VersionParam: from 2 on it first reads the server's
+// version answer, and picks a version of vr from it; 1 speaks version 1 at once, as a
+// version 1 client does.
+func initiate(ctx context.Context, nc net.Conn, machine key.Private, server key.Public, offer int, vr versionRange) (_ *Conn, err error) {
 	if machine.IsZero() {
 		return nil, errors.New("controlws: no machine key")
 	}
@@ -54,11 +55,18 @@ func initiate(ctx context.Context, nc net.Conn, machine key.Private, server key.
 		return nil, errors.New("controlws: no server key")
 	}
 	defer watchDeadline(ctx, nc)(&err)
+	br := bufio.NewReaderSize(nc, 4096)
+	version, pro := 1, prologue(1, 1, nil)
+	if offer > 1 {
+		if version, pro, err = readHello(br, offer, vr); err != nil {
+			return nil, err
+		}
+	}
 	hs, err := noise.NewHandshakeState(noise.Config{
 		CipherSuite:   cipherSuite,
 		Pattern:       noise.HandshakeIK,
 		Initiator:     true,
-		Prologue:      prologue(version),
+		Prologue:      pro,
 		StaticKeypair: dhKey(machine),
 		PeerStatic:    server[:],
 	})
@@ -69,7 +77,6 @@ func initiate(ctx context.Context, nc net.Conn, machine key.Private, server key.
 	if err != nil {
 		return nil, fmt.Errorf("controlws: handshake: %w", err)
 	}
-	br := bufio.NewReaderSize(nc, 4096)
 	if err := writeWire(nc, msg1); err != nil {
 		return nil, fmt.Errorf("controlws: sending handshake: %w", err)
 	}
@@ -88,7 +95,7 @@ func initiate(ctx context.Context, nc net.Conn, machine key.Private, server key.
 	if len(payload) != 0 || tx == nil {
 		return nil, errors.New("controlws: malformed handshake reply")
 	}
-	c := newConn(nc, br, server, tx, rx)
+	c := newConn(nc, br, server, tx, rx, version)
 	// The confirmation: an empty transport message proves to the server that we hold the machine key
 	// (a replayed first message cannot produce it).
 	if err := c.writeNoise(nil); err != nil {
@@ -97,18 +104,37 @@ func initiate(ctx context.Context, nc net.Conn, machine key.Private, server key.
 	return c, nil
 }
 
-// respond runs the server side of the handshake over nc. It returns only once a transport message from the
-// client decrypted, so the client's machine key is proven.
-func respond(ctx context.Context, nc net.Conn, serverKey key.Private, version int) (_ *Conn, err error) {
+// respond runs the server side of the handshake over nc. offer is the newest version the
+// client offered (1: none, a version 1 client); from 2 on respond first answers with the
+// version picked from vr, or refuses an offer older than vr (an *Error, CodeUnsupportedVer).
+// It returns only once a transport message from the client decrypted, so the client's
+// machine key is proven.
+func respond(ctx context.Context, nc net.Conn, serverKey key.Private, offer int, vr versionRange) (_ *Conn, err error) {
 	if serverKey.IsZero() {
 		return nil, errors.New("controlws: no server key")
 	}
 	defer watchDeadline(ctx, nc)(&err)
+	if offer < vr.min {
+		msg := refusal(offer, vr)
+		if offer > 1 {
+			writeWire(nc, marshalHello(hello{Min: vr.min, Max: vr.max, Error: msg})) // best effort: we refuse either way
+		}
+		return nil, &Error{Code: CodeUnsupportedVer, Message: msg}
+	}
+	version, pro := 1, prologue(1, 1, nil)
+	if offer > 1 {
+		version = min(offer, vr.max)
+		h := marshalHello(hello{Version: version, Min: vr.min, Max: vr.max})
+		if err := writeWire(nc, h); err != nil {
+			return nil, fmt.Errorf("controlws: sending the version answer: %w", err)
+		}
+		pro = prologue(version, offer, h)
+	}
 	hs, err := noise.NewHandshakeState(noise.Config{
 		CipherSuite:   cipherSuite,
 		Pattern:       noise.HandshakeIK,
 		Initiator:     false,
-		Prologue:      prologue(version),
+		Prologue:      pro,
 		StaticKeypair: dhKey(serverKey),
 	})
 	if err != nil {
@@ -138,12 +164,40 @@ func respond(ctx context.Context, nc net.Conn, serverKey key.Private, version in
 	if err := writeWire(nc, msg2); err != nil {
 		return nil, fmt.Errorf("controlws: sending handshake reply: %w", err)
 	}
-	c := newConn(nc, br, peer, tx, rx)
+	c := newConn(nc, br, peer, tx, rx, version)
 	// Until a transport message decrypts, the first message may have been a replay.
 	if err := c.readNoise(); err != nil {
 		return nil, fmt.Errorf("controlws: client %s did not confirm the handshake: %w", peer.ShortString(), err)
 	}
 	return c, nil
+}
+
+// readHello reads the server's answer to offer and returns the version to speak (one of vr,
+// at most offer) and the prologue binding it. A refusal, or an answer outside vr, is an
+// *Error (CodeUnsupportedVer) whose message says which side to upgrade.
+func readHello(br *bufio.Reader, offer int, vr versionRange) (int, []byte, error) {
+	b, err := readWire(br)
+	if err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return 0, nil, fmt.Errorf("controlws: the server closed the connection before answering the version offer " +
+				"(a control server of version 1 answers nothing and waits: pin no server key, so that the client reads its version from GET /key)")
+		}
+		return 0, nil, fmt.Errorf("controlws: reading the version answer: %w", err)
+	}
+	h, err := parseHello(b)
+	if err != nil {
+		return 0, nil, fmt.Errorf("controlws: %w", err)
+	}
+	srv := versionRange{h.Min, h.Max}
+	switch {
+	case h.Error != "":
+		return 0, nil, &Error{Code: CodeUnsupportedVer, Message: safetext.Bounded(h.Error, 300)}
+	case h.Version > offer:
+		return 0, nil, fmt.Errorf("controlws: the server picked version %d, over the %d offered", h.Version, offer)
+	case h.Version < vr.min:
+		return 0, nil, tooNew(srv, vr)
+	}
+	return h.Version, prologue(h.Version, offer, b), nil
 }
 
 // watchDeadline makes ctx's end interrupt nc's I/O until the returned func runs; that func clears the

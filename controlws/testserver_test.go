@@ -30,6 +30,8 @@ type testServer struct {
 
 	// peers is how many extra peers full maps carry (to make them large).
 	peers int
+	// versions is the protocol versions it speaks (supported, unless a test asks for others).
+	versions versionRange
 
 	handlers sync.WaitGroup // serveControl calls, which outlive hs.Close once hijacked
 
@@ -39,20 +41,20 @@ type testServer struct {
 	handled    int                       // envelopes acted on
 	nodes      map[key.Public]key.Public // node key → machine key
 	hostinfo   map[key.Public]Hostinfo   // node key → latest Hostinfo
-	sessions   chan *session             // each map stream, once its full map went out
+	streams    chan *mapStream           // each map stream, once its full map went out
 	acceptEv   chan error                // each Accept's outcome (nil: accepted)
 	raw        []*recConn                // every TCP connection, recorded
 }
 
-// session is one client's live map stream on the test server.
-type session struct {
+// mapStream is one client's live map stream on the test server.
+type mapStream struct {
 	conn     *Conn
 	streamID uint64
 	node     Node
 }
 
-// push sends a map delta down the session's stream.
-func (s *session) push(r MapResponse) error { return s.conn.Send(TypeMapResponse, s.streamID, &r) }
+// push sends a map delta down the stream.
+func (s *mapStream) push(r MapResponse) error { return s.conn.Send(TypeMapResponse, s.streamID, &r) }
 
 func newTestServer(t testing.TB) *testServer {
 	s := startTestServer()
@@ -61,16 +63,20 @@ func newTestServer(t testing.TB) *testServer {
 }
 
 // startTestServer starts a server; Close stops it. (Examples have no testing.TB.)
-func startTestServer() *testServer {
+func startTestServer() *testServer { return startTestServerVersions(supported) }
+
+// startTestServerVersions starts a server speaking the versions vr.
+func startTestServerVersions(vr versionRange) *testServer {
 	s := &testServer{
+		versions: vr,
 		key:      key.NewPrivate(),
 		nodes:    make(map[key.Public]key.Public),
 		hostinfo: make(map[key.Public]Hostinfo),
-		sessions: make(chan *session, 16),
+		streams:  make(chan *mapStream, 16),
 		acceptEv: make(chan error, 16),
 	}
 	mux := http.NewServeMux()
-	mux.Handle("GET "+KeyPath, KeyHandler(s.key.Public()))
+	mux.Handle("GET "+KeyPath, keyHandler(s.key.Public(), vr))
 	mux.HandleFunc(Path, s.serveControl)
 	s.hs = httptest.NewUnstartedServer(mux)
 	s.hs.Listener = &recListener{Listener: s.hs.Listener, s: s}
@@ -93,7 +99,7 @@ func (s *testServer) Close() {
 func (s *testServer) serveControl(w http.ResponseWriter, r *http.Request) {
 	s.handlers.Add(1)
 	defer s.handlers.Done()
-	c, err := AcceptHTTP(w, r, s.key)
+	c, err := acceptHTTP(w, r, s.key, s.versions)
 	if err != nil {
 		s.mu.Lock()
 		s.acceptErrs = append(s.acceptErrs, err)
@@ -106,7 +112,7 @@ func (s *testServer) serveControl(w http.ResponseWriter, r *http.Request) {
 	s.accepted = append(s.accepted, c.PeerKey())
 	s.mu.Unlock()
 	s.acceptEv <- nil
-	var sess *session
+	var ms *mapStream
 	for {
 		env, err := c.ReadEnvelope()
 		if err != nil {
@@ -115,7 +121,7 @@ func (s *testServer) serveControl(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		s.handled++
 		s.mu.Unlock()
-		if env.V != Version {
+		if env.V != c.Version() {
 			c.WriteEnvelope(ErrorEnvelope(env.ID, CodeUnsupportedVer, fmt.Sprintf("version %d", env.V)))
 			continue
 		}
@@ -159,9 +165,9 @@ func (s *testServer) serveControl(w http.ResponseWriter, r *http.Request) {
 				continue
 			}
 			self := s.nodeFor(req.NodeKey, owner, req.Hostinfo)
-			sess = &session{conn: c, streamID: env.ID, node: self}
+			ms = &mapStream{conn: c, streamID: env.ID, node: self}
 			c.Send(TypeMapResponse, env.ID, &MapResponse{Full: s.fullMap(self)})
-			s.sessions <- sess
+			s.streams <- ms
 		case TypeUpdate:
 			var u Update
 			if err := env.DecodeBody(&u); err != nil {
@@ -169,15 +175,15 @@ func (s *testServer) serveControl(w http.ResponseWriter, r *http.Request) {
 				continue
 			}
 			c.Send(TypeOK, env.ID, nil)
-			if sess != nil {
-				self := sess.node
+			if ms != nil {
+				self := ms.node
 				self.Hostname = u.Hostinfo.Hostname
-				sess.push(MapResponse{Self: &self})
+				ms.push(MapResponse{Self: &self})
 			}
 		case TypeLogout:
 			c.Send(TypeOK, env.ID, nil)
-			if sess != nil {
-				c.WriteEnvelope(ErrorEnvelope(sess.streamID, CodeNodeDeleted, "node logged out"))
+			if ms != nil {
+				c.WriteEnvelope(ErrorEnvelope(ms.streamID, CodeNodeDeleted, "node logged out"))
 			}
 		default:
 			c.WriteEnvelope(ErrorEnvelope(env.ID, CodeBadRequest, "unknown message type "+env.Type))
@@ -208,12 +214,12 @@ func (s *testServer) fullMap(self Node) *NetworkMap {
 	return nm
 }
 
-// waitSession returns the next map stream the server started.
-func (s *testServer) waitSession(t testing.TB) *session {
+// waitStream returns the next map stream the server started.
+func (s *testServer) waitStream(t testing.TB) *mapStream {
 	t.Helper()
 	select {
-	case sess := <-s.sessions:
-		return sess
+	case ms := <-s.streams:
+		return ms
 	case <-time.After(time.Minute): // a hang guard, not a timed assertion
 		t.Fatal("no map stream started")
 		return nil

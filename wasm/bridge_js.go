@@ -199,7 +199,7 @@ func promise(f func() error) js.Value {
 
 // toJSError makes an Error whose code property a program can switch on.
 func toJSError(err error) js.Value {
-	e := jsError.New(err.Error())
+	e := jsError.New(errorMessage(err))
 	e.Set("code", errorCode(err))
 	return e
 }

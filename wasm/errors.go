@@ -48,6 +48,16 @@ func withCode(code string, err error) error {
 	return &codedError{code, err}
 }
 
+// errorMessage is the message the page shows for err: when control and this wasm share no
+// protocol version, just the sentence saying which to upgrade to what; else err's text.
+func errorMessage(err error) string {
+	var ctl *controlws.Error
+	if errors.As(err, &ctl) && ctl.Code == controlws.CodeUnsupportedVer {
+		return ctl.Message
+	}
+	return err.Error()
+}
+
 // errorCode classifies err for the page.
 func errorCode(err error) string {
 	var ce *codedError

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log"
@@ -9,6 +10,7 @@ import (
 	"path/filepath"
 
 	"tsconnect/agent"
+	"tsconnect/controlws"
 )
 
 func init() {
@@ -62,7 +64,7 @@ user may use that socket.`,
 			}
 			if err := a.Start(ctx); err != nil {
 				a.Close()
-				return err
+				return versionRefusal(err, cfg.ControlURL)
 			}
 			nm := a.Node().NetMap()
 			log.Printf("up: node %s, addresses %v, ssh=%v, socket %s", nm.Self.Name, nm.Self.Addresses, cfg.SSH, cfg.SocketPath)
@@ -70,4 +72,15 @@ user may use that socket.`,
 			return a.Close()
 		},
 	})
+}
+
+// versionRefusal returns err, or, when control and this binary share no protocol version, just
+// the sentence saying which to upgrade to what: the person at the terminal acts on that, not on
+// the wrappers around it ("control unreachable", which it is not).
+func versionRefusal(err error, controlURL string) error {
+	var ce *controlws.Error
+	if errors.As(err, &ce) && ce.Code == controlws.CodeUnsupportedVer {
+		return fmt.Errorf("%s (control at %s)", ce.Message, controlURL)
+	}
+	return err
 }

@@ -30,6 +30,8 @@ export type IPNState = "starting" | "needs-login" | "running" | "stopped";
 /**
  * Codes of {@link IPNError}. Control's codes pass through (`invalid_key`, `expired_key`, `used_key`,
  * `revoked_key`, `node_deleted`, `login_expired`, ...); the rest are the browser side's.
+ * `unsupported_version`: control and this package share no protocol version; the message says which
+ * to upgrade to what.
  */
 export type IPNErrorCode =
   | "invalid_key"
@@ -38,6 +40,7 @@ export type IPNErrorCode =
   | "revoked_key"
   | "node_deleted"
   | "login_expired"
+  | "unsupported_version"
   | "bad_request"
   | "control_unreachable"
   | "relay_unreachable"

@@ -20,14 +20,18 @@ type envConn interface {
 	ReadEnvelope() (*controlws.Envelope, error)
 	WriteEnvelope(*controlws.Envelope) error // safe for concurrent use
 	PeerKey() key.Public
+	// Version is the protocol version the handshake negotiated (controlws.MinVersion to
+	// controlws.Version); the handlers serve each version's message forms.
+	Version() int
 	Close() error
 }
 
-// session serves one control connection: requests in order, a map stream beside them.
-type session struct {
+// nodeConn serves one node's control connection: requests in order, a map stream beside them.
+type nodeConn struct {
 	s       *Server
 	conn    envConn
 	machine key.Public
+	version int          // the connection's protocol version, as negotiated
 	source  string       // the client's address as per-address limits count it (sourceKey)
 	nodeID  atomic.Int64 // the node this connection acts for, once known
 	// deletedOnLogout is set by a logout of an ephemeral node (read goroutine only).
@@ -40,48 +44,48 @@ type session struct {
 	wg        sync.WaitGroup
 }
 
-// serveConn runs a session until the connection ends or the server closes.
+// serveConn runs a control connection until the connection ends or the server closes.
 func (s *Server) serveConn(c envConn, source string) {
-	se := &session{s: s, conn: c, source: source, done: make(chan struct{})}
+	nc := &nodeConn{s: s, conn: c, version: c.Version(), source: source, done: make(chan struct{})}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		c.Close()
 		return
 	}
-	s.sessions[se] = struct{}{}
+	s.conns[nc] = struct{}{}
 	s.wg.Add(1)
 	s.mu.Unlock()
 	defer s.wg.Done()
-	se.serve()
-	se.close()
-	se.wg.Wait()
+	nc.serve()
+	nc.close()
+	nc.wg.Wait()
 	s.mu.Lock()
-	delete(s.sessions, se)
+	delete(s.conns, nc)
 	s.mu.Unlock()
 }
 
 // close ends the connection; serve returns soon after.
-func (se *session) close() {
-	se.closeOnce.Do(func() {
-		close(se.done)
-		se.conn.Close()
+func (nc *nodeConn) close() {
+	nc.closeOnce.Do(func() {
+		close(nc.done)
+		nc.conn.Close()
 	})
 }
 
 // closeWith tells the client why, on its map stream if it has one, then closes.
-func (se *session) closeWith(e *controlws.Error) {
-	se.streamMu.Lock()
+func (nc *nodeConn) closeWith(e *controlws.Error) {
+	nc.streamMu.Lock()
 	var id uint64
-	if se.stream != nil {
-		id = se.stream.reqID
+	if nc.stream != nil {
+		id = nc.stream.reqID
 	}
-	se.streamMu.Unlock()
-	se.reply(id, controlws.TypeError, e)
-	se.close()
+	nc.streamMu.Unlock()
+	nc.reply(id, controlws.TypeError, e)
+	nc.close()
 }
 
-func (se *session) reply(id uint64, typ string, body any) error {
+func (nc *nodeConn) reply(id uint64, typ string, body any) error {
 	var raw json.RawMessage
 	if body != nil {
 		var err error
@@ -89,24 +93,24 @@ func (se *session) reply(id uint64, typ string, body any) error {
 			return err
 		}
 	}
-	return se.conn.WriteEnvelope(&controlws.Envelope{V: controlws.Version, Type: typ, ID: id, Body: raw})
+	return nc.conn.WriteEnvelope(&controlws.Envelope{V: nc.version, Type: typ, ID: id, Body: raw})
 }
 
-func (se *session) serve() {
+func (nc *nodeConn) serve() {
 	for {
-		env, err := se.conn.ReadEnvelope()
+		env, err := nc.conn.ReadEnvelope()
 		if err != nil {
 			return
 		}
-		if se.machine.IsZero() {
+		if nc.machine.IsZero() {
 			// The transport authenticated the peer once its first message decrypted.
-			se.machine = se.conn.PeerKey()
+			nc.machine = nc.conn.PeerKey()
 		}
-		resp, body, err := se.handle(env)
+		resp, body, err := nc.handle(env)
 		if err != nil {
 			var ce *controlws.Error
 			if !errors.As(err, &ce) {
-				se.s.logf("control: machine %s: %s: %s", se.machine.ShortString(), safetext.Bounded(env.Type, 64), safetext.Bounded(err.Error(), 512))
+				nc.s.logf("control: machine %s: %s: %s", nc.machine.ShortString(), safetext.Bounded(env.Type, 64), safetext.Bounded(err.Error(), 512))
 				ce = errf(controlws.CodeInternal, "%s failed on the server", env.Type)
 			}
 			resp, body = controlws.TypeError, ce
@@ -114,15 +118,15 @@ func (se *session) serve() {
 		if resp == "" {
 			continue
 		}
-		if err := se.reply(env.ID, resp, body); err != nil {
+		if err := nc.reply(env.ID, resp, body); err != nil {
 			return
 		}
 		if env.Type == controlws.TypeLogout && resp == controlws.TypeOK {
 			// End the map stream with the reason, then the connection.
-			if se.deletedOnLogout {
-				se.closeWith(errf(controlws.CodeNodeDeleted, "ephemeral node deleted on logout"))
+			if nc.deletedOnLogout {
+				nc.closeWith(errf(controlws.CodeNodeDeleted, "ephemeral node deleted on logout"))
 			} else {
-				se.closeWith(errf(controlws.CodeNotRegistered, "logged out: register with a new auth key"))
+				nc.closeWith(errf(controlws.CodeNotRegistered, "logged out: register with a new auth key"))
 			}
 			return
 		}
@@ -130,11 +134,11 @@ func (se *session) serve() {
 }
 
 // handle serves one request; resp "" means nothing to send now.
-func (se *session) handle(env *controlws.Envelope) (resp string, body any, err error) {
-	if env.V != controlws.Version {
-		return "", nil, errf(controlws.CodeUnsupportedVer, "protocol version %d not supported (want %d)", env.V, controlws.Version)
+func (nc *nodeConn) handle(env *controlws.Envelope) (resp string, body any, err error) {
+	if env.V != nc.version {
+		return "", nil, errf(controlws.CodeUnsupportedVer, "protocol version %d not supported on this connection, which negotiated version %d", env.V, nc.version)
 	}
-	ctx := se.s.ctx
+	ctx := nc.s.ctx
 	switch env.Type {
 	case controlws.TypeRegister:
 		var req controlws.RegisterRequest
@@ -148,13 +152,13 @@ func (se *session) handle(env *controlws.Envelope) (resp string, body any, err e
 			return "", nil, errf(controlws.CodeInvalidKey, "register: auth key of %d bytes, over the limit of %d", len(req.AuthKey), controlws.MaxAuthKeyLen)
 		}
 		if req.Interactive && req.AuthKey == "" {
-			return se.registerInteractive(env, &req)
+			return nc.registerInteractive(env, &req)
 		}
-		r, err := se.s.register(ctx, se.machine, &req)
+		r, err := nc.s.register(ctx, nc.machine, &req)
 		if err != nil {
 			return "", nil, err
 		}
-		se.nodeID.Store(r.Node.ID)
+		nc.nodeID.Store(r.Node.ID)
 		return controlws.TypeRegisterResponse, r, nil
 	case controlws.TypeMapRequest:
 		var req controlws.MapRequest
@@ -164,7 +168,7 @@ func (se *session) handle(env *controlws.Envelope) (resp string, body any, err e
 		if err := req.Hostinfo.Validate(); err != nil {
 			return "", nil, errf(controlws.CodeBadRequest, "mapRequest: %v", err)
 		}
-		return "", nil, se.startStream(ctx, env.ID, &req)
+		return "", nil, nc.startStream(ctx, env.ID, &req)
 	case controlws.TypeUpdate:
 		var u controlws.Update
 		if err := json.Unmarshal(env.Body, &u); err != nil {
@@ -173,72 +177,72 @@ func (se *session) handle(env *controlws.Envelope) (resp string, body any, err e
 		if err := u.Hostinfo.Validate(); err != nil {
 			return "", nil, errf(controlws.CodeBadRequest, "update: %v", err)
 		}
-		id := se.nodeID.Load()
+		id := nc.nodeID.Load()
 		if id == 0 {
 			return "", nil, errf(controlws.CodeNotRegistered, "update before register or mapRequest on this connection")
 		}
-		if !se.s.updates.allow(id) {
+		if !nc.s.updates.allow(id) {
 			return "", nil, errf(controlws.CodeTooMany, "update: more than %d host-info updates at once, then %d a second: the last one stays in force", UpdateBurst, UpdateRate)
 		}
-		if err := se.s.updateHostinfo(ctx, id, u.Hostinfo); err != nil {
+		if err := nc.s.updateHostinfo(ctx, id, u.Hostinfo); err != nil {
 			return "", nil, err
 		}
 		return controlws.TypeOK, nil, nil
 	case controlws.TypeLogout:
-		n, err := se.s.logout(ctx, se.machine)
+		n, err := nc.s.logout(ctx, nc.machine)
 		if err != nil {
 			return "", nil, err
 		}
-		se.deletedOnLogout = n.Ephemeral
+		nc.deletedOnLogout = n.Ephemeral
 		return controlws.TypeOK, nil, nil
 	case controlws.TypeSSHCheck:
 		var req controlws.SSHCheckRequest
 		if err := json.Unmarshal(env.Body, &req); err != nil {
 			return "", nil, errf(controlws.CodeBadRequest, "sshCheck: %v", err)
 		}
-		return se.sshCheck(env, &req)
+		return nc.sshCheck(env, &req)
 	case controlws.TypeSSHCheckCancel:
-		se.cancelCheck(env.ID)
+		nc.cancelCheck(env.ID)
 		return "", nil, nil
 	}
 	return "", nil, errf(controlws.CodeBadRequest, "unknown message type %s", safetext.Bounded(strconv.Quote(env.Type), 64))
 }
 
 // startStream checks that the machine's node holds req.NodeKey and starts its map stream.
-func (se *session) startStream(ctx context.Context, reqID uint64, req *controlws.MapRequest) error {
-	se.streamMu.Lock()
-	running := se.stream != nil
-	se.streamMu.Unlock()
+func (nc *nodeConn) startStream(ctx context.Context, reqID uint64, req *controlws.MapRequest) error {
+	nc.streamMu.Lock()
+	running := nc.stream != nil
+	nc.streamMu.Unlock()
 	if running {
 		return errf(controlws.CodeBadRequest, "a map stream already runs on this connection")
 	}
-	st, err := se.s.openStream(ctx, se, reqID, req)
+	st, err := nc.s.openStream(ctx, nc, reqID, req)
 	if err != nil {
 		return err
 	}
-	se.streamMu.Lock()
-	se.stream = st
-	se.streamMu.Unlock()
-	se.wg.Add(1)
+	nc.streamMu.Lock()
+	nc.stream = st
+	nc.streamMu.Unlock()
+	nc.wg.Add(1)
 	go func() {
-		defer se.wg.Done()
-		err := st.run(se.done)
+		defer nc.wg.Done()
+		err := st.run(nc.done)
 		if err != nil {
-			se.close()
+			nc.close()
 		}
-		se.s.closeStream(st)
+		nc.s.closeStream(st)
 	}()
 	return nil
 }
 
 // openStream validates a map request and registers the stream; the node is online from now.
-func (s *Server) openStream(ctx context.Context, se *session, reqID uint64, req *controlws.MapRequest) (*stream, error) {
+func (s *Server) openStream(ctx context.Context, nc *nodeConn, reqID uint64, req *controlws.MapRequest) (*stream, error) {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	var n store.Node
 	err := s.st.Update(ctx, func(tx store.Tx) error {
 		var err error
-		n, err = tx.NodeByMachineKey(se.machine)
+		n, err = tx.NodeByMachineKey(nc.machine)
 		switch {
 		case errors.Is(err, store.ErrNotFound):
 			return errf(controlws.CodeNotRegistered, "this machine has no node: register first")
@@ -260,8 +264,8 @@ func (s *Server) openStream(ctx context.Context, se *session, reqID uint64, req 
 	if err != nil {
 		return nil, err
 	}
-	st := newStream(s, n.ID, reqID, se.conn.WriteEnvelope)
-	se.nodeID.Store(n.ID)
+	st := newStream(s, n.ID, reqID, nc.conn.WriteEnvelope)
+	nc.nodeID.Store(n.ID)
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -355,7 +359,7 @@ func (s *Server) logout(ctx context.Context, machine key.Public) (store.Node, er
 		return n, err
 	}
 	if n.Ephemeral {
-		s.forgetNode(n.ID) // its own sessions end as the client leaves
+		s.forgetNode(n.ID) // its own control connections end as the client leaves
 	} else {
 		s.mu.Lock()
 		s.cacheNode(n)
