@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"tsconnect/controlws/internal/v1client"
+	"tsconnect/internal/leakcheck"
 	"tsconnect/key"
 )
 
@@ -23,7 +24,7 @@ import (
 // server's answer on the socket tells): both ends speak the newest version both know, or the client gets
 // an *Error (CodeUnsupportedVer) saying in words which side to upgrade to which version.
 func TestVersionNegotiation(t *testing.T) {
-	checkNoLeaks(t)
+	leakcheck.Check(t)
 	for _, tc := range []struct {
 		name     string
 		cli, srv versionRange
@@ -83,7 +84,7 @@ func TestVersionNegotiation(t *testing.T) {
 // gets an error that says in words which version to run: from GET /key when it fetches the key (version 1
 // refuses a "version" other than 1), and from the WebSocket's close reason when it has the key pinned.
 func TestV1ClientRefusedReadably(t *testing.T) {
-	checkNoLeaks(t)
+	leakcheck.Check(t)
 	s := startTestServerVersions(versionRange{2, Version})
 	t.Cleanup(s.Close)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
