@@ -25,7 +25,7 @@ type User struct {
 	Password      string   `json:"password"`
 	Name          string   `json:"name,omitempty"`
 	EmailVerified bool     `json:"email_verified"`
-	Groups        []string `json:"groups,omitempty"`
+	Groups        []string `json:"groups"` // nil (no groups claim) and empty ([]) stay apart
 }
 
 // Client is a registered relying party (a confidential client with a secret).
