@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"tsconnect/control"
-	"tsconnect/internal/testop"
+	"tsconnect/internal/testopproc"
 	"tsconnect/oidc"
 )
 
@@ -17,7 +17,7 @@ import (
 // her groups.
 func TestSSOClaimsOnlyInUserinfo(t *testing.T) {
 	e, _ := newSSOEnvWith(t, oidc.Config{GroupsClaim: "realm_access.roles"},
-		testop.Options{ClaimsInUserinfoOnly: true, GroupsClaim: "realm_access.roles"})
+		testopproc.Options{ClaimsInUserinfoOnly: true, GroupsClaim: "realm_access.roles"})
 	wantPage(t, e.client().sso(OIDCStartPath, ssoAlice.Email, ssoAlice.Password), http.StatusOK, "Signed in as alice@example.com")
 	u, err := e.srv.UserByEmail(context.Background(), ssoAlice.Email)
 	if err != nil {
@@ -32,8 +32,8 @@ func TestSSOClaimsOnlyInUserinfo(t *testing.T) {
 // her user follows (same id, new email); when it gives her bob's email, the sign-in is
 // refused and audited, and neither user changes.
 func TestSSOEmailChangeCannotTakeOverAnotherUser(t *testing.T) {
-	erin := testop.User{Subject: "erin-subject", Email: "erin@example.com", Password: "erin-at-idp", EmailVerified: true}
-	e, op := newSSOEnvWith(t, oidc.Config{}, testop.Options{Users: []testop.User{erin}})
+	erin := testopproc.User{Subject: "erin-subject", Email: "erin@example.com", Password: "erin-at-idp", EmailVerified: true}
+	e, op := newSSOEnvWith(t, oidc.Config{}, testopproc.Options{Users: []testopproc.User{erin}})
 	ctx := context.Background()
 	wantPage(t, e.client().sso(OIDCStartPath, erin.Email, erin.Password), http.StatusOK, "Signed in as erin@example.com")
 	first, err := e.srv.UserByEmail(ctx, erin.Email)

@@ -16,41 +16,37 @@ import (
 	"tsconnect/console/api"
 	"tsconnect/control"
 	"tsconnect/controlws"
-	"tsconnect/internal/testop"
+	"tsconnect/internal/testopproc"
 	"tsconnect/oidc"
 	"tsconnect/policy/rules"
 )
 
 // Accounts of the test OpenID Provider.
 var (
-	ssoAlice = testop.User{Email: "alice@example.com", Password: "alice-at-idp", Name: "Alice Liddell", EmailVerified: true, Groups: []string{"engineering"}}
-	ssoBob   = testop.User{Email: "bob@example.com", Password: "bob-at-idp", EmailVerified: true, Groups: []string{"sales"}}
-	ssoCarol = testop.User{Email: "carol@other.org", Password: "carol-at-idp", EmailVerified: true, Groups: []string{"engineering"}}
-	ssoDave  = testop.User{Email: "dave@example.com", Password: "dave-at-idp", EmailVerified: false, Groups: []string{"engineering"}}
+	ssoAlice = testopproc.User{Email: "alice@example.com", Password: "alice-at-idp", Name: "Alice Liddell", EmailVerified: true, Groups: []string{"engineering"}}
+	ssoBob   = testopproc.User{Email: "bob@example.com", Password: "bob-at-idp", EmailVerified: true, Groups: []string{"sales"}}
+	ssoCarol = testopproc.User{Email: "carol@other.org", Password: "carol-at-idp", EmailVerified: true, Groups: []string{"engineering"}}
+	ssoDave  = testopproc.User{Email: "dave@example.com", Password: "dave-at-idp", EmailVerified: false, Groups: []string{"engineering"}}
 )
 
 // newSSOEnv is an env whose console signs in with a real OpenID Provider (internal/testop,
 // on ory/fosite) that knows alice, bob, carol and dave. cfg gives the allow lists.
-func newSSOEnv(t *testing.T, cfg oidc.Config) (*env, *testop.OP) {
+func newSSOEnv(t *testing.T, cfg oidc.Config) (*env, *testopproc.OP) {
 	t.Helper()
-	return newSSOEnvWith(t, cfg, testop.Options{})
+	return newSSOEnvWith(t, cfg, testopproc.Options{})
 }
 
 // newSSOEnvWith is newSSOEnv with more provider options (its users and client are added).
-func newSSOEnvWith(t *testing.T, cfg oidc.Config, opts testop.Options) (*env, *testop.OP) {
+func newSSOEnvWith(t *testing.T, cfg oidc.Config, opts testopproc.Options) (*env, *testopproc.OP) {
 	t.Helper()
-	var op *testop.OP
+	var op *testopproc.OP
 	e := newEnvWith(t, func(e *env) {
 		callback := e.hs.URL + OIDCCallbackPath
 		var err error
 		opts.Users = append(opts.Users, ssoAlice, ssoBob, ssoCarol, ssoDave)
-		opts.Clients = append(opts.Clients, testop.Client{ID: "tsconnect", Secret: "client-secret", RedirectURIs: []string{callback}})
+		opts.Clients = append(opts.Clients, testopproc.Client{ID: "tsconnect", Secret: "client-secret", RedirectURIs: []string{callback}})
 		opts.Logf = t.Logf
-		op, err = testop.New(opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(op.Close)
+		op = testopproc.Start(t, opts)
 		tr := &http.Transport{}
 		t.Cleanup(tr.CloseIdleConnections)
 		cfg.Issuer, cfg.ClientID, cfg.ClientSecret, cfg.RedirectURL = op.Issuer(), "tsconnect", "client-secret", callback
@@ -207,7 +203,7 @@ func TestSSOSignIn(t *testing.T) {
 func TestSSORefusals(t *testing.T) {
 	e, _ := newSSOEnv(t, oidc.Config{AllowedDomains: []string{"example.com"}})
 	for _, tc := range []struct {
-		u    testop.User
+		u    testopproc.User
 		want string
 	}{
 		{ssoDave, "not verified"},

@@ -10,7 +10,7 @@ import (
 
 	"tsconnect/control"
 	"tsconnect/controlws"
-	"tsconnect/internal/testop"
+	"tsconnect/internal/testopproc"
 	"tsconnect/oidc"
 )
 
@@ -23,7 +23,7 @@ const periodCheckPolicy = `{
 
 // signInElsewhere signs the browser in at the provider for another application (client
 // "other-app"), leaving the provider's session cookie in c's jar.
-func (c *client) signInElsewhere(op *testop.OP, email, password string) {
+func (c *client) signInElsewhere(op *testopproc.OP, email, password string) {
 	t := c.e.t
 	t.Helper()
 	q := url.Values{"client_id": {"other-app"}, "response_type": {"code"}, "scope": {"openid email"},
@@ -56,8 +56,8 @@ func (c *client) ssoSilent(path string) answer {
 // so her SSH login under a one-hour check rule is held, and only a forced fresh sign-in
 // at the provider (prompt=login, max_age=0, from the check page) lets it in.
 func TestSilentSSODoesNotPassCheck(t *testing.T) {
-	e, op := newSSOEnvWith(t, oidc.Config{}, testop.Options{RememberSignIns: true,
-		Clients: []testop.Client{{ID: "other-app", Secret: "other-secret", RedirectURIs: []string{"http://127.0.0.1:1/other"}}}})
+	e, op := newSSOEnvWith(t, oidc.Config{}, testopproc.Options{RememberSignIns: true,
+		Clients: []testopproc.Client{{ID: "other-app", Secret: "other-secret", RedirectURIs: []string{"http://127.0.0.1:1/other"}}}})
 	ctx := context.Background()
 	c := e.client()
 	c.signInElsewhere(op, ssoAlice.Email, ssoAlice.Password)
@@ -90,7 +90,7 @@ func TestSilentSSODoesNotPassCheck(t *testing.T) {
 // TestSSOWithoutAuthTimeNeverCountsForChecks: a provider that sends no auth_time signs
 // alice in to the console, but that proves nothing for check rules: her SSH login is held.
 func TestSSOWithoutAuthTimeNeverCountsForChecks(t *testing.T) {
-	e, _ := newSSOEnvWith(t, oidc.Config{}, testop.Options{NoAuthTime: true})
+	e, _ := newSSOEnvWith(t, oidc.Config{}, testopproc.Options{NoAuthTime: true})
 	ctx := context.Background()
 	wantPage(t, e.client().sso(OIDCStartPath, ssoAlice.Email, ssoAlice.Password), http.StatusOK, "Signed in as alice@example.com")
 	alice, err := e.srv.UserByEmail(ctx, ssoAlice.Email)

@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"tsconnect/internal/testop"
+	"tsconnect/internal/testopproc"
 )
 
 // floodRSSBoundKiB is the stated bound on control's peak RSS (VmHWM) under the floods: 384 MiB
@@ -46,13 +46,10 @@ func BenchmarkControlUnderFloods(b *testing.B) {
 	dir := b.TempDir()
 	ln := freePort(b)
 	url := "http://" + ln
-	op, err := testop.New(testop.Options{
-		Users:   []testop.User{{Email: "ada@example.com", Password: "ada-idp", EmailVerified: true}},
-		Clients: []testop.Client{{ID: "tsconnect", Secret: "bench-client-secret", RedirectURIs: []string{url + "/auth/oidc/callback"}}},
+	op := testopproc.Start(b, testopproc.Options{
+		Users:   []testopproc.User{{Email: "ada@example.com", Password: "ada-idp", EmailVerified: true}},
+		Clients: []testopproc.Client{{ID: "tsconnect", Secret: "bench-client-secret", RedirectURIs: []string{url + "/auth/oidc/callback"}}},
 	})
-	if err != nil {
-		b.Fatal(err)
-	}
 	defer op.Close()
 	secretFile := filepath.Join(dir, "oidc-secret")
 	if err := os.WriteFile(secretFile, []byte("bench-client-secret\n"), 0o600); err != nil {

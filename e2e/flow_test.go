@@ -13,7 +13,7 @@ import (
 	"strings"
 	"testing"
 
-	"tsconnect/internal/testop"
+	"tsconnect/internal/testopproc"
 )
 
 // ssoBrowser is a user agent with its own cookies that follows redirects, as a browser
@@ -77,18 +77,15 @@ func TestCLIControlSSO(t *testing.T) {
 	dir := t.TempDir()
 	addr := freePort(t)
 	base := "http://" + addr
-	op, err := testop.New(testop.Options{
-		Users: []testop.User{
+	op := testopproc.Start(t, testopproc.Options{
+		Users: []testopproc.User{
 			{Email: "alice@example.com", Password: "alice-idp", EmailVerified: true, Groups: []string{"engineering"}},
 			{Email: "mallory@example.com", Password: "mallory-idp", EmailVerified: false},
 			{Email: "carol@other.org", Password: "carol-idp", EmailVerified: true},
 		},
-		Clients: []testop.Client{{ID: "tsconnect", Secret: "e2e-client-secret", RedirectURIs: []string{base + "/auth/oidc/callback"}}},
+		Clients: []testopproc.Client{{ID: "tsconnect", Secret: "e2e-client-secret", RedirectURIs: []string{base + "/auth/oidc/callback"}}},
 		Logf:    t.Logf,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	defer op.Close()
 	secretFile := filepath.Join(t.TempDir(), "oidc-secret")
 	if err := os.WriteFile(secretFile, []byte("e2e-client-secret\n"), 0o600); err != nil {

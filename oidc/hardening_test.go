@@ -10,11 +10,11 @@ import (
 	"testing"
 
 	"tsconnect/internal/leakcheck"
-	"tsconnect/internal/testop"
+	"tsconnect/internal/testopproc"
 )
 
 // setupWith is setup with provider options.
-func setupWith(t *testing.T, c Config, opts testop.Options) (*app, *testop.OP) {
+func setupWith(t *testing.T, c Config, opts testopproc.Options) (*app, *testopproc.OP) {
 	t.Helper()
 	leakcheck.Check(t)
 	a := newApp(t)
@@ -99,7 +99,7 @@ func TestForgedOrSwappedStateCookieRefused(t *testing.T) {
 // TestClaimsOnlyInUserinfo: with a provider that keeps email, email_verified and the
 // groups out of the ID token, the sign-in reads them from the userinfo endpoint.
 func TestClaimsOnlyInUserinfo(t *testing.T) {
-	a, _ := setupWith(t, Config{}, testop.Options{ClaimsInUserinfoOnly: true})
+	a, _ := setupWith(t, Config{}, testopproc.Options{ClaimsInUserinfoOnly: true})
 	b := newBrowser(t, a)
 	id, _, err := b.finish(a, b.signIn(a, "/", alice.Email, alice.Password))
 	if err != nil || id.Email != alice.Email || id.Name != alice.Name || !slices.Equal(id.Groups, alice.Groups) {
@@ -115,8 +115,8 @@ func TestClaimsOnlyInUserinfo(t *testing.T) {
 // TestUserinfoOfAnotherSubjectRefused: a userinfo answer whose sub is not the ID token's
 // (OpenID Connect Core 5.3.2) is refused, not merged.
 func TestUserinfoOfAnotherSubjectRefused(t *testing.T) {
-	a, _ := setupWith(t, Config{}, testop.Options{ClaimsInUserinfoOnly: true,
-		UserinfoSubject: func(testop.User) string { return bob.Email }})
+	a, _ := setupWith(t, Config{}, testopproc.Options{ClaimsInUserinfoOnly: true,
+		UserinfoSubject: bob.Email})
 	b := newBrowser(t, a)
 	_, _, err := b.finish(a, b.signIn(a, "/", alice.Email, alice.Password))
 	if !errors.Is(err, ErrUserinfo) || !strings.Contains(err.Error(), "subject") {
@@ -129,7 +129,7 @@ func TestUserinfoOfAnotherSubjectRefused(t *testing.T) {
 func TestNestedGroupsClaim(t *testing.T) {
 	for _, inUserinfo := range []bool{false, true} {
 		a, _ := setupWith(t, Config{GroupsClaim: "realm_access.roles", AllowedGroups: []string{"eng"}},
-			testop.Options{GroupsClaim: "realm_access.roles", ClaimsInUserinfoOnly: inUserinfo})
+			testopproc.Options{GroupsClaim: "realm_access.roles", ClaimsInUserinfoOnly: inUserinfo})
 		b := newBrowser(t, a)
 		id, _, err := b.finish(a, b.signIn(a, "/", alice.Email, alice.Password))
 		if err != nil || !slices.Equal(id.Groups, alice.Groups) {

@@ -15,15 +15,15 @@ import (
 	"testing"
 
 	"tsconnect/internal/leakcheck"
-	"tsconnect/internal/testop"
+	"tsconnect/internal/testopproc"
 )
 
 // Users of the test provider.
 var (
-	alice = testop.User{Email: "alice@example.com", Password: "alice-pw", Name: "Alice Liddell", EmailVerified: true, Groups: []string{"eng", "admins"}}
-	bob   = testop.User{Email: "bob@example.com", Password: "bob-pw", EmailVerified: true, Groups: []string{"sales"}}
-	carol = testop.User{Email: "carol@other.org", Password: "carol-pw", EmailVerified: true, Groups: []string{"eng"}}
-	dave  = testop.User{Email: "dave@example.com", Password: "dave-pw", EmailVerified: false, Groups: []string{"eng"}}
+	alice = testopproc.User{Email: "alice@example.com", Password: "alice-pw", Name: "Alice Liddell", EmailVerified: true, Groups: []string{"eng", "admins"}}
+	bob   = testopproc.User{Email: "bob@example.com", Password: "bob-pw", EmailVerified: true, Groups: []string{"sales"}}
+	carol = testopproc.User{Email: "carol@other.org", Password: "carol-pw", EmailVerified: true, Groups: []string{"eng"}}
+	dave  = testopproc.User{Email: "dave@example.com", Password: "dave-pw", EmailVerified: false, Groups: []string{"eng"}}
 )
 
 // app is a relying party's web server: /login starts a sign-in, /callback finishes it.
@@ -88,25 +88,20 @@ func (a *app) result() (Identity, string, error) {
 }
 
 // newProvider starts a testop with the usual users and the app as its client.
-func newProvider(t *testing.T, a *app, opts testop.Options) *testop.OP {
+func newProvider(t *testing.T, a *app, opts testopproc.Options) *testopproc.OP {
 	t.Helper()
 	opts.Users = append(opts.Users, alice, bob, carol, dave)
-	opts.Clients = []testop.Client{{ID: "tsconnect", Secret: "tsconnect-secret", RedirectURIs: []string{a.callbackURL()}}}
+	opts.Clients = []testopproc.Client{{ID: "tsconnect", Secret: "tsconnect-secret", RedirectURIs: []string{a.callbackURL()}}}
 	opts.Logf = t.Logf
-	op, err := testop.New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(op.Close)
-	return op
+	return testopproc.Start(t, opts)
 }
 
 // setup gives an app signed in through a fresh test provider, configured with c.
-func setup(t *testing.T, c Config) (*app, *testop.OP) {
+func setup(t *testing.T, c Config) (*app, *testopproc.OP) {
 	t.Helper()
 	leakcheck.Check(t)
 	a := newApp(t)
-	op := newProvider(t, a, testop.Options{})
+	op := newProvider(t, a, testopproc.Options{})
 	c.Issuer = op.Issuer()
 	a.configure(t, c)
 	return a, op

@@ -11,7 +11,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"tsconnect/internal/leakcheck"
-	"tsconnect/internal/testop"
+	"tsconnect/internal/testopproc"
 )
 
 func TestSignInGivesIdentityWithGroups(t *testing.T) {
@@ -48,7 +48,7 @@ func TestSignInGivesIdentityWithGroups(t *testing.T) {
 func TestGroupsFromConfiguredClaim(t *testing.T) {
 	leakcheck.Check(t)
 	a := newApp(t)
-	op := newProvider(t, a, testop.Options{GroupsClaim: "roles"})
+	op := newProvider(t, a, testopproc.Options{GroupsClaim: "roles"})
 	a.configure(t, Config{Issuer: op.Issuer(), GroupsClaim: "roles", AllowedGroups: []string{"admins"}})
 	b := newBrowser(t, a)
 	id, _, err := b.finish(a, b.signIn(a, "", alice.Email, alice.Password))
@@ -135,7 +135,7 @@ func TestAllowLists(t *testing.T) {
 	cases := []struct {
 		name    string
 		c       Config
-		user    testop.User
+		user    testopproc.User
 		allowed bool
 		says    string
 	}{

@@ -27,6 +27,9 @@ go test -race -count=1 -timeout=15m ./control/... ./controlws/... ./console/... 
 step "DERP interop with the stock relay (a separate, test-only module)"
 (cd derpws/interop && go vet ./... && go test -count=1 -timeout=10m ./...)
 
+step "the test OpenID Provider (internal/testop: a separate, test-only module on ory/fosite)"
+(cd internal/testop && go vet ./... && go test -count=1 -timeout=5m ./...)
+
 step "go test (js/wasm under node)"
 NODE_OPTIONS=--experimental-websocket GOOS=js GOARCH=wasm \
   go test -count=1 -timeout=10m -exec="$WASM_EXEC" ./key ./engine ./sshclient ./policy/... ./filter ./wsconn

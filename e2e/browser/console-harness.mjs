@@ -190,18 +190,19 @@ export async function openSSHDialog(page, name) {
 const built = new Map();
 
 /**
- * Builds the Go main ./e2e/tools/NAME (or ./internal/testop/cmd/testop for 'testop') once per
- * run into a temporary directory and returns its path; TSCONNECT_TOOL_NAME overrides it.
+ * Builds the Go main ./e2e/tools/NAME (or ./cmd/testop of the test-only module internal/testop
+ * for 'testop') once per run into a temporary directory and returns its path;
+ * TSCONNECT_TOOL_NAME overrides it.
  */
 export function goTool(name) {
   const override = process.env[`TSCONNECT_TOOL_${name.toUpperCase()}`];
   if (override) return Promise.resolve(override);
   if (!built.has(name)) {
-    const pkg = name === 'testop' ? './internal/testop/cmd/testop' : `./e2e/tools/${name}`;
+    const [pkg, cwd] = name === 'testop' ? ['./cmd/testop', join(root, 'internal', 'testop')] : [`./e2e/tools/${name}`, root];
     const dir = mkdtempSync(join(tmpdir(), `tsconnect-tool-${name}-`));
     const out = join(dir, name);
     built.set(name, new Promise((resolve, reject) => {
-      const p = spawn('go', ['build', '-o', out, pkg], { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] });
+      const p = spawn('go', ['build', '-o', out, pkg], { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
       let err = '';
       p.stderr.on('data', (d) => { err += d; });
       p.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`go build ${pkg}: exit ${code}\n${err}`))));

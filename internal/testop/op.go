@@ -1,5 +1,8 @@
 // Package testop is a real OpenID Provider for tests, built on ory/fosite and served on loopback:
 // discovery, JWKS, an HTML login form, the code flow with PKCE, and users with email and groups.
+//
+// It is a Go module of its own, so that the product's go.mod never lists fosite: cmd/testop
+// serves it as a process, which the main module's tests start through internal/testopproc.
 package testop
 
 import (

@@ -1,9 +1,12 @@
 // Command testop runs the test OpenID Provider (package testop) on 127.0.0.1 for tests that
-// need it as a process: users and a client from a JSON file, the issuer URL on stdout.
+// need it as a process: users and clients from a JSON config, the issuer URL on stdout, and
+// a small admin endpoint on loopback to change users and read counters while it runs.
 //
 // Usage:
 //
-//	testop --config FILE|- [--groups-claim NAME] [--id-token-lifespan DUR] [-v=false]
+//	testop --config FILE|- [--groups-claim NAME] [--id-token-lifespan DUR]
+//	       [--claims-in-userinfo-only] [--userinfo-subject SUB] [--remember-sign-ins]
+//	       [--no-auth-time] [-v=false]
 //
 // The config (the file, or standard input for "-") is
 //
@@ -12,19 +15,32 @@
 //	 "client": {"id": "tsconnect", "secret": "…", "redirect_uri": "http://127.0.0.1:8080/auth/oidc/callback"}}
 //
 // "clients" (a list of the same shape, "redirect_uris" a list) may stand beside or instead of
-// "client". testop prints one line, the issuer URL, once it serves, then serves until it gets
-// SIGINT or SIGTERM. Sign-ins and refused requests are logged on standard error (never passwords).
+// "client". Once it serves, testop prints two lines on standard output:
+//
+//	http://127.0.0.1:PORT                     the issuer URL
+//	admin http://127.0.0.1:PORT2 TOKEN        the admin endpoint and its bearer token
+//
+// The admin endpoint (every request with "Authorization: Bearer TOKEN") has
+//
+//	POST /users     a user in the config's form: added, or replacing the one with its email
+//	POST /clients   a client in the config's form
+//	GET  /logins    {"logins": N}: how many password sign-ins the login form has accepted
+//	POST /backdate  {"by": "2h"}: remembered sign-ins move that far into the past
+//
+// testop serves until it gets SIGINT or SIGTERM. Sign-ins and refused requests are logged on
+// standard error (never passwords or tokens).
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
+	"crypto/rand"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
@@ -32,29 +48,6 @@ import (
 
 	"tsconnect/internal/testop"
 )
-
-// config is the JSON the provider starts from.
-type config struct {
-	Users   []userJSON   `json:"users"`
-	Client  *clientJSON  `json:"client"`
-	Clients []clientJSON `json:"clients"`
-}
-
-type userJSON struct {
-	Email         string   `json:"email"`
-	Password      string   `json:"password"`
-	EmailVerified bool     `json:"email_verified"`
-	Groups        []string `json:"groups"`
-	Name          string   `json:"name"`
-	Subject       string   `json:"subject"`
-}
-
-type clientJSON struct {
-	ID           string   `json:"id"`
-	Secret       string   `json:"secret"`
-	RedirectURI  string   `json:"redirect_uri"`
-	RedirectURIs []string `json:"redirect_uris"`
-}
 
 func main() {
 	log.SetFlags(0)
@@ -65,12 +58,16 @@ func main() {
 	}
 }
 
-// run serves the provider the arguments describe until ctx ends.
+// run serves the provider the arguments describe, and its admin endpoint, until ctx ends.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) error {
 	fs := flag.NewFlagSet("testop", flag.ContinueOnError)
 	configPath := fs.String("config", "", `JSON file with "users" and "client" ("-": standard input)`)
-	groupsClaim := fs.String("groups-claim", "groups", "ID token claim that carries the users' groups")
+	groupsClaim := fs.String("groups-claim", "groups", "ID token claim that carries the users' groups (a dotted path nests it)")
 	lifespan := fs.Duration("id-token-lifespan", time.Hour, "how long ID tokens are valid")
+	userinfoOnly := fs.Bool("claims-in-userinfo-only", false, "leave email, email_verified, name and groups out of the ID token (userinfo has them)")
+	userinfoSub := fs.String("userinfo-subject", "", `the "sub" the userinfo endpoint answers for every user (a broken provider); "" is the user's own`)
+	remember := fs.Bool("remember-sign-ins", false, "keep a provider session per browser: later requests without prompt=login or max_age=0 sign in silently")
+	noAuthTime := fs.Bool("no-auth-time", false, "leave auth_time out of the ID token")
 	verbose := fs.Bool("v", true, "log sign-ins and refused requests on standard error")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -87,6 +84,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) 
 	}
 	opts.GroupsClaim = *groupsClaim
 	opts.IDTokenLifespan = *lifespan
+	opts.ClaimsInUserinfoOnly = *userinfoOnly
+	opts.RememberSignIns = *remember
+	opts.NoAuthTime = *noAuthTime
+	if sub := *userinfoSub; sub != "" {
+		opts.UserinfoSubject = func(testop.User) string { return sub }
+	}
 	if *verbose {
 		opts.Logf = log.Printf
 	}
@@ -95,51 +98,23 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) 
 		return err
 	}
 	defer op.Close()
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("admin endpoint: %w", err)
+	}
+	token := rand.Text()
+	admin := &http.Server{Handler: adminHandler(op, token), ReadHeaderTimeout: 10 * time.Second}
+	served := make(chan error, 1)
+	go func() { served <- admin.Serve(ln) }()
+	defer func() {
+		admin.Close()
+		<-served
+	}()
+
 	fmt.Fprintln(stdout, op.Issuer())
+	fmt.Fprintf(stdout, "admin http://%s %s\n", ln.Addr(), token)
 	log.Printf("testop: serving %s with %d users and %d clients", op.Issuer(), len(opts.Users), len(opts.Clients))
 	<-ctx.Done()
 	return nil
-}
-
-// readConfig reads and checks the JSON config at path ("-": stdin).
-func readConfig(path string, stdin io.Reader) (testop.Options, error) {
-	var data []byte
-	var err error
-	if path == "-" {
-		data, err = io.ReadAll(stdin)
-	} else {
-		data, err = os.ReadFile(path)
-	}
-	if err != nil {
-		return testop.Options{}, fmt.Errorf("reading the config: %w", err)
-	}
-	var c config
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&c); err != nil {
-		return testop.Options{}, fmt.Errorf("config %s: %w", path, err)
-	}
-	var opts testop.Options
-	for i, u := range c.Users {
-		if u.Email == "" || u.Password == "" {
-			return testop.Options{}, fmt.Errorf("config %s: user %d needs an email and a password", path, i+1)
-		}
-		opts.Users = append(opts.Users, testop.User{Subject: u.Subject, Email: u.Email, Password: u.Password,
-			Name: u.Name, EmailVerified: u.EmailVerified, Groups: u.Groups})
-	}
-	clients := c.Clients
-	if c.Client != nil {
-		clients = append([]clientJSON{*c.Client}, clients...)
-	}
-	if len(clients) == 0 {
-		return testop.Options{}, fmt.Errorf("config %s: no client: give \"client\": {\"id\", \"secret\", \"redirect_uri\"}", path)
-	}
-	for _, cl := range clients {
-		uris := cl.RedirectURIs
-		if cl.RedirectURI != "" {
-			uris = append([]string{cl.RedirectURI}, uris...)
-		}
-		opts.Clients = append(opts.Clients, testop.Client{ID: cl.ID, Secret: cl.Secret, RedirectURIs: uris})
-	}
-	return opts, nil
 }
