@@ -18,7 +18,7 @@ const root = path.dirname(fileURLToPath(import.meta.url));
 const r = (/** @type {string} */ p) => path.join(root, p);
 const dev = process.argv.includes("--dev");
 
-/** Budgets from shared/DESIGN.md. */
+/** Budgets from docs/architecture.md. */
 const budget = { raw: 14_000_000, brotli: 2_800_000 };
 
 /** @type {esbuild.BuildOptions} */

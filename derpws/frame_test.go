@@ -45,7 +45,7 @@ type blockingReader struct{}
 
 func (blockingReader) Read([]byte) (int, error) { panic("read past a refused header") }
 
-// TestFrameLayouts pins the bytes of frames to PROTOCOLS.md.
+// TestFrameLayouts pins the bytes of frames to docs/protocols.md.
 func TestFrameLayouts(t *testing.T) {
 	var buf bytes.Buffer
 	bw := bufio.NewWriter(&buf)

@@ -182,7 +182,7 @@ func TestDialListenIPv4IPv6(t *testing.T) {
 const bulkSize int64 = 32 << 20
 
 // TestBulkTransfer moves 32 MiB of random bytes each way at once over one connection and
-// checks them by SHA-256. Under GOOS=js it is the livelock guard of DESIGN.md: the whole
+// checks them by SHA-256. Under GOOS=js it is the livelock guard of docs/architecture.md: the whole
 // data path (two stacks, two WireGuard devices, the relay) in one single-threaded process.
 func TestBulkTransfer(t *testing.T) {
 	bulkTransfer(t, &memrelay.Hub{}, bulkSize)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Prints the performance figures of shared/DESIGN.md's budgets: relay packets/s, engine and
+# Prints the performance figures of the budgets in docs/architecture.md: relay packets/s, engine and
 # end-to-end bulk MiB/s (native and wasm), click-to-prompt in Chromium, wasm size.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -26,7 +26,7 @@ const (
 	// OutboundQueueLen is how many packets may wait between the stack and WireGuard. When it
 	// is full the stack's packets are dropped (TCP retransmits), never waited for: a stack
 	// goroutine that blocked here would hold endpoint locks and, in single-threaded wasm,
-	// livelock the stack (DESIGN.md, "Single-threaded wasm").
+	// livelock the stack (docs/architecture.md, "Single-threaded wasm").
 	OutboundQueueLen = 1024
 	// batchSize is the most packets one Read or Write call handles.
 	batchSize = 32

@@ -100,7 +100,7 @@ func keys(m map[string]bool) []string {
 	return ks
 }
 
-// Size budget of the browser build (DESIGN.md): 14 MB raw; 2.8 MB brotli, checked by the
+// Size budget of the browser build (docs/architecture.md): 14 MB raw; 2.8 MB brotli, checked by the
 // front-end build's size report (the Go standard library has no brotli). gzip is logged.
 const maxRawSize = 14_000_000
 

@@ -16,7 +16,7 @@ import (
 
 // The second syscall/js binding of the wasm (besides wasm/bridge_js.go): coder/websocket's
 // browser build costs 2.3 MB of net/http+TLS. Its handlers only copy bytes and record state, and
-// never block; no Go call here waits on JavaScript (DESIGN.md, single-threaded wasm).
+// never block; no Go call here waits on JavaScript (docs/architecture.md, single-threaded wasm).
 
 var (
 	uint8Array  = js.Global().Get("Uint8Array")
