@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"tsconnect/controlws"
-	"tsconnect/policy"
+	"tsconnect/policy/rules"
 	"tsconnect/sshd"
 )
 
@@ -34,7 +34,7 @@ func CheckBanner(user, url string) string {
 
 // holdCheck holds a login v (a check verdict) from peer and asks control for the verdict;
 // it returns the login once control accepts, or why it was refused.
-func (a *Agent) holdCheck(ctx context.Context, remote netip.AddrPort, req string, v policy.Verdict, peer controlws.Node, src string) (*sshd.Login, error) {
+func (a *Agent) holdCheck(ctx context.Context, remote netip.AddrPort, req string, v rules.Verdict, peer controlws.Node, src string) (*sshd.Login, error) {
 	if err := sshd.ExtendHandshake(ctx, checkHold); err != nil {
 		a.logf("agent: check hold for %s: %v", src, err)
 	}
@@ -102,7 +102,7 @@ func (a *Agent) holdCheck(ctx context.Context, remote netip.AddrPort, req string
 				// A policy change decides here when it no longer asks for this same check.
 				changed = a.mapChanged()
 				nv, _, err := a.verdictFor(remote, req)
-				if err == nil && nv.Action == policy.Check && nv.LocalUser == v.LocalUser && nv.CheckPeriod == v.CheckPeriod {
+				if err == nil && nv.Action == rules.Check && nv.LocalUser == v.LocalUser && nv.CheckPeriod == v.CheckPeriod {
 					continue
 				}
 				ccancel()
@@ -110,11 +110,11 @@ func (a *Agent) holdCheck(ctx context.Context, remote netip.AddrPort, req string
 				switch {
 				case err != nil:
 					return refuse("%v", err)
-				case nv.Action == policy.Accept && nv.LocalUser == v.LocalUser:
+				case nv.Action == rules.Accept && nv.LocalUser == v.LocalUser:
 					v = nv
 					a.logf("agent: the policy now accepts the held login of %s as %q", src, v.LocalUser)
 					return accept()
-				case nv.Action == policy.Check && nv.LocalUser == v.LocalUser:
+				case nv.Action == rules.Check && nv.LocalUser == v.LocalUser:
 					v = nv // another period: ask again
 					r = result{err: errRetryNow}
 					break wait
@@ -162,10 +162,10 @@ func (a *Agent) holdCheck(ctx context.Context, remote netip.AddrPort, req string
 var errRetryNow = errors.New("ask again")
 
 // verdictFor evaluates a login from remote as req under the current map.
-func (a *Agent) verdictFor(remote netip.AddrPort, req string) (policy.Verdict, controlws.Node, error) {
+func (a *Agent) verdictFor(remote netip.AddrPort, req string) (rules.Verdict, controlws.Node, error) {
 	nm := a.netMap()
 	if nm == nil {
-		return policy.Verdict{}, controlws.Node{}, errors.New("this node has no network map")
+		return rules.Verdict{}, controlws.Node{}, errors.New("this node has no network map")
 	}
 	return verdict(nm, remote.Addr(), req)
 }

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"tsconnect/control"
-	"tsconnect/policy"
+	"tsconnect/policy/rules"
 )
 
 // userRef names a user briefly.
@@ -111,8 +111,8 @@ func (c *Console) machines(w http.ResponseWriter, r *http.Request, _ *session) {
 }
 
 type sshUserJSON struct {
-	Name   string        `json:"name"`
-	Action policy.Action `json:"action"`
+	Name   string       `json:"name"`
+	Action rules.Action `json:"action"`
 }
 
 type sshUsersJSON struct {
