@@ -131,20 +131,24 @@ async function main() {
     return;
   }
 
-  openTerminal(ipn, { host: s.host, user: s.user }, {
-    container: terminalEl,
-    onConnectionProgress: (text) => setStatus("connecting", text),
-    onConnected: () => setStatus("connected", `Connected: ${s.user}@${s.host}`),
-    onBanner: (_text, url) => {
-      // The console's rule: only control's own check and login pages open by themselves.
-      const href = controlPageURL(url, s.controlURL);
-      if (href) window.open(href, "_blank", "noopener");
+  openTerminal(
+    ipn,
+    { host: s.host, user: s.user },
+    {
+      container: terminalEl,
+      onConnectionProgress: (text) => setStatus("connecting", text),
+      onConnected: () => setStatus("connected", `Connected: ${s.user}@${s.host}`),
+      onBanner: (_text, url) => {
+        // The console's rule: only control's own check and login pages open by themselves.
+        const href = controlPageURL(url, s.controlURL);
+        if (href) window.open(href, "_blank", "noopener");
+      },
+      onDone: (exitCode, error) => {
+        if (error && error.code !== "closed") fail(error.code, error.message, s);
+        else setStatus("done", `Session ended (exit code ${exitCode}).`);
+      },
     },
-    onDone: (exitCode, error) => {
-      if (error && error.code !== "closed") fail(error.code, error.message, s);
-      else setStatus("done", `Session ended (exit code ${exitCode}).`);
-    },
-  });
+  );
 }
 
 void main();
