@@ -31,7 +31,11 @@ step "go test (js/wasm under node)"
 NODE_OPTIONS=--experimental-websocket GOOS=js GOARCH=wasm \
   go test -count=1 -timeout=10m -exec="$WASM_EXEC" ./key ./engine ./sshclient ./policy/... ./filter ./wsconn
 
-step "typescript + node tests"
+step "typescript: type-check (sources, build and test scripts) and prettier --check"
+npm run --silent typecheck
+npm run --silent format:check
+
+step "npm package: node tests"
 npm test --silent
 
 step "browser tests (Chromium)"

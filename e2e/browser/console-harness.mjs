@@ -31,7 +31,7 @@ function freePort() {
     const s = createServer();
     s.on("error", reject);
     s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
+      const { port } = /** @type {import("node:net").AddressInfo} */ (s.address());
       s.close(() => resolve(port));
     });
   });
@@ -69,7 +69,9 @@ async function stopProc(proc) {
 
 /**
  * Starts control with alice (admin) and bob (member), basePolicy, and the agents named in
- * tagged (tag:server, SSH) and plain (alice's, no SSH).
+ * tagged (tag:server, SSH) and plain (alice's, no SSH); controlArgs, if set, returns more
+ * flags for control, given its URL and the net being built.
+ * @param {{ tagged?: string[], plain?: string[], controlArgs?: (url: string, net: any) => Promise<string[]> }} [opts]
  */
 export async function startConsoleNet({ tagged = ["alpha", "beta"], plain = [], controlArgs } = {}) {
   if (!existsSync(bin)) throw new Error(`${bin} is missing: run npm run build && go build -o bin/tsconnect ./cmd/tsconnect`);

@@ -38,7 +38,7 @@ export async function startDemo({ grace = "5s" } = {}) {
       if (urls.length > 0) {
         clearTimeout(timer);
         clearInterval(poll);
-        resolve();
+        resolve(undefined);
       }
     }, 20);
     proc.on("exit", (code) => {
@@ -74,7 +74,7 @@ export async function startDemo({ grace = "5s" } = {}) {
     async stop() {
       proc.kill("SIGTERM");
       await new Promise((r) => {
-        if (proc.exitCode !== null) r();
+        if (proc.exitCode !== null) r(undefined);
         else proc.on("exit", r);
       });
       rmSync(state, { recursive: true, force: true });

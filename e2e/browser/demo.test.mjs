@@ -51,7 +51,7 @@ test("demo page reaches a shell through control, relay, WireGuard and sshd", asy
   const err = page.locator("#error");
   await err.waitFor({ state: "visible", timeout: 15_000 });
   assert.equal(await err.getAttribute("data-code"), "token_used");
-  assert.match(await err.textContent(), /already used.*newest URL.*restart/s);
+  assert.match((await err.textContent()) ?? "", /already used.*newest URL.*restart/s);
   assert.equal(demo.nodes().filter((n) => n.ephemeral && n.id !== browserNode.id).length, 0, "the reload registered a node");
   await page.close();
   // The demo printed a fresh URL when the first token was used; its token mints one key.

@@ -206,7 +206,7 @@ async function serve(dir, net) {
   ].join("; ");
   const requests = [];
   const server = createServer((req, res) => {
-    const path = new URL(req.url, "http://x").pathname;
+    const path = new URL(req.url ?? "/", "http://x").pathname;
     requests.push(path);
     if (path === "/config.json") {
       res.writeHead(200, { "content-type": types[".json"], "cache-control": "no-store" });
@@ -224,8 +224,12 @@ async function serve(dir, net) {
     res.writeHead(200, { "content-type": types[extname(file)] || "application/octet-stream", "content-security-policy": csp });
     res.end(readFileSync(file));
   });
-  await new Promise((r) => server.listen(0, "127.0.0.1", r));
-  return { url: `http://127.0.0.1:${server.address().port}/`, requests, close: () => new Promise((r) => server.close(r)) };
+  await new Promise((r) => server.listen(0, "127.0.0.1", () => r(undefined)));
+  return {
+    url: `http://127.0.0.1:${/** @type {import("node:net").AddressInfo} */ (server.address()).port}/`,
+    requests,
+    close: () => new Promise((r) => server.close(r)),
+  };
 }
 
 const statusText = (page) => page.locator("#status").textContent();
@@ -263,7 +267,7 @@ before(async () => {
 after(async () => {
   await browser?.close();
   for (const p of control?.procs ?? []) p.kill("SIGTERM");
-  await Promise.all((control?.procs ?? []).map((p) => new Promise((r) => (p.exitCode !== null ? r() : p.on("exit", r)))));
+  await Promise.all((control?.procs ?? []).map((p) => new Promise((r) => (p.exitCode !== null ? r(undefined) : p.on("exit", r)))));
   ensureArtifacts();
   writeFileSync(join(artifacts, "npm-consumer-sizes.json"), JSON.stringify(figures, null, 2) + "\n");
   rmSync(work, { recursive: true, force: true });
@@ -289,10 +293,10 @@ test("the shipped types check a strict TypeScript consumer", () => {
   run(join(consumer, "node_modules/.bin/tsc"), ["-p", "."], { cwd: consumer });
 });
 
-for (const [bundler, build] of [
+for (const [bundler, build] of /** @type {const} */ ([
   ["esbuild", buildEsbuild],
   ["vite", buildVite],
-]) {
+])) {
   test(`a page bundled with ${bundler} gets shells, a child-window terminal and coded errors`, async (t) => {
     const out = build();
     figures[bundler] = sizes(out);
@@ -352,10 +356,16 @@ for (const [bundler, build] of [
     );
     assert.equal(await popup.evaluate(() => document.scripts.length), 0, "the child page has no scripts");
     // xterm's CSS is in force there (the helper textarea is hidden off-flow).
-    assert.equal(await popup.evaluate(() => getComputedStyle(document.querySelector(".xterm-helper-textarea")).position), "absolute");
+    assert.equal(
+      await popup.evaluate(() => getComputedStyle(/** @type {Element} */ (document.querySelector(".xterm-helper-textarea"))).position),
+      "absolute",
+    );
     // ... brought by openTerminal: the page's linked sheet (esbuild) or a copy of its constructed one (Vite).
     const styles = await popup.evaluate(() => ({
-      links: Array.from(document.querySelectorAll("link[rel=stylesheet]"), (l) => new URL(l.href).pathname),
+      links: Array.from(
+        document.querySelectorAll("link[rel=stylesheet]"),
+        (l) => new URL(/** @type {HTMLLinkElement} */ (l).href).pathname,
+      ),
       adopted: document.adoptedStyleSheets.length,
     }));
     if (bundler === "esbuild") assert.deepEqual(styles, { links: ["/main-esbuild.css"], adopted: 0 });
@@ -367,14 +377,16 @@ for (const [bundler, build] of [
 
     // It fits the window and follows its resizes: the PTY's width changes with it.
     await popup.keyboard.type("clear; echo cols=$(tput cols)\n");
-    const colsBefore = Number((await waitTerminal(popup, /^cols=\d+/m)).match(/^cols=(\d+)/m)[1]);
-    const charWidth = (await popup.evaluate(() => document.querySelector(".xterm-screen").getBoundingClientRect().width)) / colsBefore;
+    const colsBefore = Number((await waitTerminal(popup, /^cols=\d+/m)).match(/^cols=(\d+)/m)?.[1]);
+    const charWidth =
+      (await popup.evaluate(() => /** @type {Element} */ (document.querySelector(".xterm-screen")).getBoundingClientRect().width)) /
+      colsBefore;
     const vp = popup.viewportSize() ?? { width: 720, height: 420 };
     assert.ok(colsBefore >= Math.floor((vp.width - 40) / charWidth), `the terminal fills the window: ${colsBefore} columns`);
     await popup.setViewportSize({ width: Math.round(vp.width / 2), height: vp.height });
     await popup.keyboard.type("clear; echo cols=$(tput cols)\n");
     const text = await waitTerminal(popup, new RegExp(`^cols=(?!${colsBefore}\\b)\\d+`, "m"));
-    const afterCols = Number(text.match(/^cols=(\d+)/m)[1]);
+    const afterCols = Number(text.match(/^cols=(\d+)/m)?.[1]);
     assert.ok(
       afterCols < colsBefore && afterCols >= Math.floor(colsBefore / 2) - 6,
       `columns follow the window: ${colsBefore} → ${afterCols}`,

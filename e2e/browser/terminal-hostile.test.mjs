@@ -44,7 +44,7 @@ test("remote OSC 52, OSC 8 and title sequences take no effect without the user",
       if (!row.textContent.includes("CLICKME done")) continue;
       const walker = document.createTreeWalker(row, NodeFilter.SHOW_TEXT);
       for (let n = walker.nextNode(); n; n = walker.nextNode()) {
-        const i = n.textContent.indexOf("CLICKME");
+        const i = (n.textContent ?? "").indexOf("CLICKME");
         if (i < 0) continue;
         const range = document.createRange();
         range.setStart(n, i + 2);

@@ -50,12 +50,15 @@ test("the main entry loads and exports the contract's values", async () => {
   const m = await import(pkg.name);
   assert.deepEqual(Object.keys(m).sort(), ["createIPN", "isIPNError"]);
   assert.equal(typeof m.createIPN, "function");
-  await assert.rejects(m.createIPN({ controlURL: "", authKey: "k" }), (e) => e.code === "bad_request");
-  await assert.rejects(m.createIPN({ controlURL: "http://127.0.0.1:1", authKey: 42 }), (e) => e.code === "bad_request");
+  await assert.rejects(m.createIPN({ controlURL: "", authKey: "k" }), (/** @type {{ code?: string }} */ e) => e.code === "bad_request");
+  await assert.rejects(
+    m.createIPN({ controlURL: "http://127.0.0.1:1", authKey: 42 }),
+    (/** @type {{ code?: string }} */ e) => e.code === "bad_request",
+  );
   // No authKey is an interactive login, not a bad request: createIPN goes on to load the wasm.
   await assert.rejects(
     m.createIPN({ controlURL: "http://127.0.0.1:1", wasmURL: "http://127.0.0.1:1/tsconnect.wasm" }),
-    (e) => e.code === "wasm_load_failed",
+    (/** @type {{ code?: string }} */ e) => e.code === "wasm_load_failed",
   );
   assert.equal(m.isIPNError(Object.assign(new Error("x"), { code: "used_key" })), true);
   assert.equal(m.isIPNError(new Error("x")), false);
