@@ -181,8 +181,7 @@ func await(p js.Value) (js.Value, error) {
 
 // promise returns a Promise settled by f, which runs in its own goroutine.
 func promise(f func() error) js.Value {
-	var exec js.Func
-	exec = js.FuncOf(func(this js.Value, args []js.Value) any {
+	exec := js.FuncOf(func(this js.Value, args []js.Value) any {
 		resolve, reject := args[0], args[1]
 		go func() {
 			if err := f(); err != nil {
