@@ -89,9 +89,9 @@ func jsSSH(p *IPN, host, user string, o js.Value) any {
 				onData.Invoke(u8)
 			}
 		},
-		OnBanner: func(text, url string) {
+		OnBanner: func(text string) {
 			if onBanner.Type() == js.TypeFunction {
-				onBanner.Invoke(text, url)
+				onBanner.Invoke(text)
 			}
 		},
 		OnProgress: func(text string) {

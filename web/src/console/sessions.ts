@@ -2,7 +2,6 @@
 // control for this session) and an xterm.js terminal drawn by this page into a child window
 // (/admin/term.html, a page without scripts) or, when pop-ups are blocked, inline.
 
-import { controlPageURL } from "../../../npm/src/banner.js";
 import { createIPN } from "../../../npm/src/index.js";
 import { openTerminal } from "../../../npm/src/terminal.js";
 import type { IPN } from "../../../npm/types/index.js";
@@ -215,9 +214,9 @@ export class Session {
    * login goes on by itself; the check window is closed then (or when the session ends).
    */
   #banner(text: string, url: string | undefined) {
-    const href = this.#ended ? undefined : controlPageURL(url, location.origin);
-    if (!href) return;
-    const u = new URL(href);
+    // url is set only for control's own check page (the banner rule, npm/src/banner.ts).
+    if (this.#ended || !url) return;
+    const u = new URL(url);
     if (u.href === this.checkURL) return;
     this.checkURL = u.href;
     this.checkUser = /re-authenticate as (\S+?)\.? Visit:/.exec(text)?.[1];
