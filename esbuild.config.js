@@ -172,8 +172,12 @@ async function bundle() {
   };
   fs.writeFileSync(r("npm/dist/size-report.json"), JSON.stringify(report, null, 2) + "\n");
   const mb = (/** @type {number} */ n) => (n / 1e6).toFixed(2) + " MB";
-  console.log(`tsconnect.wasm: ${mb(wasm.length)} raw, ${mb(wasmGz)} gzip, ${mb(wasmBr)} brotli (budget ${mb(budget.raw)} raw, ${mb(budget.brotli)} brotli)`);
-  console.log(`npm/dist/index.js: ${fs.statSync(r("npm/dist/index.js")).size} bytes; worker ${workerSource.length} bytes; page ${js} ${fs.statSync(path.join(web, js)).size} bytes`);
+  console.log(
+    `tsconnect.wasm: ${mb(wasm.length)} raw, ${mb(wasmGz)} gzip, ${mb(wasmBr)} brotli (budget ${mb(budget.raw)} raw, ${mb(budget.brotli)} brotli)`,
+  );
+  console.log(
+    `npm/dist/index.js: ${fs.statSync(r("npm/dist/index.js")).size} bytes; worker ${workerSource.length} bytes; page ${js} ${fs.statSync(path.join(web, js)).size} bytes`,
+  );
   console.log(
     `console: ${Object.entries(report.bundles)
       .filter(([n]) => n.startsWith("console") || n.startsWith("term"))

@@ -9,7 +9,6 @@ import (
 	"strconv"
 
 	"tsconnect/controlws"
-	"tsconnect/policy"
 	"tsconnect/policy/rules"
 	"tsconnect/sshd"
 )
@@ -36,9 +35,9 @@ func (a *Agent) authorize(ctx context.Context, sreq sshd.AuthRequest) (*sshd.Log
 	}
 	src := describePeer(nm, peer)
 	switch v.Action {
-	case policy.Accept:
+	case rules.Accept:
 		return acceptLogin(v, src), nil
-	case policy.Check:
+	case rules.Check:
 		// Held until control says the source's user re-authenticated (check.go).
 		return a.holdCheck(ctx, sreq, v, peer, src)
 	}
@@ -48,34 +47,34 @@ func (a *Agent) authorize(ctx context.Context, sreq sshd.AuthRequest) (*sshd.Log
 // acceptLogin is the login an accept verdict v (or a passed check) grants src: what the
 // rule's acceptEnv lists, and port and agent forwarding (the policy format has no switch
 // for them yet, so accept means on).
-func acceptLogin(v policy.Verdict, src string) *sshd.Login {
+func acceptLogin(v rules.Verdict, src string) *sshd.Login {
 	l := &sshd.Login{LocalUser: v.LocalUser, Source: src, Rule: v.Origin, AcceptEnv: v.AcceptEnv}
 	l.GrantAcceptDefaults()
 	return l
 }
 
 // verdict evaluates a login from src as req against nm's SSH rules.
-func verdict(nm *controlws.NetworkMap, src netip.Addr, req string) (policy.Verdict, controlws.Node, error) {
+func verdict(nm *controlws.NetworkMap, src netip.Addr, req string) (rules.Verdict, controlws.Node, error) {
 	peer, ok := nm.PeerByAddr(src)
 	if !ok {
-		return policy.Verdict{}, peer, fmt.Errorf("tsconnect: %s is not a node of this network (or may not reach this node)", src)
+		return rules.Verdict{}, peer, fmt.Errorf("tsconnect: %s is not a node of this network (or may not reach this node)", src)
 	}
-	nr := &policy.NodeRules{SSH: nm.SSHRules}
+	nr := &rules.NodeRules{SSH: nm.SSHRules}
 	return nr.SSHVerdict(src, req, localAccount), peer, nil
 }
 
 // localAccount looks name up in the account database (NSS in a cgo build): the account's
 // own name and uid, so the rules can tell a uid-0 account whatever it is called.
-func localAccount(name string) (policy.Account, bool) {
+func localAccount(name string) (rules.Account, bool) {
 	u, err := user.Lookup(name)
 	if err != nil {
-		return policy.Account{}, false
+		return rules.Account{}, false
 	}
 	uid, err := strconv.ParseUint(u.Uid, 10, 32)
 	if err != nil {
-		return policy.Account{}, false
+		return rules.Account{}, false
 	}
-	return policy.Account{Name: u.Username, UID: uint32(uid)}, true
+	return rules.Account{Name: u.Username, UID: uint32(uid)}, true
 }
 
 func describePeer(nm *controlws.NetworkMap, p controlws.Node) string {
@@ -104,7 +103,7 @@ func (a *Agent) onNetMap(nm *controlws.NetworkMap) {
 	}
 	srv.Revoke(func(remote netip.AddrPort, l *sshd.Login) bool {
 		v, _, err := verdict(nm, remote.Addr(), l.LocalUser)
-		keep := err == nil && (v.Action == policy.Accept || v.Action == policy.Check) && v.LocalUser == l.LocalUser
+		keep := err == nil && (v.Action == rules.Accept || v.Action == rules.Check) && v.LocalUser == l.LocalUser
 		if !keep {
 			reason := v.Reason
 			if err != nil {

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"tsconnect/controlws"
-	"tsconnect/policy"
+	"tsconnect/policy/rules"
 	"tsconnect/sshd"
 )
 
@@ -33,7 +33,7 @@ func CheckBanner(user, url string) string {
 
 // holdCheck holds the login req (a check verdict v from peer) while control decides
 // (checkhold.go); it returns the login once accepted, or why it was refused.
-func (a *Agent) holdCheck(ctx context.Context, req sshd.AuthRequest, v policy.Verdict, peer controlws.Node, src string) (*sshd.Login, error) {
+func (a *Agent) holdCheck(ctx context.Context, req sshd.AuthRequest, v rules.Verdict, peer controlws.Node, src string) (*sshd.Login, error) {
 	retry := a.cfg.CheckRetry
 	if retry <= 0 {
 		retry = DefaultCheckRetry
@@ -48,10 +48,10 @@ func (a *Agent) holdCheck(ctx context.Context, req sshd.AuthRequest, v policy.Ve
 }
 
 // verdictFor evaluates a login from remote as req under the current map.
-func (a *Agent) verdictFor(remote netip.AddrPort, req string) (policy.Verdict, controlws.Node, error) {
+func (a *Agent) verdictFor(remote netip.AddrPort, req string) (rules.Verdict, controlws.Node, error) {
 	nm := a.netMap()
 	if nm == nil {
-		return policy.Verdict{}, controlws.Node{}, errors.New("this node has no network map")
+		return rules.Verdict{}, controlws.Node{}, errors.New("this node has no network map")
 	}
 	return verdict(nm, remote.Addr(), req)
 }

@@ -12,7 +12,7 @@ import (
 
 	"tsconnect/controlws"
 	"tsconnect/internal/safetext"
-	"tsconnect/policy"
+	"tsconnect/policy/rules"
 )
 
 // Check mode, control's side: an agent holding an SSH login under a check rule asks for the
@@ -116,7 +116,7 @@ func (nc *nodeConn) sshCheck(env *controlws.Envelope, req *controlws.SSHCheckReq
 	src, srcOK := s.nodes[req.SrcNode]
 	dst, dstOK := s.nodes[dstID]
 	var (
-		v          policy.Verdict
+		v          rules.Verdict
 		srcN, dstN controlws.Node
 		owner      controlws.UserProfile
 	)
@@ -126,7 +126,7 @@ func (nc *nodeConn) sshCheck(env *controlws.Envelope, req *controlws.SSHCheckReq
 		if nr := s.compiledLocked().rules[dstID]; nr != nil {
 			v = nr.SSHVerdict(req.SrcAddr, req.User, nil)
 		} else {
-			v = policy.Verdict{Action: policy.Reject, Reason: "this node has no policy"}
+			v = rules.Verdict{Action: rules.Reject, Reason: "this node has no policy"}
 		}
 	}
 	s.mu.RUnlock()
@@ -139,10 +139,10 @@ func (nc *nodeConn) sshCheck(env *controlws.Envelope, req *controlws.SSHCheckReq
 		return reject("%s is not an address of %s", req.SrcAddr, srcN.Name)
 	case len(srcN.Tags) > 0 || srcN.User == 0:
 		return reject("%s is a tagged node: check mode needs a person to re-authenticate, so tagged nodes cannot log in under a check rule", srcN.Name)
-	case v.Action == policy.Accept && v.LocalUser == req.LocalUser:
+	case v.Action == rules.Accept && v.LocalUser == req.LocalUser:
 		return controlws.TypeSSHCheckVerdict, &controlws.SSHCheckVerdict{Verdict: controlws.CheckAccept, User: owner.LoginName,
 			Message: "the policy now accepts this login without a check"}, nil
-	case v.Action != policy.Check:
+	case v.Action != rules.Check:
 		return reject("%s", v.Reason)
 	case v.LocalUser != req.LocalUser:
 		return reject("the policy maps %q to local user %q, not %q", req.User, v.LocalUser, req.LocalUser)

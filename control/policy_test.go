@@ -9,6 +9,7 @@ import (
 
 	"tsconnect/controlws"
 	"tsconnect/policy"
+	"tsconnect/policy/rules"
 )
 
 const testPolicyV1 = `{
@@ -119,7 +120,7 @@ func TestPolicyCompiledPerNode(t *testing.T) {
 	}
 	nm = ws.waitFor(t, "server gets alice's SSH rule", func(nm *controlws.NetworkMap) bool { return len(nm.SSHRules) == 1 })
 	r := nm.SSHRules[0]
-	if r.Action != policy.Accept || r.Users["root"] != "root" || len(r.Principals) != 2 {
+	if r.Action != rules.Accept || r.Users["root"] != "root" || len(r.Principals) != 2 {
 		t.Fatalf("server's rule: %+v; want accept root from alice-laptop's two addresses", r)
 	}
 	for _, p := range r.Principals {
@@ -127,8 +128,8 @@ func TestPolicyCompiledPerNode(t *testing.T) {
 			t.Fatalf("principal %v is not alice-laptop's", p)
 		}
 	}
-	if !nm.PacketFilter.Allows(bobN.Addresses[0].Addr(), netip.AddrPortFrom(server.Addresses[0].Addr(), 22), policy.ProtoTCP) ||
-		nm.PacketFilter.Allows(bobN.Addresses[0].Addr(), netip.AddrPortFrom(server.Addresses[0].Addr(), 80), policy.ProtoTCP) {
+	if !nm.PacketFilter.Allows(bobN.Addresses[0].Addr(), netip.AddrPortFrom(server.Addresses[0].Addr(), 22), rules.ProtoTCP) ||
+		nm.PacketFilter.Allows(bobN.Addresses[0].Addr(), netip.AddrPortFrom(server.Addresses[0].Addr(), 80), rules.ProtoTCP) {
 		t.Fatalf("server's filter %+v: want members on port 22 only", *nm.PacketFilter)
 	}
 	// The laptops may not talk to each other in either direction: they stop seeing each other.

@@ -5,13 +5,14 @@ import (
 	"sync"
 
 	"tsconnect/policy"
+	"tsconnect/policy/rules"
 )
 
 // compiled is the policy compiled for every live node at one generation of the network:
 // each node's rules, and which nodes may send to it (for peer visibility).
 type compiled struct {
 	gen     uint64
-	rules   map[int64]*policy.NodeRules
+	rules   map[int64]*rules.NodeRules
 	inbound map[int64]map[int64]bool // dst → srcs its filter admits something from
 }
 
@@ -39,7 +40,7 @@ func (s *Server) compiledLocked() *compiled {
 		}
 		nw.Nodes = append(nw.Nodes, s.policyNodeLocked(id, ln))
 	}
-	c := &compiled{gen: s.gen, rules: make(map[int64]*policy.NodeRules, len(nw.Nodes)),
+	c := &compiled{gen: s.gen, rules: make(map[int64]*rules.NodeRules, len(nw.Nodes)),
 		inbound: make(map[int64]map[int64]bool, len(nw.Nodes))}
 	for _, d := range nw.Nodes {
 		nr := s.policy.Compile(nw, d)
@@ -61,7 +62,7 @@ func (s *Server) policyNodeLocked(id int64, ln *liveNode) policy.Node {
 }
 
 // admitted lists the nodes (other than self) from which f admits any packet.
-func admitted(f policy.Filter, nodes []policy.Node, self int64) map[int64]bool {
+func admitted(f rules.Filter, nodes []policy.Node, self int64) map[int64]bool {
 	exact := map[netip.Addr]bool{}
 	var wide []netip.Prefix
 	for _, r := range f {

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"tsconnect/controlws"
-	"tsconnect/policy"
+	"tsconnect/policy/rules"
 )
 
 // mailboxLimit bounds a stream's pending deltas: past this many changed peers it is
@@ -213,23 +213,23 @@ func (st *stream) sameView(c *compiled) bool {
 // rulesKey encodes the rules part of nm, to compare what was sent with what is due.
 func rulesKey(nm *controlws.NetworkMap) []byte {
 	b, _ := json.Marshal(struct {
-		F *policy.Filter
-		S []policy.SSHRule
+		F *rules.Filter
+		S []rules.SSHRule
 	}{nm.PacketFilter, nm.SSHRules})
 	return b
 }
 
 // filterOf is node id's packet filter; never nil, so the node filters (an empty filter
 // admits nothing).
-func filterOf(c *compiled, id int64) *policy.Filter {
-	f := policy.Filter{}
+func filterOf(c *compiled, id int64) *rules.Filter {
+	f := rules.Filter{}
 	if nr := c.rules[id]; nr != nil && nr.Filter != nil {
 		f = nr.Filter
 	}
 	return &f
 }
 
-func sshOf(c *compiled, id int64) []policy.SSHRule {
+func sshOf(c *compiled, id int64) []rules.SSHRule {
 	if nr := c.rules[id]; nr != nil {
 		return nr.SSH
 	}

@@ -145,6 +145,8 @@ func TestReplayedHandshake(t *testing.T) {
 }
 
 // pipePair runs both handshake ends over an in-memory pipe, the client offering its newest version.
+//
+//lint:ignore ST1008 the results go end by end (conns, their errors, the raw pipe ends); the errors are not the helper's own.
 func pipePair(t *testing.T, clientVersions, serverVersions versionRange) (cli, srv *Conn, cliErr, srvErr error, rawCli, rawSrv net.Conn) {
 	t.Helper()
 	rawCli, rawSrv = net.Pipe()

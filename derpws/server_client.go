@@ -70,8 +70,8 @@ func newSclient(s *Server, k key.Public, nc net.Conn, br *bufio.Reader, bw *bufi
 // run serves the registered client until its connection ends, then cleans up.
 func (c *sclient) run() {
 	go c.writeLoop()
-	err := c.readLoop()
-	if err != nil && err != io.EOF && !isClosedErr(err) {
+	err := c.readLoop() // never nil
+	if err != io.EOF && !isClosedErr(err) {
 		c.s.logf("derpws: closing %s from %v: %s", c.key.ShortString(), c.nc.RemoteAddr(), safetext.Bounded(err.Error(), 0))
 	}
 	c.stop(0, nil)

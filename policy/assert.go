@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"strconv"
 
+	"tsconnect/policy/rules"
+
 	"github.com/tailscale/hujson"
 )
 
@@ -17,7 +19,7 @@ import (
 type netTest struct {
 	field        string
 	src          alias
-	proto        Proto
+	proto        rules.Proto
 	accept, deny []testDst
 }
 
@@ -48,7 +50,7 @@ func (b *builder) netTests(v *hujson.Value) {
 		if !ok && m == nil {
 			continue
 		}
-		t := netTest{field: field, proto: ProtoTCP}
+		t := netTest{field: field, proto: rules.ProtoTCP}
 		if s, ok := b.requireString(m, "src", field, it.StartOffset); ok {
 			t.src, _ = b.parseAlias(s, field+".src", ctxTestSrc)
 		}
@@ -159,12 +161,12 @@ func (p *Policy) runTests() error {
 		src := testNode(t.src)
 		for _, d := range t.dst {
 			dst := testNode(d)
-			check := func(list []pstr, name string, ok func(Action) bool) {
+			check := func(list []pstr, name string, ok func(rules.Action) bool) {
 				for _, u := range list {
 					v := p.SSHAccess(src, dst, u.s, nil)
 					if !ok(v.Action) {
 						got := string(v.Action)
-						if v.Action == Reject {
+						if v.Action == rules.Reject {
 							got += " (" + v.Reason + ")"
 						}
 						r.errf(u.off, t.field+"."+name, "%q -> %q as %q: expected %s, got %s",
@@ -172,9 +174,9 @@ func (p *Policy) runTests() error {
 					}
 				}
 			}
-			check(t.accept, "accept", func(a Action) bool { return a == Accept || a == Check })
-			check(t.check, "check", func(a Action) bool { return a == Check })
-			check(t.deny, "deny", func(a Action) bool { return a == Reject })
+			check(t.accept, "accept", func(a rules.Action) bool { return a == rules.Accept || a == rules.Check })
+			check(t.check, "check", func(a rules.Action) bool { return a == rules.Check })
+			check(t.deny, "deny", func(a rules.Action) bool { return a == rules.Reject })
 		}
 	}
 	if len(r.errs) > 0 {

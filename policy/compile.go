@@ -1,14 +1,18 @@
 package policy
 
-import "strings"
+import (
+	"strings"
+
+	"tsconnect/policy/rules"
+)
 
 // Compile builds the rules node dst enforces, given every node of the network.
-func (p *Policy) Compile(nw *Network, dst Node) *NodeRules {
+func (p *Policy) Compile(nw *Network, dst Node) *rules.NodeRules {
 	if nw == nil {
 		nw = &Network{}
 	}
 	f := p.compileFilter(nw, dst)
-	return &NodeRules{Filter: f, SSH: p.compileSSH(nw, dst, f)}
+	return &rules.NodeRules{Filter: f, SSH: p.compileSSH(nw, dst, f)}
 }
 
 // CanApplyTag reports whether user owns tag (directly, through a group, or

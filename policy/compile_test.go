@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"testing"
 	"time"
+
+	"tsconnect/policy/rules"
 )
 
 func ap(s string) netip.AddrPort { return netip.MustParseAddrPort(s) }
@@ -18,26 +20,26 @@ func TestFilterFollowsACLs(t *testing.T) {
 		dst    Node
 		src    string
 		to     string
-		proto  Proto
+		proto  rules.Proto
 		want   bool
 	}{
-		{"acl dst port list: 443 open", "https-only", prodServer, "100.64.0.3", "100.64.0.10:443", ProtoTCP, true},
-		{"acl dst port list: 22 closed", "https-only", prodServer, "100.64.0.3", "100.64.0.10:22", ProtoTCP, false},
-		{"no proto means tcp, udp and icmp", "https-only", prodServer, "100.64.0.3", "100.64.0.10:443", ProtoUDP, true},
-		{"no proto: other protocols stay out", "https-only", prodServer, "100.64.0.3", "100.64.0.10:443", ProtoGRE, false},
-		{"* source is any address", "https-only", prodServer, "198.51.100.7", "100.64.0.10:443", ProtoTCP, true},
-		{"grants ip tcp:22 opens tcp only", "grants", prodServer, "100.64.0.1", "100.64.0.10:22", ProtoTCP, true},
-		{"grants ip tcp:22 keeps udp out", "grants", prodServer, "100.64.0.1", "100.64.0.10:22", ProtoUDP, false},
-		{"grants src limits sources", "grants", prodServer, "100.64.0.4", "100.64.0.10:22", ProtoTCP, false},
-		{"a node gets only rules concerning it", "grants", webServer, "100.64.0.1", "100.64.0.11:22", ProtoTCP, false},
-		{"asymmetric: bob reaches 443", "asymmetric", prodServer, "100.64.0.3", "100.64.0.10:443", ProtoTCP, true},
-		{"asymmetric: bob does not reach 22", "asymmetric", prodServer, "100.64.0.3", "100.64.0.10:22", ProtoTCP, false},
-		{"autogroup:self: own other device", "self-acl", aliceDesktop, "fd7a:115c:a1e0::1", "[fd7a:115c:a1e0::2]:22", ProtoTCP, true},
-		{"autogroup:self: other user's device", "self-acl", aliceDesktop, "100.64.0.3", "100.64.0.2:22", ProtoTCP, false},
-		{"no acls and no grants: nothing", "no-network", aliceDesktop, "100.64.0.1", "100.64.0.2:22", ProtoTCP, false},
-		{"default policy: everything", "default", prodServer, "100.64.0.4", "100.64.0.10:5432", ProtoTCP, true},
-		{"default policy: every protocol", "default", prodServer, "100.64.0.4", "100.64.0.10:0", ProtoICMP, true},
-		{"hosts alias source", "hosts", webServer, "100.64.0.12", "100.64.0.11:22", ProtoTCP, true},
+		{"acl dst port list: 443 open", "https-only", prodServer, "100.64.0.3", "100.64.0.10:443", rules.ProtoTCP, true},
+		{"acl dst port list: 22 closed", "https-only", prodServer, "100.64.0.3", "100.64.0.10:22", rules.ProtoTCP, false},
+		{"no proto means tcp, udp and icmp", "https-only", prodServer, "100.64.0.3", "100.64.0.10:443", rules.ProtoUDP, true},
+		{"no proto: other protocols stay out", "https-only", prodServer, "100.64.0.3", "100.64.0.10:443", rules.ProtoGRE, false},
+		{"* source is any address", "https-only", prodServer, "198.51.100.7", "100.64.0.10:443", rules.ProtoTCP, true},
+		{"grants ip tcp:22 opens tcp only", "grants", prodServer, "100.64.0.1", "100.64.0.10:22", rules.ProtoTCP, true},
+		{"grants ip tcp:22 keeps udp out", "grants", prodServer, "100.64.0.1", "100.64.0.10:22", rules.ProtoUDP, false},
+		{"grants src limits sources", "grants", prodServer, "100.64.0.4", "100.64.0.10:22", rules.ProtoTCP, false},
+		{"a node gets only rules concerning it", "grants", webServer, "100.64.0.1", "100.64.0.11:22", rules.ProtoTCP, false},
+		{"asymmetric: bob reaches 443", "asymmetric", prodServer, "100.64.0.3", "100.64.0.10:443", rules.ProtoTCP, true},
+		{"asymmetric: bob does not reach 22", "asymmetric", prodServer, "100.64.0.3", "100.64.0.10:22", rules.ProtoTCP, false},
+		{"autogroup:self: own other device", "self-acl", aliceDesktop, "fd7a:115c:a1e0::1", "[fd7a:115c:a1e0::2]:22", rules.ProtoTCP, true},
+		{"autogroup:self: other user's device", "self-acl", aliceDesktop, "100.64.0.3", "100.64.0.2:22", rules.ProtoTCP, false},
+		{"no acls and no grants: nothing", "no-network", aliceDesktop, "100.64.0.1", "100.64.0.2:22", rules.ProtoTCP, false},
+		{"default policy: everything", "default", prodServer, "100.64.0.4", "100.64.0.10:5432", rules.ProtoTCP, true},
+		{"default policy: every protocol", "default", prodServer, "100.64.0.4", "100.64.0.10:0", rules.ProtoICMP, true},
+		{"hosts alias source", "hosts", webServer, "100.64.0.12", "100.64.0.11:22", rules.ProtoTCP, true},
 	}
 	for _, c := range tests {
 		t.Run(c.rule, func(t *testing.T) {
@@ -51,18 +53,18 @@ func TestFilterFollowsACLs(t *testing.T) {
 
 func TestCompiledSSHRulesOrderAndScope(t *testing.T) {
 	p := loadConformance(t, "main")
-	rules := p.Compile(testNetwork, prodServer).SSH
+	compiled := p.Compile(testNetwork, prodServer).SSH
 	// ssh[1] (check) comes first although it is second in the file; only
 	// ssh[0] and ssh[1] concern prod.
 	var got []int
-	for _, r := range rules {
+	for _, r := range compiled {
 		got = append(got, r.Rule)
 	}
 	if !reflect.DeepEqual(got, []int{1, 0}) {
 		t.Fatalf("rules for prod: %v, want [1 0]", got)
 	}
-	check := rules[0]
-	if check.Action != Check || check.CheckPeriod != time.Hour ||
+	check := compiled[0]
+	if check.Action != rules.Check || check.CheckPeriod != time.Hour ||
 		!reflect.DeepEqual(check.Users, map[string]string{"root": "root"}) ||
 		!reflect.DeepEqual(check.Principals, []netip.Addr{ip("100.64.0.1"), ip("fd7a:115c:a1e0::1"), ip("100.64.0.2"), ip("fd7a:115c:a1e0::2")}) {
 		t.Errorf("check rule: %+v", check)
@@ -71,12 +73,12 @@ func TestCompiledSSHRulesOrderAndScope(t *testing.T) {
 		t.Errorf("origin %q", check.Origin)
 	}
 	// The compiled form is what control sends; it survives JSON.
-	b, err := json.Marshal(rules)
+	b, err := json.Marshal(compiled)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var back []SSHRule
-	if err := json.Unmarshal(b, &back); err != nil || !reflect.DeepEqual(back, rules) {
+	var back []rules.SSHRule
+	if err := json.Unmarshal(b, &back); err != nil || !reflect.DeepEqual(back, compiled) {
 		t.Errorf("JSON round trip: %v\n%s", err, b)
 	}
 }
@@ -100,12 +102,12 @@ func TestLocalpartCompilesPerUser(t *testing.T) {
 func TestSSHLogins(t *testing.T) {
 	p := loadConformance(t, "main")
 	got := p.SSHLogins(aliceLaptop, prodServer)
-	want := []Login{{"root", Check}, {"deploy", Accept}, {"ubuntu", Accept}}
+	want := []Login{{"root", rules.Check}, {"deploy", rules.Accept}, {"ubuntu", rules.Accept}}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("alice on prod: %v, want %v", got, want)
 	}
 	got = p.SSHLogins(Node{User: "alice@example.com"}, aliceDesktop)
-	if want := []Login{{"*", Accept}}; !reflect.DeepEqual(got, want) {
+	if want := []Login{{"*", rules.Accept}}; !reflect.DeepEqual(got, want) {
 		t.Errorf("alice's browser on her desktop: %v, want %v", got, want)
 	}
 	if got := p.SSHLogins(carolLaptop, prodServer); got != nil {

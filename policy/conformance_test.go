@@ -4,6 +4,8 @@ import (
 	"net/netip"
 	"slices"
 	"testing"
+
+	"tsconnect/policy/rules"
 )
 
 // The network every conformance case runs on.
@@ -44,9 +46,9 @@ func withIdPGroups(n Node, groups ...string) Node {
 
 // localAccounts exist on every test machine; carol and ghost do not.
 // localAccounts are the test node's accounts: root is uid 0, the others are not.
-func localAccounts(name string) (Account, bool) {
+func localAccounts(name string) (rules.Account, bool) {
 	i := slices.Index([]string{"root", "alice", "bob", "ubuntu", "deploy"}, name)
-	return Account{Name: name, UID: uint32(i) * 1000}, i >= 0
+	return rules.Account{Name: name, UID: uint32(i) * 1000}, i >= 0
 }
 
 var conformancePolicies = map[string]string{
@@ -151,7 +153,7 @@ type conformanceCase struct {
 	viaV6  bool // connect from the source's IPv6 address
 	dst    Node
 	user   string
-	want   Action
+	want   rules.Action
 	local  string // local user on accept/check
 	reason string
 	ruleIx int // deciding ssh rule index; -1 for none
@@ -159,64 +161,64 @@ type conformanceCase struct {
 
 var conformanceCases = []conformanceCase{
 	// ssh: src groups, dst tags, users by name.
-	{"a group member may log in to a tagged node as a listed user", "main", aliceLaptop, false, prodServer, "ubuntu", Accept, "ubuntu", `permitted to log in as "ubuntu"`, 0},
-	{"every member of a group is a source", "main", bobLaptop, false, prodServer, "deploy", Accept, "deploy", `permitted to log in as "deploy"`, 0},
-	{"a user outside src is not permitted to the node", "main", carolLaptop, false, prodServer, "ubuntu", Reject, "", "not permitted to this node", -1},
-	{"check rules come before accept rules; checkPeriod is carried", "main", aliceLaptop, false, prodServer, "root", Check, "root", `re-authentication required to log in as "root" (valid for 1h)`, 1},
-	{"root is denied unless listed", "main", bobLaptop, false, prodServer, "root", Reject, "", `policy does not permit SSH as user "root"`, -1},
-	{"users not listed are refused by name", "main", aliceLaptop, false, prodServer, "alice", Reject, "", `policy does not permit SSH as user "alice"`, -1},
-	{"autogroup:self: a user reaches their own devices; nonroot maps = to the requested name", "main", aliceLaptop, false, aliceDesktop, "alice", Accept, "alice", `permitted to log in as "alice"`, 2},
-	{"autogroup:nonroot never maps to root", "main", aliceLaptop, false, aliceDesktop, "root", Reject, "", `policy does not permit SSH as user "root"`, -1},
-	{"autogroup:self: other users' devices are not permitted", "main", bobLaptop, false, aliceDesktop, "bob", Reject, "", "not permitted to this node", -1},
-	{"= never maps to a missing account", "main", aliceLaptop, false, aliceDesktop, "ghost", Reject, "", `local user "ghost" not found`, 2},
-	{"a tag may be an accept rule's source towards tags", "main", ciRunner, false, webServer, "deploy", Accept, "deploy", `permitted to log in as "deploy"`, 3},
-	{"a tag reaches only the destinations its rules name", "main", ciRunner, false, prodServer, "deploy", Reject, "", "not permitted to this node", -1},
-	{"tags never reach a user's devices", "main", ciRunner, false, aliceLaptop, "deploy", Reject, "", "not permitted to this node", -1},
-	{"localpart:*@domain maps the user's email local part", "main", aliceLaptop, false, webServer, "alice", Accept, "alice", `permitted to log in as "alice"`, 4},
-	{"localpart maps only the user's own local part", "main", aliceLaptop, false, webServer, "bob", Reject, "", `policy does not permit SSH as user "bob"`, -1},
-	{"localpart: other domains get no user", "main", carolLaptop, false, webServer, "carol", Reject, "", "not permitted to this node", -1},
-	{"localpart never maps to root", "main", rootLaptop, false, webServer, "root", Reject, "", "not permitted to this node", -1},
-	{"a user destination is reachable from that same user; exact root entry", "main", bobLaptop, false, bobLaptop, "root", Accept, "root", `permitted to log in as "root"`, 5},
-	{"first match wins: self rule before user rule", "main", bobLaptop, false, bobLaptop, "bob", Accept, "bob", `permitted to log in as "bob"`, 2},
-	{"sources are matched by IPv6 address too", "main", aliceLaptop, true, aliceDesktop, "alice", Accept, "alice", `permitted to log in as "alice"`, 2},
-	{"a tagged node without rules is not a source", "main", prodServer, false, webServer, "deploy", Reject, "", "not permitted to this node", -1},
-	{"an empty requested user is refused", "main", aliceLaptop, false, prodServer, "", Reject, "", `invalid SSH user name: the user name is empty`, -1},
-	{"a NUL in the requested user is refused before any rule", "main", aliceLaptop, false, aliceDesktop, "root\x00x", Reject, "", `invalid SSH user name: the user name contains a NUL byte at byte 4`, -1},
-	{"a tagged device no longer belongs to its user", "main", aliceLaptop, false, aliceTagged, "alice", Accept, "alice", `permitted to log in as "alice"`, 4},
-	{"a tagged device is not reached through autogroup:self", "main", aliceLaptop, false, aliceTagged, "ubuntu", Reject, "", `policy does not permit SSH as user "ubuntu"`, -1},
+	{"a group member may log in to a tagged node as a listed user", "main", aliceLaptop, false, prodServer, "ubuntu", rules.Accept, "ubuntu", `permitted to log in as "ubuntu"`, 0},
+	{"every member of a group is a source", "main", bobLaptop, false, prodServer, "deploy", rules.Accept, "deploy", `permitted to log in as "deploy"`, 0},
+	{"a user outside src is not permitted to the node", "main", carolLaptop, false, prodServer, "ubuntu", rules.Reject, "", "not permitted to this node", -1},
+	{"check rules come before accept rules; checkPeriod is carried", "main", aliceLaptop, false, prodServer, "root", rules.Check, "root", `re-authentication required to log in as "root" (valid for 1h)`, 1},
+	{"root is denied unless listed", "main", bobLaptop, false, prodServer, "root", rules.Reject, "", `policy does not permit SSH as user "root"`, -1},
+	{"users not listed are refused by name", "main", aliceLaptop, false, prodServer, "alice", rules.Reject, "", `policy does not permit SSH as user "alice"`, -1},
+	{"autogroup:self: a user reaches their own devices; nonroot maps = to the requested name", "main", aliceLaptop, false, aliceDesktop, "alice", rules.Accept, "alice", `permitted to log in as "alice"`, 2},
+	{"autogroup:nonroot never maps to root", "main", aliceLaptop, false, aliceDesktop, "root", rules.Reject, "", `policy does not permit SSH as user "root"`, -1},
+	{"autogroup:self: other users' devices are not permitted", "main", bobLaptop, false, aliceDesktop, "bob", rules.Reject, "", "not permitted to this node", -1},
+	{"= never maps to a missing account", "main", aliceLaptop, false, aliceDesktop, "ghost", rules.Reject, "", `local user "ghost" not found`, 2},
+	{"a tag may be an accept rule's source towards tags", "main", ciRunner, false, webServer, "deploy", rules.Accept, "deploy", `permitted to log in as "deploy"`, 3},
+	{"a tag reaches only the destinations its rules name", "main", ciRunner, false, prodServer, "deploy", rules.Reject, "", "not permitted to this node", -1},
+	{"tags never reach a user's devices", "main", ciRunner, false, aliceLaptop, "deploy", rules.Reject, "", "not permitted to this node", -1},
+	{"localpart:*@domain maps the user's email local part", "main", aliceLaptop, false, webServer, "alice", rules.Accept, "alice", `permitted to log in as "alice"`, 4},
+	{"localpart maps only the user's own local part", "main", aliceLaptop, false, webServer, "bob", rules.Reject, "", `policy does not permit SSH as user "bob"`, -1},
+	{"localpart: other domains get no user", "main", carolLaptop, false, webServer, "carol", rules.Reject, "", "not permitted to this node", -1},
+	{"localpart never maps to root", "main", rootLaptop, false, webServer, "root", rules.Reject, "", "not permitted to this node", -1},
+	{"a user destination is reachable from that same user; exact root entry", "main", bobLaptop, false, bobLaptop, "root", rules.Accept, "root", `permitted to log in as "root"`, 5},
+	{"first match wins: self rule before user rule", "main", bobLaptop, false, bobLaptop, "bob", rules.Accept, "bob", `permitted to log in as "bob"`, 2},
+	{"sources are matched by IPv6 address too", "main", aliceLaptop, true, aliceDesktop, "alice", rules.Accept, "alice", `permitted to log in as "alice"`, 2},
+	{"a tagged node without rules is not a source", "main", prodServer, false, webServer, "deploy", rules.Reject, "", "not permitted to this node", -1},
+	{"an empty requested user is refused", "main", aliceLaptop, false, prodServer, "", rules.Reject, "", `invalid SSH user name: the user name is empty`, -1},
+	{"a NUL in the requested user is refused before any rule", "main", aliceLaptop, false, aliceDesktop, "root\x00x", rules.Reject, "", `invalid SSH user name: the user name contains a NUL byte at byte 4`, -1},
+	{"a tagged device no longer belongs to its user", "main", aliceLaptop, false, aliceTagged, "alice", rules.Accept, "alice", `permitted to log in as "alice"`, 4},
+	{"a tagged device is not reached through autogroup:self", "main", aliceLaptop, false, aliceTagged, "ubuntu", rules.Reject, "", `policy does not permit SSH as user "ubuntu"`, -1},
 
-	{"a policy without acls and grants allows no traffic, so no SSH", "no-network", aliceLaptop, false, aliceDesktop, "alice", Reject, "", "not permitted to this node", -1},
-	{"SSH requires port 22 in the network rules", "https-only", aliceLaptop, false, prodServer, "ubuntu", Reject, "", "not permitted to this node", -1},
-	{"network grants (ip tcp:22) open SSH; root listed", "grants", aliceLaptop, false, prodServer, "root", Accept, "root", `permitted to log in as "root"`, 0},
-	{"listed root and autogroup:nonroot together", "grants", bobLaptop, false, prodServer, "ubuntu", Accept, "ubuntu", `permitted to log in as "ubuntu"`, 0},
-	{"grants: sources outside src cannot reach port 22", "grants", carolLaptop, false, prodServer, "ubuntu", Reject, "", "not permitted to this node", -1},
-	{"asymmetric acls: port 22 closed for this source", "asymmetric", bobLaptop, false, prodServer, "bob", Reject, "", "not permitted to this node", -1},
-	{"asymmetric acls: port 22 open for this source", "asymmetric", aliceLaptop, false, prodServer, "alice", Accept, "alice", `permitted to log in as "alice"`, 0},
+	{"a policy without acls and grants allows no traffic, so no SSH", "no-network", aliceLaptop, false, aliceDesktop, "alice", rules.Reject, "", "not permitted to this node", -1},
+	{"SSH requires port 22 in the network rules", "https-only", aliceLaptop, false, prodServer, "ubuntu", rules.Reject, "", "not permitted to this node", -1},
+	{"network grants (ip tcp:22) open SSH; root listed", "grants", aliceLaptop, false, prodServer, "root", rules.Accept, "root", `permitted to log in as "root"`, 0},
+	{"listed root and autogroup:nonroot together", "grants", bobLaptop, false, prodServer, "ubuntu", rules.Accept, "ubuntu", `permitted to log in as "ubuntu"`, 0},
+	{"grants: sources outside src cannot reach port 22", "grants", carolLaptop, false, prodServer, "ubuntu", rules.Reject, "", "not permitted to this node", -1},
+	{"asymmetric acls: port 22 closed for this source", "asymmetric", bobLaptop, false, prodServer, "bob", rules.Reject, "", "not permitted to this node", -1},
+	{"asymmetric acls: port 22 open for this source", "asymmetric", aliceLaptop, false, prodServer, "alice", rules.Accept, "alice", `permitted to log in as "alice"`, 0},
 
-	{"default policy: own device as root, in check mode, 12h", "default", aliceLaptop, false, aliceDesktop, "root", Check, "root", `re-authentication required to log in as "root" (valid for 12h)`, 0},
-	{"default policy: own device as non-root, in check mode", "default", aliceLaptop, false, aliceDesktop, "alice", Check, "alice", `re-authentication required to log in as "alice" (valid for 12h)`, 0},
-	{"default policy: other users' devices are not permitted", "default", bobLaptop, false, aliceDesktop, "bob", Reject, "", "not permitted to this node", -1},
-	{"default policy: tagged devices are nobody's own", "default", aliceLaptop, false, prodServer, "root", Reject, "", "not permitted to this node", -1},
-	{"default policy: missing account", "default", carolLaptop, false, carolLaptop, "carol", Reject, "", `local user "carol" not found`, 0},
+	{"default policy: own device as root, in check mode, 12h", "default", aliceLaptop, false, aliceDesktop, "root", rules.Check, "root", `re-authentication required to log in as "root" (valid for 12h)`, 0},
+	{"default policy: own device as non-root, in check mode", "default", aliceLaptop, false, aliceDesktop, "alice", rules.Check, "alice", `re-authentication required to log in as "alice" (valid for 12h)`, 0},
+	{"default policy: other users' devices are not permitted", "default", bobLaptop, false, aliceDesktop, "bob", rules.Reject, "", "not permitted to this node", -1},
+	{"default policy: tagged devices are nobody's own", "default", aliceLaptop, false, prodServer, "root", rules.Reject, "", "not permitted to this node", -1},
+	{"default policy: missing account", "default", carolLaptop, false, carolLaptop, "carol", rules.Reject, "", `local user "carol" not found`, 0},
 
-	{"autogroup:tagged as destination reaches tagged nodes", "tagged-dst", bobLaptop, false, webServer, "ubuntu", Accept, "ubuntu", `permitted to log in as "ubuntu"`, 0},
-	{"autogroup:tagged excludes user devices", "tagged-dst", bobLaptop, false, aliceLaptop, "ubuntu", Reject, "", "not permitted to this node", -1},
-	{"autogroup:member as destination reaches user devices", "member-dst", carolLaptop, false, aliceLaptop, "root", Accept, "root", `permitted to log in as "root"`, 0},
-	{"autogroup:member excludes tagged devices", "member-dst", carolLaptop, false, prodServer, "root", Reject, "", "not permitted to this node", -1},
-	{"check rules come before accept rules listed earlier", "check-first", aliceLaptop, false, prodServer, "deploy", Check, "deploy", `re-authentication required to log in as "deploy" (valid for 12h)`, 1},
-	{"autogroup:nonroot is not root even in a check rule", "check-first", aliceLaptop, false, prodServer, "root", Reject, "", `policy does not permit SSH as user "root"`, -1},
-	{"acls with autogroup:self open port 22 to the same user", "self-acl", aliceLaptop, false, aliceDesktop, "root", Accept, "root", `permitted to log in as "root"`, 0},
-	{"acls with autogroup:self keep other users out", "self-acl", bobLaptop, false, aliceDesktop, "bob", Reject, "", "not permitted to this node", -1},
-	{"checkPeriod always: re-authenticate on every login", "check-always", aliceLaptop, false, webServer, "alice", Check, "alice", `re-authentication required to log in as "alice" (on every login)`, 0},
-	{"hosts alias as acl source opens port 22 from that address", "hosts", ciRunner, false, webServer, "deploy", Accept, "deploy", `permitted to log in as "deploy"`, 0},
-	{"same tag, other address: the network rule does not cover it", "hosts", ciRunner2, false, webServer, "deploy", Reject, "", "not permitted to this node", -1},
-	{"idpgroup:NAME makes a user holding IdP group NAME a member", "idp-groups", carolLaptop, false, prodServer, "ubuntu", Accept, "ubuntu", `permitted to log in as "ubuntu"`, 0},
-	{"idpgroup: members listed by login stay members", "idp-groups", bobLaptop, false, prodServer, "ubuntu", Accept, "ubuntu", `permitted to log in as "ubuntu"`, 0},
-	{"idpgroup: users without the IdP group are not members", "idp-groups", aliceLaptop, false, prodServer, "ubuntu", Reject, "", "not permitted to this node", -1},
-	{"IdP groups confer nothing unless mapped, even to a same-named group", "idp-groups", carolLaptop, false, webServer, "deploy", Reject, "", "not permitted to this node", -1},
-	{"IdP groups are ignored where the policy has no idpgroup:", "main", carolLaptop, false, prodServer, "ubuntu", Reject, "", "not permitted to this node", -1},
-	{"exact user beats *: a listed name maps to itself", "named-and-star", aliceLaptop, false, prodServer, "deploy", Accept, "deploy", `permitted to log in as "deploy"`, 0},
-	{"* maps any other non-root name to itself", "named-and-star", aliceLaptop, false, prodServer, "bob", Accept, "bob", `permitted to log in as "bob"`, 0},
+	{"autogroup:tagged as destination reaches tagged nodes", "tagged-dst", bobLaptop, false, webServer, "ubuntu", rules.Accept, "ubuntu", `permitted to log in as "ubuntu"`, 0},
+	{"autogroup:tagged excludes user devices", "tagged-dst", bobLaptop, false, aliceLaptop, "ubuntu", rules.Reject, "", "not permitted to this node", -1},
+	{"autogroup:member as destination reaches user devices", "member-dst", carolLaptop, false, aliceLaptop, "root", rules.Accept, "root", `permitted to log in as "root"`, 0},
+	{"autogroup:member excludes tagged devices", "member-dst", carolLaptop, false, prodServer, "root", rules.Reject, "", "not permitted to this node", -1},
+	{"check rules come before accept rules listed earlier", "check-first", aliceLaptop, false, prodServer, "deploy", rules.Check, "deploy", `re-authentication required to log in as "deploy" (valid for 12h)`, 1},
+	{"autogroup:nonroot is not root even in a check rule", "check-first", aliceLaptop, false, prodServer, "root", rules.Reject, "", `policy does not permit SSH as user "root"`, -1},
+	{"acls with autogroup:self open port 22 to the same user", "self-acl", aliceLaptop, false, aliceDesktop, "root", rules.Accept, "root", `permitted to log in as "root"`, 0},
+	{"acls with autogroup:self keep other users out", "self-acl", bobLaptop, false, aliceDesktop, "bob", rules.Reject, "", "not permitted to this node", -1},
+	{"checkPeriod always: re-authenticate on every login", "check-always", aliceLaptop, false, webServer, "alice", rules.Check, "alice", `re-authentication required to log in as "alice" (on every login)`, 0},
+	{"hosts alias as acl source opens port 22 from that address", "hosts", ciRunner, false, webServer, "deploy", rules.Accept, "deploy", `permitted to log in as "deploy"`, 0},
+	{"same tag, other address: the network rule does not cover it", "hosts", ciRunner2, false, webServer, "deploy", rules.Reject, "", "not permitted to this node", -1},
+	{"idpgroup:NAME makes a user holding IdP group NAME a member", "idp-groups", carolLaptop, false, prodServer, "ubuntu", rules.Accept, "ubuntu", `permitted to log in as "ubuntu"`, 0},
+	{"idpgroup: members listed by login stay members", "idp-groups", bobLaptop, false, prodServer, "ubuntu", rules.Accept, "ubuntu", `permitted to log in as "ubuntu"`, 0},
+	{"idpgroup: users without the IdP group are not members", "idp-groups", aliceLaptop, false, prodServer, "ubuntu", rules.Reject, "", "not permitted to this node", -1},
+	{"IdP groups confer nothing unless mapped, even to a same-named group", "idp-groups", carolLaptop, false, webServer, "deploy", rules.Reject, "", "not permitted to this node", -1},
+	{"IdP groups are ignored where the policy has no idpgroup:", "main", carolLaptop, false, prodServer, "ubuntu", rules.Reject, "", "not permitted to this node", -1},
+	{"exact user beats *: a listed name maps to itself", "named-and-star", aliceLaptop, false, prodServer, "deploy", rules.Accept, "deploy", `permitted to log in as "deploy"`, 0},
+	{"* maps any other non-root name to itself", "named-and-star", aliceLaptop, false, prodServer, "bob", rules.Accept, "bob", `permitted to log in as "bob"`, 0},
 }
 
 func loadConformance(t *testing.T, name string) *Policy {
@@ -238,7 +240,7 @@ func TestConformance(t *testing.T) {
 	for _, c := range conformanceCases {
 		t.Run(c.rule, func(t *testing.T) {
 			p := loadConformance(t, c.policy)
-			check := func(how string, v Verdict) {
+			check := func(how string, v rules.Verdict) {
 				t.Helper()
 				if v.Action != c.want || v.LocalUser != c.local || v.Reason != c.reason || v.Rule != c.ruleIx {
 					t.Errorf("%s: %s -> %s as %q under %s:\n got  %s %q %q rule %d\n want %s %q %q rule %d",

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 
 	"tsconnect/policy"
+	"tsconnect/policy/rules"
 )
 
 func Example() {
@@ -26,15 +27,15 @@ func Example() {
 		Addresses: []netip.Prefix{netip.MustParsePrefix("100.64.0.2/32")}}
 
 	// Control compiles the rules prod enforces...
-	rules := p.Compile(&policy.Network{Nodes: []policy.Node{alice, prod}}, prod)
+	compiled := p.Compile(&policy.Network{Nodes: []policy.Node{alice, prod}}, prod)
 	// ...and prod's SSH server asks them about each login.
-	exists := func(name string) (policy.Account, bool) {
+	exists := func(name string) (rules.Account, bool) {
 		uid := map[string]uint32{"ubuntu": 1000, "root": 0}
 		n, ok := uid[name]
-		return policy.Account{Name: name, UID: n}, ok
+		return rules.Account{Name: name, UID: n}, ok
 	}
 	for _, user := range []string{"ubuntu", "root", "postgres"} {
-		v := rules.SSHVerdict(netip.MustParseAddr("100.64.0.1"), user, exists)
+		v := compiled.SSHVerdict(netip.MustParseAddr("100.64.0.1"), user, exists)
 		fmt.Printf("%s: %s: %s\n", user, v.Action, v.Reason)
 	}
 	// Output:

@@ -4,6 +4,8 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+
+	"tsconnect/policy/rules"
 )
 
 // netApplies says whether rule r lets anything into d: fully, or (autogroup:self)
@@ -50,7 +52,7 @@ func (p *Policy) netSrcMatches(r netRule, s, d Node, selfOnly bool) bool {
 
 // netAllows reports by identity whether the network rules let s open a
 // connection to port of d with proto.
-func (p *Policy) netAllows(s, d Node, proto Proto, port uint16) bool {
+func (p *Policy) netAllows(s, d Node, proto rules.Proto, port uint16) bool {
 	for _, r := range p.net {
 		applies, selfOnly, _ := p.netApplies(r, d)
 		if !applies || !p.netSrcMatches(r, s, d, selfOnly) {
@@ -72,8 +74,8 @@ func (p *Policy) netAllows(s, d Node, proto Proto, port uint16) bool {
 }
 
 // compileFilter builds d's inbound filter against the nodes of nw.
-func (p *Policy) compileFilter(nw *Network, d Node) Filter {
-	var f Filter
+func (p *Policy) compileFilter(nw *Network, d Node) rules.Filter {
+	var f rules.Filter
 	for _, r := range p.net {
 		applies, selfOnly, dst := p.netApplies(r, d)
 		if !applies || len(dst) == 0 {
@@ -101,7 +103,7 @@ func (p *Policy) compileFilter(nw *Network, d Node) Filter {
 		if len(src) == 0 {
 			continue
 		}
-		f = append(f, FilterRule{Src: src, Dst: dst, Ports: r.ports, Protos: r.protos, Origin: r.field})
+		f = append(f, rules.FilterRule{Src: src, Dst: dst, Ports: r.ports, Protos: r.protos, Origin: r.field})
 	}
 	return f
 }

@@ -1,6 +1,10 @@
 package policy
 
-import "testing"
+import (
+	"testing"
+
+	"tsconnect/policy/rules"
+)
 
 // A group may include identity-provider groups (idpgroup:NAME); every use of the group
 // then covers users whose Node.UserGroups hold NAME: network rules, SSH and tag ownership.
@@ -23,7 +27,7 @@ func TestIdPGroupsInFilterAndTagOwners(t *testing.T) {
 		{"bob, listed by login", "100.64.0.3", true},
 		{"alice, in neither", "100.64.0.1", false},
 	} {
-		if got := f.Allows(ip(c.src), ap("100.64.0.10:443"), ProtoTCP); got != c.want {
+		if got := f.Allows(ip(c.src), ap("100.64.0.10:443"), rules.ProtoTCP); got != c.want {
 			t.Errorf("%s: allowed %v, want %v", c.who, got, c.want)
 		}
 	}
@@ -35,7 +39,7 @@ func TestIdPGroupsInFilterAndTagOwners(t *testing.T) {
 	}
 	// A tagged node belongs to no user, so its UserGroups are ignored.
 	tagged := withIdPGroups(node(20, "t", "carol@other.org", []string{"tag:prod"}, "100.64.0.20"), "engineering")
-	if p.SSHAccess(tagged, prodServer, "root", localAccounts).Action != Reject {
+	if p.SSHAccess(tagged, prodServer, "root", localAccounts).Action != rules.Reject {
 		t.Error("a tagged node counted as a member through UserGroups")
 	}
 }

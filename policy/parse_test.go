@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"tsconnect/policy/rules"
 )
 
 func TestHuJSONCommentsAndTrailingCommas(t *testing.T) {
@@ -23,7 +25,7 @@ func TestHuJSONCommentsAndTrailingCommas(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v := p.SSHAccess(aliceLaptop, prodServer, "ubuntu", nil); v.Action != Accept {
+	if v := p.SSHAccess(aliceLaptop, prodServer, "ubuntu", nil); v.Action != rules.Accept {
 		t.Errorf("verdict %+v", v)
 	}
 }
@@ -94,7 +96,7 @@ func TestAllErrorsInFileOrder(t *testing.T) {
 func TestDefaultPolicy(t *testing.T) {
 	p := Default()
 	r := p.Compile(testNetwork, aliceDesktop)
-	if len(r.SSH) != 1 || r.SSH[0].Action != Check || r.SSH[0].CheckPeriod != DefaultCheckPeriod {
+	if len(r.SSH) != 1 || r.SSH[0].Action != rules.Check || r.SSH[0].CheckPeriod != DefaultCheckPeriod {
 		t.Fatalf("default ssh rules for alice's desktop: %+v", r.SSH)
 	}
 	if r := p.Compile(testNetwork, prodServer); len(r.SSH) != 0 {

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"tsconnect/policy/rules"
+
 	"github.com/tailscale/hujson"
 )
 
@@ -30,15 +32,15 @@ type netRule struct {
 	field  string // "acls[0]", "grants[2]"
 	src    []alias
 	dst    []alias
-	ports  []PortRange
-	protos []Proto // nil means every protocol
+	ports  []rules.PortRange
+	protos []rules.Proto // nil means every protocol
 }
 
 // sshRule is one entry of the ssh section.
 type sshRule struct {
 	index       int
 	off         int
-	action      Action
+	action      rules.Action
 	src, dst    []alias
 	names       []string // local accounts listed by name (not root)
 	root        bool     // "root" listed
@@ -313,7 +315,7 @@ func (b *builder) acls(v *hujson.Value) {
 				if err != nil {
 					b.errf(ps.off, field+".proto", "%v", err)
 				}
-				protos = []Proto{p}
+				protos = []rules.Proto{p}
 			}
 		}
 		dm, ok := m["dst"]
@@ -402,7 +404,7 @@ func (b *builder) grants(v *hujson.Value) {
 			protoStr, portStr, hasProto := strings.Cut(ip.s, ":")
 			switch {
 			case ip.s == "*":
-				r.ports = []PortRange{AllPorts} // every protocol
+				r.ports = []rules.PortRange{rules.AllPorts} // every protocol
 			case hasProto:
 				p, err := parseProto(protoStr)
 				if err != nil {
@@ -413,7 +415,7 @@ func (b *builder) grants(v *hujson.Value) {
 					b.errf(ip.off, field+".ip", "protocol %q has no ports: use %s:*", protoStr, protoStr)
 					continue
 				}
-				r.protos = []Proto{p}
+				r.protos = []rules.Proto{p}
 				protoStr = portStr
 				fallthrough
 			default:

@@ -4,17 +4,19 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"tsconnect/policy/rules"
 )
 
 // defaultProtos apply when a rule names no protocol, as in the established format.
-var defaultProtos = []Proto{ProtoTCP, ProtoUDP, ProtoICMP, ProtoICMPv6}
+var defaultProtos = []rules.Proto{rules.ProtoTCP, rules.ProtoUDP, rules.ProtoICMP, rules.ProtoICMPv6}
 
-var protoNames = map[string]Proto{
-	"icmp": ProtoICMP, "igmp": ProtoIGMP, "tcp": ProtoTCP, "udp": ProtoUDP, "gre": ProtoGRE,
-	"esp": ProtoESP, "ah": ProtoAH, "ipv6-icmp": ProtoICMPv6, "icmpv6": ProtoICMPv6, "sctp": ProtoSCTP,
+var protoNames = map[string]rules.Proto{
+	"icmp": rules.ProtoICMP, "igmp": rules.ProtoIGMP, "tcp": rules.ProtoTCP, "udp": rules.ProtoUDP, "gre": rules.ProtoGRE,
+	"esp": rules.ProtoESP, "ah": rules.ProtoAH, "ipv6-icmp": rules.ProtoICMPv6, "icmpv6": rules.ProtoICMPv6, "sctp": rules.ProtoSCTP,
 }
 
-func parseProto(s string) (Proto, error) {
+func parseProto(s string) (rules.Proto, error) {
 	if p, ok := protoNames[strings.ToLower(s)]; ok {
 		return p, nil
 	}
@@ -22,15 +24,15 @@ func parseProto(s string) (Proto, error) {
 	if err != nil || n == 0 {
 		return 0, fmt.Errorf("unknown protocol %q (want tcp, udp, icmp, ipv6-icmp, sctp, ... or a number 1-255)", s)
 	}
-	return Proto(n), nil
+	return rules.Proto(n), nil
 }
 
 // parsePorts reads "*", "22", "80,443" or "1000-2000" (and lists of those).
-func parsePorts(s string) ([]PortRange, error) {
+func parsePorts(s string) ([]rules.PortRange, error) {
 	if s == "*" {
-		return []PortRange{AllPorts}, nil
+		return []rules.PortRange{rules.AllPorts}, nil
 	}
-	var out []PortRange
+	var out []rules.PortRange
 	for _, part := range strings.Split(s, ",") {
 		lo, hi, isRange := strings.Cut(part, "-")
 		first, err := parsePort(lo)
@@ -46,7 +48,7 @@ func parsePorts(s string) ([]PortRange, error) {
 				return nil, fmt.Errorf("bad port range %q: %d is above %d", part, first, last)
 			}
 		}
-		out = append(out, PortRange{First: first, Last: last})
+		out = append(out, rules.PortRange{First: first, Last: last})
 	}
 	return out, nil
 }

@@ -14,7 +14,7 @@ import (
 // rules, each in file order.
 func (p *Policy) sshOrder() []int {
 	var out []int
-	for _, act := range []Action{Check, Accept} {
+	for _, act := range []rules.Action{rules.Check, rules.Accept} {
 		for i, r := range p.ssh {
 			if r.action == act {
 				out = append(out, i)
@@ -73,17 +73,17 @@ func (p *Policy) origin(r sshRule) string {
 	return fmt.Sprintf("ssh[%d] (%s:%d:%d)", r.index, p.file, line, col)
 }
 
-func (p *Policy) compiled(r sshRule, users map[string]string) SSHRule {
-	c := SSHRule{Users: users, Action: r.action, AcceptEnv: r.acceptEnv, Rule: r.index, Origin: p.origin(r)}
-	if r.action == Check {
+func (p *Policy) compiled(r sshRule, users map[string]string) rules.SSHRule {
+	c := rules.SSHRule{Users: users, Action: r.action, AcceptEnv: r.acceptEnv, Rule: r.index, Origin: p.origin(r)}
+	if r.action == rules.Check {
 		c.CheckPeriod = r.checkPeriod
 	}
 	return c
 }
 
 // compileSSH builds d's SSH rules; f is d's compiled packet filter.
-func (p *Policy) compileSSH(nw *Network, d Node, f Filter) []SSHRule {
-	var out []SSHRule
+func (p *Policy) compileSSH(nw *Network, d Node, f rules.Filter) []rules.SSHRule {
+	var out []rules.SSHRule
 	for _, i := range p.sshOrder() {
 		r := p.ssh[i]
 		applies, selfOnly := p.sshApplies(r, d)
@@ -110,7 +110,7 @@ func (p *Policy) compileSSH(nw *Network, d Node, f Filter) []SSHRule {
 			for _, sa := range s.Addresses {
 				for _, da := range d.Addresses {
 					if sa.Addr().BitLen() == da.Addr().BitLen() &&
-						f.Allows(sa.Addr(), netip.AddrPortFrom(da.Addr(), 22), ProtoTCP) {
+						f.Allows(sa.Addr(), netip.AddrPortFrom(da.Addr(), 22), rules.ProtoTCP) {
 						addrs = append(addrs, sa.Addr().Unmap())
 						break
 					}
@@ -136,15 +136,15 @@ func (p *Policy) compileSSH(nw *Network, d Node, f Filter) []SSHRule {
 // as user req, exactly as dst's compiled rules would (port 22 must be allowed
 // by the network rules too). lookup, if non-nil, finds local accounts on dst (see
 // rules.Decide). src needs no addresses unless the policy names addresses.
-func (p *Policy) SSHAccess(src, dst Node, req string, lookup LookupAccount) Verdict {
+func (p *Policy) SSHAccess(src, dst Node, req string, lookup rules.LookupAccount) rules.Verdict {
 	return rules.Decide(p.sshCandidates(src, dst), req, lookup)
 }
 
-func (p *Policy) sshCandidates(src, dst Node) []SSHRule {
-	if !p.netAllows(src, dst, ProtoTCP, 22) {
+func (p *Policy) sshCandidates(src, dst Node) []rules.SSHRule {
+	if !p.netAllows(src, dst, rules.ProtoTCP, 22) {
 		return nil
 	}
-	var cand []SSHRule
+	var cand []rules.SSHRule
 	for _, i := range p.sshOrder() {
 		r := p.ssh[i]
 		applies, selfOnly := p.sshApplies(r, dst)
@@ -160,8 +160,8 @@ func (p *Policy) sshCandidates(src, dst Node) []SSHRule {
 
 // Login is a local account a source may log in as, and how.
 type Login struct {
-	User   string // a local account name, or "*" for any account but root
-	Action Action // Accept or Check
+	User   string       // a local account name, or "*" for any account but root
+	Action rules.Action // Accept or Check
 }
 
 // SSHLogins lists the local accounts node src may log in as on node dst

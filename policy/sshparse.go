@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"tsconnect/policy/rules"
+
 	"github.com/tailscale/hujson"
 )
 
@@ -34,9 +36,9 @@ func (b *builder) sshRules(v *hujson.Value) {
 		if act, ok := b.requireString(m, "action", field, it.StartOffset); ok {
 			switch act.s {
 			case "accept":
-				r.action = Accept
+				r.action = rules.Accept
 			case "check":
-				r.action = Check
+				r.action = rules.Check
 			default:
 				b.errf(act.off, field+".action", "unknown action %q: want \"accept\" or \"check\"", act.s)
 			}
@@ -68,7 +70,7 @@ func (b *builder) sshSrcDst(r *sshRule, field string) {
 	for _, s := range r.src {
 		if s.kind == akTag || s.kind == akTagged {
 			tagged = append(tagged, s)
-			if r.action == Check {
+			if r.action == rules.Check {
 				b.errf(s.off, field+".src", "%q cannot be the source of a check rule: no person can re-authenticate for a tagged device", s.text)
 			}
 		}
@@ -136,7 +138,7 @@ func (b *builder) checkPeriod(r *sshRule, v *hujson.Value, field string) {
 	if !ok {
 		return
 	}
-	if r.action != Check {
+	if r.action != rules.Check {
 		b.errf(s.off, field, "checkPeriod is only allowed on check rules")
 		return
 	}

@@ -89,9 +89,9 @@ func jsSSH(p *IPN, host, user string, o js.Value) any {
 				onData.Invoke(u8)
 			}
 		},
-		OnBanner: func(text, url string) {
+		OnBanner: func(text string) {
 			if onBanner.Type() == js.TypeFunction {
-				onBanner.Invoke(text, url)
+				onBanner.Invoke(text)
 			}
 		},
 		OnProgress: func(text string) {
@@ -181,8 +181,7 @@ func await(p js.Value) (js.Value, error) {
 
 // promise returns a Promise settled by f, which runs in its own goroutine.
 func promise(f func() error) js.Value {
-	var exec js.Func
-	exec = js.FuncOf(func(this js.Value, args []js.Value) any {
+	exec := js.FuncOf(func(this js.Value, args []js.Value) any {
 		resolve, reject := args[0], args[1]
 		go func() {
 			if err := f(); err != nil {

@@ -1,3 +1,5 @@
+//go:build !js
+
 package main
 
 import (
@@ -27,6 +29,29 @@ var banned = []string{
 	"net/http",
 	"crypto/tls",
 	"github.com/coder/websocket",
+	// What only the server side needs: the policy parser (the wasm gets compiled rules from
+	// tsconnect/policy/rules), the admin console, single sign-on, the agent's SFTP server, the
+	// CLI, and the test-only identity provider.
+	"github.com/tailscale/hujson",
+	"tsconnect/console",
+	"tsconnect/oidc",
+	"github.com/coreos/go-oidc",
+	"golang.org/x/oauth2",
+	"github.com/pkg/sftp",
+	"tsconnect/cmd",
+	"tsconnect/internal/testop",
+	"github.com/ory/fosite",
+}
+
+// notInServer are the banned entries the server binary does not link either (guards against
+// what nothing here uses yet); every other entry must be a dependency of cmd/tsconnect, so a
+// misspelt or moved path cannot make its ban silently match nothing.
+var notInServer = map[string]bool{
+	"github.com/jackc/pgx":        true,
+	"github.com/creack/pty":       true,
+	"github.com/mattn/go-sqlite3": true,
+	"tsconnect/internal/testop":   true,
+	"github.com/ory/fosite":       true,
 }
 
 func jsEnv() []string { return append(os.Environ(), "GOOS=js", "GOARCH=wasm") }
@@ -44,8 +69,34 @@ func TestNoBannedPackagesInWasm(t *testing.T) {
 	}
 	for _, d := range deps {
 		for _, b := range banned {
-			if d == b || strings.HasPrefix(d, b+"/") {
+			if isBanned(d, b) {
 				t.Errorf("the wasm links %s (banned: %s); find who imports it with: GOOS=js GOARCH=wasm go list -deps -f '{{.ImportPath}}: {{.Imports}}' ./wasm", d, b)
+			}
+		}
+	}
+}
+
+// isBanned reports whether package path d is a banned entry b or one of its subpackages.
+func isBanned(d, b string) bool { return d == b || strings.HasPrefix(d, b+"/") }
+
+// TestBannedPackagesAreReal checks that the ban list names packages the server really links:
+// the host build of cmd/tsconnect must hit every entry that notInServer does not excuse.
+func TestBannedPackagesAreReal(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "../cmd/tsconnect").Output()
+	if err != nil {
+		t.Fatalf("go list -deps ../cmd/tsconnect: %v\n%s", err, stderrOf(err))
+	}
+	deps := strings.Fields(string(out))
+	for _, b := range banned {
+		hit := false
+		for _, d := range deps {
+			hit = hit || isBanned(d, b)
+		}
+		if hit == notInServer[b] {
+			if hit {
+				t.Errorf("the server links %s now: drop it from notInServer", b)
+			} else {
+				t.Errorf("banned entry %s matches no package of the server build (misspelt or moved?)", b)
 			}
 		}
 	}

@@ -18,7 +18,7 @@ import (
 type recorder struct {
 	mu        sync.Mutex
 	progress  []string
-	banners   [][2]string
+	banners   []string
 	out       strings.Builder
 	connected bool
 	more      chan struct{}
@@ -43,9 +43,9 @@ func (r *recorder) opts() SSHOptions {
 			default:
 			}
 		},
-		OnBanner: func(text, url string) {
+		OnBanner: func(text string) {
 			r.mu.Lock()
-			r.banners = append(r.banners, [2]string{text, url})
+			r.banners = append(r.banners, text)
 			r.mu.Unlock()
 		},
 		OnProgress: func(text string) {
@@ -111,8 +111,9 @@ func TestSSHSessionThroughIPN(t *testing.T) {
 	if want := []string{"Joining the network…", "Connecting to agent (100.64.0.2)…", "Starting SSH as alice…"}; fmt.Sprint(r.progress) != fmt.Sprint(want) {
 		t.Errorf("progress = %q, want %q", r.progress, want)
 	}
-	if len(r.banners) != 1 || r.banners[0][1] != "http://127.0.0.1:8080/check/abc123" {
-		t.Errorf("banners = %q, want one with the control-origin URL", r.banners)
+	// The banner reaches the page whole and once; which link is acted on is npm/src/banner.ts's rule.
+	if want := "Please confirm at http://127.0.0.1:8080/check/abc123.\nOr not: http://evil.example/x\n"; len(r.banners) != 1 || r.banners[0] != want {
+		t.Errorf("banners = %q, want [%q]", r.banners, want)
 	}
 	if len(eng.dialed) != 1 || eng.dialed[0] != "100.64.0.2:22" {
 		t.Errorf("dialed %q, want [100.64.0.2:22]", eng.dialed)
@@ -252,22 +253,5 @@ func TestNetMapJSON(t *testing.T) {
 	}
 	if len(m.Peers) != 3 || m.Peers[0].Name != "agent" || m.Peers[0].Addresses[1] != "100.64.0.2/32" || m.Peers[0].SSHHostKeys[0] != "ssh-ed25519 AAAA" {
 		t.Errorf("netmap JSON = %s", got)
-	}
-}
-
-func TestBannerURL(t *testing.T) {
-	const control = "https://login.example.com"
-	for text, want := range map[string]string{
-		"Visit https://login.example.com/a/check?x=1 to continue.": "https://login.example.com/a/check?x=1",
-		"Go to (https://login.example.com/c).":                     "https://login.example.com/c",
-		"Other origin: https://login.example.com.evil.net/c":       "https://login.example.com.evil.net/c",
-		"Downgrade: http://login.example.com/c":                    "http://login.example.com/c",
-		"tsconnect: this login needs you to re-authenticate as bob@example.com. Visit: https://login.example.com/check/0123": "https://login.example.com/check/0123",
-		"first https://other.example/x then https://LOGIN.example.com/y":                                                     "https://LOGIN.example.com/y",
-		"no link here": "",
-	} {
-		if got := bannerURL(text, control); got != want {
-			t.Errorf("bannerURL(%q) = %q, want %q", text, got, want)
-		}
 	}
 }

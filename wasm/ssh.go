@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"net/url"
-	"strings"
 	"sync"
 	"time"
 
@@ -24,9 +22,10 @@ type SSHOptions struct {
 	// OnData receives terminal output; the slice is valid only during the call.
 	OnData func(p []byte)
 	// OnBanner receives each authentication banner as it arrives (a held check-mode login
-	// sends one with the URL to re-authenticate at); url is the banner's http(s) link, one
-	// on the control server's origin preferred, or "".
-	OnBanner func(text, url string)
+	// sends one with the URL to re-authenticate at), as text: which of its links a page may
+	// act on is decided in one place, by the npm package (npm/src/banner.ts), with the
+	// browser's own URL parser.
+	OnBanner func(text string)
 	// OnProgress receives human-readable connection steps.
 	OnProgress func(text string)
 	// OnConnected is called once the shell runs.
@@ -100,13 +99,9 @@ func (p *IPN) runSSH(s *SSHSession, host, user string, o SSHOptions) (int, error
 	sess, err := sshclient.Dial(s.ctx, nc, user, sshclient.Options{
 		HostKeys: peer.SSHHostKeys,
 		Rows:     rows, Cols: cols,
-		OnBanner: func(text string) {
-			if o.OnBanner != nil {
-				o.OnBanner(text, bannerURL(text, p.cfg.ControlURL))
-			}
-		},
-		OnData: o.OnData,
-		Logf:   p.logf,
+		OnBanner: o.OnBanner,
+		OnData:   o.OnData,
+		Logf:     p.logf,
 	})
 	if err != nil {
 		switch code := errorCode(err); code {
@@ -164,33 +159,6 @@ func lookupPeer(nm *controlws.NetworkMap, host string) (controlws.Node, netip.Ad
 		return peer, netip.AddrPort{}, withCode(CodeHostUnreachable, fmt.Errorf("%s has no overlay address", peer.Name))
 	}
 	return peer, netip.AddrPortFrom(addr, 22), nil
-}
-
-// bannerURL returns the URL in a banner for onBanner: the first http(s) URL on the same
-// origin as controlURL (a check-mode login) if there is one, else the first http(s) URL.
-// Only the page decides what to open: the contract is that it opens a URL by itself only
-// when it is on the control server's origin.
-func bannerURL(text, controlURL string) string {
-	cu, _ := url.Parse(controlURL)
-	first := ""
-	for _, w := range strings.FieldsFunc(text, func(r rune) bool { return strings.ContainsRune(" \t\r\n\"'<>", r) }) {
-		i := strings.Index(w, "http")
-		if i < 0 {
-			continue
-		}
-		w = strings.TrimRight(w[i:], ".,;:!?)")
-		u, err := url.Parse(w)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			continue
-		}
-		if cu != nil && cu.Host != "" && u.Scheme == cu.Scheme && strings.EqualFold(u.Host, cu.Host) {
-			return w
-		}
-		if first == "" {
-			first = w
-		}
-	}
-	return first
 }
 
 // Write queues p (copied) for the remote's standard input.

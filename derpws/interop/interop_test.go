@@ -90,8 +90,7 @@ func newStock(t *testing.T, url string) *stock {
 
 func toOurs(k stockkey.NodePublic) key.Public {
 	var p key.Public
-	raw := k.Raw32()
-	copy(p[:], raw[:])
+	copy(p[:], k.AppendTo(nil))
 	return p
 }
 

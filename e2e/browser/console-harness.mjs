@@ -1,12 +1,12 @@
 // A network for the console's browser tests: `tsconnect control` on a free loopback port,
 // users with passwords, a policy, and SSH agents (`tsconnect up --ssh`) with keys from
 // `tsconnect keys create`; plus helpers to drive the console's pages.
-import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { bin as defaultBin, root } from './demo.js';
+import { spawn, execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync, existsSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { bin as defaultBin, root } from "./demo.js";
 
 export const bin = process.env.TSCONNECT_BIN || defaultBin;
 
@@ -23,15 +23,15 @@ export const basePolicy = `// console tests
 }
 `;
 
-export const alice = { email: 'alice@example.com', password: 'correct horse battery', admin: true };
-export const bob = { email: 'bob@example.com', password: 'bob has a password', admin: false };
+export const alice = { email: "alice@example.com", password: "correct horse battery", admin: true };
+export const bob = { email: "bob@example.com", password: "bob has a password", admin: false };
 
 function freePort() {
   return new Promise((resolve, reject) => {
     const s = createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
+    s.on("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = /** @type {import("node:net").AddressInfo} */ (s.address());
       s.close(() => resolve(port));
     });
   });
@@ -39,63 +39,81 @@ function freePort() {
 
 /** Starts a process and resolves once its output matches re (rejects if it exits first). */
 function startUntil(args, re, env = {}, what = args[0]) {
-  const proc = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
-  let out = '';
+  const proc = spawn(bin, args, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } });
+  let out = "";
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${what}: no ${re} in 60 s:\n${out}`)), 60_000);
     let up = false;
     const on = (d) => {
       out += d;
-      if (!up && re.test(out)) { up = true; clearTimeout(timer); resolve({ proc, log: () => out }); }
+      if (!up && re.test(out)) {
+        up = true;
+        clearTimeout(timer);
+        resolve({ proc, log: () => out });
+      }
     };
-    proc.stdout.on('data', on);
-    proc.stderr.on('data', on);
-    proc.on('exit', (code) => { clearTimeout(timer); reject(new Error(`${what} exited ${code}:\n${out}`)); });
+    proc.stdout.on("data", on);
+    proc.stderr.on("data", on);
+    proc.on("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${what} exited ${code}:\n${out}`));
+    });
   });
 }
 
 async function stopProc(proc) {
   if (proc.exitCode !== null || proc.signalCode !== null) return;
-  proc.kill('SIGTERM');
-  await new Promise((r) => proc.on('exit', r));
+  proc.kill("SIGTERM");
+  await new Promise((r) => proc.on("exit", r));
 }
 
 /**
  * Starts control with alice (admin) and bob (member), basePolicy, and the agents named in
- * tagged (tag:server, SSH) and plain (alice's, no SSH).
+ * tagged (tag:server, SSH) and plain (alice's, no SSH); controlArgs, if set, returns more
+ * flags for control, given its URL and the net being built.
+ * @param {{ tagged?: string[], plain?: string[], controlArgs?: (url: string, net: any) => Promise<string[]> }} [opts]
  */
-export async function startConsoleNet({ tagged = ['alpha', 'beta'], plain = [], controlArgs } = {}) {
+export async function startConsoleNet({ tagged = ["alpha", "beta"], plain = [], controlArgs } = {}) {
   if (!existsSync(bin)) throw new Error(`${bin} is missing: run npm run build && go build -o bin/tsconnect ./cmd/tsconnect`);
-  const dir = mkdtempSync(join(tmpdir(), 'tsconnect-console-'));
-  const state = join(dir, 'control');
+  const dir = mkdtempSync(join(tmpdir(), "tsconnect-console-"));
+  const state = join(dir, "control");
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const procs = [];
   const net = {
-    url, state, dir,
+    url,
+    state,
+    dir,
     /** Runs an admin command against the running control server. */
     admin(args, input) {
-      return execFileSync(bin, [...args.slice(0, 2), '--state', state, ...args.slice(2)], { encoding: 'utf8', input, stdio: ['pipe', 'pipe', 'pipe'] });
+      return execFileSync(bin, [...args.slice(0, 2), "--state", state, ...args.slice(2)], {
+        encoding: "utf8",
+        input,
+        stdio: ["pipe", "pipe", "pipe"],
+      });
     },
     /**
      * Registers an agent (SSH on by default) with a fresh key, tagged or (tags '') owned by
      * user; resolves once it is up, with its local API socket (for `tsconnect --socket`).
      */
-    async agent(name, { tags = 'tag:server', ssh = true, user = alice.email } = {}) {
-      const keyArgs = ['keys', 'create', ...(tags ? ['--tags', tags] : ['--user', user])];
-      const key = net.admin(keyArgs).trim().split('\n').pop();
+    async agent(name, { tags = "tag:server", ssh = true, user = alice.email } = {}) {
+      const keyArgs = ["keys", "create", ...(tags ? ["--tags", tags] : ["--user", user])];
+      const key = net.admin(keyArgs).trim().split("\n").pop();
       const adir = join(dir, `agent-${procs.length}`);
       const socket = join(dir, `agent-${procs.length}.sock`);
       const a = await startUntil(
-        ['up', ...(ssh ? ['--ssh'] : []), '--login-server', url, '--auth-key', key, '--hostname', name, '--state', adir],
-        /up: node \S+/, { TSCONNECT_SOCKET: socket }, `up ${name}`);
+        ["up", ...(ssh ? ["--ssh"] : []), "--login-server", url, "--auth-key", key, "--hostname", name, "--state", adir],
+        /up: node \S+/,
+        { TSCONNECT_SOCKET: socket },
+        `up ${name}`,
+      );
       procs.push(a.proc);
       return { ...a, socket };
     },
     setPolicy(text) {
-      const f = join(dir, 'policy.hujson');
+      const f = join(dir, "policy.hujson");
       writeFileSync(f, text);
-      return net.admin(['policy', 'set', f]);
+      return net.admin(["policy", "set", f]);
     },
     /** Nodes as the API lists them (GET /api/v1/nodes), fetched with a fresh login of alice. */
     async machines() {
@@ -104,20 +122,25 @@ export async function startConsoleNet({ tagged = ['alpha', 'beta'], plain = [], 
       return (await r.json()).nodes;
     },
     /** Stops proc (a process the test started) with the network, in reverse order of starting. */
-    track(proc) { procs.push(proc); return proc; },
+    track(proc) {
+      procs.push(proc);
+      return proc;
+    },
     /**
      * Registers a node through the control protocol with the Hostinfo given (e2e/tools/rawnode):
      * any hostname and OS text, no WireGuard. Resolves once registered, with its event lines.
      */
-    async rawNode({ hostname, os = 'linux', tags = '', user = alice.email, ssh = false }) {
-      const keyArgs = ['keys', 'create', ...(tags ? ['--tags', tags] : ['--user', user])];
-      const key = net.admin(keyArgs).trim().split('\n').pop();
-      const tool = await goTool('rawnode');
-      const proc = spawn(tool, ['--control', url, '--hostname', hostname, '--os', os, ...(ssh ? ['--ssh'] : [])],
-        { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TSCONNECT_AUTH_KEY: key } });
+    async rawNode({ hostname, os = "linux", tags = "", user = alice.email, ssh = false }) {
+      const keyArgs = ["keys", "create", ...(tags ? ["--tags", tags] : ["--user", user])];
+      const key = net.admin(keyArgs).trim().split("\n").pop();
+      const tool = await goTool("rawnode");
+      const proc = spawn(tool, ["--control", url, "--hostname", hostname, "--os", os, ...(ssh ? ["--ssh"] : [])], {
+        stdio: ["ignore", "pipe", "pipe"],
+        env: { ...process.env, TSCONNECT_AUTH_KEY: key },
+      });
       procs.push(proc);
       const node = lineEvents(proc, `rawnode ${hostname}`);
-      const reg = await node.next((e) => e.event === 'registered');
+      const reg = await node.next((e) => e.event === "registered");
       return { ...node, proc, id: reg.id, name: reg.name };
     },
     async stop() {
@@ -132,19 +155,26 @@ export async function startConsoleNet({ tagged = ['alpha', 'beta'], plain = [], 
     await net.stop();
     throw e;
   }
-  const control = await startUntil(['control', '--listen', `127.0.0.1:${port}`, '--state', state, '--ephemeral-grace', '3s', ...extra],
-    /serving /, {}, 'control').catch(async (e) => { await net.stop(); throw e; });
+  const control = await startUntil(
+    ["control", "--listen", `127.0.0.1:${port}`, "--state", state, "--ephemeral-grace", "3s", ...extra],
+    /serving /,
+    {},
+    "control",
+  ).catch(async (e) => {
+    await net.stop();
+    throw e;
+  });
   procs.push(control.proc);
   net.controlLog = control.log;
   try {
     if (!process.env.B_SKIP_USERS) {
       for (const u of [alice, bob]) {
-        net.admin(['users', 'create', ...(u.admin ? ['--admin'] : []), '--password-stdin', u.email], u.password + '\n');
+        net.admin(["users", "create", ...(u.admin ? ["--admin"] : []), "--password-stdin", u.email], u.password + "\n");
       }
     }
     net.setPolicy(basePolicy);
     for (const name of tagged) await net.agent(name);
-    for (const name of plain) await net.agent(name, { tags: '', ssh: false });
+    for (const name of plain) await net.agent(name, { tags: "", ssh: false });
   } catch (e) {
     await net.stop();
     throw e;
@@ -155,22 +185,22 @@ export async function startConsoleNet({ tagged = ['alpha', 'beta'], plain = [], 
 /** Logs in through the API (Node fetch; Origin set as a browser would). */
 export async function apiLogin(url, user) {
   const r = await fetch(`${url}/api/v1/login`, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json', Origin: url },
+    method: "POST",
+    headers: { "Content-Type": "application/json", Origin: url },
     body: JSON.stringify({ email: user.email, password: user.password }),
   });
   if (r.status !== 200) throw new Error(`login ${user.email}: HTTP ${r.status} ${await r.text()}`);
   const body = await r.json();
-  const cookie = (r.headers.get('set-cookie') || '').split(';')[0];
+  const cookie = (r.headers.get("set-cookie") || "").split(";")[0];
   return { cookie, csrf: body.csrfToken };
 }
 
 /** Logs in through the console's login form and waits for the Machines page. */
 export async function consoleLogin(page, url, user) {
   await page.goto(`${url}/admin/`);
-  await page.locator('#login-email').fill(user.email);
-  await page.locator('#login-password').fill(user.password);
-  await page.getByRole('button', { name: 'Log in' }).click();
+  await page.locator("#login-email").fill(user.email);
+  await page.locator("#login-password").fill(user.password);
+  await page.getByRole("button", { name: "Log in" }).click();
   await page.locator('body[data-page="machines"]').waitFor();
 }
 
@@ -181,9 +211,9 @@ export function machineRow(page, name) {
 
 /** Opens the SSH… dialog of a machine and waits for its user list (or reason). */
 export async function openSSHDialog(page, name) {
-  await machineRow(page, name).locator('.ssh-button').click();
-  const dlg = page.locator('dialog[open]');
-  await dlg.locator('input[name=user], .reason, .error:not([hidden])').first().waitFor();
+  await machineRow(page, name).locator(".ssh-button").click();
+  const dlg = page.locator("dialog[open]");
+  await dlg.locator("input[name=user], .reason, .error:not([hidden])").first().waitFor();
   return dlg;
 }
 
@@ -198,16 +228,21 @@ export function goTool(name) {
   const override = process.env[`TSCONNECT_TOOL_${name.toUpperCase()}`];
   if (override) return Promise.resolve(override);
   if (!built.has(name)) {
-    const [pkg, cwd] = name === 'testop' ? ['./cmd/testop', join(root, 'internal', 'testop')] : [`./e2e/tools/${name}`, root];
+    const [pkg, cwd] = name === "testop" ? ["./cmd/testop", join(root, "internal", "testop")] : [`./e2e/tools/${name}`, root];
     const dir = mkdtempSync(join(tmpdir(), `tsconnect-tool-${name}-`));
     const out = join(dir, name);
-    built.set(name, new Promise((resolve, reject) => {
-      const p = spawn('go', ['build', '-o', out, pkg], { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
-      let err = '';
-      p.stderr.on('data', (d) => { err += d; });
-      p.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`go build ${pkg}: exit ${code}\n${err}`))));
-    }));
-    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+    built.set(
+      name,
+      new Promise((resolve, reject) => {
+        const p = spawn("go", ["build", "-o", out, pkg], { cwd, stdio: ["ignore", "ignore", "pipe"] });
+        let err = "";
+        p.stderr.on("data", (d) => {
+          err += d;
+        });
+        p.on("exit", (code) => (code === 0 ? resolve(out) : reject(new Error(`go build ${pkg}: exit ${code}\n${err}`))));
+      }),
+    );
+    process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
   }
   return built.get(name);
 }
@@ -216,22 +251,28 @@ export function goTool(name) {
 function lineEvents(proc, what) {
   const events = [];
   const waiters = [];
-  let buf = '';
-  let err = '';
-  proc.stderr.on('data', (d) => { err += d; });
-  proc.stdout.on('data', (d) => {
+  let buf = "";
+  let err = "";
+  proc.stderr.on("data", (d) => {
+    err += d;
+  });
+  proc.stdout.on("data", (d) => {
     buf += d;
     let i;
-    while ((i = buf.indexOf('\n')) >= 0) {
+    while ((i = buf.indexOf("\n")) >= 0) {
       const line = buf.slice(0, i);
       buf = buf.slice(i + 1);
       let e;
-      try { e = JSON.parse(line); } catch { e = { event: 'text', text: line }; }
+      try {
+        e = JSON.parse(line);
+      } catch {
+        e = { event: "text", text: line };
+      }
       events.push(e);
       for (const w of [...waiters]) if (w.pred(e)) w.resolve(e);
     }
   });
-  proc.on('exit', (code) => {
+  proc.on("exit", (code) => {
     for (const w of [...waiters]) w.reject(new Error(`${what} exited ${code} before the awaited event:\n${err}`));
   });
   return {
@@ -244,12 +285,28 @@ function lineEvents(proc, what) {
       return new Promise((resolve, reject) => {
         const w = {
           pred,
-          resolve: (e) => { done(); resolve(e); },
-          reject: (e) => { done(); reject(e); },
+          resolve: (e) => {
+            done();
+            resolve(e);
+          },
+          reject: (e) => {
+            done();
+            reject(e);
+          },
         };
-        const timer = setTimeout(() => w.reject(new Error(`${what}: no matching event in ${timeout / 1000} s; got ${JSON.stringify(events)}\n${err}`)), timeout);
-        const done = () => { clearTimeout(timer); waiters.splice(waiters.indexOf(w), 1); };
-        if (proc.exitCode !== null) { clearTimeout(timer); reject(new Error(`${what} has exited (${proc.exitCode}):\n${err}`)); return; }
+        const timer = setTimeout(
+          () => w.reject(new Error(`${what}: no matching event in ${timeout / 1000} s; got ${JSON.stringify(events)}\n${err}`)),
+          timeout,
+        );
+        const done = () => {
+          clearTimeout(timer);
+          waiters.splice(waiters.indexOf(w), 1);
+        };
+        if (proc.exitCode !== null) {
+          clearTimeout(timer);
+          reject(new Error(`${what} has exited (${proc.exitCode}):\n${err}`));
+          return;
+        }
         waiters.push(w);
       });
     },
@@ -261,20 +318,28 @@ function lineEvents(proc, what) {
  * email_verified, groups}) and one client; resolves with {issuer, proc, log, stop}.
  */
 export async function startOP({ users, client }) {
-  const tool = await goTool('testop');
-  const proc = spawn(tool, ['--config', '-'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const tool = await goTool("testop");
+  const proc = spawn(tool, ["--config", "-"], { stdio: ["pipe", "pipe", "pipe"] });
   proc.stdin.end(JSON.stringify({ users, client }));
-  let out = '';
-  let err = '';
-  proc.stderr.on('data', (d) => { err += d; });
+  let out = "";
+  let err = "";
+  proc.stderr.on("data", (d) => {
+    err += d;
+  });
   const issuer = await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`testop printed no issuer in 30 s:\n${err}`)), 30_000);
-    proc.stdout.on('data', (d) => {
+    proc.stdout.on("data", (d) => {
       out += d;
       const m = out.match(/^(http:\/\/127\.0\.0\.1:\d+)$/m);
-      if (m) { clearTimeout(timer); resolve(m[1]); }
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
     });
-    proc.on('exit', (code) => { clearTimeout(timer); reject(new Error(`testop exited ${code}:\n${err}`)); });
+    proc.on("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`testop exited ${code}:\n${err}`));
+    });
   });
   return { issuer, proc, log: () => err, stop: () => stopProc(proc) };
 }

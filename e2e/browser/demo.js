@@ -1,58 +1,82 @@
 // Helpers for the browser tests: start `tsconnect demo`, launch Debian's Chromium, read the terminal.
-import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, mkdirSync, existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { spawn, execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync, mkdirSync, existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
 
-export const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const bin = join(root, 'bin', 'tsconnect');
-export const artifacts = join(root, 'e2e', 'artifacts');
+export const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+export const bin = join(root, "bin", "tsconnect");
+export const artifacts = join(root, "e2e", "artifacts");
 
 /**
  * Starts `tsconnect demo` on a free loopback port; resolves once it printed its URL. Each
  * URL's token opens one session, and the demo prints a fresh URL once a token is used:
  * `url` is the first, `takeURL()` hands out the newest not handed out yet (waiting for it).
  */
-export async function startDemo({ grace = '5s' } = {}) {
+export async function startDemo({ grace = "5s" } = {}) {
   if (!existsSync(bin)) throw new Error(`${bin} is missing: run make build first`);
-  const state = mkdtempSync(join(tmpdir(), 'tsconnect-demo-'));
-  const proc = spawn(bin, ['demo', '--listen', '127.0.0.1:0', '--state', state, '--ephemeral-grace', grace], {
-    stdio: ['ignore', 'pipe', 'pipe'],
+  const state = mkdtempSync(join(tmpdir(), "tsconnect-demo-"));
+  const proc = spawn(bin, ["demo", "--listen", "127.0.0.1:0", "--state", state, "--ephemeral-grace", grace], {
+    stdio: ["ignore", "pipe", "pipe"],
   });
-  let log = '';
-  let out = '';
+  let log = "";
+  let out = "";
   const urls = [];
   const handed = new Set();
-  proc.stderr.on('data', (d) => { log += d; });
-  proc.stdout.on('data', (d) => {
+  proc.stderr.on("data", (d) => {
+    log += d;
+  });
+  proc.stdout.on("data", (d) => {
     out += d;
     for (const m of out.matchAll(/^URL: (\S+)$/gm)) if (!urls.includes(m[1])) urls.push(m[1]);
   });
   await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`demo printed no URL in 60 s:\n${out}\n${log}`)), 60_000);
-    const poll = setInterval(() => { if (urls.length > 0) { clearTimeout(timer); clearInterval(poll); resolve(); } }, 20);
-    proc.on('exit', (code) => { clearTimeout(timer); clearInterval(poll); reject(new Error(`demo exited ${code}:\n${out}\n${log}`)); });
+    const poll = setInterval(() => {
+      if (urls.length > 0) {
+        clearTimeout(timer);
+        clearInterval(poll);
+        resolve(undefined);
+      }
+    }, 20);
+    proc.on("exit", (code) => {
+      clearTimeout(timer);
+      clearInterval(poll);
+      reject(new Error(`demo exited ${code}:\n${out}\n${log}`));
+    });
   });
   return {
-    get url() { handed.add(urls[0]); return urls[0]; },
+    get url() {
+      handed.add(urls[0]);
+      return urls[0];
+    },
     async takeURL(timeout = 15_000) {
       const deadline = Date.now() + timeout;
       for (;;) {
         const u = urls[urls.length - 1];
-        if (!handed.has(u)) { handed.add(u); return u; }
+        if (!handed.has(u)) {
+          handed.add(u);
+          return u;
+        }
         if (Date.now() > deadline) throw new Error(`the demo printed no fresh URL (its last token is still unused?):\n${out}`);
         await new Promise((r) => setTimeout(r, 50));
       }
     },
-    state, proc, log: () => log, out: () => out,
+    state,
+    proc,
+    log: () => log,
+    out: () => out,
     nodes() {
-      return JSON.parse(execFileSync(bin, ['nodes', '--state', state, '--json'], { encoding: 'utf8' }));
+      return JSON.parse(execFileSync(bin, ["nodes", "--state", state, "--json"], { encoding: "utf8" }));
     },
     async stop() {
-      proc.kill('SIGTERM');
-      await new Promise((r) => { if (proc.exitCode !== null) r(); else proc.on('exit', r); });
+      proc.kill("SIGTERM");
+      await new Promise((r) => {
+        if (proc.exitCode !== null) r(undefined);
+        else proc.on("exit", r);
+      });
       rmSync(state, { recursive: true, force: true });
     },
   };
@@ -62,9 +86,18 @@ export async function startDemo({ grace = '5s' } = {}) {
 export async function launch({ args = [] } = {}) {
   // playwright gives the browser a fresh, temporary profile of its own.
   const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-      '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync', ...args],
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-background-networking",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-component-update",
+      "--disable-sync",
+      ...args,
+    ],
   });
   return browser;
 }
@@ -72,15 +105,15 @@ export async function launch({ args = [] } = {}) {
 /** Returns the terminal's visible text (xterm's DOM renderer draws rows as text). */
 export async function terminalText(page) {
   return page.evaluate(() => {
-    const rows = document.querySelector('.xterm-rows');
-    return rows ? Array.from(rows.children, (r) => r.textContent.replace(/\u00a0/g, ' ')).join('\n') : '';
+    const rows = document.querySelector(".xterm-rows");
+    return rows ? Array.from(rows.children, (r) => r.textContent.replace(/\u00a0/g, " ")).join("\n") : "";
   });
 }
 
 /** Waits until the terminal text matches re. */
 export async function waitTerminal(page, re, timeout = 20_000) {
   const deadline = Date.now() + timeout;
-  let text = '';
+  let text = "";
   while (Date.now() < deadline) {
     text = await terminalText(page);
     if (re.test(text)) return text;
@@ -89,4 +122,6 @@ export async function waitTerminal(page, re, timeout = 20_000) {
   throw new Error(`terminal never matched ${re}; it shows:\n${text}`);
 }
 
-export function ensureArtifacts() { mkdirSync(artifacts, { recursive: true }); }
+export function ensureArtifacts() {
+  mkdirSync(artifacts, { recursive: true });
+}

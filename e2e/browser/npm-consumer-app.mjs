@@ -4,29 +4,41 @@
 
 /** The package versions the consumer installs beside the tarball. */
 export const deps = {
-  '@xterm/xterm': '6.0.0',
-  '@xterm/addon-fit': '0.11.0',
-  '@xterm/addon-web-links': '0.12.0',
-  esbuild: '0.28.2',
-  vite: '7',
-  typescript: '5.9.3',
+  "@xterm/xterm": "6.0.0",
+  "@xterm/addon-fit": "0.11.0",
+  "@xterm/addon-web-links": "0.12.0",
+  esbuild: "0.28.2",
+  vite: "7",
+  typescript: "5.9.3",
 };
 
 /** Files by path, relative to the consumer project's root. */
 export const files = {
-  'package.json': JSON.stringify({ name: 'tsconnect-consumer', private: true, type: 'module' }, null, 2) + '\n',
+  "package.json": JSON.stringify({ name: "tsconnect-consumer", private: true, type: "module" }, null, 2) + "\n",
 
   // The shipped .d.ts files as a TypeScript consumer sees them (tsc --noEmit, strict).
-  'tsconfig.json': JSON.stringify({
-    compilerOptions: {
-      target: 'ES2022', module: 'ESNext', moduleResolution: 'bundler', lib: ['ES2022', 'DOM', 'DOM.Iterable'],
-      types: [], strict: true, noEmit: true, skipLibCheck: false, exactOptionalPropertyTypes: true,
-    },
-    files: ['src/wasm.d.ts', 'src/check.ts'],
-  }, null, 2) + '\n',
+  "tsconfig.json":
+    JSON.stringify(
+      {
+        compilerOptions: {
+          target: "ES2022",
+          module: "ESNext",
+          moduleResolution: "bundler",
+          lib: ["ES2022", "DOM", "DOM.Iterable"],
+          types: [],
+          strict: true,
+          noEmit: true,
+          skipLibCheck: false,
+          exactOptionalPropertyTypes: true,
+        },
+        files: ["src/wasm.d.ts", "src/check.ts"],
+      },
+      null,
+      2,
+    ) + "\n",
   // What a file loader (esbuild --loader:.wasm=file) gives for the .wasm subpath.
-  'src/wasm.d.ts': `declare module '@tsconnect/connect/tsconnect.wasm' { const url: string; export default url; }\n`,
-  'src/check.ts': `import { createIPN, isIPNError, type IPN, type IPNState, type NetMap } from '@tsconnect/connect';
+  "src/wasm.d.ts": `declare module '@tsconnect/connect/tsconnect.wasm' { const url: string; export default url; }\n`,
+  "src/check.ts": `import { createIPN, isIPNError, type IPN, type IPNState, type NetMap } from '@tsconnect/connect';
 import { openTerminal, type TerminalResult, type TerminalSession } from '@tsconnect/connect/terminal';
 import wasm from '@tsconnect/connect/tsconnect.wasm';
 
@@ -62,9 +74,9 @@ export async function uses(el: HTMLElement, child: Window): Promise<void> {
 
   // Evaluated before any other module of the bundle (first import), so it sees the page's
   // global object before our package and xterm were loaded.
-  'src/snapshot.js': `export const before = new Set(Object.getOwnPropertyNames(window));\n`,
+  "src/snapshot.js": `export const before = new Set(Object.getOwnPropertyNames(window));\n`,
 
-  'src/app.js': `import { before } from './snapshot.js';
+  "src/app.js": `import { before } from './snapshot.js';
 import './app.css';
 import { createIPN } from '@tsconnect/connect';
 import { openTerminal } from '@tsconnect/connect/terminal';
@@ -150,13 +162,13 @@ async function interactive(cfg, target, extra) {
 }
 `,
 
-  'src/app.css': `body { font-family: sans-serif; margin: 8px; }
+  "src/app.css": `body { font-family: sans-serif; margin: 8px; }
 .term { width: 640px; height: 240px; margin: 4px 0; }
 `,
 
   // esbuild: the .wasm comes from the package's exports map, copied by the file loader; its
   // URL is passed as wasmURL.
-  'src/main-esbuild.js': `import { main } from './app.js';
+  "src/main-esbuild.js": `import { main } from './app.js';
 import '@xterm/xterm/css/xterm.css';
 import wasm from '@tsconnect/connect/tsconnect.wasm';
 main(new URL(wasm, import.meta.url));
@@ -164,7 +176,7 @@ main(new URL(wasm, import.meta.url));
 
   // Vite: the default, new URL('./tsconnect.wasm', import.meta.url) inside the package; xterm's
   // CSS adopted as a constructed sheet (no <style>, no file), which openTerminal copies into the child.
-  'src/main-vite.js': `import { main } from './app.js';
+  "src/main-vite.js": `import { main } from './app.js';
 import xtermCSS from '@xterm/xterm/css/xterm.css?inline';
 const sheet = new CSSStyleSheet();
 sheet.replaceSync(xtermCSS);
@@ -172,7 +184,7 @@ document.adoptedStyleSheets = [...document.adoptedStyleSheets, sheet];
 main();
 `,
 
-  'index.html': `<!doctype html>
+  "index.html": `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -194,18 +206,18 @@ main();
 `,
 
   // The child page: no scripts, no styles of its own (openTerminal brings xterm's).
-  'public/term.html': `<!doctype html>
+  "public/term.html": `<!doctype html>
 <html lang="en">
 <head><meta charset="utf-8"><title>terminal</title></head>
 <body></body>
 </html>
 `,
-  'public/linked.html': `<!doctype html><title>linked</title><p>a link from the terminal</p>\n`,
+  "public/linked.html": `<!doctype html><title>linked</title><p>a link from the terminal</p>\n`,
 };
 
 /** index.html for the esbuild build: its own script and the CSS esbuild extracted. */
 export function esbuildIndex(html) {
   return html
-    .replace('<!-- esbuild:css -->', '<link rel="stylesheet" href="./main-esbuild.css">')
+    .replace("<!-- esbuild:css -->", '<link rel="stylesheet" href="./main-esbuild.css">')
     .replace('<script type="module" src="/src/main-vite.js"></script>', '<script type="module" src="./main-esbuild.js"></script>');
 }

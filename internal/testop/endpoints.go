@@ -69,7 +69,7 @@ func (op *OP) token(w http.ResponseWriter, r *http.Request) {
 
 // withoutAuthTime re-signs an ID token without its auth_time claim (fosite always sets one).
 func (op *OP) withoutAuthTime(raw string) (string, error) {
-	jws, err := jose.ParseSigned(raw, []jose.SignatureAlgorithm{jose.RS256})
+	jws, err := jose.ParseSignedCompact(raw, []jose.SignatureAlgorithm{jose.RS256})
 	if err != nil {
 		return "", err
 	}

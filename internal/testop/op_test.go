@@ -115,7 +115,7 @@ func TestSignInIssuesSignedIDToken(t *testing.T) {
 		t.Fatal(err)
 	}
 	raw, _ := tok.Extra("id_token").(string)
-	jws, err := jose.ParseSigned(raw, []jose.SignatureAlgorithm{jose.RS256})
+	jws, err := jose.ParseSignedCompact(raw, []jose.SignatureAlgorithm{jose.RS256})
 	if err != nil {
 		t.Fatalf("id_token %q: %v", raw, err)
 	}

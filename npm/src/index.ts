@@ -3,7 +3,7 @@
 
 import type * as API from "../types/index.js";
 import type { IPN, IPNCallbacks, IPNConfig, IPNError, IPNState, NetMap, SSHOptions, SSHSession } from "../types/index.js";
-import { bannerURL } from "./banner.js";
+import { bannerCheckURL } from "./banner.js";
 import { fromWire, ipnError, isIPNError as isErr } from "./errors.js";
 import type { FromWorker, ToWorker } from "./protocol.js";
 
@@ -54,7 +54,7 @@ export const createIPN: typeof API.createIPN = async (config: IPNConfig): Promis
     throw ipnError("wasm_load_failed", `loading ${wasmURL}: ${e instanceof Error ? e.message : String(e)}`);
   }
   const worker = newWorker(`tsconnect-${++ipnCount}`);
-  const ipn = new WorkerIPN(worker, config.logger);
+  const ipn = new WorkerIPN(worker, config.controlURL, config.logger);
   try {
     await ipn.init(module, {
       controlURL: config.controlURL,
@@ -76,6 +76,7 @@ interface Pending {
 /** An IPN whose Go runtime runs in worker. */
 class WorkerIPN implements IPN {
   #worker: Worker;
+  #controlURL: string;
   #logger: ((line: string) => void) | undefined;
   #callbacks: IPNCallbacks = {};
   #state: IPNState = "stopped";
@@ -86,8 +87,9 @@ class WorkerIPN implements IPN {
   #ready: Pending | undefined;
   #dead: IPNError | undefined;
 
-  constructor(worker: Worker, logger?: (line: string) => void) {
+  constructor(worker: Worker, controlURL: string, logger?: (line: string) => void) {
     this.#worker = worker;
+    this.#controlURL = controlURL;
     this.#logger = logger;
     worker.onmessage = (e: MessageEvent<FromWorker>) => this.#receive(e.data);
     worker.onerror = (e: ErrorEvent) => {
@@ -219,7 +221,7 @@ class WorkerIPN implements IPN {
         this.#sessions.get(msg.sid)?.onData(new Uint8Array(msg.data));
         break;
       case "banner":
-        this.#sessions.get(msg.sid)?.onBanner?.(msg.text, msg.url || bannerURL(msg.text));
+        this.#sessions.get(msg.sid)?.onBanner?.(msg.text, bannerCheckURL(msg.text, this.#controlURL));
         break;
       case "progress":
         this.#sessions.get(msg.sid)?.onConnectionProgress?.(msg.text);

@@ -30,7 +30,7 @@ export type FromWorker =
   | { t: "log"; line: string }
   | { t: "reply"; id: number; error?: WireError }
   | { t: "data"; sid: number; data: ArrayBuffer }
-  | { t: "banner"; sid: number; text: string; url: string }
+  | { t: "banner"; sid: number; text: string }
   | { t: "progress"; sid: number; text: string }
   | { t: "connected"; sid: number }
   | { t: "done"; sid: number; exitCode: number; error?: WireError };
@@ -59,7 +59,7 @@ export interface GoIPN {
       rows: number;
       cols: number;
       onData(data: Uint8Array): void;
-      onBanner(text: string, url: string): void;
+      onBanner(text: string): void;
       onProgress(text: string): void;
       onConnected(): void;
       onDone(exitCode: number, error: (Error & { code?: string }) | null): void;

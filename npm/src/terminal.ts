@@ -92,7 +92,7 @@ async function bringStyles(child: Window, stylesheet: string | URL | undefined):
     if (sheets.length === 0) {
       throw ipnError(
         "bad_request",
-        "openTerminal: xterm's CSS is neither in the child window nor in this page: import \"@xterm/xterm/css/xterm.css\" in the page, link it from the child page, or pass options.stylesheet",
+        'openTerminal: xterm\'s CSS is neither in the child window nor in this page: import "@xterm/xterm/css/xterm.css" in the page, link it from the child page, or pass options.stylesheet',
       );
     }
     const copied: CSSStyleSheet[] = [];
@@ -237,7 +237,10 @@ export const openTerminal: typeof API.openTerminal = (ipn: IPN, target, options:
       listeners.push(
         term.onSelectionChange(() => {
           const text = term.getSelection();
-          if (text) view().navigator.clipboard?.writeText(text).catch(() => {});
+          if (text)
+            view()
+              .navigator.clipboard?.writeText(text)
+              .catch(() => {});
         }),
       );
     }

@@ -65,7 +65,7 @@ function handle(msg: ToWorker, ipn: GoIPN) {
         rows: msg.rows,
         cols: msg.cols,
         onData: (data) => post({ t: "data", sid, data: data.buffer as ArrayBuffer }, [data.buffer as ArrayBuffer]),
-        onBanner: (text, url) => post({ t: "banner", sid, text, url }),
+        onBanner: (text) => post({ t: "banner", sid, text }),
         onProgress: (text) => post({ t: "progress", sid, text }),
         onConnected: () => post({ t: "connected", sid }),
         onDone: (exitCode, error) => {

@@ -40,18 +40,26 @@ test("the module's default wasm URL is the exports map's .wasm", async () => {
   assert.deepEqual([...bytes.subarray(0, 4)], [0, 0x61, 0x73, 0x6d], "not a WebAssembly module");
   // The module's imports are exactly what wasm_exec.js provides (namespace "gojs").
   const mod = await WebAssembly.compile(bytes);
-  assert.ok(WebAssembly.Module.imports(mod).every((i) => i.module === "gojs"), "unexpected wasm import namespace");
+  assert.ok(
+    WebAssembly.Module.imports(mod).every((i) => i.module === "gojs"),
+    "unexpected wasm import namespace",
+  );
 });
 
 test("the main entry loads and exports the contract's values", async () => {
   const m = await import(pkg.name);
   assert.deepEqual(Object.keys(m).sort(), ["createIPN", "isIPNError"]);
   assert.equal(typeof m.createIPN, "function");
-  await assert.rejects(m.createIPN({ controlURL: "", authKey: "k" }), (e) => e.code === "bad_request");
-  await assert.rejects(m.createIPN({ controlURL: "http://127.0.0.1:1", authKey: 42 }), (e) => e.code === "bad_request");
+  await assert.rejects(m.createIPN({ controlURL: "", authKey: "k" }), (/** @type {{ code?: string }} */ e) => e.code === "bad_request");
+  await assert.rejects(
+    m.createIPN({ controlURL: "http://127.0.0.1:1", authKey: 42 }),
+    (/** @type {{ code?: string }} */ e) => e.code === "bad_request",
+  );
   // No authKey is an interactive login, not a bad request: createIPN goes on to load the wasm.
-  await assert.rejects(m.createIPN({ controlURL: "http://127.0.0.1:1", wasmURL: "http://127.0.0.1:1/tsconnect.wasm" }),
-    (e) => e.code === "wasm_load_failed");
+  await assert.rejects(
+    m.createIPN({ controlURL: "http://127.0.0.1:1", wasmURL: "http://127.0.0.1:1/tsconnect.wasm" }),
+    (/** @type {{ code?: string }} */ e) => e.code === "wasm_load_failed",
+  );
   assert.equal(m.isIPNError(Object.assign(new Error("x"), { code: "used_key" })), true);
   assert.equal(m.isIPNError(new Error("x")), false);
 });

@@ -146,9 +146,14 @@ export interface SSHOptions {
   /** Initial terminal width in columns. Default 80. */
   cols?: number;
   /**
-   * Receives an authentication banner; `url` is the first http(s) URL in it, if any (check mode:
-   * "… re-authenticate as USER. Visit: URL"). Open it for the user only if its origin is your
-   * control server's: a banner comes from the machine you log in to.
+   * Receives an authentication banner (check mode: "… re-authenticate as USER. Visit: URL").
+   * The banner-URL rule: `url` is set only when the banner links to the control server's own
+   * check page — an http(s) URL on `controlURL`'s origin (same scheme, host and port) whose path
+   * is `/check/ID` under `controlURL`'s path, with no credentials, query or fragment — and is
+   * then the first such link, normalized; otherwise it is undefined. A banner is written by the
+   * machine you log in to, so every other link (another site, another page of control, a
+   * `/login/` page) is only text: show `text`, but open nothing from it. Opening `url` for the
+   * user (the console and the demo page do, in a window of its own) is safe.
    */
   onBanner?(text: string, url?: string): void;
   /** Receives human-readable connection steps ("Connecting to …"). */

@@ -4,7 +4,6 @@
 
 import "@xterm/xterm/css/xterm.css";
 import "./style.css";
-import { controlPageURL } from "../../npm/src/banner.js";
 import { createIPN, isIPNError } from "../../npm/src/index.js";
 import { openTerminal } from "../../npm/src/terminal.js";
 import type { IPN } from "../../npm/types/index.js";
@@ -131,20 +130,23 @@ async function main() {
     return;
   }
 
-  openTerminal(ipn, { host: s.host, user: s.user }, {
-    container: terminalEl,
-    onConnectionProgress: (text) => setStatus("connecting", text),
-    onConnected: () => setStatus("connected", `Connected: ${s.user}@${s.host}`),
-    onBanner: (_text, url) => {
-      // The console's rule: only control's own check and login pages open by themselves.
-      const href = controlPageURL(url, s.controlURL);
-      if (href) window.open(href, "_blank", "noopener");
+  openTerminal(
+    ipn,
+    { host: s.host, user: s.user },
+    {
+      container: terminalEl,
+      onConnectionProgress: (text) => setStatus("connecting", text),
+      onConnected: () => setStatus("connected", `Connected: ${s.user}@${s.host}`),
+      onBanner: (_text, url) => {
+        // url is set only for control's own check page (the banner rule, npm/src/banner.ts).
+        if (url) window.open(url, "_blank", "noopener");
+      },
+      onDone: (exitCode, error) => {
+        if (error && error.code !== "closed") fail(error.code, error.message, s);
+        else setStatus("done", `Session ended (exit code ${exitCode}).`);
+      },
     },
-    onDone: (exitCode, error) => {
-      if (error && error.code !== "closed") fail(error.code, error.message, s);
-      else setStatus("done", `Session ended (exit code ${exitCode}).`);
-    },
-  });
+  );
 }
 
 void main();

@@ -20,11 +20,14 @@ export class APITokensSection extends ListPage<APIToken> {
       .filter((s) => me.role === "admin" || !adminScopes.has(s))
       .map((s) => h("input", { type: "checkbox", name: "scope", value: s, checked: s === "read" ? true : undefined }));
     const description = h("input", { type: "text", name: "token-description", size: 30 });
-    const expiry = h("select", { name: "token-expiry" },
+    const expiry = h(
+      "select",
+      { name: "token-expiry" },
       h("option", { value: "86400" }, "1 day"),
       h("option", { value: "2592000", selected: true }, "30 days"),
       h("option", { value: "7776000" }, "90 days"),
-      h("option", { value: "31536000" }, "1 year"));
+      h("option", { value: "31536000" }, "1 year"),
+    );
     const create = async (ev: Event) => {
       ev.preventDefault();
       this.error.hidden = true;
@@ -37,30 +40,64 @@ export class APITokensSection extends ListPage<APIToken> {
         this.#showSecret(r.secret);
       });
     };
-    this.el = h("section", { "aria-labelledby": "tokens-h" },
+    this.el = h(
+      "section",
+      { "aria-labelledby": "tokens-h" },
       h("h2", { id: "tokens-h" }, "API tokens"),
-      h("p", { class: "help" }, "For scripts and CI: send it as Authorization: Bearer TOKEN to /api/v1/. A token does no more than its scopes and your role allow."),
-      h("form", { class: "new-token", on: { submit: (ev) => void create(ev) } },
+      h(
+        "p",
+        { class: "help" },
+        "For scripts and CI: send it as Authorization: Bearer TOKEN to /api/v1/. A token does no more than its scopes and your role allow.",
+      ),
+      h(
+        "form",
+        { class: "new-token", on: { submit: (ev) => void create(ev) } },
         h("fieldset", null, h("legend", null, "Scopes"), ...boxes.map((b) => h("label", null, b, ` ${b.value}`))),
         h("label", null, "Expires after ", expiry),
         h("label", null, "Description ", description),
-        h("div", { class: "buttons" }, h("button", { type: "submit", class: "primary" }, "Create token"))),
+        h("div", { class: "buttons" }, h("button", { type: "submit", class: "primary" }, "Create token")),
+      ),
       this.#secret,
       this.error,
-      h("table", { class: "tokens" },
-        h("thead", null, h("tr", null,
-          ...["Token", "Owner", "Scopes", "Expires", "Last used", "State"].map((t) => h("th", { scope: "col" }, t)),
-          h("th", { scope: "col" }, h("span", { class: "sr-only" }, "Actions")))),
-        this.body));
+      h(
+        "table",
+        { class: "tokens" },
+        h(
+          "thead",
+          null,
+          h(
+            "tr",
+            null,
+            ...["Token", "Owner", "Scopes", "Expires", "Last used", "State"].map((t) => h("th", { scope: "col" }, t)),
+            h("th", { scope: "col" }, h("span", { class: "sr-only" }, "Actions")),
+          ),
+        ),
+        this.body,
+      ),
+    );
     void this.load();
   }
 
   #showSecret(secret: string) {
-    replace(this.#secret,
+    replace(
+      this.#secret,
       h("p", null, "The new API token (shown only this once; copy it now):"),
       h("code", { class: "secret-value" }, secret),
       " ",
-      h("button", { type: "button", on: { click: () => { replace(this.#secret); this.#secret.hidden = true; } } }, "Done"));
+      h(
+        "button",
+        {
+          type: "button",
+          on: {
+            click: () => {
+              replace(this.#secret);
+              this.#secret.hidden = true;
+            },
+          },
+        },
+        "Done",
+      ),
+    );
     this.#secret.hidden = false;
   }
 
@@ -70,18 +107,38 @@ export class APITokensSection extends ListPage<APIToken> {
 
   protected row(t: APIToken): HTMLTableRowElement {
     const state = t.revoked ? "revoked" : Date.parse(t.expires) < Date.now() ? "expired" : "valid";
-    return h("tr", { "data-token": t.id },
+    return h(
+      "tr",
+      { "data-token": t.id },
       h("td", null, `#${t.id}`, t.description ? h("div", { class: "help" }, t.description) : null),
       h("td", null, t.owner.email),
       h("td", null, t.scopes.join(", ")),
       h("td", null, localTime(t.expires)),
       h("td", null, t.lastUsed ? localTime(t.lastUsed) : "never"),
       h("td", null, state),
-      h("td", null, t.revoked
-        ? null
-        : h("button", {
-            type: "button", class: "danger", "aria-label": `Revoke API token ${t.id}`,
-            on: { click: () => void this.act(() => call<void>("DELETE", `/api-tokens/${t.id}`), `Revoke API token #${t.id}? Scripts using it stop working.`, "Revoke") },
-          }, "Revoke")));
+      h(
+        "td",
+        null,
+        t.revoked
+          ? null
+          : h(
+              "button",
+              {
+                type: "button",
+                class: "danger",
+                "aria-label": `Revoke API token ${t.id}`,
+                on: {
+                  click: () =>
+                    void this.act(
+                      () => call<void>("DELETE", `/api-tokens/${t.id}`),
+                      `Revoke API token #${t.id}? Scripts using it stop working.`,
+                      "Revoke",
+                    ),
+                },
+              },
+              "Revoke",
+            ),
+      ),
+    );
   }
 }

@@ -11,7 +11,11 @@ export interface Attrs {
 }
 
 /** h makes an element with attributes and children; never parses HTML. */
-export function h<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Attrs | null = null, ...children: Child[]): HTMLElementTagNameMap[K] {
+export function h<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  attrs: Attrs | null = null,
+  ...children: Child[]
+): HTMLElementTagNameMap[K] {
   const el = document.createElement(tag);
   if (attrs) {
     for (const [name, v] of Object.entries(attrs)) {
@@ -94,10 +98,17 @@ export function modal<T>(label: string, build: (close: (v: T) => void) => Child[
 
 /** confirmDialog asks a yes/no question in a modal dialog (no window.confirm). */
 export function confirmDialog(question: string, yes = "OK"): Promise<boolean> {
-  return modal<boolean>("Confirm", (close) => [
-    h("p", null, question),
-    h("div", { class: "buttons" },
-      h("button", { type: "button", on: { click: () => close(false) } }, "Cancel"),
-      h("button", { type: "button", class: "danger", autofocus: true, on: { click: () => close(true) } }, yes)),
-  ], false);
+  return modal<boolean>(
+    "Confirm",
+    (close) => [
+      h("p", null, question),
+      h(
+        "div",
+        { class: "buttons" },
+        h("button", { type: "button", on: { click: () => close(false) } }, "Cancel"),
+        h("button", { type: "button", class: "danger", autofocus: true, on: { click: () => close(true) } }, yes),
+      ),
+    ],
+    false,
+  );
 }

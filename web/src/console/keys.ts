@@ -18,12 +18,15 @@ export class KeysPage extends ListPage<AuthKey> {
     const ephemeral = h("input", { type: "checkbox", name: "ephemeral" });
     const tags = h("input", { type: "text", name: "tags", placeholder: "tag:server, tag:db", size: 30 });
     const description = h("input", { type: "text", name: "description", size: 30 });
-    const expiry = h("select", { name: "expiry" },
+    const expiry = h(
+      "select",
+      { name: "expiry" },
       h("option", { value: "3600" }, "1 hour"),
       h("option", { value: "86400", selected: true }, "1 day"),
       h("option", { value: "604800" }, "7 days"),
       h("option", { value: "2592000" }, "30 days"),
-      h("option", { value: "7776000" }, "90 days"));
+      h("option", { value: "7776000" }, "90 days"),
+    );
     const create = async (ev: Event) => {
       ev.preventDefault();
       this.error.hidden = true;
@@ -39,36 +42,66 @@ export class KeysPage extends ListPage<AuthKey> {
         this.#showSecret(r.secret);
       });
     };
-    this.el = h("section", { "aria-labelledby": "keys-h" },
+    this.el = h(
+      "section",
+      { "aria-labelledby": "keys-h" },
       h("h1", { id: "keys-h" }, "Keys"),
-      h("form", { class: "new-key", on: { submit: (ev) => void create(ev) } },
+      h(
+        "form",
+        { class: "new-key", on: { submit: (ev) => void create(ev) } },
         h("h2", null, "New pre-auth key"),
         h("label", null, reusable, " Reusable (registers any number of machines)"),
         h("label", null, ephemeral, " Ephemeral (machines are removed when they go offline)"),
         h("label", null, "Tags ", tags),
         h("label", null, "Expires after ", expiry),
         h("label", null, "Description ", description),
-        h("div", { class: "buttons" }, h("button", { type: "submit", class: "primary" }, "Create key"))),
+        h("div", { class: "buttons" }, h("button", { type: "submit", class: "primary" }, "Create key")),
+      ),
       this.#secret,
       this.error,
-      h("table", { class: "keys" },
-        h("thead", null, h("tr", null,
-          ...["Key", "Owner or tags", "Kind", "Created", "Expires", "State"].map((t) => h("th", { scope: "col" }, t)),
-          h("th", { scope: "col" }, h("span", { class: "sr-only" }, "Actions")))),
-        this.body),
-      new APITokensSection(me).el);
+      h(
+        "table",
+        { class: "keys" },
+        h(
+          "thead",
+          null,
+          h(
+            "tr",
+            null,
+            ...["Key", "Owner or tags", "Kind", "Created", "Expires", "State"].map((t) => h("th", { scope: "col" }, t)),
+            h("th", { scope: "col" }, h("span", { class: "sr-only" }, "Actions")),
+          ),
+        ),
+        this.body,
+      ),
+      new APITokensSection(me).el,
+    );
     void this.load();
   }
 
   #showSecret(secret: string) {
     const code = h("code", { class: "secret-value" }, secret);
-    replace(this.#secret,
+    replace(
+      this.#secret,
       h("p", null, "The new key (shown only this once; copy it now):"),
       code,
       " ",
       h("button", { type: "button", on: { click: () => void navigator.clipboard?.writeText(secret) } }, "Copy"),
       " ",
-      h("button", { type: "button", on: { click: () => { replace(this.#secret); this.#secret.hidden = true; } } }, "Done"));
+      h(
+        "button",
+        {
+          type: "button",
+          on: {
+            click: () => {
+              replace(this.#secret);
+              this.#secret.hidden = true;
+            },
+          },
+        },
+        "Done",
+      ),
+    );
     this.#secret.hidden = false;
   }
 
@@ -80,21 +113,38 @@ export class KeysPage extends ListPage<AuthKey> {
     const kind = [k.reusable ? "reusable" : "single-use", k.ephemeral ? "ephemeral" : null].filter(Boolean).join(", ");
     const state = k.revoked ? "revoked" : Date.parse(k.expires) < Date.now() ? "expired" : k.used && !k.reusable ? "used" : "valid";
     const mayRevoke = !k.revoked && (this.me.role === "admin" || k.owner?.id === this.me.id);
-    return h("tr", { "data-key": k.id, class: k.id === this.#newID ? "new" : undefined },
+    return h(
+      "tr",
+      { "data-key": k.id, class: k.id === this.#newID ? "new" : undefined },
       h("td", null, h("code", null, k.prefix), k.description ? h("div", { class: "help" }, k.description) : null),
-      h("td", null, k.tags.length ? k.tags.map((t) => h("span", { class: "tag" }, t)) : k.owner?.email ?? ""),
+      h("td", null, k.tags.length ? k.tags.map((t) => h("span", { class: "tag" }, t)) : (k.owner?.email ?? "")),
       h("td", null, kind),
       h("td", null, localTime(k.created)),
       h("td", null, localTime(k.expires)),
       h("td", null, state),
-      h("td", null, mayRevoke
-        ? h("button", {
-            type: "button", class: "danger", "aria-label": `Revoke key ${k.prefix}`,
-            on: {
-              click: () => void this.act(() => call<void>("DELETE", `/keys/${k.id}`),
-                `Revoke key ${k.prefix}? It registers no more machines.`, "Revoke"),
-            },
-          }, "Revoke")
-        : null));
+      h(
+        "td",
+        null,
+        mayRevoke
+          ? h(
+              "button",
+              {
+                type: "button",
+                class: "danger",
+                "aria-label": `Revoke key ${k.prefix}`,
+                on: {
+                  click: () =>
+                    void this.act(
+                      () => call<void>("DELETE", `/keys/${k.id}`),
+                      `Revoke key ${k.prefix}? It registers no more machines.`,
+                      "Revoke",
+                    ),
+                },
+              },
+              "Revoke",
+            )
+          : null,
+      ),
+    );
   }
 }

@@ -21,19 +21,32 @@ export class MachinesPage {
     private readonly me: User,
     private readonly sessions: Sessions,
   ) {
-    this.el = h("section", { "aria-labelledby": "machines-h" },
+    this.el = h(
+      "section",
+      { "aria-labelledby": "machines-h" },
       h("h1", { id: "machines-h" }, "Machines"),
       this.#status,
       this.#error,
-      h("table", { class: "machines" },
-        h("thead", null, h("tr", null,
-          h("th", { scope: "col" }, "NetworkNode"),
-          h("th", { scope: "col" }, "Addresses"),
-          h("th", { scope: "col" }, "OS"),
-          h("th", { scope: "col" }, "Status"),
-          h("th", { scope: "col" }, "SSH"),
-          h("th", { scope: "col" }, h("span", { class: "sr-only" }, "Actions")))),
-        this.#body));
+      h(
+        "table",
+        { class: "machines" },
+        h(
+          "thead",
+          null,
+          h(
+            "tr",
+            null,
+            h("th", { scope: "col" }, "NetworkNode"),
+            h("th", { scope: "col" }, "Addresses"),
+            h("th", { scope: "col" }, "OS"),
+            h("th", { scope: "col" }, "Status"),
+            h("th", { scope: "col" }, "SSH"),
+            h("th", { scope: "col" }, h("span", { class: "sr-only" }, "Actions")),
+          ),
+        ),
+        this.#body,
+      ),
+    );
     void this.#load();
     this.#connect();
   }
@@ -121,77 +134,125 @@ export class MachinesPage {
   #row(m: NetworkNode): HTMLTableRowElement {
     const admin = this.me.role === "admin";
     const canSSH = m.ssh && m.online && !m.expired;
-    return h("tr", { "data-machine": m.name, "data-id": m.id },
-      h("td", null,
+    return h(
+      "tr",
+      { "data-machine": m.name, "data-id": m.id },
+      h(
+        "td",
+        null,
         h("div", { class: "name" }, m.name),
-        h("div", { class: m.tags.length ? "tags" : "owner" },
-          m.tags.length ? m.tags.map((t) => h("span", { class: "tag" }, t)) : ownerText(m)),
-        m.ephemeral ? h("span", { class: "badge" }, "ephemeral") : null),
-      h("td", { class: "addrs" }, m.addresses.map((a) => h("div", null, a))),
+        h(
+          "div",
+          { class: m.tags.length ? "tags" : "owner" },
+          m.tags.length ? m.tags.map((t) => h("span", { class: "tag" }, t)) : ownerText(m),
+        ),
+        m.ephemeral ? h("span", { class: "badge" }, "ephemeral") : null,
+      ),
+      h(
+        "td",
+        { class: "addrs" },
+        m.addresses.map((a) => h("div", null, a)),
+      ),
       h("td", null, m.os),
-      h("td", null, m.expired
-        ? h("span", { class: "expired" }, "Expired")
-        : m.online
-          ? h("span", { class: "online" }, "Online")
-          : h("span", { class: "offline", title: localTime(m.lastSeen) }, `Last seen ${ago(m.lastSeen)}`)),
+      h(
+        "td",
+        null,
+        m.expired
+          ? h("span", { class: "expired" }, "Expired")
+          : m.online
+            ? h("span", { class: "online" }, "Online")
+            : h("span", { class: "offline", title: localTime(m.lastSeen) }, `Last seen ${ago(m.lastSeen)}`),
+      ),
       h("td", null, m.ssh ? h("span", { class: "badge ssh", title: "runs tsconnect SSH" }, "SSH") : null),
-      h("td", { class: "actions" },
+      h(
+        "td",
+        { class: "actions" },
         m.ssh
-          ? h("button", {
-              type: "button",
-              class: "ssh-button",
-              disabled: !canSSH,
-              title: canSSH ? undefined : "the machine is offline or expired",
-              "aria-label": `SSH to ${m.name} (${ownerText(m)})`,
-              on: { click: () => void this.#sshDialog(m) },
-            }, "SSH…")
+          ? h(
+              "button",
+              {
+                type: "button",
+                class: "ssh-button",
+                disabled: !canSSH,
+                title: canSSH ? undefined : "the machine is offline or expired",
+                "aria-label": `SSH to ${m.name} (${ownerText(m)})`,
+                on: { click: () => void this.#sshDialog(m) },
+              },
+              "SSH…",
+            )
           : null,
-        admin ? h("button", { type: "button", "aria-label": `Edit tags of ${m.name}`, on: { click: () => void this.#editTags(m) } }, "Tags…") : null,
+        admin
+          ? h("button", { type: "button", "aria-label": `Edit tags of ${m.name}`, on: { click: () => void this.#editTags(m) } }, "Tags…")
+          : null,
         admin && !m.expired
           ? h("button", { type: "button", "aria-label": `Expire ${m.name}`, on: { click: () => void this.#expire(m) } }, "Expire")
           : null,
-        admin ? h("button", { type: "button", class: "danger", "aria-label": `Delete ${m.name}`, on: { click: () => void this.#delete(m) } }, "Delete") : null));
+        admin
+          ? h(
+              "button",
+              { type: "button", class: "danger", "aria-label": `Delete ${m.name}`, on: { click: () => void this.#delete(m) } },
+              "Delete",
+            )
+          : null,
+      ),
+    );
   }
 
   async #sshDialog(m: NetworkNode) {
     const body = h("div", { class: "ssh-users" }, h("p", null, "Loading the users you may log in as…"));
     const error = h("p", { class: "error", role: "alert", hidden: true });
     const connect = h("button", { type: "submit", class: "primary", disabled: true }, "Connect");
-    const dialogDone = modal<void>(`SSH to ${m.name}`, (close) => {
-      const form = h("form", {
-        method: "dialog",
-        on: {
-          submit: (ev) => {
-            ev.preventDefault();
-            const picked = form.querySelector<HTMLInputElement>("input[name=user]:checked");
-            if (!picked) return;
-            // Synchronously in the click's task: window.open inside passes pop-up blockers.
-            this.sessions.open(m, picked.value);
-            close();
+    const dialogDone = modal<void>(
+      `SSH to ${m.name}`,
+      (close) => {
+        const form = h(
+          "form",
+          {
+            method: "dialog",
+            on: {
+              submit: (ev) => {
+                ev.preventDefault();
+                const picked = form.querySelector<HTMLInputElement>("input[name=user]:checked");
+                if (!picked) return;
+                // Synchronously in the click's task: window.open inside passes pop-up blockers.
+                this.sessions.open(m, picked.value);
+                close();
+              },
+            },
           },
-        },
+          h("h2", null, "SSH to ", h("span", { class: "name" }, m.name)),
+          h("p", { class: "owner-line" }, m.tags.length ? "Tagged " : "Owned by ", ownerText(m), " · ", m.addresses[0] ?? ""),
+          body,
+          error,
+          h("div", { class: "buttons" }, h("button", { type: "button", on: { click: () => close() } }, "Cancel"), connect),
+        );
+        return [form];
       },
-        h("h2", null, "SSH to ", h("span", { class: "name" }, m.name)),
-        h("p", { class: "owner-line" }, m.tags.length ? "Tagged " : "Owned by ", ownerText(m), " · ", m.addresses[0] ?? ""),
-        body,
-        error,
-        h("div", { class: "buttons" },
-          h("button", { type: "button", on: { click: () => close() } }, "Cancel"),
-          connect));
-      return [form];
-    }, undefined);
+      undefined,
+    );
     try {
       const r = await call<{ users: SSHUser[]; reason?: string }>("GET", `/nodes/${m.id}/ssh-users`);
       if (!r.users.length) {
         replace(body, h("p", { class: "reason", role: "status" }, r.reason || `The policy lets you log in to ${m.name} as no one.`));
       } else {
-        replace(body, h("fieldset", null,
-          h("legend", null, "Log in as"),
-          r.users.map((u, i) =>
-            h("label", { class: "user-choice" },
-              h("input", { type: "radio", name: "user", value: u.name, checked: i === 0 }),
-              " ", h("span", { class: "user-name" }, u.name),
-              u.action === "check" ? h("span", { class: "badge check", title: "you will be asked to re-authenticate" }, "check") : null))));
+        replace(
+          body,
+          h(
+            "fieldset",
+            null,
+            h("legend", null, "Log in as"),
+            r.users.map((u, i) =>
+              h(
+                "label",
+                { class: "user-choice" },
+                h("input", { type: "radio", name: "user", value: u.name, checked: i === 0 }),
+                " ",
+                h("span", { class: "user-name" }, u.name),
+                u.action === "check" ? h("span", { class: "badge check", title: "you will be asked to re-authenticate" }, "check") : null,
+              ),
+            ),
+          ),
+        );
         connect.disabled = false;
         body.querySelector<HTMLInputElement>("input[name=user]")?.focus();
       }
@@ -204,38 +265,61 @@ export class MachinesPage {
   }
 
   async #editTags(m: NetworkNode) {
-    const input = h("input", { type: "text", name: "tags", value: m.tags.join(", "), size: 40, "aria-describedby": "tags-help", autofocus: true });
+    const input = h("input", {
+      type: "text",
+      name: "tags",
+      value: m.tags.join(", "),
+      size: 40,
+      "aria-describedby": "tags-help",
+      autofocus: true,
+    });
     const error = h("p", { class: "error", role: "alert", hidden: true });
-    await modal<void>(`Tags of ${m.name}`, (close) => {
-      const form = h("form", {
-        on: {
-          submit: async (ev) => {
-            ev.preventDefault();
-            const tags = input.value.split(/[\s,]+/).filter(Boolean);
-            try {
-              const updated = await call<NetworkNode>("PUT", `/nodes/${m.id}/tags`, { tags });
-              this.#render(this.#machines.map((x) => (x.id === updated.id ? updated : x)));
-              close();
-            } catch (e) {
-              error.hidden = false;
-              error.textContent = message(e);
-            }
+    await modal<void>(
+      `Tags of ${m.name}`,
+      (close) => {
+        const form = h(
+          "form",
+          {
+            on: {
+              submit: async (ev) => {
+                ev.preventDefault();
+                const tags = input.value.split(/[\s,]+/).filter(Boolean);
+                try {
+                  const updated = await call<NetworkNode>("PUT", `/nodes/${m.id}/tags`, { tags });
+                  this.#render(this.#machines.map((x) => (x.id === updated.id ? updated : x)));
+                  close();
+                } catch (e) {
+                  error.hidden = false;
+                  error.textContent = message(e);
+                }
+              },
+            },
           },
-        },
+          h("h2", null, "Tags of ", h("span", { class: "name" }, m.name)),
+          h("label", null, "Tags ", input),
+          h("p", { id: "tags-help", class: "help" }, "Comma-separated, e.g. tag:server, tag:db. No tags gives the machine back to a user."),
+          error,
+          h(
+            "div",
+            { class: "buttons" },
+            h("button", { type: "button", on: { click: () => close() } }, "Cancel"),
+            h("button", { type: "submit", class: "primary" }, "Save"),
+          ),
+        );
+        return [form];
       },
-        h("h2", null, "Tags of ", h("span", { class: "name" }, m.name)),
-        h("label", null, "Tags ", input),
-        h("p", { id: "tags-help", class: "help" }, "Comma-separated, e.g. tag:server, tag:db. No tags gives the machine back to a user."),
-        error,
-        h("div", { class: "buttons" },
-          h("button", { type: "button", on: { click: () => close() } }, "Cancel"),
-          h("button", { type: "submit", class: "primary" }, "Save")));
-      return [form];
-    }, undefined);
+      undefined,
+    );
   }
 
   async #expire(m: NetworkNode) {
-    if (!(await confirmDialog(`Expire ${m.name} (${ownerText(m)})? Its key stops working and its sessions end; it must log in again.`, "Expire"))) return;
+    if (
+      !(await confirmDialog(
+        `Expire ${m.name} (${ownerText(m)})? Its key stops working and its sessions end; it must log in again.`,
+        "Expire",
+      ))
+    )
+      return;
     await this.#act(() => call<NetworkNode>("POST", `/nodes/${m.id}/expire`));
   }
 

@@ -28,7 +28,9 @@ addEventListener("pagehide", () => sessions.closeAll());
 let machines: MachinesPage | undefined;
 const routes: Route[] = [
   {
-    hash: "#/machines", title: "Machines", admin: false,
+    hash: "#/machines",
+    title: "Machines",
+    admin: false,
     make: (me) => (machines ??= new MachinesPage(me, sessions)),
   },
   { hash: "#/acl", title: "Access controls", admin: true, make: () => new PolicyPage() },
@@ -56,37 +58,48 @@ function showLogin(notice?: string) {
   sessions.closeAll();
   document.body.dataset.view = "login";
   const email = h("input", { type: "email", name: "email", id: "login-email", required: true, autocomplete: "username", autofocus: true });
-  const password = h("input", { type: "password", name: "password", id: "login-password", required: true, autocomplete: "current-password" });
+  const password = h("input", {
+    type: "password",
+    name: "password",
+    id: "login-password",
+    required: true,
+    autocomplete: "current-password",
+  });
   const error = h("p", { class: "error", role: "alert", hidden: !notice }, notice ?? "");
   const submit = h("button", { type: "submit", class: "primary" }, "Log in");
   const sso = h("div", { class: "sso", hidden: true });
-  const form = h("form", {
-    class: "login",
-    "aria-labelledby": "login-h",
-    on: {
-      submit: async (ev) => {
-        ev.preventDefault();
-        submit.disabled = true;
-        error.hidden = true;
-        try {
-          const r = await call<{ user: User; csrfToken: string }>("POST", "/login", { email: email.value, password: password.value });
-          signedIn(r.user, r.csrfToken);
-        } catch (e) {
-          error.hidden = false;
-          error.textContent = e instanceof ApiError && e.code === "bad_login" ? "Wrong email or password." : message(e);
-          password.select();
-        } finally {
-          submit.disabled = false;
-        }
+  const form = h(
+    "form",
+    {
+      class: "login",
+      "aria-labelledby": "login-h",
+      on: {
+        submit: async (ev) => {
+          ev.preventDefault();
+          submit.disabled = true;
+          error.hidden = true;
+          try {
+            const r = await call<{ user: User; csrfToken: string }>("POST", "/login", { email: email.value, password: password.value });
+            signedIn(r.user, r.csrfToken);
+          } catch (e) {
+            error.hidden = false;
+            error.textContent = e instanceof ApiError && e.code === "bad_login" ? "Wrong email or password." : message(e);
+            password.select();
+          } finally {
+            submit.disabled = false;
+          }
+        },
       },
     },
-  },
     h("h1", { id: "login-h" }, "tsconnect console"),
-    h("label", { for: "login-email" }, "Email"), email,
-    h("label", { for: "login-password" }, "Password"), password,
+    h("label", { for: "login-email" }, "Email"),
+    email,
+    h("label", { for: "login-password" }, "Password"),
+    password,
     error,
     submit,
-    sso);
+    sso,
+  );
   replace(app, h("main", { class: "login-page" }, form));
   email.focus();
   void offerSSO(sso);
@@ -119,9 +132,11 @@ async function offerSSO(box: HTMLElement) {
   const start = new URL(oidc.startURL, location.href);
   if (start.origin !== location.origin) return;
   start.searchParams.set("returnTo", "/admin/" + (location.hash.startsWith("#/") ? location.hash : ""));
-  replace(box,
+  replace(
+    box,
     h("button", { type: "button", class: "sso-button", on: { click: () => location.assign(start.href) } }, "Sign in with SSO"),
-    h("span", { class: "help" }, "at ", host));
+    h("span", { class: "help" }, "at ", host),
+  );
   box.hidden = false;
 }
 
@@ -130,34 +145,51 @@ function signedIn(me: User, csrf: string) {
   setCSRF(csrf);
   document.body.dataset.view = "console";
   document.body.dataset.role = me.role;
-  const nav = h("nav", { "aria-label": "Pages" },
-    h("ul", null, routes.filter((r) => !r.admin || me.role === "admin").map((r) =>
-      h("li", null, h("a", { href: r.hash, "data-route": r.hash }, r.title)))));
-  const logout = h("button", {
-    type: "button",
-    on: {
-      click: async () => {
-        try {
-          await call<void>("POST", "/logout");
-        } catch {
-          // The session is forgotten here either way.
-        }
-        setCSRF("");
-        showLogin("Logged out.");
+  const nav = h(
+    "nav",
+    { "aria-label": "Pages" },
+    h(
+      "ul",
+      null,
+      routes
+        .filter((r) => !r.admin || me.role === "admin")
+        .map((r) => h("li", null, h("a", { href: r.hash, "data-route": r.hash }, r.title))),
+    ),
+  );
+  const logout = h(
+    "button",
+    {
+      type: "button",
+      on: {
+        click: async () => {
+          try {
+            await call<void>("POST", "/logout");
+          } catch {
+            // The session is forgotten here either way.
+          }
+          setCSRF("");
+          showLogin("Logged out.");
+        },
       },
     },
-  }, "Log out");
+    "Log out",
+  );
   const password = h("button", { type: "button", on: { click: () => void changeOwnPassword() } }, "Password…");
   const main = h("main", { id: "page", tabindex: -1 });
-  replace(app,
-    h("header", { class: "top" },
+  replace(
+    app,
+    h(
+      "header",
+      { class: "top" },
       h("strong", { class: "brand" }, "tsconnect"),
       nav,
       h("span", { class: "me" }, h("span", { class: "who" }, me.email), " ", h("span", { class: "badge" }, me.role)),
       password,
-      logout),
+      logout,
+    ),
     sessions.el,
-    main);
+    main,
+  );
   route();
 }
 

@@ -8,8 +8,13 @@ import { h, localTime, replace } from "./dom.js";
 export class PolicyPage {
   readonly el: HTMLElement;
   #text = h("textarea", {
-    id: "policy-text", spellcheck: "false", autocomplete: "off", wrap: "off", rows: 28,
-    "aria-label": "Policy (HuJSON)", "aria-describedby": "policy-problems",
+    id: "policy-text",
+    spellcheck: "false",
+    autocomplete: "off",
+    wrap: "off",
+    rows: 28,
+    "aria-label": "Policy (HuJSON)",
+    "aria-describedby": "policy-problems",
   });
   #gutter = h("pre", { class: "gutter", "aria-hidden": "true" });
   #problems = h("ul", { id: "policy-problems", class: "problems", "aria-live": "polite" });
@@ -27,13 +32,27 @@ export class PolicyPage {
       this.#timer = window.setTimeout(() => void this.#validate(), 400);
     });
     this.#text.addEventListener("scroll", () => (this.#gutter.scrollTop = this.#text.scrollTop));
-    this.el = h("section", { "aria-labelledby": "policy-h" },
+    this.el = h(
+      "section",
+      { "aria-labelledby": "policy-h" },
       h("h1", { id: "policy-h" }, "Access controls"),
-      h("form", { class: "policy", on: { submit: (ev) => { ev.preventDefault(); void this.#store(); } } },
+      h(
+        "form",
+        {
+          class: "policy",
+          on: {
+            submit: (ev) => {
+              ev.preventDefault();
+              void this.#store();
+            },
+          },
+        },
         h("div", { class: "editor" }, this.#gutter, this.#text),
         this.#problems,
         h("div", { class: "buttons" }, this.#save, h("button", { type: "button", on: { click: () => void this.#load() } }, "Revert")),
-        this.#status));
+        this.#status,
+      ),
+    );
     void this.#load();
   }
 
@@ -67,12 +86,22 @@ export class PolicyPage {
     this.#bad = new Set(problems.map((p) => p.line).filter((l) => l > 0));
     this.#numbers();
     this.#text.setAttribute("aria-invalid", problems.length ? "true" : "false");
-    replace(this.#problems, ...problems.map((p) =>
-      h("li", { "data-line": p.line },
-        p.line > 0
-          ? h("button", { type: "button", class: "link", on: { click: () => this.#goto(p) } }, `Line ${p.line}, column ${p.column}`)
-          : "Policy",
-        ": ", p.field ? h("code", null, p.field) : null, p.field ? ": " : null, p.message)));
+    replace(
+      this.#problems,
+      ...problems.map((p) =>
+        h(
+          "li",
+          { "data-line": p.line },
+          p.line > 0
+            ? h("button", { type: "button", class: "link", on: { click: () => this.#goto(p) } }, `Line ${p.line}, column ${p.column}`)
+            : "Policy",
+          ": ",
+          p.field ? h("code", null, p.field) : null,
+          p.field ? ": " : null,
+          p.message,
+        ),
+      ),
+    );
   }
 
   /** Puts the caret at a problem. */
@@ -121,7 +150,8 @@ export class PolicyPage {
         // Someone else saved first: nothing was written; the text here is kept to compare.
         const current = typeof e.body.currentVersion === "number" ? e.body.currentVersion : "another";
         this.#status.dataset.result = "stale";
-        this.#status.textContent = `Not saved: someone else saved version ${current} after you opened version ${this.#version}. ` +
+        this.#status.textContent =
+          `Not saved: someone else saved version ${current} after you opened version ${this.#version}. ` +
           "Your text is still here: copy it, press Revert to load their version, and redo your change.";
         return;
       }

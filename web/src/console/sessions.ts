@@ -2,7 +2,6 @@
 // control for this session) and an xterm.js terminal drawn by this page into a child window
 // (/admin/term.html, a page without scripts) or, when pop-ups are blocked, inline.
 
-import { controlPageURL } from "../../../npm/src/banner.js";
 import { createIPN } from "../../../npm/src/index.js";
 import { openTerminal } from "../../../npm/src/terminal.js";
 import type { IPN } from "../../../npm/types/index.js";
@@ -114,10 +113,13 @@ export class Session {
       // logout deletes the ephemeral node at once; the Worker goes after it (or after 3 s).
       const stop = () => ipn.dispose();
       const t = setTimeout(stop, 3000);
-      ipn.logout().catch(() => {}).finally(() => {
-        clearTimeout(t);
-        stop();
-      });
+      ipn
+        .logout()
+        .catch(() => {})
+        .finally(() => {
+          clearTimeout(t);
+          stop();
+        });
     }
     this.mgr.changed();
   }
@@ -212,9 +214,9 @@ export class Session {
    * login goes on by itself; the check window is closed then (or when the session ends).
    */
   #banner(text: string, url: string | undefined) {
-    const href = this.#ended ? undefined : controlPageURL(url, location.origin);
-    if (!href) return;
-    const u = new URL(href);
+    // url is set only for control's own check page (the banner rule, npm/src/banner.ts).
+    if (this.#ended || !url) return;
+    const u = new URL(url);
     if (u.href === this.checkURL) return;
     this.checkURL = u.href;
     this.checkUser = /re-authenticate as (\S+?)\.? Visit:/.exec(text)?.[1];
@@ -235,9 +237,12 @@ export class Session {
     }
     this.checkOpened = this.#checkWin !== null;
     const who = this.checkUser ? ` as ${this.checkUser}` : "";
-    this.#set("connecting", this.checkOpened
-      ? `Waiting for you to re-authenticate${who} in the window that opened…`
-      : `This login needs you to re-authenticate${who}:`);
+    this.#set(
+      "connecting",
+      this.checkOpened
+        ? `Waiting for you to re-authenticate${who} in the window that opened…`
+        : `This login needs you to re-authenticate${who}:`,
+    );
   }
 
   /** The held login was decided (or the session ended): the check window and links go. */
@@ -263,8 +268,13 @@ export class Sessions {
   readonly all: Session[] = [];
   readonly listEl = h("ul", { class: "session-list" });
   readonly inlineEl = h("div", { class: "inline-terms" });
-  readonly el = h("aside", { id: "sessions", "aria-labelledby": "sessions-h", hidden: true },
-    h("h2", { id: "sessions-h" }, "Open sessions"), this.listEl, this.inlineEl);
+  readonly el = h(
+    "aside",
+    { id: "sessions", "aria-labelledby": "sessions-h", hidden: true },
+    h("h2", { id: "sessions-h" }, "Open sessions"),
+    this.listEl,
+    this.inlineEl,
+  );
 
   /**
    * Opens a session; call it synchronously from the click handler so that pop-up blockers
@@ -281,11 +291,17 @@ export class Sessions {
 
   /** Makes an inline terminal box for s (pop-ups blocked). */
   inlineHost(s: Session): HTMLElement {
-    const box = h("section", { class: "inline-term", "data-session": s.id, "aria-label": `terminal ${s.label}` },
-      h("p", { class: "notice", role: "note" },
-        "Pop-ups are blocked for this site, so the terminal opens here in the page. Allow pop-ups to get each session in its own window."),
+    const box = h(
+      "section",
+      { class: "inline-term", "data-session": s.id, "aria-label": `terminal ${s.label}` },
+      h(
+        "p",
+        { class: "notice", role: "note" },
+        "Pop-ups are blocked for this site, so the terminal opens here in the page. Allow pop-ups to get each session in its own window.",
+      ),
       h("div", { class: "term-head" }, h("strong", null, s.label), " ", h("span", { class: "term-status", role: "status" }, s.status)),
-      h("div", { class: "term-box" }));
+      h("div", { class: "term-box" }),
+    );
     this.inlineEl.appendChild(box);
     return box;
   }
@@ -309,7 +325,13 @@ export class Sessions {
 
   #item(s: Session): HTMLElement {
     const ended = s.state === "ended" || s.state === "failed";
-    return h("li", { "data-session": s.id, "data-state": s.state, "data-check": s.checkURL && !ended ? (s.checkOpened ? "opened" : "blocked") : undefined },
+    return h(
+      "li",
+      {
+        "data-session": s.id,
+        "data-state": s.state,
+        "data-check": s.checkURL && !ended ? (s.checkOpened ? "opened" : "blocked") : undefined,
+      },
       h("span", { class: "who" }, s.label),
       " ",
       h("span", { class: "owner" }, ownerText(s.machine)),
@@ -317,13 +339,17 @@ export class Sessions {
       h("span", { class: `state state-${s.state}` }, s.status),
       s.inline && !ended ? h("span", { class: "badge" }, "inline") : null,
       s.checkURL && !ended ? checkLink(s.checkURL, s.checkUser, s.checkOpened) : null,
-      h("span", { class: "buttons" },
+      h(
+        "span",
+        { class: "buttons" },
         ended
           ? h("button", { type: "button", on: { click: () => this.#dismiss(s) } }, "Dismiss")
           : [
               h("button", { type: "button", on: { click: () => s.focus() }, "aria-label": `Show ${s.label}` }, "Show"),
               h("button", { type: "button", on: { click: () => s.close() }, "aria-label": `Close ${s.label}` }, "Close"),
-            ]));
+            ],
+      ),
+    );
   }
 
   #dismiss(s: Session) {

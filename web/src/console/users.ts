@@ -25,21 +25,39 @@ export class UsersPage extends ListPage<User> {
         password.value = "";
       });
     };
-    this.el = h("section", { "aria-labelledby": "users-h" },
+    this.el = h(
+      "section",
+      { "aria-labelledby": "users-h" },
       h("h1", { id: "users-h" }, "Users"),
-      h("form", { class: "new-user", on: { submit: (ev) => void create(ev) } },
+      h(
+        "form",
+        { class: "new-user", on: { submit: (ev) => void create(ev) } },
         h("h2", null, "Add a user"),
         h("label", null, "Email ", email),
         h("label", null, "Role ", role),
         h("label", null, "Password ", password),
-        h("div", { class: "buttons" }, h("button", { type: "submit", class: "primary" }, "Add user"))),
+        h("div", { class: "buttons" }, h("button", { type: "submit", class: "primary" }, "Add user")),
+      ),
       this.#done,
       this.error,
-      h("table", { class: "users" },
-        h("thead", null, h("tr", null,
-          h("th", { scope: "col" }, "Email"), h("th", { scope: "col" }, "Name"), h("th", { scope: "col" }, "Role"),
-          h("th", { scope: "col" }, h("span", { class: "sr-only" }, "Actions")))),
-        this.body));
+      h(
+        "table",
+        { class: "users" },
+        h(
+          "thead",
+          null,
+          h(
+            "tr",
+            null,
+            h("th", { scope: "col" }, "Email"),
+            h("th", { scope: "col" }, "Name"),
+            h("th", { scope: "col" }, "Role"),
+            h("th", { scope: "col" }, h("span", { class: "sr-only" }, "Actions")),
+          ),
+        ),
+        this.body,
+      ),
+    );
     void this.load();
   }
 
@@ -48,25 +66,52 @@ export class UsersPage extends ListPage<User> {
   }
 
   protected row(u: User): HTMLTableRowElement {
-    return h("tr", { "data-user": u.email },
+    return h(
+      "tr",
+      { "data-user": u.email },
       h("td", null, u.email),
       h("td", null, u.displayName ?? ""),
       h("td", null, u.role),
-      h("td", null, u.id === this.me.id
-        ? h("span", { class: "help" }, "you")
-        : [h("button", {
-            type: "button", "aria-label": `Reset the password of ${u.email}`,
-            on: {
-              click: () => void resetPassword(u).then((ok) => {
-                if (ok) this.#done.textContent = `Password of ${u.email} set; their sessions ended.`;
-              }),
-            },
-          }, "Reset password"), " ", h("button", {
-            type: "button", class: "danger", "aria-label": `Delete user ${u.email}`,
-            on: {
-              click: () => void this.act(() => call<unknown>("DELETE", `/users/${u.id}`),
-                `Delete ${u.email}? Their sessions end and their machines lose their owner.`, "Delete"),
-            },
-          }, "Delete")]));
+      h(
+        "td",
+        null,
+        u.id === this.me.id
+          ? h("span", { class: "help" }, "you")
+          : [
+              h(
+                "button",
+                {
+                  type: "button",
+                  "aria-label": `Reset the password of ${u.email}`,
+                  on: {
+                    click: () =>
+                      void resetPassword(u).then((ok) => {
+                        if (ok) this.#done.textContent = `Password of ${u.email} set; their sessions ended.`;
+                      }),
+                  },
+                },
+                "Reset password",
+              ),
+              " ",
+              h(
+                "button",
+                {
+                  type: "button",
+                  class: "danger",
+                  "aria-label": `Delete user ${u.email}`,
+                  on: {
+                    click: () =>
+                      void this.act(
+                        () => call<unknown>("DELETE", `/users/${u.id}`),
+                        `Delete ${u.email}? Their sessions end and their machines lose their owner.`,
+                        "Delete",
+                      ),
+                  },
+                },
+                "Delete",
+              ),
+            ],
+      ),
+    );
   }
 }
