@@ -164,6 +164,9 @@ func TestCLIControlKilled(t *testing.T) {
 	names := map[string]bool{}
 	for _, nd := range nodes {
 		names[nd.Name] = true
+		if nd.Hostname != nd.Name || len(nd.Key) != 64 {
+			t.Errorf("nodes --json: %s has hostname %q, key %q; want its reported host name and its node key", nd.Name, nd.Hostname, nd.Key)
+		}
 	}
 	if len(nodes) != 2 || !names["server"] || !names["laptop"] {
 		t.Fatalf("after SIGKILL and restart, nodes = %+v; want server and laptop", nodes)

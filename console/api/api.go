@@ -119,6 +119,8 @@ type SetPasswordRequest struct {
 type Node struct {
 	ID        int64      `json:"id"`
 	Name      string     `json:"name"`
+	Hostname  string     `json:"hostname"`  // the host name the machine reports
+	Key       string     `json:"key"`       // its node key (WireGuard identity), 64 hex digits
 	Addresses []string   `json:"addresses"` // its IPv4 and IPv6 overlay addresses
 	OS        string     `json:"os"`
 	Owner     *UserRef   `json:"owner"` // null when tagged

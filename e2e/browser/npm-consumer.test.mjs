@@ -503,7 +503,7 @@ test("interactive login: a page without a key shows the sign-in URL; signing in 
   const nodes = JSON.parse(run(bin, ["nodes", "--json", "--state", control.state]));
   const node = nodes.find((n) => n.hostname === "consumer-login");
   assert.ok(node, `control lists the node: ${nodes.map((n) => n.name)}`);
-  assert.equal(users[node.user], control.email);
+  assert.equal(users[node.owner?.id], control.email);
   assert.deepEqual([node.os, node.ephemeral, node.online, node.tags ?? []], ["js", true, true, []]);
 
   // The URL was for one login only.
