@@ -43,6 +43,8 @@ function explain(code: string, message: string, ctx: { controlURL?: string; host
       return "Bad auth key: an admin revoked it.";
     case "control_unreachable":
       return `Control unreachable: cannot connect to ${control}.`;
+    case "unsupported_version":
+      return `This page and ${control} share no control protocol version: ${message}`;
     case "relay_unreachable":
       return "Relay unreachable: registered, but the DERP relay's WebSocket did not connect.";
     case "host_unreachable":
