@@ -2,7 +2,7 @@
 // their own), create one with scopes (the secret is shown once), revoke.
 
 import { call, type APIToken, type User } from "./api.js";
-import { h, localTime, replace } from "./dom.js";
+import { h, localTime, showSecretOnce } from "./dom.js";
 import { ListPage } from "./listpage.js";
 
 /** The scopes a token may have; policy and users only for admins' tokens. */
@@ -37,7 +37,7 @@ export class APITokensSection extends ListPage<APIToken> {
           expiresIn: Number(expiry.value),
           description: description.value,
         });
-        this.#showSecret(r.secret);
+        showSecretOnce(this.#secret, "API token", r.secret);
       });
     };
     this.el = h(
@@ -76,29 +76,6 @@ export class APITokensSection extends ListPage<APIToken> {
       ),
     );
     void this.load();
-  }
-
-  #showSecret(secret: string) {
-    replace(
-      this.#secret,
-      h("p", null, "The new API token (shown only this once; copy it now):"),
-      h("code", { class: "secret-value" }, secret),
-      " ",
-      h(
-        "button",
-        {
-          type: "button",
-          on: {
-            click: () => {
-              replace(this.#secret);
-              this.#secret.hidden = true;
-            },
-          },
-        },
-        "Done",
-      ),
-    );
-    this.#secret.hidden = false;
   }
 
   protected async fetch(): Promise<APIToken[]> {

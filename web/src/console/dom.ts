@@ -112,3 +112,24 @@ export function confirmDialog(question: string, yes = "OK"): Promise<boolean> {
     false,
   );
 }
+
+/**
+ * showSecretOnce fills box with a secret the server shows only this once (a new key or API
+ * token), with Copy and Done; Done empties and hides box.
+ */
+export function showSecretOnce(box: HTMLElement, what: string, secret: string): void {
+  const done = () => {
+    replace(box);
+    box.hidden = true;
+  };
+  replace(
+    box,
+    h("p", null, `The new ${what} (shown only this once; copy it now):`),
+    h("code", { class: "secret-value" }, secret),
+    " ",
+    h("button", { type: "button", on: { click: () => void navigator.clipboard?.writeText(secret) } }, "Copy"),
+    " ",
+    h("button", { type: "button", on: { click: done } }, "Done"),
+  );
+  box.hidden = false;
+}

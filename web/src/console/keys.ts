@@ -3,7 +3,7 @@
 
 import { call, type AuthKey, type User } from "./api.js";
 import { APITokensSection } from "./apitokens.js";
-import { h, localTime, replace } from "./dom.js";
+import { h, localTime, showSecretOnce } from "./dom.js";
 import { ListPage } from "./listpage.js";
 
 /** The keys list and the form making new ones. */
@@ -39,7 +39,7 @@ export class KeysPage extends ListPage<AuthKey> {
           description: description.value,
         });
         this.#newID = r.key.id;
-        this.#showSecret(r.secret);
+        showSecretOnce(this.#secret, "key", r.secret);
       });
     };
     this.el = h(
@@ -77,32 +77,6 @@ export class KeysPage extends ListPage<AuthKey> {
       new APITokensSection(me).el,
     );
     void this.load();
-  }
-
-  #showSecret(secret: string) {
-    const code = h("code", { class: "secret-value" }, secret);
-    replace(
-      this.#secret,
-      h("p", null, "The new key (shown only this once; copy it now):"),
-      code,
-      " ",
-      h("button", { type: "button", on: { click: () => void navigator.clipboard?.writeText(secret) } }, "Copy"),
-      " ",
-      h(
-        "button",
-        {
-          type: "button",
-          on: {
-            click: () => {
-              replace(this.#secret);
-              this.#secret.hidden = true;
-            },
-          },
-        },
-        "Done",
-      ),
-    );
-    this.#secret.hidden = false;
   }
 
   protected async fetch(): Promise<AuthKey[]> {
