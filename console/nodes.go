@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"slices"
 	"strings"
 	"time"
 
@@ -224,7 +223,7 @@ func (c *Console) setTags(w http.ResponseWriter, r *http.Request, s *caller) {
 		}
 		o.By = u.ID
 	} else if s.via != viaSocket {
-		if err := c.srv.CheckTagOwnership(r.Context(), s.User.ID, symmetricDiff(cur.Node.Tags, tags)); err != nil {
+		if err := c.srv.CheckTagOwnership(r.Context(), s.User.ID, control.ChangedTags(cur.Node.Tags, tags)); err != nil {
 			c.writeErr(w, r, err)
 			return
 		}
@@ -246,22 +245,6 @@ func (c *Console) setTags(w http.ResponseWriter, r *http.Request, s *caller) {
 	}
 	c.logf("console: %s set the tags of node %d to %v", s.name(), id, tags)
 	c.writeNode(w, r, id)
-}
-
-// symmetricDiff returns the tags in exactly one of a and b: those a change adds or removes.
-func symmetricDiff(a, b []string) []string {
-	var out []string
-	for _, t := range a {
-		if !slices.Contains(b, t) {
-			out = append(out, t)
-		}
-	}
-	for _, t := range b {
-		if !slices.Contains(a, t) {
-			out = append(out, t)
-		}
-	}
-	return out
 }
 
 func (c *Console) expireNode(w http.ResponseWriter, r *http.Request, s *caller) {

@@ -57,7 +57,7 @@ func (s *Server) SetNodeTags(ctx context.Context, id int64, tags []string, o Tag
 				return err
 			}
 			// Adding a tag and taking one away both need its ownership.
-			changed := symmetricDiff(n.Tags, tags)
+			changed := ChangedTags(n.Tags, tags)
 			if err := s.canApplyTags(by, changed); err != nil {
 				return err
 			}
@@ -95,8 +95,9 @@ func (s *Server) SetNodeTags(ctx context.Context, id int64, tags []string, o Tag
 	return view, nil
 }
 
-// symmetricDiff lists the tags in exactly one of a and b.
-func symmetricDiff(a, b []string) []string {
+// ChangedTags lists the tags in exactly one of a and b: those a change from a to b adds or
+// removes (each needs its owner's say).
+func ChangedTags(a, b []string) []string {
 	var out []string
 	for _, t := range a {
 		if !slices.Contains(b, t) {
