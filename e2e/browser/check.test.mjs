@@ -13,7 +13,7 @@ import { writeFileSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { launch, waitTerminal, terminalText, artifacts, ensureArtifacts } from "./demo.js";
-import { startConsoleNet, consoleLogin, openSSHDialog, alice, bob, bin } from "./console-harness.mjs";
+import { startConsoleNet, consoleLogin, openSSHDialog, alice, bob, bin, watchPage } from "./console-harness.mjs";
 
 /** The check period of root@alpha; the policy allows no less than a minute. */
 const periodMs = 60_000;
@@ -63,16 +63,7 @@ before(async () => {
       return open.apply(this, args);
     };
   });
-  const watch = (p) => {
-    p.on("pageerror", (e) => problems.push(`pageerror: ${e}`));
-    p.on("dialog", (d) => {
-      problems.push(`dialog: ${d.message()}`);
-      void d.dismiss();
-    });
-    p.on("console", (m) => {
-      if (m.type() === "error" && /Content Security Policy|Refused to/i.test(m.text())) problems.push(`CSP: ${m.text()}`);
-    });
-  };
+  const watch = watchPage(problems);
   ctx.on("page", watch);
   page = await ctx.newPage();
 });

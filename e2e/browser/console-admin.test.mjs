@@ -9,7 +9,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { launch, waitTerminal, artifacts, ensureArtifacts } from "./demo.js";
-import { startConsoleNet, consoleLogin, machineRow, openSSHDialog, alice, bob } from "./console-harness.mjs";
+import { startConsoleNet, consoleLogin, machineRow, openSSHDialog, alice, bob, watchPage } from "./console-harness.mjs";
 
 const hostileOS = "<img src=x onerror=alert(1)>";
 const hostileName = "<img src=x onerror=alert(2)>";
@@ -42,16 +42,7 @@ after(async () => {
 async function newPage(t) {
   const context = await browser.newContext({ viewport: { width: 1200, height: 800 } });
   t.after(() => context.close());
-  const watch = (p) => {
-    p.on("pageerror", (e) => problems.push(`pageerror: ${e}`));
-    p.on("dialog", (d) => {
-      problems.push(`dialog: ${d.message()}`);
-      void d.dismiss();
-    });
-    p.on("console", (m) => {
-      if (m.type() === "error" && /Content Security Policy|Refused to/i.test(m.text())) problems.push(`CSP: ${m.text()}`);
-    });
-  };
+  const watch = watchPage(problems);
   context.on("page", watch);
   return { context, page: await context.newPage() };
 }

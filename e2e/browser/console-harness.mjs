@@ -183,6 +183,25 @@ export async function startConsoleNet({ tagged = ["alpha", "beta"], plain = [], 
 }
 
 /** Logs in through the API (Node fetch; Origin set as a browser would). */
+/**
+ * watchPage returns a page hook that records in problems what a user would notice went
+ * wrong: an uncaught error, a dialog (dismissed), a Content Security Policy refusal.
+ * @param {string[]} problems
+ * @returns {(p: import("playwright-core").Page) => void}
+ */
+export function watchPage(problems) {
+  return (p) => {
+    p.on("pageerror", (e) => problems.push(`pageerror: ${e}`));
+    p.on("dialog", (d) => {
+      problems.push(`dialog: ${d.message()}`);
+      void d.dismiss();
+    });
+    p.on("console", (m) => {
+      if (m.type() === "error" && /Content Security Policy|Refused to/i.test(m.text())) problems.push(`CSP: ${m.text()}`);
+    });
+  };
+}
+
 export async function apiLogin(url, user) {
   const r = await fetch(`${url}/api/v1/login`, {
     method: "POST",

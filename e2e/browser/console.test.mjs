@@ -6,7 +6,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { launch, waitTerminal, artifacts, ensureArtifacts } from "./demo.js";
-import { startConsoleNet, consoleLogin, machineRow, openSSHDialog, alice, bob, basePolicy } from "./console-harness.mjs";
+import { startConsoleNet, consoleLogin, machineRow, openSSHDialog, alice, bob, basePolicy, watchPage } from "./console-harness.mjs";
 
 const hostile = "<img src=x onerror=alert(1)>";
 let net;
@@ -27,16 +27,7 @@ async function newPage(t, opts = {}) {
   t.after(() => context.close());
   const page = await context.newPage();
   const problems = [];
-  const watch = (p) => {
-    p.on("pageerror", (e) => problems.push(`pageerror: ${e}`));
-    p.on("dialog", (d) => {
-      problems.push(`dialog: ${d.message()}`);
-      void d.dismiss();
-    });
-    p.on("console", (m) => {
-      if (m.type() === "error" && /Content Security Policy|Refused to/i.test(m.text())) problems.push(`CSP: ${m.text()}`);
-    });
-  };
+  const watch = watchPage(problems);
   watch(page);
   context.on("page", watch);
   t.after(() => assert.deepEqual(problems, [], "no page errors and no dialogs"));

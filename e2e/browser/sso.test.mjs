@@ -12,7 +12,7 @@ import { randomBytes } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { launch, waitTerminal, artifacts, ensureArtifacts } from "./demo.js";
-import { startConsoleNet, startOP, machineRow, openSSHDialog } from "./console-harness.mjs";
+import { startConsoleNet, startOP, machineRow, openSSHDialog, watchPage } from "./console-harness.mjs";
 
 // Users of the provider (not of control: they appear there on first sign-in).
 const erin = { email: "erin@example.com", password: "erin signs in at the IdP", email_verified: true, groups: ["engineering"] };
@@ -68,16 +68,7 @@ after(async () => {
 async function newContext(t) {
   const context = await browser.newContext({ viewport: { width: 1200, height: 800 } });
   t.after(() => context.close());
-  const watch = (p) => {
-    p.on("pageerror", (e) => problems.push(`pageerror: ${e}`));
-    p.on("dialog", (d) => {
-      problems.push(`dialog: ${d.message()}`);
-      void d.dismiss();
-    });
-    p.on("console", (m) => {
-      if (m.type() === "error" && /Content Security Policy|Refused to/i.test(m.text())) problems.push(`CSP: ${m.text()}`);
-    });
-  };
+  const watch = watchPage(problems);
   context.on("page", watch);
   return context;
 }
