@@ -53,8 +53,8 @@ type AuthEvent struct {
 }
 
 // SetPassword sets user id's console password (at least MinPasswordLen characters), stored
-// as an argon2id hash, and ends every console session of theirs (a reset or change logs
-// out everyone who knew the old one; ChangePassword's caller starts a new session).
+// as an argon2id hash, and ends every console sign-in of theirs (a reset or change logs
+// out everyone who knew the old one; ChangePassword's caller signs in anew).
 func (s *Server) SetPassword(ctx context.Context, userID int64, password string) error {
 	if err := checkPasswordRules(password); err != nil {
 		return err
@@ -80,7 +80,7 @@ func (s *Server) SetPassword(ctx context.Context, userID int64, password string)
 	if err != nil {
 		return fmt.Errorf("control: set password of user %d: %w", userID, err)
 	}
-	s.logf("control: password of user %d set; %d console sessions ended", userID, ended)
+	s.logf("control: password of user %d set; %d console sign-ins ended", userID, ended)
 	return nil
 }
 

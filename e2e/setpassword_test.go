@@ -71,7 +71,7 @@ func TestCLISetPasswordEndsSessions(t *testing.T) {
 		t.Fatalf("set-password of an unknown user: %v\n%s", err, out)
 	}
 	out, err := cliStdin("second password\n", "users", "set-password", "--state", dir, "--password-stdin", "ada@example.com")
-	if err != nil || !strings.Contains(out, "sessions ended") {
+	if err != nil || !strings.Contains(out, "sign-ins ended") {
 		t.Fatalf("set-password: %v\n%s", err, out)
 	}
 	if s := meStatus(t, old, url); s != http.StatusUnauthorized {

@@ -120,7 +120,7 @@ theirs, e.g.
 		if err != nil {
 			return err
 		}
-		fmt.Printf("password of %s (id %d) set; their console sessions ended\n", u.Email, u.ID)
+		fmt.Printf("password of %s (id %d) set; their console sign-ins ended\n", u.Email, u.ID)
 		return nil
 	})
 	adminCommand(&command{name: "users list", usage: "[--state DIR]", short: "list users", long: "Lists the users of the running control server."},

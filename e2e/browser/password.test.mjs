@@ -60,7 +60,7 @@ test("a password change from the header ends the other sessions; an admin reset 
   await apage.getByRole("button", { name: `Reset the password of ${bob.email}` }).click();
   dlg = await dialogSet(apage, { "New password": "set by the admin" });
   await dlg.waitFor({ state: "detached" });
-  await apage.getByRole("status").filter({ hasText: "their sessions ended" }).waitFor();
+  await apage.getByRole("status").filter({ hasText: "signed out of the console everywhere" }).waitFor();
   await page.reload();
   await page.locator("#login-email").waitFor();
   await apiLogin(net.url, { ...bob, password: "set by the admin" });

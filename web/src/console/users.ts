@@ -86,7 +86,7 @@ export class UsersPage extends ListPage<User> {
                   on: {
                     click: () =>
                       void resetPassword(u).then((ok) => {
-                        if (ok) this.#done.textContent = `Password of ${u.email} set; their sessions ended.`;
+                        if (ok) this.#done.textContent = `Password of ${u.email} set; they are signed out of the console everywhere.`;
                       }),
                   },
                 },
