@@ -138,6 +138,67 @@ type Tx interface {
 	// LastAuth returns user id's most recent successful authentication by any method;
 	// ErrNotFound when there is none.
 	LastAuth(userID int64) (at time.Time, method string, err error)
+
+	// InsertCheck adds a held SSH login's check. ErrConflict if its hash is taken.
+	InsertCheck(c *Check) error
+	// CheckByHash returns the check whose ID hashes to hash, expired or not, or ErrNotFound.
+	CheckByHash(hash []byte) (Check, error)
+	// ChecksFor returns the checks agent node dst holds for logins from node src as
+	// localUser, expired ones too, newest first.
+	ChecksFor(dst, src int64, localUser string) ([]Check, error)
+	// CountChecks counts the checks (of any state) for logins from node src, those agent
+	// node dst holds, and all of them.
+	CountChecks(src, dst int64) (bySrc, byDst, total int, err error)
+	// DecideCheck records the verdict of check hash while it is pending; ErrNotFound when
+	// there is no such check or it is decided already.
+	DecideCheck(hash []byte, verdict, message string) error
+	// DeleteCheck removes a check (no error if it is already gone).
+	DeleteCheck(hash []byte) error
+
+	// InsertLogin adds a pending interactive login. ErrConflict if its hash is taken.
+	InsertLogin(l *Login) error
+	// LoginByHash returns the login whose ID hashes to hash, expired or not, or ErrNotFound.
+	LoginByHash(hash []byte) (Login, error)
+	// LoginsByMachineKey returns the pending logins of machine k, expired ones too, newest first.
+	LoginsByMachineKey(k key.Public) ([]Login, error)
+	// CountLogins counts the pending logins started from source, and all of them.
+	CountLogins(source string) (bySource, total int, err error)
+	// DeleteLogin removes a login; ErrNotFound if it is already gone.
+	DeleteLogin(hash []byte) error
+
+	// DeleteExpiredFlows removes the checks and logins that expired at or before now, and
+	// returns how many.
+	DeleteExpiredFlows(now time.Time) (int, error)
+}
+
+// Check is an SSH login a check rule holds on an agent, waiting for its user to
+// re-authenticate; once decided it stays until the agent has the verdict or it expires.
+// Only a hash of the ID in its URL is kept.
+type Check struct {
+	Hash      []byte // SHA-256 of the ID in the check's URL
+	SrcNode   int64  // the node the login comes from
+	DstNode   int64  // the agent's node holding the login
+	UserID    int64  // who must re-authenticate
+	LocalUser string
+	// Info is what control shows about the check (its JSON, opaque to the store).
+	Info    json.RawMessage
+	Created time.Time
+	Expires time.Time
+	// Verdict is "" while pending, else the verdict ("accept", "reject") and its Message.
+	Verdict, Message string
+}
+
+// Login is a node waiting for a user to sign in at its URL and own it (an interactive
+// register). Only a hash of the ID in its URL is kept.
+type Login struct {
+	Hash       []byte // SHA-256 of the ID in the login's URL
+	MachineKey key.Public
+	NodeKey    key.Public
+	Source     string // the client's address as control's per-address limits count it
+	// Request is the node's register request (its JSON, opaque to the store).
+	Request json.RawMessage
+	Created time.Time
+	Expires time.Time
 }
 
 // SignIn is a person signed in to the console. Only a hash of its cookie token is kept.

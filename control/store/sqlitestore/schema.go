@@ -101,6 +101,35 @@ var migrations = []string{
 		revoked     INTEGER NOT NULL DEFAULT 0
 	);
 	CREATE INDEX api_tokens_user ON api_tokens(user_id);`,
+	// 6: pending SSH checks and interactive logins (only the SHA-256 of each URL's ID), so
+	// a restart of control loses neither.
+	`CREATE TABLE checks (
+		hash       BLOB PRIMARY KEY,
+		src_node   INTEGER NOT NULL,
+		dst_node   INTEGER NOT NULL,
+		user_id    INTEGER NOT NULL,
+		local_user TEXT NOT NULL,
+		info       TEXT NOT NULL,
+		created    INTEGER NOT NULL,
+		expires    INTEGER NOT NULL,
+		verdict    TEXT NOT NULL DEFAULT '',
+		message    TEXT NOT NULL DEFAULT ''
+	);
+	CREATE INDEX checks_src ON checks(src_node);
+	CREATE INDEX checks_dst ON checks(dst_node, src_node);
+	CREATE INDEX checks_expires ON checks(expires);
+	CREATE TABLE logins (
+		hash        BLOB PRIMARY KEY,
+		machine_key TEXT NOT NULL,
+		node_key    TEXT NOT NULL,
+		source      TEXT NOT NULL,
+		request     TEXT NOT NULL,
+		created     INTEGER NOT NULL,
+		expires     INTEGER NOT NULL
+	);
+	CREATE INDEX logins_machine ON logins(machine_key);
+	CREATE INDEX logins_source ON logins(source);
+	CREATE INDEX logins_expires ON logins(expires);`,
 }
 
 // migrate brings the schema up to date in one transaction per step.
