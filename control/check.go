@@ -229,8 +229,12 @@ func (nc *nodeConn) sshCheck(env *controlws.Envelope, req *controlws.SSHCheckReq
 	return "", nil, nil
 }
 
+// reaskSlack is how much earlier than the hold's start (now − HeldFor) a stored check may have
+// been made and still be the hold's own: the two messages' delays differ a little.
+const reaskSlack = time.Second
+
 // holdCheck attaches the sshCheck reqID to a stored check: the one this same hold was given
-// before (created since heldSince, for the same source, agent, local user and user, and no
+// before (created since heldSince, give or take reaskSlack, for the same source, agent, local user and user, and no
 // other request waiting on it), else a new one with info, within the limits on pending checks.
 // A check decided while nobody waited comes back as final.
 func (s *Server) holdCheck(nc *nodeConn, reqID uint64, req *controlws.SSHCheckRequest, info CheckInfo, heldSince time.Time) (*checkWaiter, *controlws.SSHCheckVerdict, error) {
@@ -255,7 +259,7 @@ func (s *Server) holdCheck(nc *nodeConn, reqID uint64, req *controlws.SSHCheckRe
 		for i := range old {
 			c := &old[i]
 			var ci CheckInfo
-			if f.checks[string(c.Hash)] != nil || c.UserID != info.User.ID || c.Created.Before(heldSince) ||
+			if f.checks[string(c.Hash)] != nil || c.UserID != info.User.ID || c.Created.Before(heldSince.Add(-reaskSlack)) ||
 				json.Unmarshal(c.Info, &ci) != nil {
 				continue
 			}
@@ -393,7 +397,18 @@ func (s *Server) decideCheck(ctx context.Context, id, verdict, msg string) error
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	hash := flowHash(id)
-	err := s.st.Update(ctx, func(tx store.Tx) error { return tx.DecideCheck([]byte(hash), verdict, msg) })
+	attached := f.checks[hash] != nil
+	err := s.st.Update(ctx, func(tx store.Tx) error {
+		if !attached { // kept for the agent's next ask
+			return tx.DecideCheck([]byte(hash), verdict, msg)
+		}
+		// The waiting request gets the verdict now. Should its answer be lost in a crash,
+		// the agent's next ask finds the recorded authentication (accept) or a new check.
+		if c, err := tx.CheckByHash([]byte(hash)); err != nil || c.Verdict != "" {
+			return store.ErrNotFound
+		}
+		return tx.DeleteCheck([]byte(hash))
+	})
 	if errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("control: check %q: %w (decided meanwhile)", shortID(id), ErrNotFound)
 	}
