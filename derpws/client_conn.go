@@ -24,8 +24,6 @@ const (
 	idleTimeout = 75 * time.Second
 	// staleAfter: packets queued while disconnected for longer than this are dropped.
 	staleAfter = 3 * time.Second
-	backoffMin = 100 * time.Millisecond
-	backoffMax = 10 * time.Second
 	// restartRetry is the retry interval while a Restarting frame's window lasts.
 	restartRetry = 250 * time.Millisecond
 )
@@ -35,10 +33,10 @@ type restartInfo struct {
 	reconnectIn, tryFor time.Duration
 }
 
-// run keeps a connection to the relay until Close.
+// run keeps a connection to the relay until Close (see backoff for the delays between tries).
 func (c *Client) run() {
 	defer close(c.runc)
-	failures := 0
+	var bo backoff
 	var fastUntil time.Time // end of a Restarting window
 	var delay time.Duration
 	downSince := time.Now()
@@ -51,24 +49,24 @@ func (c *Client) run() {
 			if c.ctx.Err() != nil {
 				return
 			}
-			failures++
 			c.logf("derpws: connecting to %s: %v", c.url, err)
 			c.health("cannot reach the relay: " + err.Error())
+			delay = bo.next()
 			if time.Now().Before(fastUntil) {
 				delay = jitter(restartRetry)
-			} else {
-				delay = jitter(min(backoffMax, backoffMin<<min(failures, 10)))
 			}
 			continue
 		}
-		failures = 0
+		up := time.Now()
 		c.connects.Add(1)
+		c.logf("derpws: connected to %s", c.url)
 		c.health("")
 		if f := c.opts.OnConnect; f != nil {
 			c.hook(f)
 		}
 		restart := c.serve(nc, br)
 		downSince = time.Now()
+		bo.connected(downSince.Sub(up))
 		if c.watcher != nil {
 			c.watcher.reset() // the peer's clients are unknown until the next WatchConns
 		}
@@ -79,8 +77,10 @@ func (c *Client) run() {
 			c.logf("derpws: relay restarting; reconnecting in %v", restart.reconnectIn)
 			delay = restart.reconnectIn + rand.N(restart.reconnectIn/4+time.Millisecond)
 			fastUntil = time.Now().Add(delay + restart.tryFor)
+			bo.failures = max(bo.failures, 1) // the relay said when: no extra immediate try
 		} else {
-			delay = jitter(backoffMin)
+			c.logf("derpws: connection to %s lost; reconnecting", c.url)
+			delay = bo.next()
 		}
 	}
 }
@@ -413,9 +413,4 @@ func (cc *clientConn) writePacket(p packet) error {
 	}
 	cc.c.packetsSent.Add(1)
 	return nil
-}
-
-// jitter returns d scaled by a random factor in [0.5, 1).
-func jitter(d time.Duration) time.Duration {
-	return d/2 + rand.N(d/2+1)
 }

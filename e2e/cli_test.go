@@ -46,7 +46,7 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func startProc(t *testing.T, args ...string) *proc {
+func startProc(t testing.TB, args ...string) *proc {
 	t.Helper()
 	p := &proc{cmd: exec.Command(tsconnectBin, args...), out: &syncBuffer{}}
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
@@ -89,7 +89,7 @@ func freePort(t testing.TB) string {
 	return ln.Addr().String()
 }
 
-func waitHTTP(t *testing.T, url string) {
+func waitHTTP(t testing.TB, url string) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {

@@ -26,7 +26,7 @@ import (
 )
 
 // startRelay runs `tsconnect derp --dev` on addr and waits until it answers.
-func startRelay(t *testing.T, addr string, extra ...string) *proc {
+func startRelay(t testing.TB, addr string, extra ...string) *proc {
 	t.Helper()
 	p := startProc(t, append([]string{"derp", "--dev", "--listen", addr}, extra...)...)
 	waitHTTP(t, "http://"+addr+"/derp/probe")
@@ -35,7 +35,7 @@ func startRelay(t *testing.T, addr string, extra ...string) *proc {
 
 // newTestNetWithRelay is a testNet whose DERP map names only the standalone relay at relayAddr
 // (control's embedded relay off).
-func newTestNetWithRelay(t *testing.T, relayAddr string) *testNet {
+func newTestNetWithRelay(t testing.TB, relayAddr string) *testNet {
 	t.Helper()
 	host, port, _ := net.SplitHostPort(relayAddr)
 	portN, _ := strconv.Atoi(port)
@@ -45,7 +45,7 @@ func newTestNetWithRelay(t *testing.T, relayAddr string) *testNet {
 
 // newTestNetWithMap is a testNet whose nodes get only the relays of m (embedded relay off),
 // with a policy that lets the test's user SSH to their own nodes.
-func newTestNetWithMap(t *testing.T, m *derpws.Map) *testNet {
+func newTestNetWithMap(t testing.TB, m *derpws.Map) *testNet {
 	t.Helper()
 	// The test logs in as whoever runs it (root in CI): accept that without check mode.
 	return startTestNet(t, func(c *control.Config) { c.DERPMap, c.EmbeddedDERP = m, false }, relayTestPolicy)

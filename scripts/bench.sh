@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Prints the performance figures of the budgets in docs/architecture.md: relay packets/s, engine and
-# end-to-end bulk MiB/s (native and wasm), click-to-prompt in Chromium, wasm size.
+# end-to-end bulk MiB/s (native and wasm), resume after relay outages, click-to-prompt in Chromium, wasm size.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WASM_EXEC="$(go env GOROOT)/lib/wasm/go_js_wasm_exec"
@@ -19,6 +19,9 @@ go test -run '^$' -bench BenchmarkNativeBulk -benchtime 1x -count 5 ./e2e/ | gre
 step "wasm node (under node) -> relay -> agent over SSH, 32 MiB each way (5 runs)"
 E2E_WASM_RUNS=5 go test -count=1 -v -run TestWasmBulk ./e2e/ | grep -E 'wasm node via relay' \
   | tee /dev/stderr | awk '{for(i=1;i<=NF;i++){if($i=="upload")u[n]=$(i+1); if($i=="download")d[n]=$(i+1)}; n++} END {asort(u); asort(d); printf "median: upload %s MiB/s, download %s MiB/s\n", u[int((n+1)/2)], d[int((n+1)/2)]}' 2>&1
+
+step "open SSH session (native) resumes after relay outages of 1, 4, 10, 30 s: standalone and embedded relay (goal < 2 s)"
+go test -run '^$' -bench BenchmarkOutageResume -benchtime 1x ./e2e/ | grep -E '^Benchmark|FAIL'
 
 step "control under the floods of issue 12 (logins over Noise, console passwords, SSO starts, SSH checks): RSS (bound 384 MiB), answers, normal nodes' latency"
 go test -run '^$' -bench BenchmarkControlUnderFloods -benchtime 1x -v ./e2e/ | grep -E 'flood_bench_test|^Benchmark|FAIL'

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"golang.zx2c4.com/wireguard/tun"
@@ -14,7 +15,11 @@ import (
 
 // wire moves packets from one Stack's Read to another's Write, using WireGuard's way of
 // calling: full batches and a nonzero offset on both sides.
-func wire(from, to *Stack, wg *sync.WaitGroup) {
+func wire(from, to *Stack, wg *sync.WaitGroup) { wireCut(from, to, wg, nil) }
+
+// wireCut is wire that drops every packet while cut (if non-nil) is set, as a path whose
+// relay is down.
+func wireCut(from, to *Stack, wg *sync.WaitGroup, cut *atomic.Bool) {
 	defer wg.Done()
 	const offset = 16
 	bufs := make([][]byte, from.BatchSize())
@@ -27,6 +32,9 @@ func wire(from, to *Stack, wg *sync.WaitGroup) {
 		n, err := from.Read(bufs, sizes, offset)
 		if err != nil {
 			return
+		}
+		if cut != nil && cut.Load() {
+			continue
 		}
 		out = out[:0]
 		for i := range n {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"time"
 
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
@@ -36,6 +37,33 @@ const (
 // relay 2–47 MiB/s vs Reno 1–45, loss-free native 104 vs 77 MiB/s, wasm alike).
 var congestionControl = tcpip.CongestionControlOption("reno")
 
+// lossRecovery turns off RACK and its tail loss probes (gVisor's default turns them on). This
+// gVisor re-arms a connection's retransmission timer from scratch after every write while a
+// probe is pending (schedulePTO disables it, the probe's expiry enables it again with the full
+// RTO), so a sender whose application writes more often than its RTO never times out: once
+// the path loses a window's tail (a relay down for longer than one RTO), nothing is ever
+// retransmitted and the session stays frozen after the path is back, until the application
+// stops writing for an RTO (seen: a shell printing every 100 ms through a relay down 4 s,
+// 0 timeouts in 14 s; docs/architecture.md, "Outages"). Without RACK, loss is found by
+// duplicate ACKs with SACK, and the retransmission timer runs from the oldest unacknowledged
+// segment as RFC 6298 says.
+var lossRecovery = tcpip.TCPRecovery(0)
+
+// maxRTO caps the retransmission timeout (gVisor's default is 120 s, doubling from 200 ms):
+// while a path is down the timer backs off, and without a cap a session whose relay came back
+// after 4 s would wait up to 3.2 s more, after 30 s up to 26 s, for its next retransmission.
+// gVisor exports no "retransmit now", so the cap bounds how long a connection stays stalled
+// after its path is back; the price is one retransmission a second per stalled connection
+// while the path is down. It stays above the RTO of any relay path (RTT + 4·RTTVAR), so it
+// causes no spurious retransmissions.
+const maxRTO = tcpip.TCPMaxRTOOption(time.Second)
+
+// maxRetries is how many times a segment is retransmitted before the connection is dropped.
+// gVisor's default (15) assumes a doubling RTO up to 120 s (about 15 minutes, as Linux); with
+// the RTO capped at 1 s it would drop a session after about 15 s of outage, so this keeps
+// the give-up time near those 15 minutes.
+const maxRetries = tcpip.TCPMaxRetriesOption(900)
+
 // tuneTCP sets the stack-wide TCP options that suit bulk transfer over a 1280 MTU.
 func tuneTCP(s *stack.Stack) error {
 	opts := []tcpip.SettableTransportProtocolOption{
@@ -46,6 +74,9 @@ func tuneTCP(s *stack.Stack) error {
 		// Receive-buffer auto-tuning, so idle connections stay small.
 		ptr(tcpip.TCPModerateReceiveBufferOption(true)),
 		ptr(congestionControl),
+		ptr(lossRecovery),
+		ptr(maxRTO),
+		ptr(maxRetries),
 	}
 	for _, o := range opts {
 		if err := s.SetTransportProtocolOption(tcp.ProtocolNumber, o); err != nil {
