@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net/netip"
 	"time"
 
 	"tsconnect/controlws"
+	"tsconnect/internal/backoff"
 	"tsconnect/policy/rules"
 	"tsconnect/sshd"
 )
@@ -91,7 +91,7 @@ func (h *checkHold) run(ctx context.Context) (*sshd.Login, error) {
 
 	var (
 		unreachSince time.Time // when control first failed, zero while it answers
-		backoff      = 200 * time.Millisecond
+		retry        = backoff.Backoff{Min: 200 * time.Millisecond, Max: 2 * time.Second}
 	)
 	for {
 		ans := h.ask(ctx)
@@ -125,9 +125,7 @@ func (h *checkHold) run(ctx context.Context) (*sshd.Login, error) {
 			h.logf("agent: check for %s: control unreachable for %v: %v", h.src, h.retry, err)
 			return h.refuse("the control server is unreachable, so the re-authentication cannot be checked")
 		}
-		sleep := backoff/2 + rand.N(backoff/2+1)
-		backoff = min(backoff*2, 2*time.Second)
-		if !h.sleep(ctx, sleep) {
+		if !h.sleep(ctx, retry.Next()) {
 			return h.ended(ctx, "the control server is unreachable, so the re-authentication cannot be checked")
 		}
 	}

@@ -37,10 +37,15 @@ func startRelay(t testing.TB, addr string, extra ...string) *proc {
 // (control's embedded relay off).
 func newTestNetWithRelay(t testing.TB, relayAddr string) *testNet {
 	t.Helper()
+	return newTestNetWithMap(t, standaloneRelayMap(relayAddr))
+}
+
+// standaloneRelayMap is a DERP map of one region, 7, served by the relay at relayAddr.
+func standaloneRelayMap(relayAddr string) *derpws.Map {
 	host, port, _ := net.SplitHostPort(relayAddr)
 	portN, _ := strconv.Atoi(port)
-	return newTestNetWithMap(t, &derpws.Map{Regions: map[int]*derpws.Region{7: {RegionID: 7, RegionCode: "sa", RegionName: "standalone",
-		Nodes: []*derpws.Node{{Name: "7a", RegionID: 7, HostName: host, DERPPort: portN, STUNPort: -1, InsecureForTests: true}}}}})
+	return &derpws.Map{Regions: map[int]*derpws.Region{7: {RegionID: 7, RegionCode: "sa", RegionName: "standalone",
+		Nodes: []*derpws.Node{{Name: "7a", RegionID: 7, HostName: host, DERPPort: portN, STUNPort: -1, InsecureForTests: true}}}}}
 }
 
 // newTestNetWithMap is a testNet whose nodes get only the relays of m (embedded relay off),

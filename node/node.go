@@ -4,18 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"net/netip"
 	"runtime"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"tsconnect/controlws"
 	"tsconnect/derpbind"
 	"tsconnect/derpws"
 	"tsconnect/engine"
+	"tsconnect/internal/backoff"
 	"tsconnect/key"
 )
 
@@ -73,12 +74,14 @@ type Node struct {
 	cc    *controlws.Client
 	nm    *controlws.NetworkMap
 	fresh mapFreshness // mapage.go
-	eng   *engine.Engine
-	relay *derpws.Multi
-	home  int // home DERP region
-	state State
-	once  sync.Once // closes firstMap
-	rOnce sync.Once // closes relayUp
+	// mapCount counts the maps applied, so the control loop tells a stream that worked from one that did not.
+	mapCount atomic.Int64
+	eng      *engine.Engine
+	relay    *derpws.Multi
+	home     int // home DERP region
+	state    State
+	once     sync.Once // closes firstMap
+	rOnce    sync.Once // closes relayUp
 }
 
 // New returns a Node that has loaded (or made) its keys; Start joins the network.
@@ -204,13 +207,16 @@ func (n *Node) register(ctx context.Context, cc *controlws.Client) error {
 	return n.id.save(n.opts.StateDir)
 }
 
-// controlLoop follows the map stream, redialling control with jittered backoff until
-// Close, or until control says the node is gone.
+// controlLoop follows the map stream, redialling control until Close, or until control
+// says the node is gone: at once after a stream that brought a map, then with the jittered
+// backoff of reconnect.go (at most ReconnectMax between tries), so the node is back within
+// about that of control coming back. The node keeps its keys, so it comes back as the same node.
 func (n *Node) controlLoop(cc *controlws.Client) {
 	defer close(n.done)
-	backoff := 100 * time.Millisecond
+	retry := backoff.Backoff{Min: ReconnectMin, Max: ReconnectMax}
 	for {
 		req := controlws.MapRequest{NodeKey: n.id.NodeKey.Public(), Hostinfo: n.hostinfo()}
+		maps := n.mapCount.Load()
 		err := cc.WatchMaps(n.ctx, req, n.applyMap)
 		n.mapStreamLost()
 		cc.Close()
@@ -224,25 +230,22 @@ func (n *Node) controlLoop(cc *controlws.Client) {
 			return
 		}
 		n.logf("node: control connection lost: %v", err)
-		for {
-			sleep := backoff/2 + rand.N(backoff/2+1)
-			select {
-			case <-time.After(sleep):
-			case <-n.ctx.Done():
-				return
-			}
-			backoff = min(backoff*2, 5*time.Second)
-			cc, err = n.dialControl(n.ctx)
-			if err == nil {
-				break
-			}
-			n.logf("node: control unreachable: %v", err)
+		// A stream that brought a map was a success: retry at once. One that failed before
+		// any map (control up but refusing) backs off, so it cannot become a busy loop.
+		var delay time.Duration
+		if n.mapCount.Load() > maps {
+			retry.Reset()
+		} else {
+			delay = retry.Next()
 		}
-		backoff = 100 * time.Millisecond
+		cc = n.redial(&retry, delay)
+		if cc == nil {
+			return
+		}
 	}
 }
 
-// fail ends the node after control refused it.
+// fail ends the node after control refused it.// fail ends the node after control refused it.
 func (n *Node) fail(err error) {
 	select {
 	case n.startErrs <- err:
@@ -254,6 +257,7 @@ func (n *Node) fail(err error) {
 
 // applyMap makes the data path match nm. It runs on the control client's read loop.
 func (n *Node) applyMap(nm *controlws.NetworkMap) {
+	n.mapCount.Add(1)
 	n.mu.Lock()
 	n.nm = nm
 	n.fresh.streamUp = true

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Prints the performance figures of the budgets in docs/architecture.md: relay packets/s, engine and
-# end-to-end bulk MiB/s (native and wasm), resume after relay outages, click-to-prompt in Chromium, wasm size.
+# end-to-end bulk MiB/s (native and wasm), resume after relay outages, an agent's reconnect to control,
+# click-to-prompt in Chromium, wasm size.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WASM_EXEC="$(go env GOROOT)/lib/wasm/go_js_wasm_exec"
@@ -25,6 +26,9 @@ go test -run '^$' -bench BenchmarkOutageResume -benchtime 1x ./e2e/ | grep -E '^
 
 step "control under the floods of issue 12 (logins over Noise, console passwords, SSO starts, SSH checks): RSS (bound 384 MiB), answers, normal nodes' latency"
 go test -run '^$' -bench BenchmarkControlUnderFloods -benchtime 1x -v ./e2e/ | grep -E 'flood_bench_test|^Benchmark|FAIL'
+
+step "agent current again after control comes back (1, 4, 10 s down; budget < 2 s)"
+go test -run '^$' -bench BenchmarkControlReconnect -benchtime 1x ./e2e/ | grep -E '^Benchmark|FAIL'
 
 step "browser: click to prompt (Chromium, loopback)"
 node e2e/browser/bench.mjs

@@ -126,8 +126,8 @@ type Node struct {
 	Owner     *UserRef   `json:"owner"` // null when tagged
 	Tags      []string   `json:"tags"`
 	SSH       bool       `json:"ssh"`
-	Online    bool       `json:"online"`
-	LastSeen  *time.Time `json:"lastSeen"`
+	Online    bool       `json:"online"`   // it holds a map stream with control now
+	LastSeen  *time.Time `json:"lastSeen"` // offline: when it lost control; online: when it connected; null: never
 	Ephemeral bool       `json:"ephemeral"`
 	Expired   bool       `json:"expired"`
 }

@@ -38,7 +38,7 @@ function freePort() {
 }
 
 /** Starts a process and resolves once its output matches re (rejects if it exits first). */
-function startUntil(args, re, env = {}, what = args[0]) {
+export function startUntil(args, re, env = {}, what = args[0]) {
   const proc = spawn(bin, args, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } });
   let out = "";
   return new Promise((resolve, reject) => {

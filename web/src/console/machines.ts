@@ -16,6 +16,8 @@ export class MachinesPage {
   #ws: WebSocket | undefined;
   #retry = 0;
   #stopped = false;
+  /** Keeps the "lost control … ago" of offline rows current between updates. */
+  #ages = setInterval(() => this.#refreshAges(), 30_000);
 
   constructor(
     private readonly me: User,
@@ -36,7 +38,7 @@ export class MachinesPage {
           h(
             "tr",
             null,
-            h("th", { scope: "col" }, "NetworkNode"),
+            h("th", { scope: "col" }, "Machine"),
             h("th", { scope: "col" }, "Addresses"),
             h("th", { scope: "col" }, "OS"),
             h("th", { scope: "col" }, "Status"),
@@ -54,6 +56,7 @@ export class MachinesPage {
   /** Stops the live feed (logout). */
   stop(): void {
     this.#stopped = true;
+    clearInterval(this.#ages);
     this.#ws?.close();
   }
 
@@ -95,6 +98,12 @@ export class MachinesPage {
       const delay = Math.min(10_000, 500 * 2 ** this.#retry++);
       setTimeout(() => this.#connect(), delay);
     };
+  }
+
+  #refreshAges() {
+    for (const el of this.#body.querySelectorAll<HTMLElement>(".offline[data-since]")) {
+      el.textContent = lostControlText(el.dataset.since ?? null);
+    }
   }
 
   #showError(text: string) {
@@ -157,11 +166,7 @@ export class MachinesPage {
       h(
         "td",
         null,
-        m.expired
-          ? h("span", { class: "expired" }, "Expired")
-          : m.online
-            ? h("span", { class: "online" }, "Online")
-            : h("span", { class: "offline", title: localTime(m.lastSeen) }, `Last seen ${ago(m.lastSeen)}`),
+        m.expired ? h("span", { class: "expired" }, "Expired") : m.online ? h("span", { class: "online" }, "Online") : offline(m),
       ),
       h("td", null, m.ssh ? h("span", { class: "badge ssh", title: "runs tsconnect SSH" }, "SSH") : null),
       h(
@@ -336,4 +341,22 @@ export class MachinesPage {
       this.#showError(e instanceof ApiError ? e.message : message(e));
     }
   }
+}
+
+/**
+ * offline is the status of a machine that holds no connection to control (stopped, cut off
+ * from control, or not back yet after an outage) and since when, as control last saw it; the
+ * row turns Online again, live, once the machine reconnects.
+ */
+function offline(m: NetworkNode): HTMLElement {
+  if (!m.lastSeen) return h("span", { class: "offline", title: "no connection to control yet" }, lostControlText(null));
+  return h(
+    "span",
+    { class: "offline", title: `no connection to control since ${localTime(m.lastSeen)}`, "data-since": m.lastSeen },
+    lostControlText(m.lastSeen),
+  );
+}
+
+function lostControlText(since: string | null): string {
+  return since ? `Offline: lost control ${ago(since)}` : "Offline: never connected";
 }
