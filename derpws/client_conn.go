@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	ibackoff "tsconnect/internal/backoff"
 	"tsconnect/key"
 )
 
@@ -53,7 +54,7 @@ func (c *Client) run() {
 			c.health("cannot reach the relay: " + err.Error())
 			delay = bo.next()
 			if time.Now().Before(fastUntil) {
-				delay = jitter(restartRetry)
+				delay = ibackoff.Jitter(restartRetry)
 			}
 			continue
 		}
@@ -77,7 +78,7 @@ func (c *Client) run() {
 			c.logf("derpws: relay restarting; reconnecting in %v", restart.reconnectIn)
 			delay = restart.reconnectIn + rand.N(restart.reconnectIn/4+time.Millisecond)
 			fastUntil = time.Now().Add(delay + restart.tryFor)
-			bo.failures = max(bo.failures, 1) // the relay said when: no extra immediate try
+			bo.tries = max(bo.tries, 1) // the relay said when: no extra immediate try
 		} else {
 			c.logf("derpws: connection to %s lost; reconnecting", c.url)
 			delay = bo.next()
