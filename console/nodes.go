@@ -9,6 +9,7 @@ import (
 
 	"tsconnect/console/api"
 	"tsconnect/control"
+	"tsconnect/policy"
 )
 
 // wireTime is t as the API sends it: UTC, whole seconds.
@@ -95,18 +96,8 @@ func callerUser(w http.ResponseWriter, p *caller) bool {
 // sshUsers lists the local users the caller may log in as on the node, exactly as the
 // policy gives them for an untagged node of theirs (an SSH launch's browser node).
 func (c *Console) sshUsers(w http.ResponseWriter, r *http.Request, s *caller) {
-	id, ok := pathID(w, r)
-	if !ok || !callerUser(w, s) {
-		return
-	}
-	m, err := c.node(r.Context(), id)
-	if err != nil {
-		c.writeErr(w, r, err)
-		return
-	}
-	logins, err := c.srv.SSHLoginsFor(r.Context(), s.User.ID, id)
-	if err != nil {
-		c.writeErr(w, r, err)
+	m, logins, ok := c.loginsOn(w, r, s)
+	if !ok {
 		return
 	}
 	out := api.SSHUsers{Users: []api.SSHUser{}}
@@ -117,6 +108,26 @@ func (c *Console) sshUsers(w http.ResponseWriter, r *http.Request, s *caller) {
 		out.Reason = noLoginReason(s.User.Email, m)
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// loginsOn finds the path's node and the SSH logins the policy gives the caller on it, or
+// answers the request (400, 404, …) and returns false.
+func (c *Console) loginsOn(w http.ResponseWriter, r *http.Request, s *caller) (api.Node, []policy.Login, bool) {
+	id, ok := pathID(w, r)
+	if !ok || !callerUser(w, s) {
+		return api.Node{}, nil, false
+	}
+	m, err := c.node(r.Context(), id)
+	if err != nil {
+		c.writeErr(w, r, err)
+		return api.Node{}, nil, false
+	}
+	logins, err := c.srv.SSHLoginsFor(r.Context(), s.User.ID, id)
+	if err != nil {
+		c.writeErr(w, r, err)
+		return api.Node{}, nil, false
+	}
+	return m, logins, true
 }
 
 // noLoginReason says, in a sentence, why user has no SSH login on m.
@@ -143,22 +154,15 @@ func machineLabel(m api.Node) string {
 // node as a local user the policy allows: single-use, ephemeral, untagged, the caller's,
 // 5 minutes.
 func (c *Console) sshLaunch(w http.ResponseWriter, r *http.Request, s *caller) {
-	id, ok := pathID(w, r)
-	if !ok || !callerUser(w, s) {
+	if _, ok := pathID(w, r); !ok || !callerUser(w, s) {
 		return
 	}
 	var req api.SSHLaunchRequest
 	if !readJSON(w, r, &req) {
 		return
 	}
-	m, err := c.node(r.Context(), id)
-	if err != nil {
-		c.writeErr(w, r, err)
-		return
-	}
-	logins, err := c.srv.SSHLoginsFor(r.Context(), s.User.ID, id)
-	if err != nil {
-		c.writeErr(w, r, err)
+	m, logins, ok := c.loginsOn(w, r, s)
+	if !ok {
 		return
 	}
 	if !control.LoginAllowed(logins, req.User) {
@@ -174,7 +178,7 @@ func (c *Console) sshLaunch(w http.ResponseWriter, r *http.Request, s *caller) {
 		c.writeErr(w, r, err)
 		return
 	}
-	c.logf("console: %s: SSH launch key %d (%s) for %s on node %d", s.name(), info.ID, info.Prefix, req.User, id)
+	c.logf("console: %s: SSH launch key %d (%s) for %s on node %d", s.name(), info.ID, info.Prefix, req.User, m.ID)
 	writeJSON(w, http.StatusCreated, api.SSHLaunch{AuthKey: secret, ControlURL: c.o.ServerURL, Host: m.Name,
 		User: req.User, Expires: wireTime(info.Expires)})
 }
