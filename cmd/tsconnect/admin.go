@@ -56,6 +56,14 @@ func parseID(s, what string) (int64, error) {
 	return id, nil
 }
 
+// idArg is a command's only argument, the ID of a what; want says what is missing.
+func idArg(args []string, want, what string) (int64, error) {
+	if err := wantArgs(args, 1, want); err != nil {
+		return 0, err
+	}
+	return parseID(args[0], what)
+}
+
 func printJSON(v any) error {
 	enc := json.NewEncoder(os.Stdout)
 	enc.SetIndent("", "  ")
@@ -187,10 +195,7 @@ A tagged key (--tags) registers nodes that belong to no user.`,
 		})
 	adminCommand(&command{name: "keys revoke", usage: "[--state DIR] ID", short: "revoke a pre-auth key", long: "Revokes a key: it registers no more nodes."},
 		nil, func(ctx context.Context, ac *adminclient.Client, args []string) error {
-			if err := wantArgs(args, 1, "one key ID"); err != nil {
-				return err
-			}
-			id, err := parseID(args[0], "key")
+			id, err := idArg(args, "one key ID", "key")
 			if err != nil {
 				return err
 			}
@@ -228,10 +233,7 @@ A tagged key (--tags) registers nodes that belong to no user.`,
 		name: "nodes delete", usage: "[--state DIR] ID", short: "delete a node",
 		long: "Deletes a node at once: its sessions end and it cannot reconnect.",
 	}, nil, func(ctx context.Context, ac *adminclient.Client, args []string) error {
-		if err := wantArgs(args, 1, "one node ID"); err != nil {
-			return err
-		}
-		id, err := parseID(args[0], "node")
+		id, err := idArg(args, "one node ID", "node")
 		if err != nil {
 			return err
 		}

@@ -78,10 +78,7 @@ working when the user is deleted.`,
 		})
 	adminCommand(&command{name: "api-tokens revoke", usage: "[--state DIR] ID", short: "revoke an API token", long: "Revokes an API token: it authenticates nobody any more."},
 		nil, func(ctx context.Context, ac *adminclient.Client, args []string) error {
-			if err := wantArgs(args, 1, "one token ID"); err != nil {
-				return err
-			}
-			id, err := parseID(args[0], "API token")
+			id, err := idArg(args, "one token ID", "API token")
 			if err != nil {
 				return err
 			}
