@@ -8,7 +8,6 @@ import (
 	"reflect"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +15,7 @@ import (
 	"tsconnect/node"
 	"tsconnect/policy/rules"
 	"tsconnect/sshd"
+	"tsconnect/sshd/sshdtest"
 )
 
 // The held login: bob's node 7 at 100.64.0.7 asks for root, which a check rule with a
@@ -37,8 +37,7 @@ type holdTest struct {
 	clock   *fakeClock
 	client  *fakeClient
 
-	mu   sync.Mutex
-	logs []string
+	logs *sshdtest.Logs
 
 	done  chan struct{}
 	login *sshd.Login // the hold's answer, after done
@@ -49,15 +48,9 @@ type holdTest struct {
 func startHold(t *testing.T, ctx context.Context) *holdTest {
 	t.Helper()
 	ht := &holdTest{control: newFakeControl(), policy: newFakePolicy(heldVerdict), clock: newFakeClock(),
-		client: &fakeClient{}, done: make(chan struct{})}
+		client: &fakeClient{}, done: make(chan struct{}), logs: sshdtest.NewLogs(t)}
 	h := &checkHold{control: ht.control, policy: ht.policy, clock: ht.clock, client: ht.client,
-		logf: func(format string, args ...any) {
-			line := fmt.Sprintf(format, args...)
-			t.Log(line)
-			ht.mu.Lock()
-			ht.logs = append(ht.logs, line)
-			ht.mu.Unlock()
-		},
+		logf:  ht.logs.Logf,
 		limit: checkHoldLimit, retry: DefaultCheckRetry,
 		remote: heldRemote, user: "root", v: heldVerdict, peer: controlws.Node{ID: 7, Name: "bobs"}, src: heldSrc}
 	go func() {
@@ -112,11 +105,7 @@ func (ht *holdTest) accepted(t *testing.T, rule string) *sshd.Login {
 	return l
 }
 
-func (ht *holdTest) logged(substr string) bool {
-	ht.mu.Lock()
-	defer ht.mu.Unlock()
-	return slices.ContainsFunc(ht.logs, func(l string) bool { return strings.Contains(l, substr) })
-}
+func (ht *holdTest) logged(substr string) bool { return ht.logs.Contains(substr) }
 
 // TestCheckHoldAsksControl: the hold extends the handshake to its limit and asks control
 // about exactly this login; an accept lets it in, a reject refuses it with control's message.
@@ -180,7 +169,7 @@ func TestCheckHoldBannerOnce(t *testing.T) {
 	c.verdict(controlws.CheckAccept, "")
 	ht.accepted(t, "ssh[0]")
 	if !ht.logged(`holding SSH login of ` + heldSrc + ` as "root" until bob@example.com re-authenticates`) {
-		t.Errorf("no log line saying whom the login waits for in %q", ht.logs)
+		t.Errorf("no log line saying whom the login waits for in %q", ht.logs.Lines())
 	}
 }
 
@@ -204,7 +193,7 @@ func TestCheckHoldPolicyChange(t *testing.T) {
 			t.Errorf("AcceptEnv %q; want the accept rule's", l.AcceptEnv)
 		}
 		if !ht.logged("the policy now accepts the held login") {
-			t.Errorf("no log line for the accept in %q", ht.logs)
+			t.Errorf("no log line for the accept in %q", ht.logs.Lines())
 		}
 	})
 	t.Run("accept as another user", func(t *testing.T) {
@@ -314,7 +303,7 @@ func TestCheckHoldClientHangUp(t *testing.T) {
 		c.cancelled(t)
 		ht.refused(t, "the client hung up")
 		if !ht.logged("hung up during the check hold") {
-			t.Errorf("no log line for the hang-up in %q", ht.logs)
+			t.Errorf("no log line for the hang-up in %q", ht.logs.Lines())
 		}
 	})
 	t.Run("server closing", func(t *testing.T) {
@@ -325,7 +314,7 @@ func TestCheckHoldClientHangUp(t *testing.T) {
 		c.cancelled(t)
 		ht.refused(t, "nobody re-authenticated in time")
 		if ht.logged("hung up") {
-			t.Errorf("the server closing was logged as a hang-up: %q", ht.logs)
+			t.Errorf("the server closing was logged as a hang-up: %q", ht.logs.Lines())
 		}
 	})
 }

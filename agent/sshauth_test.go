@@ -3,7 +3,6 @@
 package agent
 
 import (
-	"fmt"
 	"os"
 	"os/exec"
 	"strings"
@@ -27,7 +26,7 @@ type agentSSH struct {
 
 	mu   sync.Mutex
 	nm   *controlws.NetworkMap
-	logs []string
+	logs *sshdtest.Logs
 }
 
 func startAgentSSH(t *testing.T, nm *controlws.NetworkMap) *agentSSH {
@@ -36,14 +35,8 @@ func startAgentSSH(t *testing.T, nm *controlws.NetworkMap) *agentSSH {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &agentSSH{t: t, nm: nm}
-	logf := func(format string, args ...any) {
-		line := fmt.Sprintf(format, args...)
-		t.Log(line)
-		e.mu.Lock()
-		e.logs = append(e.logs, line)
-		e.mu.Unlock()
-	}
+	e := &agentSSH{t: t, nm: nm, logs: sshdtest.NewLogs(t)}
+	logf := e.logs.Logf
 	e.a = &Agent{logf: logf, mapSource: e.netMap, mapAsOf: func() (time.Time, bool) { return time.Now(), true }}
 	e.srv = &sshd.Server{HostKeys: keys, Authorize: e.a.authorize, Logf: logf}
 	e.a.sshSrv = e.srv
@@ -65,16 +58,7 @@ func (e *agentSSH) setMap(nm *controlws.NetworkMap) {
 	e.a.onNetMap(nm)
 }
 
-func (e *agentSSH) logged(substr string) bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	for _, l := range e.logs {
-		if strings.Contains(l, substr) {
-			return true
-		}
-	}
-	return false
-}
+func (e *agentSSH) logged(substr string) bool { return e.logs.Contains(substr) }
 
 // goSSH logs in as user with the Go client (which, unlike OpenSSH, can send any bytes as
 // the user name) and runs command; it returns the output, the auth banners and the error.

@@ -19,7 +19,7 @@ func TestLoginAcceptedAndLogged(t *testing.T) {
 	e.mustDial(t)
 	want := `verdict=accept remote=127.0.0.1:`
 	if !e.logged(want) || !e.logged(`rule="ssh[0]"`) || !e.logged(`local_user="`+e.me.Username+`"`) {
-		t.Errorf("no accept line with remote, rule and local user in %q", e.logs)
+		t.Errorf("no accept line with remote, rule and local user in %q", e.logs.Lines())
 	}
 }
 
@@ -37,7 +37,7 @@ func TestRefusalShowsBanner(t *testing.T) {
 		t.Errorf("error %v, want an authentication failure", err)
 	}
 	if !e.logged(`verdict=refuse`) || !e.logged(`user="bob"`) || !e.logged(`source="alice@example.com on laptop (127.0.0.1)"`) {
-		t.Errorf("no refuse line naming source and user in %q", e.logs)
+		t.Errorf("no refuse line naming source and user in %q", e.logs.Lines())
 	}
 }
 

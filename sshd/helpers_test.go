@@ -9,7 +9,6 @@ import (
 	"net/netip"
 	"os"
 	"os/user"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -28,7 +27,7 @@ type testEnv struct {
 	ln   *pipeListener // non-nil when serving on in-memory pipes
 
 	mu      sync.Mutex
-	logs    []string
+	logs    *sshdtest.Logs
 	remotes []netip.AddrPort // what Authorize saw
 }
 
@@ -45,7 +44,7 @@ func newEnv(t testing.TB, overPipes bool, opts ...func(*Server)) *testEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &testEnv{me: me}
+	e := &testEnv{me: me, logs: sshdtest.NewLogs(t)}
 	e.srv = &Server{
 		HostKeys: keys,
 		Authorize: func(ctx context.Context, req AuthRequest) (*Login, error) {
@@ -59,13 +58,7 @@ func newEnv(t testing.TB, overPipes bool, opts ...func(*Server)) *testEnv {
 			}
 			return &Login{LocalUser: me.Username, Source: src, Rule: "ssh[0]"}, nil
 		},
-		Logf: func(format string, args ...any) {
-			line := fmt.Sprintf(format, args...)
-			t.Log(line)
-			e.mu.Lock()
-			e.logs = append(e.logs, line)
-			e.mu.Unlock()
-		},
+		Logf: e.logs.Logf,
 	}
 	for _, o := range opts {
 		o(e.srv)
@@ -85,16 +78,7 @@ func newEnv(t testing.TB, overPipes bool, opts ...func(*Server)) *testEnv {
 	return e
 }
 
-func (e *testEnv) logged(substr string) bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	for _, l := range e.logs {
-		if strings.Contains(l, substr) {
-			return true
-		}
-	}
-	return false
-}
+func (e *testEnv) logged(substr string) bool { return e.logs.Contains(substr) }
 
 // hostKeyCallback pins the server's host keys (any of them: clients pick the algorithm).
 func (e *testEnv) hostKeyCallback() ssh.HostKeyCallback {

@@ -127,7 +127,7 @@ func TestRevoke(t *testing.T) {
 				t.Errorf("kept login: %q, %d", out, code)
 			}
 			if !e.logged("verdict=revoke remote=100.64.0.5:51234") {
-				t.Errorf("no revoke line in %q", e.logs)
+				t.Errorf("no revoke line in %q", e.logs.Lines())
 			}
 		})
 	}
