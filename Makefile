@@ -3,7 +3,7 @@ GO        ?= go
 BIN       := bin/tsconnect
 WASM_EXEC := $(shell $(GO) env GOROOT)/lib/wasm/go_js_wasm_exec
 
-.PHONY: all build web deps demo test test-go test-wasm test-browser bench clean
+.PHONY: all build web deps demo test test-go test-wasm test-browser bench deb clean
 
 all: build
 
@@ -31,5 +31,9 @@ test: deps build
 bench: build
 	bash scripts/bench.sh
 
+# deb builds the Debian package into dist/ (deploy/: units, flags, maintainer scripts).
+deb: web
+	bash scripts/deb.sh
+
 clean:
-	rm -rf bin web/dist/assets npm/dist
+	rm -rf bin dist web/dist/assets npm/dist

@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests use, when they are missing: Chromium for the
-# browser tests and the OpenSSH client for the sshd tests. Needs root (or sudo) to install.
+# browser tests, the OpenSSH client for the sshd tests, and lintian, debootstrap and
+# systemd-analyze for the package's tests (deploy/). Needs root (or sudo) to install.
 set -euo pipefail
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v ssh >/dev/null 2>&1 || need+=(openssh-client)
 command -v scp >/dev/null 2>&1 || need+=(openssh-client)
+command -v lintian >/dev/null 2>&1 || need+=(lintian)
+command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 sudo=""
 if [ "$(id -u)" != 0 ]; then
