@@ -84,6 +84,8 @@ type access struct {
 	scope string
 	// signInOnly routes are for a person signed in to the console (PUT /me/password).
 	signInOnly bool
+	// socketOnly routes are for the admin socket alone (GET /backup: it holds private keys).
+	socketOnly bool
 }
 
 // authenticator finds the caller of a request or answers it (401, 403) and returns false.
@@ -102,6 +104,9 @@ func (c *Console) guard(auth authenticator, a access, h handler) http.HandlerFun
 		}
 		what := r.Method + " " + safetext.Bounded(r.URL.Path, 0)
 		switch {
+		case a.socketOnly && p.via != viaSocket:
+			writeError(w, http.StatusForbidden, codeForbidden, fmt.Sprintf("only the admin socket may %s (on control's machine: tsconnect control backup)", what))
+			return
 		case p.via == viaToken && a.scope == "":
 			writeError(w, http.StatusForbidden, codeInsufficientScope, fmt.Sprintf("API tokens may not %s: sign in to the console or use the admin socket", what))
 			return

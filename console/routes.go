@@ -27,6 +27,7 @@ var (
 	memberRead = access{scope: control.ScopeRead}
 	adminRead  = access{admin: true, scope: control.ScopeRead}
 	signInOnly = access{signInOnly: true}
+	socketOnly = access{socketOnly: true}
 	// noToken routes are for sign-ins and the admin socket: a token cannot mint tokens.
 	noToken = access{}
 )
@@ -73,6 +74,7 @@ func (c *Console) routes() []route {
 		{"DELETE", "/api-tokens/{id}", noToken, c.revokeAPIToken},
 
 		{"GET", "/audit", adminRead, c.audit},
+		{"GET", "/backup", socketOnly, c.backup},
 	}
 }
 

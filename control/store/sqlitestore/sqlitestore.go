@@ -17,8 +17,9 @@ import (
 
 // Store is a store.Store backed by one SQLite file.
 type Store struct {
-	w *sql.DB // one connection, BEGIN IMMEDIATE: writers never race for the lock
-	r *sql.DB // readers, BEGIN DEFERRED, read-only
+	w    *sql.DB // one connection, BEGIN IMMEDIATE: writers never race for the lock
+	r    *sql.DB // readers, BEGIN DEFERRED, read-only
+	path string
 }
 
 var _ store.Store = (*Store)(nil)
@@ -58,7 +59,7 @@ func Open(path string) (*Store, error) {
 	n := max(runtime.GOMAXPROCS(0), 2)
 	r.SetMaxOpenConns(n)
 	r.SetMaxIdleConns(n)
-	return &Store{w: w, r: r}, nil
+	return &Store{w: w, r: r, path: path}, nil
 }
 
 // Close closes the database.
