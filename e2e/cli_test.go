@@ -46,9 +46,21 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func startProc(t testing.TB, args ...string) *proc {
+func startProc(t testing.TB, args ...string) *proc { t.Helper(); return startProcEnv(t, nil, args...) }
+
+// startProcEnv is startProc with variables added to the environment.
+func startProcEnv(t testing.TB, env []string, args ...string) *proc {
 	t.Helper()
-	p := &proc{cmd: exec.Command(tsconnectBin, args...), out: &syncBuffer{}}
+	cmd := exec.Command(tsconnectBin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	return startCmd(t, cmd, "tsconnect "+strings.Join(args, " "))
+}
+
+// startCmd starts cmd with its output captured; it is killed when the test ends, and its
+// output (under label) shown if the test failed.
+func startCmd(t testing.TB, cmd *exec.Cmd, label string) *proc {
+	t.Helper()
+	p := &proc{cmd: cmd, out: &syncBuffer{}}
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -57,7 +69,7 @@ func startProc(t testing.TB, args ...string) *proc {
 		p.cmd.Process.Kill()
 		p.cmd.Wait()
 		if t.Failed() {
-			t.Logf("tsconnect %s output:\n%s", strings.Join(args, " "), p.out)
+			t.Logf("%s output:\n%s", label, p.out)
 		}
 	})
 	return p

@@ -18,12 +18,14 @@ import (
 	"tsconnect/control"
 	"tsconnect/derpws"
 	"tsconnect/oidc"
+	"tsconnect/tlscert"
 	"tsconnect/web"
 )
 
 func init() {
 	var (
-		listen, stateDir, serverURL, certFile, keyFile string
+		listen, stateDir, serverURL                    string
+		tf                                             tlsFlags
 		derpMapFile, relaySecretFile                   string
 		noEmbeddedDERP                                 bool
 		grace                                          time.Duration
@@ -33,7 +35,7 @@ func init() {
 	)
 	register(&command{
 		name: "control",
-		usage: "--listen ADDR --state DIR [--server-url URL] [--tls-cert FILE --tls-key FILE] [--derp-map FILE [--no-embedded-derp]] [--relay-secret FILE] " +
+		usage: "--listen ADDR --state DIR [--server-url URL] [--tls-cert FILE --tls-key FILE | --acme-domain HOST [--acme-email E] [--acme-directory URL]] [--derp-map FILE [--no-embedded-derp]] [--relay-secret FILE] " +
 			"[--oidc-issuer URL --oidc-client-id ID --oidc-client-secret-file FILE [--oidc-allowed-domains a,b] [--oidc-allowed-users a,b] [--oidc-allowed-groups a,b] [--oidc-groups-claim NAME]] [--trusted-proxy CIDR,…]",
 		short: "run the coordination server with its embedded relay and web console",
 		long: `Serves the control protocol (WebSocket at /ts/control, key at /key), the embedded DERP
@@ -46,6 +48,12 @@ running server through the unix socket DIR/admin.sock, mode 0600.
 
 GET / answers once the server is ready. --server-url is the public base URL that goes
 into DERP maps and links (default: derived from --listen and TLS).
+
+HTTPS: --tls-cert and --tls-key (loaded again on SIGHUP and when the files change), or
+--acme-domain HOST, which gets the certificate from an ACME CA (Let's Encrypt unless
+--acme-directory says otherwise; the directory is reached through the system's trust
+store) by TLS-ALPN-01 on --listen, so --listen must be HOST's port 443; it is kept in
+DIR/acme and renewed with a third of its lifetime left.
 
 --derp-map FILE hands nodes the regions of a DERP map in the common JSON format
 ({"Regions": {"1": {"RegionID": 1, "Nodes": [...]}}}), e.g. a fleet of stock relays or
@@ -74,8 +82,7 @@ provider; local accounts re-enter their password.`,
 			fs.StringVar(&listen, "listen", "127.0.0.1:8080", "address to serve on")
 			fs.StringVar(&stateDir, "state", filepath.Join(defaultStateRoot(), "control"), "state directory")
 			fs.StringVar(&serverURL, "server-url", "", "public base URL, e.g. https://control.example.com")
-			fs.StringVar(&certFile, "tls-cert", "", "TLS certificate file (PEM)")
-			fs.StringVar(&keyFile, "tls-key", "", "TLS key file (PEM)")
+			tf.register(fs)
 			fs.StringVar(&derpMapFile, "derp-map", "", "external DERP map (JSON) to hand to nodes")
 			fs.BoolVar(&noEmbeddedDERP, "no-embedded-derp", false, "do not run the embedded relay (needs --derp-map)")
 			fs.StringVar(&relaySecretFile, "relay-secret", "", "file holding the secret standalone relays show at /ts/derp-verify")
@@ -93,8 +100,8 @@ provider; local accounts re-enter their password.`,
 			if len(args) > 0 {
 				return fmt.Errorf("unexpected arguments %q (flags come before arguments)", args)
 			}
-			if (certFile == "") != (keyFile == "") {
-				return fmt.Errorf("--tls-cert and --tls-key go together")
+			if err := tf.check(); err != nil {
+				return err
 			}
 			var derpMap *derpws.Map
 			if derpMapFile != "" {
@@ -138,11 +145,14 @@ provider; local accounts re-enter their password.`,
 				return err
 			}
 			if serverURL == "" {
-				scheme := "http"
-				if certFile != "" {
-					scheme = "https"
+				serverURL = tf.defaultURL(ln.Addr())
+			}
+			var certs tlscert.Source
+			if tf.enabled() {
+				if certs, err = tf.source(ctx, filepath.Join(stateDir, "acme"), "control: "); err != nil {
+					ln.Close()
+					return err
 				}
-				serverURL = scheme + "://" + ln.Addr().String()
 			}
 			srv, handler, err := startControl(ctx, control.Config{
 				StateDir: stateDir, ServerURL: serverURL, EphemeralGrace: grace,
@@ -161,13 +171,7 @@ provider; local accounts re-enter their password.`,
 			}
 			hs := control.NewHTTPServer(handler) // header timeout and size limits
 			go func() {
-				var err error
-				if certFile != "" {
-					err = hs.ServeTLS(ln, certFile, keyFile)
-				} else {
-					err = hs.Serve(ln)
-				}
-				if err != http.ErrServerClosed {
+				if err := serve(hs, ln, certs); err != http.ErrServerClosed {
 					log.Printf("control: %v", err)
 				}
 			}()

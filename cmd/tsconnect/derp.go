@@ -10,29 +10,35 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"tsconnect/derpws"
 	"tsconnect/key"
+	"tsconnect/tlscert"
 )
 
 func init() {
 	var (
-		listen, certFile, keyFile, meshKeyFile, meshWith string
+		listen, meshKeyFile, meshWith                    string
+		tf                                               tlsFlags
 		verifyURL, verifySecretFile, keyPath             string
 		dev                                              bool
 	)
 	register(&command{
 		name:  "derp",
-		usage: "--listen ADDR (--dev | --tls-cert FILE --tls-key FILE) [--mesh-key FILE --mesh-with HOST,...] [--verify-clients-url URL --verify-clients-secret FILE]",
+		usage: "--listen ADDR (--dev | --tls-cert FILE --tls-key FILE | --acme-domain HOST [--acme-email E] [--acme-directory URL]) [--mesh-key FILE --mesh-with HOST,...] [--verify-clients-url URL --verify-clients-secret FILE]",
 		short: "run a standalone DERP relay, optionally meshed with the other relays of its region",
 		long: `Serves a DERP relay at /derp (HTTP upgrade and WebSocket), /derp/probe and
 /derp/latency-check for latency measurement, and Prometheus-style metrics at
 /debug/metrics. It speaks the common DERP protocol: stock clients can use it and our
 nodes can use stock relays.
 
-TLS needs --tls-cert and --tls-key; --dev serves plain HTTP and is allowed on loopback
+TLS needs --tls-cert and --tls-key (loaded again on SIGHUP and when the files change),
+or --acme-domain, which gets and renews the certificate from an ACME CA (Let's Encrypt
+unless --acme-directory says otherwise) by TLS-ALPN-01 on --listen (the name's port 443),
+kept beside --key-file in acme/; --dev serves plain HTTP and is allowed on loopback
 addresses only.
 
 Mesh: relays of one region share a mesh key (--mesh-key FILE holding 64 hex digits; make
@@ -50,8 +56,7 @@ new on every start, which clients accept.`,
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&listen, "listen", "127.0.0.1:3340", "address to serve on")
 			fs.BoolVar(&dev, "dev", false, "plain HTTP, for loopback development only")
-			fs.StringVar(&certFile, "tls-cert", "", "TLS certificate file (PEM)")
-			fs.StringVar(&keyFile, "tls-key", "", "TLS key file (PEM)")
+			tf.register(fs)
 			fs.StringVar(&meshKeyFile, "mesh-key", "", "file holding the region's mesh key (64 hex digits)")
 			fs.StringVar(&meshWith, "mesh-with", "", "comma-separated peer relays of this region (host[:port] or URL)")
 			fs.StringVar(&verifyURL, "verify-clients-url", "", "control's relay verification URL, e.g. https://control.example.com/ts/derp-verify")
@@ -62,11 +67,11 @@ new on every start, which clients accept.`,
 			if len(args) > 0 {
 				return fmt.Errorf("unexpected arguments %q (flags come before arguments)", args)
 			}
-			if (certFile == "") != (keyFile == "") {
-				return errors.New("--tls-cert and --tls-key go together")
+			if err := tf.check(); err != nil {
+				return err
 			}
-			if dev == (certFile != "") {
-				return errors.New("choose one of --dev (plain HTTP on loopback) or --tls-cert/--tls-key")
+			if dev == tf.enabled() {
+				return errors.New("choose one of --dev (plain HTTP on loopback), --tls-cert/--tls-key or --acme-domain")
 			}
 			if dev && !isLoopback(listen) {
 				return fmt.Errorf("--dev serves plain HTTP and is for loopback only; %q is not a loopback address", listen)
@@ -122,15 +127,21 @@ new on every start, which clients accept.`,
 				}
 				fmt.Fprintf(w, "tsconnect DERP relay %s\n", srv.PublicKey())
 			})
+			var certs tlscert.Source
+			if tf.enabled() {
+				acmeCache := filepath.Join(defaultStateRoot(), "derp", "acme")
+				if keyPath != "" {
+					acmeCache = filepath.Join(filepath.Dir(keyPath), "acme")
+				}
+				if certs, err = tf.source(ctx, acmeCache, "derp: "); err != nil {
+					ln.Close()
+					srv.Close()
+					return err
+				}
+			}
 			hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 			errc := make(chan error, 1)
-			go func() {
-				if certFile != "" {
-					errc <- hs.ServeTLS(ln, certFile, keyFile)
-				} else {
-					errc <- hs.Serve(ln)
-				}
-			}()
+			go func() { errc <- serve(hs, ln, certs) }()
 			log.Printf("derp: relay %s serving on %s", srv.PublicKey().ShortString(), ln.Addr())
 			select {
 			case <-ctx.Done():

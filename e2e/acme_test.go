@@ -1,0 +1,324 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"tsconnect/internal/eventually"
+)
+
+// pebbleVersion is the ACME test server the tests build from the module proxy.
+const pebbleVersion = "v2.10.3"
+
+// pebbleTools builds Pebble and its DNS test server once per machine (cached beside the
+// other test tools) and returns their paths and the module's directory (its test certs).
+func pebbleTools(t *testing.T) (pebble, challtestsrv, modDir string) {
+	t.Helper()
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	gover, err := exec.Command("go", "env", "GOVERSION").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(cache, "tsconnect", "tools", "pebble-"+pebbleVersion+"-"+strings.TrimSpace(string(gover)))
+	pebble, challtestsrv = filepath.Join(bin, "pebble"), filepath.Join(bin, "pebble-challtestsrv")
+	if _, err := os.Stat(challtestsrv); err != nil {
+		cmd := exec.Command("go", "install", "github.com/letsencrypt/pebble/v2/cmd/pebble@"+pebbleVersion,
+			"github.com/letsencrypt/pebble/v2/cmd/pebble-challtestsrv@"+pebbleVersion)
+		cmd.Env = append(os.Environ(), "GOBIN="+bin, "GOFLAGS=")
+		cmd.Dir = bin
+		os.MkdirAll(bin, 0o755)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("building pebble: %v\n%s", err, out)
+		}
+	}
+	cmd := exec.Command("go", "mod", "download", "-json", "github.com/letsencrypt/pebble/v2@"+pebbleVersion)
+	cmd.Env = append(os.Environ(), "GOFLAGS=")
+	cmd.Dir = bin
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go mod download pebble: %v", err)
+	}
+	var m struct{ Dir string }
+	if err := json.Unmarshal(out, &m); err != nil || m.Dir == "" {
+		t.Fatalf("go mod download pebble: %q: %v", out, err)
+	}
+	return pebble, challtestsrv, m.Dir
+}
+
+// acmeCA is a running Pebble with a DNS server that answers 127.0.0.1 for every name.
+type acmeCA struct {
+	dir      string // the ACME directory URL
+	httpsCA  string // file: the CA of Pebble's own HTTPS (what control trusts)
+	rootPool *x509.CertPool
+	rootFile string // file: Pebble's issuing root (what only the test clients trust)
+}
+
+// startPebble runs Pebble whose TLS-ALPN-01 validation connects to tlsPort and whose
+// certificates are valid for validity.
+func startPebble(t *testing.T, tlsPort int, validity time.Duration) *acmeCA {
+	t.Helper()
+	pebble, challtestsrv, modDir := pebbleTools(t)
+	dns := freePort(t)
+	startTool(t, challtestsrv, nil, "-dnsserver", dns, "-management", freePort(t), "-defaultIPv4", "127.0.0.1",
+		"-defaultIPv6", "", "-http01", "", "-https01", "", "-tlsalpn01", "", "-doh", "")
+	listen, mgmt := freePort(t), freePort(t)
+	cfg := map[string]any{"pebble": map[string]any{
+		"listenAddress": listen, "managementListenAddress": mgmt,
+		"certificate": filepath.Join(modDir, "test/certs/localhost/cert.pem"),
+		"privateKey":  filepath.Join(modDir, "test/certs/localhost/key.pem"),
+		"httpPort":    1, "tlsPort": tlsPort, "keyAlgorithm": "ecdsa",
+		"externalAccountBindingRequired": false,
+		"profiles":                       map[string]any{"default": map[string]any{"description": "short", "validityPeriod": int(validity.Seconds())}},
+	}}
+	b, _ := json.Marshal(cfg)
+	cfgFile := filepath.Join(t.TempDir(), "pebble.json")
+	os.WriteFile(cfgFile, b, 0o600)
+	startTool(t, pebble, []string{"PEBBLE_VA_NOSLEEP=1", "PEBBLE_AUTHZREUSE=0"}, "-config", cfgFile, "-dnsserver", dns)
+
+	ca := &acmeCA{dir: "https://" + listen + "/dir", httpsCA: filepath.Join(modDir, "test/certs/pebble.minica.pem")}
+	minica, err := os.ReadFile(ca.httpsCA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(minica)
+	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	var root []byte
+	eventually.True(t, "Pebble's management API to hand out its root", func() bool {
+		resp, err := hc.Get("https://" + mgmt + "/roots/0")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		root, err = io.ReadAll(resp.Body)
+		return err == nil && resp.StatusCode == 200
+	})
+	ca.rootPool = x509.NewCertPool()
+	if !ca.rootPool.AppendCertsFromPEM(root) {
+		t.Fatalf("Pebble's root is not PEM: %q", root)
+	}
+	ca.rootFile = filepath.Join(t.TempDir(), "pebble-root.pem")
+	os.WriteFile(ca.rootFile, root, 0o644)
+	return ca
+}
+
+// startTool runs a test tool until the test ends; its output shows when the test fails.
+func startTool(t *testing.T, path string, env []string, args ...string) {
+	t.Helper()
+	cmd := exec.Command(path, args...)
+	cmd.Env = append(os.Environ(), env...)
+	startCmd(t, cmd, filepath.Base(path))
+}
+
+// servedCert dials addr with SNI name, verifying against pool, and returns the leaf.
+func servedCert(addr, name string, pool *x509.CertPool) (*x509.Certificate, error) {
+	d := &net.Dialer{Timeout: 3 * time.Second}
+	c, err := tls.DialWithDialer(d, "tcp", addr, &tls.Config{ServerName: name, RootCAs: pool})
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	return c.ConnectionState().PeerCertificates[0], nil
+}
+
+// clientTo is an HTTPS client that trusts pool and connects to addr whatever the URL's host.
+func clientTo(addr string, pool *x509.CertPool) *http.Client {
+	return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: pool},
+		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, network, addr)
+		}}}
+}
+
+// startInHosts runs tsconnect in a mount namespace of its own whose /etc/hosts maps the
+// names of hosts to 127.0.0.1, with env added: how an agent reaches control.test.
+func startInHosts(t *testing.T, hosts []string, env []string, args ...string) *proc {
+	t.Helper()
+	hf := filepath.Join(t.TempDir(), "hosts")
+	os.WriteFile(hf, []byte("127.0.0.1 localhost "+strings.Join(hosts, " ")+"\n"), 0o644)
+	sh := `mount --bind "$0" /etc/hosts && exec "$@"`
+	cmd := exec.Command("unshare", append([]string{"--mount", "--propagation", "private", "sh", "-c", sh, hf, tsconnectBin}, args...)...)
+	cmd.Env = append(os.Environ(), env...)
+	return startCmd(t, cmd, "tsconnect "+strings.Join(args, " "))
+}
+
+// TestACMECertificateAndRenewal: control with --acme-domain control.test gets its certificate
+// from a real ACME server (Pebble, TLS-ALPN-01 validated on control's own listener), serves
+// the console, control and the relay over it, renews it with a third of its lifetime left
+// while an SSH session between two agents stays up through the embedded relay, and after a
+// restart serves the cached certificate without a new order.
+func TestACMECertificateAndRenewal(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Fatal("this test needs root (mount namespaces for the agents' /etc/hosts); run the tests as root")
+	}
+	const validity = 90 * time.Second
+	dir := t.TempDir()
+	addr := freePort(t)
+	_, portStr, _ := net.SplitHostPort(addr)
+	port, _ := strconv.Atoi(portStr)
+	ca := startPebble(t, port, validity)
+	url := "https://control.test:" + portStr
+	ctrlArgs := []string{"control", "--listen", addr, "--state", dir, "--acme-domain", "control.test",
+		"--acme-email", "ops@example.com", "--acme-directory", ca.dir}
+	ctrl := startProcEnv(t, []string{"SSL_CERT_FILE=" + ca.httpsCA}, ctrlArgs...)
+
+	var first *x509.Certificate
+	eventually.True(t, "control to serve a certificate from Pebble for control.test", func() bool {
+		c, err := servedCert(addr, "control.test", ca.rootPool)
+		first = c
+		return err == nil
+	})
+	life := first.NotAfter.Sub(first.NotBefore)
+	t.Logf("first certificate: serial %s, valid %v, renewal due %s", first.SerialNumber, life, first.NotAfter.Add(-life/3).Format(time.TimeOnly))
+	if fi, err := os.Stat(filepath.Join(dir, "acme", "control.test.key")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("cached key: %v, mode %v; want DIR/acme/control.test.key mode 0600", err, fi.Mode().Perm())
+	}
+
+	// The console over HTTPS, verified against Pebble's root, by name.
+	hc := clientTo(addr, ca.rootPool)
+	resp, err := hc.Get(url + "/admin/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET %s/admin/: %s", url, resp.Status)
+	}
+
+	cli(t, "users", "create", "--state", dir, "alice@example.com")
+	polFile := filepath.Join(t.TempDir(), "policy.hujson")
+	os.WriteFile(polFile, []byte(ownNodesPolicy), 0o600)
+	cli(t, "policy", "set", "--state", dir, polFile)
+	env := []string{"SSL_CERT_FILE=" + ca.rootFile}
+	socks := map[string]string{}
+	for _, name := range []string{"server", "laptop"} {
+		key := lastLine(cli(t, "keys", "create", "--state", dir, "--user", "alice@example.com"))
+		adir := t.TempDir()
+		socks[name] = filepath.Join(adir, "agent.sock")
+		startInHosts(t, []string{"control.test"}, env, "--socket", socks[name], "up", "--ssh", "--hostname", name,
+			"--login-server", url, "--auth-key", key, "--state", adir)
+	}
+	waitStatus(t, socks["laptop"], "server")
+
+	// An SSH session printing a tick every 200 ms, through control's embedded relay over TLS.
+	sess := exec.Command(tsconnectBin, "--socket", socks["laptop"], "ssh", currentUser(t)+"@server",
+		"i=0; while :; do i=$((i+1)); echo tick $i; sleep 0.2; done")
+	stdout, _ := sess.StdoutPipe()
+	sess.Stderr = os.Stderr
+	if err := sess.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sess.Process.Kill(); sess.Wait() })
+	var mu sync.Mutex
+	var ticks []time.Time
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if strings.HasPrefix(sc.Text(), "tick ") {
+				mu.Lock()
+				ticks = append(ticks, time.Now())
+				mu.Unlock()
+			}
+		}
+	}()
+	eventually.True(t, "the session to tick", func() bool { mu.Lock(); defer mu.Unlock(); return len(ticks) > 3 })
+
+	// The renewal, while the session runs.
+	var second *x509.Certificate
+	deadline := time.Now().Add(life + 30*time.Second)
+	for time.Now().Before(deadline) {
+		c, err := servedCert(addr, "control.test", ca.rootPool)
+		if err == nil && c.SerialNumber.Cmp(first.SerialNumber) != 0 {
+			second = c
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	if second == nil {
+		t.Fatalf("no renewal within %v of the first certificate's issue (valid %v)", life+30*time.Second, life)
+	}
+	renewedAt := time.Now()
+	due := first.NotAfter.Add(-life / 3)
+	t.Logf("renewed: serial %s, seen %s; due %s (a third of the lifetime left); %v before the old one expired",
+		second.SerialNumber, renewedAt.Format(time.TimeOnly), due.Format(time.TimeOnly), first.NotAfter.Sub(renewedAt).Round(time.Second))
+	if renewedAt.Before(due.Add(-5*time.Second)) || !renewedAt.Before(first.NotAfter) {
+		t.Errorf("renewed at %s; want at about %s (a third of the lifetime left) and before %s", renewedAt.Format(time.TimeOnly), due.Format(time.TimeOnly), first.NotAfter.Format(time.TimeOnly))
+	}
+
+	// The open session went on through the renewal, without a gap.
+	time.Sleep(2 * time.Second)
+	mu.Lock()
+	var gap time.Duration
+	for i := 1; i < len(ticks); i++ {
+		gap = max(gap, ticks[i].Sub(ticks[i-1]))
+	}
+	last, n := ticks[len(ticks)-1], len(ticks)
+	mu.Unlock()
+	if time.Since(last) > time.Second || gap > 2*time.Second {
+		t.Errorf("the SSH session across the renewal: %d ticks, longest gap %v, last %v ago", n, gap, time.Since(last).Round(time.Millisecond))
+	}
+	t.Logf("session across the renewal: %d ticks, longest gap %v", n, gap.Round(time.Millisecond))
+	if out, err := exec.Command(tsconnectBin, "--socket", socks["laptop"], "ssh", currentUser(t)+"@server", "echo", "after-renewal").CombinedOutput(); err != nil || !strings.Contains(string(out), "after-renewal") {
+		t.Errorf("a new session after the renewal: %v\n%s", err, out)
+	}
+
+	// A restart serves the cached certificate at once: no new order.
+	ctrl.cmd.Process.Signal(os.Interrupt)
+	ctrl.cmd.Wait()
+	startProcEnv(t, []string{"SSL_CERT_FILE=" + ca.httpsCA}, ctrlArgs...)
+	var third *x509.Certificate
+	eventually.True(t, "the restarted control to serve a certificate", func() bool {
+		c, err := servedCert(addr, "control.test", ca.rootPool)
+		third = c
+		return err == nil
+	})
+	if third.SerialNumber.Cmp(second.SerialNumber) != 0 {
+		t.Errorf("after a restart control serves serial %s; want the cached %s", third.SerialNumber, second.SerialNumber)
+	}
+}
+
+// TestACMEDerp: a standalone relay with --acme-domain gets its certificate from Pebble,
+// keeps it beside its key file, and serves the relay's probe over it.
+func TestACMEDerp(t *testing.T) {
+	addr := freePort(t)
+	_, portStr, _ := net.SplitHostPort(addr)
+	port, _ := strconv.Atoi(portStr)
+	ca := startPebble(t, port, time.Hour)
+	dir := t.TempDir()
+	startProcEnv(t, []string{"SSL_CERT_FILE=" + ca.httpsCA}, "derp", "--listen", addr, "--key-file", filepath.Join(dir, "derp.key"),
+		"--acme-domain", "derp.test", "--acme-directory", ca.dir)
+	eventually.True(t, "the relay to serve a certificate from Pebble for derp.test", func() bool {
+		_, err := servedCert(addr, "derp.test", ca.rootPool)
+		return err == nil
+	})
+	if _, err := os.Stat(filepath.Join(dir, "acme", "derp.test.crt")); err != nil {
+		t.Errorf("the certificate is not kept beside the key file: %v", err)
+	}
+	hc := clientTo(addr, ca.rootPool)
+	resp, err := hc.Get("https://derp.test:" + portStr + "/derp/probe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET /derp/probe over the ACME certificate: %s", resp.Status)
+	}
+}
