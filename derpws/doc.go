@@ -41,5 +41,5 @@
 // reason in the metrics.
 //
 // Admission for a standalone relay: VerifyURL asks a control server (see control.RelayVerifyPath)
-// with a shared bearer secret. Metrics: Server.WriteMetrics, in the Prometheus text format.
+// with a shared bearer secret. Metrics: Server.Collector, a Prometheus collector.
 package derpws

@@ -3,10 +3,9 @@
 package derpws
 
 import (
-	"fmt"
-	"io"
-	"net/http"
 	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // serverMetrics are a relay's totals over all clients.
@@ -27,66 +26,92 @@ type serverMetrics struct {
 	meshRefused, meshConnects     atomic.Uint64
 }
 
-// WriteMetrics writes the relay's counters in the Prometheus text format.
-func (s *Server) WriteMetrics(w io.Writer) {
+var (
+	descClients      = newDesc("derp_clients", "Client connections (mesh peers not counted).", prometheus.GaugeValue, "")
+	descClientsHome  = newDesc("derp_clients_home", "Clients that call this relay their home (NotePreferred).", prometheus.GaugeValue, "")
+	descMeshPeers    = newDesc("derp_mesh_peers_configured", "Peer relays this relay meshes with.", prometheus.GaugeValue, "")
+	descMeshWatchers = newDesc("derp_mesh_watchers", "Peer relays watching this relay's clients.", prometheus.GaugeValue, "")
+	descMeshRemote   = newDesc("derp_mesh_remote_clients", "Clients reachable through peer relays.", prometheus.GaugeValue, "")
+	descMeshConnects = newDesc("derp_mesh_connects_total", "Connections made to peer relays.", prometheus.CounterValue, "")
+	descPacketsIn    = newDesc("derp_packets_received_total", "Packets received from clients.", prometheus.CounterValue, "")
+	descBytesIn      = newDesc("derp_bytes_received_total", "Packet bytes received from clients.", prometheus.CounterValue, "")
+	descPacketsOut   = newDesc("derp_packets_sent_total", "Packets written to clients.", prometheus.CounterValue, "")
+	descBytesOut     = newDesc("derp_bytes_sent_total", "Packet bytes written to clients.", prometheus.CounterValue, "")
+	descFwdOut       = newDesc("derp_packets_forwarded_out_total", "Packets forwarded to peer relays.", prometheus.CounterValue, "")
+	descFwdIn        = newDesc("derp_packets_forwarded_in_total", "Packets forwarded from peer relays.", prometheus.CounterValue, "")
+	descDropped      = newDesc("derp_packets_dropped_total", "Packets dropped, by reason.", prometheus.CounterValue, "reason")
+	descHandshake    = newDesc("derp_handshake_failures_total", "Connections that failed the handshake.", prometheus.CounterValue, "")
+	descThrottled    = newDesc("derp_client_throttled_total", "Pauses in reading a client that went over its rate limit.", prometheus.CounterValue, "")
+	descClosed       = newDesc("derp_conns_closed_total", "Client connections closed by the relay, by reason.", prometheus.CounterValue, "reason")
+	descConnsRefused = newDesc("derp_conns_refused_total", "Connections refused because the relay had MaxConns.", prometheus.CounterValue, "")
+	descRefused      = newDesc("derp_clients_refused_total", "Clients refused admission.", prometheus.CounterValue, "")
+	descMeshRefused  = newDesc("derp_mesh_refused_total", "Mesh frames or mesh keys refused.", prometheus.CounterValue, "")
+)
+
+type desc struct {
+	*prometheus.Desc
+	typ prometheus.ValueType
+}
+
+func newDesc(name, help string, typ prometheus.ValueType, label string) desc {
+	var labels []string
+	if label != "" {
+		labels = []string{label}
+	}
+	return desc{prometheus.NewDesc(name, help, labels, nil), typ}
+}
+
+// Collector returns a Prometheus collector of the relay's counters, read at each scrape.
+func (s *Server) Collector() prometheus.Collector { return (*collector)(s) }
+
+type collector Server
+
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []desc{descClients, descClientsHome, descMeshPeers, descMeshWatchers, descMeshRemote, descMeshConnects,
+		descPacketsIn, descBytesIn, descPacketsOut, descBytesOut, descFwdOut, descFwdIn, descDropped, descHandshake,
+		descThrottled, descClosed, descConnsRefused, descRefused, descMeshRefused} {
+		ch <- d.Desc
+	}
+}
+
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	s := (*Server)(c)
 	s.mu.RLock()
 	nfwd, nwatch, nmesh := len(s.fwd), len(s.watchers), len(s.mesh)
 	var npref uint64
-	for _, c := range s.clients {
-		if c.preferred.Load() {
+	for _, cl := range s.clients {
+		if cl.preferred.Load() {
 			npref++
 		}
 	}
 	s.mu.RUnlock()
 	m := &s.m
-	type metric struct {
-		name, typ, help string
-		labels          string
-		v               uint64
+	emit := func(d desc, v uint64, label ...string) {
+		ch <- prometheus.MustNewConstMetric(d.Desc, d.typ, float64(v), label...)
 	}
-	list := []metric{
-		{"derp_clients", "gauge", "Client connections (mesh peers not counted).", "", uint64(max(m.clients.Load(), 0))},
-		{"derp_clients_home", "gauge", "Clients that call this relay their home (NotePreferred).", "", npref},
-		{"derp_mesh_peers_configured", "gauge", "Peer relays this relay meshes with.", "", uint64(nmesh)},
-		{"derp_mesh_watchers", "gauge", "Peer relays watching this relay's clients.", "", uint64(nwatch)},
-		{"derp_mesh_remote_clients", "gauge", "Clients reachable through peer relays.", "", uint64(nfwd)},
-		{"derp_mesh_connects_total", "counter", "Connections made to peer relays.", "", m.meshConnects.Load()},
-		{"derp_packets_received_total", "counter", "Packets received from clients.", "", m.packetsIn.Load()},
-		{"derp_bytes_received_total", "counter", "Packet bytes received from clients.", "", m.bytesIn.Load()},
-		{"derp_packets_sent_total", "counter", "Packets written to clients.", "", m.packetsOut.Load()},
-		{"derp_bytes_sent_total", "counter", "Packet bytes written to clients.", "", m.bytesOut.Load()},
-		{"derp_packets_forwarded_out_total", "counter", "Packets forwarded to peer relays.", "", m.forwardedOut.Load()},
-		{"derp_packets_forwarded_in_total", "counter", "Packets forwarded from peer relays.", "", m.forwardedIn.Load()},
-		{"derp_packets_dropped_total", "counter", "Packets dropped, by reason.", `reason="queue_full"`, m.dropQueueFull.Load()},
-		{"derp_packets_dropped_total", "counter", "", `reason="fair_share"`, m.dropFairShare.Load()},
-		{"derp_packets_dropped_total", "counter", "", `reason="write_error"`, m.dropWriteError.Load()},
-		{"derp_packets_dropped_total", "counter", "", `reason="disconnected"`, m.dropDisconnected.Load()},
-		{"derp_packets_dropped_total", "counter", "", `reason="unknown_dest"`, m.dropUnknownDest.Load()},
-		{"derp_packets_dropped_total", "counter", "", `reason="unknown_dest_forwarded"`, m.dropUnknownForward.Load()},
-		{"derp_handshake_failures_total", "counter", "Connections that failed the handshake.", "", m.handshakeFailures.Load()},
-		{"derp_client_throttled_total", "counter", "Pauses in reading a client that went over its rate limit.", "", m.throttled.Load()},
-		{"derp_conns_closed_total", "counter", "Client connections closed by the relay, by reason.", `reason="bad_frame"`, m.badFrames.Load()},
-		{"derp_conns_closed_total", "counter", "", `reason="frame_timeout"`, m.frameTimeouts.Load()},
-		{"derp_conns_refused_total", "counter", "Connections refused because the relay had MaxConns.", "", m.connsRefused.Load()},
-		{"derp_clients_refused_total", "counter", "Clients refused admission.", "", m.refused.Load()},
-		{"derp_mesh_refused_total", "counter", "Mesh frames or mesh keys refused.", "", m.meshRefused.Load()},
-	}
-	for _, x := range list {
-		if x.help != "" {
-			fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n", x.name, x.help, x.name, x.typ)
-		}
-		if x.labels != "" {
-			fmt.Fprintf(w, "%s{%s} %d\n", x.name, x.labels, x.v)
-		} else {
-			fmt.Fprintf(w, "%s %d\n", x.name, x.v)
-		}
-	}
-}
-
-// MetricsHandler serves WriteMetrics over HTTP (mount it at /debug/metrics).
-func (s *Server) MetricsHandler() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-		s.WriteMetrics(w)
-	})
+	emit(descClients, uint64(max(m.clients.Load(), 0)))
+	emit(descClientsHome, npref)
+	emit(descMeshPeers, uint64(nmesh))
+	emit(descMeshWatchers, uint64(nwatch))
+	emit(descMeshRemote, uint64(nfwd))
+	emit(descMeshConnects, m.meshConnects.Load())
+	emit(descPacketsIn, m.packetsIn.Load())
+	emit(descBytesIn, m.bytesIn.Load())
+	emit(descPacketsOut, m.packetsOut.Load())
+	emit(descBytesOut, m.bytesOut.Load())
+	emit(descFwdOut, m.forwardedOut.Load())
+	emit(descFwdIn, m.forwardedIn.Load())
+	emit(descDropped, m.dropQueueFull.Load(), "queue_full")
+	emit(descDropped, m.dropFairShare.Load(), "fair_share")
+	emit(descDropped, m.dropWriteError.Load(), "write_error")
+	emit(descDropped, m.dropDisconnected.Load(), "disconnected")
+	emit(descDropped, m.dropUnknownDest.Load(), "unknown_dest")
+	emit(descDropped, m.dropUnknownForward.Load(), "unknown_dest_forwarded")
+	emit(descHandshake, m.handshakeFailures.Load())
+	emit(descThrottled, m.throttled.Load())
+	emit(descClosed, m.badFrames.Load(), "bad_frame")
+	emit(descClosed, m.frameTimeouts.Load(), "frame_timeout")
+	emit(descConnsRefused, m.connsRefused.Load())
+	emit(descRefused, m.refused.Load())
+	emit(descMeshRefused, m.meshRefused.Load())
 }

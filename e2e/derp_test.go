@@ -21,6 +21,7 @@ import (
 	"tsconnect/derpws"
 	"tsconnect/internal/eventually"
 	"tsconnect/internal/httpget"
+	"tsconnect/internal/metrics/metricstest"
 	"tsconnect/key"
 	"tsconnect/node"
 )
@@ -124,8 +125,9 @@ func TestMeshedRelaysCLI(t *testing.T) {
 	meshKey := filepath.Join(dir, "mesh.key")
 	os.WriteFile(meshKey, []byte(strings.Repeat("ab", 32)+"\n"), 0o600)
 	a, b := freePort(t), freePort(t)
-	startRelay(t, a, "--mesh-key", meshKey, "--mesh-with", b)
-	startRelay(t, b, "--mesh-key", meshKey, "--mesh-with", "http://"+a)
+	ma, mb := freePort(t), freePort(t)
+	startRelay(t, a, "--mesh-key", meshKey, "--mesh-with", b, "--metrics-listen", ma)
+	startRelay(t, b, "--mesh-key", meshKey, "--mesh-with", "http://"+a, "--metrics-listen", mb)
 
 	x := derpws.NewClient(key.NewPrivate(), "http://"+a+"/derp", nil)
 	y := derpws.NewClient(key.NewPrivate(), "http://"+b+"/derp", &derpws.ClientOptions{UseWebSocket: true})
@@ -157,20 +159,23 @@ func TestMeshedRelaysCLI(t *testing.T) {
 	if got != "across the mesh" {
 		t.Fatalf("y got %q from x", got)
 	}
-	metrics := func(addr string) string {
-		resp, err := http.Get("http://" + addr + "/debug/metrics")
+	// The metrics, scraped from each relay's metrics listener with the Prometheus text parser.
+	if m := metricstest.Scrape(t, "http://"+ma+"/metrics"); m["derp_packets_forwarded_out_total"] == 0 || !m.Has("go_goroutines") {
+		t.Errorf("relay a metrics show no forwarding: %v", m)
+	}
+	if m := metricstest.Scrape(t, "http://"+mb+"/metrics"); m["derp_packets_forwarded_in_total"] == 0 || m["derp_clients"] != 1 {
+		t.Errorf("relay b metrics: %v", m)
+	}
+	// The public listener has health endpoints and no metrics.
+	for path, want := range map[string]int{"/healthz": 200, "/readyz": 200, "/debug/metrics": 404, "/metrics": 404} {
+		resp, err := http.Get("http://" + a + path)
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		return string(body)
-	}
-	if m := metrics(a); !strings.Contains(m, "derp_packets_forwarded_out_total ") || strings.Contains(m, "derp_packets_forwarded_out_total 0\n") {
-		t.Errorf("relay a metrics show no forwarding:\n%s", m)
-	}
-	if m := metrics(b); strings.Contains(m, "derp_packets_forwarded_in_total 0\n") || !strings.Contains(m, "derp_clients 1\n") {
-		t.Errorf("relay b metrics:\n%s", m)
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("GET %s on the relay's public listener: %s, want %d", path, resp.Status, want)
+		}
 	}
 }
 
@@ -201,15 +206,8 @@ func inProcessRelay(t *testing.T, probes bool) (*derpws.Server, *derpws.Node, st
 	return s, &derpws.Node{HostName: "127.0.0.1", DERPPort: port, STUNPort: -1, InsecureForTests: true}, "http://" + ln.Addr().String()
 }
 
-func homeCount(s *derpws.Server) string {
-	var b strings.Builder
-	s.WriteMetrics(&b)
-	for _, l := range strings.Split(b.String(), "\n") {
-		if strings.HasPrefix(l, "derp_clients_home ") {
-			return strings.TrimPrefix(l, "derp_clients_home ")
-		}
-	}
-	return "?"
+func homeCount(t *testing.T, s *derpws.Server) string {
+	return strconv.FormatFloat(metricstest.Of(t, s.Collector())["derp_clients_home"], 'f', -1, 64)
 }
 
 // TestRegionsByLatency: nodes move home to the region whose /derp/probe answers fastest
@@ -260,7 +258,7 @@ func TestRegionsByLatency(t *testing.T) {
 	t.Cleanup(func() { laptop.Close() })
 
 	eventually.True(t, "the laptop homed on region 2 and the server on region 3", func() bool {
-		return homeCount(r1) == "0" && homeCount(r2) == "1" && homeCount(r3) == "1"
+		return homeCount(t, r1) == "0" && homeCount(t, r2) == "1" && homeCount(t, r3) == "1"
 	})
 	eventually.True(t, "the laptop's map to show the server homed in region 3", func() bool {
 		p, ok := laptop.NetMap().PeerByName("server")

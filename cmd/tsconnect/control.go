@@ -17,6 +17,7 @@ import (
 	"tsconnect/console"
 	"tsconnect/control"
 	"tsconnect/derpws"
+	"tsconnect/internal/metrics"
 	"tsconnect/oidc"
 	"tsconnect/tlscert"
 	"tsconnect/web"
@@ -24,14 +25,15 @@ import (
 
 func init() {
 	var (
-		listen, stateDir, serverURL                    string
-		tf                                             tlsFlags
-		derpMapFile, relaySecretFile                   string
-		noEmbeddedDERP                                 bool
-		grace                                          time.Duration
-		oidcIssuer, oidcClientID, oidcSecretFile       string
-		oidcDomains, oidcUsers, oidcGroups, oidcClaim  string
-		trustedProxy                                   string
+		listen, stateDir, serverURL                   string
+		tf                                            tlsFlags
+		ops                                           opsFlags
+		derpMapFile, relaySecretFile                  string
+		noEmbeddedDERP                                bool
+		grace                                         time.Duration
+		oidcIssuer, oidcClientID, oidcSecretFile      string
+		oidcDomains, oidcUsers, oidcGroups, oidcClaim string
+		trustedProxy                                  string
 	)
 	register(&command{
 		name: "control",
@@ -46,7 +48,9 @@ single sign-on. State (users, keys, nodes, the server's
 key) lives in a SQLite file in --state; admin commands (users, keys, nodes) reach the
 running server through the unix socket DIR/admin.sock, mode 0600.
 
-GET / answers once the server is ready. --server-url is the public base URL that goes
+GET / answers once the server is ready; /healthz answers while it runs and /readyz while
+its store answers too. --metrics-listen ADDR serves Prometheus metrics at ADDR/metrics, a
+listener of its own; --log-format json writes the log as JSON lines. --server-url is the public base URL that goes
 into DERP maps and links (default: derived from --listen and TLS).
 
 HTTPS: --tls-cert and --tls-key (loaded again on SIGHUP and when the files change), or
@@ -83,6 +87,7 @@ provider; local accounts re-enter their password.`,
 			fs.StringVar(&stateDir, "state", filepath.Join(defaultStateRoot(), "control"), "state directory")
 			fs.StringVar(&serverURL, "server-url", "", "public base URL, e.g. https://control.example.com")
 			tf.register(fs)
+			ops.register(fs)
 			fs.StringVar(&derpMapFile, "derp-map", "", "external DERP map (JSON) to hand to nodes")
 			fs.BoolVar(&noEmbeddedDERP, "no-embedded-derp", false, "do not run the embedded relay (needs --derp-map)")
 			fs.StringVar(&relaySecretFile, "relay-secret", "", "file holding the secret standalone relays show at /ts/derp-verify")
@@ -99,6 +104,9 @@ provider; local accounts re-enter their password.`,
 		run: func(ctx context.Context, args []string) error {
 			if len(args) > 0 {
 				return fmt.Errorf("unexpected arguments %q (flags come before arguments)", args)
+			}
+			if err := ops.apply(); err != nil {
+				return err
 			}
 			if err := tf.check(); err != nil {
 				return err
@@ -163,13 +171,17 @@ provider; local accounts re-enter their password.`,
 				return err
 			}
 			defer srv.Close()
+			mux := http.NewServeMux()
 			if relaySecret != "" {
-				mux := http.NewServeMux()
 				mux.Handle(control.RelayVerifyPath, srv.RelayVerifyHandler(relaySecret))
-				mux.Handle("/", handler)
-				handler = mux
 			}
-			hs := control.NewHTTPServer(handler) // header timeout and size limits
+			metrics.Health(mux, srv.Ready)
+			mux.Handle("/", handler)
+			if err := ops.serveMetrics(ctx); err != nil {
+				ln.Close()
+				return err
+			}
+			hs := control.NewHTTPServer(mux) // header timeout and size limits
 			go func() {
 				if err := serve(hs, ln, certs); err != http.ErrServerClosed {
 					log.Printf("control: %v", err)

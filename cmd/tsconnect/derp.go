@@ -15,24 +15,26 @@ import (
 	"time"
 
 	"tsconnect/derpws"
+	"tsconnect/internal/metrics"
 	"tsconnect/key"
 	"tsconnect/tlscert"
 )
 
 func init() {
 	var (
-		listen, meshKeyFile, meshWith                    string
-		tf                                               tlsFlags
-		verifyURL, verifySecretFile, keyPath             string
-		dev                                              bool
+		listen, meshKeyFile, meshWith        string
+		tf                                   tlsFlags
+		ops                                  opsFlags
+		verifyURL, verifySecretFile, keyPath string
+		dev                                  bool
 	)
 	register(&command{
 		name:  "derp",
 		usage: "--listen ADDR (--dev | --tls-cert FILE --tls-key FILE | --acme-domain HOST [--acme-email E] [--acme-directory URL]) [--mesh-key FILE --mesh-with HOST,...] [--verify-clients-url URL --verify-clients-secret FILE]",
 		short: "run a standalone DERP relay, optionally meshed with the other relays of its region",
 		long: `Serves a DERP relay at /derp (HTTP upgrade and WebSocket), /derp/probe and
-/derp/latency-check for latency measurement, and Prometheus-style metrics at
-/debug/metrics. It speaks the common DERP protocol: stock clients can use it and our
+/derp/latency-check for latency measurement, and /healthz and /readyz; with
+--metrics-listen ADDR, Prometheus metrics at ADDR/metrics (a listener of their own). It speaks the common DERP protocol: stock clients can use it and our
 nodes can use stock relays.
 
 TLS needs --tls-cert and --tls-key (loaded again on SIGHUP and when the files change),
@@ -57,6 +59,7 @@ new on every start, which clients accept.`,
 			fs.StringVar(&listen, "listen", "127.0.0.1:3340", "address to serve on")
 			fs.BoolVar(&dev, "dev", false, "plain HTTP, for loopback development only")
 			tf.register(fs)
+			ops.register(fs)
 			fs.StringVar(&meshKeyFile, "mesh-key", "", "file holding the region's mesh key (64 hex digits)")
 			fs.StringVar(&meshWith, "mesh-with", "", "comma-separated peer relays of this region (host[:port] or URL)")
 			fs.StringVar(&verifyURL, "verify-clients-url", "", "control's relay verification URL, e.g. https://control.example.com/ts/derp-verify")
@@ -66,6 +69,9 @@ new on every start, which clients accept.`,
 		run: func(ctx context.Context, args []string) error {
 			if len(args) > 0 {
 				return fmt.Errorf("unexpected arguments %q (flags come before arguments)", args)
+			}
+			if err := ops.apply(); err != nil {
+				return err
 			}
 			if err := tf.check(); err != nil {
 				return err
@@ -119,7 +125,7 @@ new on every start, which clients accept.`,
 			mux := http.NewServeMux()
 			mux.Handle("/derp", srv)
 			mux.Handle("/derp/", srv)
-			mux.Handle("/debug/metrics", srv.MetricsHandler())
+			metrics.Health(mux, func(context.Context) error { return nil })
 			mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 				if r.URL.Path != "/" {
 					http.NotFound(w, r)
@@ -138,6 +144,11 @@ new on every start, which clients accept.`,
 					srv.Close()
 					return err
 				}
+			}
+			if err := ops.serveMetrics(ctx, srv.Collector()); err != nil {
+				ln.Close()
+				srv.Close()
+				return err
 			}
 			hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 			errc := make(chan error, 1)
