@@ -166,6 +166,7 @@ export async function startConsoleNet({ tagged = ["alpha", "beta"], plain = [], 
   });
   procs.push(control.proc);
   net.controlLog = control.log;
+  net.controlProc = control.proc;
   try {
     if (!process.env.B_SKIP_USERS) {
       for (const u of [alice, bob]) {
