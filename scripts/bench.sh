@@ -30,6 +30,9 @@ go test -run '^$' -bench BenchmarkControlUnderFloods -benchtime 1x -v ./e2e/ | g
 step "agent current again after control comes back (1, 4, 10 s down; budget < 2 s)"
 go test -run '^$' -bench BenchmarkControlReconnect -benchtime 1x ./e2e/ | grep -E '^Benchmark|FAIL'
 
+step "open SSH session in Chromium resumes after relay outages of 1, 4, 10, 30 s: standalone and embedded relay (goal < 2 s)"
+node e2e/browser/outage-bench.mjs | grep -E 'resume after'
+
 step "browser: click to prompt (Chromium, loopback)"
 node e2e/browser/bench.mjs
 
