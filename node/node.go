@@ -327,6 +327,7 @@ func (n *Node) ensureEngineLocked(nm *controlws.NetworkMap) error {
 	if len(nm.DERPMap.Regions) > 1 {
 		go n.pickHome(nm.DERPMap)
 	}
+	go n.watchHome()
 	return nil
 }
 
@@ -340,20 +341,34 @@ func (n *Node) reportHome() {
 	}
 }
 
-// pickHome measures the regions of dm (GET /derp/probe) and moves home to the fastest.
-func (n *Node) pickHome(dm *derpws.Map) {
+// pickHome measures the regions of dm (GET /derp/probe) and moves home to the fastest; it
+// says whether home moved.
+func (n *Node) pickHome(dm *derpws.Map) bool {
 	lat := derpws.ProbeRegions(n.ctx, dm, n.opts.HTTPGet)
 	best := derpws.PickHome(dm, lat)
 	n.mu.Lock()
-	if n.relay == nil || n.ctx.Err() != nil || best == n.home || len(lat) == 0 {
-		n.mu.Unlock()
-		return
+	cur := n.home
+	n.mu.Unlock()
+	if best == cur || len(lat) == 0 {
+		return false
 	}
-	n.logf("node: home relay region %d (%v), was %d", best, lat[best], n.home)
-	n.home = best
-	n.relay.SetHome(best)
+	n.logf("node: home relay region %d (%v), was %d", best, lat[best], cur)
+	return n.setHome(best)
+}
+
+// setHome makes region the home relay and reports it to control; false if the node is
+// closing, has no relay yet or is already there.
+func (n *Node) setHome(region int) bool {
+	n.mu.Lock()
+	if n.relay == nil || n.ctx.Err() != nil || region == n.home {
+		n.mu.Unlock()
+		return false
+	}
+	n.home = region
+	n.relay.SetHome(region)
 	n.mu.Unlock()
 	n.reportHome()
+	return true
 }
 
 func (n *Node) relayURL() string {
@@ -366,6 +381,13 @@ func (n *Node) relayURL() string {
 		return derpws.NodeURL(r.Nodes[0])
 	}
 	return "the home relay"
+}
+
+// HomeRegion returns the node's home DERP region (0 before the first map).
+func (n *Node) HomeRegion() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.home
 }
 
 // NetMap returns the latest network map, or nil before the first.
