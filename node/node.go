@@ -72,6 +72,7 @@ type Node struct {
 
 	mu    sync.Mutex
 	cc    *controlws.Client
+	mapCC *controlws.Client // the connection whose map stream brought the latest map
 	nm    *controlws.NetworkMap
 	fresh mapFreshness // mapage.go
 	// mapCount counts the maps applied, so the control loop tells a stream that worked from one that did not.
@@ -217,7 +218,12 @@ func (n *Node) controlLoop(cc *controlws.Client) {
 	for {
 		req := controlws.MapRequest{NodeKey: n.id.NodeKey.Public(), Hostinfo: n.hostinfo()}
 		maps := n.mapCount.Load()
-		err := cc.WatchMaps(n.ctx, req, n.applyMap)
+		err := cc.WatchMaps(n.ctx, req, func(nm *controlws.NetworkMap) {
+			n.mu.Lock()
+			n.mapCC = cc
+			n.mu.Unlock()
+			n.applyMap(nm)
+		})
 		n.mapStreamLost()
 		cc.Close()
 		if n.ctx.Err() != nil {
