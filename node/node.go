@@ -125,8 +125,10 @@ func (n *Node) Start(ctx context.Context) error {
 		n.setState(StateStopped)
 		return fmt.Errorf("%w: %w", ErrControlUnreachable, err)
 	}
-	if err := n.register(ctx, cc); err != nil {
-		cc.Close()
+	if cc, err = n.register(ctx, cc); err != nil {
+		if cc != nil {
+			cc.Close()
+		}
 		return err
 	}
 	go n.controlLoop(cc)
@@ -176,10 +178,12 @@ func (n *Node) hostinfo() controlws.Hostinfo {
 	}
 }
 
-// register binds the node key to this machine, unless control already has.
-func (n *Node) register(ctx context.Context, cc *controlws.Client) error {
+// register binds the node key to this machine, unless control already has. It returns the
+// connection to go on with (an interactive login redials a control that dropped meanwhile),
+// nil if there is none.
+func (n *Node) register(ctx context.Context, cc *controlws.Client) (*controlws.Client, error) {
 	if n.id.Registered {
-		return nil
+		return cc, nil
 	}
 	req := controlws.RegisterRequest{AuthKey: n.opts.AuthKey, NodeKey: n.id.NodeKey.Public(), Hostinfo: n.hostinfo()}
 	var err error
@@ -188,24 +192,53 @@ func (n *Node) register(ctx context.Context, cc *controlws.Client) error {
 		_, err = cc.Register(ctx, req)
 	case n.opts.OnLoginURL != nil:
 		req.Ephemeral = n.opts.Ephemeral
-		_, err = cc.RegisterInteractive(ctx, req, func(u controlws.LoginURL) {
-			n.setState(StateNeedsLogin)
-			n.logf("node: to join, sign in at %s", u.URL)
-			n.opts.OnLoginURL(u.URL)
-		})
+		cc, err = n.registerInteractive(ctx, cc, req)
 		if err == nil {
 			n.setState(StateStarting)
 		}
 	default:
 		n.setState(StateNeedsLogin)
-		return errors.New("node: not registered and no auth key given")
+		return cc, errors.New("node: not registered and no auth key given")
 	}
 	if err != nil {
 		n.setState(StateStopped)
-		return err
+		return cc, err
 	}
 	n.id.Registered = true
-	return n.id.save(n.opts.StateDir)
+	return cc, n.id.save(n.opts.StateDir)
+}
+
+// registerInteractive waits for the user to sign in at the URL control hands out. When the
+// connection to control is lost meanwhile, it redials (reconnect.go's back-off) and asks
+// again: control answers that register too once the sign-in at the first URL is done, so
+// the first URL stays the one shown while it has not expired (a restart of control keeps it).
+func (n *Node) registerInteractive(ctx context.Context, cc *controlws.Client, req controlws.RegisterRequest) (*controlws.Client, error) {
+	ctx, cancel := context.WithCancel(ctx) // ends with the node too
+	defer cancel()
+	defer context.AfterFunc(n.ctx, cancel)()
+	var shown controlws.LoginURL
+	retry := backoff.Backoff{Min: ReconnectMin, Max: ReconnectMax}
+	for {
+		_, err := cc.RegisterInteractive(ctx, req, func(u controlws.LoginURL) {
+			if shown.URL != "" && time.Now().Before(shown.Expires) {
+				n.logf("node: control is back; still waiting for the sign-in at the URL shown before")
+				return
+			}
+			shown = u
+			n.setState(StateNeedsLogin)
+			n.logf("node: to join, sign in at %s", u.URL)
+			n.opts.OnLoginURL(u.URL)
+		})
+		var ce *controlws.Error
+		if err == nil || errors.As(err, &ce) || ctx.Err() != nil {
+			return cc, err
+		}
+		n.logf("node: control connection lost while waiting for the sign-in: %v", err)
+		cc.Close()
+		if cc = n.redial(ctx, &retry, retry.Next()); cc == nil {
+			return nil, fmt.Errorf("%w: waiting for the sign-in: %w", ErrControlUnreachable, ctx.Err())
+		}
+	}
 }
 
 // controlLoop follows the map stream, redialling control until Close, or until control
@@ -244,7 +277,7 @@ func (n *Node) controlLoop(cc *controlws.Client) {
 		} else {
 			delay = retry.Next()
 		}
-		cc = n.redial(&retry, delay)
+		cc = n.redial(n.ctx, &retry, delay)
 		if cc == nil {
 			return
 		}
