@@ -1,12 +1,9 @@
 package control
 
 import (
-	"bufio"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -28,23 +25,7 @@ func TestEphemeralGraceAfterCrash(t *testing.T) {
 	}
 	leakcheck.Check(t)
 	dir := t.TempDir()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestEphemeralGraceAfterCrashChild$", "-test.count=1")
-	cmd.Env = append(os.Environ(), "CONTROL_CRASH_CHILD="+dir)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	sc := bufio.NewScanner(out)
-	for sc.Scan() && sc.Text() != "done" {
-	}
-	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	cmd.Wait()
+	crashChild(t, "TestEphemeralGraceAfterCrashChild", "CONTROL_CRASH_CHILD", dir)
 
 	const grace = MaxEphemeralGrace // no sweep but the one at start-up runs during the test
 	clock := new(testclock.Clock)

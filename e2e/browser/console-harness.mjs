@@ -26,7 +26,8 @@ export const basePolicy = `// console tests
 export const alice = { email: "alice@example.com", password: "correct horse battery", admin: true };
 export const bob = { email: "bob@example.com", password: "bob has a password", admin: false };
 
-function freePort() {
+/** Resolves with a free loopback TCP port. */
+export function freePort() {
   return new Promise((resolve, reject) => {
     const s = createServer();
     s.on("error", reject);

@@ -4,26 +4,14 @@
 // lines are timestamped in the page.
 import { spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { join } from "node:path";
-import { bin, startConsoleNet, startUntil, consoleLogin, openSSHDialog, alice } from "./console-harness.mjs";
+import { bin, freePort, startConsoleNet, startUntil, consoleLogin, openSSHDialog, alice } from "./console-harness.mjs";
 import { waitTerminal } from "./demo.js";
 
 /** The outages the benchmark takes the relay down for, in a row on one session (ms). */
 export const outages = [1000, 4000, 10_000, 30_000];
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.on("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = /** @type {import("node:net").AddressInfo} */ (s.address());
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** Resolves once url answers HTTP (any status), polling every 20 ms for up to 30 s. */
 async function waitHTTP(url) {
