@@ -28,15 +28,12 @@ func TestQueuedWhileDownOnlyStaleDropped(t *testing.T) {
 	var admitA atomic.Bool
 	var aKey key.Public
 	serve := func(ln net.Listener) (*Server, *http.Server) {
-		s := NewServer(key.NewPrivate(), &ServerOptions{Logf: t.Logf, VerifyClient: func(_ context.Context, k key.Public) error {
+		return serveOn(ln, &ServerOptions{Logf: t.Logf, VerifyClient: func(_ context.Context, k key.Public) error {
 			if k == aKey && !admitA.Load() {
 				return errors.New("not yet")
 			}
 			return nil
 		}})
-		hs := &http.Server{Handler: mux(s)}
-		go hs.Serve(ln)
-		return s, hs
 	}
 	a, _ := newClient(t, url, false)
 	aKey = a.PublicKey()
