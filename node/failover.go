@@ -10,16 +10,16 @@ import (
 
 // Region failover: a node whose home relay stays unreachable for failoverAfter moves home to
 // the best other region of the DERP map that answers its probe within failoverProbe, and
-// reports it to control, so that peers' maps follow. Moves are at least failoverHold apart
-// (jittered), and failoverRepick after a move (jittered) the node measures every region again
-// and goes to the fastest, which is the old home once it is back and still the fastest.
+// reports it to control, so that peers' maps follow. Moves are 5-10 s apart (failoverHold,
+// jittered), and 30-60 s after a move (failoverRepick, jittered) the node measures every region
+// again and goes to the fastest, which is the old home once it is back and still the fastest.
 const (
 	failoverCheck  = 200 * time.Millisecond
 	failoverAfter  = 2 * time.Second
 	failoverProbe  = 2 * time.Second
 	failoverHold   = 10 * time.Second
 	failoverRepick = 60 * time.Second
-	failoverRetry  = 2 * time.Second
+	failoverRetry  = 2 * time.Second // nothing else answers: probe again in 1-2 s
 )
 
 // watchHome runs the failover rule until the node closes.
@@ -48,7 +48,7 @@ func (n *Node) watchHome() {
 			if !repickAt.IsZero() && now.After(repickAt) && now.After(nextMove) {
 				repickAt = time.Time{}
 				if n.pickHome(dm) {
-					nextMove = time.Now().Add(backoff.Jitter(2 * failoverHold))
+					nextMove = time.Now().Add(backoff.Jitter(failoverHold))
 				}
 			}
 			continue
@@ -77,7 +77,7 @@ func (n *Node) watchHome() {
 		n.logf("node: home relay region %d unreachable for %v; moving home to region %d (%v)", home, now.Sub(downSince).Round(time.Millisecond), best, lat[best])
 		n.setHome(best)
 		downSince = time.Time{}
-		nextMove = time.Now().Add(backoff.Jitter(2 * failoverHold))
-		repickAt = time.Now().Add(backoff.Jitter(2 * failoverRepick))
+		nextMove = time.Now().Add(backoff.Jitter(failoverHold))
+		repickAt = time.Now().Add(backoff.Jitter(failoverRepick))
 	}
 }
