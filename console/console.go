@@ -20,13 +20,6 @@ import (
 	"tsconnect/oidc"
 )
 
-// ContentSecurityPolicy is sent with every console page and API answer. No inline
-// scripts; wasm compiles ('wasm-unsafe-eval'); the wasm runs in a Worker (blob: allowed);
-// xterm.js sets inline styles.
-const ContentSecurityPolicy = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self' blob:; " +
-	"style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; object-src 'none'; " +
-	"base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
-
 // Options configure a Console.
 type Options struct {
 	// ServerURL is the server's public base URL (http://host:port or https://host). Its
@@ -56,6 +49,7 @@ type Console struct {
 	srv    *control.Server
 	o      Options
 	origin string // scheme://host[:port] of ServerURL
+	csp    string // ContentSecurityPolicy allowing the DERP map's relays
 	https  bool
 	logf   func(string, ...any)
 	mux    *http.ServeMux // the API for sign-ins and API tokens
@@ -94,7 +88,7 @@ func New(srv *control.Server, o Options) (*Console, error) {
 	if o.Next == nil {
 		o.Next = http.NotFoundHandler()
 	}
-	c := &Console{srv: srv, o: o, origin: origin, https: https, logf: o.Logf,
+	c := &Console{srv: srv, o: o, origin: origin, https: https, logf: o.Logf, csp: policyFor(srv.DERPMap(), origin),
 		byUser:    newLimiter(loginWindow, maxFailuresPerEmail, 0),
 		byEmail:   newLimiter(loginWindow, maxFailuresPerEmail, maxLimiterKeys),
 		byAddr:    newLimiter(loginWindow, maxFailuresPerAddr, maxLimiterKeys),
@@ -151,7 +145,7 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case p == "/admin":
 		http.Redirect(w, r, "/admin/", http.StatusMovedPermanently)
 	case strings.HasPrefix(p, "/admin/"):
-		setSecurityHeaders(w.Header())
+		c.setSecurityHeaders(w.Header())
 		c.o.Next.ServeHTTP(w, r)
 	case strings.HasPrefix(p, "/check/") || strings.HasPrefix(p, "/login/") || strings.HasPrefix(p, "/auth/"):
 		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
@@ -163,10 +157,14 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // SetSecurityHeaders sets the headers every page and answer of the server gets: the
 // ContentSecurityPolicy (no framing), nosniff and a same-origin referrer policy.
-func SetSecurityHeaders(h http.Header) { setSecurityHeaders(h) }
+func SetSecurityHeaders(h http.Header) { setSecurityHeaders(h, ContentSecurityPolicy) }
 
-func setSecurityHeaders(h http.Header) {
-	h.Set("Content-Security-Policy", ContentSecurityPolicy)
+// setSecurityHeaders sets the security headers of the console's pages and answers, with
+// its policy (which allows the DERP map's relays).
+func (c *Console) setSecurityHeaders(h http.Header) { setSecurityHeaders(h, c.csp) }
+
+func setSecurityHeaders(h http.Header, csp string) {
+	h.Set("Content-Security-Policy", csp)
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "same-origin")
 }

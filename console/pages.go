@@ -87,7 +87,7 @@ func (c *Console) render(w http.ResponseWriter, status int, t *template.Template
 		return
 	}
 	h := w.Header()
-	setSecurityHeaders(h)
+	c.setSecurityHeaders(h)
 	h.Set("Cache-Control", "no-store")
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)

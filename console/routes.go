@@ -110,7 +110,7 @@ func notFound(m *http.ServeMux, w http.ResponseWriter, r *http.Request) {
 // serveAPI serves a request of the API with its body bound and the API's headers.
 func (c *Console) serveAPI(m *http.ServeMux, w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, bodyLimit(r.URL.Path))
-	setSecurityHeaders(w.Header())
+	c.setSecurityHeaders(w.Header())
 	w.Header().Set("Cache-Control", "no-store")
 	m.ServeHTTP(w, r)
 }

@@ -177,6 +177,10 @@ func New(cfg Config) (*Server, error) {
 		st.Close()
 		return nil, err
 	}
+	if err := s.reviveCrashed(); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("control: ephemeral nodes: %w", err)
+	}
 	s.derpMap = buildDERPMap(cfg.DERPMap, su, embedded)
 	if embedded {
 		s.relay = newRelay(s.derpKey, s.verifyDERPClient, cfg.Logf)

@@ -1,11 +1,74 @@
 package control
 
 import (
+	"errors"
+	"fmt"
+	"strconv"
 	"time"
 
 	"tsconnect/control/store"
 	"tsconnect/key"
 )
+
+// settingEphemeralRefresh is when the latest sweep refreshed the last-seen time of the online
+// ephemeral nodes (Unix nanoseconds): a node still holding exactly that time at start-up was
+// online when control stopped without recording its stream's end (a crash).
+const settingEphemeralRefresh = "ephemeral_refresh"
+
+// reviveCrashed gives the ephemeral nodes that were online when control crashed the full
+// grace from start-up: their last-seen time is the last sweep's refresh, up to half the grace
+// before the crash, and would get them swept about EphemeralGrace/2 after it instead.
+func (s *Server) reviveCrashed() error {
+	var refresh time.Time
+	err := s.st.Read(s.ctx, func(tx store.Tx) error {
+		v, err := tx.Setting(settingEphemeralRefresh)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return fmt.Errorf("setting %s: %w", settingEphemeralRefresh, err)
+		}
+		refresh = time.Unix(0, n).UTC()
+		return nil
+	})
+	if err != nil || refresh.IsZero() {
+		return err
+	}
+	var crashed []int64
+	s.mu.RLock()
+	for id, ln := range s.nodes {
+		if ln.n.Ephemeral && ln.n.LastSeen.Equal(refresh) {
+			crashed = append(crashed, id)
+		}
+	}
+	s.mu.RUnlock()
+	if len(crashed) == 0 {
+		return nil
+	}
+	now := s.now().UTC()
+	err = s.st.Update(s.ctx, func(tx store.Tx) error {
+		for _, id := range crashed {
+			if err := tx.SetLastSeen(id, now); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	for _, id := range crashed {
+		s.nodes[id].n.LastSeen = now
+	}
+	s.mu.Unlock()
+	s.logf("control: %d ephemeral node(s) were online when control last stopped without closing their streams: their grace runs from now", len(crashed))
+	return nil
+}
 
 // sweepLoop deletes ephemeral nodes that stay offline longer than EphemeralGrace, the
 // first time right away (nodes left stale while the server was down), then every half grace.
@@ -59,7 +122,10 @@ func (s *Server) sweepEphemeral() {
 				return err
 			}
 		}
-		return nil
+		if len(online) == 0 {
+			return nil
+		}
+		return tx.SetSetting(settingEphemeralRefresh, strconv.FormatInt(now.UnixNano(), 10))
 	})
 	if err != nil {
 		if s.ctx.Err() == nil {

@@ -64,16 +64,12 @@ func TestRestartKeepsState(t *testing.T) {
 	}
 }
 
-// TestKill9 registers nodes in a child process, kills it with SIGKILL right after the
-// registrations returned, and checks that every committed node and key is in the database.
-func TestKill9(t *testing.T) {
-	if os.Getenv("CONTROL_KILL9_CHILD") != "" {
-		t.Skip("in the child")
-	}
-	leakcheck.Check(t)
-	dir := t.TempDir()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestKill9Child$", "-test.count=1")
-	cmd.Env = append(os.Environ(), "CONTROL_KILL9_CHILD="+dir)
+// crashChild runs the test named child in a child process with env=dir set, reads its
+// stdout lines until it prints "done", SIGKILLs it and returns the lines before "done".
+func crashChild(t *testing.T, child, env, dir string) []string {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^"+child+"$", "-test.count=1")
+	cmd.Env = append(os.Environ(), env+"="+dir)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -82,23 +78,34 @@ func TestKill9(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	// The child prints one JSON line per committed registration, then "done".
-	var committed []controlws.Node
+	var lines []string
 	sc := bufio.NewScanner(out)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "done" {
-			break
-		}
-		var n controlws.Node
-		if json.Unmarshal([]byte(line), &n) == nil && n.ID != 0 {
-			committed = append(committed, n)
-		}
+	for sc.Scan() && sc.Text() != "done" {
+		lines = append(lines, sc.Text())
 	}
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	cmd.Wait()
+	return lines
+}
+
+// TestKill9 registers nodes in a child process, kills it with SIGKILL right after the
+// registrations returned, and checks that every committed node and key is in the database.
+func TestKill9(t *testing.T) {
+	if os.Getenv("CONTROL_KILL9_CHILD") != "" {
+		t.Skip("in the child")
+	}
+	leakcheck.Check(t)
+	dir := t.TempDir()
+	// The child prints one JSON line per committed registration, then "done".
+	var committed []controlws.Node
+	for _, line := range crashChild(t, "TestKill9Child", "CONTROL_KILL9_CHILD", dir) {
+		var n controlws.Node
+		if json.Unmarshal([]byte(line), &n) == nil && n.ID != 0 {
+			committed = append(committed, n)
+		}
+	}
 	if len(committed) != 20 {
 		t.Fatalf("child reported %d registrations, want 20", len(committed))
 	}

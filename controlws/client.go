@@ -8,6 +8,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"tsconnect/key"
 	"tsconnect/wsconn"
@@ -27,6 +28,9 @@ type DialOptions struct {
 	HTTPGet func(ctx context.Context, url string) ([]byte, error)
 	// Logf, if non-nil, receives connection events. Keys and auth keys are never logged.
 	Logf func(format string, args ...any)
+	// Timeout bounds the whole dial (key fetch, WebSocket, Noise handshake) besides ctx, so a
+	// server that accepts TCP and never answers cannot hang it; zero means DialTimeout.
+	Timeout time.Duration
 
 	// versions is what the client speaks; zero means supported (tests speak other ranges).
 	versions versionRange
@@ -76,6 +80,10 @@ func (s *stream) drain() []*Envelope {
 // ErrClosed is returned (wrapped) by calls on a Client after Close.
 var ErrClosed = errors.New("controlws: client closed")
 
+// DialTimeout is how long a dial may take when DialOptions.Timeout is zero: far more than a
+// loaded control needs to answer, far less than a user would wait for a reconnect.
+const DialTimeout = 15 * time.Second
+
 // Dial connects to the control server: it fetches the server key if needed, opens the WebSocket at Path and
 // runs the Noise handshake as initiator with MachineKey. A server holding another key than the one pinned or
 // fetched makes Dial fail with an error saying the server key did not match. ctx bounds the dial only.
@@ -101,6 +109,12 @@ func DialConn(ctx context.Context, opts DialOptions) (*Conn, error) {
 	if opts.MachineKey.IsZero() {
 		return nil, errors.New("controlws: DialOptions.MachineKey is required")
 	}
+	timeout := opts.Timeout
+	if timeout <= 0 {
+		timeout = DialTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
 	base, err := parseServerURL(opts.ServerURL)
 	if err != nil {
 		return nil, err

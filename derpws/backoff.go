@@ -12,7 +12,7 @@ import (
 // therefore still backs off.
 const (
 	backoffMin  = 100 * time.Millisecond
-	backoffMax  = 2 * time.Second
+	backoffMax  = 1 * time.Second
 	stableAfter = 2 * time.Second
 )
 

@@ -6,6 +6,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"tsconnect/key"
 )
@@ -65,6 +66,7 @@ type Client struct {
 	cancel context.CancelFunc
 	start  sync.Once
 	closed atomic.Bool
+	up     atomic.Bool // connected to the relay (Send stamps packets while not)
 
 	sendq chan packet   // packets for the relay; the oldest is dropped when full
 	recvq chan inPacket // packets from the relay
@@ -140,7 +142,11 @@ func (c *Client) Send(dst key.Public, pkt []byte) error {
 	c.ensureStarted()
 	pb := getBuf(len(pkt))
 	copy(pb.b, pkt)
-	c.enqueue(packet{peer: dst, buf: pb})
+	p := packet{peer: dst, buf: pb}
+	if !c.up.Load() {
+		p.queued = time.Now().UnixNano()
+	}
+	c.enqueue(p)
 	return nil
 }
 

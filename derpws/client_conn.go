@@ -23,7 +23,9 @@ const (
 	// idleTimeout: a connection that brought no frame for this long (the relay sends KeepAlive
 	// at least every 60 s) is taken for dead and replaced.
 	idleTimeout = 75 * time.Second
-	// staleAfter: packets queued while disconnected for longer than this are dropped.
+	// staleAfter: packets queued while disconnected that are older than this are dropped
+	// (the rest go out on the next connection: a transport's latest retransmission arrives as
+	// soon as the relay is back instead of one retransmission timeout later).
 	staleAfter = 3 * time.Second
 	// restartRetry is the retry interval while a Restarting frame's window lasts.
 	restartRetry = 250 * time.Millisecond
@@ -59,6 +61,7 @@ func (c *Client) run() {
 			continue
 		}
 		up := time.Now()
+		c.up.Store(true)
 		c.connects.Add(1)
 		c.logf("derpws: connected to %s", c.url)
 		c.health("")
@@ -66,6 +69,7 @@ func (c *Client) run() {
 			c.hook(f)
 		}
 		restart := c.serve(nc, br)
+		c.up.Store(false)
 		downSince = time.Now()
 		bo.connected(downSince.Sub(up))
 		if c.watcher != nil {
@@ -94,7 +98,7 @@ func (c *Client) wait(d time.Duration, downSince time.Time) bool {
 	defer t.Stop()
 	for {
 		if time.Since(downSince) >= staleAfter {
-			c.dropQueued()
+			c.dropStale(downSince)
 		}
 		left := time.Until(end)
 		if left <= 0 {
@@ -109,16 +113,28 @@ func (c *Client) wait(d time.Duration, downSince time.Time) bool {
 	}
 }
 
-// dropQueued empties the send queue, counting drops.
-func (c *Client) dropQueued() {
-	for {
+// dropStale drops the queued packets older than staleAfter, counting drops; one queued while
+// connected counts as queued at downSince. The others go round the queue once, keeping their order.
+func (c *Client) dropStale(downSince time.Time) {
+	cutoff := time.Now().Add(-staleAfter).UnixNano()
+	since := downSince.UnixNano()
+	for range len(c.sendq) {
+		var p packet
 		select {
-		case p := <-c.sendq:
-			c.sendDrops.Add(1)
-			putBuf(p.buf)
+		case p = <-c.sendq:
 		default:
 			return
 		}
+		at := p.queued
+		if at == 0 {
+			at = since
+		}
+		if at >= cutoff {
+			c.enqueue(p)
+			continue
+		}
+		c.sendDrops.Add(1)
+		putBuf(p.buf)
 	}
 }
 

@@ -47,6 +47,14 @@ func (r *relay) close() {
 	r.hs.Close()
 }
 
+// serveOn serves a new relay with opts on ln (a relay restarted on the same address, by hand).
+func serveOn(ln net.Listener, opts *ServerOptions) (*Server, *http.Server) {
+	s := NewServer(key.NewPrivate(), opts)
+	hs := &http.Server{Handler: mux(s)}
+	go hs.Serve(ln)
+	return s, hs
+}
+
 func mux(s *Server) *http.ServeMux {
 	m := http.NewServeMux()
 	m.Handle("/derp", s)

@@ -87,6 +87,14 @@ func (m *Multi) Home() int {
 	return m.home
 }
 
+// HomeUp says whether the connection to the home relay is up (handshake done).
+func (m *Multi) HomeUp() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	rc := m.conns[m.home]
+	return rc != nil && rc.c.up.Load()
+}
+
 // Start connects to the home relay now rather than at the first packet.
 func (m *Multi) Start() {
 	m.mu.Lock()

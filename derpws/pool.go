@@ -33,10 +33,12 @@ func putBuf(pb *pktBuf) {
 }
 
 // packet is a queued packet with its peer key (the destination on a client, the source on a server).
-// On a mesh client, fwd marks a ForwardPacket whose original sender is src.
+// On a mesh client, fwd marks a ForwardPacket whose original sender is src. On a client,
+// queued is when Send queued it while disconnected (Unix nanoseconds; 0 while connected).
 type packet struct {
-	peer key.Public
-	buf  *pktBuf
-	src  key.Public
-	fwd  bool
+	peer   key.Public
+	buf    *pktBuf
+	src    key.Public
+	fwd    bool
+	queued int64
 }

@@ -271,12 +271,7 @@ func TestRestart(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	url := "http://" + addr + "/derp"
-	serve := func(ln net.Listener) (*Server, *http.Server) {
-		s := NewServer(key.NewPrivate(), &ServerOptions{Logf: t.Logf})
-		hs := &http.Server{Handler: mux(s)}
-		go hs.Serve(ln)
-		return s, hs
-	}
+	serve := func(ln net.Listener) (*Server, *http.Server) { return serveOn(ln, &ServerOptions{Logf: t.Logf}) }
 	s1, hs1 := serve(ln)
 
 	// A raw connection sees the Restarting frame itself.

@@ -57,19 +57,21 @@ func TestCheckModeControlRestart(t *testing.T) {
 }
 
 // upProcess is `tsconnect up` without an auth key, as a process: its login URLs' IDs come on
-// ids, and up is closed once it says the node is up.
+// ids, up is closed once it says the node is up, and rewait once it says it waits again on
+// a control that came back.
 type upProcess struct {
-	cmd *exec.Cmd
-	ids chan string
-	up  chan struct{}
-	out strings.Builder // read after the process ended
+	cmd    *exec.Cmd
+	ids    chan string
+	up     chan struct{}
+	rewait chan struct{}
+	out    strings.Builder // read after the process ended
 }
 
 var loginURLRe = regexp.MustCompile(`^\s*(http://\S+/login/([0-9a-f]{32}))\s*$`)
 
 func startUp(t *testing.T, controlURL, dir string) *upProcess {
 	t.Helper()
-	p := &upProcess{ids: make(chan string, 4), up: make(chan struct{})}
+	p := &upProcess{ids: make(chan string, 4), up: make(chan struct{}), rewait: make(chan struct{})}
 	p.cmd = exec.Command(tsconnectBin, "--socket", filepath.Join(dir, "agent.sock"), "up", "--login-server", controlURL,
 		"--hostname", "interactive", "--state", filepath.Join(dir, "state"))
 	stderr, err := p.cmd.StderrPipe()
@@ -82,6 +84,7 @@ func startUp(t *testing.T, controlURL, dir string) *upProcess {
 	t.Cleanup(func() { p.cmd.Process.Signal(syscall.SIGTERM); p.cmd.Wait() })
 	go func() {
 		sc := bufio.NewScanner(stderr)
+		rewaited := false
 		for sc.Scan() {
 			p.out.WriteString(sc.Text() + "\n")
 			if m := loginURLRe.FindStringSubmatch(sc.Text()); m != nil {
@@ -89,6 +92,10 @@ func startUp(t *testing.T, controlURL, dir string) *upProcess {
 			}
 			if strings.Contains(sc.Text(), "up: node interactive") {
 				close(p.up)
+			}
+			if strings.Contains(sc.Text(), "still waiting for the sign-in") && !rewaited {
+				close(p.rewait)
+				rewaited = true
 			}
 		}
 	}()
@@ -149,5 +156,31 @@ func TestUpInteractiveLoginControlRestart(t *testing.T) {
 	}
 	if found != 1 {
 		t.Fatalf("%d nodes named interactive* among %+v, want 1", found, nodes)
+	}
+}
+
+// TestUpInteractiveLoginRedialsControl: control restarts while `tsconnect up` waits for a
+// sign-in; the same process redials, keeps waiting without showing another URL, and comes
+// up once the sign-in at the URL it showed before is done (no need to run it again).
+func TestUpInteractiveLoginRedialsControl(t *testing.T) {
+	tn := newTestNet(t)
+	ctx := context.Background()
+	up := startUp(t, tn.url, t.TempDir())
+	id := up.loginID(t)
+	tn.restart()
+	select {
+	case <-up.rewait: // its register is back: a second pending login of the same machine
+	case <-time.After(30 * time.Second):
+		t.Fatal("tsconnect up did not wait again on the restarted control")
+	}
+	if err := tn.srv.CompleteLogin(ctx, id, tn.owner.ID); err != nil {
+		t.Fatalf("signing in at the URL shown before the restart: %v", err)
+	}
+	select {
+	case <-up.up:
+	case id2 := <-up.ids:
+		t.Fatalf("tsconnect up showed another sign-in URL (%s) after control came back", id2)
+	case <-time.After(30 * time.Second):
+		t.Fatalf("tsconnect up did not come up after the sign-in at its first URL:\n%s", up.out.String())
 	}
 }

@@ -14,11 +14,13 @@ import (
 // connection to control it fails at once with an error wrapping ErrControlUnreachable (the
 // node keeps redialling meanwhile, so a later call may succeed).
 func (n *Node) SSHCheck(ctx context.Context, req controlws.SSHCheckRequest, onPending func(controlws.SSHCheckVerdict)) (*controlws.SSHCheckVerdict, error) {
+	// Control knows which node a connection is only once its map stream is up: a check sent
+	// on a connection redialled a moment ago would be refused as not registered.
 	n.mu.Lock()
-	cc := n.cc
+	cc, up := n.cc, n.fresh.streamUp && n.mapCC == n.cc
 	n.mu.Unlock()
-	if cc == nil {
-		return nil, fmt.Errorf("%w: not connected", ErrControlUnreachable)
+	if cc == nil || !up {
+		return nil, fmt.Errorf("%w: no map stream with control", ErrControlUnreachable)
 	}
 	v, err := cc.SSHCheck(ctx, req, onPending)
 	if err != nil && ctx.Err() == nil {

@@ -72,6 +72,7 @@ type Node struct {
 
 	mu    sync.Mutex
 	cc    *controlws.Client
+	mapCC *controlws.Client // the connection whose map stream brought the latest map
 	nm    *controlws.NetworkMap
 	fresh mapFreshness // mapage.go
 	// mapCount counts the maps applied, so the control loop tells a stream that worked from one that did not.
@@ -124,8 +125,10 @@ func (n *Node) Start(ctx context.Context) error {
 		n.setState(StateStopped)
 		return fmt.Errorf("%w: %w", ErrControlUnreachable, err)
 	}
-	if err := n.register(ctx, cc); err != nil {
-		cc.Close()
+	if cc, err = n.register(ctx, cc); err != nil {
+		if cc != nil {
+			cc.Close()
+		}
 		return err
 	}
 	go n.controlLoop(cc)
@@ -175,10 +178,12 @@ func (n *Node) hostinfo() controlws.Hostinfo {
 	}
 }
 
-// register binds the node key to this machine, unless control already has.
-func (n *Node) register(ctx context.Context, cc *controlws.Client) error {
+// register binds the node key to this machine, unless control already has. It returns the
+// connection to go on with (an interactive login redials a control that dropped meanwhile),
+// nil if there is none.
+func (n *Node) register(ctx context.Context, cc *controlws.Client) (*controlws.Client, error) {
 	if n.id.Registered {
-		return nil
+		return cc, nil
 	}
 	req := controlws.RegisterRequest{AuthKey: n.opts.AuthKey, NodeKey: n.id.NodeKey.Public(), Hostinfo: n.hostinfo()}
 	var err error
@@ -187,24 +192,53 @@ func (n *Node) register(ctx context.Context, cc *controlws.Client) error {
 		_, err = cc.Register(ctx, req)
 	case n.opts.OnLoginURL != nil:
 		req.Ephemeral = n.opts.Ephemeral
-		_, err = cc.RegisterInteractive(ctx, req, func(u controlws.LoginURL) {
-			n.setState(StateNeedsLogin)
-			n.logf("node: to join, sign in at %s", u.URL)
-			n.opts.OnLoginURL(u.URL)
-		})
+		cc, err = n.registerInteractive(ctx, cc, req)
 		if err == nil {
 			n.setState(StateStarting)
 		}
 	default:
 		n.setState(StateNeedsLogin)
-		return errors.New("node: not registered and no auth key given")
+		return cc, errors.New("node: not registered and no auth key given")
 	}
 	if err != nil {
 		n.setState(StateStopped)
-		return err
+		return cc, err
 	}
 	n.id.Registered = true
-	return n.id.save(n.opts.StateDir)
+	return cc, n.id.save(n.opts.StateDir)
+}
+
+// registerInteractive waits for the user to sign in at the URL control hands out. When the
+// connection to control is lost meanwhile, it redials (reconnect.go's back-off) and asks
+// again: control answers that register too once the sign-in at the first URL is done, so
+// the first URL stays the one shown while it has not expired (a restart of control keeps it).
+func (n *Node) registerInteractive(ctx context.Context, cc *controlws.Client, req controlws.RegisterRequest) (*controlws.Client, error) {
+	ctx, cancel := context.WithCancel(ctx) // ends with the node too
+	defer cancel()
+	defer context.AfterFunc(n.ctx, cancel)()
+	var shown controlws.LoginURL
+	retry := backoff.Backoff{Min: ReconnectMin, Max: ReconnectMax}
+	for {
+		_, err := cc.RegisterInteractive(ctx, req, func(u controlws.LoginURL) {
+			if shown.URL != "" && time.Now().Before(shown.Expires) {
+				n.logf("node: control is back; still waiting for the sign-in at the URL shown before")
+				return
+			}
+			shown = u
+			n.setState(StateNeedsLogin)
+			n.logf("node: to join, sign in at %s", u.URL)
+			n.opts.OnLoginURL(u.URL)
+		})
+		var ce *controlws.Error
+		if err == nil || errors.As(err, &ce) || ctx.Err() != nil {
+			return cc, err
+		}
+		n.logf("node: control connection lost while waiting for the sign-in: %v", err)
+		cc.Close()
+		if cc = n.redial(ctx, &retry, retry.Next()); cc == nil {
+			return nil, fmt.Errorf("%w: waiting for the sign-in: %w", ErrControlUnreachable, ctx.Err())
+		}
+	}
 }
 
 // controlLoop follows the map stream, redialling control until Close, or until control
@@ -217,7 +251,12 @@ func (n *Node) controlLoop(cc *controlws.Client) {
 	for {
 		req := controlws.MapRequest{NodeKey: n.id.NodeKey.Public(), Hostinfo: n.hostinfo()}
 		maps := n.mapCount.Load()
-		err := cc.WatchMaps(n.ctx, req, n.applyMap)
+		err := cc.WatchMaps(n.ctx, req, func(nm *controlws.NetworkMap) {
+			n.mu.Lock()
+			n.mapCC = cc
+			n.mu.Unlock()
+			n.applyMap(nm)
+		})
 		n.mapStreamLost()
 		cc.Close()
 		if n.ctx.Err() != nil {
@@ -238,7 +277,7 @@ func (n *Node) controlLoop(cc *controlws.Client) {
 		} else {
 			delay = retry.Next()
 		}
-		cc = n.redial(&retry, delay)
+		cc = n.redial(n.ctx, &retry, delay)
 		if cc == nil {
 			return
 		}
@@ -327,6 +366,7 @@ func (n *Node) ensureEngineLocked(nm *controlws.NetworkMap) error {
 	if len(nm.DERPMap.Regions) > 1 {
 		go n.pickHome(nm.DERPMap)
 	}
+	go n.watchHome()
 	return nil
 }
 
@@ -340,20 +380,34 @@ func (n *Node) reportHome() {
 	}
 }
 
-// pickHome measures the regions of dm (GET /derp/probe) and moves home to the fastest.
-func (n *Node) pickHome(dm *derpws.Map) {
+// pickHome measures the regions of dm (GET /derp/probe) and moves home to the fastest; it
+// says whether home moved.
+func (n *Node) pickHome(dm *derpws.Map) bool {
 	lat := derpws.ProbeRegions(n.ctx, dm, n.opts.HTTPGet)
 	best := derpws.PickHome(dm, lat)
 	n.mu.Lock()
-	if n.relay == nil || n.ctx.Err() != nil || best == n.home || len(lat) == 0 {
-		n.mu.Unlock()
-		return
+	cur := n.home
+	n.mu.Unlock()
+	if best == cur || len(lat) == 0 {
+		return false
 	}
-	n.logf("node: home relay region %d (%v), was %d", best, lat[best], n.home)
-	n.home = best
-	n.relay.SetHome(best)
+	n.logf("node: home relay region %d (%v), was %d", best, lat[best], cur)
+	return n.setHome(best)
+}
+
+// setHome makes region the home relay and reports it to control; false if the node is
+// closing, has no relay yet or is already there.
+func (n *Node) setHome(region int) bool {
+	n.mu.Lock()
+	if n.relay == nil || n.ctx.Err() != nil || region == n.home {
+		n.mu.Unlock()
+		return false
+	}
+	n.home = region
+	n.relay.SetHome(region)
 	n.mu.Unlock()
 	n.reportHome()
+	return true
 }
 
 func (n *Node) relayURL() string {
@@ -366,6 +420,13 @@ func (n *Node) relayURL() string {
 		return derpws.NodeURL(r.Nodes[0])
 	}
 	return "the home relay"
+}
+
+// HomeRegion returns the node's home DERP region (0 before the first map).
+func (n *Node) HomeRegion() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.home
 }
 
 // NetMap returns the latest network map, or nil before the first.

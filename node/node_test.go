@@ -255,3 +255,22 @@ func TestSetSSHReachesPeers(t *testing.T) {
 		return ok && p.SSH && slices.Equal(p.SSHHostKeys, keys)
 	})
 }
+
+// TestSSHCheckBeforeMapStream: in the moment after the node redialled control and before its
+// map stream is up (control does not know the connection's node yet), an SSH check fails as
+// control unreachable (the agent asks again), not as a refusal for an unregistered node.
+func TestSSHCheckBeforeMapStream(t *testing.T) {
+	tc := startControl(t)
+	n := startNode(t, tc, "early")
+	n.mapStreamLost() // as controlLoop does when a stream ends, before it redials
+	cc, err := n.dialControl(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	_, err = n.SSHCheck(t.Context(), controlws.SSHCheckRequest{}, nil)
+	var ce *controlws.Error
+	if errors.As(err, &ce) || !errors.Is(err, ErrControlUnreachable) {
+		t.Fatalf("SSHCheck on a connection without its map stream: %v; want ErrControlUnreachable", err)
+	}
+}

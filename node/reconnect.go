@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"time"
 
 	"tsconnect/controlws"
@@ -28,29 +29,29 @@ const (
 )
 
 // redial waits delay, then dials control until it answers, waiting retry.Next() between
-// tries. It returns nil once the node is closed.
-func (n *Node) redial(retry *backoff.Backoff, delay time.Duration) *controlws.Client {
+// tries. It returns nil once ctx is done.
+func (n *Node) redial(ctx context.Context, retry *backoff.Backoff, delay time.Duration) *controlws.Client {
 	var since, logged time.Time
 	for {
 		if delay > 0 {
 			t := time.NewTimer(delay)
 			select {
 			case <-t.C:
-			case <-n.ctx.Done():
+			case <-ctx.Done():
 				t.Stop()
 				return nil
 			}
-		} else if n.ctx.Err() != nil {
+		} else if ctx.Err() != nil {
 			return nil
 		}
-		cc, err := n.dialControl(n.ctx)
+		cc, err := n.dialControl(ctx)
 		if err == nil {
 			if !since.IsZero() {
 				n.logf("node: control reachable again after %v", time.Since(since).Round(time.Millisecond))
 			}
 			return cc
 		}
-		if n.ctx.Err() != nil {
+		if ctx.Err() != nil {
 			return nil
 		}
 		now := time.Now()

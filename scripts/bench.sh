@@ -24,11 +24,17 @@ E2E_WASM_RUNS=5 go test -count=1 -v -run TestWasmBulk ./e2e/ | grep -E 'wasm nod
 step "open SSH session (native) resumes after relay outages of 1, 4, 10, 30 s: standalone and embedded relay (goal < 2 s)"
 go test -run '^$' -bench BenchmarkOutageResume -benchtime 1x ./e2e/ | grep -E '^Benchmark|FAIL'
 
+step "home relay down for good: agent homed in another region (peer's map), open session resumed, new login (two standalone relays)"
+go test -run '^$' -bench BenchmarkRegionFailover -benchtime 1x ./e2e/ | grep -E '^Benchmark|FAIL'
+
 step "control under the floods of issue 12 (logins over Noise, console passwords, SSO starts, SSH checks): RSS (bound 384 MiB), answers, normal nodes' latency"
 go test -run '^$' -bench BenchmarkControlUnderFloods -benchtime 1x -v ./e2e/ | grep -E 'flood_bench_test|^Benchmark|FAIL'
 
 step "agent current again after control comes back (1, 4, 10 s down; budget < 2 s)"
 go test -run '^$' -bench BenchmarkControlReconnect -benchtime 1x ./e2e/ | grep -E '^Benchmark|FAIL'
+
+step "open SSH session in Chromium resumes after relay outages of 1, 4, 10, 30 s: standalone and embedded relay (goal < 2 s)"
+node e2e/browser/outage-bench.mjs | grep -E 'resume after'
 
 step "browser: click to prompt (Chromium, loopback)"
 node e2e/browser/bench.mjs

@@ -26,7 +26,8 @@ export const basePolicy = `// console tests
 export const alice = { email: "alice@example.com", password: "correct horse battery", admin: true };
 export const bob = { email: "bob@example.com", password: "bob has a password", admin: false };
 
-function freePort() {
+/** Resolves with a free loopback TCP port. */
+export function freePort() {
   return new Promise((resolve, reject) => {
     const s = createServer();
     s.on("error", reject);
@@ -166,6 +167,7 @@ export async function startConsoleNet({ tagged = ["alpha", "beta"], plain = [], 
   });
   procs.push(control.proc);
   net.controlLog = control.log;
+  net.controlProc = control.proc;
   try {
     if (!process.env.B_SKIP_USERS) {
       for (const u of [alice, bob]) {
