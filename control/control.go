@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
 
@@ -177,7 +178,7 @@ func New(cfg Config) (*Server, error) {
 		st.Close()
 		return nil, err
 	}
-	if err := s.reviveCrashed(); err != nil {
+	if err := s.reviveOnline(); err != nil {
 		st.Close()
 		return nil, fmt.Errorf("control: ephemeral nodes: %w", err)
 	}
@@ -258,6 +259,12 @@ func (s *Server) Close() error {
 		conns = append(conns, nc)
 	}
 	s.mu.Unlock()
+	// Before the streams end: start-up gives the nodes online now their grace anew.
+	if err := s.st.Update(context.Background(), func(tx store.Tx) error {
+		return tx.SetSetting(settingStopping, strconv.FormatInt(s.now().UnixNano(), 10))
+	}); err != nil {
+		s.logf("control: recording the stop: %v", err)
+	}
 	s.cancel()
 	for _, nc := range conns {
 		nc.close()

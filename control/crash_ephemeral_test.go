@@ -98,3 +98,35 @@ func TestEphemeralGraceAfterCrashChild(t *testing.T) {
 	os.Stdout.WriteString("done\n")
 	select {}
 }
+
+// TestEphemeralGraceAfterCleanStop: control stopped cleanly while an ephemeral node holds its
+// map stream, and down for longer than the grace: started again, it keeps the node a grace
+// from start-up (its downtime does not count), and sweeps it once a grace has passed without
+// it coming back.
+func TestEphemeralGraceAfterCleanStop(t *testing.T) {
+	const grace = MaxEphemeralGrace
+	e := newEnv(t, func(c *Config) { c.EphemeralGrace = grace })
+	u := e.user("dora@example.com")
+	on, n := e.mustRegister(e.authKey(AuthKeyOptions{User: u.ID, Ephemeral: true}), "online")
+	w := on.watch(t)
+	w.waitFor(t, "map", func(nm *controlws.NetworkMap) bool { return nm.Self.ID == n.ID })
+	e.s.Close()
+	e.clock.Advance(grace + grace/5) // a long deploy
+	e.start()
+	has := func() bool {
+		for _, x := range e.nodes() {
+			if x.ID == n.ID {
+				return true
+			}
+		}
+		return false
+	}
+	time.Sleep(100 * time.Millisecond) // the start-up sweep has run by now
+	if !has() {
+		t.Fatal("the node online at the clean stop was swept at start-up: control's downtime counted against its grace")
+	}
+	e.s.Close()
+	e.clock.Advance(grace + grace/5) // it never came back
+	e.start()
+	eventually.True(t, "the node swept a grace after it was revived", func() bool { return !has() })
+}

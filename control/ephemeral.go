@@ -15,58 +15,72 @@ import (
 // online when control stopped without recording its stream's end (a crash).
 const settingEphemeralRefresh = "ephemeral_refresh"
 
-// reviveCrashed gives the ephemeral nodes that were online when control crashed the full
-// grace from start-up: their last-seen time is the last sweep's refresh, up to half the grace
-// before the crash, and would get them swept about EphemeralGrace/2 after it instead.
-func (s *Server) reviveCrashed() error {
-	var refresh time.Time
+// settingStopping is when control last began a clean stop (Unix nanoseconds; "0" once
+// start-up has used it): a node whose stream ended at or after it was online at the stop.
+const settingStopping = "control_stopping"
+
+// timeSetting reads a setting holding Unix nanoseconds; zero when unset or "0".
+func timeSetting(tx store.Tx, name string) (time.Time, error) {
+	v, err := tx.Setting(name)
+	if errors.Is(err, store.ErrNotFound) || v == "0" {
+		return time.Time{}, nil
+	}
+	if err != nil {
+		return time.Time{}, err
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("setting %s: %w", name, err)
+	}
+	return time.Unix(0, n).UTC(), nil
+}
+
+// reviveOnline gives the ephemeral nodes that were online when control last stopped the full
+// grace from start-up, so that control's own downtime does not count against them: after a
+// clean stop their streams ended at or after settingStopping; after a crash their last-seen
+// time is the last sweep's refresh, up to half the grace before the crash.
+func (s *Server) reviveOnline() error {
+	var refresh, stopping time.Time
 	err := s.st.Read(s.ctx, func(tx store.Tx) error {
-		v, err := tx.Setting(settingEphemeralRefresh)
-		if errors.Is(err, store.ErrNotFound) {
-			return nil
-		}
-		if err != nil {
+		var err error
+		if refresh, err = timeSetting(tx, settingEphemeralRefresh); err != nil {
 			return err
 		}
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil {
-			return fmt.Errorf("setting %s: %w", settingEphemeralRefresh, err)
-		}
-		refresh = time.Unix(0, n).UTC()
-		return nil
+		stopping, err = timeSetting(tx, settingStopping)
+		return err
 	})
-	if err != nil || refresh.IsZero() {
+	if err != nil {
 		return err
 	}
-	var crashed []int64
+	var revive []int64
 	s.mu.RLock()
 	for id, ln := range s.nodes {
-		if ln.n.Ephemeral && ln.n.LastSeen.Equal(refresh) {
-			crashed = append(crashed, id)
+		seen := ln.n.LastSeen
+		if ln.n.Ephemeral && ((!refresh.IsZero() && seen.Equal(refresh)) || (!stopping.IsZero() && !seen.Before(stopping))) {
+			revive = append(revive, id)
 		}
 	}
 	s.mu.RUnlock()
-	if len(crashed) == 0 {
-		return nil
-	}
 	now := s.now().UTC()
 	err = s.st.Update(s.ctx, func(tx store.Tx) error {
-		for _, id := range crashed {
+		for _, id := range revive {
 			if err := tx.SetLastSeen(id, now); err != nil {
 				return err
 			}
 		}
-		return nil
+		return tx.SetSetting(settingStopping, "0")
 	})
 	if err != nil {
 		return err
 	}
 	s.mu.Lock()
-	for _, id := range crashed {
+	for _, id := range revive {
 		s.nodes[id].n.LastSeen = now
 	}
 	s.mu.Unlock()
-	s.logf("control: %d ephemeral node(s) were online when control last stopped without closing their streams: their grace runs from now", len(crashed))
+	if len(revive) > 0 {
+		s.logf("control: %d ephemeral node(s) were online when control last stopped: their grace runs from now", len(revive))
+	}
 	return nil
 }
 

@@ -40,12 +40,13 @@ async function kill(proc, signal = "SIGKILL") {
  * `tsconnect derp` (the DERP map's only region; control's embedded relay off) or control's
  * embedded one. down() takes the relay away (SIGKILL of the relay; a clean stop of control,
  * as BenchmarkOutageResume does), up() brings it back on the same address, key and state and
- * resolves once it answers. The ephemeral grace is 60 s so that control coming back after a
- * 30 s outage does not sweep the browser's node.
+ * resolves once it answers. The ephemeral grace is the default 30 s: control gives the nodes
+ * that were online when it stopped a new grace at start-up, so even a 30 s outage keeps the
+ * browser's node.
  * @param {"standalone" | "embedded"} kind
  */
 export async function outageNet(kind) {
-  const grace = ["--ephemeral-grace", "60s"];
+  const grace = ["--ephemeral-grace", "30s"]; // the default, not the console harness's 3 s
   if (kind === "embedded") {
     const net = await startConsoleNet({ tagged: ["alpha"], controlArgs: async () => grace });
     const port = new URL(net.url).port;
