@@ -215,7 +215,8 @@ export const openTerminal: typeof API.openTerminal = (ipn: IPN, target, options:
     const s = ipn.ssh(host, user, {
       rows: term.rows,
       cols: term.cols,
-      onData: (data) => term.write(data),
+      // Flow control: output not parsed yet by xterm.js holds back the session's credit.
+      onData: (data) => new Promise<void>((parsed) => term.write(data, parsed)),
       onBanner: (text, url) => {
         term.write(text.replace(/\r?\n/g, "\r\n"));
         options.onBanner?.(text, url);

@@ -13,7 +13,53 @@ const scope = self as unknown as {
   __tsconnect?: GoGlobal;
 };
 
-const post = (msg: FromWorker, transfer?: Transferable[]) => scope.postMessage(msg, transfer ?? []);
+const postNow = (msg: FromWorker, transfer?: Transferable[]) => scope.postMessage(msg, transfer ?? []);
+
+// Terminal output is coalesced: the chunks Go hands over while it runs (often a PTY read of
+// 4 KiB each) go to the page as one message per session once Go pauses (a microtask runs only
+// then), or sooner past coalesceLimit. Any other message first sends the data queued before it.
+const coalesceLimit = 128 << 10;
+const outbox = new Map<number, { chunks: Uint8Array[]; bytes: number }>();
+let flushQueued = false;
+
+function sendData(sid: number) {
+  const box = outbox.get(sid);
+  if (!box) return;
+  outbox.delete(sid);
+  let data = box.chunks[0] as Uint8Array;
+  if (box.chunks.length > 1) {
+    data = new Uint8Array(box.bytes);
+    let at = 0;
+    for (const c of box.chunks) {
+      data.set(c, at);
+      at += c.length;
+    }
+  }
+  const buf = data.buffer as ArrayBuffer;
+  postNow({ t: "data", sid, data: buf }, [buf]);
+}
+
+function flushData() {
+  flushQueued = false;
+  for (const sid of [...outbox.keys()]) sendData(sid);
+}
+
+function queueData(sid: number, data: Uint8Array) {
+  let box = outbox.get(sid);
+  if (!box) outbox.set(sid, (box = { chunks: [], bytes: 0 }));
+  box.chunks.push(data);
+  box.bytes += data.length;
+  if (box.bytes >= coalesceLimit) sendData(sid);
+  else if (!flushQueued) {
+    flushQueued = true;
+    queueMicrotask(flushData);
+  }
+}
+
+const post = (msg: FromWorker, transfer?: Transferable[]) => {
+  if (outbox.size > 0) flushData();
+  postNow(msg, transfer);
+};
 
 // The last lines the Go runtime printed (wasm_exec.js writes them with console.log), so a
 // crash report carries the panic message and stack.
@@ -64,7 +110,7 @@ function handle(msg: ToWorker, ipn: GoIPN) {
       const s = ipn.ssh(msg.host, msg.user, {
         rows: msg.rows,
         cols: msg.cols,
-        onData: (data) => post({ t: "data", sid, data: data.buffer as ArrayBuffer }, [data.buffer as ArrayBuffer]),
+        onData: (data) => queueData(sid, data),
         onBanner: (text) => post({ t: "banner", sid, text }),
         onProgress: (text) => post({ t: "progress", sid, text }),
         onConnected: () => post({ t: "connected", sid }),
@@ -78,6 +124,9 @@ function handle(msg: ToWorker, ipn: GoIPN) {
     }
     case "write":
       sessions.get(msg.sid)?.write(new Uint8Array(msg.data));
+      break;
+    case "ack":
+      sessions.get(msg.sid)?.ack(msg.bytes);
       break;
     case "resize":
       sessions.get(msg.sid)?.resize(msg.rows, msg.cols);
