@@ -16,7 +16,7 @@ export type ToWorker =
   | { t: "call"; id: number; method: "login" | "logout" }
   | { t: "ssh"; sid: number; host: string; user: string; rows: number; cols: number }
   | { t: "write"; sid: number; data: ArrayBuffer }
-  /** The page is done with this many bytes of the session's output: flow-control credit back. */
+  /** The page is done with one data message (bytes long): flow-control credit back, one per message. */
   | { t: "ack"; sid: number; bytes: number }
   | { t: "resize"; sid: number; rows: number; cols: number }
   | { t: "close"; sid: number };

@@ -15,49 +15,67 @@ const scope = self as unknown as {
 
 const postNow = (msg: FromWorker, transfer?: Transferable[]) => scope.postMessage(msg, transfer ?? []);
 
-// Terminal output is coalesced: the chunks Go hands over while it runs (often a PTY read of
-// 4 KiB each) go to the page as one message per session once Go pauses (a microtask runs only
-// then), or sooner past coalesceLimit. Any other message first sends the data queued before it.
-const coalesceLimit = 128 << 10;
-const outbox = new Map<number, { chunks: Uint8Array[]; bytes: number }>();
+// Terminal output is coalesced, without timers: a session has at most maxUnacked data messages
+// in the page not yet acknowledged; while it has that many, Go's chunks (often one WireGuard
+// packet's worth per run of Go) pile up here and go as one message when an acknowledgement comes
+// (Nagle's rule, clocked by how fast the terminal parses). With fewer in flight they go once Go
+// pauses (a microtask runs only then), so an echo is never held back. Go's own flow-control
+// window (wasm/flow.go) bounds what can pile up. Any other message first sends the data before it.
+const maxUnacked = 2;
+const outbox = new Map<number, { chunks: Uint8Array[]; bytes: number; unacked: number }>();
 let flushQueued = false;
 
+function box(sid: number) {
+  let b = outbox.get(sid);
+  if (!b) outbox.set(sid, (b = { chunks: [], bytes: 0, unacked: 0 }));
+  return b;
+}
+
 function sendData(sid: number) {
-  const box = outbox.get(sid);
-  if (!box) return;
-  outbox.delete(sid);
-  let data = box.chunks[0] as Uint8Array;
-  if (box.chunks.length > 1) {
-    data = new Uint8Array(box.bytes);
+  const b = outbox.get(sid);
+  if (!b || b.bytes === 0) return;
+  let data = b.chunks[0] as Uint8Array;
+  if (b.chunks.length > 1) {
+    data = new Uint8Array(b.bytes);
     let at = 0;
-    for (const c of box.chunks) {
+    for (const c of b.chunks) {
       data.set(c, at);
       at += c.length;
     }
   }
+  b.chunks = [];
+  b.bytes = 0;
+  b.unacked++;
   const buf = data.buffer as ArrayBuffer;
   postNow({ t: "data", sid, data: buf }, [buf]);
 }
 
-function flushData() {
+/** Sends what may go now: all of it when force (another message must follow the data). */
+function flushData(force = false) {
   flushQueued = false;
-  for (const sid of [...outbox.keys()]) sendData(sid);
+  for (const [sid, b] of outbox) if (force || b.unacked < maxUnacked) sendData(sid);
 }
 
 function queueData(sid: number, data: Uint8Array) {
-  let box = outbox.get(sid);
-  if (!box) outbox.set(sid, (box = { chunks: [], bytes: 0 }));
-  box.chunks.push(data);
-  box.bytes += data.length;
-  if (box.bytes >= coalesceLimit) sendData(sid);
-  else if (!flushQueued) {
+  const b = box(sid);
+  b.chunks.push(data);
+  b.bytes += data.length;
+  if (b.unacked < maxUnacked && !flushQueued) {
     flushQueued = true;
-    queueMicrotask(flushData);
+    queueMicrotask(() => flushData());
   }
 }
 
+/** The page acknowledged one data message of sid. */
+function dataAcked(sid: number) {
+  const b = outbox.get(sid);
+  if (!b) return;
+  b.unacked = Math.max(b.unacked - 1, 0);
+  if (b.unacked < maxUnacked) sendData(sid);
+}
+
 const post = (msg: FromWorker, transfer?: Transferable[]) => {
-  if (outbox.size > 0) flushData();
+  flushData(true);
   postNow(msg, transfer);
 };
 
@@ -117,6 +135,7 @@ function handle(msg: ToWorker, ipn: GoIPN) {
         onDone: (exitCode, error) => {
           sessions.delete(sid);
           post({ t: "done", sid, exitCode, ...(error ? { error: toWire(error) } : {}) });
+          outbox.delete(sid);
         },
       });
       sessions.set(sid, s);
@@ -126,6 +145,7 @@ function handle(msg: ToWorker, ipn: GoIPN) {
       sessions.get(msg.sid)?.write(new Uint8Array(msg.data));
       break;
     case "ack":
+      dataAcked(msg.sid);
       sessions.get(msg.sid)?.ack(msg.bytes);
       break;
     case "resize":
