@@ -4,7 +4,11 @@
 //   same xterm.js over a WebSocket to a local PTY), in the same run, with the ratio p50/ref;
 // - bulk: `cat` of 32 MiB of text until a marker shows, MiB/s, beside xterm.js alone writing
 //   the same bytes in 64 KiB writes in the same browser, with the ratio; the longest
-//   main-thread task in the page (and the console's parent) during it.
+//   main-thread task in the page (and the console's parent) during it;
+// - responsiveness under output (e2e/tools/termload floods the screen and shows each key it
+//   reads): key round trips, Ctrl-C until the output stops on screen, a real cat + SIGINT;
+// - memory through the DevTools protocol (page + Worker heaps + wasm memory) after 100 MiB of
+//   output, and after the session ends.
 // Run after `make build`: node e2e/browser/termbench.mjs (scripts/bench.sh runs it).
 import { mkdtempSync, rmSync, writeFileSync, copyFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
@@ -13,7 +17,18 @@ import { join } from "node:path";
 import { startDemo, launch, waitTerminal } from "./demo.js";
 import { startConsoleNet, consoleLogin, openSSHDialog, alice } from "./console-harness.mjs";
 import { startWebPTY } from "./webpty.mjs";
-import { install, measureEcho, quantile, timeToMarker, resetLongTasks, longestTask } from "./termprobe.mjs";
+import { goTool } from "./console-harness.mjs";
+import {
+  install,
+  measureEcho,
+  quantile,
+  timeToMarker,
+  resetLongTasks,
+  longestTask,
+  keyToMarker,
+  keyToQuiet,
+  memory,
+} from "./termprobe.mjs";
 
 const MiB = 1 << 20;
 const bulkMiB = Number(process.env.TERMBENCH_BULK_MIB || 32);
@@ -68,6 +83,51 @@ async function bulk(label, page, file, bytes, watch = [page]) {
   return rate;
 }
 
+/**
+ * Responsiveness under output: termload streams the file (4 times over) in a scroll region
+ * and shows each key it reads on the last row; 10 keys' round trips are timed while it floods
+ * the screen, then Ctrl-C (a byte to termload, which stops) until its end line is drawn; then
+ * a real `cat` interrupted by SIGINT (Ctrl-C) until the screen is quiet. Longest tasks on watch.
+ */
+async function underLoad(label, page, termload, file, watch = [page]) {
+  await page.bringToFront();
+  for (const p of watch) await resetLongTasks(p);
+  await page.locator(".xterm-helper-textarea").focus();
+  await page.keyboard.type(`${termload} ${file} 4\n`);
+  await page.waitForTimeout(700);
+  const lat = [];
+  let missed = 0;
+  for (let i = 1; i <= 10; i++) {
+    const ms = await keyToMarker(page, "a", `KEY ${i} 61`, 5000);
+    if (ms === null) {
+      missed++;
+      break;
+    } else lat.push(ms);
+    await page.waitForTimeout(100);
+  }
+  const stop = await keyToMarker(page, "Control+C", "TERMLOAD DONE", 60_000);
+  const tasks = [];
+  for (const p of watch) tasks.push(f1(await longestTask(p)));
+  await waitTerminal(page, prompt, 60_000);
+  await page.keyboard.type("clear\n");
+  await waitTerminal(page, /^[^\n]*[$#] *(\n *)*$/);
+  // A real program interrupted by SIGINT: cat of the file (4 times) and Ctrl-C after 0.7 s.
+  await page.keyboard.type(`cat ${file} ${file} ${file} ${file}\n`);
+  await page.waitForTimeout(700);
+  const sigint = await keyToQuiet(page, "Control+C", 1000, 60_000);
+  await waitTerminal(page, prompt, 60_000);
+  await page.keyboard.type("clear\n");
+  await waitTerminal(page, /^[^\n]*[$#] *(\n *)*$/);
+  report(
+    `under output ${label}: key echo max ${f1(Math.max(...lat))} ms, p50 ${f1(quantile(lat, 0.5))} ms (${lat.length} keys${missed ? ", then one not drawn in 5 s" : ""}); ` +
+      `Ctrl-C → stream's end drawn ${stop === null ? "never (60 s)" : f1(stop) + " ms"}; cat + SIGINT → screen quiet after ${sigint === null ? "never (60 s)" : f1(sigint) + " ms"}; ` +
+      `longest main-thread task ${tasks.join(" / ")} ms`,
+  );
+}
+
+const MB = (b) => (b / MiB).toFixed(1);
+const memLine = (m) => `${MB(m.total)} MiB (page ${MB(m.page)}, ${m.workers} Worker(s) ${MB(m.workerHeap)}, wasm memory ${MB(m.wasm)})`;
+
 const dir = mkdtempSync(join(tmpdir(), "tsconnect-termbench-"));
 const file = join(dir, "bulk.txt");
 const bytes = writeBulk(file, bulkMiB * MiB);
@@ -75,6 +135,7 @@ const ref = await startWebPTY();
 copyFileSync(file, join(ref.assets, "bulk.txt"));
 const demo = await startDemo({ grace: "5s" });
 const net = await startConsoleNet({ tagged: ["alpha"] });
+const termload = await goTool("termload");
 const browser = await launch();
 try {
   const context = await browser.newContext({ viewport: { width: 960, height: 600 } });
@@ -120,6 +181,23 @@ try {
   report(
     `bulk ratio to xterm.js alone: demo ${(bDemo / aloneRate).toFixed(2)}, console child ${(bChild / aloneRate).toFixed(2)}, reference ${(bRef / aloneRate).toFixed(2)}`,
   );
+
+  console.log("\n--- responsive under output (goal: keys echo < 100 ms, Ctrl-C stops the screen < 250 ms, tasks ≤ 50 ms)");
+  await underLoad("reference (webpty)", refPage, termload, file);
+  await underLoad("demo page", demoPage, termload, file);
+  await underLoad("console child window (tasks: parent / child)", child, termload, file, [con, child]);
+
+  console.log("\n--- memory of one tab with one session after 100 MiB of output (goal ≤ 150 MiB), and after the session ends");
+  report(`memory demo page before: ${memLine(await memory(demoPage))}`);
+  await demoPage.bringToFront();
+  const ms100 = await timeToMarker(demoPage, "head -c 75M /dev/zero | base64 -w 76; echo TB''DONE", "TBDONE", 240_000);
+  report(`memory demo page after 100 MiB of output (${f1(100 / (ms100 / 1000))} MiB/s): ${memLine(await memory(demoPage))}`);
+  await demoPage.keyboard.type("exit\n");
+  await demoPage.waitForTimeout(2000);
+  report(`memory demo page after exit: ${memLine(await memory(demoPage))}`);
+  await child.close();
+  await con.waitForTimeout(2000);
+  report(`memory console page after its child window closed: ${memLine(await memory(con))}`);
   await context.close();
 } finally {
   await browser.close();

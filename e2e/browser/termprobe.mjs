@@ -169,3 +169,112 @@ export const longestTask = (page) =>
     const l = window.__tb.longtasks;
     return l.length ? Math.max(...l) : 0;
   });
+
+/**
+ * Presses key on page and returns the ms from its keydown until the rows show marker (null
+ * if not within timeout ms).
+ * @param {import("playwright-core").Page} page
+ */
+export async function keyToMarker(page, key, marker, timeout = 10_000) {
+  await page.evaluate((m) => {
+    // @ts-ignore
+    const tb = window.__tb;
+    tb.watch();
+    tb.markStart = null;
+    tb.armMarker(m);
+  }, marker);
+  await page.keyboard.press(key);
+  try {
+    await page.waitForFunction(() => /** @type {any} */ (window).__tb.markerAt !== null, null, { timeout, polling: 20 });
+  } catch {
+    await page.evaluate(() => {
+      // @ts-ignore
+      window.__tb.marker = null;
+    });
+    return null;
+  }
+  return page.evaluate(() => {
+    // @ts-ignore
+    const tb = window.__tb;
+    return tb.markerAt - tb.markStart;
+  });
+}
+
+/**
+ * Presses key and returns the ms from its keydown to the last change of the rows, once they
+ * stayed unchanged for quiet ms (the output stopped on screen); null if still changing after
+ * timeout ms.
+ * @param {import("playwright-core").Page} page
+ */
+export async function keyToQuiet(page, key, quiet = 1000, timeout = 20_000) {
+  await page.evaluate(() => {
+    // @ts-ignore
+    const tb = window.__tb;
+    tb.watch();
+    tb.keyAt = null;
+    document.addEventListener("keydown", (e) => (tb.keyAt ??= e.timeStamp), { capture: true, once: true });
+  });
+  await page.keyboard.press(key);
+  const deadline = Date.now() + timeout;
+  while (Date.now() < deadline) {
+    const r = await page.evaluate(() => {
+      // @ts-ignore
+      const tb = window.__tb;
+      return { idle: performance.now() - tb.lastMutation, stop: tb.lastMutation - tb.keyAt };
+    });
+    if (r.idle >= quiet) return Math.max(0, r.stop);
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  return null;
+}
+
+/**
+ * Memory of a page's session in bytes through the DevTools protocol: the JS heap (used) plus
+ * array buffer backing stores of the page and of each of its Workers, and the Workers'
+ * WebAssembly memories (every WebAssembly.Memory found by Runtime.queryObjects).
+ * @param {import("playwright-core").Page} page
+ */
+export async function memory(page) {
+  const cdp = await page.context().newCDPSession(page);
+  try {
+    const heap = await cdp.send("Runtime.getHeapUsage");
+    const out = { page: heap.usedSize + heap.backingStorageSize, workerHeap: 0, wasm: 0, workers: 0 };
+    /** @type {any[]} */
+    const attached = [];
+    /** @type {Map<number, (m: any) => void>} */
+    const pending = new Map();
+    let id = 0;
+    cdp.on("Target.attachedToTarget", (e) => attached.push(e));
+    cdp.on("Target.receivedMessageFromTarget", (e) => {
+      const m = JSON.parse(e.message);
+      pending.get(m.id)?.(m.result ?? { error: m.error });
+    });
+    // Not flattened: playwright's CDP sessions address only their own target.
+    await cdp.send("Target.setAutoAttach", { autoAttach: true, waitForDebuggerOnStart: false, flatten: false });
+    await new Promise((r) => setTimeout(r, 300));
+    for (const a of attached) {
+      if (a.targetInfo.type !== "worker") continue;
+      out.workers++;
+      /** @type {(method: string, params?: object) => Promise<any>} */
+      const send = (method, params = {}) =>
+        new Promise((resolve) => {
+          const mid = ++id;
+          pending.set(mid, resolve);
+          void cdp.send("Target.sendMessageToTarget", { sessionId: a.sessionId, message: JSON.stringify({ id: mid, method, params }) });
+        });
+      const wh = await send("Runtime.getHeapUsage");
+      out.workerHeap += (wh.usedSize ?? 0) + (wh.backingStorageSize ?? 0);
+      const proto = await send("Runtime.evaluate", { expression: "WebAssembly.Memory.prototype" });
+      const mems = await send("Runtime.queryObjects", { prototypeObjectId: proto.result.objectId });
+      const size = await send("Runtime.callFunctionOn", {
+        objectId: mems.objects.objectId,
+        functionDeclaration: "function () { return this.reduce((s, m) => s + m.buffer.byteLength, 0); }",
+        returnByValue: true,
+      });
+      out.wasm += size.result.value ?? 0;
+    }
+    return { ...out, total: out.page + out.workerHeap + out.wasm };
+  } finally {
+    await cdp.detach().catch(() => {});
+  }
+}
