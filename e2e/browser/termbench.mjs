@@ -8,8 +8,14 @@
 // - responsiveness under output (e2e/tools/termload floods the screen and shows each key it
 //   reads): key round trips, Ctrl-C until the output stops on screen, a real cat + SIGINT;
 // - memory through the DevTools protocol (page + Worker heaps + wasm memory) after 100 MiB of
-//   output, and after the session ends.
-// Run after `make build`: node e2e/browser/termbench.mjs (scripts/bench.sh runs it).
+//   output, and after the session ends;
+// - the hidden parent: headful Chromium under Xvfb, the console tab in the background (its
+//   visibilityState asserted 'hidden') and its child terminal window in front: echo there;
+// - the lossy path: the relay dropping 1% of packets (e2e/tools/lossyrelay): echo and bulk.
+// Run after `make build`: node e2e/browser/termbench.mjs (scripts/bench.sh runs it);
+// TERMBENCH_PARTS=headless,hidden,lossy picks parts, TERMBENCH_KEYS and TERMBENCH_BULK_MIB
+// change the keystroke count (200) and the bulk size (32 MiB).
+import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync, copyFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { tmpdir } from "node:os";
@@ -34,6 +40,8 @@ const MiB = 1 << 20;
 const bulkMiB = Number(process.env.TERMBENCH_BULK_MIB || 32);
 const keystrokes = Number(process.env.TERMBENCH_KEYS || 200);
 const prompt = /[$#] *$/m;
+// Which parts run (all by default): headless (echo, bulk, under output, memory), hidden, lossy.
+const parts = (process.env.TERMBENCH_PARTS || "headless,hidden,lossy").split(",");
 
 /** Writes size bytes of base64 text in 76-column lines (what `base64` prints) to path. */
 function writeBulk(path, size) {
@@ -207,6 +215,53 @@ async function headless() {
 }
 
 /**
+ * The lossy path: a console network whose relay drops 1% of the packets it carries
+ * (e2e/tools/lossyrelay in front of control, which hands out its URL in the DERP map);
+ * echo and bulk in a console child window in headless Chromium.
+ */
+async function lossy() {
+  const tool = await goTool("lossyrelay");
+  let proxy = "";
+  let stats = "";
+  const lnet = await startConsoleNet({
+    tagged: ["alpha"],
+    controlArgs: async (url, n) => {
+      const proc = n.track(spawn(tool, ["--upstream", url, "--drop", "0.01"], { stdio: ["ignore", "pipe", "inherit"] }));
+      proxy = await new Promise((resolve, reject) => {
+        let out = "";
+        proc.stdout.on("data", (d) => {
+          out += d;
+          const m = out.match(/^URL: (\S+)$/m);
+          if (m) resolve(m[1]);
+        });
+        proc.on("exit", (code) => reject(new Error(`lossyrelay exited ${code}`)));
+      });
+      return ["--server-url", proxy];
+    },
+  });
+  const browser = await launch();
+  try {
+    const context = await browser.newContext({ viewport: { width: 960, height: 600 } });
+    await install(context);
+    const con = await context.newPage();
+    await consoleLogin(con, proxy, alice);
+    await con.locator('tr[data-machine="alpha"] .online').waitFor();
+    const dlg = await openSSHDialog(con, "alpha");
+    await dlg.locator('input[name=user][value="root"]').check();
+    const [child] = await Promise.all([context.waitForEvent("page"), dlg.getByRole("button", { name: "Connect" }).click()]);
+    await waitTerminal(child, prompt, 60_000);
+    console.log(`\n--- lossy path: the relay drops 1% of packets (console child window, headless)`);
+    await echo("lossy, console child window", child);
+    await bulk("lossy, console child window", child, file, bytes);
+    stats = await (await fetch(`${proxy}/lossyrelay/stats`)).text();
+    report(`lossy relay: packet frames ${stats.trim()}`);
+  } finally {
+    await browser.close();
+    await lnet.stop();
+  }
+}
+
+/**
  * The hidden parent, in headful Chromium under Xvfb: the console tab in the background
  * (another tab in front of it in its window) with its child terminal window in front; echo
  * in the child beside the reference terminal in the same browser.
@@ -248,8 +303,9 @@ async function hiddenParent() {
 }
 
 try {
-  if (!process.env.TERMBENCH_SKIP_HEADLESS) await headless();
-  await hiddenParent();
+  if (parts.includes("headless")) await headless();
+  if (parts.includes("hidden")) await hiddenParent();
+  if (parts.includes("lossy")) await lossy();
 } finally {
   await net.stop();
   await demo.stop();
