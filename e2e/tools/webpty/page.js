@@ -1,14 +1,17 @@
 // The reference terminal's page: the project's xterm.js (same version and options as
-// npm/src/terminal.ts: DOM renderer, cursorBlink, scrollback 5000, fit) over a WebSocket to
+// npm/src/terminal.ts: DOM renderer, cursorBlink, scrollback 5000, fit, Unicode 11 widths) over a WebSocket to
 // webpty's PTY. With ?local=1 it opens no WebSocket: window.webpty.writeLocal then measures
 // xterm.js alone writing bytes it fetches.
 import { Terminal } from "@xterm/xterm";
 import { FitAddon } from "@xterm/addon-fit";
+import { Unicode11Addon } from "@xterm/addon-unicode11";
 import "@xterm/xterm/css/xterm.css";
 
-const term = new Terminal({ cursorBlink: true, scrollback: 5000 });
+const term = new Terminal({ cursorBlink: true, scrollback: 5000, allowProposedApi: true });
 const fit = new FitAddon();
 term.loadAddon(fit);
+term.loadAddon(new Unicode11Addon());
+term.unicode.activeVersion = "11";
 const el = document.getElementById("term");
 term.open(el);
 fit.fit();
