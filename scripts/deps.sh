@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests use, when they are missing: Chromium for the
-# browser tests and the OpenSSH client for the sshd tests. Needs root (or sudo) to install.
+# browser tests and the OpenSSH client for the sshd tests; Xvfb for the headful terminal benchmark
+# (a hidden parent window) and iproute2 (ip, tc) for its lossy path. Needs root (or sudo) to install.
 set -euo pipefail
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v ssh >/dev/null 2>&1 || need+=(openssh-client)
 command -v scp >/dev/null 2>&1 || need+=(openssh-client)
+command -v Xvfb >/dev/null 2>&1 || need+=(xvfb)
+command -v tc >/dev/null 2>&1 || need+=(iproute2)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 sudo=""
 if [ "$(id -u)" != 0 ]; then
