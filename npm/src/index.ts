@@ -219,7 +219,7 @@ class WorkerIPN implements IPN {
       }
       case "data": {
         // Flow control: the Worker's credit comes back once onData is done with the bytes,
-        // at once, or when the Promise it returned settles (a terminal that has drawn them).
+        // at once, or when the Promise it returned settles (openTerminal: once xterm.js parsed them).
         const { sid } = msg;
         const bytes = msg.data.byteLength;
         const ack = () => this.#post({ t: "ack", sid, bytes });
