@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Prints the performance figures of the budgets in docs/architecture.md: relay packets/s, engine and
 # end-to-end bulk MiB/s (native and wasm), resume after relay outages, an agent's reconnect to control,
-# click-to-prompt in Chromium, wasm size.
+# click-to-prompt in Chromium, terminal echo/bulk/responsiveness/memory in Chromium, wasm size.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WASM_EXEC="$(go env GOROOT)/lib/wasm/go_js_wasm_exec"
@@ -38,6 +38,9 @@ node e2e/browser/outage-bench.mjs | grep -E 'resume after'
 
 step "browser: click to prompt (Chromium, loopback)"
 node e2e/browser/bench.mjs
+
+step "browser: terminal speed beside a plain WebSocket<->PTY terminal and xterm.js alone (Chromium, loopback)"
+node e2e/browser/termbench.mjs
 
 step "wasm size"
 cat npm/dist/size-report.json

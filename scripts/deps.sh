@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests use, when they are missing: Chromium for the
-# browser tests, the OpenSSH client for the sshd tests, and lintian, debootstrap and
-# systemd-analyze for the package's tests (deploy/). Needs root (or sudo) to install.
+# browser tests, the OpenSSH client for the sshd tests, lintian, debootstrap and systemd-analyze
+# for the package's tests (deploy/), Xvfb for the headful terminal benchmark (a hidden parent
+# window) and iproute2 (ip, tc) for its lossy path. Needs root (or sudo) to install.
 set -euo pipefail
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
@@ -10,6 +11,8 @@ command -v scp >/dev/null 2>&1 || need+=(openssh-client)
 command -v lintian >/dev/null 2>&1 || need+=(lintian)
 command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
+command -v Xvfb >/dev/null 2>&1 || need+=(xvfb)
+command -v tc >/dev/null 2>&1 || need+=(iproute2)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 sudo=""
 if [ "$(id -u)" != 0 ]; then

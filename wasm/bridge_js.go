@@ -15,7 +15,8 @@ import (
 //
 // newIPN({controlURL, authKey?, hostname?}) (no authKey: interactive login) returns an Error (bad config) or {run(notify), login(), logout(), ssh(host,
 // user, opts)}; login and logout return Promises; ssh returns {write(Uint8Array),
-// resize(rows, cols), close()}. Terminal data crosses as Uint8Array both ways. Go calls the
+// resize(rows, cols), ack(n), close()}. Terminal data crosses as Uint8Array both ways; output is
+// flow-controlled: at most OutputWindow bytes go to onData before ack(n) returns credit for them. Go calls the
 // page's callbacks synchronously from goroutines: they must return quickly and must not
 // call back into Go synchronously (the npm package's Worker only posts messages).
 
@@ -82,6 +83,7 @@ func jsSSH(p *IPN, host, user string, o js.Value) any {
 	onConnected, onDone := o.Get("onConnected"), o.Get("onDone")
 	s := p.SSH(host, user, SSHOptions{
 		Rows: num(o, "rows"), Cols: num(o, "cols"),
+		OutputWindow: OutputWindow,
 		OnData: func(b []byte) {
 			if onData.Type() == js.TypeFunction {
 				u8 := jsUint8Array.New(len(b))
@@ -129,6 +131,11 @@ func jsSSH(p *IPN, host, user string, o js.Value) any {
 		s.Write(b)
 	})
 	fn("resize", func(args []js.Value) { s.Resize(arg(args, 0).Int(), arg(args, 1).Int()) })
+	fn("ack", func(args []js.Value) {
+		if v := arg(args, 0); v.Type() == js.TypeNumber {
+			s.Ack(v.Int())
+		}
+	})
 	fn("close", func(args []js.Value) { s.Close() })
 	return obj
 }

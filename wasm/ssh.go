@@ -21,6 +21,11 @@ type SSHOptions struct {
 	Rows, Cols int
 	// OnData receives terminal output; the slice is valid only during the call.
 	OnData func(p []byte)
+	// OutputWindow, if > 0, is flow control: OnData is not given more than this many bytes
+	// that the page has not acknowledged with SSHSession.Ack (one chunk larger than the window
+	// passes when nothing is unacknowledged). While the window is full the session stops
+	// reading the SSH channel, and the remote blocks once the channel's window is used up.
+	OutputWindow int
 	// OnBanner receives each authentication banner as it arrives (a held check-mode login
 	// sends one with the URL to re-authenticate at), as text: which of its links a page may
 	// act on is decided in one place, by the npm package (npm/src/banner.ts), with the
@@ -40,6 +45,7 @@ type SSHOptions struct {
 type SSHSession struct {
 	ctx    context.Context
 	cancel context.CancelFunc
+	out    *credit // nil without OutputWindow
 
 	mu      sync.Mutex
 	pending [][]byte
@@ -55,6 +61,15 @@ type SSHSession struct {
 func (p *IPN) SSH(host, user string, opts SSHOptions) *SSHSession {
 	ctx, cancel := context.WithCancel(p.ctx)
 	s := &SSHSession{ctx: ctx, cancel: cancel, wake: make(chan struct{}, 1), rows: opts.Rows, cols: opts.Cols}
+	if opts.OutputWindow > 0 && opts.OnData != nil {
+		s.out = newCredit(opts.OutputWindow)
+		onData := opts.OnData
+		opts.OnData = func(b []byte) {
+			if s.out.acquire(ctx, len(b)) {
+				onData(b)
+			}
+		}
+	}
 	p.goSafe(func() {
 		code, err := p.runSSH(s, host, user, opts)
 		cancel()
@@ -177,6 +192,13 @@ func (s *SSHSession) Resize(rows, cols int) {
 	s.rows, s.cols, s.resized = rows, cols, true
 	s.mu.Unlock()
 	s.poke()
+}
+
+// Ack returns n bytes of output credit (SSHOptions.OutputWindow): the page is done with them.
+func (s *SSHSession) Ack(n int) {
+	if s.out != nil {
+		s.out.release(n)
+	}
 }
 
 // Close ends the session; OnDone follows.

@@ -70,6 +70,7 @@ func DialLimit(ctx context.Context, url, subprotocol string, maxMessage int64) (
 	for i, name := range handlerNames {
 		c.ws.Set(name, c.funcs[i])
 	}
+	c.flushFunc = js.FuncOf(c.onFlush)
 	select {
 	case <-c.dialed:
 	case <-ctx.Done():
@@ -98,6 +99,12 @@ type conn struct {
 	funcs      []js.Func
 	q          *recvQueue
 	wmu        sync.Mutex // one Write at a time, so messages keep their order
+	flushFunc  js.Func    // onFlush, queued as a microtask by the first Write after a send
+
+	omu    sync.Mutex
+	out    []byte // written, not yet sent: one message once Go pauses
+	queued bool   // a flush microtask is queued (flushFunc is released only when none is)
+	shut   bool   // Close ran: nothing more is queued
 
 	mu        sync.Mutex
 	dialed    chan struct{} // closed when the dial ends: open, failed or closed
@@ -210,8 +217,11 @@ func (c *conn) failConn(err error) {
 // Read reads received bytes, waiting for some. It returns io.EOF after a normal close by the server.
 func (c *conn) Read(p []byte) (int, error) { return c.q.read(p) }
 
-// Write sends p as one binary message. It does not wait for the bytes to leave, only, when more
-// than maxBuffered bytes are still unsent, for the socket to drain below that.
+// Write queues p to be sent. The writes of one run of Go (until it pauses and JavaScript runs:
+// a microtask) go out as one binary message, so a burst of WireGuard packets and TCP ACKs costs
+// one send, not one each, and a lone keystroke is not delayed by any timer. Write does not wait
+// for the bytes to leave, only, when more than maxBuffered bytes are unsent, for the socket to
+// drain below that.
 func (c *conn) Write(p []byte) (int, error) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
@@ -225,7 +235,10 @@ func (c *conn) Write(p []byte) (int, error) {
 		if !dl.IsZero() && !time.Now().Before(dl) {
 			return 0, os.ErrDeadlineExceeded
 		}
-		if c.ws.Get("bufferedAmount").Int() <= maxBuffered {
+		c.omu.Lock()
+		unsent := len(c.out)
+		c.omu.Unlock()
+		if unsent+c.ws.Get("bufferedAmount").Int() <= maxBuffered {
 			break
 		}
 		time.Sleep(2 * time.Millisecond) // JavaScript runs and the socket drains meanwhile
@@ -233,12 +246,58 @@ func (c *conn) Write(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	u8 := uint8Array.New(len(p))
-	js.CopyBytesToJS(u8, p)
-	if err := catch(func() { c.ws.Call("send", u8) }); err != nil {
-		return 0, fmt.Errorf("wsconn: sending to %s: %w", c.url, err)
+	c.omu.Lock()
+	if c.shut {
+		c.omu.Unlock()
+		return 0, net.ErrClosed
+	}
+	c.out = append(c.out, p...)
+	schedule := !c.queued
+	c.queued = true
+	c.omu.Unlock()
+	if schedule {
+		if err := catch(func() { js.Global().Call("queueMicrotask", c.flushFunc) }); err != nil {
+			c.omu.Lock()
+			c.queued = false
+			c.omu.Unlock()
+			c.flush() // no microtasks: send at once
+		}
 	}
 	return len(p), nil
+}
+
+// onFlush is the flush microtask. After Close it releases itself, as Close cannot while it is queued.
+func (c *conn) onFlush(js.Value, []js.Value) any {
+	c.omu.Lock()
+	c.queued = false
+	c.omu.Unlock()
+	c.flush()
+	c.mu.Lock()
+	closed := c.closed
+	c.mu.Unlock()
+	if closed {
+		go c.flushFunc.Release()
+	}
+	return nil
+}
+
+// flush sends the queued bytes as one message; a failed send fails the connection.
+func (c *conn) flush() {
+	c.omu.Lock()
+	b := c.out
+	c.out = nil
+	c.omu.Unlock()
+	c.mu.Lock()
+	closed := c.closed || c.werr != nil
+	c.mu.Unlock()
+	if len(b) == 0 || closed {
+		return
+	}
+	u8 := uint8Array.New(len(b))
+	js.CopyBytesToJS(u8, b)
+	if err := catch(func() { c.ws.Call("send", u8) }); err != nil {
+		c.failConn(fmt.Errorf("wsconn: sending to %s: %w", c.url, err))
+	}
 }
 
 // Close closes the socket and releases its handlers; a pending Read returns net.ErrClosed.
@@ -248,6 +307,9 @@ func (c *conn) Close() error {
 		c.mu.Unlock()
 		return nil
 	}
+	c.mu.Unlock()
+	c.flush() // what was written before Close still goes out, ahead of the close frame
+	c.mu.Lock()
 	c.closed = true
 	c.werr = net.ErrClosed
 	c.endDial()
@@ -261,6 +323,13 @@ func (c *conn) Close() error {
 	})
 	for _, f := range c.funcs {
 		f.Release()
+	}
+	c.omu.Lock()
+	c.shut = true
+	queued := c.queued
+	c.omu.Unlock()
+	if !queued {
+		c.flushFunc.Release()
 	}
 	return nil
 }

@@ -3,6 +3,7 @@
 package wsconn
 
 import (
+	"bufio"
 	"context"
 	"io"
 	"os"
@@ -59,4 +60,31 @@ func TestBrowserLaggingReader(t *testing.T) {
 		t.Fatalf("read %d bytes after the failure; want the queue dropped", n)
 	}
 	t.Logf("lagging reader: %v", err)
+}
+
+// TestBrowserCoalescesWrites checks that the writes of one run of Go leave as one message (the
+// server answers each message with its length), and that a later write is not held back.
+func TestBrowserCoalescesWrites(t *testing.T) {
+	base := os.Getenv("WSCONN_ECHO_URL")
+	if base == "" {
+		t.Skip("WSCONN_ECHO_URL is not set: run the host test TestJS")
+	}
+	nc, err := Dial(context.Background(), base+"/sizes", testSubprotocol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	r := bufio.NewReader(nc)
+	for _, p := range []string{"ab", "cde", "f"} {
+		if _, err := nc.Write([]byte(p)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if line, err := r.ReadString('\n'); err != nil || line != "6\n" {
+		t.Fatalf("three writes in one run arrived as messages of %q (%v), want one of 6 bytes", line, err)
+	}
+	nc.Write([]byte("g"))
+	if line, err := r.ReadString('\n'); err != nil || line != "1\n" {
+		t.Fatalf("a lone write arrived as %q (%v), want a message of 1 byte", line, err)
+	}
 }

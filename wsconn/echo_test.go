@@ -3,6 +3,7 @@
 package wsconn
 
 import (
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -12,8 +13,8 @@ import (
 	"github.com/coder/websocket"
 )
 
-// newTestServer starts a WebSocket server on loopback: /echo echoes every message, /big sends one
-// 100 KiB message, /flood sends 16 MiB without reading, /nosub accepts without the subprotocol.
+// newTestServer starts a WebSocket server on loopback: /echo echoes every message, /sizes answers each
+// message with its length and a newline, /big sends one 100 KiB message, /flood sends 16 MiB without reading, /nosub accepts without the subprotocol.
 func newTestServer(t *testing.T) *httptest.Server {
 	t.Helper()
 	mux := http.NewServeMux()
@@ -37,6 +38,22 @@ func newTestServer(t *testing.T) *httptest.Server {
 				return
 			}
 			if err := wc.Write(r.Context(), typ, b); err != nil {
+				return
+			}
+		}
+	})
+	mux.HandleFunc("/sizes", func(w http.ResponseWriter, r *http.Request) {
+		wc := accept(w, r, testSubprotocol)
+		if wc == nil {
+			return
+		}
+		defer wc.CloseNow()
+		for {
+			_, b, err := wc.Read(r.Context())
+			if err != nil {
+				return
+			}
+			if err := wc.Write(r.Context(), websocket.MessageBinary, fmt.Appendf(nil, "%d\n", len(b))); err != nil {
 				return
 			}
 		}

@@ -102,6 +102,102 @@ export async function launch({ args = [] } = {}) {
   return browser;
 }
 
+/**
+ * Launches Chromium headful on an X display (see startXvfb) as a user's browser runs: without
+ * playwright's focus emulation (which keeps every page visible) and background-throttling
+ * switches, so a background tab is really hidden and throttled. Playwright attaches over CDP;
+ * use the returned default context. close() ends the browser and its profile.
+ * @param {string} display
+ */
+export async function launchHeadful(display) {
+  const profile = mkdtempSync(join(tmpdir(), "tsconnect-chromium-"));
+  const proc = spawn(
+    process.env.CHROMIUM || "/usr/bin/chromium",
+    [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-background-networking",
+      "--disable-quic",
+      "--no-first-run",
+      "--no-default-browser-check",
+      "--disable-component-update",
+      "--disable-sync",
+      "--disable-popup-blocking",
+      "--password-store=basic",
+      `--user-data-dir=${profile}`,
+      "--remote-debugging-address=127.0.0.1",
+      "--remote-debugging-port=0",
+      "about:blank",
+    ],
+    { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, DISPLAY: display } },
+  );
+  let err = "";
+  const ws = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`chromium printed no DevTools URL in 30 s:\n${err}`)), 30_000);
+    proc.stderr.on("data", (d) => {
+      err += d;
+      const m = err.match(/DevTools listening on (ws:\/\/\S+)/);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
+    });
+    proc.on("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`chromium exited ${code}:\n${err}`));
+    });
+  });
+  // noDefaults: the default context gets none of playwright's overrides (focus emulation).
+  const browser = await chromium.connectOverCDP(ws, /** @type {any} */ ({ noDefaults: true }));
+  return {
+    browser,
+    context: browser.contexts()[0],
+    async close() {
+      await browser.close().catch(() => {});
+      if (proc.exitCode === null && proc.signalCode === null) {
+        proc.kill("SIGTERM");
+        await new Promise((r) => proc.on("exit", r));
+      }
+      rmSync(profile, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * Starts Xvfb on a free display (for headful Chromium: pages that can really be hidden);
+ * resolves with the display (":N") and stop().
+ */
+export async function startXvfb() {
+  const proc = spawn("Xvfb", ["-displayfd", "3", "-screen", "0", "1600x1000x24", "-nolisten", "tcp"], {
+    stdio: ["ignore", "ignore", "pipe", "pipe"],
+  });
+  let err = "";
+  proc.stderr?.on("data", (d) => {
+    err += d;
+  });
+  const display = await new Promise((resolve, reject) => {
+    let out = "";
+    const timer = setTimeout(() => reject(new Error(`Xvfb printed no display in 10 s:\n${err}`)), 10_000);
+    proc.stdio[3]?.on("data", (d) => {
+      out += d;
+      if (out.includes("\n")) {
+        clearTimeout(timer);
+        resolve(`:${out.trim()}`);
+      }
+    });
+    proc.on("error", reject);
+    proc.on("exit", (code) => reject(new Error(`Xvfb exited ${code}:\n${err}`)));
+  });
+  return {
+    display,
+    async stop() {
+      if (proc.exitCode !== null || proc.signalCode !== null) return;
+      proc.kill("SIGTERM");
+      await new Promise((r) => proc.on("exit", r));
+    },
+  };
+}
+
 /** Returns the terminal's visible text (xterm's DOM renderer draws rows as text). */
 export async function terminalText(page) {
   return page.evaluate(() => {

@@ -6,6 +6,7 @@
 export const deps = {
   "@xterm/xterm": "6.0.0",
   "@xterm/addon-fit": "0.11.0",
+  "@xterm/addon-unicode11": "0.9.0",
   "@xterm/addon-web-links": "0.12.0",
   esbuild: "0.28.2",
   vite: "7",

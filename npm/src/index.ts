@@ -217,9 +217,21 @@ class WorkerIPN implements IPN {
         else p?.resolve();
         break;
       }
-      case "data":
-        this.#sessions.get(msg.sid)?.onData(new Uint8Array(msg.data));
+      case "data": {
+        // Flow control: the Worker's credit comes back once onData is done with the bytes,
+        // at once, or when the Promise it returned settles (openTerminal: once xterm.js parsed them).
+        const { sid } = msg;
+        const bytes = msg.data.byteLength;
+        const ack = () => this.#post({ t: "ack", sid, bytes });
+        let r: unknown;
+        try {
+          r = this.#sessions.get(sid)?.onData(new Uint8Array(msg.data));
+        } finally {
+          if (typeof (r as PromiseLike<void> | undefined)?.then === "function") (r as PromiseLike<void>).then(ack, ack);
+          else ack();
+        }
         break;
+      }
       case "banner":
         this.#sessions.get(msg.sid)?.onBanner?.(msg.text, bannerCheckURL(msg.text, this.#controlURL));
         break;

@@ -16,6 +16,8 @@ export type ToWorker =
   | { t: "call"; id: number; method: "login" | "logout" }
   | { t: "ssh"; sid: number; host: string; user: string; rows: number; cols: number }
   | { t: "write"; sid: number; data: ArrayBuffer }
+  /** The page is done with one data message (bytes long): flow-control credit back, one per message. */
+  | { t: "ack"; sid: number; bytes: number }
   | { t: "resize"; sid: number; rows: number; cols: number }
   | { t: "close"; sid: number };
 
@@ -70,6 +72,8 @@ export interface GoIPN {
 /** ssh's result; its methods are released after onDone. */
 export interface GoSession {
   write(data: Uint8Array): void;
+  /** Returns output credit: at most the wasm's OutputWindow bytes go unacknowledged. */
+  ack(bytes: number): void;
   resize(rows: number, cols: number): void;
   close(): void;
 }

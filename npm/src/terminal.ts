@@ -3,6 +3,7 @@
 // session and the Go runtime stay here). @xterm/* are peer dependencies, left external.
 
 import { FitAddon } from "@xterm/addon-fit";
+import { Unicode11Addon } from "@xterm/addon-unicode11";
 import { WebLinksAddon } from "@xterm/addon-web-links";
 import { Terminal } from "@xterm/xterm";
 import type { IPN, IPNError, SSHSession } from "../types/index.js";
@@ -168,7 +169,12 @@ export const openTerminal: typeof API.openTerminal = (ipn: IPN, target, options:
       },
     },
     ...options.terminalOptions,
+    allowProposedApi: true,
   });
+  // Character widths as the remote's wcwidth counts them (emoji two cells): Unicode 11, not
+  // xterm.js's built-in Unicode 6 (its `unicode` API is a proposed one, allowed here only).
+  term.loadAddon(new Unicode11Addon());
+  term.unicode.activeVersion = "11";
   // The remote may not write the clipboard: OSC 52 is swallowed (even if a clipboard addon is loaded before).
   term.parser.registerOscHandler(52, () => true);
   // Window titles (OSC 0/1/2) are the remote's: never put on this page or its windows.
@@ -215,7 +221,8 @@ export const openTerminal: typeof API.openTerminal = (ipn: IPN, target, options:
     const s = ipn.ssh(host, user, {
       rows: term.rows,
       cols: term.cols,
-      onData: (data) => term.write(data),
+      // Flow control: output not parsed yet by xterm.js holds back the session's credit.
+      onData: (data) => new Promise<void>((parsed) => term.write(data, parsed)),
       onBanner: (text, url) => {
         term.write(text.replace(/\r?\n/g, "\r\n"));
         options.onBanner?.(text, url);

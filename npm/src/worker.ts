@@ -13,7 +13,71 @@ const scope = self as unknown as {
   __tsconnect?: GoGlobal;
 };
 
-const post = (msg: FromWorker, transfer?: Transferable[]) => scope.postMessage(msg, transfer ?? []);
+const postNow = (msg: FromWorker, transfer?: Transferable[]) => scope.postMessage(msg, transfer ?? []);
+
+// Terminal output is coalesced, without timers: a session has at most maxUnacked data messages
+// in the page not yet acknowledged; while it has that many, Go's chunks (often one WireGuard
+// packet's worth per run of Go) pile up here and go as one message when an acknowledgement comes
+// (Nagle's rule, clocked by how fast the terminal parses). With fewer in flight they go once Go
+// pauses (a microtask runs only then), so an echo is never held back. Go's own flow-control
+// window (wasm/flow.go) bounds what can pile up. Any other message first sends the data before it.
+const maxUnacked = 2;
+const outbox = new Map<number, { chunks: Uint8Array[]; bytes: number; unacked: number }>();
+let flushQueued = false;
+
+function box(sid: number) {
+  let b = outbox.get(sid);
+  if (!b) outbox.set(sid, (b = { chunks: [], bytes: 0, unacked: 0 }));
+  return b;
+}
+
+function sendData(sid: number) {
+  const b = outbox.get(sid);
+  if (!b || b.bytes === 0) return;
+  let data = b.chunks[0] as Uint8Array;
+  if (b.chunks.length > 1) {
+    data = new Uint8Array(b.bytes);
+    let at = 0;
+    for (const c of b.chunks) {
+      data.set(c, at);
+      at += c.length;
+    }
+  }
+  b.chunks = [];
+  b.bytes = 0;
+  b.unacked++;
+  const buf = data.buffer as ArrayBuffer;
+  postNow({ t: "data", sid, data: buf }, [buf]);
+}
+
+/** Sends what may go now: all of it when force (another message must follow the data). */
+function flushData(force = false) {
+  flushQueued = false;
+  for (const [sid, b] of outbox) if (force || b.unacked < maxUnacked) sendData(sid);
+}
+
+function queueData(sid: number, data: Uint8Array) {
+  const b = box(sid);
+  b.chunks.push(data);
+  b.bytes += data.length;
+  if (b.unacked < maxUnacked && !flushQueued) {
+    flushQueued = true;
+    queueMicrotask(() => flushData());
+  }
+}
+
+/** The page acknowledged one data message of sid. */
+function dataAcked(sid: number) {
+  const b = outbox.get(sid);
+  if (!b) return;
+  b.unacked = Math.max(b.unacked - 1, 0);
+  if (b.unacked < maxUnacked) sendData(sid);
+}
+
+const post = (msg: FromWorker, transfer?: Transferable[]) => {
+  flushData(true);
+  postNow(msg, transfer);
+};
 
 // The last lines the Go runtime printed (wasm_exec.js writes them with console.log), so a
 // crash report carries the panic message and stack.
@@ -64,13 +128,14 @@ function handle(msg: ToWorker, ipn: GoIPN) {
       const s = ipn.ssh(msg.host, msg.user, {
         rows: msg.rows,
         cols: msg.cols,
-        onData: (data) => post({ t: "data", sid, data: data.buffer as ArrayBuffer }, [data.buffer as ArrayBuffer]),
+        onData: (data) => queueData(sid, data),
         onBanner: (text) => post({ t: "banner", sid, text }),
         onProgress: (text) => post({ t: "progress", sid, text }),
         onConnected: () => post({ t: "connected", sid }),
         onDone: (exitCode, error) => {
           sessions.delete(sid);
           post({ t: "done", sid, exitCode, ...(error ? { error: toWire(error) } : {}) });
+          outbox.delete(sid);
         },
       });
       sessions.set(sid, s);
@@ -78,6 +143,10 @@ function handle(msg: ToWorker, ipn: GoIPN) {
     }
     case "write":
       sessions.get(msg.sid)?.write(new Uint8Array(msg.data));
+      break;
+    case "ack":
+      dataAcked(msg.sid);
+      sessions.get(msg.sid)?.ack(msg.bytes);
       break;
     case "resize":
       sessions.get(msg.sid)?.resize(msg.rows, msg.cols);

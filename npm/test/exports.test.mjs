@@ -15,7 +15,7 @@ test("package.json declares an ESM package with types and a .wasm subpath", () =
   assert.equal(pkg.exports["."].types, "./dist/index.d.ts");
   assert.equal(pkg.exports["./terminal"].types, "./dist/terminal.d.ts");
   assert.equal(pkg.exports["./tsconnect.wasm"], "./dist/tsconnect.wasm");
-  for (const dep of ["@xterm/xterm", "@xterm/addon-fit", "@xterm/addon-web-links"]) {
+  for (const dep of ["@xterm/xterm", "@xterm/addon-fit", "@xterm/addon-unicode11", "@xterm/addon-web-links"]) {
     assert.ok(pkg.peerDependencies[dep], `${dep} is a peer dependency`);
     assert.equal(pkg.peerDependenciesMeta[dep]?.optional, true, `${dep} is optional (the main entry needs none)`);
   }
@@ -68,6 +68,7 @@ test("the terminal entry keeps xterm external (a peer dependency)", () => {
   const src = readFileSync(fileURLToPath(import.meta.resolve(`${pkg.name}/terminal`)), "utf8");
   assert.match(src, /from "@xterm\/xterm"/);
   assert.match(src, /from "@xterm\/addon-fit"/);
+  assert.match(src, /from "@xterm\/addon-unicode11"/);
   assert.match(src, /from "@xterm\/addon-web-links"/);
   assert.ok(src.length < 20_000, "terminal.js seems to bundle xterm");
 });

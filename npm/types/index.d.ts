@@ -139,8 +139,13 @@ export interface IPNCallbacks {
 
 /** Options and callbacks of {@link IPN.ssh}. */
 export interface SSHOptions {
-  /** Receives terminal output, byte-exact. */
-  onData(data: Uint8Array): void;
+  /**
+   * Receives terminal output, byte-exact. Flow control: return a Promise that settles once the
+   * bytes are consumed (xterm.js: `new Promise((done) => term.write(data, done))`) and the
+   * session stops reading from the remote while about 1 MiB is unconsumed, so the remote
+   * blocks instead of output piling up in the page; returning nothing consumes at once.
+   */
+  onData(data: Uint8Array): void | Promise<void>;
   /** Initial terminal height in rows. Default 24. */
   rows?: number;
   /** Initial terminal width in columns. Default 80. */

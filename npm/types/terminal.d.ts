@@ -1,6 +1,6 @@
 /**
  * @tsconnect/connect/terminal — an SSH session drawn by xterm.js (peer dependencies
- * `@xterm/xterm`, `@xterm/addon-fit` and `@xterm/addon-web-links`; include
+ * `@xterm/xterm`, `@xterm/addon-fit`, `@xterm/addon-unicode11` and `@xterm/addon-web-links`; include
  * `@xterm/xterm/css/xterm.css` in the page). Copy on select, paste and clickable links work.
  */
 import type { ITerminalOptions, Terminal } from "@xterm/xterm";
