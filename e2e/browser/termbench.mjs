@@ -154,11 +154,10 @@ const memLine = (m) => `${MB(m.total)} MiB (page ${MB(m.page)}, ${m.workers} Wor
 const dir = mkdtempSync(join(tmpdir(), "tsconnect-termbench-"));
 const file = join(dir, "bulk.txt");
 const bytes = writeBulk(file, bulkMiB * MiB);
-const ref = await startWebPTY();
-copyFileSync(file, join(ref.assets, "bulk.txt"));
-const demo = await startDemo({ grace: "5s" });
-const net = await startConsoleNet({ tagged: ["alpha"] });
-const termload = await goTool("termload");
+/** @type {any} */ let ref;
+/** @type {any} */ let demo;
+/** @type {any} */ let net;
+/** @type {string} */ let termload = "";
 /** Everything in headless Chromium. */
 async function headless() {
   const browser = await launch();
@@ -299,13 +298,21 @@ async function hiddenParent() {
   }
 }
 
+/** Stops what started, newest first. @type {(() => Promise<void>)[]} */
+const stops = [];
 try {
+  ref = await startWebPTY();
+  stops.push(() => ref.stop());
+  copyFileSync(file, join(ref.assets, "bulk.txt"));
+  demo = await startDemo({ grace: "5s" });
+  stops.push(() => demo.stop());
+  net = await startConsoleNet({ tagged: ["alpha"] });
+  stops.push(() => net.stop());
+  termload = await goTool("termload");
   if (parts.includes("headless")) await headless();
   if (parts.includes("hidden")) await hiddenParent();
   if (parts.includes("lossy")) await lossy();
 } finally {
-  await net.stop();
-  await demo.stop();
-  await ref.stop();
+  for (const stop of stops.reverse()) await stop();
   rmSync(dir, { recursive: true, force: true });
 }
