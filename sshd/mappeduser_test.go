@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"tsconnect/internal/opensshtest"
+	"tsconnect/internal/pty"
 	"tsconnect/sshd/sshdtest"
 )
 
@@ -127,12 +128,12 @@ func TestOpenSSHMappedUser(t *testing.T) {
 // returns what it printed.
 func (c *opensshClient) sshOnTerminal(t *testing.T, user string, rows, cols uint32, command string) string {
 	t.Helper()
-	master, slave, err := openPTY()
+	master, slave, err := pty.Open()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer master.Close()
-	setWinsize(master, cols, rows, 0, 0)
+	pty.SetSize(master, cols, rows, 0, 0)
 	cmd := exec.Command("ssh", append(c.Opts(), "-tt", "-p", c.Port, "-l", user, c.Host, command)...)
 	cmd.Env = append(os.Environ(), "HOME="+c.Home, "TERM=xterm-tsc")
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave

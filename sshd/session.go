@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"tsconnect/internal/pty"
 	"tsconnect/internal/safetext"
 )
 
@@ -132,7 +133,7 @@ func (s *session) handle(req *ssh.Request) (ok bool, then func()) {
 		}
 		s.pty.Cols, s.pty.Rows, s.pty.WPx, s.pty.HPx = w.Cols, w.Rows, w.WPx, w.HPx
 		if s.proc != nil && s.proc.pty != nil {
-			return setWinsize(s.proc.pty, w.Cols, w.Rows, w.WPx, w.HPx) == nil, nil
+			return pty.SetSize(s.proc.pty, w.Cols, w.Rows, w.WPx, w.HPx) == nil, nil
 		}
 		return true, nil
 	case "shell":

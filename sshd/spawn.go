@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+
+	"tsconnect/internal/pty"
 )
 
 // processSpec is what a session runs: the seam where a later issue switches to the mapped
@@ -54,7 +56,7 @@ func startProcess(spec processSpec) (*process, error) {
 		}
 	}
 	if spec.PTY != nil {
-		master, slave, err := openPTY()
+		master, slave, err := pty.Open()
 		if err != nil {
 			return nil, fmt.Errorf("open a terminal: %w", err)
 		}
@@ -67,7 +69,7 @@ func startProcess(spec processSpec) (*process, error) {
 			closeAll([]*os.File{master, slave})
 			return nil, fmt.Errorf("terminal modes: %w", err)
 		}
-		setWinsize(master, r.Cols, r.Rows, r.WPx, r.HPx)
+		pty.SetSize(master, r.Cols, r.Rows, r.WPx, r.HPx)
 		term := r.Term
 		if term == "" {
 			term = "dumb"

@@ -11,15 +11,13 @@ import (
 
 var errUnsupported = errors.New("sessions are only supported on Linux")
 
-func canRunAs(*account) error                                   { return errUnsupported }
-func sysProcAttr(*account, bool) *syscall.SysProcAttr           { return nil }
-func chownPTY(*os.File, *account) error                         { return errUnsupported }
-func openPTY() (master, slave *os.File, err error)              { return nil, nil, errUnsupported }
-func setWinsize(*os.File, uint32, uint32, uint32, uint32) error { return errUnsupported }
-func applyTerminalModes(*os.File, []byte) error                 { return errUnsupported }
-func hangupGroup(int)                                           {}
-func killProcessSession(int, time.Duration)                     {}
-func unixSignalName(sig syscall.Signal) string                  { return sig.String() }
+func canRunAs(*account) error                         { return errUnsupported }
+func sysProcAttr(*account, bool) *syscall.SysProcAttr { return nil }
+func chownPTY(*os.File, *account) error               { return errUnsupported }
+func applyTerminalModes(*os.File, []byte) error       { return errUnsupported }
+func hangupGroup(int)                                 {}
+func killProcessSession(int, time.Duration)           {}
+func unixSignalName(sig syscall.Signal) string        { return sig.String() }
 
 // signalsByName is empty where sessions are unsupported.
 var signalsByName = map[string]syscall.Signal{}

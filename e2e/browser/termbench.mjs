@@ -65,6 +65,21 @@ function report(line) {
   results.push(line);
 }
 
+/**
+ * Logs alice into the console at url in a new page of context and opens an SSH session to
+ * alpha as root; resolves with the console page and the child window at its prompt.
+ */
+async function openConsoleChild(context, url, timeout = 30_000) {
+  const con = await context.newPage();
+  await consoleLogin(con, url, alice);
+  await con.locator('tr[data-machine="alpha"] .online').waitFor();
+  const dlg = await openSSHDialog(con, "alpha");
+  await dlg.locator('input[name=user][value="root"]').check();
+  const [child] = await Promise.all([context.waitForEvent("page"), dlg.getByRole("button", { name: "Connect" }).click()]);
+  await waitTerminal(child, prompt, timeout);
+  return { con, child };
+}
+
 /** Echo figures of one terminal. */
 async function echo(label, page, front = true) {
   if (front) await page.bringToFront();
@@ -139,11 +154,10 @@ const memLine = (m) => `${MB(m.total)} MiB (page ${MB(m.page)}, ${m.workers} Wor
 const dir = mkdtempSync(join(tmpdir(), "tsconnect-termbench-"));
 const file = join(dir, "bulk.txt");
 const bytes = writeBulk(file, bulkMiB * MiB);
-const ref = await startWebPTY();
-copyFileSync(file, join(ref.assets, "bulk.txt"));
-const demo = await startDemo({ grace: "5s" });
-const net = await startConsoleNet({ tagged: ["alpha"] });
-const termload = await goTool("termload");
+/** @type {any} */ let ref;
+/** @type {any} */ let demo;
+/** @type {any} */ let net;
+/** @type {string} */ let termload = "";
 /** Everything in headless Chromium. */
 async function headless() {
   const browser = await launch();
@@ -169,13 +183,7 @@ async function headless() {
     await waitTerminal(demoPage, prompt);
 
     // A console child window.
-    const con = await context.newPage();
-    await consoleLogin(con, net.url, alice);
-    await con.locator('tr[data-machine="alpha"] .online').waitFor();
-    const dlg = await openSSHDialog(con, "alpha");
-    await dlg.locator('input[name=user][value="root"]').check();
-    const [child] = await Promise.all([context.waitForEvent("page"), dlg.getByRole("button", { name: "Connect" }).click()]);
-    await waitTerminal(child, prompt, 30_000);
+    const { con, child } = await openConsoleChild(context, net.url, 30_000);
 
     console.log(`\n--- keystroke echo, keydown → rows change, ${keystrokes} keystrokes (goal: p50 ≤ 1.2× reference, p99 ≤ 20 ms)`);
     const eRef = await echo("reference (webpty)", refPage);
@@ -243,13 +251,7 @@ async function lossy() {
   try {
     const context = await browser.newContext({ viewport: { width: 960, height: 600 } });
     await install(context);
-    const con = await context.newPage();
-    await consoleLogin(con, proxy, alice);
-    await con.locator('tr[data-machine="alpha"] .online').waitFor();
-    const dlg = await openSSHDialog(con, "alpha");
-    await dlg.locator('input[name=user][value="root"]').check();
-    const [child] = await Promise.all([context.waitForEvent("page"), dlg.getByRole("button", { name: "Connect" }).click()]);
-    await waitTerminal(child, prompt, 60_000);
+    const { con, child } = await openConsoleChild(context, proxy, 60_000);
     console.log(`\n--- lossy path: the relay drops 1% of packets (console child window, headless)`);
     await echo("lossy, console child window", child);
     await bulk("lossy, console child window", child, file, bytes);
@@ -275,13 +277,7 @@ async function hiddenParent() {
     const refPage = await context.newPage();
     await refPage.goto(ref.url);
     await waitTerminal(refPage, prompt);
-    const con = await context.newPage();
-    await consoleLogin(con, net.url, alice);
-    await con.locator('tr[data-machine="alpha"] .online').waitFor();
-    const dlg = await openSSHDialog(con, "alpha");
-    await dlg.locator('input[name=user][value="root"]').check();
-    const [child] = await Promise.all([context.waitForEvent("page"), dlg.getByRole("button", { name: "Connect" }).click()]);
-    await waitTerminal(child, prompt, 30_000);
+    const { con, child } = await openConsoleChild(context, net.url, 30_000);
     console.log(`\n--- hidden parent (headful Chromium under Xvfb): echo, ${keystrokes} keystrokes (goal as above)`);
     const eRef = await echo("reference (webpty), headful", refPage);
     // Another tab in front of the console in its window: the console page is hidden.
@@ -302,13 +298,21 @@ async function hiddenParent() {
   }
 }
 
+/** Stops what started, newest first. @type {(() => Promise<void>)[]} */
+const stops = [];
 try {
+  ref = await startWebPTY();
+  stops.push(() => ref.stop());
+  copyFileSync(file, join(ref.assets, "bulk.txt"));
+  demo = await startDemo({ grace: "5s" });
+  stops.push(() => demo.stop());
+  net = await startConsoleNet({ tagged: ["alpha"] });
+  stops.push(() => net.stop());
+  termload = await goTool("termload");
   if (parts.includes("headless")) await headless();
   if (parts.includes("hidden")) await hiddenParent();
   if (parts.includes("lossy")) await lossy();
 } finally {
-  await net.stop();
-  await demo.stop();
-  await ref.stop();
+  for (const stop of stops.reverse()) await stop();
   rmSync(dir, { recursive: true, force: true });
 }

@@ -46,6 +46,10 @@ export async function startWebPTY() {
       clearTimeout(timer);
       reject(new Error(`webpty exited ${code}:\n${out}`));
     });
+  }).catch((e) => {
+    proc.kill("SIGTERM");
+    rmSync(assets, { recursive: true, force: true });
+    throw e;
   });
   const local = new URL(url);
   local.searchParams.set("local", "1");

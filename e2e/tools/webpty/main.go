@@ -30,6 +30,8 @@ import (
 	"syscall"
 
 	"github.com/coder/websocket"
+
+	"tsconnect/internal/pty"
 )
 
 // maxMessage bounds one message from the page (keystrokes, pastes, resizes).
@@ -93,7 +95,7 @@ type resize struct {
 // serve runs one shell on a fresh PTY for c until either side ends.
 func serve(ctx context.Context, c *websocket.Conn, shell string) error {
 	defer c.CloseNow()
-	master, slave, err := openPTY()
+	master, slave, err := pty.Open()
 	if err != nil {
 		return err
 	}
@@ -137,7 +139,7 @@ func serve(ctx context.Context, c *websocket.Conn, shell string) error {
 			if json.Unmarshal(msg, &rs) != nil || rs.Cols == 0 || rs.Rows == 0 || rs.Cols > 1000 || rs.Rows > 1000 {
 				return fmt.Errorf("bad resize message %.80q", msg)
 			}
-			if err := setWinsize(master, rs.Cols, rs.Rows); err != nil {
+			if err := pty.SetSize(master, uint32(rs.Cols), uint32(rs.Rows), 0, 0); err != nil {
 				return err
 			}
 			continue
