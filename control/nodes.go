@@ -50,6 +50,10 @@ func (s *Server) cacheNode(n store.Node) {
 	}
 	ln := &liveNode{n: toNode(n), loggedOut: n.LoggedOut}
 	if old, ok := s.nodes[n.ID]; !ok || !samePolicyView(old, ln) {
+		if ok && len(s.streams) > 0 {
+			prev := s.peersNowLocked(n.ID) // the peers to tell, should it leave their view
+			ln.prevPeers.Store(&prev)
+		}
 		s.gen++
 	}
 	s.nodes[n.ID] = ln
@@ -81,6 +85,13 @@ func (s *Server) nodeView(ln *liveNode) controlws.Node {
 	n := ln.n
 	n.Online = len(s.streams[n.ID]) > 0
 	return n
+}
+
+// onlineChanged drops ln's encoded entry, whose Online may no longer hold. Callers hold s.mu.
+func (s *Server) onlineChanged(id int64) {
+	if ln, ok := s.nodes[id]; ok {
+		ln.js.Store(nil)
+	}
 }
 
 // Nodes returns every live node by ID, with Online (it has a live map stream) and LastSeen.
@@ -143,6 +154,7 @@ func (s *Server) DeleteNode(ctx context.Context, id int64) error {
 func (s *Server) forgetNode(id int64) []*nodeConn {
 	s.updates.forget(id)
 	s.mu.Lock()
+	peers := s.peersNowLocked(id)
 	s.uncacheNode(id)
 	var conns []*nodeConn
 	for nc := range s.conns {
@@ -151,7 +163,7 @@ func (s *Server) forgetNode(id int64) []*nodeConn {
 		}
 	}
 	s.mu.Unlock()
-	s.publishRemoved(id)
+	s.publishRemoved(id, peers)
 	return conns
 }
 

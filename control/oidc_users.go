@@ -129,7 +129,7 @@ func (s *Server) OIDCUser(ctx context.Context, id OIDCIdentity, create bool) (Us
 		}
 		s.gen++
 		s.mu.Unlock()
-		s.publishAll()
+		s.publishFull()
 	}
 	switch {
 	case created:

@@ -225,7 +225,7 @@ func (s *Server) DeleteUser(ctx context.Context, email string) (DeletedUser, err
 	delete(s.groups, out.User.ID)
 	s.gen++
 	s.mu.Unlock()
-	s.publishAll()
+	s.publishFull()
 	s.writeMu.Unlock()
 	for _, nk := range keys {
 		s.dropNode(nk, nil)
