@@ -261,7 +261,7 @@ func runScale(b *testing.B, n int, dense bool) {
 	d := time.Since(t0)
 	time.Sleep(500 * time.Millisecond)
 	b.Logf("joins one by one: %d in %v = %.1f/s; control CPU %v per join, %d bytes sent per join",
-		joins, d.Round(10*time.Millisecond), float64(joins)/d.Seconds(), ((procCPU(b, r.pid)-cpu0)/time.Duration(joins)).Round(10*time.Microsecond),
+		joins, d.Round(10*time.Millisecond), float64(joins)/d.Seconds(), ((procCPU(b, r.pid) - cpu0) / time.Duration(joins)).Round(10*time.Microsecond),
 		(r.totalBytes()-bytes0)/int64(joins))
 	b.Logf("control VmHWM %d MiB", procStatusKiB(b, r.pid, "VmHWM")>>10)
 	for _, sn := range r.nodes {
