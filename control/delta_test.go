@@ -82,3 +82,39 @@ func TestChangesTravelAsDeltas(t *testing.T) {
 		t.Fatalf("the map after the delta has filter %s, without the new rule", got)
 	}
 }
+
+// TestOldClientsGetRulesInFullMaps: a stream of a client before version 3, which cannot
+// apply MapResponse.Rules, gets a full map when its rules change; a version 3 one a delta.
+func TestOldClientsGetRulesInFullMaps(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	u := e.user("ada@example.com")
+	secret := e.authKey(AuthKeyOptions{User: u.ID, Reusable: true})
+	_, na := e.mustRegister(secret, "a")
+	e.mustRegister(secret, "b")
+	take := func(st *stream) []byte {
+		body, held := st.take()
+		if held {
+			<-e.s.fullMaps
+		}
+		return body
+	}
+	old, v3 := newStream(e.s, na.ID, 1, nil), newStream(e.s, na.ID, 1, nil)
+	v3.rulesDelta = true
+	for _, st := range []*stream{old, v3} {
+		if b := take(st); !bytes.HasPrefix(b, []byte(`{"full":`)) {
+			t.Fatalf("first message %.200s, want a full map", b)
+		}
+	}
+	if _, err := e.s.SetPolicy(ctx, []byte(`{"acls": [{"action": "accept", "src": ["*"], "dst": ["*:22"]}]}`), "test"); err != nil {
+		t.Fatal(err)
+	}
+	if b := take(old); !bytes.HasPrefix(b, []byte(`{"full":`)) || !bytes.Contains(b, []byte(`"packetFilter"`)) {
+		t.Fatalf("old client after a rules change: %.300s, want a full map with its filter", b)
+	}
+	b := take(v3)
+	var m controlws.MapResponse
+	if err := json.Unmarshal(b, &m); err != nil || m.Full != nil || m.Rules == nil || len(*m.Rules.PacketFilter) != 1 {
+		t.Fatalf("version 3 client after a rules change: %.300s (%v), want a rules delta", b, err)
+	}
+}
