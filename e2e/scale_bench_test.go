@@ -26,8 +26,8 @@ import (
 const scaleServers = 10
 
 // scalePolicy is the benchmark's policy at step i: dense lets everyone reach everyone, sparse
-// lets members reach the tagged servers only. Each step changes one rule that reaches every
-// node's filter (a port of its own), so a policy change has something to tell every node.
+// lets members reach the tagged servers only. Each step changes one rule's port: in dense it
+// is in every node's filter, in sparse in the members' only.
 func scalePolicy(dense bool, step int) string {
 	port := 20000 + step
 	if dense {
@@ -200,13 +200,27 @@ func runScale(b *testing.B, n int, dense bool) {
 		(procCPU(b, r.pid) - cpu0).Round(10*time.Millisecond), peakConnect>>10)
 	time.Sleep(2 * time.Second)
 	b.Logf("control idle RSS %d MiB", procStatusKiB(b, r.pid, "VmRSS")>>10)
-	member, server := r.nodes[len(r.nodes)-1], r.nodes[0]
+	// The full maps of a member and a server joining now, when every other node is there.
+	member, server := r.join(memberKey, "full-member", false), r.join(serverKey, "full-server", true)
+	<-member.first
+	<-server.first
 	b.Logf("full map: a member's %d bytes (%d peers), a server's %d bytes (%d peers)",
 		member.full.Load(), member.peers.Load(), server.full.Load(), server.peers.Load())
+	time.Sleep(time.Second)
 
-	// A policy change every node's rules feel.
+	// A policy change: in dense every node's rules change, in sparse the members' (the
+	// servers' rules stay as they were, so they must hear nothing).
 	peak = sampleRSS(b, r.pid)
-	r.timeChange("policy change → node", r.nodes, func(body []byte) bool { return true }, setPolicy)
+	var members []*scaleNode
+	for _, sn := range r.nodes {
+		if !sn.server {
+			members = append(members, sn)
+		}
+	}
+	if dense {
+		members = r.nodes
+	}
+	r.timeChange("policy change → node", members, func(body []byte) bool { return true }, setPolicy)
 
 	// One node joins: the nodes that may see it must hear of it.
 	var hearers []*scaleNode
