@@ -11,6 +11,7 @@ import (
 	"tsconnect/control/store"
 	"tsconnect/controlws"
 	"tsconnect/key"
+	"tsconnect/policy"
 )
 
 // toNode converts a stored node to its wire form (Online not set).
@@ -50,10 +51,19 @@ func (s *Server) cacheNode(n store.Node) {
 	}
 	ln := &liveNode{n: toNode(n), loggedOut: n.LoggedOut}
 	if old, ok := s.nodes[n.ID]; !ok || !samePolicyView(old, ln) {
+		var views []policy.Node
+		if ok && !old.loggedOut {
+			views = append(views, s.policyNodeLocked(n.ID, old))
+		}
+		if !ln.loggedOut {
+			views = append(views, s.policyNodeLocked(n.ID, ln))
+		}
 		if ok && len(s.streams) > 0 {
-			prev := s.peersNowLocked(n.ID) // the peers to tell, should it leave their view
+			// The peers to tell, should it leave their view (compiled before the change).
+			prev := s.peersNowLocked(n.ID)
 			ln.prevPeers.Store(&prev)
 		}
+		s.rc.touch(views...)
 		s.gen++
 	}
 	s.nodes[n.ID] = ln
@@ -70,6 +80,9 @@ func (s *Server) uncacheNode(id int64) {
 		return
 	}
 	delete(s.nodes, id)
+	if !ln.loggedOut {
+		s.rc.touch(s.policyNodeLocked(id, ln))
+	}
 	s.gen++
 	if s.byKey[ln.n.Key] == id {
 		delete(s.byKey, ln.n.Key)

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"encoding/binary"
 	"encoding/json"
+	"hash"
 	"hash/fnv"
 	"net/netip"
 	"slices"
@@ -30,6 +31,8 @@ type compiled struct {
 	wide   []*srcSet
 	// key is a hash of each node's rules, to find the nodes whose rules changed.
 	key map[int64]uint64
+	// sets are the source sets by their list's first element, for the next compilation.
+	sets map[*netip.Prefix]*srcSet
 	// log lists the nodes whose rules changed (or that are new), oldest first, for the
 	// generations after logFrom: a stream last sent at logFrom or later rechecks only them.
 	log     []ruleChange
@@ -80,10 +83,30 @@ func (ss *srcSet) has(a netip.Addr) bool {
 	return false
 }
 
-// rulesCache holds the newest compiled form; it is rebuilt on demand when stale.
+// rulesCache holds the newest compiled form; it is rebuilt on demand when stale: for the
+// nodes the changes since can concern only, unless the policy or the users changed.
 type rulesCache struct {
 	mu sync.Mutex
 	c  *compiled
+	// touched holds the old and new policy views of the nodes changed since c (logged-out
+	// and deleted ones by their old view); all says something else changed.
+	touched []policy.Node
+	all     bool
+}
+
+// touch records a node change for the next compilation: its policy view before (if it had
+// one) and after (if it has one).
+func (rc *rulesCache) touch(views ...policy.Node) {
+	rc.mu.Lock()
+	rc.touched = append(rc.touched, views...)
+	rc.mu.Unlock()
+}
+
+// invalidate makes the next compilation a whole one (the policy, a user or groups changed).
+func (rc *rulesCache) invalidate() {
+	rc.mu.Lock()
+	rc.all, rc.touched = true, nil
+	rc.mu.Unlock()
 }
 
 // compiledLocked returns the policy compiled for the current generation, compiling it if
@@ -109,17 +132,44 @@ func (s *Server) compiledLocked() *compiled {
 	c := &compiled{gen: s.gen, rules: make(map[int64]*rules.NodeRules, len(nw.Nodes)),
 		addrs: make(map[int64][]netip.Prefix, len(nw.Nodes)), acc: make(map[int64][]*srcSet, len(nw.Nodes)),
 		byAddr: map[netip.Addr][]*srcSet{}, key: make(map[int64]uint64, len(nw.Nodes))}
-	comp := s.policy.NewCompiler(nw)
+	// Compile only the nodes the changes can concern when that is known and few; the
+	// others keep their rules (and source sets), which no change touched.
+	touched := s.rc.touched
+	incremental := old != nil && !s.rc.all && len(touched) <= len(nw.Nodes)/4+8
+	s.rc.touched, s.rc.all = nil, false
+	var comp *policy.Compiler
+	compile := func(d policy.Node) *rules.NodeRules {
+		if incremental {
+			if nr, ok := old.rules[d.ID]; ok && !slices.ContainsFunc(touched, func(t policy.Node) bool {
+				return t.ID == d.ID || s.policy.Affects(t, d)
+			}) {
+				return nr
+			}
+		}
+		if comp == nil {
+			comp = s.policy.NewCompiler(nw)
+		}
+		return comp.Compile(d)
+	}
 	sets := map[*netip.Prefix]*srcSet{}
+	var oldSets map[*netip.Prefix]*srcSet
+	if old != nil {
+		oldSets = old.sets
+	}
+	c.sets = sets
 	for _, d := range nw.Nodes {
-		nr := comp.Compile(d)
+		nr := compile(d)
 		c.rules[d.ID] = nr
 		c.addrs[d.ID] = d.Addresses
 		h := fnv.New64a()
 		for _, r := range nr.Filter {
 			ss := sets[&r.Src[0]]
 			if ss == nil {
-				ss = newSrcSet(r.Src)
+				if o := oldSets[&r.Src[0]]; o != nil {
+					ss = &srcSet{exact: o.exact, wide: o.wide, hash: o.hash} // dsts are per compilation
+				} else {
+					ss = newSrcSet(r.Src)
+				}
 				sets[&r.Src[0]] = ss
 				for _, a := range ss.exact {
 					c.byAddr[a] = append(c.byAddr[a], ss)
@@ -132,13 +182,12 @@ func (s *Server) compiledLocked() *compiled {
 				c.acc[d.ID] = append(c.acc[d.ID], ss)
 				ss.dsts = append(ss.dsts, d.ID)
 			}
-			r.Src = nil
-			b, _ := json.Marshal(r)
-			h.Write(b)
-			h.Write(binary.BigEndian.AppendUint64(nil, ss.hash))
+			hashRule(h, r, ss.hash)
 		}
-		b, _ := json.Marshal(nr.SSH)
-		h.Write(b)
+		if len(nr.SSH) > 0 {
+			b, _ := json.Marshal(nr.SSH)
+			h.Write(b)
+		}
 		c.key[d.ID] = h.Sum64()
 	}
 	c.logFrom = s.gen
@@ -160,6 +209,24 @@ func (s *Server) compiledLocked() *compiled {
 	}
 	s.rc.c = c
 	return c
+}
+
+// hashRule adds filter rule r, whose sources hash to src, to h.
+func hashRule(h hash.Hash64, r rules.FilterRule, src uint64) {
+	b := binary.BigEndian.AppendUint64(make([]byte, 0, 64), src)
+	for _, p := range r.Dst {
+		b, _ = p.AppendBinary(b)
+	}
+	b = append(b, 0xff)
+	for _, pr := range r.Ports {
+		b = binary.BigEndian.AppendUint16(binary.BigEndian.AppendUint16(b, pr.First), pr.Last)
+	}
+	b = append(b, 0xff)
+	for _, pr := range r.Protos {
+		b = append(b, byte(pr))
+	}
+	b = append(append(b, 0xff), r.Origin...)
+	h.Write(append(b, 0))
 }
 
 // changedSince lists the nodes whose rules changed after generation gen; ok is false when

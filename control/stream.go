@@ -20,6 +20,10 @@ const mailboxLimit = 512
 // so a policy change or a reconnect storm holds at most this many encoded maps.
 const maxFullMapsAtOnce = 4
 
+// coalesceEvery is the shortest time between two messages of a stream: changes that come
+// faster are merged into the next message (a burst of joins is one delta, not hundreds).
+const coalesceEvery = 100 * time.Millisecond
+
 // keepAliveEvery is how often an idle stream gets a KeepAlive message.
 const keepAliveEvery = 50 * time.Second
 
@@ -99,6 +103,7 @@ func (st *stream) poke() {
 func (st *stream) run(done <-chan struct{}) error {
 	t := time.NewTicker(keepAliveEvery)
 	defer t.Stop()
+	var last time.Time // when the last message went out
 	for {
 		var body []byte
 		held := false
@@ -106,6 +111,13 @@ func (st *stream) run(done <-chan struct{}) error {
 		case <-done:
 			return nil
 		case <-st.wake:
+			if wait := coalesceEvery - time.Since(last); wait > 0 {
+				select {
+				case <-done:
+					return nil
+				case <-time.After(wait):
+				}
+			}
 			body, held = st.take()
 		case <-t.C:
 			body = keepAliveBody
@@ -114,6 +126,7 @@ func (st *stream) run(done <-chan struct{}) error {
 			continue
 		}
 		err := st.sendBody(body)
+		last = time.Now()
 		if held {
 			<-st.s.fullMaps
 		}

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"net/netip"
+	"slices"
 	"strings"
 
 	"tsconnect/policy/rules"
@@ -172,4 +173,41 @@ func (c *Compiler) compileSSH(d Node, f rules.Filter) []rules.SSHRule {
 		}
 	}
 	return out
+}
+
+// Affects reports whether node n (as it is, was, or would be) counts in the rules some
+// other node d gets, in a way that depends on d: whether n matches the sources of a rule
+// that applies to d. An added, changed or removed node n changes only n's own rules and
+// those of the nodes d for which Affects(n, d) holds (for n's old and new forms). A rule
+// whose sources hold "*" (and that does not reach d through autogroup:self) lists no
+// node, so a node matching it affects nobody else's rules.
+func (p *Policy) Affects(n, d Node) bool {
+	for _, r := range p.net {
+		if !p.anyMatches(r.src, n) {
+			continue
+		}
+		applies, selfOnly, _ := p.netApplies(r, d)
+		if !applies {
+			continue
+		}
+		if selfOnly {
+			if n.owner() != "" && strings.EqualFold(n.owner(), d.owner()) {
+				return true
+			}
+			continue
+		}
+		if !slices.ContainsFunc(r.src, func(a alias) bool { return a.kind == akAll }) {
+			return true
+		}
+	}
+	for _, r := range p.ssh {
+		if !p.anyMatches(r.src, n) {
+			continue
+		}
+		applies, selfOnly := p.sshApplies(r, d)
+		if applies && (!selfOnly || (n.owner() != "" && strings.EqualFold(n.owner(), d.owner()))) {
+			return true
+		}
+	}
+	return false
 }
