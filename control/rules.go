@@ -235,21 +235,11 @@ func (c *compiled) changedSince(gen uint64) (ids []int64, ok bool) {
 	if gen < c.logFrom {
 		return nil, false
 	}
-	i, _ := slices.BinarySearchFunc(c.log, gen+1, func(e ruleChange, g uint64) int { return cmpU64(e.gen, g) })
+	i, _ := slices.BinarySearchFunc(c.log, gen+1, func(e ruleChange, g uint64) int { return cmp.Compare(e.gen, g) })
 	for _, e := range c.log[i:] {
 		ids = append(ids, e.id)
 	}
 	return ids, true
-}
-
-func cmpU64(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // policyNodeLocked is node ln as the policy sees it. A tagged node belongs to no user.
@@ -330,29 +320,22 @@ func (s *Server) peersOf(c *compiled, id int64, fn func(int64)) {
 	}
 }
 
-// publishAll tells every stream the rules may have changed (after a policy or user
-// change): each rechecks its rules and peers, and hears only of what changed for it.
-// Callers hold writeMu.
-func (s *Server) publishAll() {
-	defer s.changes.notify()
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	for _, sts := range s.streams {
-		for st := range sts {
-			st.poke()
-		}
-	}
-}
+// publishAll tells every stream the rules may have changed (after a policy change): each
+// rechecks its rules and peers, and hears only of what changed for it. Callers hold writeMu.
+func (s *Server) publishAll() { s.eachStream((*stream).poke) }
 
 // publishFull sends every stream a new full map: after a user's profile changed or a user
 // was deleted, since deltas never take a user out of a map. Callers hold writeMu.
-func (s *Server) publishFull() {
+func (s *Server) publishFull() { s.eachStream((*stream).markFull) }
+
+// eachStream calls fn for every stream, then tells the change watchers.
+func (s *Server) eachStream(fn func(*stream)) {
 	defer s.changes.notify()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	for _, sts := range s.streams {
 		for st := range sts {
-			st.markFull()
+			fn(st)
 		}
 	}
 }

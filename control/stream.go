@@ -2,6 +2,7 @@ package control
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -259,7 +260,7 @@ func (st *stream) take() (body []byte, held bool) {
 	if r.Rules == nil && r.Self == nil && len(r.PeersChanged) == 0 && len(r.PeersRemoved) == 0 {
 		return nil, held
 	}
-	slices.SortFunc(r.PeersChanged, func(a, b controlws.Node) int { return cmpI64(a.ID, b.ID) })
+	slices.SortFunc(r.PeersChanged, func(a, b controlws.Node) int { return cmp.Compare(a.ID, b.ID) })
 	slices.Sort(r.PeersRemoved)
 	b, err := json.Marshal(&r)
 	if err != nil {
@@ -267,16 +268,6 @@ func (st *stream) take() (body []byte, held bool) {
 		return nil, held
 	}
 	return b, held
-}
-
-func cmpI64(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // peerList is the peers node id sees, sorted, and as a set. Callers hold s.mu (read).
@@ -339,7 +330,7 @@ func (s *Server) fullMapJSON(c *compiled, id int64, peers []int64) []byte {
 			ups = append(ups, p)
 		}
 	}
-	slices.SortFunc(ups, func(a, b controlws.UserProfile) int { return cmpI64(a.ID, b.ID) })
+	slices.SortFunc(ups, func(a, b controlws.UserProfile) int { return cmp.Compare(a.ID, b.ID) })
 	tail, _ := json.Marshal(struct {
 		Users        []controlws.UserProfile `json:"users"`
 		DERPMap      json.RawMessage         `json:"derpMap"`

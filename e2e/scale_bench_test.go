@@ -122,24 +122,8 @@ func runScale(b *testing.B, n int, dense bool) {
 	dir := b.TempDir()
 	ln := freePort(b)
 	url := "http://" + ln
-	ctrl := exec.Command(tsconnectBin, "control", "--listen", ln, "--state", dir)
-	var out syncBuffer
-	ctrl.Stdout, ctrl.Stderr = &out, &out
-	if err := ctrl.Start(); err != nil {
-		b.Fatal(err)
-	}
+	ctrl := startControlProcess(b, url, "control", "--listen", ln, "--state", dir)
 	defer func() { ctrl.Process.Kill(); ctrl.Wait() }()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if resp, err := http.Get(url + "/"); err == nil {
-			resp.Body.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			b.Fatalf("control never answered\n%s", out.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 	admin := func(args ...string) string {
 		o, err := cliStdin("", args...)
 		if err != nil {
@@ -418,6 +402,30 @@ func (r *scaleRun) mapStream(sn *scaleNode) {
 			}
 		}
 	}()
+}
+
+// startControlProcess runs tsconnect with args (a control listening at url) and waits until
+// it answers HTTP; the caller kills it.
+func startControlProcess(b *testing.B, url string, args ...string) *exec.Cmd {
+	ctrl := exec.Command(tsconnectBin, args...)
+	var out syncBuffer
+	ctrl.Stdout, ctrl.Stderr = &out, &out
+	if err := ctrl.Start(); err != nil {
+		b.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if resp, err := http.Get(url + "/"); err == nil {
+			resp.Body.Close()
+			return ctrl
+		}
+		if time.Now().After(deadline) {
+			ctrl.Process.Kill()
+			ctrl.Wait()
+			b.Fatalf("control never answered\n%s", out.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // procCPU is the user plus system CPU time process pid has used.
