@@ -362,6 +362,9 @@ func (s *Server) publishChanged(id int64) {
 	defer s.changes.notify()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
+	if len(s.streams) == 0 {
+		return // nobody to tell: compile when a stream asks
+	}
 	c := s.compiledLocked()
 	mark := func(p int64) {
 		for st := range s.streams[p] {
