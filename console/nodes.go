@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
 	"tsconnect/console/api"
 	"tsconnect/control"
+	"tsconnect/internal/safetext"
 	"tsconnect/policy"
 )
 
@@ -74,14 +76,74 @@ func (c *Console) node(ctx context.Context, id int64) (api.Node, error) {
 	return nodeOf(ns, users), nil
 }
 
-// nodes lists every node: members see them all; what they may do differs.
+// maxNodeQuery bounds GET /nodes' q parameter.
+const maxNodeQuery = 256
+
+// nodes lists the nodes by ID: members see them all; what they may do differs.
+// ?q=TEXT keeps those whose name, hostname, owner, tags, addresses or OS contain TEXT
+// (any case); ?limit=N (1 to 1000) gives a page of at most N, ?after=ID the page after ID.
 func (c *Console) nodes(w http.ResponseWriter, r *http.Request, _ *caller) {
+	q := r.URL.Query()
+	limit, after := 0, int64(0)
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 || n > 1000 {
+			writeError(w, http.StatusBadRequest, codeBadRequest, fmt.Sprintf("bad limit %q: want 1 to 1000", safetext.Bounded(v, 32)))
+			return
+		}
+		limit = n
+	}
+	if v := q.Get("after"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			writeError(w, http.StatusBadRequest, codeBadRequest, fmt.Sprintf("bad after %q: want a node id", safetext.Bounded(v, 32)))
+			return
+		}
+		after = n
+	}
+	text := q.Get("q")
+	if len(text) > maxNodeQuery {
+		writeError(w, http.StatusBadRequest, codeBadRequest, fmt.Sprintf("q of %d bytes, over the limit of %d", len(text), maxNodeQuery))
+		return
+	}
 	ns, err := c.nodeList(r.Context())
 	if err != nil {
 		c.writeErr(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, api.NodeList{Nodes: ns})
+	out := api.NodeList{Nodes: []api.Node{}}
+	text = strings.ToLower(text)
+	for _, n := range ns {
+		if text != "" && !nodeMatches(n, text) {
+			continue
+		}
+		out.Total++
+		if n.ID <= after {
+			continue
+		}
+		if limit > 0 && len(out.Nodes) == limit {
+			out.Next = out.Nodes[limit-1].ID
+			continue
+		}
+		out.Nodes = append(out.Nodes, n)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// nodeMatches reports whether one of n's names, owner, tags, addresses or OS contains
+// text, which is lower case.
+func nodeMatches(n api.Node, text string) bool {
+	fields := append([]string{n.Name, n.Hostname, n.OS}, n.Tags...)
+	fields = append(fields, n.Addresses...)
+	if n.Owner != nil {
+		fields = append(fields, n.Owner.Email)
+	}
+	for _, f := range fields {
+		if strings.Contains(strings.ToLower(f), text) {
+			return true
+		}
+	}
+	return false
 }
 
 // callerUser is the user whose SSH logins a caller asks about; the local admin has none.

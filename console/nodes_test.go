@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -301,4 +302,64 @@ func TestServesConsolePages(t *testing.T) {
 		t.Errorf("GET /admin: %d %q", a.status, a.header.Get("Location"))
 	}
 	c.do("GET", "/api/v1/nope", nil).want(t, 404, "not_found")
+}
+
+// TestNodesPagingAndSearch: GET /nodes gives pages of ?limit= nodes by ID, ?after= the
+// next, with the total; ?q= keeps the nodes whose name or owner matches; bad values are
+// refused.
+func TestNodesPagingAndSearch(t *testing.T) {
+	e := newEnv(t)
+	ada := e.user("ada@example.com", control.RoleAdmin, "admin password")
+	var ids []int64
+	for i := range 5 {
+		_, _, n := e.register(control.AuthKeyOptions{User: ada.ID}, hostinfo("web-"+strconv.Itoa(i)))
+		ids = append(ids, n.ID)
+	}
+	_, _, db := e.register(control.AuthKeyOptions{Tags: []string{"tag:db"}}, hostinfo("db"))
+	c := e.client().mustLogin("ada@example.com", "admin password")
+	page := func(query string) api.NodeList {
+		t.Helper()
+		var l api.NodeList
+		c.do("GET", "/api/v1/nodes"+query, nil).want(t, http.StatusOK, "").decode(t, &l)
+		return l
+	}
+	idsOf := func(l api.NodeList) []int64 {
+		var out []int64
+		for _, n := range l.Nodes {
+			out = append(out, n.ID)
+		}
+		return out
+	}
+	all := append(append([]int64{}, ids...), db.ID)
+	var got []int64
+	after := int64(0)
+	for pages := 0; ; pages++ {
+		l := page("?limit=2&after=" + strconv.FormatInt(after, 10))
+		if l.Total != len(all) || len(l.Nodes) > 2 {
+			t.Fatalf("page %d: %d nodes of total %d, want at most 2 of %d", pages, len(l.Nodes), l.Total, len(all))
+		}
+		got = append(got, idsOf(l)...)
+		if l.Next == 0 {
+			break
+		}
+		after = l.Next
+	}
+	if !slices.Equal(got, all) {
+		t.Fatalf("pages gave %v, want %v", got, all)
+	}
+	if l := page("?q=WEB-3"); l.Total != 1 || len(l.Nodes) != 1 || l.Nodes[0].ID != ids[3] {
+		t.Fatalf("q=WEB-3: %v (total %d), want node %d", idsOf(l), l.Total, ids[3])
+	}
+	if l := page("?q=tag:db"); len(l.Nodes) != 1 || l.Nodes[0].ID != db.ID {
+		t.Fatalf("q=tag:db: %v, want the db node", idsOf(l))
+	}
+	if l := page("?q=ada@"); l.Total != 5 {
+		t.Fatalf("q=ada@ matched %d nodes, want ada's 5", l.Total)
+	}
+	if l := page(""); len(l.Nodes) != len(all) || l.Next != 0 {
+		t.Fatalf("no query: %d nodes (next %d), want all %d", len(l.Nodes), l.Next, len(all))
+	}
+	for _, bad := range []string{"?limit=0", "?limit=1001", "?limit=x", "?after=-1", "?q=" + strings.Repeat("a", 257)} {
+		c.do("GET", "/api/v1/nodes"+bad, nil).want(t, http.StatusBadRequest, "bad_request")
+	}
 }

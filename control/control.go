@@ -4,6 +4,7 @@ package control
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"tsconnect/control/store"
@@ -93,9 +95,12 @@ type Server struct {
 	policy    *policy.Policy
 	policyVer PolicyVersion
 	gen       uint64
-	rc        rulesCache   // the policy compiled at some gen; its own lock
-	flows     flows        // pending SSH checks and interactive logins (check.go, login.go); its own lock
-	updates   updateLimits // host-info update rate per node (updaterate.go); its own lock
+	rc        rulesCache    // the policy compiled at some gen; its own lock
+	pokedGen  atomic.Uint64 // the gen publishes last poked rule changes for (stream.go)
+	fullMaps  chan struct{} // a slot per full map being built or sent (maxFullMapsAtOnce)
+	derpJSON  []byte        // derpMap encoded, as every full map holds it
+	flows     flows         // pending SSH checks and interactive logins (check.go, login.go); its own lock
+	updates   updateLimits  // host-info update rate per node (updaterate.go); its own lock
 
 	changes changeHub // WatchChanges' watchers
 
@@ -109,6 +114,11 @@ type Server struct {
 type liveNode struct {
 	n         controlws.Node // Online and LastSeen filled when read
 	loggedOut bool
+	// js is n as peers get it (Online filled), encoded once; cleared when Online changes.
+	js atomic.Pointer[[]byte]
+	// prevPeers, when set, are the peers the node saw before a change of how the policy
+	// sees it (publishChanged tells them too, then clears it).
+	prevPeers atomic.Pointer[[]int64]
 }
 
 // New opens (or creates) the state in cfg.StateDir and returns a running server: the
@@ -157,18 +167,19 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("control: %w", err)
 	}
 	s := &Server{
-		cfg:     cfg,
-		logf:    cfg.Logf,
-		st:      st,
-		nodes:   map[int64]*liveNode{},
-		byKey:   map[key.Public]int64{},
-		names:   map[string]int64{},
-		addrs:   map[netip.Addr]int64{},
-		users:   map[int64]controlws.UserProfile{},
-		groups:  map[int64][]string{},
-		streams: map[int64]map[*stream]struct{}{},
-		conns:   map[*nodeConn]struct{}{},
-		now:     cfg.Now,
+		cfg:      cfg,
+		logf:     cfg.Logf,
+		st:       st,
+		nodes:    map[int64]*liveNode{},
+		byKey:    map[key.Public]int64{},
+		names:    map[string]int64{},
+		addrs:    map[netip.Addr]int64{},
+		users:    map[int64]controlws.UserProfile{},
+		groups:   map[int64][]string{},
+		streams:  map[int64]map[*stream]struct{}{},
+		conns:    map[*nodeConn]struct{}{},
+		now:      cfg.Now,
+		fullMaps: make(chan struct{}, maxFullMapsAtOnce),
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -183,6 +194,10 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("control: ephemeral nodes: %w", err)
 	}
 	s.derpMap = buildDERPMap(cfg.DERPMap, su, embedded)
+	if s.derpJSON, err = json.Marshal(s.derpMap); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("control: DERP map: %w", err)
+	}
 	if embedded {
 		s.relay = newRelay(s.derpKey, s.verifyDERPClient, cfg.Logf)
 	}

@@ -265,6 +265,7 @@ func (s *Server) openStream(ctx context.Context, nc *nodeConn, reqID uint64, req
 		return nil, err
 	}
 	st := newStream(s, n.ID, reqID, nc.conn.WriteEnvelope)
+	st.rulesDelta = nc.version >= controlws.VersionRulesDelta
 	nc.nodeID.Store(n.ID)
 	s.mu.Lock()
 	if s.closed {
@@ -276,6 +277,7 @@ func (s *Server) openStream(ctx context.Context, nc *nodeConn, reqID uint64, req
 		s.streams[n.ID] = map[*stream]struct{}{}
 	}
 	s.streams[n.ID][st] = struct{}{}
+	s.onlineChanged(n.ID)
 	s.mu.Unlock()
 	s.publishChanged(n.ID)
 	return st, nil
@@ -291,6 +293,7 @@ func (s *Server) closeStream(st *stream) {
 	offline := len(sts) == 0
 	if offline {
 		delete(s.streams, st.nodeID)
+		s.onlineChanged(st.nodeID)
 	}
 	ln, live := s.nodes[st.nodeID]
 	now := s.now().UTC()

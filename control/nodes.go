@@ -11,6 +11,7 @@ import (
 	"tsconnect/control/store"
 	"tsconnect/controlws"
 	"tsconnect/key"
+	"tsconnect/policy"
 )
 
 // toNode converts a stored node to its wire form (Online not set).
@@ -50,6 +51,19 @@ func (s *Server) cacheNode(n store.Node) {
 	}
 	ln := &liveNode{n: toNode(n), loggedOut: n.LoggedOut}
 	if old, ok := s.nodes[n.ID]; !ok || !samePolicyView(old, ln) {
+		var views []policy.Node
+		if ok && !old.loggedOut {
+			views = append(views, s.policyNodeLocked(n.ID, old))
+		}
+		if !ln.loggedOut {
+			views = append(views, s.policyNodeLocked(n.ID, ln))
+		}
+		if ok && len(s.streams) > 0 {
+			// The peers to tell, should it leave their view (compiled before the change).
+			prev := s.peersNowLocked(n.ID)
+			ln.prevPeers.Store(&prev)
+		}
+		s.rc.touch(views...)
 		s.gen++
 	}
 	s.nodes[n.ID] = ln
@@ -66,6 +80,9 @@ func (s *Server) uncacheNode(id int64) {
 		return
 	}
 	delete(s.nodes, id)
+	if !ln.loggedOut {
+		s.rc.touch(s.policyNodeLocked(id, ln))
+	}
 	s.gen++
 	if s.byKey[ln.n.Key] == id {
 		delete(s.byKey, ln.n.Key)
@@ -81,6 +98,13 @@ func (s *Server) nodeView(ln *liveNode) controlws.Node {
 	n := ln.n
 	n.Online = len(s.streams[n.ID]) > 0
 	return n
+}
+
+// onlineChanged drops ln's encoded entry, whose Online may no longer hold. Callers hold s.mu.
+func (s *Server) onlineChanged(id int64) {
+	if ln, ok := s.nodes[id]; ok {
+		ln.js.Store(nil)
+	}
 }
 
 // Nodes returns every live node by ID, with Online (it has a live map stream) and LastSeen.
@@ -143,6 +167,7 @@ func (s *Server) DeleteNode(ctx context.Context, id int64) error {
 func (s *Server) forgetNode(id int64) []*nodeConn {
 	s.updates.forget(id)
 	s.mu.Lock()
+	peers := s.peersNowLocked(id)
 	s.uncacheNode(id)
 	var conns []*nodeConn
 	for nc := range s.conns {
@@ -151,7 +176,7 @@ func (s *Server) forgetNode(id int64) []*nodeConn {
 		}
 	}
 	s.mu.Unlock()
-	s.publishRemoved(id)
+	s.publishRemoved(id, peers)
 	return conns
 }
 

@@ -128,8 +128,9 @@ func (s *Server) OIDCUser(ctx context.Context, id OIDCIdentity, create bool) (Us
 			s.groups[u.ID] = groups
 		}
 		s.gen++
+		s.rc.invalidate()
 		s.mu.Unlock()
-		s.publishAll()
+		s.publishFull()
 	}
 	switch {
 	case created:

@@ -165,6 +165,7 @@ func (s *Server) writePolicy(ctx context.Context, text []byte, author, note stri
 	s.mu.Lock()
 	s.policy, s.policyVer = p, pv
 	s.gen++
+	s.rc.invalidate()
 	s.mu.Unlock()
 	s.publishAll()
 	s.logf("control: policy version %d in force (author %q%s)", pv.Version, author, noteSuffix(note))

@@ -1,6 +1,7 @@
 package control
 
 import (
+	"bytes"
 	"cmp"
 	"encoding/json"
 	"fmt"
@@ -16,8 +17,19 @@ import (
 // cheaper (and bounded) to send one new full map instead.
 const mailboxLimit = 512
 
+// maxFullMapsAtOnce bounds how many streams build and send a full map at the same time,
+// so a policy change or a reconnect storm holds at most this many encoded maps.
+const maxFullMapsAtOnce = 4
+
+// coalesceEvery is the shortest time between two messages of a stream: changes that come
+// faster are merged into the next message (a burst of joins is one delta, not hundreds).
+const coalesceEvery = 100 * time.Millisecond
+
 // keepAliveEvery is how often an idle stream gets a KeepAlive message.
 const keepAliveEvery = 50 * time.Second
+
+// keepAliveBody is the encoded keep-alive message.
+var keepAliveBody = []byte(`{"keepAlive":true}`)
 
 // stream is one node's map stream. Changes are recorded as "peer ID is dirty" and turned
 // into entries when sent, so pending work is bounded by the number of peers and a slow
@@ -27,6 +39,9 @@ type stream struct {
 	nodeID int64
 	reqID  uint64
 	send   func(*controlws.Envelope) error
+	// rulesDelta: the client applies MapResponse.Rules (protocol version 3 on), so a rules
+	// change needs no full map.
+	rulesDelta bool
 
 	mu        sync.Mutex
 	full      bool               // next message is a full map
@@ -34,11 +49,11 @@ type stream struct {
 	dirty     map[int64]struct{} // peers changed or removed
 	wake      chan struct{}      // capacity 1
 
-	// What the client was last sent, used by take only: the rules' generation and
-	// encoding, and the peers in its map.
+	// What the client was last sent, used by take only: the generation and the hash of
+	// its rules, and the peers in its map.
 	sentGen   uint64
-	sentRules []byte
-	sentPeers map[int64]bool
+	sentKey   uint64
+	sentPeers peerSet
 }
 
 func newStream(s *Server, nodeID int64, reqID uint64, send func(*controlws.Envelope) error) *stream {
@@ -61,7 +76,7 @@ func (st *stream) markPeer(id int64) {
 	st.poke()
 }
 
-// markFull records that the next message must be a full map (rules changed).
+// markFull records that the next message must be a full map.
 func (st *stream) markFull() {
 	st.mu.Lock()
 	st.full, st.dirty = true, map[int64]struct{}{}
@@ -77,6 +92,7 @@ func (st *stream) markSelf() {
 	st.poke()
 }
 
+// poke wakes the stream to recheck its rules and peers against the newest compilation.
 func (st *stream) poke() {
 	select {
 	case st.wake <- struct{}{}:
@@ -88,41 +104,57 @@ func (st *stream) poke() {
 func (st *stream) run(done <-chan struct{}) error {
 	t := time.NewTicker(keepAliveEvery)
 	defer t.Stop()
+	var last time.Time // when the last message went out
 	for {
-		var resp *controlws.MapResponse
+		var body []byte
+		held := false
 		select {
 		case <-done:
 			return nil
 		case <-st.wake:
-			resp = st.take()
+			if wait := coalesceEvery - time.Since(last); wait > 0 {
+				select {
+				case <-done:
+					return nil
+				case <-time.After(wait):
+				}
+			}
+			body, held = st.take()
 		case <-t.C:
-			resp = &controlws.MapResponse{KeepAlive: true}
+			body = keepAliveBody
 		}
-		if resp == nil {
+		if body == nil {
 			continue
 		}
-		body, err := json.Marshal(resp)
+		err := st.sendBody(body)
+		last = time.Now()
+		if held {
+			<-st.s.fullMaps
+		}
 		if err != nil {
-			return err
-		}
-		if len(body) > controlws.MaxEnvelopeSize-1024 {
-			// Only past ~1,000 peers all at the host-info caps (controlws.MaxNodeJSON): say so
-			// loudly, since the node cannot get a map until the network shrinks.
-			st.s.logf("control: node %d: its map is %d bytes, over the %d-byte envelope limit: it gets no map", st.nodeID, len(body), controlws.MaxEnvelopeSize)
-			return fmt.Errorf("map of %d bytes over the envelope limit", len(body))
-		}
-		// V stays 0: the connection stamps the version it negotiated.
-		if err := st.send(&controlws.Envelope{Type: controlws.TypeMapResponse, ID: st.reqID, Body: body}); err != nil {
 			return err
 		}
 		t.Reset(keepAliveEvery)
 	}
 }
 
-// take turns the pending changes into one message, or nil when there are none.
+func (st *stream) sendBody(body []byte) error {
+	if len(body) > controlws.MaxEnvelopeSize-1024 {
+		// Only past ~1,000 peers all at the host-info caps (controlws.MaxNodeJSON): say so
+		// loudly, since the node cannot get a map until the network shrinks.
+		st.s.logf("control: node %d: its map is %d bytes, over the %d-byte envelope limit: it gets no map", st.nodeID, len(body), controlws.MaxEnvelopeSize)
+		return fmt.Errorf("map of %d bytes over the envelope limit", len(body))
+	}
+	// V stays 0: the connection stamps the version it negotiated.
+	return st.send(&controlws.Envelope{Type: controlws.TypeMapResponse, ID: st.reqID, Body: body})
+}
+
+// take turns the pending changes into one encoded message, or nil when there are none;
+// held says it holds a slot of s.fullMaps, to give back once the message is sent.
 // The state is read after the marks are cleared, so a change racing with take is either
 // in this message or marked again for the next: deltas carry whole entries and are idempotent.
-func (st *stream) take() *controlws.MapResponse {
+func (st *stream) take() (body []byte, held bool) {
+	s := st.s
 	st.mu.Lock()
 	full, self := st.full, st.selfDirty
 	st.full, st.selfDirty = false, false
@@ -133,90 +165,123 @@ func (st *stream) take() *controlws.MapResponse {
 		dirty, st.dirty = st.dirty, map[int64]struct{}{}
 	}
 	st.mu.Unlock()
-	s := st.s
+	if full {
+		s.fullMaps <- struct{}{}
+		held = true
+	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	c := s.compiledLocked()
+	var recheck []int64
+	recheckAll, rulesChanged := false, false
 	if !full && c.gen != st.sentGen {
-		// The network or the policy changed: the node's rules or the set of peers it may
-		// see may have too, and those travel only in full maps.
-		if st.sameView(c) {
-			st.sentGen = c.gen
-		} else {
-			full = true
+		// The network or the policy changed: this node's rules, or which peers it sees.
+		switch ids, ok := c.changedSince(st.sentGen); {
+		case c.key[st.nodeID] != st.sentKey && !st.rulesDelta:
+			full = true // an old client gets rules in full maps only
+		case c.key[st.nodeID] != st.sentKey:
+			rulesChanged, recheckAll = true, true
+		case !ok:
+			recheckAll = true
+		default:
+			recheck = ids
 		}
+		st.sentGen = c.gen
 	}
+	id := st.nodeID
 	if full {
-		nm := s.fullMapLocked(st.nodeID, c)
-		st.sentGen, st.sentRules = c.gen, rulesKey(nm)
-		st.sentPeers = make(map[int64]bool, len(nm.Peers))
-		for _, p := range nm.Peers {
-			st.sentPeers[p.ID] = true
-		}
-		return &controlws.MapResponse{Full: nm}
-	}
-	if !self && len(dirty) == 0 {
-		return nil
+		st.sentGen, st.sentKey = c.gen, c.key[id]
+		var peers []int64
+		peers, st.sentPeers = s.peerList(c, id)
+		return s.fullMapJSON(c, id, peers), held
 	}
 	var r controlws.MapResponse
+	if rulesChanged {
+		r.Rules = &controlws.MapRules{PacketFilter: filterOf(c, id), SSHRules: sshOf(c, id)}
+		st.sentKey = c.key[id]
+	}
 	if self {
-		if ln, ok := s.nodes[st.nodeID]; ok {
+		if ln, ok := s.nodes[id]; ok {
 			n := s.nodeView(ln)
 			r.Self = &n
 		}
 	}
 	seenUser := map[int64]bool{}
-	for id := range dirty {
-		ln, ok := s.nodes[id]
-		if !ok || ln.loggedOut || id == st.nodeID || !c.visible(st.nodeID, id) {
-			if st.sentPeers[id] {
-				r.PeersRemoved = append(r.PeersRemoved, id)
-				delete(st.sentPeers, id)
-			}
-			continue
-		}
-		st.sentPeers[id] = true
+	add := func(p int64) {
+		ln := s.nodes[p]
+		st.sentPeers.add(p)
 		r.PeersChanged = append(r.PeersChanged, s.nodeView(ln))
 		if u := ln.n.User; u != 0 && !seenUser[u] {
 			seenUser[u] = true
-			if p, ok := s.users[u]; ok {
-				r.Users = append(r.Users, p)
+			if up, ok := s.users[u]; ok {
+				r.Users = append(r.Users, up)
 			}
 		}
 	}
-	if r.Self == nil && len(r.PeersChanged) == 0 && len(r.PeersRemoved) == 0 {
-		return nil
+	remove := func(p int64) {
+		if st.sentPeers.has(p) {
+			r.PeersRemoved = append(r.PeersRemoved, p)
+			st.sentPeers.del(p)
+		}
 	}
-	return &r
+	if recheckAll {
+		_, now := s.peerList(c, id)
+		now.each(func(p int64) {
+			if _, d := dirty[p]; d || !st.sentPeers.has(p) {
+				add(p)
+			}
+		})
+		st.sentPeers.each(func(p int64) {
+			if !now.has(p) {
+				remove(p)
+			}
+		})
+		st.sentPeers = now
+	} else {
+		for p := range dirty {
+			if p != id && c.visible(id, p) {
+				add(p)
+			} else {
+				remove(p)
+			}
+		}
+		for _, p := range recheck {
+			if _, d := dirty[p]; d || p == id {
+				continue
+			}
+			switch vis := c.visible(id, p); {
+			case vis && !st.sentPeers.has(p):
+				add(p)
+			case !vis:
+				remove(p)
+			}
+		}
+	}
+	if r.Rules == nil && r.Self == nil && len(r.PeersChanged) == 0 && len(r.PeersRemoved) == 0 {
+		return nil, held
+	}
+	slices.SortFunc(r.PeersChanged, func(a, b controlws.Node) int { return cmp.Compare(a.ID, b.ID) })
+	slices.Sort(r.PeersRemoved)
+	b, err := json.Marshal(&r)
+	if err != nil {
+		s.logf("control: node %d: encoding a map delta: %v", id, err)
+		return nil, held
+	}
+	return b, held
 }
 
-// sameView reports whether c gives the stream's node the rules and peers it was last sent.
-// Callers hold s.mu (read).
-func (st *stream) sameView(c *compiled) bool {
-	s := st.s
-	n := 0
-	for id, ln := range s.nodes {
-		if id == st.nodeID || ln.loggedOut || !c.visible(st.nodeID, id) {
-			continue
+// peerList is the peers node id sees, sorted, and as a set. Callers hold s.mu (read).
+func (s *Server) peerList(c *compiled, id int64) ([]int64, peerSet) {
+	var ids []int64
+	var set peerSet
+	s.peersOf(c, id, func(p int64) {
+		if _, ok := s.nodes[p]; ok {
+			ids = append(ids, p)
+			set.add(p)
 		}
-		if !st.sentPeers[id] {
-			return false
-		}
-		n++
-	}
-	if n != len(st.sentPeers) {
-		return false
-	}
-	return string(rulesKey(&controlws.NetworkMap{PacketFilter: filterOf(c, st.nodeID), SSHRules: sshOf(c, st.nodeID)})) == string(st.sentRules)
-}
-
-// rulesKey encodes the rules part of nm, to compare what was sent with what is due.
-func rulesKey(nm *controlws.NetworkMap) []byte {
-	b, _ := json.Marshal(struct {
-		F *rules.Filter
-		S []rules.SSHRule
-	}{nm.PacketFilter, nm.SSHRules})
-	return b
+	})
+	slices.Sort(ids)
+	return ids, set
 }
 
 // filterOf is node id's packet filter; never nil, so the node filters (an empty filter
@@ -236,60 +301,125 @@ func sshOf(c *compiled, id int64) []rules.SSHRule {
 	return nil
 }
 
-// fullMapLocked builds the whole map for node id: itself, the peers it may talk to in
-// either direction, and its own rules. Callers hold s.mu (read).
-func (s *Server) fullMapLocked(id int64, c *compiled) *controlws.NetworkMap {
-	nm := &controlws.NetworkMap{DERPMap: s.derpMap, Domain: s.cfg.Domain, Peers: make([]controlws.Node, 0, len(c.inbound[id])),
-		PacketFilter: filterOf(c, id), SSHRules: sshOf(c, id)}
+// fullMapJSON encodes the whole map response for node id: itself, peers (sorted by ID),
+// their users and its own rules. Each node's entry is encoded once and reused by every
+// map holding it (liveNode.js). Callers hold s.mu (read).
+func (s *Server) fullMapJSON(c *compiled, id int64, peers []int64) []byte {
 	users := map[int64]bool{}
+	var buf bytes.Buffer
+	buf.WriteString(`{"full":{"self":`)
 	if ln, ok := s.nodes[id]; ok {
-		nm.Self = s.nodeView(ln)
+		buf.Write(s.nodeJSON(ln))
 		users[ln.n.User] = true
+	} else {
+		b, _ := json.Marshal(controlws.Node{})
+		buf.Write(b)
 	}
-	for pid, ln := range s.nodes {
-		if pid == id || ln.loggedOut || !c.visible(id, pid) {
-			continue
+	buf.WriteString(`,"peers":[`)
+	for i, p := range peers {
+		if i > 0 {
+			buf.WriteByte(',')
 		}
-		nm.Peers = append(nm.Peers, s.nodeView(ln))
+		ln := s.nodes[p]
+		buf.Write(s.nodeJSON(ln))
 		users[ln.n.User] = true
 	}
-	slices.SortFunc(nm.Peers, func(a, b controlws.Node) int { return cmp.Compare(a.ID, b.ID) })
+	var ups []controlws.UserProfile
 	for uid := range users {
 		if p, ok := s.users[uid]; ok {
-			nm.Users = append(nm.Users, p)
+			ups = append(ups, p)
 		}
 	}
-	return nm
+	slices.SortFunc(ups, func(a, b controlws.UserProfile) int { return cmp.Compare(a.ID, b.ID) })
+	tail, _ := json.Marshal(struct {
+		Users        []controlws.UserProfile `json:"users"`
+		DERPMap      json.RawMessage         `json:"derpMap"`
+		Domain       string                  `json:"domain,omitempty"`
+		PacketFilter *rules.Filter           `json:"packetFilter,omitempty"`
+		SSHRules     []rules.SSHRule         `json:"sshRules,omitempty"`
+	}{ups, s.derpJSON, s.cfg.Domain, filterOf(c, id), sshOf(c, id)})
+	buf.WriteString(`],`)
+	buf.Write(tail[1:]) // the tail's fields, after its "{"
+	buf.WriteByte('}')
+	return buf.Bytes()
 }
 
-// publishChanged tells every stream that node id changed (its own streams: Self).
-// Callers hold writeMu, and have updated the cache.
+// nodeJSON is ln's entry as peers get it, encoded once per change of the node or of its
+// online state. Callers hold s.mu (read).
+func (s *Server) nodeJSON(ln *liveNode) []byte {
+	if b := ln.js.Load(); b != nil {
+		return *b
+	}
+	b, _ := json.Marshal(s.nodeView(ln))
+	ln.js.Store(&b)
+	return b
+}
+
+// publishChanged tells the streams that may see node id that it changed (its own
+// streams: Self), and pokes the streams of nodes whose rules changed since the last
+// publish. Callers hold writeMu, and have updated the cache.
 func (s *Server) publishChanged(id int64) {
 	defer s.changes.notify()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	for nid, sts := range s.streams {
-		for st := range sts {
-			if nid == id {
-				st.markSelf()
-			} else {
-				st.markPeer(id)
+	if len(s.streams) == 0 {
+		return // nobody to tell: compile when a stream asks
+	}
+	c := s.compiledLocked()
+	mark := func(p int64) {
+		for st := range s.streams[p] {
+			st.markPeer(id)
+		}
+	}
+	for st := range s.streams[id] {
+		st.markSelf()
+	}
+	s.peersOf(c, id, mark)
+	if ln, ok := s.nodes[id]; ok {
+		if prev := ln.prevPeers.Swap(nil); prev != nil {
+			for _, p := range *prev {
+				mark(p)
 			}
+		}
+	}
+	s.pokeChangedLocked(c)
+}
+
+// pokeChangedLocked wakes the streams of the nodes whose rules changed since the last
+// call (every stream when that is too far back). Callers hold writeMu and s.mu (read).
+func (s *Server) pokeChangedLocked(c *compiled) {
+	ids, ok := c.changedSince(s.pokedGen.Load())
+	s.pokedGen.Store(c.gen)
+	if !ok {
+		for _, sts := range s.streams {
+			for st := range sts {
+				st.poke()
+			}
+		}
+		return
+	}
+	for _, p := range ids {
+		for st := range s.streams[p] {
+			st.poke()
 		}
 	}
 }
 
-// publishRemoved tells every stream that node id is gone.
-func (s *Server) publishRemoved(id int64) {
+// peersNowLocked lists the peers node id sees now. Callers hold s.mu.
+func (s *Server) peersNowLocked(id int64) []int64 {
+	ids, _ := s.peerList(s.compiledLocked(), id)
+	return ids
+}
+
+// publishRemoved tells the streams of peers, the nodes that saw node id, that it is gone.
+func (s *Server) publishRemoved(id int64, peers []int64) {
 	defer s.changes.notify()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	for nid, sts := range s.streams {
-		if nid == id {
-			continue
-		}
-		for st := range sts {
+	for _, p := range peers {
+		for st := range s.streams[p] {
 			st.markPeer(id)
 		}
 	}
+	s.pokeChangedLocked(s.compiledLocked())
 }

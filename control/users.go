@@ -75,6 +75,7 @@ func (s *Server) CreateUser(ctx context.Context, email string, role Role) (User,
 	s.mu.Lock()
 	s.users[u.ID] = profile(u)
 	s.gen++
+	s.rc.invalidate()
 	s.mu.Unlock()
 	s.changes.notify()
 	s.logf("control: created user %d %s (%s)", u.ID, u.Email, u.Role)
@@ -224,8 +225,9 @@ func (s *Server) DeleteUser(ctx context.Context, email string) (DeletedUser, err
 	delete(s.users, out.User.ID)
 	delete(s.groups, out.User.ID)
 	s.gen++
+	s.rc.invalidate()
 	s.mu.Unlock()
-	s.publishAll()
+	s.publishFull()
 	s.writeMu.Unlock()
 	for _, nk := range keys {
 		s.dropNode(nk, nil)

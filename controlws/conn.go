@@ -14,6 +14,9 @@ import (
 	"tsconnect/key"
 )
 
+// maxRetainedWriteBuf is the largest write buffer a Conn keeps between messages.
+const maxRetainedWriteBuf = 4 << 10
+
 // Conn is an established control connection, the same type at both ends: envelopes in and out over Noise.
 // Reads must come from one goroutine at a time; writes may come from many.
 type Conn struct {
@@ -124,7 +127,13 @@ func (c *Conn) writeNoiseLocked(chunk []byte) error {
 		binary.BigEndian.PutUint16(buf, uint16(len(buf)-wireHeaderLen))
 		_, err = c.nc.Write(buf)
 	}
-	c.wbuf = buf
+	// Keep a small buffer for the next message; a large one (a full map's chunks) goes back
+	// to the garbage collector, so 10,000 idle connections do not each hold 64 KiB.
+	if cap(buf) <= maxRetainedWriteBuf {
+		c.wbuf = buf
+	} else {
+		c.wbuf = nil
+	}
 	if err != nil {
 		c.werr = fmt.Errorf("controlws: write: %w", err)
 		return c.werr

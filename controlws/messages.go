@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"tsconnect/key"
+	"tsconnect/policy/rules"
 )
 
 // Message types. Requests carry an ID that their response echoes; a map stream's
@@ -21,7 +22,8 @@ const (
 	TypeError            = "error"
 )
 
-// Envelope is the JSON object every application message travels in.
+// Envelope is the JSON object every application message travels in. Body must be one
+// JSON value (as json.Marshal makes it): it is framed as it is, not re-encoded.
 type Envelope struct {
 	V    int             `json:"v"`
 	Type string          `json:"type"`
@@ -74,8 +76,17 @@ type MapResponse struct {
 	// PeersRemoved holds IDs of peers that are gone.
 	PeersRemoved []int64       `json:"peersRemoved,omitempty"`
 	Users        []UserProfile `json:"users,omitempty"`
+	// Rules, when non-nil, replace the node's packet filter and SSH rules (version
+	// VersionRulesDelta on; control sends older clients a full map instead).
+	Rules *MapRules `json:"rules,omitempty"`
 	// KeepAlive marks an otherwise empty message that keeps the stream's path warm.
 	KeepAlive bool `json:"keepAlive,omitempty"`
+}
+
+// MapRules is a map delta's new rules for the node: both replace what it had.
+type MapRules struct {
+	PacketFilter *rules.Filter   `json:"packetFilter"`
+	SSHRules     []rules.SSHRule `json:"sshRules"`
 }
 
 // Update replaces the node's Hostinfo while a map stream runs.
@@ -118,6 +129,9 @@ func (nm *NetworkMap) Apply(r *MapResponse) {
 	nm.Users = slices.Clone(nm.Users)
 	if r.Self != nil {
 		nm.Self = *r.Self
+	}
+	if r.Rules != nil {
+		nm.PacketFilter, nm.SSHRules = r.Rules.PacketFilter, r.Rules.SSHRules
 	}
 	if len(r.PeersRemoved) > 0 {
 		gone := make(map[int64]bool, len(r.PeersRemoved))

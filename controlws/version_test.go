@@ -34,9 +34,9 @@ func TestVersionNegotiation(t *testing.T) {
 		{"same", supported, supported, Version, ""},
 		{"newer client falls back", versionRange{1, Version + 1}, supported, Version, ""},
 		{"newer client without the server's version", versionRange{Version + 1, Version + 1}, supported, 0,
-			"this server speaks control protocol versions 1–2, this client version 3: upgrade the control server (tsconnect control) to a release speaking 3 or later"},
+			"this server speaks control protocol versions 1–3, this client version 4: upgrade the control server (tsconnect control) to a release speaking 4 or later"},
 		{"client older than the server's oldest", supported, versionRange{Version + 1, Version + 2}, 0,
-			"this server speaks control protocol versions 3–4, yours up to 2: upgrade tsconnect to a release speaking 3 or later"},
+			"this server speaks control protocol versions 4–5, yours up to 3: upgrade tsconnect to a release speaking 4 or later"},
 		{"version 1 server", supported, versionRange{1, 1}, 1, ""},
 	} {
 		for _, pinned := range []bool{false, true} {

@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -55,25 +54,9 @@ func BenchmarkControlUnderFloods(b *testing.B) {
 	if err := os.WriteFile(secretFile, []byte("bench-client-secret\n"), 0o600); err != nil {
 		b.Fatal(err)
 	}
-	ctrl := exec.Command(tsconnectBin, "control", "--listen", ln, "--state", dir, "--oidc-issuer", op.Issuer(),
+	ctrl := startControlProcess(b, url, "control", "--listen", ln, "--state", dir, "--oidc-issuer", op.Issuer(),
 		"--oidc-client-id", "tsconnect", "--oidc-client-secret-file", secretFile, "--oidc-allowed-domains", "example.com")
-	var out syncBuffer
-	ctrl.Stdout, ctrl.Stderr = &out, &out
-	if err := ctrl.Start(); err != nil {
-		b.Fatal(err)
-	}
 	defer func() { ctrl.Process.Kill(); ctrl.Wait() }()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if resp, err := http.Get(url + "/"); err == nil {
-			resp.Body.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			b.Fatalf("control never answered\n%s", out.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 	admin := func(stdin string, args ...string) string {
 		out, err := cliStdin(stdin, args...)
 		if err != nil {

@@ -6,13 +6,10 @@ import (
 	"tsconnect/policy/rules"
 )
 
-// Compile builds the rules node dst enforces, given every node of the network.
+// Compile builds the rules node dst enforces, given every node of the network. To compile
+// for many nodes of one network, use NewCompiler once and its Compile per node.
 func (p *Policy) Compile(nw *Network, dst Node) *rules.NodeRules {
-	if nw == nil {
-		nw = &Network{}
-	}
-	f := p.compileFilter(nw, dst)
-	return &rules.NodeRules{Filter: f, SSH: p.compileSSH(nw, dst, f)}
+	return p.NewCompiler(nw).Compile(dst)
 }
 
 // CanApplyTag reports whether user owns tag (directly, through a group, or

@@ -73,41 +73,6 @@ func (p *Policy) netAllows(s, d Node, proto rules.Proto, port uint16) bool {
 	return false
 }
 
-// compileFilter builds d's inbound filter against the nodes of nw.
-func (p *Policy) compileFilter(nw *Network, d Node) rules.Filter {
-	var f rules.Filter
-	for _, r := range p.net {
-		applies, selfOnly, dst := p.netApplies(r, d)
-		if !applies || len(dst) == 0 {
-			continue
-		}
-		var src []netip.Prefix
-		if !selfOnly {
-			for _, a := range r.src {
-				switch a.kind {
-				case akAll:
-					src = append(src, netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0"))
-				case akPrefix:
-					src = append(src, a.prefix)
-				}
-			}
-		}
-		for _, s := range nw.Nodes {
-			if p.netSrcMatches(r, s, d, selfOnly) {
-				for _, ap := range s.Addresses {
-					src = append(src, hostPrefix(ap.Addr()))
-				}
-			}
-		}
-		src = dedupe(src)
-		if len(src) == 0 {
-			continue
-		}
-		f = append(f, rules.FilterRule{Src: src, Dst: dst, Ports: r.ports, Protos: r.protos, Origin: r.field})
-	}
-	return f
-}
-
 func hostPrefix(a netip.Addr) netip.Prefix {
 	a = a.Unmap()
 	return netip.PrefixFrom(a, a.BitLen())

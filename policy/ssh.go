@@ -3,7 +3,6 @@ package policy
 import (
 	"fmt"
 	"maps"
-	"net/netip"
 	"slices"
 	"strings"
 
@@ -79,57 +78,6 @@ func (p *Policy) compiled(r sshRule, users map[string]string) rules.SSHRule {
 		c.CheckPeriod = r.checkPeriod
 	}
 	return c
-}
-
-// compileSSH builds d's SSH rules; f is d's compiled packet filter.
-func (p *Policy) compileSSH(nw *Network, d Node, f rules.Filter) []rules.SSHRule {
-	var out []rules.SSHRule
-	for _, i := range p.sshOrder() {
-		r := p.ssh[i]
-		applies, selfOnly := p.sshApplies(r, d)
-		if !applies {
-			continue
-		}
-		base := r.userMap(Node{}) // the map for sources without a localpart match
-		group := map[string]int{} // user map (by localpart) -> index in out
-		for _, s := range nw.Nodes {
-			if !p.sshSrcMatches(r, s, d, selfOnly) {
-				continue
-			}
-			users, key := base, ""
-			if len(r.localparts) > 0 {
-				users = r.userMap(s)
-				if len(users) > len(base) {
-					key = s.owner()[:strings.LastIndexByte(s.owner(), '@')]
-				}
-			}
-			if len(users) == 0 {
-				continue
-			}
-			var addrs []netip.Addr
-			for _, sa := range s.Addresses {
-				for _, da := range d.Addresses {
-					if sa.Addr().BitLen() == da.Addr().BitLen() &&
-						f.Allows(sa.Addr(), netip.AddrPortFrom(da.Addr(), 22), rules.ProtoTCP) {
-						addrs = append(addrs, sa.Addr().Unmap())
-						break
-					}
-				}
-			}
-			if len(addrs) == 0 {
-				continue
-			}
-			// Sources with the same user map share one compiled rule.
-			j, ok := group[key]
-			if !ok {
-				out = append(out, p.compiled(r, users))
-				j = len(out) - 1
-				group[key] = j
-			}
-			out[j].Principals = append(out[j].Principals, addrs...)
-		}
-	}
-	return out
 }
 
 // SSHAccess decides, from identities alone, a login from node src to node dst

@@ -136,6 +136,10 @@ type Node struct {
 type NodeList struct {
 	Type  string `json:"type,omitempty"`
 	Nodes []Node `json:"nodes"`
+	// Total is how many nodes match the query of GET /nodes (all pages); Next, when
+	// non-zero, is the after= of the next page.
+	Total int   `json:"total,omitempty"`
+	Next  int64 `json:"next,omitempty"`
 }
 
 // SetTagsRequest is the body of PUT /nodes/{id}/tags.
