@@ -225,6 +225,11 @@ func (s *Server) recordAuth(ctx context.Context, userID int64, email string, met
 	if err != nil {
 		return fmt.Errorf("control: record authentication: %w", err)
 	}
+	result := "failed"
+	if ok {
+		result = "ok"
+	}
+	s.m.auth.WithLabelValues(string(kind), string(method), result).Inc()
 	return nil
 }
 

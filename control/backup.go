@@ -9,6 +9,9 @@ import (
 	"path/filepath"
 )
 
+// errNoBackups: the store cannot copy itself (a database server has its own tools).
+var errNoBackups = errors.New("control: this store cannot make backups; use the database's own tools")
+
 // backupStore is a store that can copy itself consistently while it serves (SQLite's VACUUM INTO).
 type backupStore interface {
 	BackupTo(ctx context.Context, path string) error
@@ -21,7 +24,7 @@ type backupStore interface {
 func (s *Server) Backup(ctx context.Context, fn func(r io.Reader, size int64) error) error {
 	bs, ok := s.st.(backupStore)
 	if !ok {
-		return errors.New("control: this store cannot make backups; use the database's own tools")
+		return errNoBackups
 	}
 	tmp, err := os.MkdirTemp(s.cfg.StateDir, "backup-")
 	if err != nil {

@@ -69,8 +69,9 @@ type Server struct {
 	cfg     Config
 	logf    func(string, ...any)
 	st      store.Store
-	priv    key.Private // Noise static key
-	derpKey key.Private // embedded relay's key
+	m       *serverMetrics // metrics.go
+	priv    key.Private    // Noise static key
+	derpKey key.Private    // embedded relay's key
 	ula     netip.Prefix
 	derpMap *derpws.Map
 	relay   Relay // nil when not embedded
@@ -166,10 +167,12 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("control: %w", err)
 	}
+	m := newServerMetrics()
 	s := &Server{
 		cfg:      cfg,
 		logf:     cfg.Logf,
-		st:       st,
+		st:       newTimedStore(st, m),
+		m:        m,
 		nodes:    map[int64]*liveNode{},
 		byKey:    map[key.Public]int64{},
 		names:    map[string]int64{},

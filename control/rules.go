@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"time"
 
 	"tsconnect/policy"
 	"tsconnect/policy/rules"
@@ -118,6 +119,7 @@ func (s *Server) compiledLocked() *compiled {
 	if old != nil && old.gen == s.gen {
 		return old
 	}
+	defer observeSince(s.m.compile, time.Now())
 	nw := &policy.Network{}
 	for _, u := range s.users {
 		nw.Users = append(nw.Users, policy.User{Email: u.LoginName})

@@ -146,7 +146,12 @@ func (st *stream) sendBody(body []byte) error {
 		return fmt.Errorf("map of %d bytes over the envelope limit", len(body))
 	}
 	// V stays 0: the connection stamps the version it negotiated.
-	return st.send(&controlws.Envelope{Type: controlws.TypeMapResponse, ID: st.reqID, Body: body})
+	if err := st.send(&controlws.Envelope{Type: controlws.TypeMapResponse, ID: st.reqID, Body: body}); err != nil {
+		return err
+	}
+	st.s.m.mapSends.Inc()
+	st.s.m.mapBytes.Add(float64(len(body)))
+	return nil
 }
 
 // take turns the pending changes into one encoded message, or nil when there are none;

@@ -177,7 +177,7 @@ provider; local accounts re-enter their password.`,
 			}
 			metrics.Health(mux, srv.Ready)
 			mux.Handle("/", handler)
-			if err := ops.serveMetrics(ctx); err != nil {
+			if err := ops.serveMetrics(ctx, srv.Collector()); err != nil {
 				ln.Close()
 				return err
 			}
