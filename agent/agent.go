@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/crypto/ssh"
 
 	"tsconnect/controlws"
@@ -53,6 +54,9 @@ type Agent struct {
 	node *node.Node
 	self *user.User
 
+	// revocations counts SSH logins cut because a new map no longer allows them (metrics.go).
+	revocations prometheus.Counter
+
 	mu       sync.Mutex
 	sshSrv   *sshd.Server
 	sshLn    net.Listener
@@ -93,7 +97,8 @@ func New(cfg Config) (*Agent, error) {
 	if err != nil {
 		return nil, fmt.Errorf("agent: who am I: %v", err)
 	}
-	a := &Agent{cfg: cfg, logf: logf, self: self}
+	a := &Agent{cfg: cfg, logf: logf, self: self, revocations: prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "tsconnect_agent_ssh_revocations_total", Help: "SSH logins cut because a new network map no longer allows them."})}
 	var hostKeys []string
 	if cfg.SSH {
 		a.hostKeys, err = sshd.LoadOrCreateHostKeys(cfg.StateDir)

@@ -110,6 +110,7 @@ func (a *Agent) onNetMap(nm *controlws.NetworkMap) {
 				reason = err.Error()
 			}
 			a.logf("agent: revoking SSH session of %s from %s as %q: %s", l.Source, remote, l.LocalUser, reason)
+			a.revocations.Inc()
 		}
 		return keep
 	}, "Access revoked.")

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"tsconnect/control"
+	"tsconnect/internal/eventually"
 	"tsconnect/internal/metrics/metricstest"
 	"tsconnect/node"
 )
@@ -108,4 +110,53 @@ func TestControlOpsEndpoints(t *testing.T) {
 	if lines < 2 {
 		t.Errorf("only %d JSON log lines:\n%s", lines, ctrl.out.String())
 	}
+}
+
+// TestAgentMetrics: the agent's collector counts its logged-in SSH connections and sessions,
+// its home relay's state and traffic, and the logins a policy change cuts; `tsconnect up
+// --metrics-listen` serves the same over HTTP in the Prometheus text format.
+func TestAgentMetrics(t *testing.T) {
+	tn := newTestNet(t)
+	a := tn.startAgent("server")
+	laptop := tn.startNode("laptop")
+	cl := sshDial(t, laptop, "server")
+	sess, err := cl.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	if err := sess.Start("sleep 60"); err != nil {
+		t.Fatal(err)
+	}
+	eventually.True(t, "the agent's metrics to count the session", func() bool {
+		m := metricstest.Of(t, a.Collector())
+		return m["tsconnect_agent_ssh_connections"] == 1 && m["tsconnect_agent_ssh_sessions"] == 1
+	})
+	m := metricstest.Of(t, a.Collector())
+	if m["tsconnect_agent_relay_home_up"] != 1 || m["tsconnect_agent_relay_home_region"] < 1 ||
+		m[`tsconnect_agent_relay_packets_total{direction="received"}`] < 1 || m["tsconnect_agent_map_age_seconds"] > 1 {
+		t.Errorf("relay and map metrics: %v", m)
+	}
+	// A policy that allows no SSH cuts the login: one revocation.
+	if _, err := tn.srv.SetPolicy(context.Background(), []byte(`{"acls": [{"action": "accept", "src": ["*"], "dst": ["*:*"]}]}`), "test"); err != nil {
+		t.Fatal(err)
+	}
+	eventually.True(t, "the revocation counted and the session gone", func() bool {
+		m := metricstest.Of(t, a.Collector())
+		return m["tsconnect_agent_ssh_revocations_total"] == 1 && m["tsconnect_agent_ssh_sessions"] == 0
+	})
+
+	// The same through `tsconnect up --metrics-listen`.
+	maddr, adir := freePort(t), t.TempDir()
+	key := tn.authKey(control.AuthKeyOptions{})
+	startProc(t, "--socket", filepath.Join(adir, "agent.sock"), "up", "--ssh", "--hostname", "metered", "--login-server", tn.url,
+		"--auth-key", key, "--state", adir, "--metrics-listen", maddr)
+	eventually.True(t, "up's metrics listener to show its relay up", func() bool {
+		resp, err := http.Get("http://" + maddr + "/metrics")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return metricstest.Scrape(t, "http://"+maddr+"/metrics")["tsconnect_agent_relay_home_up"] == 1
+	})
 }

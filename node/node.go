@@ -520,6 +520,14 @@ func (n *Node) engine() (*engine.Engine, error) {
 	return n.eng, nil
 }
 
+// HomeUp reports whether the connection to the home relay is up.
+func (n *Node) HomeUp() bool {
+	n.mu.Lock()
+	relay := n.relay
+	n.mu.Unlock()
+	return relay != nil && relay.HomeUp()
+}
+
 // RelayStats returns the counters of the connection to the home relay.
 func (n *Node) RelayStats() (derpws.ClientCounters, bool) {
 	n.mu.Lock()

@@ -15,9 +15,10 @@ import (
 
 func init() {
 	var cfg agent.Config
+	var ops opsFlags
 	register(&command{
 		name:  "up",
-		usage: "[--ssh] [--max-map-age DUR] [--hostname NAME] --login-server URL [--auth-key KEY|file:PATH] [--state DIR]",
+		usage: "[--ssh] [--max-map-age DUR] [--hostname NAME] --login-server URL [--auth-key KEY|file:PATH] [--state DIR] [--metrics-listen ADDR] [--log-format json]",
 		short: "join the network as a node (the agent), optionally serving SSH",
 		long: `Runs the node agent in the foreground: it registers with the control server
 (with an auth key the first time, or without it interactively: it prints a URL at which
@@ -37,11 +38,15 @@ user may use that socket.`,
 			fs.StringVar(&cfg.Hostname, "hostname", "", "node name to ask for (default: the machine's hostname)")
 			fs.StringVar(&cfg.StateDir, "state", filepath.Join(defaultStateRoot(), "agent"), "state directory (keys; keep it private)")
 			fs.BoolVar(&cfg.SSH, "ssh", false, "serve SSH on the node's overlay addresses")
+			ops.register(fs)
 			fs.DurationVar(&cfg.MaxMapAge, "max-map-age", 0, "refuse new SSH logins while the network map is older than this (control unreachable); 0 (the default) keeps deciding under the last map")
 		},
 		run: func(ctx context.Context, args []string) error {
 			if len(args) > 0 {
 				return fmt.Errorf("unexpected arguments %q (flags come before arguments)", args)
+			}
+			if err := ops.apply(); err != nil {
+				return err
 			}
 			if cfg.ControlURL == "" {
 				return fmt.Errorf("--login-server is required")
@@ -65,6 +70,10 @@ user may use that socket.`,
 			if err := a.Start(ctx); err != nil {
 				a.Close()
 				return versionRefusal(err, cfg.ControlURL)
+			}
+			if err := ops.serveMetrics(ctx, a.Collector()); err != nil {
+				a.Close()
+				return err
 			}
 			nm := a.Node().NetMap()
 			log.Printf("up: node %s, addresses %v, ssh=%v, socket %s", nm.Self.Name, nm.Self.Addresses, cfg.SSH, cfg.SocketPath)
