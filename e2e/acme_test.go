@@ -5,8 +5,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -19,112 +17,25 @@ import (
 	"time"
 
 	"tsconnect/internal/eventually"
+	"tsconnect/internal/testpebble"
 )
 
-// pebbleVersion is the ACME test server the tests build from the module proxy.
-const pebbleVersion = "v2.10.3"
-
-// pebbleTools builds Pebble and its DNS test server once per machine (cached beside the
-// other test tools) and returns their paths and the module's directory (its test certs).
-func pebbleTools(t *testing.T) (pebble, challtestsrv, modDir string) {
+// startPebble runs Pebble (internal/testpebble) until the test ends: its TLS-ALPN-01
+// validation connects to tlsPort, its certificates are valid for validity.
+func startPebble(t *testing.T, tlsPort int, validity time.Duration) *testpebble.CA {
 	t.Helper()
-	cache, err := os.UserCacheDir()
+	log := &syncBuffer{}
+	ca, err := testpebble.Start(t.Context(), testpebble.Options{TLSPort: tlsPort, Validity: validity, Log: log})
 	if err != nil {
 		t.Fatal(err)
 	}
-	gover, err := exec.Command("go", "env", "GOVERSION").Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(cache, "tsconnect", "tools", "pebble-"+pebbleVersion+"-"+strings.TrimSpace(string(gover)))
-	pebble, challtestsrv = filepath.Join(bin, "pebble"), filepath.Join(bin, "pebble-challtestsrv")
-	if _, err := os.Stat(challtestsrv); err != nil {
-		cmd := exec.Command("go", "install", "github.com/letsencrypt/pebble/v2/cmd/pebble@"+pebbleVersion,
-			"github.com/letsencrypt/pebble/v2/cmd/pebble-challtestsrv@"+pebbleVersion)
-		cmd.Env = append(os.Environ(), "GOBIN="+bin, "GOFLAGS=")
-		cmd.Dir = bin
-		os.MkdirAll(bin, 0o755)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("building pebble: %v\n%s", err, out)
+	t.Cleanup(func() {
+		ca.Close()
+		if t.Failed() {
+			t.Logf("Pebble's output:\n%s", log)
 		}
-	}
-	cmd := exec.Command("go", "mod", "download", "-json", "github.com/letsencrypt/pebble/v2@"+pebbleVersion)
-	cmd.Env = append(os.Environ(), "GOFLAGS=")
-	cmd.Dir = bin
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("go mod download pebble: %v", err)
-	}
-	var m struct{ Dir string }
-	if err := json.Unmarshal(out, &m); err != nil || m.Dir == "" {
-		t.Fatalf("go mod download pebble: %q: %v", out, err)
-	}
-	return pebble, challtestsrv, m.Dir
-}
-
-// acmeCA is a running Pebble with a DNS server that answers 127.0.0.1 for every name.
-type acmeCA struct {
-	dir      string // the ACME directory URL
-	httpsCA  string // file: the CA of Pebble's own HTTPS (what control trusts)
-	rootPool *x509.CertPool
-	rootFile string // file: Pebble's issuing root (what only the test clients trust)
-}
-
-// startPebble runs Pebble whose TLS-ALPN-01 validation connects to tlsPort and whose
-// certificates are valid for validity.
-func startPebble(t *testing.T, tlsPort int, validity time.Duration) *acmeCA {
-	t.Helper()
-	pebble, challtestsrv, modDir := pebbleTools(t)
-	dns := freePort(t)
-	startTool(t, challtestsrv, nil, "-dnsserver", dns, "-management", freePort(t), "-defaultIPv4", "127.0.0.1",
-		"-defaultIPv6", "", "-http01", "", "-https01", "", "-tlsalpn01", "", "-doh", "")
-	listen, mgmt := freePort(t), freePort(t)
-	cfg := map[string]any{"pebble": map[string]any{
-		"listenAddress": listen, "managementListenAddress": mgmt,
-		"certificate": filepath.Join(modDir, "test/certs/localhost/cert.pem"),
-		"privateKey":  filepath.Join(modDir, "test/certs/localhost/key.pem"),
-		"httpPort":    1, "tlsPort": tlsPort, "keyAlgorithm": "ecdsa",
-		"externalAccountBindingRequired": false,
-		"profiles":                       map[string]any{"default": map[string]any{"description": "short", "validityPeriod": int(validity.Seconds())}},
-	}}
-	b, _ := json.Marshal(cfg)
-	cfgFile := filepath.Join(t.TempDir(), "pebble.json")
-	os.WriteFile(cfgFile, b, 0o600)
-	startTool(t, pebble, []string{"PEBBLE_VA_NOSLEEP=1", "PEBBLE_AUTHZREUSE=0"}, "-config", cfgFile, "-dnsserver", dns)
-
-	ca := &acmeCA{dir: "https://" + listen + "/dir", httpsCA: filepath.Join(modDir, "test/certs/pebble.minica.pem")}
-	minica, err := os.ReadFile(ca.httpsCA)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(minica)
-	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-	var root []byte
-	eventually.True(t, "Pebble's management API to hand out its root", func() bool {
-		resp, err := hc.Get("https://" + mgmt + "/roots/0")
-		if err != nil {
-			return false
-		}
-		defer resp.Body.Close()
-		root, err = io.ReadAll(resp.Body)
-		return err == nil && resp.StatusCode == 200
 	})
-	ca.rootPool = x509.NewCertPool()
-	if !ca.rootPool.AppendCertsFromPEM(root) {
-		t.Fatalf("Pebble's root is not PEM: %q", root)
-	}
-	ca.rootFile = filepath.Join(t.TempDir(), "pebble-root.pem")
-	os.WriteFile(ca.rootFile, root, 0o644)
 	return ca
-}
-
-// startTool runs a test tool until the test ends; its output shows when the test fails.
-func startTool(t *testing.T, path string, env []string, args ...string) {
-	t.Helper()
-	cmd := exec.Command(path, args...)
-	cmd.Env = append(os.Environ(), env...)
-	startCmd(t, cmd, filepath.Base(path))
 }
 
 // servedCert dials addr with SNI name, verifying against pool, and returns the leaf.
@@ -177,12 +88,12 @@ func TestACMECertificateAndRenewal(t *testing.T) {
 	ca := startPebble(t, port, validity)
 	url := "https://control.test:" + portStr
 	ctrlArgs := []string{"control", "--listen", addr, "--state", dir, "--acme-domain", "control.test",
-		"--acme-email", "ops@example.com", "--acme-directory", ca.dir}
-	ctrl := startProcEnv(t, []string{"SSL_CERT_FILE=" + ca.httpsCA}, ctrlArgs...)
+		"--acme-email", "ops@example.com", "--acme-directory", ca.Directory}
+	ctrl := startProcEnv(t, []string{"SSL_CERT_FILE=" + ca.HTTPSCA}, ctrlArgs...)
 
 	var first *x509.Certificate
 	eventually.True(t, "control to serve a certificate from Pebble for control.test", func() bool {
-		c, err := servedCert(addr, "control.test", ca.rootPool)
+		c, err := servedCert(addr, "control.test", ca.RootPool)
 		first = c
 		return err == nil
 	})
@@ -193,7 +104,7 @@ func TestACMECertificateAndRenewal(t *testing.T) {
 	}
 
 	// The console over HTTPS, verified against Pebble's root, by name.
-	hc := clientTo(addr, ca.rootPool)
+	hc := clientTo(addr, ca.RootPool)
 	resp, err := hc.Get(url + "/admin/")
 	if err != nil {
 		t.Fatal(err)
@@ -207,7 +118,7 @@ func TestACMECertificateAndRenewal(t *testing.T) {
 	polFile := filepath.Join(t.TempDir(), "policy.hujson")
 	os.WriteFile(polFile, []byte(ownNodesPolicy), 0o600)
 	cli(t, "policy", "set", "--state", dir, polFile)
-	env := []string{"SSL_CERT_FILE=" + ca.rootFile}
+	env := []string{"SSL_CERT_FILE=" + ca.RootFile}
 	socks := map[string]string{}
 	for _, name := range []string{"server", "laptop"} {
 		key := lastLine(cli(t, "keys", "create", "--state", dir, "--user", "alice@example.com"))
@@ -245,7 +156,7 @@ func TestACMECertificateAndRenewal(t *testing.T) {
 	var second *x509.Certificate
 	deadline := time.Now().Add(life + 30*time.Second)
 	for time.Now().Before(deadline) {
-		c, err := servedCert(addr, "control.test", ca.rootPool)
+		c, err := servedCert(addr, "control.test", ca.RootPool)
 		if err == nil && c.SerialNumber.Cmp(first.SerialNumber) != 0 {
 			second = c
 			break
@@ -283,10 +194,10 @@ func TestACMECertificateAndRenewal(t *testing.T) {
 	// A restart serves the cached certificate at once: no new order.
 	ctrl.cmd.Process.Signal(os.Interrupt)
 	ctrl.cmd.Wait()
-	startProcEnv(t, []string{"SSL_CERT_FILE=" + ca.httpsCA}, ctrlArgs...)
+	startProcEnv(t, []string{"SSL_CERT_FILE=" + ca.HTTPSCA}, ctrlArgs...)
 	var third *x509.Certificate
 	eventually.True(t, "the restarted control to serve a certificate", func() bool {
-		c, err := servedCert(addr, "control.test", ca.rootPool)
+		c, err := servedCert(addr, "control.test", ca.RootPool)
 		third = c
 		return err == nil
 	})
@@ -303,16 +214,16 @@ func TestACMEDerp(t *testing.T) {
 	port, _ := strconv.Atoi(portStr)
 	ca := startPebble(t, port, time.Hour)
 	dir := t.TempDir()
-	startProcEnv(t, []string{"SSL_CERT_FILE=" + ca.httpsCA}, "derp", "--listen", addr, "--key-file", filepath.Join(dir, "derp.key"),
-		"--acme-domain", "derp.test", "--acme-directory", ca.dir)
+	startProcEnv(t, []string{"SSL_CERT_FILE=" + ca.HTTPSCA}, "derp", "--listen", addr, "--key-file", filepath.Join(dir, "derp.key"),
+		"--acme-domain", "derp.test", "--acme-directory", ca.Directory)
 	eventually.True(t, "the relay to serve a certificate from Pebble for derp.test", func() bool {
-		_, err := servedCert(addr, "derp.test", ca.rootPool)
+		_, err := servedCert(addr, "derp.test", ca.RootPool)
 		return err == nil
 	})
 	if _, err := os.Stat(filepath.Join(dir, "acme", "derp.test.crt")); err != nil {
 		t.Errorf("the certificate is not kept beside the key file: %v", err)
 	}
-	hc := clientTo(addr, ca.rootPool)
+	hc := clientTo(addr, ca.RootPool)
 	resp, err := hc.Get("https://derp.test:" + portStr + "/derp/probe")
 	if err != nil {
 		t.Fatal(err)

@@ -2,7 +2,8 @@
 # Installs the Debian packages the tests use, when they are missing: Chromium for the
 # browser tests, the OpenSSH client for the sshd tests, lintian, debootstrap and systemd-analyze
 # for the package's tests (deploy/), Xvfb for the headful terminal benchmark (a hidden parent
-# window) and iproute2 (ip, tc) for its lossy path. Needs root (or sudo) to install.
+# window), iproute2 (ip, tc) for its lossy path, and certutil (libnss3-tools) for the browser to
+# trust the test ACME server's root. Needs root (or sudo) to install.
 set -euo pipefail
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
@@ -13,6 +14,7 @@ command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 command -v Xvfb >/dev/null 2>&1 || need+=(xvfb)
 command -v tc >/dev/null 2>&1 || need+=(iproute2)
+command -v certutil >/dev/null 2>&1 || need+=(libnss3-tools)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 sudo=""
 if [ "$(id -u)" != 0 ]; then

@@ -82,10 +82,15 @@ export async function startDemo({ grace = "5s" } = {}) {
   };
 }
 
-/** Launches Debian's Chromium headless with the flags this machine needs (plus args). */
-export async function launch({ args = [] } = {}) {
+/**
+ * Launches Debian's Chromium headless with the flags this machine needs (plus args), with env as
+ * its environment if given.
+ * @param {{ args?: string[], env?: Record<string, string | undefined> }} [opts]
+ */
+export async function launch({ args = [], env = undefined } = {}) {
   // playwright gives the browser a fresh, temporary profile of its own.
   const browser = await chromium.launch({
+    env,
     executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
     args: [
       "--headless",
