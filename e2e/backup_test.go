@@ -131,16 +131,7 @@ func TestBackupRestore(t *testing.T) {
 		t.Errorf("%d nodes named server after the restore; want the one", n)
 	}
 	clientKey := lastLine(cli(t, "keys", "create", "--state", restored, "--user", "alice@example.com", "--ephemeral"))
-	n, err := node.New(node.Options{ControlURL: url, AuthKey: clientKey, Hostname: "laptop", Logf: t.Logf})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer n.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if err := n.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
+	n := startNodeAt(t, url, clientKey, "laptop")
 	cl := sshDial(t, n, "server")
 	if out, code := run(t, cl, "echo restored", nil); string(out) != "restored\n" || code != 0 {
 		t.Fatalf("SSH to the agent after the restore: %q exit %d", out, code)

@@ -3,7 +3,6 @@ package e2e
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"net"
 	"net/http"
@@ -19,7 +18,6 @@ import (
 	"time"
 
 	"tsconnect/console/api"
-	"tsconnect/node"
 )
 
 // proc is a tsconnect process run by a test.
@@ -146,16 +144,7 @@ func TestCLIControlKilled(t *testing.T) {
 	}
 
 	clientKey := lastLine(cli(t, "keys", "create", "--state", dir, "--user", "alice@example.com", "--ephemeral", "--description", "client for the CLI test"))
-	n, err := node.New(node.Options{ControlURL: url, AuthKey: clientKey, Hostname: "laptop", Logf: t.Logf})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer n.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if err := n.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
+	n := startNodeAt(t, url, clientKey, "laptop")
 	cl := sshDial(t, n, "server")
 	if out, _ := run(t, cl, "echo before", nil); string(out) != "before\n" {
 		t.Fatalf("before the kill: %q", out)

@@ -301,16 +301,7 @@ func TestCLIStandaloneRelayVerified(t *testing.T) {
 	waitStatus(t, sock, "server")
 
 	clientKey := lastLine(cli(t, "keys", "create", "--state", dir, "--user", "alice@example.com", "--ephemeral"))
-	n, err := node.New(node.Options{ControlURL: url, AuthKey: clientKey, Hostname: "laptop", Logf: t.Logf})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer n.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if err := n.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
+	n := startNodeAt(t, url, clientKey, "laptop")
 	if dm := n.NetMap().DERPMap; len(dm.Regions) != 1 || dm.Regions[5] == nil {
 		t.Fatalf("DERP map regions %v, want only the standalone relay's region 5", dm.Regions)
 	}

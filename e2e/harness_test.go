@@ -150,16 +150,23 @@ func (tn *testNet) startNode(name string) *node.Node {
 // startNodeKey joins an in-memory client node registered with key.
 func (tn *testNet) startNodeKey(name, key string) *node.Node {
 	tn.t.Helper()
-	n, err := node.New(node.Options{ControlURL: tn.url, AuthKey: key, Hostname: name, Logf: prefixed(tn.t, name+": ")})
+	return startNodeAt(tn.t, tn.url, key, name)
+}
+
+// startNodeAt joins an in-memory client node (like the browser's) to the control at url with
+// key; it closes when the test ends.
+func startNodeAt(t testing.TB, url, key, name string) *node.Node {
+	t.Helper()
+	n, err := node.New(node.Options{ControlURL: url, AuthKey: key, Hostname: name, Logf: prefixed(t, name+": ")})
 	if err != nil {
-		tn.t.Fatal(err)
+		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	if err := n.Start(ctx); err != nil {
-		tn.t.Fatal(err)
+		t.Fatal(err)
 	}
-	tn.t.Cleanup(func() { n.Close() })
+	t.Cleanup(func() { n.Close() })
 	return n
 }
 

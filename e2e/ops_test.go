@@ -9,12 +9,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"tsconnect/control"
 	"tsconnect/internal/eventually"
 	"tsconnect/internal/metrics/metricstest"
-	"tsconnect/node"
 )
 
 // TestControlOpsEndpoints: control answers /healthz and /readyz on its main listener, serves
@@ -41,16 +39,7 @@ func TestControlOpsEndpoints(t *testing.T) {
 	os.WriteFile(polFile, []byte(ownNodesPolicy), 0o600)
 	cli(t, "policy", "set", "--state", dir, polFile)
 	key := lastLine(cli(t, "keys", "create", "--state", dir, "--user", "ops@example.com"))
-	n, err := node.New(node.Options{ControlURL: url, AuthKey: key, Hostname: "laptop", Logf: t.Logf})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer n.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if err := n.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
+	startNodeAt(t, url, key, "laptop")
 	// A wrong console password: a failed authentication.
 	req, _ := http.NewRequest("POST", url+"/api/v1/login", strings.NewReader(`{"email":"ops@example.com","password":"wrong"}`))
 	req.Header.Set("Content-Type", "application/json")

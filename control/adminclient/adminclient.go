@@ -81,26 +81,16 @@ func (c *Client) call(ctx context.Context, method, path string, header http.Head
 		}
 		body = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+api.Prefix+path, body)
+	if in != nil {
+		header = header.Clone()
+		if header == nil {
+			header = http.Header{}
+		}
+		header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.send(ctx, method, path, header, body)
 	if err != nil {
 		return err
-	}
-	for k, v := range header {
-		req.Header[k] = v
-	}
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	}
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return fmt.Errorf("%s: %w", c.where, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
@@ -117,6 +107,30 @@ func (c *Client) call(ctx context.Context, method, path string, header http.Head
 		return fmt.Errorf("admin API: %s %s: bad JSON answer: %w", method, path, err)
 	}
 	return nil
+}
+
+// send makes one request with the client's authentication and returns the answer, whatever
+// its status; header, if non-nil, adds request headers.
+func (c *Client) send(ctx context.Context, method, path string, header http.Header, body io.Reader) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.base+api.Prefix+path, body)
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, fmt.Errorf("%s: %w", c.where, err)
+	}
+	return resp, nil
 }
 
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Runs every test: vet and staticcheck (host and js/wasm), Go unit and integration tests, wasm tests under
+# node, and the browser tests in Chromium. `make test` builds first and calls this.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+WASM_EXEC="$(go env GOROOT)/lib/wasm/go_js_wasm_exec"
+# The module's own packages built into the browser's wasm, and those of them with tests for js/wasm.
+js() { GOOS=js GOARCH=wasm "$@"; }
+WASM_PKGS=$(js go list -deps -f '{{with .Module}}{{if eq .Path "tsconnect"}}{{$.ImportPath}}{{end}}{{end}}' ./wasm)
+WASM_TEST_PKGS=$(js go list -f '{{if or .TestGoFiles .XTestGoFiles}}{{.ImportPath}}{{end}}' $WASM_PKGS)
+[ -n "$WASM_PKGS" ] && [ -n "$WASM_TEST_PKGS" ] || { echo "go list found no wasm packages"; exit 1; }
+
+# staticcheck, pinned; installed once per Go version into a cache directory.
+STATICCHECK_VERSION=v0.8.2
+TOOLS="${XDG_CACHE_HOME:-$HOME/.cache}/tsconnect/tools/staticcheck-$STATICCHECK_VERSION-$(go env GOVERSION)"
+STATICCHECK="$TOOLS/staticcheck"
+
+step() { printf '\n=== %s\n' "$*"; }
+step "DERP interop with the stock relay (a separate, test-only module)"
+(cd derpws/interop && go vet ./... && "$STATICCHECK" ./... && go test -count=1 -timeout=10m ./...)
+
+step "the test OpenID Provider (internal/testop: a separate, test-only module on ory/fosite)"
+(cd internal/testop && go vet ./... && "$STATICCHECK" ./... && go test -count=1 -timeout=5m ./...)
+
+step "go test (js/wasm under node)"
+NODE_OPTIONS=--experimental-websocket js go test -count=1 -timeout=10m -exec="$WASM_EXEC" $WASM_TEST_PKGS
+
+step "typescript: type-check (sources, build and test scripts) and prettier --check"
+npm run --silent typecheck
+npm run --silent format:check
+
+step "npm package: node tests"
+npm test --silent
+
+step "browser tests (Chromium)"
+node --test --test-concurrency=1 e2e/browser/
