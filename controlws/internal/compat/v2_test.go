@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"tsconnect/control"
 	"tsconnect/controlws"
 	"tsconnect/controlws/internal/v2client"
 	"tsconnect/key"
@@ -89,21 +88,7 @@ func TestV2Client(t *testing.T) {
 	s := srv.s
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	alice, err := s.CreateUser(ctx, "alice@example.com", control.RoleMember)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.SetPolicy(ctx, []byte(policy), "test"); err != nil {
-		t.Fatal(err)
-	}
-	laptopKey, _, err := s.CreateAuthKey(ctx, control.AuthKeyOptions{User: alice.ID})
-	if err != nil {
-		t.Fatal(err)
-	}
-	serverKey, _, err := s.CreateAuthKey(ctx, control.AuthKeyOptions{User: alice.ID, Tags: []string{"tag:server"}, CreatedBy: alice.ID})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, serverKey, laptopKey := srv.network(t)
 
 	pub, err := v2client.FetchKey(ctx, srv.url)
 	if err != nil {
