@@ -101,7 +101,7 @@ func (c *Console) sendNodes(ctx context.Context, conn *websocket.Conn, seen node
 			return werr
 		}
 		if first {
-			ch = api.NodeChanges{Total: ch.Total}
+			ch = api.NodeChanges{Changed: []int64{}, Removed: []int64{}, Total: ch.Total}
 		} else if len(ch.Changed)+len(ch.Removed) == 0 {
 			return nil
 		}

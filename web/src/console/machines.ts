@@ -7,7 +7,7 @@ import { ago, confirmDialog, h, localTime, modal, replace } from "./dom.js";
 import { ownerText, type Sessions } from "./sessions.js";
 
 /** How many machines one page of the list shows. */
-export const PAGE_SIZE = 50;
+const PAGE_SIZE = 50;
 
 /** What GET /nodes answers for a page. */
 interface NodePage {
@@ -51,10 +51,9 @@ export class MachinesPage {
   #nextAfter = 0;
   #total = 0;
   #searchTimer: ReturnType<typeof setTimeout> | undefined;
-  /** Loads in flight and whether another must follow (a change came during one). */
+  /** The load in flight (one at a time) and whether another must follow it (a change, a page turn or a search came during it). */
   #loading: Promise<void> | undefined;
   #again = false;
-  #seq = 0;
   #ws: WebSocket | undefined;
   #retry = 0;
   #stopped = false;
@@ -127,12 +126,10 @@ export class MachinesPage {
   }
 
   async #fetchPage() {
-    const seq = ++this.#seq;
     const params = new URLSearchParams({ limit: String(PAGE_SIZE), after: String(this.#after) });
     if (this.#q) params.set("q", this.#q);
     try {
       const r = await call<NodePage>("GET", `/nodes?${params}`);
-      if (seq !== this.#seq) return; // a newer search or page turn owns the list
       if (!r.nodes.length && this.#back.length) {
         // The page emptied (deletions): show the one before it.
         this.#after = this.#back.pop() ?? 0;
