@@ -15,9 +15,11 @@ import (
 )
 
 // events serves the WebSocket that pushes {"type":"nodes","nodes":[…]} (api.NodeList) at
-// once and after every change, coalesced and at most one message per EventInterval. It
-// needs a caller and, when the browser sends one, the console's own Origin; it ends when
-// the caller's sign-in or API token ends.
+// once and after every change, coalesced and at most one message per EventInterval; with
+// ?changes=1 it pushes api.NodeChanges instead (the IDs of the nodes that changed, were added
+// or removed, and the total), so a client showing one page of a large network refetches that
+// page only when it must. It needs a caller and, when the browser sends one, the console's
+// own Origin; it ends when the caller's sign-in or API token ends.
 func (c *Console) events(w http.ResponseWriter, r *http.Request, s *caller) {
 	if o := r.Header.Get("Origin"); o != "" && !strings.EqualFold(o, c.origin) {
 		writeError(w, http.StatusForbidden, codeCSRF, "refused: Origin "+o+" is not "+c.origin)
@@ -31,6 +33,10 @@ func (c *Console) events(w http.ResponseWriter, r *http.Request, s *caller) {
 	})
 	if err != nil {
 		return // Accept answered the client
+	}
+	var seen nodeDigests
+	if r.URL.Query().Get("changes") == "1" {
+		seen = nodeDigests{}
 	}
 	c.wg.Add(1)
 	defer c.wg.Done()
@@ -69,7 +75,7 @@ func (c *Console) events(w http.ResponseWriter, r *http.Request, s *caller) {
 			}
 			return
 		}
-		if err := c.sendNodes(ctx, conn); err != nil {
+		if err := c.sendNodes(ctx, conn, seen, last.IsZero()); err != nil {
 			if ctx.Err() == nil {
 				c.logf("console: events for %s: %v", s.name(), err)
 			}
@@ -79,12 +85,29 @@ func (c *Console) events(w http.ResponseWriter, r *http.Request, s *caller) {
 	}
 }
 
-func (c *Console) sendNodes(ctx context.Context, conn *websocket.Conn) error {
+// sendNodes writes the node list, or, when seen is not nil, what changed since the last
+// message (nothing when nothing did; the first message lists no IDs).
+func (c *Console) sendNodes(ctx context.Context, conn *websocket.Conn, seen nodeDigests, first bool) error {
 	ns, err := c.nodeList(ctx)
 	if err != nil {
 		return err
 	}
-	b, err := json.Marshal(api.NodeList{Type: "nodes", Nodes: ns})
+	var b []byte
+	if seen == nil {
+		b, err = json.Marshal(api.NodeList{Type: "nodes", Nodes: ns})
+	} else {
+		ch, werr := seen.update(ns)
+		if werr != nil {
+			return werr
+		}
+		if first {
+			ch = api.NodeChanges{Changed: []int64{}, Removed: []int64{}, Total: ch.Total}
+		} else if len(ch.Changed)+len(ch.Removed) == 0 {
+			return nil
+		}
+		ch.Type = "changes"
+		b, err = json.Marshal(ch)
+	}
 	if err != nil {
 		return err
 	}

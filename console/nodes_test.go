@@ -3,6 +3,7 @@ package console
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
@@ -362,4 +363,56 @@ func TestNodesPagingAndSearch(t *testing.T) {
 	for _, bad := range []string{"?limit=0", "?limit=1001", "?limit=x", "?after=-1", "?q=" + strings.Repeat("a", 257)} {
 		c.do("GET", "/api/v1/nodes"+bad, nil).want(t, http.StatusBadRequest, "bad_request")
 	}
+}
+
+func TestEventsWebSocketChanges(t *testing.T) {
+	e := newEnv(t)
+	u := e.user("ada@example.com", control.RoleAdmin, "correct horse")
+	c := e.client().mustLogin("ada@example.com", "correct horse")
+	wsURL := "ws" + strings.TrimPrefix(e.hs.URL, "http") + "/api/v1/events?changes=1"
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	_, _, first := e.register(control.AuthKeyOptions{User: u.ID}, hostinfo("first"))
+
+	conn, _, err := websocket.Dial(ctx, wsURL, &websocket.DialOptions{HTTPClient: c.hc, HTTPHeader: http.Header{"Origin": {e.hs.URL}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.CloseNow()
+	read := func() api.NodeChanges {
+		t.Helper()
+		_, b, err := conn.Read(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m api.NodeChanges
+		if err := json.Unmarshal(b, &m); err != nil || m.Type != "changes" {
+			t.Fatalf("message %s: %v", b, err)
+		}
+		return m
+	}
+	if m := read(); m.Total != 1 || len(m.Changed) != 0 || len(m.Removed) != 0 {
+		t.Fatalf("first message %+v, want a total of 1 and no IDs", m)
+	}
+	// A join names only the new node, never the whole list.
+	_, _, second := e.register(control.AuthKeyOptions{User: u.ID}, hostinfo("second"))
+	m := read()
+	for len(m.Changed) == 0 {
+		m = read()
+	}
+	if m.Total != 2 || !slices.Equal(m.Changed, []int64{second.ID}) || len(m.Removed) != 0 {
+		t.Fatalf("after a join: %+v, want changed [%d], total 2", m, second.ID)
+	}
+	// A deletion names the node removed.
+	if a := c.do("DELETE", fmt.Sprintf("/api/v1/nodes/%d", first.ID), nil); a.status != http.StatusNoContent {
+		t.Fatalf("DELETE: %d %s", a.status, a.body)
+	}
+	m = read()
+	for len(m.Removed) == 0 {
+		m = read()
+	}
+	if m.Total != 1 || !slices.Equal(m.Removed, []int64{first.ID}) {
+		t.Fatalf("after a deletion: %+v, want removed [%d], total 1", m, first.ID)
+	}
+	conn.Close(websocket.StatusNormalClosure, "")
 }

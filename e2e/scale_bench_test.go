@@ -184,6 +184,7 @@ func runScale(b *testing.B, n int, dense bool) {
 		(procCPU(b, r.pid) - cpu0).Round(10*time.Millisecond), peakConnect>>10)
 	time.Sleep(2 * time.Second)
 	b.Logf("control idle RSS %d MiB", procStatusKiB(b, r.pid, "VmRSS")>>10)
+	scaleConsole(b, url, apiToken(admin, dir, "ada@example.com"), n, func() { r.join(memberKey, "console-probe", false) })
 	// The full maps of a member and a server joining now, when every other node is there.
 	member, server := r.join(memberKey, "full-member", false), r.join(serverKey, "full-server", true)
 	<-member.first

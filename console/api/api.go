@@ -132,6 +132,16 @@ type Node struct {
 	Expired   bool       `json:"expired"`
 }
 
+// NodeChanges is each message of GET /events?changes=1 (Type "changes"): the IDs of the
+// nodes that changed or were added (Changed) and that were deleted (Removed) since the
+// previous message, and how many nodes there are (Total). The first message lists no IDs.
+type NodeChanges struct {
+	Type    string  `json:"type"`
+	Changed []int64 `json:"changed"`
+	Removed []int64 `json:"removed"`
+	Total   int     `json:"total"`
+}
+
 // NodeList is the answer to GET /nodes and each message of GET /events (Type "nodes").
 type NodeList struct {
 	Type  string `json:"type,omitempty"`

@@ -58,6 +58,28 @@ func startServer(t *testing.T) *server {
 	return &server{s: s, url: hs.URL}
 }
 
+// network gives the server alice, the policy, and two auth keys of hers: one for a
+// machine tagged tag:server, one for a machine she owns.
+func (srv *server) network(t *testing.T) (alice control.User, serverKey, laptopKey string) {
+	t.Helper()
+	ctx := context.Background()
+	s := srv.s
+	alice, err := s.CreateUser(ctx, "alice@example.com", control.RoleMember)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.SetPolicy(ctx, []byte(policy), "test"); err != nil {
+		t.Fatal(err)
+	}
+	if serverKey, _, err = s.CreateAuthKey(ctx, control.AuthKeyOptions{User: alice.ID, Tags: []string{"tag:server"}, CreatedBy: alice.ID}); err != nil {
+		t.Fatal(err)
+	}
+	if laptopKey, _, err = s.CreateAuthKey(ctx, control.AuthKeyOptions{User: alice.ID}); err != nil {
+		t.Fatal(err)
+	}
+	return alice, serverKey, laptopKey
+}
+
 // next waits for the next message on ch (a v1 client's answers to one request).
 func next(t *testing.T, c *v1client.Client, ch <-chan v1client.Envelope) v1client.Envelope {
 	t.Helper()
@@ -123,21 +145,7 @@ func TestV1Client(t *testing.T) {
 	s := srv.s
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	alice, err := s.CreateUser(ctx, "alice@example.com", control.RoleMember)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.SetPolicy(ctx, []byte(policy), "test"); err != nil {
-		t.Fatal(err)
-	}
-	serverKey, _, err := s.CreateAuthKey(ctx, control.AuthKeyOptions{User: alice.ID, Tags: []string{"tag:server"}, CreatedBy: alice.ID})
-	if err != nil {
-		t.Fatal(err)
-	}
-	laptopKey, _, err := s.CreateAuthKey(ctx, control.AuthKeyOptions{User: alice.ID})
-	if err != nil {
-		t.Fatal(err)
-	}
+	alice, serverKey, laptopKey := srv.network(t)
 
 	// The version 1 node: the tagged server, whose agent asks for checks.
 	pub, err := v1client.FetchKey(ctx, srv.url)

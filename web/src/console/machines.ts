@@ -1,9 +1,28 @@
-// The Machines page: the list (live over the events WebSocket), "SSH…" with its user picker,
-// and the admin actions (tags, expire, delete).
+// The Machines page: one page of the list at a time, searched and paged by the server (so a
+// network of 10,000 machines costs the page what 50 do), kept live over the events WebSocket;
+// "SSH…" with its user picker, and the admin actions (tags, expire, delete).
 
 import { ApiError, call, message, type NetworkNode, type SSHUser, type User } from "./api.js";
 import { ago, confirmDialog, h, localTime, modal, replace } from "./dom.js";
 import { ownerText, type Sessions } from "./sessions.js";
+
+/** How many machines one page of the list shows. */
+const PAGE_SIZE = 50;
+
+/** What GET /nodes answers for a page. */
+interface NodePage {
+  nodes: NetworkNode[];
+  total?: number;
+  next?: number;
+}
+
+/** A message of GET /events?changes=1: which machines changed, were added or deleted. */
+interface NodeChanges {
+  type: string;
+  changed?: number[];
+  removed?: number[];
+  total?: number;
+}
 
 /** The Machines page and its live feed. */
 export class MachinesPage {
@@ -13,6 +32,28 @@ export class MachinesPage {
   #error = h("p", { class: "error", role: "alert", hidden: true });
   #rows = new Map<number, { json: string; tr: HTMLTableRowElement }>();
   #machines: NetworkNode[] = [];
+  #search = h("input", {
+    type: "search",
+    name: "q",
+    placeholder: "Search name, owner, tag, address, OS",
+    "aria-label": "Search machines",
+    size: 36,
+    on: { input: () => this.#searchSoon() },
+  });
+  #range = h("span", { class: "page-range", "aria-live": "polite" });
+  #empty = h("p", { class: "empty", hidden: true });
+  #prev = h("button", { type: "button", disabled: true, on: { click: () => this.#turn(-1) } }, "Previous");
+  #next = h("button", { type: "button", disabled: true, on: { click: () => this.#turn(1) } }, "Next");
+  /** The search the page shows, the after= of this page and of the pages before it. */
+  #q = "";
+  #after = 0;
+  #back: number[] = [];
+  #nextAfter = 0;
+  #total = 0;
+  #searchTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The load in flight (one at a time) and whether another must follow it (a change, a page turn or a search came during it). */
+  #loading: Promise<void> | undefined;
+  #again = false;
   #ws: WebSocket | undefined;
   #retry = 0;
   #stopped = false;
@@ -28,6 +69,12 @@ export class MachinesPage {
       { "aria-labelledby": "machines-h" },
       h("h1", { id: "machines-h" }, "Machines"),
       this.#status,
+      h(
+        "div",
+        { class: "list-controls" },
+        this.#search,
+        h("nav", { "aria-label": "Pages of machines" }, this.#prev, this.#range, this.#next),
+      ),
       this.#error,
       h(
         "table",
@@ -48,6 +95,7 @@ export class MachinesPage {
         ),
         this.#body,
       ),
+      this.#empty,
     );
     void this.#load();
     this.#connect();
@@ -57,21 +105,89 @@ export class MachinesPage {
   stop(): void {
     this.#stopped = true;
     clearInterval(this.#ages);
+    clearTimeout(this.#searchTimer);
     this.#ws?.close();
   }
 
-  async #load() {
+  /** Refetches the page shown; a change during a fetch fetches once more after it. */
+  #load(): Promise<void> {
+    if (this.#loading) {
+      this.#again = true;
+      return this.#loading;
+    }
+    this.#loading = (async () => {
+      do {
+        this.#again = false;
+        await this.#fetchPage();
+      } while (this.#again && !this.#stopped);
+      this.#loading = undefined;
+    })();
+    return this.#loading;
+  }
+
+  async #fetchPage() {
+    const params = new URLSearchParams({ limit: String(PAGE_SIZE), after: String(this.#after) });
+    if (this.#q) params.set("q", this.#q);
     try {
-      const r = await call<{ nodes: NetworkNode[] }>("GET", "/nodes");
+      const r = await call<NodePage>("GET", `/nodes?${params}`);
+      if (!r.nodes.length && this.#back.length) {
+        // The page emptied (deletions): show the one before it.
+        this.#after = this.#back.pop() ?? 0;
+        this.#again = true;
+        return;
+      }
+      this.#nextAfter = r.next ?? 0;
+      this.#total = r.total ?? r.nodes.length;
       this.#render(r.nodes);
     } catch (e) {
       this.#showError(message(e));
     }
   }
 
+  #searchSoon() {
+    clearTimeout(this.#searchTimer);
+    this.#searchTimer = setTimeout(() => {
+      const q = this.#search.value.trim();
+      if (q === this.#q) return;
+      this.#q = q;
+      this.#after = 0;
+      this.#back = [];
+      void this.#load();
+    }, 250);
+  }
+
+  #turn(dir: 1 | -1) {
+    if (dir > 0) {
+      if (!this.#nextAfter) return;
+      this.#back.push(this.#after);
+      this.#after = this.#nextAfter;
+    } else {
+      if (!this.#back.length) return;
+      this.#after = this.#back.pop() ?? 0;
+    }
+    void this.#load();
+  }
+
+  /**
+   * Refetches the page when a change can touch it: a machine on it changed or went away,
+   * the total moved, a search is on (a change may bring a machine in), or this is the last
+   * page and a machine changed that it does not show (a new one lands there).
+   */
+  #changed(msg: NodeChanges) {
+    const changed = msg.changed ?? [];
+    const ids = [...changed, ...(msg.removed ?? [])];
+    if (
+      ids.some((id) => this.#rows.has(id)) ||
+      (msg.total !== undefined && msg.total !== this.#total) ||
+      (this.#q !== "" && ids.length > 0) ||
+      (this.#nextAfter === 0 && changed.length > 0)
+    )
+      void this.#load();
+  }
+
   #connect() {
     if (this.#stopped) return;
-    const url = new URL("/api/v1/events", location.href);
+    const url = new URL("/api/v1/events?changes=1", location.href);
     url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
     const ws = new WebSocket(url);
     this.#ws = ws;
@@ -85,8 +201,8 @@ export class MachinesPage {
     };
     ws.onmessage = (ev) => {
       try {
-        const msg = JSON.parse(String(ev.data)) as { type?: string; nodes?: NetworkNode[] };
-        if (msg.type === "nodes" && Array.isArray(msg.nodes)) this.#render(msg.nodes);
+        const msg = JSON.parse(String(ev.data)) as NodeChanges;
+        if (msg.type === "changes") this.#changed(msg);
       } catch {
         // A message we do not understand changes nothing.
       }
@@ -114,10 +230,9 @@ export class MachinesPage {
   #render(machines: NetworkNode[]) {
     this.#error.hidden = true;
     this.#machines = machines;
-    const sorted = [...machines].sort((a, b) => a.name.localeCompare(b.name) || a.id - b.id);
     const seen = new Set<number>();
     let prev: Element | null = null;
-    for (const m of sorted) {
+    for (const m of machines) {
       seen.add(m.id);
       const json = JSON.stringify(m);
       let row = this.#rows.get(m.id);
@@ -137,7 +252,15 @@ export class MachinesPage {
         this.#rows.delete(id);
       }
     }
-    if (!machines.length) this.#status.textContent = "No machines yet: register one with `tsconnect up --auth-key …`.";
+    const first = machines.length ? this.#back.length * PAGE_SIZE + 1 : 0;
+    this.#range.textContent = this.#q
+      ? `${first}–${first + machines.length - (first ? 1 : 0)} of ${this.#total} matching`
+      : `${first}–${first + machines.length - (first ? 1 : 0)} of ${this.#total}`;
+    this.#prev.disabled = this.#back.length === 0;
+    this.#next.disabled = this.#nextAfter === 0;
+    if (!machines.length && !this.#q) this.#status.textContent = "No machines yet: register one with `tsconnect up --auth-key …`.";
+    this.#empty.hidden = machines.length > 0 || !this.#q;
+    this.#empty.textContent = `No machines match “${this.#q}”.`;
   }
 
   #row(m: NetworkNode): HTMLTableRowElement {
