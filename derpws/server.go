@@ -82,10 +82,17 @@ const (
 	defaultKeepAlive   = 60 * time.Second
 	handshakeTimeout   = 10 * time.Second
 	serverWriteTimeout = 2 * time.Second
-	// sendQueueDepth is the per-client queue of packets waiting for the client's writer; when
-	// full, the oldest packet of the source holding most of it is dropped (see sendQueue), so a
-	// slow client never stalls its senders and a flooding sender never crowds out the others.
-	sendQueueDepth = 32
+	// sendQueueDepth and sendQueueBytes bound the per-client queue of packets waiting for the
+	// client's writer; when full, the oldest packet of the source holding most of it is dropped
+	// (see sendQueue), so a slow client never stalls its senders and a flooding sender never
+	// crowds out the others. The queue absorbs a sender's burst of one TCP window toward a
+	// client that reads in bursts (a browser whose Worker is busy stops reading its WebSocket):
+	// the wasm node's receive window (tunstack's recvBufMax, 256 KiB, ~210 full packets of
+	// 2 KiB buffers) fits, so a bulk transfer to a browser loses nothing here. With 32 packets
+	// the relay dropped ~1% of a bulk download's packets and TCP's loss recovery held it to 1–3
+	// MiB/s ("Browser terminal speed" in docs/architecture.md).
+	sendQueueDepth = 512
+	sendQueueBytes = 1 << 20
 	// writeBatch is how many queued packets the writer takes at once.
 	writeBatch = 16
 	// restartReconnectIn and restartTryFor are the figures of the Restarting frame sent on Close.

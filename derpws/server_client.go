@@ -56,7 +56,7 @@ func newSclient(s *Server, k key.Public, nc net.Conn, br *bufio.Reader, bw *bufi
 		nc:    nc,
 		br:    br,
 		bw:    bw,
-		q:     newSendQueue(sendQueueDepth),
+		q:     newSendQueue(sendQueueDepth, sendQueueBytes),
 		ctrlq: make(chan ctrlFrame, ctrlQueueDepth),
 		stopc: make(chan struct{}),
 		wdone: make(chan struct{}),
@@ -260,19 +260,18 @@ func (c *sclient) forward(dstKey key.Public, pb *pktBuf) {
 // enqueue queues p for the client; it never blocks. When the queue is full a packet of the
 // source holding most of it is dropped (see sendQueue).
 func (c *sclient) enqueue(p packet) {
-	dropped, why := c.q.enqueue(p)
-	if dropped == nil {
+	n, why := c.q.enqueue(p)
+	if n == 0 {
 		return
 	}
-	putBuf(dropped)
-	c.stats.drops.Add(1)
+	c.stats.drops.Add(uint64(n))
 	switch why {
 	case dropOwnShare:
-		c.s.m.dropQueueFull.Add(1)
+		c.s.m.dropQueueFull.Add(uint64(n))
 	case dropFairShare:
-		c.s.m.dropFairShare.Add(1)
+		c.s.m.dropFairShare.Add(uint64(n))
 	default:
-		c.s.m.dropDisconnected.Add(1)
+		c.s.m.dropDisconnected.Add(uint64(n))
 	}
 }
 

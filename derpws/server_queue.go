@@ -15,18 +15,21 @@ import (
 //     source loses its own packets while a light one loses none;
 //   - the writer takes packets round robin over the sources, one each per turn.
 //
-// It holds at most depth packets and at most depth sources, so its memory is bounded too.
-// Enqueue never blocks on the writer.
+// It holds at most depth packets from at most depth sources and at most maxBytes of packet
+// buffers (counted by capacity, what they cost in memory), so its memory is bounded however
+// large the packets. Enqueue never blocks on the writer.
 type sendQueue struct {
-	mu     sync.Mutex
-	depth  int
-	n      int                      // packets queued
-	bySrc  map[key.Public]*srcQueue // sources with packets queued
-	ring   []*srcQueue              // the same sources, in round-robin order
-	next   int                      // index in ring the writer serves next
-	free   []*srcQueue              // emptied source queues, for reuse
-	closed bool
-	ready  chan struct{} // signalled when the queue goes from empty to not empty
+	mu       sync.Mutex
+	depth    int
+	maxBytes int
+	n        int                      // packets queued
+	bytes    int                      // capacity of the queued packets' buffers
+	bySrc    map[key.Public]*srcQueue // sources with packets queued
+	ring     []*srcQueue              // the same sources, in round-robin order
+	next     int                      // index in ring the writer serves next
+	free     []*srcQueue              // emptied source queues, for reuse
+	closed   bool
+	ready    chan struct{} // signalled when the queue goes from empty to not empty
 }
 
 // srcQueue is one source's packets, oldest first.
@@ -71,34 +74,43 @@ const (
 	dropClosed
 )
 
-func newSendQueue(depth int) *sendQueue {
+// newSendQueue returns a queue of at most depth packets and maxBytes of buffers; maxBytes must
+// be at least MaxPacketSize, so that any one packet fits.
+func newSendQueue(depth, maxBytes int) *sendQueue {
 	return &sendQueue{
-		depth: depth,
-		bySrc: make(map[key.Public]*srcQueue),
-		ready: make(chan struct{}, 1),
+		depth:    depth,
+		maxBytes: maxBytes,
+		bySrc:    make(map[key.Public]*srcQueue),
+		ready:    make(chan struct{}, 1),
 	}
 }
 
-// enqueue queues p (its source is p.peer). If that took dropping a packet, it returns the
-// dropped packet's buffer, which the caller recycles, and the reason.
-func (q *sendQueue) enqueue(p packet) (*pktBuf, dropReason) {
+// enqueue queues p (its source is p.peer). If that took dropping packets (one for the count,
+// maybe more for the bytes), it recycles their buffers and returns how many it dropped and
+// the reason for the last.
+func (q *sendQueue) enqueue(p packet) (int, dropReason) {
 	q.mu.Lock()
 	if q.closed {
 		q.mu.Unlock()
-		return p.buf, dropClosed
+		putBuf(p.buf)
+		return 1, dropClosed
 	}
-	var dropped *pktBuf
+	dropped := 0
 	reason := dropNone
 	own := q.bySrc[p.peer]
-	if q.n >= q.depth {
+	size := cap(p.buf.b)
+	for q.n > 0 && (q.n >= q.depth || q.bytes+size > q.maxBytes) {
 		heavy := own
 		for _, sq := range q.ring {
-			if heavy == nil || sq.len() > heavy.len() {
+			if heavy == nil || heavy.len() == 0 || sq.len() > heavy.len() {
 				heavy = sq
 			}
 		}
-		dropped = heavy.pop().buf
+		b := heavy.pop().buf
 		q.n--
+		q.bytes -= cap(b.b)
+		putBuf(b)
+		dropped++
 		reason = dropFairShare
 		if heavy == own {
 			reason = dropOwnShare
@@ -112,6 +124,7 @@ func (q *sendQueue) enqueue(p packet) (*pktBuf, dropReason) {
 	}
 	own.push(p)
 	q.n++
+	q.bytes += size
 	if q.n == 1 {
 		select {
 		case q.ready <- struct{}{}:
@@ -160,8 +173,10 @@ func (q *sendQueue) take(dst []packet, max int) []packet {
 	q.mu.Lock()
 	for q.n > 0 && max > 0 {
 		sq := q.ring[q.next]
-		dst = append(dst, sq.pop())
+		p := sq.pop()
+		dst = append(dst, p)
 		q.n--
+		q.bytes -= cap(p.buf.b)
 		max--
 		if sq.len() == 0 {
 			q.removeLocked(sq) // the next source slides into index next
@@ -185,6 +200,6 @@ func (q *sendQueue) close() int {
 			putBuf(sq.pop().buf)
 		}
 	}
-	q.ring, q.bySrc, q.n = nil, nil, 0
+	q.ring, q.bySrc, q.n, q.bytes = nil, nil, 0, 0
 	return n
 }

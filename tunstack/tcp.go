@@ -17,7 +17,8 @@ import (
 
 // TCP buffer sizes. With a 1280-byte MTU a segment carries at most 1240 bytes (IPv4), so
 // bulk transfer needs deep windows; the stack grows each connection's receive buffer from
-// tcpBufDefault toward tcpBufMax as the measured bandwidth-delay product asks.
+// tcpBufDefault toward tcpBufMax as the measured bandwidth-delay product asks (natively; in
+// the browser the receive buffer is fixed, see recvBufMax).
 const (
 	tcpBufMin     = 4 << 10
 	tcpBufDefault = 1 << 20
@@ -69,7 +70,7 @@ func tuneTCP(s *stack.Stack) error {
 	opts := []tcpip.SettableTransportProtocolOption{
 		// SACK recovers several losses per window; gVisor leaves it off by default.
 		ptr(tcpip.TCPSACKEnabled(true)),
-		&tcpip.TCPReceiveBufferSizeRangeOption{Min: tcpBufMin, Default: tcpBufDefault, Max: tcpBufMax},
+		&tcpip.TCPReceiveBufferSizeRangeOption{Min: tcpBufMin, Default: recvBufDefault, Max: recvBufMax},
 		&tcpip.TCPSendBufferSizeRangeOption{Min: tcpBufMin, Default: tcpBufDefault, Max: tcpBufMax},
 		// Receive-buffer auto-tuning, so idle connections stay small.
 		ptr(tcpip.TCPModerateReceiveBufferOption(true)),
