@@ -115,9 +115,7 @@ func TestACMECertificateAndRenewal(t *testing.T) {
 	}
 
 	cli(t, "users", "create", "--state", dir, "alice@example.com")
-	polFile := filepath.Join(t.TempDir(), "policy.hujson")
-	os.WriteFile(polFile, []byte(ownNodesPolicy), 0o600)
-	cli(t, "policy", "set", "--state", dir, polFile)
+	cliOwnNodesPolicy(t, dir)
 	env := []string{"SSL_CERT_FILE=" + ca.RootFile}
 	socks := map[string]string{}
 	for _, name := range []string{"server", "laptop"} {

@@ -73,6 +73,17 @@ func startCmd(t testing.TB, cmd *exec.Cmd, label string) *proc {
 	return p
 }
 
+// cliOwnNodesPolicy sets, through the CLI and the admin socket of the control in dir, the
+// policy that lets users SSH to their own nodes (the default asks for check mode, a web sign-in).
+func cliOwnNodesPolicy(t *testing.T, dir string) {
+	t.Helper()
+	f := filepath.Join(t.TempDir(), "policy.hujson")
+	if err := os.WriteFile(f, []byte(ownNodesPolicy), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cli(t, "policy", "set", "--state", dir, f)
+}
+
 // cli runs tsconnect to completion and returns its stdout; it fails the test on error.
 func cli(t *testing.T, args ...string) string {
 	t.Helper()
@@ -126,9 +137,7 @@ func TestCLIControlKilled(t *testing.T) {
 	waitHTTP(t, url+"/")
 
 	cli(t, "users", "create", "--state", dir, "alice@example.com")
-	polFile := filepath.Join(t.TempDir(), "policy.hujson")
-	os.WriteFile(polFile, []byte(ownNodesPolicy), 0o600)
-	cli(t, "policy", "set", "--state", dir, polFile) // the default asks for check mode (a web sign-in)
+	cliOwnNodesPolicy(t, dir)
 	agentKey := lastLine(cli(t, "keys", "create", "--state", dir, "--user", "alice@example.com"))
 	if !strings.HasPrefix(agentKey, "tskey-") {
 		t.Fatalf("keys create printed %q as its last line", agentKey)

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -35,9 +34,7 @@ func TestControlOpsEndpoints(t *testing.T) {
 		}
 	}
 	cli(t, "users", "create", "--state", dir, "ops@example.com")
-	polFile := filepath.Join(t.TempDir(), "policy.hujson")
-	os.WriteFile(polFile, []byte(ownNodesPolicy), 0o600)
-	cli(t, "policy", "set", "--state", dir, polFile)
+	cliOwnNodesPolicy(t, dir)
 	key := lastLine(cli(t, "keys", "create", "--state", dir, "--user", "ops@example.com"))
 	startNodeAt(t, url, key, "laptop")
 	// A wrong console password: a failed authentication.
