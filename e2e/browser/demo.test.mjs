@@ -45,6 +45,15 @@ test("demo page reaches a shell through control, relay, WireGuard and sshd", asy
     .locator("#status")
     .filter({ hasText: /exit|closed|ended/i })
     .waitFor({ timeout: 10_000 });
+  // The session over, the node leaves at once and the Worker (the Go runtime) ends.
+  const left = Date.now() + 10_000;
+  while (page.workers().length > 0 || demo.nodes().some((n) => n.id === browserNode.id)) {
+    assert.ok(
+      Date.now() < left,
+      `10 s after exit: ${page.workers().length} Worker(s) running, node still registered: ${demo.nodes().some((n) => n.id === browserNode.id)}`,
+    );
+    await new Promise((r) => setTimeout(r, 100));
+  }
 
   // The token is single-use: a reload gets no second key, and says so and what to do.
   await page.reload();

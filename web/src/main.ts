@@ -146,6 +146,12 @@ async function main() {
       onDone: (exitCode, error) => {
         if (error && error.code !== "closed") fail(error.code, error.message, s);
         else setStatus("done", `Session ended (exit code ${exitCode}).`);
+        // The page's one session is over: the node leaves the network and its Worker (the Go
+        // runtime, its memory) ends, rather than lingering until the tab closes.
+        void ipn
+          .logout()
+          .catch(() => {})
+          .finally(() => ipn.dispose());
       },
     },
   );
