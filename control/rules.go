@@ -3,9 +3,7 @@ package control
 import (
 	"cmp"
 	"encoding/binary"
-	"encoding/json"
 	"hash"
-	"hash/fnv"
 	"net/netip"
 	"slices"
 	"sync"
@@ -20,68 +18,37 @@ const maxRuleLog = 4096
 
 // compiled is the policy compiled for every live node at one generation of the network:
 // each node's rules, what each node's filter admits (for peer visibility, without a table
-// of node pairs), and which nodes' rules changed at which generation.
+// of node pairs), and which nodes' rules changed at which generation. A compilation is
+// built from the one before by copy on write (its maps cloned, the slices they hold never
+// written in place), so readers of an older one are undisturbed.
 type compiled struct {
 	gen   uint64
+	nodes []policy.Node // live nodes as the policy sees them, by ID: the compiler's network
 	rules map[int64]*rules.NodeRules
 	addrs map[int64][]netip.Prefix // live nodes' addresses
 	acc   map[int64][]*srcSet      // dst → the source sets its filter admits from
-	// byAddr indexes the sets by the single addresses they list; wide holds the sets with
-	// wider prefixes ("*", a subnet), which are checked against every address.
+	dsts  map[*srcSet][]int64      // set → the nodes whose filter holds it
+	// byAddr indexes the small sets by the single addresses they list; wide holds the sets
+	// with wider prefixes ("*", a subnet) or many addresses, which are searched instead, so
+	// a set of every member's address costs no index update when a member joins.
 	byAddr map[netip.Addr][]*srcSet
 	wide   []*srcSet
 	// key is a hash of each node's rules, to find the nodes whose rules changed.
 	key map[int64]uint64
-	// sets are the source sets by their list's first element, for the next compilation.
-	sets map[*netip.Prefix]*srcSet
+	// sets are the source sets in use by the hash of their list: equal lists share one set.
+	sets map[uint64][]*srcSet
 	// log lists the nodes whose rules changed (or that are new), oldest first, for the
 	// generations after logFrom: a stream last sent at logFrom or later rechecks only them.
 	log     []ruleChange
 	logFrom uint64
+	// own holds the dsts slices this compilation made, which it may append to in place.
+	own map[*srcSet]bool
 }
 
 // ruleChange says node id's rules changed at generation gen.
 type ruleChange struct {
 	gen uint64
 	id  int64
-}
-
-// srcSet is one source list of compiled filters, shared by every filter rule holding it.
-type srcSet struct {
-	exact []netip.Addr // sorted
-	wide  []netip.Prefix
-	dsts  []int64 // the nodes whose filter holds it
-	hash  uint64
-}
-
-func newSrcSet(src []netip.Prefix) *srcSet {
-	ss := &srcSet{}
-	h := fnv.New64a()
-	for _, p := range src {
-		if p.IsSingleIP() {
-			ss.exact = append(ss.exact, p.Addr())
-		} else {
-			ss.wide = append(ss.wide, p)
-		}
-		b, _ := p.MarshalBinary()
-		h.Write(b)
-	}
-	slices.SortFunc(ss.exact, netip.Addr.Compare)
-	ss.hash = h.Sum64()
-	return ss
-}
-
-// has reports whether the set admits a.
-func (ss *srcSet) has(a netip.Addr) bool {
-	if _, ok := slices.BinarySearchFunc(ss.exact, a, netip.Addr.Compare); ok {
-		return true
-	}
-	for _, p := range ss.wide {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
 }
 
 // rulesCache holds the newest compiled form; it is rebuilt on demand when stale: for the
@@ -111,7 +78,9 @@ func (rc *rulesCache) invalidate() {
 }
 
 // compiledLocked returns the policy compiled for the current generation, compiling it if
-// needed. Callers hold s.mu (read or write).
+// needed. Callers hold s.mu (read or write). Changes to a few nodes since the last
+// compilation recompile those nodes and the ones Affects names, on a copy of it; a policy
+// or user change, or many changes at once, compile every node afresh.
 func (s *Server) compiledLocked() *compiled {
 	s.rc.mu.Lock()
 	defer s.rc.mu.Unlock()
@@ -120,82 +89,57 @@ func (s *Server) compiledLocked() *compiled {
 		return old
 	}
 	defer observeSince(s.m.compile, time.Now())
-	nw := &policy.Network{}
-	for _, u := range s.users {
-		nw.Users = append(nw.Users, policy.User{Email: u.LoginName})
-	}
-	for id, ln := range s.nodes {
-		if ln.loggedOut {
-			continue
-		}
-		nw.Nodes = append(nw.Nodes, s.policyNodeLocked(id, ln))
-	}
-	slices.SortFunc(nw.Nodes, func(a, b policy.Node) int { return cmp.Compare(a.ID, b.ID) })
-	c := &compiled{gen: s.gen, rules: make(map[int64]*rules.NodeRules, len(nw.Nodes)),
-		addrs: make(map[int64][]netip.Prefix, len(nw.Nodes)), acc: make(map[int64][]*srcSet, len(nw.Nodes)),
-		byAddr: map[netip.Addr][]*srcSet{}, key: make(map[int64]uint64, len(nw.Nodes))}
-	// Compile only the nodes the changes can concern when that is known and few; the
-	// others keep their rules (and source sets), which no change touched.
 	touched := s.rc.touched
-	incremental := old != nil && !s.rc.all && len(touched) <= len(nw.Nodes)/4+8
+	whole := old == nil || s.rc.all || len(touched) > len(old.nodes)/4+8
 	s.rc.touched, s.rc.all = nil, false
-	var comp *policy.Compiler
-	compile := func(d policy.Node) *rules.NodeRules {
-		if incremental {
-			if nr, ok := old.rules[d.ID]; ok && !slices.ContainsFunc(touched, func(t policy.Node) bool {
-				return t.ID == d.ID || s.policy.Affects(t, d)
-			}) {
-				return nr
+	var c *compiled
+	var redo []policy.Node
+	if whole {
+		c = newCompiled(s.gen)
+		for id, ln := range s.nodes {
+			if !ln.loggedOut {
+				c.nodes = append(c.nodes, s.policyNodeLocked(id, ln))
 			}
 		}
-		if comp == nil {
-			comp = s.policy.NewCompiler(nw)
+		slices.SortFunc(c.nodes, func(a, b policy.Node) int { return cmp.Compare(a.ID, b.ID) })
+		redo = c.nodes
+	} else {
+		c = old.next(s.gen)
+		ids := map[int64]bool{}
+		for _, t := range touched {
+			ids[t.ID] = true
 		}
-		return comp.Compile(d)
+		for id := range ids {
+			i, found := slices.BinarySearchFunc(c.nodes, id, func(n policy.Node, id int64) int { return cmp.Compare(n.ID, id) })
+			if found {
+				c.nodes = slices.Delete(c.nodes, i, i+1)
+			}
+			if ln, ok := s.nodes[id]; ok && !ln.loggedOut {
+				c.nodes = slices.Insert(c.nodes, i, s.policyNodeLocked(id, ln))
+			} else {
+				c.drop(id)
+			}
+		}
+		for _, d := range c.nodes {
+			if ids[d.ID] || slices.ContainsFunc(touched, func(t policy.Node) bool { return s.policy.Affects(t, d) }) {
+				redo = append(redo, d)
+			}
+		}
 	}
-	sets := map[*netip.Prefix]*srcSet{}
-	var oldSets map[*netip.Prefix]*srcSet
+	if len(redo) > 0 {
+		nw := &policy.Network{Nodes: c.nodes}
+		for _, u := range s.users {
+			nw.Users = append(nw.Users, policy.User{Email: u.LoginName})
+		}
+		comp := s.policy.NewCompiler(nw)
+		memo := map[*netip.Prefix]*srcSet{}
+		for _, d := range redo {
+			c.set(d.ID, d.Addresses, comp.Compile(d), memo)
+		}
+	}
+	c.own = nil
 	if old != nil {
-		oldSets = old.sets
-	}
-	c.sets = sets
-	for _, d := range nw.Nodes {
-		nr := compile(d)
-		c.rules[d.ID] = nr
-		c.addrs[d.ID] = d.Addresses
-		h := fnv.New64a()
-		for _, r := range nr.Filter {
-			ss := sets[&r.Src[0]]
-			if ss == nil {
-				if o := oldSets[&r.Src[0]]; o != nil {
-					ss = &srcSet{exact: o.exact, wide: o.wide, hash: o.hash} // dsts are per compilation
-				} else {
-					ss = newSrcSet(r.Src)
-				}
-				sets[&r.Src[0]] = ss
-				for _, a := range ss.exact {
-					c.byAddr[a] = append(c.byAddr[a], ss)
-				}
-				if len(ss.wide) > 0 {
-					c.wide = append(c.wide, ss)
-				}
-			}
-			if !slices.Contains(c.acc[d.ID], ss) {
-				c.acc[d.ID] = append(c.acc[d.ID], ss)
-				ss.dsts = append(ss.dsts, d.ID)
-			}
-			hashRule(h, r, ss.hash)
-		}
-		if len(nr.SSH) > 0 {
-			b, _ := json.Marshal(nr.SSH)
-			h.Write(b)
-		}
-		c.key[d.ID] = h.Sum64()
-	}
-	c.logFrom = s.gen
-	if old != nil {
-		c.log, c.logFrom = old.log, old.logFrom
-		for _, d := range nw.Nodes {
+		for _, d := range redo {
 			if k, ok := old.key[d.ID]; !ok || k != c.key[d.ID] {
 				c.log = append(c.log, ruleChange{c.gen, d.ID})
 			}
@@ -278,10 +222,11 @@ func (s *Server) peersOf(c *compiled, id int64, fn func(int64)) {
 	if _, ok := c.addrs[id]; !ok {
 		return
 	}
-	seen := map[int64]bool{id: true}
+	var seen peerSet
+	seen.add(id)
 	visit := func(p int64) {
-		if !seen[p] {
-			seen[p] = true
+		if !seen.has(p) {
+			seen.add(p)
 			if _, live := c.addrs[p]; live {
 				fn(p)
 			}
@@ -301,21 +246,21 @@ func (s *Server) peersOf(c *compiled, id int64, fn func(int64)) {
 	}
 	if wide {
 		for p := range c.addrs {
-			if !seen[p] && c.admits(id, c.addrs[p]) {
+			if !seen.has(p) && c.admits(id, c.addrs[p]) {
 				visit(p)
 			}
 		}
 	}
 	for _, a := range c.addrs[id] {
 		for _, ss := range c.byAddr[a.Addr()] {
-			for _, p := range ss.dsts {
+			for _, p := range c.dsts[ss] {
 				visit(p)
 			}
 		}
 	}
 	for _, ss := range c.wide {
 		if slices.ContainsFunc(c.addrs[id], func(a netip.Prefix) bool { return ss.has(a.Addr()) }) {
-			for _, p := range ss.dsts {
+			for _, p := range c.dsts[ss] {
 				visit(p)
 			}
 		}

@@ -1,0 +1,189 @@
+package control
+
+import (
+	"encoding/json"
+	"hash/fnv"
+	"maps"
+	"net/netip"
+	"slices"
+	"tsconnect/policy/rules"
+)
+
+// indexMax is the most single addresses a source set may list and still be indexed by
+// address (compiled.byAddr); larger sets are searched (compiled.wide).
+const indexMax = 64
+
+// srcSet is one source list of compiled filters, shared by every filter rule holding an
+// equal list. It is never modified once made.
+type srcSet struct {
+	src   []netip.Prefix
+	exact []netip.Addr // sorted
+	wide  []netip.Prefix
+	hash  uint64
+}
+
+// hashPrefixes hashes a source list, to find an equal set.
+func hashPrefixes(src []netip.Prefix) uint64 {
+	h := fnv.New64a()
+	b := make([]byte, 0, 20*len(src))
+	for _, p := range src {
+		b, _ = p.AppendBinary(b)
+	}
+	h.Write(b)
+	return h.Sum64()
+}
+
+func newSrcSet(src []netip.Prefix, hash uint64) *srcSet {
+	ss := &srcSet{src: src, hash: hash}
+	for _, p := range src {
+		if p.IsSingleIP() {
+			ss.exact = append(ss.exact, p.Addr())
+		} else {
+			ss.wide = append(ss.wide, p)
+		}
+	}
+	if !slices.IsSortedFunc(ss.exact, netip.Addr.Compare) {
+		slices.SortFunc(ss.exact, netip.Addr.Compare)
+	}
+	return ss
+}
+
+// has reports whether the set admits a.
+func (ss *srcSet) has(a netip.Addr) bool {
+	if _, ok := slices.BinarySearchFunc(ss.exact, a, netip.Addr.Compare); ok {
+		return true
+	}
+	for _, p := range ss.wide {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// searched reports whether the set is in compiled.wide rather than indexed by address.
+func (ss *srcSet) searched() bool { return len(ss.wide) > 0 || len(ss.exact) > indexMax }
+
+// newCompiled is an empty compilation at generation gen.
+func newCompiled(gen uint64) *compiled {
+	return &compiled{gen: gen, rules: map[int64]*rules.NodeRules{}, addrs: map[int64][]netip.Prefix{},
+		acc: map[int64][]*srcSet{}, dsts: map[*srcSet][]int64{}, byAddr: map[netip.Addr][]*srcSet{},
+		key: map[int64]uint64{}, sets: map[uint64][]*srcSet{}, own: map[*srcSet]bool{}, logFrom: gen}
+}
+
+// next is a copy of c at generation gen to change (copy on write).
+func (c *compiled) next(gen uint64) *compiled {
+	return &compiled{gen: gen, nodes: slices.Clone(c.nodes), rules: maps.Clone(c.rules), addrs: maps.Clone(c.addrs),
+		acc: maps.Clone(c.acc), dsts: maps.Clone(c.dsts), byAddr: maps.Clone(c.byAddr), wide: c.wide,
+		key: maps.Clone(c.key), sets: maps.Clone(c.sets), own: map[*srcSet]bool{}, log: c.log, logFrom: c.logFrom}
+}
+
+// intern returns the set listing src, made and indexed if no equal one is in use.
+func (c *compiled) intern(src []netip.Prefix) *srcSet {
+	h := hashPrefixes(src)
+	for _, ss := range c.sets[h] {
+		if slices.Equal(ss.src, src) {
+			return ss
+		}
+	}
+	ss := newSrcSet(src, h)
+	c.sets[h] = append(slices.Clip(c.sets[h]), ss)
+	if ss.searched() {
+		c.wide = append(slices.Clip(c.wide), ss)
+	} else {
+		for _, a := range ss.exact {
+			c.byAddr[a] = append(slices.Clip(c.byAddr[a]), ss)
+		}
+	}
+	return ss
+}
+
+// forget drops a set no filter holds any more from the index.
+func (c *compiled) forget(ss *srcSet) {
+	delete(c.dsts, ss)
+	is := func(o *srcSet) bool { return o == ss }
+	if l := slices.DeleteFunc(slices.Clone(c.sets[ss.hash]), is); len(l) > 0 {
+		c.sets[ss.hash] = l
+	} else {
+		delete(c.sets, ss.hash)
+	}
+	if ss.searched() {
+		c.wide = slices.DeleteFunc(slices.Clone(c.wide), is)
+		return
+	}
+	for _, a := range ss.exact {
+		if l := slices.DeleteFunc(slices.Clone(c.byAddr[a]), is); len(l) > 0 {
+			c.byAddr[a] = l
+		} else {
+			delete(c.byAddr, a)
+		}
+	}
+}
+
+// addDst records that node id's filter holds ss.
+func (c *compiled) addDst(ss *srcSet, id int64) {
+	if !c.own[ss] {
+		c.own[ss] = true
+		c.dsts[ss] = append(slices.Clip(c.dsts[ss]), id)
+		return
+	}
+	c.dsts[ss] = append(c.dsts[ss], id)
+}
+
+// delDst records that node id's filter no longer holds ss.
+func (c *compiled) delDst(ss *srcSet, id int64) {
+	d := c.dsts[ss]
+	i := slices.Index(d, id)
+	if i < 0 {
+		return
+	}
+	if len(d) == 1 {
+		c.forget(ss)
+		return
+	}
+	if !c.own[ss] {
+		c.own[ss] = true
+		d = slices.Clone(d)
+	}
+	d[i] = d[len(d)-1]
+	c.dsts[ss] = d[:len(d)-1]
+}
+
+// drop forgets node id's compiled rules.
+func (c *compiled) drop(id int64) {
+	for _, ss := range c.acc[id] {
+		c.delDst(ss, id)
+	}
+	delete(c.acc, id)
+	delete(c.rules, id)
+	delete(c.addrs, id)
+	delete(c.key, id)
+}
+
+// set records node id's compiled rules nr; memo maps a compiler's source lists (by their
+// first element) to their sets within one compilation.
+func (c *compiled) set(id int64, addrs []netip.Prefix, nr *rules.NodeRules, memo map[*netip.Prefix]*srcSet) {
+	c.drop(id)
+	c.rules[id] = nr
+	c.addrs[id] = addrs
+	var acc []*srcSet
+	h := fnv.New64a()
+	for _, r := range nr.Filter {
+		ss := memo[&r.Src[0]]
+		if ss == nil {
+			ss = c.intern(r.Src)
+			memo[&r.Src[0]] = ss
+		}
+		if !slices.Contains(acc, ss) {
+			acc = append(acc, ss)
+			c.addDst(ss, id)
+		}
+		hashRule(h, r, ss.hash)
+	}
+	if len(nr.SSH) > 0 {
+		b, _ := json.Marshal(nr.SSH)
+		h.Write(b)
+	}
+	c.acc[id] = acc
+	c.key[id] = h.Sum64()
+}
