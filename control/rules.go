@@ -26,7 +26,7 @@ type compiled struct {
 	nodes []policy.Node // live nodes as the policy sees them, by ID: the compiler's network
 	rules map[int64]*rules.NodeRules
 	addrs map[int64][]netip.Prefix // live nodes' addresses
-	acc   map[int64][]*srcSet      // dst → the source sets its filter admits from
+	acc   map[int64][]*srcSet      // dst → the source set of each rule of its filter
 	dsts  map[*srcSet][]int64      // set → the nodes whose filter holds it
 	// byAddr indexes the small sets by the single addresses they list; wide holds the sets
 	// with wider prefixes ("*", a subnet) or many addresses, which are searched instead, so

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"net/netip"
 	"slices"
+	"sync/atomic"
 	"tsconnect/policy/rules"
 )
 
@@ -20,6 +21,17 @@ type srcSet struct {
 	exact []netip.Addr // sorted
 	wide  []netip.Prefix
 	hash  uint64
+	js    atomic.Pointer[[]byte] // src as JSON, encoded when first needed
+}
+
+// json is the set's list encoded as a filter rule's "src".
+func (ss *srcSet) json() []byte {
+	if b := ss.js.Load(); b != nil {
+		return *b
+	}
+	b, _ := json.Marshal(ss.src)
+	ss.js.Store(&b)
+	return b
 }
 
 // hashPrefixes hashes a source list, to find an equal set.
@@ -151,8 +163,10 @@ func (c *compiled) delDst(ss *srcSet, id int64) {
 
 // drop forgets node id's compiled rules.
 func (c *compiled) drop(id int64) {
-	for _, ss := range c.acc[id] {
-		c.delDst(ss, id)
+	for i, ss := range c.acc[id] {
+		if !slices.Contains(c.acc[id][:i], ss) {
+			c.delDst(ss, id)
+		}
 	}
 	delete(c.acc, id)
 	delete(c.rules, id)
@@ -166,18 +180,18 @@ func (c *compiled) set(id int64, addrs []netip.Prefix, nr *rules.NodeRules, memo
 	c.drop(id)
 	c.rules[id] = nr
 	c.addrs[id] = addrs
-	var acc []*srcSet
+	acc := make([]*srcSet, len(nr.Filter))
 	h := fnv.New64a()
-	for _, r := range nr.Filter {
+	for i, r := range nr.Filter {
 		ss := memo[&r.Src[0]]
 		if ss == nil {
 			ss = c.intern(r.Src)
 			memo[&r.Src[0]] = ss
 		}
-		if !slices.Contains(acc, ss) {
-			acc = append(acc, ss)
+		if !slices.Contains(acc[:i], ss) {
 			c.addDst(ss, id)
 		}
+		acc[i] = ss
 		hashRule(h, r, ss.hash)
 	}
 	if len(nr.SSH) > 0 {

@@ -201,8 +201,9 @@ func (st *stream) take() (body []byte, held bool) {
 		return s.fullMapJSON(c, id, peers), held
 	}
 	var r controlws.MapResponse
+	var rulesJSON []byte // r.Rules, encoded apart (appendRulesJSON)
 	if rulesChanged {
-		r.Rules = &controlws.MapRules{PacketFilter: filterOf(c, id), SSHRules: sshOf(c, id)}
+		rulesJSON = appendRulesJSON(nil, c, id)
 		st.sentKey = c.key[id]
 	}
 	if self {
@@ -262,7 +263,7 @@ func (st *stream) take() (body []byte, held bool) {
 			}
 		}
 	}
-	if r.Rules == nil && r.Self == nil && len(r.PeersChanged) == 0 && len(r.PeersRemoved) == 0 {
+	if rulesJSON == nil && r.Self == nil && len(r.PeersChanged) == 0 && len(r.PeersRemoved) == 0 {
 		return nil, held
 	}
 	slices.SortFunc(r.PeersChanged, func(a, b controlws.Node) int { return cmp.Compare(a.ID, b.ID) })
@@ -271,6 +272,15 @@ func (st *stream) take() (body []byte, held bool) {
 	if err != nil {
 		s.logf("control: node %d: encoding a map delta: %v", id, err)
 		return nil, held
+	}
+	if rulesJSON != nil {
+		out := append([]byte(`{"rules":`), rulesJSON...)
+		if len(b) > 2 {
+			out = append(append(out, ','), b[1:]...)
+		} else {
+			out = append(out, '}')
+		}
+		b = out
 	}
 	return b, held
 }
@@ -287,16 +297,6 @@ func (s *Server) peerList(c *compiled, id int64) ([]int64, peerSet) {
 	})
 	slices.Sort(ids)
 	return ids, set
-}
-
-// filterOf is node id's packet filter; never nil, so the node filters (an empty filter
-// admits nothing).
-func filterOf(c *compiled, id int64) *rules.Filter {
-	f := rules.Filter{}
-	if nr := c.rules[id]; nr != nil && nr.Filter != nil {
-		f = nr.Filter
-	}
-	return &f
 }
 
 func sshOf(c *compiled, id int64) []rules.SSHRule {
@@ -337,15 +337,16 @@ func (s *Server) fullMapJSON(c *compiled, id int64, peers []int64) []byte {
 	}
 	slices.SortFunc(ups, func(a, b controlws.UserProfile) int { return cmp.Compare(a.ID, b.ID) })
 	tail, _ := json.Marshal(struct {
-		Users        []controlws.UserProfile `json:"users"`
-		DERPMap      json.RawMessage         `json:"derpMap"`
-		Domain       string                  `json:"domain,omitempty"`
-		PacketFilter *rules.Filter           `json:"packetFilter,omitempty"`
-		SSHRules     []rules.SSHRule         `json:"sshRules,omitempty"`
-	}{ups, s.derpJSON, s.cfg.Domain, filterOf(c, id), sshOf(c, id)})
+		Users    []controlws.UserProfile `json:"users"`
+		DERPMap  json.RawMessage         `json:"derpMap"`
+		Domain   string                  `json:"domain,omitempty"`
+		SSHRules []rules.SSHRule         `json:"sshRules,omitempty"`
+	}{ups, s.derpJSON, s.cfg.Domain, sshOf(c, id)})
 	buf.WriteString(`],`)
-	buf.Write(tail[1:]) // the tail's fields, after its "{"
-	buf.WriteByte('}')
+	buf.Write(tail[1 : len(tail)-1]) // the tail's fields, between its braces
+	buf.WriteString(`,"packetFilter":`)
+	buf.Write(appendFilterJSON(nil, c, id))
+	buf.WriteString(`}}`)
 	return buf.Bytes()
 }
 

@@ -47,13 +47,20 @@ func (p *Policy) NewCompiler(nw *Network) *Compiler {
 			}
 		}
 		if !all { // "*" covers every node's addresses already
+			// IPv4 before IPv6: nodes' addresses, by ID, then come (nearly) sorted.
+			var v6 []netip.Prefix
 			for _, s := range nw.Nodes {
 				if p.anyMatches(r.src, s) {
 					for _, ap := range s.Addresses {
-						src = append(src, hostPrefix(ap.Addr()))
+						if ap.Addr().Is4() {
+							src = append(src, hostPrefix(ap.Addr()))
+						} else {
+							v6 = append(v6, hostPrefix(ap.Addr()))
+						}
 					}
 				}
 			}
+			src = append(src, v6...)
 		}
 		c.netSrc[i] = dedupe(src)
 	}

@@ -80,13 +80,17 @@ func hostPrefix(a netip.Addr) netip.Prefix {
 
 // dedupe sorts ps and removes duplicates and prefixes covered by others.
 func dedupe(ps []netip.Prefix) []netip.Prefix {
-	slices.SortFunc(ps, func(a, b netip.Prefix) int {
+	byAddr := func(a, b netip.Prefix) int {
 		if c := a.Addr().Compare(b.Addr()); c != 0 {
 			return c
 		}
 		return a.Bits() - b.Bits()
-	})
-	var out, wide []netip.Prefix // wide: kept prefixes that cover more than one address
+	}
+	if !slices.IsSortedFunc(ps, byAddr) {
+		slices.SortFunc(ps, byAddr)
+	}
+	out := make([]netip.Prefix, 0, len(ps))
+	var wide []netip.Prefix // wide: kept prefixes that cover more than one address
 	for _, p := range ps {
 		if len(out) > 0 && out[len(out)-1] == p {
 			continue

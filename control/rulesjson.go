@@ -1,0 +1,46 @@
+package control
+
+import (
+	"encoding/json"
+	"net/netip"
+
+	"tsconnect/policy/rules"
+)
+
+// ruleRest is a filter rule's fields after "src", as rules.FilterRule encodes them.
+type ruleRest struct {
+	Dst    []netip.Prefix    `json:"dst"`
+	Ports  []rules.PortRange `json:"ports"`
+	Protos []rules.Proto     `json:"protos,omitempty"`
+	Origin string            `json:"origin,omitempty"`
+}
+
+// appendFilterJSON appends node id's packet filter (never null) as JSON. Each rule's
+// sources are its source set's bytes, encoded once for every node and message holding
+// them: a server's filter of every member's address costs a copy, not an encoding.
+// Callers hold s.mu (read).
+func appendFilterJSON(b []byte, c *compiled, id int64) []byte {
+	nr := c.rules[id]
+	if nr == nil || len(nr.Filter) == 0 {
+		return append(b, "[]"...)
+	}
+	acc := c.acc[id]
+	b = append(b, '[')
+	for i, r := range nr.Filter {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"src":`...)
+		b = append(b, acc[i].json()...)
+		rest, _ := json.Marshal(ruleRest{r.Dst, r.Ports, r.Protos, r.Origin})
+		b = append(append(b, ','), rest[1:]...)
+	}
+	return append(b, ']')
+}
+
+// appendRulesJSON appends node id's rules as a MapRules object.
+func appendRulesJSON(b []byte, c *compiled, id int64) []byte {
+	b = appendFilterJSON(append(b, `{"packetFilter":`...), c, id)
+	ssh, _ := json.Marshal(sshOf(c, id))
+	return append(append(append(b, `,"sshRules":`...), ssh...), '}')
+}
