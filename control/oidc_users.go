@@ -130,7 +130,7 @@ func (s *Server) OIDCUser(ctx context.Context, id OIDCIdentity, create bool) (Us
 		s.gen++
 		s.rc.invalidate()
 		s.mu.Unlock()
-		s.publishFull()
+		s.publishUser(u.ID)
 	}
 	switch {
 	case created:

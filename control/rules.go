@@ -267,13 +267,29 @@ func (s *Server) peersOf(c *compiled, id int64, fn func(int64)) {
 	}
 }
 
-// publishAll tells every stream the rules may have changed (after a policy change): each
+// publishAll tells every stream the rules may have changed (after a policy or user change): each
 // rechecks its rules and peers, and hears only of what changed for it. Callers hold writeMu.
 func (s *Server) publishAll() { s.eachStream((*stream).poke) }
 
-// publishFull sends every stream a new full map: after a user's profile changed or a user
-// was deleted, since deltas never take a user out of a map. Callers hold writeMu.
-func (s *Server) publishFull() { s.eachStream((*stream).markFull) }
+// publishUser tells every stream a user changed (its profile or groups, after a sign-in):
+// the streams that see one of its nodes get the node again with the new profile, and
+// every stream rechecks its rules and peers. Callers hold writeMu.
+func (s *Server) publishUser(uid int64) {
+	s.mu.RLock()
+	c := s.compiledLocked()
+	for id, ln := range s.nodes {
+		if ln.n.User != uid {
+			continue
+		}
+		s.peersOf(c, id, func(p int64) {
+			for st := range s.streams[p] {
+				st.markPeer(id)
+			}
+		})
+	}
+	s.mu.RUnlock()
+	s.publishAll()
+}
 
 // eachStream calls fn for every stream, then tells the change watchers.
 func (s *Server) eachStream(fn func(*stream)) {

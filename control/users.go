@@ -217,6 +217,16 @@ func (s *Server) DeleteUser(ctx context.Context, email string) (DeletedUser, err
 		}
 		return DeletedUser{}, fmt.Errorf("control: delete user %s: %w", email, err)
 	}
+	// The nodes that saw one of the user's nodes have its profile in their maps, which
+	// only a full map takes out: they get one, the others hear of the changes as deltas.
+	var saw peerSet
+	s.mu.RLock()
+	for _, id := range out.DeletedNodes {
+		for _, p := range s.peersNowLocked(id) {
+			saw.add(p)
+		}
+	}
+	s.mu.RUnlock()
 	var conns []*nodeConn
 	for _, id := range out.DeletedNodes {
 		conns = append(conns, s.forgetNode(id)...)
@@ -227,7 +237,14 @@ func (s *Server) DeleteUser(ctx context.Context, email string) (DeletedUser, err
 	s.gen++
 	s.rc.invalidate()
 	s.mu.Unlock()
-	s.publishFull()
+	s.mu.RLock()
+	saw.each(func(p int64) {
+		for st := range s.streams[p] {
+			st.markFull()
+		}
+	})
+	s.mu.RUnlock()
+	s.publishAll()
 	s.writeMu.Unlock()
 	for _, nk := range keys {
 		s.dropNode(nk, nil)
