@@ -201,3 +201,48 @@ func (c *compiled) set(id int64, addrs []netip.Prefix, nr *rules.NodeRules, memo
 	c.acc[id] = acc
 	c.key[id] = h.Sum64()
 }
+
+// accDiffLocked lists the live nodes holding an address that exactly one of the source
+// lists old and now admits (each list's sets together); narrow is false when a set has wide
+// prefixes, whose difference is not a list of addresses. Callers hold s.mu (read).
+func (s *Server) accDiffLocked(old, now []*srcSet) (ids []int64, narrow bool) {
+	union := func(sets []*srcSet) []netip.Addr {
+		var out []netip.Addr
+		for i, ss := range sets {
+			if len(ss.wide) > 0 {
+				return nil
+			}
+			if !slices.Contains(sets[:i], ss) {
+				out = append(out, ss.exact...)
+			}
+		}
+		if len(sets) > 1 {
+			slices.SortFunc(out, netip.Addr.Compare)
+		}
+		return out
+	}
+	for _, ss := range slices.Concat(old, now) {
+		if len(ss.wide) > 0 {
+			return nil, false
+		}
+	}
+	a, b := union(old), union(now)
+	note := func(x netip.Addr) {
+		if id, ok := s.addrs[x]; ok {
+			ids = append(ids, id)
+		}
+	}
+	for len(a) > 0 || len(b) > 0 {
+		switch {
+		case len(b) == 0 || len(a) > 0 && a[0].Less(b[0]):
+			note(a[0])
+			a = a[1:]
+		case len(a) == 0 || b[0].Less(a[0]):
+			note(b[0])
+			b = b[1:]
+		default:
+			a, b = a[1:], b[1:]
+		}
+	}
+	return ids, true
+}

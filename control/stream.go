@@ -54,6 +54,7 @@ type stream struct {
 	sentGen   uint64
 	sentKey   uint64
 	sentPeers peerSet
+	sentAcc   []*srcSet // the source sets of its filter then (never modified)
 }
 
 func newStream(s *Server, nodeID int64, reqID uint64, send func(*controlws.Envelope) error) *stream {
@@ -185,7 +186,15 @@ func (st *stream) take() (body []byte, held bool) {
 		case c.key[st.nodeID] != st.sentKey && !st.rulesDelta:
 			full = true // an old client gets rules in full maps only
 		case c.key[st.nodeID] != st.sentKey:
-			rulesChanged, recheckAll = true, true
+			rulesChanged = true
+			// Its own filter admits other addresses now: the nodes listed or no longer
+			// listed, and those whose rules changed, may have come or gone (all, when
+			// a set has wide prefixes or the log is too short).
+			if more, narrow := s.accDiffLocked(st.sentAcc, c.acc[st.nodeID]); ok && narrow {
+				recheck = append(ids, more...)
+			} else {
+				recheckAll = true
+			}
 		case !ok:
 			recheckAll = true
 		default:
@@ -195,7 +204,7 @@ func (st *stream) take() (body []byte, held bool) {
 	}
 	id := st.nodeID
 	if full {
-		st.sentGen, st.sentKey = c.gen, c.key[id]
+		st.sentGen, st.sentKey, st.sentAcc = c.gen, c.key[id], c.acc[id]
 		var peers []int64
 		peers, st.sentPeers = s.peerList(c, id)
 		return s.fullMapJSON(c, id, peers), held
@@ -204,7 +213,7 @@ func (st *stream) take() (body []byte, held bool) {
 	var rulesJSON []byte // r.Rules, encoded apart (appendRulesJSON)
 	if rulesChanged {
 		rulesJSON = appendRulesJSON(nil, c, id)
-		st.sentKey = c.key[id]
+		st.sentKey, st.sentAcc = c.key[id], c.acc[id]
 	}
 	if self {
 		if ln, ok := s.nodes[id]; ok {
