@@ -44,8 +44,30 @@ func (t *txn) q(query string) string {
 	return b.String()
 }
 
-func (t *txn) exec(query string, args ...any) (sql.Result, error) {
-	return t.tx.ExecContext(t.ctx, t.q(query), args...)
+func (t *txn) exec(query string, args ...any) (res sql.Result, err error) {
+	err = t.guarded(func() error {
+		res, err = t.tx.ExecContext(t.ctx, t.q(query), args...)
+		return err
+	})
+	return res, err
+}
+
+// guarded runs a write. On PostgreSQL it runs under a savepoint, rolled back when the write
+// fails: a failed statement aborts a PostgreSQL transaction, and the Tx contract (as SQLite
+// keeps it) is that a write refused with ErrConflict leaves the transaction usable.
+func (t *txn) guarded(write func() error) error {
+	if !t.d.Postgres {
+		return write()
+	}
+	if _, err := t.tx.ExecContext(t.ctx, `SAVEPOINT write`); err != nil {
+		return err
+	}
+	if err := write(); err != nil {
+		t.tx.ExecContext(t.ctx, `ROLLBACK TO SAVEPOINT write`)
+		return err
+	}
+	_, err := t.tx.ExecContext(t.ctx, `RELEASE SAVEPOINT write`)
+	return err
 }
 
 func (t *txn) queryRow(query string, args ...any) *sql.Row {
@@ -58,7 +80,7 @@ func (t *txn) query(query string, args ...any) (*sql.Rows, error) {
 
 // insert runs an INSERT and stores the new row's id in id (RETURNING works in both dialects).
 func (t *txn) insert(id *int64, query string, args ...any) error {
-	return t.queryRow(query+` RETURNING id`, args...).Scan(id)
+	return t.guarded(func() error { return t.queryRow(query+` RETURNING id`, args...).Scan(id) })
 }
 
 // wrap turns driver errors into the store's: unique violations become ErrConflict,
@@ -369,14 +391,12 @@ func (t *txn) NodeByID(id int64) (store.Node, error) {
 }
 
 func (t *txn) NodeByMachineKey(k key.Public) (store.Node, error) {
-	n, err := scanNode(t.tx.QueryRowContext(t.ctx,
-		`SELECT `+nodeCols+` FROM nodes WHERE machine_key = ? ORDER BY id DESC LIMIT 1`, k.String()))
+	n, err := scanNode(t.queryRow(`SELECT `+nodeCols+` FROM nodes WHERE machine_key = ? ORDER BY id DESC LIMIT 1`, k.String()))
 	return n, t.wrap("node of machine "+k.ShortString(), err)
 }
 
 func (t *txn) NodeByNodeKey(k key.Public) (store.Node, error) {
-	n, err := scanNode(t.tx.QueryRowContext(t.ctx,
-		`SELECT `+nodeCols+` FROM nodes WHERE node_key = ? AND deleted = 0`, k.String()))
+	n, err := scanNode(t.queryRow(`SELECT `+nodeCols+` FROM nodes WHERE node_key = ? AND deleted = 0`, k.String()))
 	return n, t.wrap("node with key "+k.ShortString(), err)
 }
 
