@@ -49,5 +49,3 @@ func TestMigrateFromV1(t *testing.T) {
 		t.Fatal(err)
 	}
 }
-
-

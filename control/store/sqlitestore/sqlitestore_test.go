@@ -48,4 +48,3 @@ func TestNewerSchemaRefused(t *testing.T) {
 		t.Fatal("opened a database from the future")
 	}
 }
-
