@@ -43,6 +43,12 @@ func TestSingleUseKeyRace(t *testing.T) {
 	storetest.SingleUseKeyRace(t, open(t, url), open(t, url))
 }
 
+// TestLeases: two stores (two pools) on one database share leases on background work.
+func TestLeases(t *testing.T) {
+	url := testpg.Start(t).NewDatabase(t)
+	storetest.Leases(t, open(t, url), open(t, url))
+}
+
 // TestMigrateOnce: replicas opening one empty database together all succeed and leave one
 // schema at the newest version; a database from a newer program is refused.
 func TestMigrateOnce(t *testing.T) {

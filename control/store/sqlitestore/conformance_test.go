@@ -21,3 +21,12 @@ func TestSingleUseKeyRace(t *testing.T) {
 	defer b.Close()
 	storetest.SingleUseKeyRace(t, a, b)
 }
+
+// TestLeases: two stores on one file share leases on background work.
+func TestLeases(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.db")
+	a, b := open(t, path), open(t, path)
+	defer a.Close()
+	defer b.Close()
+	storetest.Leases(t, a, b)
+}

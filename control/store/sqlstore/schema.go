@@ -128,6 +128,12 @@ var schema = []string{
 	CREATE INDEX logins_machine ON logins(machine_key);
 	CREATE INDEX logins_source ON logins(source);
 	CREATE INDEX logins_expires ON logins(expires);`,
+	// 7: leases on background work, so that of several replicas one does it at a time.
+	`CREATE TABLE leases (
+		name    TEXT PRIMARY KEY,
+		holder  TEXT NOT NULL,
+		expires {int} NOT NULL
+	);`,
 }
 
 // types maps schema's placeholders to SQLite's and PostgreSQL's column types. SQLite's are
