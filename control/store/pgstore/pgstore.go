@@ -75,6 +75,9 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	return dialect.Migrate(ctx, conn)
 }
 
+// DB returns the connection pool, for copying a database into it (control/store/storecopy).
+func (s *Store) DB() *sql.DB { return s.db }
+
 // Close closes the connection pool.
 func (s *Store) Close() error { return s.db.Close() }
 

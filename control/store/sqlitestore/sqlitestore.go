@@ -73,6 +73,10 @@ func Open(path string) (*Store, error) {
 	return &Store{w: w, r: r, path: path}, nil
 }
 
+// DB returns the pool of read-only connections, for copying the database elsewhere
+// (control/store/storecopy).
+func (s *Store) DB() *sql.DB { return s.r }
+
 // Close closes the database.
 func (s *Store) Close() error {
 	return errors.Join(s.r.Close(), s.w.Close())

@@ -136,6 +136,11 @@ var schema = []string{
 	);`,
 }
 
+// Tables are the tables of the schema, in an order that copies them with every foreign key
+// met (users before what refers to them).
+var Tables = []string{"users", "auth_keys", "nodes", "settings", "web_sessions", "auth_events",
+	"last_auth", "api_tokens", "checks", "logins", "leases"}
+
 // types maps schema's placeholders to SQLite's and PostgreSQL's column types. SQLite's are
 // the ones its databases were made with before PostgreSQL was supported.
 var types = map[string][2]string{
