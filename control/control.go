@@ -62,6 +62,9 @@ type Config struct {
 	Web http.Handler
 	// Domain names the network in maps; empty means DefaultDomain.
 	Domain string
+	// Store, when set, is the store used instead of the SQLite file DBFile in StateDir
+	// (e.g. a pgstore). Close closes it; when New fails, the caller closes it (again).
+	Store store.Store
 }
 
 // Server is a coordination server. Create it with New; Close it when done.
@@ -155,17 +158,11 @@ func New(cfg Config) (*Server, error) {
 	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("control: state dir: %w", err)
 	}
-	dbPath := filepath.Join(cfg.StateDir, DBFile)
-	// Create the file ourselves so that it (and SQLite's -wal and -shm, which copy its
-	// mode) is private: it holds the server's private keys.
-	f, err := os.OpenFile(dbPath, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("control: database: %w", err)
-	}
-	f.Close()
-	st, err := sqlitestore.Open(dbPath)
-	if err != nil {
-		return nil, fmt.Errorf("control: %w", err)
+	st, err := cfg.Store, error(nil)
+	if st == nil {
+		if st, err = openSQLite(filepath.Join(cfg.StateDir, DBFile)); err != nil {
+			return nil, err
+		}
 	}
 	m := newServerMetrics()
 	s := &Server{
@@ -295,4 +292,20 @@ func (s *Server) Close() error {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	return s.st.Close()
+}
+
+// openSQLite opens the default store, the SQLite file at dbPath.
+func openSQLite(dbPath string) (store.Store, error) {
+	// Create the file ourselves so that it (and SQLite's -wal and -shm, which copy its
+	// mode) is private: it holds the server's private keys.
+	f, err := os.OpenFile(dbPath, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("control: database: %w", err)
+	}
+	f.Close()
+	st, err := sqlitestore.Open(dbPath)
+	if err != nil {
+		return nil, fmt.Errorf("control: %w", err)
+	}
+	return st, nil
 }

@@ -25,7 +25,7 @@ import (
 
 func init() {
 	var (
-		listen, stateDir, serverURL                   string
+		listen, stateDir, serverURL, storeURL         string
 		tf                                            tlsFlags
 		ops                                           opsFlags
 		derpMapFile, relaySecretFile                  string
@@ -37,7 +37,7 @@ func init() {
 	)
 	register(&command{
 		name: "control",
-		usage: "--listen ADDR --state DIR [--server-url URL] [--tls-cert FILE --tls-key FILE | --acme-domain HOST [--acme-email E] [--acme-directory URL]] [--derp-map FILE [--no-embedded-derp]] [--relay-secret FILE] " +
+		usage: "--listen ADDR --state DIR [--store postgres://…] [--server-url URL] [--tls-cert FILE --tls-key FILE | --acme-domain HOST [--acme-email E] [--acme-directory URL]] [--derp-map FILE [--no-embedded-derp]] [--relay-secret FILE] " +
 			"[--oidc-issuer URL --oidc-client-id ID --oidc-client-secret-file FILE [--oidc-allowed-domains a,b] [--oidc-allowed-users a,b] [--oidc-allowed-groups a,b] [--oidc-groups-claim NAME]] [--trusted-proxy CIDR,…]",
 		short: "run the coordination server with its embedded relay and web console",
 		long: `Serves the control protocol (WebSocket at /ts/control, key at /key), the embedded DERP
@@ -45,7 +45,9 @@ relay at /derp, the web pages and the admin console at /admin/ (its JSON API und
 /api/v1/), on --listen. Console logins are local accounts (make one with
 ` + "`tsconnect users create --admin --password-stdin EMAIL`" + `) and, with --oidc-issuer,
 single sign-on. State (users, keys, nodes, the server's
-key) lives in a SQLite file in --state; admin commands (users, keys, nodes) reach the
+key) lives in a SQLite file in --state, or with --store postgres://USER@HOST/DB in that
+PostgreSQL database (its schema made or upgraded on start; --state then holds only the
+admin socket and ACME files); admin commands (users, keys, nodes) reach the
 running server through the unix socket DIR/admin.sock, mode 0600.
 
 GET / answers once the server is ready; /healthz answers while it runs and /readyz while
@@ -85,6 +87,7 @@ provider; local accounts re-enter their password.`,
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&listen, "listen", "127.0.0.1:8080", "address to serve on")
 			fs.StringVar(&stateDir, "state", filepath.Join(defaultStateRoot(), "control"), "state directory")
+			fs.StringVar(&storeURL, "store", "", "PostgreSQL database (postgres://user@host/db) to keep the network in, instead of SQLite in --state")
 			fs.StringVar(&serverURL, "server-url", "", "public base URL, e.g. https://control.example.com")
 			tf.register(fs)
 			ops.register(fs)
@@ -162,11 +165,19 @@ provider; local accounts re-enter their password.`,
 					return err
 				}
 			}
+			st, err := openStore(ctx, storeURL)
+			if err != nil {
+				ln.Close()
+				return err
+			}
 			srv, handler, err := startControl(ctx, control.Config{
 				StateDir: stateDir, ServerURL: serverURL, EphemeralGrace: grace,
-				EmbeddedDERP: !noEmbeddedDERP, DERPMap: derpMap,
+				EmbeddedDERP: !noEmbeddedDERP, DERPMap: derpMap, Store: st,
 			}, oc, trusted)
 			if err != nil {
+				if st != nil {
+					st.Close()
+				}
 				ln.Close()
 				return err
 			}

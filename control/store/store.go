@@ -169,7 +169,17 @@ type Tx interface {
 	// DeleteExpiredFlows removes the checks and logins that expired at or before now, and
 	// returns how many.
 	DeleteExpiredFlows(now time.Time) (int, error)
+
+	// TryLease takes lease name (a piece of background work) for holder until now+ttl when
+	// it is free, expired at now, or holder's already, and reports whether holder has it.
+	// Of replicas racing for one lease, one wins until its lease expires or is released.
+	TryLease(name, holder string, now time.Time, ttl time.Duration) (bool, error)
+	// ReleaseLease gives lease name up if holder has it (no error otherwise).
+	ReleaseLease(name, holder string) error
 }
+
+// MaxLeaseName bounds the length of a lease's name and of its holder's.
+const MaxLeaseName = 200
 
 // Check is an SSH login a check rule holds on an agent, waiting for its user to
 // re-authenticate; once decided it stays until the agent has the verdict or it expires.

@@ -10,10 +10,21 @@ import (
 	"net/url"
 	"runtime"
 
-	_ "modernc.org/sqlite" // pure-Go SQLite driver, registered as "sqlite"
+	"modernc.org/sqlite" // pure-Go SQLite driver, registered as "sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 
 	"tsconnect/control/store"
+	"tsconnect/control/store/sqlstore"
 )
+
+// dialect is SQLite's SQL for the shared store code.
+var dialect = &sqlstore.Dialect{Name: "sqlitestore", IsUnique: func(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && (se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY)
+}}
+
+// migrations is the schema history in SQLite's SQL.
+var migrations = dialect.Migrations()
 
 // Store is a store.Store backed by one SQLite file.
 type Store struct {
@@ -62,6 +73,10 @@ func Open(path string) (*Store, error) {
 	return &Store{w: w, r: r, path: path}, nil
 }
 
+// DB returns the pool of read-only connections, for copying the database elsewhere
+// (control/store/storecopy).
+func (s *Store) DB() *sql.DB { return s.r }
+
 // Close closes the database.
 func (s *Store) Close() error {
 	return errors.Join(s.r.Close(), s.w.Close())
@@ -74,7 +89,7 @@ func (s *Store) Read(ctx context.Context, fn func(store.Tx) error) error {
 		return fmt.Errorf("sqlitestore: begin: %w", err)
 	}
 	defer tx.Rollback()
-	return fn(&txn{ctx: ctx, tx: tx})
+	return fn(sqlstore.NewTx(ctx, tx, dialect))
 }
 
 // Update runs fn in a read-write transaction and commits it when fn returns nil.
@@ -83,7 +98,7 @@ func (s *Store) Update(ctx context.Context, fn func(store.Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("sqlitestore: begin: %w", err)
 	}
-	if err := fn(&txn{ctx: ctx, tx: tx}); err != nil {
+	if err := fn(sqlstore.NewTx(ctx, tx, dialect)); err != nil {
 		tx.Rollback()
 		return err
 	}
@@ -91,4 +106,15 @@ func (s *Store) Update(ctx context.Context, fn func(store.Tx) error) error {
 		return fmt.Errorf("sqlitestore: commit: %w", err)
 	}
 	return nil
+}
+
+// migrate brings the schema of the writer's database up to date.
+func migrate(w *sql.DB) error {
+	ctx := context.Background()
+	conn, err := w.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	return dialect.Migrate(ctx, conn)
 }

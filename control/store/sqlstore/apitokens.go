@@ -1,4 +1,4 @@
-package sqlitestore
+package sqlstore
 
 import (
 	"fmt"
@@ -13,13 +13,9 @@ import (
 const apiTokenColumns = `id, hash, user_id, scopes, description, created, expires, last_used, revoked`
 
 func (t *txn) InsertAPIToken(tk *store.APIToken) error {
-	res, err := t.exec(`INSERT INTO api_tokens (hash, user_id, scopes, description, created, expires) VALUES (?, ?, ?, ?, ?, ?)`,
+	err := t.insert(&tk.ID, `INSERT INTO api_tokens (hash, user_id, scopes, description, created, expires) VALUES (?, ?, ?, ?, ?, ?)`,
 		tk.Hash, tk.UserID, strings.Join(tk.Scopes, ","), tk.Description, ts(tk.Created), ts(tk.Expires))
-	if err != nil {
-		return wrap("insert API token", err)
-	}
-	tk.ID, err = res.LastInsertId()
-	return wrap("insert API token", err)
+	return t.wrap("insert API token", err)
 }
 
 func scanAPIToken(row interface{ Scan(...any) error }) (store.APIToken, error) {
@@ -35,33 +31,33 @@ func scanAPIToken(row interface{ Scan(...any) error }) (store.APIToken, error) {
 }
 
 func (t *txn) APITokenByHash(hash []byte) (store.APIToken, error) {
-	tk, err := scanAPIToken(t.tx.QueryRowContext(t.ctx, `SELECT `+apiTokenColumns+` FROM api_tokens WHERE hash = ?`, hash))
-	return tk, wrap("API token", err)
+	tk, err := scanAPIToken(t.queryRow(`SELECT `+apiTokenColumns+` FROM api_tokens WHERE hash = ?`, hash))
+	return tk, t.wrap("API token", err)
 }
 
 func (t *txn) APITokens() ([]store.APIToken, error) {
-	rows, err := t.tx.QueryContext(t.ctx, `SELECT `+apiTokenColumns+` FROM api_tokens ORDER BY id`)
+	rows, err := t.query(`SELECT ` + apiTokenColumns + ` FROM api_tokens ORDER BY id`)
 	if err != nil {
-		return nil, wrap("API tokens", err)
+		return nil, t.wrap("API tokens", err)
 	}
 	defer rows.Close()
 	var out []store.APIToken
 	for rows.Next() {
 		tk, err := scanAPIToken(rows)
 		if err != nil {
-			return nil, wrap("API tokens", err)
+			return nil, t.wrap("API tokens", err)
 		}
 		out = append(out, tk)
 	}
-	return out, wrap("API tokens", rows.Err())
+	return out, t.wrap("API tokens", rows.Err())
 }
 
 func (t *txn) RevokeAPIToken(id int64) error {
-	res, err := t.exec(`UPDATE api_tokens SET revoked = 1 WHERE id = ?`, id)
-	return mustChange(res, err, fmt.Sprintf("revoke API token %d", id))
+	res, err := t.exec(`UPDATE api_tokens SET revoked = ? WHERE id = ?`, true, id)
+	return t.mustChange(res, err, fmt.Sprintf("revoke API token %d", id))
 }
 
 func (t *txn) TouchAPIToken(id int64, at time.Time) error {
 	res, err := t.exec(`UPDATE api_tokens SET last_used = ? WHERE id = ?`, ts(at), id)
-	return mustChange(res, err, fmt.Sprintf("touch API token %d", id))
+	return t.mustChange(res, err, fmt.Sprintf("touch API token %d", id))
 }

@@ -1,4 +1,4 @@
-package sqlitestore
+package sqlstore
 
 import (
 	"context"
@@ -7,10 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 	"time"
-
-	"modernc.org/sqlite"
-	sqlite3 "modernc.org/sqlite/lib"
 
 	"tsconnect/control/store"
 	"tsconnect/key"
@@ -20,26 +18,84 @@ import (
 type txn struct {
 	ctx context.Context
 	tx  *sql.Tx
+	d   *Dialect
 }
 
-func (t *txn) exec(q string, args ...any) (sql.Result, error) {
-	return t.tx.ExecContext(t.ctx, q, args...)
+// NewTx returns the store.Tx of tx, valid while tx is, speaking d's SQL.
+func NewTx(ctx context.Context, tx *sql.Tx, d *Dialect) store.Tx {
+	return &txn{ctx: ctx, tx: tx, d: d}
+}
+
+// q turns a query written with ? placeholders into the dialect's.
+func (t *txn) q(query string) string {
+	if !t.d.Postgres {
+		return query
+	}
+	var b strings.Builder
+	n := 0
+	for _, r := range query {
+		if r == '?' {
+			n++
+			fmt.Fprintf(&b, "$%d", n)
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+func (t *txn) exec(query string, args ...any) (res sql.Result, err error) {
+	err = t.guarded(func() error {
+		res, err = t.tx.ExecContext(t.ctx, t.q(query), args...)
+		return err
+	})
+	return res, err
+}
+
+// guarded runs a write. On PostgreSQL it runs under a savepoint, rolled back when the write
+// fails: a failed statement aborts a PostgreSQL transaction, and the Tx contract (as SQLite
+// keeps it) is that a write refused with ErrConflict leaves the transaction usable.
+func (t *txn) guarded(write func() error) error {
+	if !t.d.Postgres {
+		return write()
+	}
+	if _, err := t.tx.ExecContext(t.ctx, `SAVEPOINT write`); err != nil {
+		return err
+	}
+	if err := write(); err != nil {
+		t.tx.ExecContext(t.ctx, `ROLLBACK TO SAVEPOINT write`)
+		return err
+	}
+	_, err := t.tx.ExecContext(t.ctx, `RELEASE SAVEPOINT write`)
+	return err
+}
+
+func (t *txn) queryRow(query string, args ...any) *sql.Row {
+	return t.tx.QueryRowContext(t.ctx, t.q(query), args...)
+}
+
+func (t *txn) query(query string, args ...any) (*sql.Rows, error) {
+	return t.tx.QueryContext(t.ctx, t.q(query), args...)
+}
+
+// insert runs an INSERT and stores the new row's id in id (RETURNING works in both dialects).
+func (t *txn) insert(id *int64, query string, args ...any) error {
+	return t.guarded(func() error { return t.queryRow(query+` RETURNING id`, args...).Scan(id) })
 }
 
 // wrap turns driver errors into the store's: unique violations become ErrConflict,
 // missing rows ErrNotFound.
-func wrap(what string, err error) error {
+func (t *txn) wrap(what string, err error) error {
 	if err == nil {
 		return nil
 	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("%s: %w", what, store.ErrNotFound)
 	}
-	var se *sqlite.Error
-	if errors.As(err, &se) && (se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY) {
+	if t.d.IsUnique(err) {
 		return fmt.Errorf("%s: %w (%v)", what, store.ErrConflict, err)
 	}
-	return fmt.Errorf("sqlitestore: %s: %w", what, err)
+	return fmt.Errorf("%s: %s: %w", t.d.Name, what, err)
 }
 
 func ts(t time.Time) int64 {
@@ -67,7 +123,7 @@ func tagsText(tags []string) string {
 func parseTags(s string) ([]string, error) {
 	var tags []string
 	if err := json.Unmarshal([]byte(s), &tags); err != nil {
-		return nil, fmt.Errorf("sqlitestore: bad tags %q: %w", s, err)
+		return nil, fmt.Errorf("store: bad tags %q: %w", s, err)
 	}
 	if len(tags) == 0 {
 		return nil, nil
@@ -86,14 +142,14 @@ func nullID(id int64) any {
 
 func (t *txn) Setting(name string) (string, error) {
 	var v string
-	err := t.tx.QueryRowContext(t.ctx, `SELECT value FROM settings WHERE name = ?`, name).Scan(&v)
-	return v, wrap("setting "+name, err)
+	err := t.queryRow(`SELECT value FROM settings WHERE name = ?`, name).Scan(&v)
+	return v, t.wrap("setting "+name, err)
 }
 
 func (t *txn) SetSetting(name, value string) error {
 	_, err := t.exec(`INSERT INTO settings (name, value) VALUES (?, ?)
 		ON CONFLICT (name) DO UPDATE SET value = excluded.value`, name, value)
-	return wrap("set setting "+name, err)
+	return t.wrap("set setting "+name, err)
 }
 
 // Users.
@@ -114,64 +170,60 @@ func scanUser(sc interface{ Scan(...any) error }) (store.User, error) {
 }
 
 func (t *txn) InsertUser(u *store.User) error {
-	res, err := t.exec(`INSERT INTO users (email, display_name, role, created, oidc_issuer, oidc_subject, idp_groups)
+	err := t.insert(&u.ID, `INSERT INTO users (email, display_name, role, created, oidc_issuer, oidc_subject, idp_groups)
 		VALUES (?, ?, ?, ?, ?, ?, ?)`,
 		u.Email, u.DisplayName, string(u.Role), ts(u.Created), u.OIDCIssuer, u.OIDCSubject, tagsText(u.Groups))
-	if err != nil {
-		return wrap("insert user "+u.Email, err)
-	}
-	u.ID, err = res.LastInsertId()
-	return err
+	return t.wrap("insert user "+u.Email, err)
 }
 
 func (t *txn) UserByID(id int64) (store.User, error) {
-	u, err := scanUser(t.tx.QueryRowContext(t.ctx, `SELECT `+userCols+` FROM users WHERE id = ?`, id))
-	return u, wrap(fmt.Sprintf("user %d", id), err)
+	u, err := scanUser(t.queryRow(`SELECT `+userCols+` FROM users WHERE id = ?`, id))
+	return u, t.wrap(fmt.Sprintf("user %d", id), err)
 }
 
 func (t *txn) UserByEmail(email string) (store.User, error) {
-	u, err := scanUser(t.tx.QueryRowContext(t.ctx, `SELECT `+userCols+` FROM users WHERE email = ?`, email))
-	return u, wrap("user "+email, err)
+	u, err := scanUser(t.queryRow(`SELECT `+userCols+` FROM users WHERE email = ?`, email))
+	return u, t.wrap("user "+email, err)
 }
 
 func (t *txn) UserByOIDC(issuer, subject string) (store.User, error) {
 	if subject == "" {
 		return store.User{}, fmt.Errorf("user of an empty OIDC subject: %w", store.ErrNotFound)
 	}
-	u, err := scanUser(t.tx.QueryRowContext(t.ctx, `SELECT `+userCols+` FROM users WHERE oidc_issuer = ? AND oidc_subject = ?`, issuer, subject))
-	return u, wrap(fmt.Sprintf("user of OIDC subject %q at %s", subject, issuer), err)
+	u, err := scanUser(t.queryRow(`SELECT `+userCols+` FROM users WHERE oidc_issuer = ? AND oidc_subject = ?`, issuer, subject))
+	return u, t.wrap(fmt.Sprintf("user of OIDC subject %q at %s", subject, issuer), err)
 }
 
 func (t *txn) SetUserOIDC(userID int64, issuer, subject string) error {
 	res, err := t.exec(`UPDATE users SET oidc_issuer = ?, oidc_subject = ? WHERE id = ?`, issuer, subject, userID)
-	return mustChange(res, err, fmt.Sprintf("set OIDC identity of user %d", userID))
+	return t.mustChange(res, err, fmt.Sprintf("set OIDC identity of user %d", userID))
 }
 
 func (t *txn) SetUserEmail(userID int64, email string) error {
 	res, err := t.exec(`UPDATE users SET email = ? WHERE id = ?`, email, userID)
-	return mustChange(res, err, fmt.Sprintf("set email of user %d", userID))
+	return t.mustChange(res, err, fmt.Sprintf("set email of user %d", userID))
 }
 
 func (t *txn) SetUserGroups(userID int64, groups []string) error {
 	res, err := t.exec(`UPDATE users SET idp_groups = ? WHERE id = ?`, tagsText(groups), userID)
-	return mustChange(res, err, fmt.Sprintf("set groups of user %d", userID))
+	return t.mustChange(res, err, fmt.Sprintf("set groups of user %d", userID))
 }
 
 func (t *txn) Users() ([]store.User, error) {
-	rows, err := t.tx.QueryContext(t.ctx, `SELECT `+userCols+` FROM users ORDER BY id`)
+	rows, err := t.query(`SELECT ` + userCols + ` FROM users ORDER BY id`)
 	if err != nil {
-		return nil, wrap("list users", err)
+		return nil, t.wrap("list users", err)
 	}
 	defer rows.Close()
 	var us []store.User
 	for rows.Next() {
 		u, err := scanUser(rows)
 		if err != nil {
-			return nil, wrap("list users", err)
+			return nil, t.wrap("list users", err)
 		}
 		us = append(us, u)
 	}
-	return us, wrap("list users", rows.Err())
+	return us, t.wrap("list users", rows.Err())
 }
 
 // Auth keys.
@@ -195,74 +247,70 @@ func scanKey(sc interface{ Scan(...any) error }) (store.AuthKey, error) {
 func (t *txn) DeleteUser(id int64) error {
 	what := fmt.Sprintf("delete user %d", id)
 	var live int
-	if err := t.tx.QueryRowContext(t.ctx, `SELECT COUNT(*) FROM nodes WHERE user_id = ? AND deleted = 0`, id).Scan(&live); err != nil {
-		return wrap(what, err)
+	if err := t.queryRow(`SELECT COUNT(*) FROM nodes WHERE user_id = ? AND deleted = 0`, id).Scan(&live); err != nil {
+		return t.wrap(what, err)
 	}
 	if live > 0 {
 		return fmt.Errorf("%s: %d live nodes still belong to it: %w", what, live, store.ErrConflict)
 	}
 	if _, err := t.exec(`UPDATE auth_keys SET user_id = NULL WHERE user_id = ?`, id); err != nil {
-		return wrap(what, err)
+		return t.wrap(what, err)
 	}
 	if _, err := t.exec(`UPDATE nodes SET user_id = NULL WHERE user_id = ?`, id); err != nil {
-		return wrap(what, err)
+		return t.wrap(what, err)
 	}
 	res, err := t.exec(`DELETE FROM users WHERE id = ?`, id)
-	return mustChange(res, err, what)
+	return t.mustChange(res, err, what)
 }
 
 func (t *txn) InsertAuthKey(k *store.AuthKey) error {
-	res, err := t.exec(`INSERT INTO auth_keys (hash, prefix, user_id, reusable, ephemeral, tags, expires, used, used_at, revoked, created, description)
+	err := t.insert(&k.ID, `INSERT INTO auth_keys (hash, prefix, user_id, reusable, ephemeral, tags, expires, used, used_at, revoked, created, description)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		k.Hash, k.Prefix, nullID(k.UserID), k.Reusable, k.Ephemeral, tagsText(k.Tags), ts(k.Expires),
 		k.Used, ts(k.UsedAt), k.Revoked, ts(k.Created), k.Description)
-	if err != nil {
-		return wrap("insert auth key "+k.Prefix, err)
-	}
-	k.ID, err = res.LastInsertId()
-	return err
+	return t.wrap("insert auth key "+k.Prefix, err)
 }
 
 func (t *txn) AuthKeyByID(id int64) (store.AuthKey, error) {
-	k, err := scanKey(t.tx.QueryRowContext(t.ctx, `SELECT `+keyCols+` FROM auth_keys WHERE id = ?`, id))
-	return k, wrap(fmt.Sprintf("auth key %d", id), err)
+	k, err := scanKey(t.queryRow(`SELECT `+keyCols+` FROM auth_keys WHERE id = ?`, id))
+	return k, t.wrap(fmt.Sprintf("auth key %d", id), err)
 }
 
 func (t *txn) AuthKeyByPrefix(prefix string) (store.AuthKey, error) {
-	k, err := scanKey(t.tx.QueryRowContext(t.ctx, `SELECT `+keyCols+` FROM auth_keys WHERE prefix = ?`, prefix))
-	return k, wrap("auth key "+prefix, err)
+	k, err := scanKey(t.queryRow(`SELECT `+keyCols+` FROM auth_keys WHERE prefix = ?`, prefix))
+	return k, t.wrap("auth key "+prefix, err)
 }
 
 func (t *txn) AuthKeys() ([]store.AuthKey, error) {
-	rows, err := t.tx.QueryContext(t.ctx, `SELECT `+keyCols+` FROM auth_keys ORDER BY id`)
+	rows, err := t.query(`SELECT ` + keyCols + ` FROM auth_keys ORDER BY id`)
 	if err != nil {
-		return nil, wrap("list auth keys", err)
+		return nil, t.wrap("list auth keys", err)
 	}
 	defer rows.Close()
 	var ks []store.AuthKey
 	for rows.Next() {
 		k, err := scanKey(rows)
 		if err != nil {
-			return nil, wrap("list auth keys", err)
+			return nil, t.wrap("list auth keys", err)
 		}
 		ks = append(ks, k)
 	}
-	return ks, wrap("list auth keys", rows.Err())
+	return ks, t.wrap("list auth keys", rows.Err())
 }
 
 func (t *txn) UpdateAuthKey(k *store.AuthKey) error {
 	res, err := t.exec(`UPDATE auth_keys SET used = ?, used_at = ?, revoked = ? WHERE id = ?`,
 		k.Used, ts(k.UsedAt), k.Revoked, k.ID)
-	return mustChange(res, err, fmt.Sprintf("update auth key %d", k.ID))
+	return t.mustChange(res, err, fmt.Sprintf("update auth key %d", k.ID))
 }
 
-func mustChange(res sql.Result, err error, what string) error {
+func (t *txn) mustChange(res sql.Result, err error, what string) error {
 	if err != nil {
-		return wrap(what, err)
+		return t.wrap(what, err)
 	}
 	n, err := res.RowsAffected()
 	if err != nil {
-		return wrap(what, err)
+		return t.wrap(what, err)
 	}
 	if n == 0 {
 		return fmt.Errorf("%s: %w", what, store.ErrNotFound)
@@ -317,16 +365,12 @@ func (t *txn) InsertNode(n *store.Node) error {
 	if !n.LoggedOut {
 		n.Expired = time.Time{}
 	}
-	res, err := t.exec(`INSERT INTO nodes (name, machine_key, node_key, user_id, tags, ipv4, ipv6, ephemeral, logged_out,
+	err := t.insert(&n.ID, `INSERT INTO nodes (name, machine_key, node_key, user_id, tags, ipv4, ipv6, ephemeral, logged_out,
 		hostinfo, created, last_seen, deleted, expired) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		n.Name, n.MachineKey.String(), n.NodeKey.String(), nullID(n.UserID), tagsText(n.Tags),
 		n.IPv4.String(), n.IPv6.String(), n.Ephemeral, n.LoggedOut, hostinfoArg(n.Hostinfo),
 		ts(n.Created), ts(n.LastSeen), ts(n.Deleted), ts(n.Expired))
-	if err != nil {
-		return wrap("insert node "+n.Name, err)
-	}
-	n.ID, err = res.LastInsertId()
-	return err
+	return t.wrap("insert node "+n.Name, err)
 }
 
 func (t *txn) UpdateNode(n *store.Node) error {
@@ -338,50 +382,48 @@ func (t *txn) UpdateNode(n *store.Node) error {
 		n.Name, n.MachineKey.String(), n.NodeKey.String(), nullID(n.UserID), tagsText(n.Tags),
 		n.IPv4.String(), n.IPv6.String(), n.Ephemeral, n.LoggedOut, hostinfoArg(n.Hostinfo),
 		ts(n.LastSeen), ts(n.Deleted), ts(n.Expired), n.ID)
-	return mustChange(res, err, fmt.Sprintf("update node %d", n.ID))
+	return t.mustChange(res, err, fmt.Sprintf("update node %d", n.ID))
 }
 
 func (t *txn) NodeByID(id int64) (store.Node, error) {
-	n, err := scanNode(t.tx.QueryRowContext(t.ctx, `SELECT `+nodeCols+` FROM nodes WHERE id = ?`, id))
-	return n, wrap(fmt.Sprintf("node %d", id), err)
+	n, err := scanNode(t.queryRow(`SELECT `+nodeCols+` FROM nodes WHERE id = ?`, id))
+	return n, t.wrap(fmt.Sprintf("node %d", id), err)
 }
 
 func (t *txn) NodeByMachineKey(k key.Public) (store.Node, error) {
-	n, err := scanNode(t.tx.QueryRowContext(t.ctx,
-		`SELECT `+nodeCols+` FROM nodes WHERE machine_key = ? ORDER BY id DESC LIMIT 1`, k.String()))
-	return n, wrap("node of machine "+k.ShortString(), err)
+	n, err := scanNode(t.queryRow(`SELECT `+nodeCols+` FROM nodes WHERE machine_key = ? ORDER BY id DESC LIMIT 1`, k.String()))
+	return n, t.wrap("node of machine "+k.ShortString(), err)
 }
 
 func (t *txn) NodeByNodeKey(k key.Public) (store.Node, error) {
-	n, err := scanNode(t.tx.QueryRowContext(t.ctx,
-		`SELECT `+nodeCols+` FROM nodes WHERE node_key = ? AND deleted = 0`, k.String()))
-	return n, wrap("node with key "+k.ShortString(), err)
+	n, err := scanNode(t.queryRow(`SELECT `+nodeCols+` FROM nodes WHERE node_key = ? AND deleted = 0`, k.String()))
+	return n, t.wrap("node with key "+k.ShortString(), err)
 }
 
 func (t *txn) Nodes() ([]store.Node, error) {
-	rows, err := t.tx.QueryContext(t.ctx, `SELECT `+nodeCols+` FROM nodes WHERE deleted = 0 ORDER BY id`)
+	rows, err := t.query(`SELECT ` + nodeCols + ` FROM nodes WHERE deleted = 0 ORDER BY id`)
 	if err != nil {
-		return nil, wrap("list nodes", err)
+		return nil, t.wrap("list nodes", err)
 	}
 	defer rows.Close()
 	var ns []store.Node
 	for rows.Next() {
 		n, err := scanNode(rows)
 		if err != nil {
-			return nil, wrap("list nodes", err)
+			return nil, t.wrap("list nodes", err)
 		}
 		ns = append(ns, n)
 	}
-	return ns, wrap("list nodes", rows.Err())
+	return ns, t.wrap("list nodes", rows.Err())
 }
 
 func (t *txn) NameInUse(name string) (bool, error) {
 	var one int
-	err := t.tx.QueryRowContext(t.ctx, `SELECT 1 FROM nodes WHERE name = ? AND deleted = 0`, name).Scan(&one)
+	err := t.queryRow(`SELECT 1 FROM nodes WHERE name = ? AND deleted = 0`, name).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}
-	return err == nil, wrap("name in use", err)
+	return err == nil, t.wrap("name in use", err)
 }
 
 func (t *txn) AddrInUse(a netip.Addr) (bool, error) {
@@ -390,19 +432,19 @@ func (t *txn) AddrInUse(a netip.Addr) (bool, error) {
 		col = "ipv6"
 	}
 	var one int
-	err := t.tx.QueryRowContext(t.ctx, `SELECT 1 FROM nodes WHERE `+col+` = ? AND deleted = 0`, a.String()).Scan(&one)
+	err := t.queryRow(`SELECT 1 FROM nodes WHERE `+col+` = ? AND deleted = 0`, a.String()).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}
-	return err == nil, wrap("address in use", err)
+	return err == nil, t.wrap("address in use", err)
 }
 
 func (t *txn) PurgeNode(id int64) error {
 	res, err := t.exec(`DELETE FROM nodes WHERE id = ?`, id)
-	return mustChange(res, err, fmt.Sprintf("purge node %d", id))
+	return t.mustChange(res, err, fmt.Sprintf("purge node %d", id))
 }
 
 func (t *txn) SetLastSeen(id int64, at time.Time) error {
 	res, err := t.exec(`UPDATE nodes SET last_seen = ? WHERE id = ?`, ts(at), id)
-	return mustChange(res, err, fmt.Sprintf("set last seen of node %d", id))
+	return t.mustChange(res, err, fmt.Sprintf("set last seen of node %d", id))
 }

@@ -1,4 +1,4 @@
-package sqlitestore
+package sqlstore
 
 import (
 	"database/sql"
@@ -14,38 +14,38 @@ import (
 
 func (t *txn) PasswordHash(userID int64) (string, error) {
 	var h string
-	err := t.tx.QueryRowContext(t.ctx, `SELECT password FROM users WHERE id = ?`, userID).Scan(&h)
-	return h, wrap(fmt.Sprintf("password of user %d", userID), err)
+	err := t.queryRow(`SELECT password FROM users WHERE id = ?`, userID).Scan(&h)
+	return h, t.wrap(fmt.Sprintf("password of user %d", userID), err)
 }
 
 func (t *txn) SetPasswordHash(userID int64, hash string) error {
 	res, err := t.exec(`UPDATE users SET password = ? WHERE id = ?`, hash, userID)
-	return mustChange(res, err, fmt.Sprintf("set password of user %d", userID))
+	return t.mustChange(res, err, fmt.Sprintf("set password of user %d", userID))
 }
 
 func (t *txn) InsertSignIn(ws *store.SignIn) error {
 	_, err := t.exec(`INSERT INTO web_sessions (hash, user_id, created, last_seen) VALUES (?, ?, ?, ?)`,
 		ws.Hash, ws.UserID, ts(ws.Created), ts(ws.LastSeen))
-	return wrap("insert sign-in", err)
+	return t.wrap("insert sign-in", err)
 }
 
 func (t *txn) SignIn(hash []byte) (store.SignIn, error) {
 	ws := store.SignIn{Hash: hash}
 	var created, lastSeen int64
-	err := t.tx.QueryRowContext(t.ctx, `SELECT user_id, created, last_seen FROM web_sessions WHERE hash = ?`, hash).
+	err := t.queryRow(`SELECT user_id, created, last_seen FROM web_sessions WHERE hash = ?`, hash).
 		Scan(&ws.UserID, &created, &lastSeen)
 	ws.Created, ws.LastSeen = fromTS(created), fromTS(lastSeen)
-	return ws, wrap("sign-in", err)
+	return ws, t.wrap("sign-in", err)
 }
 
 func (t *txn) TouchSignIn(hash []byte, at time.Time) error {
 	res, err := t.exec(`UPDATE web_sessions SET last_seen = ? WHERE hash = ?`, ts(at), hash)
-	return mustChange(res, err, "touch sign-in")
+	return t.mustChange(res, err, "touch sign-in")
 }
 
 func (t *txn) DeleteSignIn(hash []byte) error {
 	_, err := t.exec(`DELETE FROM web_sessions WHERE hash = ?`, hash)
-	return wrap("delete sign-in", err)
+	return t.wrap("delete sign-in", err)
 }
 
 func (t *txn) DeleteSignIns(userID int64) (int, error) {
@@ -59,30 +59,26 @@ func (t *txn) DeleteIdleSignIns(cutoff time.Time) (int, error) {
 func (t *txn) deleteCount(what, q string, args ...any) (int, error) {
 	res, err := t.exec(q, args...)
 	if err != nil {
-		return 0, wrap(what, err)
+		return 0, t.wrap(what, err)
 	}
 	n, err := res.RowsAffected()
-	return int(n), wrap(what, err)
+	return int(n), t.wrap(what, err)
 }
 
 func (t *txn) InsertAuthEvent(e *store.AuthEvent) error {
-	res, err := t.exec(`INSERT INTO auth_events (time, user_id, email, method, kind, ok, detail) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+	err := t.insert(&e.ID, `INSERT INTO auth_events (time, user_id, email, method, kind, ok, detail) VALUES (?, ?, ?, ?, ?, ?, ?)`,
 		ts(e.Time), e.UserID, e.Email, e.Method, e.Kind, e.OK, e.Detail)
-	if err != nil {
-		return wrap("insert auth event", err)
-	}
-	e.ID, err = res.LastInsertId()
-	return err
+	return t.wrap("insert auth event", err)
 }
 
 func (t *txn) AuthEvents(before int64, limit int) ([]store.AuthEvent, error) {
 	if before <= 0 {
 		before = 1<<63 - 1
 	}
-	rows, err := t.tx.QueryContext(t.ctx, `SELECT id, time, user_id, email, method, kind, ok, detail FROM auth_events
+	rows, err := t.query(`SELECT id, time, user_id, email, method, kind, ok, detail FROM auth_events
 		WHERE id < ? ORDER BY id DESC LIMIT ?`, before, limit)
 	if err != nil {
-		return nil, wrap("list auth events", err)
+		return nil, t.wrap("list auth events", err)
 	}
 	defer rows.Close()
 	var out []store.AuthEvent
@@ -90,27 +86,27 @@ func (t *txn) AuthEvents(before int64, limit int) ([]store.AuthEvent, error) {
 		var e store.AuthEvent
 		var at int64
 		if err := rows.Scan(&e.ID, &at, &e.UserID, &e.Email, &e.Method, &e.Kind, &e.OK, &e.Detail); err != nil {
-			return nil, wrap("list auth events", err)
+			return nil, t.wrap("list auth events", err)
 		}
 		e.Time = fromTS(at)
 		out = append(out, e)
 	}
-	return out, wrap("list auth events", rows.Err())
+	return out, t.wrap("list auth events", rows.Err())
 }
 
 func (t *txn) SetLastAuth(userID int64, method string, at time.Time) error {
 	_, err := t.exec(`INSERT INTO last_auth (user_id, method, time) VALUES (?, ?, ?)
 		ON CONFLICT (user_id, method) DO UPDATE SET time = excluded.time`, userID, method, ts(at))
-	return wrap(fmt.Sprintf("set last auth of user %d", userID), err)
+	return t.wrap(fmt.Sprintf("set last auth of user %d", userID), err)
 }
 
 func (t *txn) LastAuth(userID int64) (time.Time, string, error) {
 	var at int64
 	var method string
-	err := t.tx.QueryRowContext(t.ctx, `SELECT time, method FROM last_auth WHERE user_id = ? ORDER BY time DESC LIMIT 1`, userID).
+	err := t.queryRow(`SELECT time, method FROM last_auth WHERE user_id = ? ORDER BY time DESC LIMIT 1`, userID).
 		Scan(&at, &method)
 	if errors.Is(err, sql.ErrNoRows) {
 		return time.Time{}, "", fmt.Errorf("last auth of user %d: %w", userID, store.ErrNotFound)
 	}
-	return fromTS(at), method, wrap(fmt.Sprintf("last auth of user %d", userID), err)
+	return fromTS(at), method, t.wrap(fmt.Sprintf("last auth of user %d", userID), err)
 }
