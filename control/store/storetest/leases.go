@@ -46,7 +46,7 @@ func Leases(t *testing.T, a, b store.Store) {
 			t.Fatalf("%s takes the lease at +%v: %v, want %v", step.holder, step.at, got, step.want)
 		}
 	}
-	if try(a, "expiry", "A", 16*time.Second) != true {
+	if !try(a, "expiry", "A", 16*time.Second) {
 		t.Fatal("another lease is not free for A")
 	}
 	if err := a.Update(ctx, func(tx store.Tx) error { return tx.ReleaseLease("sweep", "A") }); err != nil {
