@@ -13,14 +13,22 @@ import (
 // openStore opens the store that control's --store flag names: "" is nil (SQLite in the
 // state directory), postgres://… or postgresql://… a PostgreSQL database.
 func openStore(ctx context.Context, spec string) (store.Store, error) {
-	switch {
-	case spec == "":
+	if spec == "" {
 		return nil, nil
-	case strings.HasPrefix(spec, "postgres://"), strings.HasPrefix(spec, "postgresql://"):
-		ctx, cancel := context.WithTimeout(ctx, time.Minute)
-		defer cancel()
-		return pgstore.Open(ctx, spec)
-	default:
-		return nil, fmt.Errorf("--store: want a postgres:// URL (or no --store for SQLite in --state)")
 	}
+	st, err := openPostgres(ctx, "--store", spec)
+	if err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+// openPostgres opens (and migrates) the PostgreSQL database at url, which flag named.
+func openPostgres(ctx context.Context, flag, url string) (*pgstore.Store, error) {
+	if !strings.HasPrefix(url, "postgres://") && !strings.HasPrefix(url, "postgresql://") {
+		return nil, fmt.Errorf("%s: want a postgres:// URL", flag)
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	return pgstore.Open(ctx, url)
 }
