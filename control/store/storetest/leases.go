@@ -70,26 +70,16 @@ func Leases(t *testing.T, a, b store.Store) {
 	}
 
 	// A race for a free lease: exactly one of 16 holders on the two stores wins.
-	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var winners []string
-	for i := range 16 {
-		s := a
-		if i%2 == 1 {
-			s = b
+	alternate(a, b, 16, func(s store.Store, i int) {
+		holder := fmt.Sprintf("replica-%d", i)
+		if try(s, "race", holder, 0) {
+			mu.Lock()
+			winners = append(winners, holder)
+			mu.Unlock()
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			holder := fmt.Sprintf("replica-%d", i)
-			if try(s, "race", holder, 0) {
-				mu.Lock()
-				winners = append(winners, holder)
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
+	})
 	if len(winners) != 1 {
 		t.Fatalf("winners of a free lease: %v; want exactly one", winners)
 	}
