@@ -47,7 +47,6 @@ var banned = []string{
 // what nothing here uses yet); every other entry must be a dependency of cmd/tsconnect, so a
 // misspelt or moved path cannot make its ban silently match nothing.
 var notInServer = map[string]bool{
-	"github.com/jackc/pgx":        true,
 	"github.com/creack/pty":       true,
 	"github.com/mattn/go-sqlite3": true,
 	"tsconnect/internal/testop":   true,
