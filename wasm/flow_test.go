@@ -124,7 +124,15 @@ func TestSSHOutputFlowControl(t *testing.T) {
 		defer mu.Unlock()
 		return out.Len()
 	}
-	// Wait for the output to stop: nothing acknowledged, so it must stop early.
+	// Wait for the output to start (a loaded machine may take seconds), then for it to stop:
+	// nothing acknowledged, so it must stop early.
+	select {
+	case <-more:
+	case <-done:
+		t.Fatal("the session ended")
+	case <-time.After(30 * time.Second):
+		t.Fatal("no output within 30 s")
+	}
 	for last := -1; ; {
 		select {
 		case <-more:
