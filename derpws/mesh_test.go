@@ -118,16 +118,19 @@ func TestMeshFramesNeedKey(t *testing.T) {
 func TestMeshWatchForwardClose(t *testing.T) {
 	leakcheck.Check(t)
 	r := newRelay(t, &ServerOptions{MeshKey: testMeshKey, VerifyClient: nil})
-	early, _ := newClient(t, r.url, false)
-	early.ensureStarted()
-	eventually.True(t, "early connected", func() bool { return r.Stats(early.PublicKey()).Connections == 1 })
+	// early is a raw client: a real one reconnects at once after ClosePeer, and when its new
+	// connection wins before the old one is gone the watcher sees no PeerGone.
+	early := dialRaw(t, r.url)
+	early.login(key.NewPrivate())
+	ek := early.priv.Public()
+	eventually.True(t, "early connected", func() bool { return r.Stats(ek).Connections == 1 })
 
 	rc := dialRaw(t, r.url)
 	if ft, b := rc.loginMesh(key.NewPrivate(), testMeshKey); ft != FrameServerInfo {
 		t.Fatalf("mesh login answered 0x%02x %q", ft, b)
 	}
 	rc.write(FrameWatchConns)
-	if b := rc.readUntil(FramePeerPresent); key.Public(b[:KeyLen]) != early.PublicKey() || len(b) < KeyLen+18 {
+	if b := rc.readUntil(FramePeerPresent); key.Public(b[:KeyLen]) != ek || len(b) < KeyLen+18 {
 		t.Fatalf("first PeerPresent %x, want early's key with address", b)
 	}
 	late, _ := newClient(t, r.url, true)
@@ -143,8 +146,8 @@ func TestMeshWatchForwardClose(t *testing.T) {
 		t.Fatalf("late got %q from %s", got, from.ShortString())
 	}
 	// ClosePeer drops early's connection; the watcher then sees PeerGone for it.
-	ek := early.PublicKey()
 	rc.write(FrameClosePeer, ek[:])
+	early.expectClosed()
 	if b := rc.readUntil(FramePeerGone); key.Public(b[:KeyLen]) != ek {
 		t.Fatalf("PeerGone for %x, want early", b[:KeyLen])
 	}
