@@ -106,7 +106,8 @@ type Server struct {
 	flows     flows         // pending SSH checks and interactive logins (check.go, login.go); its own lock
 	updates   updateLimits  // host-info update rate per node (updaterate.go); its own lock
 
-	changes changeHub // WatchChanges' watchers
+	changes changeHub     // WatchChanges' watchers
+	remote  remoteChanges // other replicas' changes not applied yet (replicas.go)
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -165,10 +166,11 @@ func New(cfg Config) (*Server, error) {
 		}
 	}
 	m := newServerMetrics()
+	shared, origin := sharedStore(st)
 	s := &Server{
 		cfg:      cfg,
 		logf:     cfg.Logf,
-		st:       newTimedStore(st, m),
+		st:       newTimedStore(shared, m),
 		m:        m,
 		nodes:    map[int64]*liveNode{},
 		byKey:    map[key.Public]int64{},
@@ -202,6 +204,7 @@ func New(cfg Config) (*Server, error) {
 		s.relay = newRelay(s.derpKey, s.verifyDERPClient, cfg.Logf)
 	}
 	s.handler = s.routes()
+	s.listenReplicas(st, origin)
 	s.wg.Add(1)
 	go s.sweepLoop()
 	return s, nil
