@@ -4,6 +4,9 @@ import (
 	"context"
 	"slices"
 	"testing"
+	"time"
+
+	"tsconnect/control/store"
 
 	"tsconnect/control/store/pgstore"
 	"tsconnect/controlws"
@@ -12,7 +15,7 @@ import (
 
 // newReplicas starts n servers (each with its own state directory and HTTP server) on one
 // fresh database of a real PostgreSQL server.
-func newReplicas(t *testing.T, n int) []*env {
+func newReplicas(t *testing.T, n int) ([]*env, string) {
 	t.Helper()
 	url := testpg.Start(t).NewDatabase(t)
 	var out []*env
@@ -25,7 +28,7 @@ func newReplicas(t *testing.T, n int) []*env {
 			c.Store = st
 		}))
 	}
-	return out
+	return out, url
 }
 
 // TestReplicasShareChanges: on two replicas of one PostgreSQL database, what is done through
@@ -35,7 +38,7 @@ func newReplicas(t *testing.T, n int) []*env {
 // has its stream on A ended and leaves B's maps; a key expired through A ends its stream
 // on B.
 func TestReplicasShareChanges(t *testing.T) {
-	rs := newReplicas(t, 2)
+	rs, _ := newReplicas(t, 2)
 	a, b := rs[0], rs[1]
 	ctx := context.Background()
 	const tagOwners = `"tagOwners": {"tag:web": ["ada@example.com"]}`
@@ -100,4 +103,48 @@ func TestReplicasShareChanges(t *testing.T) {
 	}
 	wantCode(t, wb.ended(t), controlws.CodeNotRegistered)
 	wc.waitFor(t, "expired on-b out of on-b-2's map", func(nm *controlws.NetworkMap) bool { return !hasPeer(nm, nb.ID) })
+}
+
+// TestReplicasResyncAfterLostListener: a change whose announcement a replica missed (made
+// here straight in the database, announcing nothing) reaches it when its listening
+// connection is cut: it reconnects and reloads everything.
+func TestReplicasResyncAfterLostListener(t *testing.T) {
+	rs, url := newReplicas(t, 2)
+	a, b := rs[0], rs[1]
+	ctx := context.Background()
+	if _, err := a.s.SetPolicy(ctx, []byte(`{"acls": [{"action": "accept", "src": ["*"], "dst": ["*:*"]}]}`), "test"); err != nil {
+		t.Fatal(err)
+	}
+	secret := a.authKey(AuthKeyOptions{User: a.user("ada@example.com").ID, Reusable: true})
+	mb, _ := b.mustRegister(secret, "on-b")
+	wb := mb.watch(t)
+	ma, na := a.mustRegister(secret, "on-a")
+	wa := ma.watch(t)
+	wb.waitFor(t, "on-a in on-b's map", func(nm *controlws.NetworkMap) bool { return hasPeer(nm, na.ID) })
+
+	raw, err := pgstore.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	err = raw.Update(ctx, func(tx store.Tx) error {
+		n, err := tx.NodeByID(na.ID)
+		if err != nil {
+			return err
+		}
+		n.Deleted = time.Now().UTC()
+		return tx.UpdateNode(&n)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := raw.DB().Exec(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1`, pgstore.ListenerName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := res.RowsAffected(); n != 2 {
+		t.Fatalf("cut %d listening connections; want 2 (one a replica)", n)
+	}
+	wb.waitFor(t, "on-a out of on-b's map after B resynced", func(nm *controlws.NetworkMap) bool { return !hasPeer(nm, na.ID) })
+	wantCode(t, wa.ended(t), controlws.CodeNodeDeleted)
 }

@@ -52,7 +52,7 @@ type Listener struct {
 	// Resync is called when announcements may have been missed (after each connection
 	// of the listener, the first included): the replica reloads everything.
 	Resync func()
-	// Logf logs a lost connection and the reconnections.
+	// Logf logs a lost connection and the reconnections; nil means no logging.
 	Logf func(format string, args ...any)
 }
 

@@ -14,10 +14,14 @@ import (
 
 // pingEvery is how long the listener waits for a notification before it checks, with a
 // ping, that its connection still works (a dead peer can otherwise go unnoticed for long).
-const pingEvery = 10 * time.Second
+// A variable for the tests.
+var pingEvery = 10 * time.Second
 
 // pingTimeout bounds that ping.
 const pingTimeout = 5 * time.Second
+
+// ListenerName is the application_name of the listener's connection (pg_stat_activity).
+const ListenerName = "tsconnect-listener"
 
 var _ store.Changes = (*Store)(nil)
 
@@ -26,6 +30,9 @@ var _ store.Changes = (*Store)(nil)
 // calls l.Resync, since announcements made while it was not listening are lost; a lost
 // connection is retried with a jittered back-off of up to 5 s.
 func (s *Store) Listen(ctx context.Context, l store.Listener) {
+	if l.Logf == nil {
+		l.Logf = func(string, ...any) {}
+	}
 	b := backoff.Backoff{Min: 100 * time.Millisecond, Max: 5 * time.Second}
 	for ctx.Err() == nil {
 		err := s.listen(ctx, l, b.Reset)
@@ -44,8 +51,10 @@ func (s *Store) Listen(ctx context.Context, l store.Listener) {
 // listen runs one connection: it returns why the connection ended. connected is called
 // once the connection listens.
 func (s *Store) listen(ctx context.Context, l store.Listener, connected func()) error {
+	cfg := s.cfg.Copy()
+	cfg.RuntimeParams["application_name"] = ListenerName
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	conn, err := pgx.ConnectConfig(cctx, s.cfg)
+	conn, err := pgx.ConnectConfig(cctx, cfg)
 	cancel()
 	if err != nil {
 		return fmt.Errorf("connect: %w", err)
