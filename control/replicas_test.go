@@ -2,7 +2,9 @@ package control
 
 import (
 	"context"
+	"errors"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -147,4 +149,47 @@ func TestReplicasResyncAfterLostListener(t *testing.T) {
 	}
 	wb.waitFor(t, "on-a out of on-b's map after B resynced", func(nm *controlws.NetworkMap) bool { return !hasPeer(nm, na.ID) })
 	wantCode(t, wa.ended(t), controlws.CodeNodeDeleted)
+}
+
+// TestReplicasRaceSingleUseKey: machines racing to register with one single-use key,
+// half through each replica, give exactly one node, which both replicas list; the others
+// are told the key is used.
+func TestReplicasRaceSingleUseKey(t *testing.T) {
+	rs, _ := newReplicas(t, 2)
+	secret := rs[0].authKey(AuthKeyOptions{User: rs[0].user("ada@example.com").ID})
+	const racers = 8
+	ms := make([]*machine, racers)
+	for i := range ms {
+		ms[i] = rs[i%2].newMachine()
+	}
+	errs := make(chan error, racers)
+	start := make(chan struct{})
+	for i, m := range ms {
+		go func() {
+			<-start
+			_, err := m.register(secret, "racer-"+strconv.Itoa(i))
+			errs <- err
+		}()
+	}
+	close(start)
+	ok := 0
+	for range racers {
+		err := <-errs
+		if err == nil {
+			ok++
+			continue
+		}
+		var ce *controlws.Error
+		if !errors.As(err, &ce) || ce.Code != controlws.CodeUsedKey {
+			t.Errorf("a losing registration: %v; want code %s", err, controlws.CodeUsedKey)
+		}
+	}
+	if ok != 1 {
+		t.Fatalf("%d registrations with one single-use key succeeded; want 1", ok)
+	}
+	for i, e := range rs {
+		if ns := e.nodes(); len(ns) != 1 {
+			t.Fatalf("replica %d lists %d nodes; want 1", i, len(ns))
+		}
+	}
 }
