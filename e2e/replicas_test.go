@@ -1,0 +1,129 @@
+package e2e
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"testing"
+
+	"tsconnect/console/api"
+	"tsconnect/internal/eventually"
+	"tsconnect/internal/testpg"
+	"tsconnect/node"
+)
+
+// replica is one `tsconnect control` process of a replicated control.
+type replica struct {
+	dir, url string
+	proc     *proc
+}
+
+// startReplicas starts n control processes on database db, each with its own --state
+// and listen address, and waits until they all serve.
+func startReplicas(t *testing.T, db string, n int) []*replica {
+	t.Helper()
+	rs := make([]*replica, n)
+	for i := range rs {
+		addr := freePort(t)
+		rs[i] = &replica{dir: t.TempDir(), url: "http://" + addr}
+		rs[i].proc = startProc(t, "control", "--listen", addr, "--state", rs[i].dir, "--store", db)
+	}
+	for _, r := range rs {
+		waitHTTP(t, r.url+"/")
+	}
+	return rs
+}
+
+// cliPolicy sets policy text through the admin socket of the control in dir.
+func cliPolicy(t *testing.T, dir, text string) {
+	t.Helper()
+	f := filepath.Join(t.TempDir(), "policy.hujson")
+	if err := os.WriteFile(f, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cli(t, "policy", "set", "--state", dir, f)
+}
+
+// cliNodeID finds a live node by name through the admin socket of the control in dir.
+func cliNodeID(t *testing.T, dir, name string) int64 {
+	t.Helper()
+	var nodes []api.Node
+	if err := json.Unmarshal([]byte(cli(t, "nodes", "--state", dir, "--json")), &nodes); err != nil {
+		t.Fatal(err)
+	}
+	for _, nd := range nodes {
+		if nd.Name == name {
+			return nd.ID
+		}
+	}
+	t.Fatalf("control in %s lists no node %q", dir, name)
+	return 0
+}
+
+// waitMapPeer waits until n's map has (want) or lacks (!want) a peer named name, which
+// carries tag unless that is "".
+func waitMapPeer(t *testing.T, n *node.Node, name string, want bool, what, tag string) {
+	t.Helper()
+	eventually.True(t, what, func() bool {
+		nm := n.NetMap()
+		if nm == nil {
+			return false
+		}
+		p, has := nm.PeerByName(name)
+		if !has || !want {
+			return has == want
+		}
+		return tag == "" || slices.Contains(p.Tags, tag)
+	})
+}
+
+// TestReplicasOnPostgres: two `tsconnect control` processes on one PostgreSQL database, each
+// with its own --state, serve one network: a user made through A and a key made through B
+// register nodes through both; each node's map (held by its own replica) has the other; a
+// policy change through B takes on-b out of on-a's map on A; tags set through A bring it
+// back; a node deleted through A leaves on-a's map and B stops serving it; both replicas
+// list the same nodes.
+func TestReplicasOnPostgres(t *testing.T) {
+	db := testpg.Start(t).NewDatabase(t)
+	rs := startReplicas(t, db, 2)
+	a, b := rs[0], rs[1]
+	cli(t, "users", "create", "--state", a.dir, "alice@example.com")
+	const tagOwners = `"tagOwners": {"tag:web": ["alice@example.com"]}`
+	cliPolicy(t, b.dir, `{`+tagOwners+`, "acls": [{"action": "accept", "src": ["*"], "dst": ["*:*"]}]}`)
+	key := lastLine(cli(t, "keys", "create", "--state", b.dir, "--user", "alice@example.com", "--reusable"))
+
+	onB := startNodeAt(t, b.url, key, "on-b")
+	onA := startNodeAt(t, a.url, key, "on-a")
+	waitMapPeer(t, onB, "on-a", true, "on-a (registered through A) in on-b's map (on B)", "")
+	waitMapPeer(t, onA, "on-b", true, "on-b in on-a's map", "")
+
+	cliPolicy(t, b.dir, `{`+tagOwners+`, "acls": [{"action": "accept", "src": ["*"], "dst": ["tag:web:*"]}]}`)
+	waitMapPeer(t, onA, "on-b", false, "on-b out of on-a's map (on A) after a policy change through B", "")
+
+	idB := cliNodeID(t, a.dir, "on-b")
+	cli(t, "nodes", "tag", "--state", a.dir, strconv.FormatInt(idB, 10), "tag:web")
+	waitMapPeer(t, onA, "on-b", true, "on-b, tagged through A, back in on-a's map", "tag:web")
+
+	onB2 := startNodeAt(t, b.url, key, "on-b-2")
+	waitMapPeer(t, onB2, "on-b", true, "tagged on-b in on-b-2's map", "")
+	cli(t, "nodes", "delete", "--state", a.dir, strconv.FormatInt(idB, 10))
+	waitMapPeer(t, onA, "on-b", false, "on-b out of on-a's map after its deletion through A", "")
+	waitMapPeer(t, onB2, "on-b", false, "on-b out of on-b-2's map (on B) after its deletion through A", "")
+	eventually.True(t, "on-b stopped: B ended its connection", func() bool { return onB.State() == node.StateStopped })
+	for _, r := range rs {
+		var nodes []api.Node
+		if err := json.Unmarshal([]byte(cli(t, "nodes", "--state", r.dir, "--json")), &nodes); err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, nd := range nodes {
+			names = append(names, nd.Name)
+		}
+		slices.Sort(names)
+		if want := []string{"on-a", "on-b-2"}; !slices.Equal(names, want) {
+			t.Fatalf("control in %s lists %v; want %v", r.dir, names, want)
+		}
+	}
+}
