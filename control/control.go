@@ -108,6 +108,7 @@ type Server struct {
 
 	changes changeHub     // WatchChanges' watchers
 	remote  remoteChanges // other replicas' changes not applied yet (replicas.go)
+	origin  string        // this replica's name in announcements and leases; "" unshared
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -181,6 +182,7 @@ func New(cfg Config) (*Server, error) {
 		streams:  map[int64]map[*stream]struct{}{},
 		conns:    map[*nodeConn]struct{}{},
 		now:      cfg.Now,
+		origin:   origin,
 		fullMaps: make(chan struct{}, maxFullMapsAtOnce),
 	}
 	if s.now == nil {

@@ -406,8 +406,21 @@ func (s *Server) applyRemoteNodes(rs remoteState) []remoteDrop {
 			}
 			continue
 		}
-		if cached && old.loggedOut == n.LoggedOut && reflect.DeepEqual(old.n, toNode(*n)) {
-			continue
+		if cached && old.loggedOut == n.LoggedOut {
+			nn := toNode(*n)
+			seen := nn.LastSeen
+			nn.LastSeen = old.n.LastSeen
+			if reflect.DeepEqual(old.n, nn) {
+				// Unchanged, or only its last-seen time (a sweep's refresh, a stream's
+				// end): kept without telling the streams, as a local sweep does.
+				s.mu.Lock()
+				if !seen.Equal(old.n.LastSeen) {
+					old.n.LastSeen = seen
+					old.js.Store(nil)
+				}
+				s.mu.Unlock()
+				continue
+			}
 		}
 		s.mu.Lock()
 		s.cacheNode(*n)
@@ -447,4 +460,36 @@ func (s *Server) dropRemote(d remoteDrop) {
 	if s.relay != nil {
 		s.relay.ClosePeer(d.nodeKey)
 	}
+}
+
+// leaseEphemeral is the lease on deleting stale ephemeral nodes, which one replica holds.
+const leaseEphemeral = "ephemeral-sweep"
+
+// sweepStale returns, of the ephemeral nodes stale in this replica's cache, those the sweep
+// is to delete. Alone on its store, that is all of them. A replica deletes only while it
+// holds leaseEphemeral (taken or renewed here for EphemeralGrace: the holder sweeps every
+// half grace, and another replica takes over within a grace of its death), and only nodes
+// whose stored last-seen time is stale too: another replica refreshes those online there.
+func (s *Server) sweepStale(tx store.Tx, stale []int64, now, cutoff time.Time) ([]int64, error) {
+	if s.origin == "" {
+		return stale, nil
+	}
+	held, err := tx.TryLease(leaseEphemeral, s.origin, now, s.cfg.EphemeralGrace)
+	if err != nil || !held {
+		return nil, err
+	}
+	var out []int64
+	for _, id := range stale {
+		n, err := tx.NodeByID(id)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if n.Deleted.IsZero() && n.LastSeen.Before(cutoff) {
+			out = append(out, id)
+		}
+	}
+	return out, nil
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"slices"
 	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -191,5 +193,102 @@ func TestReplicasRaceSingleUseKey(t *testing.T) {
 		if ns := e.nodes(); len(ns) != 1 {
 			t.Fatalf("replica %d lists %d nodes; want 1", i, len(ns))
 		}
+	}
+}
+
+// TestReplicasSweepOnce: of two replicas, only the holder of the sweep's lease deletes
+// stale ephemeral nodes; an ephemeral node online on either replica is not deleted; when
+// the holder stops, the other takes over within the lease time and deletes the nodes gone
+// stale since (the stopped replica's online node among them), not its own online node.
+func TestReplicasSweepOnce(t *testing.T) {
+	const grace = time.Second
+	var mu sync.Mutex
+	swept := map[int]int{} // replica → nodes it deleted as stale
+	url := testpg.Start(t).NewDatabase(t)
+	var rs []*env
+	for i := range 2 {
+		rs = append(rs, newEnv(t, func(c *Config) {
+			st, err := pgstore.Open(context.Background(), url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.Store, c.EphemeralGrace = st, grace
+			c.Logf = func(f string, args ...any) {
+				if strings.HasPrefix(f, "control: deleted ephemeral node") {
+					mu.Lock()
+					swept[i]++
+					mu.Unlock()
+				}
+				t.Logf(f, args...)
+			}
+		}))
+	}
+	secret := rs[0].authKey(AuthKeyOptions{User: rs[0].user("ada@example.com").ID, Reusable: true, Ephemeral: true})
+	// Online on each replica, for the whole test.
+	var online []int64
+	for i, e := range rs {
+		m, n := e.mustRegister(secret, "online-"+strconv.Itoa(i))
+		m.watch(t).waitFor(t, "a map", func(*controlws.NetworkMap) bool { return true })
+		online = append(online, n.ID)
+	}
+	// goneStale registers a node through replica e, streams, and disconnects it; it
+	// returns the node's ID.
+	goneStale := func(e *env, name string) int64 {
+		m, n := e.mustRegister(secret, name)
+		m.watch(t).waitFor(t, "a map", func(*controlws.NetworkMap) bool { return true })
+		m.c.Close()
+		return n.ID
+	}
+	waitGone := func(what string, id int64, on *env) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for slices.ContainsFunc(on.nodes(), func(n controlws.Node) bool { return n.ID == id }) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: node %d never deleted", what, id)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	stale := []int64{goneStale(rs[0], "stale-0"), goneStale(rs[1], "stale-1")}
+	for _, id := range stale {
+		waitGone("stale", id, rs[0])
+	}
+	var holder string
+	pg, err := pgstore.Open(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pg.Close()
+	if err := pg.DB().QueryRow(`SELECT holder FROM leases WHERE name = $1`, leaseEphemeral).Scan(&holder); err != nil {
+		t.Fatal(err)
+	}
+	h := slices.IndexFunc(rs, func(e *env) bool { return e.s.origin == holder })
+	if h < 0 {
+		t.Fatalf("lease holder %q is neither replica", holder)
+	}
+	mu.Lock()
+	if swept[h] != 2 || swept[1-h] != 0 {
+		t.Fatalf("replicas deleted %v stale nodes; want 2 by the holder (%d) alone", swept, h)
+	}
+	mu.Unlock()
+
+	// The holder stops (without giving the lease up); the other takes over.
+	other := rs[1-h]
+	if err := rs[h].s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	id := goneStale(other, "stale-after")
+	waitGone("after the holder stopped", id, other)
+	t.Logf("the other replica deleted a node gone stale after the holder stopped in %v (grace and lease %v)", time.Since(t0).Round(time.Millisecond), grace)
+	// So is the node that was online on the stopped replica: its connection ended with it.
+	waitGone("online on the stopped replica", online[h], other)
+	mu.Lock()
+	if swept[1-h] != 2 {
+		t.Fatalf("the surviving replica deleted %d nodes; want 2", swept[1-h])
+	}
+	mu.Unlock()
+	if ns := other.nodes(); len(ns) != 1 || ns[0].ID != online[1-h] {
+		t.Fatalf("nodes left: %+v; want the one online on the surviving replica", ns)
 	}
 }
