@@ -129,6 +129,16 @@ func (t *recordingTx) PurgeNode(id int64) error {
 	return t.noted(store.ChangeNode, id, t.Tx.PurgeNode(id))
 }
 
+// DecideCheck notes the agent's node of the check: the replica holding the agent's request
+// wakes it with the verdict.
+func (t *recordingTx) DecideCheck(hash []byte, verdict, message string) error {
+	c, err := t.Tx.CheckByHash(hash)
+	if err != nil {
+		return err
+	}
+	return t.noted(store.ChangeCheck, c.DstNode, t.Tx.DecideCheck(hash, verdict, message))
+}
+
 // remoteChanges holds the announced changes not applied yet; its zero value is ready.
 type remoteChanges struct {
 	mu      sync.Mutex
@@ -222,6 +232,7 @@ type remoteState struct {
 	users   map[int64]*store.User // nil value: deleted
 	nodes   map[int64]*store.Node // nil value: deleted or purged
 	allRows bool                  // users and nodes hold every row: the others are gone
+	checks  []int64               // agents' nodes with a check decided
 }
 
 // applyRemote loads what other replicas changed (everything, when all) and tells the
@@ -266,6 +277,8 @@ func (s *Server) applyRemote(ctx context.Context, changes []store.Change, all bo
 				rs.policy = true
 			case store.ChangeKeys:
 				keys = true
+			case store.ChangeCheck:
+				rs.checks = append(rs.checks, c.ID)
 			case store.ChangeUser:
 				u, err := tx.UserByID(c.ID)
 				if err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -309,7 +322,7 @@ func (s *Server) applyRemote(ctx context.Context, changes []store.Change, all bo
 		return fmt.Errorf("load: %w", err)
 	}
 	usersChanged, userGone := s.applyRemoteUsers(rs)
-	drops := s.applyRemoteNodes(rs)
+	drops, loggedIn := s.applyRemoteNodes(rs)
 	switch {
 	case userGone:
 		// Peers of its nodes hold its profile, which only a full map takes out.
@@ -323,6 +336,12 @@ func (s *Server) applyRemote(ctx context.Context, changes []store.Change, all bo
 	locked = false
 	for _, d := range drops {
 		s.dropRemote(d)
+	}
+	if all || len(rs.checks) > 0 {
+		s.wakeRemoteChecks(ctx, rs.checks, all)
+	}
+	for _, n := range loggedIn {
+		s.answerRemoteLogins(ctx, n)
 	}
 	if rs.policy {
 		s.logf("control: policy version %d in force (set through another replica, author %q)", rs.pv.Version, rs.pv.Author)
@@ -383,8 +402,10 @@ type remoteDrop struct {
 }
 
 // applyRemoteNodes updates the cached nodes from rs and publishes each change; it returns
-// the connections to end once writeMu is released. Callers hold writeMu.
-func (s *Server) applyRemoteNodes(rs remoteState) []remoteDrop {
+// the connections to end once writeMu is released, and the nodes that changed and are
+// logged in (an interactive login completed elsewhere may have registered one). Callers
+// hold writeMu.
+func (s *Server) applyRemoteNodes(rs remoteState) (drops []remoteDrop, loggedIn []store.Node) {
 	if rs.allRows {
 		s.mu.RLock()
 		for id := range s.nodes {
@@ -394,7 +415,6 @@ func (s *Server) applyRemoteNodes(rs remoteState) []remoteDrop {
 		}
 		s.mu.RUnlock()
 	}
-	var drops []remoteDrop
 	for id, n := range rs.nodes {
 		s.mu.RLock()
 		old, cached := s.nodes[id]
@@ -437,8 +457,67 @@ func (s *Server) applyRemoteNodes(rs remoteState) []remoteDrop {
 			drops = append(drops, d)
 		}
 		s.publishChanged(id)
+		if !n.LoggedOut {
+			loggedIn = append(loggedIn, *n)
+		}
 	}
-	return drops
+	return drops, loggedIn
+}
+
+// wakeRemoteChecks answers the agents' requests waiting here on checks another replica
+// decided: those held by the agents' nodes dsts (every one, when all).
+func (s *Server) wakeRemoteChecks(ctx context.Context, dsts []int64, all bool) {
+	f := &s.flows
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for hash, w := range f.checks {
+		if !all && !slices.Contains(dsts, w.info.DstNode.ID) {
+			continue
+		}
+		var c store.Check
+		err := s.st.Update(ctx, func(tx store.Tx) error {
+			var err error
+			if c, err = tx.CheckByHash([]byte(hash)); err != nil || c.Verdict == "" {
+				return err
+			}
+			return tx.DeleteCheck([]byte(hash))
+		})
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			s.logf("control: a check decided through another replica: %v", err)
+		}
+		if err == nil && c.Verdict != "" {
+			f.takeCheckLocked(hash)
+			s.wakeCheckLocked(w, c.Verdict, c.Message)
+		}
+	}
+}
+
+// answerRemoteLogins answers the register requests waiting here for an interactive login
+// of n's machine and node key, which another replica completed by registering n.
+func (s *Server) answerRemoteLogins(ctx context.Context, n store.Node) {
+	f := &s.flows
+	f.mu.Lock()
+	var waiters []*loginWaiter
+	for _, w := range f.logins {
+		if w.nc.machine == n.MachineKey && w.req.NodeKey == n.NodeKey {
+			waiters = append(waiters, w)
+		}
+	}
+	f.mu.Unlock()
+	for _, w := range waiters {
+		if !s.endLogin(w, true) {
+			continue
+		}
+		r, err := s.register(ctx, w.nc.machine, &w.req) // an ordinary re-register now
+		if err != nil {
+			s.logf("control: answering machine %s's register after a login through another replica: %v", w.nc.machine.ShortString(), err)
+			w.nc.reply(w.reqID, controlws.TypeError, errf(controlws.CodeInternal, "registration failed on the server"))
+			continue
+		}
+		w.nc.nodeID.Store(r.Node.ID)
+		w.nc.reply(w.reqID, controlws.TypeRegisterResponse, r)
+		s.logf("control: interactive login of machine %s completed through another replica: node %d %s", w.nc.machine.ShortString(), r.Node.ID, r.Node.Name)
+	}
 }
 
 // connsOfLocked returns node id's control connections. Callers hold s.mu.

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"tsconnect/internal/eventually"
 
 	"tsconnect/control/store"
 
@@ -291,4 +292,68 @@ func TestReplicasSweepOnce(t *testing.T) {
 	if ns := other.nodes(); len(ns) != 1 || ns[0].ID != online[1-h] {
 		t.Fatalf("nodes left: %+v; want the one online on the surviving replica", ns)
 	}
+}
+
+// TestReplicasCheckAndLogin: a check raised by an agent connected to replica A, completed
+// through replica B (as B's /check/ID page does), lets the held login in at once; declined
+// through B, the next is refused. An interactive login waiting on A, completed through B,
+// answers the node's register on A, whose map then follows.
+func TestReplicasCheckAndLogin(t *testing.T) {
+	rs, _ := newReplicas(t, 2)
+	a, b := rs[0], rs[1]
+	ctx := context.Background()
+	alice, bob := a.user("alice@example.com"), a.user("bob@example.com")
+	pv, err := b.s.SetPolicy(ctx, []byte(checkPolicy), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually.True(t, "A has the policy set through B", func() bool {
+		a.s.mu.RLock()
+		defer a.s.mu.RUnlock()
+		return a.s.policyVer.Version == pv.Version
+	})
+	server, _ := a.mustRegister(a.authKey(AuthKeyOptions{User: alice.ID, Tags: []string{"tag:server"}, CreatedBy: alice.ID}), "server")
+	_, bobs := b.mustRegister(b.authKey(AuthKeyOptions{User: bob.ID}), "bobs")
+	server.watch(t).waitFor(t, "bobs (registered through B) in the server's map on A", func(nm *controlws.NetworkMap) bool { return hasPeer(nm, bobs.ID) })
+
+	c := askFrom(server, bobs, "root")
+	id, ok := strings.CutPrefix(c.waitPending(t).URL, a.cfg.ServerURL+"/check/")
+	if !ok {
+		t.Fatal("no check URL")
+	}
+	if info, err := b.s.PendingCheck(ctx, id); err != nil || info.User.ID != bob.ID {
+		t.Fatalf("B's view of the check: %+v, %v", info, err)
+	}
+	if err := b.s.CompleteCheck(ctx, id, bob.ID, AuthPassword); err != nil {
+		t.Fatal(err)
+	}
+	if v := c.final(t); v.Verdict != controlws.CheckAccept {
+		t.Fatalf("held login after completion through B: %+v; want accept", v)
+	}
+	c = askFrom(server, bobs, "daemon") // checked on every login
+	id, _ = strings.CutPrefix(c.waitPending(t).URL, a.cfg.ServerURL+"/check/")
+	if err := b.s.DeclineCheck(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if v := c.final(t); v.Verdict != controlws.CheckReject || !strings.Contains(v.Message, "declined") {
+		t.Fatalf("held login after a decline through B: %+v; want reject, declined", v)
+	}
+
+	m := a.newMachine()
+	l := startLogin(m, "bobs-laptop", false)
+	lid := l.url(t, a)
+	if err := b.s.CompleteLogin(ctx, lid, bob.ID); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-l.done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the register waiting on A was not answered after the login through B")
+	}
+	if l.err != nil || l.r.Node.User != bob.ID {
+		t.Fatalf("register after the login through B: %+v, %v; want bob's node", l.r, l.err)
+	}
+	m.watch(t).waitFor(t, "the new node's map from A", func(nm *controlws.NetworkMap) bool {
+		return nm.Self.ID == l.r.Node.ID && hasPeer(nm, bobs.ID)
+	})
 }

@@ -17,6 +17,7 @@ const (
 	ChangeUser   ChangeKind = 'u' // user ID was created, updated or deleted
 	ChangePolicy ChangeKind = 'p' // a new policy version is in force (ID 0)
 	ChangeKeys   ChangeKind = 'k' // auth keys changed (ID 0)
+	ChangeCheck  ChangeKind = 'c' // a check held by agent node ID was decided
 	ChangeAll    ChangeKind = '*' // too much to list: reload everything (ID 0)
 )
 
@@ -110,7 +111,7 @@ func DecodeChanges(payload string) (origin string, changes []Change, err error) 
 		}
 		k := ChangeKind(it[0])
 		switch k {
-		case ChangeNode, ChangeUser, ChangePolicy, ChangeKeys, ChangeAll:
+		case ChangeNode, ChangeUser, ChangePolicy, ChangeKeys, ChangeCheck, ChangeAll:
 		default:
 			return "", nil, fmt.Errorf("store: announcement of unknown kind %q", it[0])
 		}
