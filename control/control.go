@@ -109,6 +109,7 @@ type Server struct {
 	changes changeHub     // WatchChanges' watchers
 	remote  remoteChanges // other replicas' changes not applied yet (replicas.go)
 	origin  string        // this replica's name in announcements and leases; "" unshared
+	meshed  meshPeers     // the other replicas' relays the embedded one meshes with (mesh.go)
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -203,7 +204,12 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("control: DERP map: %w", err)
 	}
 	if embedded {
-		s.relay = newRelay(s.derpKey, s.verifyDERPClient, cfg.Logf)
+		meshKey, err := s.replicaRelayKeys()
+		if err != nil {
+			st.Close()
+			return nil, err
+		}
+		s.relay = newRelay(s.derpKey, s.verifyDERPClient, cfg.Logf, meshKey)
 	}
 	s.handler = s.routes()
 	s.listenReplicas(st, origin)

@@ -77,8 +77,11 @@ func (t *recordingTx) noted(k store.ChangeKind, id int64, err error) error {
 
 func (t *recordingTx) SetSetting(name, value string) error {
 	err := t.Tx.SetSetting(name, value)
-	if name == settingPolicyLatest {
+	switch name {
+	case settingPolicyLatest:
 		return t.noted(store.ChangePolicy, 0, err)
+	case settingRelayMesh:
+		return t.noted(store.ChangeMesh, 0, err)
 	}
 	return err
 }
@@ -198,6 +201,11 @@ func (s *Server) listenReplicas(st store.Store, origin string) {
 		return
 	}
 	s.remote.wake = make(chan struct{}, 1)
+	if s.relay != nil {
+		s.meshed.wake = make(chan struct{}, 1)
+		s.wg.Add(1)
+		go s.meshLoop()
+	}
 	s.wg.Add(2)
 	go func() {
 		defer s.wg.Done()
@@ -279,6 +287,8 @@ func (s *Server) applyRemote(ctx context.Context, changes []store.Change, all bo
 				keys = true
 			case store.ChangeCheck:
 				rs.checks = append(rs.checks, c.ID)
+			case store.ChangeMesh:
+				s.meshed.meshChanged()
 			case store.ChangeUser:
 				u, err := tx.UserByID(c.ID)
 				if err != nil && !errors.Is(err, store.ErrNotFound) {

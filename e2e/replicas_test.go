@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"testing"
+	"time"
 
 	"tsconnect/console/api"
 	"tsconnect/internal/eventually"
@@ -126,4 +127,38 @@ func TestReplicasOnPostgres(t *testing.T) {
 			t.Fatalf("control in %s lists %v; want %v", r.dir, names, want)
 		}
 	}
+}
+
+// TestReplicasRelaysMesh: the relays embedded in two replicas mesh by themselves (no mesh
+// flags): a node homed on replica A's relay SSHes to an agent homed on replica B's, and a
+// policy change through A then cuts the session.
+func TestReplicasRelaysMesh(t *testing.T) {
+	db := testpg.Start(t).NewDatabase(t)
+	rs := startReplicas(t, db, 2)
+	a, b := rs[0], rs[1]
+	cli(t, "users", "create", "--state", a.dir, "alice@example.com")
+	cliOwnNodesPolicy(t, b.dir)
+	adir := t.TempDir()
+	sock := filepath.Join(adir, "agent.sock")
+	agentKey := lastLine(cli(t, "keys", "create", "--state", a.dir, "--user", "alice@example.com"))
+	startProc(t, "--socket", sock, "up", "--ssh", "--hostname", "server", "--login-server", b.url, "--auth-key", agentKey, "--state", adir)
+	waitStatus(t, sock, "server")
+	laptop := startNodeAt(t, a.url, lastLine(cli(t, "keys", "create", "--state", b.dir, "--user", "alice@example.com", "--ephemeral")), "laptop")
+	cl := sshDial(t, laptop, "server")
+	if out, code := run(t, cl, "echo across", nil); string(out) != "across\n" || code != 0 {
+		t.Fatalf("SSH from a node on A to an agent on B: %q exit %d", out, code)
+	}
+	for _, r := range rs {
+		if _, err := os.Stat(filepath.Join(r.dir, "derp.key")); err != nil {
+			t.Fatalf("replica %s has no relay key of its own: %v", r.dir, err)
+		}
+	}
+	_, pid, done := liveSession(t, cl)
+	cliPolicy(t, a.dir, `{"acls": [{"action": "accept", "src": ["*"], "dst": ["*:80"]}]}`)
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the session on B's agent survived a policy change through A that forbids it")
+	}
+	eventually.True(t, "the session's process gone", func() bool { return gone(pid) })
 }

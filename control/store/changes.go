@@ -18,6 +18,7 @@ const (
 	ChangePolicy ChangeKind = 'p' // a new policy version is in force (ID 0)
 	ChangeKeys   ChangeKind = 'k' // auth keys changed (ID 0)
 	ChangeCheck  ChangeKind = 'c' // a check held by agent node ID was decided
+	ChangeMesh   ChangeKind = 'm' // the list of the replicas' relays changed (ID 0)
 	ChangeAll    ChangeKind = '*' // too much to list: reload everything (ID 0)
 )
 
@@ -111,7 +112,7 @@ func DecodeChanges(payload string) (origin string, changes []Change, err error) 
 		}
 		k := ChangeKind(it[0])
 		switch k {
-		case ChangeNode, ChangeUser, ChangePolicy, ChangeKeys, ChangeCheck, ChangeAll:
+		case ChangeNode, ChangeUser, ChangePolicy, ChangeKeys, ChangeCheck, ChangeMesh, ChangeAll:
 		default:
 			return "", nil, fmt.Errorf("store: announcement of unknown kind %q", it[0])
 		}
