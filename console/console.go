@@ -4,7 +4,6 @@ package console
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"net/http"
@@ -56,7 +55,7 @@ type Console struct {
 	sock   *http.ServeMux // the same API for the local admin (ServeAdmin)
 	pages  *http.ServeMux // the web-flow pages: /check/, /login/, /auth/oidc/
 
-	formKey [32]byte // keys the pages' form tokens
+	formKey [32]byte // keys the pages' form tokens (a secret of the store)
 
 	byUser    *limiter   // failed logins per real user (by id; never forgotten early)
 	byEmail   *limiter   // failed logins per email that names no user
@@ -103,8 +102,14 @@ func New(srv *control.Server, o Options) (*Console, error) {
 			return nil, fmt.Errorf("console: single sign-on state key: %w", err)
 		}
 	}
+	// Form tokens are keyed by a secret of the store, so a page served by one replica of
+	// control may be posted to another (behind one URL), and after a restart.
+	fk, err := srv.Secret(context.Background(), "form_token")
+	if err != nil {
+		return nil, fmt.Errorf("console: form key: %w", err)
+	}
+	copy(c.formKey[:], fk)
 	c.ctx, c.cancel = context.WithCancel(context.Background())
-	rand.Read(c.formKey[:])
 	c.mux = c.apiMux(c.webCaller)
 	c.sock = c.apiMux(socketCaller)
 	c.pages = c.pageRoutes()
