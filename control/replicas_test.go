@@ -19,18 +19,21 @@ import (
 )
 
 // newReplicas starts n servers (each with its own state directory and HTTP server) on one
-// fresh database of a real PostgreSQL server.
-func newReplicas(t *testing.T, n int) ([]*env, string) {
+// fresh database of a real PostgreSQL server; mod, if set, edits replica i's Config.
+func newReplicas(t *testing.T, n int, mod func(i int, c *Config)) ([]*env, string) {
 	t.Helper()
 	url := testpg.Start(t).NewDatabase(t)
 	var out []*env
-	for range n {
+	for i := range n {
 		out = append(out, newEnv(t, func(c *Config) {
 			st, err := pgstore.Open(context.Background(), url)
 			if err != nil {
 				t.Fatal(err)
 			}
 			c.Store = st
+			if mod != nil {
+				mod(i, c)
+			}
 		}))
 	}
 	// Every replica closes before any checks for leaks: each meshes with the others.
@@ -49,7 +52,7 @@ func newReplicas(t *testing.T, n int) ([]*env, string) {
 // has its stream on A ended and leaves B's maps; a key expired through A ends its stream
 // on B.
 func TestReplicasShareChanges(t *testing.T) {
-	rs, _ := newReplicas(t, 2)
+	rs, _ := newReplicas(t, 2, nil)
 	a, b := rs[0], rs[1]
 	ctx := context.Background()
 	const tagOwners = `"tagOwners": {"tag:web": ["ada@example.com"]}`
@@ -120,7 +123,7 @@ func TestReplicasShareChanges(t *testing.T) {
 // here straight in the database, announcing nothing) reaches it when its listening
 // connection is cut: it reconnects and reloads everything.
 func TestReplicasResyncAfterLostListener(t *testing.T) {
-	rs, url := newReplicas(t, 2)
+	rs, url := newReplicas(t, 2, nil)
 	a, b := rs[0], rs[1]
 	ctx := context.Background()
 	if _, err := a.s.SetPolicy(ctx, []byte(`{"acls": [{"action": "accept", "src": ["*"], "dst": ["*:*"]}]}`), "test"); err != nil {
@@ -164,7 +167,7 @@ func TestReplicasResyncAfterLostListener(t *testing.T) {
 // half through each replica, give exactly one node, which both replicas list; the others
 // are told the key is used.
 func TestReplicasRaceSingleUseKey(t *testing.T) {
-	rs, _ := newReplicas(t, 2)
+	rs, _ := newReplicas(t, 2, nil)
 	secret := rs[0].authKey(AuthKeyOptions{User: rs[0].user("ada@example.com").ID})
 	const racers = 8
 	ms := make([]*machine, racers)
@@ -211,26 +214,17 @@ func TestReplicasSweepOnce(t *testing.T) {
 	const grace = time.Second
 	var mu sync.Mutex
 	swept := map[int]int{} // replica → nodes it deleted as stale
-	url := testpg.Start(t).NewDatabase(t)
-	var rs []*env
-	for i := range 2 {
-		rs = append(rs, newEnv(t, func(c *Config) {
-			st, err := pgstore.Open(context.Background(), url)
-			if err != nil {
-				t.Fatal(err)
+	rs, url := newReplicas(t, 2, func(i int, c *Config) {
+		c.EphemeralGrace = grace
+		c.Logf = func(f string, args ...any) {
+			if strings.HasPrefix(f, "control: deleted ephemeral node") {
+				mu.Lock()
+				swept[i]++
+				mu.Unlock()
 			}
-			c.Store, c.EphemeralGrace = st, grace
-			c.Logf = func(f string, args ...any) {
-				if strings.HasPrefix(f, "control: deleted ephemeral node") {
-					mu.Lock()
-					swept[i]++
-					mu.Unlock()
-				}
-				t.Logf(f, args...)
-			}
-		}))
-	}
-	t.Cleanup(func() { rs[0].s.Close(); rs[1].s.Close() }) // before the leak checks
+			t.Logf(f, args...)
+		}
+	})
 	secret := rs[0].authKey(AuthKeyOptions{User: rs[0].user("ada@example.com").ID, Reusable: true, Ephemeral: true})
 	// Online on each replica, for the whole test.
 	var online []int64
@@ -306,7 +300,7 @@ func TestReplicasSweepOnce(t *testing.T) {
 // through B, the next is refused. An interactive login waiting on A, completed through B,
 // answers the node's register on A, whose map then follows.
 func TestReplicasCheckAndLogin(t *testing.T) {
-	rs, _ := newReplicas(t, 2)
+	rs, _ := newReplicas(t, 2, nil)
 	a, b := rs[0], rs[1]
 	ctx := context.Background()
 	alice, bob := a.user("alice@example.com"), a.user("bob@example.com")
