@@ -287,6 +287,9 @@ func (s *Server) Close() error {
 	s.mu.Unlock()
 	// Before the streams end: start-up gives the nodes online now their grace anew.
 	if err := s.st.Update(context.Background(), func(tx store.Tx) error {
+		if err := s.leaveReplicas(tx); err != nil {
+			return err
+		}
 		return tx.SetSetting(settingStopping, strconv.FormatInt(s.now().UnixNano(), 10))
 	}); err != nil {
 		s.logf("control: recording the stop: %v", err)

@@ -103,11 +103,30 @@ func (s *Server) meshLoop() {
 }
 
 // meshList reads settingRelayMesh, dropping expired entries, and with renew writes this
-// relay's entry anew; it returns the other relays' URLs. A setting that does not parse,
-// or is over the bounds, is started over.
+// relay's entry anew; it returns the other relays' URLs.
 func (s *Server) meshList(tx store.Tx, renew bool) ([]string, error) {
-	now := s.now()
-	self := s.relayURL()
+	others, err := s.readMeshList(tx)
+	if err != nil || !renew {
+		return meshEntryURLs(others), err
+	}
+	if len(others) >= maxMeshPeers {
+		return meshEntryURLs(others), fmt.Errorf("%d relays listed already, the limit: not advertising %s", len(others), s.relayURL())
+	}
+	return meshEntryURLs(others), s.writeMeshList(tx, append(others, meshEntry{URL: s.relayURL(), Expires: s.now().Add(meshEntryTTL).UnixNano()}))
+}
+
+// dropMeshEntry takes this relay's entry out of settingRelayMesh (a clean stop).
+func (s *Server) dropMeshEntry(tx store.Tx) error {
+	others, err := s.readMeshList(tx)
+	if err != nil {
+		return err
+	}
+	return s.writeMeshList(tx, others)
+}
+
+// readMeshList returns the unexpired entries of settingRelayMesh but this relay's. A
+// setting that does not parse, or is over the bounds, is started over.
+func (s *Server) readMeshList(tx store.Tx) ([]meshEntry, error) {
 	var list []meshEntry
 	v, err := tx.Setting(settingRelayMesh)
 	switch {
@@ -118,27 +137,26 @@ func (s *Server) meshList(tx store.Tx, renew bool) ([]string, error) {
 		s.logf("control: relay mesh: setting %s is not a list of up to %d relays: starting it over", settingRelayMesh, maxMeshPeers)
 		list = nil
 	}
-	var out []string
-	kept := list[:0]
-	for _, e := range list {
-		if e.Expires <= now.UnixNano() || e.URL == self || !validMeshURL(e.URL) {
-			continue
-		}
-		kept = append(kept, e)
-		out = append(out, e.URL)
-	}
-	if !renew {
-		return out, nil
-	}
-	if len(kept) >= maxMeshPeers {
-		return out, fmt.Errorf("%d relays listed already, the limit: not advertising %s", len(kept), self)
-	}
-	kept = append(kept, meshEntry{URL: self, Expires: now.Add(meshEntryTTL).UnixNano()})
-	b, err := json.Marshal(kept)
+	now, self := s.now().UnixNano(), s.relayURL()
+	return slices.DeleteFunc(list, func(e meshEntry) bool {
+		return e.Expires <= now || e.URL == self || !validMeshURL(e.URL)
+	}), nil
+}
+
+func (s *Server) writeMeshList(tx store.Tx, list []meshEntry) error {
+	b, err := json.Marshal(list)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	return out, tx.SetSetting(settingRelayMesh, string(b))
+	return tx.SetSetting(settingRelayMesh, string(b))
+}
+
+func meshEntryURLs(list []meshEntry) []string {
+	out := make([]string, len(list))
+	for i, e := range list {
+		out[i] = e.URL
+	}
+	return out
 }
 
 // validMeshURL reports whether u is an http(s) URL of a relay, within maxMeshURL.

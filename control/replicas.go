@@ -582,3 +582,19 @@ func (s *Server) sweepStale(tx store.Tx, stale []int64, now, cutoff time.Time) (
 	}
 	return out, nil
 }
+
+// leaveReplicas, in the transaction of a clean stop, gives up this replica's lease and its
+// relay's entry in the relays' list, so the others take over at once. Alone on its store,
+// control has neither.
+func (s *Server) leaveReplicas(tx store.Tx) error {
+	if s.origin == "" {
+		return nil
+	}
+	if err := tx.ReleaseLease(leaseEphemeral, s.origin); err != nil {
+		return err
+	}
+	if s.relay == nil {
+		return nil
+	}
+	return s.dropMeshEntry(tx)
+}

@@ -3,6 +3,7 @@ package control
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -274,9 +275,29 @@ func TestReplicasSweepOnce(t *testing.T) {
 	}
 	mu.Unlock()
 
-	// The holder stops (without giving the lease up); the other takes over.
+	// The holder dies: it stops, and the lease it gave up on the way is taken back in its
+	// name, as a holder killed mid-lease leaves it. The other replica takes over once the
+	// lease runs out.
 	other := rs[1-h]
 	if err := rs[h].s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var leases int
+	if err := pg.DB().QueryRow(`SELECT count(*) FROM leases WHERE name = $1`, leaseEphemeral).Scan(&leases); err != nil || leases != 0 {
+		t.Fatalf("%d sweep leases after the holder's clean stop (%v); want it given up", leases, err)
+	}
+	err = pg.Update(context.Background(), func(tx store.Tx) error {
+		if _, err := tx.TryLease(leaseEphemeral, holder, time.Now(), grace); err != nil {
+			return err
+		}
+		// It also gave its relay's entry up: the relays' list is the other's alone.
+		v, err := tx.Setting(settingRelayMesh)
+		if err != nil || strings.Contains(v, rs[h].cfg.ServerURL) || !strings.Contains(v, other.cfg.ServerURL) {
+			return fmt.Errorf("relays' list after a clean stop: %q, %v; want the other replica's relay alone", v, err)
+		}
+		return nil
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
 	t0 := time.Now()
