@@ -261,6 +261,7 @@ func (s *Server) applyRemote(ctx context.Context, changes []store.Change, all bo
 	err := s.st.Read(ctx, func(tx store.Tx) error {
 		if all {
 			rs.policy = true
+			s.meshed.meshChanged()
 			users, err := tx.Users()
 			if err != nil {
 				return err
