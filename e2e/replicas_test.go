@@ -1,11 +1,17 @@
+//go:build linux
+
 package e2e
 
 import (
 	"encoding/json"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -161,4 +167,62 @@ func TestReplicasRelaysMesh(t *testing.T) {
 		t.Fatal("the session on B's agent survived a policy change through A that forbids it")
 	}
 	eventually.True(t, "the session's process gone", func() bool { return gone(pid) })
+}
+
+// TestReplicasCheckAndLoginPages: pages of one replica settle what waits on another. bob's
+// SSH login from a node on replica B to an agent on replica A is held under a check whose
+// URL A gave; bob approves it with his password on B's /check/ID page and the held login
+// goes into a shell. `tsconnect up` waiting on A for an interactive login is added by bob
+// on B's /login/ID page and comes up.
+func TestReplicasCheckAndLoginPages(t *testing.T) {
+	db := testpg.Start(t).NewDatabase(t)
+	rs := startReplicas(t, db, 2)
+	a, b := rs[0], rs[1]
+	const password = "a password of some length"
+	cli(t, "users", "create", "--state", a.dir, "alice@example.com")
+	if out, err := cliStdin(password+"\n", "users", "create", "--state", b.dir, "--password-stdin", "bob@example.com"); err != nil {
+		t.Fatalf("users create: %v\n%s", err, out)
+	}
+	cliPolicy(t, b.dir, checkModePolicy)
+	adir := t.TempDir()
+	sock := filepath.Join(adir, "agent.sock")
+	serverKey := lastLine(cli(t, "keys", "create", "--state", a.dir, "--user", "alice@example.com", "--tags", "tag:server"))
+	startProc(t, "--socket", sock, "up", "--ssh", "--hostname", "server", "--login-server", a.url, "--auth-key", serverKey, "--state", adir)
+	waitStatus(t, sock, "server")
+	bobs := startNodeAt(t, b.url, lastLine(cli(t, "keys", "create", "--state", b.dir, "--user", "bob@example.com", "--ephemeral")), "bobs")
+
+	h := startLogin(t, bobs, "server", "root")
+	who, checkURL, id := h.waitCheckURL(t)
+	if who != "bob@example.com" || !strings.HasPrefix(checkURL, a.url+"/check/") {
+		t.Fatalf("check banner names %s at %s; want bob@example.com at %s/check/…", who, checkURL, a.url)
+	}
+	jar, _ := cookiejar.New(nil)
+	hc := &http.Client{Jar: jar}
+	if status, body := postPageForm(t, hc, b.url, "/check/"+id, "approve", url.Values{"email": {"bob@example.com"}, "password": {password}}); status != 200 {
+		t.Fatalf("approving on B's check page: %d\n%s", status, body)
+	}
+	h.wait(t)
+	if h.err != nil {
+		t.Fatalf("held login after approval on B: %v (banners %q)", h.err, h.banner.String())
+	}
+	if out, code := run(t, h.client, "echo in", nil); string(out) != "in\n" || code != 0 {
+		t.Fatalf("shell after the check: %q exit %d", out, code)
+	}
+
+	up := startUp(t, a.url, t.TempDir())
+	lid := up.loginID(t)
+	jar, _ = cookiejar.New(nil)
+	hc = &http.Client{Jar: jar}
+	status, body := postLoginForm(t, hc, b.url, lid, "signin", url.Values{"email": {"bob@example.com"}, "password": {password}})
+	if status != 200 || !strings.Contains(body, `value="confirm"`) {
+		t.Fatalf("signing in on B's login page for a machine waiting on A: %d\n%s", status, body)
+	}
+	if status, body = postLoginForm(t, hc, b.url, lid, "confirm", url.Values{}); status != 200 {
+		t.Fatalf("adding the machine on B: %d\n%s", status, body)
+	}
+	select {
+	case <-up.up:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("tsconnect up waiting on A did not come up after the login on B:\n%s", up.out.String())
+	}
 }
