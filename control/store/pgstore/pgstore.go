@@ -1,5 +1,6 @@
 // Package pgstore is the PostgreSQL backend of control/store (pgx v5): SERIALIZABLE update
-// transactions retried on serialization failures, migrations run once under an advisory lock.
+// transactions retried on serialization failures, migrations run once under an advisory lock,
+// and the replicas' announcements heard over LISTEN/NOTIFY (notify.go).
 package pgstore
 
 import (
