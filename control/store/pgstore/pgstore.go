@@ -1,6 +1,5 @@
-// Package pgstore is the PostgreSQL backend of control/store (pgx v5): SERIALIZABLE update
-// transactions retried on serialization failures, migrations run once under an advisory lock,
-// and the replicas' announcements heard over LISTEN/NOTIFY (notify.go).
+// Package pgstore is the PostgreSQL backend of control/store (pgx v5): SERIALIZABLE updates retried
+// on serialization failures, migrations once under an advisory lock, replicas' announcements via LISTEN.
 package pgstore
 
 import (
