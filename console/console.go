@@ -92,6 +92,12 @@ func New(srv *control.Server, o Options) (*Console, error) {
 		byEmail:   newLimiter(loginWindow, maxFailuresPerEmail, maxLimiterKeys),
 		byAddr:    newLimiter(loginWindow, maxFailuresPerAddr, maxLimiterKeys),
 		badTokens: newLimiter(loginWindow, maxFailuresPerAddr, maxLimiterKeys)}
+	if srv.Replicated() {
+		// Replicas count failures in the store, so the limits hold across them.
+		for scope, l := range map[string]*limiter{"user": c.byUser, "email": c.byEmail, "addr": c.byAddr, "token": c.badTokens} {
+			l.shared = &sharedLimit{srv: srv, scope: scope, logf: c.logf}
+		}
+	}
 	if o.OIDC != nil {
 		// Sign-ins in progress survive a restart: their cookies are sealed under a key of the store.
 		k, err := srv.Secret(context.Background(), "oidc_state")
