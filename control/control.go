@@ -92,8 +92,10 @@ type Server struct {
 	users   map[int64]controlws.UserProfile
 	groups  map[int64][]string             // user ID → groups at the identity provider (oidc_users.go)
 	streams map[int64]map[*stream]struct{} // node ID → its map streams
-	conns   map[*nodeConn]struct{}
-	closed  bool
+	// elsewhere: node ID → the other replicas it streams from → when last heard (presence.go)
+	elsewhere map[int64]map[string]time.Time
+	conns     map[*nodeConn]struct{}
+	closed    bool
 	// policy is in force; policyVer describes it. gen counts changes that can change
 	// compiled rules or peer visibility (policy, nodes' addresses, owners, tags, users).
 	policy    *policy.Policy
@@ -170,21 +172,22 @@ func New(cfg Config) (*Server, error) {
 	m := newServerMetrics()
 	shared, origin := sharedStore(st)
 	s := &Server{
-		cfg:      cfg,
-		logf:     cfg.Logf,
-		st:       newTimedStore(shared, m),
-		m:        m,
-		nodes:    map[int64]*liveNode{},
-		byKey:    map[key.Public]int64{},
-		names:    map[string]int64{},
-		addrs:    map[netip.Addr]int64{},
-		users:    map[int64]controlws.UserProfile{},
-		groups:   map[int64][]string{},
-		streams:  map[int64]map[*stream]struct{}{},
-		conns:    map[*nodeConn]struct{}{},
-		now:      cfg.Now,
-		origin:   origin,
-		fullMaps: make(chan struct{}, maxFullMapsAtOnce),
+		cfg:       cfg,
+		logf:      cfg.Logf,
+		st:        newTimedStore(shared, m),
+		m:         m,
+		nodes:     map[int64]*liveNode{},
+		byKey:     map[key.Public]int64{},
+		names:     map[string]int64{},
+		addrs:     map[netip.Addr]int64{},
+		users:     map[int64]controlws.UserProfile{},
+		groups:    map[int64][]string{},
+		streams:   map[int64]map[*stream]struct{}{},
+		elsewhere: map[int64]map[string]time.Time{},
+		conns:     map[*nodeConn]struct{}{},
+		now:       cfg.Now,
+		origin:    origin,
+		fullMaps:  make(chan struct{}, maxFullMapsAtOnce),
 	}
 	if s.now == nil {
 		s.now = time.Now

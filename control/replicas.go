@@ -144,10 +144,38 @@ func (t *recordingTx) DecideCheck(hash []byte, verdict, message string) error {
 
 // remoteChanges holds the announced changes not applied yet; its zero value is ready.
 type remoteChanges struct {
-	mu      sync.Mutex
-	all     bool // reload everything
-	pending map[store.Change]struct{}
-	wake    chan struct{} // capacity 1
+	mu       sync.Mutex
+	all      bool // reload everything
+	pending  map[store.Change]struct{}
+	presence map[presenceKey]bool // online (true) or gone, the latest heard of each
+	wake     chan struct{}        // capacity 1
+}
+
+// presenceKey is a node on a replica.
+type presenceKey struct {
+	origin string
+	id     int64
+}
+
+// addFrom queues the changes origin announced: presence in order (the latest wins),
+// the others as add does.
+func (r *remoteChanges) addFrom(origin string, changes []store.Change) {
+	rest := changes[:0:0]
+	r.mu.Lock()
+	for _, c := range changes {
+		if c.Kind != store.ChangeOnline && c.Kind != store.ChangeGone {
+			rest = append(rest, c)
+			continue
+		}
+		if r.presence == nil {
+			r.presence = map[presenceKey]bool{}
+		}
+		if len(r.presence) < maxPendingChanges {
+			r.presence[presenceKey{origin, c.ID}] = c.Kind == store.ChangeOnline
+		}
+	}
+	r.mu.Unlock()
+	r.add(rest, false)
 }
 
 // add queues changes (all of them, past maxPendingChanges) and wakes the applier.
@@ -172,15 +200,16 @@ func (r *remoteChanges) add(changes []store.Change, all bool) {
 	}
 }
 
-// take returns the queued changes and empties the queue.
-func (r *remoteChanges) take() (changes []store.Change, all bool) {
+// take returns the queued changes and presence and empties the queue.
+func (r *remoteChanges) take() (changes []store.Change, all bool, presence map[presenceKey]bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for c := range r.pending {
 		changes = append(changes, c)
 	}
 	all, r.all, r.pending = r.all, false, nil
-	return changes, all
+	presence, r.presence = r.presence, nil
+	return changes, all, presence
 }
 
 // sharedStore wraps st, when other replicas share it, so its writes announce themselves;
@@ -201,6 +230,8 @@ func (s *Server) listenReplicas(st store.Store, origin string) {
 		return
 	}
 	s.remote.wake = make(chan struct{}, 1)
+	s.wg.Add(1)
+	go s.presenceLoop()
 	if s.relay != nil {
 		s.meshed.wake = make(chan struct{}, 1)
 		s.wg.Add(1)
@@ -211,7 +242,7 @@ func (s *Server) listenReplicas(st store.Store, origin string) {
 		defer s.wg.Done()
 		ch.Listen(s.ctx, store.Listener{
 			Origin: origin,
-			Apply:  func(c []store.Change) { s.remote.add(c, false) },
+			Apply:  func(origin string, c []store.Change) { s.remote.addFrom(origin, c) },
 			Resync: func() { s.remote.add(nil, true) },
 			Logf:   s.logf,
 		})
@@ -224,11 +255,12 @@ func (s *Server) listenReplicas(st store.Store, origin string) {
 				return
 			case <-s.remote.wake:
 			}
-			changes, all := s.remote.take()
+			changes, all, presence := s.remote.take()
 			if err := s.applyRemote(s.ctx, changes, all); err != nil && s.ctx.Err() == nil {
 				s.logf("control: applying other replicas' changes: %v; reloading everything", err)
 				s.remote.add(nil, true)
 			}
+			s.applyPresence(presence)
 		}
 	}()
 }

@@ -379,3 +379,49 @@ func TestReplicasCheckAndLogin(t *testing.T) {
 		return nm.Self.ID == l.r.Node.ID && hasPeer(nm, bobs.ID)
 	})
 }
+
+// TestReplicasShareOnline: a node streaming from replica B is online in the map of a node
+// on replica A and in A's node list, and offline there once it disconnects; a node last
+// heard of as online on a replica that then fell silent is offline after presenceTTL.
+func TestReplicasShareOnline(t *testing.T) {
+	rs, _ := newReplicas(t, 2, nil)
+	a, b := rs[0], rs[1]
+	ctx := context.Background()
+	if _, err := a.s.SetPolicy(ctx, []byte(`{"acls": [{"action": "accept", "src": ["*"], "dst": ["*:*"]}]}`), "test"); err != nil {
+		t.Fatal(err)
+	}
+	secret := a.authKey(AuthKeyOptions{User: a.user("ada@example.com").ID, Reusable: true})
+	ma, _ := a.mustRegister(secret, "on-a")
+	wa := ma.watch(t)
+	mb, nb := b.mustRegister(secret, "on-b")
+	wa.waitFor(t, "on-b in on-a's map, offline", func(nm *controlws.NetworkMap) bool {
+		p, ok := peer(nm, nb.ID)
+		return ok && !p.Online
+	})
+	mb.watch(t)
+	wa.waitFor(t, "on-b online in on-a's map (it streams from B)", func(nm *controlws.NetworkMap) bool {
+		p, ok := peer(nm, nb.ID)
+		return ok && p.Online
+	})
+	if i := slices.IndexFunc(a.nodes(), func(n controlws.Node) bool { return n.ID == nb.ID }); i < 0 || !a.nodes()[i].Online {
+		t.Fatalf("A's node list: on-b not online")
+	}
+	mb.c.Close()
+	wa.waitFor(t, "on-b offline in on-a's map after it left B", func(nm *controlws.NetworkMap) bool {
+		p, ok := peer(nm, nb.ID)
+		return ok && !p.Online
+	})
+
+	// A replica that fell silent: heard of once, never again.
+	a.s.applyPresence(map[presenceKey]bool{{origin: "silent", id: nb.ID}: true})
+	wa.waitFor(t, "on-b online as the silent replica said", func(nm *controlws.NetworkMap) bool {
+		p, ok := peer(nm, nb.ID)
+		return ok && p.Online
+	})
+	a.clock.Advance(presenceTTL + time.Second)
+	a.s.expirePresence()
+	wa.waitFor(t, "on-b offline once the silent replica's word ran out", func(nm *controlws.NetworkMap) bool {
+		p, ok := peer(nm, nb.ID)
+		return ok && !p.Online
+	})
+}

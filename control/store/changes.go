@@ -19,6 +19,8 @@ const (
 	ChangeKeys   ChangeKind = 'k' // auth keys changed (ID 0)
 	ChangeCheck  ChangeKind = 'c' // a check held by agent node ID was decided
 	ChangeMesh   ChangeKind = 'm' // the list of the replicas' relays changed (ID 0)
+	ChangeOnline ChangeKind = 'o' // node ID is online on the announcing replica (renewed)
+	ChangeGone   ChangeKind = 'x' // node ID is no longer online on the announcing replica
 	ChangeAll    ChangeKind = '*' // too much to list: reload everything (ID 0)
 )
 
@@ -49,8 +51,8 @@ type Announcer interface {
 type Listener struct {
 	// Origin names this replica; announcements from it are not passed to Apply.
 	Origin string
-	// Apply is called with each announcement of another replica, in commit order.
-	Apply func([]Change)
+	// Apply is called with each announcement of another replica (named origin), in commit order.
+	Apply func(origin string, changes []Change)
 	// Resync is called when announcements may have been missed (after each connection
 	// of the listener, the first included): the replica reloads everything.
 	Resync func()
@@ -112,7 +114,7 @@ func DecodeChanges(payload string) (origin string, changes []Change, err error) 
 		}
 		k := ChangeKind(it[0])
 		switch k {
-		case ChangeNode, ChangeUser, ChangePolicy, ChangeKeys, ChangeCheck, ChangeMesh, ChangeAll:
+		case ChangeNode, ChangeUser, ChangePolicy, ChangeKeys, ChangeCheck, ChangeMesh, ChangeOnline, ChangeGone, ChangeAll:
 		default:
 			return "", nil, fmt.Errorf("store: announcement of unknown kind %q", it[0])
 		}

@@ -9,7 +9,7 @@ import (
 // TestChangesRoundTrip: announcements decode to what was encoded; too many changes, or
 // ChangeAll among them, become ChangeAll alone.
 func TestChangesRoundTrip(t *testing.T) {
-	cs := []Change{{ChangeNode, 12}, {ChangeUser, 3}, {ChangePolicy, 0}, {ChangeKeys, 0}}
+	cs := []Change{{ChangeNode, 12}, {ChangeUser, 3}, {ChangePolicy, 0}, {ChangeKeys, 0}, {ChangeCheck, 7}, {ChangeMesh, 0}, {ChangeOnline, 9}, {ChangeGone, 9}}
 	origin, got, err := DecodeChanges(EncodeChanges("r1", cs))
 	if err != nil || origin != "r1" || !slices.Equal(got, cs) {
 		t.Fatalf("round trip: %q %v %v; want r1 %v", origin, got, err, cs)
@@ -36,7 +36,7 @@ func TestDecodeChangesRefuses(t *testing.T) {
 		"no origin":                              "origin",
 		";n1":                                    "origin",
 		strings.Repeat("o", MaxOrigin+1) + ";n1": "origin",
-		"r;x1":                                   "unknown kind",
+		"r;q1":                                   "unknown kind",
 		"r;n":                                    "bad ID",
 		"r;n-4":                                  "bad ID",
 		"r;n1,,n2":                               "empty change",

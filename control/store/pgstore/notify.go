@@ -91,7 +91,7 @@ func (s *Store) listen(ctx context.Context, l store.Listener, connected func()) 
 			continue
 		}
 		if origin != l.Origin {
-			l.Apply(changes)
+			l.Apply(origin, changes)
 		}
 	}
 }

@@ -25,7 +25,7 @@ func listen(t *testing.T, s *Store, origin string) *listened {
 	go func() {
 		defer close(done)
 		s.Listen(ctx, store.Listener{Origin: origin, Logf: t.Logf,
-			Apply:  func(c []store.Change) { l.applied <- c },
+			Apply:  func(_ string, c []store.Change) { l.applied <- c },
 			Resync: func() { l.resyncs <- struct{}{} }})
 	}()
 	t.Cleanup(func() { cancel(); <-done })
