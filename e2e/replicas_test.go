@@ -3,7 +3,9 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -12,10 +14,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"tsconnect/console/api"
+	"tsconnect/control/store/pgstore"
 	"tsconnect/internal/eventually"
 	"tsconnect/internal/testpg"
 	"tsconnect/node"
@@ -225,4 +229,59 @@ func TestReplicasCheckAndLoginPages(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatalf("tsconnect up waiting on A did not come up after the login on B:\n%s", up.out.String())
 	}
+}
+
+// TestReplicasSweepTakeover: replica A holds the ephemeral sweep's lease and is killed with
+// SIGKILL; replica B takes the sweep over once the lease runs out and deletes the ephemeral
+// node that was on A (offline since), while its own online ephemeral node stays.
+func TestReplicasSweepTakeover(t *testing.T) {
+	const grace = 2 * time.Second
+	db := testpg.Start(t).NewDatabase(t)
+	pg, err := pgstore.Open(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pg.Close()
+	start := func() *replica {
+		addr := freePort(t)
+		r := &replica{dir: t.TempDir(), url: "http://" + addr}
+		r.proc = startProc(t, "control", "--listen", addr, "--state", r.dir, "--store", db, "--ephemeral-grace", grace.String())
+		waitHTTP(t, r.url+"/")
+		return r
+	}
+	a := start()
+	cli(t, "users", "create", "--state", a.dir, "alice@example.com")
+	key := lastLine(cli(t, "keys", "create", "--state", a.dir, "--user", "alice@example.com", "--reusable", "--ephemeral"))
+	startNodeAt(t, a.url, key, "on-a")
+	leaseHeld := func() bool {
+		var n int
+		return pg.DB().QueryRow(`SELECT count(*) FROM leases WHERE name = 'ephemeral-sweep'`).Scan(&n) == nil && n == 1
+	}
+	eventually.True(t, "A, alone, takes the sweep's lease", leaseHeld)
+	b := start()
+	startNodeAt(t, b.url, key, "on-b")
+	waitListed := func(want ...string) {
+		t.Helper()
+		eventually.True(t, fmt.Sprintf("B lists %v", want), func() bool {
+			var nodes []api.Node
+			if json.Unmarshal([]byte(cli(t, "nodes", "--state", b.dir, "--json")), &nodes) != nil {
+				return false
+			}
+			var names []string
+			for _, nd := range nodes {
+				names = append(names, nd.Name)
+			}
+			slices.Sort(names)
+			return slices.Equal(names, want)
+		})
+	}
+	waitListed("on-a", "on-b")
+
+	a.proc.cmd.Process.Signal(syscall.SIGKILL)
+	a.proc.cmd.Wait()
+	t0 := time.Now()
+	waitListed("on-b")
+	t.Logf("B deleted the ephemeral node of the killed A %v after the kill (grace and lease %v)", time.Since(t0).Round(10*time.Millisecond), grace)
+	time.Sleep(2 * grace)
+	waitListed("on-b") // its own online node stays
 }
