@@ -212,7 +212,8 @@ func TestReplicasRaceSingleUseKey(t *testing.T) {
 // the holder stops, the other takes over within the lease time and deletes the nodes gone
 // stale since (the stopped replica's online node among them), not its own online node.
 func TestReplicasSweepOnce(t *testing.T) {
-	const grace = time.Second
+	// The holder renews its lease every half grace: 1.5 s of slack, ample even under -race.
+	const grace = 3 * time.Second
 	var mu sync.Mutex
 	swept := map[int]int{} // replica → nodes it deleted as stale
 	rs, url := newReplicas(t, 2, func(i int, c *Config) {
