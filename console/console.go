@@ -4,7 +4,6 @@ package console
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"net/http"
@@ -56,7 +55,7 @@ type Console struct {
 	sock   *http.ServeMux // the same API for the local admin (ServeAdmin)
 	pages  *http.ServeMux // the web-flow pages: /check/, /login/, /auth/oidc/
 
-	formKey [32]byte // keys the pages' form tokens
+	formKey [32]byte // keys the pages' form tokens (a secret of the store)
 
 	byUser    *limiter   // failed logins per real user (by id; never forgotten early)
 	byEmail   *limiter   // failed logins per email that names no user
@@ -93,6 +92,12 @@ func New(srv *control.Server, o Options) (*Console, error) {
 		byEmail:   newLimiter(loginWindow, maxFailuresPerEmail, maxLimiterKeys),
 		byAddr:    newLimiter(loginWindow, maxFailuresPerAddr, maxLimiterKeys),
 		badTokens: newLimiter(loginWindow, maxFailuresPerAddr, maxLimiterKeys)}
+	if srv.Replicated() {
+		// Replicas count failures in the store, so the limits hold across them.
+		for scope, l := range map[string]*limiter{"user": c.byUser, "email": c.byEmail, "addr": c.byAddr, "token": c.badTokens} {
+			l.shared = &sharedLimit{srv: srv, scope: scope, logf: c.logf}
+		}
+	}
 	if o.OIDC != nil {
 		// Sign-ins in progress survive a restart: their cookies are sealed under a key of the store.
 		k, err := srv.Secret(context.Background(), "oidc_state")
@@ -103,8 +108,14 @@ func New(srv *control.Server, o Options) (*Console, error) {
 			return nil, fmt.Errorf("console: single sign-on state key: %w", err)
 		}
 	}
+	// Form tokens are keyed by a secret of the store, so a page served by one replica of
+	// control may be posted to another (behind one URL), and after a restart.
+	fk, err := srv.Secret(context.Background(), "form_token")
+	if err != nil {
+		return nil, fmt.Errorf("console: form key: %w", err)
+	}
+	copy(c.formKey[:], fk)
 	c.ctx, c.cancel = context.WithCancel(context.Background())
-	rand.Read(c.formKey[:])
 	c.mux = c.apiMux(c.webCaller)
 	c.sock = c.apiMux(socketCaller)
 	c.pages = c.pageRoutes()

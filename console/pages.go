@@ -135,8 +135,8 @@ func (c *Console) pageSameOrigin(w http.ResponseWriter, r *http.Request) bool {
 	return false
 }
 
-// formToken is the token a page's forms carry: an HMAC, under a key of this console's
-// lifetime, of what the form acts on (e.g. "check", id). A form from elsewhere cannot
+// formToken is the token a page's forms carry: an HMAC, under a secret of the store (the
+// same for every replica), of what the form acts on (e.g. "check", id). A form from elsewhere cannot
 // carry it; a form of one check is no good for another.
 func (c *Console) formToken(parts ...string) string {
 	m := hmac.New(sha256.New, c.formKey[:])

@@ -1,8 +1,11 @@
 package console
 
 import (
+	"context"
 	"sync"
 	"time"
+
+	"tsconnect/control"
 )
 
 // Login rate limits: failures counted over a sliding window. An attempt is reserved (counted
@@ -19,12 +22,15 @@ const (
 	maxHashesPerAddr    = 2     // password checks of one client address in progress at once
 )
 
-// limiter counts recent failures per key (a user, an email or a client address).
+// limiter counts recent failures per key (a user, an email or a client address), in
+// memory, or in the store when control runs as replicas (shared), so that the limits hold
+// whichever replica an attempt reaches.
 type limiter struct {
 	window  time.Duration
 	max     int
 	maxKeys int // 0: no bound (the table of real users, bounded by the store)
 	now     func() time.Time
+	shared  *sharedLimit // nil: in memory
 
 	mu    sync.Mutex
 	fails map[string][]time.Time // oldest first
@@ -50,9 +56,25 @@ func (l *limiter) recent(key string, now time.Time) []time.Time {
 	return fs
 }
 
+// sharedLimit is a limiter's table in the store (control.Server.ReserveFailure).
+type sharedLimit struct {
+	srv   *control.Server
+	scope string
+	logf  func(string, ...any)
+}
+
 // reserve counts an attempt of key as a failure now and returns 0, or, when key is at its
-// limit, counts nothing and returns how long it must wait.
+// limit, counts nothing and returns how long it must wait. A store that fails refuses the
+// attempt (for a second).
 func (l *limiter) reserve(key string) time.Duration {
+	if sh := l.shared; sh != nil {
+		wait, err := sh.srv.ReserveFailure(context.Background(), sh.scope, key, l.window, l.max, l.maxKeys)
+		if err != nil {
+			sh.logf("console: login rate limit %s: %v", sh.scope, err)
+			return time.Second
+		}
+		return wait
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
@@ -78,6 +100,12 @@ func (l *limiter) reserve(key string) time.Duration {
 
 // release takes back key's latest reservation (an attempt that succeeded or was not checked).
 func (l *limiter) release(key string) {
+	if sh := l.shared; sh != nil {
+		if err := sh.srv.ReleaseFailure(context.Background(), sh.scope, key); err != nil {
+			sh.logf("console: login rate limit %s: %v", sh.scope, err) // the failure stays counted
+		}
+		return
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	fs := l.fails[key]
@@ -90,6 +118,12 @@ func (l *limiter) release(key string) {
 
 // reset forgets key's failures (after a successful login).
 func (l *limiter) reset(key string) {
+	if sh := l.shared; sh != nil {
+		if err := sh.srv.ResetFailures(context.Background(), sh.scope, key); err != nil {
+			sh.logf("console: login rate limit %s: %v", sh.scope, err)
+		}
+		return
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	delete(l.fails, key)

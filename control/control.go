@@ -92,8 +92,10 @@ type Server struct {
 	users   map[int64]controlws.UserProfile
 	groups  map[int64][]string             // user ID → groups at the identity provider (oidc_users.go)
 	streams map[int64]map[*stream]struct{} // node ID → its map streams
-	conns   map[*nodeConn]struct{}
-	closed  bool
+	// elsewhere: node ID → the other replicas it streams from → when last heard (presence.go)
+	elsewhere map[int64]map[string]time.Time
+	conns     map[*nodeConn]struct{}
+	closed    bool
 	// policy is in force; policyVer describes it. gen counts changes that can change
 	// compiled rules or peer visibility (policy, nodes' addresses, owners, tags, users).
 	policy    *policy.Policy
@@ -106,7 +108,10 @@ type Server struct {
 	flows     flows         // pending SSH checks and interactive logins (check.go, login.go); its own lock
 	updates   updateLimits  // host-info update rate per node (updaterate.go); its own lock
 
-	changes changeHub // WatchChanges' watchers
+	changes changeHub     // WatchChanges' watchers
+	remote  remoteChanges // other replicas' changes not applied yet (replicas.go)
+	origin  string        // this replica's name in announcements and leases; "" unshared
+	meshed  meshPeers     // the other replicas' relays the embedded one meshes with (mesh.go)
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -165,21 +170,24 @@ func New(cfg Config) (*Server, error) {
 		}
 	}
 	m := newServerMetrics()
+	shared, origin := sharedStore(st)
 	s := &Server{
-		cfg:      cfg,
-		logf:     cfg.Logf,
-		st:       newTimedStore(st, m),
-		m:        m,
-		nodes:    map[int64]*liveNode{},
-		byKey:    map[key.Public]int64{},
-		names:    map[string]int64{},
-		addrs:    map[netip.Addr]int64{},
-		users:    map[int64]controlws.UserProfile{},
-		groups:   map[int64][]string{},
-		streams:  map[int64]map[*stream]struct{}{},
-		conns:    map[*nodeConn]struct{}{},
-		now:      cfg.Now,
-		fullMaps: make(chan struct{}, maxFullMapsAtOnce),
+		cfg:       cfg,
+		logf:      cfg.Logf,
+		st:        newTimedStore(shared, m),
+		m:         m,
+		nodes:     map[int64]*liveNode{},
+		byKey:     map[key.Public]int64{},
+		names:     map[string]int64{},
+		addrs:     map[netip.Addr]int64{},
+		users:     map[int64]controlws.UserProfile{},
+		groups:    map[int64][]string{},
+		streams:   map[int64]map[*stream]struct{}{},
+		elsewhere: map[int64]map[string]time.Time{},
+		conns:     map[*nodeConn]struct{}{},
+		now:       cfg.Now,
+		origin:    origin,
+		fullMaps:  make(chan struct{}, maxFullMapsAtOnce),
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -199,9 +207,15 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("control: DERP map: %w", err)
 	}
 	if embedded {
-		s.relay = newRelay(s.derpKey, s.verifyDERPClient, cfg.Logf)
+		meshKey, err := s.replicaRelayKeys()
+		if err != nil {
+			st.Close()
+			return nil, err
+		}
+		s.relay = newRelay(s.derpKey, s.verifyDERPClient, cfg.Logf, meshKey)
 	}
 	s.handler = s.routes()
+	s.listenReplicas(st, origin)
 	s.wg.Add(1)
 	go s.sweepLoop()
 	return s, nil
@@ -276,6 +290,9 @@ func (s *Server) Close() error {
 	s.mu.Unlock()
 	// Before the streams end: start-up gives the nodes online now their grace anew.
 	if err := s.st.Update(context.Background(), func(tx store.Tx) error {
+		if err := s.leaveReplicas(tx); err != nil {
+			return err
+		}
 		return tx.SetSetting(settingStopping, strconv.FormatInt(s.now().UnixNano(), 10))
 	}); err != nil {
 		s.logf("control: recording the stop: %v", err)

@@ -35,9 +35,10 @@ func (s *Server) RelayStats(k key.Public) derpws.ClientStats {
 	return s.relay.Stats(k)
 }
 
-// newRelay starts the embedded relay, admitting only keys verify accepts.
-func newRelay(priv key.Private, verify func(context.Context, key.Public) error, logf func(string, ...any)) Relay {
-	return derpws.NewServer(priv, &derpws.ServerOptions{Logf: logf, VerifyClient: verify})
+// newRelay starts the embedded relay, admitting only keys verify accepts, and relays of its
+// region showing meshKey ("": no mesh).
+func newRelay(priv key.Private, verify func(context.Context, key.Public) error, logf func(string, ...any), meshKey string) Relay {
+	return derpws.NewServer(priv, &derpws.ServerOptions{Logf: logf, VerifyClient: verify, MeshKey: meshKey})
 }
 
 // buildDERPMap returns the map nodes get: the external map's regions, plus the embedded

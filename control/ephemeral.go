@@ -126,6 +126,10 @@ func (s *Server) sweepEphemeral() {
 		return
 	}
 	err := s.st.Update(s.ctx, func(tx store.Tx) error {
+		var err error
+		if stale, err = s.sweepStale(tx, stale, now, cutoff); err != nil {
+			return err
+		}
 		for _, id := range stale {
 			if err := tx.PurgeNode(id); err != nil {
 				return err

@@ -35,7 +35,7 @@ func (s *Server) NodeStates(ctx context.Context) ([]NodeState, error) {
 	defer s.mu.RUnlock()
 	for i, n := range sn {
 		out[i] = NodeState{Node: toNode(n), LoggedOut: n.LoggedOut, Expired: n.LoggedOut && !n.Expired.IsZero()}
-		out[i].Node.Online = len(s.streams[n.ID]) > 0
+		out[i].Node.Online = s.onlineLocked(n.ID)
 	}
 	return out, nil
 }
@@ -56,7 +56,7 @@ func (s *Server) NodeState(ctx context.Context, id int64) (NodeState, error) {
 	}
 	st := NodeState{Node: toNode(n), LoggedOut: n.LoggedOut, Expired: n.LoggedOut && !n.Expired.IsZero()}
 	s.mu.RLock()
-	st.Node.Online = len(s.streams[n.ID]) > 0
+	st.Node.Online = s.onlineLocked(n.ID)
 	s.mu.RUnlock()
 	return st, nil
 }

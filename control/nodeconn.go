@@ -259,6 +259,7 @@ func (s *Server) openStream(ctx context.Context, nc *nodeConn, reqID uint64, req
 		if hi := marshalHostinfo(req.Hostinfo); hi != nil {
 			n.Hostinfo = hi
 		}
+		noteOnline(tx, n.ID, true)
 		return tx.UpdateNode(&n)
 	})
 	if err != nil {
@@ -304,7 +305,10 @@ func (s *Server) closeStream(st *stream) {
 	if !offline || !live {
 		return
 	}
-	err := s.st.Update(context.Background(), func(tx store.Tx) error { return tx.SetLastSeen(st.nodeID, now) })
+	err := s.st.Update(context.Background(), func(tx store.Tx) error {
+		noteOnline(tx, st.nodeID, false)
+		return tx.SetLastSeen(st.nodeID, now)
+	})
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		s.logf("control: node %d: last seen: %v", st.nodeID, err)
 	}

@@ -96,7 +96,7 @@ func (s *Server) uncacheNode(id int64) {
 // nodeView returns the cached node with Online filled. Callers hold s.mu (read).
 func (s *Server) nodeView(ln *liveNode) controlws.Node {
 	n := ln.n
-	n.Online = len(s.streams[n.ID]) > 0
+	n.Online = s.onlineLocked(n.ID)
 	return n
 }
 
@@ -124,7 +124,7 @@ func (s *Server) Nodes(ctx context.Context) ([]controlws.Node, error) {
 	defer s.mu.RUnlock()
 	for i, n := range sn {
 		out[i] = toNode(n)
-		out[i].Online = len(s.streams[n.ID]) > 0
+		out[i].Online = s.onlineLocked(n.ID)
 	}
 	return out, nil
 }

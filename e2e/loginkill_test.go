@@ -20,7 +20,14 @@ var formTokenRe = regexp.MustCompile(`name="token" value="([^"]+)"`)
 // token from the page; it returns the answer's status and body.
 func postLoginForm(t *testing.T, hc *http.Client, base, id, action string, fields url.Values) (int, string) {
 	t.Helper()
-	resp, err := hc.Get(base + "/login/" + id)
+	return postPageForm(t, hc, base, "/login/"+id, action, fields)
+}
+
+// postPageForm posts the form of the page at base+path with action and fields, after
+// reading its token from the page; it returns the answer's status and body.
+func postPageForm(t *testing.T, hc *http.Client, base, path, action string, fields url.Values) (int, string) {
+	t.Helper()
+	resp, err := hc.Get(base + path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,11 +35,11 @@ func postLoginForm(t *testing.T, hc *http.Client, base, id, action string, field
 	resp.Body.Close()
 	m := formTokenRe.FindSubmatch(page)
 	if resp.StatusCode != 200 || m == nil {
-		t.Fatalf("GET /login/%s: %d, no form token in:\n%s", id, resp.StatusCode, page)
+		t.Fatalf("GET %s: %d, no form token in:\n%s", path, resp.StatusCode, page)
 	}
 	fields.Set("token", string(m[1]))
 	fields.Set("action", action)
-	req, _ := http.NewRequest("POST", base+"/login/"+id, strings.NewReader(fields.Encode()))
+	req, _ := http.NewRequest("POST", base+path, strings.NewReader(fields.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Origin", base)
 	resp, err = hc.Do(req)

@@ -212,23 +212,7 @@ func loadRelayKey(path string) (key.Private, error) {
 	if path == "" {
 		return key.NewPrivate(), nil
 	}
-	b, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		k := key.NewPrivate()
-		text, _ := k.MarshalText()
-		if err := os.WriteFile(path, append(text, '\n'), 0o600); err != nil {
-			return key.Private{}, err
-		}
-		return k, nil
-	}
-	if err != nil {
-		return key.Private{}, err
-	}
-	var k key.Private
-	if err := k.UnmarshalText([]byte(strings.TrimSpace(string(b)))); err != nil {
-		return key.Private{}, fmt.Errorf("relay key file %s: %v", path, err)
-	}
-	return k, nil
+	return key.LoadOrCreateFile(path)
 }
 
 // meshURLs turns --mesh-with entries into /derp URLs; a bare host takes the port of self.

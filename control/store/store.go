@@ -176,7 +176,21 @@ type Tx interface {
 	TryLease(name, holder string, now time.Time, ttl time.Duration) (bool, error)
 	// ReleaseLease gives lease name up if holder has it (no error otherwise).
 	ReleaseLease(name, holder string) error
+
+	// ReserveFailure counts an attempt of key in scope (a login rate limit) as a failure
+	// at now, unless key has max failures within window before now: then it counts
+	// nothing and returns how long until one leaves the window. Failures older than window
+	// are dropped (all scopes: callers use one window); a scope holding failures of
+	// maxKeys keys (0: no bound) drops its oldest tenth of failures to take a new key.
+	ReserveFailure(scope, key string, now time.Time, window time.Duration, max, maxKeys int) (wait time.Duration, err error)
+	// ReleaseFailure takes back key's latest failure (an attempt that passed or was not checked).
+	ReleaseFailure(scope, key string) error
+	// ResetFailures forgets key's failures (after a successful login).
+	ResetFailures(scope, key string) error
 }
+
+// MaxFailureKey bounds the length of a rate limit's scope and key.
+const MaxFailureKey = 512
 
 // MaxLeaseName bounds the length of a lease's name and of its holder's.
 const MaxLeaseName = 200

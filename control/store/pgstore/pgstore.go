@@ -1,5 +1,5 @@
-// Package pgstore is the PostgreSQL backend of control/store (pgx v5): SERIALIZABLE update
-// transactions retried on serialization failures, migrations run once under an advisory lock.
+// Package pgstore is the PostgreSQL backend of control/store (pgx v5): SERIALIZABLE updates retried
+// on serialization failures, migrations once under an advisory lock, replicas' announcements via LISTEN.
 package pgstore
 
 import (
@@ -39,7 +39,8 @@ var dialect = &sqlstore.Dialect{Name: "pgstore", Postgres: true, IsUnique: func(
 
 // Store is a store.Store backed by a PostgreSQL database.
 type Store struct {
-	db *sql.DB
+	db  *sql.DB
+	cfg *pgx.ConnConfig // for the listener's own connection (notify.go)
 }
 
 var _ store.Store = (*Store)(nil)
@@ -59,7 +60,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("pgstore: %s: %w", cfg.Database, err)
 	}
-	return &Store{db: db}, nil
+	return &Store{db: db, cfg: cfg}, nil
 }
 
 func migrate(ctx context.Context, db *sql.DB) error {

@@ -134,12 +134,21 @@ var schema = []string{
 		holder  TEXT NOT NULL,
 		expires {int} NOT NULL
 	);`,
+	// 8: failed logins counted for the login rate limits, shared by the replicas.
+	`CREATE TABLE login_failures (
+		id    {pk},
+		scope TEXT NOT NULL,
+		who   TEXT NOT NULL,
+		at    {int} NOT NULL
+	);
+	CREATE INDEX login_failures_who ON login_failures(scope, who, at);
+	CREATE INDEX login_failures_at ON login_failures(at);`,
 }
 
 // Tables are the tables of the schema, in an order that copies them with every foreign key
 // met (users before what refers to them).
 var Tables = []string{"users", "auth_keys", "nodes", "settings", "web_sessions", "auth_events",
-	"last_auth", "api_tokens", "checks", "logins", "leases"}
+	"last_auth", "api_tokens", "checks", "logins", "leases", "login_failures"}
 
 // types maps schema's placeholders to SQLite's and PostgreSQL's column types. SQLite's are
 // the ones its databases were made with before PostgreSQL was supported.

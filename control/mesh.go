@@ -1,0 +1,216 @@
+package control
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"tsconnect/control/store"
+	"tsconnect/key"
+)
+
+// The embedded relays of replicas mesh by themselves: the mesh key is a secret of the
+// store, and each replica advertises its relay's URL in the setting settingRelayMesh,
+// renewed while it runs; the others mesh with every URL listed there.
+
+// RelayKeyFile is the embedded relay's private key in the state directory of a replica
+// (alone on its store, control keeps the relay's key in the store).
+const RelayKeyFile = "derp.key"
+
+// settingRelayMesh lists the replicas' relays: JSON [{"url": …, "expires": unix ns}].
+const settingRelayMesh = "relay_mesh"
+
+const (
+	// meshRenewEvery is how often a replica renews its relay's entry in settingRelayMesh.
+	meshRenewEvery = 10 * time.Second
+	// meshEntryTTL is how long an entry stays listed without renewal.
+	meshEntryTTL = 3 * meshRenewEvery
+	// maxMeshPeers bounds the relays listed, and those one relay meshes with.
+	maxMeshPeers = 32
+	// maxMeshURL bounds the length of a listed URL.
+	maxMeshURL = 512
+)
+
+// meshEntry is one replica's relay in settingRelayMesh.
+type meshEntry struct {
+	URL     string `json:"url"`
+	Expires int64  `json:"expires"` // Unix nanoseconds
+}
+
+// meshPeers is the set of relay URLs the embedded relay meshes with; its zero value is ready.
+type meshPeers struct {
+	mu   sync.Mutex
+	urls map[string]bool
+	wake chan struct{} // capacity 1; made by listenReplicas
+}
+
+// replicaRelayKeys sets, for a replica, the embedded relay's own key (RelayKeyFile in the
+// state directory: each replica's relay has its own) and returns the region's mesh key
+// (a secret of the store); alone on its store, control needs neither and it returns "".
+func (s *Server) replicaRelayKeys() (meshKey string, err error) {
+	if s.origin == "" {
+		return "", nil
+	}
+	if s.derpKey, err = key.LoadOrCreateFile(filepath.Join(s.cfg.StateDir, RelayKeyFile)); err != nil {
+		return "", fmt.Errorf("control: relay key: %w", err)
+	}
+	b, err := s.Secret(context.Background(), "derp_mesh")
+	if err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(b[:32]), nil
+}
+
+// relayURL is the URL the other replicas' relays reach this one's at.
+func (s *Server) relayURL() string { return strings.TrimSuffix(s.cfg.ServerURL, "/") + "/derp" }
+
+// meshLoop advertises this replica's relay, renewing its entry every meshRenewEvery, and
+// meshes with the relays listed, again whenever another replica announces a change of the
+// list. Callers run it only for a replica with an embedded relay.
+func (s *Server) meshLoop() {
+	defer s.wg.Done()
+	t := time.NewTicker(meshRenewEvery)
+	defer t.Stop()
+	renew := true
+	for {
+		var urls []string
+		err := s.st.Update(s.ctx, func(tx store.Tx) error {
+			var err error
+			urls, err = s.meshList(tx, renew)
+			return err
+		})
+		if err != nil && s.ctx.Err() == nil {
+			s.logf("control: relay mesh: %v", err)
+		}
+		s.meshWith(urls)
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+			renew = true
+		case <-s.meshed.wake:
+			renew = false
+		}
+	}
+}
+
+// meshList reads settingRelayMesh, dropping expired entries, and with renew writes this
+// relay's entry anew; it returns the other relays' URLs.
+func (s *Server) meshList(tx store.Tx, renew bool) ([]string, error) {
+	others, err := s.readMeshList(tx)
+	if err != nil || !renew {
+		return meshEntryURLs(others), err
+	}
+	if len(others) >= maxMeshPeers {
+		return meshEntryURLs(others), fmt.Errorf("%d relays listed already, the limit: not advertising %s", len(others), s.relayURL())
+	}
+	return meshEntryURLs(others), s.writeMeshList(tx, append(others, meshEntry{URL: s.relayURL(), Expires: s.now().Add(meshEntryTTL).UnixNano()}))
+}
+
+// dropMeshEntry takes this relay's entry out of settingRelayMesh (a clean stop).
+func (s *Server) dropMeshEntry(tx store.Tx) error {
+	others, err := s.readMeshList(tx)
+	if err != nil {
+		return err
+	}
+	return s.writeMeshList(tx, others)
+}
+
+// readMeshList returns the unexpired entries of settingRelayMesh but this relay's. A
+// setting that does not parse, or is over the bounds, is started over.
+func (s *Server) readMeshList(tx store.Tx) ([]meshEntry, error) {
+	var list []meshEntry
+	v, err := tx.Setting(settingRelayMesh)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+	case err != nil:
+		return nil, err
+	case json.Unmarshal([]byte(v), &list) != nil || len(list) > maxMeshPeers:
+		s.logf("control: relay mesh: setting %s is not a list of up to %d relays: starting it over", settingRelayMesh, maxMeshPeers)
+		list = nil
+	}
+	now, self := s.now().UnixNano(), s.relayURL()
+	return slices.DeleteFunc(list, func(e meshEntry) bool {
+		return e.Expires <= now || e.URL == self || !validMeshURL(e.URL)
+	}), nil
+}
+
+func (s *Server) writeMeshList(tx store.Tx, list []meshEntry) error {
+	b, err := json.Marshal(list)
+	if err != nil {
+		return err
+	}
+	return tx.SetSetting(settingRelayMesh, string(b))
+}
+
+func meshEntryURLs(list []meshEntry) []string {
+	out := make([]string, len(list))
+	for i, e := range list {
+		out[i] = e.URL
+	}
+	return out
+}
+
+// validMeshURL reports whether u is an http(s) URL of a relay, within maxMeshURL.
+func validMeshURL(u string) bool {
+	p, err := url.Parse(u)
+	return err == nil && len(u) <= maxMeshURL && (p.Scheme == "http" || p.Scheme == "https") && p.Host != ""
+}
+
+// meshWith meshes the embedded relay with those of urls it does not mesh with yet, up to
+// maxMeshPeers in the server's life (a relay that goes away is retried by its client).
+func (s *Server) meshWith(urls []string) {
+	mr, ok := s.relay.(interface{ MeshWith(...string) error })
+	if !ok {
+		return
+	}
+	m := &s.meshed
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.urls == nil {
+		m.urls = map[string]bool{}
+	}
+	for _, u := range urls {
+		if m.urls[u] {
+			continue
+		}
+		if len(m.urls) >= maxMeshPeers {
+			s.logf("control: relay mesh: already meshed with %d relays, the limit: not with %s", len(m.urls), u)
+			return
+		}
+		if err := mr.MeshWith(u); err != nil {
+			s.logf("control: relay mesh with %s: %v", u, err)
+			continue
+		}
+		m.urls[u] = true
+		s.logf("control: relay meshes with %s", u)
+	}
+}
+
+// meshChanged wakes meshLoop to read the list (another replica changed it).
+func (m *meshPeers) meshChanged() {
+	select {
+	case m.wake <- struct{}{}:
+	default:
+	}
+}
+
+// meshURLs returns the relays meshed with, sorted (for tests and the admin view).
+func (m *meshPeers) meshURLs() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []string
+	for u := range m.urls {
+		out = append(out, u)
+	}
+	slices.Sort(out)
+	return out
+}
