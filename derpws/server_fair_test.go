@@ -102,8 +102,12 @@ func (l smallSendBuffers) Accept() (net.Conn, error) {
 // writes to a slow reader go steadily at the reader's pace; with megabytes of socket buffer,
 // Linux wakes a blocked writer only once half of it has drained, which at a slow reader's pace
 // stalls the writer for seconds and makes any queue overflow, whatever its policy.
-func newRelaySmallSendBuffers(t *testing.T) *relay {
-	s := NewServer(key.NewPrivate(), &ServerOptions{Logf: t.Logf})
+func newRelaySmallSendBuffers(t *testing.T, opts *ServerOptions) *relay {
+	if opts == nil {
+		opts = &ServerOptions{}
+	}
+	opts.Logf = t.Logf
+	s := NewServer(key.NewPrivate(), opts)
 	hs := httptest.NewUnstartedServer(mux(s))
 	hs.Listener = smallSendBuffers{hs.Listener}
 	hs.Start()
@@ -121,7 +125,7 @@ func newRelaySmallSendBuffers(t *testing.T) *relay {
 // takes: measured 700–900 packets a second with both cores busy.)
 func TestFloodingSenderCannotStarvePoliteOne(t *testing.T) {
 	leakcheck.Check(t)
-	r := newRelaySmallSendBuffers(t)
+	r := newRelaySmallSendBuffers(t, nil)
 	xKey := key.NewPrivate()
 	x := dialRaw(t, r.url)
 	x.nc.(*net.TCPConn).SetReadBuffer(64 << 10)
