@@ -203,11 +203,17 @@ export async function startXvfb() {
   };
 }
 
-/** Returns the terminal's visible text (xterm's DOM renderer draws rows as text). */
+/**
+ * Returns the terminal's visible text: the rows xterm's DOM renderer draws as text, else (the
+ * WebGL renderer draws none) what termprobe.mjs's probe reads from the terminal, if installed.
+ */
 export async function terminalText(page) {
   return page.evaluate(() => {
     const rows = document.querySelector(".xterm-rows");
-    return rows ? Array.from(rows.children, (r) => r.textContent.replace(/\u00a0/g, " ")).join("\n") : "";
+    if (rows && rows.childElementCount > 0) return Array.from(rows.children, (r) => r.textContent.replace(/\u00a0/g, " ")).join("\n");
+    // @ts-ignore
+    const tb = window.__tb;
+    return tb?.term ? tb.drawnText() : "";
   });
 }
 
