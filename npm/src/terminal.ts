@@ -182,6 +182,24 @@ function useRenderer(term: Terminal, doc: Document, renderer: API.TerminalRender
   }
 }
 
+/**
+ * The largest write handed to xterm.js at once. It parses queued writes in a timer task until
+ * 12 ms have passed, looking at the clock only between writes, so one large write is one long
+ * task (a 1 MiB data message took 100–200 ms here); slices this size parse in 1–2 ms each.
+ */
+const writeSlice = 16 << 10;
+
+/** Writes data to term in slices of writeSlice bytes; resolves once xterm.js parsed the last. */
+function writeSliced(term: Terminal, data: Uint8Array): Promise<void> {
+  return new Promise<void>((parsed) => {
+    for (let at = 0; at < data.length; at += writeSlice) {
+      const end = Math.min(at + writeSlice, data.length);
+      term.write(data.subarray(at, end), end === data.length ? parsed : undefined);
+    }
+    if (data.length === 0) parsed();
+  });
+}
+
 export const openTerminal: typeof API.openTerminal = (ipn: IPN, target, options: OpenTerminalOptions): TerminalSession => {
   const { host, user } = parseTarget(target);
   const child = options.childWindow ?? undefined;
@@ -260,7 +278,7 @@ export const openTerminal: typeof API.openTerminal = (ipn: IPN, target, options:
       rows: term.rows,
       cols: term.cols,
       // Flow control: output not parsed yet by xterm.js holds back the session's credit.
-      onData: (data) => new Promise<void>((parsed) => term.write(data, parsed)),
+      onData: (data) => writeSliced(term, data),
       onBanner: (text, url) => {
         term.write(text.replace(/\r?\n/g, "\r\n"));
         options.onBanner?.(text, url);
