@@ -3,7 +3,6 @@
 package derpws
 
 import (
-	"encoding/binary"
 	"net"
 	"sync"
 	"testing"
@@ -134,14 +133,7 @@ func TestRelayFloodIsBoundedOthersServed(t *testing.T) {
 		}
 	}()
 	const n = 200
-	for i := range n {
-		var b [8]byte
-		binary.BigEndian.PutUint64(b[:], uint64(i))
-		if err := polite.Send(xKey.Public(), b[:]); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	sendNumbered(t, polite, xKey.Public(), n, 5*time.Millisecond)
 	close(stop)
 	wg.Wait()
 	<-sampled

@@ -87,6 +87,19 @@ func flood(rc *rawConn, dst key.Public, burst int, pause bool, stop chan struct{
 	}
 }
 
+// sendNumbered sends n packets numbered 0..n-1 from c to dst, one every pace.
+func sendNumbered(t *testing.T, c *Client, dst key.Public, n int, pace time.Duration) {
+	t.Helper()
+	for i := range n {
+		var b [8]byte
+		binary.BigEndian.PutUint64(b[:], uint64(i))
+		if err := c.Send(dst, b[:]); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(pace)
+	}
+}
+
 // smallSendBuffers sets a small kernel send buffer on every accepted connection.
 type smallSendBuffers struct{ net.Listener }
 
@@ -152,14 +165,7 @@ func TestFloodingSenderCannotStarvePoliteOne(t *testing.T) {
 	polite.ensureStarted()
 	eventually.True(t, "polite connected", func() bool { return r.Stats(polite.PublicKey()).Connections == 1 })
 	const n = 200
-	for i := range n {
-		var b [8]byte
-		binary.BigEndian.PutUint64(b[:], uint64(i))
-		if err := polite.Send(xKey.Public(), b[:]); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	sendNumbered(t, polite, xKey.Public(), n, 10*time.Millisecond)
 	close(stop)
 	wg.Wait()
 	pk := polite.PublicKey()
