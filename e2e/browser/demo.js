@@ -163,7 +163,8 @@ export async function launchHeadful(display) {
         proc.kill("SIGTERM");
         await new Promise((r) => proc.on("exit", r));
       }
-      rmSync(profile, { recursive: true, force: true });
+      // Chromium's helper processes may still write into the profile for a moment after it exits.
+      rmSync(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
     },
   };
 }
