@@ -96,7 +96,7 @@ async function bundle() {
       entryPoints: { index: r("npm/src/index.ts"), terminal: r("npm/src/terminal.ts") },
       outdir: r("npm/dist"),
       format: "esm",
-      external: ["@xterm/xterm", "@xterm/addon-fit", "@xterm/addon-unicode11", "@xterm/addon-web-links"],
+      external: ["@xterm/xterm", "@xterm/addon-fit", "@xterm/addon-unicode11", "@xterm/addon-web-links", "@xterm/addon-webgl"],
       minify: false,
       define: workerDefine,
     }),

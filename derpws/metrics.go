@@ -17,6 +17,7 @@ type serverMetrics struct {
 	dropQueueFull, dropWriteError atomic.Uint64
 	dropDisconnected              atomic.Uint64
 	dropFairShare                 atomic.Uint64 // a heavier source's packet dropped for a lighter one's
+	dropRelayFull                 atomic.Uint64 // dropped with the relay-wide queue budget spent
 	throttled                     atomic.Uint64 // pauses of a client's reader for its rate limit
 	badFrames, frameTimeouts      atomic.Uint64 // connections closed for a malformed or stalled frame
 	connsRefused                  atomic.Uint64 // connections refused at MaxConns
@@ -43,6 +44,7 @@ var (
 	descHandshake    = newDesc("derp_handshake_failures_total", "Connections that failed the handshake.", prometheus.CounterValue, "")
 	descThrottled    = newDesc("derp_client_throttled_total", "Pauses in reading a client that went over its rate limit.", prometheus.CounterValue, "")
 	descClosed       = newDesc("derp_conns_closed_total", "Client connections closed by the relay, by reason.", prometheus.CounterValue, "reason")
+	descQueuedBytes  = newDesc("derp_queued_bytes", "Packet buffer bytes queued for clients beyond each queue's 64 KiB reserve (bounded by MaxQueuedBytes).", prometheus.GaugeValue, "")
 	descConnsRefused = newDesc("derp_conns_refused_total", "Connections refused because the relay had MaxConns.", prometheus.CounterValue, "")
 	descRefused      = newDesc("derp_clients_refused_total", "Clients refused admission.", prometheus.CounterValue, "")
 	descMeshRefused  = newDesc("derp_mesh_refused_total", "Mesh frames or mesh keys refused.", prometheus.CounterValue, "")
@@ -69,7 +71,7 @@ type collector Server
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []desc{descClients, descClientsHome, descMeshPeers, descMeshWatchers, descMeshRemote, descMeshConnects,
 		descPacketsIn, descBytesIn, descPacketsOut, descBytesOut, descFwdOut, descFwdIn, descDropped, descHandshake,
-		descThrottled, descClosed, descConnsRefused, descRefused, descMeshRefused} {
+		descThrottled, descClosed, descConnsRefused, descRefused, descMeshRefused, descQueuedBytes} {
 		ch <- d.Desc
 	}
 }
@@ -91,6 +93,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	emit(descClients, uint64(max(m.clients.Load(), 0)))
 	emit(descClientsHome, npref)
+	emit(descQueuedBytes, uint64(max(s.queued.queued(), 0)))
 	emit(descMeshPeers, uint64(nmesh))
 	emit(descMeshWatchers, uint64(nwatch))
 	emit(descMeshRemote, uint64(nfwd))
@@ -103,6 +106,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	emit(descFwdIn, m.forwardedIn.Load())
 	emit(descDropped, m.dropQueueFull.Load(), "queue_full")
 	emit(descDropped, m.dropFairShare.Load(), "fair_share")
+	emit(descDropped, m.dropRelayFull.Load(), "relay_queue_full")
 	emit(descDropped, m.dropWriteError.Load(), "write_error")
 	emit(descDropped, m.dropDisconnected.Load(), "disconnected")
 	emit(descDropped, m.dropUnknownDest.Load(), "unknown_dest")

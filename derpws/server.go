@@ -49,6 +49,12 @@ type ServerOptions struct {
 	// MaxConns bounds the relay's connections, in the handshake or connected; one more is
 	// answered 503. Default 20,000.
 	MaxConns int
+	// MaxQueuedBytes bounds the packet buffers queued for all clients together, beyond the
+	// first 64 KiB of each client's queue (always its own, so every client keeps being served):
+	// once spent, a queue over its 64 KiB drops its heaviest source's oldest packet for each new
+	// one, so a party flooding many slow receivers holds at most this much. Each client's queue
+	// is also bounded (512 packets, 1 MiB). Default 256 MiB.
+	MaxQueuedBytes int
 }
 
 // Server is a DERP relay. Serve it over HTTP with ServeHTTP.
@@ -64,6 +70,7 @@ type Server struct {
 	bytesPerSec, framesPerSec int           // per-client read limits, 0 for none
 	frameTimeout              time.Duration // 0 for none
 	maxConns                  int           // 0 for none
+	queued                    *queueBudget  // bytes queued for clients beyond their reserves
 
 	mu       sync.RWMutex
 	watchers map[*sclient]struct{}  // mesh peers that sent WatchConns
@@ -128,6 +135,7 @@ func NewServer(priv key.Private, opts *ServerOptions) *Server {
 	s.framesPerSec = limitOr(opts.ClientFramesPerSecond, defaultClientFramesPerSecond)
 	s.frameTimeout = limitOr(opts.FrameTimeout, defaultFrameTimeout)
 	s.maxConns = limitOr(opts.MaxConns, defaultMaxConns)
+	s.queued = &queueBudget{max: int64(limitOr(opts.MaxQueuedBytes, defaultMaxQueuedBytes))}
 	return s
 }
 

@@ -56,7 +56,7 @@ func newSclient(s *Server, k key.Public, nc net.Conn, br *bufio.Reader, bw *bufi
 		nc:    nc,
 		br:    br,
 		bw:    bw,
-		q:     newSendQueue(sendQueueDepth, sendQueueBytes),
+		q:     newSendQueue(sendQueueDepth, sendQueueBytes, s.queued),
 		ctrlq: make(chan ctrlFrame, ctrlQueueDepth),
 		stopc: make(chan struct{}),
 		wdone: make(chan struct{}),
@@ -270,6 +270,8 @@ func (c *sclient) enqueue(p packet) {
 		c.s.m.dropQueueFull.Add(uint64(n))
 	case dropFairShare:
 		c.s.m.dropFairShare.Add(uint64(n))
+	case dropRelayFull:
+		c.s.m.dropRelayFull.Add(uint64(n))
 	default:
 		c.s.m.dropDisconnected.Add(uint64(n))
 	}

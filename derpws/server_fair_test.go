@@ -87,6 +87,19 @@ func flood(rc *rawConn, dst key.Public, burst int, pause bool, stop chan struct{
 	}
 }
 
+// sendNumbered sends n packets numbered 0..n-1 from c to dst, one every pace.
+func sendNumbered(t *testing.T, c *Client, dst key.Public, n int, pace time.Duration) {
+	t.Helper()
+	for i := range n {
+		var b [8]byte
+		binary.BigEndian.PutUint64(b[:], uint64(i))
+		if err := c.Send(dst, b[:]); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(pace)
+	}
+}
+
 // smallSendBuffers sets a small kernel send buffer on every accepted connection.
 type smallSendBuffers struct{ net.Listener }
 
@@ -102,8 +115,12 @@ func (l smallSendBuffers) Accept() (net.Conn, error) {
 // writes to a slow reader go steadily at the reader's pace; with megabytes of socket buffer,
 // Linux wakes a blocked writer only once half of it has drained, which at a slow reader's pace
 // stalls the writer for seconds and makes any queue overflow, whatever its policy.
-func newRelaySmallSendBuffers(t *testing.T) *relay {
-	s := NewServer(key.NewPrivate(), &ServerOptions{Logf: t.Logf})
+func newRelaySmallSendBuffers(t *testing.T, opts *ServerOptions) *relay {
+	if opts == nil {
+		opts = &ServerOptions{}
+	}
+	opts.Logf = t.Logf
+	s := NewServer(key.NewPrivate(), opts)
 	hs := httptest.NewUnstartedServer(mux(s))
 	hs.Listener = smallSendBuffers{hs.Listener}
 	hs.Start()
@@ -121,7 +138,7 @@ func newRelaySmallSendBuffers(t *testing.T) *relay {
 // takes: measured 700–900 packets a second with both cores busy.)
 func TestFloodingSenderCannotStarvePoliteOne(t *testing.T) {
 	leakcheck.Check(t)
-	r := newRelaySmallSendBuffers(t)
+	r := newRelaySmallSendBuffers(t, nil)
 	xKey := key.NewPrivate()
 	x := dialRaw(t, r.url)
 	x.nc.(*net.TCPConn).SetReadBuffer(64 << 10)
@@ -148,14 +165,7 @@ func TestFloodingSenderCannotStarvePoliteOne(t *testing.T) {
 	polite.ensureStarted()
 	eventually.True(t, "polite connected", func() bool { return r.Stats(polite.PublicKey()).Connections == 1 })
 	const n = 200
-	for i := range n {
-		var b [8]byte
-		binary.BigEndian.PutUint64(b[:], uint64(i))
-		if err := polite.Send(xKey.Public(), b[:]); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	sendNumbered(t, polite, xKey.Public(), n, 10*time.Millisecond)
 	close(stop)
 	wg.Wait()
 	pk := polite.PublicKey()

@@ -17,11 +17,13 @@ import (
 //
 // It holds at most depth packets from at most depth sources and at most maxBytes of packet
 // buffers (counted by capacity, what they cost in memory), so its memory is bounded however
-// large the packets. Enqueue never blocks on the writer.
+// large the packets; what it holds beyond queueReserve it draws from the relay-wide budget,
+// and when that is spent it drops as if full. Enqueue never blocks on the writer.
 type sendQueue struct {
 	mu       sync.Mutex
 	depth    int
 	maxBytes int
+	budget   *queueBudget             // the relay's; nil for none
 	n        int                      // packets queued
 	bytes    int                      // capacity of the queued packets' buffers
 	bySrc    map[key.Public]*srcQueue // sources with packets queued
@@ -72,14 +74,19 @@ const (
 	dropFairShare
 	// dropClosed: the destination's connection has ended.
 	dropClosed
+	// dropRelayFull: the relay-wide budget of queued bytes was spent; a packet of this queue's
+	// heaviest source was dropped to make room within the queue's reserve.
+	dropRelayFull
 )
 
-// newSendQueue returns a queue of at most depth packets and maxBytes of buffers; maxBytes must
-// be at least MaxPacketSize, so that any one packet fits.
-func newSendQueue(depth, maxBytes int) *sendQueue {
+// newSendQueue returns a queue of at most depth packets and maxBytes of buffers, drawing on
+// budget (nil for none) beyond queueReserve; maxBytes must be at least MaxPacketSize, so that
+// any one packet fits.
+func newSendQueue(depth, maxBytes int, budget *queueBudget) *sendQueue {
 	return &sendQueue{
 		depth:    depth,
 		maxBytes: maxBytes,
+		budget:   budget,
 		bySrc:    make(map[key.Public]*srcQueue),
 		ready:    make(chan struct{}, 1),
 	}
@@ -99,7 +106,11 @@ func (q *sendQueue) enqueue(p packet) (int, dropReason) {
 	reason := dropNone
 	own := q.bySrc[p.peer]
 	size := cap(p.buf.b)
-	for q.n > 0 && (q.n >= q.depth || q.bytes+size > q.maxBytes) {
+	for q.n > 0 {
+		full := q.n >= q.depth || q.bytes+size > q.maxBytes
+		if !full && q.budget.take(overReserve(q.bytes+size)-overReserve(q.bytes)) {
+			break
+		}
 		heavy := own
 		for _, sq := range q.ring {
 			if heavy == nil || heavy.len() == 0 || sq.len() > heavy.len() {
@@ -108,16 +119,23 @@ func (q *sendQueue) enqueue(p packet) (int, dropReason) {
 		}
 		b := heavy.pop().buf
 		q.n--
-		q.bytes -= cap(b.b)
+		q.shrinkLocked(cap(b.b))
 		putBuf(b)
 		dropped++
-		reason = dropFairShare
-		if heavy == own {
+		switch {
+		case !full:
+			reason = dropRelayFull
+		case heavy == own:
 			reason = dropOwnShare
+		default:
+			reason = dropFairShare
 		}
 		if heavy.len() == 0 && heavy != own {
 			q.removeLocked(heavy)
 		}
+	}
+	if q.n == 0 {
+		q.budget.add(overReserve(size))
 	}
 	if own == nil {
 		own = q.addLocked(p.peer)
@@ -133,6 +151,13 @@ func (q *sendQueue) enqueue(p packet) (int, dropReason) {
 	}
 	q.mu.Unlock()
 	return dropped, reason
+}
+
+// shrinkLocked takes n bytes of buffers off the queue's count, giving back to the budget what
+// they drew from it.
+func (q *sendQueue) shrinkLocked(n int) {
+	q.budget.give(overReserve(q.bytes) - overReserve(q.bytes-n))
+	q.bytes -= n
 }
 
 // addLocked starts the queue of a source with nothing queued.
@@ -176,7 +201,7 @@ func (q *sendQueue) take(dst []packet, max int) []packet {
 		p := sq.pop()
 		dst = append(dst, p)
 		q.n--
-		q.bytes -= cap(p.buf.b)
+		q.shrinkLocked(cap(p.buf.b))
 		max--
 		if sq.len() == 0 {
 			q.removeLocked(sq) // the next source slides into index next
@@ -200,6 +225,7 @@ func (q *sendQueue) close() int {
 			putBuf(sq.pop().buf)
 		}
 	}
-	q.ring, q.bySrc, q.n, q.bytes = nil, nil, 0, 0
+	q.shrinkLocked(q.bytes)
+	q.ring, q.bySrc, q.n = nil, nil, 0
 	return n
 }

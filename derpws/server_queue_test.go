@@ -12,7 +12,7 @@ import (
 // its count, dropping the heaviest source's oldest first, and a light source keeps its packet.
 func TestSendQueueBoundsBytes(t *testing.T) {
 	const maxBytes = 4 * MaxPacketSize
-	q := newSendQueue(512, maxBytes)
+	q := newSendQueue(512, maxBytes, nil)
 	flood, light := key.NewPrivate().Public(), key.NewPrivate().Public()
 	q.enqueue(packet{peer: light, buf: getBuf(100)})
 	drops := 0
@@ -46,7 +46,7 @@ func TestSendQueueBoundsBytes(t *testing.T) {
 
 // TestSendQueueDepth: small packets are bounded by the count, each arrival past it dropping one.
 func TestSendQueueDepth(t *testing.T) {
-	q := newSendQueue(8, 1<<20)
+	q := newSendQueue(8, 1<<20, nil)
 	src := key.NewPrivate().Public()
 	for i := range 20 {
 		n, _ := q.enqueue(packet{peer: src, buf: getBuf(1200)})

@@ -216,9 +216,9 @@ export async function apiLogin(url, user) {
   return { cookie, csrf: body.csrfToken };
 }
 
-/** Logs in through the console's login form and waits for the Machines page. */
-export async function consoleLogin(page, url, user) {
-  await page.goto(`${url}/admin/`);
+/** Logs in through the console's login form (at /admin/ + query) and waits for the Machines page. */
+export async function consoleLogin(page, url, user, query = "") {
+  await page.goto(`${url}/admin/${query}`);
   await page.locator("#login-email").fill(user.email);
   await page.locator("#login-password").fill(user.password);
   await page.getByRole("button", { name: "Log in" }).click();

@@ -163,7 +163,8 @@ export async function launchHeadful(display) {
         proc.kill("SIGTERM");
         await new Promise((r) => proc.on("exit", r));
       }
-      rmSync(profile, { recursive: true, force: true });
+      // Chromium's helper processes may still write into the profile for a moment after it exits.
+      rmSync(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
     },
   };
 }
@@ -203,11 +204,17 @@ export async function startXvfb() {
   };
 }
 
-/** Returns the terminal's visible text (xterm's DOM renderer draws rows as text). */
+/**
+ * Returns the terminal's visible text: the rows xterm's DOM renderer draws as text, else (the
+ * WebGL renderer draws none) what termprobe.mjs's probe reads from the terminal, if installed.
+ */
 export async function terminalText(page) {
   return page.evaluate(() => {
     const rows = document.querySelector(".xterm-rows");
-    return rows ? Array.from(rows.children, (r) => r.textContent.replace(/\u00a0/g, " ")).join("\n") : "";
+    if (rows && rows.childElementCount > 0) return Array.from(rows.children, (r) => r.textContent.replace(/\u00a0/g, " ")).join("\n");
+    // @ts-ignore
+    const tb = window.__tb;
+    return tb?.term ? tb.drawnText() : "";
   });
 }
 

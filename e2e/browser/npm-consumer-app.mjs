@@ -8,6 +8,7 @@ export const deps = {
   "@xterm/addon-fit": "0.11.0",
   "@xterm/addon-unicode11": "0.9.0",
   "@xterm/addon-web-links": "0.12.0",
+  "@xterm/addon-webgl": "0.19.0",
   esbuild: "0.28.2",
   vite: "7",
   typescript: "5.9.3",

@@ -1,11 +1,22 @@
 // In-page probes for the terminal benchmarks and behaviour tests: keystroke echo (keydown →
-// the rows of .xterm-rows changing), bulk output until a marker is drawn, long main-thread
+// the terminal's drawn rows changing), bulk output until a marker is drawn, long main-thread
 // tasks, and the terminal's rows read back. install(context) adds them to every page and
 // child window of a playwright browser context as window.__tb.
+//
+// Two ways to see a change (install's probe option): "render" (the default) looks once per
+// frame the terminal draws, from xterm.js's onRender, at what it drew (the rows of
+// .xterm-rows with the DOM renderer, else the rows of its buffer it just drew); the terminal
+// comes from the test hook globalThis.__tsconnectTerminalHook (npm/src/terminal.ts and the
+// reference page call it with each terminal they open). "mutation" is the older probe: a
+// MutationObserver on every row of .xterm-rows (subtree, characterData), which itself costs the
+// page much of a core during bulk output; it is kept to measure what the probe costs.
 
 /** The script installed in every page (runs before the page's own scripts). */
-function probe() {
+function probe(mode) {
   const tb = {
+    mode,
+    watching: false,
+    /** @type {any} */ term: null,
     longtasks: /** @type {number[]} */ ([]),
     t0: /** @type {number | null} */ (null),
     before: "",
@@ -21,11 +32,42 @@ function probe() {
       const rows = document.querySelector(".xterm-rows");
       return rows ? Array.from(rows.children, (r) => (r.textContent ?? "").replace(/\u00a0/g, " ")).join("\n") : "";
     },
-    /** Starts watching .xterm-rows (once it exists). */
+    /** What the terminal shows: .xterm-rows with the DOM renderer, else its buffer's visible rows. */
+    drawnText() {
+      const rows = document.querySelector(".xterm-rows");
+      if ((rows && rows.childElementCount > 0) || !tb.term) return tb.rowsText();
+      const buf = tb.term.buffer.active;
+      const out = [];
+      for (let y = 0; y < tb.term.rows; y++) out.push(buf.getLine(buf.viewportY + y)?.translateToString(true) ?? "");
+      return out.join("\n");
+    },
+    /** A change was drawn: records echo and marker times. */
+    changed() {
+      const now = performance.now();
+      tb.lastMutation = now;
+      if (tb.t0 === null && tb.marker === null) return;
+      const text = tb.drawnText();
+      if (tb.t0 !== null && text !== tb.before) {
+        tb.times.push(now - tb.t0);
+        tb.t0 = null;
+      }
+      if (tb.marker !== null && text.includes(tb.marker)) {
+        tb.markerAt = now;
+        tb.marker = null;
+      }
+      for (const w of tb.waiters.splice(0)) w();
+    },
+    /** The hook's callback: the terminal drawn in this window. */
+    attach(term) {
+      tb.term = term;
+    },
+    /** Starts watching the terminal (once it is drawn). */
     watch() {
       const rows = document.querySelector(".xterm-rows");
-      if (!rows) throw new Error("no .xterm-rows on this page");
-      if (tb.observer) return;
+      if (tb.observer || tb.watching) return;
+      if (!rows && tb.mode === "mutation") throw new Error("no .xterm-rows on this page");
+      if (tb.mode === "render" && !tb.term) throw new Error("render probe: no terminal was handed to __tsconnectTerminalHook on this page");
+      tb.watching = true;
       // On the document as it is now: a child window's page may be written after load.
       document.addEventListener(
         "keydown",
@@ -33,26 +75,17 @@ function probe() {
           if (tb.marker !== null && tb.markStart === null) tb.markStart = e.timeStamp;
           if (!tb.echoArmed) return;
           tb.t0 = e.timeStamp;
-          tb.before = tb.rowsText();
+          tb.before = tb.drawnText();
         },
         true,
       );
-      tb.observer = new MutationObserver(() => {
-        const now = performance.now();
-        tb.lastMutation = now;
-        if (tb.t0 === null && tb.marker === null) return;
-        const text = tb.rowsText();
-        if (tb.t0 !== null && text !== tb.before) {
-          tb.times.push(now - tb.t0);
-          tb.t0 = null;
-        }
-        if (tb.marker !== null && text.includes(tb.marker)) {
-          tb.markerAt = now;
-          tb.marker = null;
-        }
-        for (const w of tb.waiters.splice(0)) w();
-      });
-      tb.observer.observe(rows, { childList: true, subtree: true, characterData: true });
+      if (tb.mode === "render") {
+        // onRender fires right after the renderer drew the rows, in the frame that drew them.
+        tb.term.onRender(() => tb.changed());
+        return;
+      }
+      tb.observer = new MutationObserver(() => tb.changed());
+      tb.observer.observe(/** @type {Element} */ (rows), { childList: true, subtree: true, characterData: true });
     },
     /** Resolves once n echoes were measured, or after timeout ms (false). */
     waitEchoes(n, timeout) {
@@ -85,11 +118,22 @@ function probe() {
   }
   // @ts-ignore
   window.__tb = tb;
+  // Terminals opened by this page's scripts: handed to the probe of the window they are drawn in.
+  // @ts-ignore
+  globalThis.__tsconnectTerminalHook = (term) => {
+    const w = term.element?.ownerDocument?.defaultView ?? window;
+    (w.__tb ?? tb).attach(term);
+  };
 }
 
-/** Adds the probes to every page of context. @param {import("playwright-core").BrowserContext} context */
-export async function install(context) {
-  await context.addInitScript(probe);
+/**
+ * Adds the probes to every page of context; probe is "render" (default, or $TERMBENCH_PROBE)
+ * or "mutation" (see the top of this file).
+ * @param {import("playwright-core").BrowserContext} context
+ */
+export async function install(context, probe_ = process.env.TERMBENCH_PROBE || "render") {
+  if (probe_ !== "render" && probe_ !== "mutation") throw new Error(`termprobe: probe ${probe_} is neither render nor mutation`);
+  await context.addInitScript(probe, probe_);
 }
 
 /** Sorted copy of xs. @param {number[]} xs */
@@ -278,3 +322,21 @@ export async function memory(page) {
     await cdp.detach().catch(() => {});
   }
 }
+
+/**
+ * Which renderer draws page's terminal: "dom" (rows as text in .xterm-rows), "webgl" (a
+ * WebGL canvas in .xterm-screen) or "none".
+ * @param {import("playwright-core").Page} page
+ */
+export const drawnBy = (page) =>
+  page.evaluate(() => {
+    if ((document.querySelector(".xterm-rows")?.childElementCount ?? 0) > 0) return "dom";
+    for (const c of document.querySelectorAll(".xterm-screen canvas")) {
+      try {
+        if (/** @type {HTMLCanvasElement} */ (c).getContext("webgl2")) return "webgl";
+      } catch {
+        // another context kind
+      }
+    }
+    return "none";
+  });

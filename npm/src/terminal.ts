@@ -4,6 +4,7 @@
 
 import { FitAddon } from "@xterm/addon-fit";
 import { Unicode11Addon } from "@xterm/addon-unicode11";
+import { WebglAddon } from "@xterm/addon-webgl";
 import { WebLinksAddon } from "@xterm/addon-web-links";
 import { Terminal } from "@xterm/xterm";
 import type { IPN, IPNError, SSHSession } from "../types/index.js";
@@ -147,6 +148,58 @@ function childContainer(child: Window, given: HTMLElement | undefined, backgroun
   return el;
 }
 
+/** Renderer names of software rasterizers, which draw a terminal slower than the DOM does. */
+const softwareGL = /swiftshader|llvmpipe|softpipe|software/i;
+
+/**
+ * Whether doc's browser gives WebGL2 without a major performance caveat and not from a
+ * software rasterizer (Chromium without a GPU offers SwiftShader even to a context created
+ * with failIfMajorPerformanceCaveat); the WebGL addon's own context asks neither.
+ */
+function fastWebGL2(doc: Document): boolean {
+  const gl = doc.createElement("canvas").getContext("webgl2", { failIfMajorPerformanceCaveat: true });
+  if (!gl) return false;
+  const info = gl.getExtension("WEBGL_debug_renderer_info");
+  const name = String(gl.getParameter(info ? info.UNMASKED_RENDERER_WEBGL : gl.RENDERER));
+  gl.getExtension("WEBGL_lose_context")?.loseContext();
+  return !softwareGL.test(name);
+}
+
+/**
+ * Draws term with the WebGL renderer where renderer allows it ("auto": only without a
+ * performance caveat; "webgl": even in software), else (or once its context is lost) with
+ * xterm.js's DOM renderer, whose rows are text in .xterm-rows.
+ */
+function useRenderer(term: Terminal, doc: Document, renderer: API.TerminalRenderer): void {
+  if (renderer === "dom" || (renderer === "auto" && !fastWebGL2(doc))) return;
+  try {
+    const webgl = new WebglAddon();
+    // Disposing the addon puts the DOM renderer back.
+    webgl.onContextLoss(() => webgl.dispose());
+    term.loadAddon(webgl);
+  } catch {
+    // No WebGL2 context after all: the DOM renderer stays.
+  }
+}
+
+/**
+ * The largest write handed to xterm.js at once. It parses queued writes in a timer task until
+ * 12 ms have passed, looking at the clock only between writes, so one large write is one long
+ * task (a 1 MiB data message took 100–200 ms here); slices this size parse in 1–2 ms each.
+ */
+const writeSlice = 16 << 10;
+
+/** Writes data to term in slices of writeSlice bytes; resolves once xterm.js parsed the last. */
+function writeSliced(term: Terminal, data: Uint8Array): Promise<void> {
+  return new Promise<void>((parsed) => {
+    for (let at = 0; at < data.length; at += writeSlice) {
+      const end = Math.min(at + writeSlice, data.length);
+      term.write(data.subarray(at, end), end === data.length ? parsed : undefined);
+    }
+    if (data.length === 0) parsed();
+  });
+}
+
 export const openTerminal: typeof API.openTerminal = (ipn: IPN, target, options: OpenTerminalOptions): TerminalSession => {
   const { host, user } = parseTarget(target);
   const child = options.childWindow ?? undefined;
@@ -207,6 +260,9 @@ export const openTerminal: typeof API.openTerminal = (ipn: IPN, target, options:
 
   const start = (container: HTMLElement) => {
     term.open(container);
+    useRenderer(term, container.ownerDocument, options.renderer ?? "auto");
+    // Test hook: the browser benchmarks' probe (e2e/browser/termprobe.mjs) watches what each terminal draws.
+    (globalThis as { __tsconnectTerminalHook?: (t: Terminal) => void }).__tsconnectTerminalHook?.(term);
     const refit = () => {
       // Fitting a hidden container would collapse the terminal to its minimum size.
       if (container.clientWidth > 0 && container.clientHeight > 0) fit.fit();
@@ -222,7 +278,7 @@ export const openTerminal: typeof API.openTerminal = (ipn: IPN, target, options:
       rows: term.rows,
       cols: term.cols,
       // Flow control: output not parsed yet by xterm.js holds back the session's credit.
-      onData: (data) => new Promise<void>((parsed) => term.write(data, parsed)),
+      onData: (data) => writeSliced(term, data),
       onBanner: (text, url) => {
         term.write(text.replace(/\r?\n/g, "\r\n"));
         options.onBanner?.(text, url);

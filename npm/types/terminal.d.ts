@@ -1,6 +1,7 @@
 /**
  * @tsconnect/connect/terminal — an SSH session drawn by xterm.js (peer dependencies
- * `@xterm/xterm`, `@xterm/addon-fit`, `@xterm/addon-unicode11` and `@xterm/addon-web-links`; include
+ * `@xterm/xterm`, `@xterm/addon-fit`, `@xterm/addon-unicode11`, `@xterm/addon-web-links` and
+ * `@xterm/addon-webgl`; include
  * `@xterm/xterm/css/xterm.css` in the page). Copy on select, paste and clickable links work.
  */
 import type { ITerminalOptions, Terminal } from "@xterm/xterm";
@@ -9,10 +10,21 @@ import type { IPN, IPNError, SSHOptions } from "./index.js";
 /** Whom to log in as, where: `{host, user}` or `"user@host"`. */
 export type TerminalTarget = string | { host: string; user: string };
 
+/**
+ * How the terminal is drawn: `"auto"` with WebGL (`@xterm/addon-webgl`) where the browser has
+ * WebGL2 without a major performance caveat and not from a software rasterizer (SwiftShader,
+ * llvmpipe), else with
+ * xterm.js's DOM renderer; `"dom"` always the DOM renderer; `"webgl"` with WebGL even in software.
+ * WebGL falls back to the DOM renderer if it cannot start or loses its context.
+ */
+export type TerminalRenderer = "auto" | "dom" | "webgl";
+
 /** Options of {@link openTerminal} common to both places a terminal can be drawn. */
 export interface TerminalCallbacks {
   /** Options for the xterm.js Terminal (font, theme, ...). */
   terminalOptions?: ITerminalOptions;
+  /** How the terminal is drawn; default `"auto"`. */
+  renderer?: TerminalRenderer;
   /** Copy the selection to the clipboard of the window showing the terminal as soon as it is made. Default true. */
   copyOnSelect?: boolean;
   /**

@@ -7,6 +7,7 @@ import "./style.css";
 import { createIPN, isIPNError } from "../../npm/src/index.js";
 import { openTerminal } from "../../npm/src/terminal.js";
 import type { IPN } from "../../npm/types/index.js";
+import { rendererParam } from "./renderer.js";
 
 /** The hashed URL of tsconnect.wasm, relative to the page; injected by esbuild.config.js. */
 declare const __TSCONNECT_WASM_URL__: string;
@@ -137,6 +138,7 @@ async function main() {
     { host: s.host, user: s.user },
     {
       container: terminalEl,
+      renderer: rendererParam(),
       onConnectionProgress: (text) => setStatus("connecting", text),
       onConnected: () => setStatus("connected", `Connected: ${s.user}@${s.host}`),
       onBanner: (_text, url) => {

@@ -1,10 +1,11 @@
 // The reference terminal's page: the project's xterm.js (same version and options as
-// npm/src/terminal.ts: DOM renderer, cursorBlink, scrollback 5000, fit, Unicode 11 widths) over a WebSocket to
-// webpty's PTY. With ?local=1 it opens no WebSocket: window.webpty.writeLocal then measures
+// npm/src/terminal.ts: DOM renderer, or WebGL with ?renderer=webgl; cursorBlink, scrollback
+// 5000, fit, Unicode 11 widths) over a WebSocket to webpty's PTY. With ?local=1 it opens no WebSocket: window.webpty.writeLocal then measures
 // xterm.js alone writing bytes it fetches.
 import { Terminal } from "@xterm/xterm";
 import { FitAddon } from "@xterm/addon-fit";
 import { Unicode11Addon } from "@xterm/addon-unicode11";
+import { WebglAddon } from "@xterm/addon-webgl";
 import "@xterm/xterm/css/xterm.css";
 
 const term = new Terminal({ cursorBlink: true, scrollback: 5000, allowProposedApi: true });
@@ -14,9 +15,17 @@ term.loadAddon(new Unicode11Addon());
 term.unicode.activeVersion = "11";
 const el = document.getElementById("term");
 term.open(el);
+const params = new URLSearchParams(location.search);
+// ?renderer=webgl draws with @xterm/addon-webgl (even in software), as openTerminal's "webgl".
+if (params.get("renderer") === "webgl") {
+  const webgl = new WebglAddon();
+  webgl.onContextLoss(() => webgl.dispose());
+  term.loadAddon(webgl);
+}
+// Test hook, as npm/src/terminal.ts: the benchmarks' probe watches what the terminal draws.
+globalThis.__tsconnectTerminalHook?.(term);
 fit.fit();
 addEventListener("resize", () => fit.fit());
-const params = new URLSearchParams(location.search);
 
 /**
  * Writes the bytes at url to the terminal in chunks of chunk bytes (all queued at once, as a

@@ -4,6 +4,7 @@
 
 import { createIPN } from "../../../npm/src/index.js";
 import { openTerminal } from "../../../npm/src/terminal.js";
+import { rendererParam } from "../renderer.js";
 import type { IPN } from "../../../npm/types/index.js";
 import type { OpenTerminalOptions, TerminalCallbacks, TerminalSession } from "../../../npm/types/terminal.js";
 import { call, message, type NetworkNode, type SSHLaunch } from "./api.js";
@@ -167,6 +168,7 @@ export class Session {
   /** Where the terminal goes: the child window once term.html has loaded, else inline. */
   async #place(): Promise<OpenTerminalOptions | undefined> {
     const common: TerminalCallbacks = {
+      renderer: rendererParam(),
       onConnectionProgress: (text) => this.#set("connecting", text),
       onConnected: () => {
         this.#checkDone();
