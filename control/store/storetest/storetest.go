@@ -19,6 +19,7 @@ func Run(t *testing.T, open func(*testing.T) store.Store) {
 		{"UserOIDC", userOIDC},
 		{"ChecksAndLogins", checksAndLogins},
 		{"APITokens", apiTokens},
+		{"KeyExpiry", keyExpiry},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			c.fn(t, func(t *testing.T) store.Store {
