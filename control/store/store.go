@@ -307,7 +307,7 @@ type Node struct {
 	KeyExpiry         time.Time
 	KeyExpiryDisabled bool
 	Hostinfo          json.RawMessage // controlws.Hostinfo as JSON; nil when never reported
-	Created  time.Time
-	LastSeen time.Time
-	Deleted  time.Time // zero while live
+	Created           time.Time
+	LastSeen          time.Time
+	Deleted           time.Time // zero while live
 }
