@@ -63,6 +63,8 @@ type Agent struct {
 	hostKeys []ssh.Signer
 	api      *localAPI
 	mapCh    chan struct{} // closed on the next network map (check.go)
+	// expiryTimer re-evaluates the sessions when the soonest peer key expires (keyexpiry.go).
+	expiryTimer *time.Timer
 
 	sshToggle sync.Mutex // serializes SetSSH
 
@@ -155,6 +157,7 @@ func (a *Agent) Start(ctx context.Context) error {
 	a.stopWatch = cancel
 	a.mu.Unlock()
 	go a.watchMapAge(wctx)
+	go a.watchKeyExpiry(wctx)
 	return nil
 }
 
@@ -181,6 +184,9 @@ func (a *Agent) Close() error {
 	srv, api := a.sshSrv, a.api
 	if a.stopWatch != nil {
 		a.stopWatch()
+	}
+	if a.expiryTimer != nil {
+		a.expiryTimer.Stop()
 	}
 	a.mu.Unlock()
 	if srv != nil {

@@ -20,6 +20,8 @@ type Status struct {
 	Self  *controlws.Node         `json:"self,omitempty"`
 	Peers []controlws.Node        `json:"peers"`
 	Users []controlws.UserProfile `json:"users,omitempty"`
+	// KeyWarning warns that this node's key expires soon or has expired (Agent.KeyWarning).
+	KeyWarning string `json:"keyWarning,omitempty"`
 }
 
 // localAPI serves the agent's local commands on a unix socket that only root and the
@@ -68,7 +70,7 @@ type connKey struct{}
 
 // writeStatus answers with the agent's Status.
 func (a *Agent) writeStatus(w http.ResponseWriter) {
-	st := Status{State: string(a.node.State()), SSH: a.SSHEnabled(), Peers: []controlws.Node{}}
+	st := Status{State: string(a.node.State()), SSH: a.SSHEnabled(), Peers: []controlws.Node{}, KeyWarning: a.KeyWarning()}
 	if nm := a.node.NetMap(); nm != nil {
 		self := nm.Self
 		st.Self, st.Peers, st.Users = &self, nm.Peers, nm.Users
