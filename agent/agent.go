@@ -67,6 +67,7 @@ type Agent struct {
 	expiryTimer *time.Timer
 
 	sshToggle sync.Mutex // serializes SetSSH
+	loginMu   sync.Mutex // serializes Login
 
 	// mapSource, if non-nil, replaces the node's map (tests of the SSH decisions); mapAsOf
 	// and now replace the node's map freshness and the clock (mapage.go).

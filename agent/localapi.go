@@ -49,6 +49,7 @@ func listenLocalAPI(path string, a *Agent, logf func(string, ...any)) (*localAPI
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /localapi/v1/status", func(w http.ResponseWriter, r *http.Request) { a.writeStatus(w) })
 	mux.HandleFunc("POST /localapi/v1/dial", a.serveDial)
+	mux.HandleFunc("POST /localapi/v1/login", a.serveLogin)
 	mux.HandleFunc("POST /localapi/v1/prefs", func(w http.ResponseWriter, r *http.Request) {
 		nc, _ := r.Context().Value(connKey{}).(net.Conn)
 		pid := 0

@@ -79,7 +79,8 @@ type Node struct {
 	mapCount atomic.Int64
 	eng      *engine.Engine
 	relay    *derpws.Multi
-	home     int // home DERP region
+	relays   *relaySwitch // what the engine's Bind uses: relay, switched on a key rotation (rotate.go)
+	home     int          // home DERP region
 	state    State
 	once     sync.Once // closes firstMap
 	rOnce    sync.Once // closes relayUp
@@ -113,7 +114,14 @@ func New(opts Options) (*Node, error) {
 }
 
 // NodeKey returns the node's public WireGuard/DERP key.
-func (n *Node) NodeKey() key.Public { return n.id.NodeKey.Public() }
+func (n *Node) NodeKey() key.Public { return n.nodeKey().Public() }
+
+// nodeKey returns the node's private key, which Login may rotate.
+func (n *Node) nodeKey() key.Private {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.id.NodeKey
+}
 
 // Start registers the node if needed, waits for its first network map and its home relay,
 // and returns; the node then keeps following control, reconnecting, until Close.
@@ -249,7 +257,7 @@ func (n *Node) controlLoop(cc *controlws.Client) {
 	defer close(n.done)
 	retry := backoff.Backoff{Min: ReconnectMin, Max: ReconnectMax}
 	for {
-		req := controlws.MapRequest{NodeKey: n.id.NodeKey.Public(), Hostinfo: n.hostinfo()}
+		req := controlws.MapRequest{NodeKey: n.NodeKey(), Hostinfo: n.hostinfo()}
 		maps := n.mapCount.Load()
 		err := cc.WatchMaps(n.ctx, req, func(nm *controlws.NetworkMap) {
 			n.mu.Lock()
@@ -315,11 +323,7 @@ func (n *Node) applyMap(nm *controlws.NetworkMap) {
 	}
 	if n.relay != nil {
 		n.relay.SetMap(nm.DERPMap)
-		regions := make(map[key.Public]int, len(nm.Peers))
-		for _, p := range nm.Peers {
-			regions[p.Key] = p.HomeDERP
-		}
-		n.relay.SetPeerRegions(regions)
+		n.relay.SetPeerRegions(peerRegions(nm))
 	}
 	n.mu.Unlock()
 	if err != nil {
@@ -342,16 +346,12 @@ func (n *Node) ensureEngineLocked(nm *controlws.NetworkMap) error {
 		return errors.New("node: the network map names no DERP relay")
 	}
 	n.home = home
-	n.relay = derpws.NewMulti(n.id.NodeKey, nm.DERPMap, home, &derpws.MultiOptions{
-		Logf: n.logf,
-		OnHomeConnect: func() {
-			n.rOnce.Do(func() { close(n.relayUp) })
-		},
-	})
+	n.relay = n.newRelayLocked(n.id.NodeKey, nm.DERPMap, home)
 	n.relay.Start()
+	n.relays = &relaySwitch{cur: n.relay}
 	eng, err := engine.New(engine.Config{
 		PrivateKey: n.id.NodeKey,
-		Bind:       derpbind.New(n.relay, n.logf),
+		Bind:       derpbind.New(n.relays, n.logf),
 		Logf:       n.logf,
 	})
 	if err != nil {
