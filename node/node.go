@@ -139,6 +139,7 @@ func (n *Node) Start(ctx context.Context) error {
 		}
 		return err
 	}
+	n.settleNextKey(ctx, cc)
 	go n.controlLoop(cc)
 	select {
 	case <-n.firstMap:
@@ -146,6 +147,12 @@ func (n *Node) Start(ctx context.Context) error {
 		return err
 	case <-ctx.Done():
 		return ctx.Err()
+	}
+	if nm := n.NetMap(); nm != nil && nm.Self.KeyExpired(time.Now()) {
+		// No relay admits an expired key: run (for Login) without waiting for one.
+		n.logf("node: this node's key expired at %s: re-authenticate it (tsconnect login)", nm.Self.KeyExpiry.UTC().Format(time.RFC3339))
+		n.setState(StateKeyExpired)
+		return nil
 	}
 	t := time.NewTimer(n.opts.RelayTimeout)
 	defer t.Stop()
@@ -330,6 +337,10 @@ func (n *Node) applyMap(nm *controlws.NetworkMap) {
 		n.logf("node: applying network map: %v", err)
 	}
 	n.once.Do(func() { close(n.firstMap) })
+	if nm.Self.KeyExpired(time.Now()) && n.State() == StateRunning {
+		n.logf("node: this node's key expired at %s: re-authenticate it (tsconnect login)", nm.Self.KeyExpiry.UTC().Format(time.RFC3339))
+		n.setState(StateKeyExpired)
+	}
 	if n.opts.OnNetMap != nil {
 		n.opts.OnNetMap(nm)
 	}

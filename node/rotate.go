@@ -40,6 +40,11 @@ func (n *Node) Login(ctx context.Context, o LoginOptions) error {
 		return errors.New("node: login needs an auth key or a way to show the sign-in URL")
 	}
 	next := key.NewPrivate()
+	// Saved before control hears of it, so a crash in between loses neither key (Start
+	// settles which one control holds: settleNextKey).
+	if err := n.setNextKey(next); err != nil {
+		return err
+	}
 	req := controlws.RegisterRequest{AuthKey: o.AuthKey, NodeKey: next.Public(), Hostinfo: n.hostinfo(), Reauth: true}
 	var err error
 	if o.AuthKey != "" {
@@ -52,12 +57,18 @@ func (n *Node) Login(ctx context.Context, o LoginOptions) error {
 		})
 	}
 	if err != nil {
+		if serr := n.setNextKey(key.Private{}); serr != nil {
+			n.logf("node: %v", serr)
+		}
 		return err
 	}
 	if err := n.useKey(next); err != nil {
 		return fmt.Errorf("node: control has the new node key, but: %w", err)
 	}
 	n.logf("node: re-authenticated; node key rotated to %s", next.Public().ShortString())
+	if n.State() == StateKeyExpired {
+		n.setState(StateRunning)
+	}
 	return nil
 }
 
@@ -65,7 +76,7 @@ func (n *Node) Login(ctx context.Context, o LoginOptions) error {
 func (n *Node) useKey(k key.Private) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	n.id.NodeKey, n.id.Registered = k, true
+	n.id.NodeKey, n.id.Registered, n.id.NextNodeKey = k, true, key.Private{}
 	err := n.id.save(n.opts.StateDir)
 	if n.eng == nil {
 		return err
@@ -133,4 +144,36 @@ func (r *relaySwitch) Recv() (key.Public, []byte, error) {
 		}
 		return src, pkt, err
 	}
+}
+
+// setNextKey records (or, zero, forgets) the key a Login is moving to.
+func (n *Node) setNextKey(k key.Private) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.id.NextNodeKey = k
+	return n.id.save(n.opts.StateDir)
+}
+
+// settleNextKey finishes a Login cut short by a stop: control holds the old key or the
+// new one, so the node registers the new one (a plain rotation, which needs no auth key
+// for a node logged in) and keeps it; if control refuses, the node keeps the old key.
+func (n *Node) settleNextKey(ctx context.Context, cc *controlws.Client) {
+	n.mu.Lock()
+	next := n.id.NextNodeKey
+	n.mu.Unlock()
+	if next.IsZero() || !n.id.Registered {
+		return
+	}
+	_, err := cc.Register(ctx, controlws.RegisterRequest{NodeKey: next.Public(), Hostinfo: n.hostinfo()})
+	if err != nil {
+		n.logf("node: a re-authentication was cut short; keeping the node key from before it: %v", err)
+		if err := n.setNextKey(key.Private{}); err != nil {
+			n.logf("node: %v", err)
+		}
+		return
+	}
+	if err := n.useKey(next); err != nil {
+		n.logf("node: %v", err)
+	}
+	n.logf("node: finished the key rotation a stop cut short: node key %s", next.Public().ShortString())
 }

@@ -1,0 +1,107 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"tsconnect/control"
+	"tsconnect/controlws"
+	"tsconnect/key"
+)
+
+// TestLoginCutShortSettles: a re-authentication saved its next key and stopped, once after
+// control took the new key and once before control heard of it. Either way the node
+// starts again as the same node on the next key, which its peer's map carries.
+func TestLoginCutShortSettles(t *testing.T) {
+	tc := startControl(t)
+	peer := startNode(t, tc, "peer")
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	a := newNode(t, tc, "a", Options{StateDir: dir, AuthKey: tc.authKey(control.AuthKeyOptions{})})
+	if err := a.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	self := a.NetMap().Self
+	a.Close()
+	for _, controlHasIt := range []bool{true, false} {
+		id, err := loadIdentity(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		next := key.NewPrivate()
+		id.NextNodeKey = next
+		if err := id.save(dir); err != nil {
+			t.Fatal(err)
+		}
+		if controlHasIt { // the re-authentication reached control, then the node stopped
+			cc, err := controlws.Dial(ctx, controlws.DialOptions{ServerURL: tc.URL, MachineKey: id.MachineKey})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := cc.Register(ctx, controlws.RegisterRequest{AuthKey: tc.authKey(control.AuthKeyOptions{}), NodeKey: next.Public(), Reauth: true}); err != nil {
+				t.Fatal(err)
+			}
+			cc.Close()
+		}
+		again := newNode(t, tc, "a", Options{StateDir: dir})
+		if err := again.Start(ctx); err != nil {
+			t.Fatalf("control has the new key %v: start: %v", controlHasIt, err)
+		}
+		if got := again.NetMap().Self; got.ID != self.ID || got.Key != next.Public() || again.NodeKey() != next.Public() {
+			t.Errorf("control has the new key %v: started as node %d key %s, want node %d key %s", controlHasIt, got.ID, got.Key.ShortString(), self.ID, next.Public().ShortString())
+		}
+		peer.waitMap(t, "a's new key", func(nm *controlws.NetworkMap) bool {
+			p, ok := nm.PeerByName(self.Name)
+			return ok && p.Key == next.Public()
+		})
+		again.Close()
+		b, _ := os.ReadFile(filepath.Join(dir, identityFile))
+		var saved identity
+		if json.Unmarshal(b, &saved) != nil || !saved.NextNodeKey.IsZero() || saved.NodeKey != next {
+			t.Errorf("saved identity after settling: next key set %v, node key %s", !saved.NextNodeKey.IsZero(), saved.NodeKey.Public().ShortString())
+		}
+	}
+}
+
+// TestStartWithExpiredKey: a node whose key expired starts anyway (no relay admits it, so
+// it does not wait for one) in state key-expired, with no peers; Login with an auth key of
+// its owner brings it back to running, and its peer sees it again.
+func TestStartWithExpiredKey(t *testing.T) {
+	tc := startControl(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := tc.Control.SetNodeKeyExpiry(ctx, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	a := newNode(t, tc, "a", Options{StateDir: dir, AuthKey: tc.authKey(control.AuthKeyOptions{})})
+	if err := a.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	exp := a.NetMap().Self.KeyExpiry
+	a.Close()
+	if err := tc.Control.SetNodeKeyExpiry(ctx, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	peer := startNode(t, tc, "peer")
+	time.Sleep(time.Until(exp))
+	again := newNode(t, tc, "a", Options{StateDir: dir})
+	if err := again.Start(ctx); err != nil {
+		t.Fatalf("start with an expired key: %v", err)
+	}
+	if st := again.State(); st != StateKeyExpired || len(again.NetMap().Peers) != 0 {
+		t.Fatalf("state %s with %d peers; want %s and none", st, len(again.NetMap().Peers), StateKeyExpired)
+	}
+	if err := again.Login(ctx, LoginOptions{OnLoginURL: func(string) {}, AuthKey: tc.authKey(control.AuthKeyOptions{})}); err != nil {
+		t.Fatal(err)
+	}
+	if st := again.State(); st != StateRunning {
+		t.Errorf("state %s after Login, want %s", st, StateRunning)
+	}
+	peer.waitMap(t, "a back", hasPeer("a"))
+}
