@@ -31,7 +31,7 @@ func TestNodeKeyExpiry(t *testing.T) {
 	if d := time.Until(bn.KeyExpiry); d < 3*time.Second || d > 6*time.Second {
 		t.Fatalf("b's key expires in %v, want about 5 s", d)
 	}
-	wa := a.watch(t)
+	wa, wb := a.watch(t), b.watch(t)
 	nm := wa.waitFor(t, "b in a's map", func(nm *controlws.NetworkMap) bool { return hasPeer(nm, bn.ID) })
 	if p, _ := peer(nm, bn.ID); !p.KeyExpiry.Equal(bn.KeyExpiry) {
 		t.Errorf("b's keyExpiry in a's map is %v, want %v", p.KeyExpiry, bn.KeyExpiry)
@@ -47,6 +47,10 @@ func TestNodeKeyExpiry(t *testing.T) {
 	}
 	wa2 := a2.watch(t)
 	wa2.waitFor(t, "b gone from a's map when b's key expired", func(nm *controlws.NetworkMap) bool { return !hasPeer(nm, bn.ID) })
+	// b's own stream stays (so it can learn why and re-authenticate) but shows no peer.
+	wb.waitFor(t, "b's own map with its key expired and no peers", func(nm *controlws.NetworkMap) bool {
+		return nm.Self.KeyExpired(time.Now()) && len(nm.Peers) == 0
+	})
 	if err := e.s.verifyDERPClient(ctx, b.nk.Public()); err == nil {
 		t.Error("the relay admits b's expired key")
 	}
