@@ -41,18 +41,7 @@ func TestExpiredPeerRefusedWithoutControl(t *testing.T) {
 	if err != nil {
 		t.Fatalf("a login before the expiry: %v", err)
 	}
-	s, err := cl.NewSession()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stdout, stderr syncBuffer
-	s.Stdout, s.Stderr = &stdout, &stderr
-	if err := s.Start("sleep 300 & echo $!; wait"); err != nil {
-		t.Fatal(err)
-	}
-	pid := waitPID(t, &stdout)
-	done := make(chan error, 1)
-	go func() { done <- s.Wait() }()
+	stderr, pid, done := liveSession(t, cl)
 
 	tn.cs.Stop()
 	if time.Now().After(exp) {

@@ -2,13 +2,11 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"net/http"
 	"os"
 
 	"tsconnect/agent"
@@ -39,22 +37,11 @@ reads the key from a file, else $` + authKeyEnv + ` holds it.`,
 			if err != nil {
 				return err
 			}
-			body, _ := json.Marshal(agent.LoginRequest{AuthKey: k})
-			req, err := http.NewRequestWithContext(ctx, "POST", "http://agent/localapi/v1/login", bytes.NewReader(body))
-			if err != nil {
-				return err
-			}
-			req.Header.Set("Content-Type", "application/json")
-			resp, err := localAPIClient().Do(req)
+			resp, err := localAPIPost(ctx, "/localapi/v1/login", agent.LoginRequest{AuthKey: k})
 			if err != nil {
 				return err
 			}
 			defer resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				var e struct{ Error string }
-				json.NewDecoder(resp.Body).Decode(&e)
-				return fmt.Errorf("agent: %s: %s", resp.Status, safetext.Bounded(e.Error, 1024))
-			}
 			sc := bufio.NewScanner(resp.Body)
 			for sc.Scan() {
 				var ev agent.LoginEvent
