@@ -35,6 +35,10 @@ func marshalHostinfo(hi controlws.Hostinfo) json.RawMessage {
 //   - A machine whose node is live and logged in needs no auth key: the same node key is an
 //     idempotent re-register, a new node key is a rotation; the node (ID, name, addresses)
 //     stays and no key is consumed.
+//   - A logged-in node asking to re-authenticate (req.Reauth, tsconnect login), or whose key
+//     expired, needs the auth key or sign-in of its owner (sameOwner) and gets a new key
+//     lifetime; it stays the same node (ID, name, addresses, owner, tags). Without one, an
+//     expired node is refused (CodeNodeKeyExpired).
 //   - Otherwise the auth key is checked (CodeInvalidKey, CodeExpiredKey, CodeUsedKey,
 //     CodeRevokedKey; nothing is registered) and consumed in the same transaction that
 //     creates the node, or logs a logged-out node back in (keeping its name and addresses).
