@@ -22,9 +22,6 @@ const (
 	MaxNodeKeyExpiry = 10 * 365 * 24 * time.Hour
 )
 
-// settingKeyExpiry is the network's node-key lifetime in nanoseconds; unset means DefaultNodeKeyExpiry.
-const settingKeyExpiry = "node_key_expiry"
-
 // keyExpiredAt reports whether n's key has expired at now (never when expiry is disabled).
 func keyExpiredAt(n store.Node, now time.Time) bool {
 	return !n.KeyExpiryDisabled && !n.KeyExpiry.IsZero() && !now.Before(n.KeyExpiry)
