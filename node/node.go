@@ -80,6 +80,7 @@ type Node struct {
 	eng      *engine.Engine
 	relay    *derpws.Multi
 	relays   *relaySwitch // what the engine's Bind uses: relay, switched on a key rotation (rotate.go)
+	parked   bool         // relay is an idle client while the node's key is expired (rotate.go)
 	home     int          // home DERP region
 	state    State
 	once     sync.Once // closes firstMap
@@ -331,6 +332,7 @@ func (n *Node) applyMap(nm *controlws.NetworkMap) {
 	if n.relay != nil {
 		n.relay.SetMap(nm.DERPMap)
 		n.relay.SetPeerRegions(peerRegions(nm))
+		n.parkRelayLocked(nm.Self.KeyExpired(time.Now()))
 	}
 	n.mu.Unlock()
 	if err != nil {

@@ -88,9 +88,29 @@ func (n *Node) useKey(k key.Private) error {
 	n.relay = n.newRelayLocked(k, n.nm.DERPMap, n.home) // the engine exists: so does a map
 	n.relay.SetPeerRegions(peerRegions(n.nm))
 	n.relay.Start()
+	n.parked = false
 	n.relays.swap(n.relay)
-	old.Close()
+	go old.Close() // waits for its goroutines: not under n.mu
 	return err
+}
+
+// parkRelayLocked, while the node's key is expired (no relay admits it, and it has no
+// peers), swaps the relay client for one that is never started, so the node does not
+// redial the relay every second until it re-authenticates; once the key is good again (an
+// admin disabled its expiry) the client starts. Callers hold n.mu.
+func (n *Node) parkRelayLocked(expired bool) {
+	switch {
+	case expired && !n.parked:
+		old := n.relay
+		n.relay = n.newRelayLocked(n.id.NodeKey, n.nm.DERPMap, n.home)
+		n.relays.swap(n.relay)
+		n.parked = true
+		go old.Close() // waits for its goroutines: not under n.mu
+		n.logf("node: relay connection closed while this node's key is expired")
+	case !expired && n.parked:
+		n.parked = false
+		n.relay.Start()
+	}
 }
 
 // newRelayLocked makes (not starts) the relay client for node key k. Callers hold n.mu.

@@ -71,7 +71,7 @@ func TestLoginCutShortSettles(t *testing.T) {
 }
 
 // TestStartWithExpiredKey: a node whose key expired starts anyway (no relay admits it, so
-// it does not wait for one) in state key-expired, with no peers; Login with an auth key of
+// it does not wait for one, nor keep dialling one) in state key-expired, with no peers; Login with an auth key of
 // its owner brings it back to running, and its peer sees it again.
 func TestStartWithExpiredKey(t *testing.T) {
 	tc := startControl(t)
@@ -98,6 +98,13 @@ func TestStartWithExpiredKey(t *testing.T) {
 	}
 	if st := again.State(); st != StateKeyExpired || len(again.NetMap().Peers) != 0 {
 		t.Fatalf("state %s with %d peers; want %s and none", st, len(again.NetMap().Peers), StateKeyExpired)
+	}
+	// No relay admits the expired key: the node does not keep redialling one.
+	again.mu.Lock()
+	regions := again.relay.Regions()
+	again.mu.Unlock()
+	if len(regions) != 0 {
+		t.Errorf("with its key expired the node keeps relay connections to regions %v", regions)
 	}
 	if err := again.Login(ctx, LoginOptions{OnLoginURL: func(string) {}, AuthKey: tc.authKey(control.AuthKeyOptions{})}); err != nil {
 		t.Fatal(err)
