@@ -339,9 +339,12 @@ func (n *Node) applyMap(nm *controlws.NetworkMap) {
 		n.logf("node: applying network map: %v", err)
 	}
 	n.once.Do(func() { close(n.firstMap) })
-	if nm.Self.KeyExpired(time.Now()) && n.State() == StateRunning {
+	switch expired := nm.Self.KeyExpired(time.Now()); {
+	case expired && n.State() == StateRunning:
 		n.logf("node: this node's key expired at %s: re-authenticate it (tsconnect login)", nm.Self.KeyExpiry.UTC().Format(time.RFC3339))
 		n.setState(StateKeyExpired)
+	case !expired && n.State() == StateKeyExpired: // an admin disabled its expiry
+		n.setState(StateRunning)
 	}
 	if n.opts.OnNetMap != nil {
 		n.opts.OnNetMap(nm)

@@ -12,6 +12,7 @@ import (
 
 	"tsconnect/control"
 	"tsconnect/controlws"
+	"tsconnect/internal/eventually"
 	"tsconnect/key"
 )
 
@@ -112,5 +113,30 @@ func TestStartWithExpiredKey(t *testing.T) {
 	if st := again.State(); st != StateRunning {
 		t.Errorf("state %s after Login, want %s", st, StateRunning)
 	}
+	peer.waitMap(t, "a back", hasPeer("a"))
+	eventually.True(t, "a's relay up under its new key", again.HomeUp)
+}
+
+// TestExpiryDisabledWhileExpired: an admin disables the expiry of a running node whose key
+// expired: it is running again, with its relay connection back, and its peer sees it.
+func TestExpiryDisabledWhileExpired(t *testing.T) {
+	tc := startControl(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := tc.Control.SetNodeKeyExpiry(ctx, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	a := startNode(t, tc, "a")
+	if err := tc.Control.SetNodeKeyExpiry(ctx, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	peer := startNode(t, tc, "peer")
+	peer.waitMap(t, "a", hasPeer("a"))
+	eventually.True(t, "a's key to expire", func() bool { return a.State() == StateKeyExpired && !a.HomeUp() })
+	peer.waitMap(t, "a gone", func(nm *controlws.NetworkMap) bool { return !hasPeer("a")(nm) })
+	if _, err := tc.Control.SetNodeKeyExpiryDisabled(ctx, a.NetMap().Self.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	eventually.True(t, "a running with its relay up", func() bool { return a.State() == StateRunning && a.HomeUp() })
 	peer.waitMap(t, "a back", hasPeer("a"))
 }
