@@ -8,7 +8,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { launch } from "./demo.js";
-import { startConsoleNet, consoleLogin, machineRow, alice, bob, watchPage } from "./console-harness.mjs";
+import { startConsoleNet, consoleLogin, machineRow, alice, bob, watchedPage } from "./console-harness.mjs";
 
 let net;
 let browser;
@@ -27,10 +27,7 @@ after(async () => {
 });
 
 async function newPage(t) {
-  const context = await browser.newContext({ viewport: { width: 1200, height: 800 } });
-  t.after(() => context.close());
-  context.on("page", watchPage(problems));
-  return context.newPage();
+  return (await watchedPage(browser, problems, t)).page;
 }
 
 /** The text of a row's key-expiry line once it matches re. */
