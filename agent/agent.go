@@ -63,8 +63,11 @@ type Agent struct {
 	hostKeys []ssh.Signer
 	api      *localAPI
 	mapCh    chan struct{} // closed on the next network map (check.go)
+	// expiryTimer re-evaluates the sessions when the soonest peer key expires (keyexpiry.go).
+	expiryTimer *time.Timer
 
 	sshToggle sync.Mutex // serializes SetSSH
+	loginMu   sync.Mutex // serializes Login
 
 	// mapSource, if non-nil, replaces the node's map (tests of the SSH decisions); mapAsOf
 	// and now replace the node's map freshness and the clock (mapage.go).
@@ -155,6 +158,7 @@ func (a *Agent) Start(ctx context.Context) error {
 	a.stopWatch = cancel
 	a.mu.Unlock()
 	go a.watchMapAge(wctx)
+	go a.watchKeyExpiry(wctx)
 	return nil
 }
 
@@ -181,6 +185,9 @@ func (a *Agent) Close() error {
 	srv, api := a.sshSrv, a.api
 	if a.stopWatch != nil {
 		a.stopWatch()
+	}
+	if a.expiryTimer != nil {
+		a.expiryTimer.Stop()
 	}
 	a.mu.Unlock()
 	if srv != nil {

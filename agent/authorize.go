@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os/user"
 	"strconv"
+	"time"
 
 	"tsconnect/controlws"
 	"tsconnect/policy/rules"
@@ -29,7 +30,7 @@ func (a *Agent) authorize(ctx context.Context, sreq sshd.AuthRequest) (*sshd.Log
 	if err := a.checkMapAge(); err != nil {
 		return nil, err
 	}
-	v, peer, err := verdict(nm, remote.Addr(), req)
+	v, peer, err := verdict(nm, remote.Addr(), req, a.clock())
 	if err != nil {
 		return nil, err
 	}
@@ -53,11 +54,15 @@ func acceptLogin(v rules.Verdict, src string) *sshd.Login {
 	return l
 }
 
-// verdict evaluates a login from src as req against nm's SSH rules.
-func verdict(nm *controlws.NetworkMap, src netip.Addr, req string) (rules.Verdict, controlws.Node, error) {
+// verdict evaluates a login from src as req against nm's SSH rules at now: a peer whose
+// key expired (by this machine's clock) is refused whatever the rules say.
+func verdict(nm *controlws.NetworkMap, src netip.Addr, req string, now time.Time) (rules.Verdict, controlws.Node, error) {
 	peer, ok := nm.PeerByAddr(src)
 	if !ok {
 		return rules.Verdict{}, peer, fmt.Errorf("tsconnect: %s is not a node of this network (or may not reach this node)", src)
+	}
+	if err := expiredPeer(peer, now); err != nil {
+		return rules.Verdict{}, peer, err
 	}
 	nr := &rules.NodeRules{SSH: nm.SSHRules}
 	return nr.SSHVerdict(src, req, localAccount), peer, nil
@@ -93,8 +98,17 @@ func describePeer(nm *controlws.NetworkMap, p controlws.Node) string {
 // if its source is still a peer whose login still maps to the same local user with accept
 // or check; the others get "Access revoked." and are cut (their whole process session).
 // (Requested and local user are always the same name under the policy's user maps.)
+//
+// The sessions are re-evaluated so again when the soonest peer key of the map expires.
 func (a *Agent) onNetMap(nm *controlws.NetworkMap) {
 	a.notifyMap() // held check-mode logins re-evaluate too
+	a.revokeSessions(nm)
+	a.armPeerExpiry(nm)
+}
+
+// revokeSessions cuts the live SSH sessions that nm no longer allows now.
+func (a *Agent) revokeSessions(nm *controlws.NetworkMap) {
+	now := a.clock()
 	a.mu.Lock()
 	srv := a.sshSrv
 	a.mu.Unlock()
@@ -102,7 +116,7 @@ func (a *Agent) onNetMap(nm *controlws.NetworkMap) {
 		return
 	}
 	srv.Revoke(func(remote netip.AddrPort, l *sshd.Login) bool {
-		v, _, err := verdict(nm, remote.Addr(), l.LocalUser)
+		v, _, err := verdict(nm, remote.Addr(), l.LocalUser, now)
 		keep := err == nil && (v.Action == rules.Accept || v.Action == rules.Check) && v.LocalUser == l.LocalUser
 		if !keep {
 			reason := v.Reason

@@ -53,7 +53,7 @@ func (a *Agent) verdictFor(remote netip.AddrPort, req string) (rules.Verdict, co
 	if nm == nil {
 		return rules.Verdict{}, controlws.Node{}, errors.New("this node has no network map")
 	}
-	return verdict(nm, remote.Addr(), req)
+	return verdict(nm, remote.Addr(), req, a.clock())
 }
 
 // mapChanged returns a channel closed when the next network map arrives.

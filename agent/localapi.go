@@ -20,6 +20,8 @@ type Status struct {
 	Self  *controlws.Node         `json:"self,omitempty"`
 	Peers []controlws.Node        `json:"peers"`
 	Users []controlws.UserProfile `json:"users,omitempty"`
+	// KeyWarning warns that this node's key expires soon or has expired (Agent.KeyWarning).
+	KeyWarning string `json:"keyWarning,omitempty"`
 }
 
 // localAPI serves the agent's local commands on a unix socket that only root and the
@@ -47,6 +49,7 @@ func listenLocalAPI(path string, a *Agent, logf func(string, ...any)) (*localAPI
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /localapi/v1/status", func(w http.ResponseWriter, r *http.Request) { a.writeStatus(w) })
 	mux.HandleFunc("POST /localapi/v1/dial", a.serveDial)
+	mux.HandleFunc("POST /localapi/v1/login", a.serveLogin)
 	mux.HandleFunc("POST /localapi/v1/prefs", func(w http.ResponseWriter, r *http.Request) {
 		nc, _ := r.Context().Value(connKey{}).(net.Conn)
 		pid := 0
@@ -68,7 +71,7 @@ type connKey struct{}
 
 // writeStatus answers with the agent's Status.
 func (a *Agent) writeStatus(w http.ResponseWriter) {
-	st := Status{State: string(a.node.State()), SSH: a.SSHEnabled(), Peers: []controlws.Node{}}
+	st := Status{State: string(a.node.State()), SSH: a.SSHEnabled(), Peers: []controlws.Node{}, KeyWarning: a.KeyWarning()}
 	if nm := a.node.NetMap(); nm != nil {
 		self := nm.Self
 		st.Self, st.Peers, st.Users = &self, nm.Peers, nm.Users

@@ -22,10 +22,6 @@ const (
 // mapAge returns how old the map is (0 while the map stream with control is up); ok is
 // false before the first map.
 func (a *Agent) mapAge() (time.Duration, bool) {
-	now := time.Now
-	if a.now != nil {
-		now = a.now
-	}
 	var asOf time.Time
 	var ok bool
 	if a.mapAsOf != nil {
@@ -36,7 +32,7 @@ func (a *Agent) mapAge() (time.Duration, bool) {
 	if !ok {
 		return 0, false
 	}
-	return max(now().Sub(asOf), 0), true
+	return max(a.clock().Sub(asOf), 0), true
 }
 
 // checkMapAge refuses new logins when Config.MaxMapAge is set and the map is older.

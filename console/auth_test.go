@@ -161,6 +161,8 @@ func TestRoles(t *testing.T) {
 		{"GET", "/api/v1/policy"}, {"PUT", "/api/v1/policy"}, {"POST", "/api/v1/policy/validate"},
 		{"GET", "/api/v1/audit"}, {"DELETE", "/api/v1/nodes/" + id},
 		{"PUT", "/api/v1/nodes/" + id + "/tags"}, {"POST", "/api/v1/nodes/" + id + "/expire"},
+		{"PUT", "/api/v1/nodes/" + id + "/key-expiry"}, {"GET", "/api/v1/settings/node-key-expiry"},
+		{"PUT", "/api/v1/settings/node-key-expiry"},
 	} {
 		if got := m.do(r.method, r.path, map[string]any{}); got.status != 403 || got.str("code") != "forbidden" || !strings.Contains(got.str("error"), "bo@example.com") {
 			t.Errorf("member %s %s: %d %s, want 403 forbidden", r.method, r.path, got.status, got.raw)

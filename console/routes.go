@@ -52,6 +52,9 @@ func (c *Console) routes() []route {
 		{"DELETE", "/nodes/{id}", admin(control.ScopeNodes), c.deleteNode},
 		{"PUT", "/nodes/{id}/tags", admin(control.ScopeNodes), c.setTags},
 		{"POST", "/nodes/{id}/expire", admin(control.ScopeNodes), c.expireNode},
+		{"PUT", "/nodes/{id}/key-expiry", admin(control.ScopeNodes), c.setNodeKeyExpiry},
+		{"GET", "/settings/node-key-expiry", adminRead, c.nodeKeyExpiry},
+		{"PUT", "/settings/node-key-expiry", admin(control.ScopeNodes), c.setNetworkKeyExpiry},
 
 		{"GET", "/policy", adminRead, c.getPolicy},
 		{"PUT", "/policy", admin(control.ScopePolicy), c.putPolicy},

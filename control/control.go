@@ -107,6 +107,7 @@ type Server struct {
 	derpJSON  []byte        // derpMap encoded, as every full map holds it
 	flows     flows         // pending SSH checks and interactive logins (check.go, login.go); its own lock
 	updates   updateLimits  // host-info update rate per node (updaterate.go); its own lock
+	keyTimer  keyTimer      // wakes control when the soonest node key expires (keyexpiry.go); its own lock
 
 	changes changeHub     // WatchChanges' watchers
 	remote  remoteChanges // other replicas' changes not applied yet (replicas.go)
@@ -122,7 +123,9 @@ type Server struct {
 // liveNode is the cached form of a live node.
 type liveNode struct {
 	n         controlws.Node // Online and LastSeen filled when read
-	loggedOut bool
+	loggedOut bool           // in no map: logged out, or its key expired
+	// keyExpired: the node is logged in but its key expired (it must re-authenticate).
+	keyExpired bool
 	// js is n as peers get it (Online filled), encoded once; cleared when Online changes.
 	js atomic.Pointer[[]byte]
 	// prevPeers, when set, are the peers the node saw before a change of how the policy
@@ -193,7 +196,9 @@ func New(cfg Config) (*Server, error) {
 		s.now = time.Now
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.keyTimer.fire = s.expireDueKeys
 	if err := s.init(); err != nil {
+		s.keyTimer.stop()
 		st.Close()
 		return nil, err
 	}
@@ -232,8 +237,10 @@ func (s *Server) init() error {
 		if s.derpKey, err = loadOrCreateKey(tx, settingDERPKey); err != nil {
 			return err
 		}
-		s.ula, err = loadOrCreateULA(tx)
-		return err
+		if s.ula, err = loadOrCreateULA(tx); err != nil {
+			return err
+		}
+		return backfillKeyExpiry(tx, s.now().UTC())
 	})
 	if err != nil {
 		return fmt.Errorf("control: settings: %w", err)
@@ -298,6 +305,7 @@ func (s *Server) Close() error {
 		s.logf("control: recording the stop: %v", err)
 	}
 	s.cancel()
+	s.keyTimer.stop()
 	for _, nc := range conns {
 		nc.close()
 	}

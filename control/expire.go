@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"tsconnect/control/store"
 	"tsconnect/controlws"
@@ -16,6 +17,16 @@ type NodeState struct {
 	LoggedOut bool
 	// Expired nodes had their key expired by an admin (they are also LoggedOut).
 	Expired bool
+	// KeyExpired nodes are logged in but their key passed Node.KeyExpiry: they are in no
+	// map until they re-authenticate. KeyExpiryDisabled: an admin made the key never expire
+	// (Node.KeyExpiry is then zero).
+	KeyExpired, KeyExpiryDisabled bool
+}
+
+// nodeState is n's NodeState at now, Online not set.
+func nodeState(n store.Node, now time.Time) NodeState {
+	return NodeState{Node: toNode(n), LoggedOut: n.LoggedOut, Expired: n.LoggedOut && !n.Expired.IsZero(),
+		KeyExpired: !n.LoggedOut && keyExpiredAt(n, now), KeyExpiryDisabled: n.KeyExpiryDisabled}
 }
 
 // NodeStates returns every live node by ID with Online, LastSeen and its logged-out and
@@ -31,10 +42,11 @@ func (s *Server) NodeStates(ctx context.Context) ([]NodeState, error) {
 		return nil, fmt.Errorf("control: list nodes: %w", err)
 	}
 	out := make([]NodeState, len(sn))
+	now := s.now()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	for i, n := range sn {
-		out[i] = NodeState{Node: toNode(n), LoggedOut: n.LoggedOut, Expired: n.LoggedOut && !n.Expired.IsZero()}
+		out[i] = nodeState(n, now)
 		out[i].Node.Online = s.onlineLocked(n.ID)
 	}
 	return out, nil
@@ -54,7 +66,7 @@ func (s *Server) NodeState(ctx context.Context, id int64) (NodeState, error) {
 	if err != nil {
 		return NodeState{}, fmt.Errorf("control: node %d: %w", id, err)
 	}
-	st := NodeState{Node: toNode(n), LoggedOut: n.LoggedOut, Expired: n.LoggedOut && !n.Expired.IsZero()}
+	st := nodeState(n, s.now())
 	s.mu.RLock()
 	st.Node.Online = s.onlineLocked(n.ID)
 	s.mu.RUnlock()

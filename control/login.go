@@ -57,7 +57,7 @@ func (nc *nodeConn) registerInteractive(env *controlws.Envelope, req *controlws.
 	if err != nil {
 		return "", nil, err
 	}
-	if live { // nothing to log in: the usual idempotent re-register or key rotation
+	if live && !req.Reauth { // nothing to log in: the usual idempotent re-register or key rotation
 		r, err := s.register(s.ctx, nc.machine, req)
 		if err != nil {
 			return "", nil, err
@@ -96,7 +96,7 @@ func (nc *nodeConn) registerInteractive(env *controlws.Envelope, req *controlws.
 	return "", nil, nil
 }
 
-// machineLoggedIn reports whether nc's machine has a live, logged-in node.
+// machineLoggedIn reports whether nc's machine has a live, logged-in node whose key has not expired.
 func (s *Server) machineLoggedIn(ctx context.Context, nc *nodeConn) (bool, error) {
 	var live bool
 	err := s.st.Read(ctx, func(tx store.Tx) error {
@@ -104,7 +104,7 @@ func (s *Server) machineLoggedIn(ctx context.Context, nc *nodeConn) (bool, error
 		if errors.Is(err, store.ErrNotFound) {
 			return nil
 		}
-		live = err == nil && n.Deleted.IsZero() && !n.LoggedOut
+		live = err == nil && n.Deleted.IsZero() && !n.LoggedOut && !keyExpiredAt(n, s.now())
 		return err
 	})
 	return live, err

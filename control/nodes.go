@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"time"
 
 	"tsconnect/control/store"
 	"tsconnect/controlws"
@@ -40,16 +41,32 @@ func toNode(n store.Node) controlws.Node {
 		Ephemeral:   n.Ephemeral,
 		LastSeen:    n.LastSeen,
 		Created:     n.Created,
+		KeyExpiry:   wireKeyExpiry(n),
 	}
 }
 
-// cacheNode records a live node in the caches. Callers hold s.mu or run before serving.
+// wireKeyExpiry is n's key expiry as maps carry it: zero when expiry is disabled.
+func wireKeyExpiry(n store.Node) time.Time {
+	if n.KeyExpiryDisabled {
+		return time.Time{}
+	}
+	return n.KeyExpiry
+}
+
+// cacheNode records a live node in the caches. A node whose key expired is cached as
+// logged out (in no map), and one whose key will expire is scheduled on the key timer.
+// Callers hold s.mu or run before serving.
 func (s *Server) cacheNode(n store.Node) {
 	if old, ok := s.nodes[n.ID]; ok {
 		delete(s.byKey, old.n.Key)
 		delete(s.names, old.n.Name)
 	}
-	ln := &liveNode{n: toNode(n), loggedOut: n.LoggedOut}
+	now := s.now()
+	expired := keyExpiredAt(n, now)
+	if !n.LoggedOut && !expired && !n.KeyExpiryDisabled && !n.KeyExpiry.IsZero() {
+		s.keyTimer.schedule(n.ID, n.KeyExpiry, now)
+	}
+	ln := &liveNode{n: toNode(n), loggedOut: n.LoggedOut || expired, keyExpired: expired && !n.LoggedOut}
 	if old, ok := s.nodes[n.ID]; !ok || !samePolicyView(old, ln) {
 		var views []policy.Node
 		if ok && !old.loggedOut {
@@ -198,7 +215,9 @@ func (s *Server) verifyDERPClient(_ context.Context, k key.Public) error {
 	if !ok {
 		return fmt.Errorf("node key %s is not registered", k.ShortString())
 	}
-	if s.nodes[id].loggedOut {
+	if ln := s.nodes[id]; ln.keyExpired {
+		return fmt.Errorf("node key %s has expired", k.ShortString())
+	} else if ln.loggedOut {
 		return fmt.Errorf("node key %s is logged out", k.ShortString())
 	}
 	return nil

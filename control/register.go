@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
+	"time"
 
 	"tsconnect/control/store"
 	"tsconnect/controlws"
@@ -33,6 +35,10 @@ func marshalHostinfo(hi controlws.Hostinfo) json.RawMessage {
 //   - A machine whose node is live and logged in needs no auth key: the same node key is an
 //     idempotent re-register, a new node key is a rotation; the node (ID, name, addresses)
 //     stays and no key is consumed.
+//   - A logged-in node asking to re-authenticate (req.Reauth, tsconnect login), or whose key
+//     expired, needs the auth key or sign-in of its owner (sameOwner) and gets a new key
+//     lifetime; it stays the same node (ID, name, addresses, owner, tags). Without one, an
+//     expired node is refused (CodeNodeKeyExpired).
 //   - Otherwise the auth key is checked (CodeInvalidKey, CodeExpiredKey, CodeUsedKey,
 //     CodeRevokedKey; nothing is registered) and consumed in the same transaction that
 //     creates the node, or logs a logged-out node back in (keeping its name and addresses).
@@ -79,7 +85,10 @@ func (s *Server) registerAs(ctx context.Context, machine key.Public, req *contro
 		}
 		found := err == nil
 		live := found && cur.Deleted.IsZero()
-		if live && !cur.LoggedOut {
+		// A logged-in node re-authenticates when asked to (tsconnect login) or when its key
+		// expired; otherwise it needs no auth key.
+		reauth := live && !cur.LoggedOut && (req.Reauth || keyExpiredAt(cur, now))
+		if live && !cur.LoggedOut && !reauth {
 			n = cur
 			if cur.NodeKey != req.NodeKey {
 				n.NodeKey, changed = req.NodeKey, true
@@ -100,6 +109,10 @@ func (s *Server) registerAs(ctx context.Context, machine key.Public, req *contro
 			}
 		} else if req.AuthKey == "" {
 			switch {
+			case reauth && keyExpiredAt(cur, now):
+				return errf(controlws.CodeNodeKeyExpired, "this node's key expired at %s: re-authenticate it (tsconnect login)", cur.KeyExpiry.Format(time.RFC3339))
+			case reauth:
+				return errf(controlws.CodeInvalidKey, "re-authenticating needs an auth key or an interactive sign-in")
 			case found && !live:
 				return errf(controlws.CodeNodeDeleted, "this machine's node was deleted; register with a new auth key")
 			case live:
@@ -121,6 +134,21 @@ func (s *Server) registerAs(ctx context.Context, machine key.Public, req *contro
 			}
 		}
 		changed = true
+		life, err := loadKeyExpiry(tx)
+		if err != nil {
+			return err
+		}
+		if reauth { // same node, same owner: a new key lifetime (and maybe a new key)
+			if err := sameOwner(tx, cur, k, grant); err != nil {
+				return err
+			}
+			n = cur
+			n.NodeKey, n.LastSeen, n.KeyExpiry = req.NodeKey, now, now.Add(life)
+			if hi != nil {
+				n.Hostinfo = hi
+			}
+			return tx.UpdateNode(&n)
+		}
 		if live { // logged out: log back in, keep name and addresses
 			n = cur
 			n.LoggedOut = false
@@ -135,7 +163,7 @@ func (s *Server) registerAs(ctx context.Context, machine key.Public, req *contro
 			}
 			n = store.Node{Name: name, MachineKey: machine, IPv4: v4, IPv6: v6, Created: now}
 		}
-		n.NodeKey, n.LastSeen = req.NodeKey, now
+		n.NodeKey, n.LastSeen, n.KeyExpiry = req.NodeKey, now, now.Add(life)
 		n.UserID, n.Tags, n.Ephemeral = k.UserID, k.Tags, k.Ephemeral
 		if len(k.Tags) > 0 {
 			n.UserID = 0 // tagged nodes belong to no user
@@ -189,4 +217,30 @@ func (s *Server) addrTaken(a netip.Addr) bool {
 	defer s.mu.RUnlock()
 	_, ok := s.addrs[a]
 	return ok
+}
+
+// sameOwner checks that the auth key k (or the interactive sign-in grant) may
+// re-authenticate node n: it belongs to n's owner, or, for a tagged node, it is a tagged
+// key with n's tags or the sign-in of an admin. Re-authenticating never changes the owner.
+func sameOwner(tx store.Tx, n store.Node, k store.AuthKey, grant *loginGrant) error {
+	if grant != nil {
+		if n.UserID == grant.userID && n.UserID != 0 {
+			return nil
+		}
+		u, err := tx.UserByID(grant.userID)
+		if err != nil {
+			return err
+		}
+		if n.UserID == 0 && u.Role == store.RoleAdmin {
+			return nil
+		}
+		return errf(controlws.CodeInvalidKey, "%s may not re-authenticate node %s: it belongs to someone else", u.Email, n.Name)
+	}
+	if n.UserID != 0 && k.UserID == n.UserID && len(k.Tags) == 0 {
+		return nil
+	}
+	if n.UserID == 0 && len(k.Tags) > 0 && slices.Equal(slices.Sorted(slices.Values(k.Tags)), slices.Sorted(slices.Values(n.Tags))) {
+		return nil
+	}
+	return errf(controlws.CodeInvalidKey, "auth key %s may not re-authenticate node %s: it registers nodes of another owner or other tags", k.Prefix, n.Name)
 }

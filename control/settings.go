@@ -17,6 +17,7 @@ const (
 	settingDERPKey    = "derp_private_key"   // embedded relay's key, hex
 	settingULA        = "ula_prefix"         // the network's IPv6 /48
 	settingIPv4Cursor = "ipv4_cursor"        // offset of the last IPv4 address handed out
+	settingKeyExpiry  = "node_key_expiry"    // node-key lifetime in nanoseconds; unset: DefaultNodeKeyExpiry (keyexpiry.go)
 )
 
 // loadOrCreateKey returns the private key stored under name, generating it the first time.

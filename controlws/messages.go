@@ -48,6 +48,11 @@ type RegisterRequest struct {
 	// Ephemeral asks for an ephemeral node; only an interactive login honours it (an auth
 	// key decides for itself).
 	Ephemeral bool `json:"ephemeral,omitempty"`
+	// Reauth re-authenticates a node that is logged in (tsconnect login): control checks the
+	// auth key or interactive sign-in even so, and restarts the node key's lifetime. The
+	// auth key or the user who signs in must own the node (an admin, for a tagged node).
+	// A server that does not know the field rotates the key without re-authenticating.
+	Reauth bool `json:"reauth,omitempty"`
 }
 
 // MaxAuthKeyLen bounds RegisterRequest.AuthKey (control's keys are about 60 bytes).
@@ -97,14 +102,15 @@ type Update struct {
 // Error codes a program can switch on.
 const (
 	CodeBadRequest     = "bad_request"
-	CodeInvalidKey     = "invalid_key"     // no such auth key
-	CodeExpiredKey     = "expired_key"     // auth key past its expiry
-	CodeUsedKey        = "used_key"        // single-use auth key already consumed
-	CodeRevokedKey     = "revoked_key"     // auth key revoked by an admin
-	CodeNodeKeyInUse   = "node_key_in_use" // node key bound to another machine
-	CodeNotRegistered  = "not_registered"  // this machine has no node with that key: register first
-	CodeNodeDeleted    = "node_deleted"    // an admin deleted the node
-	CodeLoginExpired   = "login_expired"   // nobody completed the interactive login in time
+	CodeInvalidKey     = "invalid_key"      // no such auth key
+	CodeExpiredKey     = "expired_key"      // auth key past its expiry
+	CodeUsedKey        = "used_key"         // single-use auth key already consumed
+	CodeRevokedKey     = "revoked_key"      // auth key revoked by an admin
+	CodeNodeKeyInUse   = "node_key_in_use"  // node key bound to another machine
+	CodeNotRegistered  = "not_registered"   // this machine has no node with that key: register first
+	CodeNodeDeleted    = "node_deleted"     // an admin deleted the node
+	CodeLoginExpired   = "login_expired"    // nobody completed the interactive login in time
+	CodeNodeKeyExpired = "node_key_expired" // the node's key expired: re-authenticate (tsconnect login)
 	CodeInternal       = "internal"
 	CodeTooMany        = "too_many" // a limit on pending logins or checks is reached: finish one, or wait
 	CodeUnsupportedVer = "unsupported_version"

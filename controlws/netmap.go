@@ -53,6 +53,15 @@ type Node struct {
 	Online      bool      `json:"online,omitempty"`
 	LastSeen    time.Time `json:"lastSeen,omitzero"`
 	Created     time.Time `json:"created,omitzero"`
+	// KeyExpiry is when Key stops being accepted unless the node re-authenticates; zero
+	// when it never expires (expiry disabled, or a server before key expiry). Agents refuse
+	// a peer past it by their own clock, with or without control.
+	KeyExpiry time.Time `json:"keyExpiry,omitzero"`
+}
+
+// KeyExpired reports whether n's key has expired at now.
+func (n *Node) KeyExpired(now time.Time) bool {
+	return !n.KeyExpiry.IsZero() && !now.Before(n.KeyExpiry)
 }
 
 // UserProfile is the public face of a user.

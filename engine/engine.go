@@ -111,7 +111,28 @@ func New(cfg Config) (*Engine, error) {
 }
 
 // PublicKey returns the node's public key.
-func (e *Engine) PublicKey() key.Public { return e.self }
+func (e *Engine) PublicKey() key.Public {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.self
+}
+
+// SetPrivateKey replaces the node key (a rotation). WireGuard expires the sessions made
+// under the old key, so the next packet to each peer starts a handshake with the new one;
+// the userspace stack and its open connections stay.
+func (e *Engine) SetPrivateKey(k key.Private) error {
+	if k.IsZero() {
+		return errors.New("engine: zero private key")
+	}
+	priv, _ := k.MarshalText()
+	if err := e.dev.IpcSet("private_key=" + string(priv) + "\n"); err != nil {
+		return fmt.Errorf("engine: set private key: %w", err)
+	}
+	e.mu.Lock()
+	e.self = k.Public()
+	e.mu.Unlock()
+	return nil
+}
 
 // SetAddresses sets the node's own overlay addresses (/32 and /128).
 func (e *Engine) SetAddresses(addrs []netip.Prefix) error {

@@ -16,11 +16,12 @@ import (
 // Bind at its key.
 func (e *Engine) SetPeers(peers []Peer) error {
 	want := make(map[key.Public][]netip.Prefix, len(peers))
+	self := e.PublicKey()
 	for _, p := range peers {
 		if p.Key.IsZero() {
 			return fmt.Errorf("engine: peer with zero key")
 		}
-		if p.Key == e.self {
+		if p.Key == self {
 			return fmt.Errorf("engine: peer %s is this node's own key", p.Key.ShortString())
 		}
 		if _, dup := want[p.Key]; dup {

@@ -79,7 +79,9 @@ type Node struct {
 	mapCount atomic.Int64
 	eng      *engine.Engine
 	relay    *derpws.Multi
-	home     int // home DERP region
+	relays   *relaySwitch // what the engine's Bind uses: relay, switched on a key rotation (rotate.go)
+	parked   bool         // relay is an idle client while the node's key is expired (rotate.go)
+	home     int          // home DERP region
 	state    State
 	once     sync.Once // closes firstMap
 	rOnce    sync.Once // closes relayUp
@@ -113,7 +115,14 @@ func New(opts Options) (*Node, error) {
 }
 
 // NodeKey returns the node's public WireGuard/DERP key.
-func (n *Node) NodeKey() key.Public { return n.id.NodeKey.Public() }
+func (n *Node) NodeKey() key.Public { return n.nodeKey().Public() }
+
+// nodeKey returns the node's private key, which Login may rotate.
+func (n *Node) nodeKey() key.Private {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.id.NodeKey
+}
 
 // Start registers the node if needed, waits for its first network map and its home relay,
 // and returns; the node then keeps following control, reconnecting, until Close.
@@ -131,6 +140,7 @@ func (n *Node) Start(ctx context.Context) error {
 		}
 		return err
 	}
+	n.settleNextKey(ctx, cc)
 	go n.controlLoop(cc)
 	select {
 	case <-n.firstMap:
@@ -138,6 +148,12 @@ func (n *Node) Start(ctx context.Context) error {
 		return err
 	case <-ctx.Done():
 		return ctx.Err()
+	}
+	if nm := n.NetMap(); nm != nil && nm.Self.KeyExpired(time.Now()) {
+		// No relay admits an expired key: run (for Login) without waiting for one.
+		n.logf("node: this node's key expired at %s: re-authenticate it (tsconnect login)", nm.Self.KeyExpiry.UTC().Format(time.RFC3339))
+		n.setState(StateKeyExpired)
+		return nil
 	}
 	t := time.NewTimer(n.opts.RelayTimeout)
 	defer t.Stop()
@@ -249,7 +265,7 @@ func (n *Node) controlLoop(cc *controlws.Client) {
 	defer close(n.done)
 	retry := backoff.Backoff{Min: ReconnectMin, Max: ReconnectMax}
 	for {
-		req := controlws.MapRequest{NodeKey: n.id.NodeKey.Public(), Hostinfo: n.hostinfo()}
+		req := controlws.MapRequest{NodeKey: n.NodeKey(), Hostinfo: n.hostinfo()}
 		maps := n.mapCount.Load()
 		err := cc.WatchMaps(n.ctx, req, func(nm *controlws.NetworkMap) {
 			n.mu.Lock()
@@ -315,17 +331,21 @@ func (n *Node) applyMap(nm *controlws.NetworkMap) {
 	}
 	if n.relay != nil {
 		n.relay.SetMap(nm.DERPMap)
-		regions := make(map[key.Public]int, len(nm.Peers))
-		for _, p := range nm.Peers {
-			regions[p.Key] = p.HomeDERP
-		}
-		n.relay.SetPeerRegions(regions)
+		n.relay.SetPeerRegions(peerRegions(nm))
+		n.parkRelayLocked(nm.Self.KeyExpired(time.Now()))
 	}
 	n.mu.Unlock()
 	if err != nil {
 		n.logf("node: applying network map: %v", err)
 	}
 	n.once.Do(func() { close(n.firstMap) })
+	switch expired := nm.Self.KeyExpired(time.Now()); {
+	case expired && n.State() == StateRunning:
+		n.logf("node: this node's key expired at %s: re-authenticate it (tsconnect login)", nm.Self.KeyExpiry.UTC().Format(time.RFC3339))
+		n.setState(StateKeyExpired)
+	case !expired && n.State() == StateKeyExpired: // an admin disabled its expiry
+		n.setState(StateRunning)
+	}
 	if n.opts.OnNetMap != nil {
 		n.opts.OnNetMap(nm)
 	}
@@ -342,16 +362,12 @@ func (n *Node) ensureEngineLocked(nm *controlws.NetworkMap) error {
 		return errors.New("node: the network map names no DERP relay")
 	}
 	n.home = home
-	n.relay = derpws.NewMulti(n.id.NodeKey, nm.DERPMap, home, &derpws.MultiOptions{
-		Logf: n.logf,
-		OnHomeConnect: func() {
-			n.rOnce.Do(func() { close(n.relayUp) })
-		},
-	})
+	n.relay = n.newRelayLocked(n.id.NodeKey, nm.DERPMap, home)
 	n.relay.Start()
+	n.relays = &relaySwitch{cur: n.relay}
 	eng, err := engine.New(engine.Config{
 		PrivateKey: n.id.NodeKey,
-		Bind:       derpbind.New(n.relay, n.logf),
+		Bind:       derpbind.New(n.relays, n.logf),
 		Logf:       n.logf,
 	})
 	if err != nil {

@@ -19,6 +19,7 @@ const (
 	StateStarting   State = "starting"    // connecting to control
 	StateNeedsLogin State = "needs-login" // no node yet and no usable auth key
 	StateRunning    State = "running"     // registered, map applied
+	StateKeyExpired State = "key-expired" // registered, but its node key expired: re-authenticate (Login)
 	StateStopped    State = "stopped"     // closed, logged out or deleted
 )
 
@@ -29,6 +30,9 @@ type identity struct {
 	NodeKey    key.Private `json:"nodeKey"`
 	// Registered records that control has bound NodeKey to this machine.
 	Registered bool `json:"registered"`
+	// NextNodeKey, when set, is the key a re-authentication (Login) was moving to when the
+	// node stopped: control may hold it or NodeKey. Start settles which (rotate.go).
+	NextNodeKey key.Private `json:"nextNodeKey,omitzero"`
 }
 
 const identityFile = "node.json"

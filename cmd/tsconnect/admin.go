@@ -205,7 +205,7 @@ A tagged key (--tags) registers nodes that belong to no user.`,
 	var asJSON bool
 	adminCommand(&command{
 		name: "nodes", usage: "[--state DIR] [--json]", short: "list the nodes of the network",
-		long: "Lists every node with its addresses, owner or tags and online state.",
+		long: "Lists every node with its addresses, owner or tags, online state and key expiry.",
 	}, func(fs *flag.FlagSet) {
 		fs.BoolVar(&asJSON, "json", false, "print JSON")
 	}, func(ctx context.Context, ac *adminclient.Client, args []string) error {
@@ -225,7 +225,7 @@ A tagged key (--tags) registers nodes that belong to no user.`,
 			if n.Online {
 				state = "online"
 			}
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\tephemeral=%v\tssh=%v\n", n.ID, n.Name, strings.Join(n.Addresses, ","), strings.Join(n.Tags, ","), state, n.Ephemeral, n.SSH)
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\tephemeral=%v\tssh=%v\t%s\n", n.ID, n.Name, strings.Join(n.Addresses, ","), strings.Join(n.Tags, ","), state, n.Ephemeral, n.SSH, keyExpiryText(n, time.Now()))
 		}
 		return tw.Flush()
 	})

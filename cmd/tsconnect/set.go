@@ -1,13 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"net/http"
 
 	"tsconnect/agent"
 )
@@ -47,22 +45,11 @@ would cut yourself off, unless --accept-risk=lose-ssh is given.
 				return fmt.Errorf("--accept-risk knows only %q", agent.AcceptRiskLoseSSH)
 			}
 			p.AcceptRisk = acceptRisk
-			body, _ := json.Marshal(p)
-			req, err := http.NewRequestWithContext(ctx, "POST", "http://agent/localapi/v1/prefs", bytes.NewReader(body))
-			if err != nil {
-				return err
-			}
-			req.Header.Set("Content-Type", "application/json")
-			resp, err := localAPIClient().Do(req)
+			resp, err := localAPIPost(ctx, "/localapi/v1/prefs", p)
 			if err != nil {
 				return err
 			}
 			defer resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				var e struct{ Error string }
-				json.NewDecoder(resp.Body).Decode(&e)
-				return errors.New(e.Error)
-			}
 			var st agent.Status
 			if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
 				return err

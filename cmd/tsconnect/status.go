@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"net"
@@ -67,4 +69,29 @@ func localAPIGet(ctx context.Context, path string, v any) error {
 		return fmt.Errorf("agent: %s: %s", resp.Status, safetext.Bounded(e.Error, 1024))
 	}
 	return json.NewDecoder(resp.Body).Decode(v)
+}
+
+// localAPIPost sends body as JSON to the agent's path and returns the 200 answer for the
+// caller to read and close; another status is an error carrying the agent's message.
+func localAPIPost(ctx context.Context, path string, body any) (*http.Response, error) {
+	b, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, "POST", "http://agent"+path, bytes.NewReader(b))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := localAPIClient().Do(req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		defer resp.Body.Close()
+		var e struct{ Error string }
+		json.NewDecoder(resp.Body).Decode(&e)
+		return nil, errors.New(safetext.Bounded(e.Error, 1024))
+	}
+	return resp, nil
 }

@@ -5,6 +5,7 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"tsconnect/agent"
 	"tsconnect/controlws"
@@ -23,6 +24,7 @@ func writeStatus(w io.Writer, st agent.Status) error {
 	for _, u := range st.Users {
 		users[u.ID] = u.LoginName
 	}
+	now := time.Now()
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	row := func(n controlws.Node, self bool) {
 		owner := users[n.User]
@@ -44,6 +46,9 @@ func writeStatus(w io.Writer, st agent.Status) error {
 		if n.SSH {
 			flags = append(flags, "ssh")
 		}
+		if n.KeyExpired(now) {
+			flags = append(flags, "key-expired")
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", strings.Join(addrs, ","),
 			cell(n.Name), cell(owner), cell(n.OS), strings.Join(flags, " "))
 	}
@@ -51,7 +56,14 @@ func writeStatus(w io.Writer, st agent.Status) error {
 	for _, p := range st.Peers {
 		row(p, false)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if st.KeyWarning != "" {
+		_, err := fmt.Fprintf(w, "warning: %s\n", safetext.Bounded(st.KeyWarning, 0))
+		return err
+	}
+	return nil
 }
 
 // cell is a peer-supplied string fit for one tabwriter cell: escaped and bounded, with no

@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"tsconnect/agent"
 	"tsconnect/controlws"
@@ -41,5 +42,28 @@ func TestStatusPeerEscapesCannotForgeALine(t *testing.T) {
 	}
 	if !strings.HasPrefix(lines[1], "100.64.0.2 ") || !strings.HasPrefix(lines[2], "100.64.0.3 ") {
 		t.Errorf("peer lines out of place:\n%s", out)
+	}
+}
+
+// A peer past its key expiry is flagged, and the agent's warning about its own key is a
+// line of its own after the table.
+func TestStatusShowsKeyExpiry(t *testing.T) {
+	st := agent.Status{
+		State: "running",
+		Self:  &controlws.Node{Name: "me", Addresses: []netip.Prefix{netip.MustParsePrefix("100.64.0.1/32")}},
+		Peers: []controlws.Node{
+			{Name: "old", Addresses: []netip.Prefix{netip.MustParsePrefix("100.64.0.2/32")}, KeyExpiry: time.Now().Add(-time.Minute)},
+			{Name: "new", Addresses: []netip.Prefix{netip.MustParsePrefix("100.64.0.3/32")}, KeyExpiry: time.Now().Add(time.Hour)},
+		},
+		KeyWarning: "this node's key expires in 1h0m0s (at 2030-01-02T03:04:05Z): re-authenticate before then (tsconnect login)",
+	}
+	var b strings.Builder
+	if err := writeStatus(&b, st); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n")
+	if len(lines) != 4 || !strings.HasSuffix(lines[1], "key-expired") || strings.Contains(lines[2], "key-expired") ||
+		lines[3] != "warning: "+st.KeyWarning {
+		t.Errorf("status:\n%s", b.String())
 	}
 }

@@ -130,6 +130,23 @@ type Node struct {
 	LastSeen  *time.Time `json:"lastSeen"` // offline: when it lost control; online: when it connected; null: never
 	Ephemeral bool       `json:"ephemeral"`
 	Expired   bool       `json:"expired"`
+	// KeyExpiry is when its node key expires unless it re-authenticates; null: never
+	// (KeyExpiryDisabled). KeyExpired: the key passed it, so the node is in no map.
+	KeyExpiry         *time.Time `json:"keyExpiry"`
+	KeyExpired        bool       `json:"keyExpired"`
+	KeyExpiryDisabled bool       `json:"keyExpiryDisabled"`
+}
+
+// SetKeyExpiryRequest is the body of PUT /nodes/{id}/key-expiry: Disabled makes the node's
+// key never expire; false makes it expire again at the expiry it had.
+type SetKeyExpiryRequest struct {
+	Disabled bool `json:"disabled"`
+}
+
+// NodeKeyExpiry is the body and answer of /settings/node-key-expiry: the network's node-key
+// lifetime in seconds (each node's key expires that long after it authenticated).
+type NodeKeyExpiry struct {
+	Seconds int64 `json:"seconds"`
 }
 
 // NodeChanges is each message of GET /events?changes=1 (Type "changes"): the IDs of the

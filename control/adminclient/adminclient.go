@@ -267,3 +267,23 @@ func (c *Client) CreateAPIToken(ctx context.Context, req api.CreateAPITokenReque
 func (c *Client) RevokeAPIToken(ctx context.Context, n int64) error {
 	return c.do(ctx, http.MethodDelete, "/api-tokens/"+id(n), nil, nil)
 }
+
+// SetNodeKeyExpiryDisabled disables (true) or enables again the expiry of node n's key and
+// returns the node as it now is.
+func (c *Client) SetNodeKeyExpiryDisabled(ctx context.Context, n int64, disabled bool) (api.Node, error) {
+	var nd api.Node
+	err := c.do(ctx, http.MethodPut, "/nodes/"+id(n)+"/key-expiry", api.SetKeyExpiryRequest{Disabled: disabled}, &nd)
+	return nd, err
+}
+
+// NodeKeyExpiry returns the network's node-key lifetime.
+func (c *Client) NodeKeyExpiry(ctx context.Context) (time.Duration, error) {
+	var ke api.NodeKeyExpiry
+	err := c.do(ctx, http.MethodGet, "/settings/node-key-expiry", nil, &ke)
+	return time.Duration(ke.Seconds) * time.Second, err
+}
+
+// SetNodeKeyExpiry sets the network's node-key lifetime (whole seconds).
+func (c *Client) SetNodeKeyExpiry(ctx context.Context, d time.Duration) error {
+	return c.do(ctx, http.MethodPut, "/settings/node-key-expiry", api.NodeKeyExpiry{Seconds: int64(d / time.Second)}, nil)
+}

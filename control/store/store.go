@@ -314,9 +314,14 @@ type Node struct {
 	LoggedOut bool
 	// Expired is when an admin expired the node's key; zero otherwise. An expired node is
 	// logged out until it registers again: UpdateNode clears Expired when LoggedOut is false.
-	Expired  time.Time
-	Hostinfo json.RawMessage // controlws.Hostinfo as JSON; nil when never reported
-	Created  time.Time
-	LastSeen time.Time
-	Deleted  time.Time // zero while live
+	Expired time.Time
+	// KeyExpiry is when the node key stops being accepted unless the node re-authenticates
+	// (control sets it from the network's key lifetime at each authentication); zero when
+	// never set. KeyExpiryDisabled, set by an admin, makes the key never expire.
+	KeyExpiry         time.Time
+	KeyExpiryDisabled bool
+	Hostinfo          json.RawMessage // controlws.Hostinfo as JSON; nil when never reported
+	Created           time.Time
+	LastSeen          time.Time
+	Deleted           time.Time // zero while live
 }

@@ -9,7 +9,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { launch, waitTerminal, artifacts, ensureArtifacts } from "./demo.js";
-import { startConsoleNet, consoleLogin, machineRow, openSSHDialog, alice, bob, watchPage } from "./console-harness.mjs";
+import { startConsoleNet, consoleLogin, machineRow, openSSHDialog, alice, bob, watchedPage } from "./console-harness.mjs";
 
 const hostileOS = "<img src=x onerror=alert(1)>";
 const hostileName = "<img src=x onerror=alert(2)>";
@@ -39,12 +39,8 @@ after(async () => {
 });
 
 /** A fresh context (closed after t) whose pages record page errors, CSP refusals and dialogs. */
-async function newPage(t) {
-  const context = await browser.newContext({ viewport: { width: 1200, height: 800 } });
-  t.after(() => context.close());
-  const watch = watchPage(problems);
-  context.on("page", watch);
-  return { context, page: await context.newPage() };
+function newPage(t) {
+  return watchedPage(browser, problems, t);
 }
 
 /** The peers in the watcher's latest map, once pred holds for them. */

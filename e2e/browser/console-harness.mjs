@@ -225,6 +225,17 @@ export async function consoleLogin(page, url, user, query = "") {
   await page.locator('body[data-page="machines"]').waitFor();
 }
 
+/**
+ * A fresh browser context (closed after test t) whose pages record page errors, CSP
+ * refusals and dialogs into problems (watchPage); resolves with it and its first page.
+ */
+export async function watchedPage(browser, problems, t) {
+  const context = await browser.newContext({ viewport: { width: 1200, height: 800 } });
+  t.after(() => context.close());
+  context.on("page", watchPage(problems));
+  return { context, page: await context.newPage() };
+}
+
 /** The Machines row of name. */
 export function machineRow(page, name) {
   return page.locator(`tr[data-machine="${name}"]`);

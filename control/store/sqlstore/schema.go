@@ -143,6 +143,9 @@ var schema = []string{
 	);
 	CREATE INDEX login_failures_who ON login_failures(scope, who, at);
 	CREATE INDEX login_failures_at ON login_failures(at);`,
+	// 9: node-key expiry: when each node's key expires, and whether an admin disabled that.
+	`ALTER TABLE nodes ADD COLUMN key_expiry {int} NOT NULL DEFAULT 0;
+	ALTER TABLE nodes ADD COLUMN key_expiry_disabled {bool} NOT NULL DEFAULT {false};`,
 }
 
 // Tables are the tables of the schema, in an order that copies them with every foreign key

@@ -321,15 +321,15 @@ func (t *txn) mustChange(res sql.Result, err error, what string) error {
 // Nodes.
 
 const nodeCols = `id, name, machine_key, node_key, COALESCE(user_id, 0), tags, ipv4, ipv6, ephemeral, logged_out,
-	hostinfo, created, last_seen, deleted, expired`
+	hostinfo, created, last_seen, deleted, expired, key_expiry, key_expiry_disabled`
 
 func scanNode(sc interface{ Scan(...any) error }) (store.Node, error) {
 	var n store.Node
 	var mk, nk, tags, v4, v6 string
 	var hi sql.NullString
-	var created, lastSeen, deleted, expired int64
+	var created, lastSeen, deleted, expired, keyExpiry int64
 	if err := sc.Scan(&n.ID, &n.Name, &mk, &nk, &n.UserID, &tags, &v4, &v6, &n.Ephemeral, &n.LoggedOut,
-		&hi, &created, &lastSeen, &deleted, &expired); err != nil {
+		&hi, &created, &lastSeen, &deleted, &expired, &keyExpiry, &n.KeyExpiryDisabled); err != nil {
 		return n, err
 	}
 	var errs []error
@@ -348,6 +348,7 @@ func scanNode(sc interface{ Scan(...any) error }) (store.Node, error) {
 		n.Hostinfo = json.RawMessage(hi.String)
 	}
 	n.Created, n.LastSeen, n.Deleted, n.Expired = fromTS(created), fromTS(lastSeen), fromTS(deleted), fromTS(expired)
+	n.KeyExpiry = fromTS(keyExpiry)
 	if err := errors.Join(errs...); err != nil {
 		return n, fmt.Errorf("node %d: %w", n.ID, err)
 	}
@@ -366,10 +367,11 @@ func (t *txn) InsertNode(n *store.Node) error {
 		n.Expired = time.Time{}
 	}
 	err := t.insert(&n.ID, `INSERT INTO nodes (name, machine_key, node_key, user_id, tags, ipv4, ipv6, ephemeral, logged_out,
-		hostinfo, created, last_seen, deleted, expired) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		hostinfo, created, last_seen, deleted, expired, key_expiry, key_expiry_disabled)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		n.Name, n.MachineKey.String(), n.NodeKey.String(), nullID(n.UserID), tagsText(n.Tags),
 		n.IPv4.String(), n.IPv6.String(), n.Ephemeral, n.LoggedOut, hostinfoArg(n.Hostinfo),
-		ts(n.Created), ts(n.LastSeen), ts(n.Deleted), ts(n.Expired))
+		ts(n.Created), ts(n.LastSeen), ts(n.Deleted), ts(n.Expired), ts(n.KeyExpiry), n.KeyExpiryDisabled)
 	return t.wrap("insert node "+n.Name, err)
 }
 
@@ -378,10 +380,11 @@ func (t *txn) UpdateNode(n *store.Node) error {
 		n.Expired = time.Time{} // registered again: no longer expired
 	}
 	res, err := t.exec(`UPDATE nodes SET name = ?, machine_key = ?, node_key = ?, user_id = ?, tags = ?, ipv4 = ?,
-		ipv6 = ?, ephemeral = ?, logged_out = ?, hostinfo = ?, last_seen = ?, deleted = ?, expired = ? WHERE id = ?`,
+		ipv6 = ?, ephemeral = ?, logged_out = ?, hostinfo = ?, last_seen = ?, deleted = ?, expired = ?,
+		key_expiry = ?, key_expiry_disabled = ? WHERE id = ?`,
 		n.Name, n.MachineKey.String(), n.NodeKey.String(), nullID(n.UserID), tagsText(n.Tags),
 		n.IPv4.String(), n.IPv6.String(), n.Ephemeral, n.LoggedOut, hostinfoArg(n.Hostinfo),
-		ts(n.LastSeen), ts(n.Deleted), ts(n.Expired), n.ID)
+		ts(n.LastSeen), ts(n.Deleted), ts(n.Expired), ts(n.KeyExpiry), n.KeyExpiryDisabled, n.ID)
 	return t.mustChange(res, err, fmt.Sprintf("update node %d", n.ID))
 }
 

@@ -20,6 +20,7 @@ func Run(t *testing.T, open func(*testing.T) store.Store) {
 		{"ChecksAndLogins", checksAndLogins},
 		{"APITokens", apiTokens},
 		{"LoginFailures", loginFailures},
+		{"KeyExpiry", keyExpiry},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			c.fn(t, func(t *testing.T) store.Store {

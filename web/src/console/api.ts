@@ -22,6 +22,12 @@ export interface NetworkNode {
   lastSeen: string | null;
   ephemeral: boolean;
   expired: boolean;
+  /** When its node key expires unless it re-authenticates; null: never. */
+  keyExpiry: string | null;
+  /** Its key passed keyExpiry: it is in no map until it re-authenticates (tsconnect login). */
+  keyExpired: boolean;
+  /** An admin made its key never expire. */
+  keyExpiryDisabled: boolean;
 }
 
 /** A local account the policy lets the logged-in user log in as. */

@@ -265,7 +265,7 @@ export class MachinesPage {
 
   #row(m: NetworkNode): HTMLTableRowElement {
     const admin = this.me.role === "admin";
-    const canSSH = m.ssh && m.online && !m.expired;
+    const canSSH = m.ssh && m.online && !m.expired && !m.keyExpired;
     return h(
       "tr",
       { "data-machine": m.name, "data-id": m.id },
@@ -290,6 +290,7 @@ export class MachinesPage {
         "td",
         null,
         m.expired ? h("span", { class: "expired" }, "Expired") : m.online ? h("span", { class: "online" }, "Online") : offline(m),
+        m.expired ? null : keyExpiryView(m),
       ),
       h("td", null, m.ssh ? h("span", { class: "badge ssh", title: "runs tsconnect SSH" }, "SSH") : null),
       h(
@@ -314,6 +315,20 @@ export class MachinesPage {
           : null,
         admin && !m.expired
           ? h("button", { type: "button", "aria-label": `Expire ${m.name}`, on: { click: () => void this.#expire(m) } }, "Expire")
+          : null,
+        admin && !m.expired
+          ? h(
+              "button",
+              {
+                type: "button",
+                "aria-label": `${m.keyExpiryDisabled ? "Enable" : "Disable"} key expiry of ${m.name}`,
+                on: {
+                  click: () =>
+                    void this.#act(() => call<NetworkNode>("PUT", `/nodes/${m.id}/key-expiry`, { disabled: !m.keyExpiryDisabled })),
+                },
+              },
+              m.keyExpiryDisabled ? "Enable expiry" : "Disable expiry",
+            )
           : null,
         admin
           ? h(
@@ -478,6 +493,19 @@ function offline(m: NetworkNode): HTMLElement {
     { class: "offline", title: `no connection to control since ${localTime(m.lastSeen)}`, "data-since": m.lastSeen },
     lostControlText(m.lastSeen),
   );
+}
+
+/**
+ * keyExpiryView says when the machine's node key expires ("Key expires in 3 d"), that it
+ * has expired (the machine must re-authenticate with `tsconnect login`), or that an admin
+ * disabled its expiry; null when the server sent no expiry.
+ */
+function keyExpiryView(m: NetworkNode): HTMLElement | null {
+  if (m.keyExpiryDisabled) return h("div", { class: "key-expiry" }, "Key expiry disabled");
+  if (m.keyExpired)
+    return h("div", { class: "key-expired", title: "it must re-authenticate: tsconnect login" }, `Key expired ${ago(m.keyExpiry)}`);
+  if (!m.keyExpiry) return null;
+  return h("div", { class: "key-expiry", title: localTime(m.keyExpiry) }, `Key expires ${ago(m.keyExpiry)}`);
 }
 
 function lostControlText(since: string | null): string {

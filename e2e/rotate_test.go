@@ -1,0 +1,139 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"os"
+	"os/exec"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"tsconnect/agent"
+	"tsconnect/control"
+	"tsconnect/controlws"
+	"tsconnect/internal/eventually"
+)
+
+// TestLoginRotatesKeyKeepingSession: an SSH session from the client agent's node to the
+// srv agent echoes lines; `tsconnect login --auth-key` on srv re-authenticates it and
+// rotates its node key, then `tsconnect login` on the client does it interactively (the
+// owner signs in at the URL it prints). After each rotation the node is the same (ID,
+// name, addresses, machine key, owner, a later key expiry), the peer's map carries the new
+// key, and the open session keeps echoing.
+func TestLoginRotatesKeyKeepingSession(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatalf("needs root to log in as root (uid %d)", os.Geteuid())
+	}
+	tn := newTestNet(t)
+	srv := tn.startAgent("srv")
+	client := tn.startAgent("client")
+	cl, _, err := sshTry(t, client.Node(), "srv", "root")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := cl.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, _ := s.StdinPipe()
+	outR, _ := s.StdoutPipe()
+	if err := s.Start(`while read l; do echo "echo $l"; done`); err != nil {
+		t.Fatal(err)
+	}
+	lines := make(chan string, 16)
+	go func() {
+		sc := bufio.NewScanner(outR)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	echo := func(what string) {
+		t.Helper()
+		start := time.Now()
+		io.WriteString(in, what+"\n")
+		select {
+		case l, ok := <-lines:
+			if !ok || l != "echo "+what {
+				t.Fatalf("session after %s: got %q (open %v)", what, l, ok)
+			}
+			t.Logf("%s: echoed after %v", what, time.Since(start).Round(time.Millisecond))
+		case <-time.After(30 * time.Second):
+			t.Fatalf("the session stopped echoing (%s)", what)
+		}
+	}
+	echo("before")
+
+	rotated := func(a *agent.Agent, peer *agent.Agent, before controlws.Node) {
+		t.Helper()
+		eventually.True(t, "the node's own map to carry its new key", func() bool {
+			return a.Node().NetMap().Self.Key == a.Node().NodeKey()
+		})
+		after := a.Node().NetMap().Self
+		if after.Key == before.Key {
+			t.Fatalf("the node key did not change: %s → %s (node uses %s)", before.Key.ShortString(), after.Key.ShortString(), a.Node().NodeKey().ShortString())
+		}
+		if after.ID != before.ID || after.Name != before.Name || after.MachineKey != before.MachineKey ||
+			after.User != before.User || !slices.Equal(after.Addresses, before.Addresses) || !after.KeyExpiry.After(before.KeyExpiry) {
+			t.Errorf("after the rotation the node is %+v; want %+v with a new key and a later expiry", after, before)
+		}
+		eventually.True(t, "the peer's map to carry the new key", func() bool {
+			p, ok := peer.Node().NetMap().PeerByName(before.Name)
+			return ok && p.Key == after.Key
+		})
+	}
+
+	// srv rotates with an auth key of its owner.
+	before := srv.Node().NetMap().Self
+	out, err := exec.Command(tsconnectBin, "--socket", tn.sockets["srv"], "login", "--auth-key", tn.authKey(control.AuthKeyOptions{})).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "re-authenticated; new node key") {
+		t.Fatalf("tsconnect login --auth-key: %v\n%s", err, out)
+	}
+	rotated(srv, client, before)
+	echo("after srv rotated")
+
+	// client rotates interactively: the owner signs in at the URL it prints.
+	before = client.Node().NetMap().Self
+	cmd := exec.Command(tsconnectBin, "--socket", tn.sockets["client"], "login")
+	cmd.Env = append(os.Environ(), "TSCONNECT_AUTH_KEY=")
+	cmd.Env = slices.DeleteFunc(cmd.Env, func(e string) bool { return strings.HasPrefix(e, "TSCONNECT_AUTH_KEY=") })
+	stderr, _ := cmd.StderrPipe()
+	var stdout strings.Builder
+	cmd.Stdout = &stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	loginRe := regexp.MustCompile(`^\s*(http://\S+/login/([0-9a-f]{32}))\s*$`)
+	sc := bufio.NewScanner(stderr)
+	signedIn := false
+	for sc.Scan() {
+		if m := loginRe.FindStringSubmatch(sc.Text()); m != nil {
+			if err := tn.srv.CompleteLogin(context.Background(), m[2], tn.owner.ID); err != nil {
+				t.Fatalf("signing in at %s: %v", m[1], err)
+			}
+			signedIn = true
+			break
+		}
+	}
+	if !signedIn {
+		t.Fatal("tsconnect login printed no sign-in URL")
+	}
+	io.Copy(io.Discard, stderr)
+	if err := cmd.Wait(); err != nil || !strings.Contains(stdout.String(), "re-authenticated") {
+		t.Fatalf("interactive tsconnect login: %v\n%s", err, stdout.String())
+	}
+	rotated(client, srv, before)
+	echo("after client rotated")
+
+	// A key of another user does not re-authenticate alice's node.
+	bob := tn.cs.User("bob@example.com", control.RoleMember)
+	out, err = exec.Command(tsconnectBin, "--socket", tn.sockets["srv"], "login", "--auth-key", tn.authKey(control.AuthKeyOptions{User: bob.ID})).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "may not re-authenticate") {
+		t.Errorf("tsconnect login with bob's key on alice's node: %v\n%s", err, out)
+	}
+	echo("after the refused login")
+}
