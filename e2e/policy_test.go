@@ -45,7 +45,7 @@ var policyV2 = strings.Replace(policyV1,
 
 // sshTry logs in from n to peer name as user and returns the client (nil when refused),
 // the auth banners shown and the handshake error.
-func sshTry(t *testing.T, n *node.Node, name, user string) (*ssh.Client, string, error) {
+func sshTry(t testing.TB, n *node.Node, name, user string) (*ssh.Client, string, error) {
 	t.Helper()
 	p := waitPeer(t, n, name)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)

@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -11,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/ssh"
 
 	"tsconnect/agent"
 	"tsconnect/control"
@@ -35,37 +38,7 @@ func TestLoginRotatesKeyKeepingSession(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := cl.NewSession()
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, _ := s.StdinPipe()
-	outR, _ := s.StdoutPipe()
-	if err := s.Start(`while read l; do echo "echo $l"; done`); err != nil {
-		t.Fatal(err)
-	}
-	lines := make(chan string, 16)
-	go func() {
-		sc := bufio.NewScanner(outR)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-	}()
-	echo := func(what string) {
-		t.Helper()
-		start := time.Now()
-		io.WriteString(in, what+"\n")
-		select {
-		case l, ok := <-lines:
-			if !ok || l != "echo "+what {
-				t.Fatalf("session after %s: got %q (open %v)", what, l, ok)
-			}
-			t.Logf("%s: echoed after %v", what, time.Since(start).Round(time.Millisecond))
-		case <-time.After(30 * time.Second):
-			t.Fatalf("the session stopped echoing (%s)", what)
-		}
-	}
+	echo := echoSession(t, cl)
 	echo("before")
 
 	rotated := func(a *agent.Agent, peer *agent.Agent, before controlws.Node) {
@@ -136,4 +109,81 @@ func TestLoginRotatesKeyKeepingSession(t *testing.T) {
 		t.Errorf("tsconnect login with bob's key on alice's node: %v\n%s", err, out)
 	}
 	echo("after the refused login")
+}
+
+// echoSession starts a shell on cl that echoes each line back as "echo LINE", and returns
+// a function that sends one line, waits for its echo and returns how long that took.
+func echoSession(tb testing.TB, cl *ssh.Client) func(what string) time.Duration {
+	s, err := cl.NewSession()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	in, _ := s.StdinPipe()
+	outR, _ := s.StdoutPipe()
+	if err := s.Start(`while read l; do echo "echo $l"; done`); err != nil {
+		tb.Fatal(err)
+	}
+	lines := make(chan string, 16)
+	go func() {
+		sc := bufio.NewScanner(outR)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	return func(what string) time.Duration {
+		tb.Helper()
+		start := time.Now()
+		io.WriteString(in, what+"\n")
+		select {
+		case l, ok := <-lines:
+			if !ok || l != "echo "+what {
+				tb.Fatalf("session after %s: got %q (open %v)", what, l, ok)
+			}
+			took := time.Since(start)
+			tb.Logf("%s: echoed after %v", what, took.Round(time.Millisecond))
+			return took
+		case <-time.After(30 * time.Second):
+			tb.Fatalf("the session stopped echoing (%s)", what)
+		}
+		return 0
+	}
+}
+
+// BenchmarkKeyRotation measures a rotation of the agent holding an open SSH session
+// (Agent.Login with an auth key, as tsconnect login does): how long Login takes, how long
+// until the peer's map carries the new key, and how long the session's next echo then
+// takes (the WireGuard handshake under the new key included). `make bench` prints it.
+func BenchmarkKeyRotation(b *testing.B) {
+	if os.Geteuid() != 0 {
+		b.Fatalf("needs root to log in as root (uid %d)", os.Geteuid())
+	}
+	tn := newTestNet(b)
+	srv := tn.startAgent("srv")
+	client := tn.startAgent("client")
+	cl, _, err := sshTry(b, client.Node(), "srv", "root")
+	if err != nil {
+		b.Fatal(err)
+	}
+	echo := echoSession(b, cl)
+	echo("warm-up")
+	var login, toPeer, echoed time.Duration
+	for i := 0; b.Loop(); i++ {
+		start := time.Now()
+		if err := srv.Login(context.Background(), tn.authKey(control.AuthKeyOptions{}), nil); err != nil {
+			b.Fatal(err)
+		}
+		login += time.Since(start)
+		k := srv.Node().NodeKey()
+		eventually.True(b, "the peer's map to carry the new key", func() bool {
+			p, ok := client.Node().NetMap().PeerByName("srv")
+			return ok && p.Key == k
+		})
+		toPeer += time.Since(start)
+		echoed += echo(fmt.Sprintf("rotation %d", i))
+	}
+	n := float64(b.N)
+	b.ReportMetric(float64(login.Milliseconds())/n, "ms-login")
+	b.ReportMetric(float64(toPeer.Milliseconds())/n, "ms-to-peer-map")
+	b.ReportMetric(float64(echoed.Microseconds())/1000/n, "ms-next-echo")
 }

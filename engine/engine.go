@@ -134,6 +134,24 @@ func (e *Engine) SetPrivateKey(k key.Private) error {
 	return nil
 }
 
+// Rehandshake sends every peer a handshake initiation now (WireGuard sends at most one per
+// peer every 5 s). After a key rotation a peer's first handshake with the new key can be
+// lost in the switch (the peer had not the new key yet, or the relay not the new
+// connection); without this the session would wait for WireGuard's 5 s retry.
+func (e *Engine) Rehandshake() {
+	e.mu.Lock()
+	keys := make([]key.Public, 0, len(e.peers))
+	for k := range e.peers {
+		keys = append(keys, k)
+	}
+	e.mu.Unlock()
+	for _, k := range keys {
+		if p := e.dev.LookupPeer(device.NoisePublicKey(k)); p != nil {
+			p.SendHandshakeInitiation(false)
+		}
+	}
+}
+
 // SetAddresses sets the node's own overlay addresses (/32 and /128).
 func (e *Engine) SetAddresses(addrs []netip.Prefix) error {
 	if err := e.stack.SetAddresses(addrs); err != nil {

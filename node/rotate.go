@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"tsconnect/controlws"
 	"tsconnect/derpws"
+	"tsconnect/engine"
 	"tsconnect/key"
 )
 
@@ -91,8 +93,32 @@ func (n *Node) useKey(k key.Private) error {
 	n.parked = false
 	n.relays.swap(n.relay)
 	go old.Close() // waits for its goroutines: not under n.mu
+	go n.rehandshakeWhenUp(n.relay, n.eng)
 	return err
 }
+
+// rehandshakeWhenUp waits (at most rehandshakeWait) for relay, the one of a new node key,
+// to reach its home, then a moment for peers to have the key from their maps, and starts a
+// handshake with every peer, so that a first handshake lost in the switch costs
+// WireGuard's 5 s retry to none of them.
+func (n *Node) rehandshakeWhenUp(relay *derpws.Multi, eng *engine.Engine) {
+	deadline := time.Now().Add(rehandshakeWait)
+	for !relay.HomeUp() {
+		if time.Now().After(deadline) || n.ctx.Err() != nil {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(rehandshakeAfter)
+	eng.Rehandshake()
+}
+
+// rehandshakeWait bounds the wait for the new relay connection; rehandshakeAfter is the
+// pause after it for peers' maps (control pushes them within milliseconds of the register).
+const (
+	rehandshakeWait  = 5 * time.Second
+	rehandshakeAfter = 100 * time.Millisecond
+)
 
 // parkRelayLocked, while the node's key is expired (no relay admits it, and it has no
 // peers), swaps the relay client for one that is never started, so the node does not
