@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"tsconnect/controlws"
+	"tsconnect/internal/metrics/metricstest"
 )
 
 // TestNodeKeyExpiry: with an 8 s lifetime, a node's key expiry travels in its peers' maps;
@@ -57,6 +58,10 @@ func TestNodeKeyExpiry(t *testing.T) {
 	st, err := e.s.NodeState(ctx, bn.ID)
 	if err != nil || !st.KeyExpired || st.LoggedOut {
 		t.Errorf("b's state after expiry: %+v %v", st, err)
+	}
+	if m := metricstest.Of(t, e.s.Collector()); m[`tsconnect_control_nodes{state="key_expired"}`] != 1 || m[`tsconnect_control_nodes{state="online"}`] != 1 {
+		t.Errorf("nodes by state after b's key expired: key_expired %v, online %v; want 1 and 1 (a)",
+			m[`tsconnect_control_nodes{state="key_expired"}`], m[`tsconnect_control_nodes{state="online"}`])
 	}
 	// Without re-authenticating, b cannot register its way back in.
 	wantCode(t, errOf(b.register("", "b")), controlws.CodeNodeKeyExpired)

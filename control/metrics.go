@@ -37,7 +37,7 @@ func newServerMetrics() *serverMetrics {
 }
 
 var (
-	descNodes   = prometheus.NewDesc("tsconnect_control_nodes", "Registered nodes, by whether they hold a map stream now.", []string{"state"}, nil)
+	descNodes   = prometheus.NewDesc("tsconnect_control_nodes", "Registered nodes by state: key_expired (logged in, its key expired), else online (holds a map stream on any replica) or offline.", []string{"state"}, nil)
 	descStreams = prometheus.NewDesc("tsconnect_control_map_streams", "Open map streams.", nil, nil)
 	descHolds   = prometheus.NewDesc("tsconnect_control_check_holds", "SSH logins held on this server for a check (agents waiting for a verdict).", nil, nil)
 	descLogins  = prometheus.NewDesc("tsconnect_control_pending_logins", "Interactive node logins waiting on this server for a sign-in.", nil, nil)
@@ -70,11 +70,14 @@ func (c *serverCollector) Collect(ch chan<- prometheus.Metric) {
 	m.auth.Collect(ch)
 	m.storeTimes.Collect(ch)
 	s.mu.RLock()
-	var online, offline, streams int
-	for id := range s.nodes {
-		if len(s.streams[id]) > 0 {
+	var online, offline, keyExpired, streams int
+	for id, ln := range s.nodes {
+		switch {
+		case ln.keyExpired:
+			keyExpired++
+		case s.onlineLocked(id):
 			online++
-		} else {
+		default:
 			offline++
 		}
 	}
@@ -87,6 +90,7 @@ func (c *serverCollector) Collect(ch chan<- prometheus.Metric) {
 	s.flows.mu.Unlock()
 	ch <- prometheus.MustNewConstMetric(descNodes, prometheus.GaugeValue, float64(online), "online")
 	ch <- prometheus.MustNewConstMetric(descNodes, prometheus.GaugeValue, float64(offline), "offline")
+	ch <- prometheus.MustNewConstMetric(descNodes, prometheus.GaugeValue, float64(keyExpired), "key_expired")
 	ch <- prometheus.MustNewConstMetric(descStreams, prometheus.GaugeValue, float64(streams))
 	ch <- prometheus.MustNewConstMetric(descHolds, prometheus.GaugeValue, float64(holds))
 	ch <- prometheus.MustNewConstMetric(descLogins, prometheus.GaugeValue, float64(logins))
