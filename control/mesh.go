@@ -202,15 +202,3 @@ func (m *meshPeers) meshChanged() {
 	default:
 	}
 }
-
-// meshURLs returns the relays meshed with, sorted (for tests and the admin view).
-func (m *meshPeers) meshURLs() []string {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var out []string
-	for u := range m.urls {
-		out = append(out, u)
-	}
-	slices.Sort(out)
-	return out
-}
