@@ -109,10 +109,11 @@ type Server struct {
 	updates   updateLimits  // host-info update rate per node (updaterate.go); its own lock
 	keyTimer  keyTimer      // wakes control when the soonest node key expires (keyexpiry.go); its own lock
 
-	changes changeHub     // WatchChanges' watchers
-	remote  remoteChanges // other replicas' changes not applied yet (replicas.go)
-	origin  string        // this replica's name in announcements and leases; "" unshared
-	meshed  meshPeers     // the other replicas' relays the embedded one meshes with (mesh.go)
+	changes  changeHub     // WatchChanges' watchers
+	remote   remoteChanges // other replicas' changes not applied yet (replicas.go)
+	origin   string        // this replica's name in announcements and leases; "" unshared
+	meshed   meshPeers     // the other replicas' relays the embedded one meshes with (mesh.go)
+	replURLs replicaURLs   // the replicas' control URLs that maps list (replicaurls.go)
 
 	ctx    context.Context
 	cancel context.CancelFunc

@@ -39,7 +39,8 @@ const (
 	maxMeshURL = 512
 )
 
-// meshEntry is one replica's relay in settingRelayMesh.
+// meshEntry is one replica's relay in settingRelayMesh, or its control URL in
+// settingControlURLs.
 type meshEntry struct {
 	URL     string `json:"url"`
 	Expires int64  `json:"expires"` // Unix nanoseconds
@@ -124,31 +125,42 @@ func (s *Server) dropMeshEntry(tx store.Tx) error {
 	return s.writeMeshList(tx, others)
 }
 
-// readMeshList returns the unexpired entries of settingRelayMesh but this relay's. A
-// setting that does not parse, or is over the bounds, is started over.
+// readMeshList returns the unexpired entries of settingRelayMesh but this relay's.
 func (s *Server) readMeshList(tx store.Tx) ([]meshEntry, error) {
+	return s.readURLList(tx, settingRelayMesh, s.relayURL(), validMeshURL)
+}
+
+func (s *Server) writeMeshList(tx store.Tx, list []meshEntry) error {
+	return writeURLList(tx, settingRelayMesh, list)
+}
+
+// readURLList returns the unexpired entries of setting (a list of meshEntry, as
+// settingRelayMesh and settingControlURLs are) but self's and those valid refuses. A setting
+// that does not parse, or is over maxMeshPeers entries, is started over.
+func (s *Server) readURLList(tx store.Tx, setting, self string, valid func(string) bool) ([]meshEntry, error) {
 	var list []meshEntry
-	v, err := tx.Setting(settingRelayMesh)
+	v, err := tx.Setting(setting)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 	case err != nil:
 		return nil, err
 	case json.Unmarshal([]byte(v), &list) != nil || len(list) > maxMeshPeers:
-		s.logf("control: relay mesh: setting %s is not a list of up to %d relays: starting it over", settingRelayMesh, maxMeshPeers)
+		s.logf("control: replicas: setting %s is not a list of up to %d entries: starting it over", setting, maxMeshPeers)
 		list = nil
 	}
-	now, self := s.now().UnixNano(), s.relayURL()
+	now := s.now().UnixNano()
 	return slices.DeleteFunc(list, func(e meshEntry) bool {
-		return e.Expires <= now || e.URL == self || !validMeshURL(e.URL)
+		return e.Expires <= now || e.URL == self || !valid(e.URL)
 	}), nil
 }
 
-func (s *Server) writeMeshList(tx store.Tx, list []meshEntry) error {
+// writeURLList stores list as setting.
+func writeURLList(tx store.Tx, setting string, list []meshEntry) error {
 	b, err := json.Marshal(list)
 	if err != nil {
 		return err
 	}
-	return tx.SetSetting(settingRelayMesh, string(b))
+	return tx.SetSetting(setting, string(b))
 }
 
 func meshEntryURLs(list []meshEntry) []string {

@@ -80,7 +80,7 @@ func (t *recordingTx) SetSetting(name, value string) error {
 	switch name {
 	case settingPolicyLatest:
 		return t.noted(store.ChangePolicy, 0, err)
-	case settingRelayMesh:
+	case settingRelayMesh, settingControlURLs:
 		return t.noted(store.ChangeMesh, 0, err)
 	}
 	return err
@@ -237,6 +237,11 @@ func (s *Server) listenReplicas(st store.Store, origin string) {
 		s.wg.Add(1)
 		go s.meshLoop()
 	}
+	if s.controlURL() != "" {
+		s.replURLs.wake = make(chan struct{}, 1)
+		s.wg.Add(1)
+		go s.controlURLsLoop()
+	}
 	s.wg.Add(2)
 	go func() {
 		defer s.wg.Done()
@@ -322,6 +327,7 @@ func (s *Server) applyRemote(ctx context.Context, changes []store.Change, all bo
 				rs.checks = append(rs.checks, c.ID)
 			case store.ChangeMesh:
 				s.meshed.meshChanged()
+				s.replURLs.changed()
 			case store.ChangeUser:
 				u, err := tx.UserByID(c.ID)
 				if err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -624,6 +630,9 @@ func (s *Server) leaveReplicas(tx store.Tx) error {
 		return nil
 	}
 	if err := tx.ReleaseLease(leaseEphemeral, s.origin); err != nil {
+		return err
+	}
+	if err := s.dropControlURL(tx); err != nil {
 		return err
 	}
 	if s.relay == nil {

@@ -346,11 +346,12 @@ func (s *Server) fullMapJSON(c *compiled, id int64, peers []int64) []byte {
 	}
 	slices.SortFunc(ups, func(a, b controlws.UserProfile) int { return cmp.Compare(a.ID, b.ID) })
 	tail, _ := json.Marshal(struct {
-		Users    []controlws.UserProfile `json:"users"`
-		DERPMap  json.RawMessage         `json:"derpMap"`
-		Domain   string                  `json:"domain,omitempty"`
-		SSHRules []rules.SSHRule         `json:"sshRules,omitempty"`
-	}{ups, s.derpJSON, s.cfg.Domain, sshOf(c, id)})
+		Users       []controlws.UserProfile `json:"users"`
+		DERPMap     json.RawMessage         `json:"derpMap"`
+		Domain      string                  `json:"domain,omitempty"`
+		SSHRules    []rules.SSHRule         `json:"sshRules,omitempty"`
+		ControlURLs []string                `json:"controlURLs,omitempty"` // replicaurls.go
+	}{ups, s.derpJSON, s.cfg.Domain, sshOf(c, id), s.replURLs.list()})
 	buf.WriteString(`],`)
 	buf.Write(tail[1 : len(tail)-1]) // the tail's fields, between its braces
 	buf.WriteString(`,"packetFilter":`)

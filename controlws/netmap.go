@@ -25,6 +25,11 @@ type NetworkMap struct {
 	// SSHRules are the node's SSH rules in the order they are tried (check before accept),
 	// concerning this node alone.
 	SSHRules []rules.SSHRule `json:"sshRules,omitempty"`
+	// ControlURLs are the base URLs of the control replicas serving this network now, the
+	// one that sent the map among them (controlurls.go); a node that loses its control
+	// connection tries the others. Empty from a control alone on its store, or one older
+	// than failover: the node keeps to the URL it was given.
+	ControlURLs []string `json:"controlURLs,omitempty"`
 }
 
 // Node is one machine of the network as others see it.

@@ -36,6 +36,7 @@ type Multi struct {
 
 	mu      sync.Mutex
 	closed  bool
+	started bool // Start was called: the home connection is kept open
 	dm      *Map
 	home    int
 	conns   map[int]*regionConn
@@ -47,6 +48,7 @@ type Multi struct {
 // regionConn is the connection to one region's relay.
 type regionConn struct {
 	region int
+	url    string // the relay it was opened to (a new map may name another)
 	c      *Client
 	used   atomic.Int64 // unix nanos of the last packet through it
 }
@@ -99,19 +101,31 @@ func (m *Multi) HomeUp() bool {
 func (m *Multi) Start() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.started = true
 	m.connLocked(m.home)
 }
 
-// SetMap replaces the DERP map; connections to regions no longer in it are closed.
+// SetMap replaces the DERP map; connections to regions no longer in it, or whose relay is
+// now another URL, are closed. A started Multi whose home relay changed URL connects to the
+// new one at once: a replica of control names its own relay as region 1, so a node that
+// moved to another replica moves to that replica's relay in the same region.
 func (m *Multi) SetMap(dm *Map) {
 	m.mu.Lock()
 	m.dm = dm
 	var drop []*regionConn
+	rehome := false
 	for id, rc := range m.conns {
-		if dm == nil || dm.Regions[id] == nil || len(dm.Regions[id].Nodes) == 0 {
+		if u, ok := regionURL(dm, id); !ok || u != rc.url {
 			drop = append(drop, rc)
 			delete(m.conns, id)
+			if ok && id == m.home && m.started {
+				rehome = true
+				m.logf("derpws: home region %d is now %s (was %s): reconnecting", id, u, rc.url)
+			}
 		}
+	}
+	if rehome {
+		m.connLocked(m.home)
 	}
 	m.mu.Unlock()
 	for _, rc := range drop {
@@ -233,8 +247,8 @@ func (m *Multi) connLocked(region int) *regionConn {
 	if m.dm == nil {
 		return nil
 	}
-	r := m.dm.Regions[region]
-	if r == nil || len(r.Nodes) == 0 {
+	u, ok := regionURL(m.dm, region)
+	if !ok {
 		return nil
 	}
 	opts := &ClientOptions{Logf: m.opts.Logf, UseWebSocket: m.opts.UseWebSocket}
@@ -246,9 +260,9 @@ func (m *Multi) connLocked(region int) *regionConn {
 			}
 		}
 	}
-	c := NewClient(m.priv, NodeURL(r.Nodes[0]), opts)
+	c := NewClient(m.priv, u, opts)
 	c.SetPreferred(region == m.home)
-	rc := &regionConn{region: region, c: c}
+	rc := &regionConn{region: region, url: u, c: c}
 	rc.used.Store(time.Now().UnixNano())
 	m.conns[region] = rc
 	if region != m.home {
@@ -314,4 +328,16 @@ func (m *Multi) closeIdle(now time.Time) {
 		m.logf("derpws: closing the idle connection to region %d", rc.region)
 		rc.c.Close()
 	}
+}
+
+// regionURL returns the URL of region's first relay in dm; false if dm has none there.
+func regionURL(dm *Map, region int) (string, bool) {
+	if dm == nil {
+		return "", false
+	}
+	r := dm.Regions[region]
+	if r == nil || len(r.Nodes) == 0 {
+		return "", false
+	}
+	return NodeURL(r.Nodes[0]), true
 }

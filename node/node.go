@@ -82,6 +82,9 @@ type Node struct {
 	relays   *relaySwitch // what the engine's Bind uses: relay, switched on a key rotation (rotate.go)
 	parked   bool         // relay is an idle client while the node's key is expired (rotate.go)
 	home     int          // home DERP region
+	// target is the control URL the next dial goes to (controlurls.go).
+	target        string
+	badURLsLogged bool
 	state    State
 	once     sync.Once // closes firstMap
 	rOnce    sync.Once // closes relayUp
@@ -129,7 +132,7 @@ func (n *Node) nodeKey() key.Private {
 // A refused auth key comes back as a *controlws.Error (errors.As) with its Code.
 func (n *Node) Start(ctx context.Context) error {
 	n.setState(StateStarting)
-	cc, err := n.dialControl(ctx)
+	cc, err := n.dialRound(ctx)
 	if err != nil {
 		n.setState(StateStopped)
 		return fmt.Errorf("%w: %w", ErrControlUnreachable, err)
@@ -168,10 +171,12 @@ func (n *Node) Start(ctx context.Context) error {
 	return nil
 }
 
+// dialControl dials the control URL of the ring that is next (controlurls.go).
 func (n *Node) dialControl(ctx context.Context) (*controlws.Client, error) {
+	target, serverKey := n.controlTarget()
 	cc, err := controlws.Dial(ctx, controlws.DialOptions{
-		ServerURL:  n.opts.ControlURL,
-		ServerKey:  n.opts.ControlKey,
+		ServerURL:  target,
+		ServerKey:  serverKey,
 		MachineKey: n.id.MachineKey,
 		HTTPGet:    n.opts.HTTPGet,
 		Logf:       n.logf,
@@ -271,7 +276,7 @@ func (n *Node) controlLoop(cc *controlws.Client) {
 			n.mu.Lock()
 			n.mapCC = cc
 			n.mu.Unlock()
-			n.applyMap(nm)
+			n.applyMap(nm, cc.ServerKey())
 		})
 		n.mapStreamLost()
 		cc.Close()
@@ -287,11 +292,14 @@ func (n *Node) controlLoop(cc *controlws.Client) {
 		n.logf("node: control connection lost: %v", err)
 		// A stream that brought a map was a success: retry at once. One that failed before
 		// any map (control up but refusing) backs off, so it cannot become a busy loop.
+		// Either way the next dial goes to the next control URL (controlurls.go) if this
+		// stream brought nothing: a replica that answers but cannot serve is passed over.
 		var delay time.Duration
 		if n.mapCount.Load() > maps {
 			retry.Reset()
 		} else {
 			delay = retry.Next()
+			n.nextControlTarget()
 		}
 		cc = n.redial(n.ctx, &retry, delay)
 		if cc == nil {
@@ -311,10 +319,11 @@ func (n *Node) fail(err error) {
 }
 
 // applyMap makes the data path match nm. It runs on the control client's read loop.
-func (n *Node) applyMap(nm *controlws.NetworkMap) {
+func (n *Node) applyMap(nm *controlws.NetworkMap, server key.Public) {
 	n.mapCount.Add(1)
 	n.mu.Lock()
 	n.nm = nm
+	n.learnControlURLsLocked(nm.ControlURLs, server)
 	n.fresh.streamUp = true
 	err := n.ensureEngineLocked(nm)
 	if err == nil {

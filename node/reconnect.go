@@ -28,10 +28,12 @@ const (
 	unreachableLogEvery = 30 * time.Second
 )
 
-// redial waits delay, then dials control until it answers, waiting retry.Next() between
-// tries. It returns nil once ctx is done.
+// redial waits delay, then dials control until it answers: each failed dial moves to the
+// next URL of the ring (controlurls.go) at once, and a round of them that all failed waits
+// retry.Next(). It returns nil once ctx is done.
 func (n *Node) redial(ctx context.Context, retry *backoff.Backoff, delay time.Duration) *controlws.Client {
 	var since, logged time.Time
+	fails := 0
 	for {
 		if delay > 0 {
 			t := time.NewTimer(delay)
@@ -62,6 +64,27 @@ func (n *Node) redial(ctx context.Context, retry *backoff.Backoff, delay time.Du
 			n.logf("node: control unreachable for %v (retrying at least every %v): %v", now.Sub(since).Round(time.Second), ReconnectMax, err)
 			logged = now
 		}
-		delay = retry.Next()
+		delay = 0
+		if fails++; fails%n.nextControlTarget() == 0 {
+			delay = retry.Next()
+		}
+	}
+}
+
+// dialRound dials the URLs of the ring in turn, from the next one, until one answers or each
+// failed once; then it returns the first failure.
+func (n *Node) dialRound(ctx context.Context) (*controlws.Client, error) {
+	var first error
+	for fails := 1; ; fails++ {
+		cc, err := n.dialControl(ctx)
+		if err == nil {
+			return cc, nil
+		}
+		if first == nil {
+			first = err
+		}
+		if ctx.Err() != nil || fails >= n.nextControlTarget() {
+			return nil, first
+		}
 	}
 }

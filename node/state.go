@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"tsconnect/controlws"
 	"tsconnect/key"
 )
 
@@ -33,6 +34,8 @@ type identity struct {
 	// NextNodeKey, when set, is the key a re-authentication (Login) was moving to when the
 	// node stopped: control may hold it or NodeKey. Start settles which (rotate.go).
 	NextNodeKey key.Private `json:"nextNodeKey,omitzero"`
+	// Control is what the node learned of the control replicas (controlurls.go).
+	Control *controlState `json:"control,omitempty"`
 }
 
 const identityFile = "node.json"
@@ -56,6 +59,11 @@ func loadIdentity(dir string) (*identity, error) {
 	}
 	if id.MachineKey.IsZero() || id.NodeKey.IsZero() {
 		return nil, fmt.Errorf("node: state file %s holds no keys", filepath.Join(dir, identityFile))
+	}
+	if id.Control != nil {
+		if err := controlws.CheckControlURLs(id.Control.URLs); err != nil {
+			return nil, fmt.Errorf("node: state file %s: %v", filepath.Join(dir, identityFile), err)
+		}
 	}
 	return &id, nil
 }

@@ -18,7 +18,7 @@ const (
 	ChangePolicy ChangeKind = 'p' // a new policy version is in force (ID 0)
 	ChangeKeys   ChangeKind = 'k' // auth keys changed (ID 0)
 	ChangeCheck  ChangeKind = 'c' // a check held by agent node ID was decided
-	ChangeMesh   ChangeKind = 'm' // the list of the replicas' relays changed (ID 0)
+	ChangeMesh   ChangeKind = 'm' // the list of the replicas' relays or control URLs changed (ID 0)
 	ChangeOnline ChangeKind = 'o' // node ID is online on the announcing replica (renewed)
 	ChangeGone   ChangeKind = 'x' // node ID is no longer online on the announcing replica
 	ChangeAll    ChangeKind = '*' // too much to list: reload everything (ID 0)
