@@ -22,6 +22,10 @@ type Status struct {
 	Users []controlws.UserProfile `json:"users,omitempty"`
 	// KeyWarning warns that this node's key expires soon or has expired (Agent.KeyWarning).
 	KeyWarning string `json:"keyWarning,omitempty"`
+	// ControlURL is the control replica whose map stream is up ("" while none is), and
+	// ControlURLs every one the node dials in turn when it is lost (node.Node.ControlURLs).
+	ControlURL  string   `json:"controlURL,omitempty"`
+	ControlURLs []string `json:"controlURLs,omitempty"`
 }
 
 // localAPI serves the agent's local commands on a unix socket that only root and the
@@ -71,7 +75,8 @@ type connKey struct{}
 
 // writeStatus answers with the agent's Status.
 func (a *Agent) writeStatus(w http.ResponseWriter) {
-	st := Status{State: string(a.node.State()), SSH: a.SSHEnabled(), Peers: []controlws.Node{}, KeyWarning: a.KeyWarning()}
+	st := Status{State: string(a.node.State()), SSH: a.SSHEnabled(), Peers: []controlws.Node{}, KeyWarning: a.KeyWarning(),
+		ControlURL: a.node.ControlURL(), ControlURLs: a.node.ControlURLs()}
 	if nm := a.node.NetMap(); nm != nil {
 		self := nm.Self
 		st.Self, st.Peers, st.Users = &self, nm.Peers, nm.Users

@@ -75,7 +75,7 @@ func startCmd(t testing.TB, cmd *exec.Cmd, label string) *proc {
 
 // cliOwnNodesPolicy sets, through the CLI and the admin socket of the control in dir, the
 // policy that lets users SSH to their own nodes (the default asks for check mode, a web sign-in).
-func cliOwnNodesPolicy(t *testing.T, dir string) {
+func cliOwnNodesPolicy(t testing.TB, dir string) {
 	t.Helper()
 	f := filepath.Join(t.TempDir(), "policy.hujson")
 	if err := os.WriteFile(f, []byte(ownNodesPolicy), 0o600); err != nil {
@@ -85,7 +85,7 @@ func cliOwnNodesPolicy(t *testing.T, dir string) {
 }
 
 // cli runs tsconnect to completion and returns its stdout; it fails the test on error.
-func cli(t *testing.T, args ...string) string {
+func cli(t testing.TB, args ...string) string {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
 	cmd := exec.Command(tsconnectBin, args...)
@@ -188,7 +188,7 @@ func TestCLIControlKilled(t *testing.T) {
 }
 
 // waitStatus waits until `tsconnect status` through sock lists a node named name.
-func waitStatus(t *testing.T, sock, name string) {
+func waitStatus(t testing.TB, sock, name string) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	var out []byte

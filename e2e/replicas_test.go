@@ -33,7 +33,7 @@ type replica struct {
 
 // startReplicas starts n control processes on database db, each with its own --state
 // and listen address, and waits until they all serve.
-func startReplicas(t *testing.T, db string, n int) []*replica {
+func startReplicas(t testing.TB, db string, n int) []*replica {
 	t.Helper()
 	rs := make([]*replica, n)
 	for i := range rs {
@@ -48,7 +48,7 @@ func startReplicas(t *testing.T, db string, n int) []*replica {
 }
 
 // cliPolicy sets policy text through the admin socket of the control in dir.
-func cliPolicy(t *testing.T, dir, text string) {
+func cliPolicy(t testing.TB, dir, text string) {
 	t.Helper()
 	f := filepath.Join(t.TempDir(), "policy.hujson")
 	if err := os.WriteFile(f, []byte(text), 0o600); err != nil {
@@ -58,7 +58,7 @@ func cliPolicy(t *testing.T, dir, text string) {
 }
 
 // cliNodeID finds a live node by name through the admin socket of the control in dir.
-func cliNodeID(t *testing.T, dir, name string) int64 {
+func cliNodeID(t testing.TB, dir, name string) int64 {
 	t.Helper()
 	var nodes []api.Node
 	if err := json.Unmarshal([]byte(cli(t, "nodes", "--state", dir, "--json")), &nodes); err != nil {

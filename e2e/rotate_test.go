@@ -114,6 +114,13 @@ func TestLoginRotatesKeyKeepingSession(t *testing.T) {
 // echoSession starts a shell on cl that echoes each line back as "echo LINE", and returns
 // a function that sends one line, waits for its echo and returns how long that took.
 func echoSession(tb testing.TB, cl *ssh.Client) func(what string) time.Duration {
+	echo, _ := echoSessionDone(tb, cl)
+	return echo
+}
+
+// echoSessionDone is echoSession, and a channel closed when the session's output ends (the
+// session was cut).
+func echoSessionDone(tb testing.TB, cl *ssh.Client) (echo func(what string) time.Duration, done <-chan struct{}) {
 	s, err := cl.NewSession()
 	if err != nil {
 		tb.Fatal(err)
@@ -124,11 +131,13 @@ func echoSession(tb testing.TB, cl *ssh.Client) func(what string) time.Duration 
 		tb.Fatal(err)
 	}
 	lines := make(chan string, 16)
+	ended := make(chan struct{})
 	go func() {
 		sc := bufio.NewScanner(outR)
 		for sc.Scan() {
 			lines <- sc.Text()
 		}
+		close(ended)
 		close(lines)
 	}()
 	return func(what string) time.Duration {
@@ -147,7 +156,7 @@ func echoSession(tb testing.TB, cl *ssh.Client) func(what string) time.Duration 
 			tb.Fatalf("the session stopped echoing (%s)", what)
 		}
 		return 0
-	}
+	}, ended
 }
 
 // BenchmarkKeyRotation measures a rotation of the agent holding an open SSH session

@@ -72,6 +72,16 @@ func (n *Node) nextControlTarget() int {
 	return len(ring)
 }
 
+// ControlURL returns the URL of the control replica whose map stream is up, "" while none is.
+func (n *Node) ControlURL() string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if !n.fresh.streamUp {
+		return ""
+	}
+	return n.ccURL
+}
+
 // ControlURLs returns the control URLs the node dials in turn, the one it uses now first.
 func (n *Node) ControlURLs() []string {
 	n.mu.Lock()

@@ -82,8 +82,8 @@ type Node struct {
 	relays   *relaySwitch // what the engine's Bind uses: relay, switched on a key rotation (rotate.go)
 	parked   bool         // relay is an idle client while the node's key is expired (rotate.go)
 	home     int          // home DERP region
-	// target is the control URL the next dial goes to (controlurls.go).
-	target        string
+	// target is the control URL the next dial goes to (controlurls.go); ccURL is cc's.
+	target, ccURL string
 	badURLsLogged bool
 	state    State
 	once     sync.Once // closes firstMap
@@ -185,7 +185,7 @@ func (n *Node) dialControl(ctx context.Context) (*controlws.Client, error) {
 		return nil, err
 	}
 	n.mu.Lock()
-	n.cc = cc
+	n.cc, n.ccURL = cc, target
 	n.mu.Unlock()
 	return cc, nil
 }

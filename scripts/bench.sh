@@ -27,6 +27,9 @@ go test -run '^$' -bench BenchmarkOutageResume -benchtime 1x ./e2e/ | grep -E '^
 step "home relay down for good: agent homed in another region (peer's map), open session resumed, new login (two standalone relays)"
 go test -run '^$' -bench BenchmarkRegionFailover -benchtime 1x ./e2e/ | grep -E '^Benchmark|FAIL'
 
+step "control replica SIGKILLed (two replicas on PostgreSQL): agent and client reconnect to the other, open SSH session resumes, policy edit through the survivor cuts it (goals: 2 s, 1 s)"
+go test -run '^$' -bench BenchmarkReplicaFailover -benchtime 1x ./e2e/ | grep -E '^Benchmark|FAIL'
+
 step "control under the floods of issue 12 (logins over Noise, console passwords, SSO starts, SSH checks): RSS (bound 384 MiB), answers, normal nodes' latency"
 go test -run '^$' -bench BenchmarkControlUnderFloods -benchtime 1x -v ./e2e/ | grep -E 'flood_bench_test|^Benchmark|FAIL'
 

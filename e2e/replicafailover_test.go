@@ -1,0 +1,204 @@
+//go:build linux
+
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"tsconnect/agent"
+	"tsconnect/console/api"
+	"tsconnect/internal/eventually"
+	"tsconnect/internal/testpg"
+	"tsconnect/node"
+)
+
+// failoverNet is two `tsconnect control` replicas on one real PostgreSQL, an agent (a
+// `tsconnect up --ssh` process) and a native client node, both given replica A's URL only.
+type failoverNet struct {
+	tb       testing.TB
+	db       string
+	a, b     *replica
+	sock     string // the agent's local API
+	agentDir string
+	laptop   *node.Node
+}
+
+// failoverFigures are what one failover measured, from the SIGKILL of the replica.
+type failoverFigures struct {
+	agentBack, laptopBack time.Duration // its map stream up on the other replica
+	resume                time.Duration // the open SSH session's next echo
+	revoke                time.Duration // a policy edit through the survivor to the session's end
+}
+
+func newFailoverNet(tb testing.TB) *failoverNet {
+	db := testpg.Start(tb).NewDatabase(tb)
+	rs := startReplicas(tb, db, 2)
+	f := &failoverNet{tb: tb, db: db, a: rs[0], b: rs[1], agentDir: tb.TempDir()}
+	f.sock = filepath.Join(f.agentDir, "agent.sock")
+	cli(tb, "users", "create", "--state", f.a.dir, "alice@example.com")
+	cliOwnNodesPolicy(tb, f.b.dir)
+	agentKey := lastLine(cli(tb, "keys", "create", "--state", f.a.dir, "--user", "alice@example.com"))
+	startProc(tb, "--socket", f.sock, "up", "--ssh", "--hostname", "server", "--login-server", f.a.url, "--auth-key", agentKey, "--state", f.agentDir)
+	waitStatus(tb, f.sock, "server")
+	laptopKey := lastLine(cli(tb, "keys", "create", "--state", f.b.dir, "--user", "alice@example.com"))
+	n, err := node.New(node.Options{ControlURL: f.a.url, AuthKey: laptopKey, Hostname: "laptop", StateDir: tb.TempDir(), Logf: prefixed(tb, "laptop: ")})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := n.Start(ctx); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { n.Close() })
+	f.laptop = n
+	// Both learn B from their maps on A; the agent keeps it in its state file.
+	eventually.True(tb, "the laptop knows replica B from its map", func() bool { return slices.Contains(n.ControlURLs(), f.b.url) })
+	eventually.True(tb, "the agent knows replica B", func() bool { return slices.Contains(f.agentStatus().ControlURLs, f.b.url) })
+	state, err := os.ReadFile(filepath.Join(f.agentDir, "node.json"))
+	if err != nil || !strings.Contains(string(state), f.b.url) {
+		tb.Fatalf("the agent's state file does not keep replica B's URL %s (%v):\n%s", f.b.url, err, state)
+	}
+	return f
+}
+
+// agentStatus is `tsconnect status --json` of the agent.
+func (f *failoverNet) agentStatus() agent.Status {
+	var st agent.Status
+	out, err := exec.Command(tsconnectBin, "--socket", f.sock, "status", "--json").Output()
+	if err == nil {
+		json.Unmarshal(out, &st)
+	}
+	return st
+}
+
+// kill SIGKILLs r's process and returns when it is dead.
+func (f *failoverNet) kill(r *replica) time.Time {
+	r.proc.cmd.Process.Signal(syscall.SIGKILL)
+	r.proc.cmd.Wait()
+	return time.Now()
+}
+
+// restart starts r's control again on its address, state and database.
+func (f *failoverNet) restart(r *replica) {
+	r.proc = startProc(f.tb, "control", "--listen", strings.TrimPrefix(r.url, "http://"), "--state", r.dir, "--store", f.db)
+	waitHTTP(f.tb, r.url+"/")
+}
+
+// waitMoved waits until the agent's and the laptop's map streams are up on to, and returns
+// how long after t0 each was seen there.
+func (f *failoverNet) waitMoved(to *replica, t0 time.Time) (agentBack, laptopBack time.Duration) {
+	deadline := t0.Add(30 * time.Second)
+	for agentBack == 0 || laptopBack == 0 {
+		if time.Now().After(deadline) {
+			f.tb.Fatalf("not both on %s 30 s after the kill: agent on %q, laptop on %q", to.url, f.agentStatus().ControlURL, f.laptop.ControlURL())
+		}
+		if laptopBack == 0 && f.laptop.ControlURL() == to.url {
+			laptopBack = time.Since(t0)
+		}
+		if agentBack == 0 && f.agentStatus().ControlURL == to.url {
+			agentBack = time.Since(t0)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return agentBack, laptopBack
+}
+
+// nodeOnline reports whether the control in dir lists node name online.
+func nodeOnline(tb testing.TB, dir, name string) bool {
+	var nodes []api.Node
+	if err := json.Unmarshal([]byte(cli(tb, "nodes", "--state", dir, "--json")), &nodes); err != nil {
+		tb.Fatal(err)
+	}
+	for _, nd := range nodes {
+		if nd.Name == name {
+			return nd.Online
+		}
+	}
+	return false
+}
+
+// failover opens an echoing SSH session laptop → agent, SIGKILLs replica A, and checks
+// that both move to B, the session still echoes, the agent is online on B, a new SSH login
+// works, and a policy edit through B cuts the session.
+func (f *failoverNet) failover() failoverFigures {
+	tb := f.tb
+	cl := sshDial(tb, f.laptop, "server")
+	echo, cut := echoSessionDone(tb, cl)
+	echo("before the kill")
+
+	var fig failoverFigures
+	t0 := f.kill(f.a)
+	fig.agentBack, fig.laptopBack = f.waitMoved(f.b, t0)
+	echo("after the kill of A")
+	fig.resume = time.Since(t0)
+	if !nodeOnline(tb, f.b.dir, "server") {
+		tb.Fatal("B does not list the agent online after it moved there")
+	}
+	cl2 := sshDial(tb, f.laptop, "server")
+	if out, code := run(tb, cl2, "echo new login", nil); string(out) != "new login\n" || code != 0 {
+		tb.Fatalf("a new SSH login after the failover: %q exit %d", out, code)
+	}
+
+	tp := time.Now()
+	cliPolicy(tb, f.b.dir, `{"acls": [{"action": "accept", "src": ["*"], "dst": ["*:80"]}]}`)
+	select {
+	case <-cut:
+		fig.revoke = time.Since(tp)
+	case <-time.After(20 * time.Second):
+		tb.Fatal("the session survived a policy edit through B that forbids it")
+	}
+	return fig
+}
+
+// TestReplicaFailover: with two replicas on one PostgreSQL, an agent and a native client
+// that were given replica A's URL only learn B's from their maps (the agent keeps it in
+// its state file). A is killed with SIGKILL: both reconnect to B, the open SSH session
+// between them still echoes (their relay paths moved to B's relay), the agent is online
+// on B, a new SSH login works, and a policy edit through B cuts the session. Then A is
+// started again and B killed: both move back to A and a new session echoes.
+func TestReplicaFailover(t *testing.T) {
+	f := newFailoverNet(t)
+	fig := f.failover()
+	t.Logf("A killed: the agent's map stream up on B after %v, the laptop's after %v; the open session echoed %v after the kill; a policy edit through B cut it %v after the edit began",
+		fig.agentBack.Round(time.Millisecond), fig.laptopBack.Round(time.Millisecond), fig.resume.Round(time.Millisecond), fig.revoke.Round(time.Millisecond))
+
+	// Back to A: restart it, allow SSH again, kill B.
+	cliOwnNodesPolicy(t, f.b.dir)
+	f.restart(f.a)
+	cl := sshDial(t, f.laptop, "server")
+	echo, _ := echoSessionDone(t, cl)
+	echo("before the kill of B")
+	t0 := f.kill(f.b)
+	agentBack, laptopBack := f.waitMoved(f.a, t0)
+	echo("after the kill of B")
+	t.Logf("B killed: the agent back on A after %v, the laptop after %v; the session echoed %v after the kill",
+		agentBack.Round(time.Millisecond), laptopBack.Round(time.Millisecond), time.Since(t0).Round(time.Millisecond))
+	if !nodeOnline(t, f.a.dir, "server") {
+		t.Fatal("A does not list the agent online after it moved back")
+	}
+}
+
+// BenchmarkReplicaFailover prints, for a SIGKILL of the replica an agent and a client are
+// on (two replicas on one PostgreSQL): how long until each one's map stream is up on the
+// other replica, until their open SSH session echoes again, and how long a policy edit
+// through the survivor then takes to cut the session. `make bench` prints it.
+func BenchmarkReplicaFailover(b *testing.B) {
+	for range b.N {
+		f := newFailoverNet(b)
+		fig := f.failover()
+		b.ReportMetric(fig.agentBack.Seconds(), "s-agent-reconnect")
+		b.ReportMetric(fig.laptopBack.Seconds(), "s-client-reconnect")
+		b.ReportMetric(fig.resume.Seconds(), "s-session-resume")
+		b.ReportMetric(fig.revoke.Seconds(), "s-revoke")
+	}
+}
