@@ -94,6 +94,9 @@ type Server struct {
 	streams map[int64]map[*stream]struct{} // node ID → its map streams
 	// elsewhere: node ID → the other replicas it streams from → when last heard (presence.go)
 	elsewhere map[int64]map[string]time.Time
+	// stopGone: the nodes whose last stream here ended while this replica stops, announced
+	// gone together at the end of Close (presence.go)
+	stopGone []int64
 	conns     map[*nodeConn]struct{}
 	closed    bool
 	// policy is in force; policyVer describes it. gen counts changes that can change
@@ -314,6 +317,7 @@ func (s *Server) Close() error {
 		s.relay.Close()
 	}
 	s.wg.Wait()
+	s.announceStopGone()
 	// Take writeMu so no mutation is half done when the store closes.
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()

@@ -301,8 +301,17 @@ func (s *Server) closeStream(st *stream) {
 	if offline && live {
 		ln.n.LastSeen = now
 	}
+	// A replica that stops announces its nodes gone together, at the end (presence.go).
+	batched := offline && live && s.closed && s.origin != ""
+	if batched {
+		s.stopGone = append(s.stopGone, st.nodeID)
+	}
 	s.mu.Unlock()
 	if !offline || !live {
+		return
+	}
+	if batched {
+		s.publishChanged(st.nodeID)
 		return
 	}
 	err := s.st.Update(context.Background(), func(tx store.Tx) error {

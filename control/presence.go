@@ -1,6 +1,8 @@
 package control
 
 import (
+	"context"
+	"errors"
 	"maps"
 	"slices"
 	"time"
@@ -139,5 +141,31 @@ func (s *Server) expirePresence() {
 	s.mu.Unlock()
 	for _, id := range changed {
 		s.publishChanged(id)
+	}
+}
+
+// announceStopGone announces, presencePerTx nodes a transaction, that the nodes whose last
+// stream here ended while this replica stopped (stopGone) are gone from it, and records
+// when they were last seen: the other replicas learn it at once, in a few transactions
+// rather than one a node. Close calls it once every stream has ended.
+func (s *Server) announceStopGone() {
+	s.mu.Lock()
+	ids := s.stopGone
+	s.stopGone = nil
+	s.mu.Unlock()
+	now := s.now().UTC()
+	for chunk := range slices.Chunk(ids, presencePerTx) {
+		err := s.st.Update(context.Background(), func(tx store.Tx) error {
+			for _, id := range chunk {
+				noteOnline(tx, id, false)
+				if err := tx.SetLastSeen(id, now); err != nil && !errors.Is(err, store.ErrNotFound) {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			s.logf("control: announcing %d nodes gone from this stopping replica: %v", len(chunk), err)
+		}
 	}
 }
