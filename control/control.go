@@ -97,8 +97,8 @@ type Server struct {
 	// stopGone: the nodes whose last stream here ended while this replica stops, announced
 	// gone together at the end of Close (presence.go)
 	stopGone []int64
-	conns     map[*nodeConn]struct{}
-	closed    bool
+	conns    map[*nodeConn]struct{}
+	closed   bool
 	// policy is in force; policyVer describes it. gen counts changes that can change
 	// compiled rules or peer visibility (policy, nodes' addresses, owners, tags, users).
 	policy    *policy.Policy

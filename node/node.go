@@ -85,9 +85,9 @@ type Node struct {
 	// target is the control URL the next dial goes to (controlurls.go); ccURL is cc's.
 	target, ccURL string
 	badURLsLogged bool
-	state    State
-	once     sync.Once // closes firstMap
-	rOnce    sync.Once // closes relayUp
+	state         State
+	once          sync.Once // closes firstMap
+	rOnce         sync.Once // closes relayUp
 }
 
 // New returns a Node that has loaded (or made) its keys; Start joins the network.
