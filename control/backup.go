@@ -10,7 +10,7 @@ import (
 )
 
 // errNoBackups: the store cannot copy itself (a database server has its own tools).
-var errNoBackups = errors.New("control: this store cannot make backups; use the database's own tools")
+var errNoBackups = errors.New("control: backups are of SQLite state only, and this control keeps its state on a database server (--store postgres://…): back that database up with its own tools, e.g. pg_dump --format=custom --file=FILE DATABASE")
 
 // backupStore is a store that can copy itself consistently while it serves (SQLite's VACUUM INTO).
 type backupStore interface {
