@@ -10,7 +10,7 @@ import (
 )
 
 // errNoBackups: the store cannot copy itself (a database server has its own tools).
-var errNoBackups = errors.New("control: backups are of SQLite state only, and this control keeps its state on a database server (--store postgres://…): back that database up with its own tools, e.g. pg_dump --format=custom --file=FILE DATABASE")
+var errNoBackups = errors.New("backups are of SQLite state only, and this control keeps its state on a database server (--store postgres://…): back that database up with its own tools, e.g. pg_dump --format=custom --file=FILE DATABASE")
 
 // backupStore is a store that can copy itself consistently while it serves (SQLite's VACUUM INTO).
 type backupStore interface {
@@ -24,7 +24,7 @@ type backupStore interface {
 func (s *Server) Backup(ctx context.Context, fn func(r io.Reader, size int64) error) error {
 	bs, ok := s.st.(backupStore)
 	if !ok {
-		return errNoBackups
+		return fmt.Errorf("control: %w", errNoBackups)
 	}
 	tmp, err := os.MkdirTemp(s.cfg.StateDir, "backup-")
 	if err != nil {
