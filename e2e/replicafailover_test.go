@@ -29,6 +29,8 @@ type failoverNet struct {
 	a, b     *replica
 	sock     string // the agent's local API
 	agentDir string
+	agentKey string
+	agent    *proc
 	laptop   *node.Node
 }
 
@@ -46,9 +48,8 @@ func newFailoverNet(tb testing.TB) *failoverNet {
 	f.sock = filepath.Join(f.agentDir, "agent.sock")
 	cli(tb, "users", "create", "--state", f.a.dir, "alice@example.com")
 	cliOwnNodesPolicy(tb, f.b.dir)
-	agentKey := lastLine(cli(tb, "keys", "create", "--state", f.a.dir, "--user", "alice@example.com"))
-	startProc(tb, "--socket", f.sock, "up", "--ssh", "--hostname", "server", "--login-server", f.a.url, "--auth-key", agentKey, "--state", f.agentDir)
-	waitStatus(tb, f.sock, "server")
+	f.agentKey = lastLine(cli(tb, "keys", "create", "--state", f.a.dir, "--user", "alice@example.com"))
+	f.startAgent()
 	laptopKey := lastLine(cli(tb, "keys", "create", "--state", f.b.dir, "--user", "alice@example.com"))
 	n, err := node.New(node.Options{ControlURL: f.a.url, AuthKey: laptopKey, Hostname: "laptop", StateDir: tb.TempDir(), Logf: prefixed(tb, "laptop: ")})
 	if err != nil {
@@ -69,6 +70,12 @@ func newFailoverNet(tb testing.TB) *failoverNet {
 		tb.Fatalf("the agent's state file does not keep replica B's URL %s (%v):\n%s", f.b.url, err, state)
 	}
 	return f
+}
+
+// startAgent starts the agent, given replica A's URL only, and waits until it serves.
+func (f *failoverNet) startAgent() {
+	f.agent = startProc(f.tb, "--socket", f.sock, "up", "--ssh", "--hostname", "server", "--login-server", f.a.url, "--auth-key", f.agentKey, "--state", f.agentDir)
+	waitStatus(f.tb, f.sock, "server")
 }
 
 // agentStatus is `tsconnect status --json` of the agent.
@@ -171,7 +178,8 @@ func (f *failoverNet) failover() failoverFigures {
 // that were given replica A's URL only learn B's from their maps (the agent keeps it in
 // its state file). A is killed with SIGKILL: both reconnect to B, the open SSH session
 // between them still echoes (their relay paths moved to B's relay), the agent is online
-// on B, a new SSH login works, and a policy edit through B cuts the session. Then A is
+// on B, a new SSH login works, and a policy edit through B cuts the session. The agent
+// restarted while A is down comes up on B (from its state file). Then A is
 // started again and B stopped cleanly (SIGTERM): both move back to A, a new session echoes
 // on, and A lists the agent online (B's word that its streams are gone does not flap it).
 func TestReplicaFailover(t *testing.T) {
@@ -180,7 +188,17 @@ func TestReplicaFailover(t *testing.T) {
 	t.Logf("A killed: the agent's map stream up on B after %v, the laptop's after %v; the open session echoed %v after the kill; a policy edit through B cut it %v after the edit began",
 		fig.agentBack.Round(time.Millisecond), fig.laptopBack.Round(time.Millisecond), fig.resume.Round(time.Millisecond), fig.revoke.Round(time.Millisecond))
 
-	// Back to A: restart it, allow SSH again, kill B.
+	// The agent killed and restarted while A is down comes up on B, which its state file names.
+	f.agent.cmd.Process.Signal(syscall.SIGKILL)
+	f.agent.cmd.Wait()
+	ts := time.Now()
+	f.startAgent()
+	t.Logf("the agent, killed and restarted while A is down, served (on B) %v after its start", time.Since(ts).Round(time.Millisecond))
+	if got := f.agentStatus().ControlURL; got != f.b.url {
+		t.Fatalf("the agent restarted while A is down streams from %q; want B, %s", got, f.b.url)
+	}
+
+	// Back to A: restart it, allow SSH again, stop B.
 	cliOwnNodesPolicy(t, f.b.dir)
 	f.restart(f.a)
 	cl := sshDial(t, f.laptop, "server")
