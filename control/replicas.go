@@ -286,6 +286,10 @@ func (s *Server) applyRemote(ctx context.Context, changes []store.Change, all bo
 	if len(changes) == 0 && !all {
 		return nil
 	}
+	if all { // the lists of the replicas' relays and control URLs may have changed too
+		s.meshed.meshChanged()
+		s.replURLs.changed()
+	}
 	s.writeMu.Lock()
 	locked := true
 	defer func() {

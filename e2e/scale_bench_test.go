@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"tsconnect/controlws"
+	"tsconnect/internal/testpg"
 	"tsconnect/key"
 )
 
@@ -40,7 +41,8 @@ func scalePolicy(dense bool, step int) string {
 		{"action": "accept", "src": ["tag:server"], "dst": ["autogroup:member:%d"]}]}`, port)
 }
 
-// BenchmarkScale runs control as its own process on SQLite and connects E2E_SCALE_NODES
+// BenchmarkScale runs control as its own process on SQLite (E2E_SCALE_STORE=postgres: on a
+// fresh database of a real PostgreSQL server, started by the test) and connects E2E_SCALE_NODES
 // (default 1,000) simulated nodes that register and hold real map streams over controlws
 // (Noise over WebSocket); a node reads frames and counts bytes and peers, keeping no map.
 // E2E_SCALE_POLICY picks "dense" (everyone sees everyone), "sparse" (members see 10 tagged
@@ -57,6 +59,14 @@ func BenchmarkScale(b *testing.B) {
 		}
 	}
 	raiseNoFile(b)
+	var pg *testpg.Server
+	switch v := os.Getenv("E2E_SCALE_STORE"); v {
+	case "", "sqlite":
+	case "postgres":
+		pg = testpg.Start(b)
+	default:
+		b.Fatalf("E2E_SCALE_STORE=%q: want sqlite or postgres", v)
+	}
 	kinds := []string{"dense", "sparse"}
 	if v := os.Getenv("E2E_SCALE_POLICY"); v != "" && v != "both" {
 		kinds = []string{v}
@@ -66,7 +76,7 @@ func BenchmarkScale(b *testing.B) {
 			if k != "dense" && k != "sparse" {
 				b.Fatalf("E2E_SCALE_POLICY=%q: want dense, sparse or both", k)
 			}
-			runScale(b, n, k == "dense")
+			runScale(b, pg, n, k == "dense")
 		}
 	}
 }
@@ -117,12 +127,17 @@ type scaleRun struct {
 	nodes []*scaleNode
 }
 
-func runScale(b *testing.B, n int, dense bool) {
+// runScale runs one scale test of n nodes; pg, if not nil, holds control's store.
+func runScale(b *testing.B, pg *testpg.Server, n int, dense bool) {
 	name := map[bool]string{true: "dense", false: "sparse"}[dense]
 	dir := b.TempDir()
 	ln := freePort(b)
 	url := "http://" + ln
-	ctrl := startControlProcess(b, url, "control", "--listen", ln, "--state", dir)
+	args := []string{"control", "--listen", ln, "--state", dir}
+	if pg != nil {
+		args = append(args, "--store", pg.NewDatabase(b))
+	}
+	ctrl := startControlProcess(b, url, args...)
 	defer func() { ctrl.Process.Kill(); ctrl.Wait() }()
 	admin := func(args ...string) string {
 		o, err := cliStdin("", args...)
@@ -151,7 +166,7 @@ func runScale(b *testing.B, n int, dense bool) {
 	}
 	probe.Close()
 	r := &scaleRun{b: b, url: url, key: probe.ServerKey(), dir: dir, pid: ctrl.Process.Pid}
-	b.Logf("=== %d nodes, %s policy (load average %s)", n, name, loadAvg())
+	b.Logf("=== %d nodes, %s policy, store %s (load average %s)", n, name, map[bool]string{true: "PostgreSQL", false: "SQLite"}[pg != nil], loadAvg())
 
 	// Connect all: the servers first, then every member at once (64 dials in flight).
 	peak := sampleRSS(b, r.pid)
