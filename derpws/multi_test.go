@@ -117,3 +117,31 @@ func TestProbeAndPickHome(t *testing.T) {
 		t.Errorf("probed %q, want %d GETs of %s/probe", urls, probeTries, r1.url)
 	}
 }
+
+// TestMultiHomeMovesWithItsURL: a map that names another relay for the home region (a node
+// moved to another control replica, whose map names its own relay region 1) moves the home
+// connection there at once: the old relay sees the client leave, the new one has it as home,
+// and a peer there reaches it.
+func TestMultiHomeMovesWithItsURL(t *testing.T) {
+	leakcheck.Check(t)
+	ra, rb := newRelay(t, nil), newRelay(t, nil)
+	m := NewMulti(key.NewPrivate(), mapOf(t, ra), 1, &MultiOptions{Logf: t.Logf})
+	defer m.Close()
+	mk := m.PublicKey()
+	m.Start()
+	eventually.True(t, "m home on relay A", func() bool { return preferredOn(ra, mk) })
+
+	m.SetMap(mapOf(t, rb)) // region 1 is relay B now
+	eventually.True(t, "m home on relay B", func() bool { return preferredOn(rb, mk) && m.HomeUp() })
+	eventually.True(t, "relay A sees m leave", func() bool { return ra.lookup(mk) == nil })
+	peer, _ := newClient(t, rb.url, true)
+	peer.ensureStarted()
+	eventually.True(t, "peer on relay B", func() bool { return rb.lookup(peer.PublicKey()) != nil })
+	peer.Send(mk, []byte("on B"))
+	if src, got, err := m.Recv(); err != nil || src != peer.PublicKey() || string(got) != "on B" {
+		t.Fatalf("m got %q from %s: %v", got, src.ShortString(), err)
+	}
+	if !slices.Equal(m.Regions(), []int{1}) {
+		t.Fatalf("regions %v; want [1]", m.Regions())
+	}
+}

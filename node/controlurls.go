@@ -93,7 +93,7 @@ func (n *Node) ControlURLs() []string {
 	return ring
 }
 
-// learnControlURLs keeps the replicas a map from server listed, and saves them when they
+// learnControlURLsLocked keeps the replicas a map from server listed, and saves them when they
 // changed. A list controlws.CheckControlURLs refuses is logged and ignored. Callers hold n.mu.
 func (n *Node) learnControlURLsLocked(urls []string, server key.Public) {
 	if server.IsZero() {
