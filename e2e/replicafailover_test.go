@@ -22,7 +22,8 @@ import (
 )
 
 // failoverNet is two `tsconnect control` replicas on one real PostgreSQL, an agent (a
-// `tsconnect up --ssh` process) and a native client node, both given replica A's URL only.
+// `tsconnect up --ssh` process) and a native client node (laptop), both given replica A's
+// URL only, and another native client (desk) given B's.
 type failoverNet struct {
 	tb       testing.TB
 	db       string
@@ -32,13 +33,14 @@ type failoverNet struct {
 	agentKey string
 	agent    *proc
 	laptop   *node.Node
+	desk     *node.Node // given replica B's URL: its path to the agent crosses the relays' mesh
 }
 
 // failoverFigures are what one failover measured, from the SIGKILL of the replica.
 type failoverFigures struct {
 	agentBack, laptopBack time.Duration // its map stream up on the other replica
-	resume                time.Duration // the open SSH session's next echo
-	revoke                time.Duration // a policy edit through the survivor to the session's end
+	resume                time.Duration // the open SSH sessions' next echoes
+	revoke                time.Duration // a policy edit through the survivor to both sessions' end
 }
 
 func newFailoverNet(tb testing.TB) *failoverNet {
@@ -50,18 +52,10 @@ func newFailoverNet(tb testing.TB) *failoverNet {
 	cliOwnNodesPolicy(tb, f.b.dir)
 	f.agentKey = lastLine(cli(tb, "keys", "create", "--state", f.a.dir, "--user", "alice@example.com"))
 	f.startAgent()
-	laptopKey := lastLine(cli(tb, "keys", "create", "--state", f.b.dir, "--user", "alice@example.com"))
-	n, err := node.New(node.Options{ControlURL: f.a.url, AuthKey: laptopKey, Hostname: "laptop", StateDir: tb.TempDir(), Logf: prefixed(tb, "laptop: ")})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if err := n.Start(ctx); err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { n.Close() })
-	f.laptop = n
+	key := lastLine(cli(tb, "keys", "create", "--state", f.b.dir, "--user", "alice@example.com", "--reusable"))
+	f.laptop = f.startClient(f.a, key, "laptop")
+	f.desk = f.startClient(f.b, key, "desk")
+	n := f.laptop
 	// Both learn B from their maps on A; the agent keeps it in its state file.
 	eventually.True(tb, "the laptop knows replica B from its map", func() bool { return slices.Contains(n.ControlURLs(), f.b.url) })
 	eventually.True(tb, "the agent knows replica B", func() bool { return slices.Contains(f.agentStatus().ControlURLs, f.b.url) })
@@ -70,6 +64,21 @@ func newFailoverNet(tb testing.TB) *failoverNet {
 		tb.Fatalf("the agent's state file does not keep replica B's URL %s (%v):\n%s", f.b.url, err, state)
 	}
 	return f
+}
+
+// startClient starts a native node with a state directory, given r's URL only.
+func (f *failoverNet) startClient(r *replica, key, name string) *node.Node {
+	n, err := node.New(node.Options{ControlURL: r.url, AuthKey: key, Hostname: name, StateDir: f.tb.TempDir(), Logf: prefixed(f.tb, name+": ")})
+	if err != nil {
+		f.tb.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := n.Start(ctx); err != nil {
+		f.tb.Fatal(err)
+	}
+	f.tb.Cleanup(func() { n.Close() })
+	return n
 }
 
 // startAgent starts the agent, given replica A's URL only, and waits until it serves.
@@ -141,20 +150,28 @@ func nodeOnline(tb testing.TB, dir, name string) bool {
 	return false
 }
 
-// failover opens an echoing SSH session laptop → agent, SIGKILLs replica A, and checks
-// that both move to B, the session still echoes, the agent is online on B, a new SSH login
-// works, and a policy edit through B cuts the session.
+// failover opens echoing SSH sessions laptop → agent (both on A's relay) and desk → agent
+// (B's relay to A's, through the mesh), SIGKILLs replica A, and checks that agent and laptop
+// move to B, both sessions still echo (the agent's path moved to B's relay, where desk is),
+// the agent is online on B, a new SSH login works, and a policy edit through B cuts both
+// sessions.
 func (f *failoverNet) failover() failoverFigures {
 	tb := f.tb
 	cl := sshDial(tb, f.laptop, "server")
 	echo, cut := echoSessionDone(tb, cl)
 	echo("before the kill")
+	deskEcho, deskCut := echoSessionDone(tb, sshDial(tb, f.desk, "server"))
+	deskEcho("desk, before the kill")
 
 	var fig failoverFigures
 	t0 := f.kill(f.a)
 	fig.agentBack, fig.laptopBack = f.waitMoved(f.b, t0)
 	echo("after the kill of A")
+	deskEcho("desk, after the kill of A")
 	fig.resume = time.Since(t0)
+	if got := f.desk.ControlURL(); got != f.b.url {
+		tb.Fatalf("desk, on the surviving B, streams from %q", got)
+	}
 	if !nodeOnline(tb, f.b.dir, "server") {
 		tb.Fatal("B does not list the agent online after it moved there")
 	}
@@ -165,27 +182,30 @@ func (f *failoverNet) failover() failoverFigures {
 
 	tp := time.Now()
 	cliPolicy(tb, f.b.dir, `{"acls": [{"action": "accept", "src": ["*"], "dst": ["*:80"]}]}`)
-	select {
-	case <-cut:
-		fig.revoke = time.Since(tp)
-	case <-time.After(20 * time.Second):
-		tb.Fatal("the session survived a policy edit through B that forbids it")
+	for _, c := range []<-chan struct{}{cut, deskCut} {
+		select {
+		case <-c:
+		case <-time.After(20 * time.Second):
+			tb.Fatal("a session survived a policy edit through B that forbids it")
+		}
 	}
+	fig.revoke = time.Since(tp)
 	return fig
 }
 
 // TestReplicaFailover: with two replicas on one PostgreSQL, an agent and a native client
 // that were given replica A's URL only learn B's from their maps (the agent keeps it in
 // its state file). A is killed with SIGKILL: both reconnect to B, the open SSH session
-// between them still echoes (their relay paths moved to B's relay), the agent is online
-// on B, a new SSH login works, and a policy edit through B cuts the session. The agent
+// between them and one from a client on B still echo (their relay paths moved to B's
+// relay), the agent is online on B, a new SSH login works, and a policy edit through B
+// cuts both sessions. The agent
 // restarted while A is down comes up on B (from its state file). Then A is
 // started again and B stopped cleanly (SIGTERM): both move back to A, a new session echoes
 // on, and A lists the agent online (B's word that its streams are gone does not flap it).
 func TestReplicaFailover(t *testing.T) {
 	f := newFailoverNet(t)
 	fig := f.failover()
-	t.Logf("A killed: the agent's map stream up on B after %v, the laptop's after %v; the open session echoed %v after the kill; a policy edit through B cut it %v after the edit began",
+	t.Logf("A killed: the agent's map stream up on B after %v, the laptop's after %v; both open sessions echoed %v after the kill; a policy edit through B cut both %v after the edit began",
 		fig.agentBack.Round(time.Millisecond), fig.laptopBack.Round(time.Millisecond), fig.resume.Round(time.Millisecond), fig.revoke.Round(time.Millisecond))
 
 	// The agent killed and restarted while A is down comes up on B, which its state file names.
