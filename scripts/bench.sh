@@ -48,5 +48,5 @@ node e2e/browser/termbench.mjs
 step "wasm size"
 cat npm/dist/size-report.json
 
-step "control at scale: 1,000 simulated nodes on real map streams, dense and sparse policy (E2E_SCALE_NODES=10000 for 10,000)"
-E2E_SCALE_NODES="${E2E_SCALE_NODES:-1000}" go test -timeout 60m -run '^$' -bench BenchmarkScale -benchtime 1x -v ./e2e/ | grep -E 'scale_bench_test|^Benchmark|FAIL'
+step "control at scale: 1,000 simulated nodes on real map streams, dense and sparse policy (E2E_SCALE_NODES=10000 for 10,000; E2E_SCALE_STORE=postgres on PostgreSQL)"
+E2E_SCALE_NODES="${E2E_SCALE_NODES:-1000}" E2E_SCALE_STORE="${E2E_SCALE_STORE:-sqlite}" go test -timeout 60m -run '^$' -bench BenchmarkScale -benchtime 1x -v ./e2e/ | grep -E 'scale_bench_test|^Benchmark|FAIL'
