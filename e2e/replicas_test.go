@@ -232,8 +232,9 @@ func TestReplicasCheckAndLoginPages(t *testing.T) {
 }
 
 // TestReplicasSweepTakeover: replica A holds the ephemeral sweep's lease and is killed with
-// SIGKILL; replica B takes the sweep over once the lease runs out and deletes the ephemeral
-// node that was on A (offline since), while its own online ephemeral node stays.
+// SIGKILL, its ephemeral node closed just before (one still running would fail over to B);
+// replica B takes the sweep over once the lease runs out and deletes the ephemeral node that
+// was on A (offline since), while its own online ephemeral node stays.
 func TestReplicasSweepTakeover(t *testing.T) {
 	const grace = 2 * time.Second
 	db := testpg.Start(t).NewDatabase(t)
@@ -252,7 +253,7 @@ func TestReplicasSweepTakeover(t *testing.T) {
 	a := start()
 	cli(t, "users", "create", "--state", a.dir, "alice@example.com")
 	key := lastLine(cli(t, "keys", "create", "--state", a.dir, "--user", "alice@example.com", "--reusable", "--ephemeral"))
-	startNodeAt(t, a.url, key, "on-a")
+	onA := startNodeAt(t, a.url, key, "on-a")
 	leaseHeld := func() bool {
 		var n int
 		return pg.DB().QueryRow(`SELECT count(*) FROM leases WHERE name = 'ephemeral-sweep'`).Scan(&n) == nil && n == 1
@@ -277,6 +278,8 @@ func TestReplicasSweepTakeover(t *testing.T) {
 	}
 	waitListed("on-a", "on-b")
 
+	// on-a goes with A (else it would fail over to B and stay online there).
+	onA.Close()
 	a.proc.cmd.Process.Signal(syscall.SIGKILL)
 	a.proc.cmd.Wait()
 	t0 := time.Now()
