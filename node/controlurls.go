@@ -12,10 +12,11 @@ import (
 // controlws.CheckControlURLs) and the server key they proved; it saves both in its state
 // (node.json, under the URL it was given), so a restarted node knows them before its first
 // map. When a dial fails, or a stream ends before bringing a map, the next dial goes to the
-// next URL of the ring (given URL, then the listed ones in order); only after a whole round
-// failed does the node wait (reconnect.go's back-off). Every URL but the given one is dialled
-// with the server key pinned: a replica of the same control holds the same key, and a map
-// cannot send the node to any other server.
+// next URL of the ring (the given URL, then the listed ones from an offset of the node's
+// own, so the nodes of a dead replica spread over the others); only after a whole round
+// failed does the node wait (reconnect.go's back-off). Every URL but the given one is
+// dialled with the server key pinned: a replica of the same control holds the same key, and
+// a map cannot send the node to any other server.
 
 // controlState is what node.json keeps of the control replicas.
 type controlState struct {
@@ -27,12 +28,15 @@ type controlState struct {
 	URLs []string `json:"urls,omitempty"`
 }
 
-// ring returns the URLs to dial in order: the given one, then the learned ones. Callers hold n.mu.
+// ringLocked returns the URLs to dial in order: the given one, then the learned ones, from
+// an offset of this node's own (ringSeed), so that the nodes of a replica that died spread
+// over the survivors instead of all dialling the first listed. Callers hold n.mu.
 func (n *Node) ringLocked() []string {
 	ring := []string{n.opts.ControlURL}
-	if c := n.id.Control; c != nil && c.For == n.opts.ControlURL && !c.Key.IsZero() {
-		for _, u := range c.URLs {
-			if !slices.Contains(ring, u) {
+	if c := n.id.Control; c != nil && c.For == n.opts.ControlURL && !c.Key.IsZero() && len(c.URLs) > 0 {
+		off := int(n.ringSeed % uint32(len(c.URLs)))
+		for i := range c.URLs {
+			if u := c.URLs[(off+i)%len(c.URLs)]; !slices.Contains(ring, u) {
 				ring = append(ring, u)
 			}
 		}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -86,5 +87,40 @@ func TestStartFromSavedControlURLs(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, identityFile), b, 0o600)
 	if _, err := New(Options{ControlURL: dead, StateDir: dir}); err == nil || !strings.Contains(err.Error(), "user, query or fragment") {
 		t.Fatalf("New with a state file listing a URL with a password: %v; want it refused", err)
+	}
+}
+
+// TestControlRingSpreads: every node's ring starts with its given URL and holds each listed
+// replica once; where the listed ones start depends on the node, so the nodes of a replica
+// that died do not all dial the same survivor first.
+func TestControlRingSpreads(t *testing.T) {
+	const given = "https://control.example.com"
+	listed := []string{"https://a.example.com", "https://b.example.com", given, "https://c.example.com"}
+	seconds := map[string]bool{}
+	for seed := range uint32(4) {
+		n := &Node{opts: Options{ControlURL: given}, ringSeed: seed,
+			id: &identity{Control: &controlState{For: given, Key: key.NewPrivate().Public(), URLs: listed}}}
+		ring := n.ringLocked()
+		if len(ring) != 4 || ring[0] != given {
+			t.Fatalf("seed %d: ring %v; want the given URL first, then a, b and c once each", seed, ring)
+		}
+		for _, u := range listed {
+			if !slices.Contains(ring, u) {
+				t.Fatalf("seed %d: ring %v lacks %s", seed, ring, u)
+			}
+		}
+		seconds[ring[1]] = true
+	}
+	if len(seconds) != 3 {
+		t.Fatalf("the rings of 4 nodes go second to %v; want each of a, b and c", seconds)
+	}
+	// Replicas listed under another given URL, or without the key, are not dialled.
+	n := &Node{opts: Options{ControlURL: given}, id: &identity{Control: &controlState{For: "https://other.example.com", Key: key.NewPrivate().Public(), URLs: listed}}}
+	if ring := n.ringLocked(); !slices.Equal(ring, []string{given}) {
+		t.Fatalf("ring with replicas saved under another URL: %v", ring)
+	}
+	n.id.Control = &controlState{For: given, URLs: listed}
+	if ring := n.ringLocked(); !slices.Equal(ring, []string{given}) {
+		t.Fatalf("ring with replicas saved without a server key: %v", ring)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"runtime"
@@ -84,6 +85,7 @@ type Node struct {
 	home     int          // home DERP region
 	// target is the control URL the next dial goes to (controlurls.go); ccURL is cc's.
 	target, ccURL string
+	ringSeed      uint32 // where in the learned URLs this node's ring starts
 	badURLsLogged bool
 	state         State
 	once          sync.Once // closes firstMap
@@ -113,7 +115,7 @@ func New(opts Options) (*Node, error) {
 	return &Node{
 		opts: opts, logf: logf, id: id, ctx: ctx, cancel: cancel,
 		done: make(chan struct{}), firstMap: make(chan struct{}), relayUp: make(chan struct{}),
-		startErrs: make(chan error, 1),
+		startErrs: make(chan error, 1), ringSeed: rand.Uint32(),
 	}, nil
 }
 
