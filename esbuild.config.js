@@ -52,7 +52,10 @@ function buildWasm() {
   fs.mkdirSync(r("npm/dist"), { recursive: true });
   fs.mkdirSync(r("npm/build"), { recursive: true });
   fs.copyFileSync(path.join(goroot, "lib/wasm/wasm_exec.js"), r("npm/build/wasm_exec.js"));
-  execFileSync("go", ["build", "-trimpath", "-ldflags=-s -w", "-o", r("npm/dist/tsconnect.wasm"), "./wasm"], {
+  // TSCONNECT_WASM_SYMBOLS=1 keeps the wasm's name section (Go function names) for CPU
+  // profiles (e2e/browser/termprofile.mjs); the shipped build is stripped.
+  const ldflags = process.env.TSCONNECT_WASM_SYMBOLS === "1" ? "-ldflags=-w" : "-ldflags=-s -w";
+  execFileSync("go", ["build", "-trimpath", ldflags, "-o", r("npm/dist/tsconnect.wasm"), "./wasm"], {
     cwd: root,
     stdio: "inherit",
     env: { ...process.env, GOOS: "js", GOARCH: "wasm" },
@@ -116,6 +119,10 @@ async function bundle() {
       outdir: assets,
       entryNames: "[name]-[hash]",
       assetNames: "[name]-[hash]",
+      // Split: @xterm/addon-webgl's dynamic import (npm/src/terminal.ts) becomes a chunk
+      // fetched only when a terminal draws with WebGL.
+      splitting: true,
+      chunkNames: "chunk-[hash]",
       format: "esm",
       metafile: true,
       define: { ...workerDefine, __TSCONNECT_WASM_URL__: JSON.stringify(wasmName) },
@@ -125,6 +132,7 @@ async function bundle() {
   if (!entry) throw new Error("esbuild metafile has no output for web/src/main.ts");
   const rel = (/** @type {string} */ p) => path.relative(web, path.join(root, p)).split(path.sep).join("/");
   const js = rel(entry[0]);
+  const webglChunk = chunkWith(result.metafile, "@xterm/addon-webgl");
   const css = entry[1].cssBundle ? rel(entry[1].cssBundle) : undefined;
   const head = [
     css && `<link rel="stylesheet" href="${css}">`,
@@ -159,10 +167,15 @@ async function bundle() {
     wasm: { raw: wasm.length, gzip: wasmGz, brotli: wasmBr },
     budget,
     withinBudget: wasm.length <= budget.raw && wasmBr <= budget.brotli,
+    // The chunk of @xterm/addon-webgl under web/dist (e2e/browser/renderer.test.mjs checks who fetches it).
+    webglChunk: rel(webglChunk),
     bundles: Object.fromEntries(
-      [["demo.js", path.join(web, js)], ...(css ? [["demo.css", path.join(web, css)]] : []), ...Object.entries(consoleFiles)].map(
-        ([name, f]) => [name, sizes(fs.readFileSync(/** @type {string} */ (f)))],
-      ),
+      [
+        ["demo.js", path.join(web, js)],
+        ["webgl-chunk.js", path.join(root, webglChunk)],
+        ...(css ? [["demo.css", path.join(web, css)]] : []),
+        ...Object.entries(consoleFiles),
+      ].map(([name, f]) => [name, sizes(fs.readFileSync(/** @type {string} */ (f)))]),
     ),
     files: Object.fromEntries(
       [...walk(r("npm/dist")), ...walk(web)]
@@ -200,6 +213,8 @@ async function buildConsole(web, assets, workerDefine, wasmURL) {
       outdir: assets,
       entryNames: "[name]-[hash]",
       assetNames: "[name]-[hash]",
+      splitting: true,
+      chunkNames: "chunk-[hash]",
       format: "esm",
       metafile: true,
       define: { ...workerDefine, __TSCONNECT_WASM_URL__: JSON.stringify(wasmURL) },
@@ -230,13 +245,28 @@ async function buildConsole(web, assets, workerDefine, wasmURL) {
   const term = page("web/term.html", `<link rel="stylesheet" href="${abs(termCSS)}">`, "");
   if (/<script/i.test(term) || /\.wasm/.test(term)) throw new Error("web/term.html must stay without scripts and wasm");
   fs.writeFileSync(path.join(admin, "term.html"), term);
+  const consoleWebgl = chunkWith(result.metafile, "@xterm/addon-webgl");
   return {
     "console.js": path.join(root, consoleJS),
+    "console-webgl-chunk.js": path.join(root, consoleWebgl),
     "console.css": path.join(root, consoleOut.cssBundle),
     "term.css": path.join(root, termCSS),
     "admin/index.html": path.join(admin, "index.html"),
     "admin/term.html": path.join(admin, "term.html"),
   };
+}
+
+/**
+ * The output of metafile (a code-split build) that the dynamic import of the package pkg
+ * became (esbuild names that import its entry point).
+ * @param {esbuild.Metafile | undefined} metafile @param {string} pkg @returns {string}
+ */
+function chunkWith(metafile, pkg) {
+  const found = Object.entries(metafile?.outputs ?? {}).find(
+    ([name, o]) => name.endsWith(".js") && String(o.entryPoint ?? "").includes(`node_modules/${pkg}/`),
+  );
+  if (!found) throw new Error(`esbuild: no chunk of its own holds ${pkg} (is it imported statically somewhere?)`);
+  return found[0];
 }
 
 /** Raw, gzip and brotli sizes of a file's bytes. @param {Buffer} b */

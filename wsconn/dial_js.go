@@ -19,8 +19,9 @@ import (
 // never block; no Go call here waits on JavaScript (docs/architecture.md, single-threaded wasm).
 
 var (
-	uint8Array  = js.Global().Get("Uint8Array")
-	arrayBuffer = js.Global().Get("ArrayBuffer")
+	uint8Array     = js.Global().Get("Uint8Array")
+	arrayBuffer    = js.Global().Get("ArrayBuffer")
+	messageChannel = js.Global().Get("MessageChannel")
 )
 
 // maxBuffered is how many bytes the socket may hold unsent before Write waits (on a Go timer, so
@@ -71,6 +72,11 @@ func DialLimit(ctx context.Context, url, subprotocol string, maxMessage int64) (
 		c.ws.Set(name, c.funcs[i])
 	}
 	c.flushFunc = js.FuncOf(c.onFlush)
+	if messageChannel.Type() == js.TypeFunction {
+		ch := messageChannel.New()
+		c.flushRecv, c.flushPort = ch.Get("port1"), ch.Get("port2")
+		c.flushRecv.Set("onmessage", c.flushFunc)
+	}
 	select {
 	case <-c.dialed:
 	case <-ctx.Done():
@@ -99,7 +105,9 @@ type conn struct {
 	funcs      []js.Func
 	q          *recvQueue
 	wmu        sync.Mutex // one Write at a time, so messages keep their order
-	flushFunc  js.Func    // onFlush, queued as a microtask by the first Write after a send
+	flushFunc  js.Func    // onFlush, queued as a task (or microtask) by the first Write after a send
+	flushPort  js.Value   // a MessageChannel's port2 whose message runs flushFunc on port1 as a task; undefined: microtasks
+	flushRecv  js.Value   // that channel's port1
 
 	omu    sync.Mutex
 	out    []byte // written, not yet sent: one message once Go pauses
@@ -217,9 +225,12 @@ func (c *conn) failConn(err error) {
 // Read reads received bytes, waiting for some. It returns io.EOF after a normal close by the server.
 func (c *conn) Read(p []byte) (int, error) { return c.q.read(p) }
 
-// Write queues p to be sent. The writes of one run of Go (until it pauses and JavaScript runs:
-// a microtask) go out as one binary message, so a burst of WireGuard packets and TCP ACKs costs
-// one send, not one each, and a lone keystroke is not delayed by any timer. Write does not wait
+// Write queues p to be sent. The writes until the flush task runs go out as one binary message:
+// the task is a MessageChannel message, which runs after the tasks already queued (the
+// WebSocket messages that arrived meanwhile, each a run of Go sending its ACKs), so a burst of
+// WireGuard packets and TCP ACKs costs one send, not one per received message (a send costs
+// ~100 µs in Chromium's Worker; issue 15's profile), and a lone keystroke is not delayed by any
+// timer (no setTimeout clamp). Without MessageChannel the flush is a microtask: one run of Go. Write does not wait
 // for the bytes to leave, only, when more than maxBuffered bytes are unsent, for the socket to
 // drain below that.
 func (c *conn) Write(p []byte) (int, error) {
@@ -256,7 +267,7 @@ func (c *conn) Write(p []byte) (int, error) {
 	c.queued = true
 	c.omu.Unlock()
 	if schedule {
-		if err := catch(func() { js.Global().Call("queueMicrotask", c.flushFunc) }); err != nil {
+		if err := catch(c.scheduleFlush); err != nil {
 			c.omu.Lock()
 			c.queued = false
 			c.omu.Unlock()
@@ -266,7 +277,16 @@ func (c *conn) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// onFlush is the flush microtask. After Close it releases itself, as Close cannot while it is queued.
+// scheduleFlush queues the flush task: a message to flushRecv, else a microtask.
+func (c *conn) scheduleFlush() {
+	if c.flushPort.Truthy() {
+		c.flushPort.Call("postMessage", js.Null())
+		return
+	}
+	js.Global().Call("queueMicrotask", c.flushFunc)
+}
+
+// onFlush is the flush task. After Close it releases itself, as Close cannot while it is queued.
 func (c *conn) onFlush(js.Value, []js.Value) any {
 	c.omu.Lock()
 	c.queued = false
@@ -328,6 +348,16 @@ func (c *conn) Close() error {
 	c.shut = true
 	queued := c.queued
 	c.omu.Unlock()
+	if c.flushRecv.Truthy() {
+		// A message still queued is dropped with the channel (onFlush will not run).
+		catch(func() {
+			c.flushRecv.Set("onmessage", js.Null())
+			c.flushRecv.Call("close")
+			c.flushPort.Call("close")
+		})
+		c.flushFunc.Release()
+		return nil
+	}
 	if !queued {
 		c.flushFunc.Release()
 	}

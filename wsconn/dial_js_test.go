@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"syscall/js"
 	"testing"
 )
 
@@ -86,5 +87,36 @@ func TestBrowserCoalescesWrites(t *testing.T) {
 	nc.Write([]byte("g"))
 	if line, err := r.ReadString('\n'); err != nil || line != "1\n" {
 		t.Fatalf("a lone write arrived as %q (%v), want a message of 1 byte", line, err)
+	}
+}
+
+// TestBrowserCoalescesAcrossCallbacks checks that writes made by JavaScript callbacks that run
+// back to back (two timers due together, as WebSocket messages queued together are) leave as one
+// message: the flush is a task queued behind them, not a microtask after each.
+func TestBrowserCoalescesAcrossCallbacks(t *testing.T) {
+	base := os.Getenv("WSCONN_ECHO_URL")
+	if base == "" {
+		t.Skip("WSCONN_ECHO_URL is not set: run the host test TestJS")
+	}
+	nc, err := Dial(context.Background(), base+"/sizes", testSubprotocol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	r := bufio.NewReader(nc)
+	var funcs []js.Func
+	for _, p := range []string{"ab", "cde"} {
+		f := js.FuncOf(func(js.Value, []js.Value) any {
+			nc.Write([]byte(p))
+			return nil
+		})
+		defer f.Release()
+		funcs = append(funcs, f)
+	}
+	for _, f := range funcs {
+		js.Global().Call("setTimeout", f, 0)
+	}
+	if line, err := r.ReadString('\n'); err != nil || line != "5\n" {
+		t.Fatalf("writes of two callbacks in a row arrived as messages of %q (%v), want one of 5 bytes", line, err)
 	}
 }

@@ -4,7 +4,6 @@
 
 import { FitAddon } from "@xterm/addon-fit";
 import { Unicode11Addon } from "@xterm/addon-unicode11";
-import { WebglAddon } from "@xterm/addon-webgl";
 import { WebLinksAddon } from "@xterm/addon-web-links";
 import { Terminal } from "@xterm/xterm";
 import type { IPN, IPNError, SSHSession } from "../types/index.js";
@@ -165,21 +164,38 @@ function fastWebGL2(doc: Document): boolean {
   return !softwareGL.test(name);
 }
 
+/** The WebGL addon's module, imported on first use (a chunk of its own where the bundle splits). */
+let webglModule: Promise<typeof import("@xterm/addon-webgl")> | undefined;
+
+/** Imports @xterm/addon-webgl once; a failed import is tried again by the next terminal. */
+function loadWebgl(): Promise<typeof import("@xterm/addon-webgl")> {
+  webglModule ??= import("@xterm/addon-webgl").catch((e: unknown) => {
+    webglModule = undefined;
+    throw e;
+  });
+  return webglModule;
+}
+
 /**
  * Draws term with the WebGL renderer where renderer allows it ("auto": only without a
  * performance caveat; "webgl": even in software), else (or once its context is lost) with
- * xterm.js's DOM renderer, whose rows are text in .xterm-rows.
+ * xterm.js's DOM renderer, whose rows are text in .xterm-rows. The addon is imported only
+ * here, so a page that draws with the DOM renderer never fetches it; until it has arrived
+ * (and if it cannot be fetched) the DOM renderer draws. alive says whether term is still open.
  */
-function useRenderer(term: Terminal, doc: Document, renderer: API.TerminalRenderer): void {
+function useRenderer(term: Terminal, doc: Document, renderer: API.TerminalRenderer, alive: () => boolean): void {
   if (renderer === "dom" || (renderer === "auto" && !fastWebGL2(doc))) return;
-  try {
-    const webgl = new WebglAddon();
-    // Disposing the addon puts the DOM renderer back.
-    webgl.onContextLoss(() => webgl.dispose());
-    term.loadAddon(webgl);
-  } catch {
-    // No WebGL2 context after all: the DOM renderer stays.
-  }
+  loadWebgl()
+    .then(({ WebglAddon }) => {
+      if (!alive()) return;
+      const webgl = new WebglAddon();
+      // Disposing the addon puts the DOM renderer back.
+      webgl.onContextLoss(() => webgl.dispose());
+      term.loadAddon(webgl);
+    })
+    .catch(() => {
+      // No WebGL2 context after all, or the addon's chunk did not load: the DOM renderer stays.
+    });
 }
 
 /**
@@ -260,7 +276,7 @@ export const openTerminal: typeof API.openTerminal = (ipn: IPN, target, options:
 
   const start = (container: HTMLElement) => {
     term.open(container);
-    useRenderer(term, container.ownerDocument, options.renderer ?? "auto");
+    useRenderer(term, container.ownerDocument, options.renderer ?? "auto", () => !disposed);
     // Test hook: the browser benchmarks' probe (e2e/browser/termprobe.mjs) watches what each terminal draws.
     (globalThis as { __tsconnectTerminalHook?: (t: Terminal) => void }).__tsconnectTerminalHook?.(term);
     const refit = () => {
