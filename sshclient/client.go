@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"slices"
+	"strings"
 	"sync"
 
 	"golang.org/x/crypto/ssh"
@@ -23,6 +24,10 @@ type Options struct {
 	Term string
 	// Command, if non-empty, is run without a PTY; otherwise a login shell gets a PTY.
 	Command string
+	// TerminalCommand, if non-empty (and Command is empty), is run in the PTY instead of the
+	// login shell, as `ssh -t host cmd` does (for example `tmux new -A -s main`). At most
+	// MaxCommandLen bytes, without NUL bytes.
+	TerminalCommand string
 	// OnBanner, if non-nil, is called with each authentication banner and keyboard-interactive
 	// instruction the server sends (for example a check-mode login URL).
 	OnBanner func(text string)
@@ -33,6 +38,23 @@ type Options struct {
 	OnStderr func(p []byte)
 	// Logf, if non-nil, logs connection events. Terminal data is never logged.
 	Logf func(format string, args ...any)
+}
+
+// MaxCommandLen bounds Options.Command and Options.TerminalCommand.
+const MaxCommandLen = 4096
+
+// ErrBadCommand is wrapped by the error of a command that is too long or holds a NUL byte.
+var ErrBadCommand = errors.New("bad command")
+
+// CheckCommand says why cmd cannot be sent as a command, or nil.
+func CheckCommand(cmd string) error {
+	switch {
+	case len(cmd) > MaxCommandLen:
+		return fmt.Errorf("%w: %d bytes, more than %d", ErrBadCommand, len(cmd), MaxCommandLen)
+	case strings.IndexByte(cmd, 0) >= 0:
+		return fmt.Errorf("%w: it holds a NUL byte", ErrBadCommand)
+	}
+	return nil
 }
 
 // Ciphers is the client's cipher preference: ChaCha20-Poly1305 first, because in wasm it
@@ -84,6 +106,12 @@ func dial(ctx context.Context, nc net.Conn, user string, opts Options) (*Session
 	keys, err := pinnedKeys(opts.HostKeys)
 	if err != nil {
 		return nil, fmt.Errorf("ssh %s: %w", nc.RemoteAddr(), err)
+	}
+	if err := CheckCommand(opts.Command); err != nil {
+		return nil, err
+	}
+	if err := CheckCommand(opts.TerminalCommand); err != nil {
+		return nil, err
 	}
 	banner := func(string) {}
 	if opts.OnBanner != nil {
@@ -172,7 +200,11 @@ func start(client *ssh.Client, opts Options) (*Session, error) {
 	if err := sess.RequestPty(term, rows, cols, modes); err != nil {
 		return nil, fmt.Errorf("request PTY: %w", err)
 	}
-	if err := sess.Shell(); err != nil {
+	if opts.TerminalCommand != "" {
+		if err := sess.Start(opts.TerminalCommand); err != nil {
+			return nil, fmt.Errorf("start command: %w", err)
+		}
+	} else if err := sess.Shell(); err != nil {
 		return nil, fmt.Errorf("start shell: %w", err)
 	}
 	s.pty = true

@@ -185,3 +185,39 @@ func TestCanceledContext(t *testing.T) {
 		t.Errorf("Dial with a canceled context: err = %v", err)
 	}
 }
+
+func TestTerminalCommand(t *testing.T) {
+	leakcheck.Check(t)
+	srv := sshtest.New(t)
+	keys := []string{sshtest.AuthorizedKey(srv.Signer)}
+	s, err := Dial(context.Background(), srv.Pipe(), "alice", Options{HostKeys: keys, Rows: 33, Cols: 99, TerminalCommand: "exit 7"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	code, err := s.Wait()
+	if code != 7 || err != nil {
+		t.Errorf("Wait = %d, %v; want 7, nil (the command ran, not a shell)", code, err)
+	}
+	if term, rows, cols := srv.PTY(); term != "xterm-256color" || rows != 33 || cols != 99 {
+		t.Errorf("pty-req = %q %dx%d, want a PTY of 33x99 for the command", term, rows, cols)
+	}
+}
+
+func TestBadCommandRefused(t *testing.T) {
+	srv := sshtest.New(t)
+	keys := []string{sshtest.AuthorizedKey(srv.Signer)}
+	for _, o := range []Options{
+		{HostKeys: keys, TerminalCommand: strings.Repeat("x", MaxCommandLen+1)},
+		{HostKeys: keys, Command: "echo a\x00b"},
+	} {
+		_, err := Dial(context.Background(), srv.Pipe(), "alice", o)
+		if !errors.Is(err, ErrBadCommand) {
+			t.Errorf("Dial with a bad command: err = %v, want ErrBadCommand", err)
+		}
+	}
+	srv.Wait()
+	if n := srv.Sessions(); n != 0 {
+		t.Errorf("server saw %d sessions for refused commands, want 0", n)
+	}
+}

@@ -277,6 +277,7 @@ export const openTerminal: typeof API.openTerminal = (ipn: IPN, target, options:
     const s = ipn.ssh(host, user, {
       rows: term.rows,
       cols: term.cols,
+      ...(options.command ? { command: options.command } : {}),
       // Flow control: output not parsed yet by xterm.js holds back the session's credit.
       onData: (data) => writeSliced(term, data),
       onBanner: (text, url) => {

@@ -25,6 +25,8 @@ export interface TerminalCallbacks {
   terminalOptions?: ITerminalOptions;
   /** How the terminal is drawn; default `"auto"`. */
   renderer?: TerminalRenderer;
+  /** A command to run instead of the login shell, as {@link SSHOptions.command}. */
+  command?: string;
   /** Copy the selection to the clipboard of the window showing the terminal as soon as it is made. Default true. */
   copyOnSelect?: boolean;
   /**

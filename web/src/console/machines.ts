@@ -5,6 +5,7 @@
 import { ApiError, call, message, type NetworkNode, type SSHUser, type User } from "./api.js";
 import { ago, confirmDialog, h, localTime, modal, replace } from "./dom.js";
 import { ownerText, type Sessions } from "./sessions.js";
+import { linkURL } from "./sshlink.js";
 
 /** How many machines one page of the list shows. */
 const PAGE_SIZE = 50;
@@ -345,6 +346,20 @@ export class MachinesPage {
     const body = h("div", { class: "ssh-users" }, h("p", null, "Loading the users you may log in as…"));
     const error = h("p", { class: "error", role: "alert", hidden: true });
     const connect = h("button", { type: "submit", class: "primary", disabled: true }, "Connect");
+    const linkOut = h("input", { type: "text", class: "link-url", readonly: true, "aria-label": "Link to this session", hidden: true });
+    const linkSaid = h("span", { class: "link-said", role: "status" });
+    const copy = h("button", { type: "button", disabled: true }, "Copy link");
+    copy.addEventListener("click", () => {
+      const picked = copy.form?.querySelector<HTMLInputElement>("input[name=user]:checked");
+      if (!picked) return;
+      linkOut.value = linkURL(picked.value, m.name);
+      linkOut.hidden = false;
+      linkOut.select();
+      navigator.clipboard?.writeText(linkOut.value).then(
+        () => (linkSaid.textContent = "Copied."),
+        () => (linkSaid.textContent = "Copy it from the box."),
+      ) ?? (linkSaid.textContent = "Copy it from the box.");
+    });
     const dialogDone = modal<void>(
       `SSH to ${m.name}`,
       (close) => {
@@ -367,7 +382,8 @@ export class MachinesPage {
           h("p", { class: "owner-line" }, m.tags.length ? "Tagged " : "Owned by ", ownerText(m), " · ", m.addresses[0] ?? ""),
           body,
           error,
-          h("div", { class: "buttons" }, h("button", { type: "button", on: { click: () => close() } }, "Cancel"), connect),
+          h("p", { class: "link-line" }, linkOut, " ", linkSaid),
+          h("div", { class: "buttons" }, copy, h("button", { type: "button", on: { click: () => close() } }, "Cancel"), connect),
         );
         return [form];
       },
@@ -397,6 +413,7 @@ export class MachinesPage {
           ),
         );
         connect.disabled = false;
+        copy.disabled = false;
         body.querySelector<HTMLInputElement>("input[name=user]")?.focus();
       }
     } catch (e) {

@@ -11,6 +11,7 @@ import { MachinesPage } from "./machines.js";
 import { changeOwnPassword } from "./password.js";
 import { PolicyPage } from "./policy.js";
 import { Sessions } from "./sessions.js";
+import { LinkPage, linkHash, pendingLinkHash, resumeLink, returnHash } from "./sshlink.js";
 import { UsersPage } from "./users.js";
 
 const app = document.getElementById("app") as HTMLElement;
@@ -39,6 +40,8 @@ const routes: Route[] = [
 ];
 
 let current: User | undefined;
+/** The page of the session link the tab shows (kept while its hash stays, so its terminal does). */
+let linkPage: LinkPage | undefined;
 
 async function start() {
   whenUnauthenticated(() => showLogin("Your session ended; log in again."));
@@ -55,6 +58,7 @@ function showLogin(notice?: string) {
   current = undefined;
   machines?.stop();
   machines = undefined;
+  linkPage = undefined;
   sessions.closeAll();
   document.body.dataset.view = "login";
   const email = h("input", { type: "email", name: "email", id: "login-email", required: true, autocomplete: "username", autofocus: true });
@@ -92,6 +96,9 @@ function showLogin(notice?: string) {
       },
     },
     h("h1", { id: "login-h" }, "tsconnect console"),
+    location.hash.startsWith(linkHash) || location.hash === pendingLinkHash
+      ? h("p", { class: "link-note", role: "note" }, "Sign in to open the SSH session of this link.")
+      : null,
     h("label", { for: "login-email" }, "Email"),
     email,
     h("label", { for: "login-password" }, "Password"),
@@ -131,7 +138,7 @@ async function offerSSO(box: HTMLElement) {
   // provider's redirect comes back to a same-site page that sets the session cookie.
   const start = new URL(oidc.startURL, location.href);
   if (start.origin !== location.origin) return;
-  start.searchParams.set("returnTo", "/admin/" + (location.hash.startsWith("#/") ? location.hash : ""));
+  start.searchParams.set("returnTo", "/admin/" + returnHash());
   replace(
     box,
     h("button", { type: "button", class: "sso-button", on: { click: () => location.assign(start.href) } }, "Sign in with SSO"),
@@ -198,6 +205,14 @@ function route() {
   const me = current;
   const main = document.getElementById("page");
   if (!main) return;
+  if (location.hash === pendingLinkHash && !resumeLink()) location.hash = "#/machines";
+  if (location.hash.startsWith(linkHash)) {
+    if (linkPage?.hash !== location.hash) linkPage = new LinkPage(location.hash, sessions);
+    replace(main, linkPage.el);
+    for (const a of document.querySelectorAll<HTMLAnchorElement>("nav a")) a.removeAttribute("aria-current");
+    document.body.dataset.page = "ssh";
+    return;
+  }
   const r = routes.find((x) => x.hash === location.hash) ?? routes[0]!;
   if (r.admin && me.role !== "admin") {
     replace(main, h("h1", null, r.title), h("p", { class: "error", role: "alert" }, `${r.title} is for admins; you are a member.`));

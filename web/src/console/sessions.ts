@@ -44,6 +44,10 @@ export class Session {
     user: string,
     readonly win: Window | null,
     private readonly mgr: Sessions,
+    /** A command to run instead of the login shell (a session link's, after Run). */
+    readonly command?: string,
+    /** Where the inline terminal goes (a session link's page); default the session list's box. */
+    private readonly place?: HTMLElement,
   ) {
     this.host = machine.name;
     this.user = user;
@@ -159,7 +163,7 @@ export class Session {
       if (this.#ended) return;
       const opts = await this.#place();
       if (this.#ended || !opts) return;
-      this.#term = openTerminal(ipn, { host: grant.host, user: grant.user }, opts);
+      this.#term = openTerminal(ipn, { host: grant.host, user: grant.user }, this.command ? { ...opts, command: this.command } : opts);
     } catch (e) {
       this.#finish("failed", `Failed: ${message(e)}`);
     }
@@ -182,7 +186,7 @@ export class Session {
       },
     };
     if (!this.win) {
-      this.#inline = this.mgr.inlineHost(this);
+      this.#inline = this.mgr.inlineHost(this, this.place);
       const container = this.#inline.querySelector<HTMLElement>(".term-box");
       if (!container) throw new Error("inline terminal box missing");
       return { ...common, container };
@@ -291,20 +295,34 @@ export class Sessions {
     return s;
   }
 
-  /** Makes an inline terminal box for s (pop-ups blocked). */
-  inlineHost(s: Session): HTMLElement {
+  /**
+   * Opens a session whose terminal is drawn in this tab, in place (a session link's page),
+   * running command instead of the login shell when given.
+   */
+  openHere(machine: NetworkNode, user: string, place: HTMLElement, command?: string): Session {
+    const s = new Session(machine, user, null, this, command, place);
+    this.all.push(s);
+    this.changed();
+    void s.start();
+    return s;
+  }
+
+  /** Makes an inline terminal box for s: in place, or in the session list (pop-ups blocked). */
+  inlineHost(s: Session, place?: HTMLElement): HTMLElement {
     const box = h(
       "section",
-      { class: "inline-term", "data-session": s.id, "aria-label": `terminal ${s.label}` },
-      h(
-        "p",
-        { class: "notice", role: "note" },
-        "Pop-ups are blocked for this site, so the terminal opens here in the page. Allow pop-ups to get each session in its own window.",
-      ),
+      { class: place ? "inline-term here" : "inline-term", "data-session": s.id, "aria-label": `terminal ${s.label}` },
+      place
+        ? null
+        : h(
+            "p",
+            { class: "notice", role: "note" },
+            "Pop-ups are blocked for this site, so the terminal opens here in the page. Allow pop-ups to get each session in its own window.",
+          ),
       h("div", { class: "term-head" }, h("strong", null, s.label), " ", h("span", { class: "term-status", role: "status" }, s.status)),
       h("div", { class: "term-box" }),
     );
-    this.inlineEl.appendChild(box);
+    (place ?? this.inlineEl).appendChild(box);
     return box;
   }
 
@@ -319,7 +337,7 @@ export class Sessions {
     // Ended sessions stay listed (with why) until dismissed; inline boxes go with them.
     this.el.hidden = this.all.length === 0;
     replace(this.listEl, ...this.all.map((s) => this.#item(s)));
-    for (const box of this.inlineEl.querySelectorAll<HTMLElement>(".inline-term")) {
+    for (const box of document.querySelectorAll<HTMLElement>(".inline-term")) {
       if (!this.all.some((s) => String(s.id) === box.dataset.session)) box.remove();
     }
     document.title = live.length ? `(${live.length}) tsconnect console` : "tsconnect console";
