@@ -11,6 +11,7 @@ import type { IPN, IPNError, SSHSession } from "../types/index.js";
 import type * as API from "../types/terminal.js";
 import type { OpenTerminalOptions, TerminalResult, TerminalSession, TerminalTarget } from "../types/terminal.js";
 import { ipnError } from "./errors.js";
+import { makeKeyBar, wantKeyBar, type KeyBar } from "./keybar.js";
 
 function parseTarget(target: TerminalTarget): { host: string; user: string } {
   if (typeof target !== "string") return target;
@@ -259,7 +260,22 @@ export const openTerminal: typeof API.openTerminal = (ipn: IPN, target, options:
   };
 
   const start = (container: HTMLElement) => {
-    term.open(container);
+    const doc = container.ownerDocument;
+    let bar: KeyBar | undefined;
+    if (wantKeyBar(options.keyBar, doc.defaultView ?? window)) {
+      // The terminal and the bar under it share the container; fit measures the terminal's part.
+      const wrap = doc.createElement("div");
+      Object.assign(wrap.style, { display: "flex", flexDirection: "column", width: "100%", height: "100%" });
+      const area = doc.createElement("div");
+      Object.assign(area.style, { flex: "1 1 auto", minHeight: "0", width: "100%" });
+      bar = makeKeyBar(doc, term, (d) => session?.write(d));
+      wrap.append(area, bar.el);
+      container.append(wrap);
+      cleanups.push(() => wrap.remove());
+      term.open(area);
+    } else {
+      term.open(container);
+    }
     useRenderer(term, container.ownerDocument, options.renderer ?? "auto");
     // Test hook: the browser benchmarks' probe (e2e/browser/termprobe.mjs) watches what each terminal draws.
     (globalThis as { __tsconnectTerminalHook?: (t: Terminal) => void }).__tsconnectTerminalHook?.(term);
@@ -293,7 +309,7 @@ export const openTerminal: typeof API.openTerminal = (ipn: IPN, target, options:
     });
     session = s;
     const listeners = [
-      term.onData((d) => s.write(d)),
+      term.onData((d) => s.write(bar ? bar.transform(d) : d)),
       term.onBinary((d) => s.write(encodeBinary(d))),
       term.onResize(({ rows, cols }) => s.resize(rows, cols)),
     ];

@@ -27,6 +27,12 @@ export interface TerminalCallbacks {
   renderer?: TerminalRenderer;
   /** A command to run instead of the login shell, as {@link SSHOptions.command}. */
   command?: string;
+  /**
+   * A bar of the keys a phone's soft keyboard lacks under the terminal (Esc, Tab, Ctrl, Alt, the
+   * arrows, `|`, `~`, `/`; Ctrl and Alt apply to the next key, so Ctrl then C sends ^C).
+   * `"auto"` (the default) shows it when the window has a touch screen.
+   */
+  keyBar?: boolean | "auto";
   /** Copy the selection to the clipboard of the window showing the terminal as soon as it is made. Default true. */
   copyOnSelect?: boolean;
   /**
