@@ -3,9 +3,12 @@ package sshclient
 import (
 	"context"
 	"errors"
+	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 
@@ -219,5 +222,39 @@ func TestBadCommandRefused(t *testing.T) {
 	srv.Wait()
 	if n := srv.Sessions(); n != 0 {
 		t.Errorf("server saw %d sessions for refused commands, want 0", n)
+	}
+}
+
+// silentConn swallows writes once mute is set: the path to the server went dead.
+type silentConn struct {
+	net.Conn
+	mute atomic.Bool
+}
+
+func (c *silentConn) Write(p []byte) (int, error) {
+	if c.mute.Load() {
+		return len(p), nil
+	}
+	return c.Conn.Write(p)
+}
+
+func TestKeepAliveEndsADeadConnection(t *testing.T) {
+	leakcheck.Check(t)
+	srv := sshtest.New(t)
+	nc := &silentConn{Conn: srv.Pipe()}
+	s, err := Dial(context.Background(), nc, "alice", Options{HostKeys: []string{sshtest.AuthorizedKey(srv.Signer)}, KeepAlive: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	// Alive: keepalives are answered, the session goes on.
+	time.Sleep(100 * time.Millisecond)
+	if _, err := s.Write([]byte("still here\n")); err != nil {
+		t.Fatalf("session ended while the server answered keepalives: %v", err)
+	}
+	nc.mute.Store(true)
+	code, err := s.Wait()
+	if code != -1 || !errors.Is(err, ErrNoAnswer) {
+		t.Fatalf("Wait on a dead path = %d, %v; want -1, ErrNoAnswer", code, err)
 	}
 }
