@@ -122,6 +122,7 @@ func New(cfg Config) (*Agent, error) {
 		StateDir:    cfg.StateDir,
 		SSH:         cfg.SSH,
 		SSHHostKeys: hostKeys,
+		SSHTools:    sshTools(cfg.SSH),
 		Logf:        logf,
 		OnNetMap:    a.onNetMap,
 	})
