@@ -102,14 +102,23 @@ export async function startConsoleNet({ tagged = ["alpha", "beta"], plain = [], 
       const key = net.admin(keyArgs).trim().split("\n").pop();
       const adir = join(dir, `agent-${procs.length}`);
       const socket = join(dir, `agent-${procs.length}.sock`);
-      const a = await startUntil(
-        ["up", ...(ssh ? ["--ssh"] : []), "--login-server", url, "--auth-key", key, "--hostname", name, "--state", adir],
-        /up: node \S+/,
-        { TSCONNECT_SOCKET: socket },
-        `up ${name}`,
-      );
+      const args = ["up", ...(ssh ? ["--ssh"] : []), "--login-server", url, "--auth-key", key, "--hostname", name, "--state", adir];
+      const a = await startUntil(args, /up: node \S+/, { TSCONNECT_SOCKET: socket }, `up ${name}`);
       procs.push(a.proc);
-      return { ...a, socket };
+      const agent = {
+        ...a,
+        socket,
+        /** Kills the agent (SIGKILL: its connections die with it) and starts it again on its state. */
+        async restart() {
+          agent.proc.kill("SIGKILL");
+          await new Promise((r) => (agent.proc.exitCode !== null || agent.proc.signalCode !== null ? r() : agent.proc.on("exit", r)));
+          const b = await startUntil(args, /up: node \S+/, { TSCONNECT_SOCKET: socket }, `up ${name} again`);
+          procs.push(b.proc);
+          agent.proc = b.proc;
+          agent.log = b.log;
+        },
+      };
+      return agent;
     },
     setPolicy(text) {
       const f = join(dir, "policy.hujson");
@@ -175,7 +184,8 @@ export async function startConsoleNet({ tagged = ["alpha", "beta"], plain = [], 
       }
     }
     net.setPolicy(basePolicy);
-    for (const name of tagged) await net.agent(name);
+    net.agents = {};
+    for (const name of tagged) net.agents[name] = await net.agent(name);
     for (const name of plain) await net.agent(name, { tags: "", ssh: false });
   } catch (e) {
     await net.stop();

@@ -183,6 +183,24 @@ function useRenderer(term: Terminal, doc: Document, renderer: API.TerminalRender
   }
 }
 
+/** What a dropped session shows in the terminal when it can reconnect. */
+const disconnectedText = "Disconnected — press Enter to reconnect";
+
+/** plain is text without control characters: error messages may quote what a server sent, and go into the terminal. */
+function plain(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, " ").slice(0, 500);
+}
+
+/** The errors of a dropped connection, after which reconnecting may work. */
+const dropped = new Set<string>([
+  "session_lost",
+  "host_unreachable",
+  "relay_unreachable",
+  "control_unreachable",
+  "node_deleted",
+  "timeout",
+]);
+
 /**
  * The largest write handed to xterm.js at once. It parses queued writes in a timer task until
  * 12 ms have passed, looking at the clock only between writes, so one large write is one long
@@ -254,8 +272,12 @@ export const openTerminal: typeof API.openTerminal = (ipn: IPN, target, options:
     options.onDone?.(exitCode, error);
     settle(error ? { exitCode, error } : { exitCode });
   };
+  /** Dropped and waiting for Enter to reconnect (options.reconnect), or reconnecting. */
+  let waiting = false;
+  let reconnecting = false;
   const close = () => {
-    if (session) session.close();
+    if (waiting || reconnecting) finish(-1, ipnError("closed", "the terminal was closed while disconnected"));
+    else if (session) session.close();
     else finish(-1, ipnError("closed", "the terminal was closed before its session started"));
   };
 
@@ -268,7 +290,7 @@ export const openTerminal: typeof API.openTerminal = (ipn: IPN, target, options:
       Object.assign(wrap.style, { display: "flex", flexDirection: "column", width: "100%", height: "100%" });
       const area = doc.createElement("div");
       Object.assign(area.style, { flex: "1 1 auto", minHeight: "0", width: "100%" });
-      bar = makeKeyBar(doc, term, (d) => session?.write(d));
+      bar = makeKeyBar(doc, term, (d) => input(d));
       wrap.append(area, bar.el);
       container.append(wrap);
       cleanups.push(() => wrap.remove());
@@ -290,28 +312,70 @@ export const openTerminal: typeof API.openTerminal = (ipn: IPN, target, options:
     cleanups.push(() => observer.disconnect());
 
     const encodeBinary = (s: string) => Uint8Array.from(s, (c) => c.charCodeAt(0) & 0xff);
-    const s = ipn.ssh(host, user, {
-      rows: term.rows,
-      cols: term.cols,
-      ...(options.command ? { command: options.command } : {}),
-      // Flow control: output not parsed yet by xterm.js holds back the session's credit.
-      onData: (data) => writeSliced(term, data),
-      onBanner: (text, url) => {
-        term.write(text.replace(/\r?\n/g, "\r\n"));
-        options.onBanner?.(text, url);
-      },
-      onConnectionProgress: (text) => options.onConnectionProgress?.(text),
-      onConnected: () => {
-        term.focus();
-        options.onConnected?.();
-      },
-      onDone: (exitCode: number, error?: IPNError) => finish(exitCode, error),
-    });
-    session = s;
+    const connect = (through: IPN) => {
+      const mine: SSHSession = through.ssh(host, user, {
+        rows: term.rows,
+        cols: term.cols,
+        ...(options.command ? { command: options.command } : {}),
+        // Flow control: output not parsed yet by xterm.js holds back the session's credit.
+        onData: (data) => writeSliced(term, data),
+        onBanner: (text, url) => {
+          term.write(text.replace(/\r?\n/g, "\r\n"));
+          options.onBanner?.(text, url);
+        },
+        onConnectionProgress: (text) => options.onConnectionProgress?.(text),
+        onConnected: () => {
+          term.focus();
+          options.onConnected?.();
+        },
+        onDone: (exitCode: number, error?: IPNError) => {
+          if (ended || session !== mine) return;
+          if (error && options.reconnect && dropped.has(error.code)) {
+            waiting = true;
+            term.write(`\r\n\x1b[1;33m${disconnectedText}\x1b[0m (${plain(error.message)})\r\n`);
+            options.onDisconnected?.(error);
+          } else {
+            finish(exitCode, error);
+          }
+        },
+      });
+      session = mine;
+    };
+    const reconnect = () => {
+      if (!options.reconnect || ended) return;
+      waiting = false;
+      reconnecting = true;
+      term.write("Reconnecting…\r\n");
+      options.reconnect().then(
+        (through) => {
+          reconnecting = false;
+          if (!ended) connect(through);
+        },
+        (e: unknown) => {
+          reconnecting = false;
+          if (ended) return;
+          waiting = true;
+          term.write(
+            `\x1b[1;31mReconnecting failed: ${plain(e instanceof Error ? e.message : String(e))}\x1b[0m — press Enter to try again\r\n`,
+          );
+        },
+      );
+    };
+    // Keys go to the session; while disconnected, Enter reconnects and the rest is dropped.
+    function input(d: string) {
+      if (waiting) {
+        if (d.includes("\r")) reconnect();
+        return;
+      }
+      if (!reconnecting) session?.write(d);
+    }
+    connect(ipn);
     const listeners = [
-      term.onData((d) => s.write(bar ? bar.transform(d) : d)),
-      term.onBinary((d) => s.write(encodeBinary(d))),
-      term.onResize(({ rows, cols }) => s.resize(rows, cols)),
+      term.onData((d) => input(bar ? bar.transform(d) : d)),
+      term.onBinary((d) => {
+        if (!waiting && !reconnecting) session?.write(encodeBinary(d));
+      }),
+      term.onResize(({ rows, cols }) => session?.resize(rows, cols)),
     ];
     if (options.copyOnSelect ?? true) {
       listeners.push(

@@ -40,6 +40,18 @@ export interface TerminalCallbacks {
    * window showing the terminal, without opener or referrer.
    */
   onLink?(uri: string, event: MouseEvent): void;
+  /**
+   * Reconnecting in place. When the connection drops (the session ends with `session_lost`,
+   * `host_unreachable`, `relay_unreachable`, `control_unreachable`, `node_deleted` or `timeout`)
+   * the terminal shows "Disconnected — press Enter to reconnect"; Enter calls this for the IPN to
+   * reconnect through (the same one, or a new node with a fresh key) and opens the session again
+   * in the same terminal, scrollback kept; a rejection is shown and Enter tries again. A
+   * `command` (e.g. `tmux new -A -s main`) runs again, so a multiplexer resumes the same shell.
+   * Without it a dropped session ends.
+   */
+  reconnect?(): Promise<IPN>;
+  /** Called when the connection dropped and the terminal waits for Enter (with `reconnect` set). */
+  onDisconnected?(error: IPNError): void;
   /** Receives connection steps. */
   onConnectionProgress?(text: string): void;
   /** Receives authentication banners (they are also written into the terminal); `url` as in {@link SSHOptions.onBanner}. */

@@ -137,35 +137,58 @@ export class Session {
         if (this.win?.closed) this.#finish("ended", "Window closed.");
       }, 250);
     }
-    let grant: SSHLaunch;
     try {
-      this.#set("connecting", "Getting a key…");
-      grant = await call<SSHLaunch>("POST", `/nodes/${this.machine.id}/ssh-launch`, { user: this.user });
-      this.host = grant.host;
-      this.user = grant.user;
-      if (this.#ended) return;
-      this.#set("connecting", "Loading tsconnect…");
-      const ipn = await createIPN({
-        controlURL: grant.controlURL,
-        authKey: grant.authKey,
-        hostname: "console",
-        wasmURL: new URL(__TSCONNECT_WASM_URL__, location.href),
-        logger: (line) => console.debug(`tsconnect ${this.label}:`, line),
-      });
-      this.#ipn = ipn;
-      if (this.#ended) {
-        ipn.dispose();
-        return;
-      }
-      ipn.run({ notifyPanicRecover: (msg) => this.#finish("failed", `The tsconnect runtime failed: ${msg}`) });
-      this.#set("connecting", "Joining the network…");
-      await ipn.login();
-      if (this.#ended) return;
+      const ipn = await this.#join();
+      if (!ipn) return;
       const opts = await this.#place();
       if (this.#ended || !opts) return;
-      this.#term = openTerminal(ipn, { host: grant.host, user: grant.user }, this.command ? { ...opts, command: this.command } : opts);
+      this.#term = openTerminal(ipn, { host: this.host, user: this.user }, this.command ? { ...opts, command: this.command } : opts);
     } catch (e) {
       this.#finish("failed", `Failed: ${message(e)}`);
+    }
+  }
+
+  /**
+   * Joins the network for this session: a fresh single-use key from control (the policy
+   * checked again), a node of its own, signed in. Resolves with undefined if the session
+   * ended meanwhile.
+   */
+  async #join(): Promise<IPN | undefined> {
+    this.#set("connecting", "Getting a key…");
+    const grant = await call<SSHLaunch>("POST", `/nodes/${this.machine.id}/ssh-launch`, { user: this.user });
+    this.host = grant.host;
+    this.user = grant.user;
+    if (this.#ended) return undefined;
+    this.#set("connecting", "Loading tsconnect…");
+    const ipn = await createIPN({
+      controlURL: grant.controlURL,
+      authKey: grant.authKey,
+      hostname: "console",
+      wasmURL: new URL(__TSCONNECT_WASM_URL__, location.href),
+      logger: (line) => console.debug(`tsconnect ${this.label}:`, line),
+    });
+    const old = this.#ipn;
+    this.#ipn = ipn;
+    if (old) void old.logout().finally(() => old.dispose());
+    if (this.#ended) {
+      ipn.dispose();
+      return undefined;
+    }
+    ipn.run({ notifyPanicRecover: (msg) => this.#finish("failed", `The tsconnect runtime failed: ${msg}`) });
+    this.#set("connecting", "Joining the network…");
+    await ipn.login();
+    return this.#ended ? undefined : ipn;
+  }
+
+  /** Reconnects a dropped session in its terminal (Enter there): a fresh key and node. */
+  async #reconnect(): Promise<IPN> {
+    try {
+      const ipn = await this.#join();
+      if (!ipn) throw new Error("the session was closed");
+      return ipn;
+    } catch (e) {
+      this.#set("connecting", `Reconnecting failed: ${message(e)}. Press Enter in the terminal to try again.`);
+      throw e;
     }
   }
 
@@ -180,6 +203,8 @@ export class Session {
         if (this.win && !this.win.closed) this.win.focus();
       },
       onBanner: (text, url) => this.#banner(text, url),
+      reconnect: () => this.#reconnect(),
+      onDisconnected: () => this.#set("connecting", "Disconnected — press Enter in the terminal to reconnect."),
       onDone: (exitCode, error) => {
         if (error && error.code !== "closed") this.#finish("failed", `${error.message} (${error.code})`);
         else this.#finish("ended", `Session ended (exit code ${exitCode}).`);
@@ -286,9 +311,9 @@ export class Sessions {
    * Opens a session; call it synchronously from the click handler so that pop-up blockers
    * allow the window.
    */
-  open(machine: NetworkNode, user: string): Session {
+  open(machine: NetworkNode, user: string, command?: string): Session {
     const win = window.open(termPage, "_blank", "popup,width=960,height=600");
-    const s = new Session(machine, user, win, this);
+    const s = new Session(machine, user, win, this, command);
     this.all.push(s);
     this.changed();
     void s.start();
@@ -377,6 +402,17 @@ export class Sessions {
     if (i >= 0) this.all.splice(i, 1);
     this.changed();
   }
+}
+
+/** The multiplexers the SSH dialog offers to attach to, and the command that attaches (or starts) its session. */
+export const attachCommands: Record<string, string> = {
+  tmux: "tmux new-session -A -s tsconnect",
+  screen: "screen -D -R -S tsconnect",
+};
+
+/** attachTool is the multiplexer a machine offers to attach to (tmux before screen), if any. */
+export function attachTool(m: NetworkNode): string | undefined {
+  return (m.sshTools ?? []).find((t) => t in attachCommands);
 }
 
 /** ownerText says whose a machine is: its owner's email or its tags. */
