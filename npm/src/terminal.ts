@@ -11,7 +11,9 @@ import type { IPN, IPNError, SSHSession } from "../types/index.js";
 import type * as API from "../types/terminal.js";
 import type { OpenTerminalOptions, TerminalResult, TerminalSession, TerminalTarget } from "../types/terminal.js";
 import { ipnError } from "./errors.js";
+import { makeFindBar, type FindBar } from "./find.js";
 import { makeKeyBar, wantKeyBar, type KeyBar } from "./keybar.js";
+import { themeColors, type ThemeChoice } from "./theme.js";
 
 function parseTarget(target: TerminalTarget): { host: string; user: string } {
   if (typeof target !== "string") return target;
@@ -183,6 +185,10 @@ function useRenderer(term: Terminal, doc: Document, renderer: API.TerminalRender
   }
 }
 
+/** The font sizes Ctrl+Shift+Plus/Minus and setAppearance keep to, in CSS pixels. */
+const minFontSize = 8;
+const maxFontSize = 32;
+
 /** What a dropped session shows in the terminal when it can reconnect. */
 const disconnectedText = "Disconnected — press Enter to reconnect";
 
@@ -281,6 +287,18 @@ export const openTerminal: typeof API.openTerminal = (ipn: IPN, target, options:
     else finish(-1, ipnError("closed", "the terminal was closed before its session started"));
   };
 
+  // What setAppearance changes; refit and paint exist once the terminal is drawn.
+  const appearance: { theme: ThemeChoice } = { theme: options.theme ?? "dark" };
+  let refit = () => {};
+  let paint = () => {};
+  const zoom = (step: number) => {
+    const size = Math.min(maxFontSize, Math.max(minFontSize, (term.options.fontSize ?? 15) + step));
+    if (size === term.options.fontSize) return;
+    term.options.fontSize = size;
+    refit();
+    options.onFontSize?.(size);
+  };
+
   const start = (container: HTMLElement) => {
     const doc = container.ownerDocument;
     let bar: KeyBar | undefined;
@@ -298,10 +316,41 @@ export const openTerminal: typeof API.openTerminal = (ipn: IPN, target, options:
     } else {
       term.open(container);
     }
+    const find: FindBar | undefined =
+      options.findBar === false ? undefined : makeFindBar(doc, term, term.element?.parentElement ?? container);
+    // Ctrl+Shift+F finds; Ctrl+Shift+Plus / Minus change the font size (the browser keeps Ctrl+Plus for zoom).
+    term.attachCustomKeyEventHandler((e) => {
+      if (e.type !== "keydown" || !e.ctrlKey || !e.shiftKey || e.altKey || e.metaKey) return true;
+      if (e.code === "KeyF" && find) find.open();
+      else if (e.code === "Equal" || e.code === "NumpadAdd") zoom(1);
+      else if (e.code === "Minus" || e.code === "NumpadSubtract") zoom(-1);
+      else return true;
+      e.preventDefault();
+      return false;
+    });
+    // Light or dark, or following the system's choice (live) in the window showing the terminal.
+    const shown = doc.defaultView ?? window;
+    const dark = shown.matchMedia?.("(prefers-color-scheme: dark)");
+    paint = () => {
+      if (options.terminalOptions?.theme) return; // the page chose colors itself
+      const colors = themeColors(appearance.theme, dark?.matches ?? true);
+      term.options.theme = colors;
+      // The box around the terminal's cells (padding) follows, and so does a child window the terminal fills.
+      container.style.background = colors.background ?? "#000";
+      if (child && !child.closed && !options.container) {
+        for (const el of [doc.documentElement, doc.body]) el.style.background = colors.background ?? "#000";
+      }
+    };
+    paint();
+    if (dark) {
+      const onScheme = () => paint();
+      dark.addEventListener("change", onScheme);
+      cleanups.push(() => dark.removeEventListener("change", onScheme));
+    }
     useRenderer(term, container.ownerDocument, options.renderer ?? "auto");
     // Test hook: the browser benchmarks' probe (e2e/browser/termprobe.mjs) watches what each terminal draws.
     (globalThis as { __tsconnectTerminalHook?: (t: Terminal) => void }).__tsconnectTerminalHook?.(term);
-    const refit = () => {
+    refit = () => {
       // Fitting a hidden container would collapse the terminal to its minimum size.
       if (container.clientWidth > 0 && container.clientHeight > 0) fit.fit();
     };
@@ -419,7 +468,10 @@ export const openTerminal: typeof API.openTerminal = (ipn: IPN, target, options:
         child.addEventListener("pagehide", onChildGone);
         await bringStyles(child, options.stylesheet);
         if (ended || disposed) return;
-        const bg = options.terminalOptions?.theme?.background ?? "#000";
+        const bg =
+          options.terminalOptions?.theme?.background ??
+          themeColors(appearance.theme, child.matchMedia?.("(prefers-color-scheme: dark)").matches ?? true).background ??
+          "#000";
         start(childContainer(child, options.container, bg));
       })
       .catch((e: unknown) => {
@@ -432,6 +484,16 @@ export const openTerminal: typeof API.openTerminal = (ipn: IPN, target, options:
     terminal: term,
     done,
     close,
+    setAppearance: ({ fontSize, theme }) => {
+      if (fontSize !== undefined) {
+        term.options.fontSize = Math.min(maxFontSize, Math.max(minFontSize, Math.round(fontSize)));
+        refit();
+      }
+      if (theme !== undefined) {
+        appearance.theme = theme;
+        paint();
+      }
+    },
     dispose: () => {
       if (disposed) return;
       disposed = true;

@@ -1,7 +1,7 @@
 /**
  * @tsconnect/connect/terminal — an SSH session drawn by xterm.js (peer dependencies
- * `@xterm/xterm`, `@xterm/addon-fit`, `@xterm/addon-unicode11`, `@xterm/addon-web-links` and
- * `@xterm/addon-webgl`; include
+ * `@xterm/xterm`, `@xterm/addon-fit`, `@xterm/addon-unicode11`, `@xterm/addon-web-links`,
+ * `@xterm/addon-search` and `@xterm/addon-webgl`; include
  * `@xterm/xterm/css/xterm.css` in the page). Copy on select, paste and clickable links work.
  */
 import type { ITerminalOptions, Terminal } from "@xterm/xterm";
@@ -19,12 +19,28 @@ export type TerminalTarget = string | { host: string; user: string };
  */
 export type TerminalRenderer = "auto" | "dom" | "webgl";
 
+/** The terminal's colors: see {@link TerminalCallbacks.theme}. */
+export type TerminalTheme = "dark" | "light" | "system";
+
 /** Options of {@link openTerminal} common to both places a terminal can be drawn. */
 export interface TerminalCallbacks {
   /** Options for the xterm.js Terminal (font, theme, ...). */
   terminalOptions?: ITerminalOptions;
   /** How the terminal is drawn; default `"auto"`. */
   renderer?: TerminalRenderer;
+  /**
+   * Colors: `"dark"` (the default: xterm.js's colors on black), `"light"` (dark text on white), or
+   * `"system"`, following the window's `prefers-color-scheme`, live. `terminalOptions.theme`, if
+   * given, wins.
+   */
+  theme?: TerminalTheme;
+  /**
+   * Find in the scrollback: Ctrl+Shift+F opens a bar over the terminal (@xterm/addon-search) that
+   * highlights the matches and says "n of m"; Enter / Shift+Enter step, Escape closes. Default true.
+   */
+  findBar?: boolean;
+  /** Called when the user changed the font size with Ctrl+Shift+Plus or Minus (8 to 32 px), to keep it. */
+  onFontSize?(px: number): void;
   /** A command to run instead of the login shell, as {@link SSHOptions.command}. */
   command?: string;
   /**
@@ -111,6 +127,8 @@ export interface TerminalSession {
   readonly done: Promise<TerminalResult>;
   /** Ends the SSH session; the terminal stays on screen. */
   close(): void;
+  /** Changes the font size (8 to 32 px; the terminal refits) and the theme while it runs. */
+  setAppearance(appearance: { fontSize?: number; theme?: TerminalTheme }): void;
   /** Ends the session and removes the terminal and its listeners (and closes the child window, if any). */
   dispose(): void;
 }

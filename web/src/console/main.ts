@@ -4,6 +4,7 @@
 
 import "@xterm/xterm/css/xterm.css";
 import "./console.css";
+import "./font.css";
 import { ApiError, call, message, setCSRF, whenUnauthenticated, type User } from "./api.js";
 import { h, replace } from "./dom.js";
 import { KeysPage } from "./keys.js";
@@ -11,6 +12,7 @@ import { MachinesPage } from "./machines.js";
 import { changeOwnPassword } from "./password.js";
 import { PolicyPage } from "./policy.js";
 import { Sessions } from "./sessions.js";
+import { loadSettings, saveSettings, settingsDialog } from "./termsettings.js";
 import { LinkPage, linkHash, pendingLinkHash, resumeLink, returnHash } from "./sshlink.js";
 import { UsersPage } from "./users.js";
 
@@ -182,6 +184,23 @@ function signedIn(me: User, csrf: string) {
     "Log out",
   );
   const password = h("button", { type: "button", on: { click: () => void changeOwnPassword() } }, "Password…");
+  sessions.apply(loadSettings(me.id));
+  sessions.onSave = (s) => saveSettings(me.id, s);
+  const termButton = h(
+    "button",
+    {
+      type: "button",
+      on: {
+        click: async () => {
+          const s = await settingsDialog(sessions.settings);
+          if (!s) return;
+          saveSettings(me.id, s);
+          sessions.apply(s);
+        },
+      },
+    },
+    "Terminal…",
+  );
   const main = h("main", { id: "page", tabindex: -1 });
   replace(
     app,
@@ -191,6 +210,7 @@ function signedIn(me: User, csrf: string) {
       h("strong", { class: "brand" }, "tsconnect"),
       nav,
       h("span", { class: "me" }, h("span", { class: "who" }, me.email), " ", h("span", { class: "badge" }, me.role)),
+      termButton,
       password,
       logout,
     ),

@@ -9,6 +9,7 @@ import type { IPN } from "../../../npm/types/index.js";
 import type { OpenTerminalOptions, TerminalCallbacks, TerminalSession } from "../../../npm/types/terminal.js";
 import { call, message, type NetworkNode, type SSHLaunch } from "./api.js";
 import { h, replace } from "./dom.js";
+import { termFont, type TermSettings } from "./termsettings.js";
 
 /** The hashed URL of tsconnect.wasm (absolute path); injected by esbuild.config.js. */
 declare const __TSCONNECT_WASM_URL__: string;
@@ -192,10 +193,20 @@ export class Session {
     }
   }
 
+  /** Restyles the open terminal with the user's settings. */
+  restyle(): void {
+    const s = this.mgr.settings;
+    this.#term?.setAppearance({ fontSize: s.fontSize, theme: s.theme });
+  }
+
   /** Where the terminal goes: the child window once term.html has loaded, else inline. */
   async #place(): Promise<OpenTerminalOptions | undefined> {
+    const s = this.mgr.settings;
     const common: TerminalCallbacks = {
       renderer: rendererParam(),
+      theme: s.theme,
+      terminalOptions: { fontSize: s.fontSize, fontFamily: termFont },
+      onFontSize: (px) => this.mgr.setFontSize(px),
       onConnectionProgress: (text) => this.#set("connecting", text),
       onConnected: () => {
         this.#checkDone();
@@ -214,10 +225,12 @@ export class Session {
       this.#inline = this.mgr.inlineHost(this, this.place);
       const container = this.#inline.querySelector<HTMLElement>(".term-box");
       if (!container) throw new Error("inline terminal box missing");
+      await fontLoaded(document, s.fontSize);
       return { ...common, container };
     }
     const doc = await this.#childLoaded();
     if (!doc) return undefined;
+    await fontLoaded(doc, s.fontSize);
     doc.title = this.label;
     this.#drawStatus();
     const container = doc.getElementById("terminal") ?? undefined;
@@ -288,6 +301,14 @@ export class Session {
   }
 }
 
+/**
+ * fontLoaded waits (at most 3 s) for the bundled font in doc, so that xterm.js measures its
+ * cells with it rather than with the fallback.
+ */
+async function fontLoaded(doc: Document, px: number): Promise<void> {
+  await Promise.race([doc.fonts.load(`${px}px "Cascadia Mono"`).catch(() => []), new Promise((r) => setTimeout(r, 3000))]);
+}
+
 /** checkLink is the link to a check page (opens in a new window or tab; no handle on us). */
 function checkLink(url: string, user: string | undefined, opened: boolean): HTMLElement {
   const text = opened ? "Open the re-authentication page again" : `Re-authenticate${user ? ` as ${user}` : ""}`;
@@ -297,6 +318,21 @@ function checkLink(url: string, user: string | undefined, opened: boolean): HTML
 /** The page's open sessions and their list (an aside present on every page). */
 export class Sessions {
   readonly all: Session[] = [];
+  /** The signed-in user's terminal settings (termsettings.ts); saved by onSave. */
+  settings: TermSettings = { fontSize: 15, theme: "system" };
+  onSave: (s: TermSettings) => void = () => {};
+
+  /** Applies new settings to every open terminal (and to new ones). */
+  apply(s: TermSettings): void {
+    this.settings = s;
+    for (const x of this.all) x.restyle();
+  }
+
+  /** A terminal's font size was changed there (Ctrl+Shift+Plus/Minus): keep it, and for the others. */
+  setFontSize(px: number): void {
+    this.apply({ ...this.settings, fontSize: px });
+    this.onSave(this.settings);
+  }
   readonly listEl = h("ul", { class: "session-list" });
   readonly inlineEl = h("div", { class: "inline-terms" });
   readonly el = h(
