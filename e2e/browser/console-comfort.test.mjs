@@ -4,25 +4,12 @@
 // bundled font (Cascadia Mono) draws the text and the box-drawing characters; Ctrl+Shift+F
 // finds in the scrollback ("n of m", Enter steps); Ctrl+Shift+Plus makes the text bigger and is
 // remembered.
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { startConsoleNet, consoleLogin, openSSHDialog, alice, bob, watchedPage } from "./console-harness.mjs";
-import { launch, waitTerminal } from "./demo.js";
+import { consoleSuite, consoleLogin, openSSHDialog, alice, bob } from "./console-harness.mjs";
+import { waitTerminal } from "./demo.js";
 
-let net;
-let browser;
-const problems = [];
-
-before(async () => {
-  net = await startConsoleNet({ tagged: ["alpha"] });
-  browser = await launch();
-});
-after(async () => {
-  await browser?.close();
-  if (process.exitCode) console.error(net?.controlLog());
-  await net?.stop();
-  assert.deepEqual(problems, [], "no page errors, CSP refusals or dialogs");
-});
+const suite = consoleSuite({ tagged: ["alpha"] });
 
 /** SSH… alpha as root; resolves with the terminal window once a prompt shows. */
 async function openTerm(page, context) {
@@ -38,9 +25,9 @@ async function openTerm(page, context) {
 /** The terminal's font size (px) and background color as drawn in its window. */
 function looks(term) {
   return term.evaluate(() => ({
-    fontSize: parseFloat(getComputedStyle(document.querySelector(".xterm-rows")).fontSize),
-    fontFamily: getComputedStyle(document.querySelector(".xterm-rows")).fontFamily,
-    background: getComputedStyle(document.querySelector(".xterm-scrollable-element")).backgroundColor,
+    fontSize: parseFloat(getComputedStyle(/** @type {Element} */ (document.querySelector(".xterm-rows"))).fontSize),
+    fontFamily: getComputedStyle(/** @type {Element} */ (document.querySelector(".xterm-rows"))).fontFamily,
+    background: getComputedStyle(/** @type {Element} */ (document.querySelector(".xterm-scrollable-element"))).backgroundColor,
   }));
 }
 
@@ -54,8 +41,8 @@ async function saveSettings(page, { fontSize, theme }) {
 }
 
 test("settings per user in the browser: font size and theme, applied live and to new terminals", async (t) => {
-  const { context, page } = await watchedPage(browser, problems, t);
-  await consoleLogin(page, net.url, alice);
+  const { context, page } = await suite.page(t);
+  await consoleLogin(page, suite.net.url, alice);
   const term = await openTerm(page, context);
   // Defaults: 15 px, the system's theme (headless Chromium: light), the bundled font.
   await term.emulateMedia({ colorScheme: "light" });
@@ -66,11 +53,13 @@ test("settings per user in the browser: font size and theme, applied live and to
   // The system going dark turns the terminal dark, live.
   await term.emulateMedia({ colorScheme: "dark" });
   await term.waitForFunction(
-    () => getComputedStyle(document.querySelector(".xterm-scrollable-element")).backgroundColor === "rgb(0, 0, 0)",
+    () => getComputedStyle(/** @type {Element} */ (document.querySelector(".xterm-scrollable-element"))).backgroundColor === "rgb(0, 0, 0)",
   );
 
   await saveSettings(page, { fontSize: 20, theme: "light" });
-  await term.waitForFunction(() => parseFloat(getComputedStyle(document.querySelector(".xterm-rows")).fontSize) === 20);
+  await term.waitForFunction(
+    () => parseFloat(getComputedStyle(/** @type {Element} */ (document.querySelector(".xterm-rows"))).fontSize) === 20,
+  );
   l = await looks(term);
   assert.equal(l.background, "rgb(255, 255, 255)", "light chosen: white even with the system dark");
 
@@ -95,8 +84,8 @@ test("settings per user in the browser: font size and theme, applied live and to
 });
 
 test("the bundled font draws text and box drawing; Ctrl+Shift+F finds in the scrollback; Ctrl+Shift+Plus is remembered", async (t) => {
-  const { context, page } = await watchedPage(browser, problems, t);
-  await consoleLogin(page, net.url, alice);
+  const { context, page } = await suite.page(t);
+  await consoleLogin(page, suite.net.url, alice);
   const term = await openTerm(page, context);
   await term.keyboard.type("printf '\\342\\224\\214\\342\\224\\200\\342\\224\\220 box\\n'\n");
   await waitTerminal(term, /^┌─┐ box\s*$/m, 20_000);
@@ -140,9 +129,12 @@ test("the bundled font draws text and box drawing; Ctrl+Shift+F finds in the scr
 
   const before = (await looks(term)).fontSize;
   await term.keyboard.press("Control+Shift+Equal");
-  await term.waitForFunction((b) => parseFloat(getComputedStyle(document.querySelector(".xterm-rows")).fontSize) === b + 1, before);
+  await term.waitForFunction(
+    (b) => parseFloat(getComputedStyle(/** @type {Element} */ (document.querySelector(".xterm-rows"))).fontSize) === b + 1,
+    before,
+  );
   const saved = await page.evaluate(() =>
-    JSON.parse(localStorage.getItem(Object.keys(localStorage).find((k) => k.startsWith("tsconnect.terminal.")))),
+    JSON.parse(localStorage.getItem(Object.keys(localStorage).find((k) => k.startsWith("tsconnect.terminal.")) ?? "") ?? "{}"),
   );
   assert.equal(saved.fontSize, before + 1, "kept for the next terminals");
 });

@@ -3,25 +3,11 @@
 // tab (a shell that evaluates what is typed); ?cmd= shows the command and runs nothing until
 // Run is clicked, then runs it in the terminal instead of the login shell; a link to a user or
 // machine the person may not use says why; "Copy link" in the SSH… dialog gives the link.
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { launch } from "./demo.js";
-import { startConsoleNet, consoleLogin, openSSHDialog, alice, bob, watchedPage } from "./console-harness.mjs";
+import { consoleSuite, consoleLogin, openSSHDialog, alice, bob } from "./console-harness.mjs";
 
-let net;
-let browser;
-const problems = [];
-
-before(async () => {
-  net = await startConsoleNet({ tagged: ["alpha"] });
-  browser = await launch();
-});
-after(async () => {
-  await browser?.close();
-  if (process.exitCode) console.error(net?.controlLog());
-  await net?.stop();
-  assert.deepEqual(problems, [], "no page errors, CSP refusals or dialogs");
-});
+const suite = consoleSuite({ tagged: ["alpha"] });
 
 /** Fills the console's sign-in form that a link landed on. */
 async function signIn(page, user) {
@@ -38,8 +24,8 @@ async function termShows(page, re) {
 }
 
 test("a link opens the sign-in form, then the session in the same tab", async (t) => {
-  const { page } = await watchedPage(browser, problems, t);
-  await page.goto(`${net.url}/ssh/root@alpha`);
+  const { page } = await suite.page(t);
+  await page.goto(`${suite.net.url}/ssh/root@alpha`);
   assert.equal(new URL(page.url()).hash, "#/ssh/root@alpha");
   await signIn(page, alice);
   assert.equal(await page.locator("#link-h").textContent(), "SSH to root@alpha");
@@ -52,9 +38,9 @@ test("a link opens the sign-in form, then the session in the same tab", async (t
 });
 
 test("a link's command shows, runs only after Run, and runs instead of the login shell", async (t) => {
-  const { page } = await watchedPage(browser, problems, t);
+  const { page } = await suite.page(t);
   const cmd = "echo cmd-$((6*7)) in $0; sleep 60";
-  await page.goto(`${net.url}/ssh/root@alpha?cmd=${encodeURIComponent(cmd)}`);
+  await page.goto(`${suite.net.url}/ssh/root@alpha?cmd=${encodeURIComponent(cmd)}`);
   await signIn(page, alice);
   const shown = page.locator(".ssh-link pre.link-cmd");
   await shown.waitFor();
@@ -70,38 +56,38 @@ test("a link's command shows, runs only after Run, and runs instead of the login
 });
 
 test("a link to a user, a machine or a network the person may not use says why", async (t) => {
-  const { page } = await watchedPage(browser, problems, t);
-  await page.goto(`${net.url}/ssh/root@alpha`);
+  const { page } = await suite.page(t);
+  await page.goto(`${suite.net.url}/ssh/root@alpha`);
   await signIn(page, bob);
   const err = page.locator(".ssh-link .error");
   await err.filter({ hasText: /./ }).waitFor();
   assert.match(await err.textContent(), /^The policy does not let you log in to alpha as root\./);
   assert.equal(await page.locator(".ssh-link .xterm").count(), 0);
 
-  const { page: p2 } = await watchedPage(browser, problems, t);
-  await p2.goto(`${net.url}/ssh/nobody@alpha`);
+  const { page: p2 } = await suite.page(t);
+  await p2.goto(`${suite.net.url}/ssh/nobody@alpha`);
   await signIn(p2, alice);
   const err2 = p2.locator(".ssh-link .error");
   await err2.filter({ hasText: /./ }).waitFor();
   assert.equal(await err2.textContent(), "The policy does not let you log in to alpha as nobody. You may log in to it as daemon, root.");
 
-  await p2.goto(`${net.url}/ssh/root@nosuch`);
+  await p2.goto(`${suite.net.url}/ssh/root@nosuch`);
   await err2.filter({ hasText: /nosuch/ }).waitFor();
   assert.equal(await err2.textContent(), "There is no machine “nosuch” that you can see in this network.");
 
-  const r = await p2.goto(`${net.url}/ssh/-oProxyCommand=x@alpha`);
+  const r = await p2.goto(`${suite.net.url}/ssh/-oProxyCommand=x@alpha`);
   assert.equal(r.status(), 400);
   assert.match(await p2.locator("main").textContent(), /is not a user name/);
 });
 
 test('"Copy link" in the SSH… dialog gives the link of the picked user', async (t) => {
-  const { page } = await watchedPage(browser, problems, t);
-  await consoleLogin(page, net.url, alice);
+  const { page } = await suite.page(t);
+  await consoleLogin(page, suite.net.url, alice);
   const dlg = await openSSHDialog(page, "alpha");
   await dlg.locator('input[name=user][value="daemon"]').check();
   await dlg.getByRole("button", { name: "Copy link" }).click();
   const box = dlg.getByRole("textbox", { name: "Link to this session" });
   await box.waitFor();
-  assert.equal(await box.inputValue(), `${net.url}/ssh/daemon@alpha`);
+  assert.equal(await box.inputValue(), `${suite.net.url}/ssh/daemon@alpha`);
   await dlg.locator(".link-said").filter({ hasText: /./ }).waitFor();
 });

@@ -4,15 +4,11 @@
 // "Disconnected — press Enter to reconnect", Enter reconnects in place through a fresh key and
 // node, and tmux brings back the same shell (a variable set before the drop is still set).
 // Without the attach option a reconnect gets a new login shell in the same terminal.
-import { test, before, after } from "node:test";
+import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { startConsoleNet, consoleLogin, openSSHDialog, alice, watchedPage } from "./console-harness.mjs";
-import { launch, waitTerminal } from "./demo.js";
-
-let net;
-let browser;
-const problems = [];
+import { consoleSuite, consoleLogin, openSSHDialog, alice } from "./console-harness.mjs";
+import { waitTerminal } from "./demo.js";
 
 /** Whether a tmux session named tsconnect runs for this user: never touch one the test did not start. */
 function tmuxSession() {
@@ -32,23 +28,14 @@ try {
 const skip = !hasTmux ? "tmux is not installed" : tmuxSession() ? "a tmux session named tsconnect already runs here" : false;
 let started = false;
 
-before(async () => {
-  if (skip) return;
-  net = await startConsoleNet({ tagged: ["alpha"] });
-  browser = await launch();
-});
-after(async () => {
-  if (started) {
-    try {
-      execFileSync("tmux", ["kill-session", "-t", "tsconnect"], { stdio: "ignore" });
-    } catch {
-      // gone already
-    }
+const suite = consoleSuite({ tagged: ["alpha"] }, { skip });
+after(() => {
+  if (!started) return;
+  try {
+    execFileSync("tmux", ["kill-session", "-t", "tsconnect"], { stdio: "ignore" });
+  } catch {
+    // gone already
   }
-  await browser?.close();
-  if (process.exitCode) console.error(net?.controlLog());
-  await net?.stop();
-  assert.deepEqual(problems, [], "no page errors, CSP refusals or dialogs");
 });
 
 /** Opens SSH… on alpha as root (attached to tmux or not) and returns the terminal window. */
@@ -66,7 +53,7 @@ async function openSession(page, context, attach) {
 
 /** Kills the agent, starts it again, and pokes the dead session until the terminal says it dropped. */
 async function dropConnection(term) {
-  await net.agents.alpha.restart();
+  await suite.net.agents.alpha.restart();
   // The next packet on the old connection meets the new agent, which knows no such connection.
   const said = term.locator(".xterm-rows").filter({ hasText: "Disconnected — press Enter to reconnect" });
   const deadline = Date.now() + 60_000;
@@ -78,15 +65,15 @@ async function dropConnection(term) {
 }
 
 test("attached to tmux: the agent dies, Enter reconnects in place with a fresh key, the same shell is back", { skip }, async (t) => {
-  const { context, page } = await watchedPage(browser, problems, t);
-  await consoleLogin(page, net.url, alice);
+  const { context, page } = await suite.page(t);
+  await consoleLogin(page, suite.net.url, alice);
   const term = await openSession(page, context, true);
   started = true;
   await waitTerminal(term, /[$#] *$/m, 60_000);
   await term.locator(".xterm-helper-textarea").focus();
   await term.keyboard.type("export KEPT=yes-$((40+2)); echo in-tmux=${TMUX:+yes}\n");
   await waitTerminal(term, /^in-tmux=yes\s*$/m, 20_000);
-  const keysBefore = net.admin(["keys", "list"]);
+  const keysBefore = suite.net.admin(["keys", "list"]);
 
   await dropConnection(term);
   const item = page.locator("#sessions li .state");
@@ -97,12 +84,12 @@ test("attached to tmux: the agent dies, Enter reconnects in place with a fresh k
   await term.keyboard.type("echo kept=$KEPT\n");
   await waitTerminal(term, /^kept=yes-42\s*$/m, 20_000);
   // A fresh single-use key was minted for the reconnect.
-  assert.notEqual(net.admin(["keys", "list"]), keysBefore, "a new key for the reconnect");
+  assert.notEqual(suite.net.admin(["keys", "list"]), keysBefore, "a new key for the reconnect");
 });
 
 test("without tmux a reconnect is a new login shell in the same terminal", { skip }, async (t) => {
-  const { context, page } = await watchedPage(browser, problems, t);
-  await consoleLogin(page, net.url, alice);
+  const { context, page } = await suite.page(t);
+  await consoleLogin(page, suite.net.url, alice);
   const term = await openSession(page, context, false);
   await waitTerminal(term, /[$#] *$/m, 60_000);
   await term.locator(".xterm-helper-textarea").focus();
