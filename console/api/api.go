@@ -334,3 +334,27 @@ type CreatedAPIToken struct {
 	Token  APIToken `json:"token"`
 	Secret string   `json:"secret"`
 }
+
+// NodeRef names a machine.
+type NodeRef struct {
+	ID   int64  `json:"id"`
+	Name string `json:"name"`
+}
+
+// SSHSessionList is the answer to GET /sessions.
+type SSHSessionList struct {
+	Sessions []SSHSession `json:"sessions"`
+}
+
+// SSHSession is one live SSH login on a machine, as its agent reports it.
+type SSHSession struct {
+	Machine   NodeRef   `json:"machine"`        // where it runs
+	Remote    string    `json:"remote"`         // the client's overlay address:port (DELETE /sessions/{machine}/{remote} ends it)
+	From      *NodeRef  `json:"from,omitempty"` // the machine it comes from, if known
+	User      *UserRef  `json:"user,omitempty"` // that machine's owner, unless it is tagged
+	LocalUser string    `json:"localUser"`
+	Started   time.Time `json:"started"`
+	Channels  int       `json:"channels"` // open session channels (shell, exec, sftp)
+	BytesIn   int64     `json:"bytesIn"`  // from the client, as encrypted on the wire
+	BytesOut  int64     `json:"bytesOut"`
+}

@@ -1,5 +1,6 @@
-// The admin console at /admin/: login, then Machines, Access controls, Keys and Users
-// (the last two pages and tag/expire/delete for admins only), and the open SSH sessions.
+// The admin console at /admin/: login, then Machines, Sessions (live SSH logins), Access
+// controls, Keys and Users (Access controls, Users and tag/expire/delete for admins only),
+// the open SSH sessions of this page, and session links (#/ssh/USER@HOST).
 // No framework: plain DOM built with dom.ts (text nodes only, never HTML from data).
 
 import "@xterm/xterm/css/xterm.css";
@@ -8,6 +9,7 @@ import "./font.css";
 import { ApiError, call, message, setCSRF, whenUnauthenticated, type User } from "./api.js";
 import { h, replace } from "./dom.js";
 import { KeysPage } from "./keys.js";
+import { LiveSessionsPage } from "./livesessions.js";
 import { MachinesPage } from "./machines.js";
 import { changeOwnPassword } from "./password.js";
 import { PolicyPage } from "./policy.js";
@@ -36,6 +38,7 @@ const routes: Route[] = [
     admin: false,
     make: (me) => (machines ??= new MachinesPage(me, sessions)),
   },
+  { hash: "#/sessions", title: "Sessions", admin: false, make: (me) => new LiveSessionsPage(me) },
   { hash: "#/acl", title: "Access controls", admin: true, make: () => new PolicyPage() },
   { hash: "#/keys", title: "Keys", admin: false, make: (me) => new KeysPage(me) },
   { hash: "#/users", title: "Users", admin: true, make: (me) => new UsersPage(me) },
