@@ -99,7 +99,14 @@ async function bundle() {
       entryPoints: { index: r("npm/src/index.ts"), terminal: r("npm/src/terminal.ts") },
       outdir: r("npm/dist"),
       format: "esm",
-      external: ["@xterm/xterm", "@xterm/addon-fit", "@xterm/addon-unicode11", "@xterm/addon-web-links", "@xterm/addon-webgl"],
+      external: [
+        "@xterm/xterm",
+        "@xterm/addon-fit",
+        "@xterm/addon-unicode11",
+        "@xterm/addon-web-links",
+        "@xterm/addon-search",
+        "@xterm/addon-webgl",
+      ],
       minify: false,
       define: workerDefine,
     }),
@@ -211,6 +218,8 @@ async function buildConsole(web, assets, workerDefine, wasmURL) {
     options({
       entryPoints: { console: r("web/src/console/main.ts"), term: r("web/src/console/term.css") },
       outdir: assets,
+      // The bundled terminal font (@fontsource/cascadia-mono), emitted as hashed assets.
+      loader: { ".woff2": "file", ".woff": "file" },
       entryNames: "[name]-[hash]",
       assetNames: "[name]-[hash]",
       splitting: true,

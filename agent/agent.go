@@ -57,12 +57,14 @@ type Agent struct {
 	// revocations counts SSH logins cut because a new map no longer allows them (metrics.go).
 	revocations prometheus.Counter
 
-	mu       sync.Mutex
-	sshSrv   *sshd.Server
-	sshLn    net.Listener
-	hostKeys []ssh.Signer
-	api      *localAPI
-	mapCh    chan struct{} // closed on the next network map (check.go)
+	mu     sync.Mutex
+	sshSrv *sshd.Server
+	sshLn  net.Listener
+	// stopLogins ends reportLogins for sshSrv (sshsessions.go).
+	stopLogins context.CancelFunc
+	hostKeys   []ssh.Signer
+	api        *localAPI
+	mapCh      chan struct{} // closed on the next network map (check.go)
 	// expiryTimer re-evaluates the sessions when the soonest peer key expires (keyexpiry.go).
 	expiryTimer *time.Timer
 
@@ -122,6 +124,7 @@ func New(cfg Config) (*Agent, error) {
 		StateDir:    cfg.StateDir,
 		SSH:         cfg.SSH,
 		SSHHostKeys: hostKeys,
+		SSHTools:    sshTools(cfg.SSH),
 		Logf:        logf,
 		OnNetMap:    a.onNetMap,
 	})
@@ -168,9 +171,11 @@ func (a *Agent) startSSH() error {
 		return fmt.Errorf("agent: listening on overlay port 22: %v", err)
 	}
 	srv := &sshd.Server{HostKeys: a.hostKeys, Authorize: a.authorize, Logf: a.logf, SFTPServer: a.sftpServerArgv()}
+	lctx, stop := context.WithCancel(context.Background())
 	a.mu.Lock()
-	a.sshSrv, a.sshLn = srv, ln
+	a.sshSrv, a.sshLn, a.stopLogins = srv, ln, stop
 	a.mu.Unlock()
+	go a.reportLogins(lctx, srv)
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, net.ErrClosed) {
 			a.logf("agent: ssh server: %v", err)
@@ -185,6 +190,9 @@ func (a *Agent) Close() error {
 	srv, api := a.sshSrv, a.api
 	if a.stopWatch != nil {
 		a.stopWatch()
+	}
+	if a.stopLogins != nil {
+		a.stopLogins()
 	}
 	if a.expiryTimer != nil {
 		a.expiryTimer.Stop()

@@ -40,9 +40,10 @@ func (a *Agent) SetSSH(ctx context.Context, on bool) error {
 	}
 	if !on {
 		a.mu.Lock()
-		srv := a.sshSrv
-		a.sshSrv, a.sshLn = nil, nil
+		srv, stop := a.sshSrv, a.stopLogins
+		a.sshSrv, a.sshLn, a.stopLogins = nil, nil, nil
 		a.mu.Unlock()
+		stop()
 		srv.Close() // closes the listener, ends all sessions
 		a.logf("agent: SSH turned off")
 		return a.node.SetSSH(ctx, false, nil)

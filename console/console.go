@@ -145,8 +145,9 @@ func (c *Console) Close() error {
 	return nil
 }
 
-// ServeHTTP serves the API under api.Prefix, the console's pages under /admin/, the web-flow
-// pages (/check/{id}, /login/{id}, /auth/oidc/start and the OIDC callback), and passes
+// ServeHTTP serves the API under api.Prefix, the console's pages under /admin/, session links
+// (SSHLinkPrefix), the web-flow pages (/check/{id}, /login/{id}, /auth/oidc/start and the OIDC
+// callback), and passes
 // everything else to Options.Next.
 func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p := r.URL.Path
@@ -158,6 +159,8 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case strings.HasPrefix(p, "/admin/"):
 		c.setSecurityHeaders(w.Header())
 		c.o.Next.ServeHTTP(w, r)
+	case strings.HasPrefix(p, SSHLinkPrefix):
+		c.sshLink(w, r)
 	case strings.HasPrefix(p, "/check/") || strings.HasPrefix(p, "/login/") || strings.HasPrefix(p, "/auth/"):
 		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 		c.pages.ServeHTTP(w, r)

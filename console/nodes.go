@@ -20,7 +20,7 @@ func wireTime(t time.Time) time.Time { return t.UTC().Truncate(time.Second) }
 func nodeOf(ns control.NodeState, users map[int64]string) api.Node {
 	n := ns.Node
 	m := api.Node{ID: n.ID, Name: n.Name, Hostname: n.Hostname, Key: n.Key.String(), Addresses: []string{}, OS: n.OS, Tags: nonNil(n.Tags),
-		SSH: n.SSH, Online: n.Online, Ephemeral: n.Ephemeral, Expired: ns.Expired,
+		SSH: n.SSH, SSHTools: nonNil(n.SSHTools), Online: n.Online, Ephemeral: n.Ephemeral, Expired: ns.Expired,
 		KeyExpired: ns.KeyExpired, KeyExpiryDisabled: ns.KeyExpiryDisabled}
 	if !n.KeyExpiry.IsZero() {
 		t := wireTime(n.KeyExpiry)

@@ -76,6 +76,9 @@ func (c *Console) routes() []route {
 		{"POST", "/api-tokens", noToken, c.createAPIToken},
 		{"DELETE", "/api-tokens/{id}", noToken, c.revokeAPIToken},
 
+		{"GET", "/sessions", memberRead, c.sshSessions},
+		{"DELETE", "/sessions/{id}/{remote}", admin(control.ScopeNodes), c.endSSHSession},
+
 		{"GET", "/audit", adminRead, c.audit},
 		{"GET", "/backup", socketOnly, c.backup},
 	}

@@ -84,14 +84,16 @@ type Server struct {
 	// as one step, so streams see changes in commit order.
 	writeMu sync.Mutex
 
-	mu      sync.RWMutex // guards the fields below
-	nodes   map[int64]*liveNode
-	byKey   map[key.Public]int64 // node key → node ID (live nodes)
-	names   map[string]int64
-	addrs   map[netip.Addr]int64
-	users   map[int64]controlws.UserProfile
-	groups  map[int64][]string             // user ID → groups at the identity provider (oidc_users.go)
-	streams map[int64]map[*stream]struct{} // node ID → its map streams
+	mu    sync.RWMutex // guards the fields below
+	nodes map[int64]*liveNode
+	// sshLogins are the live SSH logins the agents connected here report (sshsessions.go).
+	sshLogins sshLogins
+	byKey     map[key.Public]int64 // node key → node ID (live nodes)
+	names     map[string]int64
+	addrs     map[netip.Addr]int64
+	users     map[int64]controlws.UserProfile
+	groups    map[int64][]string             // user ID → groups at the identity provider (oidc_users.go)
+	streams   map[int64]map[*stream]struct{} // node ID → its map streams
 	// elsewhere: node ID → the other replicas it streams from → when last heard (presence.go)
 	elsewhere map[int64]map[string]time.Time
 	// stopGone: the nodes whose last stream here ended while this replica stops, announced

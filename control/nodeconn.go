@@ -38,6 +38,7 @@ type nodeConn struct {
 	deletedOnLogout bool
 
 	closeOnce sync.Once
+	watchSSH  sync.Once     // sshsessions.go: forget the node's SSH logins when the connection ends
 	done      chan struct{} // closed by close
 	streamMu  sync.Mutex
 	stream    *stream
@@ -204,6 +205,8 @@ func (nc *nodeConn) handle(env *controlws.Envelope) (resp string, body any, err 
 	case controlws.TypeSSHCheckCancel:
 		nc.cancelCheck(env.ID)
 		return "", nil, nil
+	case controlws.TypeSSHSessions:
+		return nc.sshSessions(env)
 	}
 	return "", nil, errf(controlws.CodeBadRequest, "unknown message type %s", safetext.Bounded(strconv.Quote(env.Type), 64))
 }

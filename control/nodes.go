@@ -36,6 +36,7 @@ func toNode(n store.Node) controlws.Node {
 		Tags:        n.Tags,
 		SSH:         hi.SSH,
 		SSHHostKeys: hi.SSHHostKeys,
+		SSHTools:    hi.SSHTools,
 		Hostname:    hi.Hostname,
 		OS:          hi.OS,
 		Ephemeral:   n.Ephemeral,

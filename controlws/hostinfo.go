@@ -17,12 +17,15 @@ import (
 // Hostinfo is what a node reports about itself. Control copies it into every peer's map, so
 // every field is bounded (Validate): one node's entry can never make another's map too big.
 type Hostinfo struct {
-	Hostname    string           `json:"hostname,omitempty"`
-	OS          string           `json:"os,omitempty"`
-	SSH         bool             `json:"ssh,omitempty"`
-	SSHHostKeys []string         `json:"sshHostKeys,omitempty"`
-	HomeDERP    int              `json:"homeDERP,omitempty"`
-	Endpoints   []netip.AddrPort `json:"endpoints,omitempty"`
+	Hostname    string   `json:"hostname,omitempty"`
+	OS          string   `json:"os,omitempty"`
+	SSH         bool     `json:"ssh,omitempty"`
+	SSHHostKeys []string `json:"sshHostKeys,omitempty"`
+	// SSHTools are the terminal multiplexers its SSH users can attach to ("tmux", "screen"), so
+	// that a browser session can offer to resume one after a reconnect.
+	SSHTools  []string         `json:"sshTools,omitempty"`
+	HomeDERP  int              `json:"homeDERP,omitempty"`
+	Endpoints []netip.AddrPort `json:"endpoints,omitempty"`
 }
 
 // Limits on a Hostinfo, enforced by control at register, map request and update (and by the
@@ -38,6 +41,9 @@ const (
 	// MaxSSHHostKeyLen bounds one host key line ("TYPE BASE64", no comment): enough for
 	// RSA 4096, ECDSA P-521 and Ed25519.
 	MaxSSHHostKeyLen = 1024
+	// MaxSSHTools bounds the number of SSHTools; each is a name of 1 to 16 bytes of [a-z0-9-]
+	// (names this version does not know are kept, for newer agents).
+	MaxSSHTools = 8
 	// MaxEndpoints bounds the number of endpoints.
 	MaxEndpoints = 32
 	// MaxHomeDERP is the largest DERP region ID accepted as HomeDERP (0 means unknown).
@@ -74,6 +80,14 @@ func (h *Hostinfo) Validate() error {
 	for i, k := range h.SSHHostKeys {
 		if err := checkHostKey(k); err != nil {
 			return fmt.Errorf("hostinfo: sshHostKeys[%d]: %w", i, err)
+		}
+	}
+	if len(h.SSHTools) > MaxSSHTools {
+		return fmt.Errorf("hostinfo: %d sshTools, over the limit of %d", len(h.SSHTools), MaxSSHTools)
+	}
+	for i, t := range h.SSHTools {
+		if len(t) == 0 || len(t) > 16 || strings.Trim(t, "abcdefghijklmnopqrstuvwxyz0123456789-") != "" {
+			return fmt.Errorf("hostinfo: sshTools[%d] is not a name of 1 to 16 bytes of [a-z0-9-]", i)
 		}
 	}
 	if h.HomeDERP < 0 || h.HomeDERP > MaxHomeDERP {

@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -58,6 +59,9 @@ func atCaps(t testing.TB) Hostinfo {
 		SSHHostKeys: keys[len(keys)-MaxSSHHostKeys:], // the RSA key is the longest
 		HomeDERP:    MaxHomeDERP,
 	}
+	for i := range MaxSSHTools {
+		h.SSHTools = append(h.SSHTools, strings.Repeat("x", 14)+strconv.Itoa(10+i))
+	}
 	for i := range MaxEndpoints {
 		h.Endpoints = append(h.Endpoints, netip.MustParseAddrPort("[ffff:ffff:ffff:ffff:ffff:ffff:ffff:"+strconv.FormatInt(int64(0xff00+i), 16)+"]:65535"))
 	}
@@ -67,7 +71,7 @@ func atCaps(t testing.TB) Hostinfo {
 func TestHostinfoValidateAcceptsRealValues(t *testing.T) {
 	for _, h := range []Hostinfo{
 		{},
-		{Hostname: "alice-laptop.corp.example", OS: "linux", SSH: true, SSHHostKeys: realHostKeys(t)[:4], HomeDERP: 1,
+		{Hostname: "alice-laptop.corp.example", OS: "linux", SSH: true, SSHHostKeys: realHostKeys(t)[:4], SSHTools: []string{"tmux", "screen"}, HomeDERP: 1,
 			Endpoints: []netip.AddrPort{netip.MustParseAddrPort("192.0.2.1:41641"), netip.MustParseAddrPort("[2001:db8::1]:41641")}},
 		{Hostname: "Alice’s MacBook Pro", OS: "darwin"},
 		atCaps(t),
@@ -115,6 +119,10 @@ func TestHostinfoOverCapsIsRefused(t *testing.T) {
 		{"home DERP huge", func(h *Hostinfo) { h.HomeDERP = 1 << 40 }, "out of range"},
 		{"too many endpoints", func(h *Hostinfo) { h.Endpoints = make([]netip.AddrPort, MaxEndpoints+1) }, "33 endpoints, over the limit of 32"},
 		{"zero endpoint", func(h *Hostinfo) { h.Endpoints = []netip.AddrPort{{}} }, "endpoints[0]"},
+		{"too many sshTools", func(h *Hostinfo) { h.SSHTools = slices.Repeat([]string{"tmux"}, MaxSSHTools+1) }, "9 sshTools, over the limit of 8"},
+		{"sshTools with markup", func(h *Hostinfo) { h.SSHTools = []string{"<b>tmux"} }, "sshTools[0] is not a name"},
+		{"empty sshTool", func(h *Hostinfo) { h.SSHTools = []string{"tmux", ""} }, "sshTools[1] is not a name"},
+		{"long sshTool", func(h *Hostinfo) { h.SSHTools = []string{"tmux", "screen", strings.Repeat("a", 17)} }, "sshTools[2] is not a name"},
 		{"port 0", func(h *Hostinfo) { h.Endpoints = []netip.AddrPort{netip.MustParseAddrPort("192.0.2.1:0")} }, "non-zero port"},
 		{"zone", func(h *Hostinfo) {
 			h.Endpoints = []netip.AddrPort{netip.MustParseAddrPort("[fe80::1%" + strings.Repeat("z", 1000) + "]:1")}
@@ -149,7 +157,7 @@ func TestNodeAtCapsFitsMaxNodeJSON(t *testing.T) {
 	now := time.Now()
 	n := Node{ID: 1 << 62, Name: strings.Repeat("a", 63), Key: key.NewPrivate().Public(), MachineKey: key.NewPrivate().Public(),
 		Addresses: []netip.Prefix{netip.MustParsePrefix("100.127.255.255/32"), netip.MustParsePrefix("fd7a:115c:a1e0:ffff:ffff:ffff:ffff:ffff/128")},
-		HomeDERP:  h.HomeDERP, Endpoints: h.Endpoints, User: 1 << 62, Tags: tags, SSH: true, SSHHostKeys: h.SSHHostKeys,
+		HomeDERP:  h.HomeDERP, Endpoints: h.Endpoints, User: 1 << 62, Tags: tags, SSH: true, SSHHostKeys: h.SSHHostKeys, SSHTools: h.SSHTools,
 		Hostname: h.Hostname, OS: h.OS, Ephemeral: true, Online: true, LastSeen: now, Created: now}
 	b, err := json.Marshal(n)
 	if err != nil {

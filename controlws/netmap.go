@@ -51,13 +51,15 @@ type Node struct {
 	// SSH reports that the node runs our SSH server on port 22 of its overlay addresses.
 	SSH bool `json:"ssh,omitempty"`
 	// SSHHostKeys are its SSH host public keys in authorized_keys form.
-	SSHHostKeys []string  `json:"sshHostKeys,omitempty"`
-	Hostname    string    `json:"hostname,omitempty"` // as reported by the machine
-	OS          string    `json:"os,omitempty"`
-	Ephemeral   bool      `json:"ephemeral,omitempty"`
-	Online      bool      `json:"online,omitempty"`
-	LastSeen    time.Time `json:"lastSeen,omitzero"`
-	Created     time.Time `json:"created,omitzero"`
+	SSHHostKeys []string `json:"sshHostKeys,omitempty"`
+	// SSHTools are the terminal multiplexers it offers SSH users (Hostinfo.SSHTools).
+	SSHTools  []string  `json:"sshTools,omitempty"`
+	Hostname  string    `json:"hostname,omitempty"` // as reported by the machine
+	OS        string    `json:"os,omitempty"`
+	Ephemeral bool      `json:"ephemeral,omitempty"`
+	Online    bool      `json:"online,omitempty"`
+	LastSeen  time.Time `json:"lastSeen,omitzero"`
+	Created   time.Time `json:"created,omitzero"`
 	// KeyExpiry is when Key stops being accepted unless the node re-authenticates; zero
 	// when it never expires (expiry disabled, or a server before key expiry). Agents refuse
 	// a peer past it by their own clock, with or without control.

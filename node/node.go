@@ -45,6 +45,8 @@ type Options struct {
 	// SSH reports that this node serves SSH on port 22, with SSHHostKeys.
 	SSH         bool
 	SSHHostKeys []string
+	// SSHTools are the terminal multiplexers the node's SSH users can attach to (Hostinfo.SSHTools).
+	SSHTools []string
 	// HTTPGet fetches a URL; the wasm passes one built on the browser's fetch.
 	HTTPGet func(ctx context.Context, url string) ([]byte, error)
 	// Logf, if non-nil, receives the node's log lines.
@@ -197,7 +199,7 @@ func (n *Node) hostinfo() controlws.Hostinfo {
 	defer n.mu.Unlock()
 	return controlws.Hostinfo{
 		Hostname: n.opts.Hostname, OS: n.opts.OS,
-		SSH: n.opts.SSH, SSHHostKeys: n.opts.SSHHostKeys, HomeDERP: n.home,
+		SSH: n.opts.SSH, SSHHostKeys: n.opts.SSHHostKeys, SSHTools: n.opts.SSHTools, HomeDERP: n.home,
 	}
 }
 

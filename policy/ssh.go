@@ -59,7 +59,7 @@ func (r sshRule) userMap(s Node) map[string]string {
 		i := strings.LastIndexByte(owner, '@')
 		for _, dom := range r.localparts {
 			lp := owner[:max(i, 0)]
-			if i > 0 && strings.EqualFold(owner[i+1:], dom) && lp != "root" && validLocalUser(lp) {
+			if i > 0 && strings.EqualFold(owner[i+1:], dom) && lp != "root" && ValidLocalUser(lp) {
 				m[lp] = lp
 			}
 		}

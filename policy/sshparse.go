@@ -123,7 +123,7 @@ func (b *builder) sshUsers(r *sshRule, m map[string]member, field string, objOff
 				continue
 			}
 			r.localparts = append(r.localparts, strings.ToLower(dom))
-		case validLocalUser(u.s):
+		case ValidLocalUser(u.s):
 			r.names = append(r.names, u.s)
 		case strings.Contains(u.s, "@"):
 			b.errf(u.off, f, "%q is not a valid user: users are local account names (or localpart:*@domain)", u.s)
@@ -173,8 +173,9 @@ func parseDuration(s string) (time.Duration, error) {
 	return time.ParseDuration(s)
 }
 
-// validLocalUser reports whether s looks like a local account name.
-func validLocalUser(s string) bool {
+// ValidLocalUser reports whether s looks like a local account name (letters, digits, _ - .,
+// at most 64 bytes, not starting with -, an ending $ allowed).
+func ValidLocalUser(s string) bool {
 	if s == "" || len(s) > 64 || s[0] == '-' {
 		return false
 	}

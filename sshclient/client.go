@@ -7,7 +7,10 @@ import (
 	"io"
 	"net"
 	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 )
@@ -23,6 +26,10 @@ type Options struct {
 	Term string
 	// Command, if non-empty, is run without a PTY; otherwise a login shell gets a PTY.
 	Command string
+	// TerminalCommand, if non-empty (and Command is empty), is run in the PTY instead of the
+	// login shell, as `ssh -t host cmd` does (for example `tmux new -A -s main`). At most
+	// MaxCommandLen bytes, without NUL bytes.
+	TerminalCommand string
 	// OnBanner, if non-nil, is called with each authentication banner and keyboard-interactive
 	// instruction the server sends (for example a check-mode login URL).
 	OnBanner func(text string)
@@ -33,6 +40,35 @@ type Options struct {
 	OnStderr func(p []byte)
 	// Logf, if non-nil, logs connection events. Terminal data is never logged.
 	Logf func(format string, args ...any)
+	// KeepAlive is how often the client asks the server whether it is still there
+	// (keepalive@openssh.com); a connection with no answer for two intervals is closed, so a
+	// dead path (a peer gone, a laptop that slept) ends the session instead of hanging it.
+	// Zero means DefaultKeepAlive; negative turns keepalives off.
+	KeepAlive time.Duration
+}
+
+// DefaultKeepAlive is Options.KeepAlive's default: a dead connection ends within 45 s.
+const DefaultKeepAlive = 15 * time.Second
+
+// ErrNoAnswer is wrapped by Wait's error when the connection was closed because the server
+// answered no keepalive.
+var ErrNoAnswer = errors.New("connection lost: the server stopped answering")
+
+// MaxCommandLen bounds Options.Command and Options.TerminalCommand.
+const MaxCommandLen = 4096
+
+// ErrBadCommand is wrapped by the error of a command that is too long or holds a NUL byte.
+var ErrBadCommand = errors.New("bad command")
+
+// CheckCommand says why cmd cannot be sent as a command, or nil.
+func CheckCommand(cmd string) error {
+	switch {
+	case len(cmd) > MaxCommandLen:
+		return fmt.Errorf("%w: %d bytes, more than %d", ErrBadCommand, len(cmd), MaxCommandLen)
+	case strings.IndexByte(cmd, 0) >= 0:
+		return fmt.Errorf("%w: it holds a NUL byte", ErrBadCommand)
+	}
+	return nil
 }
 
 // Ciphers is the client's cipher preference: ChaCha20-Poly1305 first, because in wasm it
@@ -59,6 +95,7 @@ type Session struct {
 	pty    bool
 	logf   func(string, ...any)
 
+	lost     atomic.Bool // closed by keepAlive: the server stopped answering
 	waitOnce sync.Once
 	code     int
 	err      error
@@ -84,6 +121,12 @@ func dial(ctx context.Context, nc net.Conn, user string, opts Options) (*Session
 	keys, err := pinnedKeys(opts.HostKeys)
 	if err != nil {
 		return nil, fmt.Errorf("ssh %s: %w", nc.RemoteAddr(), err)
+	}
+	if err := CheckCommand(opts.Command); err != nil {
+		return nil, err
+	}
+	if err := CheckCommand(opts.TerminalCommand); err != nil {
+		return nil, err
 	}
 	banner := func(string) {}
 	if opts.OnBanner != nil {
@@ -130,7 +173,54 @@ func dial(ctx context.Context, nc net.Conn, user string, opts Options) (*Session
 		return nil, fmt.Errorf("ssh %s as %q: %w", addr, user, err)
 	}
 	s.nc, s.logf = nc, logf
+	if ka := opts.KeepAlive; ka >= 0 {
+		if ka == 0 {
+			ka = DefaultKeepAlive
+		}
+		go s.keepAlive(ka)
+	}
 	return s, nil
+}
+
+// keepAlive asks the server every interval whether it is there, and closes the connection
+// when an answer takes longer than two intervals. It returns when the connection ends.
+func (s *Session) keepAlive(every time.Duration) {
+	gone := make(chan struct{})
+	go func() {
+		s.client.Wait()
+		close(gone)
+	}()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-gone:
+			return
+		case <-t.C:
+		}
+		answered := make(chan error, 1)
+		go func() {
+			// Any reply, even "unsupported", shows the path is alive.
+			_, _, err := s.client.SendRequest("keepalive@openssh.com", true, nil)
+			answered <- err
+		}()
+		wait := time.NewTimer(2 * every)
+		select {
+		case err := <-answered:
+			wait.Stop()
+			if err != nil {
+				return
+			}
+		case <-wait.C:
+			s.lost.Store(true)
+			s.logf("sshclient: no answer to a keepalive in %v: closing the connection", 2*every)
+			s.nc.Close()
+			return
+		case <-gone:
+			wait.Stop()
+			return
+		}
+	}
 }
 
 func start(client *ssh.Client, opts Options) (*Session, error) {
@@ -172,7 +262,11 @@ func start(client *ssh.Client, opts Options) (*Session, error) {
 	if err := sess.RequestPty(term, rows, cols, modes); err != nil {
 		return nil, fmt.Errorf("request PTY: %w", err)
 	}
-	if err := sess.Shell(); err != nil {
+	if opts.TerminalCommand != "" {
+		if err := sess.Start(opts.TerminalCommand); err != nil {
+			return nil, fmt.Errorf("start command: %w", err)
+		}
+	} else if err := sess.Shell(); err != nil {
 		return nil, fmt.Errorf("start shell: %w", err)
 	}
 	s.pty = true
@@ -220,6 +314,9 @@ func (s *Session) Close() error {
 func (s *Session) Wait() (exitCode int, err error) {
 	s.waitOnce.Do(func() {
 		s.code, s.err = exitStatus(s.sess.Wait())
+		if s.err != nil && s.lost.Load() {
+			s.err = ErrNoAnswer
+		}
 		s.client.Close()
 		s.logf("sshclient: session ended: code %d, err %v", s.code, s.err)
 	})

@@ -3,9 +3,12 @@ package sshclient
 import (
 	"context"
 	"errors"
+	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 
@@ -183,5 +186,75 @@ func TestCanceledContext(t *testing.T) {
 	_, err := Dial(ctx, srv.Pipe(), "alice", Options{HostKeys: []string{sshtest.AuthorizedKey(srv.Signer)}})
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("Dial with a canceled context: err = %v", err)
+	}
+}
+
+func TestTerminalCommand(t *testing.T) {
+	leakcheck.Check(t)
+	srv := sshtest.New(t)
+	keys := []string{sshtest.AuthorizedKey(srv.Signer)}
+	s, err := Dial(context.Background(), srv.Pipe(), "alice", Options{HostKeys: keys, Rows: 33, Cols: 99, TerminalCommand: "exit 7"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	code, err := s.Wait()
+	if code != 7 || err != nil {
+		t.Errorf("Wait = %d, %v; want 7, nil (the command ran, not a shell)", code, err)
+	}
+	if term, rows, cols := srv.PTY(); term != "xterm-256color" || rows != 33 || cols != 99 {
+		t.Errorf("pty-req = %q %dx%d, want a PTY of 33x99 for the command", term, rows, cols)
+	}
+}
+
+func TestBadCommandRefused(t *testing.T) {
+	srv := sshtest.New(t)
+	keys := []string{sshtest.AuthorizedKey(srv.Signer)}
+	for _, o := range []Options{
+		{HostKeys: keys, TerminalCommand: strings.Repeat("x", MaxCommandLen+1)},
+		{HostKeys: keys, Command: "echo a\x00b"},
+	} {
+		_, err := Dial(context.Background(), srv.Pipe(), "alice", o)
+		if !errors.Is(err, ErrBadCommand) {
+			t.Errorf("Dial with a bad command: err = %v, want ErrBadCommand", err)
+		}
+	}
+	srv.Wait()
+	if n := srv.Sessions(); n != 0 {
+		t.Errorf("server saw %d sessions for refused commands, want 0", n)
+	}
+}
+
+// silentConn swallows writes once mute is set: the path to the server went dead.
+type silentConn struct {
+	net.Conn
+	mute atomic.Bool
+}
+
+func (c *silentConn) Write(p []byte) (int, error) {
+	if c.mute.Load() {
+		return len(p), nil
+	}
+	return c.Conn.Write(p)
+}
+
+func TestKeepAliveEndsADeadConnection(t *testing.T) {
+	leakcheck.Check(t)
+	srv := sshtest.New(t)
+	nc := &silentConn{Conn: srv.Pipe()}
+	s, err := Dial(context.Background(), nc, "alice", Options{HostKeys: []string{sshtest.AuthorizedKey(srv.Signer)}, KeepAlive: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	// Alive: keepalives are answered, the session goes on.
+	time.Sleep(100 * time.Millisecond)
+	if _, err := s.Write([]byte("still here\n")); err != nil {
+		t.Fatalf("session ended while the server answered keepalives: %v", err)
+	}
+	nc.mute.Store(true)
+	code, err := s.Wait()
+	if code != -1 || !errors.Is(err, ErrNoAnswer) {
+		t.Fatalf("Wait on a dead path = %d, %v; want -1, ErrNoAnswer", code, err)
 	}
 }

@@ -17,9 +17,12 @@ type conn struct {
 	nc            net.Conn
 	remote, local netip.AddrPort
 
+	counted *countingConn // nc, counting its bytes
+
 	mu       sync.Mutex
 	sconn    *ssh.ServerConn // set once authenticated
 	login    *Login          // set as soon as the login is accepted
+	since    time.Time       // when the login was accepted
 	ending   bool            // revoked or server closing: no new sessions
 	sessions map[*session]struct{}
 	wg       sync.WaitGroup // session and forwarding goroutines
@@ -45,6 +48,7 @@ func (c *conn) setLogin(p *ssh.Permissions) *Login {
 	}
 	c.mu.Lock()
 	c.login = l
+	c.since = time.Now()
 	c.mu.Unlock()
 	return l
 }

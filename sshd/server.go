@@ -101,7 +101,8 @@ func (s *Server) Serve(ln net.Listener) error {
 			}
 			return fmt.Errorf("sshd: accept: %w", err)
 		}
-		c := &conn{srv: s, nc: nc, remote: addrPort(nc.RemoteAddr()), local: addrPort(nc.LocalAddr()),
+		counted := &countingConn{Conn: nc}
+		c := &conn{srv: s, nc: counted, counted: counted, remote: addrPort(nc.RemoteAddr()), local: addrPort(nc.LocalAddr()),
 			sessions: make(map[*session]struct{})}
 		s.mu.Lock()
 		if s.closed {

@@ -70,7 +70,7 @@ func jsNewIPN(this js.Value, args []js.Value) any {
 	return obj
 }
 
-// jsSSH is ipn.ssh(host, user, {rows, cols, onData, onBanner, onProgress, onConnected, onDone}).
+// jsSSH is ipn.ssh(host, user, {rows, cols, command, onData, onBanner, onProgress, onConnected, onDone}).
 func jsSSH(p *IPN, host, user string, o js.Value) any {
 	obj := jsObject.New()
 	var funcs []js.Func
@@ -83,6 +83,7 @@ func jsSSH(p *IPN, host, user string, o js.Value) any {
 	onConnected, onDone := o.Get("onConnected"), o.Get("onDone")
 	s := p.SSH(host, user, SSHOptions{
 		Rows: num(o, "rows"), Cols: num(o, "cols"),
+		Command:      str(o, "command"),
 		OutputWindow: OutputWindow,
 		OnData: func(b []byte) {
 			if onData.Type() == js.TypeFunction {

@@ -19,6 +19,9 @@ const DialTimeout = 20 * time.Second
 // non-nil, is called from a Go goroutine and must not call back into Go synchronously.
 type SSHOptions struct {
 	Rows, Cols int
+	// Command, if non-empty, runs in the PTY instead of the login shell (as `ssh -t host
+	// cmd`); at most sshclient.MaxCommandLen bytes.
+	Command string
 	// OnData receives terminal output; the slice is valid only during the call.
 	OnData func(p []byte)
 	// OutputWindow, if > 0, is flow control: OnData is not given more than this many bytes
@@ -114,9 +117,10 @@ func (p *IPN) runSSH(s *SSHSession, host, user string, o SSHOptions) (int, error
 	sess, err := sshclient.Dial(s.ctx, nc, user, sshclient.Options{
 		HostKeys: peer.SSHHostKeys,
 		Rows:     rows, Cols: cols,
-		OnBanner: o.OnBanner,
-		OnData:   o.OnData,
-		Logf:     p.logf,
+		TerminalCommand: o.Command,
+		OnBanner:        o.OnBanner,
+		OnData:          o.OnData,
+		Logf:            p.logf,
 	})
 	if err != nil {
 		switch code := errorCode(err); code {

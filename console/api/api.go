@@ -117,15 +117,17 @@ type SetPasswordRequest struct {
 // Node is a machine of the network. Node-supplied strings (name, OS, tags) are as the
 // node sent them: escape them before display.
 type Node struct {
-	ID        int64      `json:"id"`
-	Name      string     `json:"name"`
-	Hostname  string     `json:"hostname"`  // the host name the machine reports
-	Key       string     `json:"key"`       // its node key (WireGuard identity), 64 hex digits
-	Addresses []string   `json:"addresses"` // its IPv4 and IPv6 overlay addresses
-	OS        string     `json:"os"`
-	Owner     *UserRef   `json:"owner"` // null when tagged
-	Tags      []string   `json:"tags"`
-	SSH       bool       `json:"ssh"`
+	ID        int64    `json:"id"`
+	Name      string   `json:"name"`
+	Hostname  string   `json:"hostname"`  // the host name the machine reports
+	Key       string   `json:"key"`       // its node key (WireGuard identity), 64 hex digits
+	Addresses []string `json:"addresses"` // its IPv4 and IPv6 overlay addresses
+	OS        string   `json:"os"`
+	Owner     *UserRef `json:"owner"` // null when tagged
+	Tags      []string `json:"tags"`
+	SSH       bool     `json:"ssh"`
+	// SSHTools are the terminal multiplexers its SSH users can attach to ("tmux", "screen").
+	SSHTools  []string   `json:"sshTools"`
 	Online    bool       `json:"online"`   // it holds a map stream with control now
 	LastSeen  *time.Time `json:"lastSeen"` // offline: when it lost control; online: when it connected; null: never
 	Ephemeral bool       `json:"ephemeral"`
@@ -331,4 +333,28 @@ type CreateAPITokenRequest struct {
 type CreatedAPIToken struct {
 	Token  APIToken `json:"token"`
 	Secret string   `json:"secret"`
+}
+
+// NodeRef names a machine.
+type NodeRef struct {
+	ID   int64  `json:"id"`
+	Name string `json:"name"`
+}
+
+// SSHSessionList is the answer to GET /sessions.
+type SSHSessionList struct {
+	Sessions []SSHSession `json:"sessions"`
+}
+
+// SSHSession is one live SSH login on a machine, as its agent reports it.
+type SSHSession struct {
+	Machine   NodeRef   `json:"machine"`        // where it runs
+	Remote    string    `json:"remote"`         // the client's overlay address:port (DELETE /sessions/{machine}/{remote} ends it)
+	From      *NodeRef  `json:"from,omitempty"` // the machine it comes from, if known
+	User      *UserRef  `json:"user,omitempty"` // that machine's owner, unless it is tagged
+	LocalUser string    `json:"localUser"`
+	Started   time.Time `json:"started"`
+	Channels  int       `json:"channels"` // open session channels (shell, exec, sftp)
+	BytesIn   int64     `json:"bytesIn"`  // from the client, as encrypted on the wire
+	BytesOut  int64     `json:"bytesOut"`
 }

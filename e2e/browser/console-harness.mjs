@@ -6,7 +6,9 @@ import { mkdtempSync, rmSync, writeFileSync, existsSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { bin as defaultBin, root } from "./demo.js";
+import { before, after } from "node:test";
+import assert from "node:assert/strict";
+import { bin as defaultBin, root, launch } from "./demo.js";
 
 export const bin = process.env.TSCONNECT_BIN || defaultBin;
 
@@ -102,14 +104,27 @@ export async function startConsoleNet({ tagged = ["alpha", "beta"], plain = [], 
       const key = net.admin(keyArgs).trim().split("\n").pop();
       const adir = join(dir, `agent-${procs.length}`);
       const socket = join(dir, `agent-${procs.length}.sock`);
-      const a = await startUntil(
-        ["up", ...(ssh ? ["--ssh"] : []), "--login-server", url, "--auth-key", key, "--hostname", name, "--state", adir],
-        /up: node \S+/,
-        { TSCONNECT_SOCKET: socket },
-        `up ${name}`,
-      );
+      const args = ["up", ...(ssh ? ["--ssh"] : []), "--login-server", url, "--auth-key", key, "--hostname", name, "--state", adir];
+      const a = await startUntil(args, /up: node \S+/, { TSCONNECT_SOCKET: socket }, `up ${name}`);
       procs.push(a.proc);
-      return { ...a, socket };
+      const agent = {
+        ...a,
+        socket,
+        /** Kills the agent (SIGKILL: its connections die with it) and starts it again on its state. */
+        async restart() {
+          agent.proc.kill("SIGKILL");
+          await /** @type {Promise<void>} */ (
+            new Promise((r) =>
+              agent.proc.exitCode !== null || agent.proc.signalCode !== null ? r(undefined) : agent.proc.on("exit", () => r(undefined)),
+            )
+          );
+          const b = await startUntil(args, /up: node \S+/, { TSCONNECT_SOCKET: socket }, `up ${name} again`);
+          procs.push(b.proc);
+          agent.proc = b.proc;
+          agent.log = b.log;
+        },
+      };
+      return agent;
     },
     setPolicy(text) {
       const f = join(dir, "policy.hujson");
@@ -175,7 +190,8 @@ export async function startConsoleNet({ tagged = ["alpha", "beta"], plain = [], 
       }
     }
     net.setPolicy(basePolicy);
-    for (const name of tagged) await net.agent(name);
+    net.agents = {};
+    for (const name of tagged) net.agents[name] = await net.agent(name);
     for (const name of plain) await net.agent(name, { tags: "", ssh: false });
   } catch (e) {
     await net.stop();
@@ -374,4 +390,33 @@ export async function startOP({ users, client }) {
     });
   });
   return { issuer, proc, log: () => err, stop: () => stopProc(proc) };
+}
+
+/**
+ * consoleSuite registers a console test file's before and after: a network
+ * (startConsoleNet(opts)) and a Chromium, both stopped after the tests, and then the check
+ * that no page recorded a problem (watchPage). It returns the suite, whose net and browser are
+ * set once the tests run; page(t) is watchedPage for test t. With skip, nothing starts.
+ * @param {Parameters<typeof startConsoleNet>[0]} [opts]
+ * @param {{ skip?: string | false }} [how]
+ */
+export function consoleSuite(opts, { skip = false } = {}) {
+  const s = {
+    /** @type {any} */ net: undefined,
+    /** @type {any} */ browser: undefined,
+    /** @type {string[]} */ problems: [],
+    page: (/** @type {any} */ t) => watchedPage(s.browser, s.problems, t),
+  };
+  before(async () => {
+    if (skip) return;
+    s.net = await startConsoleNet(opts);
+    s.browser = await launch();
+  });
+  after(async () => {
+    await s.browser?.close();
+    if (process.exitCode) console.error(s.net?.controlLog());
+    await s.net?.stop();
+    assert.deepEqual(s.problems, [], "no page errors, CSP refusals or dialogs");
+  });
+  return s;
 }

@@ -5,29 +5,15 @@
 // timer passes it; the admin disables its expiry with the row's button ("Key expiry
 // disabled", and `tsconnect nodes` says so too) and enables it again (expired at once: the
 // key keeps the expiry it had). A member sees the state but no such button.
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { launch } from "./demo.js";
-import { startConsoleNet, consoleLogin, machineRow, alice, bob, watchedPage } from "./console-harness.mjs";
+import { consoleSuite, consoleLogin, machineRow, alice, bob } from "./console-harness.mjs";
 
-let net;
-let browser;
+const suite = consoleSuite({ tagged: ["alpha"] });
 let short;
-const problems = [];
-
-before(async () => {
-  net = await startConsoleNet({ tagged: ["alpha"] });
-  browser = await launch();
-});
-after(async () => {
-  await browser?.close();
-  if (process.exitCode) console.error(net?.controlLog());
-  await net?.stop();
-  assert.deepEqual(problems, [], "no page errors, CSP refusals or dialogs");
-});
 
 async function newPage(t) {
-  return (await watchedPage(browser, problems, t)).page;
+  return (await suite.page(t)).page;
 }
 
 /** The text of a row's key-expiry line once it matches re. */
@@ -39,9 +25,9 @@ async function keyText(page, name, re) {
 
 test("Machines shows each key's expiry, the expiry happening live, and the admin's disable/enable", async (t) => {
   const page = await newPage(t);
-  await consoleLogin(page, net.url, alice);
-  net.admin(["settings", "node-key-expiry", "15s"]);
-  short = await net.rawNode({ hostname: "shortlived", os: "linux" });
+  await consoleLogin(page, suite.net.url, alice);
+  suite.net.admin(["settings", "node-key-expiry", "15s"]);
+  short = await suite.net.rawNode({ hostname: "shortlived", os: "linux" });
   assert.equal(await keyText(page, "alpha", /Key expires in/), "Key expires in 180 d");
   assert.equal(await keyText(page, short.name, /Key expires in/), "Key expires in 1 min");
   // No reload: control's key timer fires, the change is pushed, the row turns.
@@ -55,7 +41,7 @@ test("Machines shows each key's expiry, the expiry happening live, and the admin
     .getByRole("button", { name: `Disable key expiry of ${short.name}` })
     .click();
   assert.equal(await keyText(page, short.name, /disabled/), "Key expiry disabled");
-  const listed = net.admin(["nodes"]);
+  const listed = suite.net.admin(["nodes"]);
   assert.match(
     listed.split("\n").find((l) => l.includes(short.name)),
     /expiry disabled/,
@@ -70,7 +56,7 @@ test("Machines shows each key's expiry, the expiry happening live, and the admin
 
 test("a member sees key expiry but has no button to change it", async (t) => {
   const page = await newPage(t);
-  await consoleLogin(page, net.url, bob);
+  await consoleLogin(page, suite.net.url, bob);
   assert.equal(await keyText(page, "alpha", /Key expires in/), "Key expires in 180 d");
   assert.equal(await page.getByRole("button", { name: /key expiry of/ }).count(), 0);
 });

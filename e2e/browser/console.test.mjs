@@ -66,7 +66,7 @@ test("login, Machines with SSH badges and owners/tags, logout", async (t) => {
     assert.match(await row.locator("td.addrs").textContent(), /100\.\d+\.\d+\.\d+/);
   }
   // Admin navigation: all four pages.
-  assert.deepEqual(await page.locator("nav a").allTextContents(), ["Machines", "Access controls", "Keys", "Users"]);
+  assert.deepEqual(await page.locator("nav a").allTextContents(), ["Machines", "Sessions", "Access controls", "Keys", "Users"]);
   ensureArtifacts();
   await page.screenshot({ path: join(artifacts, "console-machines.png") });
 
@@ -83,7 +83,7 @@ test("login, Machines with SSH badges and owners/tags, logout", async (t) => {
 test("member: Machines and Keys only; a tagged key it does not own is refused", async (t) => {
   const { page } = await newPage(t);
   await consoleLogin(page, net.url, bob);
-  assert.deepEqual(await page.locator("nav a").allTextContents(), ["Machines", "Keys"]);
+  assert.deepEqual(await page.locator("nav a").allTextContents(), ["Machines", "Sessions", "Keys"]);
   await machineRow(page, "alpha").waitFor();
   assert.equal(
     await machineRow(page, "alpha")

@@ -9,6 +9,7 @@ export const deps = {
   "@xterm/addon-unicode11": "0.9.0",
   "@xterm/addon-web-links": "0.12.0",
   "@xterm/addon-webgl": "0.19.0",
+  "@xterm/addon-search": "0.16.0",
   esbuild: "0.28.2",
   vite: "7",
   typescript: "5.9.3",

@@ -5,7 +5,8 @@
 // member; their provider group maps to a policy group that grants an SSH login, so SSH… gets
 // a shell; a user of another group is told why not; a check rule sends them to the provider
 // again (prompt=login) from the check window, then the shell appears by itself; a user whose
-// email is not verified is refused with a page saying so.
+// email is not verified is refused with a page saying so; a session link signed out comes back to
+// its page (and its command) after the provider.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
@@ -220,4 +221,21 @@ test("SSO user whose email the provider has not verified is refused with a page 
   await page.goto(`${net.url}/admin/`);
   await page.locator("#login-email").waitFor();
   assert.doesNotMatch(net.admin(["users", "list"]), /uma@example\.com/, "uma was not created");
+});
+
+test("a session link signed out: Sign in with SSO at the provider, back on the link's page, its command runs after Run", async (t) => {
+  const context = await newContext(t);
+  const page = await context.newPage();
+  // Long enough that the sign-in's return path cannot carry it: the tab keeps it meanwhile.
+  const cmd = `echo sso-link-$((6*7)) #${"x".repeat(1200)}`;
+  await page.goto(`${net.url}/ssh/root@alpha?cmd=${encodeURIComponent(cmd)}`);
+  await page.locator(".link-note").waitFor();
+  const sso = page.getByRole("button", { name: "Sign in with SSO" });
+  await sso.waitFor();
+  await Promise.all([page.waitForURL((u) => u.origin === op.issuer), sso.click()]);
+  await providerSignIn(page, erin);
+  await page.locator('body[data-page="ssh"]').waitFor({ timeout: 30_000 });
+  assert.equal(await page.locator(".ssh-link pre.link-cmd").textContent(), cmd);
+  await page.getByRole("button", { name: "Run" }).click();
+  await page.locator(".ssh-link .xterm-rows").filter({ hasText: "sso-link-42" }).waitFor({ timeout: 60_000 });
 });

@@ -133,7 +133,15 @@ class WorkerIPN implements IPN {
       closed.v = true;
     } else {
       this.#sessions.set(sid, options);
-      this.#post({ t: "ssh", sid, host, user, rows: options.rows ?? 24, cols: options.cols ?? 80 });
+      this.#post({
+        t: "ssh",
+        sid,
+        host,
+        user,
+        rows: options.rows ?? 24,
+        cols: options.cols ?? 80,
+        ...(options.command ? { command: options.command } : {}),
+      });
     }
     const encoder = new TextEncoder();
     return {

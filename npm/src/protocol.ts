@@ -14,7 +14,7 @@ export type ToWorker =
   | { t: "init"; module: WebAssembly.Module; config: { controlURL: string; authKey: string; hostname: string } }
   | { t: "run" }
   | { t: "call"; id: number; method: "login" | "logout" }
-  | { t: "ssh"; sid: number; host: string; user: string; rows: number; cols: number }
+  | { t: "ssh"; sid: number; host: string; user: string; rows: number; cols: number; command?: string }
   | { t: "write"; sid: number; data: ArrayBuffer }
   /** The page is done with one data message (bytes long): flow-control credit back, one per message. */
   | { t: "ack"; sid: number; bytes: number }
@@ -60,6 +60,7 @@ export interface GoIPN {
     opts: {
       rows: number;
       cols: number;
+      command?: string;
       onData(data: Uint8Array): void;
       onBanner(text: string): void;
       onProgress(text: string): void;

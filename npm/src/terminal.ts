@@ -10,6 +10,9 @@ import type { IPN, IPNError, SSHSession } from "../types/index.js";
 import type * as API from "../types/terminal.js";
 import type { OpenTerminalOptions, TerminalResult, TerminalSession, TerminalTarget } from "../types/terminal.js";
 import { ipnError } from "./errors.js";
+import { makeFindBar, type FindBar } from "./find.js";
+import { makeKeyBar, wantKeyBar, type KeyBar } from "./keybar.js";
+import { themeColors, type ThemeChoice } from "./theme.js";
 
 function parseTarget(target: TerminalTarget): { host: string; user: string } {
   if (typeof target !== "string") return target;
@@ -198,6 +201,28 @@ function useRenderer(term: Terminal, doc: Document, renderer: API.TerminalRender
     });
 }
 
+/** The font sizes Ctrl+Shift+Plus/Minus and setAppearance keep to, in CSS pixels. */
+const minFontSize = 8;
+const maxFontSize = 32;
+
+/** What a dropped session shows in the terminal when it can reconnect. */
+const disconnectedText = "Disconnected — press Enter to reconnect";
+
+/** plain is text without control characters: error messages may quote what a server sent, and go into the terminal. */
+function plain(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, " ").slice(0, 500);
+}
+
+/** The errors of a dropped connection, after which reconnecting may work. */
+const dropped = new Set<string>([
+  "session_lost",
+  "host_unreachable",
+  "relay_unreachable",
+  "control_unreachable",
+  "node_deleted",
+  "timeout",
+]);
+
 /**
  * The largest write handed to xterm.js at once. It parses queued writes in a timer task until
  * 12 ms have passed, looking at the clock only between writes, so one large write is one long
@@ -269,17 +294,79 @@ export const openTerminal: typeof API.openTerminal = (ipn: IPN, target, options:
     options.onDone?.(exitCode, error);
     settle(error ? { exitCode, error } : { exitCode });
   };
+  /** Dropped and waiting for Enter to reconnect (options.reconnect), or reconnecting. */
+  let waiting = false;
+  let reconnecting = false;
   const close = () => {
-    if (session) session.close();
+    if (waiting || reconnecting) finish(-1, ipnError("closed", "the terminal was closed while disconnected"));
+    else if (session) session.close();
     else finish(-1, ipnError("closed", "the terminal was closed before its session started"));
   };
 
+  // What setAppearance changes; refit and paint exist once the terminal is drawn.
+  const appearance: { theme: ThemeChoice } = { theme: options.theme ?? "dark" };
+  let refit = () => {};
+  let paint = () => {};
+  const zoom = (step: number) => {
+    const size = Math.min(maxFontSize, Math.max(minFontSize, (term.options.fontSize ?? 15) + step));
+    if (size === term.options.fontSize) return;
+    term.options.fontSize = size;
+    refit();
+    options.onFontSize?.(size);
+  };
+
   const start = (container: HTMLElement) => {
-    term.open(container);
+    const doc = container.ownerDocument;
+    let bar: KeyBar | undefined;
+    if (wantKeyBar(options.keyBar, doc.defaultView ?? window)) {
+      // The terminal and the bar under it share the container; fit measures the terminal's part.
+      const wrap = doc.createElement("div");
+      Object.assign(wrap.style, { display: "flex", flexDirection: "column", width: "100%", height: "100%" });
+      const area = doc.createElement("div");
+      Object.assign(area.style, { flex: "1 1 auto", minHeight: "0", width: "100%" });
+      bar = makeKeyBar(doc, term, (d) => input(d));
+      wrap.append(area, bar.el);
+      container.append(wrap);
+      cleanups.push(() => wrap.remove());
+      term.open(area);
+    } else {
+      term.open(container);
+    }
+    const find: FindBar | undefined =
+      options.findBar === false ? undefined : makeFindBar(doc, term, term.element?.parentElement ?? container);
+    // Ctrl+Shift+F finds; Ctrl+Shift+Plus / Minus change the font size (the browser keeps Ctrl+Plus for zoom).
+    term.attachCustomKeyEventHandler((e) => {
+      if (e.type !== "keydown" || !e.ctrlKey || !e.shiftKey || e.altKey || e.metaKey) return true;
+      if (e.code === "KeyF" && find) find.open();
+      else if (e.code === "Equal" || e.code === "NumpadAdd") zoom(1);
+      else if (e.code === "Minus" || e.code === "NumpadSubtract") zoom(-1);
+      else return true;
+      e.preventDefault();
+      return false;
+    });
+    // Light or dark, or following the system's choice (live) in the window showing the terminal.
+    const shown = doc.defaultView ?? window;
+    const dark = shown.matchMedia?.("(prefers-color-scheme: dark)");
+    paint = () => {
+      if (options.terminalOptions?.theme) return; // the page chose colors itself
+      const colors = themeColors(appearance.theme, dark?.matches ?? true);
+      term.options.theme = colors;
+      // The box around the terminal's cells (padding) follows, and so does a child window the terminal fills.
+      container.style.background = colors.background ?? "#000";
+      if (child && !child.closed && !options.container) {
+        for (const el of [doc.documentElement, doc.body]) el.style.background = colors.background ?? "#000";
+      }
+    };
+    paint();
+    if (dark) {
+      const onScheme = () => paint();
+      dark.addEventListener("change", onScheme);
+      cleanups.push(() => dark.removeEventListener("change", onScheme));
+    }
     useRenderer(term, container.ownerDocument, options.renderer ?? "auto", () => !disposed);
     // Test hook: the browser benchmarks' probe (e2e/browser/termprobe.mjs) watches what each terminal draws.
     (globalThis as { __tsconnectTerminalHook?: (t: Terminal) => void }).__tsconnectTerminalHook?.(term);
-    const refit = () => {
+    refit = () => {
       // Fitting a hidden container would collapse the terminal to its minimum size.
       if (container.clientWidth > 0 && container.clientHeight > 0) fit.fit();
     };
@@ -290,27 +377,70 @@ export const openTerminal: typeof API.openTerminal = (ipn: IPN, target, options:
     cleanups.push(() => observer.disconnect());
 
     const encodeBinary = (s: string) => Uint8Array.from(s, (c) => c.charCodeAt(0) & 0xff);
-    const s = ipn.ssh(host, user, {
-      rows: term.rows,
-      cols: term.cols,
-      // Flow control: output not parsed yet by xterm.js holds back the session's credit.
-      onData: (data) => writeSliced(term, data),
-      onBanner: (text, url) => {
-        term.write(text.replace(/\r?\n/g, "\r\n"));
-        options.onBanner?.(text, url);
-      },
-      onConnectionProgress: (text) => options.onConnectionProgress?.(text),
-      onConnected: () => {
-        term.focus();
-        options.onConnected?.();
-      },
-      onDone: (exitCode: number, error?: IPNError) => finish(exitCode, error),
-    });
-    session = s;
+    const connect = (through: IPN) => {
+      const mine: SSHSession = through.ssh(host, user, {
+        rows: term.rows,
+        cols: term.cols,
+        ...(options.command ? { command: options.command } : {}),
+        // Flow control: output not parsed yet by xterm.js holds back the session's credit.
+        onData: (data) => writeSliced(term, data),
+        onBanner: (text, url) => {
+          term.write(text.replace(/\r?\n/g, "\r\n"));
+          options.onBanner?.(text, url);
+        },
+        onConnectionProgress: (text) => options.onConnectionProgress?.(text),
+        onConnected: () => {
+          term.focus();
+          options.onConnected?.();
+        },
+        onDone: (exitCode: number, error?: IPNError) => {
+          if (ended || session !== mine) return;
+          if (error && options.reconnect && dropped.has(error.code)) {
+            waiting = true;
+            term.write(`\r\n\x1b[1;33m${disconnectedText}\x1b[0m (${plain(error.message)})\r\n`);
+            options.onDisconnected?.(error);
+          } else {
+            finish(exitCode, error);
+          }
+        },
+      });
+      session = mine;
+    };
+    const reconnect = () => {
+      if (!options.reconnect || ended) return;
+      waiting = false;
+      reconnecting = true;
+      term.write("Reconnecting…\r\n");
+      options.reconnect().then(
+        (through) => {
+          reconnecting = false;
+          if (!ended) connect(through);
+        },
+        (e: unknown) => {
+          reconnecting = false;
+          if (ended) return;
+          waiting = true;
+          term.write(
+            `\x1b[1;31mReconnecting failed: ${plain(e instanceof Error ? e.message : String(e))}\x1b[0m — press Enter to try again\r\n`,
+          );
+        },
+      );
+    };
+    // Keys go to the session; while disconnected, Enter reconnects and the rest is dropped.
+    function input(d: string) {
+      if (waiting) {
+        if (d.includes("\r")) reconnect();
+        return;
+      }
+      if (!reconnecting) session?.write(d);
+    }
+    connect(ipn);
     const listeners = [
-      term.onData((d) => s.write(d)),
-      term.onBinary((d) => s.write(encodeBinary(d))),
-      term.onResize(({ rows, cols }) => s.resize(rows, cols)),
+      term.onData((d) => input(bar ? bar.transform(d) : d)),
+      term.onBinary((d) => {
+        if (!waiting && !reconnecting) session?.write(encodeBinary(d));
+      }),
+      term.onResize(({ rows, cols }) => session?.resize(rows, cols)),
     ];
     if (options.copyOnSelect ?? true) {
       listeners.push(
@@ -354,7 +484,10 @@ export const openTerminal: typeof API.openTerminal = (ipn: IPN, target, options:
         child.addEventListener("pagehide", onChildGone);
         await bringStyles(child, options.stylesheet);
         if (ended || disposed) return;
-        const bg = options.terminalOptions?.theme?.background ?? "#000";
+        const bg =
+          options.terminalOptions?.theme?.background ??
+          themeColors(appearance.theme, child.matchMedia?.("(prefers-color-scheme: dark)").matches ?? true).background ??
+          "#000";
         start(childContainer(child, options.container, bg));
       })
       .catch((e: unknown) => {
@@ -367,6 +500,16 @@ export const openTerminal: typeof API.openTerminal = (ipn: IPN, target, options:
     terminal: term,
     done,
     close,
+    setAppearance: ({ fontSize, theme }) => {
+      if (fontSize !== undefined) {
+        term.options.fontSize = Math.min(maxFontSize, Math.max(minFontSize, Math.round(fontSize)));
+        refit();
+      }
+      if (theme !== undefined) {
+        appearance.theme = theme;
+        paint();
+      }
+    },
     dispose: () => {
       if (disposed) return;
       disposed = true;

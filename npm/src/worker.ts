@@ -128,6 +128,7 @@ function handle(msg: ToWorker, ipn: GoIPN) {
       const s = ipn.ssh(msg.host, msg.user, {
         rows: msg.rows,
         cols: msg.cols,
+        ...(msg.command ? { command: msg.command } : {}),
         onData: (data) => queueData(sid, data),
         onBanner: (text) => post({ t: "banner", sid, text }),
         onProgress: (text) => post({ t: "progress", sid, text }),

@@ -15,7 +15,14 @@ test("package.json declares an ESM package with types and a .wasm subpath", () =
   assert.equal(pkg.exports["."].types, "./dist/index.d.ts");
   assert.equal(pkg.exports["./terminal"].types, "./dist/terminal.d.ts");
   assert.equal(pkg.exports["./tsconnect.wasm"], "./dist/tsconnect.wasm");
-  for (const dep of ["@xterm/xterm", "@xterm/addon-fit", "@xterm/addon-unicode11", "@xterm/addon-web-links"]) {
+  for (const dep of [
+    "@xterm/xterm",
+    "@xterm/addon-fit",
+    "@xterm/addon-unicode11",
+    "@xterm/addon-web-links",
+    "@xterm/addon-search",
+    "@xterm/addon-webgl",
+  ]) {
     assert.ok(pkg.peerDependencies[dep], `${dep} is a peer dependency`);
     assert.equal(pkg.peerDependenciesMeta[dep]?.optional, true, `${dep} is optional (the main entry needs none)`);
   }

@@ -151,6 +151,12 @@ export interface SSHOptions {
   /** Initial terminal width in columns. Default 80. */
   cols?: number;
   /**
+   * A command to run in the terminal instead of the login shell, as `ssh -t host command` does
+   * (for example `tmux new -A -s main`); the policy applies as to any login. At most 4096 bytes
+   * of UTF-8 without NUL; a longer one fails the session with `ssh_failed`.
+   */
+  command?: string;
+  /**
    * Receives an authentication banner (check mode: "… re-authenticate as USER. Visit: URL").
    * The banner-URL rule: `url` is set only when the banner links to the control server's own
    * check page — an http(s) URL on `controlURL`'s origin (same scheme, host and port) whose path

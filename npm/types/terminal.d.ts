@@ -1,7 +1,7 @@
 /**
  * @tsconnect/connect/terminal — an SSH session drawn by xterm.js (peer dependencies
- * `@xterm/xterm`, `@xterm/addon-fit`, `@xterm/addon-unicode11`, `@xterm/addon-web-links` and
- * `@xterm/addon-webgl`; include
+ * `@xterm/xterm`, `@xterm/addon-fit`, `@xterm/addon-unicode11`, `@xterm/addon-web-links`,
+ * `@xterm/addon-search` and `@xterm/addon-webgl`; include
  * `@xterm/xterm/css/xterm.css` in the page). Copy on select, paste and clickable links work.
  */
 import type { ITerminalOptions, Terminal } from "@xterm/xterm";
@@ -19,12 +19,36 @@ export type TerminalTarget = string | { host: string; user: string };
  */
 export type TerminalRenderer = "auto" | "dom" | "webgl";
 
+/** The terminal's colors: see {@link TerminalCallbacks.theme}. */
+export type TerminalTheme = "dark" | "light" | "system";
+
 /** Options of {@link openTerminal} common to both places a terminal can be drawn. */
 export interface TerminalCallbacks {
   /** Options for the xterm.js Terminal (font, theme, ...). */
   terminalOptions?: ITerminalOptions;
   /** How the terminal is drawn; default `"auto"`. */
   renderer?: TerminalRenderer;
+  /**
+   * Colors: `"dark"` (the default: xterm.js's colors on black), `"light"` (dark text on white), or
+   * `"system"`, following the window's `prefers-color-scheme`, live. `terminalOptions.theme`, if
+   * given, wins.
+   */
+  theme?: TerminalTheme;
+  /**
+   * Find in the scrollback: Ctrl+Shift+F opens a bar over the terminal (@xterm/addon-search) that
+   * highlights the matches and says "n of m"; Enter / Shift+Enter step, Escape closes. Default true.
+   */
+  findBar?: boolean;
+  /** Called when the user changed the font size with Ctrl+Shift+Plus or Minus (8 to 32 px), to keep it. */
+  onFontSize?(px: number): void;
+  /** A command to run instead of the login shell, as {@link SSHOptions.command}. */
+  command?: string;
+  /**
+   * A bar of the keys a phone's soft keyboard lacks under the terminal (Esc, Tab, Ctrl, Alt, the
+   * arrows, `|`, `~`, `/`; Ctrl and Alt apply to the next key, so Ctrl then C sends ^C).
+   * `"auto"` (the default) shows it when the window has a touch screen.
+   */
+  keyBar?: boolean | "auto";
   /** Copy the selection to the clipboard of the window showing the terminal as soon as it is made. Default true. */
   copyOnSelect?: boolean;
   /**
@@ -32,6 +56,18 @@ export interface TerminalCallbacks {
    * window showing the terminal, without opener or referrer.
    */
   onLink?(uri: string, event: MouseEvent): void;
+  /**
+   * Reconnecting in place. When the connection drops (the session ends with `session_lost`,
+   * `host_unreachable`, `relay_unreachable`, `control_unreachable`, `node_deleted` or `timeout`)
+   * the terminal shows "Disconnected — press Enter to reconnect"; Enter calls this for the IPN to
+   * reconnect through (the same one, or a new node with a fresh key) and opens the session again
+   * in the same terminal, scrollback kept; a rejection is shown and Enter tries again. A
+   * `command` (e.g. `tmux new -A -s main`) runs again, so a multiplexer resumes the same shell.
+   * Without it a dropped session ends.
+   */
+  reconnect?(): Promise<IPN>;
+  /** Called when the connection dropped and the terminal waits for Enter (with `reconnect` set). */
+  onDisconnected?(error: IPNError): void;
   /** Receives connection steps. */
   onConnectionProgress?(text: string): void;
   /** Receives authentication banners (they are also written into the terminal); `url` as in {@link SSHOptions.onBanner}. */
@@ -91,6 +127,8 @@ export interface TerminalSession {
   readonly done: Promise<TerminalResult>;
   /** Ends the SSH session; the terminal stays on screen. */
   close(): void;
+  /** Changes the font size (8 to 32 px; the terminal refits) and the theme while it runs. */
+  setAppearance(appearance: { fontSize?: number; theme?: TerminalTheme }): void;
   /** Ends the session and removes the terminal and its listeners (and closes the child window, if any). */
   dispose(): void;
 }

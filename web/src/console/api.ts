@@ -18,6 +18,8 @@ export interface NetworkNode {
   owner: { id: number; email: string } | null;
   tags: string[];
   ssh: boolean;
+  /** Terminal multiplexers its SSH users can attach to ("tmux", "screen"). */
+  sshTools: string[];
   online: boolean;
   lastSeen: string | null;
   ephemeral: boolean;

@@ -4,7 +4,8 @@
 
 import { ApiError, call, message, type NetworkNode, type SSHUser, type User } from "./api.js";
 import { ago, confirmDialog, h, localTime, modal, replace } from "./dom.js";
-import { ownerText, type Sessions } from "./sessions.js";
+import { attachCommands, attachTool, ownerText, type Sessions } from "./sessions.js";
+import { linkURL } from "./sshlink.js";
 
 /** How many machines one page of the list shows. */
 const PAGE_SIZE = 50;
@@ -345,6 +346,30 @@ export class MachinesPage {
     const body = h("div", { class: "ssh-users" }, h("p", null, "Loading the users you may log in as…"));
     const error = h("p", { class: "error", role: "alert", hidden: true });
     const connect = h("button", { type: "submit", class: "primary", disabled: true }, "Connect");
+    const tool = attachTool(m);
+    const attachBox = tool
+      ? h(
+          "label",
+          { class: "attach" },
+          h("input", { type: "checkbox", name: "attach" }),
+          ` Attach to ${tool} (session “tsconnect”): after a reconnect you are back in the same shell`,
+        )
+      : null;
+    const linkOut = h("input", { type: "text", class: "link-url", readonly: true, "aria-label": "Link to this session", hidden: true });
+    const linkSaid = h("span", { class: "link-said", role: "status" });
+    const copy = h("button", { type: "button", disabled: true }, "Copy link");
+    copy.addEventListener("click", () => {
+      const picked = copy.form?.querySelector<HTMLInputElement>("input[name=user]:checked");
+      if (!picked) return;
+      const attach = copy.form?.querySelector<HTMLInputElement>("input[name=attach]");
+      linkOut.value = linkURL(picked.value, m.name, attach?.checked && tool ? attachCommands[tool] : undefined);
+      linkOut.hidden = false;
+      linkOut.select();
+      navigator.clipboard?.writeText(linkOut.value).then(
+        () => (linkSaid.textContent = "Copied."),
+        () => (linkSaid.textContent = "Copy it from the box."),
+      ) ?? (linkSaid.textContent = "Copy it from the box.");
+    });
     const dialogDone = modal<void>(
       `SSH to ${m.name}`,
       (close) => {
@@ -358,7 +383,8 @@ export class MachinesPage {
                 const picked = form.querySelector<HTMLInputElement>("input[name=user]:checked");
                 if (!picked) return;
                 // Synchronously in the click's task: window.open inside passes pop-up blockers.
-                this.sessions.open(m, picked.value);
+                const attach = form.querySelector<HTMLInputElement>("input[name=attach]");
+                this.sessions.open(m, picked.value, attach?.checked && tool ? attachCommands[tool] : undefined);
                 close();
               },
             },
@@ -367,7 +393,9 @@ export class MachinesPage {
           h("p", { class: "owner-line" }, m.tags.length ? "Tagged " : "Owned by ", ownerText(m), " · ", m.addresses[0] ?? ""),
           body,
           error,
-          h("div", { class: "buttons" }, h("button", { type: "button", on: { click: () => close() } }, "Cancel"), connect),
+          attachBox,
+          h("p", { class: "link-line" }, linkOut, " ", linkSaid),
+          h("div", { class: "buttons" }, copy, h("button", { type: "button", on: { click: () => close() } }, "Cancel"), connect),
         );
         return [form];
       },
@@ -397,6 +425,7 @@ export class MachinesPage {
           ),
         );
         connect.disabled = false;
+        copy.disabled = false;
         body.querySelector<HTMLInputElement>("input[name=user]")?.focus();
       }
     } catch (e) {

@@ -1,16 +1,21 @@
-// The admin console at /admin/: login, then Machines, Access controls, Keys and Users
-// (the last two pages and tag/expire/delete for admins only), and the open SSH sessions.
+// The admin console at /admin/: login, then Machines, Sessions (live SSH logins), Access
+// controls, Keys and Users (Access controls, Users and tag/expire/delete for admins only),
+// the open SSH sessions of this page, and session links (#/ssh/USER@HOST).
 // No framework: plain DOM built with dom.ts (text nodes only, never HTML from data).
 
 import "@xterm/xterm/css/xterm.css";
 import "./console.css";
+import "./font.css";
 import { ApiError, call, message, setCSRF, whenUnauthenticated, type User } from "./api.js";
 import { h, replace } from "./dom.js";
 import { KeysPage } from "./keys.js";
+import { LiveSessionsPage } from "./livesessions.js";
 import { MachinesPage } from "./machines.js";
 import { changeOwnPassword } from "./password.js";
 import { PolicyPage } from "./policy.js";
 import { Sessions } from "./sessions.js";
+import { loadSettings, saveSettings, settingsDialog } from "./termsettings.js";
+import { LinkPage, linkHash, pendingLinkHash, resumeLink, returnHash } from "./sshlink.js";
 import { UsersPage } from "./users.js";
 
 const app = document.getElementById("app") as HTMLElement;
@@ -33,12 +38,15 @@ const routes: Route[] = [
     admin: false,
     make: (me) => (machines ??= new MachinesPage(me, sessions)),
   },
+  { hash: "#/sessions", title: "Sessions", admin: false, make: (me) => new LiveSessionsPage(me) },
   { hash: "#/acl", title: "Access controls", admin: true, make: () => new PolicyPage() },
   { hash: "#/keys", title: "Keys", admin: false, make: (me) => new KeysPage(me) },
   { hash: "#/users", title: "Users", admin: true, make: (me) => new UsersPage(me) },
 ];
 
 let current: User | undefined;
+/** The page of the session link the tab shows (kept while its hash stays, so its terminal does). */
+let linkPage: LinkPage | undefined;
 
 async function start() {
   whenUnauthenticated(() => showLogin("Your session ended; log in again."));
@@ -55,6 +63,7 @@ function showLogin(notice?: string) {
   current = undefined;
   machines?.stop();
   machines = undefined;
+  linkPage = undefined;
   sessions.closeAll();
   document.body.dataset.view = "login";
   const email = h("input", { type: "email", name: "email", id: "login-email", required: true, autocomplete: "username", autofocus: true });
@@ -92,6 +101,9 @@ function showLogin(notice?: string) {
       },
     },
     h("h1", { id: "login-h" }, "tsconnect console"),
+    location.hash.startsWith(linkHash) || location.hash === pendingLinkHash
+      ? h("p", { class: "link-note", role: "note" }, "Sign in to open the SSH session of this link.")
+      : null,
     h("label", { for: "login-email" }, "Email"),
     email,
     h("label", { for: "login-password" }, "Password"),
@@ -131,7 +143,7 @@ async function offerSSO(box: HTMLElement) {
   // provider's redirect comes back to a same-site page that sets the session cookie.
   const start = new URL(oidc.startURL, location.href);
   if (start.origin !== location.origin) return;
-  start.searchParams.set("returnTo", "/admin/" + (location.hash.startsWith("#/") ? location.hash : ""));
+  start.searchParams.set("returnTo", "/admin/" + returnHash());
   replace(
     box,
     h("button", { type: "button", class: "sso-button", on: { click: () => location.assign(start.href) } }, "Sign in with SSO"),
@@ -175,6 +187,23 @@ function signedIn(me: User, csrf: string) {
     "Log out",
   );
   const password = h("button", { type: "button", on: { click: () => void changeOwnPassword() } }, "Password…");
+  sessions.apply(loadSettings(me.id));
+  sessions.onSave = (s) => saveSettings(me.id, s);
+  const termButton = h(
+    "button",
+    {
+      type: "button",
+      on: {
+        click: async () => {
+          const s = await settingsDialog(sessions.settings);
+          if (!s) return;
+          saveSettings(me.id, s);
+          sessions.apply(s);
+        },
+      },
+    },
+    "Terminal…",
+  );
   const main = h("main", { id: "page", tabindex: -1 });
   replace(
     app,
@@ -184,6 +213,7 @@ function signedIn(me: User, csrf: string) {
       h("strong", { class: "brand" }, "tsconnect"),
       nav,
       h("span", { class: "me" }, h("span", { class: "who" }, me.email), " ", h("span", { class: "badge" }, me.role)),
+      termButton,
       password,
       logout,
     ),
@@ -198,6 +228,14 @@ function route() {
   const me = current;
   const main = document.getElementById("page");
   if (!main) return;
+  if (location.hash === pendingLinkHash && !resumeLink()) location.hash = "#/machines";
+  if (location.hash.startsWith(linkHash)) {
+    if (linkPage?.hash !== location.hash) linkPage = new LinkPage(location.hash, sessions);
+    replace(main, linkPage.el);
+    for (const a of document.querySelectorAll<HTMLAnchorElement>("nav a")) a.removeAttribute("aria-current");
+    document.body.dataset.page = "ssh";
+    return;
+  }
   const r = routes.find((x) => x.hash === location.hash) ?? routes[0]!;
   if (r.admin && me.role !== "admin") {
     replace(main, h("h1", null, r.title), h("p", { class: "error", role: "alert" }, `${r.title} is for admins; you are a member.`));

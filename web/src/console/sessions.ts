@@ -9,6 +9,7 @@ import type { IPN } from "../../../npm/types/index.js";
 import type { OpenTerminalOptions, TerminalCallbacks, TerminalSession } from "../../../npm/types/terminal.js";
 import { call, message, type NetworkNode, type SSHLaunch } from "./api.js";
 import { h, replace } from "./dom.js";
+import { termFont, type TermSettings } from "./termsettings.js";
 
 /** The hashed URL of tsconnect.wasm (absolute path); injected by esbuild.config.js. */
 declare const __TSCONNECT_WASM_URL__: string;
@@ -44,6 +45,10 @@ export class Session {
     user: string,
     readonly win: Window | null,
     private readonly mgr: Sessions,
+    /** A command to run instead of the login shell (a session link's, after Run). */
+    readonly command?: string,
+    /** Where the inline terminal goes (a session link's page); default the session list's box. */
+    private readonly place?: HTMLElement,
   ) {
     this.host = machine.name;
     this.user = user;
@@ -133,42 +138,75 @@ export class Session {
         if (this.win?.closed) this.#finish("ended", "Window closed.");
       }, 250);
     }
-    let grant: SSHLaunch;
     try {
-      this.#set("connecting", "Getting a key…");
-      grant = await call<SSHLaunch>("POST", `/nodes/${this.machine.id}/ssh-launch`, { user: this.user });
-      this.host = grant.host;
-      this.user = grant.user;
-      if (this.#ended) return;
-      this.#set("connecting", "Loading tsconnect…");
-      const ipn = await createIPN({
-        controlURL: grant.controlURL,
-        authKey: grant.authKey,
-        hostname: "console",
-        wasmURL: new URL(__TSCONNECT_WASM_URL__, location.href),
-        logger: (line) => console.debug(`tsconnect ${this.label}:`, line),
-      });
-      this.#ipn = ipn;
-      if (this.#ended) {
-        ipn.dispose();
-        return;
-      }
-      ipn.run({ notifyPanicRecover: (msg) => this.#finish("failed", `The tsconnect runtime failed: ${msg}`) });
-      this.#set("connecting", "Joining the network…");
-      await ipn.login();
-      if (this.#ended) return;
+      const ipn = await this.#join();
+      if (!ipn) return;
       const opts = await this.#place();
       if (this.#ended || !opts) return;
-      this.#term = openTerminal(ipn, { host: grant.host, user: grant.user }, opts);
+      this.#term = openTerminal(ipn, { host: this.host, user: this.user }, this.command ? { ...opts, command: this.command } : opts);
     } catch (e) {
       this.#finish("failed", `Failed: ${message(e)}`);
     }
   }
 
+  /**
+   * Joins the network for this session: a fresh single-use key from control (the policy
+   * checked again), a node of its own, signed in. Resolves with undefined if the session
+   * ended meanwhile.
+   */
+  async #join(): Promise<IPN | undefined> {
+    this.#set("connecting", "Getting a key…");
+    const grant = await call<SSHLaunch>("POST", `/nodes/${this.machine.id}/ssh-launch`, { user: this.user });
+    this.host = grant.host;
+    this.user = grant.user;
+    if (this.#ended) return undefined;
+    this.#set("connecting", "Loading tsconnect…");
+    const ipn = await createIPN({
+      controlURL: grant.controlURL,
+      authKey: grant.authKey,
+      hostname: "console",
+      wasmURL: new URL(__TSCONNECT_WASM_URL__, location.href),
+      logger: (line) => console.debug(`tsconnect ${this.label}:`, line),
+    });
+    const old = this.#ipn;
+    this.#ipn = ipn;
+    if (old) void old.logout().finally(() => old.dispose());
+    if (this.#ended) {
+      ipn.dispose();
+      return undefined;
+    }
+    ipn.run({ notifyPanicRecover: (msg) => this.#finish("failed", `The tsconnect runtime failed: ${msg}`) });
+    this.#set("connecting", "Joining the network…");
+    await ipn.login();
+    return this.#ended ? undefined : ipn;
+  }
+
+  /** Reconnects a dropped session in its terminal (Enter there): a fresh key and node. */
+  async #reconnect(): Promise<IPN> {
+    try {
+      const ipn = await this.#join();
+      if (!ipn) throw new Error("the session was closed");
+      return ipn;
+    } catch (e) {
+      this.#set("connecting", `Reconnecting failed: ${message(e)}. Press Enter in the terminal to try again.`);
+      throw e;
+    }
+  }
+
+  /** Restyles the open terminal with the user's settings. */
+  restyle(): void {
+    const s = this.mgr.settings;
+    this.#term?.setAppearance({ fontSize: s.fontSize, theme: s.theme });
+  }
+
   /** Where the terminal goes: the child window once term.html has loaded, else inline. */
   async #place(): Promise<OpenTerminalOptions | undefined> {
+    const s = this.mgr.settings;
     const common: TerminalCallbacks = {
       renderer: rendererParam(),
+      theme: s.theme,
+      terminalOptions: { fontSize: s.fontSize, fontFamily: termFont },
+      onFontSize: (px) => this.mgr.setFontSize(px),
       onConnectionProgress: (text) => this.#set("connecting", text),
       onConnected: () => {
         this.#checkDone();
@@ -176,19 +214,23 @@ export class Session {
         if (this.win && !this.win.closed) this.win.focus();
       },
       onBanner: (text, url) => this.#banner(text, url),
+      reconnect: () => this.#reconnect(),
+      onDisconnected: () => this.#set("connecting", "Disconnected — press Enter in the terminal to reconnect."),
       onDone: (exitCode, error) => {
         if (error && error.code !== "closed") this.#finish("failed", `${error.message} (${error.code})`);
         else this.#finish("ended", `Session ended (exit code ${exitCode}).`);
       },
     };
     if (!this.win) {
-      this.#inline = this.mgr.inlineHost(this);
+      this.#inline = this.mgr.inlineHost(this, this.place);
       const container = this.#inline.querySelector<HTMLElement>(".term-box");
       if (!container) throw new Error("inline terminal box missing");
+      await fontLoaded(document, s.fontSize);
       return { ...common, container };
     }
     const doc = await this.#childLoaded();
     if (!doc) return undefined;
+    await fontLoaded(doc, s.fontSize);
     doc.title = this.label;
     this.#drawStatus();
     const container = doc.getElementById("terminal") ?? undefined;
@@ -259,6 +301,14 @@ export class Session {
   }
 }
 
+/**
+ * fontLoaded waits (at most 3 s) for the bundled font in doc, so that xterm.js measures its
+ * cells with it rather than with the fallback.
+ */
+async function fontLoaded(doc: Document, px: number): Promise<void> {
+  await Promise.race([doc.fonts.load(`${px}px "Cascadia Mono"`).catch(() => []), new Promise((r) => setTimeout(r, 3000))]);
+}
+
 /** checkLink is the link to a check page (opens in a new window or tab; no handle on us). */
 function checkLink(url: string, user: string | undefined, opened: boolean): HTMLElement {
   const text = opened ? "Open the re-authentication page again" : `Re-authenticate${user ? ` as ${user}` : ""}`;
@@ -268,6 +318,21 @@ function checkLink(url: string, user: string | undefined, opened: boolean): HTML
 /** The page's open sessions and their list (an aside present on every page). */
 export class Sessions {
   readonly all: Session[] = [];
+  /** The signed-in user's terminal settings (termsettings.ts); saved by onSave. */
+  settings: TermSettings = { fontSize: 15, theme: "system" };
+  onSave: (s: TermSettings) => void = () => {};
+
+  /** Applies new settings to every open terminal (and to new ones). */
+  apply(s: TermSettings): void {
+    this.settings = s;
+    for (const x of this.all) x.restyle();
+  }
+
+  /** A terminal's font size was changed there (Ctrl+Shift+Plus/Minus): keep it, and for the others. */
+  setFontSize(px: number): void {
+    this.apply({ ...this.settings, fontSize: px });
+    this.onSave(this.settings);
+  }
   readonly listEl = h("ul", { class: "session-list" });
   readonly inlineEl = h("div", { class: "inline-terms" });
   readonly el = h(
@@ -282,29 +347,43 @@ export class Sessions {
    * Opens a session; call it synchronously from the click handler so that pop-up blockers
    * allow the window.
    */
-  open(machine: NetworkNode, user: string): Session {
+  open(machine: NetworkNode, user: string, command?: string): Session {
     const win = window.open(termPage, "_blank", "popup,width=960,height=600");
-    const s = new Session(machine, user, win, this);
+    const s = new Session(machine, user, win, this, command);
     this.all.push(s);
     this.changed();
     void s.start();
     return s;
   }
 
-  /** Makes an inline terminal box for s (pop-ups blocked). */
-  inlineHost(s: Session): HTMLElement {
+  /**
+   * Opens a session whose terminal is drawn in this tab, in place (a session link's page),
+   * running command instead of the login shell when given.
+   */
+  openHere(machine: NetworkNode, user: string, place: HTMLElement, command?: string): Session {
+    const s = new Session(machine, user, null, this, command, place);
+    this.all.push(s);
+    this.changed();
+    void s.start();
+    return s;
+  }
+
+  /** Makes an inline terminal box for s: in place, or in the session list (pop-ups blocked). */
+  inlineHost(s: Session, place?: HTMLElement): HTMLElement {
     const box = h(
       "section",
-      { class: "inline-term", "data-session": s.id, "aria-label": `terminal ${s.label}` },
-      h(
-        "p",
-        { class: "notice", role: "note" },
-        "Pop-ups are blocked for this site, so the terminal opens here in the page. Allow pop-ups to get each session in its own window.",
-      ),
+      { class: place ? "inline-term here" : "inline-term", "data-session": s.id, "aria-label": `terminal ${s.label}` },
+      place
+        ? null
+        : h(
+            "p",
+            { class: "notice", role: "note" },
+            "Pop-ups are blocked for this site, so the terminal opens here in the page. Allow pop-ups to get each session in its own window.",
+          ),
       h("div", { class: "term-head" }, h("strong", null, s.label), " ", h("span", { class: "term-status", role: "status" }, s.status)),
       h("div", { class: "term-box" }),
     );
-    this.inlineEl.appendChild(box);
+    (place ?? this.inlineEl).appendChild(box);
     return box;
   }
 
@@ -319,7 +398,7 @@ export class Sessions {
     // Ended sessions stay listed (with why) until dismissed; inline boxes go with them.
     this.el.hidden = this.all.length === 0;
     replace(this.listEl, ...this.all.map((s) => this.#item(s)));
-    for (const box of this.inlineEl.querySelectorAll<HTMLElement>(".inline-term")) {
+    for (const box of document.querySelectorAll<HTMLElement>(".inline-term")) {
       if (!this.all.some((s) => String(s.id) === box.dataset.session)) box.remove();
     }
     document.title = live.length ? `(${live.length}) tsconnect console` : "tsconnect console";
@@ -359,6 +438,17 @@ export class Sessions {
     if (i >= 0) this.all.splice(i, 1);
     this.changed();
   }
+}
+
+/** The multiplexers the SSH dialog offers to attach to, and the command that attaches (or starts) its session. */
+export const attachCommands: Record<string, string> = {
+  tmux: "tmux new-session -A -s tsconnect",
+  screen: "screen -D -R -S tsconnect",
+};
+
+/** attachTool is the multiplexer a machine offers to attach to (tmux before screen), if any. */
+export function attachTool(m: NetworkNode): string | undefined {
+  return (m.sshTools ?? []).find((t) => t in attachCommands);
 }
 
 /** ownerText says whose a machine is: its owner's email or its tags. */

@@ -1,0 +1,98 @@
+package controlws
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+)
+
+// Live SSH logins: a message pair added to protocol version 1 (a server that predates it
+// answers CodeBadRequest, which ReportSSHSessions returns as ErrUnsupported).
+const (
+	// TypeSSHSessions (node → control) reports the node's live SSH logins (SSHSessions; the
+	// whole list, replacing the last). Control answers it once with TypeSSHSessionsAnswer:
+	// when an admin ends one of the logins, when a newer report arrives, or after at most
+	// SSHSessionsHold; the node then reports again.
+	TypeSSHSessions       = "sshSessions"
+	TypeSSHSessionsAnswer = "sshSessionsAnswer"
+)
+
+// Limits of a report.
+const (
+	// MaxSSHSessions bounds the logins of one report.
+	MaxSSHSessions = 256
+	// SSHSessionsHold is how long control holds a report's answer at most.
+	SSHSessionsHold = 25 * time.Second
+	// MaxEndReason bounds EndSSH.By.
+	MaxEndReason = 256
+)
+
+// SSHSessions is the body of TypeSSHSessions.
+type SSHSessions struct {
+	Logins []SSHLogin `json:"logins"`
+}
+
+// SSHLogin is one live SSH login on the reporting node.
+type SSHLogin struct {
+	Remote    netip.AddrPort `json:"remote"`    // the client's overlay address and port
+	LocalUser string         `json:"localUser"` // the account it runs as
+	Started   time.Time      `json:"started"`
+	Sessions  int            `json:"sessions"` // open session channels
+	BytesIn   int64          `json:"bytesIn"`
+	BytesOut  int64          `json:"bytesOut"`
+}
+
+// SSHSessionsAnswer is the body of TypeSSHSessionsAnswer.
+type SSHSessionsAnswer struct {
+	// End lists logins an admin ended: the node cuts each, telling its client By.
+	End []EndSSH `json:"end,omitempty"`
+}
+
+// EndSSH names a login to end and who ended it ("Session ended by EMAIL.").
+type EndSSH struct {
+	Remote netip.AddrPort `json:"remote"`
+	By     string         `json:"by"`
+}
+
+// Validate reports the first login of r past a limit or malformed, naming it.
+func (r *SSHSessions) Validate() error {
+	if len(r.Logins) > MaxSSHSessions {
+		return fmt.Errorf("sshSessions: %d logins, over the limit of %d", len(r.Logins), MaxSSHSessions)
+	}
+	for i, l := range r.Logins {
+		switch {
+		case !l.Remote.IsValid() || l.Remote.Addr().Zone() != "":
+			return fmt.Errorf("sshSessions: logins[%d]: remote is not an address and port", i)
+		case l.LocalUser == "" || len(l.LocalUser) > 64 || strings.ContainsFunc(l.LocalUser, func(r rune) bool { return r < 0x21 || r > 0x7e }):
+			return fmt.Errorf("sshSessions: logins[%d]: localUser is not an account name of at most 64 printable ASCII bytes", i)
+		case l.Sessions < 0 || l.Sessions > 1<<16 || l.BytesIn < 0 || l.BytesOut < 0:
+			return fmt.Errorf("sshSessions: logins[%d]: negative or impossible counts", i)
+		}
+	}
+	return nil
+}
+
+// ReportSSHSessions reports the node's live SSH logins and waits for control's answer (up to
+// SSHSessionsHold): the logins an admin ended, if any. A server without the message returns
+// an error wrapping ErrUnsupported.
+func (c *Client) ReportSSHSessions(ctx context.Context, r SSHSessions) (*SSHSessionsAnswer, error) {
+	if err := r.Validate(); err != nil {
+		return nil, err
+	}
+	env, err := c.roundTrip(ctx, TypeSSHSessions, &r, TypeSSHSessionsAnswer)
+	var ce *Error
+	if errors.As(err, &ce) && ce.Code == CodeBadRequest && strings.Contains(ce.Message, "unknown message type") {
+		return nil, fmt.Errorf("%w (%s)", ErrUnsupported, TypeSSHSessions)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var a SSHSessionsAnswer
+	if err := env.DecodeBody(&a); err != nil {
+		return nil, err
+	}
+	return &a, nil
+}

@@ -1,0 +1,50 @@
+// The Sessions page (issue 19, part 6), in Chromium against `tsconnect control` and a real
+// agent: a live SSH login from the console shows there (machine, login, who it is from, when,
+// bytes) as the agent reports it; a member without it sees none and no End button; the admin
+// ends it and the agent cuts it at once, the terminal saying who ended it.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { consoleSuite, consoleLogin, openSSHDialog, alice, bob } from "./console-harness.mjs";
+import { waitTerminal } from "./demo.js";
+
+const suite = consoleSuite({ tagged: ["alpha"] });
+
+test("a live login is listed with who and how much; a member sees none; the admin's End cuts it and says who", async (t) => {
+  const { context, page } = await suite.page(t);
+  await consoleLogin(page, suite.net.url, alice);
+  const dlg = await openSSHDialog(page, "alpha");
+  await dlg.locator('input[name=user][value="root"]').check();
+  const [term] = await Promise.all([context.waitForEvent("page"), dlg.getByRole("button", { name: "Connect" }).click()]);
+  await term.waitForLoadState();
+  await waitTerminal(term, /[$#] *$/m, 60_000);
+  await term.locator(".xterm-helper-textarea").focus();
+  await term.keyboard.type("echo listed\n");
+  await waitTerminal(term, /^listed\s*$/m);
+
+  await page.locator('nav a[href="#/sessions"]').click();
+  const row = page.locator(".live-sessions tbody tr");
+  await row.first().waitFor({ timeout: 20_000 });
+  assert.equal(await row.count(), 1);
+  assert.equal(await row.locator(".machine").textContent(), "alpha");
+  assert.equal(await row.locator(".login").textContent(), "root");
+  assert.match(await row.locator(".from").textContent(), /^alice@example\.com on console\S* \(100\.\d+\.\d+\.\d+:\d+\)$/);
+  assert.match(await row.locator(".started").textContent(), /just now/);
+  assert.match(await row.locator(".traffic").textContent(), /^\d+(\.\d)? (B|KiB) in, \d+(\.\d)? (B|KiB) out$/);
+
+  // bob (a member, no login of his own) sees none, and no End.
+  const { page: bobPage } = await suite.page(t);
+  await consoleLogin(bobPage, suite.net.url, bob);
+  await bobPage.locator('nav a[href="#/sessions"]').click();
+  await bobPage.locator(".live-sessions .empty:not([hidden])").waitFor();
+  assert.equal(await bobPage.locator(".live-sessions tbody tr").count(), 0);
+  assert.equal(await bobPage.getByRole("button", { name: /^End / }).count(), 0);
+
+  await row.getByRole("button", { name: /^End root@alpha from alice@example\.com/ }).click();
+  await page.locator("dialog[open]").getByRole("button", { name: "End session" }).click();
+  await waitTerminal(term, /Session ended by alice@example\.com\./, 10_000);
+  await page
+    .locator("#sessions li .state")
+    .filter({ hasText: /ended|Disconnected/ })
+    .waitFor({ timeout: 10_000 });
+  await page.locator(".live-sessions .empty:not([hidden])").waitFor({ timeout: 10_000 });
+});

@@ -1,0 +1,21 @@
+package node
+
+import (
+	"context"
+	"fmt"
+
+	"tsconnect/controlws"
+)
+
+// ReportSSHSessions reports the node's live SSH logins over its current control connection
+// and waits for the answer: the logins an admin ended (see controlws.Client.ReportSSHSessions).
+// With no map stream to control it fails at once with an error wrapping ErrControlUnreachable.
+func (n *Node) ReportSSHSessions(ctx context.Context, r controlws.SSHSessions) (*controlws.SSHSessionsAnswer, error) {
+	n.mu.Lock()
+	cc, up := n.cc, n.fresh.streamUp && n.mapCC == n.cc
+	n.mu.Unlock()
+	if cc == nil || !up {
+		return nil, fmt.Errorf("%w: no map stream with control", ErrControlUnreachable)
+	}
+	return cc.ReportSSHSessions(ctx, r)
+}
