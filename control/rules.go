@@ -96,6 +96,11 @@ func (s *Server) compiledLocked() *compiled {
 	var redo []policy.Node
 	if whole {
 		c = newCompiled(s.gen)
+		if old != nil {
+			// The log goes on: a stream then rechecks the nodes whose rules changed and
+			// those its own new filter admits or no longer admits, not every node.
+			c.log, c.logFrom = old.log, old.logFrom
+		}
 		for id, ln := range s.nodes {
 			if !ln.loggedOut {
 				c.nodes = append(c.nodes, s.policyNodeLocked(id, ln))
