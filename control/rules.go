@@ -23,7 +23,6 @@ const maxRuleLog = 4096
 // written in place), so readers of an older one are undisturbed.
 type compiled struct {
 	gen   uint64
-	nodes []policy.Node // live nodes as the policy sees them, by ID: the compiler's network
 	rules map[int64]*rules.NodeRules
 	addrs map[int64][]netip.Prefix // live nodes' addresses
 	acc   map[int64][]*srcSet      // dst → the source set of each rule of its filter
@@ -56,17 +55,24 @@ type ruleChange struct {
 type rulesCache struct {
 	mu sync.Mutex
 	c  *compiled
-	// touched holds the old and new policy views of the nodes changed since c (logged-out
-	// and deleted ones by their old view); all says something else changed.
-	touched []policy.Node
+	// comp compiled c's network and is brought up to date with each change
+	// (policy.Compiler.Update); held is the node views it holds, by ID. Both are only
+	// touched under mu, never by readers of a compilation.
+	comp *policy.Compiler
+	held map[int64]policy.Node
+	// touched holds the nodes changed since c; all says something else changed.
+	touched map[int64]struct{}
 	all     bool
 }
 
-// touch records a node change for the next compilation: its policy view before (if it had
-// one) and after (if it has one).
-func (rc *rulesCache) touch(views ...policy.Node) {
+// touch records a node change (a join, a change of its policy view, a logout or a
+// deletion) for the next compilation.
+func (rc *rulesCache) touch(id int64) {
 	rc.mu.Lock()
-	rc.touched = append(rc.touched, views...)
+	if rc.touched == nil {
+		rc.touched = map[int64]struct{}{}
+	}
+	rc.touched[id] = struct{}{}
 	rc.mu.Unlock()
 }
 
@@ -79,19 +85,21 @@ func (rc *rulesCache) invalidate() {
 
 // compiledLocked returns the policy compiled for the current generation, compiling it if
 // needed. Callers hold s.mu (read or write). Changes to a few nodes since the last
-// compilation recompile those nodes and the ones Affects names, on a copy of it; a policy
-// or user change, or many changes at once, compile every node afresh.
+// compilation bring the compiler up to date with them and recompile those nodes and the
+// ones it names as affected, on a copy of the last compilation; a policy or user change,
+// or many changes at once, compile every node afresh.
 func (s *Server) compiledLocked() *compiled {
-	s.rc.mu.Lock()
-	defer s.rc.mu.Unlock()
-	old := s.rc.c
+	rc := &s.rc
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	old := rc.c
 	if old != nil && old.gen == s.gen {
 		return old
 	}
 	defer observeSince(s.m.compile, time.Now())
-	touched := s.rc.touched
-	whole := old == nil || s.rc.all || len(touched) > len(old.nodes)/4+8
-	s.rc.touched, s.rc.all = nil, false
+	touched := rc.touched
+	whole := old == nil || rc.all || rc.comp == nil || len(touched) > len(old.rules)/4+8
+	rc.touched, rc.all = nil, false
 	var c *compiled
 	var redo []policy.Node
 	if whole {
@@ -101,46 +109,44 @@ func (s *Server) compiledLocked() *compiled {
 			// those its own new filter admits or no longer admits, not every node.
 			c.log, c.logFrom = old.log, old.logFrom
 		}
+		rc.held = map[int64]policy.Node{}
 		for id, ln := range s.nodes {
 			if !ln.loggedOut {
-				c.nodes = append(c.nodes, s.policyNodeLocked(id, ln))
+				v := s.policyNodeLocked(id, ln)
+				redo = append(redo, v)
+				rc.held[id] = v
 			}
 		}
-		slices.SortFunc(c.nodes, func(a, b policy.Node) int { return cmp.Compare(a.ID, b.ID) })
-		redo = c.nodes
+		slices.SortFunc(redo, func(a, b policy.Node) int { return cmp.Compare(a.ID, b.ID) })
+		rc.comp = s.policy.NewCompiler(&policy.Network{Nodes: redo})
 	} else {
 		c = old.next(s.gen)
-		ids := map[int64]bool{}
-		for _, t := range touched {
-			ids[t.ID] = true
-		}
-		for id := range ids {
-			i, found := slices.BinarySearchFunc(c.nodes, id, func(n policy.Node, id int64) int { return cmp.Compare(n.ID, id) })
-			if found {
-				c.nodes = slices.Delete(c.nodes, i, i+1)
+		var gone, now []policy.Node
+		for id := range touched {
+			if v, ok := rc.held[id]; ok {
+				gone = append(gone, v)
+				delete(rc.held, id)
 			}
 			if ln, ok := s.nodes[id]; ok && !ln.loggedOut {
-				c.nodes = slices.Insert(c.nodes, i, s.policyNodeLocked(id, ln))
+				v := s.policyNodeLocked(id, ln)
+				now = append(now, v)
+				rc.held[id] = v
 			} else {
 				c.drop(id)
 			}
 		}
-		for _, d := range c.nodes {
-			if ids[d.ID] || slices.ContainsFunc(touched, func(t policy.Node) bool { return s.policy.Affects(t, d) }) {
-				redo = append(redo, d)
+		redo = now
+		for _, id := range rc.comp.Update(gone, now) {
+			if _, self := touched[id]; !self {
+				if v, ok := rc.held[id]; ok {
+					redo = append(redo, v)
+				}
 			}
 		}
 	}
-	if len(redo) > 0 {
-		nw := &policy.Network{Nodes: c.nodes}
-		for _, u := range s.users {
-			nw.Users = append(nw.Users, policy.User{Email: u.LoginName})
-		}
-		comp := s.policy.NewCompiler(nw)
-		memo := map[*netip.Prefix]*srcSet{}
-		for _, d := range redo {
-			c.set(d.ID, d.Addresses, comp.Compile(d), memo)
-		}
+	memo := map[*netip.Prefix]*srcSet{}
+	for _, d := range redo {
+		c.set(d.ID, d.Addresses, rc.comp.Compile(d), memo)
 	}
 	c.own = nil
 	if old != nil {
@@ -158,7 +164,7 @@ func (s *Server) compiledLocked() *compiled {
 			c.log = slices.Clone(c.log[i:])
 		}
 	}
-	s.rc.c = c
+	rc.c = c
 	return c
 }
 

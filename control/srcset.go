@@ -85,7 +85,7 @@ func newCompiled(gen uint64) *compiled {
 
 // next is a copy of c at generation gen to change (copy on write).
 func (c *compiled) next(gen uint64) *compiled {
-	return &compiled{gen: gen, nodes: slices.Clone(c.nodes), rules: maps.Clone(c.rules), addrs: maps.Clone(c.addrs),
+	return &compiled{gen: gen, rules: maps.Clone(c.rules), addrs: maps.Clone(c.addrs),
 		acc: maps.Clone(c.acc), dsts: maps.Clone(c.dsts), byAddr: maps.Clone(c.byAddr), wide: c.wide,
 		key: maps.Clone(c.key), sets: maps.Clone(c.sets), own: map[*srcSet]bool{}, log: c.log, logFrom: c.logFrom}
 }
