@@ -250,7 +250,7 @@ func (s *Server) peersOf(c *compiled, id int64, fn func(int64)) {
 			continue
 		}
 		for _, a := range ss.exact {
-			if p, ok := s.addrs[a]; ok {
+			if p, ok := s.addrs[a.Addr()]; ok {
 				visit(p)
 			}
 		}

@@ -2,7 +2,7 @@ package control
 
 import (
 	"encoding/json"
-	"hash/fnv"
+	"hash/maphash"
 	"maps"
 	"net/netip"
 	"slices"
@@ -18,7 +18,7 @@ const indexMax = 64
 // equal list. It is never modified once made.
 type srcSet struct {
 	src   []netip.Prefix
-	exact []netip.Addr // sorted
+	exact []netip.Prefix // its single addresses, sorted (src itself when it has no wider prefix)
 	wide  []netip.Prefix
 	hash  uint64
 	js    atomic.Pointer[[]byte] // src as JSON, encoded when first needed
@@ -29,40 +29,69 @@ func (ss *srcSet) json() []byte {
 	if b := ss.js.Load(); b != nil {
 		return *b
 	}
-	b, _ := json.Marshal(ss.src)
+	// What json.Marshal writes, without its reflection: a prefix's text needs no escaping.
+	b := make([]byte, 0, 2+len(ss.src)*24)
+	b = append(b, '[')
+	for i, p := range ss.src {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b, _ = p.AppendText(append(b, '"'))
+		b = append(b, '"')
+	}
+	b = append(b, ']')
 	ss.js.Store(&b)
 	return b
 }
 
+// hashSeed seeds the hashes of source lists and rules (they never leave the process).
+var hashSeed = maphash.MakeSeed()
+
 // hashPrefixes hashes a source list, to find an equal set.
 func hashPrefixes(src []netip.Prefix) uint64 {
-	h := fnv.New64a()
-	b := make([]byte, 0, 20*len(src))
-	for _, p := range src {
-		b, _ = p.AppendBinary(b)
+	var h maphash.Hash
+	h.SetSeed(hashSeed)
+	b := make([]byte, 0, 18*64)
+	for i, p := range src {
+		a := p.Addr().As16()
+		b = append(append(b, a[:]...), byte(p.Bits()), byte(p.Addr().BitLen()))
+		if len(b) > 17*64 || i == len(src)-1 {
+			h.Write(b)
+			b = b[:0]
+		}
 	}
-	h.Write(b)
 	return h.Sum64()
 }
 
+// comparePrefixes is the order of compiled source lists: by address, then length.
+func comparePrefixes(a, b netip.Prefix) int {
+	if c := a.Addr().Compare(b.Addr()); c != 0 {
+		return c
+	}
+	return a.Bits() - b.Bits()
+}
+
 func newSrcSet(src []netip.Prefix, hash uint64) *srcSet {
-	ss := &srcSet{src: src, hash: hash}
-	for _, p := range src {
-		if p.IsSingleIP() {
-			ss.exact = append(ss.exact, p.Addr())
-		} else {
-			ss.wide = append(ss.wide, p)
+	ss := &srcSet{src: src, hash: hash, exact: src}
+	if slices.ContainsFunc(src, func(p netip.Prefix) bool { return !p.IsSingleIP() }) {
+		ss.exact = nil
+		for _, p := range src {
+			if p.IsSingleIP() {
+				ss.exact = append(ss.exact, p)
+			} else {
+				ss.wide = append(ss.wide, p)
+			}
 		}
 	}
-	if !slices.IsSortedFunc(ss.exact, netip.Addr.Compare) {
-		slices.SortFunc(ss.exact, netip.Addr.Compare)
+	if !slices.IsSortedFunc(ss.exact, comparePrefixes) {
+		ss.exact = slices.SortedFunc(slices.Values(ss.exact), comparePrefixes)
 	}
 	return ss
 }
 
 // has reports whether the set admits a.
 func (ss *srcSet) has(a netip.Addr) bool {
-	if _, ok := slices.BinarySearchFunc(ss.exact, a, netip.Addr.Compare); ok {
+	if _, ok := slices.BinarySearchFunc(ss.exact, netip.PrefixFrom(a, a.BitLen()), comparePrefixes); ok {
 		return true
 	}
 	for _, p := range ss.wide {
@@ -104,7 +133,7 @@ func (c *compiled) intern(src []netip.Prefix) *srcSet {
 		c.wide = append(slices.Clip(c.wide), ss)
 	} else {
 		for _, a := range ss.exact {
-			c.byAddr[a] = append(slices.Clip(c.byAddr[a]), ss)
+			c.byAddr[a.Addr()] = append(slices.Clip(c.byAddr[a.Addr()]), ss)
 		}
 	}
 	return ss
@@ -124,10 +153,10 @@ func (c *compiled) forget(ss *srcSet) {
 		return
 	}
 	for _, a := range ss.exact {
-		if l := slices.DeleteFunc(slices.Clone(c.byAddr[a]), is); len(l) > 0 {
-			c.byAddr[a] = l
+		if l := slices.DeleteFunc(slices.Clone(c.byAddr[a.Addr()]), is); len(l) > 0 {
+			c.byAddr[a.Addr()] = l
 		} else {
-			delete(c.byAddr, a)
+			delete(c.byAddr, a.Addr())
 		}
 	}
 }
@@ -181,7 +210,9 @@ func (c *compiled) set(id int64, addrs []netip.Prefix, nr *rules.NodeRules, memo
 	c.rules[id] = nr
 	c.addrs[id] = addrs
 	acc := make([]*srcSet, len(nr.Filter))
-	h := fnv.New64a()
+	var mh maphash.Hash
+	mh.SetSeed(hashSeed)
+	h := &mh
 	for i, r := range nr.Filter {
 		ss := memo[&r.Src[0]]
 		if ss == nil {
@@ -206,8 +237,8 @@ func (c *compiled) set(id int64, addrs []netip.Prefix, nr *rules.NodeRules, memo
 // lists old and now admits (each list's sets together); narrow is false when a set has wide
 // prefixes, whose difference is not a list of addresses. Callers hold s.mu (read).
 func (s *Server) accDiffLocked(old, now []*srcSet) (ids []int64, narrow bool) {
-	union := func(sets []*srcSet) []netip.Addr {
-		var out []netip.Addr
+	union := func(sets []*srcSet) []netip.Prefix {
+		var out []netip.Prefix
 		for i, ss := range sets {
 			if len(ss.wide) > 0 {
 				return nil
@@ -217,7 +248,7 @@ func (s *Server) accDiffLocked(old, now []*srcSet) (ids []int64, narrow bool) {
 			}
 		}
 		if len(sets) > 1 {
-			slices.SortFunc(out, netip.Addr.Compare)
+			slices.SortFunc(out, comparePrefixes)
 		}
 		return out
 	}
@@ -227,17 +258,17 @@ func (s *Server) accDiffLocked(old, now []*srcSet) (ids []int64, narrow bool) {
 		}
 	}
 	a, b := union(old), union(now)
-	note := func(x netip.Addr) {
-		if id, ok := s.addrs[x]; ok {
+	note := func(x netip.Prefix) {
+		if id, ok := s.addrs[x.Addr()]; ok {
 			ids = append(ids, id)
 		}
 	}
 	for len(a) > 0 || len(b) > 0 {
 		switch {
-		case len(b) == 0 || len(a) > 0 && a[0].Less(b[0]):
+		case len(b) == 0 || len(a) > 0 && comparePrefixes(a[0], b[0]) < 0:
 			note(a[0])
 			a = a[1:]
-		case len(a) == 0 || b[0].Less(a[0]):
+		case len(a) == 0 || comparePrefixes(b[0], a[0]) < 0:
 			note(b[0])
 			b = b[1:]
 		default:
