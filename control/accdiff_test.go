@@ -4,22 +4,25 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"testing"
 
 	"tsconnect/controlws"
 )
 
-// deltaFollower is a version 3 stream driven by hand: each step takes its messages and
+// deltaFollower is a stream of a version 3 or later client driven by hand: each step takes its messages and
 // applies them to the map it holds, as a node does.
 type deltaFollower struct {
-	st *stream
-	nm controlws.NetworkMap
+	st                  *stream
+	nm                  controlws.NetworkMap
+	filterDeltas, rules int // messages that held them
+	bytes               int // of the messages of the last step
 }
 
-// followAll opens a rules-delta stream for each node, registered as a live stream (so
+// followAll opens a stream of a client of version for each node, registered as a live stream (so
 // publishes mark it, and the node counts as online), then applies each first full map.
-func followAll(t *testing.T, e *env, ids ...int64) []*deltaFollower {
+func followAll(t *testing.T, e *env, version int, ids ...int64) []*deltaFollower {
 	t.Helper()
 	var out []*deltaFollower
 	e.s.mu.Lock()
@@ -29,7 +32,8 @@ func followAll(t *testing.T, e *env, ids ...int64) []*deltaFollower {
 			t.Fatalf("node %d already has a stream", id)
 		}
 		st := newStream(e.s, id, 1, nil)
-		st.rulesDelta = true
+		st.rulesDelta = version >= controlws.VersionRulesDelta
+		st.filterDelta = version >= controlws.VersionFilterDelta
 		e.s.streams[id] = map[*stream]struct{}{st: {}}
 		e.s.onlineChanged(id) // online now: its cached entry is stale
 		out = append(out, &deltaFollower{st: st})
@@ -46,6 +50,7 @@ func followAll(t *testing.T, e *env, ids ...int64) []*deltaFollower {
 // step applies every pending message of f's stream and returns how many were full maps.
 func (f *deltaFollower) step(t *testing.T) (full int) {
 	t.Helper()
+	f.bytes = 0
 	for range 10 {
 		body, held := f.st.take()
 		if held {
@@ -54,12 +59,22 @@ func (f *deltaFollower) step(t *testing.T) (full int) {
 		if body == nil {
 			return full
 		}
+		f.bytes += len(body)
 		var r controlws.MapResponse
 		if err := json.Unmarshal(body, &r); err != nil {
 			t.Fatalf("node %d: message %.200s: %v", f.st.nodeID, body, err)
 		}
 		if r.Full != nil {
 			full++
+		}
+		if err := f.nm.CheckDelta(&r); err != nil {
+			t.Fatalf("node %d: message %.300s: %v", f.st.nodeID, body, err)
+		}
+		if r.FilterDelta != nil {
+			f.filterDeltas++
+		}
+		if r.Rules != nil {
+			f.rules++
 		}
 		f.nm.Apply(&r)
 	}
@@ -111,6 +126,12 @@ func (f *deltaFollower) sameAsFull(t *testing.T, step string) {
 // group that reached it. Each stream gets deltas, not full maps, and the map it builds
 // from them equals its full map.
 func TestAccDiffDeltasMatchFullMap(t *testing.T) {
+	for _, v := range []int{controlws.VersionRulesDelta, controlws.VersionFilterDelta} {
+		t.Run(fmt.Sprint("version ", v), func(t *testing.T) { testAccDiffDeltas(t, v) })
+	}
+}
+
+func testAccDiffDeltas(t *testing.T, version int) {
 	e := newEnv(t, nil)
 	ctx := context.Background()
 	policyText := func(extra string) []byte {
@@ -137,7 +158,7 @@ func TestAccDiffDeltasMatchFullMap(t *testing.T) {
 	_, a1 := e.mustRegister(keyA, "a1")
 	_, a2 := e.mustRegister(keyA, "a2")
 	_, b1 := e.mustRegister(e.authKey(AuthKeyOptions{User: bob.ID}), "b1")
-	fs := followAll(t, e, db.ID, a1.ID, a2.ID, b1.ID)
+	fs := followAll(t, e, version, db.ID, a1.ID, a2.ID, b1.ID)
 	fdb := fs[0]
 	peerIDs := func(f *deltaFollower) []int64 {
 		var ids []int64
@@ -150,29 +171,34 @@ func TestAccDiffDeltasMatchFullMap(t *testing.T) {
 	if got := peerIDs(fdb); !slices.Equal(got, []int64{a1.ID, a2.ID}) {
 		t.Fatalf("db first sees %v, want alice's nodes %v", got, []int64{a1.ID, a2.ID})
 	}
+	// db's filter changes at each step; a version 4 client gets the first as a source delta
+	// (bob's addresses), the second whole (removing four sources of six costs more than
+	// sending the two left), the third whole (the rule goes).
 	steps := []struct {
 		name    string
 		change  func()
 		dbPeers []int64
+		delta   bool // db gets a filter delta from version 4 on
 	}{
 		{"policy edit: bob joins group:eng", func() {
 			if _, err := e.s.SetPolicy(ctx, policyText(`, "bob@example.com"`), "test"); err != nil {
 				t.Fatal(err)
 			}
-		}, []int64{a1.ID, a2.ID, b1.ID}},
+		}, []int64{a1.ID, a2.ID, b1.ID}, true},
 		{"alice leaves engineering", func() {
 			aliceID.Groups = nil
 			if _, err := e.s.OIDCUser(ctx, aliceID, true); err != nil {
 				t.Fatal(err)
 			}
-		}, []int64{b1.ID}},
+		}, []int64{b1.ID}, false},
 		{"policy edit: bob leaves group:eng", func() {
 			if _, err := e.s.SetPolicy(ctx, policyText(""), "test"); err != nil {
 				t.Fatal(err)
 			}
-		}, nil},
+		}, nil, false},
 	}
 	for _, step := range steps {
+		deltas, whole := fdb.filterDeltas, fdb.rules
 		step.change()
 		for _, f := range fs {
 			if full := f.step(t); full != 0 {
@@ -182,6 +208,11 @@ func TestAccDiffDeltasMatchFullMap(t *testing.T) {
 		}
 		if got := peerIDs(fdb); !slices.Equal(got, step.dbPeers) {
 			t.Fatalf("%s: db sees %v, want %v", step.name, got, step.dbPeers)
+		}
+		wantDelta := step.delta && version >= controlws.VersionFilterDelta
+		if d, w := fdb.filterDeltas-deltas, fdb.rules-whole; wantDelta && (d != 1 || w != 0) || !wantDelta && (d != 0 || w != 1) {
+			t.Fatalf("%s: version %d: db got %d filter deltas and %d whole rules, want a %s", step.name, version, d, w,
+				map[bool]string{true: "filter delta", false: "whole rules"}[wantDelta])
 		}
 	}
 }

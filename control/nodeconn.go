@@ -267,6 +267,7 @@ func (s *Server) openStream(ctx context.Context, nc *nodeConn, reqID uint64, req
 	}
 	st := newStream(s, n.ID, reqID, nc.conn.WriteEnvelope)
 	st.rulesDelta = nc.version >= controlws.VersionRulesDelta
+	st.filterDelta = nc.version >= controlws.VersionFilterDelta
 	nc.nodeID.Store(n.ID)
 	s.mu.Lock()
 	if s.closed {

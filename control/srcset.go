@@ -64,12 +64,7 @@ func hashPrefixes(src []netip.Prefix) uint64 {
 }
 
 // comparePrefixes is the order of compiled source lists: by address, then length.
-func comparePrefixes(a, b netip.Prefix) int {
-	if c := a.Addr().Compare(b.Addr()); c != 0 {
-		return c
-	}
-	return a.Bits() - b.Bits()
-}
+var comparePrefixes = rules.ComparePrefixes
 
 func newSrcSet(src []netip.Prefix, hash uint64) *srcSet {
 	ss := &srcSet{src: src, hash: hash, exact: src}

@@ -42,6 +42,9 @@ type stream struct {
 	// rulesDelta: the client applies MapResponse.Rules (protocol version 3 on), so a rules
 	// change needs no full map.
 	rulesDelta bool
+	// filterDelta: the client applies MapResponse.FilterDelta (version 4 on), so a change
+	// of its filter's sources alone travels as the addresses that came and went.
+	filterDelta bool
 
 	mu        sync.Mutex
 	full      bool               // next message is a full map
@@ -55,6 +58,7 @@ type stream struct {
 	sentKey   uint64
 	sentPeers peerSet
 	sentAcc   []*srcSet // the source sets of its filter then (never modified)
+	sentRules *rules.NodeRules
 }
 
 func newStream(s *Server, nodeID int64, reqID uint64, send func(*controlws.Envelope) error) *stream {
@@ -204,7 +208,7 @@ func (st *stream) take() (body []byte, held bool) {
 	}
 	id := st.nodeID
 	if full {
-		st.sentGen, st.sentKey, st.sentAcc = c.gen, c.key[id], c.acc[id]
+		st.sentGen, st.sentKey, st.sentAcc, st.sentRules = c.gen, c.key[id], c.acc[id], c.rules[id]
 		var peers []int64
 		peers, st.sentPeers = s.peerList(c, id)
 		return s.fullMapJSON(c, id, peers), held
@@ -212,8 +216,14 @@ func (st *stream) take() (body []byte, held bool) {
 	var r controlws.MapResponse
 	var rulesJSON []byte // r.Rules, encoded apart (appendRulesJSON)
 	if rulesChanged {
-		rulesJSON = appendRulesJSON(nil, c, id)
-		st.sentKey, st.sentAcc = c.key[id], c.acc[id]
+		ok := false
+		if st.filterDelta {
+			r.FilterDelta, ok = filterDeltaOf(st.sentRules, st.sentAcc, c.rules[id], c.acc[id])
+		}
+		if !ok {
+			r.FilterDelta, rulesJSON = nil, appendRulesJSON(nil, c, id)
+		}
+		st.sentKey, st.sentAcc, st.sentRules = c.key[id], c.acc[id], c.rules[id]
 	}
 	if self {
 		if ln, ok := s.nodes[id]; ok {
@@ -272,7 +282,7 @@ func (st *stream) take() (body []byte, held bool) {
 			}
 		}
 	}
-	if rulesJSON == nil && r.Self == nil && len(r.PeersChanged) == 0 && len(r.PeersRemoved) == 0 {
+	if rulesJSON == nil && r.FilterDelta == nil && r.Self == nil && len(r.PeersChanged) == 0 && len(r.PeersRemoved) == 0 {
 		return nil, held
 	}
 	slices.SortFunc(r.PeersChanged, func(a, b controlws.Node) int { return cmp.Compare(a.ID, b.ID) })

@@ -79,12 +79,7 @@ func hostPrefix(a netip.Addr) netip.Prefix {
 }
 
 // byAddr orders prefixes by address, then by length: the order of compiled source lists.
-func byAddr(a, b netip.Prefix) int {
-	if c := a.Addr().Compare(b.Addr()); c != 0 {
-		return c
-	}
-	return a.Bits() - b.Bits()
-}
+var byAddr = rules.ComparePrefixes
 
 // dedupe sorts ps and removes duplicates and prefixes covered by others.
 func dedupe(ps []netip.Prefix) []netip.Prefix {
