@@ -60,7 +60,7 @@ func BenchmarkJoinSparse(b *testing.B) {
 		}
 		first := make(chan struct{})
 		var once sync.Once
-		nc := &nodeConn{machine: mk, version: controlws.VersionRulesDelta, conn: countingConn{func(env *controlws.Envelope) error {
+		nc := &nodeConn{machine: mk, version: controlws.Version, conn: countingConn{func(env *controlws.Envelope) error {
 			mu.Lock()
 			sent += int64(len(env.Body))
 			mu.Unlock()
@@ -107,7 +107,7 @@ type countingConn struct {
 func (c countingConn) ReadEnvelope() (*controlws.Envelope, error)  { select {} }
 func (c countingConn) WriteEnvelope(env *controlws.Envelope) error { return c.fn(env) }
 func (c countingConn) PeerKey() key.Public                         { return key.Public{} }
-func (c countingConn) Version() int                                { return controlws.VersionRulesDelta }
+func (c countingConn) Version() int                                { return controlws.Version }
 func (c countingConn) Close() error                                { return nil }
 
 // processCPU is the CPU time (user and system) this process has used: on a shared machine
