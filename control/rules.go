@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"encoding/binary"
 	"hash"
+	"maps"
 	"net/netip"
 	"slices"
 	"sync"
@@ -23,25 +24,77 @@ const maxRuleLog = 4096
 // written in place), so readers of an older one are undisturbed.
 type compiled struct {
 	gen   uint64
-	rules map[int64]*rules.NodeRules
-	addrs map[int64][]netip.Prefix // live nodes' addresses
-	acc   map[int64][]*srcSet      // dst → the source set of each rule of its filter
-	dsts  map[*srcSet][]int64      // set → the nodes whose filter holds it
+	nodes nodeTable           // live nodes' compiled entries, by ID
+	dsts  map[*srcSet][]int64 // set → the nodes whose filter holds it
 	// byAddr indexes the small sets by the single addresses they list; wide holds the sets
 	// with wider prefixes ("*", a subnet) or many addresses, which are searched instead, so
 	// a set of every member's address costs no index update when a member joins.
 	byAddr map[netip.Addr][]*srcSet
 	wide   []*srcSet
-	// key is a hash of each node's rules, to find the nodes whose rules changed.
-	key map[int64]uint64
 	// sets are the source sets in use by the hash of their list: equal lists share one set.
 	sets map[uint64][]*srcSet
 	// log lists the nodes whose rules changed (or that are new), oldest first, for the
 	// generations after logFrom: a stream last sent at logFrom or later rechecks only them.
 	log     []ruleChange
 	logFrom uint64
-	// own holds the dsts slices this compilation made, which it may append to in place.
-	own map[*srcSet]bool
+	// own holds the dsts slices this compilation made, which it may append to in place;
+	// ownMaps says which of dsts, byAddr and sets it copied already (copied when first written).
+	own     map[*srcSet]bool
+	ownMaps uint8
+}
+
+// The maps of a compilation, as bits of compiled.ownMaps.
+const (
+	ownDsts = 1 << iota
+	ownByAddr
+	ownSets
+)
+
+// writable copies the map m of c (one of ownDsts, ownByAddr, ownSets) if c did not yet.
+func writable[K comparable, V any](c *compiled, bit uint8, m *map[K]V) map[K]V {
+	if c.ownMaps&bit == 0 {
+		*m = maps.Clone(*m)
+		c.ownMaps |= bit
+	}
+	return *m
+}
+
+// rulesOf is node id's compiled rules, nil for no live node.
+func (c *compiled) rulesOf(id int64) *rules.NodeRules {
+	if e := c.nodes.get(id); e != nil {
+		return e.rules
+	}
+	return nil
+}
+
+// addrsOf is node id's addresses, nil for no live node.
+func (c *compiled) addrsOf(id int64) []netip.Prefix {
+	if e := c.nodes.get(id); e != nil {
+		return e.addrs
+	}
+	return nil
+}
+
+// accOf is the source set of each rule of node id's filter.
+func (c *compiled) accOf(id int64) []*srcSet {
+	if e := c.nodes.get(id); e != nil {
+		return e.acc
+	}
+	return nil
+}
+
+// keyOrZero is the hash of node id's rules, 0 for no live node.
+func (c *compiled) keyOrZero(id int64) uint64 {
+	k, _ := c.keyOf(id)
+	return k
+}
+
+// keyOf is the hash of node id's rules (ok false for no live node).
+func (c *compiled) keyOf(id int64) (key uint64, ok bool) {
+	if e := c.nodes.get(id); e != nil {
+		return e.key, true
+	}
+	return 0, false
 }
 
 // ruleChange says node id's rules changed at generation gen.
@@ -98,7 +151,7 @@ func (s *Server) compiledLocked() *compiled {
 	}
 	defer observeSince(s.m.compile, time.Now())
 	touched := rc.touched
-	whole := old == nil || rc.all || rc.comp == nil || len(touched) > len(old.rules)/4+8
+	whole := old == nil || rc.all || rc.comp == nil || len(touched) > old.nodes.n/4+8
 	rc.touched, rc.all = nil, false
 	var c *compiled
 	var redo []policy.Node
@@ -151,7 +204,8 @@ func (s *Server) compiledLocked() *compiled {
 	c.own = nil
 	if old != nil {
 		for _, d := range redo {
-			if k, ok := old.key[d.ID]; !ok || k != c.key[d.ID] {
+			k, ok := old.keyOf(d.ID)
+			if k2, _ := c.keyOf(d.ID); !ok || k != k2 {
 				c.log = append(c.log, ruleChange{c.gen, d.ID})
 			}
 		}
@@ -211,7 +265,7 @@ func (s *Server) policyNodeLocked(id int64, ln *liveNode) policy.Node {
 
 // admits reports whether dst's filter admits anything from one of addrs.
 func (c *compiled) admits(dst int64, addrs []netip.Prefix) bool {
-	for _, ss := range c.acc[dst] {
+	for _, ss := range c.accOf(dst) {
 		for _, a := range addrs {
 			if ss.has(a.Addr()) {
 				return true
@@ -223,14 +277,15 @@ func (c *compiled) admits(dst int64, addrs []netip.Prefix) bool {
 
 // visible reports whether nodes a and b may talk in either direction, and so see each other.
 func (c *compiled) visible(a, b int64) bool {
-	return c.admits(a, c.addrs[b]) || c.admits(b, c.addrs[a])
+	return c.admits(a, c.addrsOf(b)) || c.admits(b, c.addrsOf(a))
 }
 
 // peersOf calls fn once for every live node that may talk with id in either direction,
 // without visiting every node unless id's own filter admits wide prefixes.
 // Callers hold s.mu (read).
 func (s *Server) peersOf(c *compiled, id int64, fn func(int64)) {
-	if _, ok := c.addrs[id]; !ok {
+	self := c.nodes.get(id)
+	if self == nil {
 		return
 	}
 	var seen peerSet
@@ -238,13 +293,13 @@ func (s *Server) peersOf(c *compiled, id int64, fn func(int64)) {
 	visit := func(p int64) {
 		if !seen.has(p) {
 			seen.add(p)
-			if _, live := c.addrs[p]; live {
+			if c.nodes.get(p) != nil {
 				fn(p)
 			}
 		}
 	}
 	wide := false
-	for _, ss := range c.acc[id] {
+	for _, ss := range self.acc {
 		if len(ss.wide) > 0 {
 			wide = true
 			continue
@@ -256,13 +311,13 @@ func (s *Server) peersOf(c *compiled, id int64, fn func(int64)) {
 		}
 	}
 	if wide {
-		for p := range c.addrs {
-			if !seen.has(p) && c.admits(id, c.addrs[p]) {
+		c.nodes.each(func(p int64, e *compiledNode) {
+			if !seen.has(p) && c.admits(id, e.addrs) {
 				visit(p)
 			}
-		}
+		})
 	}
-	for _, a := range c.addrs[id] {
+	for _, a := range self.addrs {
 		for _, ss := range c.byAddr[a.Addr()] {
 			for _, p := range c.dsts[ss] {
 				visit(p)
@@ -270,7 +325,7 @@ func (s *Server) peersOf(c *compiled, id int64, fn func(int64)) {
 		}
 	}
 	for _, ss := range c.wide {
-		if slices.ContainsFunc(c.addrs[id], func(a netip.Prefix) bool { return ss.has(a.Addr()) }) {
+		if slices.ContainsFunc(self.addrs, func(a netip.Prefix) bool { return ss.has(a.Addr()) }) {
 			for _, p := range c.dsts[ss] {
 				visit(p)
 			}

@@ -3,7 +3,6 @@ package control
 import (
 	"encoding/json"
 	"hash/maphash"
-	"maps"
 	"net/netip"
 	"slices"
 	"sync/atomic"
@@ -100,18 +99,21 @@ func (ss *srcSet) has(a netip.Addr) bool {
 // searched reports whether the set is in compiled.wide rather than indexed by address.
 func (ss *srcSet) searched() bool { return len(ss.wide) > 0 || len(ss.exact) > indexMax }
 
+// compileOwners numbers compilations, to own the node-table chunks each one wrote.
+var compileOwners atomic.Uint64
+
 // newCompiled is an empty compilation at generation gen.
 func newCompiled(gen uint64) *compiled {
-	return &compiled{gen: gen, rules: map[int64]*rules.NodeRules{}, addrs: map[int64][]netip.Prefix{},
-		acc: map[int64][]*srcSet{}, dsts: map[*srcSet][]int64{}, byAddr: map[netip.Addr][]*srcSet{},
-		key: map[int64]uint64{}, sets: map[uint64][]*srcSet{}, own: map[*srcSet]bool{}, logFrom: gen}
+	return &compiled{gen: gen, nodes: nodeTable{owner: compileOwners.Add(1)}, dsts: map[*srcSet][]int64{},
+		byAddr: map[netip.Addr][]*srcSet{}, sets: map[uint64][]*srcSet{}, own: map[*srcSet]bool{},
+		ownMaps: ownDsts | ownByAddr | ownSets, logFrom: gen}
 }
 
-// next is a copy of c at generation gen to change (copy on write).
+// next is a copy of c at generation gen to change (copy on write: the node table by
+// chunk, the other maps when first written).
 func (c *compiled) next(gen uint64) *compiled {
-	return &compiled{gen: gen, rules: maps.Clone(c.rules), addrs: maps.Clone(c.addrs),
-		acc: maps.Clone(c.acc), dsts: maps.Clone(c.dsts), byAddr: maps.Clone(c.byAddr), wide: c.wide,
-		key: maps.Clone(c.key), sets: maps.Clone(c.sets), own: map[*srcSet]bool{}, log: c.log, logFrom: c.logFrom}
+	return &compiled{gen: gen, nodes: c.nodes.next(compileOwners.Add(1)), dsts: c.dsts, byAddr: c.byAddr, wide: c.wide,
+		sets: c.sets, own: map[*srcSet]bool{}, log: c.log, logFrom: c.logFrom}
 }
 
 // intern returns the set listing src, made and indexed if no equal one is in use.
@@ -123,12 +125,14 @@ func (c *compiled) intern(src []netip.Prefix) *srcSet {
 		}
 	}
 	ss := newSrcSet(src, h)
-	c.sets[h] = append(slices.Clip(c.sets[h]), ss)
+	sets := writable(c, ownSets, &c.sets)
+	sets[h] = append(slices.Clip(sets[h]), ss)
 	if ss.searched() {
 		c.wide = append(slices.Clip(c.wide), ss)
 	} else {
+		byAddr := writable(c, ownByAddr, &c.byAddr)
 		for _, a := range ss.exact {
-			c.byAddr[a.Addr()] = append(slices.Clip(c.byAddr[a.Addr()]), ss)
+			byAddr[a.Addr()] = append(slices.Clip(byAddr[a.Addr()]), ss)
 		}
 	}
 	return ss
@@ -136,34 +140,37 @@ func (c *compiled) intern(src []netip.Prefix) *srcSet {
 
 // forget drops a set no filter holds any more from the index.
 func (c *compiled) forget(ss *srcSet) {
-	delete(c.dsts, ss)
+	delete(writable(c, ownDsts, &c.dsts), ss)
 	is := func(o *srcSet) bool { return o == ss }
-	if l := slices.DeleteFunc(slices.Clone(c.sets[ss.hash]), is); len(l) > 0 {
-		c.sets[ss.hash] = l
+	sets := writable(c, ownSets, &c.sets)
+	if l := slices.DeleteFunc(slices.Clone(sets[ss.hash]), is); len(l) > 0 {
+		sets[ss.hash] = l
 	} else {
-		delete(c.sets, ss.hash)
+		delete(sets, ss.hash)
 	}
 	if ss.searched() {
 		c.wide = slices.DeleteFunc(slices.Clone(c.wide), is)
 		return
 	}
+	byAddr := writable(c, ownByAddr, &c.byAddr)
 	for _, a := range ss.exact {
-		if l := slices.DeleteFunc(slices.Clone(c.byAddr[a.Addr()]), is); len(l) > 0 {
-			c.byAddr[a.Addr()] = l
+		if l := slices.DeleteFunc(slices.Clone(byAddr[a.Addr()]), is); len(l) > 0 {
+			byAddr[a.Addr()] = l
 		} else {
-			delete(c.byAddr, a.Addr())
+			delete(byAddr, a.Addr())
 		}
 	}
 }
 
 // addDst records that node id's filter holds ss.
 func (c *compiled) addDst(ss *srcSet, id int64) {
+	dsts := writable(c, ownDsts, &c.dsts)
 	if !c.own[ss] {
 		c.own[ss] = true
-		c.dsts[ss] = append(slices.Clip(c.dsts[ss]), id)
+		dsts[ss] = append(slices.Clip(dsts[ss]), id)
 		return
 	}
-	c.dsts[ss] = append(c.dsts[ss], id)
+	dsts[ss] = append(dsts[ss], id)
 }
 
 // delDst records that node id's filter no longer holds ss.
@@ -182,28 +189,24 @@ func (c *compiled) delDst(ss *srcSet, id int64) {
 		d = slices.Clone(d)
 	}
 	d[i] = d[len(d)-1]
-	c.dsts[ss] = d[:len(d)-1]
+	writable(c, ownDsts, &c.dsts)[ss] = d[:len(d)-1]
 }
 
 // drop forgets node id's compiled rules.
 func (c *compiled) drop(id int64) {
-	for i, ss := range c.acc[id] {
-		if !slices.Contains(c.acc[id][:i], ss) {
+	acc := c.accOf(id)
+	for i, ss := range acc {
+		if !slices.Contains(acc[:i], ss) {
 			c.delDst(ss, id)
 		}
 	}
-	delete(c.acc, id)
-	delete(c.rules, id)
-	delete(c.addrs, id)
-	delete(c.key, id)
+	c.nodes.put(id, nil)
 }
 
 // set records node id's compiled rules nr; memo maps a compiler's source lists (by their
 // first element) to their sets within one compilation.
 func (c *compiled) set(id int64, addrs []netip.Prefix, nr *rules.NodeRules, memo map[*netip.Prefix]*srcSet) {
 	c.drop(id)
-	c.rules[id] = nr
-	c.addrs[id] = addrs
 	acc := make([]*srcSet, len(nr.Filter))
 	var mh maphash.Hash
 	mh.SetSeed(hashSeed)
@@ -224,8 +227,7 @@ func (c *compiled) set(id int64, addrs []netip.Prefix, nr *rules.NodeRules, memo
 		b, _ := json.Marshal(nr.SSH)
 		h.Write(b)
 	}
-	c.acc[id] = acc
-	c.key[id] = h.Sum64()
+	c.nodes.put(id, &compiledNode{rules: nr, addrs: addrs, acc: acc, key: h.Sum64()})
 }
 
 // accDiffLocked lists the live nodes holding an address that exactly one of the source

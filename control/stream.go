@@ -187,14 +187,14 @@ func (st *stream) take() (body []byte, held bool) {
 	if !full && c.gen != st.sentGen {
 		// The network or the policy changed: this node's rules, or which peers it sees.
 		switch ids, ok := c.changedSince(st.sentGen); {
-		case c.key[st.nodeID] != st.sentKey && !st.rulesDelta:
+		case c.keyOrZero(st.nodeID) != st.sentKey && !st.rulesDelta:
 			full = true // an old client gets rules in full maps only
-		case c.key[st.nodeID] != st.sentKey:
+		case c.keyOrZero(st.nodeID) != st.sentKey:
 			rulesChanged = true
 			// Its own filter admits other addresses now: the nodes listed or no longer
 			// listed, and those whose rules changed, may have come or gone (all, when
 			// a set has wide prefixes or the log is too short).
-			if more, narrow := s.accDiffLocked(st.sentAcc, c.acc[st.nodeID]); ok && narrow {
+			if more, narrow := s.accDiffLocked(st.sentAcc, c.accOf(st.nodeID)); ok && narrow {
 				recheck = append(ids, more...)
 			} else {
 				recheckAll = true
@@ -208,7 +208,7 @@ func (st *stream) take() (body []byte, held bool) {
 	}
 	id := st.nodeID
 	if full {
-		st.sentGen, st.sentKey, st.sentAcc, st.sentRules = c.gen, c.key[id], c.acc[id], c.rules[id]
+		st.sentGen, st.sentKey, st.sentAcc, st.sentRules = c.gen, c.keyOrZero(id), c.accOf(id), c.rulesOf(id)
 		var peers []int64
 		peers, st.sentPeers = s.peerList(c, id)
 		return s.fullMapJSON(c, id, peers), held
@@ -218,12 +218,12 @@ func (st *stream) take() (body []byte, held bool) {
 	if rulesChanged {
 		ok := false
 		if st.filterDelta {
-			r.FilterDelta, ok = filterDeltaOf(st.sentRules, st.sentAcc, c.rules[id], c.acc[id])
+			r.FilterDelta, ok = filterDeltaOf(st.sentRules, st.sentAcc, c.rulesOf(id), c.accOf(id))
 		}
 		if !ok {
 			r.FilterDelta, rulesJSON = nil, appendRulesJSON(nil, c, id)
 		}
-		st.sentKey, st.sentAcc, st.sentRules = c.key[id], c.acc[id], c.rules[id]
+		st.sentKey, st.sentAcc, st.sentRules = c.keyOrZero(id), c.accOf(id), c.rulesOf(id)
 	}
 	if self {
 		if ln, ok := s.nodes[id]; ok {
@@ -319,7 +319,7 @@ func (s *Server) peerList(c *compiled, id int64) ([]int64, peerSet) {
 }
 
 func sshOf(c *compiled, id int64) []rules.SSHRule {
-	if nr := c.rules[id]; nr != nil {
+	if nr := c.rulesOf(id); nr != nil {
 		return nr.SSH
 	}
 	return nil
