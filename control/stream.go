@@ -184,6 +184,8 @@ func (st *stream) take() (body []byte, held bool) {
 	c := s.compiledLocked()
 	var recheck []int64
 	recheckAll, rulesChanged := false, false
+	var diff srcDiff // how its filter's sources changed, when sameShape
+	sameShape := false
 	if !full && c.gen != st.sentGen {
 		// The network or the policy changed: this node's rules, or which peers it sees.
 		switch ids, ok := c.changedSince(st.sentGen); {
@@ -193,11 +195,17 @@ func (st *stream) take() (body []byte, held bool) {
 			rulesChanged = true
 			// Its own filter admits other addresses now: the nodes listed or no longer
 			// listed, and those whose rules changed, may have come or gone (all, when
-			// a set has wide prefixes or the log is too short).
-			if more, narrow := s.accDiffLocked(st.sentAcc, c.accOf(st.nodeID)); ok && narrow {
-				recheck = append(ids, more...)
-			} else {
+			// a set has wide prefixes or the log is too short). When only sources
+			// changed, their difference (which a filter delta carries) names those nodes.
+			diff, sameShape = diffSources(st.sentRules, st.sentAcc, c.rulesOf(st.nodeID), c.accOf(st.nodeID))
+			switch {
+			case !ok:
 				recheckAll = true
+			case sameShape && diff.narrow:
+				recheck = append(ids, s.nodesOf(diff)...)
+			default:
+				more, narrow := s.accDiffLocked(st.sentAcc, c.accOf(st.nodeID))
+				recheck, recheckAll = append(ids, more...), !narrow
 			}
 		case !ok:
 			recheckAll = true
@@ -216,12 +224,10 @@ func (st *stream) take() (body []byte, held bool) {
 	var r controlws.MapResponse
 	var rulesJSON []byte // r.Rules, encoded apart (appendRulesJSON)
 	if rulesChanged {
-		ok := false
-		if st.filterDelta {
-			r.FilterDelta, ok = filterDeltaOf(st.sentRules, st.sentAcc, c.rulesOf(id), c.accOf(id))
-		}
-		if !ok {
-			r.FilterDelta, rulesJSON = nil, appendRulesJSON(nil, c, id)
+		if st.filterDelta && sameShape && diff.sendable() {
+			r.FilterDelta = diff.ds
+		} else {
+			rulesJSON = appendRulesJSON(nil, c, id)
 		}
 		st.sentKey, st.sentAcc, st.sentRules = c.keyOrZero(id), c.accOf(id), c.rulesOf(id)
 	}
