@@ -281,7 +281,7 @@ func (s *Server) openStream(ctx context.Context, nc *nodeConn, reqID uint64, req
 	s.streams[n.ID][st] = struct{}{}
 	s.onlineChanged(n.ID)
 	s.mu.Unlock()
-	s.publishChanged(n.ID)
+	s.publishSoon(n.ID) // its own first map needs no publish; its peers hear with others'
 	return st, nil
 }
 

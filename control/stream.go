@@ -390,6 +390,11 @@ func (s *Server) nodeJSON(ln *liveNode) []byte {
 // streams: Self), and pokes the streams of nodes whose rules changed since the last
 // publish. Callers hold writeMu, and have updated the cache.
 func (s *Server) publishChanged(id int64) {
+	s.publishChangedAll(map[int64]struct{}{id: {}})
+}
+
+// publishChangedAll is publishChanged for each of ids, with one compilation.
+func (s *Server) publishChangedAll(ids map[int64]struct{}) {
 	defer s.changes.notify()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -397,19 +402,21 @@ func (s *Server) publishChanged(id int64) {
 		return // nobody to tell: compile when a stream asks
 	}
 	c := s.compiledLocked()
-	mark := func(p int64) {
-		for st := range s.streams[p] {
-			st.markPeer(id)
+	for id := range ids {
+		mark := func(p int64) {
+			for st := range s.streams[p] {
+				st.markPeer(id)
+			}
 		}
-	}
-	for st := range s.streams[id] {
-		st.markSelf()
-	}
-	s.peersOf(c, id, mark)
-	if ln, ok := s.nodes[id]; ok {
-		if prev := ln.prevPeers.Swap(nil); prev != nil {
-			for _, p := range *prev {
-				mark(p)
+		for st := range s.streams[id] {
+			st.markSelf()
+		}
+		s.peersOf(c, id, mark)
+		if ln, ok := s.nodes[id]; ok {
+			if prev := ln.prevPeers.Swap(nil); prev != nil {
+				for _, p := range *prev {
+					mark(p)
+				}
 			}
 		}
 	}
