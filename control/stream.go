@@ -238,10 +238,11 @@ func (st *stream) take() (body []byte, held bool) {
 		}
 	}
 	seenUser := map[int64]bool{}
+	var changed []int64 // r.PeersChanged, written from each node's entry encoded once (nodeJSON)
 	add := func(p int64) {
 		ln := s.nodes[p]
 		st.sentPeers.add(p)
-		r.PeersChanged = append(r.PeersChanged, s.nodeView(ln))
+		changed = append(changed, p)
 		if u := ln.n.User; u != 0 && !seenUser[u] {
 			seenUser[u] = true
 			if up, ok := s.users[u]; ok {
@@ -288,26 +289,46 @@ func (st *stream) take() (body []byte, held bool) {
 			}
 		}
 	}
-	if rulesJSON == nil && r.FilterDelta == nil && r.Self == nil && len(r.PeersChanged) == 0 && len(r.PeersRemoved) == 0 {
+	if rulesJSON == nil && r.FilterDelta == nil && r.Self == nil && len(changed) == 0 && len(r.PeersRemoved) == 0 {
 		return nil, held
 	}
-	slices.SortFunc(r.PeersChanged, func(a, b controlws.Node) int { return cmp.Compare(a.ID, b.ID) })
+	slices.Sort(changed)
 	slices.Sort(r.PeersRemoved)
 	b, err := json.Marshal(&r)
 	if err != nil {
 		s.logf("control: node %d: encoding a map delta: %v", id, err)
 		return nil, held
 	}
-	if rulesJSON != nil {
-		out := append([]byte(`{"rules":`), rulesJSON...)
-		if len(b) > 2 {
-			out = append(append(out, ','), b[1:]...)
-		} else {
-			out = append(out, '}')
+	out := make([]byte, 1, len(b)+len(rulesJSON)+len(changed)*512)
+	out[0] = '{'
+	field := func(name string) {
+		if len(out) > 1 {
+			out = append(out, ',')
 		}
-		b = out
+		out = append(append(append(out, '"'), name...), `":`...)
 	}
-	return b, held
+	if rulesJSON != nil {
+		field("rules")
+		out = append(out, rulesJSON...)
+	}
+	if len(changed) > 0 {
+		field("peersChanged")
+		out = append(out, '[')
+		for i, p := range changed {
+			if i > 0 {
+				out = append(out, ',')
+			}
+			out = append(out, s.nodeJSON(s.nodes[p])...)
+		}
+		out = append(out, ']')
+	}
+	if len(b) > 2 { // the other fields, between r's braces
+		if len(out) > 1 {
+			out = append(out, ',')
+		}
+		out = append(out, b[1:len(b)-1]...)
+	}
+	return append(out, '}'), held
 }
 
 // peerList is the peers node id sees, sorted, and as a set. Callers hold s.mu (read).
