@@ -37,15 +37,21 @@ func (s *Server) publishLoop() {
 			return
 		case <-q.wake:
 		}
-		q.mu.Lock()
-		ids := q.ids
-		q.ids = nil
-		q.mu.Unlock()
-		if len(ids) == 0 {
-			continue
-		}
-		s.writeMu.Lock()
+		s.flushPublishes()
+	}
+}
+
+// flushPublishes publishes what is queued now, under writeMu (which callers do not hold):
+// once it returns, every registration and stream opened before has been told.
+func (s *Server) flushPublishes() {
+	q := &s.pubq
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	q.mu.Lock()
+	ids := q.ids
+	q.ids = nil
+	q.mu.Unlock()
+	if len(ids) > 0 {
 		s.publishChangedAll(ids)
-		s.writeMu.Unlock()
 	}
 }
