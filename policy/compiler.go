@@ -13,7 +13,8 @@ import (
 // It resolves every rule's sources once (O(rules × nodes)), so compiling for each node of
 // the network costs O(rules) plus the size of what that node's rules hold, not
 // O(rules × nodes) per node. Nodes' filters share the source lists they have in common:
-// callers must not modify the rules it returns. A Compiler is not safe for concurrent use.
+// callers must not modify the rules it returns. Update brings it up to date with a change
+// of the network in time of the change. A Compiler is not safe for concurrent use.
 type Compiler struct {
 	p *Policy
 	// netSrc[i] is net rule i's deduplicated sources, for destinations it applies to fully.
