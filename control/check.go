@@ -138,7 +138,7 @@ func (nc *nodeConn) sshCheck(env *controlws.Envelope, req *controlws.SSHCheckReq
 	if srcOK && dstOK {
 		srcN, dstN = s.nodeView(src), s.nodeView(dst)
 		owner = s.users[srcN.User]
-		if nr := s.compiledLocked().rules[dstID]; nr != nil {
+		if nr := s.compiledLocked().rulesOf(dstID); nr != nil {
 			v = nr.SSHVerdict(req.SrcAddr, req.User, nil)
 		} else {
 			v = rules.Verdict{Action: rules.Reject, Reason: "this node has no policy"}

@@ -107,6 +107,7 @@ type Server struct {
 	policyVer PolicyVersion
 	gen       uint64
 	rc        rulesCache    // the policy compiled at some gen; its own lock
+	pubq      pubQueue      // registrations and new streams to publish (publishLoop)
 	pokedGen  atomic.Uint64 // the gen publishes last poked rule changes for (stream.go)
 	fullMaps  chan struct{} // a slot per full map being built or sent (maxFullMapsAtOnce)
 	derpJSON  []byte        // derpMap encoded, as every full map holds it
@@ -227,8 +228,10 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.handler = s.routes()
 	s.listenReplicas(st, origin)
-	s.wg.Add(1)
+	s.wg.Add(2)
 	go s.sweepLoop()
+	s.pubq.wake = make(chan struct{}, 1)
+	go s.publishLoop()
 	return s, nil
 }
 

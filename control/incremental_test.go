@@ -45,12 +45,12 @@ func TestIncrementalCompileMatchesWhole(t *testing.T) {
 		}
 		slices.SortFunc(nw.Nodes, func(a, b policy.Node) int { return cmp.Compare(a.ID, b.ID) }) // as control orders them
 		comp := e.s.policy.NewCompiler(nw)
-		if len(got.rules) != len(nw.Nodes) {
-			t.Fatalf("%s: rules for %d nodes, want %d", step, len(got.rules), len(nw.Nodes))
+		if got.nodes.n != len(nw.Nodes) {
+			t.Fatalf("%s: rules for %d nodes, want %d", step, got.nodes.n, len(nw.Nodes))
 		}
 		for _, d := range nw.Nodes {
 			want, _ := json.Marshal(comp.Compile(d))
-			have, _ := json.Marshal(got.rules[d.ID])
+			have, _ := json.Marshal(got.rulesOf(d.ID))
 			if string(want) != string(have) {
 				t.Fatalf("%s: node %d (%s) has rules\n%s\nwant\n%s", step, d.ID, d.Name, have, want)
 			}

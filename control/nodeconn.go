@@ -270,6 +270,7 @@ func (s *Server) openStream(ctx context.Context, nc *nodeConn, reqID uint64, req
 	}
 	st := newStream(s, n.ID, reqID, nc.conn.WriteEnvelope)
 	st.rulesDelta = nc.version >= controlws.VersionRulesDelta
+	st.filterDelta = nc.version >= controlws.VersionFilterDelta
 	nc.nodeID.Store(n.ID)
 	s.mu.Lock()
 	if s.closed {
@@ -283,7 +284,7 @@ func (s *Server) openStream(ctx context.Context, nc *nodeConn, reqID uint64, req
 	s.streams[n.ID][st] = struct{}{}
 	s.onlineChanged(n.ID)
 	s.mu.Unlock()
-	s.publishChanged(n.ID)
+	s.publishSoon(n.ID) // its own first map needs no publish; its peers hear with others'
 	return st, nil
 }
 

@@ -12,7 +12,6 @@ import (
 	"tsconnect/control/store"
 	"tsconnect/controlws"
 	"tsconnect/key"
-	"tsconnect/policy"
 )
 
 // toNode converts a stored node to its wire form (Online not set).
@@ -69,19 +68,12 @@ func (s *Server) cacheNode(n store.Node) {
 	}
 	ln := &liveNode{n: toNode(n), loggedOut: n.LoggedOut || expired, keyExpired: expired && !n.LoggedOut}
 	if old, ok := s.nodes[n.ID]; !ok || !samePolicyView(old, ln) {
-		var views []policy.Node
-		if ok && !old.loggedOut {
-			views = append(views, s.policyNodeLocked(n.ID, old))
-		}
-		if !ln.loggedOut {
-			views = append(views, s.policyNodeLocked(n.ID, ln))
-		}
 		if ok && len(s.streams) > 0 {
 			// The peers to tell, should it leave their view (compiled before the change).
 			prev := s.peersNowLocked(n.ID)
 			ln.prevPeers.Store(&prev)
 		}
-		s.rc.touch(views...)
+		s.rc.touch(n.ID)
 		s.gen++
 	}
 	s.nodes[n.ID] = ln
@@ -98,9 +90,7 @@ func (s *Server) uncacheNode(id int64) {
 		return
 	}
 	delete(s.nodes, id)
-	if !ln.loggedOut {
-		s.rc.touch(s.policyNodeLocked(id, ln))
-	}
+	s.rc.touch(id)
 	s.gen++
 	if s.byKey[ln.n.Key] == id {
 		delete(s.byKey, ln.n.Key)

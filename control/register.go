@@ -195,7 +195,7 @@ func (s *Server) registerAs(ctx context.Context, machine key.Public, req *contro
 	resp := &controlws.RegisterResponse{Node: s.nodeView(s.nodes[n.ID]), User: s.users[n.UserID]}
 	s.mu.Unlock()
 	if changed {
-		s.publishChanged(n.ID)
+		s.publishSoon(n.ID) // with the others registering now
 		s.logf("control: registered node %d %s (machine %s, node key %s)", n.ID, n.Name, machine.ShortString(), n.NodeKey.ShortString())
 		if !oldKey.IsZero() && oldKey != n.NodeKey && s.relay != nil {
 			s.relay.ClosePeer(oldKey) // rotated away: the old key is no longer admitted

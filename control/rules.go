@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"encoding/binary"
 	"hash"
+	"maps"
 	"net/netip"
 	"slices"
 	"sync"
@@ -23,26 +24,77 @@ const maxRuleLog = 4096
 // written in place), so readers of an older one are undisturbed.
 type compiled struct {
 	gen   uint64
-	nodes []policy.Node // live nodes as the policy sees them, by ID: the compiler's network
-	rules map[int64]*rules.NodeRules
-	addrs map[int64][]netip.Prefix // live nodes' addresses
-	acc   map[int64][]*srcSet      // dst → the source set of each rule of its filter
-	dsts  map[*srcSet][]int64      // set → the nodes whose filter holds it
+	nodes nodeTable           // live nodes' compiled entries, by ID
+	dsts  map[*srcSet][]int64 // set → the nodes whose filter holds it
 	// byAddr indexes the small sets by the single addresses they list; wide holds the sets
 	// with wider prefixes ("*", a subnet) or many addresses, which are searched instead, so
 	// a set of every member's address costs no index update when a member joins.
 	byAddr map[netip.Addr][]*srcSet
 	wide   []*srcSet
-	// key is a hash of each node's rules, to find the nodes whose rules changed.
-	key map[int64]uint64
 	// sets are the source sets in use by the hash of their list: equal lists share one set.
 	sets map[uint64][]*srcSet
 	// log lists the nodes whose rules changed (or that are new), oldest first, for the
 	// generations after logFrom: a stream last sent at logFrom or later rechecks only them.
 	log     []ruleChange
 	logFrom uint64
-	// own holds the dsts slices this compilation made, which it may append to in place.
-	own map[*srcSet]bool
+	// own holds the dsts slices this compilation made, which it may append to in place;
+	// ownMaps says which of dsts, byAddr and sets it copied already (copied when first written).
+	own     map[*srcSet]bool
+	ownMaps uint8
+}
+
+// The maps of a compilation, as bits of compiled.ownMaps.
+const (
+	ownDsts = 1 << iota
+	ownByAddr
+	ownSets
+)
+
+// writable copies the map m of c (one of ownDsts, ownByAddr, ownSets) if c did not yet.
+func writable[K comparable, V any](c *compiled, bit uint8, m *map[K]V) map[K]V {
+	if c.ownMaps&bit == 0 {
+		*m = maps.Clone(*m)
+		c.ownMaps |= bit
+	}
+	return *m
+}
+
+// rulesOf is node id's compiled rules, nil for no live node.
+func (c *compiled) rulesOf(id int64) *rules.NodeRules {
+	if e := c.nodes.get(id); e != nil {
+		return e.rules
+	}
+	return nil
+}
+
+// addrsOf is node id's addresses, nil for no live node.
+func (c *compiled) addrsOf(id int64) []netip.Prefix {
+	if e := c.nodes.get(id); e != nil {
+		return e.addrs
+	}
+	return nil
+}
+
+// accOf is the source set of each rule of node id's filter.
+func (c *compiled) accOf(id int64) []*srcSet {
+	if e := c.nodes.get(id); e != nil {
+		return e.acc
+	}
+	return nil
+}
+
+// keyOrZero is the hash of node id's rules, 0 for no live node.
+func (c *compiled) keyOrZero(id int64) uint64 {
+	k, _ := c.keyOf(id)
+	return k
+}
+
+// keyOf is the hash of node id's rules (ok false for no live node).
+func (c *compiled) keyOf(id int64) (key uint64, ok bool) {
+	if e := c.nodes.get(id); e != nil {
+		return e.key, true
+	}
+	return 0, false
 }
 
 // ruleChange says node id's rules changed at generation gen.
@@ -56,17 +108,24 @@ type ruleChange struct {
 type rulesCache struct {
 	mu sync.Mutex
 	c  *compiled
-	// touched holds the old and new policy views of the nodes changed since c (logged-out
-	// and deleted ones by their old view); all says something else changed.
-	touched []policy.Node
+	// comp compiled c's network and is brought up to date with each change
+	// (policy.Compiler.Update); held is the node views it holds, by ID. Both are only
+	// touched under mu, never by readers of a compilation.
+	comp *policy.Compiler
+	held map[int64]policy.Node
+	// touched holds the nodes changed since c; all says something else changed.
+	touched map[int64]struct{}
 	all     bool
 }
 
-// touch records a node change for the next compilation: its policy view before (if it had
-// one) and after (if it has one).
-func (rc *rulesCache) touch(views ...policy.Node) {
+// touch records a node change (a join, a change of its policy view, a logout or a
+// deletion) for the next compilation.
+func (rc *rulesCache) touch(id int64) {
 	rc.mu.Lock()
-	rc.touched = append(rc.touched, views...)
+	if rc.touched == nil {
+		rc.touched = map[int64]struct{}{}
+	}
+	rc.touched[id] = struct{}{}
 	rc.mu.Unlock()
 }
 
@@ -79,68 +138,74 @@ func (rc *rulesCache) invalidate() {
 
 // compiledLocked returns the policy compiled for the current generation, compiling it if
 // needed. Callers hold s.mu (read or write). Changes to a few nodes since the last
-// compilation recompile those nodes and the ones Affects names, on a copy of it; a policy
-// or user change, or many changes at once, compile every node afresh.
+// compilation bring the compiler up to date with them and recompile those nodes and the
+// ones it names as affected, on a copy of the last compilation; a policy or user change,
+// or many changes at once, compile every node afresh.
 func (s *Server) compiledLocked() *compiled {
-	s.rc.mu.Lock()
-	defer s.rc.mu.Unlock()
-	old := s.rc.c
+	rc := &s.rc
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	old := rc.c
 	if old != nil && old.gen == s.gen {
 		return old
 	}
 	defer observeSince(s.m.compile, time.Now())
-	touched := s.rc.touched
-	whole := old == nil || s.rc.all || len(touched) > len(old.nodes)/4+8
-	s.rc.touched, s.rc.all = nil, false
+	touched := rc.touched
+	whole := old == nil || rc.all || rc.comp == nil || len(touched) > old.nodes.n/4+8
+	rc.touched, rc.all = nil, false
 	var c *compiled
 	var redo []policy.Node
 	if whole {
 		c = newCompiled(s.gen)
+		if old != nil {
+			// The log goes on: a stream then rechecks the nodes whose rules changed and
+			// those its own new filter admits or no longer admits, not every node.
+			c.log, c.logFrom = old.log, old.logFrom
+		}
+		rc.held = map[int64]policy.Node{}
 		for id, ln := range s.nodes {
 			if !ln.loggedOut {
-				c.nodes = append(c.nodes, s.policyNodeLocked(id, ln))
+				v := s.policyNodeLocked(id, ln)
+				redo = append(redo, v)
+				rc.held[id] = v
 			}
 		}
-		slices.SortFunc(c.nodes, func(a, b policy.Node) int { return cmp.Compare(a.ID, b.ID) })
-		redo = c.nodes
+		slices.SortFunc(redo, func(a, b policy.Node) int { return cmp.Compare(a.ID, b.ID) })
+		rc.comp = s.policy.NewCompiler(&policy.Network{Nodes: redo})
 	} else {
 		c = old.next(s.gen)
-		ids := map[int64]bool{}
-		for _, t := range touched {
-			ids[t.ID] = true
-		}
-		for id := range ids {
-			i, found := slices.BinarySearchFunc(c.nodes, id, func(n policy.Node, id int64) int { return cmp.Compare(n.ID, id) })
-			if found {
-				c.nodes = slices.Delete(c.nodes, i, i+1)
+		var gone, now []policy.Node
+		for id := range touched {
+			if v, ok := rc.held[id]; ok {
+				gone = append(gone, v)
+				delete(rc.held, id)
 			}
 			if ln, ok := s.nodes[id]; ok && !ln.loggedOut {
-				c.nodes = slices.Insert(c.nodes, i, s.policyNodeLocked(id, ln))
+				v := s.policyNodeLocked(id, ln)
+				now = append(now, v)
+				rc.held[id] = v
 			} else {
 				c.drop(id)
 			}
 		}
-		for _, d := range c.nodes {
-			if ids[d.ID] || slices.ContainsFunc(touched, func(t policy.Node) bool { return s.policy.Affects(t, d) }) {
-				redo = append(redo, d)
+		redo = now
+		for _, id := range rc.comp.Update(gone, now) {
+			if _, self := touched[id]; !self {
+				if v, ok := rc.held[id]; ok {
+					redo = append(redo, v)
+				}
 			}
 		}
 	}
-	if len(redo) > 0 {
-		nw := &policy.Network{Nodes: c.nodes}
-		for _, u := range s.users {
-			nw.Users = append(nw.Users, policy.User{Email: u.LoginName})
-		}
-		comp := s.policy.NewCompiler(nw)
-		memo := map[*netip.Prefix]*srcSet{}
-		for _, d := range redo {
-			c.set(d.ID, d.Addresses, comp.Compile(d), memo)
-		}
+	memo := map[*netip.Prefix]*srcSet{}
+	for _, d := range redo {
+		c.set(d.ID, d.Addresses, rc.comp.Compile(d), memo)
 	}
 	c.own = nil
 	if old != nil {
 		for _, d := range redo {
-			if k, ok := old.key[d.ID]; !ok || k != c.key[d.ID] {
+			k, ok := old.keyOf(d.ID)
+			if k2, _ := c.keyOf(d.ID); !ok || k != k2 {
 				c.log = append(c.log, ruleChange{c.gen, d.ID})
 			}
 		}
@@ -153,7 +218,7 @@ func (s *Server) compiledLocked() *compiled {
 			c.log = slices.Clone(c.log[i:])
 		}
 	}
-	s.rc.c = c
+	rc.c = c
 	return c
 }
 
@@ -200,7 +265,7 @@ func (s *Server) policyNodeLocked(id int64, ln *liveNode) policy.Node {
 
 // admits reports whether dst's filter admits anything from one of addrs.
 func (c *compiled) admits(dst int64, addrs []netip.Prefix) bool {
-	for _, ss := range c.acc[dst] {
+	for _, ss := range c.accOf(dst) {
 		for _, a := range addrs {
 			if ss.has(a.Addr()) {
 				return true
@@ -212,14 +277,15 @@ func (c *compiled) admits(dst int64, addrs []netip.Prefix) bool {
 
 // visible reports whether nodes a and b may talk in either direction, and so see each other.
 func (c *compiled) visible(a, b int64) bool {
-	return c.admits(a, c.addrs[b]) || c.admits(b, c.addrs[a])
+	return c.admits(a, c.addrsOf(b)) || c.admits(b, c.addrsOf(a))
 }
 
 // peersOf calls fn once for every live node that may talk with id in either direction,
 // without visiting every node unless id's own filter admits wide prefixes.
 // Callers hold s.mu (read).
 func (s *Server) peersOf(c *compiled, id int64, fn func(int64)) {
-	if _, ok := c.addrs[id]; !ok {
+	self := c.nodes.get(id)
+	if self == nil {
 		return
 	}
 	var seen peerSet
@@ -227,31 +293,31 @@ func (s *Server) peersOf(c *compiled, id int64, fn func(int64)) {
 	visit := func(p int64) {
 		if !seen.has(p) {
 			seen.add(p)
-			if _, live := c.addrs[p]; live {
+			if c.nodes.get(p) != nil {
 				fn(p)
 			}
 		}
 	}
 	wide := false
-	for _, ss := range c.acc[id] {
+	for _, ss := range self.acc {
 		if len(ss.wide) > 0 {
 			wide = true
 			continue
 		}
 		for _, a := range ss.exact {
-			if p, ok := s.addrs[a]; ok {
+			if p, ok := s.addrs[a.Addr()]; ok {
 				visit(p)
 			}
 		}
 	}
 	if wide {
-		for p := range c.addrs {
-			if !seen.has(p) && c.admits(id, c.addrs[p]) {
+		c.nodes.each(func(p int64, e *compiledNode) {
+			if !seen.has(p) && c.admits(id, e.addrs) {
 				visit(p)
 			}
-		}
+		})
 	}
-	for _, a := range c.addrs[id] {
+	for _, a := range self.addrs {
 		for _, ss := range c.byAddr[a.Addr()] {
 			for _, p := range c.dsts[ss] {
 				visit(p)
@@ -259,7 +325,7 @@ func (s *Server) peersOf(c *compiled, id int64, fn func(int64)) {
 		}
 	}
 	for _, ss := range c.wide {
-		if slices.ContainsFunc(c.addrs[id], func(a netip.Prefix) bool { return ss.has(a.Addr()) }) {
+		if slices.ContainsFunc(self.addrs, func(a netip.Prefix) bool { return ss.has(a.Addr()) }) {
 			for _, p := range c.dsts[ss] {
 				visit(p)
 			}

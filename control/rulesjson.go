@@ -20,11 +20,11 @@ type ruleRest struct {
 // them: a server's filter of every member's address costs a copy, not an encoding.
 // Callers hold s.mu (read).
 func appendFilterJSON(b []byte, c *compiled, id int64) []byte {
-	nr := c.rules[id]
+	nr := c.rulesOf(id)
 	if nr == nil || len(nr.Filter) == 0 {
 		return append(b, "[]"...)
 	}
-	acc := c.acc[id]
+	acc := c.accOf(id)
 	b = append(b, '[')
 	for i, r := range nr.Filter {
 		if i > 0 {

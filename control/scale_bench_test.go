@@ -6,6 +6,8 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -28,6 +30,68 @@ func BenchmarkJoinSparse(b *testing.B) {
 	if v := os.Getenv("BENCH_JOIN_NODES"); v != "" {
 		n, _ = strconv.Atoi(v)
 	}
+	sb := newSparseBench(b)
+	t0 := time.Now()
+	for i := range n {
+		sb.join(i < 10, fmt.Sprint("n", i))
+	}
+	b.Logf("%d nodes joined one by one in %v", n, time.Since(t0).Round(time.Millisecond))
+	sent0 := sb.sent.Load()
+	i := 0
+	cpu0 := processCPU(b)
+	for b.Loop() {
+		sb.join(false, fmt.Sprint("j", i))
+		i++
+	}
+	b.ReportMetric(float64((processCPU(b)-cpu0).Microseconds())/1000/float64(b.N), "cpu-ms/join")
+	b.ReportMetric(float64(sb.sent.Load()-sent0)/float64(b.N), "bytes-sent/join")
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "joins/s")
+}
+
+// BenchmarkConnectSparse measures BENCH_JOIN_NODES (default 3,000) nodes connecting at once
+// (64 registering at a time, after the 10 servers) under the sparse policy, in-process as
+// BenchmarkJoinSparse: the time until every node has its first map, and control's CPU.
+func BenchmarkConnectSparse(b *testing.B) {
+	n := 3000
+	if v := os.Getenv("BENCH_JOIN_NODES"); v != "" {
+		n, _ = strconv.Atoi(v)
+	}
+	for b.Loop() {
+		sb := newSparseBench(b)
+		for i := range 10 {
+			sb.join(true, fmt.Sprint("s", i))
+		}
+		cpu0 := processCPU(b)
+		t0 := time.Now()
+		var wg sync.WaitGroup
+		sem := make(chan struct{}, 64)
+		for i := range n - 10 {
+			sem <- struct{}{}
+			wg.Go(func() {
+				defer func() { <-sem }()
+				sb.join(false, fmt.Sprint("n", i))
+			})
+		}
+		wg.Wait()
+		d := time.Since(t0)
+		b.ReportMetric(d.Seconds(), "s/connect-all")
+		b.ReportMetric((processCPU(b) - cpu0).Seconds(), "cpu-s/connect-all")
+		sb.close()
+	}
+}
+
+// sparseBench is a server under the sparse policy whose streams' transport writes only
+// count bytes.
+type sparseBench struct {
+	b              *testing.B
+	s              *Server
+	member, server string
+	done           chan struct{}
+	wg             sync.WaitGroup
+	sent           atomic.Int64
+}
+
+func newSparseBench(b *testing.B) *sparseBench {
 	s := benchServer(b)
 	ctx := context.Background()
 	u, err := s.CreateUser(ctx, "ada@example.com", RoleAdmin)
@@ -37,63 +101,54 @@ func BenchmarkJoinSparse(b *testing.B) {
 	if _, err := s.SetPolicy(ctx, []byte(sparsePolicy), "ada@example.com"); err != nil {
 		b.Fatal(err)
 	}
-	member, _, err := s.CreateAuthKey(ctx, AuthKeyOptions{User: u.ID, Reusable: true})
-	if err != nil {
+	sb := &sparseBench{b: b, s: s, done: make(chan struct{})}
+	if sb.member, _, err = s.CreateAuthKey(ctx, AuthKeyOptions{User: u.ID, Reusable: true}); err != nil {
 		b.Fatal(err)
 	}
-	server, _, err := s.CreateAuthKey(ctx, AuthKeyOptions{Reusable: true, Tags: []string{"tag:server"}})
-	if err != nil {
+	if sb.server, _, err = s.CreateAuthKey(ctx, AuthKeyOptions{Reusable: true, Tags: []string{"tag:server"}}); err != nil {
 		b.Fatal(err)
 	}
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	defer func() { close(done); wg.Wait() }()
-	var mu sync.Mutex
-	var sent int64
-	// join registers a node, opens its stream and returns when its first map went out.
-	join := func(authKey, name string) {
-		mk, nk := key.NewPrivate().Public(), key.NewPrivate().Public()
-		if _, err := s.register(ctx, mk, &controlws.RegisterRequest{AuthKey: authKey, NodeKey: nk,
-			Hostinfo: controlws.Hostinfo{Hostname: name, OS: "linux"}}); err != nil {
-			b.Fatal(err)
-		}
-		first := make(chan struct{})
-		var once sync.Once
-		nc := &nodeConn{machine: mk, version: controlws.VersionRulesDelta, conn: countingConn{func(env *controlws.Envelope) error {
-			mu.Lock()
-			sent += int64(len(env.Body))
-			mu.Unlock()
-			once.Do(func() { close(first) })
-			return nil
-		}}}
-		st, err := s.openStream(ctx, nc, 1, &controlws.MapRequest{NodeKey: nk})
-		if err != nil {
-			b.Fatal(err)
-		}
-		wg.Go(func() { st.run(done) })
-		<-first
+	b.Cleanup(sb.close)
+	return sb
+}
+
+// close ends the streams (once).
+func (sb *sparseBench) close() {
+	select {
+	case <-sb.done:
+	default:
+		close(sb.done)
 	}
-	t0 := time.Now()
-	for i := range n {
-		k := member
-		if i < 10 {
-			k = server
-		}
-		join(k, fmt.Sprint("n", i))
+	sb.wg.Wait()
+}
+
+// join registers a node, opens its stream and returns when its first map went out.
+func (sb *sparseBench) join(server bool, name string) {
+	b, s, ctx := sb.b, sb.s, context.Background()
+	k := sb.member
+	if server {
+		k = sb.server
 	}
-	b.Logf("%d nodes joined one by one in %v", n, time.Since(t0).Round(time.Millisecond))
-	mu.Lock()
-	sent0 := sent
-	mu.Unlock()
-	i := 0
-	for b.Loop() {
-		join(member, fmt.Sprint("j", i))
-		i++
+	mk, nk := key.NewPrivate().Public(), key.NewPrivate().Public()
+	if _, err := s.register(ctx, mk, &controlws.RegisterRequest{AuthKey: k, NodeKey: nk,
+		Hostinfo: controlws.Hostinfo{Hostname: name, OS: "linux"}}); err != nil {
+		b.Error(err)
+		return
 	}
-	mu.Lock()
-	b.ReportMetric(float64(sent-sent0)/float64(b.N), "bytes-sent/join")
-	mu.Unlock()
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "joins/s")
+	first := make(chan struct{})
+	var once sync.Once
+	nc := &nodeConn{machine: mk, version: controlws.Version, conn: countingConn{func(env *controlws.Envelope) error {
+		sb.sent.Add(int64(len(env.Body)))
+		once.Do(func() { close(first) })
+		return nil
+	}}}
+	st, err := s.openStream(ctx, nc, 1, &controlws.MapRequest{NodeKey: nk})
+	if err != nil {
+		b.Error(err)
+		return
+	}
+	sb.wg.Go(func() { st.run(sb.done) })
+	<-first
 }
 
 // countingConn is a node connection whose writes go to fn.
@@ -104,5 +159,15 @@ type countingConn struct {
 func (c countingConn) ReadEnvelope() (*controlws.Envelope, error)  { select {} }
 func (c countingConn) WriteEnvelope(env *controlws.Envelope) error { return c.fn(env) }
 func (c countingConn) PeerKey() key.Public                         { return key.Public{} }
-func (c countingConn) Version() int                                { return controlws.VersionRulesDelta }
+func (c countingConn) Version() int                                { return controlws.Version }
 func (c countingConn) Close() error                                { return nil }
+
+// processCPU is the CPU time (user and system) this process has used: on a shared machine
+// the cost of a change, where wall time says how much CPU the run got.
+func processCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}

@@ -2,8 +2,7 @@ package control
 
 import (
 	"encoding/json"
-	"hash/fnv"
-	"maps"
+	"hash/maphash"
 	"net/netip"
 	"slices"
 	"sync/atomic"
@@ -18,7 +17,7 @@ const indexMax = 64
 // equal list. It is never modified once made.
 type srcSet struct {
 	src   []netip.Prefix
-	exact []netip.Addr // sorted
+	exact []netip.Prefix // its single addresses, sorted (src itself when it has no wider prefix)
 	wide  []netip.Prefix
 	hash  uint64
 	js    atomic.Pointer[[]byte] // src as JSON, encoded when first needed
@@ -29,40 +28,64 @@ func (ss *srcSet) json() []byte {
 	if b := ss.js.Load(); b != nil {
 		return *b
 	}
-	b, _ := json.Marshal(ss.src)
+	// What json.Marshal writes, without its reflection: a prefix's text needs no escaping.
+	b := make([]byte, 0, 2+len(ss.src)*24)
+	b = append(b, '[')
+	for i, p := range ss.src {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b, _ = p.AppendText(append(b, '"'))
+		b = append(b, '"')
+	}
+	b = append(b, ']')
 	ss.js.Store(&b)
 	return b
 }
 
+// hashSeed seeds the hashes of source lists and rules (they never leave the process).
+var hashSeed = maphash.MakeSeed()
+
 // hashPrefixes hashes a source list, to find an equal set.
 func hashPrefixes(src []netip.Prefix) uint64 {
-	h := fnv.New64a()
-	b := make([]byte, 0, 20*len(src))
-	for _, p := range src {
-		b, _ = p.AppendBinary(b)
+	var h maphash.Hash
+	h.SetSeed(hashSeed)
+	b := make([]byte, 0, 18*64)
+	for i, p := range src {
+		a := p.Addr().As16()
+		b = append(append(b, a[:]...), byte(p.Bits()), byte(p.Addr().BitLen()))
+		if len(b) > 17*64 || i == len(src)-1 {
+			h.Write(b)
+			b = b[:0]
+		}
 	}
-	h.Write(b)
 	return h.Sum64()
 }
 
+// comparePrefixes is the order of compiled source lists: by address, then length.
+var comparePrefixes = rules.ComparePrefixes
+
 func newSrcSet(src []netip.Prefix, hash uint64) *srcSet {
-	ss := &srcSet{src: src, hash: hash}
-	for _, p := range src {
-		if p.IsSingleIP() {
-			ss.exact = append(ss.exact, p.Addr())
-		} else {
-			ss.wide = append(ss.wide, p)
+	ss := &srcSet{src: src, hash: hash, exact: src}
+	if slices.ContainsFunc(src, func(p netip.Prefix) bool { return !p.IsSingleIP() }) {
+		ss.exact = nil
+		for _, p := range src {
+			if p.IsSingleIP() {
+				ss.exact = append(ss.exact, p)
+			} else {
+				ss.wide = append(ss.wide, p)
+			}
 		}
 	}
-	if !slices.IsSortedFunc(ss.exact, netip.Addr.Compare) {
-		slices.SortFunc(ss.exact, netip.Addr.Compare)
+	if !slices.IsSortedFunc(ss.exact, comparePrefixes) {
+		ss.exact = slices.SortedFunc(slices.Values(ss.exact), comparePrefixes)
 	}
 	return ss
 }
 
 // has reports whether the set admits a.
 func (ss *srcSet) has(a netip.Addr) bool {
-	if _, ok := slices.BinarySearchFunc(ss.exact, a, netip.Addr.Compare); ok {
+	if _, ok := slices.BinarySearchFunc(ss.exact, netip.PrefixFrom(a, a.BitLen()), comparePrefixes); ok {
 		return true
 	}
 	for _, p := range ss.wide {
@@ -76,18 +99,21 @@ func (ss *srcSet) has(a netip.Addr) bool {
 // searched reports whether the set is in compiled.wide rather than indexed by address.
 func (ss *srcSet) searched() bool { return len(ss.wide) > 0 || len(ss.exact) > indexMax }
 
+// compileOwners numbers compilations, to own the node-table chunks each one wrote.
+var compileOwners atomic.Uint64
+
 // newCompiled is an empty compilation at generation gen.
 func newCompiled(gen uint64) *compiled {
-	return &compiled{gen: gen, rules: map[int64]*rules.NodeRules{}, addrs: map[int64][]netip.Prefix{},
-		acc: map[int64][]*srcSet{}, dsts: map[*srcSet][]int64{}, byAddr: map[netip.Addr][]*srcSet{},
-		key: map[int64]uint64{}, sets: map[uint64][]*srcSet{}, own: map[*srcSet]bool{}, logFrom: gen}
+	return &compiled{gen: gen, nodes: nodeTable{owner: compileOwners.Add(1)}, dsts: map[*srcSet][]int64{},
+		byAddr: map[netip.Addr][]*srcSet{}, sets: map[uint64][]*srcSet{}, own: map[*srcSet]bool{},
+		ownMaps: ownDsts | ownByAddr | ownSets, logFrom: gen}
 }
 
-// next is a copy of c at generation gen to change (copy on write).
+// next is a copy of c at generation gen to change (copy on write: the node table by
+// chunk, the other maps when first written).
 func (c *compiled) next(gen uint64) *compiled {
-	return &compiled{gen: gen, nodes: slices.Clone(c.nodes), rules: maps.Clone(c.rules), addrs: maps.Clone(c.addrs),
-		acc: maps.Clone(c.acc), dsts: maps.Clone(c.dsts), byAddr: maps.Clone(c.byAddr), wide: c.wide,
-		key: maps.Clone(c.key), sets: maps.Clone(c.sets), own: map[*srcSet]bool{}, log: c.log, logFrom: c.logFrom}
+	return &compiled{gen: gen, nodes: c.nodes.next(compileOwners.Add(1)), dsts: c.dsts, byAddr: c.byAddr, wide: c.wide,
+		sets: c.sets, own: map[*srcSet]bool{}, log: c.log, logFrom: c.logFrom}
 }
 
 // intern returns the set listing src, made and indexed if no equal one is in use.
@@ -99,12 +125,14 @@ func (c *compiled) intern(src []netip.Prefix) *srcSet {
 		}
 	}
 	ss := newSrcSet(src, h)
-	c.sets[h] = append(slices.Clip(c.sets[h]), ss)
+	sets := writable(c, ownSets, &c.sets)
+	sets[h] = append(slices.Clip(sets[h]), ss)
 	if ss.searched() {
 		c.wide = append(slices.Clip(c.wide), ss)
 	} else {
+		byAddr := writable(c, ownByAddr, &c.byAddr)
 		for _, a := range ss.exact {
-			c.byAddr[a] = append(slices.Clip(c.byAddr[a]), ss)
+			byAddr[a.Addr()] = append(slices.Clip(byAddr[a.Addr()]), ss)
 		}
 	}
 	return ss
@@ -112,34 +140,37 @@ func (c *compiled) intern(src []netip.Prefix) *srcSet {
 
 // forget drops a set no filter holds any more from the index.
 func (c *compiled) forget(ss *srcSet) {
-	delete(c.dsts, ss)
+	delete(writable(c, ownDsts, &c.dsts), ss)
 	is := func(o *srcSet) bool { return o == ss }
-	if l := slices.DeleteFunc(slices.Clone(c.sets[ss.hash]), is); len(l) > 0 {
-		c.sets[ss.hash] = l
+	sets := writable(c, ownSets, &c.sets)
+	if l := slices.DeleteFunc(slices.Clone(sets[ss.hash]), is); len(l) > 0 {
+		sets[ss.hash] = l
 	} else {
-		delete(c.sets, ss.hash)
+		delete(sets, ss.hash)
 	}
 	if ss.searched() {
 		c.wide = slices.DeleteFunc(slices.Clone(c.wide), is)
 		return
 	}
+	byAddr := writable(c, ownByAddr, &c.byAddr)
 	for _, a := range ss.exact {
-		if l := slices.DeleteFunc(slices.Clone(c.byAddr[a]), is); len(l) > 0 {
-			c.byAddr[a] = l
+		if l := slices.DeleteFunc(slices.Clone(byAddr[a.Addr()]), is); len(l) > 0 {
+			byAddr[a.Addr()] = l
 		} else {
-			delete(c.byAddr, a)
+			delete(byAddr, a.Addr())
 		}
 	}
 }
 
 // addDst records that node id's filter holds ss.
 func (c *compiled) addDst(ss *srcSet, id int64) {
+	dsts := writable(c, ownDsts, &c.dsts)
 	if !c.own[ss] {
 		c.own[ss] = true
-		c.dsts[ss] = append(slices.Clip(c.dsts[ss]), id)
+		dsts[ss] = append(slices.Clip(dsts[ss]), id)
 		return
 	}
-	c.dsts[ss] = append(c.dsts[ss], id)
+	dsts[ss] = append(dsts[ss], id)
 }
 
 // delDst records that node id's filter no longer holds ss.
@@ -158,30 +189,28 @@ func (c *compiled) delDst(ss *srcSet, id int64) {
 		d = slices.Clone(d)
 	}
 	d[i] = d[len(d)-1]
-	c.dsts[ss] = d[:len(d)-1]
+	writable(c, ownDsts, &c.dsts)[ss] = d[:len(d)-1]
 }
 
 // drop forgets node id's compiled rules.
 func (c *compiled) drop(id int64) {
-	for i, ss := range c.acc[id] {
-		if !slices.Contains(c.acc[id][:i], ss) {
+	acc := c.accOf(id)
+	for i, ss := range acc {
+		if !slices.Contains(acc[:i], ss) {
 			c.delDst(ss, id)
 		}
 	}
-	delete(c.acc, id)
-	delete(c.rules, id)
-	delete(c.addrs, id)
-	delete(c.key, id)
+	c.nodes.put(id, nil)
 }
 
 // set records node id's compiled rules nr; memo maps a compiler's source lists (by their
 // first element) to their sets within one compilation.
 func (c *compiled) set(id int64, addrs []netip.Prefix, nr *rules.NodeRules, memo map[*netip.Prefix]*srcSet) {
 	c.drop(id)
-	c.rules[id] = nr
-	c.addrs[id] = addrs
 	acc := make([]*srcSet, len(nr.Filter))
-	h := fnv.New64a()
+	var mh maphash.Hash
+	mh.SetSeed(hashSeed)
+	h := &mh
 	for i, r := range nr.Filter {
 		ss := memo[&r.Src[0]]
 		if ss == nil {
@@ -198,16 +227,15 @@ func (c *compiled) set(id int64, addrs []netip.Prefix, nr *rules.NodeRules, memo
 		b, _ := json.Marshal(nr.SSH)
 		h.Write(b)
 	}
-	c.acc[id] = acc
-	c.key[id] = h.Sum64()
+	c.nodes.put(id, &compiledNode{rules: nr, addrs: addrs, acc: acc, key: h.Sum64()})
 }
 
 // accDiffLocked lists the live nodes holding an address that exactly one of the source
 // lists old and now admits (each list's sets together); narrow is false when a set has wide
 // prefixes, whose difference is not a list of addresses. Callers hold s.mu (read).
 func (s *Server) accDiffLocked(old, now []*srcSet) (ids []int64, narrow bool) {
-	union := func(sets []*srcSet) []netip.Addr {
-		var out []netip.Addr
+	union := func(sets []*srcSet) []netip.Prefix {
+		var out []netip.Prefix
 		for i, ss := range sets {
 			if len(ss.wide) > 0 {
 				return nil
@@ -217,7 +245,7 @@ func (s *Server) accDiffLocked(old, now []*srcSet) (ids []int64, narrow bool) {
 			}
 		}
 		if len(sets) > 1 {
-			slices.SortFunc(out, netip.Addr.Compare)
+			slices.SortFunc(out, comparePrefixes)
 		}
 		return out
 	}
@@ -227,17 +255,17 @@ func (s *Server) accDiffLocked(old, now []*srcSet) (ids []int64, narrow bool) {
 		}
 	}
 	a, b := union(old), union(now)
-	note := func(x netip.Addr) {
-		if id, ok := s.addrs[x]; ok {
+	note := func(x netip.Prefix) {
+		if id, ok := s.addrs[x.Addr()]; ok {
 			ids = append(ids, id)
 		}
 	}
 	for len(a) > 0 || len(b) > 0 {
 		switch {
-		case len(b) == 0 || len(a) > 0 && a[0].Less(b[0]):
+		case len(b) == 0 || len(a) > 0 && comparePrefixes(a[0], b[0]) < 0:
 			note(a[0])
 			a = a[1:]
-		case len(a) == 0 || b[0].Less(a[0]):
+		case len(a) == 0 || comparePrefixes(b[0], a[0]) < 0:
 			note(b[0])
 			b = b[1:]
 		default:

@@ -42,6 +42,9 @@ type stream struct {
 	// rulesDelta: the client applies MapResponse.Rules (protocol version 3 on), so a rules
 	// change needs no full map.
 	rulesDelta bool
+	// filterDelta: the client applies MapResponse.FilterDelta (version 4 on), so a change
+	// of its filter's sources alone travels as the addresses that came and went.
+	filterDelta bool
 
 	mu        sync.Mutex
 	full      bool               // next message is a full map
@@ -55,6 +58,7 @@ type stream struct {
 	sentKey   uint64
 	sentPeers peerSet
 	sentAcc   []*srcSet // the source sets of its filter then (never modified)
+	sentRules *rules.NodeRules
 }
 
 func newStream(s *Server, nodeID int64, reqID uint64, send func(*controlws.Envelope) error) *stream {
@@ -180,20 +184,28 @@ func (st *stream) take() (body []byte, held bool) {
 	c := s.compiledLocked()
 	var recheck []int64
 	recheckAll, rulesChanged := false, false
+	var diff srcDiff // how its filter's sources changed, when sameShape
+	sameShape := false
 	if !full && c.gen != st.sentGen {
 		// The network or the policy changed: this node's rules, or which peers it sees.
 		switch ids, ok := c.changedSince(st.sentGen); {
-		case c.key[st.nodeID] != st.sentKey && !st.rulesDelta:
+		case c.keyOrZero(st.nodeID) != st.sentKey && !st.rulesDelta:
 			full = true // an old client gets rules in full maps only
-		case c.key[st.nodeID] != st.sentKey:
+		case c.keyOrZero(st.nodeID) != st.sentKey:
 			rulesChanged = true
 			// Its own filter admits other addresses now: the nodes listed or no longer
 			// listed, and those whose rules changed, may have come or gone (all, when
-			// a set has wide prefixes or the log is too short).
-			if more, narrow := s.accDiffLocked(st.sentAcc, c.acc[st.nodeID]); ok && narrow {
-				recheck = append(ids, more...)
-			} else {
+			// a set has wide prefixes or the log is too short). When only sources
+			// changed, their difference (which a filter delta carries) names those nodes.
+			diff, sameShape = diffSources(st.sentRules, st.sentAcc, c.rulesOf(st.nodeID), c.accOf(st.nodeID))
+			switch {
+			case !ok:
 				recheckAll = true
+			case sameShape && diff.narrow:
+				recheck = append(ids, s.nodesOf(diff)...)
+			default:
+				more, narrow := s.accDiffLocked(st.sentAcc, c.accOf(st.nodeID))
+				recheck, recheckAll = append(ids, more...), !narrow
 			}
 		case !ok:
 			recheckAll = true
@@ -204,7 +216,7 @@ func (st *stream) take() (body []byte, held bool) {
 	}
 	id := st.nodeID
 	if full {
-		st.sentGen, st.sentKey, st.sentAcc = c.gen, c.key[id], c.acc[id]
+		st.sentGen, st.sentKey, st.sentAcc, st.sentRules = c.gen, c.keyOrZero(id), c.accOf(id), c.rulesOf(id)
 		var peers []int64
 		peers, st.sentPeers = s.peerList(c, id)
 		return s.fullMapJSON(c, id, peers), held
@@ -212,8 +224,12 @@ func (st *stream) take() (body []byte, held bool) {
 	var r controlws.MapResponse
 	var rulesJSON []byte // r.Rules, encoded apart (appendRulesJSON)
 	if rulesChanged {
-		rulesJSON = appendRulesJSON(nil, c, id)
-		st.sentKey, st.sentAcc = c.key[id], c.acc[id]
+		if st.filterDelta && sameShape && diff.sendable() {
+			r.FilterDelta = diff.ds
+		} else {
+			rulesJSON = appendRulesJSON(nil, c, id)
+		}
+		st.sentKey, st.sentAcc, st.sentRules = c.keyOrZero(id), c.accOf(id), c.rulesOf(id)
 	}
 	if self {
 		if ln, ok := s.nodes[id]; ok {
@@ -222,10 +238,11 @@ func (st *stream) take() (body []byte, held bool) {
 		}
 	}
 	seenUser := map[int64]bool{}
+	var changed []int64 // r.PeersChanged, written from each node's entry encoded once (nodeJSON)
 	add := func(p int64) {
 		ln := s.nodes[p]
 		st.sentPeers.add(p)
-		r.PeersChanged = append(r.PeersChanged, s.nodeView(ln))
+		changed = append(changed, p)
 		if u := ln.n.User; u != 0 && !seenUser[u] {
 			seenUser[u] = true
 			if up, ok := s.users[u]; ok {
@@ -272,26 +289,46 @@ func (st *stream) take() (body []byte, held bool) {
 			}
 		}
 	}
-	if rulesJSON == nil && r.Self == nil && len(r.PeersChanged) == 0 && len(r.PeersRemoved) == 0 {
+	if rulesJSON == nil && r.FilterDelta == nil && r.Self == nil && len(changed) == 0 && len(r.PeersRemoved) == 0 {
 		return nil, held
 	}
-	slices.SortFunc(r.PeersChanged, func(a, b controlws.Node) int { return cmp.Compare(a.ID, b.ID) })
+	slices.Sort(changed)
 	slices.Sort(r.PeersRemoved)
 	b, err := json.Marshal(&r)
 	if err != nil {
 		s.logf("control: node %d: encoding a map delta: %v", id, err)
 		return nil, held
 	}
-	if rulesJSON != nil {
-		out := append([]byte(`{"rules":`), rulesJSON...)
-		if len(b) > 2 {
-			out = append(append(out, ','), b[1:]...)
-		} else {
-			out = append(out, '}')
+	out := make([]byte, 1, len(b)+len(rulesJSON)+len(changed)*512)
+	out[0] = '{'
+	field := func(name string) {
+		if len(out) > 1 {
+			out = append(out, ',')
 		}
-		b = out
+		out = append(append(append(out, '"'), name...), `":`...)
 	}
-	return b, held
+	if rulesJSON != nil {
+		field("rules")
+		out = append(out, rulesJSON...)
+	}
+	if len(changed) > 0 {
+		field("peersChanged")
+		out = append(out, '[')
+		for i, p := range changed {
+			if i > 0 {
+				out = append(out, ',')
+			}
+			out = append(out, s.nodeJSON(s.nodes[p])...)
+		}
+		out = append(out, ']')
+	}
+	if len(b) > 2 { // the other fields, between r's braces
+		if len(out) > 1 {
+			out = append(out, ',')
+		}
+		out = append(out, b[1:len(b)-1]...)
+	}
+	return append(out, '}'), held
 }
 
 // peerList is the peers node id sees, sorted, and as a set. Callers hold s.mu (read).
@@ -309,7 +346,7 @@ func (s *Server) peerList(c *compiled, id int64) ([]int64, peerSet) {
 }
 
 func sshOf(c *compiled, id int64) []rules.SSHRule {
-	if nr := c.rules[id]; nr != nil {
+	if nr := c.rulesOf(id); nr != nil {
 		return nr.SSH
 	}
 	return nil
@@ -375,6 +412,11 @@ func (s *Server) nodeJSON(ln *liveNode) []byte {
 // streams: Self), and pokes the streams of nodes whose rules changed since the last
 // publish. Callers hold writeMu, and have updated the cache.
 func (s *Server) publishChanged(id int64) {
+	s.publishChangedAll(map[int64]struct{}{id: {}})
+}
+
+// publishChangedAll is publishChanged for each of ids, with one compilation.
+func (s *Server) publishChangedAll(ids map[int64]struct{}) {
 	defer s.changes.notify()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -382,19 +424,21 @@ func (s *Server) publishChanged(id int64) {
 		return // nobody to tell: compile when a stream asks
 	}
 	c := s.compiledLocked()
-	mark := func(p int64) {
-		for st := range s.streams[p] {
-			st.markPeer(id)
+	for id := range ids {
+		mark := func(p int64) {
+			for st := range s.streams[p] {
+				st.markPeer(id)
+			}
 		}
-	}
-	for st := range s.streams[id] {
-		st.markSelf()
-	}
-	s.peersOf(c, id, mark)
-	if ln, ok := s.nodes[id]; ok {
-		if prev := ln.prevPeers.Swap(nil); prev != nil {
-			for _, p := range *prev {
-				mark(p)
+		for st := range s.streams[id] {
+			st.markSelf()
+		}
+		s.peersOf(c, id, mark)
+		if ln, ok := s.nodes[id]; ok {
+			if prev := ln.prevPeers.Swap(nil); prev != nil {
+				for _, p := range *prev {
+					mark(p)
+				}
 			}
 		}
 	}

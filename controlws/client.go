@@ -365,6 +365,9 @@ func (c *Client) WatchMaps(ctx context.Context, req MapRequest, fn func(*Network
 		if r.isKeepAlive() {
 			return nil
 		}
+		if err := nm.CheckDelta(&r); err != nil {
+			return err // fail closed: the next stream starts from a full map
+		}
 		gotFull = true
 		nm.Apply(&r)
 		m := nm
@@ -395,5 +398,5 @@ func (c *Client) WatchMaps(ctx context.Context, req MapRequest, fn func(*Network
 
 // isKeepAlive reports whether r changes nothing.
 func (r *MapResponse) isKeepAlive() bool {
-	return r.Full == nil && r.Self == nil && len(r.PeersChanged) == 0 && len(r.PeersRemoved) == 0 && len(r.Users) == 0 && r.Rules == nil
+	return r.Full == nil && r.Self == nil && len(r.PeersChanged) == 0 && len(r.PeersRemoved) == 0 && len(r.Users) == 0 && r.Rules == nil && r.FilterDelta == nil
 }

@@ -84,6 +84,10 @@ type MapResponse struct {
 	// Rules, when non-nil, replace the node's packet filter and SSH rules (version
 	// VersionRulesDelta on; control sends older clients a full map instead).
 	Rules *MapRules `json:"rules,omitempty"`
+	// FilterDelta, when non-nil, changes the sources of some rules of the node's packet
+	// filter and leaves the rest of its rules as they are (version VersionFilterDelta on;
+	// control sends older clients Rules or a full map instead). Never with Rules.
+	FilterDelta []SrcDelta `json:"filterDelta,omitempty"`
 	// KeepAlive marks an otherwise empty message that keeps the stream's path warm.
 	KeepAlive bool `json:"keepAlive,omitempty"`
 }
@@ -126,6 +130,8 @@ func (e *Error) Error() string { return fmt.Sprintf("control: %s (%s)", e.Messag
 
 // Apply folds a delta into nm. A response holding Full replaces nm entirely.
 // Apply never writes into slices nm shared before, so maps handed out earlier stay intact.
+// A delta from the network must pass CheckDelta first (WatchMaps checks it): Apply skips
+// filter changes that do not fit nm.
 func (nm *NetworkMap) Apply(r *MapResponse) {
 	if r.Full != nil {
 		*nm = *r.Full
@@ -138,6 +144,10 @@ func (nm *NetworkMap) Apply(r *MapResponse) {
 	}
 	if r.Rules != nil {
 		nm.PacketFilter, nm.SSHRules = r.Rules.PacketFilter, r.Rules.SSHRules
+	}
+	if r.FilterDelta != nil && nm.PacketFilter != nil {
+		f := applyFilterDelta(*nm.PacketFilter, r.FilterDelta)
+		nm.PacketFilter = &f
 	}
 	if len(r.PeersRemoved) > 0 {
 		gone := make(map[int64]bool, len(r.PeersRemoved))

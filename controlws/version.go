@@ -13,12 +13,17 @@ import (
 
 // Version is the newest control protocol version this package speaks, at both ends.
 // Version 2 is version 1's messages plus the version negotiation; version 3 adds rules
-// deltas (MapResponse.Rules) to the map stream (docs/versions.md).
-const Version = 3
+// deltas (MapResponse.Rules) to the map stream; version 4 filter deltas
+// (MapResponse.FilterDelta) (docs/versions.md).
+const Version = 4
 
 // VersionRulesDelta is the first version whose clients apply MapResponse.Rules; control
 // sends older ones a full map when their rules change.
 const VersionRulesDelta = 3
+
+// VersionFilterDelta is the first version whose clients apply MapResponse.FilterDelta;
+// control sends older ones the whole rules (or, before VersionRulesDelta, a full map).
+const VersionFilterDelta = 4
 
 // MinVersion is the oldest version this package still speaks: control serves clients from
 // MinVersion on, and the client falls back to servers as old as it.

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"cmp"
 	"net/netip"
 	"slices"
 	"strings"
@@ -12,19 +13,23 @@ import (
 // It resolves every rule's sources once (O(rules × nodes)), so compiling for each node of
 // the network costs O(rules) plus the size of what that node's rules hold, not
 // O(rules × nodes) per node. Nodes' filters share the source lists they have in common:
-// callers must not modify the rules it returns. A Compiler is not safe for concurrent use.
+// callers must not modify the rules it returns. Update brings it up to date with a change
+// of the network in time of the change. A Compiler is not safe for concurrent use.
 type Compiler struct {
-	p  *Policy
-	nw *Network
+	p *Policy
 	// netSrc[i] is net rule i's deduplicated sources, for destinations it applies to fully.
 	netSrc [][]netip.Prefix
 	// netSelf[i] maps an owner (lower case) to rule i's sources among that owner's own
-	// nodes, for destinations it reaches through autogroup:self; built when first needed.
+	// nodes, for destinations it reaches through autogroup:self (nil for rules without it).
 	netSelf []map[string][]netip.Prefix
-	// sshSrc[i] is the nodes (indices in nw.Nodes) ssh rule i names as sources; sshSelf[i]
-	// the same by owner, for autogroup:self.
-	sshSrc  [][]int
-	sshSelf []map[string][]int
+	// sshSrc[i] is the nodes ssh rule i names as sources, by ID; sshSelf[i] the same by
+	// owner, for autogroup:self.
+	sshSrc  [][]Node
+	sshSelf []map[string][]Node
+	// The destinations each rule applies to, for Update: fully (netDst, sshDst) or only
+	// through autogroup:self, by owner (netSelfDst, sshSelfDst).
+	netDst, sshDst         []map[int64]struct{}
+	netSelfDst, sshSelfDst []map[string]map[int64]struct{}
 }
 
 // NewCompiler resolves p's rules against nw (nil means an empty network).
@@ -32,54 +37,113 @@ func (p *Policy) NewCompiler(nw *Network) *Compiler {
 	if nw == nil {
 		nw = &Network{}
 	}
-	c := &Compiler{p: p, nw: nw, netSrc: make([][]netip.Prefix, len(p.net)), netSelf: make([]map[string][]netip.Prefix, len(p.net)),
-		sshSrc: make([][]int, len(p.ssh)), sshSelf: make([]map[string][]int, len(p.ssh))}
+	c := &Compiler{p: p, netSrc: make([][]netip.Prefix, len(p.net)), netSelf: make([]map[string][]netip.Prefix, len(p.net)),
+		sshSrc: make([][]Node, len(p.ssh)), sshSelf: make([]map[string][]Node, len(p.ssh)),
+		netDst: make([]map[int64]struct{}, len(p.net)), sshDst: make([]map[int64]struct{}, len(p.ssh)),
+		netSelfDst: make([]map[string]map[int64]struct{}, len(p.net)), sshSelfDst: make([]map[string]map[int64]struct{}, len(p.ssh))}
 	for i, r := range p.net {
-		var src []netip.Prefix
-		all := false
-		for _, a := range r.src {
-			switch a.kind {
-			case akAll:
-				all = true
-				src = append(src, netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0"))
-			case akPrefix:
-				src = append(src, a.prefix)
-			}
+		c.netDst[i], c.netSelfDst[i] = map[int64]struct{}{}, map[string]map[int64]struct{}{}
+		if slices.ContainsFunc(r.dst, func(a alias) bool { return a.kind == akSelf }) {
+			c.netSelf[i] = map[string][]netip.Prefix{}
 		}
-		if !all { // "*" covers every node's addresses already
-			// IPv4 before IPv6: nodes' addresses, by ID, then come (nearly) sorted.
-			var v6 []netip.Prefix
-			for _, s := range nw.Nodes {
-				if p.anyMatches(r.src, s) {
-					for _, ap := range s.Addresses {
-						if ap.Addr().Is4() {
-							src = append(src, hostPrefix(ap.Addr()))
-						} else {
-							v6 = append(v6, hostPrefix(ap.Addr()))
-						}
-					}
-				}
-			}
-			src = append(src, v6...)
-		}
-		c.netSrc[i] = dedupe(src)
+		c.netSrc[i] = c.resolveSrc(r, nw.Nodes)
 	}
-	for i, r := range p.ssh {
-		for j, s := range nw.Nodes {
-			if !p.anyMatches(r.src, s) {
-				continue
-			}
-			c.sshSrc[i] = append(c.sshSrc[i], j)
-			if o := s.owner(); o != "" {
-				if c.sshSelf[i] == nil {
-					c.sshSelf[i] = map[string][]int{}
+	for i := range p.ssh {
+		c.sshDst[i], c.sshSelfDst[i] = map[int64]struct{}{}, map[string]map[int64]struct{}{}
+		c.sshSelf[i] = map[string][]Node{}
+	}
+	for _, s := range nw.Nodes {
+		c.add(s)
+		o := strings.ToLower(s.owner())
+		for i, r := range p.net {
+			if c.netSelf[i] != nil && o != "" && p.anyMatches(r.src, s) {
+				for _, ap := range s.Addresses {
+					c.netSelf[i][o] = append(c.netSelf[i][o], hostPrefix(ap.Addr()))
 				}
-				k := strings.ToLower(o)
-				c.sshSelf[i][k] = append(c.sshSelf[i][k], j)
 			}
+		}
+	}
+	for i := range p.net {
+		for k, v := range c.netSelf[i] {
+			c.netSelf[i][k] = dedupe(v)
 		}
 	}
 	return c
+}
+
+// resolveSrc lists net rule r's sources among nodes, deduplicated.
+func (c *Compiler) resolveSrc(r netRule, nodes []Node) []netip.Prefix {
+	var src []netip.Prefix
+	all := false
+	for _, a := range r.src {
+		switch a.kind {
+		case akAll:
+			all = true
+			src = append(src, netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0"))
+		case akPrefix:
+			src = append(src, a.prefix)
+		}
+	}
+	if !all { // "*" covers every node's addresses already
+		// IPv4 before IPv6: nodes' addresses, by ID, then come (nearly) sorted.
+		var v6 []netip.Prefix
+		for _, s := range nodes {
+			if c.p.anyMatches(r.src, s) {
+				for _, ap := range s.Addresses {
+					if ap.Addr().Is4() {
+						src = append(src, hostPrefix(ap.Addr()))
+					} else {
+						v6 = append(v6, hostPrefix(ap.Addr()))
+					}
+				}
+			}
+		}
+		src = append(src, v6...)
+	}
+	return dedupe(src)
+}
+
+// add records node s in the per-node indexes: the ssh sources it is and the rules that
+// apply to it.
+func (c *Compiler) add(s Node) {
+	p, o := c.p, strings.ToLower(s.owner())
+	for i, r := range p.net {
+		if applies, selfOnly, _ := p.netApplies(r, s); applies && selfOnly {
+			addID(c.netSelfDst[i], o, s.ID)
+		} else if applies {
+			c.netDst[i][s.ID] = struct{}{}
+		}
+	}
+	for i, r := range p.ssh {
+		if applies, selfOnly := p.sshApplies(r, s); applies && selfOnly {
+			addID(c.sshSelfDst[i], o, s.ID)
+		} else if applies {
+			c.sshDst[i][s.ID] = struct{}{}
+		}
+		if p.anyMatches(r.src, s) {
+			c.sshSrc[i] = insertNode(c.sshSrc[i], s)
+			if o != "" {
+				c.sshSelf[i][o] = insertNode(c.sshSelf[i][o], s)
+			}
+		}
+	}
+}
+
+// addID adds id to m[k].
+func addID(m map[string]map[int64]struct{}, k string, id int64) {
+	if m[k] == nil {
+		m[k] = map[int64]struct{}{}
+	}
+	m[k][id] = struct{}{}
+}
+
+// insertNode puts n into ns, sorted by ID (last, when it comes in order).
+func insertNode(ns []Node, n Node) []Node {
+	if len(ns) == 0 || ns[len(ns)-1].ID < n.ID {
+		return append(ns, n)
+	}
+	i, _ := slices.BinarySearchFunc(ns, n.ID, func(x Node, id int64) int { return cmp.Compare(x.ID, id) })
+	return slices.Insert(ns, i, n)
 }
 
 // Compile builds the rules node dst enforces.
@@ -110,21 +174,6 @@ func (c *Compiler) compileFilter(d Node) rules.Filter {
 
 // selfSources is net rule i's sources among owner's own nodes.
 func (c *Compiler) selfSources(i int, owner string) []netip.Prefix {
-	if c.netSelf[i] == nil {
-		by := map[string][]netip.Prefix{}
-		for _, s := range c.nw.Nodes {
-			if o := s.owner(); o != "" && c.p.anyMatches(c.p.net[i].src, s) {
-				k := strings.ToLower(o)
-				for _, ap := range s.Addresses {
-					by[k] = append(by[k], hostPrefix(ap.Addr()))
-				}
-			}
-		}
-		for k, v := range by {
-			by[k] = dedupe(v)
-		}
-		c.netSelf[i] = by
-	}
 	return c.netSelf[i][strings.ToLower(owner)]
 }
 
@@ -144,8 +193,7 @@ func (c *Compiler) compileSSH(d Node, f rules.Filter) []rules.SSHRule {
 		}
 		base := r.userMap(Node{}) // the map for sources without a localpart match
 		group := map[string]int{} // user map (by localpart) -> index in out
-		for _, j := range srcs {
-			s := c.nw.Nodes[j]
+		for _, s := range srcs {
 			users, key := base, ""
 			if len(r.localparts) > 0 {
 				users = r.userMap(s)

@@ -78,14 +78,11 @@ func hostPrefix(a netip.Addr) netip.Prefix {
 	return netip.PrefixFrom(a, a.BitLen())
 }
 
+// byAddr orders prefixes by address, then by length: the order of compiled source lists.
+var byAddr = rules.ComparePrefixes
+
 // dedupe sorts ps and removes duplicates and prefixes covered by others.
 func dedupe(ps []netip.Prefix) []netip.Prefix {
-	byAddr := func(a, b netip.Prefix) int {
-		if c := a.Addr().Compare(b.Addr()); c != 0 {
-			return c
-		}
-		return a.Bits() - b.Bits()
-	}
 	if !slices.IsSortedFunc(ps, byAddr) {
 		slices.SortFunc(ps, byAddr)
 	}

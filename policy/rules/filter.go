@@ -50,6 +50,15 @@ func (r FilterRule) allows(src, dst netip.Addr, port uint16, proto Proto) bool {
 	return false
 }
 
+// ComparePrefixes is the order in which compiled rules list their sources: by address,
+// then by length. Filter deltas (controlws.SrcDelta) keep it.
+func ComparePrefixes(a, b netip.Prefix) int {
+	if c := a.Addr().Compare(b.Addr()); c != 0 {
+		return c
+	}
+	return a.Bits() - b.Bits()
+}
+
 func containsAddr(ps []netip.Prefix, a netip.Addr) bool {
 	for _, p := range ps {
 		if p.Contains(a) {
