@@ -50,6 +50,11 @@ type Options struct {
 // DefaultKeepAlive is Options.KeepAlive's default: a dead connection ends within 45 s.
 const DefaultKeepAlive = 15 * time.Second
 
+// ErrKilled is wrapped by Wait's error when the server ended the remote process with a
+// signal (its exit-signal): the server meant the session to end (a revocation, an admin's
+// End), unlike a connection that was lost.
+var ErrKilled = errors.New("remote process killed by signal")
+
 // ErrNoAnswer is wrapped by Wait's error when the connection was closed because the server
 // answered no keepalive.
 var ErrNoAnswer = errors.New("connection lost: the server stopped answering")
@@ -330,7 +335,7 @@ func exitStatus(err error) (int, error) {
 	case err == nil:
 		return 0, nil
 	case errors.As(err, &exitErr) && exitErr.Signal() != "":
-		return -1, fmt.Errorf("remote process killed by signal %s", exitErr.Signal())
+		return -1, fmt.Errorf("%w %s", ErrKilled, exitErr.Signal())
 	case errors.As(err, &exitErr):
 		return exitErr.ExitStatus(), nil
 	case errors.As(err, &missing), errors.Is(err, io.EOF):

@@ -21,6 +21,7 @@ const (
 	CodeHostKeyMismatch    = "host_key_mismatch" // the peer presented another host key
 	CodeSSHFailed          = "ssh_failed"        // handshake or login refused
 	CodeSessionLost        = "session_lost"      // connection ended without an exit status
+	CodeSessionKilled      = "session_killed"    // the server ended the remote process with a signal (revoked, ended by an admin)
 	CodeNotStarted         = "not_started"       // run() was not called
 	CodeClosed             = "closed"            // the IPN or session was closed
 	CodeTimeout            = "timeout"

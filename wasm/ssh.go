@@ -144,6 +144,9 @@ func (p *IPN) runSSH(s *SSHSession, host, user string, o SSHOptions) (int, error
 		if s.ctx.Err() != nil {
 			return -1, withCode(CodeClosed, errors.New("session closed"))
 		}
+		if errors.Is(err, sshclient.ErrKilled) {
+			return -1, withCode(CodeSessionKilled, err)
+		}
 		return -1, withCode(CodeSessionLost, err)
 	}
 	return code, nil

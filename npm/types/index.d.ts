@@ -51,6 +51,7 @@ export type IPNErrorCode =
   | "host_key_mismatch"
   | "ssh_failed"
   | "session_lost"
+  | "session_killed"
   | "not_started"
   | "closed"
   | "timeout"
