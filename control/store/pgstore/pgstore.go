@@ -52,6 +52,12 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: %w", err) // pgx leaves any password out of its errors
 	}
+	if _, set := cfg.RuntimeParams["plan_cache_mode"]; !set {
+		// pgx prepares and caches every statement; PostgreSQL would switch a cached statement
+		// to a generic plan after five runs, and one chosen while a table was small scans it
+		// whole ever after (a lookup by a partial index turned into 0.4 ms at 3,000 nodes).
+		cfg.RuntimeParams["plan_cache_mode"] = "force_custom_plan"
+	}
 	db := stdlib.OpenDB(*cfg)
 	db.SetMaxOpenConns(16)
 	db.SetMaxIdleConns(16)
@@ -89,7 +95,7 @@ func (s *Store) Read(ctx context.Context, fn func(store.Tx) error) error {
 		return fmt.Errorf("pgstore: begin: %w", err)
 	}
 	defer tx.Rollback()
-	return fn(sqlstore.NewTx(ctx, tx, dialect))
+	return fn(sqlstore.NewTx(ctx, tx, dialect, nil))
 }
 
 // Update runs fn in a SERIALIZABLE transaction and commits it when fn returns nil. A
@@ -118,7 +124,7 @@ func (s *Store) update(ctx context.Context, fn func(store.Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("pgstore: begin: %w", err)
 	}
-	if err := fn(sqlstore.NewTx(ctx, tx, dialect)); err != nil {
+	if err := fn(sqlstore.NewTx(ctx, tx, dialect, nil)); err != nil {
 		tx.Rollback()
 		return err
 	}

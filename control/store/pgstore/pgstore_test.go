@@ -130,3 +130,26 @@ func TestUpdateRetriesSerializationFailures(t *testing.T) {
 		t.Fatal("write in a read transaction succeeded")
 	}
 }
+
+// TestCustomPlans: the store plans every statement for its arguments unless the URL says
+// otherwise (a generic plan made on an empty table scans it whole once it has grown).
+func TestCustomPlans(t *testing.T) {
+	url := testpg.Start(t).NewDatabase(t)
+	mode := func(s *Store) string {
+		var m string
+		if err := s.db.QueryRow(`SHOW plan_cache_mode`).Scan(&m); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	if m := mode(open(t, url)); m != "force_custom_plan" {
+		t.Fatalf("plan_cache_mode %q, want force_custom_plan", m)
+	}
+	sep := "?"
+	if strings.Contains(url, "?") {
+		sep = "&"
+	}
+	if m := mode(open(t, url+sep+"plan_cache_mode=auto")); m != "auto" {
+		t.Fatalf("plan_cache_mode %q with the URL's plan_cache_mode=auto", m)
+	}
+}

@@ -30,6 +30,8 @@ var migrations = dialect.Migrations()
 type Store struct {
 	w    *sql.DB // one connection, BEGIN IMMEDIATE: writers never race for the lock
 	r    *sql.DB // readers, BEGIN DEFERRED, read-only
+	ws   *sqlstore.Stmts
+	rs   *sqlstore.Stmts
 	path string
 }
 
@@ -70,7 +72,7 @@ func Open(path string) (*Store, error) {
 	n := max(runtime.GOMAXPROCS(0), 2)
 	r.SetMaxOpenConns(n)
 	r.SetMaxIdleConns(n)
-	return &Store{w: w, r: r, path: path}, nil
+	return &Store{w: w, r: r, ws: sqlstore.NewStmts(w), rs: sqlstore.NewStmts(r), path: path}, nil
 }
 
 // DB returns the pool of read-only connections, for copying the database elsewhere
@@ -79,7 +81,7 @@ func (s *Store) DB() *sql.DB { return s.r }
 
 // Close closes the database.
 func (s *Store) Close() error {
-	return errors.Join(s.r.Close(), s.w.Close())
+	return errors.Join(s.rs.Close(), s.ws.Close(), s.r.Close(), s.w.Close())
 }
 
 // Read runs fn in a read-only transaction.
@@ -88,8 +90,9 @@ func (s *Store) Read(ctx context.Context, fn func(store.Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("sqlitestore: begin: %w", err)
 	}
+	defer s.rs.Ended()
 	defer tx.Rollback()
-	return fn(sqlstore.NewTx(ctx, tx, dialect))
+	return fn(sqlstore.NewTx(ctx, tx, dialect, s.rs))
 }
 
 // Update runs fn in a read-write transaction and commits it when fn returns nil.
@@ -98,7 +101,8 @@ func (s *Store) Update(ctx context.Context, fn func(store.Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("sqlitestore: begin: %w", err)
 	}
-	if err := fn(sqlstore.NewTx(ctx, tx, dialect)); err != nil {
+	defer s.ws.Ended()
+	if err := fn(sqlstore.NewTx(ctx, tx, dialect, s.ws)); err != nil {
 		tx.Rollback()
 		return err
 	}

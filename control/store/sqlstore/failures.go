@@ -27,7 +27,7 @@ func (t *txn) ReserveFailure(scope, key string, now time.Time, window time.Durat
 	if _, err := t.exec(`DELETE FROM login_failures WHERE at <= ?`, ts(since)); err != nil {
 		return 0, t.wrap("drop old failures", err)
 	}
-	rows, err := t.tx.QueryContext(t.ctx, t.q(`SELECT at FROM login_failures WHERE scope = ? AND who = ? ORDER BY at, id`), scope, key)
+	rows, err := t.query(`SELECT at FROM login_failures WHERE scope = ? AND who = ? ORDER BY at, id`, scope, key)
 	if err != nil {
 		return 0, t.wrap("read failures", err)
 	}
@@ -50,7 +50,7 @@ func (t *txn) ReserveFailure(scope, key string, now time.Time, window time.Durat
 	}
 	if maxKeys > 0 && len(fs) == 0 {
 		var keys, total int
-		if err := t.tx.QueryRowContext(t.ctx, t.q(`SELECT COUNT(DISTINCT who), COUNT(*) FROM login_failures WHERE scope = ?`), scope).Scan(&keys, &total); err != nil {
+		if err := t.queryRow(`SELECT COUNT(DISTINCT who), COUNT(*) FROM login_failures WHERE scope = ?`, scope).Scan(&keys, &total); err != nil {
 			return 0, t.wrap("count failures", err)
 		}
 		if keys >= maxKeys {

@@ -16,14 +16,38 @@ import (
 
 // txn implements store.Tx over one database/sql transaction.
 type txn struct {
-	ctx context.Context
-	tx  *sql.Tx
-	d   *Dialect
+	ctx   context.Context
+	tx    *sql.Tx
+	d     *Dialect
+	cache *Stmts               // nil: every query parsed anew (or cached by the driver)
+	stmts map[string]*sql.Stmt // cache's statements bound to tx
 }
 
-// NewTx returns the store.Tx of tx, valid while tx is, speaking d's SQL.
-func NewTx(ctx context.Context, tx *sql.Tx, d *Dialect) store.Tx {
-	return &txn{ctx: ctx, tx: tx, d: d}
+// NewTx returns the store.Tx of tx, valid while tx is, speaking d's SQL. With a cache
+// (nil for none) its queries run as statements prepared once on tx's database; the caller
+// calls cache.Ended once tx has ended.
+func NewTx(ctx context.Context, tx *sql.Tx, d *Dialect, cache *Stmts) store.Tx {
+	return &txn{ctx: ctx, tx: tx, d: d, cache: cache}
+}
+
+// stmt returns query's prepared statement bound to the transaction, or nil to run it unprepared.
+func (t *txn) stmt(query string) *sql.Stmt {
+	if t.cache == nil {
+		return nil
+	}
+	if s := t.stmts[query]; s != nil {
+		return s
+	}
+	s := t.cache.get(query)
+	if s == nil {
+		return nil
+	}
+	if t.stmts == nil {
+		t.stmts = map[string]*sql.Stmt{}
+	}
+	s = t.tx.StmtContext(t.ctx, s)
+	t.stmts[query] = s
+	return s
 }
 
 // q turns a query written with ? placeholders into the dialect's.
@@ -46,7 +70,12 @@ func (t *txn) q(query string) string {
 
 func (t *txn) exec(query string, args ...any) (res sql.Result, err error) {
 	err = t.guarded(func() error {
-		res, err = t.tx.ExecContext(t.ctx, t.q(query), args...)
+		q := t.q(query)
+		if s := t.stmt(q); s != nil {
+			res, err = s.ExecContext(t.ctx, args...)
+		} else {
+			res, err = t.tx.ExecContext(t.ctx, q, args...)
+		}
 		return err
 	})
 	return res, err
@@ -71,11 +100,19 @@ func (t *txn) guarded(write func() error) error {
 }
 
 func (t *txn) queryRow(query string, args ...any) *sql.Row {
-	return t.tx.QueryRowContext(t.ctx, t.q(query), args...)
+	q := t.q(query)
+	if s := t.stmt(q); s != nil {
+		return s.QueryRowContext(t.ctx, args...)
+	}
+	return t.tx.QueryRowContext(t.ctx, q, args...)
 }
 
 func (t *txn) query(query string, args ...any) (*sql.Rows, error) {
-	return t.tx.QueryContext(t.ctx, t.q(query), args...)
+	q := t.q(query)
+	if s := t.stmt(q); s != nil {
+		return s.QueryContext(t.ctx, args...)
+	}
+	return t.tx.QueryContext(t.ctx, q, args...)
 }
 
 // insert runs an INSERT and stores the new row's id in id (RETURNING works in both dialects).
