@@ -108,6 +108,7 @@ type Server struct {
 	gen       uint64
 	rc        rulesCache    // the policy compiled at some gen; its own lock
 	pubq      pubQueue      // registrations and new streams to publish (publishLoop)
+	opens     streamOpens   // map requests waiting for their stream (streamopen.go); its own lock
 	pokedGen  atomic.Uint64 // the gen publishes last poked rule changes for (stream.go)
 	fullMaps  chan struct{} // a slot per full map being built or sent (maxFullMapsAtOnce)
 	derpJSON  []byte        // derpMap encoded, as every full map holds it

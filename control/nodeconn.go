@@ -238,56 +238,6 @@ func (nc *nodeConn) startStream(ctx context.Context, reqID uint64, req *controlw
 	return nil
 }
 
-// openStream validates a map request and registers the stream; the node is online from now.
-func (s *Server) openStream(ctx context.Context, nc *nodeConn, reqID uint64, req *controlws.MapRequest) (*stream, error) {
-	s.writeMu.Lock()
-	defer s.writeMu.Unlock()
-	var n store.Node
-	err := s.st.Update(ctx, func(tx store.Tx) error {
-		var err error
-		n, err = tx.NodeByMachineKey(nc.machine)
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-			return errf(controlws.CodeNotRegistered, "this machine has no node: register first")
-		case err != nil:
-			return err
-		case !n.Deleted.IsZero():
-			return errf(controlws.CodeNodeDeleted, "this machine's node was deleted")
-		case n.NodeKey != req.NodeKey:
-			return errf(controlws.CodeNotRegistered, "node key %s is not this machine's node key: register it first", req.NodeKey.ShortString())
-		case n.LoggedOut:
-			return errf(controlws.CodeNotRegistered, "this node logged out: register with a new auth key")
-		}
-		n.LastSeen = s.now().UTC()
-		if hi := marshalHostinfo(req.Hostinfo); hi != nil {
-			n.Hostinfo = hi
-		}
-		noteOnline(tx, n.ID, true)
-		return tx.UpdateNode(&n)
-	})
-	if err != nil {
-		return nil, err
-	}
-	st := newStream(s, n.ID, reqID, nc.conn.WriteEnvelope)
-	st.rulesDelta = nc.version >= controlws.VersionRulesDelta
-	st.filterDelta = nc.version >= controlws.VersionFilterDelta
-	nc.nodeID.Store(n.ID)
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return nil, errf(controlws.CodeInternal, "server shutting down")
-	}
-	s.cacheNode(n)
-	if s.streams[n.ID] == nil {
-		s.streams[n.ID] = map[*stream]struct{}{}
-	}
-	s.streams[n.ID][st] = struct{}{}
-	s.onlineChanged(n.ID)
-	s.mu.Unlock()
-	s.publishSoon(n.ID) // its own first map needs no publish; its peers hear with others'
-	return st, nil
-}
-
 // closeStream unregisters a finished stream; the node is offline when it was its last.
 func (s *Server) closeStream(st *stream) {
 	s.writeMu.Lock()

@@ -31,6 +31,10 @@ type DialOptions struct {
 	// Timeout bounds the whole dial (key fetch, WebSocket, Noise handshake) besides ctx, so a
 	// server that accepts TCP and never answers cannot hang it; zero means DialTimeout.
 	Timeout time.Duration
+	// MapSilence ends a map stream (WatchMaps returns ErrMapSilent) that brought nothing, not
+	// even a keep-alive, for this long: the server or the path to it is gone without the
+	// connection saying so (a machine powered off, a partition). Zero means DefaultMapSilence.
+	MapSilence time.Duration
 
 	// versions is what the client speaks; zero means supported (tests speak other ranges).
 	versions versionRange
@@ -38,9 +42,10 @@ type DialOptions struct {
 
 // Client is a connection to control from a node. Its methods may be called concurrently.
 type Client struct {
-	conn   *Conn
-	logf   func(format string, args ...any)
-	server key.Public
+	conn       *Conn
+	logf       func(format string, args ...any)
+	server     key.Public
+	mapSilence time.Duration // 0: streams never end for silence
 
 	mu      sync.Mutex
 	nextID  uint64
@@ -84,6 +89,14 @@ var ErrClosed = errors.New("controlws: client closed")
 // loaded control needs to answer, far less than a user would wait for a reconnect.
 const DialTimeout = 15 * time.Second
 
+// DefaultMapSilence is DialOptions.MapSilence when zero: more than twice control's keep-alive
+// interval (50 s), so one keep-alive lost on a slow path does not end a healthy stream.
+const DefaultMapSilence = 2 * time.Minute
+
+// ErrMapSilent is returned (wrapped) by WatchMaps when the stream went silent for longer
+// than DialOptions.MapSilence.
+var ErrMapSilent = errors.New("controlws: the map stream went silent")
+
 // Dial connects to the control server: it fetches the server key if needed, opens the WebSocket at Path and
 // runs the Noise handshake as initiator with MachineKey. A server holding another key than the one pinned or
 // fetched makes Dial fail with an error saying the server key did not match. ctx bounds the dial only.
@@ -96,7 +109,12 @@ func Dial(ctx context.Context, opts DialOptions) (*Client, error) {
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
-	return newClient(conn, logf), nil
+	c := newClient(conn, logf)
+	c.mapSilence = opts.MapSilence
+	if c.mapSilence <= 0 {
+		c.mapSilence = DefaultMapSilence
+	}
+	return c, nil
 }
 
 // DialConn connects as Dial does and returns the bare connection: envelopes in and out as
@@ -374,6 +392,17 @@ func (c *Client) WatchMaps(ctx context.Context, req MapRequest, fn func(*Network
 		fn(&m)
 		return nil
 	}
+	var silent <-chan time.Time
+	if c.mapSilence > 0 {
+		t := time.NewTimer(c.mapSilence)
+		defer t.Stop()
+		silent = t.C
+		handleRaw := handle
+		handle = func(env *Envelope) error {
+			t.Reset(c.mapSilence)
+			return handleRaw(env)
+		}
+	}
 	for {
 		for _, env := range s.drain() {
 			if err := handle(env); err != nil {
@@ -382,6 +411,8 @@ func (c *Client) WatchMaps(ctx context.Context, req MapRequest, fn func(*Network
 		}
 		select {
 		case <-s.signal:
+		case <-silent:
+			return fmt.Errorf("%w: nothing for %v (control sends a keep-alive every 50 s)", ErrMapSilent, c.mapSilence)
 		case <-ctx.Done():
 			return context.Cause(ctx)
 		case <-c.done:

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/coder/websocket"
 
@@ -254,4 +255,35 @@ func dialRaw(t *testing.T, s *testServer, query string) *websocket.Conn {
 	}
 	t.Cleanup(func() { ws.CloseNow() })
 	return ws
+}
+
+// TestWatchMapsSilence: a stream that keeps bringing keep-alives runs on; one that brings
+// nothing for MapSilence ends with ErrMapSilent, as when control's machine vanished without
+// the connection saying so.
+func TestWatchMapsSilence(t *testing.T) {
+	leakcheck.Check(t)
+	s := newTestServer(t)
+	const silence = 2 * time.Second
+	c := dial(t, s, DialOptions{ServerKey: s.key.Public(), MapSilence: silence})
+	nodeKey := key.NewPrivate().Public()
+	if _, err := c.Register(context.Background(), RegisterRequest{AuthKey: goodAuthKey, NodeKey: nodeKey}); err != nil {
+		t.Fatal(err)
+	}
+	maps, done, _ := watch(t, c, MapRequest{NodeKey: nodeKey})
+	<-maps
+	ms := s.waitStream(t)
+	for range 7 { // 7 × silence/5: longer than MapSilence in all, never silent that long
+		time.Sleep(silence / 5)
+		if err := ms.push(MapResponse{KeepAlive: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("a stream with keep-alives ended: %v", err)
+	default:
+	}
+	if err := <-done; !errors.Is(err, ErrMapSilent) {
+		t.Fatalf("WatchMaps on a silent stream: %v, want ErrMapSilent", err)
+	}
 }

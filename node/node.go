@@ -312,7 +312,7 @@ func (n *Node) controlLoop(cc *controlws.Client) {
 	}
 }
 
-// fail ends the node after control refused it.// fail ends the node after control refused it.
+// fail ends the node after control refused it.
 func (n *Node) fail(err error) {
 	select {
 	case n.startErrs <- err:
