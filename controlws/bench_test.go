@@ -6,6 +6,11 @@ import (
 	"context"
 	"encoding/json"
 	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strconv"
+	"sync"
 	"testing"
 
 	"tsconnect/key"
@@ -72,4 +77,76 @@ func BenchmarkFullMap(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkLoopbackMaps measures what Noise over a WebSocket over loopback TCP carries from
+// control to nodes on this machine: a 10,000-peer full map, encoded once, sent again and
+// again down BENCH_STREAMS (default 2) connections, each read by a node that only reads
+// envelopes, as BenchmarkScale's simulated nodes do. It prints MB/s: the ceiling for a dense
+// network's full maps.
+func BenchmarkLoopbackMaps(b *testing.B) {
+	streams := 2
+	if v := os.Getenv("BENCH_STREAMS"); v != "" {
+		var err error
+		if streams, err = strconv.Atoi(v); err != nil || streams < 1 {
+			b.Fatalf("BENCH_STREAMS=%q: want a positive number", v)
+		}
+	}
+	serverKey := key.NewPrivate()
+	accepted := make(chan *Conn, streams)
+	done := make(chan struct{})
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := acceptHTTP(w, r, serverKey, supported)
+		if err != nil {
+			b.Error(err)
+			return
+		}
+		defer c.Close()
+		accepted <- c
+		<-done
+	}))
+	defer hs.Close()
+	defer close(done)
+	nm := &NetworkMap{}
+	for i := range 10000 {
+		nm.Peers = append(nm.Peers, testPeer(int64(i)))
+	}
+	full, err := NewEnvelope(TypeMapResponse, 2, &MapResponse{Full: nm})
+	if err != nil {
+		b.Fatal(err)
+	}
+	type pair struct{ node, control *Conn }
+	var pairs []pair
+	for range streams {
+		c, err := DialConn(context.Background(), DialOptions{ServerURL: hs.URL, ServerKey: serverKey.Public(), MachineKey: key.NewPrivate()})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer c.Close()
+		pairs = append(pairs, pair{c, <-accepted})
+	}
+	b.SetBytes(int64(len(full.Body)) * int64(streams))
+	b.ResetTimer()
+	var wg sync.WaitGroup
+	for _, p := range pairs {
+		wg.Go(func() {
+			for range b.N {
+				env, err := p.node.ReadEnvelope()
+				if err != nil || len(env.Body) != len(full.Body) {
+					b.Errorf("read: %v", err)
+					return
+				}
+			}
+		})
+		wg.Go(func() {
+			for range b.N {
+				if err := p.control.WriteEnvelope(full); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	b.ReportMetric(float64(len(full.Body))/1e6, "MB/map")
 }
