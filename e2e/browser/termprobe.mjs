@@ -10,6 +10,7 @@
 // reference page call it with each terminal they open). "mutation" is the older probe: a
 // MutationObserver on every row of .xterm-rows (subtree, characterData), which itself costs the
 // page much of a core during bulk output; it is kept to measure what the probe costs.
+import { waitTerminal } from "./demo.js";
 
 /** The script installed in every page (runs before the page's own scripts). */
 function probe(mode) {
@@ -340,3 +341,22 @@ export const drawnBy = (page) =>
     }
     return "none";
   });
+
+/**
+ * Opens the demo page at demoURL in a new context of browser with ?renderer=renderer, waits
+ * for the shell, and traces (Chromium tracing with categories) running command until marker
+ * is drawn. Returns the time in ms and the trace's events.
+ */
+export async function traceToMarker(browser, demoURL, renderer, categories, command, marker) {
+  const context = await browser.newContext({ viewport: { width: 960, height: 600 } });
+  await install(context);
+  const page = await context.newPage();
+  const u = new URL(demoURL);
+  u.searchParams.set("renderer", renderer);
+  await page.goto(u.href);
+  await waitTerminal(page, /[$#] *$/m, 30_000);
+  await browser.startTracing(page, { categories });
+  const ms = await timeToMarker(page, command, marker);
+  const trace = JSON.parse((await browser.stopTracing()).toString());
+  return { ms, events: trace.traceEvents ?? trace };
+}

@@ -9,8 +9,8 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
-import { startDemo, launch, waitTerminal } from "./demo.js";
-import { install, timeToMarker } from "./termprobe.mjs";
+import { startDemo, launch } from "./demo.js";
+import { traceToMarker } from "./termprobe.mjs";
 
 const MiB = 1 << 20;
 const mib = Number(process.env.TERMPROFILE_MIB || 32);
@@ -93,17 +93,14 @@ function add(t, cf, dt) {
 const demo = await startDemo();
 const browser = await launch();
 try {
-  const context = await browser.newContext({ viewport: { width: 960, height: 600 } });
-  await install(context);
-  const page = await context.newPage();
-  const u = new URL(demo.url);
-  u.searchParams.set("renderer", renderer);
-  await page.goto(u.href);
-  await waitTerminal(page, /[$#] *$/m, 30_000);
-  await browser.startTracing(page, { categories: ["disabled-by-default-v8.cpu_profiler", "v8", "devtools.timeline"] });
-  const ms = await timeToMarker(page, `cat ${file}; echo TP''DONE`, "TPDONE");
-  const trace = JSON.parse((await browser.stopTracing()).toString());
-  const events = trace.traceEvents ?? trace;
+  const { ms, events } = await traceToMarker(
+    browser,
+    demo.url,
+    renderer,
+    ["disabled-by-default-v8.cpu_profiler", "v8", "devtools.timeline"],
+    `cat ${file}; echo TP''DONE`,
+    "TPDONE",
+  );
   const names = new Map();
   for (const e of events) if (e.name === "thread_name") names.set(`${e.pid}:${e.tid}`, e.args?.name ?? "?");
   console.log(

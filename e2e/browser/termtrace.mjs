@@ -7,8 +7,8 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startDemo, launch, waitTerminal } from "./demo.js";
-import { install, timeToMarker } from "./termprobe.mjs";
+import { startDemo, launch } from "./demo.js";
+import { traceToMarker } from "./termprobe.mjs";
 
 const MiB = 1 << 20;
 const mib = Number(process.env.TERMTRACE_MIB || 16);
@@ -36,17 +36,14 @@ function kind(e) {
 const demo = await startDemo();
 const browser = await launch();
 try {
-  const context = await browser.newContext({ viewport: { width: 960, height: 600 } });
-  await install(context);
-  const page = await context.newPage();
-  const u = new URL(demo.url);
-  u.searchParams.set("renderer", renderer);
-  await page.goto(u.href);
-  await waitTerminal(page, /[$#] *$/m, 30_000);
-  await browser.startTracing(page, { categories: ["devtools.timeline", "disabled-by-default-devtools.timeline", "v8.execute"] });
-  const ms = await timeToMarker(page, `cat ${file}; echo TR''DONE`, "TRDONE");
-  const trace = JSON.parse((await browser.stopTracing()).toString());
-  const events = trace.traceEvents ?? trace;
+  const { ms, events } = await traceToMarker(
+    browser,
+    demo.url,
+    renderer,
+    ["devtools.timeline", "disabled-by-default-devtools.timeline", "v8.execute"],
+    `cat ${file}; echo TR''DONE`,
+    "TRDONE",
+  );
   // The page's main thread: the renderer thread with the most FunctionCall time.
   const threads = new Map();
   for (const e of events) if (e.name === "thread_name" && e.args?.name === "CrRendererMain") threads.set(`${e.pid}:${e.tid}`, 0);
