@@ -4,16 +4,33 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"os"
 	"sync"
 	"testing"
 	"time"
 
+	"tsconnect/control/store/pgstore"
 	"tsconnect/controlws"
+	"tsconnect/internal/testpg"
 	"tsconnect/key"
 )
 
+// benchServer starts a server on a fresh SQLite file, or with BENCH_STORE=postgres on a fresh
+// database of a real PostgreSQL server the benchmark starts.
 func benchServer(b *testing.B) *Server {
-	s, err := New(Config{StateDir: b.TempDir(), ServerURL: "http://127.0.0.1:1"})
+	cfg := Config{StateDir: b.TempDir(), ServerURL: "http://127.0.0.1:1"}
+	switch v := os.Getenv("BENCH_STORE"); v {
+	case "", "sqlite":
+	case "postgres":
+		st, err := pgstore.Open(context.Background(), testpg.Start(b).NewDatabase(b))
+		if err != nil {
+			b.Fatal(err)
+		}
+		cfg.Store = st
+	default:
+		b.Fatalf("BENCH_STORE=%q: want sqlite or postgres", v)
+	}
+	s, err := New(cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
