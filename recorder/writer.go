@@ -16,10 +16,10 @@ import (
 // .cast file, buffered for at most the store's FlushDelay. Its methods are safe for
 // concurrent use; after Close or Abort, writes fail.
 type Writer struct {
-	s      *Store
-	id     string
-	source string
-	written  atomic.Int64 // size, for List while recording
+	s       *Store
+	id      string
+	source  string
+	written atomic.Int64 // size, for List while recording
 
 	mu       sync.Mutex
 	f        *os.File
