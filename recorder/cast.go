@@ -103,11 +103,8 @@ func checkEvent(line []byte) (event, error) {
 		return ev, errors.New("event: not a JSON list")
 	}
 	i = skipSpace(line, i+1)
-	j := i
-	for j < len(line) && (line[j] >= '0' && line[j] <= '9' || line[j] == '.' || line[j] == 'e' || line[j] == 'E' || line[j] == '+' || line[j] == '-') {
-		j++
-	}
-	if j == i || line[i] < '0' || line[i] > '9' {
+	j := numberEnd(line, i)
+	if j == i {
 		return ev, errors.New("event: time is not a non-negative number")
 	}
 	t, err := strconv.ParseFloat(string(line[i:j]), 64)
@@ -143,6 +140,45 @@ func checkEvent(line []byte) (event, error) {
 		return ev, errors.New("event: want exactly three elements and nothing after the list")
 	}
 	return ev, nil
+}
+
+// numberEnd is the end of the JSON number without sign at b[i:] (i itself when there is none):
+// 0 or a digit string without leading zero, an optional fraction, an optional exponent.
+func numberEnd(b []byte, i int) int {
+	digits := func(j int) int {
+		for j < len(b) && b[j] >= '0' && b[j] <= '9' {
+			j++
+		}
+		return j
+	}
+	j := i
+	switch {
+	case j < len(b) && b[j] == '0':
+		j++
+	case j < len(b) && b[j] >= '1' && b[j] <= '9':
+		j = digits(j)
+	default:
+		return i
+	}
+	if j < len(b) && b[j] == '.' {
+		k := digits(j + 1)
+		if k == j+1 {
+			return i
+		}
+		j = k
+	}
+	if j < len(b) && (b[j] == 'e' || b[j] == 'E') {
+		k := j + 1
+		if k < len(b) && (b[k] == '+' || b[k] == '-') {
+			k++
+		}
+		e := digits(k)
+		if e == k {
+			return i
+		}
+		j = e
+	}
+	return j
 }
 
 func skipSpace(b []byte, i int) int {

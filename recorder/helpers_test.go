@@ -22,7 +22,7 @@ import (
 // testRecorder is a Store in a temporary directory served on loopback; every connection
 // is the node "web-1", allowed to record and view unless refuse says otherwise.
 type testRecorder struct {
-	t      *testing.T
+	t      testing.TB
 	dir    string
 	store  *Store
 	srv    *Server
@@ -30,7 +30,7 @@ type testRecorder struct {
 	refuse map[Access]error
 }
 
-func newTestRecorder(t *testing.T, dir string, opts Options) *testRecorder {
+func newTestRecorder(t testing.TB, dir string, opts Options) *testRecorder {
 	t.Helper()
 	leakcheck.Check(t)
 	if dir == "" {
@@ -73,7 +73,7 @@ const testHeader = `{"version":2,"width":80,"height":24,"timestamp":1764739860,"
 
 // upload is a streamed upload in progress, as an agent makes one.
 type upload struct {
-	t      *testing.T
+	t      testing.TB
 	pw     *io.PipeWriter
 	req    *http.Request
 	resp   *http.Response
