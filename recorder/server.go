@@ -291,8 +291,11 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 	json.NewEncoder(w).Encode(map[string][]Meta{"recordings": all[:min(limit, len(all))]})
 }
 
-// lookup finds the recording {id} names, answering 404.
+// lookup authorizes r to view and finds the recording {id} names, answering 403 or 404.
 func (s *Server) lookup(w http.ResponseWriter, r *http.Request) (string, bool) {
+	if _, ok := s.allow(w, r, View); !ok {
+		return "", false
+	}
 	id := r.PathValue("id")
 	if !validID(id) {
 		httpError(w, http.StatusNotFound, "no such recording")
@@ -302,9 +305,6 @@ func (s *Server) lookup(w http.ResponseWriter, r *http.Request) (string, bool) {
 }
 
 func (s *Server) meta(w http.ResponseWriter, r *http.Request) {
-	if _, ok := s.allow(w, r, View); !ok {
-		return
-	}
 	id, ok := s.lookup(w, r)
 	if !ok {
 		return
@@ -321,9 +321,6 @@ func (s *Server) meta(w http.ResponseWriter, r *http.Request) {
 // cast answers the .cast file; with ?follow=1, a recording in progress is streamed as it
 // is written, until it ends.
 func (s *Server) cast(w http.ResponseWriter, r *http.Request) {
-	if _, ok := s.allow(w, r, View); !ok {
-		return
-	}
 	id, ok := s.lookup(w, r)
 	if !ok {
 		return
