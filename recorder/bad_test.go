@@ -19,6 +19,7 @@ func TestBadHeaderRefused(t *testing.T) {
 		{strings.Replace(testHeader, `"srcUser":"alice@example.com",`, ``, 1), "header line: srcUser: want 1 to 256 bytes, got 0"},
 		{strings.Replace(testHeader, `"env"`, `"extra":1,"env"`, 1), `header line: json: unknown field "extra"`},
 		{`[0, "o", "x"]`, "header line: json: cannot unmarshal array"},
+		{strings.Replace(testHeader, `"env"`, `"idle_time_limit":-2,"env"`, 1), "header line: negative idle_time_limit or duration"},
 		{`{"version":2,"title":"` + strings.Repeat("x", MaxHeaderLine) + `"}`, "header line: line longer than 8192 bytes"},
 	} {
 		u, code, msg := tr.startUpload(c.header)

@@ -31,16 +31,19 @@ const (
 // Header is an asciicast v2 header line, with the fields tsconnect adds naming the login:
 // who (srcUser, on srcNode) logged in as which local account (localUser).
 type Header struct {
-	Version   int               `json:"version"`   // always 2
-	Width     int               `json:"width"`     // columns, 1 to MaxTermSize
-	Height    int               `json:"height"`    // rows, 1 to MaxTermSize
-	Timestamp int64             `json:"timestamp"` // start, Unix seconds
-	Title     string            `json:"title,omitempty"`
-	Command   string            `json:"command,omitempty"`
-	Env       map[string]string `json:"env,omitempty"` // e.g. TERM, SHELL; at most 16
-	SrcUser   string            `json:"srcUser"`       // the SSH client's user (login name; "tagged" for a tagged node)
-	SrcNode   string            `json:"srcNode"`       // the SSH client's node name
-	LocalUser string            `json:"localUser"`     // the local account logged in to
+	Version   int    `json:"version"`   // always 2
+	Width     int    `json:"width"`     // columns, 1 to MaxTermSize
+	Height    int    `json:"height"`    // rows, 1 to MaxTermSize
+	Timestamp int64  `json:"timestamp"` // start, Unix seconds
+	Title     string `json:"title,omitempty"`
+	// IdleTimeLimit and Duration are asciicast's own optional fields, kept as sent.
+	IdleTimeLimit float64           `json:"idle_time_limit,omitempty"`
+	Duration      float64           `json:"duration,omitempty"`
+	Command       string            `json:"command,omitempty"`
+	Env           map[string]string `json:"env,omitempty"` // e.g. TERM, SHELL; at most 16
+	SrcUser       string            `json:"srcUser"`       // the SSH client's user (login name; "tagged" for a tagged node)
+	SrcNode       string            `json:"srcNode"`       // the SSH client's node name
+	LocalUser     string            `json:"localUser"`     // the local account logged in to
 }
 
 // parseHeader reads and checks an asciicast v2 header line (without its newline).
@@ -61,6 +64,8 @@ func parseHeader(line []byte) (Header, error) {
 		return h, fmt.Errorf("header line: terminal size %dx%d out of range (1 to %d)", h.Width, h.Height, MaxTermSize)
 	case h.Timestamp <= 0:
 		return h, errors.New("header line: missing timestamp")
+	case h.IdleTimeLimit < 0 || h.Duration < 0:
+		return h, errors.New("header line: negative idle_time_limit or duration")
 	case len(h.Env) > maxEnv:
 		return h, fmt.Errorf("header line: %d env entries, at most %d", len(h.Env), maxEnv)
 	}

@@ -43,6 +43,7 @@ const (
 	View                     // list and read recordings
 )
 
+// String names the access in refusals: "record" or "view".
 func (a Access) String() string {
 	if a == Record {
 		return "record"

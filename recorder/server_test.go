@@ -78,6 +78,12 @@ func TestUploadStored(t *testing.T) {
 	if code, body := tr.get("/v1/recordings/" + u.ID); code != 200 || !strings.Contains(body, `"exitCode":3`) {
 		t.Errorf("metadata: %d %s", code, body)
 	}
+	// asciinema's own optional header fields are taken.
+	if u, code, msg := tr.startUpload(strings.Replace(testHeader, `"env"`, `"idle_time_limit":2.5,"duration":1,"env"`, 1)); u == nil {
+		t.Errorf("header with idle_time_limit: %d %s", code, msg)
+	} else {
+		u.finish(0)
+	}
 	for _, p := range []string{"/v1/recordings/nope/cast", "/v1/recordings/..%2f..%2fetc/cast", "/v1/recordings/20261203T000000Z-00000000"} {
 		if code, _ := tr.get(p); code != 404 {
 			t.Errorf("%s: %d, want 404", p, code)
