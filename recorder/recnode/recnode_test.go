@@ -14,6 +14,7 @@ import (
 	"tsconnect/control"
 	"tsconnect/control/controltest"
 	"tsconnect/internal/eventually"
+	"tsconnect/internal/nodetest"
 	"tsconnect/node"
 	"tsconnect/recorder"
 )
@@ -33,21 +34,6 @@ func key(t *testing.T, cs *controltest.Server, o control.AuthKeyOptions) string 
 		t.Fatal(err)
 	}
 	return k
-}
-
-func joinNode(t *testing.T, url, key, name string) *node.Node {
-	t.Helper()
-	n, err := node.New(node.Options{ControlURL: url, AuthKey: key, Hostname: name, Logf: t.Logf})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if err := n.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { n.Close() })
-	return n
 }
 
 // client is an HTTP client whose connections go over n's overlay.
@@ -74,8 +60,8 @@ func TestRecorderNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rec.Close()
-	web := joinNode(t, cs.URL, key(t, cs, control.AuthKeyOptions{Tags: []string{"tag:server"}}), "web")
-	laptop := joinNode(t, cs.URL, key(t, cs, control.AuthKeyOptions{User: alice.ID, Ephemeral: true}), "laptop")
+	web := nodetest.Join(t, cs.URL, key(t, cs, control.AuthKeyOptions{Tags: []string{"tag:server"}}), "web")
+	laptop := nodetest.Join(t, cs.URL, key(t, cs, control.AuthKeyOptions{User: alice.ID, Ephemeral: true}), "laptop")
 	var addr string
 	eventually.True(t, "the recorder in web's map", func() bool {
 		nm := web.NetMap()
