@@ -35,6 +35,9 @@ func (a *Agent) authorize(ctx context.Context, sreq sshd.AuthRequest) (*sshd.Log
 		return nil, err
 	}
 	src := describePeer(nm, peer)
+	if err := unrecorded(v); err != nil {
+		return nil, fmt.Errorf("tsconnect: %s: %w", src, err)
+	}
 	switch v.Action {
 	case rules.Accept:
 		return acceptLogin(v, src), nil
@@ -52,6 +55,15 @@ func acceptLogin(v rules.Verdict, src string) *sshd.Login {
 	l := &sshd.Login{LocalUser: v.LocalUser, Source: src, Rule: v.Origin, AcceptEnv: v.AcceptEnv}
 	l.GrantAcceptDefaults()
 	return l
+}
+
+// unrecorded refuses a login its rule says must be recorded (enforceRecorder): this agent
+// does not record sessions yet, so it fails closed rather than let the session go unrecorded.
+func unrecorded(v rules.Verdict) error {
+	if v.EnforceRecorder && (v.Action == rules.Accept || v.Action == rules.Check) {
+		return errors.New("this login must be recorded (enforceRecorder), and this agent cannot record sessions yet")
+	}
+	return nil
 }
 
 // verdict evaluates a login from src as req against nm's SSH rules at now: a peer whose
@@ -117,6 +129,9 @@ func (a *Agent) revokeSessions(nm *controlws.NetworkMap) {
 	}
 	srv.Revoke(func(remote netip.AddrPort, l *sshd.Login) bool {
 		v, _, err := verdict(nm, remote.Addr(), l.LocalUser, now)
+		if err == nil {
+			err = unrecorded(v)
+		}
 		keep := err == nil && (v.Action == rules.Accept || v.Action == rules.Check) && v.LocalUser == l.LocalUser
 		if !keep {
 			reason := v.Reason

@@ -103,6 +103,29 @@ func TestAuthorizeRefusals(t *testing.T) {
 	}
 }
 
+// TestAuthorizeEnforceRecorder: a login whose rule enforces recording is refused, saying
+// why, since this agent cannot record yet (fail closed); recording without enforcement
+// lets the login in.
+func TestAuthorizeEnforceRecorder(t *testing.T) {
+	pol := func(enforce string) string {
+		return `{
+		"tagOwners": {"tag:server": ["alice@example.com"], "tag:rec": []},
+		"acls": [{"action": "accept", "src": ["alice@example.com"], "dst": ["tag:server:22"]}],
+		"ssh": [{"action": "accept", "src": ["alice@example.com"], "dst": ["tag:server"], "users": ["root"],
+			"recorder": ["tag:rec"], "enforceRecorder": ` + enforce + `}],
+	}`
+	}
+	f := newFakeAgent(t, netMapFor(t, pol("true")))
+	want := "tsconnect: " + laptopSrc + ": this login must be recorded (enforceRecorder), and this agent cannot record sessions yet"
+	if l, err := f.authorize(context.Background(), fromLaptop("root")); err == nil || err.Error() != want {
+		t.Errorf("enforced: login %+v, error %v; want %q", l, err, want)
+	}
+	f = newFakeAgent(t, netMapFor(t, pol("false")))
+	if _, err := f.authorize(context.Background(), fromLaptop("root")); err != nil {
+		t.Errorf("recorder not enforced: %v; want logged in", err)
+	}
+}
+
 // TestAuthorizeTaggedSource: a tagged source is described as tagged, not as its owner.
 func TestAuthorizeTaggedSource(t *testing.T) {
 	nm := netMapFor(t, sshPolicy("root"))

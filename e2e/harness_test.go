@@ -23,6 +23,7 @@ import (
 	"tsconnect/control/controltest"
 	"tsconnect/controlws"
 	"tsconnect/internal/eventually"
+	"tsconnect/internal/nodetest"
 	"tsconnect/internal/testclock"
 	"tsconnect/node"
 )
@@ -157,17 +158,7 @@ func (tn *testNet) startNodeKey(name, key string) *node.Node {
 // key; it closes when the test ends.
 func startNodeAt(t testing.TB, url, key, name string) *node.Node {
 	t.Helper()
-	n, err := node.New(node.Options{ControlURL: url, AuthKey: key, Hostname: name, Logf: prefixed(t, name+": ")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if err := n.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { n.Close() })
-	return n
+	return nodetest.Join(t, url, key, name)
 }
 
 func prefixed(t testing.TB, p string) func(string, ...any) {

@@ -46,6 +46,7 @@ var (
 	ctxTestDst    = aliasCtx{akUser | akTag | akPrefix, "test destination", false}
 	ctxSSHTestSrc = aliasCtx{akUser | akTag, "SSH test source", true}
 	ctxSSHTestDst = aliasCtx{akUser | akTag | akPrefix, "SSH test destination", true}
+	ctxRecorder   = aliasCtx{akTag | akPrefix, "recorder", true}
 )
 
 // knownAutogroups are autogroups of the established format that this

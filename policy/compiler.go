@@ -26,6 +26,8 @@ type Compiler struct {
 	// owner, for autogroup:self.
 	sshSrc  [][]Node
 	sshSelf []map[string][]Node
+	// sshRec[i] is the nodes ssh rule i names as recorders, by ID.
+	sshRec [][]Node
 	// The destinations each rule applies to, for Update: fully (netDst, sshDst) or only
 	// through autogroup:self, by owner (netSelfDst, sshSelfDst).
 	netDst, sshDst         []map[int64]struct{}
@@ -38,7 +40,7 @@ func (p *Policy) NewCompiler(nw *Network) *Compiler {
 		nw = &Network{}
 	}
 	c := &Compiler{p: p, netSrc: make([][]netip.Prefix, len(p.net)), netSelf: make([]map[string][]netip.Prefix, len(p.net)),
-		sshSrc: make([][]Node, len(p.ssh)), sshSelf: make([]map[string][]Node, len(p.ssh)),
+		sshSrc: make([][]Node, len(p.ssh)), sshSelf: make([]map[string][]Node, len(p.ssh)), sshRec: make([][]Node, len(p.ssh)),
 		netDst: make([]map[int64]struct{}, len(p.net)), sshDst: make([]map[int64]struct{}, len(p.ssh)),
 		netSelfDst: make([]map[string]map[int64]struct{}, len(p.net)), sshSelfDst: make([]map[string]map[int64]struct{}, len(p.ssh))}
 	for i, r := range p.net {
@@ -126,6 +128,9 @@ func (c *Compiler) add(s Node) {
 				c.sshSelf[i][o] = insertNode(c.sshSelf[i][o], s)
 			}
 		}
+		if p.anyMatches(r.recorder, s) {
+			c.sshRec[i] = insertNode(c.sshRec[i], s)
+		}
 	}
 }
 
@@ -192,6 +197,7 @@ func (c *Compiler) compileSSH(d Node, f rules.Filter) []rules.SSHRule {
 			srcs = c.sshSelf[i][strings.ToLower(d.owner())]
 		}
 		base := r.userMap(Node{}) // the map for sources without a localpart match
+		rec := c.recorders(i, d)
 		group := map[string]int{} // user map (by localpart) -> index in out
 		for _, s := range srcs {
 			users, key := base, ""
@@ -222,9 +228,32 @@ func (c *Compiler) compileSSH(d Node, f rules.Filter) []rules.SSHRule {
 			if !ok {
 				out = append(out, p.compiled(r, users))
 				j = len(out) - 1
+				out[j].Recorders = rec
 				group[key] = j
 			}
 			out[j].Principals = append(out[j].Principals, addrs...)
+		}
+	}
+	return out
+}
+
+// recorders lists ssh rule i's recorder nodes as d dials them: by node ID, each its first
+// address of the family of d's first address it shares, at RecorderPort; at most
+// MaxRecorders (a rule names at most that many, but a hosts range may hold more nodes).
+func (c *Compiler) recorders(i int, d Node) []netip.AddrPort {
+	var out []netip.AddrPort
+	for _, n := range c.sshRec[i] {
+		if len(out) == rules.MaxRecorders {
+			break
+		}
+	addr:
+		for _, da := range d.Addresses {
+			for _, na := range n.Addresses {
+				if na.Addr().BitLen() == da.Addr().BitLen() {
+					out = append(out, netip.AddrPortFrom(na.Addr().Unmap(), rules.RecorderPort))
+					break addr
+				}
+			}
 		}
 	}
 	return out
@@ -235,7 +264,8 @@ func (c *Compiler) compileSSH(d Node, f rules.Filter) []rules.SSHRule {
 // that applies to d. An added, changed or removed node n changes only n's own rules and
 // those of the nodes d for which Affects(n, d) holds (for n's old and new forms). A rule
 // whose sources hold "*" (and that does not reach d through autogroup:self) lists no
-// node, so a node matching it affects nobody else's rules.
+// node, so a node matching it affects nobody else's rules. A node an ssh rule names as
+// recorder affects every node the rule applies to.
 func (p *Policy) Affects(n, d Node) bool {
 	for _, r := range p.net {
 		if !p.anyMatches(r.src, n) {
@@ -256,6 +286,11 @@ func (p *Policy) Affects(n, d Node) bool {
 		}
 	}
 	for _, r := range p.ssh {
+		if p.anyMatches(r.recorder, n) {
+			if applies, _ := p.sshApplies(r, d); applies {
+				return true // a recorder of a rule d enforces
+			}
+		}
 		if !p.anyMatches(r.src, n) {
 			continue
 		}

@@ -135,6 +135,16 @@ func (r *reader) str(v *hujson.Value, field string) (pstr, bool) {
 	return pstr{s: lit.String(), off: v.StartOffset}, true
 }
 
+// boolean reads a true or false value.
+func (r *reader) boolean(v *hujson.Value, field string) (bool, bool) {
+	lit, ok := v.Value.(hujson.Literal)
+	if !ok || (lit.Kind() != 't' && lit.Kind() != 'f') {
+		r.errf(v.StartOffset, field, "must be true or false, not %s", kindName(v))
+		return false, false
+	}
+	return lit.Bool(), true
+}
+
 // strList reads a list of strings. A lone string is refused: the format wants lists.
 func (r *reader) strList(v *hujson.Value, field string) ([]pstr, bool) {
 	arr, ok := v.Value.(*hujson.Array)

@@ -93,7 +93,36 @@ var invalidPolicies = []struct {
 }`, `policy.hujson:2:43: grants[0].app: application grants (app) are not supported: only network grants (ip)`},
 	{"unknown field in an ssh rule", `{
   "ssh": [{"action": "accept", "src": ["autogroup:member"], "dst": ["autogroup:self"], "users": ["root"], "user": ["x"]}],
-}`, `policy.hujson:2:107: ssh[0].user: unknown field (known: action, src, dst, users, checkPeriod, acceptEnv)`},
+}`, `policy.hujson:2:107: ssh[0].user: unknown field (known: action, src, dst, users, checkPeriod, acceptEnv, recorder, enforceRecorder, recordInput)`},
+	{"enforceRecorder without a recorder", `{
+  "ssh": [{"action": "accept", "src": ["autogroup:member"], "dst": ["autogroup:self"], "users": ["root"],
+           "enforceRecorder": true}],
+}`, `policy.hujson:3:12: ssh[0].enforceRecorder: enforceRecorder requires "recorder": name the recorder nodes, e.g. ["tag:recorder"]`},
+	{"recordInput without a recorder", `{
+  "ssh": [{"action": "accept", "src": ["autogroup:member"], "dst": ["autogroup:self"], "users": ["root"], "recordInput": true}],
+}`, `policy.hujson:2:107: ssh[0].recordInput: recordInput requires "recorder": name the recorder nodes, e.g. ["tag:recorder"]`},
+	{"enforceRecorder not a boolean", `{
+  "tagOwners": {"tag:rec": []},
+  "ssh": [{"action": "accept", "src": ["autogroup:member"], "dst": ["autogroup:self"], "users": ["root"],
+           "recorder": ["tag:rec"], "enforceRecorder": "yes"}],
+}`, `policy.hujson:4:56: ssh[0].enforceRecorder: must be true or false, not a string`},
+	{"empty recorder", `{
+  "ssh": [{"action": "accept", "src": ["autogroup:member"], "dst": ["autogroup:self"], "users": ["root"], "recorder": []}],
+}`, `policy.hujson:2:119: ssh[0].recorder: is empty: name the recorder nodes, e.g. ["tag:recorder"]`},
+	{"a user as recorder", `{
+  "ssh": [{"action": "accept", "src": ["autogroup:member"], "dst": ["autogroup:self"], "users": ["root"],
+           "recorder": ["alice@example.com"]}],
+}`, `policy.hujson:3:25: ssh[0].recorder: "alice@example.com" cannot be used as a recorder`},
+	{"recorder tag without owner", `{
+  "ssh": [{"action": "accept", "src": ["autogroup:member"], "dst": ["autogroup:self"], "users": ["root"],
+           "recorder": ["tag:rec"]}],
+}`, `policy.hujson:3:25: ssh[0].recorder: tag "tag:rec" has no owner in tagOwners`},
+	{"too many recorders", `{
+  "ssh": [{"action": "accept", "src": ["autogroup:member"], "dst": ["autogroup:self"], "users": ["root"],
+           "recorder": ["100.64.0.1", "100.64.0.2", "100.64.0.3", "100.64.0.4", "100.64.0.5", "100.64.0.6",
+             "100.64.0.7", "100.64.0.8", "100.64.0.9", "100.64.0.10", "100.64.0.11", "100.64.0.12",
+             "100.64.0.13", "100.64.0.14", "100.64.0.15", "100.64.0.16", "100.64.0.17"]}],
+}`, `policy.hujson:5:74: ssh[0].recorder: more than 16 recorders`},
 	{"user destination from another user", `{
   "ssh": [{"action": "accept", "src": ["autogroup:member"], "dst": ["bob@example.com"], "users": ["root"]}],
 }`, `policy.hujson:2:69: ssh[0].dst: user "bob@example.com" as destination requires src to be only "bob@example.com"; use autogroup:self for each user's own devices`},

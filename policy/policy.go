@@ -48,6 +48,9 @@ type sshRule struct {
 	localparts  []string // domains of localpart:*@domain
 	checkPeriod time.Duration
 	acceptEnv   []string
+	recorder    []alias // recorder nodes: tags and hosts
+	enforceRec  bool    // enforceRecorder
+	recordInput bool
 }
 
 // sections of the established format that this implementation refuses by name.

@@ -73,7 +73,8 @@ func (p *Policy) origin(r sshRule) string {
 }
 
 func (p *Policy) compiled(r sshRule, users map[string]string) rules.SSHRule {
-	c := rules.SSHRule{Users: users, Action: r.action, AcceptEnv: r.acceptEnv, Rule: r.index, Origin: p.origin(r)}
+	c := rules.SSHRule{Users: users, Action: r.action, AcceptEnv: r.acceptEnv, Rule: r.index, Origin: p.origin(r),
+		EnforceRecorder: r.enforceRec, RecordInput: r.recordInput}
 	if r.action == rules.Check {
 		c.CheckPeriod = r.checkPeriod
 	}
@@ -83,7 +84,9 @@ func (p *Policy) compiled(r sshRule, users map[string]string) rules.SSHRule {
 // SSHAccess decides, from identities alone, a login from node src to node dst
 // as user req, exactly as dst's compiled rules would (port 22 must be allowed
 // by the network rules too). lookup, if non-nil, finds local accounts on dst (see
-// rules.Decide). src needs no addresses unless the policy names addresses.
+// rules.Decide). src needs no addresses unless the policy names addresses. The verdict
+// carries the rule's EnforceRecorder and RecordInput but no Recorders: those are nodes of
+// a network, resolved by Compile.
 func (p *Policy) SSHAccess(src, dst Node, req string, lookup rules.LookupAccount) rules.Verdict {
 	return rules.Decide(p.sshCandidates(src, dst), req, lookup)
 }

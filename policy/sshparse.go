@@ -25,9 +25,9 @@ func (b *builder) sshRules(v *hujson.Value) {
 	}
 	for i, it := range items {
 		field := fmt.Sprintf("ssh[%d]", i)
-		m, ok := b.fields(it, field, []string{"action", "src", "dst", "users", "checkPeriod", "acceptEnv"}, map[string]string{
+		m, ok := b.fields(it, field, []string{"action", "src", "dst", "users", "checkPeriod", "acceptEnv",
+			"recorder", "enforceRecorder", "recordInput"}, map[string]string{
 			"srcPosture": "device posture is not supported",
-			"recorder":   "session recording is not supported",
 		})
 		if !ok && m == nil {
 			continue
@@ -60,7 +60,48 @@ func (b *builder) sshRules(v *hujson.Value) {
 				r.acceptEnv = append(r.acceptEnv, p.s)
 			}
 		}
+		b.sshRecorder(&r, m, field)
 		b.p.ssh = append(b.p.ssh, r)
+	}
+}
+
+// sshRecorder reads a rule's recorder, enforceRecorder and recordInput.
+func (b *builder) sshRecorder(r *sshRule, m map[string]member, field string) {
+	rm, hasRec := m["recorder"]
+	if hasRec {
+		f := field + ".recorder"
+		list, _ := b.strList(rm.val, f)
+		switch {
+		case len(list) == 0 && rm.val.Value.Kind() == '[':
+			b.errf(rm.val.StartOffset, f, "is empty: name the recorder nodes, e.g. [\"tag:recorder\"]")
+		case len(list) > rules.MaxRecorders:
+			b.errf(list[rules.MaxRecorders].off, f, "more than %d recorders", rules.MaxRecorders)
+			list = nil
+		}
+		for _, s := range list {
+			if a, ok := b.parseAlias(s, f, ctxRecorder); ok {
+				r.recorder = append(r.recorder, a)
+			}
+		}
+	}
+	for _, name := range []string{"enforceRecorder", "recordInput"} {
+		bm, ok := m[name]
+		if !ok {
+			continue
+		}
+		v, ok := b.boolean(bm.val, field+"."+name)
+		if !ok {
+			continue
+		}
+		if v && !hasRec {
+			b.errf(bm.keyOff, field+"."+name, "%s requires \"recorder\": name the recorder nodes, e.g. [\"tag:recorder\"]", name)
+			continue
+		}
+		if name == "enforceRecorder" {
+			r.enforceRec = v
+		} else {
+			r.recordInput = v
+		}
 	}
 }
 

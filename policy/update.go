@@ -67,6 +67,12 @@ func (c *Compiler) Update(gone, now []Node) (affected []int64) {
 					note(c.sshSelfDst[i][o])
 				}
 			}
+			if p.anyMatches(r.recorder, v) { // every destination of the rule lists it
+				note(c.sshDst[i])
+				for _, ids := range c.sshSelfDst[i] {
+					note(ids)
+				}
+			}
 		}
 	}
 	for _, v := range gone {
@@ -117,6 +123,7 @@ func (c *Compiler) remove(s Node) {
 		delete(c.sshDst[i], s.ID)
 		delete(c.sshSelfDst[i][o], s.ID)
 		c.sshSrc[i] = slices.DeleteFunc(c.sshSrc[i], is)
+		c.sshRec[i] = slices.DeleteFunc(c.sshRec[i], is)
 		if l := slices.DeleteFunc(c.sshSelf[i][o], is); len(l) > 0 {
 			c.sshSelf[i][o] = l
 		} else {

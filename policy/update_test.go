@@ -16,7 +16,7 @@ func TestUpdateMatchesNewCompiler(t *testing.T) {
 	p, err := Parse("update.hujson", []byte(`{
 		"groups": {"group:ops": ["ada@example.com", "idpgroup:ops"]},
 		"hosts": {"lab": "100.64.0.0/30"},
-		"tagOwners": {"tag:db": ["ada@example.com"], "tag:web": ["ada@example.com"]},
+		"tagOwners": {"tag:db": ["ada@example.com"], "tag:web": ["ada@example.com"], "tag:rec": []},
 		"acls": [
 			{"action": "accept", "src": ["group:ops"], "dst": ["tag:db:5432"]},
 			{"action": "accept", "src": ["tag:web", "100.64.0.7", "lab"], "dst": ["tag:db:5432"]},
@@ -26,14 +26,16 @@ func TestUpdateMatchesNewCompiler(t *testing.T) {
 			{"action": "accept", "src": ["group:ops", "*"], "dst": ["autogroup:self:80"]},
 		],
 		"ssh": [{"action": "accept", "src": ["autogroup:member"], "dst": ["autogroup:self"], "users": ["root"]},
-			{"action": "accept", "src": ["group:ops"], "dst": ["tag:db"], "users": ["postgres"]}],
+			{"action": "accept", "src": ["group:ops"], "dst": ["tag:db"], "users": ["postgres"]},
+			{"action": "accept", "src": ["autogroup:member"], "dst": ["autogroup:self", "tag:web"], "users": ["ops"],
+			 "recorder": ["tag:rec", "lab"], "enforceRecorder": true}],
 	}`))
 	if err != nil {
 		t.Fatal(err)
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	users := []string{"ada@example.com", "bob@example.com", "cy@example.com"}
-	tags := [][]string{nil, nil, {"tag:db"}, {"tag:web"}, {"tag:db", "tag:web"}}
+	tags := [][]string{nil, nil, {"tag:db"}, {"tag:web"}, {"tag:db", "tag:web"}, {"tag:rec"}}
 	view := func(id int64) Node {
 		n := Node{ID: id, Name: fmt.Sprint("n", id), Tags: tags[rng.IntN(len(tags))],
 			Addresses: []netip.Prefix{netip.PrefixFrom(netip.AddrFrom4([4]byte{100, 64, 0, byte(id)}), 32),

@@ -42,7 +42,22 @@ type SSHRule struct {
 	AcceptEnv   []string          `json:"acceptEnv,omitempty"`   // patterns with * and ?
 	Rule        int               `json:"rule"`                  // index in the policy's ssh section
 	Origin      string            `json:"origin"`                // e.g. "ssh[1] (policy.hujson:14:5)"
+	// Recorders are the recorder nodes the rule's logins are recorded to, each one
+	// overlay address and RecorderPort, tried in order (at most MaxRecorders).
+	Recorders []netip.AddrPort `json:"recorders,omitempty"`
+	// EnforceRecorder refuses a login no recorder accepts, and cuts it when its
+	// recording breaks. An agent that does not know the field ignores it (see
+	// docs/protocols.md).
+	EnforceRecorder bool `json:"enforceRecorder,omitempty"`
+	// RecordInput records what the user types too (off by default: it catches passwords).
+	RecordInput bool `json:"recordInput,omitempty"`
 }
+
+// RecorderPort is the overlay TCP port a recorder node accepts recordings on.
+const RecorderPort = 8410
+
+// MaxRecorders bounds the recorders one SSH rule names, and the addresses it compiles to.
+const MaxRecorders = 16
 
 // Verdict is the outcome of one SSH login attempt.
 type Verdict struct {
@@ -53,6 +68,11 @@ type Verdict struct {
 	Reason      string        // a sentence fit for an SSH banner
 	CheckPeriod time.Duration // for Check: how long a re-authentication is valid; 0 = every login
 	AcceptEnv   []string
+	// Recorders, EnforceRecorder and RecordInput are the deciding rule's (see SSHRule);
+	// only an Accept or Check verdict carries them.
+	Recorders       []netip.AddrPort
+	EnforceRecorder bool
+	RecordInput     bool
 }
 
 // Reasons for refusing a login, as shown in SSH banners.
@@ -166,7 +186,8 @@ func Decide(rules []SSHRule, req string, lookup LookupAccount) Verdict {
 		if !ok {
 			continue
 		}
-		v := Verdict{Action: r.Action, LocalUser: local, Rule: r.Rule, Origin: r.Origin, AcceptEnv: r.AcceptEnv}
+		v := Verdict{Action: r.Action, LocalUser: local, Rule: r.Rule, Origin: r.Origin, AcceptEnv: r.AcceptEnv,
+			Recorders: r.Recorders, EnforceRecorder: r.EnforceRecorder, RecordInput: r.RecordInput}
 		if lookup != nil {
 			acct, found := lookup(local)
 			switch {
