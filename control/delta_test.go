@@ -81,6 +81,17 @@ func TestChangesTravelAsDeltas(t *testing.T) {
 	if got, _ := json.Marshal(nm.PacketFilter); !bytes.Contains(got, []byte("8080")) {
 		t.Fatalf("the map after the delta has filter %s, without the new rule", got)
 	}
+
+	// After edits that changed only ports (no node rechecks its peers), one that changes who
+	// may talk with whom still reaches a as peer changes: c gone, then back.
+	setPolicy(`{"tagOwners": {"tag:web": ["ada@example.com"]}, "acls": [{"action": "accept", "src": ["tag:web"], "dst": ["tag:web:*"]}]}`)
+	if m := delta("nobody reaches a"); !slices.Equal(m.PeersRemoved, []int64{nc.ID}) {
+		t.Fatalf("nobody reaches a: %+v, want c in peersRemoved", m)
+	}
+	setPolicy(everyone + `]}`)
+	if m := delta("everyone again"); len(m.PeersChanged) != 1 || m.PeersChanged[0].ID != nc.ID {
+		t.Fatalf("everyone again: %+v, want c back in peersChanged", m)
+	}
 }
 
 // TestOldClientsGetRulesInFullMaps: a stream of a client before version 3, which cannot

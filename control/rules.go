@@ -33,8 +33,11 @@ type compiled struct {
 	wide   []*srcSet
 	// sets are the source sets in use by the hash of their list: equal lists share one set.
 	sets map[uint64][]*srcSet
-	// log lists the nodes whose rules changed (or that are new), oldest first, for the
-	// generations after logFrom: a stream last sent at logFrom or later rechecks only them.
+	// log lists the nodes whose filter admits other sources now (or that are new), oldest
+	// first, for the generations after logFrom: a stream last sent at logFrom or later
+	// rechecks only them. A node whose rules changed only in ports or SSH rules is not
+	// listed: who may talk with it stays as it was (a dense policy's edit changes every
+	// node's rules, and rechecking all of them on every stream was O(N²)).
 	log     []ruleChange
 	logFrom uint64
 	// own holds the dsts slices this compilation made, which it may append to in place;
@@ -97,7 +100,29 @@ func (c *compiled) keyOf(id int64) (key uint64, ok bool) {
 	return 0, false
 }
 
-// ruleChange says node id's rules changed at generation gen.
+// sameVisibility reports whether two compiled entries of one node admit the same sources
+// from the same addresses: then no other node sees it differently.
+func sameVisibility(a, b *compiledNode) bool {
+	return slices.Equal(a.addrs, b.addrs) && sameSources(a.acc, b.acc)
+}
+
+// sameSources reports whether two filters' source sets hold the same lists (in any order,
+// as sets: which sources a filter admits, whatever the rules' ports).
+func sameSources(a, b []*srcSet) bool {
+	covered := func(x, y []*srcSet) bool {
+		for _, ss := range x {
+			if !slices.ContainsFunc(y, func(o *srcSet) bool {
+				return o == ss || o.hash == ss.hash && slices.Equal(o.src, ss.src)
+			}) {
+				return false
+			}
+		}
+		return true
+	}
+	return covered(a, b) && covered(b, a)
+}
+
+// ruleChange says node id's filter admits other sources since generation gen.
 type ruleChange struct {
 	gen uint64
 	id  int64
@@ -204,8 +229,7 @@ func (s *Server) compiledLocked() *compiled {
 	c.own = nil
 	if old != nil {
 		for _, d := range redo {
-			k, ok := old.keyOf(d.ID)
-			if k2, _ := c.keyOf(d.ID); !ok || k != k2 {
+			if oe, ne := old.nodes.get(d.ID), c.nodes.get(d.ID); oe == nil || ne == nil || oe.key != ne.key && !sameVisibility(oe, ne) {
 				c.log = append(c.log, ruleChange{c.gen, d.ID})
 			}
 		}

@@ -48,6 +48,46 @@ func BenchmarkJoinSparse(b *testing.B) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "joins/s")
 }
 
+// densePolicy lets everyone reach everyone; step changes the port of a second rule, which is
+// in every node's filter.
+func densePolicy(step int) string {
+	return fmt.Sprintf(`{"tagOwners": {"tag:server": ["ada@example.com"]},
+	"acls": [{"action": "accept", "src": ["*"], "dst": ["*:*"]},
+		{"action": "accept", "src": ["*"], "dst": ["*:%d"]}]}`, 20000+step)
+}
+
+// BenchmarkPolicyDense measures a policy change that changes every node's rules in a network
+// of BENCH_JOIN_NODES (default 2,000) connected nodes where everyone sees everyone, in-process
+// as BenchmarkJoinSparse: control's CPU and the bytes sent until every stream got its message.
+func BenchmarkPolicyDense(b *testing.B) {
+	n := 2000
+	if v := os.Getenv("BENCH_JOIN_NODES"); v != "" {
+		n, _ = strconv.Atoi(v)
+	}
+	sb := newPolicyBench(b, densePolicy(0))
+	for i := range n {
+		sb.join(false, fmt.Sprint("n", i))
+	}
+	sb.s.flushPublishes()
+	time.Sleep(500 * time.Millisecond) // the last joins' deltas
+	ctx := context.Background()
+	step := 0
+	sent0 := sb.sent.Load()
+	cpu0 := processCPU(b)
+	for b.Loop() {
+		step++
+		w0 := sb.writes.Load()
+		if _, err := sb.s.SetPolicy(ctx, []byte(densePolicy(step)), "ada@example.com"); err != nil {
+			b.Fatal(err)
+		}
+		for sb.writes.Load()-w0 < int64(n) {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	b.ReportMetric(float64((processCPU(b)-cpu0).Microseconds())/1000/float64(b.N), "cpu-ms/change")
+	b.ReportMetric(float64(sb.sent.Load()-sent0)/float64(b.N), "bytes-sent/change")
+}
+
 // BenchmarkConnectSparse measures BENCH_JOIN_NODES (default 3,000) nodes connecting at once
 // (64 registering at a time, after the 10 servers) under the sparse policy, in-process as
 // BenchmarkJoinSparse: the time until every node has its first map, and control's CPU.
@@ -89,16 +129,21 @@ type sparseBench struct {
 	done           chan struct{}
 	wg             sync.WaitGroup
 	sent           atomic.Int64
+	writes         atomic.Int64
 }
 
-func newSparseBench(b *testing.B) *sparseBench {
+func newSparseBench(b *testing.B) *sparseBench { return newPolicyBench(b, sparsePolicy) }
+
+// newPolicyBench is a server under policy (tag:server owned by ada@example.com) whose streams'
+// transport writes only count bytes.
+func newPolicyBench(b *testing.B, policy string) *sparseBench {
 	s := benchServer(b)
 	ctx := context.Background()
 	u, err := s.CreateUser(ctx, "ada@example.com", RoleAdmin)
 	if err != nil {
 		b.Fatal(err)
 	}
-	if _, err := s.SetPolicy(ctx, []byte(sparsePolicy), "ada@example.com"); err != nil {
+	if _, err := s.SetPolicy(ctx, []byte(policy), "ada@example.com"); err != nil {
 		b.Fatal(err)
 	}
 	sb := &sparseBench{b: b, s: s, done: make(chan struct{})}
@@ -139,6 +184,7 @@ func (sb *sparseBench) join(server bool, name string) {
 	var once sync.Once
 	nc := &nodeConn{machine: mk, version: controlws.Version, conn: countingConn{func(env *controlws.Envelope) error {
 		sb.sent.Add(int64(len(env.Body)))
+		sb.writes.Add(1)
 		once.Do(func() { close(first) })
 		return nil
 	}}}

@@ -234,6 +234,9 @@ func (c *compiled) set(id int64, addrs []netip.Prefix, nr *rules.NodeRules, memo
 // lists old and now admits (each list's sets together); narrow is false when a set has wide
 // prefixes, whose difference is not a list of addresses. Callers hold s.mu (read).
 func (s *Server) accDiffLocked(old, now []*srcSet) (ids []int64, narrow bool) {
+	if sameSources(old, now) {
+		return nil, true // only ports or SSH rules changed: the same nodes may talk with it
+	}
 	union := func(sets []*srcSet) []netip.Prefix {
 		var out []netip.Prefix
 		for i, ss := range sets {
