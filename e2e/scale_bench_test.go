@@ -195,8 +195,8 @@ func runScale(b *testing.B, pg *testpg.Server, n int, dense bool) {
 	}
 	connect := time.Since(t0)
 	peakConnect := peak()
-	b.Logf("connect all %d: %v (control CPU %v), control peak RSS %d MiB", n, connect.Round(10*time.Millisecond),
-		(procCPU(b, r.pid) - cpu0).Round(10*time.Millisecond), peakConnect>>10)
+	b.Logf("connect all %d: %v (control CPU %v), control peak RSS %d MiB, %d map bytes received (%.1f MB/s)", n, connect.Round(10*time.Millisecond),
+		(procCPU(b, r.pid) - cpu0).Round(10*time.Millisecond), peakConnect>>10, r.totalBytes(), float64(r.totalBytes())/1e6/connect.Seconds())
 	time.Sleep(2 * time.Second)
 	b.Logf("control idle RSS %d MiB", procStatusKiB(b, r.pid, "VmRSS")>>10)
 	scaleConsole(b, url, apiToken(admin, dir, "ada@example.com"), n, func() { r.join(memberKey, "console-probe", false) })
