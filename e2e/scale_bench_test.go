@@ -344,13 +344,18 @@ func (r *scaleRun) join(authKey, hostname string, server bool) *scaleNode {
 	return sn
 }
 
+// scaleDialTimeout bounds a simulated node's dial. A dense network's connect keeps 64 dials
+// waiting on joins that each cost O(N) (about 2 a second at 9,000 nodes), so a wait can pass
+// a minute; a real node would redial, this one waits.
+const scaleDialTimeout = 5 * time.Minute
+
 // dialRegister connects and registers a node (setting *id, when given, before the register
 // answer is read) and adds it to the run.
 func (r *scaleRun) dialRegister(authKey, hostname string, server bool, id *atomic.Int64) *scaleNode {
 	b := r.b
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), scaleDialTimeout)
 	defer cancel()
-	c, err := controlws.DialConn(ctx, controlws.DialOptions{ServerURL: r.url, ServerKey: r.key, MachineKey: key.NewPrivate()})
+	c, err := controlws.DialConn(ctx, controlws.DialOptions{ServerURL: r.url, ServerKey: r.key, MachineKey: key.NewPrivate(), Timeout: scaleDialTimeout})
 	if err != nil {
 		b.Fatalf("dial %s: %v", hostname, err)
 	}
