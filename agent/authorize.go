@@ -35,35 +35,28 @@ func (a *Agent) authorize(ctx context.Context, sreq sshd.AuthRequest) (*sshd.Log
 		return nil, err
 	}
 	src := describePeer(nm, peer)
-	if err := unrecorded(v); err != nil {
-		return nil, fmt.Errorf("tsconnect: %s: %w", src, err)
-	}
 	switch v.Action {
 	case rules.Accept:
-		return acceptLogin(v, src), nil
+		return acceptLogin(v, src, peerOwner(nm, peer), peer.Name), nil
 	case rules.Check:
 		// Held until control says the source's user re-authenticated (check.go).
-		return a.holdCheck(ctx, sreq, v, peer, src)
+		return a.holdCheck(ctx, sreq, v, peer, src, peerOwner(nm, peer))
 	}
 	return nil, fmt.Errorf("tsconnect: %s: %s", src, v.Reason)
 }
 
-// acceptLogin is the login an accept verdict v (or a passed check) grants src: what the
-// rule's acceptEnv lists, and port and agent forwarding (the policy format has no switch
-// for them yet, so accept means on).
-func acceptLogin(v rules.Verdict, src string) *sshd.Login {
+// acceptLogin is the login an accept verdict v (or a passed check) grants src (whose
+// user is srcUser, on node srcNode): what the rule's acceptEnv lists, port and agent
+// forwarding (the policy format has no switch for them yet, so accept means on), and
+// the recording the rule asks for (record.go).
+func acceptLogin(v rules.Verdict, src, srcUser, srcNode string) *sshd.Login {
 	l := &sshd.Login{LocalUser: v.LocalUser, Source: src, Rule: v.Origin, AcceptEnv: v.AcceptEnv}
 	l.GrantAcceptDefaults()
-	return l
-}
-
-// unrecorded refuses a login its rule says must be recorded (enforceRecorder): this agent
-// does not record sessions yet, so it fails closed rather than let the session go unrecorded.
-func unrecorded(v rules.Verdict) error {
-	if v.EnforceRecorder && (v.Action == rules.Accept || v.Action == rules.Check) {
-		return errors.New("this login must be recorded (enforceRecorder), and this agent cannot record sessions yet")
+	if len(v.Recorders) > 0 {
+		l.Record = &sshd.RecordSpec{Recorders: v.Recorders, Enforce: v.EnforceRecorder, Input: v.RecordInput,
+			SrcUser: srcUser, SrcNode: srcNode}
 	}
-	return nil
+	return l
 }
 
 // verdict evaluates a login from src as req against nm's SSH rules at now: a peer whose
@@ -94,11 +87,16 @@ func localAccount(name string) (rules.Account, bool) {
 	return rules.Account{Name: u.Username, UID: uint32(uid)}, true
 }
 
-func describePeer(nm *controlws.NetworkMap, p controlws.Node) string {
-	owner := "tagged"
+// peerOwner is who p belongs to: its user's login name, or "tagged".
+func peerOwner(nm *controlws.NetworkMap, p controlws.Node) string {
 	if u, ok := nm.UserByID(p.User); ok && len(p.Tags) == 0 {
-		owner = u.LoginName
+		return u.LoginName
 	}
+	return "tagged"
+}
+
+func describePeer(nm *controlws.NetworkMap, p controlws.Node) string {
+	owner := peerOwner(nm, p)
 	addr := ""
 	if len(p.Addresses) > 0 {
 		addr = p.Addresses[0].Addr().String()
@@ -129,9 +127,6 @@ func (a *Agent) revokeSessions(nm *controlws.NetworkMap) {
 	}
 	srv.Revoke(func(remote netip.AddrPort, l *sshd.Login) bool {
 		v, _, err := verdict(nm, remote.Addr(), l.LocalUser, now)
-		if err == nil {
-			err = unrecorded(v)
-		}
 		keep := err == nil && (v.Action == rules.Accept || v.Action == rules.Check) && v.LocalUser == l.LocalUser
 		if !keep {
 			reason := v.Reason

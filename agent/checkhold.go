@@ -71,6 +71,8 @@ type checkHold struct {
 	v      rules.Verdict // the check verdict holding the login; a policy change may replace it
 	peer   controlws.Node
 	src    string // describePeer, for messages and logs
+	// srcUser is who the peer belongs to (peerOwner), for the recording's header.
+	srcUser string
 
 	start time.Time
 	shown string // the URL last shown to the client
@@ -222,7 +224,7 @@ func (h *checkHold) sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-func (h *checkHold) accept() *sshd.Login { return acceptLogin(h.v, h.src) }
+func (h *checkHold) accept() *sshd.Login { return acceptLogin(h.v, h.src, h.srcUser, h.peer.Name) }
 
 func (h *checkHold) refuse(format string, args ...any) (*sshd.Login, error) {
 	return nil, fmt.Errorf("tsconnect: %s: login as %q refused: %s", h.src, h.v.LocalUser, fmt.Sprintf(format, args...))
