@@ -35,6 +35,9 @@ func (a *Agent) authorize(ctx context.Context, sreq sshd.AuthRequest) (*sshd.Log
 		return nil, err
 	}
 	src := describePeer(nm, peer)
+	if err := noRecorder(v); err != nil {
+		return nil, fmt.Errorf("tsconnect: %s: %w", src, err)
+	}
 	switch v.Action {
 	case rules.Accept:
 		return acceptLogin(v, src, peerOwner(nm, peer), peer.Name), nil
@@ -57,6 +60,15 @@ func acceptLogin(v rules.Verdict, src, srcUser, srcNode string) *sshd.Login {
 			SrcUser: srcUser, SrcNode: srcNode}
 	}
 	return l
+}
+
+// noRecorder refuses a login its rule says must be recorded (enforceRecorder) when the
+// rule names no recorder node that exists: fail closed, before any session.
+func noRecorder(v rules.Verdict) error {
+	if v.EnforceRecorder && len(v.Recorders) == 0 && (v.Action == rules.Accept || v.Action == rules.Check) {
+		return errors.New("this login must be recorded (enforceRecorder), and its rule names no recorder node of this network")
+	}
+	return nil
 }
 
 // verdict evaluates a login from src as req against nm's SSH rules at now: a peer whose
