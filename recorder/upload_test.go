@@ -1,0 +1,145 @@
+package recorder
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+)
+
+var loopbackDial DialFunc = (&net.Dialer{}).DialContext
+
+func testUploadHeader() Header {
+	return Header{Width: 80, Height: 24, Timestamp: time.Now().Unix(), SrcUser: "alice@example.com", SrcNode: "laptop", LocalUser: "root"}
+}
+
+// castEvents reads recording id back: its events' kinds and data.
+func castEvents(t *testing.T, st *Store, id string) (kinds string, data []string) {
+	t.Helper()
+	f, _, err := st.OpenCast(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	b, _ := io.ReadAll(f)
+	for i, l := range lines(string(b)) {
+		if i == 0 {
+			continue
+		}
+		var e [3]any
+		if err := json.Unmarshal([]byte(l), &e); err != nil {
+			t.Fatalf("line %q: %v", l, err)
+		}
+		kinds += e[1].(string)
+		data = append(data, e[2].(string))
+	}
+	return kinds, data
+}
+
+// TestUploadStreams: what an uploader sends is stored as the recorder's events: a UTF-8
+// character cut between two writes arrives whole, a write longer than an event line is
+// split (never inside a character), invalid UTF-8 becomes U+FFFD, resizes and input are
+// events of their own, and the exit code ends it.
+func TestUploadStreams(t *testing.T) {
+	tr := newTestRecorder(t, "", Options{})
+	addr := strings.TrimPrefix(tr.url, "http://")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	u, err := StartUpload(ctx, loopbackDial, addr, testUploadHeader())
+	if err != nil {
+		t.Fatal(err)
+	}
+	euro := []byte("€")                      // 3 bytes
+	big := strings.Repeat("é", maxEventData) // 2 bytes each: more than one event line
+	steps := []error{
+		u.Output(append([]byte("price: "), euro[:1]...)),
+		u.Output(append(euro[1:], '\n')),
+		u.Resize(120, 40),
+		u.Input([]byte("ls\r")),
+		u.Output([]byte(big)),
+		u.Output([]byte{'x', 0xff, 'y', 0x1b}),
+	}
+	if err := errors.Join(steps...); err != nil {
+		t.Fatal(err)
+	}
+	if err := u.Finish(7); err != nil {
+		t.Fatal(err)
+	}
+	m, err := tr.store.Get(u.ID())
+	if err != nil || m.State != Ended || m.ExitCode == nil || *m.ExitCode != 7 {
+		t.Fatalf("stored %+v (%v)", m, err)
+	}
+	kinds, data := castEvents(t, tr.store, u.ID())
+	var out strings.Builder
+	for i, k := range kinds {
+		if k == 'o' {
+			out.WriteString(data[i])
+		}
+	}
+	if want := "price: €\n" + big + "x\uFFFDy\x1b"; out.String() != want {
+		t.Errorf("output %d bytes, want %d (%q…)", out.Len(), len(want), out.String()[:min(40, out.Len())])
+	}
+	if !strings.HasPrefix(kinds, "ooriooo") || data[2] != "120x40" || data[3] != "ls\r" {
+		t.Errorf("events %q: %q", kinds, data[:4])
+	}
+}
+
+// TestUploadRefused: a refusal names the recorder's status and sentence, and a recorder
+// that answers nothing is given up when ctx ends.
+func TestUploadRefused(t *testing.T) {
+	tr := newTestRecorder(t, "", Options{})
+	tr.refuse[Record] = errors.New("not one of mine")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := StartUpload(ctx, loopbackDial, strings.TrimPrefix(tr.url, "http://"), testUploadHeader())
+	if err == nil || !strings.Contains(err.Error(), "403") || !strings.Contains(err.Error(), "not one of mine") {
+		t.Errorf("refused upload: %v", err)
+	}
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0") // accepts, never answers
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	sctx, scancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer scancel()
+	start := time.Now()
+	_, err = StartUpload(sctx, loopbackDial, ln.Addr().String(), testUploadHeader())
+	if err == nil || !strings.Contains(err.Error(), "no answer in time") || time.Since(start) > 2*time.Second {
+		t.Errorf("silent recorder: %v after %v", err, time.Since(start))
+	}
+}
+
+// TestUploadRecorderGone: the recorder stopping mid-upload breaks it (Failed, Err).
+func TestUploadRecorderGone(t *testing.T) {
+	tr := newTestRecorder(t, "", Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	u, err := StartUpload(ctx, loopbackDial, strings.TrimPrefix(tr.url, "http://"), testUploadHeader())
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Output([]byte("hello\n"))
+	tr.srv.Close()
+	select {
+	case <-u.Failed():
+	case <-time.After(silenceTimeout + 5*time.Second):
+		t.Fatal("the upload did not notice its recorder stopped")
+	}
+	if u.Err() == nil || u.Output([]byte("more")) == nil || u.Finish(0) == nil {
+		t.Errorf("after the recorder stopped: %v", u.Err())
+	}
+}
