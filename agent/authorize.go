@@ -128,7 +128,9 @@ func (a *Agent) onNetMap(nm *controlws.NetworkMap) {
 	a.armPeerExpiry(nm)
 }
 
-// revokeSessions cuts the live SSH sessions that nm no longer allows now.
+// revokeSessions cuts the live SSH sessions that nm no longer allows now, and those of a
+// login let in without enforced recording when its rule now enforces it (a login's
+// sessions are recorded as its rule said at login).
 func (a *Agent) revokeSessions(nm *controlws.NetworkMap) {
 	now := a.clock()
 	a.mu.Lock()
@@ -140,10 +142,15 @@ func (a *Agent) revokeSessions(nm *controlws.NetworkMap) {
 	srv.Revoke(func(remote netip.AddrPort, l *sshd.Login) bool {
 		v, _, err := verdict(nm, remote.Addr(), l.LocalUser, now)
 		keep := err == nil && (v.Action == rules.Accept || v.Action == rules.Check) && v.LocalUser == l.LocalUser
-		if !keep {
+		unrecorded := keep && v.EnforceRecorder && (l.Record == nil || !l.Record.Enforce)
+		if !keep || unrecorded {
 			reason := v.Reason
-			if err != nil {
+			switch {
+			case err != nil:
 				reason = err.Error()
+			case unrecorded:
+				reason = "its rule now enforces recording (enforceRecorder), and the login was let in without it"
+				keep = false
 			}
 			a.logf("agent: revoking SSH session of %s from %s as %q: %s", l.Source, remote, l.LocalUser, reason)
 			a.revocations.Inc()

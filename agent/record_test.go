@@ -407,4 +407,15 @@ func TestRecording(t *testing.T) {
 	if got := rn.failures(failStart); got != before+1 {
 		t.Errorf("start failures %v, want %v", got, before+1)
 	}
+
+	// A login let in without enforced recording (this one unrecorded) is cut when its rule
+	// comes to enforce it.
+	rn.setPolicy(false)
+	sh = startShell(t, rn.ssh(), 80, 24)
+	sh.run("echo unrecorded-shell", "unrecorded-shell")
+	rn.setPolicy(true)
+	sh.wait()
+	if !strings.Contains(sh.seen(), "Access revoked.") {
+		t.Errorf("unrecorded session under an enforcing rule showed %q", sh.seen())
+	}
 }
