@@ -14,7 +14,6 @@ import (
 	"os/user"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,6 +24,7 @@ import (
 	"tsconnect/internal/eventually"
 	"tsconnect/internal/metrics/metricstest"
 	"tsconnect/internal/nodetest"
+	"tsconnect/internal/syncbuf"
 	"tsconnect/node"
 	"tsconnect/recorder"
 	"tsconnect/recorder/recnode"
@@ -240,22 +240,11 @@ type shell struct {
 	t     *testing.T
 	s     *ssh.Session
 	stdin io.WriteCloser
-	mu    sync.Mutex
-	out   bytes.Buffer
+	out   syncbuf.Buffer // what the user saw
 	done  chan error
 }
 
-func (sh *shell) Write(p []byte) (int, error) {
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	return sh.out.Write(p)
-}
-
-func (sh *shell) seen() string {
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	return sh.out.String()
-}
+func (sh *shell) seen() string { return sh.out.String() }
 
 func startShell(t *testing.T, cl *ssh.Client, cols, rows int) *shell {
 	t.Helper()
@@ -264,7 +253,7 @@ func startShell(t *testing.T, cl *ssh.Client, cols, rows int) *shell {
 		t.Fatal(err)
 	}
 	sh := &shell{t: t, s: s, done: make(chan error, 1)}
-	s.Stdout, s.Stderr = sh, sh
+	s.Stdout, s.Stderr = &sh.out, &sh.out
 	if sh.stdin, err = s.StdinPipe(); err != nil {
 		t.Fatal(err)
 	}
