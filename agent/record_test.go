@@ -31,7 +31,7 @@ import (
 )
 
 // recordPolicy lets alice log in to tag:server as the test's user, recorded to rec1 then rec2.
-func recordPolicy(local string, enforce bool) string {
+func recordPolicy(local string, enforce, input bool) string {
 	return fmt.Sprintf(`{
 	"tagOwners": {"tag:rec1": ["alice@example.com"], "tag:rec2": ["alice@example.com"], "tag:server": ["alice@example.com"]},
 	"acls": [
@@ -39,8 +39,8 @@ func recordPolicy(local string, enforce bool) string {
 		{"action": "accept", "src": ["alice@example.com"], "dst": ["tag:server:22"]},
 	],
 	"ssh": [{"action": "accept", "src": ["alice@example.com"], "dst": ["tag:server"], "users": [%q],
-		"recorder": ["tag:rec1", "tag:rec2"], "enforceRecorder": %t}],
-}`, local, enforce)
+		"recorder": ["tag:rec1", "tag:rec2"], "enforceRecorder": %t, "recordInput": %t}],
+}`, local, enforce, input)
 }
 
 // recordNet is a control, two recorder nodes, an SSH-serving agent (web) and alice's laptop.
@@ -107,17 +107,21 @@ func prefixLogf(t *testing.T, p string) func(string, ...any) {
 }
 
 // setPolicy installs the policy, enforced or not, and waits for web to have it.
-func (rn *recordNet) setPolicy(enforce bool) {
+func (rn *recordNet) setPolicy(enforce bool) { rn.t.Helper(); rn.install(enforce, false) }
+
+// install installs the policy with enforceRecorder and recordInput as given, and waits for
+// web to have it.
+func (rn *recordNet) install(enforce, input bool) {
 	rn.t.Helper()
-	if _, err := rn.cs.Control.SetPolicy(context.Background(), []byte(recordPolicy(rn.local, enforce)), "test"); err != nil {
+	if _, err := rn.cs.Control.SetPolicy(context.Background(), []byte(recordPolicy(rn.local, enforce, input)), "test"); err != nil {
 		rn.t.Fatal(err)
 	}
 	if rn.web == nil {
 		return
 	}
-	eventually.True(rn.t, fmt.Sprintf("web's rule with enforceRecorder %t", enforce), func() bool {
+	eventually.True(rn.t, fmt.Sprintf("web's rule with enforceRecorder %t, recordInput %t", enforce, input), func() bool {
 		nm := rn.web.Node().NetMap()
-		return nm != nil && len(nm.SSHRules) == 1 && nm.SSHRules[0].EnforceRecorder == enforce
+		return nm != nil && len(nm.SSHRules) == 1 && nm.SSHRules[0].EnforceRecorder == enforce && nm.SSHRules[0].RecordInput == input
 	})
 }
 
@@ -166,10 +170,13 @@ type cast struct {
 }
 
 // output is the text of the recording's "o" events.
-func (c cast) output() string {
+func (c cast) output() string { return c.text("o") }
+
+// text is the data of the recording's events of kind, joined.
+func (c cast) text(kind string) string {
 	var b strings.Builder
 	for _, e := range c.events {
-		if e[1] == "o" {
+		if e[1] == kind {
 			b.WriteString(e[2].(string))
 		}
 	}
@@ -336,6 +343,17 @@ func TestRecording(t *testing.T) {
 	// stdout and stderr are separate streams: only each one's order is kept.
 	if got, want := sortedLines(c.output()), sortedLines(string(out)); !slices.Equal(got, want) || !slices.Contains(got, "to-err") {
 		t.Errorf("exec recorded %q, the user saw %q", c.output(), out)
+	}
+
+	// With recordInput, what the user typed is recorded too, as "i" events.
+	rn.install(true, true)
+	sh = startShell(t, rn.ssh(), 80, 24)
+	sh.run("echo typed-$((2*3))", "typed-6")
+	io.WriteString(sh.stdin, "exit\n")
+	sh.wait()
+	c = only(t, rn.rec[0], 3, c.meta.ID, m.ID)
+	if c.text("i") != "echo typed-$((2*3))\nexit\n" || !strings.Contains(c.output(), "typed-6") {
+		t.Errorf("recordInput: events %v", c.events)
 	}
 
 	// Without enforceRecorder, the recorder dying mid-session leaves the session running,
