@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -141,5 +142,43 @@ func TestUploadRecorderGone(t *testing.T) {
 	}
 	if u.Err() == nil || u.Output([]byte("more")) == nil || u.Finish(0) == nil {
 		t.Errorf("after the recorder stopped: %v", u.Err())
+	}
+}
+
+// TestUploadLargeStreams: 64 MiB of output sent through an Upload (as an agent tees a
+// session, 32 KiB reads) is stored whole while the heap (uploader and recorder together)
+// grows by less than 16 MiB.
+func TestUploadLargeStreams(t *testing.T) {
+	tr := newTestRecorder(t, "", Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	u, err := StartUpload(ctx, loopbackDial, strings.TrimPrefix(tr.url, "http://"), testUploadHeader())
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := []byte(strings.Repeat("-rw-r--r-- 1 root root 4096 \x1b[01;34mdir\x1b[0m ✓\r\n", 32<<10/48)[:32<<10])
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	base := ms.HeapInuse
+	stop := make(chan struct{})
+	peak := peakHeap(stop)
+	const total = 64 << 20
+	for sent := 0; sent < total; sent += len(read) {
+		if err := u.Output(read); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := u.Finish(0); err != nil {
+		t.Fatal(err)
+	}
+	close(stop)
+	growth := int64(<-peak) - int64(base)
+	t.Logf("64 MiB uploaded; heap in use grew by at most %.1f MiB", float64(growth)/(1<<20))
+	if m, err := tr.store.Get(u.ID()); err != nil || m.State != Ended || m.Size < total {
+		t.Fatalf("stored %+v (%v)", m, err)
+	}
+	if growth > 16<<20 {
+		t.Errorf("heap grew by %d MiB uploading 64 MiB: the upload is held in memory", growth>>20)
 	}
 }
