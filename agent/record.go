@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"tsconnect/internal/safetext"
 	"tsconnect/recorder"
 	"tsconnect/sshd"
 )
@@ -20,11 +21,18 @@ const (
 
 // Stages of a recording failure, the label of tsconnect_agent_ssh_recording_failures_total.
 const (
-	failStart   = "start"  // no recorder accepted the recording
-	failMidway  = "midway" // the upload broke during the session
-	failEnd     = "end"    // the recorder did not confirm the end
-	maxReasonsN = 4        // recorder refusals quoted in a refusal
-	reasonLimit = 200      // bytes of each
+	failStart  = "start"  // no recorder accepted the recording
+	failMidway = "midway" // the upload broke during the session
+	failEnd    = "end"    // the recorder did not confirm the end
+)
+
+// Bounds on what a recording's opening quotes and keeps.
+const (
+	maxReasonsN = 4   // recorder refusals quoted in a refusal
+	reasonLimit = 200 // bytes of each
+	// maxHeaderCommand bounds the exec command kept in the header: escaped, it stays well
+	// within recorder.MaxHeaderLine whatever the command holds.
+	maxHeaderCommand = 512
 )
 
 // record is the SSH server's Server.Record: it opens a recording of the session on the
@@ -36,7 +44,7 @@ func (a *Agent) record(ctx context.Context, req sshd.RecordRequest) (sshd.Record
 	if spec == nil || len(spec.Recorders) == 0 {
 		return nil, nil
 	}
-	h := recorder.Header{Width: 80, Height: 24, Timestamp: time.Now().Unix(), Command: req.Command,
+	h := recorder.Header{Width: 80, Height: 24, Timestamp: time.Now().Unix(), Command: safetext.Bounded(req.Command, maxHeaderCommand),
 		SrcUser: spec.SrcUser, SrcNode: spec.SrcNode, LocalUser: req.Login.LocalUser}
 	if req.PTY {
 		if req.Cols > 0 && req.Cols <= recorder.MaxTermSize {
@@ -65,7 +73,7 @@ func (a *Agent) record(ctx context.Context, req sshd.RecordRequest) (sshd.Record
 			return newRecording(a, u, spec, addr), nil
 		}
 		if len(reasons) < maxReasonsN {
-			reasons = append(reasons, fmt.Sprintf("%s: %s", addr, truncate(err.Error(), reasonLimit)))
+			reasons = append(reasons, fmt.Sprintf("%s: %s", addr, safetext.Bounded(err.Error(), reasonLimit)))
 		}
 	}
 	why := "no recorder accepted the recording (" + strings.Join(reasons, "; ") + ")"
@@ -76,14 +84,6 @@ func (a *Agent) record(ctx context.Context, req sshd.RecordRequest) (sshd.Record
 	}
 	a.logf("agent: the session of %s as %q runs unrecorded: %s", req.Login.Source, req.Login.LocalUser, why)
 	return nil, nil
-}
-
-// truncate cuts s to at most n bytes.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }
 
 // recordingFailed counts a recording failure at stage.

@@ -351,9 +351,22 @@ func TestRecording(t *testing.T) {
 	sh.run("echo typed-$((2*3))", "typed-6")
 	io.WriteString(sh.stdin, "exit\n")
 	sh.wait()
-	c = only(t, rn.rec[0], 3, c.meta.ID, m.ID)
+	seen := []string{m.ID, c.meta.ID}
+	c = only(t, rn.rec[0], 3, seen...)
 	if c.text("i") != "echo typed-$((2*3))\nexit\n" || !strings.Contains(c.output(), "typed-6") {
 		t.Errorf("recordInput: events %v", c.events)
+	}
+
+	// A command far longer than a header line may be is recorded, its header keeping the
+	// command's start.
+	seen = append(seen, c.meta.ID)
+	s, _ = cl.NewSession()
+	if out, err := s.CombinedOutput("echo long-command; : " + strings.Repeat("\x01", 100<<10)); err != nil || string(out) != "long-command\n" {
+		t.Fatalf("long command: %q %v", out, err)
+	}
+	c = only(t, rn.rec[0], 4, seen...)
+	if cmd, _ := c.header["command"].(string); !strings.HasPrefix(cmd, "echo long-command; : ") || len(cmd) > 4<<10 || c.output() != "long-command\n" {
+		t.Errorf("long command's recording: header command of %d bytes, output %q", len(cmd), c.output())
 	}
 
 	// Without enforceRecorder, the recorder dying mid-session leaves the session running,
