@@ -183,7 +183,6 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
 	w.Header().Del("Connection")
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.WriteHeader(http.StatusOK)
-	var answerMu sync.Mutex // the keepalive and the last answer
 	enc := json.NewEncoder(w)
 	enc.Encode(UploadAnswer{ID: rec.ID()})
 	rc.Flush()
@@ -196,10 +195,8 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
 		for {
 			select {
 			case <-t.C:
-				answerMu.Lock()
-				enc.Encode(UploadAnswer{ID: rec.ID()})
+				enc.Encode(UploadAnswer{ID: rec.ID()}) // the only writer until stopped
 				rc.Flush()
-				answerMu.Unlock()
 			case <-stop:
 				return
 			}
@@ -237,9 +234,8 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
 	}
 	m, _ := s.store.Get(rec.ID())
 	ans.State, ans.Size = m.State, m.Size
-	answerMu.Lock()
+	stopKeepalive() // the last answer is last
 	enc.Encode(ans)
-	answerMu.Unlock()
 }
 
 // cutUpload ends a broken upload's connection: the answer goes out first (half-close),

@@ -182,3 +182,24 @@ func TestUploadLargeStreams(t *testing.T) {
 		t.Errorf("heap grew by %d MiB uploading 64 MiB: the upload is held in memory", growth>>20)
 	}
 }
+
+// TestUploadKeepalive: while an upload is idle the recorder repeats {"id"} every Keepalive,
+// and the last answer still comes last.
+func TestUploadKeepalive(t *testing.T) {
+	tr := newTestRecorder(t, "", Options{})
+	u, code, msg := tr.startUpload(testHeader)
+	if u == nil {
+		t.Fatalf("refused: %d %s", code, msg)
+	}
+	start := time.Now()
+	var a UploadAnswer
+	if err := json.Unmarshal(u.readAnswer(), &a); err != nil || a.ID != u.ID || a.State != "" {
+		t.Fatalf("keepalive %+v (%v)", a, err)
+	}
+	if d := time.Since(start); d < Keepalive/2 {
+		t.Errorf("keepalive after %v, want about %v", d, Keepalive)
+	}
+	if a := u.finish(0); a.State != Ended || !u.answerEnds() {
+		t.Errorf("last answer %+v, or more after it", a)
+	}
+}
