@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"net"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +15,18 @@ var loopbackDial DialFunc = (&net.Dialer{}).DialContext
 
 func testUploadHeader() Header {
 	return Header{Width: 80, Height: 24, Timestamp: time.Now().Unix(), SrcUser: "alice@example.com", SrcNode: "laptop", LocalUser: "root"}
+}
+
+// startTestUpload starts an Upload to tr as an agent does.
+func startTestUpload(t *testing.T, tr *testRecorder) *Upload {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	u, err := StartUpload(ctx, loopbackDial, strings.TrimPrefix(tr.url, "http://"), testUploadHeader())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
 }
 
 // castEvents reads recording id back: its events' kinds and data.
@@ -47,13 +58,7 @@ func castEvents(t *testing.T, st *Store, id string) (kinds string, data []string
 // events of their own, and the exit code ends it.
 func TestUploadStreams(t *testing.T) {
 	tr := newTestRecorder(t, "", Options{})
-	addr := strings.TrimPrefix(tr.url, "http://")
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	u, err := StartUpload(ctx, loopbackDial, addr, testUploadHeader())
-	if err != nil {
-		t.Fatal(err)
-	}
+	u := startTestUpload(t, tr)
 	euro := []byte("€")                      // 3 bytes
 	big := strings.Repeat("é", maxEventData) // 2 bytes each: more than one event line
 	steps := []error{
@@ -127,12 +132,7 @@ func TestUploadRefused(t *testing.T) {
 // TestUploadRecorderGone: the recorder stopping mid-upload breaks it (Failed, Err).
 func TestUploadRecorderGone(t *testing.T) {
 	tr := newTestRecorder(t, "", Options{})
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	u, err := StartUpload(ctx, loopbackDial, strings.TrimPrefix(tr.url, "http://"), testUploadHeader())
-	if err != nil {
-		t.Fatal(err)
-	}
+	u := startTestUpload(t, tr)
 	u.Output([]byte("hello\n"))
 	tr.srv.Close()
 	select {
@@ -150,17 +150,9 @@ func TestUploadRecorderGone(t *testing.T) {
 // grows by less than 16 MiB.
 func TestUploadLargeStreams(t *testing.T) {
 	tr := newTestRecorder(t, "", Options{})
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	u, err := StartUpload(ctx, loopbackDial, strings.TrimPrefix(tr.url, "http://"), testUploadHeader())
-	if err != nil {
-		t.Fatal(err)
-	}
+	u := startTestUpload(t, tr)
 	read := []byte(strings.Repeat("-rw-r--r-- 1 root root 4096 \x1b[01;34mdir\x1b[0m ✓\r\n", 32<<10/48)[:32<<10])
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	base := ms.HeapInuse
+	base := heapInUse()
 	stop := make(chan struct{})
 	peak := peakHeap(stop)
 	const total = 64 << 20
