@@ -56,6 +56,8 @@ type Agent struct {
 
 	// revocations counts SSH logins cut because a new map no longer allows them (metrics.go).
 	revocations prometheus.Counter
+	// recFailures counts recordings that failed, by stage (record.go).
+	recFailures *prometheus.CounterVec
 
 	mu     sync.Mutex
 	sshSrv *sshd.Server
@@ -103,7 +105,10 @@ func New(cfg Config) (*Agent, error) {
 		return nil, fmt.Errorf("agent: who am I: %v", err)
 	}
 	a := &Agent{cfg: cfg, logf: logf, self: self, revocations: prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "tsconnect_agent_ssh_revocations_total", Help: "SSH logins cut because a new network map no longer allows them."})}
+		Name: "tsconnect_agent_ssh_revocations_total", Help: "SSH logins cut because a new network map no longer allows them."}),
+		recFailures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tsconnect_agent_ssh_recording_failures_total",
+			Help: "Session recordings that failed: no recorder accepted one (start), one broke during its session (midway) or at its end (end)."},
+			[]string{"stage"})}
 	var hostKeys []string
 	if cfg.SSH {
 		a.hostKeys, err = sshd.LoadOrCreateHostKeys(cfg.StateDir)
@@ -170,7 +175,7 @@ func (a *Agent) startSSH() error {
 	if err != nil {
 		return fmt.Errorf("agent: listening on overlay port 22: %v", err)
 	}
-	srv := &sshd.Server{HostKeys: a.hostKeys, Authorize: a.authorize, Logf: a.logf, SFTPServer: a.sftpServerArgv()}
+	srv := &sshd.Server{HostKeys: a.hostKeys, Authorize: a.authorize, Record: a.record, Logf: a.logf, SFTPServer: a.sftpServerArgv()}
 	lctx, stop := context.WithCancel(context.Background())
 	a.mu.Lock()
 	a.sshSrv, a.sshLn, a.stopLogins = srv, ln, stop

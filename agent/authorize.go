@@ -35,33 +35,38 @@ func (a *Agent) authorize(ctx context.Context, sreq sshd.AuthRequest) (*sshd.Log
 		return nil, err
 	}
 	src := describePeer(nm, peer)
-	if err := unrecorded(v); err != nil {
+	if err := noRecorder(v); err != nil {
 		return nil, fmt.Errorf("tsconnect: %s: %w", src, err)
 	}
 	switch v.Action {
 	case rules.Accept:
-		return acceptLogin(v, src), nil
+		return acceptLogin(v, src, peerOwner(nm, peer), peer.Name), nil
 	case rules.Check:
 		// Held until control says the source's user re-authenticated (check.go).
-		return a.holdCheck(ctx, sreq, v, peer, src)
+		return a.holdCheck(ctx, sreq, v, peer, src, peerOwner(nm, peer))
 	}
 	return nil, fmt.Errorf("tsconnect: %s: %s", src, v.Reason)
 }
 
-// acceptLogin is the login an accept verdict v (or a passed check) grants src: what the
-// rule's acceptEnv lists, and port and agent forwarding (the policy format has no switch
-// for them yet, so accept means on).
-func acceptLogin(v rules.Verdict, src string) *sshd.Login {
+// acceptLogin is the login an accept verdict v (or a passed check) grants src (whose
+// user is srcUser, on node srcNode): what the rule's acceptEnv lists, port and agent
+// forwarding (the policy format has no switch for them yet, so accept means on), and
+// the recording the rule asks for (record.go).
+func acceptLogin(v rules.Verdict, src, srcUser, srcNode string) *sshd.Login {
 	l := &sshd.Login{LocalUser: v.LocalUser, Source: src, Rule: v.Origin, AcceptEnv: v.AcceptEnv}
 	l.GrantAcceptDefaults()
+	if len(v.Recorders) > 0 {
+		l.Record = &sshd.RecordSpec{Recorders: v.Recorders, Enforce: v.EnforceRecorder, Input: v.RecordInput,
+			SrcUser: srcUser, SrcNode: srcNode}
+	}
 	return l
 }
 
-// unrecorded refuses a login its rule says must be recorded (enforceRecorder): this agent
-// does not record sessions yet, so it fails closed rather than let the session go unrecorded.
-func unrecorded(v rules.Verdict) error {
-	if v.EnforceRecorder && (v.Action == rules.Accept || v.Action == rules.Check) {
-		return errors.New("this login must be recorded (enforceRecorder), and this agent cannot record sessions yet")
+// noRecorder refuses a login its rule says must be recorded (enforceRecorder) when the
+// rule names no recorder node that exists: fail closed, before any session.
+func noRecorder(v rules.Verdict) error {
+	if v.EnforceRecorder && len(v.Recorders) == 0 && (v.Action == rules.Accept || v.Action == rules.Check) {
+		return errors.New("this login must be recorded (enforceRecorder), and its rule names no recorder node of this network")
 	}
 	return nil
 }
@@ -94,11 +99,16 @@ func localAccount(name string) (rules.Account, bool) {
 	return rules.Account{Name: u.Username, UID: uint32(uid)}, true
 }
 
-func describePeer(nm *controlws.NetworkMap, p controlws.Node) string {
-	owner := "tagged"
+// peerOwner is who p belongs to: its user's login name, or "tagged".
+func peerOwner(nm *controlws.NetworkMap, p controlws.Node) string {
 	if u, ok := nm.UserByID(p.User); ok && len(p.Tags) == 0 {
-		owner = u.LoginName
+		return u.LoginName
 	}
+	return "tagged"
+}
+
+func describePeer(nm *controlws.NetworkMap, p controlws.Node) string {
+	owner := peerOwner(nm, p)
 	addr := ""
 	if len(p.Addresses) > 0 {
 		addr = p.Addresses[0].Addr().String()
@@ -118,7 +128,9 @@ func (a *Agent) onNetMap(nm *controlws.NetworkMap) {
 	a.armPeerExpiry(nm)
 }
 
-// revokeSessions cuts the live SSH sessions that nm no longer allows now.
+// revokeSessions cuts the live SSH sessions that nm no longer allows now, and those of a
+// login let in without enforced recording when its rule now enforces it (a login's
+// sessions are recorded as its rule said at login).
 func (a *Agent) revokeSessions(nm *controlws.NetworkMap) {
 	now := a.clock()
 	a.mu.Lock()
@@ -129,14 +141,16 @@ func (a *Agent) revokeSessions(nm *controlws.NetworkMap) {
 	}
 	srv.Revoke(func(remote netip.AddrPort, l *sshd.Login) bool {
 		v, _, err := verdict(nm, remote.Addr(), l.LocalUser, now)
-		if err == nil {
-			err = unrecorded(v)
-		}
 		keep := err == nil && (v.Action == rules.Accept || v.Action == rules.Check) && v.LocalUser == l.LocalUser
-		if !keep {
+		unrecorded := keep && v.EnforceRecorder && (l.Record == nil || !l.Record.Enforce)
+		if !keep || unrecorded {
 			reason := v.Reason
-			if err != nil {
+			switch {
+			case err != nil:
 				reason = err.Error()
+			case unrecorded:
+				reason = "its rule now enforces recording (enforceRecorder), and the login was let in without it"
+				keep = false
 			}
 			a.logf("agent: revoking SSH session of %s from %s as %q: %s", l.Source, remote, l.LocalUser, reason)
 			a.revocations.Inc()

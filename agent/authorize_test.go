@@ -103,9 +103,9 @@ func TestAuthorizeRefusals(t *testing.T) {
 	}
 }
 
-// TestAuthorizeEnforceRecorder: a login whose rule enforces recording is refused, saying
-// why, since this agent cannot record yet (fail closed); recording without enforcement
-// lets the login in.
+// TestAuthorizeEnforceRecorder: a login whose rule enforces recording but names no
+// recorder node that exists is refused, saying why (fail closed); without enforcement the
+// login goes in, unrecorded. (record_test.go records with real recorders.)
 func TestAuthorizeEnforceRecorder(t *testing.T) {
 	pol := func(enforce string) string {
 		return `{
@@ -116,13 +116,13 @@ func TestAuthorizeEnforceRecorder(t *testing.T) {
 	}`
 	}
 	f := newFakeAgent(t, netMapFor(t, pol("true")))
-	want := "tsconnect: " + laptopSrc + ": this login must be recorded (enforceRecorder), and this agent cannot record sessions yet"
+	want := "tsconnect: " + laptopSrc + ": this login must be recorded (enforceRecorder), and its rule names no recorder node of this network"
 	if l, err := f.authorize(context.Background(), fromLaptop("root")); err == nil || err.Error() != want {
 		t.Errorf("enforced: login %+v, error %v; want %q", l, err, want)
 	}
 	f = newFakeAgent(t, netMapFor(t, pol("false")))
-	if _, err := f.authorize(context.Background(), fromLaptop("root")); err != nil {
-		t.Errorf("recorder not enforced: %v; want logged in", err)
+	if l, err := f.authorize(context.Background(), fromLaptop("root")); err != nil || l.Record != nil {
+		t.Errorf("recorder not enforced: %+v, %v; want logged in, unrecorded", l, err)
 	}
 }
 

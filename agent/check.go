@@ -33,7 +33,7 @@ func CheckBanner(user, url string) string {
 
 // holdCheck holds the login req (a check verdict v from peer) while control decides
 // (checkhold.go); it returns the login once accepted, or why it was refused.
-func (a *Agent) holdCheck(ctx context.Context, req sshd.AuthRequest, v rules.Verdict, peer controlws.Node, src string) (*sshd.Login, error) {
+func (a *Agent) holdCheck(ctx context.Context, req sshd.AuthRequest, v rules.Verdict, peer controlws.Node, src, srcUser string) (*sshd.Login, error) {
 	retry := a.cfg.CheckRetry
 	if retry <= 0 {
 		retry = DefaultCheckRetry
@@ -43,7 +43,7 @@ func (a *Agent) holdCheck(ctx context.Context, req sshd.AuthRequest, v rules.Ver
 		control = a.checks
 	}
 	h := &checkHold{control: control, policy: a, clock: realClock{}, client: req, logf: a.logf,
-		limit: checkHoldLimit, retry: retry, remote: req.Remote(), user: req.User(), v: v, peer: peer, src: src}
+		limit: checkHoldLimit, retry: retry, remote: req.Remote(), user: req.User(), v: v, peer: peer, src: src, srcUser: srcUser}
 	return h.run(ctx)
 }
 

@@ -71,6 +71,8 @@ type checkHold struct {
 	v      rules.Verdict // the check verdict holding the login; a policy change may replace it
 	peer   controlws.Node
 	src    string // describePeer, for messages and logs
+	// srcUser is who the peer belongs to (peerOwner), for the recording's header.
+	srcUser string
 
 	start time.Time
 	shown string // the URL last shown to the client
@@ -106,7 +108,7 @@ func (h *checkHold) run(ctx context.Context) (*sshd.Login, error) {
 			return h.ended(ctx, "nobody re-authenticated in time")
 		case err == nil && cv.Verdict == controlws.CheckAccept:
 			h.logf("agent: control accepts the held login of %s as %q: %s", h.src, h.v.LocalUser, cv.Message)
-			return h.accept(), nil
+			return h.accept()
 		case err == nil:
 			return h.refuse("%s", cv.Message)
 		case errors.Is(err, controlws.ErrUnsupported):
@@ -186,7 +188,7 @@ func (h *checkHold) ask(ctx context.Context) answer {
 		case nv.Action == rules.Accept && nv.LocalUser == h.v.LocalUser:
 			h.v = nv
 			h.logf("agent: the policy now accepts the held login of %s as %q", h.src, h.v.LocalUser)
-			o.login = h.accept()
+			o.login, o.err = h.accept()
 		case nv.Action == rules.Check && nv.LocalUser == h.v.LocalUser:
 			h.v = nv // another period: ask again
 			return answer{err: errRetryNow}
@@ -222,7 +224,13 @@ func (h *checkHold) sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-func (h *checkHold) accept() *sshd.Login { return acceptLogin(h.v, h.src) }
+// accept is the login h.v grants, unless it must be recorded and names no recorder.
+func (h *checkHold) accept() (*sshd.Login, error) {
+	if err := noRecorder(h.v); err != nil {
+		return h.refuse("%v", err)
+	}
+	return acceptLogin(h.v, h.src, h.srcUser, h.peer.Name), nil
+}
 
 func (h *checkHold) refuse(format string, args ...any) (*sshd.Login, error) {
 	return nil, fmt.Errorf("tsconnect: %s: login as %q refused: %s", h.src, h.v.LocalUser, fmt.Sprintf(format, args...))

@@ -24,6 +24,7 @@ func (c *agentCollector) Describe(ch chan<- *prometheus.Desc) {
 		ch <- d
 	}
 	(*Agent)(c).revocations.Describe(ch)
+	(*Agent)(c).recFailures.Describe(ch)
 }
 
 func (c *agentCollector) Collect(ch chan<- prometheus.Metric) {
@@ -44,6 +45,7 @@ func (c *agentCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descSSHConns, float64(conns))
 	gauge(descSSHSessions, float64(sessions))
 	a.revocations.Collect(ch)
+	a.recFailures.Collect(ch)
 	up := 0.0
 	if a.node.HomeUp() {
 		up = 1

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"tsconnect/internal/eventually"
+	"tsconnect/internal/syncbuf"
 	"tsconnect/internal/testpebble"
 )
 
@@ -24,7 +25,7 @@ import (
 // validation connects to tlsPort, its certificates are valid for validity.
 func startPebble(t *testing.T, tlsPort int, validity time.Duration) *testpebble.CA {
 	t.Helper()
-	log := &syncBuffer{}
+	log := &syncbuf.Buffer{}
 	ca, err := testpebble.Start(t.Context(), testpebble.Options{TLSPort: tlsPort, Validity: validity, Log: log})
 	if err != nil {
 		t.Fatal(err)

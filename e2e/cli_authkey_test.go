@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"tsconnect/control"
+	"tsconnect/internal/syncbuf"
 )
 
 // TestAuthKeyNotVisibleInPs: `tsconnect up` takes its key from --auth-key file:PATH and from
@@ -18,12 +19,12 @@ import (
 // missing or empty key file is a clear error.
 func TestAuthKeyNotVisibleInPs(t *testing.T) {
 	tn := newTestNet(t)
-	up := func(name string, env []string, authArgs ...string) (*exec.Cmd, *syncBuffer, string) {
+	up := func(name string, env []string, authArgs ...string) (*exec.Cmd, *syncbuf.Buffer, string) {
 		sock := filepath.Join(t.TempDir(), "agent.sock")
 		args := append([]string{"--socket", sock, "up", "--hostname", name, "--login-server", tn.url, "--state", t.TempDir()}, authArgs...)
 		cmd := exec.Command(tsconnectBin, args...)
 		cmd.Env = append(os.Environ(), env...)
-		out := &syncBuffer{}
+		out := &syncbuf.Buffer{}
 		cmd.Stdout, cmd.Stderr = out, out
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)

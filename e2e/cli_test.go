@@ -12,36 +12,18 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"tsconnect/console/api"
+	"tsconnect/internal/syncbuf"
 )
 
 // proc is a tsconnect process run by a test.
 type proc struct {
 	cmd *exec.Cmd
-	out *syncBuffer // written by the process's output copiers while the test reads it
-}
-
-// syncBuffer is a bytes.Buffer safe for a writer and a reader goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	out *syncbuf.Buffer // written by the process's output copiers while the test reads it
 }
 
 func startProc(t testing.TB, args ...string) *proc { t.Helper(); return startProcEnv(t, nil, args...) }
@@ -58,7 +40,7 @@ func startProcEnv(t testing.TB, env []string, args ...string) *proc {
 // output (under label) shown if the test failed.
 func startCmd(t testing.TB, cmd *exec.Cmd, label string) *proc {
 	t.Helper()
-	p := &proc{cmd: cmd, out: &syncBuffer{}}
+	p := &proc{cmd: cmd, out: &syncbuf.Buffer{}}
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)

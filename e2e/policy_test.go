@@ -13,6 +13,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"tsconnect/control"
+	"tsconnect/internal/syncbuf"
 	"tsconnect/node"
 )
 
@@ -158,7 +159,7 @@ func TestPolicySSH(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stdout, stderr syncBuffer
+	var stdout, stderr syncbuf.Buffer
 	s.Stdout, s.Stderr = &stdout, &stderr
 	if err := s.Start("sleep 300 & echo $!; wait"); err != nil {
 		t.Fatal(err)
@@ -189,7 +190,7 @@ func TestPolicySSH(t *testing.T) {
 	}
 }
 
-func waitPID(t *testing.T, out *syncBuffer) int {
+func waitPID(t *testing.T, out *syncbuf.Buffer) int {
 	t.Helper()
 	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 		if line, _, ok := strings.Cut(out.String(), "\n"); ok {

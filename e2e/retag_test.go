@@ -14,6 +14,7 @@ import (
 
 	"tsconnect/console"
 	"tsconnect/control"
+	"tsconnect/internal/syncbuf"
 )
 
 // retagPolicy lets users SSH to their own devices only (as root too); tagged prod servers
@@ -29,13 +30,13 @@ const retagPolicy = `{
 
 // liveSession starts a shell command with a background job on cl and returns its stderr,
 // the job's PID and a channel that gets the session's end.
-func liveSession(t *testing.T, cl *ssh.Client) (*syncBuffer, int, <-chan error) {
+func liveSession(t *testing.T, cl *ssh.Client) (*syncbuf.Buffer, int, <-chan error) {
 	t.Helper()
 	s, err := cl.NewSession()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stdout, stderr syncBuffer
+	var stdout, stderr syncbuf.Buffer
 	s.Stdout, s.Stderr = &stdout, &stderr
 	if err := s.Start("sleep 300 & echo $!; wait"); err != nil {
 		t.Fatal(err)

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"tsconnect/controlws"
+	"tsconnect/internal/syncbuf"
 	"tsconnect/internal/testpg"
 	"tsconnect/key"
 )
@@ -429,7 +430,7 @@ func (r *scaleRun) mapStream(sn *scaleNode) {
 // it answers HTTP; the caller kills it.
 func startControlProcess(b *testing.B, url string, args ...string) *exec.Cmd {
 	ctrl := exec.Command(tsconnectBin, args...)
-	var out syncBuffer
+	var out syncbuf.Buffer
 	ctrl.Stdout, ctrl.Stderr = &out, &out
 	if err := ctrl.Start(); err != nil {
 		b.Fatal(err)

@@ -155,14 +155,18 @@ func (u *upload) finish(exit int) UploadAnswer {
 	return u.final()
 }
 
-// final reads the last answer line.
+// final reads the last answer line, skipping the keepalives before it.
 func (u *upload) final() UploadAnswer {
 	u.t.Helper()
-	var a UploadAnswer
-	if err := json.Unmarshal(u.readAnswer(), &a); err != nil {
-		u.t.Fatalf("final answer: %v", err)
+	for {
+		var a UploadAnswer
+		if err := json.Unmarshal(u.readAnswer(), &a); err != nil {
+			u.t.Fatalf("final answer: %v", err)
+		}
+		if a.State != "" {
+			return a
+		}
 	}
-	return a
 }
 
 // get fetches path and returns status and body.

@@ -71,6 +71,15 @@ func rss() int64 {
 	return pages * int64(os.Getpagesize())
 }
 
+// heapInUse is the Go heap in use right after a collection: the base a test's peak is
+// measured from.
+func heapInUse() uint64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapInuse
+}
+
 // peakHeap samples the Go heap in use until stop is closed and returns its peak.
 func peakHeap(stop <-chan struct{}) <-chan uint64 {
 	out := make(chan uint64, 1)
@@ -95,10 +104,7 @@ func peakHeap(stop <-chan struct{}) <-chan uint64 {
 // recorder's and this test's uploader's together) grows by less than 16 MiB.
 func TestLargeRecordingStreams(t *testing.T) {
 	tr := newTestRecorder(t, "", Options{})
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	base := ms.HeapInuse
+	base := heapInUse()
 	stop := make(chan struct{})
 	peak := peakHeap(stop)
 	a := postCast(t, tr.url, newCastBody(128<<20))

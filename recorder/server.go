@@ -32,6 +32,9 @@ const (
 	maxListLimit  = 10000
 	cutDrain      = 2 * time.Second // how long a cut upload's connection is drained
 	cutDrainMax   = 8 << 20         // and how much of it at most
+	// Keepalive is how often an upload's answer repeats {"id"} while the upload runs, so
+	// that the uploader notices a recorder gone without a word (its node stopped).
+	Keepalive = time.Second
 )
 
 // Access is what a peer asks to do.
@@ -183,8 +186,27 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
 	enc := json.NewEncoder(w)
 	enc.Encode(UploadAnswer{ID: rec.ID()})
 	rc.Flush()
+	stop := make(chan struct{})
+	keptAlive := make(chan struct{})
+	go func() {
+		defer close(keptAlive)
+		t := time.NewTicker(Keepalive)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				enc.Encode(UploadAnswer{ID: rec.ID()}) // the only writer until stopped
+				rc.Flush()
+			case <-stop:
+				return
+			}
+		}
+	}()
+	stopKeepalive := sync.OnceFunc(func() { close(stop); <-keptAlive })
+	defer stopKeepalive()
 	ans := UploadAnswer{ID: rec.ID()}
 	fail := func(err error) {
+		stopKeepalive() // before the connection is hijacked
 		rec.Abort(Broken, err)
 		ans.State, ans.Error = Broken, err.Error()
 		if m, gerr := s.store.Get(rec.ID()); gerr == nil {
@@ -212,6 +234,7 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
 	}
 	m, _ := s.store.Get(rec.ID())
 	ans.State, ans.Size = m.State, m.Size
+	stopKeepalive() // the last answer is last
 	enc.Encode(ans)
 }
 

@@ -32,6 +32,8 @@ type Login struct {
 	AllowRemoteForward bool
 	// AllowAgentForward permits -A (auth-agent-req@openssh.com).
 	AllowAgentForward bool
+	// Record, if non-nil, says how the login's sessions are recorded (see Server.Record).
+	Record *RecordSpec `json:",omitempty"`
 }
 
 // GrantAcceptDefaults sets what an "accept" rule permits unless the policy says

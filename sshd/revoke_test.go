@@ -9,43 +9,25 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 
 	"golang.org/x/crypto/ssh"
 
 	"tsconnect/internal/eventually"
+	"tsconnect/internal/syncbuf"
 )
-
-// syncBuffer is a bytes.Buffer safe to read while the session writes into it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
 
 // startWithBackgroundJob starts cmd, which prints the pid of a background job on its
 // first line, and returns the session, its stderr and that pid.
-func startWithBackgroundJob(t *testing.T, c *ssh.Client, tty bool, cmd string) (*ssh.Session, *syncBuffer, int) {
+func startWithBackgroundJob(t *testing.T, c *ssh.Client, tty bool, cmd string) (*ssh.Session, *syncbuf.Buffer, int) {
 	t.Helper()
 	s, err := c.NewSession()
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
-	stderr := &syncBuffer{}
+	stderr := &syncbuf.Buffer{}
 	s.Stderr = stderr
 	out, err := s.StdoutPipe()
 	if err != nil {

@@ -40,6 +40,11 @@ type Server struct {
 	// as ServeSFTP behind a hidden subcommand); it runs as the logged-in user, like any
 	// session process. Nil refuses the "sftp" subsystem.
 	SFTPServer []string
+	// Record, if non-nil, is asked before every shell and exec session starts (with or
+	// without a terminal; SFTP subsystems are never recorded) for the recording its
+	// output goes to; nil, nil records nothing. An error refuses the session: the client
+	// sees its text on stderr and exit status 1. ctx ends when the server closes.
+	Record func(ctx context.Context, req RecordRequest) (Recording, error)
 
 	// afterDecide, if non-nil, runs between Authorize's verdict and the login being
 	// recorded (tests of the revocation race).

@@ -50,9 +50,10 @@ type session struct {
 	agent    *agentListener // the forwarded agent's socket, once the process starts
 
 	mu      sync.Mutex
-	started bool     // a shell or exec was requested
-	ending  bool     // being ended by Revoke or Close
-	proc    *process // running (or exited, not yet drained) process
+	started bool      // a shell or exec was requested
+	ending  bool      // being ended by Revoke or Close
+	proc    *process  // running (or exited, not yet drained) process
+	rec     Recording // the process's recording, if any
 	running sync.WaitGroup
 	done    chan struct{} // closed when serve returns
 }
@@ -133,7 +134,11 @@ func (s *session) handle(req *ssh.Request) (ok bool, then func()) {
 		}
 		s.pty.Cols, s.pty.Rows, s.pty.WPx, s.pty.HPx = w.Cols, w.Rows, w.WPx, w.HPx
 		if s.proc != nil && s.proc.pty != nil {
-			return pty.SetSize(s.proc.pty, w.Cols, w.Rows, w.WPx, w.HPx) == nil, nil
+			ok := pty.SetSize(s.proc.pty, w.Cols, w.Rows, w.WPx, w.HPx) == nil
+			if rec := s.rec; rec != nil {
+				return ok, func() { rec.Resize(w.Cols, w.Rows) }
+			}
+			return ok, nil
 		}
 		return true, nil
 	case "shell":
@@ -228,15 +233,35 @@ func (s *session) start(command string) (bool, func()) {
 	return s.startProcess(command, nil)
 }
 
-// startProcess starts command, or argv when non-empty (a subsystem's program).
+// startProcess starts command, or argv when non-empty (a subsystem's program). A shell
+// or exec session's recording is opened first (Server.Record); if that fails the session
+// ends with the error.
 func (s *session) startProcess(command string, argv []string) (bool, func()) {
+	if s.isStarted() {
+		return false, nil
+	}
+	var rec Recording
+	var recErr error
+	if len(argv) == 0 {
+		rec, recErr = s.openRecording(command) // unlocked: it may take seconds
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.started || s.ending {
+		if rec != nil {
+			rec.Close(-1)
+		}
 		return false, nil
 	}
 	s.started = true
 	c := s.conn
+	if recErr != nil {
+		c.srv.logf("sshd: session refused remote=%s local_user=%q error=%q", c.remote, c.login.LocalUser, recErr.Error())
+		return true, func() {
+			fmt.Fprintf(s.ch.Stderr(), "tsconnect: %v\r\n", recErr)
+			s.finish(exitStatusRequest(1))
+		}
+	}
 	acct, err := lookupAccount(c.login.LocalUser)
 	var p *process
 	env := s.env
@@ -262,6 +287,9 @@ func (s *session) startProcess(command string, argv []string) (bool, func()) {
 	} else if command == "" {
 		kind = "shell"
 	}
+	if err != nil && rec != nil {
+		rec.Close(-1)
+	}
 	if err != nil {
 		c.srv.logf("sshd: session failed remote=%s local_user=%q kind=%s error=%q", c.remote, c.login.LocalUser, kind, err.Error())
 		status := uint32(126)
@@ -273,10 +301,13 @@ func (s *session) startProcess(command string, argv []string) (bool, func()) {
 			s.finish(exitStatusRequest(status))
 		}
 	}
-	c.srv.logf("sshd: session start remote=%s local_user=%q kind=%s pty=%t pid=%d", c.remote, c.login.LocalUser, kind, s.pty != nil, p.cmd.Process.Pid)
-	s.proc = p
+	c.srv.logf("sshd: session start remote=%s local_user=%q kind=%s pty=%t pid=%d recorded=%t", c.remote, c.login.LocalUser, kind, s.pty != nil, p.cmd.Process.Pid, rec != nil)
+	s.proc, s.rec = p, rec
 	s.running.Add(1)
 	return true, func() {
+		if rec != nil {
+			go s.watchRecording(rec)
+		}
 		go func() {
 			defer s.running.Done()
 			s.run(p)
@@ -287,15 +318,21 @@ func (s *session) startProcess(command string, argv []string) (bool, func()) {
 // run copies the process's I/O until it exits and its output is drained, then reports
 // the exit to the client and closes the channel.
 func (s *session) run(p *process) {
+	var in io.Reader = s.ch
+	var stdout, stderr io.Writer = s.ch, s.ch.Stderr()
+	if s.rec != nil {
+		in = recordedReader{s.ch, s.rec}
+		stdout, stderr = recordedWriter{stdout, s.rec}, recordedWriter{stderr, s.rec}
+	}
 	go func() {
-		io.Copy(p.stdin, s.ch)
+		io.Copy(p.stdin, in)
 		if p.pty == nil {
 			p.stdin.Close() // propagate the client's EOF
 		}
 	}()
-	outs := []*output{newOutput(p.stdout, s.ch)}
+	outs := []*output{newOutput(p.stdout, stdout)}
 	if p.stderr != nil {
-		outs = append(outs, newOutput(p.stderr, s.ch.Stderr()))
+		outs = append(outs, newOutput(p.stderr, stderr))
 	}
 	p.cmd.Wait()
 	p.exited.Store(true)
@@ -307,6 +344,9 @@ func (s *session) run(p *process) {
 	}
 	p.close()
 	exit := exitRequest(p.cmd.ProcessState)
+	if s.rec != nil {
+		s.rec.Close(exitCode(p.cmd.ProcessState))
+	}
 	s.conn.srv.logf("sshd: session end remote=%s local_user=%q pid=%d %s", s.conn.remote, s.conn.login.LocalUser, p.cmd.Process.Pid, exit.desc)
 	s.finish(exit)
 }

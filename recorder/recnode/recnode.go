@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"sync"
 
 	"tsconnect/node"
 	"tsconnect/policy/rules"
@@ -32,6 +33,9 @@ type Recorder struct {
 	srv   *recorder.Server
 	done  chan struct{}
 	serve chan error
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // Start opens the store, joins the network and serves on overlay port recorder.Port.
@@ -111,13 +115,16 @@ func (r *Recorder) Node() *node.Node { return r.node }
 // Store is the recorder's store.
 func (r *Recorder) Store() *recorder.Store { return r.store }
 
-// Close stops serving (uploads in progress end as broken) and leaves the network.
+// Close stops serving (uploads in progress end as broken) and leaves the network. Closing
+// again does nothing.
 func (r *Recorder) Close() error {
-	close(r.done)
-	r.srv.Close()
-	err := <-r.serve
-	if cerr := r.node.Close(); err == nil {
-		err = cerr
-	}
-	return err
+	r.closeOnce.Do(func() {
+		close(r.done)
+		r.srv.Close()
+		r.closeErr = <-r.serve
+		if cerr := r.node.Close(); r.closeErr == nil {
+			r.closeErr = cerr
+		}
+	})
+	return r.closeErr
 }
