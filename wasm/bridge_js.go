@@ -72,6 +72,12 @@ func jsNewIPN(this js.Value, args []js.Value) any {
 
 // jsSSH is ipn.ssh(host, user, {rows, cols, command, onData, onBanner, onProgress, onConnected, onDone}).
 func jsSSH(p *IPN, host, user string, o js.Value) any {
+	return jsSession(p, o, func(so SSHOptions) *SSHSession { return p.SSH(host, user, so) })
+}
+
+// jsSession starts a session with o's options and callbacks and returns its handle, {write,
+// resize, ack, close, sftp}; session.sftp(opts) opens an SFTP channel with the same handle.
+func jsSession(p *IPN, o js.Value, start func(SSHOptions) *SSHSession) any {
 	obj := jsObject.New()
 	var funcs []js.Func
 	fn := func(name string, f func(args []js.Value)) {
@@ -79,9 +85,14 @@ func jsSSH(p *IPN, host, user string, o js.Value) any {
 		funcs = append(funcs, jf)
 		obj.Set(name, jf)
 	}
+	method := func(name string, f func(args []js.Value) any) {
+		jf := js.FuncOf(func(this js.Value, args []js.Value) any { return f(args) })
+		funcs = append(funcs, jf)
+		obj.Set(name, jf)
+	}
 	onData, onBanner, onProgress := o.Get("onData"), o.Get("onBanner"), o.Get("onProgress")
 	onConnected, onDone := o.Get("onConnected"), o.Get("onDone")
-	s := p.SSH(host, user, SSHOptions{
+	s := start(SSHOptions{
 		Rows: num(o, "rows"), Cols: num(o, "cols"),
 		Command:      str(o, "command"),
 		OutputWindow: OutputWindow,
@@ -138,6 +149,9 @@ func jsSSH(p *IPN, host, user string, o js.Value) any {
 		}
 	})
 	fn("close", func(args []js.Value) { s.Close() })
+	method("sftp", func(args []js.Value) any {
+		return jsSession(p, arg(args, 0), func(so SSHOptions) *SSHSession { return p.OpenSFTP(s, so) })
+	})
 	return obj
 }
 
@@ -189,18 +203,24 @@ func await(p js.Value) (js.Value, error) {
 
 // promise returns a Promise settled by f, which runs in its own goroutine.
 func promise(f func() error) js.Value {
+	return promiseValue(func() (any, error) { return js.Undefined(), f() })
+}
+
+// promiseValue returns a Promise resolved with f's value, which runs in its own goroutine.
+func promiseValue(f func() (any, error)) js.Value {
 	exec := js.FuncOf(func(this js.Value, args []js.Value) any {
 		resolve, reject := args[0], args[1]
 		go func() {
-			if err := f(); err != nil {
+			v, err := f()
+			if err != nil {
 				reject.Invoke(toJSError(err))
 				return
 			}
-			resolve.Invoke()
+			resolve.Invoke(v)
 		}()
 		return nil
 	})
-	defer exec.Release() // the Promise constructor calls exec synchronously
+	defer exec.Release()
 	return jsPromise.New(exec)
 }
 
