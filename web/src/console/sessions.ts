@@ -13,6 +13,7 @@ import { termFont, type TermSettings } from "./termsettings.js";
 
 /** The hashed URL of tsconnect.wasm (absolute path); injected by esbuild.config.js. */
 declare const __TSCONNECT_WASM_URL__: string;
+declare const __TSCONNECT_FILES_WASM_URL__: string;
 
 /** The child-window page: static HTML + CSS, no scripts, no wasm. */
 export const termPage = "/admin/term.html";
@@ -166,6 +167,7 @@ export class Session {
       authKey: grant.authKey,
       hostname: "console",
       wasmURL: new URL(__TSCONNECT_WASM_URL__, location.href),
+      filesWasmURL: new URL(__TSCONNECT_FILES_WASM_URL__, location.href),
       logger: (line) => console.debug(`tsconnect ${this.label}:`, line),
     });
     const old = this.#ipn;
