@@ -15,6 +15,32 @@ import (
 // a wasm node lists, uploads and downloads over SFTP on its terminal session's connection,
 // through the real relay to a real agent, and the files are compared byte for byte.
 func TestWasmFiles(t *testing.T) {
+	out := runWasmFiles(t, "^TestFiles(UploadDownload|Cancel|Refused)$", nil)
+	for _, name := range []string{"TestFilesUploadDownload", "TestFilesCancel", "TestFilesRefused"} {
+		if !strings.Contains(out, "--- PASS: "+name+" ") {
+			t.Fatalf("%s did not pass (skipped?)\n%s", name, out)
+		}
+	}
+}
+
+// BenchmarkWasmFiles moves E2E_FILES_BENCH_MIB (default 256) MiB each way between a wasm node
+// under node and a real agent over SFTP, and logs MiB/s and node's RSS (one run whatever b.N).
+func BenchmarkWasmFiles(b *testing.B) {
+	mibs := os.Getenv("E2E_FILES_BENCH_MIB")
+	if mibs == "" {
+		mibs = "256"
+	}
+	for range b.N {
+		out := runWasmFiles(b, "TestFilesBench", []string{"E2E_FILES_BENCH_MIB=" + mibs})
+		if !strings.Contains(out, "--- PASS: TestFilesBench ") {
+			b.Fatalf("TestFilesBench did not pass\n%s", out)
+		}
+	}
+}
+
+// runWasmFiles starts a network with an SFTP agent, runs the wasm tests matching run under
+// node and returns their output.
+func runWasmFiles(t testing.TB, run string, env []string) string {
 	tn := newTestNet(t)
 	tn.startAgent("server")
 	dir := t.TempDir()
@@ -28,7 +54,7 @@ func TestWasmFiles(t *testing.T) {
 		os.Mkdir(denied, 0o555)
 	}
 	goroot := strings.TrimSpace(string(must(exec.Command("go", "env", "GOROOT").Output())))
-	cmd := exec.Command("go", "test", "-count=1", "-v", "-timeout=5m", "-run=TestFiles",
+	cmd := exec.Command("go", "test", "-count=1", "-v", "-timeout=10m", "-tags=e2efiles", "-run="+run,
 		"-exec="+filepath.Join(goroot, "lib", "wasm", "go_js_wasm_exec"), "../wasm/")
 	cmd.Env = append(os.Environ(),
 		"GOOS=js", "GOARCH=wasm",
@@ -41,16 +67,13 @@ func TestWasmFiles(t *testing.T) {
 		"E2E_HOME="+home,
 		"E2E_DENIED="+denied,
 	)
+	cmd.Env = append(cmd.Env, env...)
 	out, err := cmd.CombinedOutput()
-	for _, m := range regexp.MustCompile(`wasm files via relay: .*`).FindAll(out, -1) {
+	for _, m := range regexp.MustCompile(`wasm files (via relay|bench): .*`).FindAll(out, -1) {
 		t.Log(string(m))
 	}
 	if err != nil {
 		t.Fatalf("wasm file tests: %v\n%s", err, out)
 	}
-	for _, name := range []string{"TestFilesUploadDownload", "TestFilesCancel", "TestFilesRefused"} {
-		if !strings.Contains(string(out), "--- PASS: "+name) {
-			t.Fatalf("%s did not pass (skipped?)\n%s", name, out)
-		}
-	}
+	return string(out)
 }

@@ -38,6 +38,9 @@ var banned = []string{
 	"github.com/coreos/go-oidc",
 	"golang.org/x/oauth2",
 	"github.com/pkg/sftp",
+	// SFTP lives in the file-transfer wasm (wasmfiles): the main one has no room for it.
+	"tsconnect/sftpclient",
+	"tsconnect/filexfer",
 	"tsconnect/cmd",
 	"tsconnect/internal/testop",
 	"github.com/ory/fosite",
@@ -51,6 +54,8 @@ var notInServer = map[string]bool{
 	"github.com/mattn/go-sqlite3": true,
 	"tsconnect/internal/testop":   true,
 	"github.com/ory/fosite":       true,
+	"tsconnect/sftpclient":        true,
+	"tsconnect/filexfer":          true,
 }
 
 func jsEnv() []string { return append(os.Environ(), "GOOS=js", "GOARCH=wasm") }

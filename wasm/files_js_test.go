@@ -1,4 +1,4 @@
-//go:build js
+//go:build js && e2efiles
 
 package main
 
@@ -6,9 +6,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -17,15 +19,15 @@ import (
 	"tsconnect/filexfer"
 )
 
-// These tests run inside node (GOOS=js) against a real agent through the real relay: e2e's
-// TestWasmFiles starts the network and sets E2E_*. They drive the file wasm's Go side
+// These tests run inside node (GOOS=js, -tags e2efiles) against a real agent through the real
+// relay: e2e's TestWasmFiles starts the network, sets E2E_* and runs them. They drive the file wasm's Go side
 // (filexfer) over this wasm's SFTP channel (IPN.OpenSFTP) on the terminal session's own
 // connection, as the file wasm does through the page's Worker.
 
 func filesEnv(t *testing.T, name string) string {
 	v := os.Getenv(name)
 	if v == "" {
-		t.Skipf("%s is not set: run through e2e's TestWasmFiles", name)
+		t.Fatalf("%s is not set: run through e2e's TestWasmFiles", name)
 	}
 	return v
 }
@@ -269,4 +271,74 @@ func TestFilesRefused(t *testing.T) {
 			t.Fatalf("empty upload %d: %v", i, err)
 		}
 	}
+}
+
+// TestFilesBench is the file-transfer benchmark (not a test): with E2E_FILES_BENCH_MIB set
+// (e2e's BenchmarkWasmFiles), it uploads that many MiB, generated as it goes, and downloads
+// them again hashing as they arrive, and prints MiB/s and this node process's RSS.
+func TestFilesBench(t *testing.T) {
+	mibs, _ := strconv.Atoi(os.Getenv("E2E_FILES_BENCH_MIB"))
+	if mibs <= 0 {
+		t.Skip("E2E_FILES_BENCH_MIB is not set: run through e2e's BenchmarkWasmFiles")
+	}
+	fx := startFiles(t)
+	target := filepath.Join(filesEnv(t, "E2E_DIR"), "bench.bin")
+	size := mibs << 20
+	chunk := make([]byte, filexfer.MaxUploadChunk)
+	rand.Read(chunk)
+	sent := sha256.New()
+	r := newResult()
+	var tr *filexfer.Transfer
+	tr = fx.Upload(target, filexfer.UploadOptions{}, r.callbacks(&tr))
+	start := time.Now()
+	for off := 0; off < size; off += len(chunk) {
+		for {
+			r.mu.Lock()
+			ahead := off - r.acked
+			r.mu.Unlock()
+			if ahead+len(chunk) <= filexfer.TransferWindow {
+				break
+			}
+			time.Sleep(200 * time.Microsecond)
+		}
+		chunk[0] = byte(off >> 18) // not the same chunk over and over
+		sent.Write(chunk)
+		tr.Write(chunk)
+	}
+	tr.End()
+	if err := r.wait(t); err != nil {
+		t.Fatal(err)
+	}
+	up := time.Since(start)
+	got := sha256.New()
+	var n int64
+	done := make(chan error, 1)
+	start = time.Now()
+	tr = fx.Download(target, filexfer.TransferCallbacks{
+		OnData: func(p []byte) { got.Write(p); n += int64(len(p)); tr.Ack(len(p)) },
+		OnDone: func(err error) { done <- err },
+	})
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	down := time.Since(start)
+	if n != int64(size) || !bytes.Equal(got.Sum(nil), sent.Sum(nil)) {
+		t.Fatalf("downloaded %d bytes, sha256 %x; uploaded %d, %x", n, got.Sum(nil), size, sent.Sum(nil))
+	}
+	t.Logf("wasm files bench: %d MiB up %.1f MiB/s, down %.1f MiB/s, sha256 equal; node VmRSS %s, VmHWM %s",
+		mibs, float64(mibs)/up.Seconds(), float64(mibs)/down.Seconds(), procStatus("VmRSS"), procStatus("VmHWM"))
+}
+
+// procStatus is a field of /proc/self/status (node's, read through its fs), or "?".
+func procStatus(field string) string {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return "?"
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "?"
 }
