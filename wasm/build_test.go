@@ -108,8 +108,8 @@ func TestBannedPackagesAreReal(t *testing.T) {
 
 // syscallJSBindings are the only files of the wasm build that may import syscall/js, so every
 // other file stays host-testable. wsconn/dial_js.go binds the browser's WebSocket because
-// coder/websocket's browser build costs 2.3 MB of net/http+TLS.
-var syscallJSBindings = map[string]bool{"wasm/bridge_js.go": true, "wsconn/dial_js.go": true}
+// coder/websocket's browser build costs 2.3 MB of net/http+TLS; internal/jsbridge holds what the two wasms' bridges share.
+var syscallJSBindings = map[string]bool{"wasm/bridge_js.go": true, "wsconn/dial_js.go": true, "internal/jsbridge/jsbridge.go": true}
 
 // TestOnlyBridgeImportsSyscallJS checks every file of our packages linked into the wasm.
 func TestOnlyBridgeImportsSyscallJS(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"syscall/js"
 
 	"tsconnect/filexfer"
+	"tsconnect/internal/jsbridge"
 )
 
 // The bridge installs one global,
@@ -24,17 +25,10 @@ import (
 // cancel()}. Callbacks are called synchronously from goroutines and must not call back into
 // Go synchronously.
 
-var (
-	jsUint8Array = js.Global().Get("Uint8Array")
-	jsPromise    = js.Global().Get("Promise")
-	jsError      = js.Global().Get("Error")
-	jsObject     = js.Global().Get("Object")
-)
-
 func main() {
 	js.Global().Set("__tsconnectFiles", js.ValueOf(map[string]any{
 		"version": "1",
-		"open":    js.FuncOf(func(this js.Value, args []js.Value) any { return open(arg(args, 0)) }),
+		"open":    js.FuncOf(func(this js.Value, args []js.Value) any { return open(jsbridge.Arg(args, 0)) }),
 	}))
 	select {}
 }
@@ -42,9 +36,7 @@ func main() {
 func open(channel js.Value) any {
 	ctx, cancel := context.WithCancel(context.Background())
 	ch := filexfer.NewChannel(func(p []byte) {
-		u8 := jsUint8Array.New(len(p))
-		js.CopyBytesToJS(u8, p)
-		channel.Call("write", u8)
+		channel.Call("write", jsbridge.Bytes(p))
 	}, func(n int) { channel.Call("ack", n) }, func() { channel.Call("close") })
 	used := false
 	fx := filexfer.New(ctx, func() (io.ReadWriteCloser, error) {
@@ -54,12 +46,12 @@ func open(channel js.Value) any {
 		used = true
 		return ch, nil
 	})
-	obj := jsObject.New()
+	obj := jsbridge.Object.New()
 	set := func(name string, f func(args []js.Value) any) {
 		obj.Set(name, js.FuncOf(func(this js.Value, args []js.Value) any { return f(args) }))
 	}
 	set("deliver", func(args []js.Value) any {
-		v := arg(args, 0)
+		v := jsbridge.Arg(args, 0)
 		b := make([]byte, v.Get("byteLength").Int())
 		js.CopyBytesToGo(b, v)
 		ch.Deliver(b)
@@ -67,7 +59,7 @@ func open(channel js.Value) any {
 	})
 	set("end", func(args []js.Value) any {
 		var err error
-		if v := arg(args, 0); v.Truthy() {
+		if v := jsbridge.Arg(args, 0); v.Truthy() {
 			err = errors.New(v.Get("message").String())
 		}
 		ch.End(err)
@@ -75,34 +67,26 @@ func open(channel js.Value) any {
 	})
 	set("close", func(args []js.Value) any { cancel(); fx.Close(); return nil })
 	set("list", func(args []js.Value) any {
-		dir := arg(args, 0)
-		exec := js.FuncOf(func(this js.Value, pargs []js.Value) any {
-			resolve, reject := pargs[0], pargs[1]
-			go func() {
-				if dir.Type() != js.TypeString {
-					reject.Invoke(toJSError(&filexfer.Error{Code: filexfer.CodeBadRequest, Err: errors.New("list: the path must be a string")}))
-					return
-				}
-				l, err := fx.ListDir(ctx, dir.String())
-				if err != nil {
-					reject.Invoke(toJSError(err))
-					return
-				}
-				b, _ := json.Marshal(l)
-				resolve.Invoke(string(b))
-			}()
-			return nil
-		})
-		defer exec.Release()
-		return jsPromise.New(exec)
+		dir := jsbridge.Arg(args, 0)
+		return jsbridge.Promise(func() (any, error) {
+			if dir.Type() != js.TypeString {
+				return nil, &filexfer.Error{Code: filexfer.CodeBadRequest, Err: errors.New("list: the path must be a string")}
+			}
+			l, err := fx.ListDir(ctx, dir.String())
+			if err != nil {
+				return nil, err
+			}
+			b, err := json.Marshal(l)
+			return string(b), err
+		}, toJSError)
 	})
 	set("download", func(args []js.Value) any {
-		return transfer(arg(args, 1), func(cb filexfer.TransferCallbacks) *filexfer.Transfer {
+		return transfer(jsbridge.Arg(args, 1), func(cb filexfer.TransferCallbacks) *filexfer.Transfer {
 			return fx.Download(strArg(args, 0), cb)
 		})
 	})
 	set("upload", func(args []js.Value) any {
-		o := arg(args, 1)
+		o := jsbridge.Arg(args, 1)
 		var uo filexfer.UploadOptions
 		if o.Type() == js.TypeObject {
 			uo.Overwrite = o.Get("overwrite").Truthy()
@@ -119,7 +103,7 @@ func open(channel js.Value) any {
 
 // transfer starts a download or upload with o's callbacks and returns its handle.
 func transfer(o js.Value, start func(filexfer.TransferCallbacks) *filexfer.Transfer) any {
-	obj := jsObject.New()
+	obj := jsbridge.Object.New()
 	var funcs []js.Func
 	set := func(name string, f func(args []js.Value)) {
 		jf := js.FuncOf(func(this js.Value, args []js.Value) any { f(args); return nil })
@@ -134,9 +118,7 @@ func transfer(o js.Value, start func(filexfer.TransferCallbacks) *filexfer.Trans
 	t := start(filexfer.TransferCallbacks{
 		OnStart: func(size int64) { call("onStart", float64(size)) },
 		OnData: func(b []byte) {
-			u8 := jsUint8Array.New(len(b))
-			js.CopyBytesToJS(u8, b)
-			call("onData", u8)
+			call("onData", jsbridge.Bytes(b))
 		},
 		OnAck: func(n int) { call("onAck", n) },
 		OnDone: func(err error) {
@@ -151,19 +133,19 @@ func transfer(o js.Value, start func(filexfer.TransferCallbacks) *filexfer.Trans
 		},
 	})
 	set("ack", func(args []js.Value) {
-		if v := arg(args, 0); v.Type() == js.TypeNumber {
+		if v := jsbridge.Arg(args, 0); v.Type() == js.TypeNumber {
 			t.Ack(v.Int())
 		}
 	})
 	set("write", func(args []js.Value) {
-		n := arg(args, 0).Get("byteLength")
+		n := jsbridge.Arg(args, 0).Get("byteLength")
 		if n.Type() != js.TypeNumber {
 			return
 		}
 		// An oversized chunk fails the upload without being copied.
 		b := make([]byte, min(n.Int(), filexfer.MaxUploadChunk+1))
 		if len(b) <= filexfer.MaxUploadChunk {
-			js.CopyBytesToGo(b, arg(args, 0))
+			js.CopyBytesToGo(b, jsbridge.Arg(args, 0))
 		}
 		t.Write(b)
 	})
@@ -174,24 +156,15 @@ func transfer(o js.Value, start func(filexfer.TransferCallbacks) *filexfer.Trans
 
 // toJSError makes an Error whose code property a program can switch on.
 func toJSError(err error) js.Value {
-	e := jsError.New(err.Error())
 	code := filexfer.Code(err)
 	if code == "" {
 		code = filexfer.CodeFileFailed
 	}
-	e.Set("code", code)
-	return e
-}
-
-func arg(args []js.Value, i int) js.Value {
-	if i < len(args) {
-		return args[i]
-	}
-	return js.Undefined()
+	return jsbridge.Error(err.Error(), code)
 }
 
 func strArg(args []js.Value, i int) string {
-	if v := arg(args, i); v.Type() == js.TypeString {
+	if v := jsbridge.Arg(args, i); v.Type() == js.TypeString {
 		return v.String()
 	}
 	return ""
