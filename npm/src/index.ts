@@ -295,8 +295,10 @@ class WorkerIPN implements IPN {
         live();
         await this.#loadFiles();
         options.signal?.throwIfAborted();
-        const total = data instanceof Blob ? data.size : undefined;
-        const reader = (data instanceof Blob ? data.stream() : data).getReader();
+        // A Blob (or File) by its shape: one from another window (a child's drop) is no instance of ours.
+        const blob = typeof (data as Blob).stream === "function" && typeof (data as Blob).size === "number" ? (data as Blob) : undefined;
+        const total = blob?.size;
+        const reader = (blob ? blob.stream() : (data as ReadableStream<Uint8Array>)).getReader();
         let acked = 0;
         let wake: (() => void) | undefined;
         let failed: IPNError | undefined;

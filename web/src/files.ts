@@ -1,5 +1,5 @@
-// The demo page's file transfer: drop files on the terminal (or "Upload") to put them in the
-// remote home; "Files" lists the home with a Download button per file. Each transfer shows a
+// File transfer beside a terminal (the demo page, the console's child windows): drop files on
+// the terminal (or "Upload") to put them in the remote home; "Files" lists the home with a Download button per file. Each transfer shows a
 // progress bar with rate and time left, and Cancel. Downloads stream to disk through the File
 // System Access API (showSaveFilePicker, Chromium); without it the page says so: a streamed
 // download needs that API here (no Service Worker), and a Blob of the whole file is no option.
@@ -14,6 +14,7 @@ const mib = (n: number) => `${(n / (1 << 20)).toFixed(1)} MiB`;
 
 /** A progress row: returns its update and end functions. */
 function transferRow(list: HTMLElement, label: string, cancel: () => void) {
+  const document = list.ownerDocument;
   const li = document.createElement("li");
   li.dataset.name = label;
   li.dataset.state = "running";
@@ -46,8 +47,14 @@ function transferRow(list: HTMLElement, label: string, cancel: () => void) {
   };
 }
 
-/** Wires file transfer for files (the terminal's session) into the page. */
-export function setupFiles(files: SSHFiles, terminalEl: HTMLElement, header: HTMLElement) {
+/**
+ * Wires file transfer for files (the terminal's session) around terminalEl, its buttons into
+ * toolbar; both may live in a child window (the save picker is then that window's, where the
+ * click was).
+ */
+export function setupFiles(files: SSHFiles, terminalEl: HTMLElement, toolbar: HTMLElement) {
+  const document = terminalEl.ownerDocument;
+  const view = document.defaultView ?? window;
   const transfers = document.createElement("ul");
   transfers.id = "transfers";
   const browser = document.createElement("ul");
@@ -63,7 +70,7 @@ export function setupFiles(files: SSHFiles, terminalEl: HTMLElement, header: HTM
   picker.type = "file";
   picker.multiple = true;
   picker.hidden = true;
-  header.append(filesButton, uploadButton, picker);
+  toolbar.append(filesButton, uploadButton, picker);
   terminalEl.before(browser);
   terminalEl.after(transfers);
 
@@ -79,7 +86,8 @@ export function setupFiles(files: SSHFiles, terminalEl: HTMLElement, header: HTM
     );
   };
   const download = async (e: FileEntry, dir: string) => {
-    const save = (window as unknown as { showSaveFilePicker?: SavePicker }).showSaveFilePicker;
+    const picker = (view as unknown as { showSaveFilePicker?: SavePicker }).showSaveFilePicker;
+    const save = picker?.bind(view);
     const ac = new AbortController();
     const row = transferRow(transfers, e.name, () => ac.abort());
     if (!save) {

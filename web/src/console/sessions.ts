@@ -4,6 +4,7 @@
 
 import { createIPN } from "../../../npm/src/index.js";
 import { openTerminal } from "../../../npm/src/terminal.js";
+import { setupFiles } from "../files.js";
 import { rendererParam } from "../renderer.js";
 import type { IPN } from "../../../npm/types/index.js";
 import type { OpenTerminalOptions, TerminalCallbacks, TerminalSession } from "../../../npm/types/terminal.js";
@@ -145,6 +146,14 @@ export class Session {
       const opts = await this.#place();
       if (this.#ended || !opts) return;
       this.#term = openTerminal(ipn, { host: this.host, user: this.user }, this.command ? { ...opts, command: this.command } : opts);
+      const doc = this.win?.document;
+      const termEl = doc?.getElementById("terminal");
+      if (doc && termEl) {
+        const bar = doc.createElement("div");
+        bar.id = "files-bar";
+        termEl.before(bar);
+        setupFiles(this.#term.files, termEl, bar);
+      }
     } catch (e) {
       this.#finish("failed", `Failed: ${message(e)}`);
     }
