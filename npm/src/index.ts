@@ -67,8 +67,15 @@ export const createIPN: typeof API.createIPN = async (config: IPNConfig): Promis
   } catch (e) {
     throw ipnError("wasm_load_failed", `loading ${wasmURL}: ${e instanceof Error ? e.message : String(e)}`);
   }
-  // Resolved on the first file transfer (a relative wasmURL resolves against the page).
-  const filesWasmURL = () => String(config.filesWasmURL ?? new URL("./tsconnect-files.wasm", new URL(wasmURL, globalThis.location?.href)));
+  // Resolved on the first file transfer: next to an explicit wasmURL (a relative one against the
+  // page), else next to this module (a bundler sees the literal and ships the file).
+  const filesWasmURL = () =>
+    String(
+      config.filesWasmURL ??
+        (config.wasmURL
+          ? new URL("./tsconnect-files.wasm", new URL(String(config.wasmURL), globalThis.location?.href))
+          : new URL("./tsconnect-files.wasm", import.meta.url)),
+    );
   const worker = newWorker(`tsconnect-${++ipnCount}`);
   const ipn = new WorkerIPN(worker, config.controlURL, config.logger, filesWasmURL);
   try {

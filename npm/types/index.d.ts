@@ -22,7 +22,7 @@ export interface IPNConfig {
   wasmURL?: string | URL;
   /**
    * Where tsconnect-files.wasm (the SFTP client, loaded on the first use of `session.files`) is
-   * loaded from. Default: next to `wasmURL`.
+   * loaded from. Default: next to `wasmURL` if given, else next to this module.
    */
   filesWasmURL?: string | URL;
   /** Receives the node's log lines (never secrets or terminal data). Default: discarded. */
