@@ -10,6 +10,7 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import { consoleSuite, consoleLogin, openSSHDialog, alice } from "./console-harness.mjs";
 import { waitTerminal } from "./demo.js";
+import { dropFile, saveToOPFS, savedFile } from "./files-helpers.mjs";
 
 const suite = consoleSuite({ tagged: ["alpha"] });
 const sha = (/** @type {Buffer} */ b) => createHash("sha256").update(b).digest("hex");
@@ -26,16 +27,7 @@ test("the child window's terminal takes a dropped file and downloads one", async
   const tag = randomBytes(4).toString("hex");
   const dropName = `tsconnect-console-drop-${tag}.bin`;
   t.after(() => rmSync(join(homedir(), dropName), { force: true }));
-  const dropSum = await term.evaluate(async (name) => {
-    const data = new Uint8Array(2 << 20);
-    for (let i = 0; i < data.length; i += 65536) crypto.getRandomValues(data.subarray(i, i + 65536));
-    const dt = new DataTransfer();
-    dt.items.add(new File([data], name));
-    const el = /** @type {HTMLElement} */ (document.getElementById("terminal"));
-    el.dispatchEvent(new DragEvent("drop", { dataTransfer: dt, bubbles: true, cancelable: true }));
-    const h = new Uint8Array(await crypto.subtle.digest("SHA-256", data));
-    return [...h].map((b) => b.toString(16).padStart(2, "0")).join("");
-  }, dropName);
+  const dropSum = await dropFile(term, dropName, 2 << 20);
   await term.locator(`#transfers li[data-name="${dropName}"][data-state="done"]`).waitFor({ timeout: 60_000 });
   assert.ok(existsSync(join(homedir(), dropName)), "the dropped file arrived");
   assert.equal(sha(readFileSync(join(homedir(), dropName))), dropSum, "byte for byte");
@@ -44,17 +36,10 @@ test("the child window's terminal takes a dropped file and downloads one", async
   const dlData = randomBytes(3 << 20);
   writeFileSync(join(homedir(), dlName), dlData);
   t.after(() => rmSync(join(homedir(), dlName), { force: true }));
-  await term.evaluate(() => {
-    /** @type {any} */ (window).showSaveFilePicker = async (/** @type {{ suggestedName: string }} */ { suggestedName }) =>
-      (await navigator.storage.getDirectory()).getFileHandle(suggestedName, { create: true });
-  });
+  await saveToOPFS(term);
   await term.locator("#files-button").click();
   await term.locator(`#files li[data-name="${dlName}"] button`).click();
   await term.locator(`#transfers li[data-name="${dlName}"][data-state="done"]`).waitFor({ timeout: 60_000 });
-  const got = await term.evaluate(async (name) => {
-    const f = await (await (await navigator.storage.getDirectory()).getFileHandle(name)).getFile();
-    const h = new Uint8Array(await crypto.subtle.digest("SHA-256", await f.arrayBuffer()));
-    return { size: f.size, sum: [...h].map((b) => b.toString(16).padStart(2, "0")).join("") };
-  }, dlName);
+  const got = await savedFile(term, dlName);
   assert.deepEqual(got, { size: dlData.length, sum: sha(dlData) }, "the download was saved byte for byte");
 });

@@ -9,6 +9,7 @@ import { readFileSync, writeFileSync, rmSync, existsSync, readdirSync } from "no
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { startDemo, launch, waitTerminal } from "./demo.js";
+import { dropFile, saveToOPFS, savedFile } from "./files-helpers.mjs";
 
 const sha = (b) => createHash("sha256").update(b).digest("hex");
 
@@ -28,17 +29,7 @@ test("drop a file on the terminal, download one from the file browser", async (t
   const dropName = `tsconnect-drop-${tag}.bin`;
   const dropPath = join(homedir(), dropName);
   t.after(() => rmSync(dropPath, { force: true }));
-  const dropSum = await page.evaluate(async (name) => {
-    const data = new Uint8Array(3 << 20);
-    for (let i = 0; i < data.length; i += 65536) crypto.getRandomValues(data.subarray(i, i + 65536));
-    const dt = new DataTransfer();
-    dt.items.add(new File([data], name));
-    const el = /** @type {HTMLElement} */ (document.getElementById("terminal"));
-    el.dispatchEvent(new DragEvent("dragover", { dataTransfer: dt, bubbles: true, cancelable: true }));
-    el.dispatchEvent(new DragEvent("drop", { dataTransfer: dt, bubbles: true, cancelable: true }));
-    const h = new Uint8Array(await crypto.subtle.digest("SHA-256", data));
-    return [...h].map((b) => b.toString(16).padStart(2, "0")).join("");
-  }, dropName);
+  const dropSum = await dropFile(page, dropName, 3 << 20);
   const row = page.locator(`#transfers li[data-name="${dropName}"]`);
   await row.and(page.locator('[data-state="done"]')).waitFor({ timeout: 60_000 });
   assert.ok(existsSync(dropPath), `${dropPath} arrived`);
@@ -51,30 +42,17 @@ test("drop a file on the terminal, download one from the file browser", async (t
   const dlData = randomBytes(5 << 20);
   writeFileSync(dlPath, dlData);
   t.after(() => rmSync(dlPath, { force: true }));
-  await page.evaluate(() => {
-    /** @type {any} */ (window).showSaveFilePicker = async (/** @type {{ suggestedName: string }} */ { suggestedName }) =>
-      (await navigator.storage.getDirectory()).getFileHandle(suggestedName, { create: true });
-  });
+  await saveToOPFS(page);
   await page.locator("#files-button").click();
   await page.locator(`#files li[data-name="${dlName}"] button`).click();
   await page.locator(`#transfers li[data-name="${dlName}"][data-state="done"]`).waitFor({ timeout: 60_000 });
-  const got = await page.evaluate(async (name) => {
-    const f = await (await (await navigator.storage.getDirectory()).getFileHandle(name)).getFile();
-    const h = new Uint8Array(await crypto.subtle.digest("SHA-256", await f.arrayBuffer()));
-    return { size: f.size, sum: [...h].map((b) => b.toString(16).padStart(2, "0")).join("") };
-  }, dlName);
+  const got = await savedFile(page, dlName);
   assert.deepEqual(got, { size: dlData.length, sum: sha(dlData) }, "the downloaded file was saved byte for byte");
 
   // Cancel a large upload mid-way: neither the file nor its hidden part file stays.
   const cancelName = `tsconnect-cancel-${tag}.bin`;
   t.after(() => rmSync(join(homedir(), cancelName), { force: true }));
-  await page.evaluate((name) => {
-    const dt = new DataTransfer();
-    dt.items.add(new File([new Uint8Array(256 << 20)], name));
-    /** @type {HTMLElement} */ (document.getElementById("terminal")).dispatchEvent(
-      new DragEvent("drop", { dataTransfer: dt, bubbles: true, cancelable: true }),
-    );
-  }, cancelName);
+  await dropFile(page, cancelName, 256 << 20, false);
   const cancelRow = page.locator(`#transfers li[data-name="${cancelName}"]`);
   await cancelRow.filter({ hasText: /[1-9][0-9.]* MiB of/ }).waitFor({ timeout: 60_000 });
   await cancelRow.locator("button").click();
