@@ -74,8 +74,8 @@ func Code(err error) string {
 	return ""
 }
 
-// Session is the file transfer of one SSH session. Its methods are safe for concurrent use.
-type Session struct {
+// Files is the file transfer of one SSH session. Its methods are safe for concurrent use.
+type Files struct {
 	ctx  context.Context
 	open func() (io.ReadWriteCloser, error)
 
@@ -86,12 +86,12 @@ type Session struct {
 
 // New returns file transfer on the SFTP channels open returns (an "sftp" subsystem channel
 // of the SSH connection, as the logged-in user); ending ctx ends every transfer.
-func New(ctx context.Context, open func() (io.ReadWriteCloser, error)) *Session {
-	return &Session{ctx: ctx, open: open}
+func New(ctx context.Context, open func() (io.ReadWriteCloser, error)) *Files {
+	return &Files{ctx: ctx, open: open}
 }
 
 // Close ends every transfer and the SFTP channel.
-func (s *Session) Close() {
+func (s *Files) Close() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.client != nil {
@@ -100,7 +100,7 @@ func (s *Session) Close() {
 }
 
 // sftp returns the session's SFTP client, opening a channel if none is open.
-func (s *Session) sftp() (*sftpclient.Client, error) {
+func (s *Files) sftp() (*sftpclient.Client, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if c := s.client; c != nil {
@@ -163,7 +163,7 @@ type Listing struct {
 }
 
 // ListDir lists directory dir on the remote; "" or "." is the login user's home.
-func (s *Session) ListDir(ctx context.Context, dir string) (Listing, error) {
+func (s *Files) ListDir(ctx context.Context, dir string) (Listing, error) {
 	if dir == "" {
 		dir = "."
 	}
@@ -219,7 +219,7 @@ type Transfer struct {
 }
 
 // startTransfer reserves a transfer slot and runs f in a goroutine; OnDone gets f's error.
-func (s *Session) startTransfer(remote string, cb TransferCallbacks, f func(t *Transfer) error) *Transfer {
+func (s *Files) startTransfer(remote string, cb TransferCallbacks, f func(t *Transfer) error) *Transfer {
 	ctx, cancel := context.WithCancel(s.ctx)
 	t := &Transfer{ctx: ctx, cancel: cancel, out: flowcredit.New(TransferWindow), wake: make(chan struct{}, 1)}
 	done := func(err error) {
@@ -253,7 +253,7 @@ func (s *Session) startTransfer(remote string, cb TransferCallbacks, f func(t *T
 }
 
 // Download streams remote file p to cb.OnStart and cb.OnData.
-func (s *Session) Download(p string, cb TransferCallbacks) *Transfer {
+func (s *Files) Download(p string, cb TransferCallbacks) *Transfer {
 	return s.startTransfer(p, cb, func(t *Transfer) error {
 		c, err := s.sftp()
 		if err != nil {
@@ -295,7 +295,7 @@ type UploadOptions struct {
 // p. The bytes go to a hidden file next to p (".NAME.tsconnect-upload-RANDOM"), renamed
 // to p only once all of them are written: a failed or canceled upload leaves p as it was,
 // and the hidden file is removed (unless the connection itself is gone).
-func (s *Session) Upload(p string, o UploadOptions, cb TransferCallbacks) *Transfer {
+func (s *Files) Upload(p string, o UploadOptions, cb TransferCallbacks) *Transfer {
 	return s.startTransfer(p, cb, func(t *Transfer) error {
 		c, err := s.sftp()
 		if err != nil {

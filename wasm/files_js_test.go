@@ -34,7 +34,7 @@ func filesEnv(t *testing.T, name string) string {
 
 // startFiles joins the network, opens a terminal session to E2E_HOST and returns file
 // transfer on it.
-func startFiles(t *testing.T) *filexfer.Session {
+func startFiles(t *testing.T) *filexfer.Files {
 	p, err := NewIPN(Config{ControlURL: filesEnv(t, "E2E_CONTROL_URL"), AuthKey: filesEnv(t, "E2E_AUTH_KEY"), Hostname: "wasmfiles"}, fetchGet)
 	if err != nil {
 		t.Fatal(err)
@@ -102,7 +102,7 @@ func (r *result) wait(t *testing.T) error {
 
 // upload sends data in chunks of 256 KiB, keeping within the window, calling after(n) after
 // each chunk (n bytes sent so far); it returns the transfer's outcome.
-func upload(t *testing.T, fx *filexfer.Session, path string, data []byte, after func(sent int) bool) error {
+func upload(t *testing.T, fx *filexfer.Files, path string, data []byte, after func(sent int) bool) error {
 	r := newResult()
 	var tr *filexfer.Transfer
 	tr = fx.Upload(path, filexfer.UploadOptions{}, r.callbacks(&tr))
