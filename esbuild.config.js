@@ -55,11 +55,17 @@ function buildWasm() {
   // TSCONNECT_WASM_SYMBOLS=1 keeps the wasm's name section (Go function names) for CPU
   // profiles (e2e/browser/termprofile.mjs); the shipped build is stripped.
   const ldflags = process.env.TSCONNECT_WASM_SYMBOLS === "1" ? "-ldflags=-w" : "-ldflags=-s -w";
-  execFileSync("go", ["build", "-trimpath", ldflags, "-o", r("npm/dist/tsconnect.wasm"), "./wasm"], {
-    cwd: root,
-    stdio: "inherit",
-    env: { ...process.env, GOOS: "js", GOARCH: "wasm" },
-  });
+  for (const [out, pkg] of [
+    ["npm/dist/tsconnect.wasm", "./wasm"],
+    // The SFTP client: a second wasm, loaded only for file transfer (docs/architecture.md "Budgets").
+    ["npm/dist/tsconnect-files.wasm", "./wasmfiles"],
+  ]) {
+    execFileSync("go", ["build", "-trimpath", ldflags, "-o", r(out), pkg], {
+      cwd: root,
+      stdio: "inherit",
+      env: { ...process.env, GOOS: "js", GOARCH: "wasm" },
+    });
+  }
 }
 
 /** @param {Buffer} b */
@@ -76,7 +82,8 @@ const shortHash = (b) => createHash("sha256").update(b).digest("base64url").slic
 function clean(dir) {
   fs.mkdirSync(dir, { recursive: true });
   for (const e of fs.readdirSync(dir)) {
-    if (e !== ".gitkeep" && e !== "tsconnect.wasm") fs.rmSync(path.join(dir, e), { recursive: true, force: true });
+    if (e !== ".gitkeep" && e !== "tsconnect.wasm" && e !== "tsconnect-files.wasm")
+      fs.rmSync(path.join(dir, e), { recursive: true, force: true });
   }
 }
 
@@ -86,6 +93,9 @@ async function bundle() {
     throw new Error("tsconnect.wasm or wasm_exec.js missing: run `node esbuild.config.js wasm` first (npm run build does)");
   }
   const wasm = fs.readFileSync(wasmPath);
+  const filesWasmPath = r("npm/dist/tsconnect-files.wasm");
+  if (!fs.existsSync(filesWasmPath)) throw new Error("tsconnect-files.wasm missing: run `node esbuild.config.js wasm` first");
+  const filesWasm = fs.readFileSync(filesWasmPath);
 
   // The Worker: worker.ts with wasm_exec.js, a classic-worker IIFE inlined into the package.
   const worker = await esbuild.build(options({ entryPoints: [r("npm/src/worker.ts")], format: "iife", write: false }));
@@ -120,6 +130,8 @@ async function bundle() {
   fs.mkdirSync(assets, { recursive: true });
   const wasmName = `assets/tsconnect-${shortHash(wasm)}.wasm`;
   fs.copyFileSync(wasmPath, path.join(web, wasmName));
+  const filesWasmName = `assets/tsconnect-files-${shortHash(filesWasm)}.wasm`;
+  fs.copyFileSync(filesWasmPath, path.join(web, filesWasmName));
   const result = await esbuild.build(
     options({
       entryPoints: [r("web/src/main.ts")],
@@ -132,7 +144,11 @@ async function bundle() {
       chunkNames: "chunk-[hash]",
       format: "esm",
       metafile: true,
-      define: { ...workerDefine, __TSCONNECT_WASM_URL__: JSON.stringify(wasmName) },
+      define: {
+        ...workerDefine,
+        __TSCONNECT_WASM_URL__: JSON.stringify(wasmName),
+        __TSCONNECT_FILES_WASM_URL__: JSON.stringify(filesWasmName),
+      },
     }),
   );
   const entry = Object.entries(result.metafile?.outputs ?? {}).find(([, o]) => o.entryPoint === "web/src/main.ts");
@@ -156,7 +172,7 @@ async function bundle() {
 
   // The admin console: web/dist/admin/index.html and term.html (the child window's page:
   // HTML + CSS only, no scripts, no wasm), bundles under /assets/ with absolute URLs.
-  const consoleFiles = await buildConsole(web, assets, workerDefine, `/${wasmName}`);
+  const consoleFiles = await buildConsole(web, assets, workerDefine, `/${wasmName}`, `/${filesWasmName}`);
 
   // Precompressed siblings for the Go handler.
   for (const f of walk(web)) {
@@ -172,6 +188,11 @@ async function bundle() {
   const wasmGz = fs.readFileSync(path.join(web, wasmName + ".gz")).length;
   const report = {
     wasm: { raw: wasm.length, gzip: wasmGz, brotli: wasmBr },
+    // The file-transfer wasm, fetched only with the first file transfer: outside the budget.
+    filesWasm: {
+      raw: filesWasm.length,
+      brotli: fs.readFileSync(path.join(web, filesWasmName + ".br")).length,
+    },
     budget,
     withinBudget: wasm.length <= budget.raw && wasmBr <= budget.brotli,
     // The chunk of @xterm/addon-webgl under web/dist (e2e/browser/renderer.test.mjs checks who fetches it).
@@ -210,10 +231,10 @@ async function bundle() {
 /**
  * Builds the console bundle (JS + CSS) and the child window's CSS into assets, and writes
  * web/dist/admin/index.html and term.html from their templates. Returns the built files by role.
- * @param {string} web @param {string} assets @param {Record<string, string>} workerDefine @param {string} wasmURL
+ * @param {string} web @param {string} assets @param {Record<string, string>} workerDefine @param {string} wasmURL @param {string} filesWasmURL
  * @returns {Promise<Record<string, string>>}
  */
-async function buildConsole(web, assets, workerDefine, wasmURL) {
+async function buildConsole(web, assets, workerDefine, wasmURL, filesWasmURL) {
   const result = await esbuild.build(
     options({
       entryPoints: { console: r("web/src/console/main.ts"), term: r("web/src/console/term.css") },
@@ -226,7 +247,11 @@ async function buildConsole(web, assets, workerDefine, wasmURL) {
       chunkNames: "chunk-[hash]",
       format: "esm",
       metafile: true,
-      define: { ...workerDefine, __TSCONNECT_WASM_URL__: JSON.stringify(wasmURL) },
+      define: {
+        ...workerDefine,
+        __TSCONNECT_WASM_URL__: JSON.stringify(wasmURL),
+        __TSCONNECT_FILES_WASM_URL__: JSON.stringify(filesWasmURL),
+      },
     }),
   );
   const outputs = Object.entries(result.metafile?.outputs ?? {});

@@ -98,7 +98,9 @@ type Session struct {
 	sess   *ssh.Session
 	stdin  io.WriteCloser
 	pty    bool
-	logf   func(string, ...any)
+	// subDone is closed when a subsystem channel (Subsystem) ends; its end is not the connection's.
+	subDone chan struct{}
+	logf    func(string, ...any)
 
 	lost     atomic.Bool // closed by keepAlive: the server stopped answering
 	waitOnce sync.Once
@@ -307,6 +309,9 @@ func (s *Session) Resize(rows, cols int) error {
 
 // Close ends the session and the connection; Wait then returns.
 func (s *Session) Close() error {
+	if s.subDone != nil {
+		return s.sess.Close()
+	}
 	s.sess.Close()
 	err := s.client.Close()
 	s.nc.Close()
@@ -318,6 +323,10 @@ func (s *Session) Close() error {
 // (connection lost, killed by a signal, closed locally) returns -1 and an error saying so.
 func (s *Session) Wait() (exitCode int, err error) {
 	s.waitOnce.Do(func() {
+		if s.subDone != nil {
+			<-s.subDone
+			return
+		}
 		s.code, s.err = exitStatus(s.sess.Wait())
 		if s.err != nil && s.lost.Load() {
 			s.err = ErrNoAnswer
@@ -343,4 +352,36 @@ func exitStatus(err error) (int, error) {
 	default:
 		return -1, fmt.Errorf("session: %w", err)
 	}
+}
+
+// Subsystem starts subsystem name (such as "sftp") on another channel of s's connection, as
+// the same user, its output to onData. Closing it, or its end, leaves s running; Wait
+// returns 0 once the server ends the channel (an error if reading it failed).
+func (s *Session) Subsystem(name string, onData func([]byte)) (*Session, error) {
+	ch, err := s.client.NewSession()
+	if err != nil {
+		return nil, fmt.Errorf("open %s channel: %w", name, err)
+	}
+	stdin, err := ch.StdinPipe()
+	if err != nil {
+		ch.Close()
+		return nil, err
+	}
+	stdout, err := ch.StdoutPipe()
+	if err != nil {
+		ch.Close()
+		return nil, err
+	}
+	if err := ch.RequestSubsystem(name); err != nil {
+		ch.Close()
+		return nil, fmt.Errorf("start %s subsystem: %w", name, err)
+	}
+	sub := &Session{nc: s.nc, client: s.client, sess: ch, stdin: stdin, logf: s.logf, subDone: make(chan struct{})}
+	go func() {
+		// The subsystem is started by its request, not by Start: its output is read here.
+		_, err := io.Copy(callbackWriter(onData), stdout)
+		sub.code, sub.err = 0, err
+		close(sub.subDone)
+	}()
+	return sub, nil
 }

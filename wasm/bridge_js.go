@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"syscall/js"
+
+	"tsconnect/internal/jsbridge"
 )
 
 // The bridge: the only file that imports syscall/js. It installs one global,
@@ -20,13 +22,6 @@ import (
 // page's callbacks synchronously from goroutines: they must return quickly and must not
 // call back into Go synchronously (the npm package's Worker only posts messages).
 
-var (
-	jsUint8Array = js.Global().Get("Uint8Array")
-	jsPromise    = js.Global().Get("Promise")
-	jsError      = js.Global().Get("Error")
-	jsObject     = js.Global().Get("Object")
-)
-
 func main() {
 	js.Global().Set("__tsconnect", js.ValueOf(map[string]any{
 		"version": "1",
@@ -37,7 +32,7 @@ func main() {
 
 // jsNewIPN is newIPN(config): it returns the IPN object, or an Error with a code for a bad config.
 func jsNewIPN(this js.Value, args []js.Value) any {
-	cfg := arg(args, 0)
+	cfg := jsbridge.Arg(args, 0)
 	p, err := NewIPN(Config{
 		ControlURL: str(cfg, "controlURL"),
 		AuthKey:    str(cfg, "authKey"),
@@ -46,9 +41,9 @@ func jsNewIPN(this js.Value, args []js.Value) any {
 	if err != nil {
 		return toJSError(err) // returned, not thrown: a panic here would end the Go runtime
 	}
-	obj := jsObject.New()
+	obj := jsbridge.Object.New()
 	obj.Set("run", js.FuncOf(func(this js.Value, args []js.Value) any {
-		n := arg(args, 0)
+		n := jsbridge.Arg(args, 0)
 		p.Run(Notify{
 			State:        strCallback(n, "notifyState"),
 			NetMap:       strCallback(n, "notifyNetMap"),
@@ -65,31 +60,40 @@ func jsNewIPN(this js.Value, args []js.Value) any {
 		return promise(func() error { return p.Logout(context.Background()) })
 	}))
 	obj.Set("ssh", js.FuncOf(func(this js.Value, args []js.Value) any {
-		return jsSSH(p, arg(args, 0).String(), arg(args, 1).String(), arg(args, 2))
+		return jsSSH(p, jsbridge.Arg(args, 0).String(), jsbridge.Arg(args, 1).String(), jsbridge.Arg(args, 2))
 	}))
 	return obj
 }
 
 // jsSSH is ipn.ssh(host, user, {rows, cols, command, onData, onBanner, onProgress, onConnected, onDone}).
 func jsSSH(p *IPN, host, user string, o js.Value) any {
-	obj := jsObject.New()
+	return jsSession(p, o, func(so SSHOptions) *SSHSession { return p.SSH(host, user, so) })
+}
+
+// jsSession starts a session with o's options and callbacks and returns its handle, {write,
+// resize, ack, close, sftp}; session.sftp(opts) opens an SFTP channel with the same handle.
+func jsSession(p *IPN, o js.Value, start func(SSHOptions) *SSHSession) any {
+	obj := jsbridge.Object.New()
 	var funcs []js.Func
 	fn := func(name string, f func(args []js.Value)) {
 		jf := js.FuncOf(func(this js.Value, args []js.Value) any { f(args); return nil })
 		funcs = append(funcs, jf)
 		obj.Set(name, jf)
 	}
+	method := func(name string, f func(args []js.Value) any) {
+		jf := js.FuncOf(func(this js.Value, args []js.Value) any { return f(args) })
+		funcs = append(funcs, jf)
+		obj.Set(name, jf)
+	}
 	onData, onBanner, onProgress := o.Get("onData"), o.Get("onBanner"), o.Get("onProgress")
 	onConnected, onDone := o.Get("onConnected"), o.Get("onDone")
-	s := p.SSH(host, user, SSHOptions{
+	s := start(SSHOptions{
 		Rows: num(o, "rows"), Cols: num(o, "cols"),
 		Command:      str(o, "command"),
 		OutputWindow: OutputWindow,
 		OnData: func(b []byte) {
 			if onData.Type() == js.TypeFunction {
-				u8 := jsUint8Array.New(len(b))
-				js.CopyBytesToJS(u8, b)
-				onData.Invoke(u8)
+				onData.Invoke(jsbridge.Bytes(b))
 			}
 		},
 		OnBanner: func(text string) {
@@ -122,7 +126,7 @@ func jsSSH(p *IPN, host, user string, o js.Value) any {
 		},
 	})
 	fn("write", func(args []js.Value) {
-		v := arg(args, 0)
+		v := jsbridge.Arg(args, 0)
 		if v.Type() == js.TypeString {
 			s.Write([]byte(v.String()))
 			return
@@ -131,13 +135,16 @@ func jsSSH(p *IPN, host, user string, o js.Value) any {
 		js.CopyBytesToGo(b, v)
 		s.Write(b)
 	})
-	fn("resize", func(args []js.Value) { s.Resize(arg(args, 0).Int(), arg(args, 1).Int()) })
+	fn("resize", func(args []js.Value) { s.Resize(jsbridge.Arg(args, 0).Int(), jsbridge.Arg(args, 1).Int()) })
 	fn("ack", func(args []js.Value) {
-		if v := arg(args, 0); v.Type() == js.TypeNumber {
+		if v := jsbridge.Arg(args, 0); v.Type() == js.TypeNumber {
 			s.Ack(v.Int())
 		}
 	})
 	fn("close", func(args []js.Value) { s.Close() })
+	method("sftp", func(args []js.Value) any {
+		return jsSession(p, jsbridge.Arg(args, 0), func(so SSHOptions) *SSHSession { return p.OpenSFTP(s, so) })
+	})
 	return obj
 }
 
@@ -158,7 +165,7 @@ func fetchGet(ctx context.Context, url string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("GET %s: reading body: %w", url, err)
 	}
-	u8 := jsUint8Array.New(buf)
+	u8 := jsbridge.Uint8Array.New(buf)
 	b := make([]byte, u8.Get("byteLength").Int())
 	js.CopyBytesToGo(b, u8)
 	return b, nil
@@ -173,11 +180,11 @@ func await(p js.Value) (js.Value, error) {
 	}
 	ch := make(chan result, 1)
 	then := js.FuncOf(func(this js.Value, args []js.Value) any {
-		ch <- result{v: arg(args, 0)}
+		ch <- result{v: jsbridge.Arg(args, 0)}
 		return nil
 	})
 	catch := js.FuncOf(func(this js.Value, args []js.Value) any {
-		ch <- result{err: errors.New(jsErrorString(arg(args, 0)))}
+		ch <- result{err: errors.New(jsErrorString(jsbridge.Arg(args, 0)))}
 		return nil
 	})
 	defer then.Release()
@@ -189,40 +196,17 @@ func await(p js.Value) (js.Value, error) {
 
 // promise returns a Promise settled by f, which runs in its own goroutine.
 func promise(f func() error) js.Value {
-	exec := js.FuncOf(func(this js.Value, args []js.Value) any {
-		resolve, reject := args[0], args[1]
-		go func() {
-			if err := f(); err != nil {
-				reject.Invoke(toJSError(err))
-				return
-			}
-			resolve.Invoke()
-		}()
-		return nil
-	})
-	defer exec.Release() // the Promise constructor calls exec synchronously
-	return jsPromise.New(exec)
+	return jsbridge.Promise(func() (any, error) { return js.Undefined(), f() }, toJSError)
 }
 
 // toJSError makes an Error whose code property a program can switch on.
-func toJSError(err error) js.Value {
-	e := jsError.New(errorMessage(err))
-	e.Set("code", errorCode(err))
-	return e
-}
+func toJSError(err error) js.Value { return jsbridge.Error(errorMessage(err), errorCode(err)) }
 
 func jsErrorString(v js.Value) string {
 	if v.Type() == js.TypeObject && v.Get("message").Type() == js.TypeString {
 		return v.Get("message").String()
 	}
 	return js.Global().Get("String").Invoke(v).String()
-}
-
-func arg(args []js.Value, i int) js.Value {
-	if i < len(args) {
-		return args[i]
-	}
-	return js.Undefined()
 }
 
 func str(o js.Value, key string) string {

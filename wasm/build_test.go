@@ -38,6 +38,9 @@ var banned = []string{
 	"github.com/coreos/go-oidc",
 	"golang.org/x/oauth2",
 	"github.com/pkg/sftp",
+	// SFTP lives in the file-transfer wasm (wasmfiles): the main one has no room for it.
+	"tsconnect/sftpclient",
+	"tsconnect/filexfer",
 	"tsconnect/cmd",
 	"tsconnect/internal/testop",
 	"github.com/ory/fosite",
@@ -51,6 +54,8 @@ var notInServer = map[string]bool{
 	"github.com/mattn/go-sqlite3": true,
 	"tsconnect/internal/testop":   true,
 	"github.com/ory/fosite":       true,
+	"tsconnect/sftpclient":        true,
+	"tsconnect/filexfer":          true,
 }
 
 func jsEnv() []string { return append(os.Environ(), "GOOS=js", "GOARCH=wasm") }
@@ -103,8 +108,8 @@ func TestBannedPackagesAreReal(t *testing.T) {
 
 // syscallJSBindings are the only files of the wasm build that may import syscall/js, so every
 // other file stays host-testable. wsconn/dial_js.go binds the browser's WebSocket because
-// coder/websocket's browser build costs 2.3 MB of net/http+TLS.
-var syscallJSBindings = map[string]bool{"wasm/bridge_js.go": true, "wsconn/dial_js.go": true}
+// coder/websocket's browser build costs 2.3 MB of net/http+TLS; internal/jsbridge holds what the two wasms' bridges share.
+var syscallJSBindings = map[string]bool{"wasm/bridge_js.go": true, "wsconn/dial_js.go": true, "internal/jsbridge/jsbridge.go": true}
 
 // TestOnlyBridgeImportsSyscallJS checks every file of our packages linked into the wasm.
 func TestOnlyBridgeImportsSyscallJS(t *testing.T) {

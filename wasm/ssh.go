@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"tsconnect/controlws"
+	"tsconnect/internal/flowcredit"
 	"tsconnect/sshclient"
 )
 
@@ -46,10 +47,9 @@ type SSHOptions struct {
 // SSHSession is a session as the page holds it: Write, Resize and Close never block, and
 // may be called before the connection is up (writes are queued, the last size is used).
 type SSHSession struct {
-	ctx    context.Context
-	cancel context.CancelFunc
-	out    *credit // nil without OutputWindow
-
+	ctx     context.Context
+	cancel  context.CancelFunc
+	out     *flowcredit.Credit // nil without OutputWindow
 	mu      sync.Mutex
 	pending [][]byte
 	wake    chan struct{} // cap 1: pending or size changed
@@ -57,27 +57,57 @@ type SSHSession struct {
 	cols    int
 	resized bool
 	closed  bool
+	conn    *sshclient.Session // while connected: file transfer opens its channels here
 }
 
 // SSH starts a session to user@host (a peer name or overlay address) and returns at once;
 // progress and the outcome arrive through opts' callbacks.
 func (p *IPN) SSH(host, user string, opts SSHOptions) *SSHSession {
-	ctx, cancel := context.WithCancel(p.ctx)
+	return p.session(p.ctx, opts, func(s *SSHSession, o SSHOptions) (int, error) { return p.runSSH(s, host, user, o) })
+}
+
+// OpenSFTP starts an "sftp" subsystem channel on the connection of session s (as its user) and
+// returns it as a session of its own: Write, Ack and Close as for a terminal (Rows, Cols and
+// Command are ignored), OnData the server's bytes. The file wasm speaks SFTP over it; ending
+// it leaves s running, and s's end ends it.
+func (p *IPN) OpenSFTP(s *SSHSession, opts SSHOptions) *SSHSession {
+	return p.session(s.ctx, opts, func(c *SSHSession, o SSHOptions) (int, error) {
+		s.mu.Lock()
+		conn := s.conn
+		s.mu.Unlock()
+		if conn == nil {
+			return -1, withCode(CodeNotStarted, errors.New("the session is not connected"))
+		}
+		sub, err := conn.Subsystem("sftp", o.OnData)
+		if err != nil {
+			return -1, withCode(CodeSSHFailed, err)
+		}
+		defer sub.Close()
+		stop := context.AfterFunc(c.ctx, func() { sub.Close() })
+		defer stop()
+		go c.pump(sub)
+		return sub.Wait()
+	})
+}
+
+// session runs run in a goroutine for a new session under parent and returns it at once.
+func (p *IPN) session(parent context.Context, opts SSHOptions, run func(*SSHSession, SSHOptions) (int, error)) *SSHSession {
+	ctx, cancel := context.WithCancel(parent)
 	s := &SSHSession{ctx: ctx, cancel: cancel, wake: make(chan struct{}, 1), rows: opts.Rows, cols: opts.Cols}
 	if opts.OutputWindow > 0 && opts.OnData != nil {
-		s.out = newCredit(opts.OutputWindow)
+		s.out = flowcredit.New(opts.OutputWindow)
 		onData := opts.OnData
 		opts.OnData = func(b []byte) {
-			if s.out.acquire(ctx, len(b)) {
+			if s.out.Acquire(ctx, len(b)) {
 				onData(b)
 			}
 		}
 	}
 	p.goSafe(func() {
-		code, err := p.runSSH(s, host, user, opts)
+		code, err := run(s, opts)
 		cancel()
 		if err != nil {
-			p.logf("ssh %s@%s: %v", user, host, err)
+			p.logf("ssh: %v", err)
 		}
 		if opts.OnDone != nil {
 			opts.OnDone(code, err)
@@ -133,6 +163,14 @@ func (p *IPN) runSSH(s *SSHSession, host, user string, o SSHOptions) (int, error
 		return -1, withCode(CodeSSHFailed, err)
 	}
 	defer sess.Close()
+	s.mu.Lock()
+	s.conn = sess
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.conn = nil
+		s.mu.Unlock()
+	}()
 	if o.OnConnected != nil {
 		o.OnConnected()
 	}
@@ -204,7 +242,7 @@ func (s *SSHSession) Resize(rows, cols int) {
 // Ack returns n bytes of output credit (SSHOptions.OutputWindow): the page is done with them.
 func (s *SSHSession) Ack(n int) {
 	if s.out != nil {
-		s.out.release(n)
+		s.out.Release(n)
 	}
 }
 

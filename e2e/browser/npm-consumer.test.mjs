@@ -281,6 +281,7 @@ test("npm pack ships the built package and nothing else", () => {
     "dist/index.js",
     "dist/terminal.d.ts",
     "dist/terminal.js",
+    "dist/tsconnect-files.wasm",
     "dist/tsconnect.wasm",
     "package.json",
   ]);

@@ -2,7 +2,21 @@
 // Worker's messages back into the callbacks and promises of types/index.d.ts.
 
 import type * as API from "../types/index.js";
-import type { IPN, IPNCallbacks, IPNConfig, IPNError, IPNState, NetMap, SSHOptions, SSHSession } from "../types/index.js";
+import type {
+  Download,
+  DownloadOptions,
+  FileListing,
+  IPN,
+  IPNCallbacks,
+  IPNConfig,
+  IPNError,
+  IPNState,
+  NetMap,
+  SSHFiles,
+  SSHOptions,
+  SSHSession,
+  UploadOptions,
+} from "../types/index.js";
 import { bannerCheckURL } from "./banner.js";
 import { fromWire, ipnError, isIPNError as isErr } from "./errors.js";
 import type { FromWorker, ToWorker } from "./protocol.js";
@@ -53,8 +67,17 @@ export const createIPN: typeof API.createIPN = async (config: IPNConfig): Promis
   } catch (e) {
     throw ipnError("wasm_load_failed", `loading ${wasmURL}: ${e instanceof Error ? e.message : String(e)}`);
   }
+  // Resolved on the first file transfer: next to an explicit wasmURL (a relative one against the
+  // page), else next to this module (a bundler sees the literal and ships the file).
+  const filesWasmURL = () =>
+    String(
+      config.filesWasmURL ??
+        (config.wasmURL
+          ? new URL("./tsconnect-files.wasm", new URL(String(config.wasmURL), globalThis.location?.href))
+          : new URL("./tsconnect-files.wasm", import.meta.url)),
+    );
   const worker = newWorker(`tsconnect-${++ipnCount}`);
-  const ipn = new WorkerIPN(worker, config.controlURL, config.logger);
+  const ipn = new WorkerIPN(worker, config.controlURL, config.logger, filesWasmURL);
   try {
     await ipn.init(module, {
       controlURL: config.controlURL,
@@ -73,6 +96,19 @@ interface Pending {
   reject(e: IPNError): void;
 }
 
+/** The page's end of one download or upload. */
+interface TransferHandlers {
+  onStart?(size: number): void;
+  onData?(data: Uint8Array): void;
+  onAck?(bytes: number): void;
+  onDone(error?: IPNError): void;
+}
+
+/** How many bytes of an upload the page sends ahead of the wasm's acknowledgements (wasm's TransferWindow). */
+const uploadWindow = 1 << 20;
+/** The largest upload chunk the wasm takes (MaxUploadChunk). */
+const uploadChunk = 256 << 10;
+
 /** An IPN whose Go runtime runs in worker. */
 class WorkerIPN implements IPN {
   #worker: Worker;
@@ -87,7 +123,13 @@ class WorkerIPN implements IPN {
   #ready: Pending | undefined;
   #dead: IPNError | undefined;
 
-  constructor(worker: Worker, controlURL: string, logger?: (line: string) => void) {
+  #filesWasmURL: () => string;
+  #filesLoaded: Promise<void> | undefined;
+  #lists = new Map<number, { resolve(json: string): void; reject(e: IPNError): void }>();
+  #transfers = new Map<number, TransferHandlers>();
+
+  constructor(worker: Worker, controlURL: string, logger: ((line: string) => void) | undefined, filesWasmURL: () => string) {
+    this.#filesWasmURL = filesWasmURL;
     this.#worker = worker;
     this.#controlURL = controlURL;
     this.#logger = logger;
@@ -157,6 +199,169 @@ class WorkerIPN implements IPN {
       close: () => {
         if (this.#sessions.has(sid)) this.#post({ t: "close", sid });
       },
+      files: this.#files(sid),
+    };
+  }
+
+  /** Sends the Worker tsconnect-files.wasm once, compiled like the main wasm. */
+  #loadFiles(): Promise<void> {
+    if (this.#filesLoaded) return this.#filesLoaded;
+    let url = "tsconnect-files.wasm";
+    this.#filesLoaded = (async () => {
+      url = this.#filesWasmURL();
+      return compileWasm(url);
+    })().then(
+      (module) => this.#post({ t: "files-module", module }),
+      (e: unknown) => {
+        this.#filesLoaded = undefined;
+        throw ipnError("wasm_load_failed", `loading ${url}: ${e instanceof Error ? e.message : String(e)}`);
+      },
+    );
+    return this.#filesLoaded;
+  }
+
+  #files(sid: number): SSHFiles {
+    const live = () => {
+      if (this.#dead) throw this.#dead;
+      if (!this.#sessions.has(sid)) throw ipnError("closed", "the session has ended");
+    };
+    const transfer = (h: TransferHandlers, msg: (xid: number) => ToWorker): number => {
+      const xid = this.#nextID++;
+      this.#transfers.set(xid, h);
+      this.#post(msg(xid));
+      return xid;
+    };
+    return {
+      list: async (path = ".") => {
+        live();
+        await this.#loadFiles();
+        const json = await new Promise<string>((resolve, reject) => {
+          const id = this.#nextID++;
+          this.#lists.set(id, { resolve, reject });
+          this.#post({ t: "list", sid, id, path });
+        });
+        const l = JSON.parse(json) as { path: string; entries: { name: string; size: number; mode: number; mtime: number }[] };
+        const listing: FileListing = {
+          path: l.path,
+          entries: l.entries.map((e) => ({ ...e, isDir: (e.mode & 0o170000) === 0o040000 })),
+        };
+        return listing;
+      },
+      download: async (path: string, options: DownloadOptions = {}): Promise<Download> => {
+        live();
+        await this.#loadFiles();
+        options.signal?.throwIfAborted();
+        return new Promise<Download>((resolve, reject) => {
+          let controller!: ReadableStreamDefaultController<Uint8Array>;
+          let unacked = 0;
+          let got = 0;
+          let size = 0;
+          let started = false;
+          const ack = () => {
+            if (unacked > 0) this.#post({ t: "xack", xid, bytes: unacked });
+            unacked = 0;
+          };
+          const stream = new ReadableStream<Uint8Array>(
+            {
+              start: (c) => {
+                controller = c;
+              },
+              pull: ack,
+              cancel: () => this.#post({ t: "xcancel", xid }),
+            },
+            new ByteLengthQueuingStrategy({ highWaterMark: 256 << 10 }),
+          );
+          const xid = transfer(
+            {
+              onStart: (n) => {
+                size = n;
+                started = true;
+                resolve({ size, stream });
+              },
+              onData: (data) => {
+                got += data.length;
+                unacked += data.length;
+                controller.enqueue(data);
+                if ((controller.desiredSize ?? 0) > 0) ack();
+                options.onProgress?.(got, size);
+              },
+              onDone: (err) => {
+                options.signal?.removeEventListener("abort", abort);
+                if (!started) reject(err ?? ipnError("file_failed", "the download ended before it started"));
+                else if (err) controller.error(err);
+                else controller.close();
+              },
+            },
+            (xid) => ({ t: "download", sid, xid, path }),
+          );
+          const abort = () => this.#post({ t: "xcancel", xid });
+          options.signal?.addEventListener("abort", abort, { once: true });
+        });
+      },
+      upload: async (path: string, data: ReadableStream<Uint8Array> | Blob, options: UploadOptions = {}) => {
+        live();
+        await this.#loadFiles();
+        options.signal?.throwIfAborted();
+        // A Blob (or File) by its shape: one from another window (a child's drop) is no instance of ours.
+        const blob = typeof (data as Blob).stream === "function" && typeof (data as Blob).size === "number" ? (data as Blob) : undefined;
+        const total = blob?.size;
+        const reader = (blob ? blob.stream() : (data as ReadableStream<Uint8Array>)).getReader();
+        let acked = 0;
+        let wake: (() => void) | undefined;
+        let failed: IPNError | undefined;
+        let finished!: (err?: IPNError) => void;
+        const done = new Promise<IPNError | undefined>((r) => (finished = r));
+        const xid = transfer(
+          {
+            onAck: (n) => {
+              acked += n;
+              wake?.();
+            },
+            onDone: (err) => {
+              failed = err;
+              finished(err);
+              wake?.();
+            },
+          },
+          (xid) => ({ t: "upload", sid, xid, path, overwrite: options.overwrite === true, mode: options.mode ?? 0 }),
+        );
+        let ended = false;
+        const abort = () => {
+          if (!ended) this.#post({ t: "xcancel", xid });
+        };
+        options.signal?.addEventListener("abort", abort, { once: true });
+        let sent = 0;
+        try {
+          for (;;) {
+            const r = await reader.read();
+            if (r.done) break;
+            for (let at = 0; at < r.value.length && !failed;) {
+              const n = Math.min(uploadChunk, r.value.length - at);
+              while (sent + n - acked > uploadWindow && !failed) await new Promise<void>((w) => (wake = w));
+              if (failed) break;
+              const chunk = r.value.slice(at, at + n);
+              this.#post({ t: "xwrite", xid, data: chunk.buffer as ArrayBuffer }, [chunk.buffer as ArrayBuffer]);
+              sent += n;
+              at += n;
+              options.onProgress?.(acked, total);
+            }
+            if (failed) break;
+          }
+          if (!failed) this.#post({ t: "xend", xid });
+        } catch (e) {
+          this.#post({ t: "xcancel", xid });
+          throw e;
+        } finally {
+          ended = true;
+          options.signal?.removeEventListener("abort", abort);
+        }
+        const err = await done;
+        if (err) {
+          void reader.cancel().catch(() => {});
+          throw err;
+        }
+        options.onProgress?.(sent, total);
+      },
     };
   }
 
@@ -187,6 +392,11 @@ class WorkerIPN implements IPN {
     this.#ready = undefined;
     for (const p of this.#calls.values()) p.reject(err);
     this.#calls.clear();
+    for (const p of this.#lists.values()) p.reject(err);
+    this.#lists.clear();
+    const transfers = [...this.#transfers.values()];
+    this.#transfers.clear();
+    for (const t of transfers) t.onDone(err);
     const sessions = [...this.#sessions.values()];
     this.#sessions.clear();
     for (const s of sessions) s.onDone?.(-1, err);
@@ -249,6 +459,28 @@ class WorkerIPN implements IPN {
       case "connected":
         this.#sessions.get(msg.sid)?.onConnected?.();
         break;
+      case "listed": {
+        const p = this.#lists.get(msg.id);
+        this.#lists.delete(msg.id);
+        if (msg.error) p?.reject(fromWire(msg.error));
+        else p?.resolve(msg.json ?? "{}");
+        break;
+      }
+      case "xstart":
+        this.#transfers.get(msg.xid)?.onStart?.(msg.size);
+        break;
+      case "xdata":
+        this.#transfers.get(msg.xid)?.onData?.(new Uint8Array(msg.data));
+        break;
+      case "xack":
+        this.#transfers.get(msg.xid)?.onAck?.(msg.bytes);
+        break;
+      case "xdone": {
+        const t = this.#transfers.get(msg.xid);
+        this.#transfers.delete(msg.xid);
+        t?.onDone(msg.error ? fromWire(msg.error) : undefined);
+        break;
+      }
       case "done": {
         const s = this.#sessions.get(msg.sid);
         this.#sessions.delete(msg.sid);

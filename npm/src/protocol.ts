@@ -19,7 +19,17 @@ export type ToWorker =
   /** The page is done with one data message (bytes long): flow-control credit back, one per message. */
   | { t: "ack"; sid: number; bytes: number }
   | { t: "resize"; sid: number; rows: number; cols: number }
-  | { t: "close"; sid: number };
+  | { t: "close"; sid: number }
+  /** File transfer (tsconnect-files.wasm, loaded once with the first one). */
+  | { t: "files-module"; module: WebAssembly.Module }
+  | { t: "list"; sid: number; id: number; path: string }
+  | { t: "download"; sid: number; xid: number; path: string }
+  | { t: "upload"; sid: number; xid: number; path: string; overwrite: boolean; mode: number }
+  /** The page took one xdata message (bytes long) of a download. */
+  | { t: "xack"; xid: number; bytes: number }
+  | { t: "xwrite"; xid: number; data: ArrayBuffer }
+  | { t: "xend"; xid: number }
+  | { t: "xcancel"; xid: number };
 
 /** Worker → page. */
 export type FromWorker =
@@ -35,7 +45,13 @@ export type FromWorker =
   | { t: "banner"; sid: number; text: string }
   | { t: "progress"; sid: number; text: string }
   | { t: "connected"; sid: number }
-  | { t: "done"; sid: number; exitCode: number; error?: WireError };
+  | { t: "done"; sid: number; exitCode: number; error?: WireError }
+  | { t: "listed"; id: number; json?: string; error?: WireError }
+  | { t: "xstart"; xid: number; size: number }
+  | { t: "xdata"; xid: number; data: ArrayBuffer }
+  /** An upload's bytes went to the SSH channel: window credit for the page. */
+  | { t: "xack"; xid: number; bytes: number }
+  | { t: "xdone"; xid: number; error?: WireError };
 
 /** The global the wasm installs in its Worker (wasm/bridge_js.go). */
 export interface GoGlobal {
@@ -72,11 +88,39 @@ export interface GoIPN {
 
 /** ssh's result; its methods are released after onDone. */
 export interface GoSession {
+  /** Opens an SFTP channel on the session's connection, a session handle of its own. */
+  sftp(opts: { onData(data: Uint8Array): void; onDone(exitCode: number, error: (Error & { code?: string }) | null): void }): GoSession;
   write(data: Uint8Array): void;
   /** Returns output credit: at most the wasm's OutputWindow bytes go unacknowledged. */
   ack(bytes: number): void;
   resize(rows: number, cols: number): void;
   close(): void;
+}
+
+/** The global tsconnect-files.wasm installs (wasmfiles/bridge_js.go). */
+export interface GoFilesGlobal {
+  version: string;
+  open(channel: { write(data: Uint8Array): void; ack(bytes: number): void; close(): void }): GoFiles;
+}
+
+type GoError = (Error & { code?: string }) | null;
+
+/** File transfer on one SFTP channel. */
+export interface GoFiles {
+  deliver(data: Uint8Array): void;
+  end(error: GoError): void;
+  close(): void;
+  list(path: string): Promise<string>;
+  download(path: string, cb: { onStart(size: number): void; onData(data: Uint8Array): void; onDone(error: GoError): void }): GoTransfer;
+  upload(path: string, opts: { overwrite: boolean; mode: number; onAck(bytes: number): void; onDone(error: GoError): void }): GoTransfer;
+}
+
+/** A download or upload. */
+export interface GoTransfer {
+  ack(bytes: number): void;
+  write(data: Uint8Array): void;
+  end(): void;
+  cancel(): void;
 }
 
 /** Converts any thrown value to a WireError. */

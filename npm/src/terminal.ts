@@ -6,7 +6,7 @@ import { FitAddon } from "@xterm/addon-fit";
 import { Unicode11Addon } from "@xterm/addon-unicode11";
 import { WebLinksAddon } from "@xterm/addon-web-links";
 import { Terminal } from "@xterm/xterm";
-import type { IPN, IPNError, SSHSession } from "../types/index.js";
+import type { IPN, IPNError, SSHFiles, SSHSession } from "../types/index.js";
 import type * as API from "../types/terminal.js";
 import type { OpenTerminalOptions, TerminalResult, TerminalSession, TerminalTarget } from "../types/terminal.js";
 import { ipnError } from "./errors.js";
@@ -496,10 +496,20 @@ export const openTerminal: typeof API.openTerminal = (ipn: IPN, target, options:
       });
   }
 
+  const current = (): SSHFiles => {
+    if (!session || ended) throw ipnError("not_started", "the terminal has no connected session");
+    return session.files;
+  };
   return {
     terminal: term,
     done,
     close,
+    // The session of the moment (a reconnect makes a new one).
+    files: {
+      list: async (path) => current().list(path),
+      download: async (path, o) => current().download(path, o),
+      upload: async (path, data, o) => current().upload(path, data, o),
+    },
     setAppearance: ({ fontSize, theme }) => {
       if (fontSize !== undefined) {
         term.options.fontSize = Math.min(maxFontSize, Math.max(minFontSize, Math.round(fontSize)));

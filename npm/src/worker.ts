@@ -4,13 +4,14 @@
 
 import "../build/wasm_exec.js";
 import type { IPNState } from "../types/index.js";
-import type { FromWorker, GoGlobal, GoIPN, GoSession, ToWorker } from "./protocol.js";
+import type { FromWorker, GoFiles, GoFilesGlobal, GoGlobal, GoIPN, GoSession, GoTransfer, ToWorker } from "./protocol.js";
 import { toWire } from "./protocol.js";
 
 const scope = self as unknown as {
   postMessage(msg: FromWorker, transfer?: Transferable[]): void;
   onmessage: ((e: MessageEvent<ToWorker>) => void) | null;
   __tsconnect?: GoGlobal;
+  __tsconnectFiles?: GoFilesGlobal;
 };
 
 const postNow = (msg: FromWorker, transfer?: Transferable[]) => scope.postMessage(msg, transfer ?? []);
@@ -106,6 +107,129 @@ async function init(module: WebAssembly.Module, config: { controlURL: string; au
   ipn = made;
 }
 
+// File transfer: tsconnect-files.wasm runs beside the main wasm in this Worker, a second Go
+// runtime loaded with the first transfer; each session gets one SFTP channel from the main
+// wasm (session.sftp), whose bytes the two wasms pass each other through here.
+let filesGo: Promise<GoFilesGlobal> | undefined;
+const fileSessions = new Map<number, GoFiles>();
+const transfers = new Map<number, GoTransfer>();
+// Messages for a transfer that is still starting (the wasm loading, the channel opening),
+// replayed once it runs; the page sends at most one window of upload bytes ahead.
+const starting = new Map<number, ToWorker[]>();
+
+async function startFiles(module: WebAssembly.Module): Promise<GoFilesGlobal> {
+  const go = new Go();
+  const instance = await WebAssembly.instantiate(module, go.importObject);
+  void go.run(instance).then(() => post({ t: "panic", message: `the file-transfer Go runtime exited\n${recent.join("\n")}` }));
+  const api = scope.__tsconnectFiles;
+  if (!api)
+    throw Object.assign(new Error("tsconnect-files.wasm did not install globalThis.__tsconnectFiles"), { code: "wasm_load_failed" });
+  return api;
+}
+
+/** The session's file transfer, opening its SFTP channel on first use. */
+async function filesOf(sid: number): Promise<GoFiles> {
+  const api = await (filesGo ?? Promise.reject(Object.assign(new Error("the file-transfer wasm was not loaded"), { code: "internal" })));
+  let fx = fileSessions.get(sid);
+  if (fx) return fx;
+  const s = sessions.get(sid);
+  if (!s) throw Object.assign(new Error("the session has ended"), { code: "closed" });
+  let h: GoFiles | undefined;
+  const ch = s.sftp({
+    onData: (data) => h?.deliver(data),
+    onDone: (_code, error) => {
+      h?.end(error);
+      if (fileSessions.get(sid) === h) fileSessions.delete(sid);
+    },
+  });
+  h = api.open({ write: (d) => ch.write(d), ack: (n) => ch.ack(n), close: () => ch.close() });
+  fileSessions.set(sid, h);
+  return h;
+}
+
+function startTransfer(xid: number, sid: number, start: (fx: GoFiles) => GoTransfer) {
+  starting.set(xid, []);
+  filesOf(sid).then(
+    (fx) => {
+      const queued = starting.get(xid) ?? [];
+      starting.delete(xid);
+      transfers.set(xid, start(fx));
+      for (const m of queued) handleFiles(m);
+    },
+    (e: unknown) => {
+      starting.delete(xid);
+      post({ t: "xdone", xid, error: toWire(e) });
+    },
+  );
+}
+
+/** The running transfer msg is for, or undefined after queueing msg for a starting one. */
+function transferFor(msg: ToWorker & { xid: number }): GoTransfer | undefined {
+  const q = starting.get(msg.xid);
+  if (q) q.push(msg);
+  return transfers.get(msg.xid);
+}
+
+const xdone = (xid: number) => (error: (Error & { code?: string }) | null) => {
+  transfers.delete(xid);
+  post({ t: "xdone", xid, ...(error ? { error: toWire(error) } : {}) });
+};
+
+function handleFiles(msg: ToWorker) {
+  switch (msg.t) {
+    case "files-module":
+      filesGo ??= startFiles(msg.module);
+      filesGo.catch((e: unknown) => post({ t: "log", line: `tsconnect-files.wasm: ${String(e)}` }));
+      break;
+    case "list":
+      filesOf(msg.sid)
+        .then((fx) => fx.list(msg.path))
+        .then(
+          (json) => post({ t: "listed", id: msg.id, json }),
+          (e: unknown) => post({ t: "listed", id: msg.id, error: toWire(e) }),
+        );
+      break;
+    case "download": {
+      const xid = msg.xid;
+      startTransfer(xid, msg.sid, (fx) =>
+        fx.download(msg.path, {
+          onStart: (size) => post({ t: "xstart", xid, size }),
+          onData: (data) => {
+            const buf = data.buffer as ArrayBuffer;
+            postNow({ t: "xdata", xid, data: buf }, [buf]);
+          },
+          onDone: xdone(xid),
+        }),
+      );
+      break;
+    }
+    case "upload": {
+      const xid = msg.xid;
+      startTransfer(xid, msg.sid, (fx) =>
+        fx.upload(msg.path, {
+          overwrite: msg.overwrite,
+          mode: msg.mode,
+          onAck: (bytes) => postNow({ t: "xack", xid, bytes }),
+          onDone: xdone(xid),
+        }),
+      );
+      break;
+    }
+    case "xack":
+      transferFor(msg)?.ack(msg.bytes);
+      break;
+    case "xwrite":
+      transferFor(msg)?.write(new Uint8Array(msg.data));
+      break;
+    case "xend":
+      transferFor(msg)?.end();
+      break;
+    case "xcancel":
+      transferFor(msg)?.cancel();
+      break;
+  }
+}
+
 function handle(msg: ToWorker, ipn: GoIPN) {
   switch (msg.t) {
     case "run":
@@ -135,6 +259,8 @@ function handle(msg: ToWorker, ipn: GoIPN) {
         onConnected: () => post({ t: "connected", sid }),
         onDone: (exitCode, error) => {
           sessions.delete(sid);
+          fileSessions.get(sid)?.close();
+          fileSessions.delete(sid);
           post({ t: "done", sid, exitCode, ...(error ? { error: toWire(error) } : {}) });
           outbox.delete(sid);
         },
@@ -155,6 +281,8 @@ function handle(msg: ToWorker, ipn: GoIPN) {
     case "close":
       sessions.get(msg.sid)?.close();
       break;
+    default:
+      handleFiles(msg);
   }
 }
 

@@ -20,6 +20,11 @@ export interface IPNConfig {
   hostname?: string;
   /** Where tsconnect.wasm is loaded from. Default: next to this module, `new URL("./tsconnect.wasm", import.meta.url)`. */
   wasmURL?: string | URL;
+  /**
+   * Where tsconnect-files.wasm (the SFTP client, loaded on the first use of `session.files`) is
+   * loaded from. Default: next to `wasmURL` if given, else next to this module.
+   */
+  filesWasmURL?: string | URL;
   /** Receives the node's log lines (never secrets or terminal data). Default: discarded. */
   logger?: (line: string) => void;
 }
@@ -59,6 +64,13 @@ export type IPNErrorCode =
   | "worker_failed"
   | "panic"
   | "internal"
+  | "no_such_file"
+  | "permission_denied"
+  | "file_exists"
+  | "is_directory"
+  | "canceled"
+  | "too_many_transfers"
+  | "file_failed"
   | (string & {});
 
 /** An Error with a code a program can switch on. */
@@ -184,6 +196,75 @@ export interface SSHSession {
   resize(rows: number, cols: number): void;
   /** Ends the session; `onDone` follows with code -1 and error code `"closed"`. */
   close(): void;
+  /** Files on the remote machine, over SFTP on this session's own connection, as its user. */
+  readonly files: SSHFiles;
+}
+
+/** A directory entry as the remote reports it. */
+export interface FileEntry {
+  name: string;
+  /** Bytes. */
+  size: number;
+  /** POSIX `st_mode`, type bits included. */
+  mode: number;
+  /** Modification time, Unix seconds. */
+  mtime: number;
+  isDir: boolean;
+}
+
+/** A directory listing. */
+export interface FileListing {
+  /** The directory's absolute path as the remote resolved it. */
+  path: string;
+  entries: FileEntry[];
+}
+
+/** Options of {@link SSHFiles.download}. */
+export interface DownloadOptions {
+  /** Aborting cancels the download; the stream errors with code `"canceled"`. */
+  signal?: AbortSignal;
+  /** Called as bytes arrive: so far, and the file's size. */
+  onProgress?(bytes: number, total: number): void;
+}
+
+/** A download under way. */
+export interface Download {
+  /** The file's size when it was opened. */
+  size: number;
+  /** The file's bytes, flow-controlled: nothing more arrives than the reader takes (1 MiB window). */
+  stream: ReadableStream<Uint8Array>;
+}
+
+/** Options of {@link SSHFiles.upload}. */
+export interface UploadOptions {
+  /** Aborting cancels the upload: the remote file stays as it was. */
+  signal?: AbortSignal;
+  /** Replace an existing file; without it an existing file fails with `"file_exists"`. */
+  overwrite?: boolean;
+  /** Permission bits of a new file (before the remote umask). Default 0o644. */
+  mode?: number;
+  /** Called as bytes go out: so far, and the total when known (a Blob's size). */
+  onProgress?(bytes: number, total?: number): void;
+}
+
+/**
+ * File transfer on one SSH session (SFTP on the session's connection, as the logged-in user; the
+ * policy's rules apply). At most 8 downloads and uploads at once (`"too_many_transfers"`); paths
+ * are at most 4096 bytes. Errors are {@link IPNError}s: `"no_such_file"`, `"permission_denied"`,
+ * `"file_exists"`, `"is_directory"`, `"canceled"`, `"too_many_transfers"`, `"bad_request"`,
+ * `"file_failed"`, `"not_started"` (the session is not connected).
+ */
+export interface SSHFiles {
+  /** Lists a directory; no path (or `"."`) is the user's home. */
+  list(path?: string): Promise<FileListing>;
+  /** Opens a file for download; resolves once it is open, with its size and a stream of its bytes. */
+  download(path: string, options?: DownloadOptions): Promise<Download>;
+  /**
+   * Uploads a stream or Blob (a File) to `path`, streaming it (never whole in memory). It lands
+   * in a hidden file next to `path` renamed to `path` once complete: a failed or canceled upload
+   * leaves `path` as it was. Resolves when the file is complete on the remote.
+   */
+  upload(path: string, data: ReadableStream<Uint8Array> | Blob, options?: UploadOptions): Promise<void>;
 }
 
 /** A browser node of the network. */

@@ -5,7 +5,7 @@
  * `@xterm/xterm/css/xterm.css` in the page). Copy on select, paste and clickable links work.
  */
 import type { ITerminalOptions, Terminal } from "@xterm/xterm";
-import type { IPN, IPNError, SSHOptions } from "./index.js";
+import type { IPN, IPNError, SSHFiles, SSHOptions } from "./index.js";
 
 /** Whom to log in as, where: `{host, user}` or `"user@host"`. */
 export type TerminalTarget = string | { host: string; user: string };
@@ -127,6 +127,8 @@ export interface TerminalSession {
   readonly done: Promise<TerminalResult>;
   /** Ends the SSH session; the terminal stays on screen. */
   close(): void;
+  /** File transfer on the terminal's current session (after a reconnect, the new one). */
+  readonly files: SSHFiles;
   /** Changes the font size (8 to 32 px; the terminal refits) and the theme while it runs. */
   setAppearance(appearance: { fontSize?: number; theme?: TerminalTheme }): void;
   /** Ends the session and removes the terminal and its listeners (and closes the child window, if any). */

@@ -7,10 +7,12 @@ import "./style.css";
 import { createIPN, isIPNError } from "../../npm/src/index.js";
 import { openTerminal } from "../../npm/src/terminal.js";
 import type { IPN } from "../../npm/types/index.js";
+import { setupFiles } from "./files.js";
 import { rendererParam } from "./renderer.js";
 
 /** The hashed URL of tsconnect.wasm, relative to the page; injected by esbuild.config.js. */
 declare const __TSCONNECT_WASM_URL__: string;
+declare const __TSCONNECT_FILES_WASM_URL__: string;
 
 type PageState = "loading" | "connecting" | "connected" | "done" | "error";
 
@@ -112,6 +114,7 @@ async function main() {
       authKey: s.authKey,
       hostname: "browser-demo",
       wasmURL: new URL(__TSCONNECT_WASM_URL__, location.href),
+      filesWasmURL: new URL(__TSCONNECT_FILES_WASM_URL__, location.href),
       logger: (line) => console.debug("tsconnect:", line),
     });
   } catch (e) {
@@ -133,7 +136,7 @@ async function main() {
     return;
   }
 
-  openTerminal(
+  const term = openTerminal(
     ipn,
     { host: s.host, user: s.user },
     {
@@ -157,6 +160,7 @@ async function main() {
       },
     },
   );
+  setupFiles(term.files, terminalEl, statusEl.parentElement as HTMLElement);
 }
 
 void main();

@@ -4,6 +4,7 @@
 
 import { createIPN } from "../../../npm/src/index.js";
 import { openTerminal } from "../../../npm/src/terminal.js";
+import { setupFiles } from "../files.js";
 import { rendererParam } from "../renderer.js";
 import type { IPN } from "../../../npm/types/index.js";
 import type { OpenTerminalOptions, TerminalCallbacks, TerminalSession } from "../../../npm/types/terminal.js";
@@ -13,6 +14,7 @@ import { termFont, type TermSettings } from "./termsettings.js";
 
 /** The hashed URL of tsconnect.wasm (absolute path); injected by esbuild.config.js. */
 declare const __TSCONNECT_WASM_URL__: string;
+declare const __TSCONNECT_FILES_WASM_URL__: string;
 
 /** The child-window page: static HTML + CSS, no scripts, no wasm. */
 export const termPage = "/admin/term.html";
@@ -144,6 +146,14 @@ export class Session {
       const opts = await this.#place();
       if (this.#ended || !opts) return;
       this.#term = openTerminal(ipn, { host: this.host, user: this.user }, this.command ? { ...opts, command: this.command } : opts);
+      const doc = this.win?.document;
+      const termEl = doc?.getElementById("terminal");
+      if (doc && termEl) {
+        const bar = doc.createElement("div");
+        bar.id = "files-bar";
+        termEl.before(bar);
+        setupFiles(this.#term.files, termEl, bar);
+      }
     } catch (e) {
       this.#finish("failed", `Failed: ${message(e)}`);
     }
@@ -166,6 +176,7 @@ export class Session {
       authKey: grant.authKey,
       hostname: "console",
       wasmURL: new URL(__TSCONNECT_WASM_URL__, location.href),
+      filesWasmURL: new URL(__TSCONNECT_FILES_WASM_URL__, location.href),
       logger: (line) => console.debug(`tsconnect ${this.label}:`, line),
     });
     const old = this.#ipn;

@@ -1,0 +1,67 @@
+// File transfer on the demo page in Chromium: a file dropped on the terminal lands in the
+// remote home byte for byte; one downloaded from the Files browser is written to disk (a
+// File System Access handle, here on the origin-private file system) byte for byte; a
+// canceled upload leaves nothing behind.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { createHash, randomBytes } from "node:crypto";
+import { readFileSync, writeFileSync, rmSync, existsSync, readdirSync } from "node:fs";
+import { homedir } from "node:os";
+import { join } from "node:path";
+import { startDemo, launch, waitTerminal } from "./demo.js";
+import { dropFile, saveToOPFS, savedFile } from "./files-helpers.mjs";
+
+const sha = (b) => createHash("sha256").update(b).digest("hex");
+
+test("drop a file on the terminal, download one from the file browser", async (t) => {
+  const demo = await startDemo({ grace: "5s" });
+  t.after(() => demo.stop());
+  const browser = await launch();
+  t.after(() => browser.close());
+  const page = await browser.newPage();
+  const pageErrors = [];
+  page.on("pageerror", (e) => pageErrors.push(String(e)));
+  await page.goto(demo.url);
+  await waitTerminal(page, /[$#] *$/m);
+
+  // Drop: a 3 MiB file built in the page (DataTransfer with a File, as a drag from the desktop).
+  const tag = randomBytes(4).toString("hex");
+  const dropName = `tsconnect-drop-${tag}.bin`;
+  const dropPath = join(homedir(), dropName);
+  t.after(() => rmSync(dropPath, { force: true }));
+  const dropSum = await dropFile(page, dropName, 3 << 20);
+  const row = page.locator(`#transfers li[data-name="${dropName}"]`);
+  await row.and(page.locator('[data-state="done"]')).waitFor({ timeout: 60_000 });
+  assert.ok(existsSync(dropPath), `${dropPath} arrived`);
+  assert.equal(sha(readFileSync(dropPath)), dropSum, "the dropped file arrived byte for byte");
+  assert.match((await row.textContent()) ?? "", /MiB of 3\.0 MiB/);
+
+  // Download: a file on the target, saved through a (stubbed) save picker onto OPFS.
+  const dlName = `tsconnect-dl-${tag}.bin`;
+  const dlPath = join(homedir(), dlName);
+  const dlData = randomBytes(5 << 20);
+  writeFileSync(dlPath, dlData);
+  t.after(() => rmSync(dlPath, { force: true }));
+  await saveToOPFS(page);
+  await page.locator("#files-button").click();
+  await page.locator(`#files li[data-name="${dlName}"] button`).click();
+  await page.locator(`#transfers li[data-name="${dlName}"][data-state="done"]`).waitFor({ timeout: 60_000 });
+  const got = await savedFile(page, dlName);
+  assert.deepEqual(got, { size: dlData.length, sum: sha(dlData) }, "the downloaded file was saved byte for byte");
+
+  // Cancel a large upload mid-way: neither the file nor its hidden part file stays.
+  const cancelName = `tsconnect-cancel-${tag}.bin`;
+  t.after(() => rmSync(join(homedir(), cancelName), { force: true }));
+  await dropFile(page, cancelName, 256 << 20, false);
+  const cancelRow = page.locator(`#transfers li[data-name="${cancelName}"]`);
+  await cancelRow.filter({ hasText: /[1-9][0-9.]* MiB of/ }).waitFor({ timeout: 60_000 });
+  await cancelRow.locator("button").click();
+  await page.locator(`#transfers li[data-name="${cancelName}"][data-state="canceled"]`).waitFor({ timeout: 30_000 });
+  assert.equal(existsSync(join(homedir(), cancelName)), false, "a canceled upload left no file");
+  assert.deepEqual(
+    readdirSync(homedir()).filter((n) => n.includes(".tsconnect-upload-")),
+    [],
+    "no hidden upload part files left in the home directory",
+  );
+  assert.deepEqual(pageErrors, []);
+});

@@ -1,0 +1,419 @@
+// Package filexfer moves files over an SFTP channel for the page: list a directory, stream a
+// download with flow control, an upload with backpressure that lands whole or not at all.
+// Every value from the page is bounded here; the file wasm (wasmfiles) binds it to JavaScript.
+package filexfer
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"path"
+	"strings"
+	"sync"
+	"time"
+
+	"tsconnect/internal/flowcredit"
+	"tsconnect/sftpclient"
+)
+
+// Limits on what the page may ask of file transfer (values from the page are bounded here).
+const (
+	// MaxPathLen bounds a remote path from the page.
+	MaxPathLen = 4096
+	// MaxTransfers is how many downloads and uploads one session runs at once.
+	MaxTransfers = 8
+	// MaxUploadChunk bounds one chunk of an upload from the page.
+	MaxUploadChunk = 256 << 10
+	// TransferWindow is a transfer's flow control: at most this many bytes of a download go to
+	// the page unacknowledged, and an upload's page may send at most this many bytes ahead
+	// of those the wasm has passed to the SSH channel (OnAck returns them).
+	TransferWindow = 1 << 20
+	// fileOpTimeout bounds a listing, and removing an abandoned upload.
+	fileOpTimeout = 30 * time.Second
+)
+
+// The error codes of file transfer.
+const (
+	CodeNoSuchFile       = "no_such_file"
+	CodePermissionDenied = "permission_denied"
+	CodeFileExists       = "file_exists"
+	CodeIsDirectory      = "is_directory"
+	CodeCanceled         = "canceled"
+	CodeTooManyTransfers = "too_many_transfers"
+	CodeBadRequest       = "bad_request"
+	CodeFileFailed       = "file_failed" // the server refused or the SFTP channel broke
+)
+
+// Error is an error with the code the page switches on.
+type Error struct {
+	Code string
+	Err  error
+}
+
+func (e *Error) Error() string { return e.Err.Error() }
+func (e *Error) Unwrap() error { return e.Err }
+
+func withCode(code string, err error) error {
+	var fe *Error
+	if errors.As(err, &fe) {
+		return err
+	}
+	return &Error{code, err}
+}
+
+// Code is err's code for the page: one of the Code constants, or "" for none.
+func Code(err error) string {
+	var fe *Error
+	if errors.As(err, &fe) {
+		return fe.Code
+	}
+	return ""
+}
+
+// Files is the file transfer of one SSH session. Its methods are safe for concurrent use.
+type Files struct {
+	ctx  context.Context
+	open func() (io.ReadWriteCloser, error)
+
+	mu        sync.Mutex
+	client    *sftpclient.Client
+	transfers int
+}
+
+// New returns file transfer on the SFTP channels open returns (an "sftp" subsystem channel
+// of the SSH connection, as the logged-in user); ending ctx ends every transfer.
+func New(ctx context.Context, open func() (io.ReadWriteCloser, error)) *Files {
+	return &Files{ctx: ctx, open: open}
+}
+
+// Close ends every transfer and the SFTP channel.
+func (s *Files) Close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.client != nil {
+		s.client.Close()
+	}
+}
+
+// sftp returns the session's SFTP client, opening a channel if none is open.
+func (s *Files) sftp() (*sftpclient.Client, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c := s.client; c != nil {
+		select {
+		case <-c.Done():
+		default:
+			return c, nil
+		}
+	}
+	if s.ctx.Err() != nil {
+		return nil, withCode(CodeCanceled, errors.New("the session has ended"))
+	}
+	ch, err := s.open()
+	if err != nil {
+		return nil, withCode(CodeFileFailed, fmt.Errorf("the server offers no file transfer: %w", err))
+	}
+	c, err := sftpclient.New(ch)
+	if err != nil {
+		return nil, withCode(CodeFileFailed, err)
+	}
+	s.client = c
+	return c, nil
+}
+
+// checkPath validates a remote path from the page.
+func checkPath(p string) error {
+	switch {
+	case p == "":
+		return withCode(CodeBadRequest, errors.New("the path is empty"))
+	case len(p) > MaxPathLen:
+		return withCode(CodeBadRequest, fmt.Errorf("the path is %d bytes long (limit %d)", len(p), MaxPathLen))
+	case strings.ContainsRune(p, 0):
+		return withCode(CodeBadRequest, errors.New("the path contains a NUL byte"))
+	}
+	return nil
+}
+
+// fileError gives an SFTP error the code the page switches on.
+func fileError(ctx context.Context, err error) error {
+	var se *sftpclient.StatusError
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil:
+		return withCode(CodeCanceled, errors.New("the transfer was canceled"))
+	case errors.Is(err, fs.ErrNotExist):
+		return withCode(CodeNoSuchFile, err)
+	case errors.Is(err, fs.ErrPermission):
+		return withCode(CodePermissionDenied, err)
+	case errors.As(err, &se):
+		return withCode(CodeFileFailed, err)
+	}
+	return withCode(CodeFileFailed, err)
+}
+
+// Listing is a directory as ListDir returns it.
+type Listing struct {
+	Path    string             `json:"path"` // absolute, as the server resolved it
+	Entries []sftpclient.Entry `json:"entries"`
+}
+
+// ListDir lists directory dir on the remote; "" or "." is the login user's home.
+func (s *Files) ListDir(ctx context.Context, dir string) (Listing, error) {
+	if dir == "" {
+		dir = "."
+	}
+	if err := checkPath(dir); err != nil {
+		return Listing{}, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, fileOpTimeout)
+	defer cancel()
+	c, err := s.sftp()
+	if err != nil {
+		return Listing{}, err
+	}
+	abs, err := c.RealPath(ctx, dir)
+	if err != nil {
+		return Listing{}, fileError(ctx, err)
+	}
+	ents, err := c.ReadDir(ctx, abs)
+	if err != nil {
+		return Listing{}, fileError(ctx, err)
+	}
+	if ents == nil {
+		ents = []sftpclient.Entry{}
+	}
+	return Listing{Path: abs, Entries: ents}, nil
+}
+
+// TransferCallbacks are a transfer's callbacks, called from Go goroutines; each must
+// return quickly and not call back into Go synchronously.
+type TransferCallbacks struct {
+	// OnStart gives a download's size once the file is open.
+	OnStart func(size int64)
+	// OnData receives a download's next bytes, valid only during the call; at most
+	// TransferWindow bytes not returned with Transfer.Ack.
+	OnData func(p []byte)
+	// OnAck returns n bytes of an upload's window: they went to the SSH channel.
+	OnAck func(n int)
+	// OnDone is called exactly once: with nil when the file is complete on the other side.
+	OnDone func(err error)
+}
+
+// Transfer is one download or upload as the page holds it; its methods never block.
+type Transfer struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	out    *flowcredit.Credit // download
+
+	mu     sync.Mutex
+	chunks [][]byte // upload: from the page, not yet sent
+	queued int
+	ended  bool
+	failed error
+	wake   chan struct{}
+}
+
+// startTransfer reserves a transfer slot and runs f in a goroutine; OnDone gets f's error.
+func (s *Files) startTransfer(remote string, cb TransferCallbacks, f func(t *Transfer) error) *Transfer {
+	ctx, cancel := context.WithCancel(s.ctx)
+	t := &Transfer{ctx: ctx, cancel: cancel, out: flowcredit.New(TransferWindow), wake: make(chan struct{}, 1)}
+	done := func(err error) {
+		cancel()
+		if cb.OnDone != nil {
+			cb.OnDone(err)
+		}
+	}
+	if err := checkPath(remote); err != nil {
+		go done(err)
+		return t
+	}
+	s.mu.Lock()
+	full := s.transfers >= MaxTransfers
+	if !full {
+		s.transfers++
+	}
+	s.mu.Unlock()
+	if full {
+		go done(withCode(CodeTooManyTransfers, fmt.Errorf("at most %d file transfers at once", MaxTransfers)))
+		return t
+	}
+	go func() {
+		err := f(t)
+		s.mu.Lock()
+		s.transfers--
+		s.mu.Unlock()
+		done(err)
+	}()
+	return t
+}
+
+// Download streams remote file p to cb.OnStart and cb.OnData.
+func (s *Files) Download(p string, cb TransferCallbacks) *Transfer {
+	return s.startTransfer(p, cb, func(t *Transfer) error {
+		c, err := s.sftp()
+		if err != nil {
+			return err
+		}
+		st, err := c.Stat(t.ctx, p)
+		if err != nil {
+			return fileError(t.ctx, err)
+		}
+		if st.IsDir() {
+			return withCode(CodeIsDirectory, fmt.Errorf("%s is a directory", p))
+		}
+		if cb.OnStart != nil {
+			cb.OnStart(st.Size)
+		}
+		err = c.ReadFile(t.ctx, p, func(b []byte) error {
+			if !t.out.Acquire(t.ctx, len(b)) {
+				return t.ctx.Err()
+			}
+			if cb.OnData != nil {
+				cb.OnData(b)
+			}
+			return nil
+		})
+		return fileError(t.ctx, err)
+	})
+}
+
+// UploadOptions say how an upload lands.
+type UploadOptions struct {
+	// Overwrite replaces an existing file; without it an existing file fails the upload
+	// with file_exists before anything is sent.
+	Overwrite bool
+	// Mode is the new file's permission bits (before the remote umask); 0 means 0644.
+	Mode uint32
+}
+
+// Upload writes what the page passes to Transfer.Write, until Transfer.End, to remote file
+// p. The bytes go to a hidden file next to p (".NAME.tsconnect-upload-RANDOM"), renamed
+// to p only once all of them are written: a failed or canceled upload leaves p as it was,
+// and the hidden file is removed (unless the connection itself is gone).
+func (s *Files) Upload(p string, o UploadOptions, cb TransferCallbacks) *Transfer {
+	return s.startTransfer(p, cb, func(t *Transfer) error {
+		c, err := s.sftp()
+		if err != nil {
+			return err
+		}
+		if st, err := c.Stat(t.ctx, p); err == nil {
+			if st.IsDir() {
+				return withCode(CodeIsDirectory, fmt.Errorf("%s is a directory", p))
+			}
+			if !o.Overwrite {
+				return withCode(CodeFileExists, fmt.Errorf("%s exists", p))
+			}
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return fileError(t.ctx, err)
+		}
+		var rnd [6]byte
+		rand.Read(rnd[:])
+		dir, base := path.Split(p)
+		tmp := dir + "." + base + ".tsconnect-upload-" + hex.EncodeToString(rnd[:])
+		mode := o.Mode & 0o777
+		if mode == 0 {
+			mode = 0o644
+		}
+		w, err := c.Create(t.ctx, tmp, mode, false)
+		if err != nil {
+			var se *sftpclient.StatusError
+			if errors.As(err, &se) {
+				se.Path = p // the user asked for p, not the hidden name
+			}
+			return fileError(t.ctx, err)
+		}
+		err = t.sendUpload(w, cb)
+		if cerr := w.Close(); err == nil {
+			err = cerr
+		}
+		if err == nil {
+			err = c.Rename(t.ctx, tmp, p)
+		}
+		if err != nil {
+			rctx, rcancel := context.WithTimeout(context.WithoutCancel(t.ctx), fileOpTimeout)
+			c.Remove(rctx, tmp)
+			rcancel()
+			return fileError(t.ctx, err)
+		}
+		return nil
+	})
+}
+
+// sendUpload moves the page's chunks to w until End.
+func (t *Transfer) sendUpload(w *sftpclient.Writer, cb TransferCallbacks) error {
+	for {
+		t.mu.Lock()
+		batch, ended, failed := t.chunks, t.ended, t.failed
+		t.chunks = nil
+		t.mu.Unlock()
+		if failed != nil {
+			return failed
+		}
+		for _, b := range batch {
+			if _, err := w.Write(b); err != nil {
+				return err
+			}
+			t.mu.Lock()
+			t.queued -= len(b)
+			t.mu.Unlock()
+			if cb.OnAck != nil {
+				cb.OnAck(len(b))
+			}
+		}
+		if ended && len(batch) == 0 {
+			return nil
+		}
+		if len(batch) > 0 {
+			continue
+		}
+		select {
+		case <-t.ctx.Done():
+			return t.ctx.Err()
+		case <-t.wake:
+		}
+	}
+}
+
+// Write queues the next chunk of an upload (copied). A chunk over MaxUploadChunk, or more
+// than TransferWindow bytes not yet acknowledged with OnAck, fails the upload.
+func (t *Transfer) Write(p []byte) {
+	t.mu.Lock()
+	switch {
+	case t.ended || t.failed != nil:
+	case len(p) > MaxUploadChunk:
+		t.failed = withCode(CodeBadRequest, fmt.Errorf("an upload chunk of %d bytes (limit %d)", len(p), MaxUploadChunk))
+	case t.queued+len(p) > TransferWindow+MaxUploadChunk:
+		t.failed = withCode(CodeBadRequest, fmt.Errorf("the page sent %d bytes past the upload window of %d", t.queued+len(p)-TransferWindow, TransferWindow))
+	default:
+		t.chunks = append(t.chunks, append([]byte(nil), p...))
+		t.queued += len(p)
+	}
+	t.mu.Unlock()
+	t.poke()
+}
+
+// End says the upload's last chunk was written.
+func (t *Transfer) End() {
+	t.mu.Lock()
+	t.ended = true
+	t.mu.Unlock()
+	t.poke()
+}
+
+// Ack returns n bytes of a download's window: the page is done with them.
+func (t *Transfer) Ack(n int) { t.out.Release(n) }
+
+// Cancel stops the transfer; OnDone follows with canceled.
+func (t *Transfer) Cancel() { t.cancel() }
+
+func (t *Transfer) poke() {
+	select {
+	case t.wake <- struct{}{}:
+	default:
+	}
+}

@@ -1,0 +1,148 @@
+// File transfer beside a terminal (the demo page, the console's child windows): drop files on
+// the terminal (or "Upload") to put them in the remote home; "Files" lists the home with a Download button per file. Each transfer shows a
+// progress bar with rate and time left, and Cancel. Downloads stream to disk through the File
+// System Access API (showSaveFilePicker, Chromium); without it the page says so: a streamed
+// download needs that API here (no Service Worker), and a Blob of the whole file is no option.
+// Stable hooks for tests: #files-button, #upload-button, #files (the browser: li[data-name]),
+// #transfers (li[data-name][data-state="running"|"done"|"failed"|"canceled"]).
+
+import type { FileEntry, SSHFiles } from "../../npm/types/index.js";
+
+type SavePicker = (o: { suggestedName: string }) => Promise<{ createWritable(): Promise<WritableStream<Uint8Array>> }>;
+
+const mib = (n: number) => `${(n / (1 << 20)).toFixed(1)} MiB`;
+
+/** A progress row: returns its update and end functions. */
+function transferRow(list: HTMLElement, label: string, cancel: () => void) {
+  const document = list.ownerDocument;
+  const li = document.createElement("li");
+  li.dataset.name = label;
+  li.dataset.state = "running";
+  const name = document.createElement("span");
+  name.textContent = label;
+  const bar = document.createElement("progress");
+  bar.max = 1;
+  bar.value = 0;
+  const text = document.createElement("span");
+  const stop = document.createElement("button");
+  stop.textContent = "Cancel";
+  stop.onclick = cancel;
+  li.append(name, bar, text, stop);
+  list.append(li);
+  const started = performance.now();
+  return {
+    update(bytes: number, total?: number) {
+      const secs = (performance.now() - started) / 1000;
+      const rate = secs > 0 ? bytes / secs : 0;
+      if (total) bar.value = bytes / total;
+      const left = total && rate > 0 ? `, ${Math.ceil((total - bytes) / rate)} s left` : "";
+      text.textContent = `${mib(bytes)}${total ? ` of ${mib(total)}` : ""} · ${mib(rate)}/s${left}`;
+    },
+    end(state: "done" | "failed" | "canceled", message = "") {
+      li.dataset.state = state;
+      stop.remove();
+      if (state === "done") bar.value = 1;
+      if (message) text.textContent = message;
+    },
+  };
+}
+
+/**
+ * Wires file transfer for files (the terminal's session) around terminalEl, its buttons into
+ * toolbar; both may live in a child window (the save picker is then that window's, where the
+ * click was).
+ */
+export function setupFiles(files: SSHFiles, terminalEl: HTMLElement, toolbar: HTMLElement) {
+  const document = terminalEl.ownerDocument;
+  const view = document.defaultView ?? window;
+  const transfers = document.createElement("ul");
+  transfers.id = "transfers";
+  const browser = document.createElement("ul");
+  browser.id = "files";
+  browser.hidden = true;
+  const filesButton = document.createElement("button");
+  filesButton.id = "files-button";
+  filesButton.textContent = "Files";
+  const uploadButton = document.createElement("button");
+  uploadButton.id = "upload-button";
+  uploadButton.textContent = "Upload";
+  const picker = document.createElement("input");
+  picker.type = "file";
+  picker.multiple = true;
+  picker.hidden = true;
+  toolbar.append(filesButton, uploadButton, picker);
+  terminalEl.before(browser);
+  terminalEl.after(transfers);
+
+  const upload = (file: File) => {
+    const ac = new AbortController();
+    const row = transferRow(transfers, file.name, () => ac.abort());
+    files.upload(file.name, file, { signal: ac.signal, onProgress: (b, t) => row.update(b, t) }).then(
+      () => {
+        row.end("done");
+        if (!browser.hidden) void list();
+      },
+      (e: Error & { code?: string }) => row.end(e.code === "canceled" ? "canceled" : "failed", e.message),
+    );
+  };
+  const download = async (e: FileEntry, dir: string) => {
+    const picker = (view as unknown as { showSaveFilePicker?: SavePicker }).showSaveFilePicker;
+    const save = picker?.bind(view);
+    const ac = new AbortController();
+    const row = transferRow(transfers, e.name, () => ac.abort());
+    if (!save) {
+      row.end("failed", "Downloading needs the File System Access API (Chromium-based browsers).");
+      return;
+    }
+    try {
+      const handle = await save({ suggestedName: e.name });
+      const d = await files.download(`${dir}/${e.name}`, { signal: ac.signal, onProgress: (b, t) => row.update(b, t) });
+      // pipeTo aborts the writable on failure: a canceled download leaves no partial file.
+      await d.stream.pipeTo(await handle.createWritable(), { signal: ac.signal });
+      row.end("done");
+    } catch (err) {
+      const x = err as Error & { code?: string };
+      row.end(x.code === "canceled" || x.name === "AbortError" ? "canceled" : "failed", x.message);
+    }
+  };
+  const list = async () => {
+    try {
+      const l = await files.list();
+      browser.replaceChildren(
+        ...l.entries
+          .sort((a, b) => Number(b.isDir) - Number(a.isDir) || a.name.localeCompare(b.name))
+          .map((e) => {
+            const li = document.createElement("li");
+            li.dataset.name = e.name;
+            li.textContent = `${e.name}${e.isDir ? "/" : ""} `;
+            if (!e.isDir) {
+              const b = document.createElement("button");
+              b.textContent = `Download (${mib(e.size)})`;
+              b.onclick = () => void download(e, l.path);
+              li.append(b);
+            }
+            return li;
+          }),
+      );
+    } catch (e) {
+      browser.textContent = e instanceof Error ? e.message : String(e);
+    }
+  };
+  filesButton.onclick = () => {
+    browser.hidden = !browser.hidden;
+    if (!browser.hidden) void list();
+  };
+  uploadButton.onclick = () => picker.click();
+  picker.onchange = () => {
+    for (const f of picker.files ?? []) upload(f);
+    picker.value = "";
+  };
+  terminalEl.addEventListener("dragover", (e) => {
+    if (e.dataTransfer?.types.includes("Files")) e.preventDefault();
+  });
+  terminalEl.addEventListener("drop", (e) => {
+    if (!e.dataTransfer?.files.length) return;
+    e.preventDefault();
+    for (const f of e.dataTransfer.files) upload(f);
+  });
+}
