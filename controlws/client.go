@@ -93,9 +93,9 @@ const DialTimeout = 15 * time.Second
 // interval (50 s), so one keep-alive lost on a slow path does not end a healthy stream.
 const DefaultMapSilence = 2 * time.Minute
 
-// ErrMapSilent is returned (wrapped) by WatchMaps when the stream went silent for longer
-// than DialOptions.MapSilence.
-var ErrMapSilent = errors.New("controlws: the map stream went silent")
+// ErrMapSilent is returned by WatchMaps when the stream went silent for longer than
+// DialOptions.MapSilence.
+var ErrMapSilent = errors.New("controlws: the map stream brought nothing, not even a keep-alive, for longer than its MapSilence")
 
 // Dial connects to the control server: it fetches the server key if needed, opens the WebSocket at Path and
 // runs the Noise handshake as initiator with MachineKey. A server holding another key than the one pinned or
@@ -392,27 +392,27 @@ func (c *Client) WatchMaps(ctx context.Context, req MapRequest, fn func(*Network
 		fn(&m)
 		return nil
 	}
-	var silent <-chan time.Time
+	var silent <-chan time.Time // nil: never
+	var quiet *time.Timer
 	if c.mapSilence > 0 {
-		t := time.NewTimer(c.mapSilence)
-		defer t.Stop()
-		silent = t.C
-		handleRaw := handle
-		handle = func(env *Envelope) error {
-			t.Reset(c.mapSilence)
-			return handleRaw(env)
-		}
+		quiet = time.NewTimer(c.mapSilence)
+		defer quiet.Stop()
+		silent = quiet.C
 	}
 	for {
-		for _, env := range s.drain() {
+		envs := s.drain()
+		for _, env := range envs {
 			if err := handle(env); err != nil {
 				return err
 			}
 		}
+		if len(envs) > 0 && quiet != nil {
+			quiet.Reset(c.mapSilence)
+		}
 		select {
 		case <-s.signal:
 		case <-silent:
-			return fmt.Errorf("%w: nothing for %v (control sends a keep-alive every 50 s)", ErrMapSilent, c.mapSilence)
+			return ErrMapSilent
 		case <-ctx.Done():
 			return context.Cause(ctx)
 		case <-c.done:
