@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -58,6 +59,11 @@ type Config struct {
 	// DERPMap is an external DERP map, optional. Its regions are served as they are; the
 	// embedded relay, when on, takes region 1 (or the next free ID if the map uses 1).
 	DERPMap *derpws.Map
+	// STUN, when set with the embedded relay, is the UDP socket on which the relay answers
+	// STUN binding requests (derpws.ServeSTUN), so nodes learn their public address; its
+	// port goes into the relay's map entry. The server serves it and closes it on Close.
+	// Nil: no STUN (STUNPort -1 in the map).
+	STUN net.PacketConn
 	// Web is served at "/" and every path no other route claims; nil serves a tiny page.
 	Web http.Handler
 	// Domain names the network in maps; empty means DefaultDomain.
@@ -77,7 +83,8 @@ type Server struct {
 	derpKey key.Private    // embedded relay's key
 	ula     netip.Prefix
 	derpMap *derpws.Map
-	relay   Relay // nil when not embedded
+	relay   Relay          // nil when not embedded
+	stun    net.PacketConn // Config.STUN, served while relay is
 	handler http.Handler
 
 	// writeMu serializes every mutation: store transaction, cache update and publish happen
@@ -214,7 +221,13 @@ func New(cfg Config) (*Server, error) {
 		st.Close()
 		return nil, fmt.Errorf("control: ephemeral nodes: %w", err)
 	}
-	s.derpMap = buildDERPMap(cfg.DERPMap, su, embedded)
+	stunPort := -1
+	if embedded && cfg.STUN != nil {
+		if ua, ok := cfg.STUN.LocalAddr().(*net.UDPAddr); ok {
+			stunPort = ua.Port
+		}
+	}
+	s.derpMap = buildDERPMap(cfg.DERPMap, su, embedded, stunPort)
 	if s.derpJSON, err = json.Marshal(s.derpMap); err != nil {
 		st.Close()
 		return nil, fmt.Errorf("control: DERP map: %w", err)
@@ -226,6 +239,10 @@ func New(cfg Config) (*Server, error) {
 			return nil, err
 		}
 		s.relay = newRelay(s.derpKey, s.verifyDERPClient, cfg.Logf, meshKey)
+		if cfg.STUN != nil {
+			s.stun = cfg.STUN
+			go derpws.ServeSTUN(cfg.STUN, s.logf)
+		}
 	}
 	s.handler = s.routes()
 	s.listenReplicas(st, origin)
@@ -315,6 +332,9 @@ func (s *Server) Close() error {
 		s.logf("control: recording the stop: %v", err)
 	}
 	s.cancel()
+	if s.stun != nil {
+		s.stun.Close()
+	}
 	s.keyTimer.stop()
 	for _, nc := range conns {
 		nc.close()

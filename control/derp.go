@@ -42,8 +42,9 @@ func newRelay(priv key.Private, verify func(context.Context, key.Public) error, 
 }
 
 // buildDERPMap returns the map nodes get: the external map's regions, plus the embedded
-// relay (reached at the server URL's host and port) when embedded is set.
-func buildDERPMap(ext *derpws.Map, server *url.URL, embedded bool) *derpws.Map {
+// relay (reached at the server URL's host and port, STUN at stunPort, -1 for none) when
+// embedded is set.
+func buildDERPMap(ext *derpws.Map, server *url.URL, embedded bool, stunPort int) *derpws.Map {
 	m := &derpws.Map{Regions: map[int]*derpws.Region{}}
 	if ext != nil {
 		for id, r := range ext.Regions {
@@ -73,7 +74,7 @@ func buildDERPMap(ext *derpws.Map, server *url.URL, embedded bool) *derpws.Map {
 			RegionID:         id,
 			HostName:         server.Hostname(),
 			DERPPort:         port,
-			STUNPort:         -1,
+			STUNPort:         stunPort,
 			InsecureForTests: server.Scheme == "http",
 		}},
 	}

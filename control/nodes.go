@@ -31,6 +31,7 @@ func toNode(n store.Node) controlws.Node {
 		Addresses:   []netip.Prefix{netip.PrefixFrom(n.IPv4, 32), netip.PrefixFrom(n.IPv6, 128)},
 		HomeDERP:    hi.HomeDERP,
 		Endpoints:   hi.Endpoints,
+		DiscoKey:    hi.DiscoKey,
 		User:        n.UserID,
 		Tags:        n.Tags,
 		SSH:         hi.SSH,

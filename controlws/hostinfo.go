@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"tsconnect/internal/safetext"
+	"tsconnect/key"
 )
 
 // Hostinfo is what a node reports about itself. Control copies it into every peer's map, so
@@ -26,6 +27,10 @@ type Hostinfo struct {
 	SSHTools  []string         `json:"sshTools,omitempty"`
 	HomeDERP  int              `json:"homeDERP,omitempty"`
 	Endpoints []netip.AddrPort `json:"endpoints,omitempty"`
+	// DiscoKey is the node's disco public key: its peers seal and open the pings that
+	// find a direct path with it (magicbind). Zero: the node has no direct paths (a
+	// browser, or an older agent), and peers reach it through the relay only.
+	DiscoKey key.Public `json:"discoKey,omitzero"`
 }
 
 // Limits on a Hostinfo, enforced by control at register, map request and update (and by the

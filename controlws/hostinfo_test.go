@@ -157,7 +157,7 @@ func TestNodeAtCapsFitsMaxNodeJSON(t *testing.T) {
 	now := time.Now()
 	n := Node{ID: 1 << 62, Name: strings.Repeat("a", 63), Key: key.NewPrivate().Public(), MachineKey: key.NewPrivate().Public(),
 		Addresses: []netip.Prefix{netip.MustParsePrefix("100.127.255.255/32"), netip.MustParsePrefix("fd7a:115c:a1e0:ffff:ffff:ffff:ffff:ffff/128")},
-		HomeDERP:  h.HomeDERP, Endpoints: h.Endpoints, User: 1 << 62, Tags: tags, SSH: true, SSHHostKeys: h.SSHHostKeys, SSHTools: h.SSHTools,
+		HomeDERP:  h.HomeDERP, Endpoints: h.Endpoints, DiscoKey: key.NewPrivate().Public(), User: 1 << 62, Tags: tags, SSH: true, SSHHostKeys: h.SSHHostKeys, SSHTools: h.SSHTools,
 		Hostname: h.Hostname, OS: h.OS, Ephemeral: true, Online: true, LastSeen: now, Created: now}
 	b, err := json.Marshal(n)
 	if err != nil {

@@ -43,8 +43,11 @@ type Node struct {
 	// Addresses are exactly its /32 and /128; they are also its WireGuard allowed IPs.
 	Addresses []netip.Prefix `json:"addresses"`
 	// HomeDERP is the region ID of the relay it is reachable through; 0 if unknown.
-	HomeDERP  int              `json:"homeDERP,omitempty"`
+	HomeDERP int `json:"homeDERP,omitempty"`
+	// Endpoints are the UDP addresses it may be reached at directly (Hostinfo.Endpoints).
 	Endpoints []netip.AddrPort `json:"endpoints,omitempty"`
+	// DiscoKey is its disco key (Hostinfo.DiscoKey); zero: relay only.
+	DiscoKey key.Public `json:"discoKey,omitzero"`
 	// User is the owner's ID; 0 for a tagged node, which belongs to no user.
 	User int64    `json:"user,omitempty"`
 	Tags []string `json:"tags,omitempty"`

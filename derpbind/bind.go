@@ -203,6 +203,10 @@ func (b *Bind) receiveFunc(done chan struct{}) conn.ReceiveFunc {
 	}
 }
 
+// Endpoint returns the shared *Endpoint for peer k, the one this Bind's receives name, so
+// another Bind that carries the same peers (magicbind) hands WireGuard the same endpoint.
+func (b *Bind) Endpoint(k key.Public) *Endpoint { return b.endpoint(k) }
+
 // endpoint returns the shared *Endpoint for k, so receiving does not allocate one per packet.
 func (b *Bind) endpoint(k key.Public) *Endpoint {
 	b.epMu.Lock()

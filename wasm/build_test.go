@@ -44,6 +44,9 @@ var banned = []string{
 	"tsconnect/cmd",
 	"tsconnect/internal/testop",
 	"github.com/ory/fosite",
+	// Direct UDP paths (issue 21): a browser cannot send UDP.
+	"tsconnect/magicbind",
+	"github.com/pion/stun",
 }
 
 // notInServer are the banned entries the server binary does not link either (guards against

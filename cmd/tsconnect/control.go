@@ -34,6 +34,7 @@ func init() {
 		oidcIssuer, oidcClientID, oidcSecretFile      string
 		oidcDomains, oidcUsers, oidcGroups, oidcClaim string
 		trustedProxy                                  string
+		stunf                                         stunFlag
 	)
 	register(&command{
 		name: "control",
@@ -93,6 +94,7 @@ provider; local accounts re-enter their password.`,
 			ops.register(fs)
 			fs.StringVar(&derpMapFile, "derp-map", "", "external DERP map (JSON) to hand to nodes")
 			fs.BoolVar(&noEmbeddedDERP, "no-embedded-derp", false, "do not run the embedded relay (needs --derp-map)")
+			stunf.register(fs)
 			fs.StringVar(&relaySecretFile, "relay-secret", "", "file holding the secret standalone relays show at /ts/derp-verify")
 			fs.DurationVar(&grace, "ephemeral-grace", 30*time.Second, "how long a disconnected ephemeral node lives on (at most 60s)")
 			fs.StringVar(&oidcIssuer, "oidc-issuer", "", "OpenID Connect provider's issuer URL: turns on single sign-on")
@@ -165,16 +167,27 @@ provider; local accounts re-enter their password.`,
 					return err
 				}
 			}
-			st, err := openStore(ctx, storeURL)
+			stunPC, err := stunf.listen(listen)
 			if err != nil {
 				ln.Close()
 				return err
 			}
+			st, err := openStore(ctx, storeURL)
+			if err != nil {
+				ln.Close()
+				if stunPC != nil {
+					stunPC.Close()
+				}
+				return err
+			}
 			srv, handler, err := startControl(ctx, control.Config{
 				StateDir: stateDir, ServerURL: serverURL, EphemeralGrace: grace,
-				EmbeddedDERP: !noEmbeddedDERP, DERPMap: derpMap, Store: st,
+				EmbeddedDERP: !noEmbeddedDERP, DERPMap: derpMap, Store: st, STUN: stunPC,
 			}, oc, trusted)
 			if err != nil {
+				if stunPC != nil {
+					stunPC.Close()
+				}
 				if st != nil {
 					st.Close()
 				}

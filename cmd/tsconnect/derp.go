@@ -27,6 +27,7 @@ func init() {
 		ops                                  opsFlags
 		verifyURL, verifySecretFile, keyPath string
 		dev                                  bool
+		stunf                                stunFlag
 	)
 	register(&command{
 		name:  "derp",
@@ -58,6 +59,7 @@ new on every start, which clients accept.`,
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&listen, "listen", "127.0.0.1:3340", "address to serve on")
 			fs.BoolVar(&dev, "dev", false, "plain HTTP, for loopback development only")
+			stunf.register(fs)
 			tf.register(fs)
 			ops.register(fs)
 			fs.StringVar(&meshKeyFile, "mesh-key", "", "file holding the region's mesh key (64 hex digits)")
@@ -109,6 +111,15 @@ new on every start, which clients accept.`,
 			ln, err := net.Listen("tcp", listen)
 			if err != nil {
 				return err
+			}
+			stunPC, err := stunf.listen(listen)
+			if err != nil {
+				ln.Close()
+				return err
+			}
+			if stunPC != nil {
+				defer stunPC.Close()
+				go derpws.ServeSTUN(stunPC, logfTo("derp: "))
 			}
 			srv := derpws.NewServer(priv, opts)
 			if meshWith != "" {

@@ -1,0 +1,319 @@
+package magicbind
+
+import (
+	"context"
+	"net/netip"
+	"time"
+
+	"tsconnect/key"
+)
+
+// peerState is what a Conn knows of one peer's paths.
+type peerState struct {
+	key       key.Public
+	disco     key.Public
+	region    int              // home DERP region, for status
+	endpoints []netip.AddrPort // from the map
+	learned   []netip.AddrPort // sources of its valid pings, at most maxLearned
+
+	best    netip.AddrPort // the direct path, invalid while on the relay
+	bestRTT time.Duration
+	bestAt  time.Time // last pong on best
+
+	lastSend      time.Time // last data packet sent to it
+	lastProbe     time.Time
+	lastHeartbeat time.Time
+	lastRTT       time.Duration
+	lastPong      time.Time
+	lastPongVia   netip.AddrPort
+
+	seen   [64]TxID // ping tx ids taken from it, a ring, against replays
+	seenAt int
+}
+
+// pendingPing is a ping awaiting its pong.
+type pendingPing struct {
+	peer *peerState
+	to   netip.AddrPort // invalid: sent through the relay
+	sent time.Time
+	ch   chan Pong // Ping's caller, or nil
+}
+
+// Pong is one answer to Ping.
+type Pong struct {
+	// Via is the peer's address that answered; invalid when the pong came through the relay.
+	Via netip.AddrPort
+	RTT time.Duration
+}
+
+// Path is a peer's current path, for status.
+type Path struct {
+	// Direct is the peer's address traffic goes to; invalid while it is relayed.
+	Direct netip.AddrPort
+	// Region is the peer's home DERP region, which relayed traffic goes through.
+	Region int
+	// RTT is the round-trip time of the last pong, zero before any; LastPong when it came.
+	RTT      time.Duration
+	LastPong time.Time
+	// Known is false for a peer this Conn has no disco key of (it stays on the relay).
+	Known bool
+}
+
+// Path returns peer k's path.
+func (c *Conn) Path(k key.Public) Path {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p := c.peers[k]
+	if p == nil {
+		return Path{}
+	}
+	return Path{Direct: p.best, Region: p.region, RTT: p.lastRTT, LastPong: p.lastPong, Known: true}
+}
+
+// Ping sends peer k one ping through the relay and one to each of its endpoints, and
+// delivers their pongs on the channel as they come, for up to 5 s. It returns false when
+// k has no disco key in the map.
+func (c *Conn) Ping(ctx context.Context, k key.Public) (<-chan Pong, bool) {
+	c.mu.Lock()
+	p := c.peers[k]
+	if p == nil || c.closed {
+		c.mu.Unlock()
+		return nil, false
+	}
+	targets := append([]netip.AddrPort{{}}, p.endpoints...)
+	targets = append(targets, p.learned...)
+	ch := make(chan Pong, len(targets))
+	var out []outPacket
+	for _, to := range targets {
+		if pkt := c.pingLocked(p, to, ch); pkt.pkt != nil {
+			out = append(out, pkt)
+		}
+	}
+	c.mu.Unlock()
+	c.sendAll(out)
+	return ch, true
+}
+
+// outPacket is a disco packet to send once c.mu is released.
+type outPacket struct {
+	peer key.Public
+	to   netip.AddrPort // invalid: through the relay
+	pkt  []byte
+}
+
+func (c *Conn) sendAll(out []outPacket) {
+	c.mu.Lock()
+	b := c.b
+	c.mu.Unlock()
+	for _, o := range out {
+		if o.to.IsValid() {
+			c.pc.WriteToUDPAddrPort(o.pkt, o.to)
+		} else if b != nil {
+			b.relay.Send(o.peer, o.pkt)
+		}
+	}
+}
+
+// pingLocked records a ping to p at to and returns it sealed (nil pkt when too many
+// are pending).
+func (c *Conn) pingLocked(p *peerState, to netip.AddrPort, ch chan Pong) outPacket {
+	if len(c.pending) >= maxPending {
+		c.expirePendingLocked(time.Now())
+		if len(c.pending) >= maxPending {
+			return outPacket{}
+		}
+	}
+	tx := newTxID()
+	c.pending[tx] = &pendingPing{peer: p, to: to, sent: time.Now(), ch: ch}
+	return outPacket{peer: p.key, to: to, pkt: sealDisco(discoMsg{typ: msgPing, tx: tx}, c.discoPub, &c.discoPriv, p.disco)}
+}
+
+func (c *Conn) expirePendingLocked(now time.Time) {
+	for tx, pp := range c.pending {
+		if now.Sub(pp.sent) > pingTimeout {
+			delete(c.pending, tx)
+		}
+	}
+}
+
+// handleDisco takes one disco message from the UDP address src, or (src invalid) through
+// the relay from relayKey.
+func (c *Conn) handleDisco(pkt []byte, src netip.AddrPort, relayKey key.Public) {
+	viaUDP := src.IsValid()
+	if (viaUDP && !c.limUDP.allow(src)) || (!viaUDP && !c.limRelay.allow(relayKey)) {
+		c.drop()
+		return
+	}
+	sender, err := discoSender(pkt)
+	if err != nil {
+		c.drop()
+		return
+	}
+	c.mu.Lock()
+	p := c.byDisco[sender]
+	c.mu.Unlock()
+	if p == nil || (!viaUDP && p.key != relayKey) {
+		c.drop() // unknown sender, or a relay key that is not the disco key's node
+		return
+	}
+	m, err := openDisco(pkt, sender, &c.discoPriv)
+	if err != nil {
+		c.drop()
+		return
+	}
+	now := time.Now()
+	var out []outPacket
+	c.mu.Lock()
+	if c.byDisco[sender] != p { // the map changed meanwhile
+		c.mu.Unlock()
+		return
+	}
+	switch m.typ {
+	case msgPing:
+		if p.sawPing(m.tx) {
+			c.counters.DiscoDropped++
+			break
+		}
+		pong := sealDisco(discoMsg{typ: msgPong, tx: m.tx, src: src}, c.discoPub, &c.discoPriv, p.disco)
+		out = append(out, outPacket{peer: p.key, to: src, pkt: pong})
+		if viaUDP {
+			c.learnLocked(p, src)
+			if !p.best.IsValid() && now.Sub(p.lastProbe) > time.Second {
+				// Ping back at once: the peer's source is likely our way to it.
+				p.lastProbe = now
+				if o := c.pingLocked(p, src, nil); o.pkt != nil {
+					out = append(out, o)
+				}
+			}
+		}
+	case msgPong:
+		pp := c.pending[m.tx]
+		if pp == nil || pp.peer != p || pp.to != src {
+			c.counters.DiscoDropped++ // no ping of ours, another peer's, or from elsewhere
+			break
+		}
+		delete(c.pending, m.tx)
+		rtt := now.Sub(pp.sent)
+		p.lastRTT, p.lastPong, p.lastPongVia = rtt, now, src
+		if viaUDP {
+			c.learnLocked(p, src)
+			switch {
+			case src == p.best:
+				p.bestAt, p.bestRTT = now, rtt
+			case !p.best.IsValid() || rtt*4 < p.bestRTT*3:
+				if !p.best.IsValid() {
+					c.logf("magicbind: peer %s: direct via %v (%v), was relayed", p.key.ShortString(), src, rtt.Round(time.Microsecond))
+				}
+				p.best, p.bestRTT, p.bestAt = src, rtt, now
+			}
+		}
+		if pp.ch != nil {
+			select {
+			case pp.ch <- Pong{Via: src, RTT: rtt}:
+			default:
+			}
+		}
+	}
+	c.mu.Unlock()
+	c.sendAll(out)
+}
+
+func (c *Conn) drop() {
+	c.mu.Lock()
+	c.counters.DiscoDropped++
+	c.mu.Unlock()
+}
+
+// sawPing records tx and reports whether it was already taken (a replay).
+func (p *peerState) sawPing(tx TxID) bool {
+	for _, t := range p.seen {
+		if t == tx {
+			return true
+		}
+	}
+	p.seen[p.seenAt] = tx
+	p.seenAt = (p.seenAt + 1) % len(p.seen)
+	return false
+}
+
+// learnLocked notes that src is p's (it sent a valid disco message from there), so data
+// from src is taken as p's.
+func (c *Conn) learnLocked(p *peerState, src netip.AddrPort) {
+	if q := c.byAddr[src]; q == p {
+		return
+	} else if q != nil && q.best == src {
+		return // another peer's live path keeps it
+	}
+	for _, a := range p.learned {
+		if a == src {
+			c.byAddr[src] = p
+			return
+		}
+	}
+	if len(p.learned) >= maxLearned {
+		old := p.learned[0]
+		p.learned = p.learned[1:]
+		if c.byAddr[old] == p && old != p.best {
+			delete(c.byAddr, old)
+		}
+	}
+	p.learned = append(p.learned, src)
+	c.byAddr[src] = p
+}
+
+// loop heartbeats direct paths, falls back to the relay when one stops answering, and
+// probes the endpoints of active peers on the relay.
+func (c *Conn) loop() {
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.done:
+			return
+		case now := <-t.C:
+			c.sendAll(c.step(now))
+		}
+	}
+}
+
+// step is one tick of loop; it returns the pings to send.
+func (c *Conn) step(now time.Time) []outPacket {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.expirePendingLocked(now)
+	var out []outPacket
+	add := func(o outPacket) {
+		if o.pkt != nil {
+			out = append(out, o)
+		}
+	}
+	for _, p := range c.peers {
+		active := now.Sub(p.lastSend) < ActiveFor
+		if p.best.IsValid() && now.Sub(p.bestAt) > DirectTimeout {
+			if active {
+				c.logf("magicbind: peer %s: direct path %v stopped answering, back to the relay", p.key.ShortString(), p.best)
+			}
+			p.best = netip.AddrPort{}
+		}
+		if !active {
+			continue
+		}
+		if p.best.IsValid() {
+			if now.Sub(p.lastHeartbeat) >= HeartbeatInterval {
+				p.lastHeartbeat = now
+				add(c.pingLocked(p, p.best, nil))
+			}
+			continue
+		}
+		if now.Sub(p.lastProbe) >= ProbeInterval {
+			p.lastProbe = now
+			for _, ep := range p.endpoints {
+				add(c.pingLocked(p, ep, nil))
+			}
+			for _, ep := range p.learned {
+				add(c.pingLocked(p, ep, nil))
+			}
+		}
+	}
+	return out
+}
