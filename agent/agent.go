@@ -16,6 +16,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"tsconnect/controlws"
+	"tsconnect/magicbind"
 	"tsconnect/node"
 	"tsconnect/sshd"
 )
@@ -45,6 +46,13 @@ type Config struct {
 	// OnLoginURL, if non-nil, is called with the URL to sign in at when the node registers
 	// without an auth key (interactive login); Start then waits until someone has.
 	OnLoginURL func(url string)
+	// UDPListen, if set, is the UDP address ("host:port", port 0 for any) of the socket that
+	// carries WireGuard directly between this node and peers that answer there (magicbind),
+	// the relay staying the start and the fallback. "" sends everything through the relay.
+	UDPListen string
+	// Interfaces lists the local addresses published with the UDP port when UDPListen's
+	// host is unspecified; nil means magicbind.SystemInterfaces.
+	Interfaces magicbind.Interfaces
 }
 
 // Agent is a running node agent.
@@ -53,6 +61,8 @@ type Agent struct {
 	logf func(format string, args ...any)
 	node *node.Node
 	self *user.User
+	// paths is the direct-path layer; nil without Config.UDPListen.
+	paths *magicbind.Conn
 
 	// revocations counts SSH logins cut because a new map no longer allows them (metrics.go).
 	revocations prometheus.Counter
@@ -121,7 +131,15 @@ func New(cfg Config) (*Agent, error) {
 	if hostname == "" {
 		hostname, _ = os.Hostname()
 	}
+	if a.paths, err = openPaths(cfg, logf); err != nil {
+		return nil, err
+	}
+	var paths node.Paths
+	if a.paths != nil {
+		paths = a.paths
+	}
 	a.node, err = node.New(node.Options{
+		Paths:       paths,
 		ControlURL:  cfg.ControlURL,
 		AuthKey:     cfg.AuthKey,
 		OnLoginURL:  cfg.OnLoginURL,
@@ -134,6 +152,9 @@ func New(cfg Config) (*Agent, error) {
 		OnNetMap:    a.onNetMap,
 	})
 	if err != nil {
+		if a.paths != nil {
+			a.paths.Close()
+		}
 		return nil, err
 	}
 	return a, nil
@@ -209,5 +230,9 @@ func (a *Agent) Close() error {
 	if api != nil {
 		api.Close()
 	}
-	return a.node.Close()
+	err := a.node.Close()
+	if a.paths != nil {
+		a.paths.Close()
+	}
+	return err
 }

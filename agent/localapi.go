@@ -26,6 +26,9 @@ type Status struct {
 	// ControlURLs every one the node dials in turn when it is lost (node.Node.ControlURLs).
 	ControlURL  string   `json:"controlURL,omitempty"`
 	ControlURLs []string `json:"controlURLs,omitempty"`
+	// Paths is how traffic goes to each peer, by node key (64 hex digits); absent on an
+	// agent without direct paths, whose traffic all goes through the relay.
+	Paths map[string]PeerPath `json:"paths,omitempty"`
 }
 
 // localAPI serves the agent's local commands on a unix socket that only root and the
@@ -54,6 +57,7 @@ func listenLocalAPI(path string, a *Agent, logf func(string, ...any)) (*localAPI
 	mux.HandleFunc("GET /localapi/v1/status", func(w http.ResponseWriter, r *http.Request) { a.writeStatus(w) })
 	mux.HandleFunc("POST /localapi/v1/dial", a.serveDial)
 	mux.HandleFunc("POST /localapi/v1/login", a.serveLogin)
+	mux.HandleFunc("POST /localapi/v1/ping", a.servePing)
 	mux.HandleFunc("POST /localapi/v1/prefs", func(w http.ResponseWriter, r *http.Request) {
 		nc, _ := r.Context().Value(connKey{}).(net.Conn)
 		pid := 0
@@ -80,6 +84,7 @@ func (a *Agent) writeStatus(w http.ResponseWriter) {
 	if nm := a.node.NetMap(); nm != nil {
 		self := nm.Self
 		st.Self, st.Peers, st.Users = &self, nm.Peers, nm.Users
+		st.Paths = a.peerPaths(nm)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(st)

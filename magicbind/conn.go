@@ -66,7 +66,7 @@ type Conn struct {
 	pc        PacketConn
 	port      uint16
 	boundAll  bool // the socket listens on every address
-	v4only    bool
+	v4only    bool // an IPv4 socket
 	ifs       Interfaces
 	logf      func(format string, args ...any)
 	discoPriv [32]byte
@@ -130,15 +130,12 @@ func New(opts Options) (*Conn, error) {
 	priv := key.NewPrivate()
 	c := &Conn{
 		pc: opts.PacketConn, port: ap.Port(), boundAll: ap.Addr().IsUnspecified(),
-		v4only: ap.Addr().Unmap().Is4() && !ap.Addr().IsUnspecified(),
+		v4only: ap.Addr().Is4(), // an IPv4 socket ("0.0.0.0" included) cannot reach IPv6 endpoints
 		ifs:    ifs, logf: logf, discoPriv: priv, discoPub: priv.Public(),
 		rx: make(chan received, rxQueueLen), done: make(chan struct{}),
 		peers: map[key.Public]*peerState{}, byDisco: map[key.Public]*peerState{},
 		byAddr: map[netip.AddrPort]*peerState{}, pending: map[TxID]*pendingPing{},
 		stunWait: map[[12]byte]stunWaiter{},
-	}
-	if !c.boundAll {
-		c.v4only = ap.Addr().Unmap().Is4()
 	}
 	go c.readUDP()
 	go c.loop()

@@ -12,6 +12,7 @@ import (
 	"tsconnect/controlws"
 	"tsconnect/derpbind"
 	"tsconnect/derpbind/memrelay"
+	"tsconnect/derpws"
 	"tsconnect/engine"
 	"tsconnect/key"
 )
@@ -282,5 +283,72 @@ func TestDiscoFormat(t *testing.T) {
 	}
 	if _, err := discoSender(make([]byte, MaxDiscoLen+1)); err == nil {
 		t.Fatal("an oversized packet was taken")
+	}
+}
+
+// countingPC counts the packets a STUN server reads.
+type countingPC struct {
+	net.PacketConn
+	n atomic.Int64
+}
+
+func (c *countingPC) ReadFrom(b []byte) (int, net.Addr, error) {
+	n, a, err := c.PacketConn.ReadFrom(b)
+	if err == nil {
+		c.n.Add(1)
+	}
+	return n, a, err
+}
+
+// TestDiscoverAsksSTUN: Discover asks the map's STUN server through the node's own socket
+// and publishes the address it answers, once with the socket's local one.
+func TestDiscoverAsksSTUN(t *testing.T) {
+	spc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &countingPC{PacketConn: spc}
+	go derpws.ServeSTUN(srv, t.Logf)
+	defer spc.Close()
+	uc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := New(Options{PacketConn: uc, Logf: t.Logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	dm := &derpws.Map{Regions: map[int]*derpws.Region{1: {RegionID: 1, Nodes: []*derpws.Node{
+		{Name: "1a", RegionID: 1, HostName: "127.0.0.1", STUNPort: spc.LocalAddr().(*net.UDPAddr).Port},
+		{Name: "1b", RegionID: 1, HostName: "127.0.0.1", STUNPort: -1}, // no STUN: not asked
+	}}}}
+	eps := c.Discover(context.Background(), dm)
+	want := uc.LocalAddr().(*net.UDPAddr).AddrPort()
+	if len(eps) != 1 || eps[0] != want {
+		t.Fatalf("endpoints %v, want [%v]", eps, want)
+	}
+	if n := srv.n.Load(); n != 1 {
+		t.Fatalf("the STUN server got %d requests, want 1", n)
+	}
+}
+
+// TestLocalEndpoints: a socket bound to every address publishes each listed interface
+// address with its port, IPv4 only for an IPv4 socket, deduplicated and capped.
+func TestLocalEndpoints(t *testing.T) {
+	ifs := []netip.Addr{netip.MustParseAddr("192.0.2.7"), netip.MustParseAddr("2001:db8::1"), netip.MustParseAddr("192.0.2.7")}
+	got := localEndpoints(ifs, 41641, false, 32)
+	if len(got) != 2 || got[0].String() != "192.0.2.7:41641" || got[1].String() != "[2001:db8::1]:41641" {
+		t.Fatalf("endpoints %v", got)
+	}
+	if got := localEndpoints(ifs, 41641, true, 32); len(got) != 1 {
+		t.Fatalf("IPv4 socket: endpoints %v", got)
+	}
+	if got := localEndpoints(ifs, 41641, false, 1); len(got) != 1 {
+		t.Fatalf("cap 1: endpoints %v", got)
+	}
+	lo, _ := Loopback()
+	if len(lo) != 1 || lo[0].String() != "127.0.0.1" {
+		t.Fatalf("Loopback lists %v", lo)
 	}
 }

@@ -1,7 +1,8 @@
 package magicbind
 
 import (
-	"context"
+	"errors"
+	"net"
 	"net/netip"
 	"time"
 
@@ -71,14 +72,18 @@ func (c *Conn) Path(k key.Public) Path {
 }
 
 // Ping sends peer k one ping through the relay and one to each of its endpoints, and
-// delivers their pongs on the channel as they come, for up to 5 s. It returns false when
-// k has no disco key in the map.
-func (c *Conn) Ping(ctx context.Context, k key.Public) (<-chan Pong, bool) {
+// delivers their pongs on the channel as they come, for up to 5 s. It fails with
+// ErrNoDiscoKey when k has no disco key in the map, net.ErrClosed after Close.
+func (c *Conn) Ping(k key.Public) (<-chan Pong, error) {
 	c.mu.Lock()
 	p := c.peers[k]
-	if p == nil || c.closed {
+	if c.closed {
 		c.mu.Unlock()
-		return nil, false
+		return nil, net.ErrClosed
+	}
+	if p == nil {
+		c.mu.Unlock()
+		return nil, ErrNoDiscoKey
 	}
 	targets := append([]netip.AddrPort{{}}, p.endpoints...)
 	targets = append(targets, p.learned...)
@@ -91,8 +96,12 @@ func (c *Conn) Ping(ctx context.Context, k key.Public) (<-chan Pong, bool) {
 	}
 	c.mu.Unlock()
 	c.sendAll(out)
-	return ch, true
+	return ch, nil
 }
+
+// ErrNoDiscoKey is Ping's error for a peer whose map entry has no disco key: a browser, or
+// an agent without direct paths, reached through the relay only.
+var ErrNoDiscoKey = errors.New("magicbind: the peer publishes no disco key (a browser, or an agent without direct paths): it is reached through the relay only")
 
 // outPacket is a disco packet to send once c.mu is released.
 type outPacket struct {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"time"
 
@@ -29,7 +30,7 @@ func (c *Conn) Discover(ctx context.Context, dm *derpws.Map) []netip.AddrPort {
 		if err != nil {
 			c.logf("magicbind: listing interfaces: %v", err)
 		}
-		eps = localEndpoints(ifs, c.port, false, controlws.MaxEndpoints)
+		eps = localEndpoints(ifs, c.port, c.v4only, controlws.MaxEndpoints)
 	} else if ua, ok := c.pc.LocalAddr().(*net.UDPAddr); ok {
 		eps = append(eps, netip.AddrPortFrom(ua.AddrPort().Addr().Unmap(), c.port))
 	}
@@ -126,6 +127,35 @@ func (c *Conn) handleSTUN(pkt []byte, src netip.AddrPort) {
 			default:
 			}
 			return
+		}
+	}
+}
+
+// RediscoverInterval is how often Watch looks for the endpoints again (a changed address
+// or NAT mapping).
+const RediscoverInterval = 30 * time.Second
+
+// Watch runs Discover now and every RediscoverInterval until ctx ends or the Conn closes,
+// calling found with each list of endpoints that differs from the one before.
+func (c *Conn) Watch(ctx context.Context, dm func() *derpws.Map, found func([]netip.AddrPort)) {
+	t := time.NewTicker(RediscoverInterval)
+	defer t.Stop()
+	var last []netip.AddrPort
+	for first := true; ; first = false {
+		eps := c.Discover(ctx, dm())
+		if ctx.Err() != nil {
+			return
+		}
+		if first || !slices.Equal(eps, last) {
+			last = eps
+			found(eps)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.done:
+			return
+		case <-t.C:
 		}
 	}
 }

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"tsconnect/controlws"
-	"tsconnect/derpbind"
 	"tsconnect/derpws"
 	"tsconnect/engine"
 	"tsconnect/internal/backoff"
@@ -55,6 +54,9 @@ type Options struct {
 	OnState func(State)
 	// OnNetMap, if non-nil, is called with every new network map; the map is the caller's to keep.
 	OnNetMap func(*controlws.NetworkMap)
+	// Paths, if non-nil, carries WireGuard over direct UDP paths where peers answer
+	// (paths.go); nil keeps every packet on the relay, and so does the browser.
+	Paths Paths
 	// RelayTimeout bounds how long Start waits for the home relay; 0 means 10 s.
 	RelayTimeout time.Duration
 }
@@ -85,6 +87,8 @@ type Node struct {
 	relays   *relaySwitch // what the engine's Bind uses: relay, switched on a key rotation (rotate.go)
 	parked   bool         // relay is an idle client while the node's key is expired (rotate.go)
 	home     int          // home DERP region
+	// endpoints are this node's UDP endpoints as Paths last found them (paths_native.go).
+	endpoints []netip.AddrPort
 	// target is the control URL the next dial goes to (controlurls.go); ccURL is cc's.
 	target, ccURL string
 	ringSeed      uint32 // where in the learned URLs this node's ring starts
@@ -200,6 +204,7 @@ func (n *Node) hostinfo() controlws.Hostinfo {
 	return controlws.Hostinfo{
 		Hostname: n.opts.Hostname, OS: n.opts.OS,
 		SSH: n.opts.SSH, SSHHostKeys: n.opts.SSHHostKeys, SSHTools: n.opts.SSHTools, HomeDERP: n.home,
+		Endpoints: n.endpoints, DiscoKey: n.discoKey(),
 	}
 }
 
@@ -341,6 +346,7 @@ func (n *Node) applyMap(nm *controlws.NetworkMap, server key.Public) {
 			peers = append(peers, engine.Peer{Key: p.Key, AllowedIPs: p.Addresses})
 		}
 		err = n.eng.SetPeers(peers)
+		n.setPathPeers(nm.Peers)
 	}
 	if n.relay != nil {
 		n.relay.SetMap(nm.DERPMap)
@@ -380,7 +386,7 @@ func (n *Node) ensureEngineLocked(nm *controlws.NetworkMap) error {
 	n.relays = &relaySwitch{cur: n.relay}
 	eng, err := engine.New(engine.Config{
 		PrivateKey: n.id.NodeKey,
-		Bind:       derpbind.New(n.relays, n.logf),
+		Bind:       n.newBindLocked(),
 		Logf:       n.logf,
 	})
 	if err != nil {
@@ -391,7 +397,7 @@ func (n *Node) ensureEngineLocked(nm *controlws.NetworkMap) error {
 	n.eng = eng
 	// Tell control where we are reachable; not from this goroutine, which must
 	// keep reading the control stream for the answer to arrive.
-	go n.reportHome()
+	n.startPaths() // reports home, with the endpoints when there are paths
 	if len(nm.DERPMap.Regions) > 1 {
 		go n.pickHome(nm.DERPMap)
 	}

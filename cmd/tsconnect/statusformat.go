@@ -49,8 +49,12 @@ func writeStatus(w io.Writer, st agent.Status) error {
 		if n.KeyExpired(now) {
 			flags = append(flags, "key-expired")
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", strings.Join(addrs, ","),
-			cell(n.Name), cell(owner), cell(n.OS), strings.Join(flags, " "))
+		path := ""
+		if pp, ok := st.Paths[n.Key.String()]; ok && !self {
+			path = "\t" + fmtPath(pp)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s%s\n", strings.Join(addrs, ","),
+			cell(n.Name), cell(owner), cell(n.OS), strings.Join(flags, " "), path)
 	}
 	row(*st.Self, true)
 	for _, p := range st.Peers {
@@ -64,6 +68,25 @@ func writeStatus(w io.Writer, st agent.Status) error {
 		return err
 	}
 	return nil
+}
+
+// fmtPath shows a peer's path: "direct 192.0.2.1:41641 0.4ms" or "relay DERP(tsc) 12ms"
+// (the time is the last pong's round trip, absent before any).
+func fmtPath(pp agent.PeerPath) string {
+	var s string
+	if pp.Direct != "" {
+		s = "direct " + cell(pp.Direct)
+	} else {
+		region := cell(pp.RegionCode)
+		if region == "" {
+			region = fmt.Sprint(pp.Region)
+		}
+		s = "relay DERP(" + region + ")"
+	}
+	if pp.RTTMillis > 0 {
+		s += " " + fmtMillis(pp.RTTMillis)
+	}
+	return s
 }
 
 // cell is a peer-supplied string fit for one tabwriter cell: escaped and bounded, with no

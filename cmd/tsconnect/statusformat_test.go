@@ -8,6 +8,7 @@ import (
 
 	"tsconnect/agent"
 	"tsconnect/controlws"
+	"tsconnect/key"
 )
 
 // A peer whose OS, name, tags and owner carry terminal escapes and newlines cannot forge a
@@ -64,6 +65,33 @@ func TestStatusShowsKeyExpiry(t *testing.T) {
 	lines := strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n")
 	if len(lines) != 4 || !strings.HasSuffix(lines[1], "key-expired") || strings.Contains(lines[2], "key-expired") ||
 		lines[3] != "warning: "+st.KeyWarning {
+		t.Errorf("status:\n%s", b.String())
+	}
+}
+
+// Each peer's path shows: direct with its endpoint, or relayed with its region, and the
+// last round trip.
+func TestStatusShowsPaths(t *testing.T) {
+	k1, k2 := key.NewPrivate().Public(), key.NewPrivate().Public()
+	st := agent.Status{
+		State: "running",
+		Self:  &controlws.Node{Name: "me", Addresses: []netip.Prefix{netip.MustParsePrefix("100.64.0.1/32")}},
+		Peers: []controlws.Node{
+			{Name: "near", Key: k1, Addresses: []netip.Prefix{netip.MustParsePrefix("100.64.0.2/32")}, Online: true},
+			{Name: "far", Key: k2, Addresses: []netip.Prefix{netip.MustParsePrefix("100.64.0.3/32")}, Online: true},
+		},
+		Paths: map[string]agent.PeerPath{
+			k1.String(): {Direct: "127.0.0.1:41641", Region: 1, RegionCode: "tsc", RTTMillis: 0.42},
+			k2.String(): {Region: 1, RegionCode: "tsc\x1b[2J", RTTMillis: 12.3},
+		},
+	}
+	var b strings.Builder
+	if err := writeStatus(&b, st); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n")
+	if len(lines) != 3 || !strings.HasSuffix(lines[1], "online  direct 127.0.0.1:41641 0.4ms") ||
+		!strings.HasSuffix(lines[2], `online  relay DERP(tsc\x1b[2J) 12ms`) || strings.Contains(lines[0], "relay") {
 		t.Errorf("status:\n%s", b.String())
 	}
 }

@@ -6,8 +6,10 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 
 	"tsconnect/agent"
 	"tsconnect/controlws"
@@ -16,15 +18,24 @@ import (
 func init() {
 	var cfg agent.Config
 	var ops opsFlags
+	var udpPort int
+	var udpAddr string
 	register(&command{
 		name:  "up",
-		usage: "[--ssh] [--max-map-age DUR] [--hostname NAME] --login-server URL [--auth-key KEY|file:PATH] [--state DIR] [--metrics-listen ADDR] [--log-format json]",
+		usage: "[--ssh] [--max-map-age DUR] [--hostname NAME] [--udp-port N [--udp-addr IP]] --login-server URL [--auth-key KEY|file:PATH] [--state DIR] [--metrics-listen ADDR] [--log-format json]",
 		short: "join the network as a node (the agent), optionally serving SSH",
 		long: `Runs the node agent in the foreground: it registers with the control server
 (with an auth key the first time, or without it interactively: it prints a URL at which
 a user signs in to own the node, and waits; the node's keys are kept in --state), follows the
 network map and relays WireGuard through DERP. With --ssh it serves SSH on port 22 of
 its overlay addresses only — nothing listens on the host's own ports.
+
+Direct paths: with --udp-port N (0: any free port) the agent also opens one UDP socket,
+publishes its endpoints (the host's addresses with that port, and the address the
+relays' STUN sees) and carries WireGuard straight to peers that answer there, starting
+on the relay and falling back to it within 2 s when the direct path stops answering.
+--udp-addr IP binds the socket to that one address, which is then its only local endpoint.
+Without --udp-port everything goes through the relay.
 
 The auth key: --auth-key file:PATH reads it from a file (keep it mode 0600), else
 $TSCONNECT_AUTH_KEY holds it; --auth-key KEY works too, but shows the key in ps.
@@ -39,6 +50,8 @@ user may use that socket.`,
 			fs.StringVar(&cfg.StateDir, "state", filepath.Join(defaultStateRoot(), "agent"), "state directory (keys; keep it private)")
 			fs.BoolVar(&cfg.SSH, "ssh", false, "serve SSH on the node's overlay addresses")
 			ops.register(fs)
+			fs.IntVar(&udpPort, "udp-port", -1, "UDP port for direct paths to peers (0: any free port; -1, the default: relay only)")
+			fs.StringVar(&udpAddr, "udp-addr", "", "address to bind the --udp-port socket to (default: all; then it is the only local endpoint published)")
 			fs.DurationVar(&cfg.MaxMapAge, "max-map-age", 0, "refuse new SSH logins while the network map is older than this (control unreachable); 0 (the default) keeps deciding under the last map")
 		},
 		run: func(ctx context.Context, args []string) error {
@@ -56,6 +69,14 @@ user may use that socket.`,
 				return err
 			}
 			cfg.AuthKey = key
+			switch {
+			case udpPort > 65535:
+				return fmt.Errorf("--udp-port %d is not a UDP port", udpPort)
+			case udpPort >= 0:
+				cfg.UDPListen = net.JoinHostPort(udpAddr, strconv.Itoa(udpPort))
+			case udpAddr != "":
+				return fmt.Errorf("--udp-addr needs --udp-port")
+			}
 			cfg.SocketPath = socketPath()
 			cfg.Logf = logfTo("")
 			if cfg.AuthKey == "" {

@@ -1,0 +1,197 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"tsconnect/agent"
+	"tsconnect/control"
+	"tsconnect/controlws"
+	"tsconnect/magicbind"
+)
+
+// startDirectAgent runs an SSH-serving agent with direct paths on a loopback UDP socket.
+func (tn *testNet) startDirectAgent(name string) *agent.Agent {
+	tn.t.Helper()
+	dir := tn.t.TempDir()
+	a, err := agent.New(agent.Config{
+		ControlURL: tn.url, AuthKey: tn.authKey(control.AuthKeyOptions{}), Hostname: name,
+		StateDir: dir, SocketPath: filepath.Join(dir, "agent.sock"), SSH: true, Logf: prefixed(tn.t, name+": "),
+		SFTPServer: []string{tsconnectBin, "sftp-server"},
+		UDPListen:  "127.0.0.1:0", Interfaces: magicbind.Loopback,
+	})
+	if err != nil {
+		tn.t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := a.Start(ctx); err != nil {
+		tn.t.Fatal(err)
+	}
+	tn.t.Cleanup(func() { a.Close() })
+	tn.sockets[name] = filepath.Join(dir, "agent.sock")
+	return a
+}
+
+// waitPeerPublished waits until name's entry in a's map carries its disco key and endpoints.
+func waitPeerPublished(t *testing.T, a *agent.Agent, name string) controlws.Node {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if nm := a.Node().NetMap(); nm != nil {
+			if p, ok := nm.PeerByName(name); ok && !p.DiscoKey.IsZero() && len(p.Endpoints) > 0 {
+				return p
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("%s never published its disco key and endpoints", name)
+	return controlws.Node{}
+}
+
+var (
+	directPong = regexp.MustCompile(`^pong from b \(100\.[0-9.]+\) via direct 127\.0\.0\.1:[0-9]+ in [0-9.]+ms$`)
+	relayPong  = regexp.MustCompile(`^pong from b \(100\.[0-9.]+\) via DERP\(tsc\) in [0-9.]+ms$`)
+)
+
+// TestDirectPaths: two agents on loopback, with control's relay answering STUN, publish
+// their disco keys and endpoints, go direct (tsconnect ping and status say so, and the
+// relay carries no packet of an SSH session's bulk transfer), and when one closes its UDP
+// socket the session goes on through the relay, the other side back on it within 2 s.
+func TestDirectPaths(t *testing.T) {
+	stunPC, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tn := startTestNet(t, func(c *control.Config) { c.STUN = stunPC }, ownNodesPolicy)
+	a, b := tn.startDirectAgent("a"), tn.startDirectAgent("b")
+	pb := waitPeerPublished(t, a, "b")
+	waitPeerPublished(t, b, "a")
+	if want := b.Paths().Port(); pb.Endpoints[0].Addr().String() != "127.0.0.1" || pb.Endpoints[0].Port() != want {
+		t.Fatalf("b's endpoints %v, want 127.0.0.1:%d", pb.Endpoints, want)
+	}
+	if nm := a.Node().NetMap(); nm.DERPMap.Regions[1].Nodes[0].STUNPort != stunPC.LocalAddr().(*net.UDPAddr).Port {
+		t.Fatalf("the map's relay entry has STUNPort %d", nm.DERPMap.Regions[1].Nodes[0].STUNPort)
+	}
+
+	out := cli(t, "--socket", tn.sockets["a"], "ping", "-c", "10", "b")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if !directPong.MatchString(lines[len(lines)-1]) {
+		t.Fatalf("ping did not end on a direct pong:\n%s", out)
+	}
+	for _, l := range lines[:len(lines)-1] {
+		if !relayPong.MatchString(l) {
+			t.Fatalf("ping printed %q before the direct pong", l)
+		}
+	}
+	t.Logf("tsconnect ping:\n%s", out)
+	if st := cli(t, "--socket", tn.sockets["a"], "status"); !regexp.MustCompile(`b .*direct 127\.0\.0\.1:[0-9]+ [0-9.]+ms`).MatchString(st) {
+		t.Fatalf("status does not show b direct:\n%s", st)
+	}
+
+	// An SSH session's bulk transfer does not touch the relay once direct.
+	cl := sshDial(t, a.Node(), "b")
+	s, err := cl.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	stdin, _ := s.StdinPipe()
+	stdout, _ := s.StdoutPipe()
+	if err := s.Start("cat"); err != nil {
+		t.Fatal(err)
+	}
+	echoed := func(n int, within time.Duration) time.Duration {
+		t.Helper()
+		start := time.Now()
+		msg := bytes.Repeat([]byte("x"), n)
+		errc := make(chan error, 1)
+		go func() {
+			got := make([]byte, n)
+			_, err := io.ReadFull(stdout, got)
+			errc <- err
+		}()
+		if _, err := stdin.Write(msg); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-errc:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(within):
+			t.Fatalf("echo of %d bytes not back within %v", n, within)
+		}
+		return time.Since(start)
+	}
+	echoed(100, 10*time.Second)
+	ka, kb := a.Node().NodeKey(), b.Node().NodeKey()
+	if !a.Paths().Path(kb).Direct.IsValid() {
+		t.Fatal("a's path to b is not direct after the ping")
+	}
+	relayed := func() uint64 { return tn.srv.RelayStats(ka).PacketsIn + tn.srv.RelayStats(kb).PacketsIn }
+	before := relayed()
+	echoed(1<<20, 20*time.Second)
+	if d := relayed() - before; d != 0 {
+		t.Fatalf("the relay carried %d packets of a direct session's megabyte", d)
+	}
+
+	// a's socket closes: a sends through the relay at once, b falls back within 2 s, and
+	// the session goes on.
+	a.Paths().Close()
+	closed := time.Now()
+	done := make(chan time.Duration, 1)
+	go func() {
+		for time.Since(closed) < 5*time.Second {
+			if !b.Paths().Path(ka).Direct.IsValid() {
+				done <- time.Since(closed)
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		done <- -1
+	}()
+	stall := echoed(1000, 15*time.Second)
+	fallback := <-done
+	if fallback < 0 || fallback > 2*time.Second {
+		t.Fatalf("b still sends direct %v after a's socket closed", time.Since(closed))
+	}
+	before = relayed()
+	echoed(64<<10, 15*time.Second)
+	if relayed() == before {
+		t.Fatal("after the fallback the session's data did not go through the relay")
+	}
+	t.Logf("b back on the relay %v after a's socket closed; the session's first echo took %v", fallback, stall)
+
+	// b pings a, whose socket is closed: the relay answers, and ping says there is no
+	// direct path (exit 0, a pong came).
+	out = cli(t, "--socket", tn.sockets["b"], "ping", "-c", "2", "a")
+	lines = strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 3 || !regexp.MustCompile(`^pong from a \(100\.[0-9.]+\) via DERP\(tsc\) in [0-9.]+ms$`).MatchString(lines[0]) ||
+		lines[2] != "no direct path: traffic goes through the relay" {
+		t.Fatalf("ping of a relayed peer:\n%s", out)
+	}
+	// A node without direct paths (as the browser's) gets no disco pings: exit 1.
+	tn.startNode("c")
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if _, ok := b.Node().NetMap().PeerByName("c"); ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("c never appeared in b's map")
+		}
+	}
+	cmd := exec.Command(tsconnectBin, "--socket", tn.sockets["b"], "ping", "-c", "1", "c")
+	msg, err := cmd.CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || !strings.Contains(string(msg), "publishes no disco key") {
+		t.Fatalf("ping of a node without direct paths: %v\n%s", err, msg)
+	}
+}
