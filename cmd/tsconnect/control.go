@@ -67,6 +67,10 @@ DIR/acme and renewed with a third of its lifetime left.
 of "tsconnect derp" relays, next to the embedded relay (which then takes the first free
 region ID) or, with --no-embedded-derp, instead of it.
 
+--stun-port N (0: any free port) makes the embedded relay answer STUN on UDP N of the
+--listen host and puts the port in its DERP map entry, so agents with --udp-port learn
+their public address. Off by default.
+
 --relay-secret FILE turns on ` + "`POST /ts/derp-verify`" + `, where standalone relays
 ("tsconnect derp --verify-clients-url") ask whether a node key may connect; only relays
 showing that secret get an answer.

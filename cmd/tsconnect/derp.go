@@ -54,6 +54,10 @@ Admission: with --verify-clients-url (a control server's ` + "`/ts/derp-verify`"
 control knows may connect; the relay shows the shared secret of --verify-clients-secret
 (the file given to "tsconnect control --relay-secret"). Without it, any key may connect.
 
+STUN: --stun-port N (0: any free port) answers STUN binding requests on UDP N of the
+--listen host, so native agents with --udp-port learn their public address; put the port
+in the DERP map's STUNPort for this relay. Off by default.
+
 The relay's key lives in --key-file (created if missing, mode 0600); without one it is
 new on every start, which clients accept.`,
 		flags: func(fs *flag.FlagSet) {
