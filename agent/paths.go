@@ -14,6 +14,9 @@ import (
 	"tsconnect/magicbind"
 )
 
+// socketBuffer is the UDP socket's send and receive buffer size asked for.
+const socketBuffer = 7 << 20
+
 // openPaths opens the UDP socket of Config.UDPListen and the direct-path layer on it; nil
 // when UDPListen is "" (relay only).
 func openPaths(cfg Config, logf func(string, ...any)) (*magicbind.Conn, error) {
@@ -32,6 +35,9 @@ func openPaths(cfg Config, logf func(string, ...any)) (*magicbind.Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("agent: UDP socket for direct paths: %w", err)
 	}
+	// As wireguard-go's own sockets: room for bursts (the kernel caps it at rmem_max/wmem_max).
+	uc.SetReadBuffer(socketBuffer)
+	uc.SetWriteBuffer(socketBuffer)
 	c, err := magicbind.New(magicbind.Options{PacketConn: uc, Interfaces: cfg.Interfaces, Logf: logf})
 	if err != nil {
 		uc.Close()

@@ -54,7 +54,8 @@ const (
 	maxPending = 4096
 	// maxLearned bounds the addresses a peer's pings taught us, per peer.
 	maxLearned = 8
-	// rxQueueLen bounds the UDP packets waiting for WireGuard; more are dropped, as UDP is.
+	// rxQueueLen bounds the UDP packets waiting for WireGuard; past it the reader waits and
+	// the socket's own buffer fills (and drops, as UDP does).
 	rxQueueLen = 512
 )
 
@@ -249,9 +250,11 @@ func (c *Conn) readUDP() {
 			c.counters.DirectRecv++
 			k := p.key
 			c.mu.Unlock()
+			// While WireGuard is behind this waits, and the socket's buffer drops instead.
 			select {
 			case c.rx <- received{k, append([]byte(nil), pkt...)}:
-			default: // WireGuard is behind: drop, as UDP does
+			case <-c.done:
+				return
 			}
 		}
 	}
@@ -355,9 +358,20 @@ func (b *bind) receiveUDP(done chan struct{}) conn.ReceiveFunc {
 	return func(bufs [][]byte, sizes []int, eps []conn.Endpoint) (int, error) {
 		select {
 		case r := <-b.c.rx:
-			sizes[0] = copy(bufs[0], r.pkt)
-			eps[0] = b.derp.Endpoint(r.src)
-			return 1, nil
+			n := 0
+			for { // a batch of what is queued already
+				sizes[n] = copy(bufs[n], r.pkt)
+				eps[n] = b.derp.Endpoint(r.src)
+				n++
+				if n == len(bufs) {
+					return n, nil
+				}
+				select {
+				case r = <-b.c.rx:
+				default:
+					return n, nil
+				}
+			}
 		case <-done:
 			return 0, net.ErrClosed
 		case <-b.c.done:
