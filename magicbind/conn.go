@@ -176,8 +176,14 @@ func (c *Conn) SetPeers(nodes []controlws.Node) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	keep := make(map[key.Public]bool, len(nodes))
+	// A disco key two peers claim is nobody's: a node copying another's public disco key
+	// could otherwise push it off its direct paths (it cannot open its messages anyway).
+	claims := make(map[key.Public]int, len(nodes))
 	for _, n := range nodes {
-		if n.DiscoKey.IsZero() || n.DiscoKey == c.discoPub {
+		claims[n.DiscoKey]++
+	}
+	for _, n := range nodes {
+		if n.DiscoKey.IsZero() || n.DiscoKey == c.discoPub || claims[n.DiscoKey] > 1 {
 			continue
 		}
 		keep[n.Key] = true
@@ -187,7 +193,7 @@ func (c *Conn) SetPeers(nodes []controlws.Node) {
 			p = nil
 		}
 		if p == nil {
-			if other := c.byDisco[n.DiscoKey]; other != nil { // a disco key moved to a new node key
+			if other := c.byDisco[n.DiscoKey]; other != nil { // a disco key moved to a new node key (a rotation)
 				c.dropPeerLocked(other)
 			}
 			p = &peerState{key: n.Key, disco: n.DiscoKey, region: n.HomeDERP}

@@ -352,3 +352,102 @@ func TestLocalEndpoints(t *testing.T) {
 		t.Fatalf("Loopback lists %v", lo)
 	}
 }
+
+// pinger is a peer of a Conn under test that speaks disco by hand from its own socket.
+type pinger struct {
+	t     *testing.T
+	disco key.Private
+	uc    *net.UDPConn
+	to    netip.AddrPort
+	c     *Conn
+}
+
+func newPinger(t *testing.T) *pinger {
+	uc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { uc.Close() })
+	pc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := New(Options{PacketConn: pc, Interfaces: Loopback, Logf: t.Logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return &pinger{t: t, disco: key.NewPrivate(), uc: uc, to: pc.LocalAddr().(*net.UDPAddr).AddrPort(), c: c}
+}
+
+func (p *pinger) ping(from key.Private, tx TxID) {
+	pkt := sealDisco(discoMsg{typ: msgPing, tx: tx}, from.Public(), (*[32]byte)(&from), p.c.DiscoKey())
+	if _, err := p.uc.WriteToUDPAddrPort(pkt, p.to); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+// pongs reads the pongs that come within d and returns their tx ids and observed sources.
+func (p *pinger) pongs(d time.Duration) map[TxID]netip.AddrPort {
+	got := map[TxID]netip.AddrPort{}
+	buf := make([]byte, 2048)
+	p.uc.SetReadDeadline(time.Now().Add(d))
+	for {
+		n, _, err := p.uc.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			return got
+		}
+		sender, err := discoSender(buf[:n])
+		if err != nil || sender != p.c.DiscoKey() {
+			continue
+		}
+		m, err := openDisco(buf[:n], sender, (*[32]byte)(&p.disco))
+		if err == nil && m.typ == msgPong {
+			got[m.tx] = m.src
+		}
+	}
+}
+
+// TestPingAnswers: a peer's ping gets a pong naming the address it came from; a replayed
+// ping, a ping from a disco key no peer has, and pings past the per-source rate get none.
+func TestPingAnswers(t *testing.T) {
+	p := newPinger(t)
+	p.c.SetPeers([]controlws.Node{{Key: key.NewPrivate().Public(), DiscoKey: p.disco.Public()}})
+	self := p.uc.LocalAddr().(*net.UDPAddr).AddrPort()
+
+	tx := newTxID()
+	p.ping(p.disco, tx)
+	if got := p.pongs(time.Second); len(got) != 1 || got[tx] != self {
+		t.Fatalf("pongs %v, want one for %x naming %v", got, tx, self)
+	}
+	p.ping(p.disco, tx) // replayed
+	stranger := key.NewPrivate()
+	p.ping(stranger, newTxID())
+	if got := p.pongs(300 * time.Millisecond); len(got) != 0 {
+		t.Fatalf("a replayed or stranger's ping was answered: %v", got)
+	}
+
+	const flood = 200
+	for range flood {
+		p.ping(p.disco, newTxID())
+	}
+	got := p.pongs(time.Second)
+	if len(got) == 0 || len(got) > PingBurst+PingRate {
+		t.Fatalf("%d pongs for a flood of %d pings, want 1 to %d", len(got), flood, PingBurst+PingRate)
+	}
+	t.Logf("%d of %d flooded pings answered", len(got), flood)
+}
+
+// TestSharedDiscoKeyIsNobodys: two peers claiming one disco key get no direct path: their
+// pings go unanswered.
+func TestSharedDiscoKeyIsNobodys(t *testing.T) {
+	p := newPinger(t)
+	p.c.SetPeers([]controlws.Node{
+		{Key: key.NewPrivate().Public(), DiscoKey: p.disco.Public()},
+		{Key: key.NewPrivate().Public(), DiscoKey: p.disco.Public()},
+	})
+	p.ping(p.disco, newTxID())
+	if got := p.pongs(300 * time.Millisecond); len(got) != 0 {
+		t.Fatalf("a ping under a shared disco key was answered: %v", got)
+	}
+}
