@@ -41,23 +41,18 @@ func directBenchNet(b *testing.B, direct bool) *ssh.Client {
 	return cl
 }
 
+// benchPaths are the two ways a benchmark runs: direct, and through the relay.
+var benchPaths = []struct {
+	name   string
+	direct bool
+}{{"direct", true}, {"relayed", false}}
+
 // BenchmarkDirectBulk measures bulk MiB/s over SSH between two agents on loopback, direct
 // against relayed (issue 21, part 5).
 func BenchmarkDirectBulk(b *testing.B) {
-	for _, mode := range []struct {
-		name   string
-		direct bool
-	}{{"direct", true}, {"relayed", false}} {
+	for _, mode := range benchPaths {
 		b.Run(mode.name, func(b *testing.B) {
-			cl := directBenchNet(b, mode.direct)
-			const size = 32 << 20
-			b.SetBytes(size)
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				if n := bulkRead(b, cl, size); n != size {
-					b.Fatalf("read %d bytes, want %d", n, size)
-				}
-			}
+			benchBulk(b, directBenchNet(b, mode.direct))
 		})
 	}
 }
@@ -65,22 +60,9 @@ func BenchmarkDirectBulk(b *testing.B) {
 // BenchmarkDirectEcho measures one byte's round trip through `cat` in an SSH session
 // between two agents on loopback, direct against relayed.
 func BenchmarkDirectEcho(b *testing.B) {
-	for _, mode := range []struct {
-		name   string
-		direct bool
-	}{{"direct", true}, {"relayed", false}} {
+	for _, mode := range benchPaths {
 		b.Run(mode.name, func(b *testing.B) {
-			cl := directBenchNet(b, mode.direct)
-			s, err := cl.NewSession()
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer s.Close()
-			in, _ := s.StdinPipe()
-			out, _ := s.StdoutPipe()
-			if err := s.Start("cat"); err != nil {
-				b.Fatal(err)
-			}
+			in, out := catSession(b, directBenchNet(b, mode.direct))
 			buf := []byte{'x'}
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {

@@ -2,15 +2,15 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"io"
 	"net"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/ssh"
 
 	"tsconnect/agent"
 	"tsconnect/control"
@@ -21,24 +21,9 @@ import (
 // startDirectAgent runs an SSH-serving agent with direct paths on a loopback UDP socket.
 func (tn *testNet) startDirectAgent(name string) *agent.Agent {
 	tn.t.Helper()
-	dir := tn.t.TempDir()
-	a, err := agent.New(agent.Config{
-		ControlURL: tn.url, AuthKey: tn.authKey(control.AuthKeyOptions{}), Hostname: name,
-		StateDir: dir, SocketPath: filepath.Join(dir, "agent.sock"), SSH: true, Logf: prefixed(tn.t, name+": "),
-		SFTPServer: []string{tsconnectBin, "sftp-server"},
-		UDPListen:  "127.0.0.1:0", Interfaces: magicbind.Loopback,
+	return tn.startAgentWith(name, tn.authKey(control.AuthKeyOptions{}), func(c *agent.Config) {
+		c.UDPListen, c.Interfaces = "127.0.0.1:0", magicbind.Loopback
 	})
-	if err != nil {
-		tn.t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if err := a.Start(ctx); err != nil {
-		tn.t.Fatal(err)
-	}
-	tn.t.Cleanup(func() { a.Close() })
-	tn.sockets[name] = filepath.Join(dir, "agent.sock")
-	return a
 }
 
 // waitPeerPublished waits until name's entry in a's map carries its disco key and endpoints.
@@ -98,17 +83,7 @@ func TestDirectPaths(t *testing.T) {
 	}
 
 	// An SSH session's bulk transfer does not touch the relay once direct.
-	cl := sshDial(t, a.Node(), "b")
-	s, err := cl.NewSession()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	stdin, _ := s.StdinPipe()
-	stdout, _ := s.StdoutPipe()
-	if err := s.Start("cat"); err != nil {
-		t.Fatal(err)
-	}
+	stdin, stdout := catSession(t, sshDial(t, a.Node(), "b"))
 	echoed := func(n int, within time.Duration) time.Duration {
 		t.Helper()
 		start := time.Now()
@@ -194,4 +169,27 @@ func TestDirectPaths(t *testing.T) {
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || !strings.Contains(string(msg), "publishes no disco key") {
 		t.Fatalf("ping of a node without direct paths: %v\n%s", err, msg)
 	}
+}
+
+// catSession starts `cat` in a new session of cl (closed when the test ends) and returns
+// its input and output.
+func catSession(t testing.TB, cl *ssh.Client) (io.Writer, io.Reader) {
+	t.Helper()
+	s, err := cl.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	stdin, err := s.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := s.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start("cat"); err != nil {
+		t.Fatal(err)
+	}
+	return stdin, stdout
 }

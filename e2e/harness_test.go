@@ -123,12 +123,22 @@ func (tn *testNet) startAgent(name string) *agent.Agent {
 // tn.sockets[name] and its SFTP child the tsconnect binary (its own executable is a test binary).
 func (tn *testNet) startAgentKey(name, key string) *agent.Agent {
 	tn.t.Helper()
+	return tn.startAgentWith(name, key, nil)
+}
+
+// startAgentWith is startAgentKey with edit, if non-nil, changing the agent's Config first.
+func (tn *testNet) startAgentWith(name, key string, edit func(*agent.Config)) *agent.Agent {
+	tn.t.Helper()
 	dir := tn.t.TempDir()
-	a, err := agent.New(agent.Config{
+	cfg := agent.Config{
 		ControlURL: tn.url, AuthKey: key, Hostname: name,
 		StateDir: dir, SocketPath: filepath.Join(dir, "agent.sock"), SSH: true, Logf: prefixed(tn.t, name+": "),
 		SFTPServer: []string{tsconnectBin, "sftp-server"},
-	})
+	}
+	if edit != nil {
+		edit(&cfg)
+	}
+	a, err := agent.New(cfg)
 	if err != nil {
 		tn.t.Fatal(err)
 	}

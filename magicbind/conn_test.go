@@ -43,10 +43,7 @@ func newTNode(t *testing.T, hub *memrelay.Hub, i byte) *tnode {
 	priv := key.NewPrivate()
 	mc := hub.Client(priv.Public())
 	t.Cleanup(func() { mc.Close() })
-	uc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	uc := loopbackUDP(t)
 	d := &DroppingConn{UDPConn: uc}
 	c, err := New(Options{PacketConn: d, Interfaces: Loopback, Logf: t.Logf})
 	if err != nil {
@@ -206,20 +203,14 @@ func TestDirectThenFallback(t *testing.T) {
 // TestForgedPong: a pong sealed with a key other than the peer's disco key does not move
 // the path, while the same pong sealed with the peer's key does (the test can fail).
 func TestForgedPong(t *testing.T) {
-	uc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	uc := loopbackUDP(t)
 	a, err := New(Options{PacketConn: uc, Interfaces: Loopback, Logf: t.Logf})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer a.Close()
 	peerDisco, peerNode := key.NewPrivate(), key.NewPrivate().Public()
-	forger, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	forger := loopbackUDP(t)
 	defer forger.Close()
 	fAddr := forger.LocalAddr().(*net.UDPAddr).AddrPort()
 	a.SetPeers([]controlws.Node{{Key: peerNode, DiscoKey: peerDisco.Public(), Endpoints: []netip.AddrPort{fAddr}}})
@@ -310,10 +301,7 @@ func TestDiscoverAsksSTUN(t *testing.T) {
 	srv := &countingPC{PacketConn: spc}
 	go derpws.ServeSTUN(srv, t.Logf)
 	defer spc.Close()
-	uc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	uc := loopbackUDP(t)
 	c, err := New(Options{PacketConn: uc, Logf: t.Logf})
 	if err != nil {
 		t.Fatal(err)
@@ -363,15 +351,9 @@ type pinger struct {
 }
 
 func newPinger(t *testing.T) *pinger {
-	uc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	uc := loopbackUDP(t)
 	t.Cleanup(func() { uc.Close() })
-	pc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	pc := loopbackUDP(t)
 	c, err := New(Options{PacketConn: pc, Interfaces: Loopback, Logf: t.Logf})
 	if err != nil {
 		t.Fatal(err)
@@ -450,4 +432,15 @@ func TestSharedDiscoKeyIsNobodys(t *testing.T) {
 	if got := p.pongs(300 * time.Millisecond); len(got) != 0 {
 		t.Fatalf("a ping under a shared disco key was answered: %v", got)
 	}
+}
+
+// loopbackUDP opens a UDP socket on 127.0.0.1, closed when the test ends.
+func loopbackUDP(t *testing.T) *net.UDPConn {
+	t.Helper()
+	uc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { uc.Close() })
+	return uc
 }
