@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"io"
 	"net"
+	"net/netip"
 	"os/exec"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +17,7 @@ import (
 	"tsconnect/agent"
 	"tsconnect/control"
 	"tsconnect/controlws"
+	"tsconnect/derpws"
 	"tsconnect/magicbind"
 )
 
@@ -192,4 +195,39 @@ func catSession(t testing.TB, cl *ssh.Client) (io.Writer, io.Reader) {
 		t.Fatal(err)
 	}
 	return stdin, stdout
+}
+
+// TestDerpSTUNPort: `tsconnect derp --stun-port N` answers a STUN binding request on UDP N
+// of its --listen host with the asker's address.
+func TestDerpSTUNPort(t *testing.T) {
+	free, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := free.LocalAddr().(*net.UDPAddr).Port
+	free.Close()
+	startRelay(t, freePort(t), "--stun-port", strconv.Itoa(port))
+	uc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer uc.Close()
+	tx, req, err := derpws.STUNRequest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port))
+	if _, err := uc.WriteToUDPAddrPort(req, srv); err != nil {
+		t.Fatal(err)
+	}
+	uc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 1500)
+	n, err := uc.Read(buf)
+	if err != nil {
+		t.Fatalf("no STUN answer from the relay: %v", err)
+	}
+	got, ok := derpws.ParseSTUNResponse(buf[:n], tx)
+	if want := uc.LocalAddr().(*net.UDPAddr).AddrPort(); !ok || got != want {
+		t.Fatalf("the relay's STUN says %v (ok %v), want %v", got, ok, want)
+	}
 }
