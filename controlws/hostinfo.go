@@ -11,6 +11,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"golang.org/x/crypto/curve25519"
+
 	"tsconnect/internal/safetext"
 	"tsconnect/key"
 )
@@ -98,6 +100,12 @@ func (h *Hostinfo) Validate() error {
 	if h.HomeDERP < 0 || h.HomeDERP > MaxHomeDERP {
 		return fmt.Errorf("hostinfo: homeDERP %d out of range [0, %d]", h.HomeDERP, MaxHomeDERP)
 	}
+	if !h.DiscoKey.IsZero() {
+		// A low-order point makes every box under it openable by anyone: refuse it.
+		if _, err := curve25519.X25519(lowOrderProbe[:], h.DiscoKey[:]); err != nil {
+			return fmt.Errorf("hostinfo: discoKey is not a usable Curve25519 public key: %v", err)
+		}
+	}
 	if len(h.Endpoints) > MaxEndpoints {
 		return fmt.Errorf("hostinfo: %d endpoints, over the limit of %d", len(h.Endpoints), MaxEndpoints)
 	}
@@ -111,6 +119,9 @@ func (h *Hostinfo) Validate() error {
 	}
 	return nil
 }
+
+// lowOrderProbe is any scalar: X25519 with it fails exactly on low-order points.
+var lowOrderProbe = [32]byte{9}
 
 // checkText accepts valid UTF-8 of at most max bytes whose every rune is printable (no
 // control characters, no bidirectional overrides).

@@ -58,6 +58,7 @@ func atCaps(t testing.TB) Hostinfo {
 		SSH:         true,
 		SSHHostKeys: keys[len(keys)-MaxSSHHostKeys:], // the RSA key is the longest
 		HomeDERP:    MaxHomeDERP,
+		DiscoKey:    key.NewPrivate().Public(),
 	}
 	for i := range MaxSSHTools {
 		h.SSHTools = append(h.SSHTools, strings.Repeat("x", 14)+strconv.Itoa(10+i))
@@ -123,6 +124,7 @@ func TestHostinfoOverCapsIsRefused(t *testing.T) {
 		{"sshTools with markup", func(h *Hostinfo) { h.SSHTools = []string{"<b>tmux"} }, "sshTools[0] is not a name"},
 		{"empty sshTool", func(h *Hostinfo) { h.SSHTools = []string{"tmux", ""} }, "sshTools[1] is not a name"},
 		{"long sshTool", func(h *Hostinfo) { h.SSHTools = []string{"tmux", "screen", strings.Repeat("a", 17)} }, "sshTools[2] is not a name"},
+		{"disco key of low order", func(h *Hostinfo) { h.DiscoKey = key.Public{1} }, "discoKey is not a usable Curve25519 public key"},
 		{"port 0", func(h *Hostinfo) { h.Endpoints = []netip.AddrPort{netip.MustParseAddrPort("192.0.2.1:0")} }, "non-zero port"},
 		{"zone", func(h *Hostinfo) {
 			h.Endpoints = []netip.AddrPort{netip.MustParseAddrPort("[fe80::1%" + strings.Repeat("z", 1000) + "]:1")}
@@ -157,7 +159,7 @@ func TestNodeAtCapsFitsMaxNodeJSON(t *testing.T) {
 	now := time.Now()
 	n := Node{ID: 1 << 62, Name: strings.Repeat("a", 63), Key: key.NewPrivate().Public(), MachineKey: key.NewPrivate().Public(),
 		Addresses: []netip.Prefix{netip.MustParsePrefix("100.127.255.255/32"), netip.MustParsePrefix("fd7a:115c:a1e0:ffff:ffff:ffff:ffff:ffff/128")},
-		HomeDERP:  h.HomeDERP, Endpoints: h.Endpoints, DiscoKey: key.NewPrivate().Public(), User: 1 << 62, Tags: tags, SSH: true, SSHHostKeys: h.SSHHostKeys, SSHTools: h.SSHTools,
+		HomeDERP:  h.HomeDERP, Endpoints: h.Endpoints, DiscoKey: h.DiscoKey, User: 1 << 62, Tags: tags, SSH: true, SSHHostKeys: h.SSHHostKeys, SSHTools: h.SSHTools,
 		Hostname: h.Hostname, OS: h.OS, Ephemeral: true, Online: true, LastSeen: now, Created: now}
 	b, err := json.Marshal(n)
 	if err != nil {

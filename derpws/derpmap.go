@@ -22,7 +22,7 @@ type Node struct {
 	IPv6     string `json:"IPv6,omitempty"`
 	// DERPPort is the HTTPS (or, with InsecureForTests, plain HTTP) port; 0 means 443.
 	DERPPort int `json:"DERPPort,omitempty"`
-	// STUNPort is the STUN UDP port; -1 means none.
+	// STUNPort is the STUN UDP port; -1 means none, 0 DefaultSTUNPort (3478).
 	STUNPort int `json:"STUNPort,omitempty"`
 	// InsecureForTests means plain HTTP/WS; allowed for loopback only.
 	InsecureForTests bool `json:"InsecureForTests,omitempty"`
