@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -229,5 +230,36 @@ func TestDerpSTUNPort(t *testing.T) {
 	got, ok := derpws.ParseSTUNResponse(buf[:n], tx)
 	if want := uc.LocalAddr().(*net.UDPAddr).AddrPort(); !ok || got != want {
 		t.Fatalf("the relay's STUN says %v (ok %v), want %v", got, ok, want)
+	}
+}
+
+// TestCLIUpUDPPort: `tsconnect up --udp-port 0 --udp-addr 127.0.0.1` runs an agent with
+// direct paths: `tsconnect ping` from it reaches a direct pong, and --udp-addr alone is refused.
+func TestCLIUpUDPPort(t *testing.T) {
+	stunPC, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tn := startTestNet(t, func(c *control.Config) { c.STUN = stunPC }, ownNodesPolicy)
+	tn.startDirectAgent("a")
+	sock := filepath.Join(t.TempDir(), "p.sock")
+	startProc(t, "--socket", sock, "up", "--hostname", "p", "--login-server", tn.url, "--state", t.TempDir(),
+		"--auth-key", tn.authKey(control.AuthKeyOptions{}), "--udp-port", "0", "--udp-addr", "127.0.0.1")
+	waitStatus(t, sock, "a")
+	var out string
+	deadline := time.Now().Add(20 * time.Second)
+	for { // until a has p's endpoints too (p's first map may come before them)
+		o, _ := exec.Command(tsconnectBin, "--socket", sock, "ping", "-c", "3", "a").CombinedOutput()
+		out = string(o)
+		if regexp.MustCompile(`(?m)^pong from a \(100\.[0-9.]+\) via direct 127\.0\.0\.1:[0-9]+ in [0-9.]+ms$`).MatchString(out) || time.Now().After(deadline) {
+			break
+		}
+	}
+	if !strings.Contains(out, "via direct 127.0.0.1:") {
+		t.Fatalf("ping from the CLI agent never went direct:\n%s", out)
+	}
+	cmd := exec.Command(tsconnectBin, "up", "--login-server", tn.url, "--udp-addr", "127.0.0.1")
+	if msg, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(msg), "--udp-addr needs --udp-port") {
+		t.Fatalf("--udp-addr without --udp-port: %v\n%s", err, msg)
 	}
 }

@@ -97,7 +97,11 @@ user may use that socket.`,
 				return err
 			}
 			nm := a.Node().NetMap()
-			log.Printf("up: node %s, addresses %v, ssh=%v, socket %s", nm.Self.Name, nm.Self.Addresses, cfg.SSH, cfg.SocketPath)
+			direct := "off"
+			if p := a.Paths(); p != nil {
+				direct = "udp port " + strconv.Itoa(int(p.Port()))
+			}
+			log.Printf("up: node %s, addresses %v, ssh=%v, direct paths %s, socket %s", nm.Self.Name, nm.Self.Addresses, cfg.SSH, direct, cfg.SocketPath)
 			<-ctx.Done()
 			return a.Close()
 		},
