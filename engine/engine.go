@@ -24,7 +24,8 @@ import (
 type Config struct {
 	// PrivateKey is the node key: the WireGuard (and DERP) identity. Required.
 	PrivateKey key.Private
-	// Bind carries WireGuard packets, e.g. derpbind.New(relay, logf). Required. The Engine
+	// Bind carries WireGuard packets, e.g. derpbind.New(relay, logf), or a magicbind.Conn's
+	// Bind for direct UDP paths beside the relay (native nodes). Required. The Engine
 	// opens and closes it; whatever sits behind it (the relay) stays the caller's to close.
 	Bind conn.Bind
 	// MTU of the overlay. 0 means 1280.
