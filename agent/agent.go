@@ -45,6 +45,9 @@ type Config struct {
 	// OnLoginURL, if non-nil, is called with the URL to sign in at when the node registers
 	// without an auth key (interactive login); Start then waits until someone has.
 	OnLoginURL func(url string)
+	// VNC, if set, is the address ("host:port") of a VNC server that port 5900 of the node's
+	// overlay addresses forwards to (vnc.go); the map then says the node offers VNC.
+	VNC string
 }
 
 // Agent is a running node agent.
@@ -130,6 +133,7 @@ func New(cfg Config) (*Agent, error) {
 		SSH:         cfg.SSH,
 		SSHHostKeys: hostKeys,
 		SSHTools:    sshTools(cfg.SSH),
+		VNC:         cfg.VNC != "",
 		Logf:        logf,
 		OnNetMap:    a.onNetMap,
 	})
@@ -158,6 +162,11 @@ func (a *Agent) Start(ctx context.Context) error {
 	}
 	if a.cfg.SSH {
 		if err := a.startSSH(); err != nil {
+			return err
+		}
+	}
+	if a.cfg.VNC != "" {
+		if err := a.startVNC(); err != nil {
 			return err
 		}
 	}

@@ -36,6 +36,7 @@ func toNode(n store.Node) controlws.Node {
 		SSH:         hi.SSH,
 		SSHHostKeys: hi.SSHHostKeys,
 		SSHTools:    hi.SSHTools,
+		VNC:         hi.VNC,
 		Hostname:    hi.Hostname,
 		OS:          hi.OS,
 		Ephemeral:   n.Ephemeral,

@@ -53,7 +53,9 @@ type Node struct {
 	// SSHHostKeys are its SSH host public keys in authorized_keys form.
 	SSHHostKeys []string `json:"sshHostKeys,omitempty"`
 	// SSHTools are the terminal multiplexers it offers SSH users (Hostinfo.SSHTools).
-	SSHTools  []string  `json:"sshTools,omitempty"`
+	SSHTools []string `json:"sshTools,omitempty"`
+	// VNC reports that it forwards port 5900 of its overlay addresses to a VNC server (Hostinfo.VNC).
+	VNC       bool      `json:"vnc,omitempty"`
 	Hostname  string    `json:"hostname,omitempty"` // as reported by the machine
 	OS        string    `json:"os,omitempty"`
 	Ephemeral bool      `json:"ephemeral,omitempty"`

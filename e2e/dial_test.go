@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"tsconnect/control"
+	"tsconnect/internal/tcptest"
 	"tsconnect/node"
 )
 
@@ -65,17 +66,5 @@ func serveTCP(t testing.TB, n *node.Node, port uint16, handle func(net.Conn)) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				handle(c)
-			}()
-		}
-	}()
+	tcptest.Serve(t, ln, handle)
 }

@@ -47,6 +47,8 @@ type Options struct {
 	SSHHostKeys []string
 	// SSHTools are the terminal multiplexers the node's SSH users can attach to (Hostinfo.SSHTools).
 	SSHTools []string
+	// VNC reports that this node forwards port 5900 to a VNC server (Hostinfo.VNC).
+	VNC bool
 	// HTTPGet fetches a URL; the wasm passes one built on the browser's fetch.
 	HTTPGet func(ctx context.Context, url string) ([]byte, error)
 	// Logf, if non-nil, receives the node's log lines.
@@ -199,7 +201,7 @@ func (n *Node) hostinfo() controlws.Hostinfo {
 	defer n.mu.Unlock()
 	return controlws.Hostinfo{
 		Hostname: n.opts.Hostname, OS: n.opts.OS,
-		SSH: n.opts.SSH, SSHHostKeys: n.opts.SSHHostKeys, SSHTools: n.opts.SSHTools, HomeDERP: n.home,
+		SSH: n.opts.SSH, SSHHostKeys: n.opts.SSHHostKeys, SSHTools: n.opts.SSHTools, VNC: n.opts.VNC, HomeDERP: n.home,
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"net"
 	"os"
 	"path/filepath"
 
@@ -18,7 +19,7 @@ func init() {
 	var ops opsFlags
 	register(&command{
 		name:  "up",
-		usage: "[--ssh] [--max-map-age DUR] [--hostname NAME] --login-server URL [--auth-key KEY|file:PATH] [--state DIR] [--metrics-listen ADDR] [--log-format json]",
+		usage: "[--ssh] [--vnc ADDR] [--max-map-age DUR] [--hostname NAME] --login-server URL [--auth-key KEY|file:PATH] [--state DIR] [--metrics-listen ADDR] [--log-format json]",
 		short: "join the network as a node (the agent), optionally serving SSH",
 		long: `Runs the node agent in the foreground: it registers with the control server
 (with an auth key the first time, or without it interactively: it prints a URL at which
@@ -38,6 +39,7 @@ user may use that socket.`,
 			fs.StringVar(&cfg.Hostname, "hostname", "", "node name to ask for (default: the machine's hostname)")
 			fs.StringVar(&cfg.StateDir, "state", filepath.Join(defaultStateRoot(), "agent"), "state directory (keys; keep it private)")
 			fs.BoolVar(&cfg.SSH, "ssh", false, "serve SSH on the node's overlay addresses")
+			fs.StringVar(&cfg.VNC, "vnc", "", "forward port 5900 of the node's overlay addresses to the VNC server at this address (e.g. 127.0.0.1:5900); the policy's acls decide who may connect")
 			ops.register(fs)
 			fs.DurationVar(&cfg.MaxMapAge, "max-map-age", 0, "refuse new SSH logins while the network map is older than this (control unreachable); 0 (the default) keeps deciding under the last map")
 		},
@@ -50,6 +52,11 @@ user may use that socket.`,
 			}
 			if cfg.ControlURL == "" {
 				return fmt.Errorf("--login-server is required")
+			}
+			if cfg.VNC != "" {
+				if _, _, err := net.SplitHostPort(cfg.VNC); err != nil {
+					return fmt.Errorf("--vnc %q: want host:port of the VNC server: %v", cfg.VNC, err)
+				}
 			}
 			key, err := resolveAuthKey(cfg.AuthKey)
 			if err != nil {
@@ -76,7 +83,7 @@ user may use that socket.`,
 				return err
 			}
 			nm := a.Node().NetMap()
-			log.Printf("up: node %s, addresses %v, ssh=%v, socket %s", nm.Self.Name, nm.Self.Addresses, cfg.SSH, cfg.SocketPath)
+			log.Printf("up: node %s, addresses %v, ssh=%v, vnc=%q, socket %s", nm.Self.Name, nm.Self.Addresses, cfg.SSH, cfg.VNC, cfg.SocketPath)
 			<-ctx.Done()
 			return a.Close()
 		},

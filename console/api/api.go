@@ -127,11 +127,15 @@ type Node struct {
 	Tags      []string `json:"tags"`
 	SSH       bool     `json:"ssh"`
 	// SSHTools are the terminal multiplexers its SSH users can attach to ("tmux", "screen").
-	SSHTools  []string   `json:"sshTools"`
-	Online    bool       `json:"online"`   // it holds a map stream with control now
-	LastSeen  *time.Time `json:"lastSeen"` // offline: when it lost control; online: when it connected; null: never
-	Ephemeral bool       `json:"ephemeral"`
-	Expired   bool       `json:"expired"`
+	SSHTools []string `json:"sshTools"`
+	// VNC: it forwards overlay port 5900 to a VNC server (tsconnect up --vnc). VNCAllowed: the
+	// acls let the caller's browser node reach that port (the console offers "VNC…" then).
+	VNC        bool       `json:"vnc"`
+	VNCAllowed bool       `json:"vncAllowed"`
+	Online     bool       `json:"online"`   // it holds a map stream with control now
+	LastSeen   *time.Time `json:"lastSeen"` // offline: when it lost control; online: when it connected; null: never
+	Ephemeral  bool       `json:"ephemeral"`
+	Expired    bool       `json:"expired"`
 	// KeyExpiry is when its node key expires unless it re-authenticates; null: never
 	// (KeyExpiryDisabled). KeyExpired: the key passed it, so the node is in no map.
 	KeyExpiry         *time.Time `json:"keyExpiry"`
@@ -205,6 +209,15 @@ type SSHLaunch struct {
 	ControlURL string    `json:"controlURL"`
 	Host       string    `json:"host"`
 	User       string    `json:"user"`
+	Expires    time.Time `json:"expires"`
+}
+
+// VNCLaunch is what one browser VNC session needs: a single-use ephemeral auth key of the
+// caller, the control URL and the target, whose port 5900 the browser node dials.
+type VNCLaunch struct {
+	AuthKey    string    `json:"authKey"`
+	ControlURL string    `json:"controlURL"`
+	Host       string    `json:"host"`
 	Expires    time.Time `json:"expires"`
 }
 
