@@ -10,28 +10,13 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"tsconnect/internal/tcptest"
 )
 
 // echoServer listens on loopback and echoes each connection until its peer half-closes.
 func echoServer(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				io.Copy(c, c)
-			}()
-		}
-	}()
-	return ln.Addr().String()
+	return tcptest.Loopback(t, func(c net.Conn) { io.Copy(c, c) })
 }
 
 // stream is a Dial under test: what arrived, the write credit back and the end.
