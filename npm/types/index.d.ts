@@ -101,6 +101,8 @@ export interface NetMapNode {
   ssh?: boolean;
   /** Its SSH host keys in authorized_keys form; the SSH client pins them. */
   sshHostKeys?: string[];
+  /** Whether it forwards port 5900 of its overlay addresses to a VNC server (`tsconnect up --vnc`); reach it with {@link IPN.dial}. */
+  vnc?: boolean;
   /** Host name the machine reports. */
   hostname?: string;
   /** Operating system the machine reports. */
