@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -18,11 +19,17 @@ import (
 
 // TestVNCForward: an agent with Config.VNC says so in the map and copies each connection to
 // overlay port 5900 to its VNC server and back; past maxVNCConns open at once, another is
-// closed at once while the open ones keep working.
+// closed at once while the open ones keep working; a user the acls do not give port 5900 is
+// refused at once.
 func TestVNCForward(t *testing.T) {
 	cs := controltest.New(t, nil)
 	alice := cs.User("alice@example.com", control.RoleAdmin)
-	if _, err := cs.Control.SetPolicy(context.Background(), []byte(`{"acls": [{"action": "accept", "src": ["*"], "dst": ["*:5900"]}]}`), "test"); err != nil {
+	bob := cs.User("bob@example.com", control.RoleMember)
+	policy := `{"acls": [
+		{"action": "accept", "src": ["alice@example.com"], "dst": ["*:5900"]},
+		{"action": "accept", "src": ["bob@example.com"], "dst": ["*:22"]},
+	]}`
+	if _, err := cs.Control.SetPolicy(context.Background(), []byte(policy), "test"); err != nil {
 		t.Fatal(err)
 	}
 	key := func(o control.AuthKeyOptions) string {
@@ -102,4 +109,22 @@ func TestVNCForward(t *testing.T) {
 		defer c.Close()
 		return roundTrip(c, "again") == nil
 	})
+
+	// bob's rule reaches port 22 only: desk is in his map, and its port 5900 refuses him at once.
+	bobs := nodetest.Join(t, cs.URL, key(control.AuthKeyOptions{User: bob.ID, Ephemeral: true}), "bobs")
+	eventually.True(t, "desk in bob's map", func() bool {
+		nm := bobs.NetMap()
+		if nm == nil {
+			return false
+		}
+		_, ok := nm.PeerByName("desk")
+		return ok
+	})
+	t0 := time.Now()
+	if c, err := bobs.Dial(ctx, "tcp", fmt.Sprintf("desk:%d", VNCPort)); err == nil {
+		c.Close()
+		t.Error("bob reached desk's VNC forward; the policy gives him port 22 only")
+	} else if took := time.Since(t0); !strings.Contains(err.Error(), "refused") || took > 3*time.Second {
+		t.Errorf("bob to desk:%d: %v after %v; want connection refused at once", VNCPort, err, took)
+	}
 }
