@@ -124,6 +124,10 @@ func (t *recordingTx) UpdateNode(n *store.Node) error {
 	return t.noted(store.ChangeNode, n.ID, t.Tx.UpdateNode(n))
 }
 
+func (t *recordingTx) SetSeen(n *store.Node) error {
+	return t.noted(store.ChangeNode, n.ID, t.Tx.SetSeen(n))
+}
+
 func (t *recordingTx) SetLastSeen(id int64, at time.Time) error {
 	return t.noted(store.ChangeNode, id, t.Tx.SetLastSeen(id, at))
 }

@@ -153,5 +153,5 @@ func (s *Server) openInTx(tx store.Tx, o *streamOpen) (store.Node, error) {
 		n.Hostinfo = hi
 	}
 	noteOnline(tx, n.ID, true)
-	return n, tx.UpdateNode(&n)
+	return n, tx.SetSeen(&n)
 }

@@ -93,6 +93,10 @@ type Tx interface {
 	AddrInUse(a netip.Addr) (bool, error)
 	// SetLastSeen records when a node was last connected.
 	SetLastSeen(id int64, at time.Time) error
+	// SetSeen records a node's connection as UpdateNode would, writing only n.LastSeen and
+	// n.Hostinfo and clearing n.Expired: columns no unique constraint covers, so it is never
+	// refused with ErrConflict (and costs PostgreSQL no savepoint). n must not be logged out.
+	SetSeen(n *Node) error
 	// PurgeNode removes a node row for good (ephemeral nodes leave no trace).
 	PurgeNode(id int64) error
 
