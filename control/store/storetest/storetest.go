@@ -21,6 +21,7 @@ func Run(t *testing.T, open func(*testing.T) store.Store) {
 		{"APITokens", apiTokens},
 		{"LoginFailures", loginFailures},
 		{"KeyExpiry", keyExpiry},
+		{"AuditLog", auditLog},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			c.fn(t, func(t *testing.T) store.Store {
