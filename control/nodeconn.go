@@ -208,7 +208,9 @@ func (nc *nodeConn) handle(env *controlws.Envelope) (resp string, body any, err 
 	case controlws.TypeSSHSessions:
 		return nc.sshSessions(env)
 	case controlws.TypeSSHAudit:
-		return nc.sshAudit(ctx, env)
+		if nc.version >= controlws.VersionRecording {
+			return nc.sshAudit(ctx, env)
+		}
 	}
 	return "", nil, errf(controlws.CodeBadRequest, "unknown message type %s", safetext.Bounded(strconv.Quote(env.Type), 64))
 }

@@ -12,9 +12,9 @@ import (
 )
 
 // The login audit: a message pair with which an agent reports its SSH login decisions to
-// control, which keeps them in its audit log. Added within version 4 as sshSessions was to
-// version 1: a server that predates it answers CodeBadRequest, which ReportSSHAudit returns
-// as ErrUnsupported (the agent keeps its records and asks again later).
+// control, which keeps them in its audit log. Added in version 5 (VersionRecording): on an
+// older connection ReportSSHAudit returns ErrUnsupported without sending, and control
+// answers it as the unknown message it was.
 const (
 	// TypeSSHAudit (node → control) carries up to MaxSSHAuditRecords records (SSHAudit).
 	// Control answers TypeSSHAuditAnswer: how many of them, from the first, it stored.
@@ -139,6 +139,9 @@ func (r *SSHAuditRecord) Validate() error {
 func (c *Client) ReportSSHAudit(ctx context.Context, a SSHAudit) (*SSHAuditAnswer, error) {
 	if err := a.Validate(); err != nil {
 		return nil, err
+	}
+	if c.conn.Version() < VersionRecording {
+		return nil, fmt.Errorf("%w (%s needs control protocol version %d, this connection speaks %d)", ErrUnsupported, TypeSSHAudit, VersionRecording, c.conn.Version())
 	}
 	env, err := c.roundTrip(ctx, TypeSSHAudit, &a, TypeSSHAuditAnswer)
 	var ce *Error
