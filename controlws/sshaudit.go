@@ -140,8 +140,8 @@ func (c *Client) ReportSSHAudit(ctx context.Context, a SSHAudit) (*SSHAuditAnswe
 	if err := a.Validate(); err != nil {
 		return nil, err
 	}
-	if c.conn.Version() < VersionRecording {
-		return nil, fmt.Errorf("%w (%s needs control protocol version %d, this connection speaks %d)", ErrUnsupported, TypeSSHAudit, VersionRecording, c.conn.Version())
+	if c.Version() < VersionRecording {
+		return nil, fmt.Errorf("%w (%s needs control protocol version %d, this connection speaks %d)", ErrUnsupported, TypeSSHAudit, VersionRecording, c.Version())
 	}
 	env, err := c.roundTrip(ctx, TypeSSHAudit, &a, TypeSSHAuditAnswer)
 	var ce *Error
