@@ -134,8 +134,8 @@ func (r *SSHAuditRecord) Validate() error {
 }
 
 // ReportSSHAudit sends a's records and returns control's answer: how many it stored, and
-// when it takes more if its rate for this node is spent. A server without the message
-// returns an error wrapping ErrUnsupported.
+// when it takes more if its rate for this node is spent. On a connection older than
+// VersionRecording it returns an error wrapping ErrUnsupported without sending.
 func (c *Client) ReportSSHAudit(ctx context.Context, a SSHAudit) (*SSHAuditAnswer, error) {
 	if err := a.Validate(); err != nil {
 		return nil, err
@@ -144,10 +144,6 @@ func (c *Client) ReportSSHAudit(ctx context.Context, a SSHAudit) (*SSHAuditAnswe
 		return nil, fmt.Errorf("%w (%s needs control protocol version %d, this connection speaks %d)", ErrUnsupported, TypeSSHAudit, VersionRecording, c.Version())
 	}
 	env, err := c.roundTrip(ctx, TypeSSHAudit, &a, TypeSSHAuditAnswer)
-	var ce *Error
-	if errors.As(err, &ce) && ce.Code == CodeBadRequest && strings.Contains(ce.Message, "unknown message type") {
-		return nil, fmt.Errorf("%w (%s)", ErrUnsupported, TypeSSHAudit)
-	}
 	if err != nil {
 		return nil, err
 	}

@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"tsconnect/console"
 	"tsconnect/console/api"
 	"tsconnect/control"
 	"tsconnect/internal/eventually"
@@ -76,16 +75,7 @@ func TestLoginAuditOpenSSH(t *testing.T) {
 	tn.cs.Start(nil)
 	tn.srv = tn.cs.Control
 
-	ln, err := control.ListenAdmin(tn.dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	con, err := console.New(tn.srv, console.Options{ServerURL: tn.url})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer con.Close()
-	go con.ServeAdmin(ln)
+	tn.serveAdmin(t)
 	var ssh []api.AuditEvent
 	eventually.True(t, "the export to hold 2 accepts, 2 ends and a refusal", func() bool {
 		ssh = ssh[:0]
