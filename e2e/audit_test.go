@@ -75,9 +75,32 @@ func TestLoginAuditOpenSSH(t *testing.T) {
 	tn.cs.Start(nil)
 	tn.srv = tn.cs.Control
 
+	// A live login cut by a policy change that no longer lets root in.
+	type result struct {
+		stderr string
+		code   int
+	}
+	live := make(chan result, 1)
+	go func() {
+		_, stderr, code := o.ssh("root@srv", "echo up; sleep 60")
+		live <- result{stderr, code}
+	}()
+	eventually.True(t, "control to see the live login on srv", func() bool { return len(tn.srv.LiveSSHLogins()) == 1 })
+	if _, err := tn.srv.SetPolicy(ctx, []byte(strings.Replace(auditPolicy, `"users": ["root", "autogroup:nonroot"]`, `"users": ["autogroup:nonroot"]`, 1)), "test"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case r := <-live:
+		if r.code == 0 || !strings.Contains(r.stderr, "Access revoked.") {
+			t.Fatalf("the revoked login: exit %d, stderr %q", r.code, r.stderr)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the policy change did not cut the live login")
+	}
+
 	tn.serveAdmin(t)
 	var ssh []api.AuditEvent
-	eventually.True(t, "the export to hold 2 accepts, 2 ends and a refusal", func() bool {
+	eventually.True(t, "the export to hold 3 accepts, 3 ends, a refusal and a revocation", func() bool {
 		ssh = ssh[:0]
 		sc := bufio.NewScanner(strings.NewReader(cli(t, "audit", "export", "--state", tn.dir)))
 		for sc.Scan() {
@@ -89,14 +112,14 @@ func TestLoginAuditOpenSSH(t *testing.T) {
 				ssh = append(ssh, e)
 			}
 		}
-		return len(ssh) >= 5
+		return len(ssh) >= 8
 	})
 	kinds := func(k string) []api.AuditEvent {
 		return slices.DeleteFunc(slices.Clone(ssh), func(e api.AuditEvent) bool { return e.Kind != k })
 	}
-	acc, ends, rej := kinds("ssh-accept"), kinds("ssh-end"), kinds("ssh-reject")
-	if len(acc) != 2 || len(ends) != 2 || len(rej) != 1 {
-		t.Fatalf("SSH events %+v; want 2 accepts, 2 ends, 1 refusal", ssh)
+	acc, ends, rej, rev := kinds("ssh-accept"), kinds("ssh-end"), kinds("ssh-reject"), kinds("ssh-revoke")
+	if len(acc) != 3 || len(ends) != 3 || len(rej) != 1 || len(rev) != 1 {
+		t.Fatalf("SSH events %+v; want 3 accepts, 3 ends, 1 refusal, 1 revocation", ssh)
 	}
 	srcID, dstID := tn.nodeID("client"), tn.nodeID("srv")
 	for _, e := range ssh {
@@ -125,6 +148,12 @@ func TestLoginAuditOpenSSH(t *testing.T) {
 	}
 	if e := rej[0]; e.OK || e.SSH.SSHUser != "nosuchuser-tsc" || !strings.Contains(e.Detail, `local user "nosuchuser-tsc" not found`) {
 		t.Errorf("refusal: %+v %+v; want nosuchuser-tsc refused, saying why", e, e.SSH)
+	}
+	if e := rev[0]; e.OK || e.SSH.LocalUser != "root" || e.Detail != "Access revoked." || e.SSH.Rule == "" {
+		t.Errorf("revocation: %+v %+v; want root's login cut, the rule it had named", e, e.SSH)
+	}
+	if x := ends[2].SSH; x.ExitCode == nil || *x.ExitCode == 0 || x.Session != "exec" {
+		t.Errorf("the revoked session's end: %+v; want the exec ended by a signal", x)
 	}
 	t.Logf("export: %d SSH events, e.g. %s", len(ssh), mustJSON(ends[0]))
 }
