@@ -21,9 +21,9 @@ const (
 	// auditQueueMax bounds the records waiting for control; past it the oldest is dropped
 	// (tsconnect_agent_ssh_audit_dropped_total).
 	auditQueueMax = 4096
-	// auditOld is how long the agent waits before asking a control server without the
-	// message again.
-	auditOld = 10 * time.Minute
+	// auditOld is how long the agent waits, on a connection older than the message, before
+	// looking again (a reconnect may reach an upgraded control).
+	auditOld = time.Minute
 )
 
 // auditQueue holds the records not yet stored by control.
@@ -117,11 +117,11 @@ func fit(s string, max int) string {
 }
 
 // sendAudit sends the queued records to control as they come, until ctx ends: while
-// control is unreachable it tries again (backing off to 30 s), when control's rate for this
+// control is unreachable it tries again (backing off to 10 s), when control's rate for this
 // node is spent it waits as control says, and a control without the message is asked
 // again after auditOld.
 func (a *Agent) sendAudit(ctx context.Context) {
-	retry := backoff.Backoff{Min: time.Second, Max: 30 * time.Second}
+	retry := backoff.Backoff{Min: time.Second, Max: 10 * time.Second}
 	for ctx.Err() == nil {
 		recs, wake := a.audit.batch()
 		if len(recs) == 0 {

@@ -30,7 +30,8 @@ const leaseAuditSweep = "audit-retention"
 
 // AuditSSH is what the audit log keeps of an SSH login beyond who (AuthEvent.User, the
 // source node's owner) and why (AuthEvent.Detail). The reporting agent's node is the one
-// whose control connection sent it; the source node is found by the client's address.
+// whose control connection sent it; the source node is found by the client's address,
+// among the nodes the agent's node can see.
 type AuditSSH struct {
 	SrcNode int64  `json:"srcNode,omitempty"` // 0: no node of the network has that address
 	SrcName string `json:"srcName,omitempty"`
@@ -84,6 +85,7 @@ func (s *Server) storeSSHAudit(ctx context.Context, dst int64, recs []controlws.
 	}
 	events := make([]store.AuthEvent, 0, len(recs))
 	s.mu.RLock()
+	c := s.compiledLocked()
 	dstName := ""
 	if ln := s.nodes[dst]; ln != nil {
 		dstName = ln.n.Name
@@ -102,7 +104,9 @@ func (s *Server) storeSSHAudit(ctx context.Context, dst int64, recs []controlws.
 			code := r.ExitCode
 			x.ExitCode, x.DurationMs = &code, r.DurationMs
 		}
-		if src, ok := s.addrs[r.Remote.Addr()]; ok {
+		// The source is the agent's word: it is named only when it is a node that can reach
+		// the agent (a peer in its map), so a node can blame no one it cannot see.
+		if src, ok := s.addrs[r.Remote.Addr()]; ok && src != dst && c.visible(dst, src) {
 			if ln := s.nodes[src]; ln != nil {
 				x.SrcNode, x.SrcName, x.SrcTagged = src, ln.n.Name, len(ln.n.Tags) > 0
 				if !x.SrcTagged {

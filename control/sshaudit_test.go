@@ -17,11 +17,14 @@ import (
 func TestSSHAudit(t *testing.T) {
 	e := newEnv(t, func(c *Config) { c.AuditRetention = time.Hour })
 	ctx := context.Background()
-	alice := e.user("alice@example.com")
+	alice, bob := e.user("alice@example.com"), e.user("bob@example.com")
+	if _, err := e.s.SetPolicy(ctx, []byte(`{"acls": [{"action": "accept", "src": ["autogroup:member"], "dst": ["autogroup:self:*"]}]}`), "test"); err != nil {
+		t.Fatal(err)
+	}
 	k := e.authKey(AuthKeyOptions{User: alice.ID, Reusable: true})
 	agent, agentNode := e.mustRegister(k, "server")
 	_, laptop := e.mustRegister(k, "laptop")
-	mallory, malloryNode := e.mustRegister(k, "mallory")
+	mallory, malloryNode := e.mustRegister(e.authKey(AuthKeyOptions{User: bob.ID}), "mallory")
 	from := netip.AddrPortFrom(laptop.Addresses[0].Addr(), 40000)
 	now := e.clock.Now()
 	send := func(m *machine, recs ...controlws.SSHAuditRecord) (*controlws.SSHAuditAnswer, error) {
@@ -34,7 +37,8 @@ func TestSSHAudit(t *testing.T) {
 	if err != nil || ans.Stored != 3 {
 		t.Fatalf("report: %+v %v", ans, err)
 	}
-	// Mallory reports a login "on the server": it is kept as mallory's own report.
+	// Mallory (bob's, who sees none of alice's nodes) reports a login from alice's laptop "on
+	// the server": it is kept as mallory's own report, blaming nobody.
 	if _, err := send(mallory, controlws.SSHAuditRecord{Time: now, Decision: controlws.AuditAccept, Remote: from, LocalUser: "root", Reason: "on server"}); err != nil {
 		t.Fatal(err)
 	}
@@ -57,8 +61,9 @@ func TestSSHAudit(t *testing.T) {
 	if rej.Kind != "ssh-reject" || rej.OK || rej.User != "" || rej.SSH.SrcNode != 0 || strings.ContainsRune(rej.Detail+rej.SSH.SSHUser, 0x1b) {
 		t.Errorf("reject from no node, escapes removed: %+v %+v", rej, rej.SSH)
 	}
-	if fake.SSH.DstNode != malloryNode.ID || fake.SSH.DstName != "mallory" {
-		t.Errorf("mallory's report is kept as on node %d %q, want its own %d", fake.SSH.DstNode, fake.SSH.DstName, malloryNode.ID)
+	if fake.SSH.DstNode != malloryNode.ID || fake.SSH.DstName != "mallory" || fake.SSH.SrcNode != 0 || fake.User != "" {
+		t.Errorf("mallory's report is kept as on node %d %q from node %d of %q; want its own %d, from no node", fake.SSH.DstNode, fake.SSH.DstName,
+			fake.SSH.SrcNode, fake.User, malloryNode.ID)
 	}
 
 	// Bounds: too many records, a reason too long, each named.
