@@ -116,3 +116,17 @@ func TestSSHAudit(t *testing.T) {
 		t.Errorf("after the sweep %d events are left, want the 1 newer than the retention", len(got))
 	}
 }
+
+// TestAuditRetentionBounds: a retention under MinAuditRetention, or negative, is refused by name.
+func TestAuditRetentionBounds(t *testing.T) {
+	for _, d := range []time.Duration{time.Second, -time.Hour} {
+		s, err := New(Config{StateDir: t.TempDir(), ServerURL: "http://127.0.0.1:1", AuditRetention: d})
+		if err == nil {
+			s.Close()
+			t.Fatalf("retention %v accepted", d)
+		}
+		if !strings.Contains(err.Error(), "audit retention") {
+			t.Errorf("retention %v: %v; want an error naming the audit retention", d, err)
+		}
+	}
+}
