@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"tsconnect/control/store"
 	"tsconnect/controlws"
 )
 
@@ -128,5 +129,49 @@ func TestAuditRetentionBounds(t *testing.T) {
 		if !strings.Contains(err.Error(), "audit retention") {
 			t.Errorf("retention %v: %v; want an error naming the audit retention", d, err)
 		}
+	}
+}
+
+// TestReplicasAuditSweepOnce: of two replicas on one PostgreSQL database, only the holder
+// of the retention sweep's lease deletes old audit events; once it stops (giving the lease
+// up) the other sweeps.
+func TestReplicasAuditSweepOnce(t *testing.T) {
+	rs, _ := newReplicas(t, 2, func(_ int, c *Config) { c.AuditRetention = MinAuditRetention })
+	ctx := context.Background()
+	old := func() {
+		t.Helper()
+		if err := rs[0].s.st.Update(ctx, func(tx store.Tx) error {
+			return tx.InsertAuthEvent(&store.AuthEvent{Time: time.Now().Add(-time.Hour), Method: "ssh", Kind: "ssh-accept", OK: true})
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	left := func() int {
+		t.Helper()
+		var n int
+		rs[0].s.AuditExport(ctx, 0, time.Time{}, func(AuthEvent) error { n++; return nil })
+		return n
+	}
+	// Each tried at start-up: one holds the lease. Of the two sweeping the same old event,
+	// that one deletes it.
+	old()
+	n0, err0 := rs[0].s.sweepAudit()
+	n1, err1 := rs[1].s.sweepAudit()
+	if err0 != nil || err1 != nil || n0+n1 != 1 || left() != 0 {
+		t.Fatalf("the replicas deleted %d and %d of 1 old event (%v, %v); want one of them alone", n0, n1, err0, err1)
+	}
+	holder, other := rs[0], rs[1]
+	if n1 == 1 {
+		holder, other = rs[1], rs[0]
+	}
+	old()
+	if n, err := other.s.sweepAudit(); err != nil || n != 0 {
+		t.Fatalf("the replica without the lease deleted %d events (%v)", n, err)
+	}
+	if err := holder.s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := other.s.sweepAudit(); err != nil || n != 1 {
+		t.Fatalf("after the holder stopped, the other replica deleted %d (%v); want the 1 old event the holder did not sweep yet", n, err)
 	}
 }
