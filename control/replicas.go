@@ -637,8 +637,10 @@ func (s *Server) leaveReplicas(tx store.Tx) error {
 	if s.origin == "" {
 		return nil
 	}
-	if err := tx.ReleaseLease(leaseEphemeral, s.origin); err != nil {
-		return err
+	for _, l := range []string{leaseEphemeral, leaseAuditSweep} {
+		if err := tx.ReleaseLease(l, s.origin); err != nil {
+			return err
+		}
 	}
 	if err := s.dropControlURL(tx); err != nil {
 		return err
