@@ -25,7 +25,7 @@ type Hostinfo struct {
 	// that a browser session can offer to resume one after a reconnect.
 	SSHTools []string `json:"sshTools,omitempty"`
 	// VNC reports that the node forwards port 5900 of its overlay addresses to a VNC server
-	// (the agent's --vnc). Added within version 4: an older control drops it, an older client ignores it.
+	// (the agent's --vnc). Needs no protocol version: an older control drops it, an older client ignores it.
 	VNC       bool             `json:"vnc,omitempty"`
 	HomeDERP  int              `json:"homeDERP,omitempty"`
 	Endpoints []netip.AddrPort `json:"endpoints,omitempty"`
