@@ -3,9 +3,7 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
@@ -19,12 +17,6 @@ import (
 	"tsconnect/internal/eventually"
 )
 
-// ownNodesRootPolicy lets the owner SSH to their own nodes as root or any other account.
-const ownNodesRootPolicy = `{
-	"acls": [{"action": "accept", "src": ["*"], "dst": ["*:*"]}],
-	"ssh": [{"action": "accept", "src": ["autogroup:member"], "dst": ["autogroup:self"], "users": ["root", "autogroup:nonroot"]}],
-}`
-
 // TestLoginAuditAgentKilled: a real agent process (`tsconnect up --ssh`) decides two
 // OpenSSH logins while control is down and is killed with SIGKILL before it could report
 // them; started again on its state dir once control is back, it reports them, and the
@@ -37,7 +29,7 @@ func TestLoginAuditAgentKilled(t *testing.T) {
 	}
 	addr := freePort(t)
 	startRelay(t, addr)
-	tn := startTestNet(t, func(c *control.Config) { c.DERPMap, c.EmbeddedDERP = standaloneRelayMap(addr), false }, ownNodesRootPolicy)
+	tn := startTestNet(t, func(c *control.Config) { c.DERPMap, c.EmbeddedDERP = standaloneRelayMap(addr), false }, ownNodesPolicy)
 	client := tn.startAgent("client")
 	state := t.TempDir()
 	sock := filepath.Join(state, "agent.sock")
@@ -57,20 +49,7 @@ func TestLoginAuditAgentKilled(t *testing.T) {
 	if out, stderr, code := o.ssh("root@srv", "echo before"); code != 0 || out != "before\n" {
 		t.Fatalf("root@srv: exit %d, %q, stderr %q", code, out, stderr)
 	}
-	export := func() []api.AuditEvent {
-		var ssh []api.AuditEvent
-		sc := bufio.NewScanner(strings.NewReader(cli(t, "audit", "export", "--state", tn.dir)))
-		for sc.Scan() {
-			var e api.AuditEvent
-			if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
-				t.Fatalf("export line %q: %v", sc.Text(), err)
-			}
-			if e.Method == "ssh" {
-				ssh = append(ssh, e)
-			}
-		}
-		return ssh
-	}
+	export := func() []api.AuditEvent { return sshAuditExport(t, tn.dir) }
 	eventually.True(t, "the journal to be empty once control stored the first login's records", func() bool { b, err := os.ReadFile(journal); return err == nil && len(b) == 0 })
 
 	tn.cs.Stop()
