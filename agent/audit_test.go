@@ -69,8 +69,8 @@ func testRecord(i int) controlws.SSHAuditRecord {
 }
 
 // TestAuditJournalRestart: records queued survive a restart (a new queue on the same state
-// dir gets them, IDs and all, in order), the file is mode 0600, and records control stored
-// are gone from it at the next start.
+// dir gets them, IDs and all, in order), the file is mode 0600, a cut rewrite's temporary
+// file is removed, and records control stored are gone from it at the next start.
 func TestAuditJournalRestart(t *testing.T) {
 	dir := t.TempDir()
 	q := journalQueue(t, dir)
@@ -84,8 +84,15 @@ func TestAuditJournalRestart(t *testing.T) {
 	if err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("journal: %v, %v; want mode 0600", fi, err)
 	}
-	// A crash: the queue is never closed.
+	// A crash: the queue is never closed, and a rewrite cut short left its temporary file.
+	tmp := filepath.Join(dir, ".tmp-"+auditJournalFile+"123")
+	if err := os.WriteFile(tmp, []byte("partial"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	q2 := journalQueue(t, dir)
+	if _, err := os.Stat(tmp); !os.IsNotExist(err) {
+		t.Errorf("the temporary file of a cut rewrite is still there: %v", err)
+	}
 	got, _ := q2.batch()
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("after a restart\n%v\nwant\n%v", got, want)

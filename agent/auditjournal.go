@@ -67,10 +67,15 @@ func parseJournalLine(line []byte) (controlws.SSHAuditRecord, error) {
 }
 
 // openAuditJournal reads the journal in dir (none: an empty one), keeps its last records
-// within the queue's bounds (counting in dropped those it cannot keep), rewrites the file
-// with them and opens it to append.
+// within the queue's bounds (dropped counts those it cannot keep), rewrites the file with
+// them and opens it to append.
 func openAuditJournal(dir string, logf func(string, ...any)) (*auditJournal, []auditEntry, int, error) {
 	j := &auditJournal{path: filepath.Join(dir, auditJournalFile), logf: logf}
+	// A rewrite cut short by a crash leaves its temporary file (atomicfile's name for it).
+	tmps, _ := filepath.Glob(filepath.Join(dir, ".tmp-"+auditJournalFile+"*"))
+	for _, tmp := range tmps {
+		os.Remove(tmp)
+	}
 	var recs []auditEntry
 	dropped := 0
 	f, err := os.Open(j.path)
