@@ -25,7 +25,8 @@ type Config struct {
 	ControlURL string
 	AuthKey    string
 	Hostname   string
-	// StateDir keeps the node's keys and the SSH host keys.
+	// StateDir keeps the node's keys, the SSH host keys and the SSH audit records not yet
+	// sent to control.
 	StateDir string
 	// SocketPath is the local API's unix socket; "" means none.
 	SocketPath string
@@ -142,6 +143,10 @@ func New(cfg Config) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := a.audit.open(cfg.StateDir, logf); err != nil {
+		a.node.Close()
+		return nil, err
+	}
 	return a, nil
 }
 
@@ -221,5 +226,6 @@ func (a *Agent) Close() error {
 	if api != nil {
 		api.Close()
 	}
+	a.audit.close()
 	return a.node.Close()
 }

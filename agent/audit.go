@@ -2,6 +2,8 @@ package agent
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"strings"
 	"sync"
@@ -16,41 +18,67 @@ import (
 
 // The login audit: every SSH login decision goes to control (controlws.TypeSSHAudit)
 // through a bounded queue, so that decisions made while control is unreachable are sent
-// once it is back. The queue lives in memory: an agent restart loses what it held.
+// once it is back. The queue is kept in a journal in the state dir (auditjournal.go), so
+// that an agent restart or crash loses none of it; each record carries a random ID by which
+// control stores a record sent again (after a crash between its sending and the journal's
+// compaction) only once.
 const (
-	// auditQueueMax bounds the records waiting for control; past it the oldest is dropped
-	// (tsconnect_agent_ssh_audit_dropped_total).
+	// auditQueueMax bounds the records waiting for control; past it, or past
+	// auditQueueBytes of them, the oldest is dropped (tsconnect_agent_ssh_audit_dropped_total).
 	auditQueueMax = 4096
+	// auditQueueBytes bounds the journal lines of the records waiting.
+	auditQueueBytes = 4 << 20
 	// auditOld is how long the agent waits, on a connection older than the message, before
 	// looking again (a reconnect may reach an upgraded control).
 	auditOld = time.Minute
 )
 
+// auditEntry is a queued record and the size of its journal line.
+type auditEntry struct {
+	rec  controlws.SSHAuditRecord
+	size int
+}
+
 // auditQueue holds the records not yet stored by control.
 type auditQueue struct {
 	mu      sync.Mutex
-	recs    []controlws.SSHAuditRecord
+	recs    []auditEntry
+	bytes   int           // the sizes of recs
+	j       *auditJournal // nil: kept in memory only
 	wake    chan struct{} // a record came
 	dropped atomic.Uint64
 }
 
-// add queues r, dropping the oldest record when the queue is full.
+// add queues r, dropping the oldest records while the queue is past its bounds.
 func (q *auditQueue) add(r controlws.SSHAuditRecord) {
+	line := journalLine(&r)
 	q.mu.Lock()
 	if q.wake == nil {
 		q.wake = make(chan struct{}, 1)
 	}
-	if len(q.recs) >= auditQueueMax {
-		q.recs = q.recs[1:]
-		q.dropped.Add(1)
+	q.recs = append(q.recs, auditEntry{r, len(line)})
+	q.bytes += len(line)
+	q.trim()
+	if q.j != nil {
+		q.j.append(line, q.recs, q.bytes)
 	}
-	q.recs = append(q.recs, r)
 	wake := q.wake
 	q.mu.Unlock()
 	select {
 	case wake <- struct{}{}:
 	default:
 	}
+}
+
+// trim drops the oldest records past auditQueueMax or auditQueueBytes, counting them.
+func (q *auditQueue) trim() {
+	n := 0
+	for len(q.recs)-n > auditQueueMax || (q.bytes > auditQueueBytes && len(q.recs)-n > 1) {
+		q.bytes -= q.recs[n].size
+		n++
+	}
+	q.recs = q.recs[n:]
+	q.dropped.Add(uint64(n))
 }
 
 // batch returns up to controlws.MaxSSHAuditRecords records from the front, and the channel
@@ -61,17 +89,57 @@ func (q *auditQueue) batch() ([]controlws.SSHAuditRecord, <-chan struct{}) {
 	if q.wake == nil {
 		q.wake = make(chan struct{}, 1)
 	}
-	return append([]controlws.SSHAuditRecord(nil), q.recs[:min(len(q.recs), controlws.MaxSSHAuditRecords)]...), q.wake
+	out := make([]controlws.SSHAuditRecord, 0, min(len(q.recs), controlws.MaxSSHAuditRecords))
+	for _, e := range q.recs[:min(len(q.recs), controlws.MaxSSHAuditRecords)] {
+		out = append(out, e.rec)
+	}
+	return out, q.wake
 }
 
-// done drops the first n records (control stored them).
+// done drops the first n records (control stored them) and compacts the journal.
 func (q *auditQueue) done(n int) {
 	q.mu.Lock()
-	q.recs = q.recs[min(n, len(q.recs)):]
+	defer q.mu.Unlock()
+	n = min(n, len(q.recs))
+	for _, e := range q.recs[:n] {
+		q.bytes -= e.size
+	}
+	q.recs = q.recs[n:]
 	if len(q.recs) == 0 {
 		q.recs = nil // let the backing array go
 	}
-	q.mu.Unlock()
+	if q.j != nil && n > 0 {
+		q.j.rewrite(q.recs)
+	}
+}
+
+// open loads the journal in dir into the empty queue and keeps it from now on.
+func (q *auditQueue) open(dir string, logf func(string, ...any)) error {
+	j, recs, dropped, err := openAuditJournal(dir, logf)
+	if err != nil {
+		return err
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.j, q.recs, q.bytes = j, recs, 0
+	for _, e := range recs {
+		q.bytes += e.size
+	}
+	q.dropped.Add(uint64(dropped))
+	if len(recs) > 0 {
+		logf("agent: %d SSH audit records from before the restart to send to control", len(recs))
+	}
+	return nil
+}
+
+// close stops keeping the journal (what it holds stays for the next start).
+func (q *auditQueue) close() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.j != nil {
+		q.j.close()
+		q.j = nil
+	}
 }
 
 // len is how many records wait.
@@ -95,12 +163,22 @@ func (a *Agent) auditRecord(r controlws.SSHAuditRecord) {
 	}
 	r.User, r.LocalUser = fit(r.User, controlws.MaxAuditUser), fit(r.LocalUser, controlws.MaxAuditUser)
 	r.Rule, r.Reason = fit(r.Rule, controlws.MaxAuditRule), fit(r.Reason, controlws.MaxAuditReason)
+	if r.ID == "" {
+		r.ID = newAuditID()
+	}
 	if err := r.Validate(); err != nil {
 		a.logf("agent: SSH audit record not sent: %v", err)
 		a.audit.dropped.Add(1)
 		return
 	}
 	a.audit.add(r)
+}
+
+// newAuditID is a random 128-bit record ID, in hex.
+func newAuditID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 // fit is s as valid UTF-8 of at most max bytes, cut at a character.

@@ -13,7 +13,7 @@ var (
 	descRelayDrops  = prometheus.NewDesc("tsconnect_agent_relay_drops_total", "Packets dropped on the way to or from the home relay, by direction.", []string{"direction"}, nil)
 	descMapAge      = prometheus.NewDesc("tsconnect_agent_map_age_seconds", "How old the network map is: about 0 while the map stream with control is up.", nil, nil)
 	descAuditQueued = prometheus.NewDesc("tsconnect_agent_ssh_audit_queued", "SSH login decisions waiting to be sent to control.", nil, nil)
-	descAuditDrops  = prometheus.NewDesc("tsconnect_agent_ssh_audit_dropped_total", "SSH login decisions never sent to control: the queue was full (its oldest went) or a record was malformed.", nil, nil)
+	descAuditDrops  = prometheus.NewDesc("tsconnect_agent_ssh_audit_dropped_total", "SSH login decisions never sent to control: the queue was full (its oldest went), a record was malformed, or the journal read back at start held more than the queue keeps.", nil, nil)
 )
 
 // Collector returns a Prometheus collector of the agent's metrics.

@@ -3,6 +3,7 @@ package control
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -93,7 +94,7 @@ func (s *Server) storeSSHAudit(ctx context.Context, dst int64, recs []controlws.
 	for _, r := range recs {
 		e := store.AuthEvent{Time: r.Time.UTC(), Method: string(MethodSSH), Kind: "ssh-" + r.Decision,
 			OK:     r.Decision == controlws.AuditAccept || r.Decision == controlws.AuditCheckAccept || r.Decision == controlws.AuditEnd,
-			Detail: safetext.Bounded(r.Reason, MaxAuditDetail)}
+			Detail: safetext.Bounded(r.Reason, MaxAuditDetail), RecordNode: dst, RecordID: r.ID}
 		if e.Time.After(now.Add(maxAuditSkew)) {
 			e.Time = now
 		}
@@ -118,9 +119,17 @@ func (s *Server) storeSSHAudit(ctx context.Context, dst int64, recs []controlws.
 		events = append(events, e)
 	}
 	s.mu.RUnlock()
+	// A record whose ID the log has for dst was sent again (the agent restarted before it
+	// knew control had it): it is stored once, and counted once.
+	var again []bool
 	err := s.st.Update(ctx, func(tx store.Tx) error {
+		again = make([]bool, len(events))
 		for i := range events {
-			if err := tx.InsertAuthEvent(&events[i]); err != nil {
+			err := tx.InsertAuthEvent(&events[i])
+			if events[i].RecordID != "" && errors.Is(err, store.ErrConflict) {
+				again[i], err = true, nil
+			}
+			if err != nil {
 				return err
 			}
 		}
@@ -129,7 +138,10 @@ func (s *Server) storeSSHAudit(ctx context.Context, dst int64, recs []controlws.
 	if err != nil {
 		return fmt.Errorf("control: SSH audit of node %d: %w", dst, err)
 	}
-	for _, e := range events {
+	for i, e := range events {
+		if again[i] {
+			continue
+		}
 		result := "failed"
 		if e.OK {
 			result = "ok"

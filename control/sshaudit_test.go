@@ -175,3 +175,49 @@ func TestReplicasAuditSweepOnce(t *testing.T) {
 		t.Fatalf("after the holder stopped, the other replica deleted %d (%v); want the 1 old event the holder did not sweep yet", n, err)
 	}
 }
+
+// TestSSHAuditSentAgain: a record an agent sends again with the ID it had (after a restart
+// before it knew control stored it) is answered as stored but kept once; the same ID from
+// another node is that node's own record; records without an ID (older agents) are kept as
+// they come; an ID past its bound is refused by name.
+func TestSSHAuditSentAgain(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	k := e.authKey(AuthKeyOptions{User: e.user("alice@example.com").ID, Reusable: true})
+	agent, _ := e.mustRegister(k, "server")
+	other, _ := e.mustRegister(k, "other")
+	now := e.clock.Now()
+	rec := func(id string) controlws.SSHAuditRecord {
+		return controlws.SSHAuditRecord{Time: now, Decision: controlws.AuditAccept, Remote: netip.MustParseAddrPort("100.64.0.9:40000"), ID: id, Reason: id}
+	}
+	for _, batch := range []struct {
+		m    *machine
+		recs []controlws.SSHAuditRecord
+	}{
+		{agent, []controlws.SSHAuditRecord{rec("id-1"), rec("id-2"), rec("")}},
+		{agent, []controlws.SSHAuditRecord{rec("id-1"), rec("id-2"), rec(""), rec("id-3"), rec("id-3")}},
+		{other, []controlws.SSHAuditRecord{rec("id-1")}},
+	} {
+		ans, err := batch.m.c.ReportSSHAudit(ctx, controlws.SSHAudit{Records: batch.recs})
+		if err != nil || ans.Stored != len(batch.recs) {
+			t.Fatalf("report of %d: %+v %v", len(batch.recs), ans, err)
+		}
+	}
+	var got []string
+	if err := e.s.AuditExport(ctx, 0, time.Time{}, func(ev AuthEvent) error {
+		got = append(got, ev.SSH.DstName+":"+ev.Detail)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if want := "server:id-1 server:id-2 server: server: server:id-3 other:id-1"; strings.Join(got, " ") != want {
+		t.Errorf("the log holds %v; want %s", got, want)
+	}
+	_, err := agent.c.ReportSSHAudit(ctx, controlws.SSHAudit{Records: []controlws.SSHAuditRecord{rec(strings.Repeat("x", controlws.MaxAuditID+1))}})
+	if err == nil || !strings.Contains(err.Error(), "records[0]: id is not printable ASCII of at most 64 bytes") {
+		t.Errorf("an over-long id: %v", err)
+	}
+	r := e.rawConn()
+	r.send(controlws.TypeSSHAudit, 1, controlws.SSHAudit{Records: []controlws.SSHAuditRecord{rec("a b")}})
+	r.wantError(1, controlws.CodeBadRequest, "id is not printable ASCII")
+}

@@ -38,6 +38,8 @@ const (
 	MaxAuditReason = 512
 	// MaxAuditRecording bounds SSHAuditRecord.Recording.
 	MaxAuditRecording = 64
+	// MaxAuditID bounds SSHAuditRecord.ID.
+	MaxAuditID = 64
 )
 
 // SSH login decisions, SSHAuditRecord.Decision.
@@ -74,6 +76,11 @@ type SSHAuditRecord struct {
 	DurationMs int64 `json:"durationMs,omitempty"`
 	// Kind is an ended session's kind: shell, exec or subsystem.
 	Kind string `json:"kind,omitempty"`
+	// ID, if set, names the record uniquely among its agent's (printable ASCII, at most
+	// MaxAuditID bytes): control stores a record it already has from that node only once,
+	// so an agent may send again what it is not sure control stored. Agents before it
+	// send none; control stores each of those as it comes.
+	ID string `json:"id,omitempty"`
 }
 
 // SSHAuditAnswer is the body of TypeSSHAuditAnswer.
@@ -118,8 +125,10 @@ func (r *SSHAuditRecord) Validate() error {
 		return errors.New("durationMs is negative")
 	case r.Kind != "" && r.Kind != "shell" && r.Kind != "exec" && r.Kind != "subsystem":
 		return errors.New("kind is not shell, exec or subsystem")
-	case strings.ContainsFunc(r.Recording, func(c rune) bool { return c < 0x21 || c > 0x7e }):
+	case strings.ContainsFunc(r.Recording, notPrintable):
 		return errors.New("recording is not printable ASCII")
+	case len(r.ID) > MaxAuditID || strings.ContainsFunc(r.ID, notPrintable):
+		return fmt.Errorf("id is not printable ASCII of at most %d bytes", MaxAuditID)
 	}
 	for _, f := range []struct {
 		name, s string
@@ -132,6 +141,9 @@ func (r *SSHAuditRecord) Validate() error {
 	}
 	return nil
 }
+
+// notPrintable reports whether c is outside printable ASCII (space excluded).
+func notPrintable(c rune) bool { return c < 0x21 || c > 0x7e }
 
 // ReportSSHAudit sends a's records and returns control's answer: how many it stored, and
 // when it takes more if its rate for this node is spent. On a connection older than

@@ -28,6 +28,23 @@ const auditPolicy = `{
 		"recorder": ["tag:rec"]}],
 }`
 
+// sshAuditExport is the SSH login events of `tsconnect audit export` on control's state dir.
+func sshAuditExport(t *testing.T, dir string) []api.AuditEvent {
+	t.Helper()
+	var ssh []api.AuditEvent
+	sc := bufio.NewScanner(strings.NewReader(cli(t, "audit", "export", "--state", dir)))
+	for sc.Scan() {
+		var e api.AuditEvent
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			t.Fatalf("export line %q: %v", sc.Text(), err)
+		}
+		if e.Method == "ssh" {
+			ssh = append(ssh, e)
+		}
+	}
+	return ssh
+}
+
 // TestLoginAuditOpenSSH: sessions from the real OpenSSH client to a real agent, one of them
 // while control is down (the relay is standalone, so SSH goes on): `tsconnect audit export`
 // shows each login's accept, its end (exit code, duration, the recording's ID as the
@@ -101,17 +118,7 @@ func TestLoginAuditOpenSSH(t *testing.T) {
 	tn.serveAdmin(t)
 	var ssh []api.AuditEvent
 	eventually.True(t, "the export to hold 3 accepts, 3 ends, a refusal and a revocation", func() bool {
-		ssh = ssh[:0]
-		sc := bufio.NewScanner(strings.NewReader(cli(t, "audit", "export", "--state", tn.dir)))
-		for sc.Scan() {
-			var e api.AuditEvent
-			if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
-				t.Fatalf("export line %q: %v", sc.Text(), err)
-			}
-			if e.Method == "ssh" {
-				ssh = append(ssh, e)
-			}
-		}
+		ssh = sshAuditExport(t, tn.dir)
 		return len(ssh) >= 8
 	})
 	kinds := func(k string) []api.AuditEvent {

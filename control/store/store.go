@@ -132,7 +132,9 @@ type Tx interface {
 	// TouchAPIToken records the use of token id.
 	TouchAPIToken(id int64, at time.Time) error
 
-	// InsertAuthEvent appends e to the audit log and sets e.ID.
+	// InsertAuthEvent appends e to the audit log and sets e.ID. An event with a RecordID
+	// the log already has for its RecordNode is refused with ErrConflict (the transaction
+	// stays usable).
 	InsertAuthEvent(e *AuthEvent) error
 	// AuthEvents returns up to limit audit events, newest first, with IDs below before
 	// (0: from the newest).
@@ -268,6 +270,10 @@ type AuthEvent struct {
 	// SSH is, for an SSH login decision an agent reported, what control keeps of the login
 	// (its JSON, opaque to the store); nil otherwise.
 	SSH json.RawMessage
+	// RecordNode and RecordID, when RecordID is set, name the agent's record the event
+	// came from: the log holds each (RecordNode, RecordID) at most once.
+	RecordNode int64
+	RecordID   string
 }
 
 // Role is a user's role.

@@ -67,8 +67,8 @@ func (t *txn) deleteCount(what, q string, args ...any) (int, error) {
 }
 
 func (t *txn) InsertAuthEvent(e *store.AuthEvent) error {
-	err := t.insert(&e.ID, `INSERT INTO auth_events (time, user_id, email, method, kind, ok, detail, ssh) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		ts(e.Time), e.UserID, e.Email, e.Method, e.Kind, e.OK, e.Detail, string(e.SSH))
+	err := t.insert(&e.ID, `INSERT INTO auth_events (time, user_id, email, method, kind, ok, detail, ssh, record_node, record_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		ts(e.Time), e.UserID, e.Email, e.Method, e.Kind, e.OK, e.Detail, string(e.SSH), e.RecordNode, e.RecordID)
 	return t.wrap("insert auth event", err)
 }
 
@@ -89,7 +89,7 @@ func (t *txn) AuthEventsAfter(after int64, since time.Time, limit int) ([]store.
 
 // authEvents lists the audit events a WHERE … ORDER BY … LIMIT clause picks.
 func (t *txn) authEvents(clause string, args ...any) ([]store.AuthEvent, error) {
-	rows, err := t.query(`SELECT id, time, user_id, email, method, kind, ok, detail, ssh FROM auth_events `+clause, args...)
+	rows, err := t.query(`SELECT id, time, user_id, email, method, kind, ok, detail, ssh, record_node, record_id FROM auth_events `+clause, args...)
 	if err != nil {
 		return nil, t.wrap("list auth events", err)
 	}
@@ -99,7 +99,7 @@ func (t *txn) authEvents(clause string, args ...any) ([]store.AuthEvent, error) 
 		var e store.AuthEvent
 		var at int64
 		var ssh string
-		if err := rows.Scan(&e.ID, &at, &e.UserID, &e.Email, &e.Method, &e.Kind, &e.OK, &e.Detail, &ssh); err != nil {
+		if err := rows.Scan(&e.ID, &at, &e.UserID, &e.Email, &e.Method, &e.Kind, &e.OK, &e.Detail, &ssh, &e.RecordNode, &e.RecordID); err != nil {
 			return nil, t.wrap("list auth events", err)
 		}
 		e.Time = fromTS(at)

@@ -3,6 +3,9 @@ package storetest
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -70,4 +73,56 @@ func auditLog(t *testing.T, open func(*testing.T) store.Store) {
 		}
 		return nil
 	})
+}
+
+// auditRecordOnce: an event with a record ID the log has for its node is refused with
+// ErrConflict, in a transaction that goes on to store the others (as control stores a batch
+// an agent sent again); the same ID from another node, and events without one, are stored.
+func auditRecordOnce(t *testing.T, open func(*testing.T) store.Store) {
+	s := open(t)
+	ctx := context.Background()
+	t0 := time.Unix(1_800_000_000, 0).UTC()
+	ev := func(node int64, id string) store.AuthEvent {
+		return store.AuthEvent{Time: t0, Method: "ssh", Kind: "ssh-accept", OK: true, RecordNode: node, RecordID: id}
+	}
+	if err := s.Update(ctx, func(tx store.Tx) error {
+		for _, e := range []store.AuthEvent{ev(3, "a"), ev(3, "b"), ev(4, "a"), ev(3, ""), ev(3, "")} {
+			if err := tx.InsertAuthEvent(&e); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var conflicts int
+	if err := s.Update(ctx, func(tx store.Tx) error {
+		for _, e := range []store.AuthEvent{ev(3, "a"), ev(3, "c"), ev(4, "a"), ev(3, "b"), ev(4, "b")} {
+			err := tx.InsertAuthEvent(&e)
+			if errors.Is(err, store.ErrConflict) {
+				conflicts++
+				continue
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var all []store.AuthEvent
+	s.Read(ctx, func(tx store.Tx) error {
+		var err error
+		all, err = tx.AuthEventsAfter(0, time.Time{}, 20)
+		return err
+	})
+	var got []string
+	for _, e := range all {
+		got = append(got, fmt.Sprintf("%d/%s", e.RecordNode, e.RecordID))
+	}
+	want := "3/a 3/b 4/a 3/ 3/ 3/c 4/b"
+	if conflicts != 3 || strings.Join(got, " ") != want {
+		t.Fatalf("%d refused, the log holds %v; want 3 refused and %s", conflicts, got, want)
+	}
 }

@@ -23,6 +23,7 @@ func Run(t *testing.T, open func(*testing.T) store.Store) {
 		{"KeyExpiry", keyExpiry},
 		{"SeenAndUnguarded", seenAndUnguarded},
 		{"AuditLog", auditLog},
+		{"AuditRecordOnce", auditRecordOnce},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			c.fn(t, func(t *testing.T) store.Store {
