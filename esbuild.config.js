@@ -285,9 +285,12 @@ async function buildConsole(web, assets, workerDefine, wasmURL, filesWasmURL) {
   if (/<script/i.test(term) || /\.wasm/.test(term)) throw new Error("web/term.html must stay without scripts and wasm");
   fs.writeFileSync(path.join(admin, "term.html"), term);
   const consoleWebgl = chunkWith(result.metafile, "@xterm/addon-webgl");
+  // The VNC window's code with noVNC: loaded only when someone opens VNC (web/src/console/vnc.ts).
+  const [consoleVNC] = out("web/src/console/vnc.ts");
   return {
     "console.js": path.join(root, consoleJS),
     "console-webgl-chunk.js": path.join(root, consoleWebgl),
+    "console-vnc-chunk.js": path.join(root, consoleVNC),
     "console.css": path.join(root, consoleOut.cssBundle),
     "term.css": path.join(root, termCSS),
     "admin/index.html": path.join(admin, "index.html"),

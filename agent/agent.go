@@ -26,7 +26,8 @@ type Config struct {
 	ControlURL string
 	AuthKey    string
 	Hostname   string
-	// StateDir keeps the node's keys and the SSH host keys.
+	// StateDir keeps the node's keys, the SSH host keys and the SSH audit records not yet
+	// sent to control.
 	StateDir string
 	// SocketPath is the local API's unix socket; "" means none.
 	SocketPath string
@@ -53,6 +54,9 @@ type Config struct {
 	// Interfaces lists the local addresses published with the UDP port when UDPListen's
 	// host is unspecified; nil means magicbind.SystemInterfaces.
 	Interfaces magicbind.Interfaces
+	// VNC, if set, is the address ("host:port") of a VNC server that port 5900 of the node's
+	// overlay addresses forwards to (vnc.go); the map then says the node offers VNC.
+	VNC string
 }
 
 // Agent is a running node agent.
@@ -68,6 +72,8 @@ type Agent struct {
 	revocations prometheus.Counter
 	// recFailures counts recordings that failed, by stage (record.go).
 	recFailures *prometheus.CounterVec
+	// audit holds the SSH login decisions not yet stored by control (audit.go).
+	audit auditQueue
 
 	mu     sync.Mutex
 	sshSrv *sshd.Server
@@ -148,6 +154,7 @@ func New(cfg Config) (*Agent, error) {
 		SSH:         cfg.SSH,
 		SSHHostKeys: hostKeys,
 		SSHTools:    sshTools(cfg.SSH),
+		VNC:         cfg.VNC != "",
 		Logf:        logf,
 		OnNetMap:    a.onNetMap,
 	})
@@ -155,6 +162,10 @@ func New(cfg Config) (*Agent, error) {
 		if a.paths != nil {
 			a.paths.Close()
 		}
+		return nil, err
+	}
+	if err := a.audit.open(cfg.StateDir, logf); err != nil {
+		a.node.Close()
 		return nil, err
 	}
 	return a, nil
@@ -182,12 +193,18 @@ func (a *Agent) Start(ctx context.Context) error {
 			return err
 		}
 	}
+	if a.cfg.VNC != "" {
+		if err := a.startVNC(); err != nil {
+			return err
+		}
+	}
 	wctx, cancel := context.WithCancel(context.Background())
 	a.mu.Lock()
 	a.stopWatch = cancel
 	a.mu.Unlock()
 	go a.watchMapAge(wctx)
 	go a.watchKeyExpiry(wctx)
+	go a.sendAudit(wctx)
 	return nil
 }
 
@@ -196,7 +213,7 @@ func (a *Agent) startSSH() error {
 	if err != nil {
 		return fmt.Errorf("agent: listening on overlay port 22: %v", err)
 	}
-	srv := &sshd.Server{HostKeys: a.hostKeys, Authorize: a.authorize, Record: a.record, Logf: a.logf, SFTPServer: a.sftpServerArgv()}
+	srv := &sshd.Server{HostKeys: a.hostKeys, Authorize: a.authorize, Record: a.record, Audit: a.auditSSH, Logf: a.logf, SFTPServer: a.sftpServerArgv()}
 	lctx, stop := context.WithCancel(context.Background())
 	a.mu.Lock()
 	a.sshSrv, a.sshLn, a.stopLogins = srv, ln, stop
@@ -230,6 +247,7 @@ func (a *Agent) Close() error {
 	if api != nil {
 		api.Close()
 	}
+	a.audit.close()
 	err := a.node.Close()
 	if a.paths != nil {
 		a.paths.Close()

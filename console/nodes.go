@@ -20,7 +20,7 @@ func wireTime(t time.Time) time.Time { return t.UTC().Truncate(time.Second) }
 func nodeOf(ns control.NodeState, users map[int64]string) api.Node {
 	n := ns.Node
 	m := api.Node{ID: n.ID, Name: n.Name, Hostname: n.Hostname, Key: n.Key.String(), Addresses: []string{}, OS: n.OS, Tags: nonNil(n.Tags),
-		SSH: n.SSH, SSHTools: nonNil(n.SSHTools), Online: n.Online, Ephemeral: n.Ephemeral, Expired: ns.Expired,
+		SSH: n.SSH, SSHTools: nonNil(n.SSHTools), VNC: n.VNC, Online: n.Online, Ephemeral: n.Ephemeral, Expired: ns.Expired,
 		KeyExpired: ns.KeyExpired, KeyExpiryDisabled: ns.KeyExpiryDisabled}
 	if !n.KeyExpiry.IsZero() {
 		t := wireTime(n.KeyExpiry)
@@ -87,7 +87,7 @@ const maxNodeQuery = 256
 // nodes lists the nodes by ID: members see them all; what they may do differs.
 // ?q=TEXT keeps those whose name, hostname, owner, tags, addresses or OS contain TEXT
 // (any case); ?limit=N (1 to 1000) gives a page of at most N, ?after=ID the page after ID.
-func (c *Console) nodes(w http.ResponseWriter, r *http.Request, _ *caller) {
+func (c *Console) nodes(w http.ResponseWriter, r *http.Request, s *caller) {
 	q := r.URL.Query()
 	limit, after := 0, int64(0)
 	if v := q.Get("limit"); v != "" {
@@ -130,9 +130,55 @@ func (c *Console) nodes(w http.ResponseWriter, r *http.Request, _ *caller) {
 			out.Next = out.Nodes[limit-1].ID
 			continue
 		}
+		if n.VNC && s.via != viaSocket {
+			ok, err := c.srv.ReachesTCP(r.Context(), s.User.ID, n.ID, vncPort)
+			if err != nil {
+				c.writeErr(w, r, err)
+				return
+			}
+			n.VNCAllowed = ok
+		}
 		out.Nodes = append(out.Nodes, n)
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// vncPort is the overlay port a machine's VNC forward listens on (agent.VNCPort).
+const vncPort = 5900
+
+// vncLaunch mints a VNC launch: the auth key for one browser VNC session to the node, when it
+// forwards VNC and the acls let the caller reach its port 5900: single-use, ephemeral,
+// untagged, the caller's, 5 minutes (as an SSH launch's).
+func (c *Console) vncLaunch(w http.ResponseWriter, r *http.Request, s *caller) {
+	id, ok := pathID(w, r)
+	if !ok || !callerUser(w, s) {
+		return
+	}
+	m, err := c.node(r.Context(), id)
+	if err != nil {
+		c.writeErr(w, r, err)
+		return
+	}
+	allowed, err := c.srv.ReachesTCP(r.Context(), s.User.ID, id, vncPort)
+	if err != nil {
+		c.writeErr(w, r, err)
+		return
+	}
+	switch {
+	case !m.VNC:
+		writeError(w, http.StatusForbidden, codeNotAllowed, fmt.Sprintf("%s does not forward VNC (tsconnect up --vnc)", machineLabel(m)))
+		return
+	case !allowed:
+		writeError(w, http.StatusForbidden, codeNotAllowed, fmt.Sprintf("The access policy does not let %s reach port %d of %s: no acls rule has them (or a group of theirs) as source and this machine's port %d as destination.", s.User.Email, vncPort, machineLabel(m), vncPort))
+		return
+	}
+	secret, info, err := c.srv.CreateSSHLaunchKey(r.Context(), s.User.ID)
+	if err != nil {
+		c.writeErr(w, r, err)
+		return
+	}
+	c.logf("console: %s: VNC launch key %d (%s) for node %d", s.name(), info.ID, info.Prefix, m.ID)
+	writeJSON(w, http.StatusCreated, api.VNCLaunch{AuthKey: secret, ControlURL: c.o.ServerURL, Host: m.Name, Expires: wireTime(info.Expires)})
 }
 
 // nodeMatches reports whether one of n's names, owner, tags, addresses or OS contains

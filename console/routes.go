@@ -49,6 +49,7 @@ func (c *Console) routes() []route {
 		{"GET", "/events", memberRead, c.events},
 		{"GET", "/nodes/{id}/ssh-users", memberRead, c.sshUsers},
 		{"POST", "/nodes/{id}/ssh-launch", member(control.ScopeNodes), c.sshLaunch},
+		{"POST", "/nodes/{id}/vnc-launch", member(control.ScopeNodes), c.vncLaunch},
 		{"DELETE", "/nodes/{id}", admin(control.ScopeNodes), c.deleteNode},
 		{"PUT", "/nodes/{id}/tags", admin(control.ScopeNodes), c.setTags},
 		{"POST", "/nodes/{id}/expire", admin(control.ScopeNodes), c.expireNode},
@@ -80,6 +81,7 @@ func (c *Console) routes() []route {
 		{"DELETE", "/sessions/{id}/{remote}", admin(control.ScopeNodes), c.endSSHSession},
 
 		{"GET", "/audit", adminRead, c.audit},
+		{"GET", "/audit/export", adminRead, c.auditExport},
 		{"GET", "/backup", socketOnly, c.backup},
 	}
 }

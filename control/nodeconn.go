@@ -207,6 +207,10 @@ func (nc *nodeConn) handle(env *controlws.Envelope) (resp string, body any, err 
 		return "", nil, nil
 	case controlws.TypeSSHSessions:
 		return nc.sshSessions(env)
+	case controlws.TypeSSHAudit:
+		if nc.version >= controlws.VersionRecording {
+			return nc.sshAudit(ctx, env)
+		}
 	}
 	return "", nil, errf(controlws.CodeBadRequest, "unknown message type %s", safetext.Bounded(strconv.Quote(env.Type), 64))
 }

@@ -37,6 +37,7 @@ func toNode(n store.Node) controlws.Node {
 		SSH:         hi.SSH,
 		SSHHostKeys: hi.SSHHostKeys,
 		SSHTools:    hi.SSHTools,
+		VNC:         hi.VNC,
 		Hostname:    hi.Hostname,
 		OS:          hi.OS,
 		Ephemeral:   n.Ephemeral,
@@ -175,6 +176,7 @@ func (s *Server) DeleteNode(ctx context.Context, id int64) error {
 // control connections, to be closed once writeMu is released. Callers hold writeMu.
 func (s *Server) forgetNode(id int64) []*nodeConn {
 	s.updates.forget(id)
+	s.auditRate.forget(id)
 	s.mu.Lock()
 	peers := s.peersNowLocked(id)
 	s.uncacheNode(id)

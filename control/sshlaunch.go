@@ -19,21 +19,41 @@ const SSHLaunchKeyExpiry = 5 * time.Minute
 func (s *Server) SSHLoginsFor(ctx context.Context, userID, dst int64) ([]policy.Login, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
+	src, d, ok, err := s.launchPairLocked(userID, dst)
+	if !ok {
+		return nil, err // out of every map: nobody reaches it
+	}
+	return s.policy.SSHLogins(src, d), nil
+}
+
+// launchPairLocked is a browser node of user userID as the policy sees it (no addresses yet:
+// policies naming addresses as sources are decided without them, as policy.SSHLogins
+// documents) and node dst; false when dst is logged out (in no map) or either is unknown.
+func (s *Server) launchPairLocked(userID, dst int64) (src, d policy.Node, ok bool, err error) {
 	u, ok := s.users[userID]
 	if !ok {
-		return nil, fmt.Errorf("control: no user %d: %w", userID, ErrNotFound)
+		return src, d, false, fmt.Errorf("control: no user %d: %w", userID, ErrNotFound)
 	}
 	ln, ok := s.nodes[dst]
 	if !ok {
-		return nil, fmt.Errorf("control: no node %d: %w", dst, ErrNotFound)
+		return src, d, false, fmt.Errorf("control: no node %d: %w", dst, ErrNotFound)
 	}
 	if ln.loggedOut {
-		return nil, nil // out of every map: nobody reaches it
+		return src, d, false, nil
 	}
-	// The SSH launch's node has no addresses yet; policies naming addresses as sources are
-	// decided without them, as policy.SSHLogins documents.
-	src := policy.Node{User: u.LoginName, UserGroups: s.groups[userID]}
-	return s.policy.SSHLogins(src, s.policyNodeLocked(dst, ln)), nil
+	return policy.Node{User: u.LoginName, UserGroups: s.groups[userID]}, s.policyNodeLocked(dst, ln), true, nil
+}
+
+// ReachesTCP reports whether the acls let a browser node of user userID (untagged, the user's,
+// as an SSH launch's) open a TCP connection to port of node dst.
+func (s *Server) ReachesTCP(ctx context.Context, userID, dst int64, port uint16) (bool, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	src, d, ok, err := s.launchPairLocked(userID, dst)
+	if !ok {
+		return false, err
+	}
+	return s.policy.ReachesTCP(src, d, port), nil
 }
 
 // LoginAllowed reports whether localUser is among logins: named, or covered by "*"

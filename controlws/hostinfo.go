@@ -26,7 +26,10 @@ type Hostinfo struct {
 	SSHHostKeys []string `json:"sshHostKeys,omitempty"`
 	// SSHTools are the terminal multiplexers its SSH users can attach to ("tmux", "screen"), so
 	// that a browser session can offer to resume one after a reconnect.
-	SSHTools  []string         `json:"sshTools,omitempty"`
+	SSHTools []string `json:"sshTools,omitempty"`
+	// VNC reports that the node forwards port 5900 of its overlay addresses to a VNC server
+	// (the agent's --vnc). Needs no protocol version: an older control drops it, an older client ignores it.
+	VNC       bool             `json:"vnc,omitempty"`
 	HomeDERP  int              `json:"homeDERP,omitempty"`
 	Endpoints []netip.AddrPort `json:"endpoints,omitempty"`
 	// DiscoKey is the node's disco public key: its peers seal and open the pings that

@@ -30,6 +30,10 @@ type NetworkMap struct {
 	// connection tries the others. Empty from a control alone on its store, or one older
 	// than failover: the node keeps to the URL it was given.
 	ControlURLs []string `json:"controlURLs,omitempty"`
+	// RecordFrom, on a recorder node, is the overlay addresses of the nodes whose ssh rules
+	// name it as recorder: the only ones whose recordings it may accept (version 5 on;
+	// sorted; see rules.NodeRules.RecordFrom). A connection of an older version has none.
+	RecordFrom []netip.Addr `json:"recordFrom,omitempty"`
 }
 
 // Node is one machine of the network as others see it.
@@ -56,7 +60,9 @@ type Node struct {
 	// SSHHostKeys are its SSH host public keys in authorized_keys form.
 	SSHHostKeys []string `json:"sshHostKeys,omitempty"`
 	// SSHTools are the terminal multiplexers it offers SSH users (Hostinfo.SSHTools).
-	SSHTools  []string  `json:"sshTools,omitempty"`
+	SSHTools []string `json:"sshTools,omitempty"`
+	// VNC reports that it forwards port 5900 of its overlay addresses to a VNC server (Hostinfo.VNC).
+	VNC       bool      `json:"vnc,omitempty"`
 	Hostname  string    `json:"hostname,omitempty"` // as reported by the machine
 	OS        string    `json:"os,omitempty"`
 	Ephemeral bool      `json:"ephemeral,omitempty"`

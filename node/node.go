@@ -46,6 +46,8 @@ type Options struct {
 	SSHHostKeys []string
 	// SSHTools are the terminal multiplexers the node's SSH users can attach to (Hostinfo.SSHTools).
 	SSHTools []string
+	// VNC reports that this node forwards port 5900 to a VNC server (Hostinfo.VNC).
+	VNC bool
 	// HTTPGet fetches a URL; the wasm passes one built on the browser's fetch.
 	HTTPGet func(ctx context.Context, url string) ([]byte, error)
 	// Logf, if non-nil, receives the node's log lines.
@@ -203,7 +205,7 @@ func (n *Node) hostinfo() controlws.Hostinfo {
 	defer n.mu.Unlock()
 	return controlws.Hostinfo{
 		Hostname: n.opts.Hostname, OS: n.opts.OS,
-		SSH: n.opts.SSH, SSHHostKeys: n.opts.SSHHostKeys, SSHTools: n.opts.SSHTools, HomeDERP: n.home,
+		SSH: n.opts.SSH, SSHHostKeys: n.opts.SSHHostKeys, SSHTools: n.opts.SSHTools, VNC: n.opts.VNC, HomeDERP: n.home,
 		Endpoints: n.endpoints, DiscoKey: n.discoKey(),
 	}
 }
@@ -469,6 +471,17 @@ func (n *Node) NetMap() *controlws.NetworkMap {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.nm
+}
+
+// MapVersion is the control protocol version of the connection that brought the latest
+// network map; 0 before the first.
+func (n *Node) MapVersion() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.mapCC == nil {
+		return 0
+	}
+	return n.mapCC.Version()
 }
 
 // State returns the node's current state.

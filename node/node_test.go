@@ -17,6 +17,7 @@ import (
 
 	"tsconnect/control"
 	"tsconnect/controlws"
+	"tsconnect/internal/tcptest"
 )
 
 // TestStartFollowsControl: Start registers the node, applies its first map (its own
@@ -47,16 +48,7 @@ func echo(t *testing.T, n *testNode, port uint16) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { defer c.Close(); io.Copy(c, c) }()
-		}
-	}()
+	tcptest.Serve(t, ln, func(c net.Conn) { io.Copy(c, c) })
 }
 
 // roundTrip dials addr from n and checks that bytes come back; the error is the dial's.

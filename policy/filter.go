@@ -109,3 +109,9 @@ func dedupe(ps []netip.Prefix) []netip.Prefix {
 	}
 	return out
 }
+
+// ReachesTCP reports by identity whether the acls let node src open a TCP connection to port
+// of node dst (the console's "VNC…": a browser node of src's user to a machine's port 5900).
+func (p *Policy) ReachesTCP(src, dst Node, port uint16) bool {
+	return p.netAllows(src, dst, rules.ProtoTCP, port)
+}

@@ -45,6 +45,9 @@ node e2e/browser/bench.mjs
 step "browser: terminal speed beside a plain WebSocket<->PTY terminal and xterm.js alone (Chromium, loopback)"
 node e2e/browser/termbench.mjs
 
+step "VNC in the console (noVNC over ipn.dial, Chromium, loopback): update latency, frame rate, input latency"
+node e2e/browser/vncbench.mjs
+
 step "wasm size"
 cat npm/dist/size-report.json
 

@@ -15,6 +15,8 @@ import (
 	"strings"
 
 	"golang.org/x/crypto/ssh"
+
+	"tsconnect/internal/atomicfile"
 )
 
 // Host key files, in OpenSSH's private key format, named as OpenSSH names them.
@@ -80,7 +82,7 @@ func createHostKey(path string, gen func() (crypto.Signer, error)) (ssh.Signer, 
 	if err != nil {
 		return nil, fmt.Errorf("sshd: encode host key: %w", err)
 	}
-	if err := writeFileAtomic(path, pem.EncodeToMemory(block)); err != nil {
+	if err := atomicfile.WriteFile(path, pem.EncodeToMemory(block)); err != nil {
 		return nil, fmt.Errorf("sshd: write host key %s: %w", path, err)
 	}
 	return ssh.NewSignerFromKey(k)
@@ -94,27 +96,4 @@ func AuthorizedKeys(signers []ssh.Signer) []string {
 		lines = append(lines, strings.TrimSpace(string(ssh.MarshalAuthorizedKey(s.PublicKey()))))
 	}
 	return lines
-}
-
-// writeFileAtomic writes data to path with mode 0600 through a temporary file and a rename.
-func writeFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path))
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	err = tmp.Chmod(0o600)
-	if err == nil {
-		_, err = tmp.Write(data)
-	}
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }

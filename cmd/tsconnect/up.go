@@ -22,7 +22,7 @@ func init() {
 	var udpAddr string
 	register(&command{
 		name:  "up",
-		usage: "[--ssh] [--max-map-age DUR] [--hostname NAME] [--udp-port N [--udp-addr IP]] --login-server URL [--auth-key KEY|file:PATH] [--state DIR] [--metrics-listen ADDR] [--log-format json]",
+		usage: "[--ssh] [--vnc ADDR] [--max-map-age DUR] [--hostname NAME] [--udp-port N [--udp-addr IP]] --login-server URL [--auth-key KEY|file:PATH] [--state DIR] [--metrics-listen ADDR] [--log-format json]",
 		short: "join the network as a node (the agent), optionally serving SSH",
 		long: `Runs the node agent in the foreground: it registers with the control server
 (with an auth key the first time, or without it interactively: it prints a URL at which
@@ -49,6 +49,7 @@ user may use that socket.`,
 			fs.StringVar(&cfg.Hostname, "hostname", "", "node name to ask for (default: the machine's hostname)")
 			fs.StringVar(&cfg.StateDir, "state", filepath.Join(defaultStateRoot(), "agent"), "state directory (keys; keep it private)")
 			fs.BoolVar(&cfg.SSH, "ssh", false, "serve SSH on the node's overlay addresses")
+			fs.StringVar(&cfg.VNC, "vnc", "", "forward port 5900 of the node's overlay addresses to the VNC server at this address (e.g. 127.0.0.1:5900); the policy's acls decide who may connect")
 			ops.register(fs)
 			fs.IntVar(&udpPort, "udp-port", -1, "UDP port for direct paths to peers (0: any free port; -1, the default: relay only)")
 			fs.StringVar(&udpAddr, "udp-addr", "", "address to bind the --udp-port socket to (default: all; then it is the only local endpoint published)")
@@ -63,6 +64,11 @@ user may use that socket.`,
 			}
 			if cfg.ControlURL == "" {
 				return fmt.Errorf("--login-server is required")
+			}
+			if cfg.VNC != "" {
+				if _, _, err := net.SplitHostPort(cfg.VNC); err != nil {
+					return fmt.Errorf("--vnc %q: want host:port of the VNC server: %v", cfg.VNC, err)
+				}
 			}
 			key, err := resolveAuthKey(cfg.AuthKey)
 			if err != nil {
@@ -101,7 +107,7 @@ user may use that socket.`,
 			if p := a.Paths(); p != nil {
 				direct = "udp port " + strconv.Itoa(int(p.Port()))
 			}
-			log.Printf("up: node %s, addresses %v, ssh=%v, direct paths %s, socket %s", nm.Self.Name, nm.Self.Addresses, cfg.SSH, direct, cfg.SocketPath)
+			log.Printf("up: node %s, addresses %v, ssh=%v, vnc=%q, direct paths %s, socket %s", nm.Self.Name, nm.Self.Addresses, cfg.SSH, cfg.VNC, direct, cfg.SocketPath)
 			<-ctx.Done()
 			return a.Close()
 		},

@@ -127,11 +127,15 @@ type Node struct {
 	Tags      []string `json:"tags"`
 	SSH       bool     `json:"ssh"`
 	// SSHTools are the terminal multiplexers its SSH users can attach to ("tmux", "screen").
-	SSHTools  []string   `json:"sshTools"`
-	Online    bool       `json:"online"`   // it holds a map stream with control now
-	LastSeen  *time.Time `json:"lastSeen"` // offline: when it lost control; online: when it connected; null: never
-	Ephemeral bool       `json:"ephemeral"`
-	Expired   bool       `json:"expired"`
+	SSHTools []string `json:"sshTools"`
+	// VNC: it forwards overlay port 5900 to a VNC server (tsconnect up --vnc). VNCAllowed: the
+	// acls let the caller's browser node reach that port (the console offers "VNC…" then).
+	VNC        bool       `json:"vnc"`
+	VNCAllowed bool       `json:"vncAllowed"`
+	Online     bool       `json:"online"`   // it holds a map stream with control now
+	LastSeen   *time.Time `json:"lastSeen"` // offline: when it lost control; online: when it connected; null: never
+	Ephemeral  bool       `json:"ephemeral"`
+	Expired    bool       `json:"expired"`
 	// KeyExpiry is when its node key expires unless it re-authenticates; null: never
 	// (KeyExpiryDisabled). KeyExpired: the key passed it, so the node is in no map.
 	KeyExpiry         *time.Time `json:"keyExpiry"`
@@ -205,6 +209,15 @@ type SSHLaunch struct {
 	ControlURL string    `json:"controlURL"`
 	Host       string    `json:"host"`
 	User       string    `json:"user"`
+	Expires    time.Time `json:"expires"`
+}
+
+// VNCLaunch is what one browser VNC session needs: a single-use ephemeral auth key of the
+// caller, the control URL and the target, whose port 5900 the browser node dials.
+type VNCLaunch struct {
+	AuthKey    string    `json:"authKey"`
+	ControlURL string    `json:"controlURL"`
+	Host       string    `json:"host"`
 	Expires    time.Time `json:"expires"`
 }
 
@@ -285,7 +298,8 @@ type Problem struct {
 	Message string `json:"message"`
 }
 
-// AuditEvent is one authentication of the audit log.
+// AuditEvent is one entry of the audit log: an authentication, or (method "ssh") an SSH
+// login decision an agent reported, described by SSH.
 type AuditEvent struct {
 	ID     int64     `json:"id"`
 	Time   time.Time `json:"time"`
@@ -294,6 +308,27 @@ type AuditEvent struct {
 	Kind   string    `json:"kind"`
 	OK     bool      `json:"ok"`
 	Detail string    `json:"detail"`
+	SSH    *AuditSSH `json:"ssh,omitempty"`
+}
+
+// AuditSSH is the SSH login of an audit event: from which node (by the client's overlay
+// address), on which node (the reporting agent's), as whom, by which rule, its recording,
+// and for an ended session its exit code, duration and kind.
+type AuditSSH struct {
+	SrcNode    int64     `json:"srcNode,omitempty"`
+	SrcName    string    `json:"srcName,omitempty"`
+	SrcTagged  bool      `json:"srcTagged,omitempty"`
+	DstNode    int64     `json:"dstNode"`
+	DstName    string    `json:"dstName"`
+	Remote     string    `json:"remote"`
+	SSHUser    string    `json:"sshUser,omitempty"`
+	LocalUser  string    `json:"localUser,omitempty"`
+	Rule       string    `json:"rule,omitempty"`
+	Recording  string    `json:"recording,omitempty"`
+	ExitCode   *int      `json:"exitCode,omitempty"`
+	DurationMs int64     `json:"durationMs,omitempty"`
+	Session    string    `json:"session,omitempty"`
+	Reported   time.Time `json:"reported"`
 }
 
 // AuditEvents is the answer to GET /audit, newest first.

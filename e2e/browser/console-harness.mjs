@@ -97,14 +97,26 @@ export async function startConsoleNet({ tagged = ["alpha", "beta"], plain = [], 
     },
     /**
      * Registers an agent (SSH on by default) with a fresh key, tagged or (tags '') owned by
-     * user; resolves once it is up, with its local API socket (for `tsconnect --socket`).
+     * user, with more `up` flags in args; resolves once it is up, with its local API socket (for `tsconnect --socket`).
      */
-    async agent(name, { tags = "tag:server", ssh = true, user = alice.email } = {}) {
+    async agent(name, { tags = "tag:server", ssh = true, user = alice.email, args: more = /** @type {string[]} */ ([]) } = {}) {
       const keyArgs = ["keys", "create", ...(tags ? ["--tags", tags] : ["--user", user])];
       const key = net.admin(keyArgs).trim().split("\n").pop();
       const adir = join(dir, `agent-${procs.length}`);
       const socket = join(dir, `agent-${procs.length}.sock`);
-      const args = ["up", ...(ssh ? ["--ssh"] : []), "--login-server", url, "--auth-key", key, "--hostname", name, "--state", adir];
+      const args = [
+        "up",
+        ...(ssh ? ["--ssh"] : []),
+        ...more,
+        "--login-server",
+        url,
+        "--auth-key",
+        key,
+        "--hostname",
+        name,
+        "--state",
+        adir,
+      ];
       const a = await startUntil(args, /up: node \S+/, { TSCONNECT_SOCKET: socket }, `up ${name}`);
       procs.push(a.proc);
       const agent = {

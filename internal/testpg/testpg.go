@@ -117,6 +117,9 @@ func Launch() (s *Server, stop func() error, err error) {
 	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 	ln.Close()
 	opts := "-c listen_addresses=127.0.0.1 -p " + port + " -k " + dir + " -c fsync=off -c max_connections=200"
+	if _, err := os.Stat(filepath.Join(bin, "..", "lib", "pg_stat_statements.so")); err == nil {
+		opts += " -c shared_preload_libraries=pg_stat_statements" // for Statements
+	}
 	if err := run("pg_ctl", "-D", data, "-l", filepath.Join(dir, "log"), "-o", opts, "-w", "-t", "60", "start"); err != nil {
 		return nil, nil, err
 	}
@@ -173,4 +176,31 @@ func (s *Server) CreateDatabase() (string, error) {
 		return "", fmt.Errorf("testpg: create database: %v", err)
 	}
 	return s.URL(name), nil
+}
+
+// Statements returns how many statements the server ran in the database of url since the
+// last call (or since it started), counted by pg_stat_statements, which Launch loads when the
+// PostgreSQL installed has it: the round trips a piece of work costs, a figure the machine's
+// load does not change.
+func (s *Server) Statements(url string) (int64, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return 0, fmt.Errorf("testpg: connect: %v", err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements"); err != nil {
+		return 0, fmt.Errorf("testpg: pg_stat_statements: %v", err)
+	}
+	var n int64
+	err = conn.QueryRow(ctx, `SELECT COALESCE(sum(calls), 0)::bigint FROM pg_stat_statements
+		WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())`).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("testpg: counting statements: %v", err)
+	}
+	if _, err := conn.Exec(ctx, "SELECT pg_stat_statements_reset()"); err != nil {
+		return 0, fmt.Errorf("testpg: resetting pg_stat_statements: %v", err)
+	}
+	return n, nil
 }

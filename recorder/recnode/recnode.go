@@ -80,10 +80,10 @@ func Start(ctx context.Context, cfg Config) (*Recorder, error) {
 }
 
 // authorize lets a peer record when it is a node of this network that this node's packet
-// filter lets reach the recorder port (the acls): the packet filter has already dropped
-// anything else, this names the node and checks again. Whether the peer's own SSH rules
-// name this recorder is not known here yet: control sends each node only its own rules.
-// Viewing over the overlay is refused until the console's path to recordings exists.
+// filter lets reach the recorder port (the acls; the packet filter has already dropped
+// anything else, this names the node and checks again) and whose ssh rules name this
+// recorder (checkSender). Viewing over the overlay is refused until the console's path to
+// recordings exists.
 func (r *Recorder) authorize(_ context.Context, remote netip.AddrPort, a recorder.Access) (recorder.Peer, error) {
 	nm := r.node.NetMap()
 	if nm == nil {
@@ -105,6 +105,9 @@ func (r *Recorder) authorize(_ context.Context, remote netip.AddrPort, a recorde
 	}
 	if !allowed {
 		return recorder.Peer{}, fmt.Errorf("the policy does not let node %s reach this recorder", peer.Name)
+	}
+	if err := checkSender(nm, r.node.MapVersion(), remote.Addr(), peer.Name); err != nil {
+		return recorder.Peer{}, err
 	}
 	return recorder.Peer{Node: peer.Name}, nil
 }

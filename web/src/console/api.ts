@@ -20,6 +20,10 @@ export interface NetworkNode {
   ssh: boolean;
   /** Terminal multiplexers its SSH users can attach to ("tmux", "screen"). */
   sshTools: string[];
+  /** It forwards overlay port 5900 to a VNC server (tsconnect up --vnc). */
+  vnc: boolean;
+  /** The policy lets the signed-in user's browser node reach that port: "VNC…" is offered. */
+  vncAllowed: boolean;
   online: boolean;
   lastSeen: string | null;
   ephemeral: boolean;
@@ -44,6 +48,14 @@ export interface SSHLaunch {
   controlURL: string;
   host: string;
   user: string;
+  expires: string;
+}
+
+/** What POST /nodes/{id}/vnc-launch answers: a VNC launch. */
+export interface VNCLaunch {
+  authKey: string;
+  controlURL: string;
+  host: string;
   expires: string;
 }
 

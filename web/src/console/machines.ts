@@ -6,6 +6,7 @@ import { ApiError, call, message, type NetworkNode, type SSHUser, type User } fr
 import { ago, confirmDialog, h, localTime, modal, replace } from "./dom.js";
 import { attachCommands, attachTool, ownerText, type Sessions } from "./sessions.js";
 import { linkURL } from "./sshlink.js";
+import { openVNC } from "./vncsession.js";
 
 /** How many machines one page of the list shows. */
 const PAGE_SIZE = 50;
@@ -309,6 +310,22 @@ export class MachinesPage {
                 on: { click: () => void this.#sshDialog(m) },
               },
               "SSH…",
+            )
+          : null,
+        m.vnc && m.vncAllowed
+          ? h(
+              "button",
+              {
+                type: "button",
+                class: "vnc-button",
+                disabled: !(m.online && !m.expired && !m.keyExpired),
+                title: m.online && !m.expired && !m.keyExpired ? undefined : "the machine is offline or expired",
+                "aria-label": `VNC to ${m.name} (${ownerText(m)})`,
+                on: {
+                  click: () => openVNC(m),
+                },
+              },
+              "VNC…",
             )
           : null,
         admin
