@@ -79,6 +79,10 @@ type Files struct {
 	ctx  context.Context
 	open func() (io.ReadWriteCloser, error)
 
+	// opening is held while a channel opens (network round trips): only by goroutines, never
+	// by a call from JavaScript, which must not wait on the network it would deliver.
+	opening sync.Mutex
+
 	mu        sync.Mutex
 	client    *sftpclient.Client
 	transfers int
@@ -101,9 +105,12 @@ func (s *Files) Close() {
 
 // sftp returns the session's SFTP client, opening a channel if none is open.
 func (s *Files) sftp() (*sftpclient.Client, error) {
+	s.opening.Lock()
+	defer s.opening.Unlock()
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if c := s.client; c != nil {
+	c := s.client
+	s.mu.Unlock()
+	if c != nil {
 		select {
 		case <-c.Done():
 		default:
@@ -117,11 +124,16 @@ func (s *Files) sftp() (*sftpclient.Client, error) {
 	if err != nil {
 		return nil, withCode(CodeFileFailed, fmt.Errorf("the server offers no file transfer: %w", err))
 	}
-	c, err := sftpclient.New(ch)
+	c, err = sftpclient.New(ch)
 	if err != nil {
 		return nil, withCode(CodeFileFailed, err)
 	}
+	s.mu.Lock()
 	s.client = c
+	s.mu.Unlock()
+	if s.ctx.Err() != nil { // closed while it opened
+		c.Close()
+	}
 	return c, nil
 }
 
@@ -193,7 +205,7 @@ func (s *Files) ListDir(ctx context.Context, dir string) (Listing, error) {
 // TransferCallbacks are a transfer's callbacks, called from Go goroutines; each must
 // return quickly and not call back into Go synchronously.
 type TransferCallbacks struct {
-	// OnStart gives a download's size once the file is open.
+	// OnStart gives a download's size once the file is open (before any OnData).
 	OnStart func(size int64)
 	// OnData receives a download's next bytes, valid only during the call; at most
 	// TransferWindow bytes not returned with Transfer.Ack.
@@ -266,10 +278,15 @@ func (s *Files) Download(p string, cb TransferCallbacks) *Transfer {
 		if st.IsDir() {
 			return withCode(CodeIsDirectory, fmt.Errorf("%s is a directory", p))
 		}
-		if cb.OnStart != nil {
-			cb.OnStart(st.Size)
+		// The size goes to the page only once the file is open: one it may not read fails
+		// before the page has made a file to save it in.
+		opened := func() error {
+			if cb.OnStart != nil {
+				cb.OnStart(st.Size)
+			}
+			return nil
 		}
-		err = c.ReadFile(t.ctx, p, func(b []byte) error {
+		err = c.ReadFile(t.ctx, p, 0, opened, func(b []byte) error {
 			if !t.out.Acquire(t.ctx, len(b)) {
 				return t.ctx.Err()
 			}

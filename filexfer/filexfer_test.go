@@ -141,3 +141,41 @@ func TestPageValuesAreBounded(t *testing.T) {
 		x.Cancel()
 	}
 }
+
+// A transfer started while the SFTP channel is still opening returns at once: in the browser
+// its caller is the JavaScript event loop, which delivers the server's reply it would wait for.
+func TestStartWhileOpeningDoesNotBlock(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "f"), []byte("data"), 0o644)
+	release := make(chan struct{})
+	fx := New(context.Background(), func() (io.ReadWriteCloser, error) {
+		c, s := net.Pipe()
+		go func() {
+			<-release // the server answers only once Download returned
+			srv, err := sftp.NewServer(s, sftp.WithServerWorkingDirectory(dir))
+			if err == nil {
+				srv.Serve()
+			}
+		}()
+		return c, nil
+	})
+	t.Cleanup(fx.Close)
+	go fx.ListDir(context.Background(), "")
+	time.Sleep(50 * time.Millisecond) // the listing is opening the channel
+	o := &outcome{done: make(chan error, 1)}
+	var tr *Transfer
+	returned := make(chan struct{})
+	go func() {
+		tr = fx.Download("f", callbacks(o, &tr))
+		close(returned)
+	}()
+	select {
+	case <-returned:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Download blocked while the channel opened")
+	}
+	close(release)
+	if err := wait(t, o); err != nil || o.data.String() != "data" {
+		t.Fatalf("download after the open: %v, %q", err, o.data.String())
+	}
+}
