@@ -102,15 +102,18 @@ test("download by a typed path: a file is saved; a missing file, one it may not 
   assert.deepEqual(await savedFile(page, name), { size: data.length, sum: sha(data) }, "saved byte for byte");
 
   const missing = `no-such-file-${tag}`;
-  assert.deepEqual(await downloadPath(`/tmp/${missing}`, missing), { state: "failed", text: `${missing}No such file: /tmp/${missing}` });
+  assert.deepEqual(await downloadPath(`/tmp/${missing}`, missing), {
+    state: "failed",
+    text: `${missing}No such file: /tmp/${missing}Retry`,
+  });
   // Root may not read a write-only sysctl file: the SFTP server refuses the open.
   assert.deepEqual(await downloadPath("/proc/sys/vm/compact_memory", "compact_memory"), {
     state: "failed",
-    text: "compact_memoryPermission denied: /proc/sys/vm/compact_memory",
+    text: "compact_memoryPermission denied: /proc/sys/vm/compact_memoryRetry",
   });
   assert.deepEqual(await downloadPath("/tmp/", "tmp"), {
     state: "failed",
-    text: "tmpThe path /tmp/ is a directory: only files can be downloaded",
+    text: "tmpThe path /tmp/ is a directory: only files can be downloadedRetry",
   });
   // None of the refused ones made a file to save into.
   const saved = await page.evaluate(async () => {

@@ -6,7 +6,9 @@
 // download needs that API here (no Service Worker), and a Blob of the whole file is no option.
 // Stable hooks for tests: #files-button, #upload-button, #files (the browser: li[data-name]),
 // #download-form (#download-path and its button),
-// #transfers (li[data-name][data-state="running"|"done"|"failed"|"canceled"]).
+// #transfers (li[data-name][data-state="running"|"interrupted"|"done"|"failed"|"canceled"]; a
+// failed one has a Retry button). A transfer whose connection drops is "interrupted" and
+// continues where it got to once the terminal reconnects (TerminalSession.files).
 
 import type { SSHFiles } from "../../npm/types/index.js";
 
@@ -27,8 +29,11 @@ function explain(e: Error & { code?: string }, path: string): string {
   return e.message;
 }
 
-/** A progress row: returns its update and end functions. */
-function transferRow(list: HTMLElement, label: string, cancel: () => void) {
+/**
+ * A progress row: returns its update, interrupted, resumed and end functions. A failed row
+ * offers Retry (retry: the transfer again from the start, in a new row).
+ */
+function transferRow(list: HTMLElement, label: string, cancel: () => void, retry: () => void) {
   const document = list.ownerDocument;
   const li = document.createElement("li");
   li.dataset.name = label;
@@ -44,17 +49,28 @@ function transferRow(list: HTMLElement, label: string, cancel: () => void) {
   stop.onclick = cancel;
   li.append(name, bar, text, stop);
   list.append(li);
-  const started = performance.now();
+  let started = performance.now();
+  let base = 0; // bytes at started: the rate counts from a resume on
   let rate = 0;
   let last = 0;
   return {
     update(bytes: number, total?: number) {
       const secs = (performance.now() - started) / 1000;
-      rate = secs > 0 ? bytes / secs : 0;
+      rate = secs > 0 ? (bytes - base) / secs : 0;
       last = bytes;
       if (total) bar.value = bytes / total;
       const left = total && rate > 0 ? `, ${Math.ceil((total - bytes) / rate)} s left` : "";
       text.textContent = `${mib(bytes)}${total ? ` of ${mib(total)}` : ""} · ${mib(rate)}/s${left}`;
+    },
+    interrupted(e: Error) {
+      li.dataset.state = "interrupted";
+      text.textContent = `Interrupted at ${mib(last)}: ${e.message}. It continues from there once the terminal reconnects (press Enter in it).`;
+    },
+    resumed() {
+      li.dataset.state = "running";
+      text.textContent = `Resuming at ${mib(last)}…`;
+      started = performance.now();
+      base = last;
     },
     end(state: "done" | "failed" | "canceled", message = "") {
       li.dataset.state = state;
@@ -64,6 +80,15 @@ function transferRow(list: HTMLElement, label: string, cancel: () => void) {
         text.textContent = `${mib(last)} · ${mib(rate)}/s · done`;
       }
       if (message) text.textContent = message;
+      if (state === "failed") {
+        const again = document.createElement("button");
+        again.textContent = "Retry";
+        again.onclick = () => {
+          li.remove();
+          retry();
+        };
+        li.append(again);
+      }
     },
   };
 }
@@ -97,28 +122,50 @@ export function setupFiles(files: SSHFiles, terminalEl: HTMLElement, toolbar: HT
 
   const upload = (file: File) => {
     const ac = new AbortController();
-    const row = transferRow(transfers, file.name, () => ac.abort());
-    files.upload(file.name, file, { signal: ac.signal, onProgress: (b, t) => row.update(b, t) }).then(
-      () => {
-        row.end("done");
-        if (!browser.hidden) void list();
-      },
-      (e: Error & { code?: string }) => row.end(e.code === "canceled" ? "canceled" : "failed", explain(e, file.name)),
+    const row = transferRow(
+      transfers,
+      file.name,
+      () => ac.abort(),
+      () => upload(file),
     );
+    files
+      .upload(file.name, file, {
+        signal: ac.signal,
+        onProgress: (b, t) => row.update(b, t),
+        onInterrupted: (e) => row.interrupted(e),
+        onResumed: () => row.resumed(),
+      })
+      .then(
+        () => {
+          row.end("done");
+          if (!browser.hidden) void list();
+        },
+        (e: Error & { code?: string }) => row.end(e.code === "canceled" ? "canceled" : "failed", explain(e, file.name)),
+      );
   };
   /** Downloads remote path (absolute, or relative to the home) as a file named name. */
   const download = async (path: string, name: string) => {
     const picker = (view as unknown as { showSaveFilePicker?: SavePicker }).showSaveFilePicker;
     const save = picker?.bind(view);
     const ac = new AbortController();
-    const row = transferRow(transfers, name, () => ac.abort());
+    const row = transferRow(
+      transfers,
+      name,
+      () => ac.abort(),
+      () => void download(path, name),
+    );
     if (!save) {
       row.end("failed", "Downloading needs the File System Access API (Chromium-based browsers).");
       return;
     }
     try {
       // Opened first: a missing file, a directory or one it may not read fails before a file is made to save into.
-      const d = await files.download(path, { signal: ac.signal, onProgress: (b, t) => row.update(b, t) });
+      const d = await files.download(path, {
+        signal: ac.signal,
+        onProgress: (b, t) => row.update(b, t),
+        onInterrupted: (e) => row.interrupted(e),
+        onResumed: () => row.resumed(),
+      });
       let out: WritableStream<Uint8Array>;
       try {
         out = await (await save({ suggestedName: name })).createWritable();
