@@ -10,8 +10,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { readFileSync, writeFileSync, rmSync, existsSync, readdirSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
-import { consoleSuite, consoleLogin, openSSHDialog, alice } from "./console-harness.mjs";
-import { waitTerminal } from "./demo.js";
+import { consoleSuite, consoleLogin, openRootTerminal, alice } from "./console-harness.mjs";
 import { dropFile, saveToOPFS, savedFile } from "./files-helpers.mjs";
 
 const suite = consoleSuite({ tagged: ["alpha"] });
@@ -47,11 +46,7 @@ async function dropMidway(term, name) {
 test("an upload and a download interrupted by a dropped connection continue after the reconnect", async (t) => {
   const { page, context } = await suite.page(t);
   await consoleLogin(page, suite.net.url, alice);
-  const dlg = await openSSHDialog(page, "alpha");
-  await dlg.locator('input[name=user][value="root"]').check();
-  const [term] = await Promise.all([context.waitForEvent("page"), dlg.getByRole("button", { name: "Connect" }).click()]);
-  await term.waitForLoadState();
-  await waitTerminal(term, /[$#] *$/m, 60_000);
+  const term = await openRootTerminal(page, context, "alpha");
 
   const tag = randomBytes(4).toString("hex");
   const upName = `tsconnect-resume-up-${tag}.bin`;

@@ -13,7 +13,8 @@ import { dropFile, saveToOPFS, savedFile } from "./files-helpers.mjs";
 
 const sha = (b) => createHash("sha256").update(b).digest("hex");
 
-test("drop a file on the terminal, download one from the file browser", async (t) => {
+/** A demo (`tsconnect demo`) and a Chromium page at its shell prompt, both ended after t; pageErrors collects the page's errors. */
+async function demoSession(t) {
   const demo = await startDemo({ grace: "5s" });
   t.after(() => demo.stop());
   const browser = await launch();
@@ -23,6 +24,11 @@ test("drop a file on the terminal, download one from the file browser", async (t
   page.on("pageerror", (e) => pageErrors.push(String(e)));
   await page.goto(demo.url);
   await waitTerminal(page, /[$#] *$/m);
+  return { page, pageErrors };
+}
+
+test("drop a file on the terminal, download one from the file browser", async (t) => {
+  const { page, pageErrors } = await demoSession(t);
 
   // Drop: a 3 MiB file built in the page (DataTransfer with a File, as a drag from the desktop).
   const tag = randomBytes(4).toString("hex");
@@ -67,15 +73,7 @@ test("drop a file on the terminal, download one from the file browser", async (t
 });
 
 test("download by a typed path: a file is saved; a missing file, one it may not read and a directory say why", async (t) => {
-  const demo = await startDemo({ grace: "5s" });
-  t.after(() => demo.stop());
-  const browser = await launch();
-  t.after(() => browser.close());
-  const page = await browser.newPage();
-  const pageErrors = [];
-  page.on("pageerror", (e) => pageErrors.push(String(e)));
-  await page.goto(demo.url);
-  await waitTerminal(page, /[$#] *$/m);
+  const { page, pageErrors } = await demoSession(t);
   await saveToOPFS(page);
   await page.locator("#files-button").click();
   const field = page.locator("#download-path");
