@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { before, after } from "node:test";
 import assert from "node:assert/strict";
-import { bin as defaultBin, root, launch } from "./demo.js";
+import { bin as defaultBin, root, launch, waitTerminal } from "./demo.js";
 
 export const bin = process.env.TSCONNECT_BIN || defaultBin;
 
@@ -275,6 +275,20 @@ export async function openSSHDialog(page, name) {
   const dlg = page.locator("dialog[open]");
   await dlg.locator("input[name=user], .reason, .error:not([hidden])").first().waitFor();
   return dlg;
+}
+
+/**
+ * Opens an SSH session to machine name as root from the console's SSH… dialog and resolves
+ * with its child window once the shell prompt shows.
+ * @param {import("playwright-core").Page} page @param {import("playwright-core").BrowserContext} context @param {string} name
+ */
+export async function openRootTerminal(page, context, name) {
+  const dlg = await openSSHDialog(page, name);
+  await dlg.locator('input[name=user][value="root"]').check();
+  const [term] = await Promise.all([context.waitForEvent("page"), dlg.getByRole("button", { name: "Connect" }).click()]);
+  await term.waitForLoadState();
+  await waitTerminal(term, /[$#] *$/m, 60_000);
+  return term;
 }
 
 const built = new Map();
