@@ -207,6 +207,8 @@ func (nc *nodeConn) handle(env *controlws.Envelope) (resp string, body any, err 
 		return "", nil, nil
 	case controlws.TypeSSHSessions:
 		return nc.sshSessions(env)
+	case controlws.TypeRecordingViewer:
+		return nc.recordingViewer(ctx, env)
 	}
 	return "", nil, errf(controlws.CodeBadRequest, "unknown message type %s", safetext.Bounded(strconv.Quote(env.Type), 64))
 }
