@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
 
 	"tsconnect/controlws"
 )
@@ -74,4 +77,26 @@ func (s *Server) userLogin(id int64) string {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return s.users[id].LoginName
+}
+
+// RecorderNode is a recorder node as the console offers it to a viewer.
+type RecorderNode struct {
+	ID      int64
+	Name    string
+	Address netip.Addr // its first overlay address (IPv4 when it has one)
+}
+
+// RecorderNodes lists the recorder nodes (those an ssh rule's recorder names), by name.
+func (s *Server) RecorderNodes() []RecorderNode {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var out []RecorderNode
+	for id, ln := range s.nodes {
+		if ln.loggedOut || len(ln.n.Addresses) == 0 || !s.policy.Recorder(s.policyNodeLocked(id, ln)) {
+			continue
+		}
+		out = append(out, RecorderNode{ID: id, Name: ln.n.Name, Address: ln.n.Addresses[0].Addr()})
+	}
+	slices.SortFunc(out, func(a, b RecorderNode) int { return strings.Compare(a.Name, b.Name) })
+	return out
 }

@@ -208,6 +208,22 @@ type SSHLaunch struct {
 	Expires    time.Time `json:"expires"`
 }
 
+// RecordingsLaunch is what the Recordings page needs to read recordings over the overlay: a
+// single-use ephemeral auth key of the caller (its browser node joins with it, as an SSH
+// launch's does), the control URL, and the recorder nodes to read from.
+type RecordingsLaunch struct {
+	AuthKey    string     `json:"authKey"`
+	ControlURL string     `json:"controlURL"`
+	Expires    time.Time  `json:"expires"`
+	Recorders  []Recorder `json:"recorders"`
+}
+
+// Recorder is a recorder node: its name and its overlay address and port (ADDR:8410).
+type Recorder struct {
+	Name    string `json:"name"`
+	Address string `json:"address"`
+}
+
 // Key is a pre-auth key (never its secret).
 type Key struct {
 	ID          int64     `json:"id"`
