@@ -1,4 +1,4 @@
-// The admin console at /admin/: login, then Machines, Sessions (live SSH logins), Access
+// The admin console at /admin/: login, then Machines, Sessions (live SSH logins), Recordings, Access
 // controls, Keys and Users (Access controls, Users and tag/expire/delete for admins only),
 // the open SSH sessions of this page, and session links (#/ssh/USER@HOST).
 // No framework: plain DOM built with dom.ts (text nodes only, never HTML from data).
@@ -13,6 +13,7 @@ import { LiveSessionsPage } from "./livesessions.js";
 import { MachinesPage } from "./machines.js";
 import { changeOwnPassword } from "./password.js";
 import { PolicyPage } from "./policy.js";
+import { RecordingsPage } from "./recordings.js";
 import { Sessions } from "./sessions.js";
 import { loadSettings, saveSettings, settingsDialog } from "./termsettings.js";
 import { LinkPage, linkHash, pendingLinkHash, resumeLink, returnHash } from "./sshlink.js";
@@ -39,6 +40,7 @@ const routes: Route[] = [
     make: (me) => (machines ??= new MachinesPage(me, sessions)),
   },
   { hash: "#/sessions", title: "Sessions", admin: false, make: (me) => new LiveSessionsPage(me) },
+  { hash: "#/recordings", title: "Recordings", admin: false, make: () => new RecordingsPage() },
   { hash: "#/acl", title: "Access controls", admin: true, make: () => new PolicyPage() },
   { hash: "#/keys", title: "Keys", admin: false, make: (me) => new KeysPage(me) },
   { hash: "#/users", title: "Users", admin: true, make: (me) => new UsersPage(me) },
