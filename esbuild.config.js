@@ -1,6 +1,6 @@
 // @ts-check
-// The front-end build. `node esbuild.config.js wasm` builds tsconnect.wasm with Go and copies
-// wasm_exec.js from the same toolchain; `node esbuild.config.js bundle [--dev]` bundles the
+// The front-end build. `node esbuild.config.js wasm` builds tsconnect.wasm with Go, shrinks it
+// with wasm-opt (scripts/wasmopt.mjs) and copies wasm_exec.js from the same toolchain; `node esbuild.config.js bundle [--dev]` bundles the
 // npm package into npm/dist and the demo page into web/dist (hashed names, precompressed)
 // and writes the size report npm/dist/size-report.json. The admin console (web/src/console)
 // goes to web/dist/admin (index.html, term.html), its bundles to web/dist/assets.
@@ -13,6 +13,7 @@ import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import * as zlib from "node:zlib";
 import * as esbuild from "esbuild";
+import { optimizeWasm } from "./scripts/wasmopt.mjs";
 
 const root = path.dirname(fileURLToPath(import.meta.url));
 const r = (/** @type {string} */ p) => path.join(root, p);
@@ -54,17 +55,21 @@ function buildWasm() {
   fs.copyFileSync(path.join(goroot, "lib/wasm/wasm_exec.js"), r("npm/build/wasm_exec.js"));
   // TSCONNECT_WASM_SYMBOLS=1 keeps the wasm's name section (Go function names) for CPU
   // profiles (e2e/browser/termprofile.mjs); the shipped build is stripped.
-  const ldflags = process.env.TSCONNECT_WASM_SYMBOLS === "1" ? "-ldflags=-w" : "-ldflags=-s -w";
+  const names = process.env.TSCONNECT_WASM_SYMBOLS === "1";
+  const ldflags = names ? "-ldflags=-w" : "-ldflags=-s -w";
   for (const [out, pkg] of [
     ["npm/dist/tsconnect.wasm", "./wasm"],
     // The SFTP client: a second wasm, loaded only for file transfer (docs/architecture.md "Budgets").
     ["npm/dist/tsconnect-files.wasm", "./wasmfiles"],
   ]) {
-    execFileSync("go", ["build", "-trimpath", ldflags, "-o", r(out), pkg], {
+    // Go links into npm/build; wasm-opt -Oz writes the shipped file (scripts/wasmopt.mjs).
+    const linked = r(path.join("npm/build", path.basename(out)));
+    execFileSync("go", ["build", "-trimpath", ldflags, "-o", linked, pkg], {
       cwd: root,
       stdio: "inherit",
       env: { ...process.env, GOOS: "js", GOARCH: "wasm" },
     });
+    optimizeWasm(linked, r(out), { names });
   }
 }
 
