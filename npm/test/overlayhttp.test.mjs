@@ -21,7 +21,7 @@ const dial = (addr) =>
     const sock = connect(Number(port), host, () =>
       resolve({
         readable: /** @type {ReadableStream<Uint8Array>} */ (Readable.toWeb(sock)),
-        write: (/** @type {Uint8Array} */ b) => new Promise((r) => sock.write(b, () => r(undefined))),
+        writable: new WritableStream({ write: (b) => new Promise((r) => sock.write(b, () => r(undefined))) }),
         close: () => sock.destroy(),
       }),
     );

@@ -2,15 +2,15 @@
 // request and the answer travel only inside the overlay's WireGuard tunnel): the Recordings
 // page reads a recorder's API with it. One request per stream (Connection: close).
 
-/** A TCP stream through the overlay, as the page's node opens it (ipn.dial). */
+/** A TCP stream through the overlay, as the page's node opens it (the npm package's TCPStream, ipn.dial). */
 export interface OverlayStream {
-  readable: ReadableStream<Uint8Array>;
-  write(b: Uint8Array): Promise<void>;
+  readonly readable: ReadableStream<Uint8Array>;
+  readonly writable: WritableStream<Uint8Array>;
   close(): void;
 }
 
 /** Opens a stream to addr ("HOST:PORT") over the overlay. */
-export type Dial = (addr: string, signal?: AbortSignal) => Promise<OverlayStream>;
+export type Dial = (addr: string) => Promise<OverlayStream>;
 
 /** An answer: its status, headers (lower-case names) and body (streamed as it arrives). */
 export interface OverlayResponse {
@@ -61,13 +61,17 @@ class Bytes {
 
 /** GETs path from addr over the overlay. Rejects when the answer's head is malformed. */
 export async function overlayGet(dial: Dial, addr: string, path: string, signal?: AbortSignal): Promise<OverlayResponse> {
-  const s = await dial(addr, signal);
+  const s = await dial(addr);
   const onAbort = () => s.close();
   signal?.addEventListener("abort", onAbort, { once: true });
   try {
-    await s.write(
+    // The request, without half-closing: a Go server takes an early end of stream for the
+    // client gone and would end a followed recording.
+    const w = s.writable.getWriter();
+    await w.write(
       new TextEncoder().encode(`GET ${path} HTTP/1.1\r\nHost: ${addr}\r\nConnection: close\r\nAccept-Encoding: identity\r\n\r\n`),
     );
+    w.releaseLock();
     const r = new Bytes(s.readable.getReader());
     let headLen = 0;
     const status = await r.line(MAX_HEAD, "answer's status line");

@@ -62,11 +62,14 @@ export function listQuery(f: RecordingFilter, before?: string): string {
  * instead of reading recordings any other way.
  */
 function ipnDial(ipn: IPN): Dial {
-  const d = (ipn as unknown as { dial?: (addr: string, o?: { signal?: AbortSignal }) => Promise<OverlayStream> }).dial;
+  const d = (ipn as unknown as { dial?: (host: string, port: number) => Promise<OverlayStream> }).dial;
   if (typeof d !== "function") {
     return () => Promise.reject(new Error("this build of tsconnect cannot open a stream to a recorder yet (ipn.dial)"));
   }
-  return (addr, signal) => d.call(ipn, addr, { signal });
+  return (addr) => {
+    const i = addr.lastIndexOf(":");
+    return d.call(ipn, addr.slice(0, i).replace(/^\[|\]$/g, ""), Number(addr.slice(i + 1)));
+  };
 }
 
 /** A recorder's API over the overlay. */
