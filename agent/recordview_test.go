@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"tsconnect/control"
+	"tsconnect/internal/casttest"
 	"tsconnect/internal/eventually"
 	"tsconnect/internal/nodetest"
 	"tsconnect/node"
@@ -158,14 +159,8 @@ func TestRecordingViewedOverOverlay(t *testing.T) {
 	}
 	whole, _ := io.ReadAll(resp2.Body)
 	resp2.Body.Close()
-	var out strings.Builder
-	for i, l := range strings.Split(strings.TrimSpace(string(whole)), "\n") {
-		var e [3]any
-		if i > 0 && json.Unmarshal([]byte(l), &e) == nil && e[1] == "o" {
-			out.WriteString(e[2].(string))
-		}
-	}
-	if out.String() != sh.seen() || c.output() != sh.seen() {
-		t.Errorf("read over the overlay %q\nthe user saw %q", out.String(), sh.seen())
+	out := casttest.Output(whole)
+	if out != sh.seen() || c.output() != sh.seen() {
+		t.Errorf("read over the overlay %q\nthe user saw %q", out, sh.seen())
 	}
 }

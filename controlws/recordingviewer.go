@@ -1,11 +1,6 @@
 package controlws
 
-import (
-	"context"
-	"errors"
-	"fmt"
-	"strings"
-)
+import "context"
 
 // Recording viewers: a message pair a recorder node asks control with (a server that
 // predates it answers CodeBadRequest, which RecordingViewer returns as ErrUnsupported).
@@ -33,16 +28,8 @@ type RecordingViewerAnswer struct {
 // RecordingViewer asks control whether the owner of node req.Node may view recordings. A
 // server without the message returns an error wrapping ErrUnsupported.
 func (c *Client) RecordingViewer(ctx context.Context, req RecordingViewerRequest) (*RecordingViewerAnswer, error) {
-	env, err := c.roundTrip(ctx, TypeRecordingViewer, &req, TypeRecordingViewerAnswer)
-	var ce *Error
-	if errors.As(err, &ce) && ce.Code == CodeBadRequest && strings.Contains(ce.Message, "unknown message type") {
-		return nil, fmt.Errorf("%w (%s)", ErrUnsupported, TypeRecordingViewer)
-	}
-	if err != nil {
-		return nil, err
-	}
 	var a RecordingViewerAnswer
-	if err := env.DecodeBody(&a); err != nil {
+	if err := c.optionalRoundTrip(ctx, TypeRecordingViewer, &req, TypeRecordingViewerAnswer, &a); err != nil {
 		return nil, err
 	}
 	return &a, nil

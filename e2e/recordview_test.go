@@ -16,6 +16,7 @@ import (
 
 	"tsconnect/control"
 	"tsconnect/controlws"
+	"tsconnect/internal/casttest"
 	"tsconnect/internal/eventually"
 	"tsconnect/recorder"
 	"tsconnect/recorder/recnode"
@@ -90,14 +91,8 @@ func TestOpenSSHRecordingViewed(t *testing.T) {
 	}
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	var got strings.Builder
-	for i, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
-		var e [3]any
-		if i > 0 && json.Unmarshal([]byte(l), &e) == nil && e[1] == "o" {
-			got.WriteString(e[2].(string))
-		}
-	}
-	if got.String() != out {
-		t.Errorf("recorded %q\nOpenSSH printed %q", got.String(), out)
+	got := casttest.Output(b)
+	if got != out {
+		t.Errorf("recorded %q\nOpenSSH printed %q", got, out)
 	}
 }

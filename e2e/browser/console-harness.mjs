@@ -126,6 +126,23 @@ export async function startConsoleNet({ tagged = ["alpha", "beta"], plain = [], 
       };
       return agent;
     },
+    /**
+     * Starts `tsconnect recorder` as node name with a fresh key of tags; resolves once it
+     * serves, with its storage directory.
+     */
+    async recorder(name, { tags = "tag:rec" } = {}) {
+      const key = net.admin(["keys", "create", "--tags", tags]).trim().split("\n").pop();
+      const rdir = join(dir, `recorder-${procs.length}`);
+      const args = ["recorder", "--login-server", url, "--auth-key", key, "--hostname", name, "--state", rdir, "--min-free-mib", "0"];
+      const r = await startUntil(
+        args,
+        /serving recordings on port/,
+        { TSCONNECT_SOCKET: join(dir, `rec-${procs.length}.sock`) },
+        `recorder ${name}`,
+      );
+      procs.push(r.proc);
+      return { ...r, storage: join(rdir, "recordings") };
+    },
     setPolicy(text) {
       const f = join(dir, "policy.hujson");
       writeFileSync(f, text);
