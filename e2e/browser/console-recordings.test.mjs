@@ -6,7 +6,7 @@
 // the recorder over its own node (ipn.dial), never through control.
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { alice, bob, bin, consoleLogin, consoleSuite, openSSHDialog } from "./console-harness.mjs";
@@ -19,6 +19,11 @@ const policy = `{
 }`;
 
 const s = consoleSuite({ tagged: ["alpha"], plain: [] });
+
+/** The page reads recorders through ipn.dial: without it in the npm package, the playing test waits. */
+const noDial = /\bdial\(host: string, port: number\)/.test(readFileSync(new URL("../../npm/types/index.d.ts", import.meta.url), "utf8"))
+  ? false
+  : "the npm package has no ipn.dial yet";
 
 /** The Recordings page, once its list has loaded (rows or "No recordings."). */
 async function openRecordings(page) {
@@ -42,7 +47,7 @@ test("a member not allowed gets a refusal, no list", async (t) => {
   assert.equal(await page.locator(".recordings form.filters").isHidden(), true);
 });
 
-test("sessions from the browser and from OpenSSH are listed, played, seeked and watched live", async (t) => {
+test("sessions from the browser and from OpenSSH are listed, played, seeked and watched live", { skip: noDial }, async (t) => {
   s.net.setPolicy(policy);
   await s.net.recorder("rec");
   const { context, page } = await s.page(t);
