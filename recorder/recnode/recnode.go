@@ -121,18 +121,20 @@ func (r *Recorder) authorize(ctx context.Context, remote netip.AddrPort, a recor
 // Bounds of the viewer cache.
 const (
 	viewerTTL     = 10 * time.Second // how long control's yes is believed
+	refusedTTL    = 2 * time.Second  // and its no (so a refused peer's requests do not each ask control)
 	viewerTimeout = 5 * time.Second  // how long control is given to answer
 	maxViewers    = 1024             // cached answers at most (then the cache starts over)
 )
 
 type viewerEntry struct {
-	user  string
-	until time.Time
+	user   string // who, when allowed
+	reason string // why not, when refused
+	until  time.Time
 }
 
 // viewer asks control whether peer's owner may view recordings (admins and the policy's
-// recordingViewers), believing a yes for viewerTTL. A tagged peer, control unreachable or
-// a no refuses.
+// recordingViewers), believing a yes for viewerTTL and a no for refusedTTL. A tagged peer,
+// control unreachable or a no refuses.
 func (r *Recorder) viewer(ctx context.Context, peer controlws.Node) (string, error) {
 	if len(peer.Tags) > 0 || peer.User == 0 {
 		return "", fmt.Errorf("node %s is tagged: only a user's node may view recordings", peer.Name)
@@ -142,6 +144,9 @@ func (r *Recorder) viewer(ctx context.Context, peer controlws.Node) (string, err
 	e, ok := r.viewers[peer.ID]
 	r.mu.Unlock()
 	if ok && now.Before(e.until) {
+		if e.reason != "" {
+			return "", errors.New(e.reason)
+		}
 		return e.user, nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, viewerTimeout)
@@ -150,16 +155,23 @@ func (r *Recorder) viewer(ctx context.Context, peer controlws.Node) (string, err
 	if err != nil {
 		return "", fmt.Errorf("cannot ask control who may view recordings: %v", err)
 	}
+	e = viewerEntry{user: ans.User, until: now.Add(viewerTTL)}
 	if !ans.Allowed {
-		return "", errors.New(ans.Reason)
+		e = viewerEntry{reason: ans.Reason, until: now.Add(refusedTTL)}
+		if e.reason == "" {
+			e.reason = "control says no"
+		}
 	}
 	r.mu.Lock()
 	if len(r.viewers) >= maxViewers {
 		clear(r.viewers)
 	}
-	r.viewers[peer.ID] = viewerEntry{ans.User, now.Add(viewerTTL)}
+	r.viewers[peer.ID] = e
 	r.mu.Unlock()
-	return ans.User, nil
+	if e.reason != "" {
+		return "", errors.New(e.reason)
+	}
+	return e.user, nil
 }
 
 // Node is the recorder's node.
