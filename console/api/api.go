@@ -88,6 +88,9 @@ type Me struct {
 	Via string `json:"via"`
 	// Scopes are an API token's scopes (nil otherwise: everything the role allows).
 	Scopes []string `json:"scopes,omitempty"`
+	// RecordingViewer says the user may watch session recordings (an admin, or named by the
+	// policy's recordingViewers): the console shows its Recordings page.
+	RecordingViewer bool `json:"recordingViewer,omitempty"`
 }
 
 // UserList is the answer to GET /users.

@@ -38,6 +38,7 @@ test("a member not allowed gets a refusal, no list", async (t) => {
   const { page } = await s.page(t);
   s.net.setPolicy(policy);
   await consoleLogin(page, s.net.url, bob);
+  assert.ok(!(await page.locator("nav a").allTextContents()).includes("Recordings"), "no Recordings page in bob's menu");
   await openRecordings(page);
   await page
     .getByRole("alert")
@@ -52,6 +53,7 @@ test("sessions from the browser and from OpenSSH are listed, played, seeked and 
   await s.net.recorder("rec");
   const { context, page } = await s.page(t);
   await consoleLogin(page, s.net.url, alice);
+  assert.ok((await page.locator("nav a").allTextContents()).includes("Recordings"), "alice (an admin) has the Recordings page");
 
   // A session from real OpenSSH, through a plain agent of alice's (`tsconnect nc`).
   const laptop = await s.net.agent("laptop", { tags: "", ssh: false });
