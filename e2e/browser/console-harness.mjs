@@ -269,6 +269,22 @@ export async function watchedPage(browser, problems, t) {
   return { context, page: await context.newPage() };
 }
 
+/**
+ * Finds the node called name (or name.something) with SSH host keys anywhere in a status answer.
+ * @param {any} v
+ * @param {string} name
+ * @returns {any}
+ */
+export function findNode(v, name) {
+  if (!v || typeof v !== "object") return undefined;
+  if (typeof v.name === "string" && (v.name === name || v.name.startsWith(name + ".")) && v.sshHostKeys) return v;
+  for (const x of Array.isArray(v) ? v : Object.values(v)) {
+    const f = findNode(x, name);
+    if (f) return f;
+  }
+  return undefined;
+}
+
 /** The Machines row of name. */
 export function machineRow(page, name) {
   return page.locator(`tr[data-machine="${name}"]`);

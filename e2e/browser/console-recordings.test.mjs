@@ -9,7 +9,7 @@ import { execFileSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
-import { alice, bob, bin, consoleLogin, consoleSuite, openSSHDialog } from "./console-harness.mjs";
+import { alice, bob, bin, consoleLogin, consoleSuite, findNode, openSSHDialog } from "./console-harness.mjs";
 import { waitTerminal } from "./demo.js";
 
 const policy = `{
@@ -58,8 +58,13 @@ test("sessions from the browser and from OpenSSH are listed, played, seeked and 
   // A session from real OpenSSH, through a plain agent of alice's (`tsconnect nc`).
   const laptop = await s.net.agent("laptop", { tags: "", ssh: false });
   const known = join(s.net.dir, "known_hosts");
-  const alpha = (await s.net.machines()).find((m) => m.name === "alpha");
-  writeFileSync(known, alpha.sshHostKeys.map((k) => `alpha ${k}`).join("\n") + "\n");
+  /** @type {any} */
+  let alpha;
+  for (let i = 0; i < 100 && !alpha; i++, await new Promise((r) => setTimeout(r, 200))) {
+    alpha = findNode(JSON.parse(execFileSync(bin, ["--socket", laptop.socket, "status", "--json"], { encoding: "utf8" })), "alpha");
+  }
+  assert.ok(alpha, "the laptop sees alpha's host keys");
+  writeFileSync(known, alpha.sshHostKeys.map((/** @type {string} */ k) => `alpha ${k}`).join("\n") + "\n");
   const sshOut = execFileSync(
     "ssh",
     [
