@@ -110,7 +110,7 @@ export class Player {
     class: "player-seek",
     min: "0",
     max: "0",
-    step: "0.01",
+    step: "any",
     value: "0",
     "aria-label": "Seek",
   });
