@@ -58,6 +58,8 @@ type Agent struct {
 	revocations prometheus.Counter
 	// recFailures counts recordings that failed, by stage (record.go).
 	recFailures *prometheus.CounterVec
+	// audit holds the SSH login decisions not yet stored by control (audit.go).
+	audit auditQueue
 
 	mu     sync.Mutex
 	sshSrv *sshd.Server
@@ -167,6 +169,7 @@ func (a *Agent) Start(ctx context.Context) error {
 	a.mu.Unlock()
 	go a.watchMapAge(wctx)
 	go a.watchKeyExpiry(wctx)
+	go a.sendAudit(wctx)
 	return nil
 }
 
@@ -175,7 +178,7 @@ func (a *Agent) startSSH() error {
 	if err != nil {
 		return fmt.Errorf("agent: listening on overlay port 22: %v", err)
 	}
-	srv := &sshd.Server{HostKeys: a.hostKeys, Authorize: a.authorize, Record: a.record, Logf: a.logf, SFTPServer: a.sftpServerArgv()}
+	srv := &sshd.Server{HostKeys: a.hostKeys, Authorize: a.authorize, Record: a.record, Audit: a.auditSSH, Logf: a.logf, SFTPServer: a.sftpServerArgv()}
 	lctx, stop := context.WithCancel(context.Background())
 	a.mu.Lock()
 	a.sshSrv, a.sshLn, a.stopLogins = srv, ln, stop

@@ -44,7 +44,16 @@ func (a *Agent) holdCheck(ctx context.Context, req sshd.AuthRequest, v rules.Ver
 	}
 	h := &checkHold{control: control, policy: a, clock: realClock{}, client: req, logf: a.logf,
 		limit: checkHoldLimit, retry: retry, remote: req.Remote(), user: req.User(), v: v, peer: peer, src: src, srcUser: srcUser}
-	return h.run(ctx)
+	rec := controlws.SSHAuditRecord{Decision: controlws.AuditCheck, Remote: req.Remote(), User: req.User(), LocalUser: v.LocalUser,
+		Rule: v.Origin, Reason: "held until the user re-authenticates (check period " + v.CheckPeriod.String() + ")"}
+	a.auditRecord(rec)
+	l, err := h.run(ctx)
+	rec.Time, rec.Decision, rec.Reason = time.Time{}, controlws.AuditCheckAccept, ""
+	if err != nil {
+		rec.Decision, rec.Reason = controlws.AuditCheckReject, err.Error()
+	}
+	a.auditRecord(rec)
+	return l, err
 }
 
 // verdictFor evaluates a login from remote as req under the current map.

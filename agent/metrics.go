@@ -12,6 +12,8 @@ var (
 	descRelayPkts   = prometheus.NewDesc("tsconnect_agent_relay_packets_total", "Packets through the home relay, by direction.", []string{"direction"}, nil)
 	descRelayDrops  = prometheus.NewDesc("tsconnect_agent_relay_drops_total", "Packets dropped on the way to or from the home relay, by direction.", []string{"direction"}, nil)
 	descMapAge      = prometheus.NewDesc("tsconnect_agent_map_age_seconds", "How old the network map is: about 0 while the map stream with control is up.", nil, nil)
+	descAuditQueued = prometheus.NewDesc("tsconnect_agent_ssh_audit_queued", "SSH login decisions waiting to be sent to control.", nil, nil)
+	descAuditDrops  = prometheus.NewDesc("tsconnect_agent_ssh_audit_dropped_total", "SSH login decisions never sent to control: the queue was full (its oldest went) or a record was malformed.", nil, nil)
 )
 
 // Collector returns a Prometheus collector of the agent's metrics.
@@ -20,7 +22,7 @@ func (a *Agent) Collector() prometheus.Collector { return (*agentCollector)(a) }
 type agentCollector Agent
 
 func (c *agentCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descSSHConns, descSSHSessions, descRelayUp, descRelayHome, descRelayPkts, descRelayDrops, descMapAge} {
+	for _, d := range []*prometheus.Desc{descSSHConns, descSSHSessions, descRelayUp, descRelayHome, descRelayPkts, descRelayDrops, descMapAge, descAuditQueued, descAuditDrops} {
 		ch <- d
 	}
 	(*Agent)(c).revocations.Describe(ch)
@@ -58,6 +60,8 @@ func (c *agentCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(descRelayDrops, st.SendDrops, "sent")
 		counter(descRelayDrops, st.RecvDrops, "received")
 	}
+	gauge(descAuditQueued, float64(a.audit.len()))
+	counter(descAuditDrops, a.audit.dropped.Load())
 	if age, ok := a.mapAge(); ok {
 		gauge(descMapAge, age.Seconds())
 	}

@@ -145,6 +145,8 @@ func (r *recording) Failed() <-chan struct{} { return r.failed }
 
 func (r *recording) Err() error { return r.err }
 
+func (r *recording) ID() string { return r.u.ID() }
+
 func (r *recording) Close(exitCode int) {
 	close(r.done)
 	select {

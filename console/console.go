@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"tsconnect/console/api"
@@ -47,8 +48,8 @@ type Options struct {
 type Console struct {
 	srv    *control.Server
 	o      Options
-	origin string // scheme://host[:port] of ServerURL
-	csp    string // ContentSecurityPolicy allowing the DERP map's relays
+	origin string                   // scheme://host[:port] of ServerURL
+	csp    atomic.Pointer[cspEntry] // the policy for the replicas listed last (csp.go)
 	https  bool
 	logf   func(string, ...any)
 	mux    *http.ServeMux // the API for sign-ins and API tokens
@@ -87,7 +88,7 @@ func New(srv *control.Server, o Options) (*Console, error) {
 	if o.Next == nil {
 		o.Next = http.NotFoundHandler()
 	}
-	c := &Console{srv: srv, o: o, origin: origin, https: https, logf: o.Logf, csp: policyFor(srv.DERPMap(), origin),
+	c := &Console{srv: srv, o: o, origin: origin, https: https, logf: o.Logf,
 		byUser:    newLimiter(loginWindow, maxFailuresPerEmail, 0),
 		byEmail:   newLimiter(loginWindow, maxFailuresPerEmail, maxLimiterKeys),
 		byAddr:    newLimiter(loginWindow, maxFailuresPerAddr, maxLimiterKeys),
@@ -175,7 +176,7 @@ func SetSecurityHeaders(h http.Header) { setSecurityHeaders(h, ContentSecurityPo
 
 // setSecurityHeaders sets the security headers of the console's pages and answers, with
 // its policy (which allows the DERP map's relays).
-func (c *Console) setSecurityHeaders(h http.Header) { setSecurityHeaders(h, c.csp) }
+func (c *Console) setSecurityHeaders(h http.Header) { setSecurityHeaders(h, c.policy()) }
 
 func setSecurityHeaders(h http.Header, csp string) {
 	h.Set("Content-Security-Policy", csp)

@@ -81,6 +81,7 @@ func (c *Console) routes() []route {
 		{"DELETE", "/sessions/{id}/{remote}", admin(control.ScopeNodes), c.endSSHSession},
 
 		{"GET", "/audit", adminRead, c.audit},
+		{"GET", "/audit/export", adminRead, c.auditExport},
 		{"GET", "/backup", socketOnly, c.backup},
 	}
 }

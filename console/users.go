@@ -129,7 +129,7 @@ func (c *Console) audit(w http.ResponseWriter, r *http.Request, _ *caller) {
 	}
 	out := api.AuditEvents{Events: make([]api.AuditEvent, 0, len(es))}
 	for _, e := range es {
-		out.Events = append(out.Events, api.AuditEvent{ID: e.ID, Time: wireTime(e.Time), User: e.User, Method: string(e.Method), Kind: string(e.Kind), OK: e.OK, Detail: e.Detail})
+		out.Events = append(out.Events, auditEventOf(e))
 	}
 	writeJSON(w, http.StatusOK, out)
 }

@@ -90,7 +90,7 @@ func (f *deltaFollower) sameAsFull(t *testing.T, step string) {
 	s.mu.RLock()
 	c := s.compiledLocked()
 	peers, _ := s.peerList(c, f.st.nodeID)
-	body := s.fullMapJSON(c, f.st.nodeID, peers)
+	body := s.fullMapJSON(c, f.st.nodeID, peers, f.st.sshFor(c, f.st.nodeID), f.st.recordFromFor(c, f.st.nodeID))
 	s.mu.RUnlock()
 	var r controlws.MapResponse
 	if err := json.Unmarshal(body, &r); err != nil || r.Full == nil {

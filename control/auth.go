@@ -2,6 +2,7 @@ package control
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -50,6 +51,22 @@ type AuthEvent struct {
 	Kind   AuthKind   `json:"kind"`
 	OK     bool       `json:"ok"`
 	Detail string     `json:"detail,omitempty"`
+	// SSH describes the login of an SSH login decision an agent reported (method "ssh").
+	SSH *AuditSSH `json:"ssh,omitempty"`
+}
+
+// authEventFrom is the stored event e as the API shows it (an SSH part that does not
+// decode is left out).
+func authEventFrom(e store.AuthEvent) AuthEvent {
+	out := AuthEvent{ID: e.ID, Time: e.Time, UserID: e.UserID, User: e.Email,
+		Method: AuthMethod(e.Method), Kind: AuthKind(e.Kind), OK: e.OK, Detail: e.Detail}
+	if len(e.SSH) > 0 {
+		var x AuditSSH
+		if json.Unmarshal(e.SSH, &x) == nil {
+			out.SSH = &x
+		}
+	}
+	return out
 }
 
 // SetPassword sets user id's console password (at least MinPasswordLen characters), stored
@@ -261,8 +278,7 @@ func (s *Server) AuditLog(ctx context.Context, before int64, limit int) ([]AuthE
 	err := s.st.Read(ctx, func(tx store.Tx) error {
 		es, err := tx.AuthEvents(before, limit)
 		for _, e := range es {
-			out = append(out, AuthEvent{ID: e.ID, Time: e.Time, UserID: e.UserID, User: e.Email,
-				Method: AuthMethod(e.Method), Kind: AuthKind(e.Kind), OK: e.OK, Detail: e.Detail})
+			out = append(out, authEventFrom(e))
 		}
 		return err
 	})

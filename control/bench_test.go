@@ -18,15 +18,32 @@ import (
 // benchServer starts a server on a fresh SQLite file, or with BENCH_STORE=postgres on a fresh
 // database of a real PostgreSQL server the benchmark starts.
 func benchServer(b *testing.B) *Server {
+	s, _ := benchServerCounted(b)
+	return s
+}
+
+// benchServerCounted is benchServer; on PostgreSQL, statements() returns how many statements
+// the server ran since the previous call (testpg.Server.Statements), and 0 on SQLite.
+func benchServerCounted(b *testing.B) (s *Server, statements func() int64) {
 	cfg := Config{StateDir: b.TempDir(), ServerURL: "http://127.0.0.1:1"}
+	statements = func() int64 { return 0 }
 	switch v := os.Getenv("BENCH_STORE"); v {
 	case "", "sqlite":
 	case "postgres":
-		st, err := pgstore.Open(context.Background(), testpg.Start(b).NewDatabase(b))
+		pg := testpg.Start(b)
+		url := pg.NewDatabase(b)
+		st, err := pgstore.Open(context.Background(), url)
 		if err != nil {
 			b.Fatal(err)
 		}
 		cfg.Store = st
+		statements = func() int64 {
+			n, err := pg.Statements(url)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return n
+		}
 	default:
 		b.Fatalf("BENCH_STORE=%q: want sqlite or postgres", v)
 	}
@@ -35,7 +52,7 @@ func benchServer(b *testing.B) *Server {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { s.Close() })
-	return s
+	return s, statements
 }
 
 func registerN(b *testing.B, s *Server, n int) []int64 {

@@ -17,6 +17,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"tsconnect/control/store"
 	"tsconnect/control/store/sqlitestore"
 	"tsconnect/controlws"
@@ -62,6 +64,10 @@ type Config struct {
 	Web http.Handler
 	// Domain names the network in maps; empty means DefaultDomain.
 	Domain string
+	// AuditRetention, if positive, is how long the audit log keeps an event: older ones are
+	// deleted by a sweep (hourly, or every tenth of the retention when shorter) that one
+	// replica at a time runs. 0 keeps them all; under MinAuditRetention is an error.
+	AuditRetention time.Duration
 	// Store, when set, is the store used instead of the SQLite file DBFile in StateDir
 	// (e.g. a pgstore). Close closes it; when New fails, the caller closes it (again).
 	Store store.Store
@@ -113,7 +119,8 @@ type Server struct {
 	fullMaps  chan struct{} // a slot per full map being built or sent (maxFullMapsAtOnce)
 	derpJSON  []byte        // derpMap encoded, as every full map holds it
 	flows     flows         // pending SSH checks and interactive logins (check.go, login.go); its own lock
-	updates   updateLimits  // host-info update rate per node (updaterate.go); its own lock
+	updates   nodeLimits    // host-info update rate per node (updaterate.go); its own lock
+	auditRate nodeLimits    // SSH audit records per node (sshaudit.go); its own lock
 	keyTimer  keyTimer      // wakes control when the soonest node key expires (keyexpiry.go); its own lock
 
 	changes  changeHub     // WatchChanges' watchers
@@ -152,6 +159,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.EphemeralGrace < 0 || cfg.EphemeralGrace > MaxEphemeralGrace {
 		return nil, fmt.Errorf("control: ephemeral grace %v out of range (0, %v]", cfg.EphemeralGrace, MaxEphemeralGrace)
+	}
+	if cfg.AuditRetention < 0 || (cfg.AuditRetention > 0 && cfg.AuditRetention < MinAuditRetention) {
+		return nil, fmt.Errorf("control: audit retention %v: want 0 (keep all) or at least %v", cfg.AuditRetention, MinAuditRetention)
 	}
 	if cfg.Domain == "" {
 		cfg.Domain = DefaultDomain
@@ -199,6 +209,7 @@ func New(cfg Config) (*Server, error) {
 		now:       cfg.Now,
 		origin:    origin,
 		fullMaps:  make(chan struct{}, maxFullMapsAtOnce),
+		auditRate: nodeLimits{rate: rate.Limit(controlws.SSHAuditPerMinute) / 60, burst: controlws.SSHAuditPerMinute},
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -229,8 +240,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.handler = s.routes()
 	s.listenReplicas(st, origin)
-	s.wg.Add(2)
+	s.wg.Add(3)
 	go s.sweepLoop()
+	go s.auditSweepLoop()
 	s.pubq.wake = make(chan struct{}, 1)
 	go s.publishLoop()
 	return s, nil

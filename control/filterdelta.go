@@ -15,7 +15,7 @@ type srcDiff struct {
 	ds    []controlws.SrcDelta
 	size  int  // prefixes in ds
 	whole int  // sources of the changed rules now
-	ssh   bool // the SSH rules changed too
+	ssh   bool // the SSH rules (or the recorder's RecordFrom) changed too
 	// narrow says no changed rule's sources hold a wide prefix, so the addresses in ds are
 	// every address that entered or left the filter's rules.
 	narrow bool
@@ -49,7 +49,7 @@ func diffSources(old *rules.NodeRules, oldAcc []*srcSet, now *rules.NodeRules, n
 		d.whole += len(b.Src)
 		d.ds = append(d.ds, sd)
 	}
-	d.ssh = !reflect.DeepEqual(old.SSH, now.SSH)
+	d.ssh = !reflect.DeepEqual(old.SSH, now.SSH) || !slices.Equal(old.RecordFrom, now.RecordFrom)
 	return d, true
 }
 

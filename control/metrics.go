@@ -12,11 +12,13 @@ import (
 // serverMetrics are control's counters and histograms, updated where the work happens; the
 // gauges (nodes, streams, check holds) are read from the server's state at each scrape.
 type serverMetrics struct {
-	mapSends   prometheus.Counter
-	mapBytes   prometheus.Counter
-	compile    prometheus.Histogram
-	auth       *prometheus.CounterVec // kind, method, result
-	storeTimes *prometheus.HistogramVec
+	mapSends prometheus.Counter
+	mapBytes prometheus.Counter
+	compile  prometheus.Histogram
+	auth     *prometheus.CounterVec // kind, method, result
+	// auditLimited counts SSH audit records not stored (yet): their node's rate was spent.
+	auditLimited prometheus.Counter
+	storeTimes   *prometheus.HistogramVec
 }
 
 func newServerMetrics() *serverMetrics {
@@ -30,6 +32,8 @@ func newServerMetrics() *serverMetrics {
 		auth: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tsconnect_control_authentications_total",
 			Help: "Authentications in the audit log (console sign-ins, checks, node logins), by kind, method and result."},
 			[]string{"kind", "method", "result"}),
+		auditLimited: prometheus.NewCounter(prometheus.CounterOpts{Name: "tsconnect_control_ssh_audit_limited_total",
+			Help: "SSH audit records an agent sent past its rate (controlws.SSHAuditPerMinute), not stored; it sends them again later."}),
 		storeTimes: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "tsconnect_control_store_seconds",
 			Help: "Store transactions' latency, by read or update.", Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10)},
 			[]string{"op"}),
@@ -54,6 +58,7 @@ func (c *serverCollector) Describe(ch chan<- *prometheus.Desc) {
 	m.mapBytes.Describe(ch)
 	m.compile.Describe(ch)
 	m.auth.Describe(ch)
+	m.auditLimited.Describe(ch)
 	m.storeTimes.Describe(ch)
 	ch <- descNodes
 	ch <- descStreams
@@ -68,6 +73,7 @@ func (c *serverCollector) Collect(ch chan<- prometheus.Metric) {
 	m.mapBytes.Collect(ch)
 	m.compile.Collect(ch)
 	m.auth.Collect(ch)
+	m.auditLimited.Collect(ch)
 	m.storeTimes.Collect(ch)
 	s.mu.RLock()
 	var online, offline, keyExpired, streams int

@@ -209,6 +209,10 @@ func (nc *nodeConn) handle(env *controlws.Envelope) (resp string, body any, err 
 		return nc.sshSessions(env)
 	case controlws.TypeRecordingViewer:
 		return nc.recordingViewer(ctx, env)
+	case controlws.TypeSSHAudit:
+		if nc.version >= controlws.VersionRecording {
+			return nc.sshAudit(ctx, env)
+		}
 	}
 	return "", nil, errf(controlws.CodeBadRequest, "unknown message type %s", safetext.Bounded(strconv.Quote(env.Type), 64))
 }

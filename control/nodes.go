@@ -174,6 +174,7 @@ func (s *Server) DeleteNode(ctx context.Context, id int64) error {
 // control connections, to be closed once writeMu is released. Callers hold writeMu.
 func (s *Server) forgetNode(id int64) []*nodeConn {
 	s.updates.forget(id)
+	s.auditRate.forget(id)
 	s.mu.Lock()
 	peers := s.peersNowLocked(id)
 	s.uncacheNode(id)

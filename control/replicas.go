@@ -124,6 +124,10 @@ func (t *recordingTx) UpdateNode(n *store.Node) error {
 	return t.noted(store.ChangeNode, n.ID, t.Tx.UpdateNode(n))
 }
 
+func (t *recordingTx) SetSeen(n *store.Node) error {
+	return t.noted(store.ChangeNode, n.ID, t.Tx.SetSeen(n))
+}
+
 func (t *recordingTx) SetLastSeen(id int64, at time.Time) error {
 	return t.noted(store.ChangeNode, id, t.Tx.SetLastSeen(id, at))
 }
@@ -633,8 +637,10 @@ func (s *Server) leaveReplicas(tx store.Tx) error {
 	if s.origin == "" {
 		return nil
 	}
-	if err := tx.ReleaseLease(leaseEphemeral, s.origin); err != nil {
-		return err
+	for _, l := range []string{leaseEphemeral, leaseAuditSweep} {
+		if err := tx.ReleaseLease(l, s.origin); err != nil {
+			return err
+		}
 	}
 	if err := s.dropControlURL(tx); err != nil {
 		return err

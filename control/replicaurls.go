@@ -125,6 +125,10 @@ func (s *Server) setReplicaURLs(urls []string) {
 	}
 }
 
+// ReplicaURLs returns the control URLs of the replicas serving this store, this one's
+// included, as the maps list them (nil alone on the store); the caller must not modify it.
+func (s *Server) ReplicaURLs() []string { return s.replURLs.list() }
+
 // list returns the URLs the maps carry (nil alone on the store); the caller must not modify it.
 func (r *replicaURLs) list() []string {
 	r.mu.Lock()

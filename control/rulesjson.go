@@ -38,9 +38,15 @@ func appendFilterJSON(b []byte, c *compiled, id int64) []byte {
 	return append(b, ']')
 }
 
-// appendRulesJSON appends node id's rules as a MapRules object.
-func appendRulesJSON(b []byte, c *compiled, id int64) []byte {
+// appendRulesJSON appends node id's rules as a MapRules object, with ssh and recordFrom
+// as its stream's version reads them (stream.sshFor, stream.recordFromFor).
+func appendRulesJSON(b []byte, c *compiled, id int64, ssh []rules.SSHRule, recordFrom []netip.Addr) []byte {
 	b = appendFilterJSON(append(b, `{"packetFilter":`...), c, id)
-	ssh, _ := json.Marshal(sshOf(c, id))
-	return append(append(append(b, `,"sshRules":`...), ssh...), '}')
+	js, _ := json.Marshal(ssh)
+	b = append(append(b, `,"sshRules":`...), js...)
+	if len(recordFrom) > 0 {
+		js, _ = json.Marshal(recordFrom)
+		b = append(append(b, `,"recordFrom":`...), js...)
+	}
+	return append(b, '}')
 }

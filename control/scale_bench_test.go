@@ -90,7 +90,8 @@ func BenchmarkPolicyDense(b *testing.B) {
 
 // BenchmarkConnectSparse measures BENCH_JOIN_NODES (default 3,000) nodes connecting at once
 // (64 registering at a time, after the 10 servers) under the sparse policy, in-process as
-// BenchmarkJoinSparse: the time until every node has its first map, and control's CPU.
+// BenchmarkJoinSparse: the time until every node has its first map, and control's CPU; on
+// PostgreSQL (BENCH_STORE=postgres) also the statements it ran per node.
 func BenchmarkConnectSparse(b *testing.B) {
 	n := 3000
 	if v := os.Getenv("BENCH_JOIN_NODES"); v != "" {
@@ -102,6 +103,7 @@ func BenchmarkConnectSparse(b *testing.B) {
 			sb.join(true, fmt.Sprint("s", i))
 		}
 		cpu0 := processCPU(b)
+		sb.statements()
 		t0 := time.Now()
 		var wg sync.WaitGroup
 		sem := make(chan struct{}, 64)
@@ -116,6 +118,11 @@ func BenchmarkConnectSparse(b *testing.B) {
 		d := time.Since(t0)
 		b.ReportMetric(d.Seconds(), "s/connect-all")
 		b.ReportMetric((processCPU(b) - cpu0).Seconds(), "cpu-s/connect-all")
+		if st := sb.statements(); st > 0 {
+			// Each a round trip to PostgreSQL: what the store costs a node's registration and
+			// first map, whatever the machine's load.
+			b.ReportMetric(float64(st)/float64(n-10), "pg-statements/node")
+		}
 		sb.close()
 	}
 }
@@ -130,6 +137,7 @@ type sparseBench struct {
 	wg             sync.WaitGroup
 	sent           atomic.Int64
 	writes         atomic.Int64
+	statements     func() int64 // PostgreSQL's statements since the last call (benchServerCounted)
 }
 
 func newSparseBench(b *testing.B) *sparseBench { return newPolicyBench(b, sparsePolicy) }
@@ -137,7 +145,7 @@ func newSparseBench(b *testing.B) *sparseBench { return newPolicyBench(b, sparse
 // newPolicyBench is a server under policy (tag:server owned by ada@example.com) whose streams'
 // transport writes only count bytes.
 func newPolicyBench(b *testing.B, policy string) *sparseBench {
-	s := benchServer(b)
+	s, statements := benchServerCounted(b)
 	ctx := context.Background()
 	u, err := s.CreateUser(ctx, "ada@example.com", RoleAdmin)
 	if err != nil {
@@ -146,7 +154,7 @@ func newPolicyBench(b *testing.B, policy string) *sparseBench {
 	if _, err := s.SetPolicy(ctx, []byte(policy), "ada@example.com"); err != nil {
 		b.Fatal(err)
 	}
-	sb := &sparseBench{b: b, s: s, done: make(chan struct{})}
+	sb := &sparseBench{b: b, s: s, done: make(chan struct{}), statements: statements}
 	if sb.member, _, err = s.CreateAuthKey(ctx, AuthKeyOptions{User: u.ID, Reusable: true}); err != nil {
 		b.Fatal(err)
 	}

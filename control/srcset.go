@@ -227,6 +227,13 @@ func (c *compiled) set(id int64, addrs []netip.Prefix, nr *rules.NodeRules, memo
 		b, _ := json.Marshal(nr.SSH)
 		h.Write(b)
 	}
+	if len(nr.RecordFrom) > 0 {
+		h.WriteString("recordFrom")
+		for _, a := range nr.RecordFrom {
+			b := a.As16()
+			h.Write(b[:])
+		}
+	}
 	c.nodes.put(id, &compiledNode{rules: nr, addrs: addrs, acc: acc, key: h.Sum64()})
 }
 

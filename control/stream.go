@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"slices"
 	"sync"
 	"time"
@@ -45,6 +46,9 @@ type stream struct {
 	// filterDelta: the client applies MapResponse.FilterDelta (version 4 on), so a change
 	// of its filter's sources alone travels as the addresses that came and went.
 	filterDelta bool
+	// recording: the client knows session recording (version 5 on): it gets RecordFrom, and
+	// enforceRecorder rules as they are, never as refusals (sshFor).
+	recording bool
 
 	mu        sync.Mutex
 	full      bool               // next message is a full map
@@ -219,7 +223,7 @@ func (st *stream) take() (body []byte, held bool) {
 		st.sentGen, st.sentKey, st.sentAcc, st.sentRules = c.gen, c.keyOrZero(id), c.accOf(id), c.rulesOf(id)
 		var peers []int64
 		peers, st.sentPeers = s.peerList(c, id)
-		return s.fullMapJSON(c, id, peers), held
+		return s.fullMapJSON(c, id, peers, st.sshFor(c, id), st.recordFromFor(c, id)), held
 	}
 	var r controlws.MapResponse
 	var rulesJSON []byte // r.Rules, encoded apart (appendRulesJSON)
@@ -227,7 +231,7 @@ func (st *stream) take() (body []byte, held bool) {
 		if st.filterDelta && sameShape && diff.sendable() {
 			r.FilterDelta = diff.ds
 		} else {
-			rulesJSON = appendRulesJSON(nil, c, id)
+			rulesJSON = appendRulesJSON(nil, c, id, st.sshFor(c, id), st.recordFromFor(c, id))
 		}
 		st.sentKey, st.sentAcc, st.sentRules = c.keyOrZero(id), c.accOf(id), c.rulesOf(id)
 	}
@@ -352,10 +356,36 @@ func sshOf(c *compiled, id int64) []rules.SSHRule {
 	return nil
 }
 
+// sshFor is node id's SSH rules as a client of st's version reads them: before
+// controlws.VersionRecording an agent may let an enforceRecorder login in unrecorded, so
+// such a rule goes to it refusing instead (fail closed).
+func (st *stream) sshFor(c *compiled, id int64) []rules.SSHRule {
+	ssh := sshOf(c, id)
+	if st.recording || !slices.ContainsFunc(ssh, func(r rules.SSHRule) bool { return r.EnforceRecorder }) {
+		return ssh
+	}
+	out := slices.Clone(ssh)
+	for i, r := range out {
+		if r.EnforceRecorder {
+			out[i].Action, out[i].Recorders = rules.Reject, nil
+		}
+	}
+	return out
+}
+
+// recordFromFor is node id's RecordFrom for st's client: none before VersionRecording.
+func (st *stream) recordFromFor(c *compiled, id int64) []netip.Addr {
+	if nr := c.rulesOf(id); nr != nil && st.recording {
+		return nr.RecordFrom
+	}
+	return nil
+}
+
 // fullMapJSON encodes the whole map response for node id: itself, peers (sorted by ID),
-// their users and its own rules. Each node's entry is encoded once and reused by every
-// map holding it (liveNode.js). Callers hold s.mu (read).
-func (s *Server) fullMapJSON(c *compiled, id int64, peers []int64) []byte {
+// their users and its own rules (ssh and recordFrom as the stream's version reads them).
+// Each node's entry is encoded once and reused by every map holding it (liveNode.js).
+// Callers hold s.mu (read).
+func (s *Server) fullMapJSON(c *compiled, id int64, peers []int64, ssh []rules.SSHRule, recordFrom []netip.Addr) []byte {
 	users := map[int64]bool{}
 	var buf bytes.Buffer
 	buf.WriteString(`{"full":{"self":`)
@@ -388,7 +418,8 @@ func (s *Server) fullMapJSON(c *compiled, id int64, peers []int64) []byte {
 		Domain      string                  `json:"domain,omitempty"`
 		SSHRules    []rules.SSHRule         `json:"sshRules,omitempty"`
 		ControlURLs []string                `json:"controlURLs,omitempty"` // replicaurls.go
-	}{ups, s.derpJSON, s.cfg.Domain, sshOf(c, id), s.replURLs.list()})
+		RecordFrom  []netip.Addr            `json:"recordFrom,omitempty"`
+	}{ups, s.derpJSON, s.cfg.Domain, ssh, s.replURLs.list(), recordFrom})
 	buf.WriteString(`],`)
 	buf.Write(tail[1 : len(tail)-1]) // the tail's fields, between its braces
 	buf.WriteString(`,"packetFilter":`)

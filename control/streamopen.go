@@ -116,6 +116,7 @@ func (s *Server) openBatchLocked(batch []*streamOpen) {
 		st := newStream(s, n.ID, o.reqID, o.nc.conn.WriteEnvelope)
 		st.rulesDelta = o.nc.version >= controlws.VersionRulesDelta
 		st.filterDelta = o.nc.version >= controlws.VersionFilterDelta
+		st.recording = o.nc.version >= controlws.VersionRecording
 		o.nc.nodeID.Store(n.ID)
 		s.cacheNode(n)
 		if s.streams[n.ID] == nil {
@@ -153,5 +154,5 @@ func (s *Server) openInTx(tx store.Tx, o *streamOpen) (store.Node, error) {
 		n.Hostinfo = hi
 	}
 	noteOnline(tx, n.ID, true)
-	return n, tx.UpdateNode(&n)
+	return n, tx.SetSeen(&n)
 }

@@ -2,6 +2,7 @@ package control
 
 import (
 	"sync"
+	"time"
 
 	"golang.org/x/time/rate"
 )
@@ -16,14 +17,25 @@ const (
 	UpdateRate = 1
 )
 
-// updateLimits holds a token bucket per node.
-type updateLimits struct {
+// nodeLimits holds a token bucket per node, of rate tokens a second and burst; the zero
+// value's are those of host-info updates.
+type nodeLimits struct {
+	rate  rate.Limit
+	burst int
+
 	mu sync.Mutex
 	m  map[int64]*rate.Limiter
 }
 
 // allow takes a token of node id's bucket.
-func (u *updateLimits) allow(id int64) bool {
+func (u *nodeLimits) allow(id int64) bool {
+	n, _ := u.take(id, 1, time.Now())
+	return n == 1
+}
+
+// take takes up to n tokens of node id's bucket at now and returns how many it took and,
+// when fewer than n, how long until the next one.
+func (u *nodeLimits) take(id int64, n int, now time.Time) (int, time.Duration) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	l := u.m[id]
@@ -31,14 +43,25 @@ func (u *updateLimits) allow(id int64) bool {
 		if u.m == nil {
 			u.m = map[int64]*rate.Limiter{}
 		}
-		l = rate.NewLimiter(UpdateRate, UpdateBurst)
+		r, b := u.rate, u.burst
+		if r == 0 {
+			r, b = UpdateRate, UpdateBurst
+		}
+		l = rate.NewLimiter(r, b)
 		u.m[id] = l
 	}
-	return l.Allow()
+	got := min(n, int(l.TokensAt(now)))
+	if got > 0 {
+		l.AllowN(now, got)
+	}
+	if got == n {
+		return got, 0
+	}
+	return got, time.Duration(float64(time.Second) / float64(l.Limit()))
 }
 
 // forget drops node id's bucket (the node is gone).
-func (u *updateLimits) forget(id int64) {
+func (u *nodeLimits) forget(id int64) {
 	u.mu.Lock()
 	delete(u.m, id)
 	u.mu.Unlock()

@@ -202,6 +202,9 @@ func (c *Client) Close() error {
 // Done returns a channel closed when the connection has ended; Err then says why.
 func (c *Client) Done() <-chan struct{} { return c.done }
 
+// Version is the protocol version the connection negotiated.
+func (c *Client) Version() int { return c.conn.Version() }
+
 // Err returns why the connection ended, or nil while it is up.
 func (c *Client) Err() error {
 	select {

@@ -3,6 +3,7 @@ package controlws
 import (
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"slices"
 
 	"tsconnect/key"
@@ -96,6 +97,8 @@ type MapResponse struct {
 type MapRules struct {
 	PacketFilter *rules.Filter   `json:"packetFilter"`
 	SSHRules     []rules.SSHRule `json:"sshRules"`
+	// RecordFrom replaces NetworkMap.RecordFrom (version 5 on).
+	RecordFrom []netip.Addr `json:"recordFrom,omitempty"`
 }
 
 // Update replaces the node's Hostinfo while a map stream runs.
@@ -143,7 +146,7 @@ func (nm *NetworkMap) Apply(r *MapResponse) {
 		nm.Self = *r.Self
 	}
 	if r.Rules != nil {
-		nm.PacketFilter, nm.SSHRules = r.Rules.PacketFilter, r.Rules.SSHRules
+		nm.PacketFilter, nm.SSHRules, nm.RecordFrom = r.Rules.PacketFilter, r.Rules.SSHRules, r.Rules.RecordFrom
 	}
 	if r.FilterDelta != nil && nm.PacketFilter != nil {
 		f := applyFilterDelta(*nm.PacketFilter, r.FilterDelta)

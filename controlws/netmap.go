@@ -30,6 +30,10 @@ type NetworkMap struct {
 	// connection tries the others. Empty from a control alone on its store, or one older
 	// than failover: the node keeps to the URL it was given.
 	ControlURLs []string `json:"controlURLs,omitempty"`
+	// RecordFrom, on a recorder node, is the overlay addresses of the nodes whose ssh rules
+	// name it as recorder: the only ones whose recordings it may accept (version 5 on;
+	// sorted; see rules.NodeRules.RecordFrom). A connection of an older version has none.
+	RecordFrom []netip.Addr `json:"recordFrom,omitempty"`
 }
 
 // Node is one machine of the network as others see it.

@@ -14,8 +14,9 @@ import (
 // Version is the newest control protocol version this package speaks, at both ends.
 // Version 2 is version 1's messages plus the version negotiation; version 3 adds rules
 // deltas (MapResponse.Rules) to the map stream; version 4 filter deltas
-// (MapResponse.FilterDelta) (docs/versions.md).
-const Version = 4
+// (MapResponse.FilterDelta); version 5 session recording's and the login audit's
+// (VersionRecording) (docs/versions.md).
+const Version = 5
 
 // VersionRulesDelta is the first version whose clients apply MapResponse.Rules; control
 // sends older ones a full map when their rules change.
@@ -24,6 +25,13 @@ const VersionRulesDelta = 3
 // VersionFilterDelta is the first version whose clients apply MapResponse.FilterDelta;
 // control sends older ones the whole rules (or, before VersionRulesDelta, a full map).
 const VersionFilterDelta = 4
+
+// VersionRecording is the first version that knows session recording and the login audit:
+// recorder nodes get NetworkMap.RecordFrom (the nodes they may accept recordings from),
+// agents send TypeSSHAudit, and they apply enforceRecorder rules. Control sends an older
+// connection, in place of an SSH rule with EnforceRecorder, the same rule refusing (an
+// older agent would let the login in unrecorded).
+const VersionRecording = 5
 
 // MinVersion is the oldest version this package still speaks: control serves clients from
 // MinVersion on, and the client falls back to servers as old as it.

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -22,6 +23,7 @@ import (
 	"tsconnect/agent"
 	"tsconnect/control"
 	"tsconnect/derpws"
+	"tsconnect/internal/eventually"
 	"tsconnect/key"
 	"tsconnect/node"
 )
@@ -321,6 +323,21 @@ func TestCheckModeOpenSSH(t *testing.T) {
 	<-scanned
 	if err := cmd.Wait(); err != nil || stdout.String() != "root\n" {
 		t.Fatalf("ssh after the check: %v, stdout %q, stderr:\n%s", err, stdout.String(), errText.String())
+	}
+	// The audit log holds the hold, its outcome and the login, in that order.
+	var kinds []string
+	eventually.True(t, "the check, its outcome and the accept in the audit log", func() bool {
+		kinds = kinds[:0]
+		tn.srv.AuditExport(ctx, 0, time.Time{}, func(e control.AuthEvent) error {
+			if e.Method == control.MethodSSH && e.SSH != nil && e.SSH.DstName == "server" {
+				kinds = append(kinds, string(e.Kind))
+			}
+			return nil
+		})
+		return len(kinds) >= 4
+	})
+	if want := []string{"ssh-check", "ssh-check-accept", "ssh-accept", "ssh-end"}; !slices.Equal(kinds, want) {
+		t.Errorf("the server's SSH audit events %v, want %v", kinds, want)
 	}
 }
 

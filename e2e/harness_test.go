@@ -19,6 +19,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"tsconnect/agent"
+	"tsconnect/console"
 	"tsconnect/control"
 	"tsconnect/control/controltest"
 	"tsconnect/controlws"
@@ -111,6 +112,22 @@ func (tn *testNet) authKey(o control.AuthKeyOptions) string {
 		tn.t.Fatal(err)
 	}
 	return secret
+}
+
+// serveAdmin serves the admin API of the running control on its admin socket (DIR/admin.sock)
+// until the test ends, for the CLI's admin commands.
+func (tn *testNet) serveAdmin(t *testing.T) {
+	t.Helper()
+	ln, err := control.ListenAdmin(tn.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	con, err := console.New(tn.srv, console.Options{ServerURL: tn.url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { con.Close() })
+	go con.ServeAdmin(ln) // ends when the console closes
 }
 
 // startAgent runs an SSH-serving agent in-process, registered with a fresh key of the owner.

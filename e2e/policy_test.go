@@ -139,12 +139,16 @@ func TestPolicySSH(t *testing.T) {
 	}
 
 	// Asymmetric ACL: devbox is in the laptop's map (port 80 is allowed) and an ssh rule
-	// names it, but port 22 is not allowed, so the TCP handshake never completes.
+	// names it, but port 22 is not allowed: devbox's filter answers the SYN with a reset, so
+	// the dial fails at once instead of timing out.
 	waitPeer(t, laptop, "devbox")
-	dctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	t0 := time.Now()
 	if c, err := laptop.Dial(dctx, "tcp", "devbox:22"); err == nil {
 		c.Close()
 		t.Error("TCP to devbox:22 connected; the policy does not allow port 22 there")
+	} else if took := time.Since(t0); !strings.Contains(err.Error(), "refused") || took > 3*time.Second {
+		t.Errorf("TCP to devbox:22 (refused by its policy): %v after %v; want connection refused within 3 s", err, took)
 	}
 	cancel()
 	dctx, cancel = context.WithTimeout(ctx, 10*time.Second)

@@ -12,7 +12,6 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
-	"tsconnect/console"
 	"tsconnect/control"
 	"tsconnect/internal/syncbuf"
 )
@@ -91,16 +90,7 @@ func TestRetagRevokes(t *testing.T) {
 	stderr, pid, done := liveSession(t, cl)
 
 	// The admin acts through the CLI on control's admin socket.
-	ln, err := control.ListenAdmin(tn.dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	con, err := console.New(tn.srv, console.Options{ServerURL: tn.url})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer con.Close()
-	go con.ServeAdmin(ln) // ends when the console closes
+	tn.serveAdmin(t)
 	serverID := strconv.FormatInt(tn.nodeID("server"), 10)
 
 	// Bob does not own tag:prod: he may not tag the server, and the session lives on.

@@ -85,7 +85,7 @@ func New(cfg Config) (*Engine, error) {
 	// The seam for the packet filter: every packet WireGuard delivers to the node passes
 	// through this tun.Device's Write, and every packet the node sends through its Read. A
 	// stateful filter wraps the Stack here as a tun.Device of its own.
-	flt := filter.Wrap(st, &filter.Options{Logf: logf})
+	flt := filter.Wrap(st, &filter.Options{Logf: logf, Reject: st.Send})
 	var dev tun.Device = flt
 
 	hs := newHandshakeLimiter()

@@ -23,6 +23,10 @@ type Options struct {
 	Logf func(format string, args ...any)
 	// Now, if non-nil, replaces time.Now (tests).
 	Now func() time.Time
+	// Reject, if non-nil, is handed a TCP reset (an IP packet) for each inbound connection
+	// attempt the policy refuses, to send back to the peer, so that its dial fails at once
+	// instead of timing out (at most rejectRate a second; beyond that they are only dropped).
+	Reject func(pkt []byte)
 }
 
 // Device is a tun.Device whose Write (packets WireGuard delivers to the node) drops what
@@ -30,8 +34,9 @@ type Options struct {
 // node opens, so that their replies pass. Neither ever blocks beyond the wrapped device.
 type Device struct {
 	tun.Device
-	logf func(format string, args ...any)
-	now  func() time.Time
+	logf   func(format string, args ...any)
+	now    func() time.Time
+	reject func(pkt []byte)
 
 	allowed atomic.Pointer[rules.Filter] // nil: admit everything
 	dropped atomic.Uint64
@@ -39,6 +44,7 @@ type Device struct {
 	mu      sync.Mutex
 	flows   *flowTable // flows the node opened → when they expire
 	lastLog time.Time
+	rejects rateWindow // resets sent this second
 }
 
 // flow names a connection from the node's side.
@@ -56,6 +62,9 @@ func Wrap(dev tun.Device, opts *Options) *Device {
 	}
 	if opts != nil && opts.Now != nil {
 		d.now = opts.Now
+	}
+	if opts != nil {
+		d.reject = opts.Reject
 	}
 	return d
 }
@@ -161,6 +170,14 @@ func (d *Device) admit(allowed rules.Filter, b []byte, now time.Time) bool {
 		return true
 	}
 	d.drop(p, now, "not allowed by the policy")
+	if d.reject != nil && p.proto == rules.ProtoTCP && p.tcpFlags&(tcpSYN|tcpACK|tcpRST) == tcpSYN {
+		d.mu.Lock()
+		ok := d.rejects.take(now, rejectRate)
+		d.mu.Unlock()
+		if ok {
+			d.reject(reset(p))
+		}
+	}
 	return false
 }
 

@@ -14,12 +14,14 @@ type packet struct {
 	sport    uint16 // TCP/UDP/SCTP ports; ICMP echo identifier in both
 	dport    uint16
 	tcpFlags byte
+	tcpSeq   uint32 // a TCP segment's sequence number
 	icmpType byte
 }
 
 // TCP flags the filter looks at.
 const (
 	tcpSYN = 0x02
+	tcpRST = 0x04
 	tcpACK = 0x10
 )
 
@@ -73,6 +75,7 @@ func parse(b []byte) (packet, bool) {
 			p.dport = binary.BigEndian.Uint16(l4[2:4])
 		}
 		if p.proto == rules.ProtoTCP && len(l4) >= 14 {
+			p.tcpSeq = binary.BigEndian.Uint32(l4[4:8])
 			p.tcpFlags = l4[13]
 		}
 	case rules.ProtoICMP, rules.ProtoICMPv6:

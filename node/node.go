@@ -465,6 +465,17 @@ func (n *Node) NetMap() *controlws.NetworkMap {
 	return n.nm
 }
 
+// MapVersion is the control protocol version of the connection that brought the latest
+// network map; 0 before the first.
+func (n *Node) MapVersion() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.mapCC == nil {
+		return 0
+	}
+	return n.mapCC.Version()
+}
+
 // State returns the node's current state.
 func (n *Node) State() State {
 	n.mu.Lock()

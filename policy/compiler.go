@@ -28,6 +28,9 @@ type Compiler struct {
 	sshSelf []map[string][]Node
 	// sshRec[i] is the nodes ssh rule i names as recorders, by ID.
 	sshRec [][]Node
+	// sshApp holds, for each ssh rule that names recorders, the nodes it applies to (by ID):
+	// the nodes its recorders accept recordings from.
+	sshApp [][]Node
 	// The destinations each rule applies to, for Update: fully (netDst, sshDst) or only
 	// through autogroup:self, by owner (netSelfDst, sshSelfDst).
 	netDst, sshDst         []map[int64]struct{}
@@ -40,7 +43,7 @@ func (p *Policy) NewCompiler(nw *Network) *Compiler {
 		nw = &Network{}
 	}
 	c := &Compiler{p: p, netSrc: make([][]netip.Prefix, len(p.net)), netSelf: make([]map[string][]netip.Prefix, len(p.net)),
-		sshSrc: make([][]Node, len(p.ssh)), sshSelf: make([]map[string][]Node, len(p.ssh)), sshRec: make([][]Node, len(p.ssh)),
+		sshSrc: make([][]Node, len(p.ssh)), sshSelf: make([]map[string][]Node, len(p.ssh)), sshRec: make([][]Node, len(p.ssh)), sshApp: make([][]Node, len(p.ssh)),
 		netDst: make([]map[int64]struct{}, len(p.net)), sshDst: make([]map[int64]struct{}, len(p.ssh)),
 		netSelfDst: make([]map[string]map[int64]struct{}, len(p.net)), sshSelfDst: make([]map[string]map[int64]struct{}, len(p.ssh))}
 	for i, r := range p.net {
@@ -131,6 +134,9 @@ func (c *Compiler) add(s Node) {
 		if p.anyMatches(r.recorder, s) {
 			c.sshRec[i] = insertNode(c.sshRec[i], s)
 		}
+		if applies, _ := p.sshApplies(r, s); applies && len(r.recorder) > 0 {
+			c.sshApp[i] = insertNode(c.sshApp[i], s)
+		}
 	}
 }
 
@@ -147,15 +153,40 @@ func insertNode(ns []Node, n Node) []Node {
 	if len(ns) == 0 || ns[len(ns)-1].ID < n.ID {
 		return append(ns, n)
 	}
-	i, _ := slices.BinarySearchFunc(ns, n.ID, func(x Node, id int64) int { return cmp.Compare(x.ID, id) })
+	i, _ := slices.BinarySearchFunc(ns, n.ID, byID)
 	return slices.Insert(ns, i, n)
 }
 
 // Compile builds the rules node dst enforces.
 func (c *Compiler) Compile(dst Node) *rules.NodeRules {
 	f := c.compileFilter(dst)
-	return &rules.NodeRules{Filter: f, SSH: c.compileSSH(dst, f)}
+	return &rules.NodeRules{Filter: f, SSH: c.compileSSH(dst, f), RecordFrom: c.recordFrom(dst)}
 }
+
+// recordFrom lists the addresses of the nodes that an ssh rule naming d as recorder
+// applies to, sorted, at most rules.MaxRecordFrom; nil when d records for none.
+func (c *Compiler) recordFrom(d Node) []netip.Addr {
+	var out []netip.Addr
+	for i := range c.p.ssh {
+		if _, ok := slices.BinarySearchFunc(c.sshRec[i], d.ID, byID); !ok {
+			continue
+		}
+		for _, n := range c.sshApp[i] {
+			if n.ID == d.ID {
+				continue
+			}
+			for _, ap := range n.Addresses {
+				out = append(out, ap.Addr().Unmap())
+			}
+		}
+	}
+	slices.SortFunc(out, netip.Addr.Compare)
+	out = slices.Compact(out)
+	return out[:min(len(out), rules.MaxRecordFrom)]
+}
+
+// byID orders a node against an ID.
+func byID(x Node, id int64) int { return cmp.Compare(x.ID, id) }
 
 // compileFilter builds d's inbound filter.
 func (c *Compiler) compileFilter(d Node) rules.Filter {
@@ -289,6 +320,11 @@ func (p *Policy) Affects(n, d Node) bool {
 		if p.anyMatches(r.recorder, n) {
 			if applies, _ := p.sshApplies(r, d); applies {
 				return true // a recorder of a rule d enforces
+			}
+		}
+		if p.anyMatches(r.recorder, d) {
+			if applies, _ := p.sshApplies(r, n); applies {
+				return true // a node d records for (RecordFrom)
 			}
 		}
 		if !p.anyMatches(r.src, n) {

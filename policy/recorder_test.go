@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/netip"
 	"reflect"
+	"slices"
 	"testing"
 
 	"tsconnect/policy/rules"
@@ -129,6 +130,59 @@ func TestRecorderMembershipUpdates(t *testing.T) {
 		}
 		if !affects {
 			t.Errorf("%s: Affects(old or new form, prod) is false", s.name)
+		}
+	}
+}
+
+// TestRecordFrom: a recorder's compiled rules list the addresses of the nodes an ssh rule
+// naming it applies to (only those), and an agent joining or leaving such a rule's
+// destinations changes the recorder's list: Update names the recorder and compiles what a
+// fresh compiler does, and Affects says so.
+func TestRecordFrom(t *testing.T) {
+	p, err := Parse("rec.hujson", []byte(recorderPolicy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	laptop, prod, recA, recB := recNode(1, "ada@example.com"), recNode(2, "", "tag:prod"), recNode(11, "", "tag:rec"), recNode(12, "")
+	nodes := []Node{laptop, prod, recA, recB}
+	c := p.NewCompiler(&Network{Nodes: nodes})
+	addrs := func(ns ...Node) []netip.Addr {
+		var out []netip.Addr
+		for _, n := range ns {
+			for _, a := range n.Addresses {
+				out = append(out, a.Addr())
+			}
+		}
+		slices.SortFunc(out, netip.Addr.Compare)
+		return out
+	}
+	if got := c.Compile(recA).RecordFrom; !reflect.DeepEqual(got, addrs(prod)) {
+		t.Errorf("tag:rec's recorder takes recordings from %v, want prod's %v", got, addrs(prod))
+	}
+	if got := c.Compile(laptop).RecordFrom; got != nil {
+		t.Errorf("the laptop, no recorder, lists %v", got)
+	}
+	prod2 := recNode(3, "", "tag:prod")
+	for _, s := range []struct {
+		name      string
+		gone, now []Node
+		want      []netip.Addr
+	}{
+		{"a second prod joins", nil, []Node{prod2}, addrs(prod, prod2)},
+		{"it loses its tag", []Node{prod2}, []Node{recNode(3, "")}, addrs(prod)},
+	} {
+		affected := c.Update(s.gone, s.now)
+		nodes = append(nodes[:4], s.now...)
+		got := c.Compile(recB).RecordFrom
+		fresh := p.NewCompiler(&Network{Nodes: nodes}).Compile(recB).RecordFrom
+		if !reflect.DeepEqual(got, s.want) || !reflect.DeepEqual(fresh, s.want) {
+			t.Errorf("%s: rec-b takes recordings from %v (fresh compiler %v), want %v", s.name, got, fresh, s.want)
+		}
+		if !slices.Contains(affected, recA.ID) || !slices.Contains(affected, recB.ID) {
+			t.Errorf("%s: Update named %v, not both recorders", s.name, affected)
+		}
+		if !p.Affects(prod2, recB) {
+			t.Errorf("%s: Affects(prod2, rec-b) is false", s.name)
 		}
 	}
 }

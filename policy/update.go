@@ -73,6 +73,11 @@ func (c *Compiler) Update(gone, now []Node) (affected []int64) {
 					note(ids)
 				}
 			}
+			if applies, _ := p.sshApplies(r, v); applies && len(r.recorder) > 0 {
+				for _, n := range c.sshRec[i] { // its recorders list v (RecordFrom)
+					note(map[int64]struct{}{n.ID: {}})
+				}
+			}
 		}
 	}
 	for _, v := range gone {
@@ -124,6 +129,7 @@ func (c *Compiler) remove(s Node) {
 		delete(c.sshSelfDst[i][o], s.ID)
 		c.sshSrc[i] = slices.DeleteFunc(c.sshSrc[i], is)
 		c.sshRec[i] = slices.DeleteFunc(c.sshRec[i], is)
+		c.sshApp[i] = slices.DeleteFunc(c.sshApp[i], is)
 		if l := slices.DeleteFunc(c.sshSelf[i][o], is); len(l) > 0 {
 			c.sshSelf[i][o] = l
 		} else {

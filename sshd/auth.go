@@ -103,6 +103,7 @@ func (s *Server) authConfig(ctx context.Context, c *conn) *ssh.ServerConfig {
 				c.clearLogin()
 				s.logf("sshd: login verdict=revoke remote=%s source=%q local_user=%q rule=%q (revoked while deciding)",
 					c.remote, l.Source, l.LocalUser, l.Rule)
+				s.audit(Decision{Kind: DecisionRevoke, Remote: c.remote, User: req.user, LocalUser: l.LocalUser, Rule: l.Rule, Reason: reason})
 				msg := "tsconnect: " + strings.TrimRight(reason, "\r\n")
 				return nil, &ssh.BannerError{Err: errors.New(msg), Message: withNewline(msg)}
 			}
@@ -148,10 +149,12 @@ func (s *Server) decide(ctx context.Context, req *authRequest) (*ssh.Permissions
 	if err != nil {
 		s.logf("sshd: login verdict=refuse remote=%s source=%q user=%q local_user=%q rule=%q reason=%q",
 			remote, src, safetext.Bounded(user, 0), local, rule, err.Error())
+		s.audit(Decision{Kind: DecisionReject, Remote: remote, User: user, LocalUser: local, Rule: rule, Reason: err.Error()})
 		return nil, &ssh.BannerError{Err: err, Message: withNewline(err.Error())}
 	}
 	s.logf("sshd: login verdict=accept remote=%s source=%q user=%q local_user=%q rule=%q allow=%q accept_env=%q",
 		remote, src, safetext.Bounded(user, 0), local, rule, login.permsDesc(), strings.Join(login.AcceptEnv, ","))
+	s.audit(Decision{Kind: DecisionAccept, Remote: remote, User: user, LocalUser: local, Rule: rule})
 	return &ssh.Permissions{Extensions: login.extensions()}, nil
 }
 

@@ -42,6 +42,7 @@ func (s *Server) End(remote netip.AddrPort, reason string) bool {
 	for _, c := range s.authenticated() {
 		if c.remote == remote {
 			s.logf("sshd: login ended remote=%s source=%q local_user=%q: %s", c.remote, c.login.Source, c.login.LocalUser, reason)
+			s.audit(Decision{Kind: DecisionRevoke, Remote: c.remote, LocalUser: c.login.LocalUser, Rule: c.login.Rule, Reason: reason})
 			c.end(reason)
 			return true
 		}

@@ -22,6 +22,8 @@ type Recording interface {
 	Err() error
 	// Close ends the recording with the session's exit code (0 to 255; -1 unknown).
 	Close(exitCode int)
+	// ID names the recording at its recorder (for the audit log).
+	ID() string
 }
 
 // RecordRequest describes a shell or exec session about to start, for Server.Record.

@@ -49,6 +49,7 @@ func (s *Server) Revoke(keep func(remote netip.AddrPort, l *Login) bool, reason 
 		}
 		s.logf("sshd: login verdict=revoke remote=%s source=%q local_user=%q rule=%q",
 			c.remote, c.login.Source, c.login.LocalUser, c.login.Rule)
+		s.audit(Decision{Kind: DecisionRevoke, Remote: c.remote, LocalUser: c.login.LocalUser, Rule: c.login.Rule, Reason: reason})
 		wg.Go(func() { c.end(reason) })
 	}
 	wg.Wait()

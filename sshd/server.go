@@ -45,6 +45,10 @@ type Server struct {
 	// output goes to; nil, nil records nothing. An error refuses the session: the client
 	// sees its text on stderr and exit status 1. ctx ends when the server closes.
 	Record func(ctx context.Context, req RecordRequest) (Recording, error)
+	// Audit, if non-nil, is called with every login decision: each verdict, each login cut
+	// by Revoke or End, each session refused for its recording and each session's end. It
+	// must not block for long (it runs on the connection's goroutine).
+	Audit func(Decision)
 
 	// afterDecide, if non-nil, runs between Authorize's verdict and the login being
 	// recorded (tests of the revocation race).

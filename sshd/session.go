@@ -54,6 +54,8 @@ type session struct {
 	ending  bool      // being ended by Revoke or Close
 	proc    *process  // running (or exited, not yet drained) process
 	rec     Recording // the process's recording, if any
+	kind    string    // the process's kind: shell, exec, subsystem
+	since   time.Time // when the process started
 	running sync.WaitGroup
 	done    chan struct{} // closed when serve returns
 }
@@ -257,6 +259,7 @@ func (s *session) startProcess(command string, argv []string) (bool, func()) {
 	c := s.conn
 	if recErr != nil {
 		c.srv.logf("sshd: session refused remote=%s local_user=%q error=%q", c.remote, c.login.LocalUser, recErr.Error())
+		c.srv.audit(Decision{Kind: DecisionReject, Remote: c.remote, LocalUser: c.login.LocalUser, Rule: c.login.Rule, Reason: recErr.Error()})
 		return true, func() {
 			fmt.Fprintf(s.ch.Stderr(), "tsconnect: %v\r\n", recErr)
 			s.finish(exitStatusRequest(1))
@@ -302,7 +305,7 @@ func (s *session) startProcess(command string, argv []string) (bool, func()) {
 		}
 	}
 	c.srv.logf("sshd: session start remote=%s local_user=%q kind=%s pty=%t pid=%d recorded=%t", c.remote, c.login.LocalUser, kind, s.pty != nil, p.cmd.Process.Pid, rec != nil)
-	s.proc, s.rec = p, rec
+	s.proc, s.rec, s.kind, s.since = p, rec, kind, time.Now()
 	s.running.Add(1)
 	return true, func() {
 		if rec != nil {
@@ -344,10 +347,20 @@ func (s *session) run(p *process) {
 	}
 	p.close()
 	exit := exitRequest(p.cmd.ProcessState)
+	code := exitCode(p.cmd.ProcessState)
+	end := Decision{Kind: DecisionEnd, Remote: s.conn.remote, LocalUser: s.conn.login.LocalUser, Rule: s.conn.login.Rule,
+		ExitCode: code, Duration: time.Since(s.since), Session: s.kind}
 	if s.rec != nil {
-		s.rec.Close(exitCode(p.cmd.ProcessState))
+		end.Recording = s.rec.ID()
+		select {
+		case <-s.rec.Failed():
+			end.Reason = s.rec.Err().Error()
+		default:
+		}
+		s.rec.Close(code)
 	}
 	s.conn.srv.logf("sshd: session end remote=%s local_user=%q pid=%d %s", s.conn.remote, s.conn.login.LocalUser, p.cmd.Process.Pid, exit.desc)
+	s.conn.srv.audit(end)
 	s.finish(exit)
 }
 

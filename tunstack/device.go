@@ -105,3 +105,17 @@ func (s *Stack) Write(bufs [][]byte, offset int) (int, error) {
 	}
 	return len(bufs), nil
 }
+
+// Send queues pkt (an IP packet the node sends, e.g. a filter's reset) as if the stack had
+// written it: the next Read returns it. It never blocks; with the outbound queue full the
+// packet is dropped.
+func (s *Stack) Send(pkt []byte) {
+	if s.closed.Load() {
+		return
+	}
+	pb := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(pkt)})
+	var l stack.PacketBufferList
+	l.PushBack(pb)
+	s.link.WritePackets(l)
+	pb.DecRef()
+}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strings"
+	"syscall"
 	"time"
 
 	"gvisor.dev/gvisor/pkg/tcpip"
@@ -113,6 +115,10 @@ func (s *Stack) DialContext(ctx context.Context, network string, addr netip.Addr
 	fa := tcpip.FullAddress{NIC: nicID, Addr: tcpip.AddrFromSlice(ip.AsSlice()), Port: addr.Port()}
 	c, err := gonet.DialContextTCP(ctx, s.stack, fa, proto)
 	if err != nil {
+		// gonet says "refused" only in text; the host's dialer says it as ECONNREFUSED.
+		if strings.Contains(err.Error(), (&tcpip.ErrConnectionRefused{}).String()) {
+			return nil, &net.OpError{Op: "dial", Net: network, Addr: net.TCPAddrFromAddrPort(addr), Err: syscall.ECONNREFUSED}
+		}
 		return nil, err
 	}
 	return c, nil

@@ -16,8 +16,9 @@ import (
 //	globalThis.__tsconnect = { version, newIPN(config) }
 //
 // newIPN({controlURL, authKey?, hostname?}) (no authKey: interactive login) returns an Error (bad config) or {run(notify), login(), logout(), ssh(host,
-// user, opts)}; login and logout return Promises; ssh returns {write(Uint8Array),
-// resize(rows, cols), ack(n), close()}. Terminal data crosses as Uint8Array both ways; output is
+// user, opts), dial(host, port, opts)}; login and logout return Promises; ssh and dial return
+// {write(Uint8Array), resize(rows, cols), ack(n), close(), closeWrite()}; a dial's opts.onWritten(n)
+// returns write credit. Terminal data crosses as Uint8Array both ways; output is
 // flow-controlled: at most OutputWindow bytes go to onData before ack(n) returns credit for them. Go calls the
 // page's callbacks synchronously from goroutines: they must return quickly and must not
 // call back into Go synchronously (the npm package's Worker only posts messages).
@@ -62,6 +63,17 @@ func jsNewIPN(this js.Value, args []js.Value) any {
 	obj.Set("ssh", js.FuncOf(func(this js.Value, args []js.Value) any {
 		return jsSSH(p, jsbridge.Arg(args, 0).String(), jsbridge.Arg(args, 1).String(), jsbridge.Arg(args, 2))
 	}))
+	obj.Set("dial", js.FuncOf(func(this js.Value, args []js.Value) any {
+		host, port := jsbridge.Arg(args, 0), jsbridge.Arg(args, 1)
+		h, n := "", -1 // Dial refuses these
+		if host.Type() == js.TypeString {
+			h = host.String()
+		}
+		if port.Type() == js.TypeNumber && port.Float() == float64(port.Int()) {
+			n = port.Int()
+		}
+		return jsSession(p, jsbridge.Arg(args, 2), func(so SSHOptions) *SSHSession { return p.Dial(h, n, so) })
+	}))
 	return obj
 }
 
@@ -86,9 +98,14 @@ func jsSession(p *IPN, o js.Value, start func(SSHOptions) *SSHSession) any {
 		obj.Set(name, jf)
 	}
 	onData, onBanner, onProgress := o.Get("onData"), o.Get("onBanner"), o.Get("onProgress")
-	onConnected, onDone := o.Get("onConnected"), o.Get("onDone")
+	onConnected, onDone, onWritten := o.Get("onConnected"), o.Get("onDone"), o.Get("onWritten")
+	var written func(int)
+	if onWritten.Type() == js.TypeFunction {
+		written = func(n int) { onWritten.Invoke(n) }
+	}
 	s := start(SSHOptions{
-		Rows: num(o, "rows"), Cols: num(o, "cols"),
+		OnWritten: written,
+		Rows:      num(o, "rows"), Cols: num(o, "cols"),
 		Command:      str(o, "command"),
 		OutputWindow: OutputWindow,
 		OnData: func(b []byte) {
@@ -142,6 +159,7 @@ func jsSession(p *IPN, o js.Value, start func(SSHOptions) *SSHSession) any {
 		}
 	})
 	fn("close", func(args []js.Value) { s.Close() })
+	fn("closeWrite", func(args []js.Value) { s.CloseWrite() })
 	method("sftp", func(args []js.Value) any {
 		return jsSession(p, jsbridge.Arg(args, 0), func(so SSHOptions) *SSHSession { return p.OpenSFTP(s, so) })
 	})

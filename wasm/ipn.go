@@ -51,6 +51,7 @@ type IPN struct {
 	started  chan struct{} // closed when Start returned
 	startErr error
 	state    string
+	streams  int // open Dial streams, at most MaxStreams
 }
 
 // NewIPN checks cfg and returns an IPN that has not started yet. httpGet is how the node

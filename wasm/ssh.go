@@ -30,6 +30,11 @@ type SSHOptions struct {
 	// passes when nothing is unacknowledged). While the window is full the session stops
 	// reading the SSH channel, and the remote blocks once the channel's window is used up.
 	OutputWindow int
+	// OnWritten, if non-nil, makes writes flow-controlled: it is told n each time n bytes given
+	// to SSHSession.Write went to the connection (the page's send credit), and the page may
+	// have at most OutputWindow+MaxWriteChunk bytes written but not yet reported; more fails
+	// the session with bad_request.
+	OnWritten func(n int)
 	// OnBanner receives each authentication banner as it arrives (a held check-mode login
 	// sends one with the URL to re-authenticate at), as text: which of its links a page may
 	// act on is decided in one place, by the npm package (npm/src/banner.ts), with the
@@ -57,7 +62,12 @@ type SSHSession struct {
 	cols    int
 	resized bool
 	closed  bool
+	eof     bool               // CloseWrite once pending is written
 	conn    *sshclient.Session // while connected: file transfer opens its channels here
+
+	onWritten func(n int) // SSHOptions.OnWritten
+	queued    int         // bytes in pending, bounded when onWritten is set
+	failed    error       // why the page's own use ended the session
 }
 
 // SSH starts a session to user@host (a peer name or overlay address) and returns at once;
@@ -85,7 +95,7 @@ func (p *IPN) OpenSFTP(s *SSHSession, opts SSHOptions) *SSHSession {
 		defer sub.Close()
 		stop := context.AfterFunc(c.ctx, func() { sub.Close() })
 		defer stop()
-		go c.pump(sub)
+		go c.pump(sub.Write, sub.Resize, nil)
 		return sub.Wait()
 	})
 }
@@ -93,7 +103,7 @@ func (p *IPN) OpenSFTP(s *SSHSession, opts SSHOptions) *SSHSession {
 // session runs run in a goroutine for a new session under parent and returns it at once.
 func (p *IPN) session(parent context.Context, opts SSHOptions, run func(*SSHSession, SSHOptions) (int, error)) *SSHSession {
 	ctx, cancel := context.WithCancel(parent)
-	s := &SSHSession{ctx: ctx, cancel: cancel, wake: make(chan struct{}, 1), rows: opts.Rows, cols: opts.Cols}
+	s := &SSHSession{ctx: ctx, cancel: cancel, wake: make(chan struct{}, 1), rows: opts.Rows, cols: opts.Cols, onWritten: opts.OnWritten}
 	if opts.OutputWindow > 0 && opts.OnData != nil {
 		s.out = flowcredit.New(opts.OutputWindow)
 		onData := opts.OnData
@@ -106,6 +116,11 @@ func (p *IPN) session(parent context.Context, opts SSHOptions, run func(*SSHSess
 	p.goSafe(func() {
 		code, err := run(s, opts)
 		cancel()
+		s.mu.Lock()
+		if s.failed != nil {
+			code, err = -1, s.failed
+		}
+		s.mu.Unlock()
 		if err != nil {
 			p.logf("ssh: %v", err)
 		}
@@ -176,7 +191,7 @@ func (p *IPN) runSSH(s *SSHSession, host, user string, o SSHOptions) (int, error
 	}
 	stop := context.AfterFunc(s.ctx, func() { sess.Close() })
 	defer stop()
-	go s.pump(sess)
+	go s.pump(sess.Write, sess.Resize, nil)
 	code, err := sess.Wait()
 	if err != nil {
 		if s.ctx.Err() != nil {
@@ -193,15 +208,9 @@ func (p *IPN) runSSH(s *SSHSession, host, user string, o SSHOptions) (int, error
 // lookupPeer finds host (a peer name, name.domain or overlay address) in nm and returns it
 // with the address of its SSH server (IPv4 preferred).
 func lookupPeer(nm *controlws.NetworkMap, host string) (controlws.Node, netip.AddrPort, error) {
-	if nm == nil {
-		return controlws.Node{}, netip.AddrPort{}, withCode(CodeNotStarted, errors.New("no network map yet"))
-	}
-	peer, ok := nm.PeerByName(host)
-	if ip, err := netip.ParseAddr(host); err == nil {
-		peer, ok = nm.PeerByAddr(ip)
-	}
-	if !ok {
-		return controlws.Node{}, netip.AddrPort{}, withCode(CodeUnknownHost, fmt.Errorf("%q is not a peer in this network (or policy hides it from this node)", host))
+	peer, err := findPeer(nm, host)
+	if err != nil {
+		return peer, netip.AddrPort{}, err
 	}
 	if !peer.SSH {
 		return peer, netip.AddrPort{}, withCode(CodeNoSSH, fmt.Errorf("%s does not run tsconnect SSH", peer.Name))
@@ -209,6 +218,27 @@ func lookupPeer(nm *controlws.NetworkMap, host string) (controlws.Node, netip.Ad
 	if len(peer.SSHHostKeys) == 0 {
 		return peer, netip.AddrPort{}, withCode(CodeNoHostKey, fmt.Errorf("%s has published no SSH host key to pin", peer.Name))
 	}
+	addr, err := overlayAddr(peer)
+	return peer, netip.AddrPortFrom(addr, 22), err
+}
+
+// findPeer finds host (a peer name, name.domain or overlay address) in nm.
+func findPeer(nm *controlws.NetworkMap, host string) (controlws.Node, error) {
+	if nm == nil {
+		return controlws.Node{}, withCode(CodeNotStarted, errors.New("no network map yet"))
+	}
+	peer, ok := nm.PeerByName(host)
+	if ip, err := netip.ParseAddr(host); err == nil {
+		peer, ok = nm.PeerByAddr(ip)
+	}
+	if !ok {
+		return controlws.Node{}, withCode(CodeUnknownHost, fmt.Errorf("%q is not a peer in this network (or policy hides it from this node)", host))
+	}
+	return peer, nil
+}
+
+// overlayAddr is the address to dial peer at (IPv4 preferred).
+func overlayAddr(peer controlws.Node) (netip.Addr, error) {
 	var addr netip.Addr
 	for _, pfx := range peer.Addresses {
 		if !addr.IsValid() || (pfx.Addr().Is4() && !addr.Is4()) {
@@ -216,19 +246,44 @@ func lookupPeer(nm *controlws.NetworkMap, host string) (controlws.Node, netip.Ad
 		}
 	}
 	if !addr.IsValid() {
-		return peer, netip.AddrPort{}, withCode(CodeHostUnreachable, fmt.Errorf("%s has no overlay address", peer.Name))
+		return addr, withCode(CodeHostUnreachable, fmt.Errorf("%s has no overlay address", peer.Name))
 	}
-	return peer, netip.AddrPortFrom(addr, 22), nil
+	return addr, nil
 }
 
-// Write queues p (copied) for the remote's standard input.
+// Write queues p (copied) for the remote's standard input (a stream's peer).
 func (s *SSHSession) Write(p []byte) {
 	s.mu.Lock()
-	if !s.closed {
+	over := false
+	if !s.closed && !s.eof {
 		s.pending = append(s.pending, append([]byte(nil), p...))
+		s.queued += len(p)
+		over = s.onWritten != nil && s.queued > OutputWindow+MaxWriteChunk
 	}
 	s.mu.Unlock()
+	if over {
+		s.fail(withCode(controlws.CodeBadRequest, fmt.Errorf("write: more than %d bytes sent ahead of the write credit", OutputWindow+MaxWriteChunk)))
+		return
+	}
 	s.poke()
+}
+
+// CloseWrite ends the remote's input once what was written has gone (a stream's half-close).
+func (s *SSHSession) CloseWrite() {
+	s.mu.Lock()
+	s.eof = true
+	s.mu.Unlock()
+	s.poke()
+}
+
+// fail ends the session with err, the page's misuse.
+func (s *SSHSession) fail(err error) {
+	s.mu.Lock()
+	if s.failed == nil {
+		s.failed = err
+	}
+	s.mu.Unlock()
+	s.Close()
 }
 
 // Resize records the terminal size and tells the server once connected.
@@ -269,9 +324,11 @@ func (s *SSHSession) size() (rows, cols int) {
 	return s.rows, s.cols
 }
 
-// pump moves queued writes and resizes to the session until it ends. It runs in its own
-// goroutine because Session.Write blocks on SSH flow control.
-func (s *SSHSession) pump(sess *sshclient.Session) {
+// pump moves queued writes, resizes and the end of input to the connection (an SSH session
+// or a TCP connection; resize and closeWrite may be nil) until the session ends. It runs in
+// its own goroutine because write blocks on flow control. (Funcs, not interfaces: an
+// interface call keeps every method of that name in the wasm.)
+func (s *SSHSession) pump(write func([]byte) (int, error), resize func(rows, cols int) error, closeWrite func() error) {
 	s.poke() // writes queued while connecting
 	for {
 		select {
@@ -282,16 +339,31 @@ func (s *SSHSession) pump(sess *sshclient.Session) {
 		s.mu.Lock()
 		batch := s.pending
 		s.pending = nil
-		resized, rows, cols := s.resized, s.rows, s.cols
+		resized, rows, cols, eof := s.resized, s.rows, s.cols, s.eof
 		s.resized = false
 		s.mu.Unlock()
-		if resized {
-			sess.Resize(rows, cols)
+		if resize != nil && resized {
+			resize(rows, cols)
 		}
 		for _, b := range batch {
-			if _, err := sess.Write(b); err != nil {
+			if _, err := write(b); err != nil {
 				return
 			}
+			s.mu.Lock()
+			s.queued -= len(b)
+			s.mu.Unlock()
+			if s.onWritten != nil {
+				s.onWritten(len(b))
+			}
+		}
+		if eof && len(batch) == 0 {
+			if closeWrite != nil {
+				closeWrite()
+			}
+			return
+		}
+		if eof {
+			s.poke() // the batch is written; end the input next round
 		}
 	}
 }

@@ -30,7 +30,7 @@ func init() {
 		ops                                           opsFlags
 		derpMapFile, relaySecretFile                  string
 		noEmbeddedDERP                                bool
-		grace                                         time.Duration
+		grace, auditRetention                         time.Duration
 		oidcIssuer, oidcClientID, oidcSecretFile      string
 		oidcDomains, oidcUsers, oidcGroups, oidcClaim string
 		trustedProxy                                  string
@@ -38,7 +38,7 @@ func init() {
 	register(&command{
 		name: "control",
 		usage: "--listen ADDR --state DIR [--store postgres://…] [--server-url URL] [--tls-cert FILE --tls-key FILE | --acme-domain HOST [--acme-email E] [--acme-directory URL]] [--derp-map FILE [--no-embedded-derp]] [--relay-secret FILE] " +
-			"[--oidc-issuer URL --oidc-client-id ID --oidc-client-secret-file FILE [--oidc-allowed-domains a,b] [--oidc-allowed-users a,b] [--oidc-allowed-groups a,b] [--oidc-groups-claim NAME]] [--trusted-proxy CIDR,…]",
+			"[--oidc-issuer URL --oidc-client-id ID --oidc-client-secret-file FILE [--oidc-allowed-domains a,b] [--oidc-allowed-users a,b] [--oidc-allowed-groups a,b] [--oidc-groups-claim NAME]] [--trusted-proxy CIDR,…] [--audit-retention DUR]",
 		short: "run the coordination server with its embedded relay and web console",
 		long: `Serves the control protocol (WebSocket at /ts/control, key at /key), the embedded DERP
 relay at /derp, the web pages and the admin console at /admin/ (its JSON API under
@@ -83,7 +83,11 @@ token's or userinfo's --oidc-groups-claim, default "groups"; a dotted path such 
 realm_access.roles reads a nested claim) count in the policy where a group lists
 "idpgroup:NAME". --oidc-allowed-domains, --oidc-allowed-users and --oidc-allowed-groups
 (comma-separated) limit who may sign in. Check mode re-authenticates such users at the
-provider; local accounts re-enter their password.`,
+provider; local accounts re-enter their password.
+
+The audit log (sign-ins, checks, and every SSH login decision the agents report) is kept
+for --audit-retention (default: forever); ` + "`tsconnect audit export`" + ` writes it as
+JSON lines.`,
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&listen, "listen", "127.0.0.1:8080", "address to serve on")
 			fs.StringVar(&stateDir, "state", filepath.Join(defaultStateRoot(), "control"), "state directory")
@@ -95,6 +99,7 @@ provider; local accounts re-enter their password.`,
 			fs.BoolVar(&noEmbeddedDERP, "no-embedded-derp", false, "do not run the embedded relay (needs --derp-map)")
 			fs.StringVar(&relaySecretFile, "relay-secret", "", "file holding the secret standalone relays show at /ts/derp-verify")
 			fs.DurationVar(&grace, "ephemeral-grace", 30*time.Second, "how long a disconnected ephemeral node lives on (at most 60s)")
+			fs.DurationVar(&auditRetention, "audit-retention", 0, "how long the audit log keeps an event, e.g. 8760h (at least 1m; 0 keeps all)")
 			fs.StringVar(&oidcIssuer, "oidc-issuer", "", "OpenID Connect provider's issuer URL: turns on single sign-on")
 			fs.StringVar(&oidcClientID, "oidc-client-id", "", "client ID registered at the provider")
 			fs.StringVar(&oidcSecretFile, "oidc-client-secret-file", "", "file holding the client secret")
@@ -171,7 +176,7 @@ provider; local accounts re-enter their password.`,
 				return err
 			}
 			srv, handler, err := startControl(ctx, control.Config{
-				StateDir: stateDir, ServerURL: serverURL, EphemeralGrace: grace,
+				StateDir: stateDir, ServerURL: serverURL, EphemeralGrace: grace, AuditRetention: auditRetention,
 				EmbeddedDERP: !noEmbeddedDERP, DERPMap: derpMap, Store: st,
 			}, oc, trusted)
 			if err != nil {

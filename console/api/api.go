@@ -304,7 +304,8 @@ type Problem struct {
 	Message string `json:"message"`
 }
 
-// AuditEvent is one authentication of the audit log.
+// AuditEvent is one entry of the audit log: an authentication, or (method "ssh") an SSH
+// login decision an agent reported, described by SSH.
 type AuditEvent struct {
 	ID     int64     `json:"id"`
 	Time   time.Time `json:"time"`
@@ -313,6 +314,27 @@ type AuditEvent struct {
 	Kind   string    `json:"kind"`
 	OK     bool      `json:"ok"`
 	Detail string    `json:"detail"`
+	SSH    *AuditSSH `json:"ssh,omitempty"`
+}
+
+// AuditSSH is the SSH login of an audit event: from which node (by the client's overlay
+// address), on which node (the reporting agent's), as whom, by which rule, its recording,
+// and for an ended session its exit code, duration and kind.
+type AuditSSH struct {
+	SrcNode    int64     `json:"srcNode,omitempty"`
+	SrcName    string    `json:"srcName,omitempty"`
+	SrcTagged  bool      `json:"srcTagged,omitempty"`
+	DstNode    int64     `json:"dstNode"`
+	DstName    string    `json:"dstName"`
+	Remote     string    `json:"remote"`
+	SSHUser    string    `json:"sshUser,omitempty"`
+	LocalUser  string    `json:"localUser,omitempty"`
+	Rule       string    `json:"rule,omitempty"`
+	Recording  string    `json:"recording,omitempty"`
+	ExitCode   *int      `json:"exitCode,omitempty"`
+	DurationMs int64     `json:"durationMs,omitempty"`
+	Session    string    `json:"session,omitempty"`
+	Reported   time.Time `json:"reported"`
 }
 
 // AuditEvents is the answer to GET /audit, newest first.

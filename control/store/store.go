@@ -93,6 +93,10 @@ type Tx interface {
 	AddrInUse(a netip.Addr) (bool, error)
 	// SetLastSeen records when a node was last connected.
 	SetLastSeen(id int64, at time.Time) error
+	// SetSeen records a node's connection as UpdateNode would, writing only n.LastSeen and
+	// n.Hostinfo and clearing n.Expired: columns no unique constraint covers, so it is never
+	// refused with ErrConflict (and costs PostgreSQL no savepoint). n must not be logged out.
+	SetSeen(n *Node) error
 	// PurgeNode removes a node row for good (ephemeral nodes leave no trace).
 	PurgeNode(id int64) error
 
@@ -133,6 +137,11 @@ type Tx interface {
 	// AuthEvents returns up to limit audit events, newest first, with IDs below before
 	// (0: from the newest).
 	AuthEvents(before int64, limit int) ([]AuthEvent, error)
+	// AuthEventsAfter returns up to limit audit events with IDs above after, oldest first,
+	// none before since (the zero time: no bound).
+	AuthEventsAfter(after int64, since time.Time, limit int) ([]AuthEvent, error)
+	// DeleteAuthEventsBefore removes the audit events older than cutoff and returns how many.
+	DeleteAuthEventsBefore(cutoff time.Time) (int, error)
 	// SetLastAuth records user id's last successful authentication by method.
 	SetLastAuth(userID int64, method string, at time.Time) error
 	// LastAuth returns user id's most recent successful authentication by any method;
@@ -252,10 +261,13 @@ type AuthEvent struct {
 	Time   time.Time
 	UserID int64  // 0 when the attempt named no known user
 	Email  string // the user's email, or what the attempt gave
-	Method string // "password", "oidc"
-	Kind   string // "signin", "check", "node-login"
+	Method string // "password", "oidc", "ssh"
+	Kind   string // "signin", "check", "node-login", "ssh-accept", …
 	OK     bool
 	Detail string
+	// SSH is, for an SSH login decision an agent reported, what control keeps of the login
+	// (its JSON, opaque to the store); nil otherwise.
+	SSH json.RawMessage
 }
 
 // Role is a user's role.

@@ -52,24 +52,46 @@ func BinDir() string {
 // is set.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	bin := BinDir()
-	if bin == "" {
+	if BinDir() == "" {
 		if os.Getenv(RequireEnv) != "" {
 			t.Fatalf("testpg: no PostgreSQL under /usr/lib/postgresql, and %s is set (apt-get install postgresql)", RequireEnv)
 		}
 		t.Skip("testpg: PostgreSQL is not installed (apt-get install postgresql)")
 	}
-	cred, err := unprivileged()
+	s, stop, err := Launch()
 	if err != nil {
 		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := stop(); err != nil {
+			t.Error(err)
+		}
+	})
+	return s
+}
+
+// Launch initializes and starts a server in a fresh temporary directory, for programs that
+// are not tests (e2e/tools/pgserver); stop stops it and removes the directory.
+func Launch() (s *Server, stop func() error, err error) {
+	bin := BinDir()
+	if bin == "" {
+		return nil, nil, fmt.Errorf("testpg: no PostgreSQL under /usr/lib/postgresql (apt-get install postgresql)")
+	}
+	cred, err := unprivileged()
+	if err != nil {
+		return nil, nil, err
 	}
 	dir, err := os.MkdirTemp("", "testpg-")
 	if err != nil {
-		t.Fatal(err)
+		return nil, nil, err
 	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
+	defer func() {
+		if err != nil {
+			os.RemoveAll(dir)
+		}
+	}()
 	if err := os.Chown(dir, int(cred.Uid), int(cred.Gid)); err != nil {
-		t.Fatal(err)
+		return nil, nil, err
 	}
 	data := filepath.Join(dir, "data")
 	run := func(name string, args ...string) error {
@@ -86,24 +108,26 @@ func Start(t testing.TB) *Server {
 		return nil
 	}
 	if err := run("initdb", "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C", "--no-sync"); err != nil {
-		t.Fatal(err)
+		return nil, nil, err
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		return nil, nil, err
 	}
 	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 	ln.Close()
 	opts := "-c listen_addresses=127.0.0.1 -p " + port + " -k " + dir + " -c fsync=off -c max_connections=200"
-	if err := run("pg_ctl", "-D", data, "-l", filepath.Join(dir, "log"), "-o", opts, "-w", "-t", "60", "start"); err != nil {
-		t.Fatal(err)
+	if _, err := os.Stat(filepath.Join(bin, "..", "lib", "pg_stat_statements.so")); err == nil {
+		opts += " -c shared_preload_libraries=pg_stat_statements" // for Statements
 	}
-	t.Cleanup(func() {
-		if err := run("pg_ctl", "-D", data, "-m", "fast", "-w", "stop"); err != nil {
-			t.Error(err)
-		}
-	})
-	return &Server{Addr: "127.0.0.1:" + port}
+	if err := run("pg_ctl", "-D", data, "-l", filepath.Join(dir, "log"), "-o", opts, "-w", "-t", "60", "start"); err != nil {
+		return nil, nil, err
+	}
+	stop = func() error {
+		defer os.RemoveAll(dir)
+		return run("pg_ctl", "-D", data, "-m", "fast", "-w", "stop")
+	}
+	return &Server{Addr: "127.0.0.1:" + port}, stop, nil
 }
 
 // unprivileged returns the credential of the postgres user the Debian package creates, or
@@ -131,16 +155,52 @@ func (s *Server) URL(db string) string {
 // NewDatabase creates an empty database on s and returns its URL.
 func (s *Server) NewDatabase(t testing.TB) string {
 	t.Helper()
+	u, err := s.CreateDatabase()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+// CreateDatabase creates an empty database on s and returns its URL.
+func (s *Server) CreateDatabase() (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, s.URL("postgres"))
 	if err != nil {
-		t.Fatalf("testpg: connect: %v", err)
+		return "", fmt.Errorf("testpg: connect: %v", err)
 	}
 	defer conn.Close(ctx)
 	name := fmt.Sprintf("t%d", s.n.Add(1))
 	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatalf("testpg: create database: %v", err)
+		return "", fmt.Errorf("testpg: create database: %v", err)
 	}
-	return s.URL(name)
+	return s.URL(name), nil
+}
+
+// Statements returns how many statements the server ran in the database of url since the
+// last call (or since it started), counted by pg_stat_statements, which Launch loads when the
+// PostgreSQL installed has it: the round trips a piece of work costs, a figure the machine's
+// load does not change.
+func (s *Server) Statements(url string) (int64, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return 0, fmt.Errorf("testpg: connect: %v", err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements"); err != nil {
+		return 0, fmt.Errorf("testpg: pg_stat_statements: %v", err)
+	}
+	var n int64
+	err = conn.QueryRow(ctx, `SELECT COALESCE(sum(calls), 0)::bigint FROM pg_stat_statements
+		WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())`).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("testpg: counting statements: %v", err)
+	}
+	if _, err := conn.Exec(ctx, "SELECT pg_stat_statements_reset()"); err != nil {
+		return 0, fmt.Errorf("testpg: resetting pg_stat_statements: %v", err)
+	}
+	return n, nil
 }

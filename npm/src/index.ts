@@ -15,6 +15,7 @@ import type {
   SSHFiles,
   SSHOptions,
   SSHSession,
+  TCPStream,
   UploadOptions,
 } from "../types/index.js";
 import { bannerCheckURL } from "./banner.js";
@@ -109,6 +110,14 @@ const uploadWindow = 1 << 20;
 /** The largest upload chunk the wasm takes (MaxUploadChunk). */
 const uploadChunk = 256 << 10;
 
+/** The page's end of a session or stream: a terminal's options, plus a stream's write credit. */
+type SessionHandlers = SSHOptions & { onWritten?(bytes: number): void };
+
+/** How many bytes of a stream the page sends ahead of the wasm's write credit (wasm's OutputWindow). */
+const streamWindow = 1 << 20;
+/** The largest write message of a stream (wasm's MaxWriteChunk). */
+const streamChunk = 256 << 10;
+
 /** An IPN whose Go runtime runs in worker. */
 class WorkerIPN implements IPN {
   #worker: Worker;
@@ -119,7 +128,7 @@ class WorkerIPN implements IPN {
   #started = false;
   #nextID = 1;
   #calls = new Map<number, Pending>();
-  #sessions = new Map<number, SSHOptions>();
+  #sessions = new Map<number, SessionHandlers>();
   #ready: Pending | undefined;
   #dead: IPNError | undefined;
 
@@ -201,6 +210,90 @@ class WorkerIPN implements IPN {
       },
       files: this.#files(sid),
     };
+  }
+
+  dial(host: string, port: number): Promise<TCPStream> {
+    if (this.#dead) return Promise.reject(this.#dead);
+    const sid = this.#nextID++;
+    return new Promise<TCPStream>((resolve, reject) => {
+      let controller!: ReadableStreamDefaultController<Uint8Array>;
+      // Acknowledgements the reader holds back: data messages waiting for room in the queue.
+      let waiting: (() => void)[] = [];
+      let sent = 0;
+      let written = 0;
+      let wake: (() => void) | undefined;
+      let connected = false;
+      let closedByUs = false;
+      let ended: IPNError | undefined; // set once the stream is over
+      const close = () => {
+        closedByUs = true;
+        if (this.#sessions.has(sid)) this.#post({ t: "close", sid });
+      };
+      const readable = new ReadableStream<Uint8Array>(
+        {
+          start: (c) => {
+            controller = c;
+          },
+          pull: () => {
+            const w = waiting;
+            waiting = [];
+            for (const f of w) f();
+          },
+          cancel: close,
+        },
+        new ByteLengthQueuingStrategy({ highWaterMark: streamChunk }),
+      );
+      const writable = new WritableStream<Uint8Array>({
+        write: async (chunk) => {
+          if (!(chunk instanceof Uint8Array)) throw ipnError("bad_request", "dial: write a Uint8Array");
+          for (let at = 0; at < chunk.length;) {
+            const n = Math.min(streamChunk, chunk.length - at);
+            while (sent + n - written > streamWindow && !ended) await new Promise<void>((w) => (wake = w));
+            if (ended) throw ended;
+            const part = chunk.slice(at, at + n);
+            this.#post({ t: "write", sid, data: part.buffer as ArrayBuffer }, [part.buffer as ArrayBuffer]);
+            sent += n;
+            at += n;
+          }
+        },
+        close: () => {
+          if (ended) throw ended;
+          this.#post({ t: "closewrite", sid });
+        },
+        abort: close,
+      });
+      this.#sessions.set(sid, {
+        onData: (data) => {
+          controller.enqueue(data);
+          if ((controller.desiredSize ?? 0) > 0) return;
+          return new Promise<void>((r) => waiting.push(r));
+        },
+        onWritten: (bytes) => {
+          written += bytes;
+          wake?.();
+        },
+        onConnected: () => {
+          connected = true;
+          resolve({ readable, writable, close });
+        },
+        onDone: (_code, err) => {
+          ended = err ?? ipnError("closed", "the stream has ended");
+          wake?.();
+          for (const f of waiting) f();
+          waiting = [];
+          if (!connected) reject(ended);
+          else if (err && !closedByUs) controller.error(err);
+          else {
+            try {
+              controller.close();
+            } catch {
+              // already canceled by the reader
+            }
+          }
+        },
+      });
+      this.#post({ t: "dial", sid, host, port });
+    });
   }
 
   /** Sends the Worker tsconnect-files.wasm once, compiled like the main wasm. */
@@ -458,6 +551,9 @@ class WorkerIPN implements IPN {
         break;
       case "connected":
         this.#sessions.get(msg.sid)?.onConnected?.();
+        break;
+      case "wrote":
+        this.#sessions.get(msg.sid)?.onWritten?.(msg.bytes);
         break;
       case "listed": {
         const p = this.#lists.get(msg.id);

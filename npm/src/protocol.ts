@@ -20,6 +20,9 @@ export type ToWorker =
   | { t: "ack"; sid: number; bytes: number }
   | { t: "resize"; sid: number; rows: number; cols: number }
   | { t: "close"; sid: number }
+  /** A TCP stream (ipn.dial): write, ack and close as for a session; "closewrite" half-closes. */
+  | { t: "dial"; sid: number; host: string; port: number }
+  | { t: "closewrite"; sid: number }
   /** File transfer (tsconnect-files.wasm, loaded once with the first one). */
   | { t: "files-module"; module: WebAssembly.Module }
   | { t: "list"; sid: number; id: number; path: string }
@@ -45,6 +48,8 @@ export type FromWorker =
   | { t: "banner"; sid: number; text: string }
   | { t: "progress"; sid: number; text: string }
   | { t: "connected"; sid: number }
+  /** A stream's write messages (bytes in all) went to the connection: send credit for the page. */
+  | { t: "wrote"; sid: number; bytes: number }
   | { t: "done"; sid: number; exitCode: number; error?: WireError }
   | { t: "listed"; id: number; json?: string; error?: WireError }
   | { t: "xstart"; xid: number; size: number }
@@ -84,6 +89,15 @@ export interface GoIPN {
       onDone(exitCode: number, error: (Error & { code?: string }) | null): void;
     },
   ): GoSession;
+  dial(host: string, port: number, opts: GoStreamOptions): GoSession;
+}
+
+/** dial's callbacks: a session's, plus the write credit. */
+export interface GoStreamOptions {
+  onData(data: Uint8Array): void;
+  onConnected(): void;
+  onWritten(bytes: number): void;
+  onDone(exitCode: number, error: (Error & { code?: string }) | null): void;
 }
 
 /** ssh's result; its methods are released after onDone. */
@@ -95,6 +109,8 @@ export interface GoSession {
   ack(bytes: number): void;
   resize(rows: number, cols: number): void;
   close(): void;
+  /** Ends the remote's input once what was written has gone (a stream's half-close). */
+  closeWrite(): void;
 }
 
 /** The global tsconnect-files.wasm installs (wasmfiles/bridge_js.go). */

@@ -230,6 +230,21 @@ function handleFiles(msg: ToWorker) {
   }
 }
 
+/** The callbacks a terminal session and a stream share: data, connected, done. */
+function sessionCallbacks(sid: number) {
+  return {
+    onData: (data: Uint8Array) => queueData(sid, data),
+    onConnected: () => post({ t: "connected", sid }),
+    onDone: (exitCode: number, error: (Error & { code?: string }) | null) => {
+      sessions.delete(sid);
+      fileSessions.get(sid)?.close();
+      fileSessions.delete(sid);
+      post({ t: "done", sid, exitCode, ...(error ? { error: toWire(error) } : {}) });
+      outbox.delete(sid);
+    },
+  };
+}
+
 function handle(msg: ToWorker, ipn: GoIPN) {
   switch (msg.t) {
     case "run":
@@ -253,21 +268,25 @@ function handle(msg: ToWorker, ipn: GoIPN) {
         rows: msg.rows,
         cols: msg.cols,
         ...(msg.command ? { command: msg.command } : {}),
-        onData: (data) => queueData(sid, data),
+        ...sessionCallbacks(sid),
         onBanner: (text) => post({ t: "banner", sid, text }),
         onProgress: (text) => post({ t: "progress", sid, text }),
-        onConnected: () => post({ t: "connected", sid }),
-        onDone: (exitCode, error) => {
-          sessions.delete(sid);
-          fileSessions.get(sid)?.close();
-          fileSessions.delete(sid);
-          post({ t: "done", sid, exitCode, ...(error ? { error: toWire(error) } : {}) });
-          outbox.delete(sid);
-        },
       });
       sessions.set(sid, s);
       break;
     }
+    case "dial": {
+      const sid = msg.sid;
+      const s = ipn.dial(msg.host, msg.port, {
+        ...sessionCallbacks(sid),
+        onWritten: (bytes) => postNow({ t: "wrote", sid, bytes }),
+      });
+      sessions.set(sid, s);
+      break;
+    }
+    case "closewrite":
+      sessions.get(msg.sid)?.closeWrite();
+      break;
     case "write":
       sessions.get(msg.sid)?.write(new Uint8Array(msg.data));
       break;

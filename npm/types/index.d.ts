@@ -71,6 +71,8 @@ export type IPNErrorCode =
   | "canceled"
   | "too_many_transfers"
   | "file_failed"
+  | "connection_refused"
+  | "too_many_streams"
   | (string & {});
 
 /** An Error with a code a program can switch on. */
@@ -267,6 +269,21 @@ export interface SSHFiles {
   upload(path: string, data: ReadableStream<Uint8Array> | Blob, options?: UploadOptions): Promise<void>;
 }
 
+/**
+ * A TCP connection from this browser node to a peer ({@link IPN.dial}). Both directions are
+ * flow-controlled as a terminal is: about 1 MiB of the peer's bytes waits for a reader that
+ * does not read (then the peer's writes block), and a write resolves once it fits in the 1 MiB
+ * the page may have on its way.
+ */
+export interface TCPStream {
+  /** The peer's bytes. It closes when the peer ends the connection, and errors with an {@link IPNError} if it breaks. */
+  readonly readable: ReadableStream<Uint8Array>;
+  /** Bytes for the peer. Closing it half-closes the connection (the peer reads end of stream; its bytes still arrive). */
+  readonly writable: WritableStream<Uint8Array>;
+  /** Ends the connection both ways at once; the readable closes. Cancelling the readable or aborting the writable does the same. */
+  close(): void;
+}
+
 /** A browser node of the network. */
 export interface IPN {
   /** The latest state reported by the node. */
@@ -284,6 +301,15 @@ export interface IPN {
   logout(): Promise<void>;
   /** Opens an SSH session to `user@host`; `host` is a peer name or overlay address. */
   ssh(host: string, user: string, options: SSHOptions): SSHSession;
+  /**
+   * Opens a TCP connection to `port` (1–65535) of `host` (a peer name or overlay address, at most
+   * 253 bytes) through the overlay; resolves once it is connected. The peer's policy decides as
+   * for any connection: a port it refuses (or where nothing listens) rejects at once with
+   * `"connection_refused"`. Other rejections: `"bad_request"` (host or port out of range),
+   * `"unknown_host"`, `"host_unreachable"` (no answer in 20 s), `"too_many_streams"` (32 are open),
+   * `"closed"`.
+   */
+  dial(host: string, port: number): Promise<TCPStream>;
   /** Terminates the Worker at once without logging out (control removes an ephemeral node after its grace period). */
   dispose(): void;
 }

@@ -14,7 +14,14 @@ import (
 type NodeRules struct {
 	Filter Filter    `json:"filter"`
 	SSH    []SSHRule `json:"ssh"`
+	// RecordFrom, on a recorder node, is the overlay addresses of the nodes an ssh rule
+	// naming it as recorder applies to: the only nodes whose recordings it accepts
+	// (sorted, at most MaxRecordFrom).
+	RecordFrom []netip.Addr `json:"recordFrom,omitempty"`
 }
+
+// MaxRecordFrom bounds NodeRules.RecordFrom: two addresses of each of 65,536 nodes.
+const MaxRecordFrom = 1 << 17
 
 // Action is what an SSH rule or verdict says about a login.
 type Action string

@@ -85,10 +85,10 @@ func Start(ctx context.Context, cfg Config) (*Recorder, error) {
 }
 
 // authorize lets a peer record or view when it is a node of this network that this node's
-// packet filter lets reach the recorder port (the acls): the packet filter has already
-// dropped anything else, this names the node and checks again. Whether the peer's own SSH
-// rules name this recorder is not known here yet: control sends each node only its own
-// rules. Viewing also needs a node owned by a user control says may view (viewer).
+// packet filter lets reach the recorder port (the acls; the packet filter has already
+// dropped anything else, this names the node and checks again). Recording also needs a
+// node whose ssh rules name this recorder (checkSender); viewing a node owned by a user
+// control says may view (viewer).
 func (r *Recorder) authorize(ctx context.Context, remote netip.AddrPort, a recorder.Access) (recorder.Peer, error) {
 	nm := r.node.NetMap()
 	if nm == nil {
@@ -114,6 +114,9 @@ func (r *Recorder) authorize(ctx context.Context, remote netip.AddrPort, a recor
 			return recorder.Peer{}, err
 		}
 		return recorder.Peer{Node: peer.Name, User: user}, nil
+	}
+	if err := checkSender(nm, r.node.MapVersion(), remote.Addr(), peer.Name); err != nil {
+		return recorder.Peer{}, err
 	}
 	return recorder.Peer{Node: peer.Name}, nil
 }

@@ -21,13 +21,16 @@ import (
 )
 
 const testPolicy = `{
-	"tagOwners": {"tag:rec": ["alice@example.com"], "tag:server": ["alice@example.com"]},
+	"tagOwners": {"tag:rec": ["alice@example.com"], "tag:server": ["alice@example.com"], "tag:other": ["alice@example.com"]},
 	"acls": [
-		{"action": "accept", "src": ["tag:server"], "dst": ["tag:rec:8410"]},
-		{"action": "accept", "src": ["alice@example.com"], "dst": ["tag:server:22"]},
+		{"action": "accept", "src": ["tag:server", "tag:other"], "dst": ["tag:rec:8410"]},
+		{"action": "accept", "src": ["alice@example.com"], "dst": ["tag:server:22", "tag:other:22"]},
 		{"action": "accept", "src": ["carol@example.com", "bob@example.com", "dave@example.com"], "dst": ["tag:rec:8410"]},
 	],
-	"ssh": [{"action": "accept", "src": ["autogroup:member"], "dst": ["tag:server"], "users": ["root"], "recorder": ["tag:rec"]}],
+	"ssh": [
+		{"action": "accept", "src": ["alice@example.com"], "dst": ["tag:server"], "users": ["root"], "recorder": ["tag:rec"]},
+		{"action": "accept", "src": ["alice@example.com"], "dst": ["tag:other"], "users": ["root"]},
+	],
 	"recordingViewers": ["carol@example.com"],
 }`
 
@@ -48,8 +51,10 @@ func client(n *node.Node) *http.Client {
 }
 
 // TestRecorderNode: a recorder joined as a tagged node takes a recording over the overlay
-// from a node the acls let reach port 8410, naming it as the target node; a node the acls
-// do not let reach it gets nowhere, and viewing over the overlay is refused.
+// from a node the acls let reach port 8410 and whose ssh rule names it, naming it as the
+// target node; a node the acls let reach it but whose rules do not name it is refused,
+// saying so; a node the acls do not let reach it gets nowhere; viewing over the overlay is
+// for an admin's or a recordingViewer's node only.
 func TestRecorderNode(t *testing.T) {
 	cs := controltest.New(t, nil)
 	alice := cs.User("alice@example.com", control.RoleAdmin)
@@ -102,6 +107,25 @@ func TestRecorderNode(t *testing.T) {
 	m, err := rec.Store().Get(last.ID)
 	if err != nil || m.TargetNode != "web" || m.SrcUser != "alice@example.com" || m.Size != int64(len(body)) {
 		t.Errorf("stored %+v (%v)", m, err)
+	}
+	// other may reach port 8410, but no ssh rule of its names the recorder.
+	other := nodetest.Join(t, cs.URL, key(t, cs, control.AuthKeyOptions{Tags: []string{"tag:other"}}), "other")
+	eventually.True(t, "other in the recorder's map", func() bool {
+		nm := rec.Node().NetMap()
+		_, ok := nm.PeerByName("other")
+		return nm != nil && ok
+	})
+	resp, err = client(other).Post("http://"+addr+"/v1/recordings", "application/x-asciicast", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	refusal, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 403 || !strings.Contains(string(refusal), "no ssh rule of node other names this recorder") {
+		t.Errorf("other's upload: %d %s; want 403 saying its rules do not name the recorder", resp.StatusCode, refusal)
+	}
+	if n := len(rec.Store().List()); n != 1 {
+		t.Errorf("%d recordings stored, want web's 1", n)
 	}
 	// Viewing over the overlay: an admin (dave) and a user recordingViewers names (carol)
 	// list it; a member it does not name (bob) and a tagged node (web) are refused.

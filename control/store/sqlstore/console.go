@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -39,7 +40,7 @@ func (t *txn) SignIn(hash []byte) (store.SignIn, error) {
 }
 
 func (t *txn) TouchSignIn(hash []byte, at time.Time) error {
-	res, err := t.exec(`UPDATE web_sessions SET last_seen = ? WHERE hash = ?`, ts(at), hash)
+	res, err := t.execUnguarded(`UPDATE web_sessions SET last_seen = ? WHERE hash = ?`, ts(at), hash)
 	return t.mustChange(res, err, "touch sign-in")
 }
 
@@ -66,8 +67,8 @@ func (t *txn) deleteCount(what, q string, args ...any) (int, error) {
 }
 
 func (t *txn) InsertAuthEvent(e *store.AuthEvent) error {
-	err := t.insert(&e.ID, `INSERT INTO auth_events (time, user_id, email, method, kind, ok, detail) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		ts(e.Time), e.UserID, e.Email, e.Method, e.Kind, e.OK, e.Detail)
+	err := t.insert(&e.ID, `INSERT INTO auth_events (time, user_id, email, method, kind, ok, detail, ssh) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		ts(e.Time), e.UserID, e.Email, e.Method, e.Kind, e.OK, e.Detail, string(e.SSH))
 	return t.wrap("insert auth event", err)
 }
 
@@ -75,8 +76,20 @@ func (t *txn) AuthEvents(before int64, limit int) ([]store.AuthEvent, error) {
 	if before <= 0 {
 		before = 1<<63 - 1
 	}
-	rows, err := t.query(`SELECT id, time, user_id, email, method, kind, ok, detail FROM auth_events
-		WHERE id < ? ORDER BY id DESC LIMIT ?`, before, limit)
+	return t.authEvents(`WHERE id < ? ORDER BY id DESC LIMIT ?`, before, limit)
+}
+
+func (t *txn) AuthEventsAfter(after int64, since time.Time, limit int) ([]store.AuthEvent, error) {
+	at := int64(0)
+	if !since.IsZero() {
+		at = ts(since)
+	}
+	return t.authEvents(`WHERE id > ? AND time >= ? ORDER BY id LIMIT ?`, after, at, limit)
+}
+
+// authEvents lists the audit events a WHERE … ORDER BY … LIMIT clause picks.
+func (t *txn) authEvents(clause string, args ...any) ([]store.AuthEvent, error) {
+	rows, err := t.query(`SELECT id, time, user_id, email, method, kind, ok, detail, ssh FROM auth_events `+clause, args...)
 	if err != nil {
 		return nil, t.wrap("list auth events", err)
 	}
@@ -85,13 +98,21 @@ func (t *txn) AuthEvents(before int64, limit int) ([]store.AuthEvent, error) {
 	for rows.Next() {
 		var e store.AuthEvent
 		var at int64
-		if err := rows.Scan(&e.ID, &at, &e.UserID, &e.Email, &e.Method, &e.Kind, &e.OK, &e.Detail); err != nil {
+		var ssh string
+		if err := rows.Scan(&e.ID, &at, &e.UserID, &e.Email, &e.Method, &e.Kind, &e.OK, &e.Detail, &ssh); err != nil {
 			return nil, t.wrap("list auth events", err)
 		}
 		e.Time = fromTS(at)
+		if ssh != "" {
+			e.SSH = json.RawMessage(ssh)
+		}
 		out = append(out, e)
 	}
 	return out, t.wrap("list auth events", rows.Err())
+}
+
+func (t *txn) DeleteAuthEventsBefore(cutoff time.Time) (int, error) {
+	return t.deleteCount("delete old auth events", `DELETE FROM auth_events WHERE time < ?`, ts(cutoff))
 }
 
 func (t *txn) SetLastAuth(userID int64, method string, at time.Time) error {

@@ -23,7 +23,7 @@ func (t *txn) TryLease(name, holder string, now time.Time, ttl time.Duration) (b
 	if err := checkLease(name, holder, ttl); err != nil {
 		return false, err
 	}
-	res, err := t.exec(`INSERT INTO leases (name, holder, expires) VALUES (?, ?, ?)
+	res, err := t.execUnguarded(`INSERT INTO leases (name, holder, expires) VALUES (?, ?, ?)
 		ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires = excluded.expires
 		WHERE leases.holder = excluded.holder OR leases.expires <= ?`, name, holder, ts(now.Add(ttl)), ts(now))
 	if err != nil {

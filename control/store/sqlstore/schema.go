@@ -146,6 +146,9 @@ var schema = []string{
 	// 9: node-key expiry: when each node's key expires, and whether an admin disabled that.
 	`ALTER TABLE nodes ADD COLUMN key_expiry {int} NOT NULL DEFAULT 0;
 	ALTER TABLE nodes ADD COLUMN key_expiry_disabled {bool} NOT NULL DEFAULT {false};`,
+	// 10: SSH login decisions the agents report, in the audit log; its retention sweep by time.
+	`ALTER TABLE auth_events ADD COLUMN ssh TEXT NOT NULL DEFAULT '';
+	CREATE INDEX auth_events_time ON auth_events(time);`,
 }
 
 // Tables are the tables of the schema, in an order that copies them with every foreign key

@@ -70,15 +70,21 @@ func (t *txn) q(query string) string {
 
 func (t *txn) exec(query string, args ...any) (res sql.Result, err error) {
 	err = t.guarded(func() error {
-		q := t.q(query)
-		if s := t.stmt(q); s != nil {
-			res, err = s.ExecContext(t.ctx, args...)
-		} else {
-			res, err = t.tx.ExecContext(t.ctx, q, args...)
-		}
+		res, err = t.execUnguarded(query, args...)
 		return err
 	})
 	return res, err
+}
+
+// execUnguarded runs a write that cannot be refused with ErrConflict (it sets no column a
+// unique constraint covers, or it upserts) without guarded's savepoint, which costs
+// PostgreSQL two more round trips: any error it can fail with ends the transaction anyway.
+func (t *txn) execUnguarded(query string, args ...any) (sql.Result, error) {
+	q := t.q(query)
+	if s := t.stmt(q); s != nil {
+		return s.ExecContext(t.ctx, args...)
+	}
+	return t.tx.ExecContext(t.ctx, q, args...)
 }
 
 // guarded runs a write. On PostgreSQL it runs under a savepoint, rolled back when the write
@@ -184,7 +190,7 @@ func (t *txn) Setting(name string) (string, error) {
 }
 
 func (t *txn) SetSetting(name, value string) error {
-	_, err := t.exec(`INSERT INTO settings (name, value) VALUES (?, ?)
+	_, err := t.execUnguarded(`INSERT INTO settings (name, value) VALUES (?, ?)
 		ON CONFLICT (name) DO UPDATE SET value = excluded.value`, name, value)
 	return t.wrap("set setting "+name, err)
 }
@@ -336,7 +342,7 @@ func (t *txn) AuthKeys() ([]store.AuthKey, error) {
 }
 
 func (t *txn) UpdateAuthKey(k *store.AuthKey) error {
-	res, err := t.exec(`UPDATE auth_keys SET used = ?, used_at = ?, revoked = ? WHERE id = ?`,
+	res, err := t.execUnguarded(`UPDATE auth_keys SET used = ?, used_at = ?, revoked = ? WHERE id = ?`,
 		k.Used, ts(k.UsedAt), k.Revoked, k.ID)
 	return t.mustChange(res, err, fmt.Sprintf("update auth key %d", k.ID))
 }
@@ -484,7 +490,17 @@ func (t *txn) PurgeNode(id int64) error {
 	return t.mustChange(res, err, fmt.Sprintf("purge node %d", id))
 }
 
+func (t *txn) SetSeen(n *store.Node) error {
+	if n.LoggedOut {
+		return fmt.Errorf("set node %d seen: it is logged out", n.ID)
+	}
+	n.Expired = time.Time{} // as UpdateNode: connected again, no longer expired
+	res, err := t.execUnguarded(`UPDATE nodes SET hostinfo = ?, last_seen = ?, expired = ? WHERE id = ?`,
+		hostinfoArg(n.Hostinfo), ts(n.LastSeen), ts(n.Expired), n.ID)
+	return t.mustChange(res, err, fmt.Sprintf("set node %d seen", n.ID))
+}
+
 func (t *txn) SetLastSeen(id int64, at time.Time) error {
-	res, err := t.exec(`UPDATE nodes SET last_seen = ? WHERE id = ?`, ts(at), id)
+	res, err := t.execUnguarded(`UPDATE nodes SET last_seen = ? WHERE id = ?`, ts(at), id)
 	return t.mustChange(res, err, fmt.Sprintf("set last seen of node %d", id))
 }

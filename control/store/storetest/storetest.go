@@ -21,6 +21,8 @@ func Run(t *testing.T, open func(*testing.T) store.Store) {
 		{"APITokens", apiTokens},
 		{"LoginFailures", loginFailures},
 		{"KeyExpiry", keyExpiry},
+		{"SeenAndUnguarded", seenAndUnguarded},
+		{"AuditLog", auditLog},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			c.fn(t, func(t *testing.T) store.Store {
