@@ -138,6 +138,23 @@ export async function startConsoleNet({ tagged = ["alpha", "beta"], plain = [], 
       };
       return agent;
     },
+    /**
+     * Starts `tsconnect recorder` as node name with a fresh key of tags; resolves once it
+     * serves, with its storage directory.
+     */
+    async recorder(name, { tags = "tag:rec" } = {}) {
+      const key = net.admin(["keys", "create", "--tags", tags]).trim().split("\n").pop();
+      const rdir = join(dir, `recorder-${procs.length}`);
+      const args = ["recorder", "--login-server", url, "--auth-key", key, "--hostname", name, "--state", rdir, "--min-free-mib", "0"];
+      const r = await startUntil(
+        args,
+        /serving recordings on port/,
+        { TSCONNECT_SOCKET: join(dir, `rec-${procs.length}.sock`) },
+        `recorder ${name}`,
+      );
+      procs.push(r.proc);
+      return { ...r, storage: join(rdir, "recordings") };
+    },
     setPolicy(text) {
       const f = join(dir, "policy.hujson");
       writeFileSync(f, text);
@@ -262,6 +279,22 @@ export async function watchedPage(browser, problems, t) {
   t.after(() => context.close());
   context.on("page", watchPage(problems));
   return { context, page: await context.newPage() };
+}
+
+/**
+ * Finds the node called name (or name.something) with SSH host keys anywhere in a status answer.
+ * @param {any} v
+ * @param {string} name
+ * @returns {any}
+ */
+export function findNode(v, name) {
+  if (!v || typeof v !== "object") return undefined;
+  if (typeof v.name === "string" && (v.name === name || v.name.startsWith(name + ".")) && v.sshHostKeys) return v;
+  for (const x of Array.isArray(v) ? v : Object.values(v)) {
+    const f = findNode(x, name);
+    if (f) return f;
+  }
+  return undefined;
 }
 
 /** The Machines row of name. */
