@@ -14,12 +14,10 @@ import (
 	"testing"
 	"time"
 
-	"tsconnect/control"
 	"tsconnect/controlws"
 	"tsconnect/internal/casttest"
 	"tsconnect/internal/eventually"
 	"tsconnect/recorder"
-	"tsconnect/recorder/recnode"
 )
 
 const recordViewPolicy = `{
@@ -39,12 +37,7 @@ func TestOpenSSHRecordingViewed(t *testing.T) {
 	tn := startTestNet(t, nil, recordViewPolicy)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	rec, err := recnode.Start(ctx, recnode.Config{ControlURL: tn.url, AuthKey: tn.authKey(control.AuthKeyOptions{Tags: []string{"tag:rec"}}),
-		Hostname: "rec", StateDir: t.TempDir(), Store: recorder.Options{MinFree: -1}, Logf: prefixed(t, "rec: ")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rec.Close()
+	tn.startRecorder(ctx)
 	client := tn.startAgent("client")
 	srv := tn.startAgent("srv")
 	eventually.True(t, "srv's rule naming the recorder", func() bool {
