@@ -65,7 +65,7 @@ test("drop a file on the terminal, download one from the file browser", async (t
   await page.locator(`#transfers li[data-name="${cancelName}"][data-state="canceled"]`).waitFor({ timeout: 30_000 });
   assert.equal(existsSync(join(homedir(), cancelName)), false, "a canceled upload left no file");
   assert.deepEqual(
-    readdirSync(homedir()).filter((n) => n.includes(".tsconnect-upload-")),
+    readdirSync(homedir()).filter((n) => n.startsWith(`.${cancelName}.tsconnect-upload-`)),
     [],
     "no hidden upload part files left in the home directory",
   );

@@ -104,6 +104,31 @@ after(async () => {
 /** The terminal's visible text, row by row. @param {import("playwright-core").Page} page */
 const rows = (page) => page.$eval(".xterm-rows", (el) => [...el.children].map((r) => r.textContent?.trimEnd() ?? ""));
 
+/**
+ * Waits (up to 3 s) for the terminal's first rows to read want: write callbacks fire when the
+ * output is parsed, and the renderer draws it on the next animation frame.
+ * @param {import("playwright-core").Page} page @param {string[]} want @param {string} what
+ */
+async function expectRows(page, want, what) {
+  const ok = await page
+    .waitForFunction(
+      (w) => {
+        const el = document.querySelector(".xterm-rows");
+        const r = el ? [...el.children].map((c) => c.textContent?.trimEnd() ?? "") : [];
+        return w.every((x, i) => r[i] === x);
+      },
+      want,
+      { timeout: 3000 },
+    )
+    .then(
+      () => true,
+      () => false,
+    );
+  const r = await rows(page);
+  assert.ok(ok, `${what}: ${JSON.stringify(r)}`);
+  assert.deepEqual(r.slice(0, want.length), want, `${what}: ${JSON.stringify(r)}`);
+}
+
 test("plays before the download ends, seeks to the frame of that time, and speeds up", async () => {
   const page = await browser.newPage();
   await page.goto(base + "/");
@@ -118,13 +143,11 @@ test("plays before the download ends, seeks to the frame of that time, and speed
     /** @type {any} */ (window).player.pause();
     await /** @type {any} */ (window).player.seek(2.5);
   });
-  let r = await rows(page);
-  assert.deepEqual(r.slice(0, 4), ["$ step 0", "step 1", "step 2", ""], `frame at 2.5 s: ${JSON.stringify(r)}`);
+  await expectRows(page, ["$ step 0", "step 1", "step 2", ""], "frame at 2.5 s");
   assert.match(await page.$eval(".player-time", (el) => el.textContent), /^0:02 \/ 0:05/);
   // Seek to 4.5 s: after the clear.
   await page.evaluate(() => /** @type {any} */ (window).player.seek(4.5));
-  r = await rows(page);
-  assert.deepEqual(r.slice(0, 2), ["cleared at 4", ""], `frame at 4.5 s: ${JSON.stringify(r)}`);
+  await expectRows(page, ["cleared at 4", ""], "frame at 4.5 s");
   // Back to 0 at 4×: steps 1-3 (3 s of recording) take under a second.
   await page.evaluate(async () => {
     await /** @type {any} */ (window).player.seek(0);
