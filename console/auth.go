@@ -249,7 +249,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request, _ *caller) {
 	}
 	c.setCookie(w, r, token, 0)
 	c.logf("console: %s logged in from %s", u.Email, addr)
-	writeJSON(w, http.StatusOK, meOf(callerOf(si, token)))
+	writeJSON(w, http.StatusOK, c.meOf(ctx, callerOf(si, token)))
 }
 
 // logout ends the caller's sign-in. Without a live sign-in it only clears the cookie; with
@@ -278,9 +278,14 @@ func (c *Console) logout(w http.ResponseWriter, r *http.Request, _ *caller) {
 }
 
 func (c *Console) me(w http.ResponseWriter, r *http.Request, p *caller) {
-	writeJSON(w, http.StatusOK, meOf(p))
+	writeJSON(w, http.StatusOK, c.meOf(r.Context(), p))
 }
 
-func meOf(p *caller) api.Me {
-	return api.Me{User: userOf(p.User), CSRFToken: p.CSRF, Via: p.via, Scopes: p.token.Scopes}
+// meOf is what /me and a sign-in answer about caller p.
+func (c *Console) meOf(ctx context.Context, p *caller) api.Me {
+	m := api.Me{User: userOf(p.User), CSRFToken: p.CSRF, Via: p.via, Scopes: p.token.Scopes}
+	if p.via != viaSocket {
+		m.RecordingViewer, _, _ = c.srv.RecordingViewer(ctx, p.User.ID)
+	}
+	return m
 }

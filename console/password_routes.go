@@ -48,7 +48,7 @@ func (c *Console) changeOwnPassword(w http.ResponseWriter, r *http.Request, s *c
 	}
 	c.setCookie(w, r, token, 0)
 	c.logf("console: %s changed their password from %s; their other sign-ins ended", s.User.Email, c.clientAddr(r))
-	writeJSON(w, http.StatusOK, meOf(callerOf(si, token)))
+	writeJSON(w, http.StatusOK, c.meOf(r.Context(), callerOf(si, token)))
 }
 
 // resetPassword sets another user's password (admins): PUT /api/v1/users/{user}/password.

@@ -50,6 +50,7 @@ func (c *Console) routes() []route {
 		{"GET", "/nodes/{id}/ssh-users", memberRead, c.sshUsers},
 		{"POST", "/nodes/{id}/ssh-launch", member(control.ScopeNodes), c.sshLaunch},
 		{"POST", "/nodes/{id}/vnc-launch", member(control.ScopeNodes), c.vncLaunch},
+		{"POST", "/recordings/launch", member(control.ScopeNodes), c.recordingsLaunch},
 		{"DELETE", "/nodes/{id}", admin(control.ScopeNodes), c.deleteNode},
 		{"PUT", "/nodes/{id}/tags", admin(control.ScopeNodes), c.setTags},
 		{"POST", "/nodes/{id}/expire", admin(control.ScopeNodes), c.expireNode},

@@ -207,6 +207,8 @@ func (nc *nodeConn) handle(env *controlws.Envelope) (resp string, body any, err 
 		return "", nil, nil
 	case controlws.TypeSSHSessions:
 		return nc.sshSessions(env)
+	case controlws.TypeRecordingViewer:
+		return nc.recordingViewer(ctx, env)
 	case controlws.TypeSSHAudit:
 		if nc.version >= controlws.VersionRecording {
 			return nc.sshAudit(ctx, env)

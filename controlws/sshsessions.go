@@ -82,17 +82,23 @@ func (c *Client) ReportSSHSessions(ctx context.Context, r SSHSessions) (*SSHSess
 	if err := r.Validate(); err != nil {
 		return nil, err
 	}
-	env, err := c.roundTrip(ctx, TypeSSHSessions, &r, TypeSSHSessionsAnswer)
-	var ce *Error
-	if errors.As(err, &ce) && ce.Code == CodeBadRequest && strings.Contains(ce.Message, "unknown message type") {
-		return nil, fmt.Errorf("%w (%s)", ErrUnsupported, TypeSSHSessions)
-	}
-	if err != nil {
-		return nil, err
-	}
 	var a SSHSessionsAnswer
-	if err := env.DecodeBody(&a); err != nil {
+	if err := c.optionalRoundTrip(ctx, TypeSSHSessions, &r, TypeSSHSessionsAnswer, &a); err != nil {
 		return nil, err
 	}
 	return &a, nil
+}
+
+// optionalRoundTrip sends a request of a message type a server may predate and decodes its
+// answer into out: a server that does not know typ returns an error wrapping ErrUnsupported.
+func (c *Client) optionalRoundTrip(ctx context.Context, typ string, body any, want string, out any) error {
+	env, err := c.roundTrip(ctx, typ, body, want)
+	var ce *Error
+	if errors.As(err, &ce) && ce.Code == CodeBadRequest && strings.Contains(ce.Message, "unknown message type") {
+		return fmt.Errorf("%w (%s)", ErrUnsupported, typ)
+	}
+	if err != nil {
+		return err
+	}
+	return env.DecodeBody(out)
 }

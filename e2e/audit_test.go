@@ -15,8 +15,6 @@ import (
 	"tsconnect/console/api"
 	"tsconnect/control"
 	"tsconnect/internal/eventually"
-	"tsconnect/recorder"
-	"tsconnect/recorder/recnode"
 )
 
 // auditPolicy lets the owner SSH to their own nodes as root or any other account, each
@@ -60,12 +58,7 @@ func TestLoginAuditOpenSSH(t *testing.T) {
 	tn := startTestNet(t, func(c *control.Config) { c.DERPMap, c.EmbeddedDERP = standaloneRelayMap(addr), false }, auditPolicy)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	rec, err := recnode.Start(ctx, recnode.Config{ControlURL: tn.url, AuthKey: tn.authKey(control.AuthKeyOptions{Tags: []string{"tag:rec"}}),
-		Hostname: "rec", StateDir: t.TempDir(), Store: recorder.Options{MinFree: -1}, Logf: prefixed(t, "rec: ")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rec.Close()
+	rec := tn.startRecorder(ctx)
 	client := tn.startAgent("client")
 	srv := tn.startAgent("srv")
 	eventually.True(t, "srv's rule naming the recorder", func() bool {

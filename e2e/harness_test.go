@@ -27,6 +27,8 @@ import (
 	"tsconnect/internal/nodetest"
 	"tsconnect/internal/testclock"
 	"tsconnect/node"
+	"tsconnect/recorder"
+	"tsconnect/recorder/recnode"
 )
 
 // tsconnectBin is the CLI built once for the tests that run it as a process.
@@ -131,6 +133,19 @@ func (tn *testNet) serveAdmin(t *testing.T) {
 }
 
 // startAgent runs an SSH-serving agent in-process, registered with a fresh key of the owner.
+// startRecorder starts a recorder node "rec" tagged tag:rec (no free-space floor), closed when
+// the test ends.
+func (tn *testNet) startRecorder(ctx context.Context) *recnode.Recorder {
+	tn.t.Helper()
+	rec, err := recnode.Start(ctx, recnode.Config{ControlURL: tn.url, AuthKey: tn.authKey(control.AuthKeyOptions{Tags: []string{"tag:rec"}}),
+		Hostname: "rec", StateDir: tn.t.TempDir(), Store: recorder.Options{MinFree: -1}, Logf: prefixed(tn.t, "rec: ")})
+	if err != nil {
+		tn.t.Fatal(err)
+	}
+	tn.t.Cleanup(func() { rec.Close() })
+	return rec
+}
+
 func (tn *testNet) startAgent(name string) *agent.Agent {
 	tn.t.Helper()
 	return tn.startAgentKey(name, tn.authKey(control.AuthKeyOptions{}))

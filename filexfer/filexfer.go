@@ -4,6 +4,7 @@
 package filexfer
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -45,8 +46,18 @@ const (
 	CodeCanceled         = "canceled"
 	CodeTooManyTransfers = "too_many_transfers"
 	CodeBadRequest       = "bad_request"
-	CodeFileFailed       = "file_failed" // the server refused or the SFTP channel broke
+	CodeFileFailed       = "file_failed"   // the server refused or the SFTP channel broke
+	CodeNotResumable     = "not_resumable" // an interrupted transfer cannot continue where it got to
 )
+
+// resumeMargin is how far before the remote size an interrupted upload continues: the
+// writes a lost connection may have left undone, out of order, are all within the last
+// Inflight requests, so every byte before size-resumeMargin is known written.
+const resumeMargin = sftpclient.Inflight * sftpclient.ChunkSize
+
+// resumeCheck is how many bytes before the point an upload continues from are read back
+// and compared with the page's: a hidden file changed since (or not ours) is not continued.
+const resumeCheck = 64 << 10
 
 // Error is an error with the code the page switches on.
 type Error struct {
@@ -79,6 +90,10 @@ type Files struct {
 	ctx  context.Context
 	open func() (io.ReadWriteCloser, error)
 
+	// opening is held while a channel opens (network round trips): only by goroutines, never
+	// by a call from JavaScript, which must not wait on the network it would deliver.
+	opening sync.Mutex
+
 	mu        sync.Mutex
 	client    *sftpclient.Client
 	transfers int
@@ -101,9 +116,12 @@ func (s *Files) Close() {
 
 // sftp returns the session's SFTP client, opening a channel if none is open.
 func (s *Files) sftp() (*sftpclient.Client, error) {
+	s.opening.Lock()
+	defer s.opening.Unlock()
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if c := s.client; c != nil {
+	c := s.client
+	s.mu.Unlock()
+	if c != nil {
 		select {
 		case <-c.Done():
 		default:
@@ -117,11 +135,16 @@ func (s *Files) sftp() (*sftpclient.Client, error) {
 	if err != nil {
 		return nil, withCode(CodeFileFailed, fmt.Errorf("the server offers no file transfer: %w", err))
 	}
-	c, err := sftpclient.New(ch)
+	c, err = sftpclient.New(ch)
 	if err != nil {
 		return nil, withCode(CodeFileFailed, err)
 	}
+	s.mu.Lock()
 	s.client = c
+	s.mu.Unlock()
+	if s.ctx.Err() != nil { // closed while it opened
+		c.Close()
+	}
 	return c, nil
 }
 
@@ -193,8 +216,12 @@ func (s *Files) ListDir(ctx context.Context, dir string) (Listing, error) {
 // TransferCallbacks are a transfer's callbacks, called from Go goroutines; each must
 // return quickly and not call back into Go synchronously.
 type TransferCallbacks struct {
-	// OnStart gives a download's size once the file is open.
-	OnStart func(size int64)
+	// OnStart gives a download's size and modification time (Unix seconds) once the file is
+	// open (before any OnData).
+	OnStart func(size, mtime int64)
+	// OnOpen gives an upload's hidden file once it is open, and the offset in the page's
+	// file from which the page sends (0, or where a resumed upload continues).
+	OnOpen func(hidden string, from int64)
 	// OnData receives a download's next bytes, valid only during the call; at most
 	// TransferWindow bytes not returned with Transfer.Ack.
 	OnData func(p []byte)
@@ -212,6 +239,7 @@ type Transfer struct {
 
 	mu     sync.Mutex
 	chunks [][]byte // upload: from the page, not yet sent
+	verify []byte   // upload resumed: the hidden file's bytes the page's first ones must equal
 	queued int
 	ended  bool
 	failed error
@@ -252,8 +280,15 @@ func (s *Files) startTransfer(remote string, cb TransferCallbacks, f func(t *Tra
 	return t
 }
 
+// DownloadOptions say where a download starts.
+type DownloadOptions struct {
+	// Offset continues an interrupted download from this byte, if the file still has the
+	// Size and ModTime it had (else not_resumable).
+	Offset, Size, ModTime int64
+}
+
 // Download streams remote file p to cb.OnStart and cb.OnData.
-func (s *Files) Download(p string, cb TransferCallbacks) *Transfer {
+func (s *Files) Download(p string, o DownloadOptions, cb TransferCallbacks) *Transfer {
 	return s.startTransfer(p, cb, func(t *Transfer) error {
 		c, err := s.sftp()
 		if err != nil {
@@ -266,10 +301,22 @@ func (s *Files) Download(p string, cb TransferCallbacks) *Transfer {
 		if st.IsDir() {
 			return withCode(CodeIsDirectory, fmt.Errorf("%s is a directory", p))
 		}
-		if cb.OnStart != nil {
-			cb.OnStart(st.Size)
+		switch {
+		case o.Offset < 0 || o.Offset > o.Size:
+			return withCode(CodeBadRequest, fmt.Errorf("a download offset of %d in a file of %d bytes", o.Offset, o.Size))
+		case o.Offset > 0 && (st.Size != o.Size || st.ModTime != o.ModTime):
+			return withCode(CodeNotResumable, fmt.Errorf("%s changed on the remote since the download was interrupted (%d bytes, modified %d; was %d bytes, modified %d)",
+				p, st.Size, st.ModTime, o.Size, o.ModTime))
 		}
-		err = c.ReadFile(t.ctx, p, func(b []byte) error {
+		// The size goes to the page only once the file is open: one it may not read fails
+		// before the page has made a file to save it in.
+		opened := func() error {
+			if cb.OnStart != nil {
+				cb.OnStart(st.Size, st.ModTime)
+			}
+			return nil
+		}
+		err = c.ReadFile(t.ctx, p, uint64(o.Offset), opened, func(b []byte) error {
 			if !t.out.Acquire(t.ctx, len(b)) {
 				return t.ctx.Err()
 			}
@@ -289,6 +336,17 @@ type UploadOptions struct {
 	Overwrite bool
 	// Mode is the new file's permission bits (before the remote umask); 0 means 0644.
 	Mode uint32
+	// Resume continues an interrupted upload in this hidden file (as OnOpen gave it) of a
+	// file of Size bytes: from a little before the hidden file's size (resumeMargin), after
+	// comparing the bytes before that point with the page's (OnOpen says where it sends from).
+	Resume string
+	Size   int64
+}
+
+// hiddenPrefix is what an upload's hidden file for p is named, before its random suffix.
+func hiddenPrefix(p string) string {
+	dir, base := path.Split(p)
+	return dir + "." + base + ".tsconnect-upload-"
 }
 
 // Upload writes what the page passes to Transfer.Write, until Transfer.End, to remote file
@@ -311,15 +369,24 @@ func (s *Files) Upload(p string, o UploadOptions, cb TransferCallbacks) *Transfe
 		} else if !errors.Is(err, fs.ErrNotExist) {
 			return fileError(t.ctx, err)
 		}
-		var rnd [6]byte
-		rand.Read(rnd[:])
-		dir, base := path.Split(p)
-		tmp := dir + "." + base + ".tsconnect-upload-" + hex.EncodeToString(rnd[:])
-		mode := o.Mode & 0o777
-		if mode == 0 {
-			mode = 0o644
+		var w *sftpclient.Writer
+		var tmp string
+		if o.Resume != "" {
+			tmp = o.Resume
+			w, err = t.resumeUpload(c, p, o, cb)
+		} else {
+			var rnd [6]byte
+			rand.Read(rnd[:])
+			tmp = hiddenPrefix(p) + hex.EncodeToString(rnd[:])
+			mode := o.Mode & 0o777
+			if mode == 0 {
+				mode = 0o644
+			}
+			w, err = c.Create(t.ctx, tmp, mode, false)
+			if err == nil && cb.OnOpen != nil {
+				cb.OnOpen(tmp, 0)
+			}
 		}
-		w, err := c.Create(t.ctx, tmp, mode, false)
 		if err != nil {
 			var se *sftpclient.StatusError
 			if errors.As(err, &se) {
@@ -335,14 +402,66 @@ func (s *Files) Upload(p string, o UploadOptions, cb TransferCallbacks) *Transfe
 			err = c.Rename(t.ctx, tmp, p)
 		}
 		if err != nil {
-			rctx, rcancel := context.WithTimeout(context.WithoutCancel(t.ctx), fileOpTimeout)
-			c.Remove(rctx, tmp)
-			rcancel()
+			// A session that ended (the connection dropped) keeps the hidden file for a resume.
+			if s.ctx.Err() == nil {
+				rctx, rcancel := context.WithTimeout(context.WithoutCancel(t.ctx), fileOpTimeout)
+				c.Remove(rctx, tmp)
+				rcancel()
+			}
 			return fileError(t.ctx, err)
 		}
 		return nil
 	})
 }
+
+// resumeUpload opens an interrupted upload's hidden file to continue it and says with
+// OnOpen where the page sends from; the first bytes the page sends are compared with the
+// hidden file's (t.verify) rather than written.
+func (t *Transfer) resumeUpload(c *sftpclient.Client, p string, o UploadOptions, cb TransferCallbacks) (*sftpclient.Writer, error) {
+	rest, ok := strings.CutPrefix(o.Resume, hiddenPrefix(p))
+	if _, err := hex.DecodeString(rest); !ok || err != nil || len(rest) != 12 {
+		return nil, withCode(CodeBadRequest, fmt.Errorf("%q is not an upload's hidden file for %s", o.Resume, p))
+	}
+	st, err := c.Stat(t.ctx, o.Resume)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, withCode(CodeNotResumable, fmt.Errorf("the interrupted upload of %s is gone from the remote", p))
+		}
+		return nil, err
+	}
+	if st.Mode&0o170000 != 0o100000 || st.Size > o.Size || o.Size < 0 {
+		return nil, withCode(CodeNotResumable, fmt.Errorf("the interrupted upload of %s has %d bytes on the remote, more than the file's %d", p, st.Size, o.Size))
+	}
+	at := max(0, st.Size-resumeMargin)
+	from := max(0, at-resumeCheck)
+	if from < at {
+		var got []byte
+		err := c.ReadFile(t.ctx, o.Resume, uint64(from), nil, func(b []byte) error {
+			got = append(got, b[:min(len(b), int(at-from)-len(got))]...)
+			if int64(len(got)) == at-from {
+				return errEnough
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, errEnough) {
+			return nil, err
+		}
+		if int64(len(got)) != at-from {
+			return nil, withCode(CodeNotResumable, fmt.Errorf("the interrupted upload of %s shrank on the remote", p))
+		}
+		t.verify = got
+	}
+	w, err := c.OpenWriter(t.ctx, o.Resume, uint64(at))
+	if err != nil {
+		return nil, err
+	}
+	if cb.OnOpen != nil {
+		cb.OnOpen(o.Resume, from)
+	}
+	return w, nil
+}
+
+var errEnough = errors.New("read enough")
 
 // sendUpload moves the page's chunks to w until End.
 func (t *Transfer) sendUpload(w *sftpclient.Writer, cb TransferCallbacks) error {
@@ -355,6 +474,19 @@ func (t *Transfer) sendUpload(w *sftpclient.Writer, cb TransferCallbacks) error 
 			return failed
 		}
 		for _, b := range batch {
+			if n := min(len(t.verify), len(b)); n > 0 {
+				if !bytes.Equal(t.verify[:n], b[:n]) {
+					return withCode(CodeNotResumable, errors.New("the interrupted upload's bytes on the remote differ from the file's: it changed since"))
+				}
+				t.verify = t.verify[n:]
+				b = b[n:]
+				if cb.OnAck != nil {
+					cb.OnAck(n)
+				}
+				t.mu.Lock()
+				t.queued -= n
+				t.mu.Unlock()
+			}
 			if _, err := w.Write(b); err != nil {
 				return err
 			}

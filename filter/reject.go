@@ -1,12 +1,10 @@
 package filter
 
 import (
-	"encoding/binary"
 	"time"
 
-	"gvisor.dev/gvisor/pkg/tcpip/checksum"
-
-	"tsconnect/policy/rules"
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/header"
 )
 
 // rejectRate is how many refused connection attempts a second the filter answers with a
@@ -34,39 +32,42 @@ func (w *rateWindow) take(now time.Time, max int) bool {
 
 // reset builds the TCP RST|ACK answering syn (RFC 9293 3.10.7.1: a segment without ACK gets
 // seq 0 and ack SEG.SEQ+1), addressed back to its sender: the dialer's stack fails the
-// connection with "connection refused".
+// connection with "connection refused". gVisor's header package lays out and sums it.
 func reset(syn packet) []byte {
-	const tcpLen = 20
-	ipLen := 20
+	ipLen := header.IPv4MinimumSize
 	if syn.src.Is6() {
-		ipLen = 40
+		ipLen = header.IPv6MinimumSize
 	}
-	b := make([]byte, ipLen+tcpLen)
-	src, dst := syn.dst.AsSlice(), syn.src.AsSlice()
-	if ipLen == 20 {
-		b[0] = 0x45
-		binary.BigEndian.PutUint16(b[2:4], uint16(len(b)))
-		b[8], b[9] = 64, byte(rules.ProtoTCP)
-		copy(b[12:16], src)
-		copy(b[16:20], dst)
-		binary.BigEndian.PutUint16(b[10:12], ^checksum.Checksum(b[:20], 0))
+	b := make([]byte, ipLen+header.TCPMinimumSize)
+	src, dst := tcpip.AddrFromSlice(syn.dst.AsSlice()), tcpip.AddrFromSlice(syn.src.AsSlice())
+	if syn.src.Is6() {
+		header.IPv6(b).Encode(&header.IPv6Fields{
+			PayloadLength:     header.TCPMinimumSize,
+			TransportProtocol: header.TCPProtocolNumber,
+			HopLimit:          64,
+			SrcAddr:           src,
+			DstAddr:           dst,
+		})
 	} else {
-		b[0] = 0x60
-		binary.BigEndian.PutUint16(b[4:6], tcpLen)
-		b[6], b[7] = byte(rules.ProtoTCP), 64
-		copy(b[8:24], src)
-		copy(b[24:40], dst)
+		ip := header.IPv4(b)
+		ip.Encode(&header.IPv4Fields{
+			TotalLength: uint16(len(b)),
+			TTL:         64,
+			Protocol:    uint8(header.TCPProtocolNumber),
+			SrcAddr:     src,
+			DstAddr:     dst,
+		})
+		ip.SetChecksum(^ip.CalculateChecksum())
 	}
-	t := b[ipLen:]
-	binary.BigEndian.PutUint16(t[0:2], syn.dport)
-	binary.BigEndian.PutUint16(t[2:4], syn.sport)
-	binary.BigEndian.PutUint32(t[8:12], syn.tcpSeq+1)
-	t[12], t[13] = 5<<4, tcpRST|tcpACK
-	// The pseudo-header: addresses, protocol and TCP length.
-	sum := checksum.Checksum(src, 0)
-	sum = checksum.Checksum(dst, sum)
-	sum = checksum.Combine(sum, uint16(rules.ProtoTCP))
-	sum = checksum.Combine(sum, tcpLen)
-	binary.BigEndian.PutUint16(t[16:18], ^checksum.Checksum(t, sum))
+	t := header.TCP(b[ipLen:])
+	t.Encode(&header.TCPFields{
+		SrcPort:    syn.dport,
+		DstPort:    syn.sport,
+		AckNum:     syn.tcpSeq + 1,
+		DataOffset: header.TCPMinimumSize,
+		Flags:      header.TCPFlagRst | header.TCPFlagAck,
+	})
+	sum := header.PseudoHeaderChecksum(header.TCPProtocolNumber, src, dst, header.TCPMinimumSize)
+	t.SetChecksum(^t.CalculateChecksum(sum))
 	return b
 }

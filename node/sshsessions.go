@@ -39,3 +39,16 @@ func (n *Node) streamingConn() (*controlws.Client, error) {
 	}
 	return cc, nil
 }
+
+// RecordingViewer asks control, over the node's current control connection, whether the
+// owner of peer node id may view session recordings (controlws.Client.RecordingViewer).
+// With no map stream to control it fails at once with an error wrapping ErrControlUnreachable.
+func (n *Node) RecordingViewer(ctx context.Context, id int64) (*controlws.RecordingViewerAnswer, error) {
+	n.mu.Lock()
+	cc, up := n.cc, n.fresh.streamUp && n.mapCC == n.cc
+	n.mu.Unlock()
+	if cc == nil || !up {
+		return nil, fmt.Errorf("%w: no map stream with control", ErrControlUnreachable)
+	}
+	return cc.RecordingViewer(ctx, controlws.RecordingViewerRequest{Node: id})
+}

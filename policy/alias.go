@@ -47,6 +47,7 @@ var (
 	ctxSSHTestSrc = aliasCtx{akUser | akTag, "SSH test source", true}
 	ctxSSHTestDst = aliasCtx{akUser | akTag | akPrefix, "SSH test destination", true}
 	ctxRecorder   = aliasCtx{akTag | akPrefix, "recorder", true}
+	ctxViewer     = aliasCtx{akUser | akGroup | akMember, "recording viewer", false}
 )
 
 // knownAutogroups are autogroups of the established format that this

@@ -87,7 +87,7 @@ var invalidPolicies = []struct {
   // attributes are a later feature
   "nodeAttrs": [{"target": ["*"], "attr": ["funnel"]}],
 }`, `policy.hujson:4:3: nodeAttrs: section "nodeAttrs" is not supported`},
-	{"unknown section", `{"aclz": []}`, `policy.hujson:1:2: aclz: unknown section (known: groups, tagOwners, hosts, acls, grants, tests, ssh, sshTests)`},
+	{"unknown section", `{"aclz": []}`, `policy.hujson:1:2: aclz: unknown section (known: groups, tagOwners, hosts, acls, grants, tests, ssh, sshTests, recordingViewers)`},
 	{"application grants", `{
   "grants": [{"src": ["*"], "dst": ["*"], "app": {"example.com/cap/x": [{}]}}],
 }`, `policy.hujson:2:43: grants[0].app: application grants (app) are not supported: only network grants (ip)`},
@@ -137,6 +137,15 @@ var invalidPolicies = []struct {
 	{"idpgroup used outside groups", `{
   "acls": [{"action": "accept", "src": ["idpgroup:eng"], "dst": ["*:*"]}],
 }`, `policy.hujson:2:41: acls[0].src: "idpgroup:eng" can only be a member in groups: map it to a group ("group:NAME": ["idpgroup:eng"]) and use that`},
+	{"a tag as recording viewer", `{
+  "tagOwners": {"tag:ci": []},
+  "recordingViewers": ["group:sec", "tag:ci"],
+  "groups": {"group:sec": ["sam@example.com"]},
+}`, `policy.hujson:3:37: recordingViewers: "tag:ci" cannot be used as a recording viewer`},
+	{"unknown group as recording viewer", `{"recordingViewers": ["group:nobody"]}`,
+		`policy.hujson:1:23: recordingViewers: unknown group "group:nobody"`},
+	{"recordingViewers not a list", `{"recordingViewers": "sam@example.com"}`,
+		`policy.hujson:1:22: recordingViewers: must be a list of strings, not a string`},
 	{"syntax error", "{\n  \"acls\": [\n    {\"action\": \"accept\",, }\n  ]\n}",
 		`policy.hujson:3:25: syntax error: invalid character ',' at start of value`},
 	{"failing sshTest", `{

@@ -25,6 +25,7 @@ type Policy struct {
 	ssh       []sshRule // in file order
 	tests     []netTest
 	sshTests  []sshTest
+	viewers   []alias // recordingViewers: who besides admins may watch recordings
 }
 
 // netRule is one network permission from acls or grants.
@@ -67,7 +68,7 @@ var unsupportedSections = map[string]string{
 	"settings":            `section "settings" is not supported`,
 }
 
-var sections = []string{"groups", "tagOwners", "hosts", "acls", "grants", "tests", "ssh", "sshTests"}
+var sections = []string{"groups", "tagOwners", "hosts", "acls", "grants", "tests", "ssh", "sshTests", "recordingViewers"}
 
 // builder reads the syntax tree into a Policy.
 type builder struct {
@@ -140,6 +141,9 @@ func (b *builder) build(top map[string]member) {
 	}
 	if m, ok := top["ssh"]; ok {
 		b.sshRules(m.val)
+	}
+	if m, ok := top["recordingViewers"]; ok {
+		b.recordingViewers(m.val)
 	}
 	if m, ok := top["tests"]; ok {
 		b.netTests(m.val)

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"os"
 	"strconv"
 	"sync"
@@ -58,6 +59,8 @@ func (a Access) String() string {
 type Peer struct {
 	// Node is the peer's node name: the source (for quotas) and target node of its uploads.
 	Node string
+	// User is the viewer's login name (View): who is named in the log of what was watched.
+	User string
 }
 
 // Authorize decides from a connection's remote address (an overlay address, where the
@@ -295,41 +298,131 @@ func exitCode(v string) (*int, error) {
 	return &n, nil
 }
 
-// list answers {"recordings": [Meta…]}, newest first, at most ?limit= (default and
-// maximum 10000).
+// ListPage is the answer to GET /v1/recordings: one page of recordings, newest first, and
+// Next, the cursor (?before=) of the next page when there is one.
+type ListPage struct {
+	Recordings []Meta `json:"recordings"`
+	Next       string `json:"next,omitempty"`
+}
+
+// list answers a ListPage of the recordings that match the query's filters (see
+// parseFilter).
 func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 	if _, ok := s.allow(w, r, View); !ok {
 		return
 	}
-	limit := maxListLimit
-	if v := r.URL.Query().Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > maxListLimit {
-			httpError(w, http.StatusBadRequest, fmt.Sprintf("limit must be 1 to %d", maxListLimit))
-			return
-		}
-		limit = n
+	f, err := parseFilter(r.URL.Query())
+	if err != nil {
+		httpError(w, http.StatusBadRequest, err.Error())
+		return
 	}
-	all := s.store.List()
 	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(map[string][]Meta{"recordings": all[:min(limit, len(all))]})
+	json.NewEncoder(w).Encode(f.page(s.store.List()))
+}
+
+// Filter selects recordings to list. The zero value lists the newest DefaultListLimit.
+type Filter struct {
+	User    string    // srcUser, exactly
+	Machine string    // targetNode or srcNode, exactly
+	From    time.Time // started at or after (zero: no bound)
+	To      time.Time // started before (zero: no bound)
+	Before  string    // only recordings older than this ID (the previous page's Next)
+	Limit   int       // at most this many (1 to maxListLimit; 0: DefaultListLimit)
+}
+
+// DefaultListLimit is how many recordings a list answers without ?limit=.
+const DefaultListLimit = 100
+
+// maxFilterValue bounds each filter value of a list query.
+const maxFilterValue = 256
+
+// parseFilter reads a list query: user, machine, from and to (RFC 3339 times), before (a
+// recording ID) and limit; anything else, a repeated or over-long value, is refused.
+func parseFilter(q url.Values) (Filter, error) {
+	var f Filter
+	for k, vs := range q {
+		if len(vs) != 1 {
+			return f, fmt.Errorf("query parameter %q given %d times", safetext.Bounded(k, 32), len(vs))
+		}
+		v := vs[0]
+		if len(v) > maxFilterValue {
+			return f, fmt.Errorf("query parameter %q longer than %d bytes", safetext.Bounded(k, 32), maxFilterValue)
+		}
+		var err error
+		switch k {
+		case "user":
+			f.User = v
+		case "machine":
+			f.Machine = v
+		case "from", "to":
+			var t time.Time
+			if t, err = time.Parse(time.RFC3339, v); err != nil {
+				return f, fmt.Errorf("%s %q is not an RFC 3339 time (2026-12-03T05:31:00Z)", k, safetext.Bounded(v, 40))
+			}
+			if k == "from" {
+				f.From = t
+			} else {
+				f.To = t
+			}
+		case "before":
+			if !validID(v) {
+				return f, fmt.Errorf("before %q is not a recording ID", safetext.Bounded(v, 40))
+			}
+			f.Before = v
+		case "limit":
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > maxListLimit {
+				return f, fmt.Errorf("limit must be 1 to %d", maxListLimit)
+			}
+			f.Limit = n
+		default:
+			return f, fmt.Errorf("unknown query parameter %q (user, machine, from, to, before, limit)", safetext.Bounded(k, 32))
+		}
+	}
+	return f, nil
+}
+
+// page picks f's page of all (newest first).
+func (f Filter) page(all []Meta) ListPage {
+	limit := f.Limit
+	if limit == 0 {
+		limit = DefaultListLimit
+	}
+	p := ListPage{Recordings: []Meta{}}
+	for _, m := range all {
+		switch {
+		case f.Before != "" && m.ID >= f.Before,
+			f.User != "" && m.SrcUser != f.User,
+			f.Machine != "" && m.TargetNode != f.Machine && m.SrcNode != f.Machine,
+			!f.From.IsZero() && m.Start.Before(f.From),
+			!f.To.IsZero() && !m.Start.Before(f.To):
+			continue
+		}
+		if len(p.Recordings) == limit {
+			p.Next = p.Recordings[limit-1].ID
+			break
+		}
+		p.Recordings = append(p.Recordings, m)
+	}
+	return p
 }
 
 // lookup authorizes r to view and finds the recording {id} names, answering 403 or 404.
-func (s *Server) lookup(w http.ResponseWriter, r *http.Request) (string, bool) {
-	if _, ok := s.allow(w, r, View); !ok {
-		return "", false
+func (s *Server) lookup(w http.ResponseWriter, r *http.Request) (string, Peer, bool) {
+	p, ok := s.allow(w, r, View)
+	if !ok {
+		return "", p, false
 	}
 	id := r.PathValue("id")
 	if !validID(id) {
 		httpError(w, http.StatusNotFound, "no such recording")
-		return "", false
+		return "", p, false
 	}
-	return id, true
+	return id, p, true
 }
 
 func (s *Server) meta(w http.ResponseWriter, r *http.Request) {
-	id, ok := s.lookup(w, r)
+	id, _, ok := s.lookup(w, r)
 	if !ok {
 		return
 	}
@@ -342,10 +435,13 @@ func (s *Server) meta(w http.ResponseWriter, r *http.Request) {
 	json.NewEncoder(w).Encode(m)
 }
 
-// cast answers the .cast file; with ?follow=1, a recording in progress is streamed as it
-// is written, until it ends.
+// LiveHeader is set ("1") on a .cast answer of a recording still in progress.
+const LiveHeader = "Tsconnect-Live"
+
+// cast answers the .cast file from byte ?offset= (default 0); with ?follow=1, a recording
+// in progress is streamed as it is written, until it ends.
 func (s *Server) cast(w http.ResponseWriter, r *http.Request) {
-	id, ok := s.lookup(w, r)
+	id, viewer, ok := s.lookup(w, r)
 	if !ok {
 		return
 	}
@@ -369,10 +465,30 @@ func (s *Server) cast(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		httpError(w, http.StatusInternalServerError, "recording unreadable")
+		return
+	}
+	if v := r.URL.Query().Get("offset"); v != "" {
+		off, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || off < 0 || off > st.Size() {
+			httpError(w, http.StatusRequestedRangeNotSatisfiable, fmt.Sprintf("offset must be 0 to %d, the bytes written so far", st.Size()))
+			return
+		}
+		if _, err := f.Seek(off, io.SeekStart); err != nil {
+			httpError(w, http.StatusInternalServerError, "recording unreadable")
+			return
+		}
+	}
+	s.logf("recorder: %s on %s reads %s", safetext.Bounded(viewer.User, 0), safetext.Bounded(viewer.Node, 0), id)
 	w.Header().Set("Content-Type", "application/x-asciicast")
+	if live != nil {
+		w.Header().Set(LiveHeader, "1")
+	}
 	if live == nil || !follow {
-		if st, err := f.Stat(); err == nil && live == nil {
-			w.Header().Set("Content-Length", strconv.FormatInt(st.Size(), 10))
+		if pos, err := f.Seek(0, io.SeekCurrent); err == nil && live == nil {
+			w.Header().Set("Content-Length", strconv.FormatInt(st.Size()-pos, 10))
 		}
 		io.Copy(w, f)
 		return

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Prints the performance figures of the budgets in docs/architecture.md: relay packets/s, engine and
 # end-to-end bulk MiB/s (native and wasm), resume after relay outages, an agent's reconnect to control,
-# click-to-prompt in Chromium, terminal echo/bulk/responsiveness/memory in Chromium, wasm size.
+# click-to-prompt in Chromium, terminal echo/bulk/responsiveness/memory in Chromium, file transfer
+# of 1 GiB each way in Chromium, wasm size.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WASM_EXEC="$(go env GOROOT)/lib/wasm/go_js_wasm_exec"
@@ -47,6 +48,8 @@ node e2e/browser/termbench.mjs
 
 step "VNC in the console (noVNC over ipn.dial, Chromium, loopback): update latency, frame rate, input latency"
 node e2e/browser/vncbench.mjs
+step "browser: file transfer, 1 GiB each way streamed, sha256 checked: MB/s and the tab's memory (Chromium, loopback)"
+node e2e/browser/filesbench.mjs
 
 step "wasm size"
 cat npm/dist/size-report.json

@@ -444,16 +444,22 @@ type pendingRead struct {
 	ch  <-chan reply
 }
 
-// ReadFile streams file path to fn from the start, in order, with Inflight requests
+// ReadFile streams file path to fn from byte off on, in order, with Inflight requests
 // outstanding; fn's slice is valid only during the call, and an error from fn stops the read.
-func (c *Client) ReadFile(ctx context.Context, path string, fn func(p []byte) error) error {
+// opened, if not nil, is called once the file is open, before any read (its error stops it).
+func (c *Client) ReadFile(ctx context.Context, path string, off uint64, opened func() error, fn func(p []byte) error) error {
 	h, err := c.handleCall(ctx, fxpOpen, "open", path, sshString(path), u32(flagRead), u32(0))
 	if err != nil {
 		return err
 	}
 	defer c.closeHandle(context.WithoutCancel(ctx), h, path)
+	if opened != nil {
+		if err := opened(); err != nil {
+			return err
+		}
+	}
 	var queue []pendingRead
-	var next uint64
+	next := off
 	eof := false
 	issue := func(off uint64, n uint32, front bool) error {
 		ch, err := c.send(fxpRead, sshString(h), u64(off), u32(n))
@@ -529,6 +535,16 @@ type Writer struct {
 	queue  []pendingWrite
 	err    error
 	closed bool
+}
+
+// OpenWriter opens the existing file path for writing from byte off on (nothing truncated):
+// continuing a file that Create began.
+func (c *Client) OpenWriter(ctx context.Context, path string, off uint64) (*Writer, error) {
+	h, err := c.handleCall(ctx, fxpOpen, "open", path, sshString(path), u32(flagWrite), u32(0))
+	if err != nil {
+		return nil, err
+	}
+	return &Writer{c: c, ctx: ctx, h: h, path: path, off: off}, nil
 }
 
 // Create opens path for writing: a new file only, unless truncate (then an existing one is

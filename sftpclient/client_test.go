@@ -107,7 +107,7 @@ func TestWriteThenReadBack(t *testing.T) {
 		t.Fatalf("the file on disk (%d bytes) differs from what was written (%d)", len(onDisk), len(data))
 	}
 	var back bytes.Buffer
-	if err := c.ReadFile(ctx, path, func(p []byte) error { back.Write(p); return nil }); err != nil {
+	if err := c.ReadFile(ctx, path, 0, nil, func(p []byte) error { back.Write(p); return nil }); err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(back.Bytes(), data) {
@@ -140,7 +140,7 @@ func TestReadFileStopsOnCallbackError(t *testing.T) {
 	c := newTestClient(t, dir)
 	stop := errors.New("stop")
 	n := 0
-	err := c.ReadFile(context.Background(), filepath.Join(dir, "f"), func(p []byte) error { n += len(p); return stop })
+	err := c.ReadFile(context.Background(), filepath.Join(dir, "f"), 0, nil, func(p []byte) error { n += len(p); return stop })
 	if !errors.Is(err, stop) || n != ChunkSize {
 		t.Fatalf("ReadFile = %v after %d bytes; want the callback's error after one chunk", err, n)
 	}
@@ -200,5 +200,46 @@ func TestHostileServer(t *testing.T) {
 				t.Fatalf("Stat against a hostile server: %v; want %q", err, tc.want)
 			}
 		})
+	}
+}
+
+func TestOffsets(t *testing.T) {
+	dir := t.TempDir()
+	c := newTestClient(t, dir)
+	ctx := context.Background()
+	data := make([]byte, 3<<20+777)
+	rand.Read(data)
+	path := filepath.Join(dir, "f")
+	// A file begun, then continued from a byte offset with OpenWriter (nothing truncated).
+	os.WriteFile(path, data[:1<<20+5], 0o600)
+	w, err := c.OpenWriter(ctx, path, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write(data[1<<20:]); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(path); !bytes.Equal(b, data) {
+		t.Fatalf("the continued file (%d bytes) differs from the data (%d)", len(b), len(data))
+	}
+	// A read from an offset gets the rest, after opened.
+	var back bytes.Buffer
+	opened := false
+	err = c.ReadFile(ctx, path, 2<<20+3, func() error { opened = true; return nil }, func(p []byte) error {
+		if !opened {
+			t.Fatal("data before opened")
+		}
+		back.Write(p)
+		return nil
+	})
+	if err != nil || !bytes.Equal(back.Bytes(), data[2<<20+3:]) {
+		t.Fatalf("ReadFile from an offset: %v, %d bytes (want %d)", err, back.Len(), len(data)-(2<<20+3))
+	}
+	// OpenWriter does not create a file.
+	if _, err := c.OpenWriter(ctx, filepath.Join(dir, "none"), 0); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("OpenWriter of a missing file: %v, want not exist", err)
 	}
 }

@@ -78,7 +78,7 @@ func newResult() *result { return &result{done: make(chan error, 1), size: -1} }
 
 func (r *result) callbacks(tr **filexfer.Transfer) filexfer.TransferCallbacks {
 	return filexfer.TransferCallbacks{
-		OnStart: func(size int64) { r.mu.Lock(); r.size = size; r.mu.Unlock() },
+		OnStart: func(size, _ int64) { r.mu.Lock(); r.size = size; r.mu.Unlock() },
 		OnData: func(p []byte) {
 			r.mu.Lock()
 			r.data.Write(p)
@@ -168,7 +168,7 @@ func TestFilesUploadDownload(t *testing.T) {
 	for i := range rs {
 		rs[i] = newResult()
 		var tr *filexfer.Transfer
-		tr = fx.Download(target, rs[i].callbacks(&tr))
+		tr = fx.Download(target, filexfer.DownloadOptions{}, rs[i].callbacks(&tr))
 		_ = tr
 	}
 	for i, r := range rs {
@@ -184,7 +184,7 @@ func TestFilesUploadDownload(t *testing.T) {
 
 	r := newResult()
 	var tr *filexfer.Transfer
-	tr = fx.Download(filepath.Join(dir, "missing"), r.callbacks(&tr))
+	tr = fx.Download(filepath.Join(dir, "missing"), filexfer.DownloadOptions{}, r.callbacks(&tr))
 	if err := r.wait(t); filexfer.Code(err) != filexfer.CodeNoSuchFile || !strings.Contains(err.Error(), "no such file") {
 		t.Fatalf("download of a missing file: %v", err)
 	}
@@ -217,7 +217,7 @@ func TestFilesCancel(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "big.bin"), data, 0o644)
 	r := newResult()
 	var tr *filexfer.Transfer
-	tr = fx.Download(filepath.Join(dir, "big.bin"), filexfer.TransferCallbacks{
+	tr = fx.Download(filepath.Join(dir, "big.bin"), filexfer.DownloadOptions{}, filexfer.TransferCallbacks{
 		OnData: func(p []byte) { r.data.Write(p); tr.Cancel() }, // no Ack: the window would stop it too
 		OnDone: func(err error) { r.done <- err },
 	})
@@ -241,7 +241,7 @@ func TestFilesRefused(t *testing.T) {
 	}
 	r := newResult()
 	var tr *filexfer.Transfer
-	tr = fx.Download(strings.Repeat("a", filexfer.MaxPathLen+1), r.callbacks(&tr))
+	tr = fx.Download(strings.Repeat("a", filexfer.MaxPathLen+1), filexfer.DownloadOptions{}, r.callbacks(&tr))
 	if err := r.wait(t); filexfer.Code(err) != filexfer.CodeBadRequest || !strings.Contains(err.Error(), "path is") {
 		t.Fatalf("download of an over-long path: %v", err)
 	}
@@ -314,7 +314,7 @@ func TestFilesBench(t *testing.T) {
 	var n int64
 	done := make(chan error, 1)
 	start = time.Now()
-	tr = fx.Download(target, filexfer.TransferCallbacks{
+	tr = fx.Download(target, filexfer.DownloadOptions{}, filexfer.TransferCallbacks{
 		OnData: func(p []byte) { got.Write(p); n += int64(len(p)); tr.Ack(len(p)) },
 		OnDone: func(err error) { done <- err },
 	})

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"math"
 	"syscall/js"
 
 	"tsconnect/filexfer"
@@ -19,8 +20,8 @@ import (
 //
 // channel is the main wasm's session.sftp handle as the Worker wraps it: {write(Uint8Array),
 // ack(n), close()}. open returns {deliver(Uint8Array), end(error|null), list(path),
-// download(path, {onStart, onData, onDone}), upload(path, {overwrite, mode, onAck, onDone}),
-// close()}: the Worker passes the channel's onData to deliver and its onDone to end. list
+// download(path, {offset, size, mtime, onStart(size, mtime), onData, onDone}),
+// upload(path, {overwrite, mode, resume, size, onOpen(hidden, from), onAck, onDone}), close()}: the Worker passes the channel's onData to deliver and its onDone to end. list
 // returns a Promise of the listing's JSON; a transfer is {ack(n), write(Uint8Array), end(),
 // cancel()}. Callbacks are called synchronously from goroutines and must not call back into
 // Go synchronously.
@@ -81,8 +82,10 @@ func open(channel js.Value) any {
 		}, toJSError)
 	})
 	set("download", func(args []js.Value) any {
-		return transfer(jsbridge.Arg(args, 1), func(cb filexfer.TransferCallbacks) *filexfer.Transfer {
-			return fx.Download(strArg(args, 0), cb)
+		o := jsbridge.Arg(args, 1)
+		do := filexfer.DownloadOptions{Offset: intField(o, "offset"), Size: intField(o, "size"), ModTime: intField(o, "mtime")}
+		return transfer(o, func(cb filexfer.TransferCallbacks) *filexfer.Transfer {
+			return fx.Download(strArg(args, 0), do, cb)
 		})
 	})
 	set("upload", func(args []js.Value) any {
@@ -92,6 +95,9 @@ func open(channel js.Value) any {
 			uo.Overwrite = o.Get("overwrite").Truthy()
 			if m := o.Get("mode"); m.Type() == js.TypeNumber && m.Int() > 0 {
 				uo.Mode = uint32(m.Int())
+			}
+			if r := o.Get("resume"); r.Type() == js.TypeString {
+				uo.Resume, uo.Size = r.String(), intField(o, "size")
 			}
 		}
 		return transfer(o, func(cb filexfer.TransferCallbacks) *filexfer.Transfer {
@@ -116,7 +122,8 @@ func transfer(o js.Value, start func(filexfer.TransferCallbacks) *filexfer.Trans
 		}
 	}
 	t := start(filexfer.TransferCallbacks{
-		OnStart: func(size int64) { call("onStart", float64(size)) },
+		OnStart: func(size, mtime int64) { call("onStart", float64(size), float64(mtime)) },
+		OnOpen:  func(hidden string, from int64) { call("onOpen", hidden, float64(from)) },
 		OnData: func(b []byte) {
 			call("onData", jsbridge.Bytes(b))
 		},
@@ -161,6 +168,22 @@ func toJSError(err error) js.Value {
 		code = filexfer.CodeFileFailed
 	}
 	return jsbridge.Error(err.Error(), code)
+}
+
+// intField is o[name] as a whole number of at most 2^53 (0 if it is none; filexfer bounds it).
+func intField(o js.Value, name string) int64 {
+	if o.Type() != js.TypeObject {
+		return 0
+	}
+	v := o.Get(name)
+	if v.Type() != js.TypeNumber {
+		return 0
+	}
+	f := v.Float()
+	if f != math.Trunc(f) || math.Abs(f) > 1<<53 {
+		return -1
+	}
+	return int64(f)
 }
 
 func strArg(args []js.Value, i int) string {

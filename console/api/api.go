@@ -88,6 +88,9 @@ type Me struct {
 	Via string `json:"via"`
 	// Scopes are an API token's scopes (nil otherwise: everything the role allows).
 	Scopes []string `json:"scopes,omitempty"`
+	// RecordingViewer says the user may watch session recordings (an admin, or named by the
+	// policy's recordingViewers): the console shows its Recordings page.
+	RecordingViewer bool `json:"recordingViewer,omitempty"`
 }
 
 // UserList is the answer to GET /users.
@@ -219,6 +222,22 @@ type VNCLaunch struct {
 	ControlURL string    `json:"controlURL"`
 	Host       string    `json:"host"`
 	Expires    time.Time `json:"expires"`
+}
+
+// RecordingsLaunch is what the Recordings page needs to read recordings over the overlay: a
+// single-use ephemeral auth key of the caller (its browser node joins with it, as an SSH
+// launch's does), the control URL, and the recorder nodes to read from.
+type RecordingsLaunch struct {
+	AuthKey    string     `json:"authKey"`
+	ControlURL string     `json:"controlURL"`
+	Expires    time.Time  `json:"expires"`
+	Recorders  []Recorder `json:"recorders"`
+}
+
+// Recorder is a recorder node: its name and its overlay address and port (ADDR:8410).
+type Recorder struct {
+	Name    string `json:"name"`
+	Address string `json:"address"`
 }
 
 // Key is a pre-auth key (never its secret).

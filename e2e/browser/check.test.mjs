@@ -13,7 +13,7 @@ import { writeFileSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { launch, waitTerminal, terminalText, artifacts, ensureArtifacts } from "./demo.js";
-import { startConsoleNet, consoleLogin, openSSHDialog, alice, bob, bin, watchPage } from "./console-harness.mjs";
+import { startConsoleNet, consoleLogin, openSSHDialog, alice, bob, bin, watchPage, findNode } from "./console-harness.mjs";
 
 /** The check period of root@alpha; the policy allows no less than a minute. */
 const periodMs = 60_000;
@@ -379,14 +379,3 @@ test("within the check period no window; after it, asked again; a blocked pop-up
   if (!check3.isClosed()) await check3.waitForEvent("close", { timeout: 10_000 });
   await closeSession(term3, "root@alpha");
 });
-
-/** Finds the node called name (or name.something) anywhere in a status answer. */
-function findNode(v, name) {
-  if (!v || typeof v !== "object") return undefined;
-  if (typeof v.name === "string" && (v.name === name || v.name.startsWith(name + ".")) && v.sshHostKeys) return v;
-  for (const x of Array.isArray(v) ? v : Object.values(v)) {
-    const f = findNode(x, name);
-    if (f) return f;
-  }
-  return undefined;
-}

@@ -8,8 +8,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { readFileSync, writeFileSync, rmSync, existsSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
-import { consoleSuite, consoleLogin, openSSHDialog, alice } from "./console-harness.mjs";
-import { waitTerminal } from "./demo.js";
+import { consoleSuite, consoleLogin, openRootTerminal, alice } from "./console-harness.mjs";
 import { dropFile, saveToOPFS, savedFile } from "./files-helpers.mjs";
 
 const suite = consoleSuite({ tagged: ["alpha"] });
@@ -18,11 +17,7 @@ const sha = (/** @type {Buffer} */ b) => createHash("sha256").update(b).digest("
 test("the child window's terminal takes a dropped file and downloads one", async (t) => {
   const { page, context } = await suite.page(t);
   await consoleLogin(page, suite.net.url, alice);
-  const dlg = await openSSHDialog(page, "alpha");
-  await dlg.locator('input[name=user][value="root"]').check();
-  const [term] = await Promise.all([context.waitForEvent("page"), dlg.getByRole("button", { name: "Connect" }).click()]);
-  await term.waitForLoadState();
-  await waitTerminal(term, /[$#] *$/m);
+  const term = await openRootTerminal(page, context, "alpha");
 
   const tag = randomBytes(4).toString("hex");
   const dropName = `tsconnect-console-drop-${tag}.bin`;

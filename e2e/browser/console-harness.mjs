@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { before, after } from "node:test";
 import assert from "node:assert/strict";
-import { bin as defaultBin, root, launch } from "./demo.js";
+import { bin as defaultBin, root, launch, waitTerminal } from "./demo.js";
 
 export const bin = process.env.TSCONNECT_BIN || defaultBin;
 
@@ -138,6 +138,23 @@ export async function startConsoleNet({ tagged = ["alpha", "beta"], plain = [], 
       };
       return agent;
     },
+    /**
+     * Starts `tsconnect recorder` as node name with a fresh key of tags; resolves once it
+     * serves, with its storage directory.
+     */
+    async recorder(name, { tags = "tag:rec" } = {}) {
+      const key = net.admin(["keys", "create", "--tags", tags]).trim().split("\n").pop();
+      const rdir = join(dir, `recorder-${procs.length}`);
+      const args = ["recorder", "--login-server", url, "--auth-key", key, "--hostname", name, "--state", rdir, "--min-free-mib", "0"];
+      const r = await startUntil(
+        args,
+        /serving recordings on port/,
+        { TSCONNECT_SOCKET: join(dir, `rec-${procs.length}.sock`) },
+        `recorder ${name}`,
+      );
+      procs.push(r.proc);
+      return { ...r, storage: join(rdir, "recordings") };
+    },
     setPolicy(text) {
       const f = join(dir, "policy.hujson");
       writeFileSync(f, text);
@@ -264,6 +281,22 @@ export async function watchedPage(browser, problems, t) {
   return { context, page: await context.newPage() };
 }
 
+/**
+ * Finds the node called name (or name.something) with SSH host keys anywhere in a status answer.
+ * @param {any} v
+ * @param {string} name
+ * @returns {any}
+ */
+export function findNode(v, name) {
+  if (!v || typeof v !== "object") return undefined;
+  if (typeof v.name === "string" && (v.name === name || v.name.startsWith(name + ".")) && v.sshHostKeys) return v;
+  for (const x of Array.isArray(v) ? v : Object.values(v)) {
+    const f = findNode(x, name);
+    if (f) return f;
+  }
+  return undefined;
+}
+
 /** The Machines row of name. */
 export function machineRow(page, name) {
   return page.locator(`tr[data-machine="${name}"]`);
@@ -275,6 +308,20 @@ export async function openSSHDialog(page, name) {
   const dlg = page.locator("dialog[open]");
   await dlg.locator("input[name=user], .reason, .error:not([hidden])").first().waitFor();
   return dlg;
+}
+
+/**
+ * Opens an SSH session to machine name as root from the console's SSH… dialog and resolves
+ * with its child window once the shell prompt shows.
+ * @param {import("playwright-core").Page} page @param {import("playwright-core").BrowserContext} context @param {string} name
+ */
+export async function openRootTerminal(page, context, name) {
+  const dlg = await openSSHDialog(page, name);
+  await dlg.locator('input[name=user][value="root"]').check();
+  const [term] = await Promise.all([context.waitForEvent("page"), dlg.getByRole("button", { name: "Connect" }).click()]);
+  await term.waitForLoadState();
+  await waitTerminal(term, /[$#] *$/m, 60_000);
+  return term;
 }
 
 const built = new Map();

@@ -4,7 +4,7 @@
 // ends it and the agent cuts it at once, the terminal saying who ended it.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { consoleSuite, consoleLogin, openSSHDialog, alice, bob } from "./console-harness.mjs";
+import { consoleSuite, consoleLogin, openRootTerminal, alice, bob } from "./console-harness.mjs";
 import { waitTerminal } from "./demo.js";
 
 const suite = consoleSuite({ tagged: ["alpha"] });
@@ -12,11 +12,7 @@ const suite = consoleSuite({ tagged: ["alpha"] });
 test("a live login is listed with who and how much; a member sees none; the admin's End cuts it and says who", async (t) => {
   const { context, page } = await suite.page(t);
   await consoleLogin(page, suite.net.url, alice);
-  const dlg = await openSSHDialog(page, "alpha");
-  await dlg.locator('input[name=user][value="root"]').check();
-  const [term] = await Promise.all([context.waitForEvent("page"), dlg.getByRole("button", { name: "Connect" }).click()]);
-  await term.waitForLoadState();
-  await waitTerminal(term, /[$#] *$/m, 60_000);
+  const term = await openRootTerminal(page, context, "alpha");
   await term.locator(".xterm-helper-textarea").focus();
   await term.keyboard.type("echo listed\n");
   await waitTerminal(term, /^listed\s*$/m);

@@ -66,7 +66,14 @@ test("login, Machines with SSH badges and owners/tags, logout", async (t) => {
     assert.match(await row.locator("td.addrs").textContent(), /100\.\d+\.\d+\.\d+/);
   }
   // Admin navigation: all four pages.
-  assert.deepEqual(await page.locator("nav a").allTextContents(), ["Machines", "Sessions", "Access controls", "Keys", "Users"]);
+  assert.deepEqual(await page.locator("nav a").allTextContents(), [
+    "Machines",
+    "Sessions",
+    "Recordings",
+    "Access controls",
+    "Keys",
+    "Users",
+  ]);
   ensureArtifacts();
   await page.screenshot({ path: join(artifacts, "console-machines.png") });
 

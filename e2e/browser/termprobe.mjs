@@ -276,10 +276,12 @@ export async function keyToQuiet(page, key, quiet = 1000, timeout = 20_000) {
 /**
  * Memory of a page's session in bytes through the DevTools protocol: the JS heap (used) plus
  * array buffer backing stores of the page and of each of its Workers, and the Workers'
- * WebAssembly memories (every WebAssembly.Memory found by Runtime.queryObjects).
+ * WebAssembly memories (every WebAssembly.Memory found by Runtime.queryObjects; not with
+ * wasm false: a wasm memory only grows, so its size after a transfer is its largest, and
+ * queryObjects in a Worker busy with one has crashed the renderer).
  * @param {import("playwright-core").Page} page
  */
-export async function memory(page) {
+export async function memory(page, { wasm = true } = {}) {
   const cdp = await page.context().newCDPSession(page);
   try {
     const heap = await cdp.send("Runtime.getHeapUsage");
@@ -309,6 +311,7 @@ export async function memory(page) {
         });
       const wh = await send("Runtime.getHeapUsage");
       out.workerHeap += (wh.usedSize ?? 0) + (wh.backingStorageSize ?? 0);
+      if (!wasm) continue;
       const proto = await send("Runtime.evaluate", { expression: "WebAssembly.Memory.prototype" });
       const mems = await send("Runtime.queryObjects", { prototypeObjectId: proto.result.objectId });
       const size = await send("Runtime.callFunctionOn", {

@@ -99,7 +99,10 @@ interface Pending {
 
 /** The page's end of one download or upload. */
 interface TransferHandlers {
-  onStart?(size: number): void;
+  /** The session it runs on: its end ends the transfer with the session's error. */
+  sid: number;
+  onStart?(size: number, mtime: number): void;
+  onOpen?(hidden: string, from: number): void;
   onData?(data: Uint8Array): void;
   onAck?(bytes: number): void;
   onDone(error?: IPNError): void;
@@ -318,9 +321,9 @@ class WorkerIPN implements IPN {
       if (this.#dead) throw this.#dead;
       if (!this.#sessions.has(sid)) throw ipnError("closed", "the session has ended");
     };
-    const transfer = (h: TransferHandlers, msg: (xid: number) => ToWorker): number => {
+    const transfer = (h: Omit<TransferHandlers, "sid">, msg: (xid: number) => ToWorker): number => {
       const xid = this.#nextID++;
-      this.#transfers.set(xid, h);
+      this.#transfers.set(xid, { ...h, sid });
       this.#post(msg(xid));
       return xid;
     };
@@ -344,10 +347,11 @@ class WorkerIPN implements IPN {
         live();
         await this.#loadFiles();
         options.signal?.throwIfAborted();
+        const from = options.resume?.offset ?? 0;
         return new Promise<Download>((resolve, reject) => {
           let controller!: ReadableStreamDefaultController<Uint8Array>;
           let unacked = 0;
-          let got = 0;
+          let got = from;
           let size = 0;
           let started = false;
           const ack = () => {
@@ -366,10 +370,10 @@ class WorkerIPN implements IPN {
           );
           const xid = transfer(
             {
-              onStart: (n) => {
+              onStart: (n, mtime) => {
                 size = n;
                 started = true;
-                resolve({ size, stream });
+                resolve({ size, mtime, stream });
               },
               onData: (data) => {
                 got += data.length;
@@ -385,7 +389,13 @@ class WorkerIPN implements IPN {
                 else controller.close();
               },
             },
-            (xid) => ({ t: "download", sid, xid, path }),
+            (xid) => ({
+              t: "download",
+              sid,
+              xid,
+              path,
+              ...(options.resume ? { offset: from, size: options.resume.size, mtime: options.resume.mtime } : {}),
+            }),
           );
           const abort = () => this.#post({ t: "xcancel", xid });
           options.signal?.addEventListener("abort", abort, { once: true });
@@ -398,7 +408,9 @@ class WorkerIPN implements IPN {
         // A Blob (or File) by its shape: one from another window (a child's drop) is no instance of ours.
         const blob = typeof (data as Blob).stream === "function" && typeof (data as Blob).size === "number" ? (data as Blob) : undefined;
         const total = blob?.size;
-        const reader = (blob ? blob.stream() : (data as ReadableStream<Uint8Array>)).getReader();
+        if (options.resume && !blob) throw ipnError("bad_request", "upload: only a Blob (or File) can be resumed");
+        let opened: (from: number) => void = () => {};
+        const open = new Promise<number>((r) => (opened = r));
         let acked = 0;
         let wake: (() => void) | undefined;
         let failed: IPNError | undefined;
@@ -406,6 +418,10 @@ class WorkerIPN implements IPN {
         const done = new Promise<IPNError | undefined>((r) => (finished = r));
         const xid = transfer(
           {
+            onOpen: (hidden, from) => {
+              options.onOpen?.(hidden);
+              opened(from);
+            },
             onAck: (n) => {
               acked += n;
               wake?.();
@@ -413,17 +429,30 @@ class WorkerIPN implements IPN {
             onDone: (err) => {
               failed = err;
               finished(err);
+              opened(0);
               wake?.();
             },
           },
-          (xid) => ({ t: "upload", sid, xid, path, overwrite: options.overwrite === true, mode: options.mode ?? 0 }),
+          (xid) => ({
+            t: "upload",
+            sid,
+            xid,
+            path,
+            overwrite: options.overwrite === true,
+            mode: options.mode ?? 0,
+            ...(options.resume ? { resume: options.resume.hidden, size: total ?? 0 } : {}),
+          }),
         );
+        // A resumed upload sends from where the wasm says (after it checked the hidden file); a new one at once.
+        const start = options.resume ? await open : 0;
+        const reader = (blob ? blob.slice(start).stream() : (data as ReadableStream<Uint8Array>)).getReader();
+        acked = start;
         let ended = false;
         const abort = () => {
           if (!ended) this.#post({ t: "xcancel", xid });
         };
         options.signal?.addEventListener("abort", abort, { once: true });
-        let sent = 0;
+        let sent = start;
         try {
           for (;;) {
             const r = await reader.read();
@@ -563,7 +592,10 @@ class WorkerIPN implements IPN {
         break;
       }
       case "xstart":
-        this.#transfers.get(msg.xid)?.onStart?.(msg.size);
+        this.#transfers.get(msg.xid)?.onStart?.(msg.size, msg.mtime);
+        break;
+      case "xopen":
+        this.#transfers.get(msg.xid)?.onOpen?.(msg.hidden, msg.from);
         break;
       case "xdata":
         this.#transfers.get(msg.xid)?.onData?.(new Uint8Array(msg.data));
@@ -580,6 +612,13 @@ class WorkerIPN implements IPN {
       case "done": {
         const s = this.#sessions.get(msg.sid);
         this.#sessions.delete(msg.sid);
+        // Its transfers end with it, with its error (a dropped connection, not "canceled").
+        const err = msg.error ? fromWire(msg.error) : ipnError("closed", "the session has ended");
+        for (const [xid, t] of this.#transfers) {
+          if (t.sid !== msg.sid) continue;
+          this.#transfers.delete(xid);
+          t.onDone(err);
+        }
         s?.onDone?.(msg.exitCode, msg.error ? fromWire(msg.error) : undefined);
         break;
       }

@@ -26,8 +26,10 @@ export type ToWorker =
   /** File transfer (tsconnect-files.wasm, loaded once with the first one). */
   | { t: "files-module"; module: WebAssembly.Module }
   | { t: "list"; sid: number; id: number; path: string }
-  | { t: "download"; sid: number; xid: number; path: string }
-  | { t: "upload"; sid: number; xid: number; path: string; overwrite: boolean; mode: number }
+  /** offset, size, mtime: continue an interrupted download of a file still of that size and mtime. */
+  | { t: "download"; sid: number; xid: number; path: string; offset?: number; size?: number; mtime?: number }
+  /** resume, size: continue an interrupted upload (of a file of size bytes) in its hidden file. */
+  | { t: "upload"; sid: number; xid: number; path: string; overwrite: boolean; mode: number; resume?: string; size?: number }
   /** The page took one xdata message (bytes long) of a download. */
   | { t: "xack"; xid: number; bytes: number }
   | { t: "xwrite"; xid: number; data: ArrayBuffer }
@@ -52,7 +54,9 @@ export type FromWorker =
   | { t: "wrote"; sid: number; bytes: number }
   | { t: "done"; sid: number; exitCode: number; error?: WireError }
   | { t: "listed"; id: number; json?: string; error?: WireError }
-  | { t: "xstart"; xid: number; size: number }
+  | { t: "xstart"; xid: number; size: number; mtime: number }
+  /** An upload's hidden file is open; the page sends its bytes from offset from. */
+  | { t: "xopen"; xid: number; hidden: string; from: number }
   | { t: "xdata"; xid: number; data: ArrayBuffer }
   /** An upload's bytes went to the SSH channel: window credit for the page. */
   | { t: "xack"; xid: number; bytes: number }
@@ -127,8 +131,29 @@ export interface GoFiles {
   end(error: GoError): void;
   close(): void;
   list(path: string): Promise<string>;
-  download(path: string, cb: { onStart(size: number): void; onData(data: Uint8Array): void; onDone(error: GoError): void }): GoTransfer;
-  upload(path: string, opts: { overwrite: boolean; mode: number; onAck(bytes: number): void; onDone(error: GoError): void }): GoTransfer;
+  download(
+    path: string,
+    cb: {
+      offset?: number;
+      size?: number;
+      mtime?: number;
+      onStart(size: number, mtime: number): void;
+      onData(data: Uint8Array): void;
+      onDone(error: GoError): void;
+    },
+  ): GoTransfer;
+  upload(
+    path: string,
+    opts: {
+      overwrite: boolean;
+      mode: number;
+      resume?: string;
+      size?: number;
+      onOpen(hidden: string, from: number): void;
+      onAck(bytes: number): void;
+      onDone(error: GoError): void;
+    },
+  ): GoTransfer;
 }
 
 /** A download or upload. */

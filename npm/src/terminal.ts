@@ -287,9 +287,16 @@ export const openTerminal: typeof API.openTerminal = (ipn: IPN, target, options:
   let ended = false;
   let disposed = false;
   const cleanups: (() => void)[] = [];
+  // Transfers across a reconnect wait here for the next connected session.
+  let live: SSHSession | undefined;
+  const waiters = new Set<{ resolve(s: SSHSession): void; reject(e: IPNError): void }>();
+  /** How each session ended: with the error of a dropped connection, or undefined. */
+  const ends = new WeakMap<SSHSession, Promise<IPNError | undefined>>();
   const finish = (exitCode: number, error?: IPNError) => {
     if (ended) return;
     ended = true;
+    for (const w of waiters) w.reject(ipnError("closed", "the terminal's session ended before it reconnected"));
+    waiters.clear();
     if (child && !child.closed) child.document.title = `${user}@${host} (ended)`;
     options.onDone?.(exitCode, error);
     settle(error ? { exitCode, error } : { exitCode });
@@ -378,6 +385,7 @@ export const openTerminal: typeof API.openTerminal = (ipn: IPN, target, options:
 
     const encodeBinary = (s: string) => Uint8Array.from(s, (c) => c.charCodeAt(0) & 0xff);
     const connect = (through: IPN) => {
+      let endMine: (dropped: IPNError | undefined) => void = () => {};
       const mine: SSHSession = through.ssh(host, user, {
         rows: term.rows,
         cols: term.cols,
@@ -390,10 +398,15 @@ export const openTerminal: typeof API.openTerminal = (ipn: IPN, target, options:
         },
         onConnectionProgress: (text) => options.onConnectionProgress?.(text),
         onConnected: () => {
+          live = mine;
+          for (const w of waiters) w.resolve(mine);
+          waiters.clear();
           term.focus();
           options.onConnected?.();
         },
         onDone: (exitCode: number, error?: IPNError) => {
+          if (live === mine) live = undefined;
+          endMine(error && dropped.has(error.code) ? error : undefined);
           if (ended || session !== mine) return;
           if (error && options.reconnect && dropped.has(error.code)) {
             waiting = true;
@@ -404,6 +417,7 @@ export const openTerminal: typeof API.openTerminal = (ipn: IPN, target, options:
           }
         },
       });
+      ends.set(mine, new Promise((r) => (endMine = r)));
       session = mine;
     };
     const reconnect = () => {
@@ -496,20 +510,118 @@ export const openTerminal: typeof API.openTerminal = (ipn: IPN, target, options:
       });
   }
 
-  const current = (): SSHFiles => {
+  const current = (): SSHSession => {
     if (!session || ended) throw ipnError("not_started", "the terminal has no connected session");
-    return session.files;
+    return session;
+  };
+  /**
+   * The drop that err, a transfer's failure on session s, comes from, if the terminal will
+   * reconnect: the session's own error, or its SFTP channel breaking as the session drops.
+   */
+  const droppedBy = async (s: SSHSession, err: unknown): Promise<IPNError | undefined> => {
+    if (!options.reconnect || ended) return undefined;
+    const code = (err as Partial<IPNError> | undefined)?.code ?? "";
+    if (dropped.has(code)) return err as IPNError;
+    if (code !== "file_failed" && code !== "closed") return undefined;
+    return Promise.race([ends.get(s), new Promise<undefined>((r) => setTimeout(r, 3000))]);
+  };
+  /** The next session connected after s (the reconnect); rejects when the terminal ends or signal aborts. */
+  const nextSession = (s: SSHSession, signal?: AbortSignal): Promise<SSHSession> => {
+    if (live && live !== s) return Promise.resolve(live);
+    if (ended) return Promise.reject(ipnError("closed", "the terminal's session has ended"));
+    return new Promise((resolve, reject) => {
+      const w = {
+        resolve: (n: SSHSession) => {
+          signal?.removeEventListener("abort", abort);
+          resolve(n);
+        },
+        reject,
+      };
+      const abort = () => {
+        waiters.delete(w);
+        reject(ipnError("canceled", "the transfer was canceled"));
+      };
+      if (signal?.aborted) return abort();
+      signal?.addEventListener("abort", abort, { once: true });
+      waiters.add(w);
+    });
+  };
+  // Transfers that outlive a dropped connection: interrupted, then continued on the session the
+  // reconnect makes (a download with a ranged read into the same stream, an upload in its hidden file).
+  const files: SSHFiles = {
+    list: async (path) => current().files.list(path),
+    download: async (path, o = {}) => {
+      let s = current();
+      const first = await s.files.download(path, o);
+      const { size, mtime } = first;
+      let got = o.resume?.offset ?? 0;
+      let reader = first.stream.getReader();
+      const stream = new ReadableStream<Uint8Array>(
+        {
+          pull: async (c) => {
+            for (;;) {
+              try {
+                const r = await reader.read();
+                if (r.done) c.close();
+                else {
+                  got += r.value.length;
+                  c.enqueue(r.value);
+                }
+                return;
+              } catch (e) {
+                const why = await droppedBy(s, e);
+                if (!why) throw e;
+                o.onInterrupted?.(why);
+                for (;;) {
+                  s = await nextSession(s, o.signal);
+                  try {
+                    reader = (await s.files.download(path, { ...o, resume: { offset: got, size, mtime } })).stream.getReader();
+                    break;
+                  } catch (e2) {
+                    if (!(await droppedBy(s, e2))) throw e2;
+                  }
+                }
+                o.onResumed?.();
+              }
+            }
+          },
+          cancel: (reason) => reader.cancel(reason),
+        },
+        { highWaterMark: 0 },
+      );
+      return { size, mtime, stream };
+    },
+    upload: async (path, data, o = {}) => {
+      let s = current();
+      const blob = typeof (data as Blob).slice === "function" && typeof (data as Blob).size === "number";
+      let hidden = o.resume?.hidden;
+      const opts = {
+        ...o,
+        onOpen: (h: string) => {
+          hidden = h;
+          o.onOpen?.(h);
+        },
+      };
+      for (let resuming = o.resume !== undefined; ; resuming = true) {
+        try {
+          await s.files.upload(path, data, resuming && hidden ? { ...opts, resume: { hidden } } : opts);
+          return;
+        } catch (e) {
+          const why = blob && hidden ? await droppedBy(s, e) : undefined;
+          if (!why) throw e;
+          o.onInterrupted?.(why);
+          s = await nextSession(s, o.signal);
+          o.onResumed?.();
+        }
+      }
+    },
   };
   return {
     terminal: term,
     done,
     close,
-    // The session of the moment (a reconnect makes a new one).
-    files: {
-      list: async (path) => current().list(path),
-      download: async (path, o) => current().download(path, o),
-      upload: async (path, data, o) => current().upload(path, data, o),
-    },
+    // The session of the moment (a reconnect makes a new one); transfers continue across it.
+    files,
     setAppearance: ({ fontSize, theme }) => {
       if (fontSize !== undefined) {
         term.options.fontSize = Math.min(maxFontSize, Math.max(minFontSize, Math.round(fontSize)));

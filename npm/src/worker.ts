@@ -113,6 +113,9 @@ async function init(module: WebAssembly.Module, config: { controlURL: string; au
 let filesGo: Promise<GoFilesGlobal> | undefined;
 const fileSessions = new Map<number, GoFiles>();
 const transfers = new Map<number, GoTransfer>();
+/** The session of each running transfer, and those ended with their session (Go's own end of them is not sent). */
+const transferSession = new Map<number, number>();
+const endedWithSession = new Set<number>();
 // Messages for a transfer that is still starting (the wasm loading, the channel opening),
 // replayed once it runs; the page sends at most one window of upload bytes ahead.
 const starting = new Map<number, ToWorker[]>();
@@ -154,6 +157,7 @@ function startTransfer(xid: number, sid: number, start: (fx: GoFiles) => GoTrans
       const queued = starting.get(xid) ?? [];
       starting.delete(xid);
       transfers.set(xid, start(fx));
+      transferSession.set(xid, sid);
       for (const m of queued) handleFiles(m);
     },
     (e: unknown) => {
@@ -172,6 +176,8 @@ function transferFor(msg: ToWorker & { xid: number }): GoTransfer | undefined {
 
 const xdone = (xid: number) => (error: (Error & { code?: string }) | null) => {
   transfers.delete(xid);
+  transferSession.delete(xid);
+  if (endedWithSession.delete(xid)) return;
   post({ t: "xdone", xid, ...(error ? { error: toWire(error) } : {}) });
 };
 
@@ -193,7 +199,8 @@ function handleFiles(msg: ToWorker) {
       const xid = msg.xid;
       startTransfer(xid, msg.sid, (fx) =>
         fx.download(msg.path, {
-          onStart: (size) => post({ t: "xstart", xid, size }),
+          ...(msg.offset ? { offset: msg.offset, size: msg.size ?? 0, mtime: msg.mtime ?? 0 } : {}),
+          onStart: (size, mtime) => post({ t: "xstart", xid, size, mtime }),
           onData: (data) => {
             const buf = data.buffer as ArrayBuffer;
             postNow({ t: "xdata", xid, data: buf }, [buf]);
@@ -209,6 +216,8 @@ function handleFiles(msg: ToWorker) {
         fx.upload(msg.path, {
           overwrite: msg.overwrite,
           mode: msg.mode,
+          ...(msg.resume ? { resume: msg.resume, size: msg.size ?? 0 } : {}),
+          onOpen: (hidden, from) => post({ t: "xopen", xid, hidden, from }),
           onAck: (bytes) => postNow({ t: "xack", xid, bytes }),
           onDone: xdone(xid),
         }),
@@ -237,6 +246,13 @@ function sessionCallbacks(sid: number) {
     onConnected: () => post({ t: "connected", sid }),
     onDone: (exitCode: number, error: (Error & { code?: string }) | null) => {
       sessions.delete(sid);
+      // Its transfers end with the session's error (a dropped connection, not Go's "canceled" as it closes them).
+      for (const [xid, of] of transferSession) {
+        if (of !== sid) continue;
+        transferSession.delete(xid);
+        endedWithSession.add(xid);
+        post({ t: "xdone", xid, error: error ? toWire(error) : { code: "closed", message: "the session has ended" } });
+      }
       fileSessions.get(sid)?.close();
       fileSessions.delete(sid);
       post({ t: "done", sid, exitCode, ...(error ? { error: toWire(error) } : {}) });

@@ -73,6 +73,7 @@ export type IPNErrorCode =
   | "file_failed"
   | "connection_refused"
   | "too_many_streams"
+  | "not_resumable"
   | (string & {});
 
 /** An Error with a code a program can switch on. */
@@ -227,14 +228,28 @@ export interface FileListing {
 export interface DownloadOptions {
   /** Aborting cancels the download; the stream errors with code `"canceled"`. */
   signal?: AbortSignal;
-  /** Called as bytes arrive: so far, and the file's size. */
+  /** Called as bytes arrive: so far (from the file's start), and the file's size. */
   onProgress?(bytes: number, total: number): void;
+  /**
+   * Continue an interrupted download from byte `offset`, if the file still has the `size` and
+   * `mtime` its first {@link Download} gave (else it fails with `"not_resumable"`).
+   */
+  resume?: { offset: number; size: number; mtime: number };
+  /**
+   * With `TerminalSession.files` (openTerminal with `reconnect`): the connection dropped
+   * mid-way; the transfer waits for the reconnect and then continues where it got to.
+   */
+  onInterrupted?(error: IPNError): void;
+  /** With `TerminalSession.files`: the transfer continues on the new connection. */
+  onResumed?(): void;
 }
 
 /** A download under way. */
 export interface Download {
   /** The file's size when it was opened. */
   size: number;
+  /** The file's modification time when it was opened (Unix seconds). */
+  mtime: number;
   /** The file's bytes, flow-controlled: nothing more arrives than the reader takes (1 MiB window). */
   stream: ReadableStream<Uint8Array>;
 }
@@ -249,6 +264,18 @@ export interface UploadOptions {
   mode?: number;
   /** Called as bytes go out: so far, and the total when known (a Blob's size). */
   onProgress?(bytes: number, total?: number): void;
+  /** Called with the hidden file the upload writes into, once it is open (for `resume`). */
+  onOpen?(hidden: string): void;
+  /**
+   * Continue an interrupted upload of the same Blob in its hidden file (as `onOpen` gave it):
+   * from a little before what the remote has (the last 512 KiB a dropped connection may have
+   * left unwritten), once the 64 KiB before that point equal the Blob's (else `"not_resumable"`).
+   */
+  resume?: { hidden: string };
+  /** As {@link DownloadOptions.onInterrupted}. */
+  onInterrupted?(error: IPNError): void;
+  /** As {@link DownloadOptions.onResumed}. */
+  onResumed?(): void;
 }
 
 /**
@@ -256,7 +283,8 @@ export interface UploadOptions {
  * policy's rules apply). At most 8 downloads and uploads at once (`"too_many_transfers"`); paths
  * are at most 4096 bytes. Errors are {@link IPNError}s: `"no_such_file"`, `"permission_denied"`,
  * `"file_exists"`, `"is_directory"`, `"canceled"`, `"too_many_transfers"`, `"bad_request"`,
- * `"file_failed"`, `"not_started"` (the session is not connected).
+ * `"file_failed"`, `"not_resumable"`, `"not_started"` (the session is not connected); a transfer whose
+ * session ends fails with the session's error (`"session_lost"`, …, `"closed"`).
  */
 export interface SSHFiles {
   /** Lists a directory; no path (or `"."`) is the user's home. */

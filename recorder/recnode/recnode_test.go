@@ -25,11 +25,13 @@ const testPolicy = `{
 	"acls": [
 		{"action": "accept", "src": ["tag:server", "tag:other"], "dst": ["tag:rec:8410"]},
 		{"action": "accept", "src": ["alice@example.com"], "dst": ["tag:server:22", "tag:other:22"]},
+		{"action": "accept", "src": ["carol@example.com", "bob@example.com", "dave@example.com"], "dst": ["tag:rec:8410"]},
 	],
 	"ssh": [
 		{"action": "accept", "src": ["alice@example.com"], "dst": ["tag:server"], "users": ["root"], "recorder": ["tag:rec"]},
 		{"action": "accept", "src": ["alice@example.com"], "dst": ["tag:other"], "users": ["root"]},
 	],
+	"recordingViewers": ["carol@example.com"],
 }`
 
 func key(t *testing.T, cs *controltest.Server, o control.AuthKeyOptions) string {
@@ -51,8 +53,8 @@ func client(n *node.Node) *http.Client {
 // TestRecorderNode: a recorder joined as a tagged node takes a recording over the overlay
 // from a node the acls let reach port 8410 and whose ssh rule names it, naming it as the
 // target node; a node the acls let reach it but whose rules do not name it is refused,
-// saying so; a node the acls do not let reach it gets nowhere; and viewing over the
-// overlay is refused.
+// saying so; a node the acls do not let reach it gets nowhere; viewing over the overlay is
+// for an admin's or a recordingViewer's node only.
 func TestRecorderNode(t *testing.T) {
 	cs := controltest.New(t, nil)
 	alice := cs.User("alice@example.com", control.RoleAdmin)
@@ -125,14 +127,53 @@ func TestRecorderNode(t *testing.T) {
 	if n := len(rec.Store().List()); n != 1 {
 		t.Errorf("%d recordings stored, want web's 1", n)
 	}
-	// Viewing over the overlay: refused for now.
-	resp, err = client(web).Get("http://" + addr + "/v1/recordings")
+	// Viewing over the overlay: an admin (dave) and a user recordingViewers names (carol)
+	// list it; a member it does not name (bob) and a tagged node (web) are refused.
+	dave := cs.User("dave@example.com", control.RoleAdmin)
+	carol := cs.User("carol@example.com", control.RoleMember)
+	bob := cs.User("bob@example.com", control.RoleMember)
+	viewers := map[string]*node.Node{}
+	for name, u := range map[string]control.User{"dave": dave, "carol": carol, "bob": bob} {
+		viewers[name] = nodetest.Join(t, cs.URL, key(t, cs, control.AuthKeyOptions{User: u.ID, Ephemeral: true}), name+"-browser")
+	}
+	viewers["web"] = web
+	for name, n := range viewers {
+		eventually.True(t, name+" in the recorder's map", func() bool {
+			_, ok := rec.Node().NetMap().PeerByName(n.NetMap().Self.Name)
+			return ok
+		})
+	}
+	for name, want := range map[string]string{"dave": "", "carol": "", "bob": "bob@example.com is a member the policy's recordingViewers does not name",
+		"web": "node web is tagged: only a user's node may view recordings"} {
+		resp, err := client(viewers[name]).Get("http://" + addr + "/v1/recordings?user=alice@example.com")
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		var page recorder.ListPage
+		var e struct{ Error string }
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		json.Unmarshal(b, &page)
+		json.Unmarshal(b, &e)
+		switch {
+		case want == "" && (resp.StatusCode != 200 || len(page.Recordings) != 1 || page.Recordings[0].ID != last.ID):
+			t.Errorf("%s lists: %d %s", name, resp.StatusCode, b)
+		case want != "" && (resp.StatusCode != 403 || !strings.Contains(e.Error, want)):
+			t.Errorf("%s lists: %d %s, want 403 %q", name, resp.StatusCode, b, want)
+		}
+	}
+	resp, err = client(viewers["carol"]).Get("http://" + addr + "/v1/recordings/" + last.ID + "/cast")
 	if err != nil {
 		t.Fatal(err)
 	}
+	cast, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != 403 {
-		t.Errorf("list over the overlay: %d, want 403", resp.StatusCode)
+	if string(cast) != body {
+		t.Errorf("carol reads %q", cast)
+	}
+	// Only a recorder node may ask control who may view.
+	if _, err := web.RecordingViewer(ctx, viewers["carol"].NetMap().Self.ID); err == nil || !strings.Contains(err.Error(), "this node is not a recorder") {
+		t.Errorf("web asked control about a viewer: %v", err)
 	}
 	// laptop may not reach port 8410 (not a peer of the recorder, and its filter drops it).
 	dctx, dcancel := context.WithTimeout(context.Background(), 2*time.Second)

@@ -48,6 +48,14 @@ export function replace(parent: Node, ...children: Child[]): void {
   append(parent, children);
 }
 
+/** bytes renders a byte count for people. */
+export function bytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1 << 20) return `${(n / 1024).toFixed(1)} KiB`;
+  if (n < 1 << 30) return `${(n / (1 << 20)).toFixed(1)} MiB`;
+  return `${(n / (1 << 30)).toFixed(2)} GiB`;
+}
+
 /** ago renders an RFC 3339 time as "5 min ago" (the exact time goes in a title). */
 export function ago(iso: string | null | undefined, now = Date.now()): string {
   if (!iso) return "never";

@@ -3,7 +3,7 @@
 // everyone's, each with an End button that makes the machine's agent cut it at once.
 
 import { call, message, type User } from "./api.js";
-import { ago, confirmDialog, h, localTime, replace } from "./dom.js";
+import { ago, bytes, confirmDialog, h, localTime, replace } from "./dom.js";
 
 /** One login of GET /sessions. */
 interface LiveSession {
@@ -20,14 +20,6 @@ interface LiveSession {
 
 /** How often the page asks again. */
 const refreshEvery = 2000;
-
-/** bytes renders a byte count for people. */
-function bytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  if (n < 1 << 20) return `${(n / 1024).toFixed(1)} KiB`;
-  if (n < 1 << 30) return `${(n / (1 << 20)).toFixed(1)} MiB`;
-  return `${(n / (1 << 30)).toFixed(2)} GiB`;
-}
 
 /** The Sessions page. */
 export class LiveSessionsPage {

@@ -1,4 +1,4 @@
-// The admin console at /admin/: login, then Machines, Sessions (live SSH logins), Access
+// The admin console at /admin/: login, then Machines, Sessions (live SSH logins), Recordings, Access
 // controls, Keys and Users (Access controls, Users and tag/expire/delete for admins only),
 // the open SSH sessions of this page, and session links (#/ssh/USER@HOST).
 // No framework: plain DOM built with dom.ts (text nodes only, never HTML from data).
@@ -13,6 +13,7 @@ import { LiveSessionsPage } from "./livesessions.js";
 import { MachinesPage } from "./machines.js";
 import { changeOwnPassword } from "./password.js";
 import { PolicyPage } from "./policy.js";
+import { RecordingsPage } from "./recordings.js";
 import { Sessions } from "./sessions.js";
 import { loadSettings, saveSettings, settingsDialog } from "./termsettings.js";
 import { LinkPage, linkHash, pendingLinkHash, resumeLink, returnHash } from "./sshlink.js";
@@ -24,6 +25,8 @@ interface Route {
   hash: string;
   title: string;
   admin: boolean;
+  /** Shown only to those who may watch recordings (GET /me's recordingViewer). */
+  viewer?: boolean;
   make(me: User): { el: HTMLElement; stop?(): void };
 }
 
@@ -31,6 +34,8 @@ const sessions = new Sessions();
 addEventListener("pagehide", () => sessions.closeAll());
 
 let machines: MachinesPage | undefined;
+/** The Recordings page while it shows: its node stops when the page goes. */
+let recordings: RecordingsPage | undefined;
 const routes: Route[] = [
   {
     hash: "#/machines",
@@ -39,6 +44,7 @@ const routes: Route[] = [
     make: (me) => (machines ??= new MachinesPage(me, sessions)),
   },
   { hash: "#/sessions", title: "Sessions", admin: false, make: (me) => new LiveSessionsPage(me) },
+  { hash: "#/recordings", title: "Recordings", admin: false, viewer: true, make: () => (recordings = new RecordingsPage()) },
   { hash: "#/acl", title: "Access controls", admin: true, make: () => new PolicyPage() },
   { hash: "#/keys", title: "Keys", admin: false, make: (me) => new KeysPage(me) },
   { hash: "#/users", title: "Users", admin: true, make: (me) => new UsersPage(me) },
@@ -51,8 +57,8 @@ let linkPage: LinkPage | undefined;
 async function start() {
   whenUnauthenticated(() => showLogin("Your session ended; log in again."));
   try {
-    const r = await call<{ user: User; csrfToken: string }>("GET", "/me");
-    signedIn(r.user, r.csrfToken);
+    const r = await call<SignedIn>("GET", "/me");
+    signedIn(r);
   } catch (e) {
     if (e instanceof ApiError && e.status === 401) showLogin();
     else showLogin(message(e));
@@ -63,6 +69,8 @@ function showLogin(notice?: string) {
   current = undefined;
   machines?.stop();
   machines = undefined;
+  recordings?.stop();
+  recordings = undefined;
   linkPage = undefined;
   sessions.closeAll();
   document.body.dataset.view = "login";
@@ -88,8 +96,8 @@ function showLogin(notice?: string) {
           submit.disabled = true;
           error.hidden = true;
           try {
-            const r = await call<{ user: User; csrfToken: string }>("POST", "/login", { email: email.value, password: password.value });
-            signedIn(r.user, r.csrfToken);
+            const r = await call<SignedIn>("POST", "/login", { email: email.value, password: password.value });
+            signedIn(r);
           } catch (e) {
             error.hidden = false;
             error.textContent = e instanceof ApiError && e.code === "bad_login" ? "Wrong email or password." : message(e);
@@ -152,7 +160,14 @@ async function offerSSO(box: HTMLElement) {
   box.hidden = false;
 }
 
-function signedIn(me: User, csrf: string) {
+/** What GET /me and POST /login answer. */
+interface SignedIn {
+  user: User;
+  csrfToken: string;
+  recordingViewer?: boolean;
+}
+
+function signedIn({ user: me, csrfToken: csrf, recordingViewer = false }: SignedIn) {
   current = me;
   setCSRF(csrf);
   document.body.dataset.view = "console";
@@ -164,7 +179,7 @@ function signedIn(me: User, csrf: string) {
       "ul",
       null,
       routes
-        .filter((r) => !r.admin || me.role === "admin")
+        .filter((r) => (!r.admin || me.role === "admin") && (!r.viewer || recordingViewer))
         .map((r) => h("li", null, h("a", { href: r.hash, "data-route": r.hash }, r.title))),
     ),
   );
@@ -228,6 +243,8 @@ function route() {
   const me = current;
   const main = document.getElementById("page");
   if (!main) return;
+  recordings?.stop();
+  recordings = undefined;
   if (location.hash === pendingLinkHash && !resumeLink()) location.hash = "#/machines";
   if (location.hash.startsWith(linkHash)) {
     if (linkPage?.hash !== location.hash) linkPage = new LinkPage(location.hash, sessions);
