@@ -3,7 +3,7 @@
 // maxRetransmits:0 data channel to e2e/tools/rtcspike (pion) and (b) the DERP relay over
 // WebSocket to the same tool's relay client, side by side in each run, the order alternating.
 // The relay is bin/tsconnect's "derp --dev" when built, else the tool's own (the same derpws
-// server). Loopback only. Usage: node e2e/browser/rtcbench.mjs [--runs 3] [--pings 300] [--packets 20000]
+// server). Loopback only. Usage: node e2e/browser/rtcbench.mjs [--runs 3] [--pings 300] [--packets 20000] [--sctp-recv-buffer BYTES]
 import { spawn, execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -17,6 +17,7 @@ const { values: opt } = parseArgs({
     pings: { type: "string", default: "300" },
     packets: { type: "string", default: "20000" },
     size: { type: "string", default: "1400" },
+    "sctp-recv-buffer": { type: "string", default: "0" },
   },
 });
 const runs = Number(opt.runs);
@@ -68,16 +69,20 @@ try {
   } else {
     relay = await startUntil(tool, ["relay"], /^RELAY: (\S+)$/m);
   }
-  const url = await startUntil(tool, ["agent", "--relay", relay, "--page", join(root, "e2e", "browser")], /^URL: (\S+)$/m);
+  const url = await startUntil(
+    tool,
+    ["agent", "--relay", relay, "--page", join(root, "e2e", "browser"), "--sctp-recv-buffer", opt["sctp-recv-buffer"]],
+    /^URL: (\S+)$/m,
+  );
   browser = await launch({ args: ["--allow-loopback-in-peer-connection", "--disable-features=WebRtcHideLocalIpsWithMdns"] });
   const page = await browser.newPage();
   await page.goto(url);
   const setup = await page.evaluate(() => window["rtcbench"].setup());
   console.log(
-    `relay ${existsSync(bin) ? "tsconnect derp" : "rtcspike relay"}; data channel transferred to the Worker; setup ${setup.setupMs.toFixed(0)} ms`,
+    `relay ${existsSync(bin) ? "tsconnect derp" : "rtcspike relay"}; data channel transferred to the Worker; cross-origin isolated ${setup.isolated}; setup ${setup.setupMs.toFixed(0)} ms`,
   );
   console.log(`${bench.pings} pings of 64 B, ${bench.packets} packets of ${bench.size} B one way, per path and run`);
-  console.log("run path    rtt p50   rtt p99  lost  MB/s (recv)  MB/s (send)  loss %");
+  console.log("run path    rtt p50   rtt p99  lost  MB/s (recv)  MB/s (send)  loss %  of it in the tool");
   /** @type {Record<string, any[]>} */
   const all = { dc: [], relay: [] };
   for (let r = 0; r < runs; r++) {
@@ -85,7 +90,7 @@ try {
       const res = await page.evaluate(([p, o]) => window["rtcbench"].run(p, o), [path, bench]);
       all[path].push(res);
       console.log(
-        `${String(r + 1).padStart(3)} ${path.padEnd(6)} ${res.rttP50.toFixed(3).padStart(7)} ms ${res.rttP99.toFixed(3).padStart(7)} ms ${String(res.lostPings).padStart(5)} ${res.mbps.toFixed(1).padStart(12)} ${res.sendMBps.toFixed(1).padStart(12)} ${res.lossPct.toFixed(2).padStart(7)}`,
+        `${String(r + 1).padStart(3)} ${path.padEnd(6)} ${res.rttP50.toFixed(3).padStart(7)} ms ${res.rttP99.toFixed(3).padStart(7)} ms ${String(res.lostPings).padStart(5)} ${res.mbps.toFixed(1).padStart(12)} ${res.sendMBps.toFixed(1).padStart(12)} ${res.lossPct.toFixed(2).padStart(7)} ${path === "relay" ? String(res.agentDrops).padStart(8) : "       -"}`,
       );
     }
   }

@@ -19,8 +19,11 @@ type pionAnswerer struct {
 	pc   *webrtc.PeerConnection
 }
 
-func newRTCAnswerer(echo *counters) (rtcAnswerer, error) {
+func newRTCAnswerer(echo *counters, sctpRecvBuffer int) (rtcAnswerer, error) {
 	var se webrtc.SettingEngine
+	if sctpRecvBuffer > 0 {
+		se.SetSCTPMaxReceiveBufferSize(uint32(sctpRecvBuffer))
+	}
 	// Loopback only: the spike offers and accepts no other address.
 	se.SetIncludeLoopbackCandidate(true)
 	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })

@@ -9,7 +9,7 @@ import (
 
 type noRTC struct{}
 
-func newRTCAnswerer(*counters) (rtcAnswerer, error) { return noRTC{}, nil }
+func newRTCAnswerer(*counters, int) (rtcAnswerer, error) { return noRTC{}, nil }
 
 func (noRTC) Answer(context.Context, string) (string, error) {
 	return "", errors.New("built with nortc: no WebRTC")
