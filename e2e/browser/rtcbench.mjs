@@ -2,8 +2,8 @@
 // of 64-byte pings and a one-way stream of 1,400-byte packets over (a) an unordered,
 // maxRetransmits:0 data channel to e2e/tools/rtcspike (pion) and (b) the DERP relay over
 // WebSocket to the same tool's relay client, side by side in each run, the order alternating.
-// The relay is bin/tsconnect's "derp --dev" when built, else the tool's own (the same derpws
-// server). Loopback only. Usage: node e2e/browser/rtcbench.mjs [--runs 3] [--pings 300] [--packets 20000] [--sctp-recv-buffer BYTES]
+// The relay is "tsconnect derp --dev" ($TSCONNECT, else bin/tsconnect) when that exists, else the
+// tool's own (the same derpws server). Loopback only. Usage: node e2e/browser/rtcbench.mjs [--runs 3] [--pings 300] [--packets 20000] [--sctp-recv-buffer BYTES]
 import { spawn, execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -21,6 +21,7 @@ const { values: opt } = parseArgs({
   },
 });
 const runs = Number(opt.runs);
+const tsconnect = process.env.TSCONNECT || bin;
 const bench = { pings: Number(opt.pings), packets: Number(opt.packets), size: Number(opt.size) };
 
 const tmp = mkdtempSync(join(tmpdir(), "rtcbench-"));
@@ -63,8 +64,8 @@ try {
   const tool = join(tmp, "rtcspike");
   execFileSync("go", ["build", "-o", tool, "."], { cwd: join(root, "e2e", "tools", "rtcspike"), stdio: "inherit" });
   let relay;
-  if (existsSync(bin)) {
-    const addr = await startUntil(bin, ["derp", "--dev", "--listen", "127.0.0.1:0"], /serving on (\S+)/);
+  if (existsSync(tsconnect)) {
+    const addr = await startUntil(tsconnect, ["derp", "--dev", "--listen", "127.0.0.1:0"], /serving on (\S+)/);
     relay = `http://${addr}/derp`;
   } else {
     relay = await startUntil(tool, ["relay"], /^RELAY: (\S+)$/m);
@@ -79,7 +80,7 @@ try {
   await page.goto(url);
   const setup = await page.evaluate(() => window["rtcbench"].setup());
   console.log(
-    `relay ${existsSync(bin) ? "tsconnect derp" : "rtcspike relay"}; data channel transferred to the Worker; cross-origin isolated ${setup.isolated}; setup ${setup.setupMs.toFixed(0)} ms`,
+    `relay ${existsSync(tsconnect) ? "tsconnect derp" : "rtcspike relay"}; data channel transferred to the Worker; cross-origin isolated ${setup.isolated}; setup ${setup.setupMs.toFixed(0)} ms`,
   );
   console.log(`${bench.pings} pings of 64 B, ${bench.packets} packets of ${bench.size} B one way, per path and run`);
   console.log("run path    rtt p50   rtt p99  lost  MB/s (recv)  MB/s (send)  loss %  of it in the tool");
