@@ -111,16 +111,21 @@ func runRelay(ctx context.Context, args []string) error {
 	}
 	srv := derpws.NewServer(key.NewPrivate(), &derpws.ServerOptions{Logf: log.Printf})
 	defer srv.Close()
+	fmt.Printf("RELAY: http://%s/derp\n", ln.Addr())
+	return serve(ctx, ln, relayHandler(srv))
+}
+
+// relayHandler serves srv at /derp as "tsconnect derp" does.
+func relayHandler(srv *derpws.Server) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/derp", srv)
 	mux.Handle("/derp/", srv)
-	fmt.Printf("RELAY: http://%s/derp\n", ln.Addr())
-	return serve(ctx, ln, mux)
+	return mux
 }
 
-// counters are what one path's echo has seen of kindData packets since the last kindReset.
-type counters struct {
-	mu      sync.Mutex
+// stats are what one path's echo has seen of kindData packets since the last kindReset, as the
+// kindStats reply carries them.
+type stats struct {
 	Packets int   `json:"packets"`
 	Bytes   int   `json:"bytes"`
 	FirstNs int64 `json:"firstNs"` // arrival of the first packet, Unix ns
@@ -128,7 +133,13 @@ type counters struct {
 	// RecvDrops, on the relay path, is how many packets the tool's relay client dropped in
 	// all (its receive queue was full), so the page can tell the tool's losses from the relay's.
 	RecvDrops uint64 `json:"recvDrops"`
-	drops     func() uint64
+}
+
+// counters keep one path's stats.
+type counters struct {
+	mu    sync.Mutex
+	s     stats
+	drops func() uint64 // the relay client's drops; nil on the data channel
 }
 
 // handle applies one packet to c and returns the reply to send, if any.
@@ -143,20 +154,20 @@ func (c *counters) handle(pkt []byte) []byte {
 		return append([]byte(nil), pkt...)
 	case kindData:
 		now := time.Now().UnixNano()
-		if c.Packets == 0 {
-			c.FirstNs = now
+		if c.s.Packets == 0 {
+			c.s.FirstNs = now
 		}
-		c.Packets++
-		c.Bytes += len(pkt)
-		c.LastNs = now
+		c.s.Packets++
+		c.s.Bytes += len(pkt)
+		c.s.LastNs = now
 	case kindReset:
-		c.Packets, c.Bytes, c.FirstNs, c.LastNs = 0, 0, 0, 0
+		c.s = stats{}
 		return []byte{kindReset}
 	case kindStats:
 		if c.drops != nil {
-			c.RecvDrops = c.drops()
+			c.s.RecvDrops = c.drops()
 		}
-		b, _ := json.Marshal(c)
+		b, _ := json.Marshal(c.s)
 		return append([]byte{kindStats}, b...)
 	}
 	return nil
@@ -236,37 +247,55 @@ func runAgent(ctx context.Context, args []string) error {
 	if *relayURL == "" || *page == "" {
 		return errors.New("agent needs --relay and --page")
 	}
-	sk, err := relayServerKey(ctx, *relayURL)
-	if err != nil {
-		return fmt.Errorf("learning the relay's key: %v", err)
-	}
-	a := &agent{relayURL: *relayURL, serverKey: sk}
-	a.derp = derpws.NewClient(key.NewPrivate(), *relayURL, nil)
-	defer a.derp.Close()
-	a.derp.Start()
-	a.viaRelay.drops = func() uint64 { return a.derp.Stats().RecvDrops }
-	go a.echoRelay()
-	a.rtc, err = newRTCAnswerer(&a.viaRTC, *sctpRecv)
+	a, err := newAgent(ctx, *relayURL, *sctpRecv)
 	if err != nil {
 		return err
 	}
-	defer a.rtc.Close()
-
+	defer a.Close()
 	ln, err := listenLoopback(*listen)
 	if err != nil {
 		return err
 	}
+	fmt.Printf("URL: http://%s/\n", ln.Addr())
+	return serve(ctx, ln, a.handler(*page))
+}
+
+// newAgent connects to the relay at relayURL and readies the data channel answerer.
+func newAgent(ctx context.Context, relayURL string, sctpRecvBuffer int) (*agent, error) {
+	sk, err := relayServerKey(ctx, relayURL)
+	if err != nil {
+		return nil, fmt.Errorf("learning the relay's key: %v", err)
+	}
+	a := &agent{relayURL: relayURL, serverKey: sk}
+	a.rtc, err = newRTCAnswerer(&a.viaRTC, sctpRecvBuffer)
+	if err != nil {
+		return nil, err
+	}
+	a.derp = derpws.NewClient(key.NewPrivate(), relayURL, nil)
+	a.derp.Start()
+	a.viaRelay.drops = func() uint64 { return a.derp.Stats().RecvDrops }
+	go a.echoRelay()
+	return a, nil
+}
+
+// Close ends the relay client and every peer connection.
+func (a *agent) Close() error {
+	a.rtc.Close()
+	return a.derp.Close()
+}
+
+// handler serves the page from dir, the relay info and the signalling.
+func (a *agent) handler(dir string) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		// Cross-origin isolated, so the Worker's performance.now() is fine-grained (5 µs, not 100 µs).
 		w.Header().Set("Cross-Origin-Opener-Policy", "same-origin")
 		w.Header().Set("Cross-Origin-Embedder-Policy", "require-corp")
-		http.ServeFile(w, r, filepath.Join(*page, "rtcbench.html"))
+		http.ServeFile(w, r, filepath.Join(dir, "rtcbench.html"))
 	})
 	mux.HandleFunc("GET /relay/info", a.serveRelayInfo)
 	mux.HandleFunc("POST /rtc/offer", a.serveOffer)
-	fmt.Printf("URL: http://%s/\n", ln.Addr())
-	return serve(ctx, ln, mux)
+	return mux
 }
 
 // echoRelay answers the packets that come through the relay, to their sender.
