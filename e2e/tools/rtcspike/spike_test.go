@@ -108,46 +108,57 @@ func TestRelayPathWithSealedClientInfo(t *testing.T) {
 		t.Fatalf("after ClientInfo frame %#x %v, want ServerInfo: the relay refused the sealed ClientInfo", ft, err)
 	}
 
-	// ask sends pkt to the agent until a reply of the kind want comes (the agent's relay client may still be connecting).
-	frames := make(chan [2][]byte, 16)
+	got := make(chan []byte, 16)
 	go func() {
+		defer close(got)
 		for {
 			ft, b, err := rawFrame(br)
 			if err != nil {
-				close(frames)
 				return
 			}
 			if ft == 0x05 && len(b) > 32 {
-				frames <- [2][]byte{b[:32], b[32:]}
+				if !bytes.Equal(b[:32], agentKey[:]) {
+					t.Errorf("packet from %x, want the agent's key", b[:32])
+					return
+				}
+				got <- b[32:]
 			}
 		}
 	}()
-	ask := func(pkt []byte, want byte) []byte {
+	send := func(pkt []byte) { writeFrame(c, 0x04, agentKey[:], pkt) }
+	checkEcho(t, "Pping-through-the-relay", send, got)
+	checkCounting(t, send, asker(t, send, got))
+}
+
+// asker returns a function that sends pkt until a reply of the kind want arrives on got (the
+// path may still be connecting, and either path may drop a packet).
+func asker(t *testing.T, send func([]byte), got <-chan []byte) func(pkt []byte, want byte) []byte {
+	return func(pkt []byte, want byte) []byte {
 		t.Helper()
 		for range 50 {
-			writeFrame(c, 0x04, agentKey[:], pkt)
+			send(pkt)
 			select {
-			case f, ok := <-frames:
+			case b, ok := <-got:
 				if !ok {
-					t.Fatal("relay connection closed")
+					t.Fatal("the path closed")
 				}
-				if !bytes.Equal(f[0], agentKey[:]) {
-					t.Fatalf("packet from %x, want the agent's key", f[0])
-				}
-				if f[1][0] == want {
-					return f[1]
+				if len(b) > 0 && b[0] == want {
+					return b
 				}
 			case <-time.After(200 * time.Millisecond):
 			}
 		}
-		t.Fatalf("no %q reply through the relay", want)
+		t.Fatalf("no %q reply", want)
 		return nil
 	}
-	ping := []byte("Pping-through-the-relay")
-	if got := ask(ping, kindPing); !bytes.Equal(got, ping) {
-		t.Fatalf("echo %q, want %q", got, ping)
+}
+
+// checkEcho sends a ping and wants it back unchanged.
+func checkEcho(t *testing.T, ping string, send func([]byte), got <-chan []byte) {
+	t.Helper()
+	if b := asker(t, send, got)([]byte(ping), kindPing); string(b) != ping {
+		t.Fatalf("echo %q, want %q", b, ping)
 	}
-	checkCounting(t, func(pkt []byte) { writeFrame(c, 0x04, agentKey[:], pkt) }, ask)
 }
 
 // checkCounting resets the counters, sends three data packets and checks the stats reply.
@@ -224,26 +235,9 @@ func TestDataChannelEcho(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatal("the data channel did not open in 15 s")
 	}
-	ask := func(pkt []byte, want byte) []byte {
-		t.Helper()
-		for range 50 {
-			dc.Send(pkt)
-			select {
-			case b := <-got:
-				if b[0] == want {
-					return b
-				}
-			case <-time.After(200 * time.Millisecond):
-			}
-		}
-		t.Fatalf("no %q reply over the data channel", want)
-		return nil
-	}
-	ping := []byte("Pping-over-the-channel")
-	if b := ask(ping, kindPing); !bytes.Equal(b, ping) {
-		t.Fatalf("echo %q, want %q", b, ping)
-	}
-	checkCounting(t, func(pkt []byte) { dc.Send(pkt) }, ask)
+	send := func(pkt []byte) { dc.Send(pkt) }
+	checkEcho(t, "Pping-over-the-channel", send, got)
+	checkCounting(t, send, asker(t, send, got))
 }
 
 // TestOfferRefused: what is not an offer, or is over the size bound, gets 400 naming the problem.
