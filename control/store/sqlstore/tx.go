@@ -126,6 +126,18 @@ func (t *txn) insert(id *int64, query string, args ...any) error {
 	return t.guarded(func() error { return t.queryRow(query+` RETURNING id`, args...).Scan(id) })
 }
 
+// insertOrConflict is insert for a row whose only likely refusal is a unique index: it
+// inserts with ON CONFLICT DO NOTHING, and no row back is ErrConflict. The refused insert
+// leaves the transaction usable without guarded's savepoint (two round trips on PostgreSQL
+// for every registration).
+func (t *txn) insertOrConflict(id *int64, query string, args ...any) error {
+	err := t.queryRow(query+` ON CONFLICT DO NOTHING RETURNING id`, args...).Scan(id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("a unique column's value is taken: %w", store.ErrConflict)
+	}
+	return err
+}
+
 // wrap turns driver errors into the store's: unique violations become ErrConflict,
 // missing rows ErrNotFound.
 func (t *txn) wrap(what string, err error) error {
@@ -409,7 +421,7 @@ func (t *txn) InsertNode(n *store.Node) error {
 	if !n.LoggedOut {
 		n.Expired = time.Time{}
 	}
-	err := t.insert(&n.ID, `INSERT INTO nodes (name, machine_key, node_key, user_id, tags, ipv4, ipv6, ephemeral, logged_out,
+	err := t.insertOrConflict(&n.ID, `INSERT INTO nodes (name, machine_key, node_key, user_id, tags, ipv4, ipv6, ephemeral, logged_out,
 		hostinfo, created, last_seen, deleted, expired, key_expiry, key_expiry_disabled)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		n.Name, n.MachineKey.String(), n.NodeKey.String(), nullID(n.UserID), tagsText(n.Tags),
