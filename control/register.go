@@ -72,18 +72,14 @@ func (s *Server) registerAs(ctx context.Context, machine key.Public, req *contro
 	)
 	err := s.registerTx(ctx, func(tx store.Tx) error {
 		now := s.now().UTC()
-		holder, err := tx.NodeByNodeKey(req.NodeKey)
+		holder, cur, err := tx.NodesOfKeys(req.NodeKey, machine)
 		switch {
-		case err == nil && holder.MachineKey != machine:
+		case err != nil:
+			return err
+		case holder.ID != 0 && holder.MachineKey != machine:
 			return errf(controlws.CodeNodeKeyInUse, "node key %s is bound to another machine", req.NodeKey.ShortString())
-		case err != nil && !errors.Is(err, store.ErrNotFound):
-			return err
 		}
-		cur, err := tx.NodeByMachineKey(machine)
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			return err
-		}
-		found := err == nil
+		found := cur.ID != 0
 		live := found && cur.Deleted.IsZero()
 		// A logged-in node re-authenticates when asked to (tsconnect login) or when its key
 		// expired; otherwise it needs no auth key.

@@ -459,6 +459,29 @@ func (t *txn) NodeByNodeKey(k key.Public) (store.Node, error) {
 	return n, t.wrap("node with key "+k.ShortString(), err)
 }
 
+func (t *txn) NodesOfKeys(nk, mk key.Public) (byNodeKey, byMachine store.Node, err error) {
+	what := "nodes of node key " + nk.ShortString() + " and machine " + mk.ShortString()
+	rows, err := t.query(`SELECT `+nodeCols+` FROM nodes WHERE (node_key = ? AND deleted = 0)
+		OR id = (SELECT MAX(id) FROM nodes WHERE machine_key = ?)`, nk.String(), mk.String())
+	if err != nil {
+		return byNodeKey, byMachine, t.wrap(what, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		n, err := scanNode(rows)
+		if err != nil {
+			return byNodeKey, byMachine, t.wrap(what, err)
+		}
+		if n.NodeKey == nk && n.Deleted.IsZero() {
+			byNodeKey = n
+		}
+		if n.MachineKey == mk {
+			byMachine = n
+		}
+	}
+	return byNodeKey, byMachine, t.wrap(what, rows.Err())
+}
+
 func (t *txn) Nodes() ([]store.Node, error) {
 	rows, err := t.query(`SELECT ` + nodeCols + ` FROM nodes WHERE deleted = 0 ORDER BY id`)
 	if err != nil {

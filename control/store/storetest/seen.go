@@ -82,7 +82,8 @@ func seenAndUnguarded(t *testing.T, open func(*testing.T) store.Store) {
 	}
 }
 
-// seenInBatches: NodesByMachineKeys finds each machine's newest node (deleted or not) across
+// seenInBatches: NodesOfKeys finds a node key's live node and a machine's newest node in one
+// statement; NodesByMachineKeys finds each machine's newest node (deleted or not) across
 // more keys than one statement names, and SetSeenAll writes each node's own last seen and
 // host info as SetSeen would; a missing node fails it whole, leaving the old state.
 func seenInBatches(t *testing.T, open func(*testing.T) store.Store) {
@@ -131,6 +132,15 @@ func seenInBatches(t *testing.T, open func(*testing.T) store.Store) {
 		}
 		if got := found[gone]; got.ID != nodes[0].ID || got.ID == oldID {
 			t.Errorf("machine with a deleted and a live node: got node %d, want the newest %d", got.ID, nodes[0].ID)
+		}
+		// NodesOfKeys: another node's node key beside the machine's newest node; none of either.
+		byNK, byMK, err := tx.NodesOfKeys(nodes[5].NodeKey, gone)
+		if err != nil || byNK.ID != nodes[5].ID || byMK.ID != nodes[0].ID {
+			t.Errorf("NodesOfKeys(node 5's key, machine of node 0): %d, %d, %v; want %d, %d", byNK.ID, byMK.ID, err, nodes[5].ID, nodes[0].ID)
+		}
+		byNK, byMK, err = tx.NodesOfKeys(key.NewPrivate().Public(), key.NewPrivate().Public())
+		if err != nil || byNK.ID != 0 || byMK.ID != 0 {
+			t.Errorf("NodesOfKeys of unknown keys: %d, %d, %v; want none", byNK.ID, byMK.ID, err)
 		}
 		var seen []*store.Node
 		for i := range nodes {
