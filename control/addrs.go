@@ -1,6 +1,7 @@
 package control
 
 import (
+	"context"
 	"errors"
 	"net/netip"
 	"strconv"
@@ -47,38 +48,59 @@ func ipv6For(ula netip.Prefix, v4 netip.Addr) netip.Addr {
 	return netip.AddrFrom16(a)
 }
 
-// allocAddrs hands out the next free address pair after the persisted cursor and advances
-// it. Addresses of deleted nodes come back only after the cursor wraps around the whole
-// range. inUse is a fast pre-check (the server's cache); the store has the last word.
-func (s *Server) allocAddrs(tx store.Tx, inUse func(netip.Addr) bool) (v4, v6 netip.Addr, err error) {
-	cur, err := ipv4Cursor(tx)
-	if err != nil {
-		return v4, v6, err
-	}
-	off := cur
-	for range ipv4Size {
-		off++
-		if off >= ipv4Size {
-			off = 1
+// addrBlockSize is how many IPv4 offsets a replica reserves from the shared cursor at once.
+// Registrations hand addresses out of their replica's block without touching the cursor's
+// row, which every registration updating under SERIALIZABLE made a hot row: replicas'
+// registrations conflicted on it and each paid three more statements.
+const addrBlockSize = 256
+
+// addrBlock is the range of IPv4 offsets a replica reserved and hands out in order: next
+// to end, inclusive. Guarded by writeMu.
+type addrBlock struct{ next, end uint32 }
+
+// errAddrBlockUsed asks registerAs to reserve a new block (outside its transaction) and run
+// the registration again.
+var errAddrBlockUsed = errors.New("control: this replica's block of addresses is used up")
+
+// reserveAddrBlock reserves the addrBlockSize offsets after the persisted cursor, in a
+// transaction of its own, and advances the cursor past them; after the end of the range it
+// wraps to the start. Addresses of deleted nodes come back only after the cursor wraps.
+// Callers hold writeMu.
+func (s *Server) reserveAddrBlock(ctx context.Context) error {
+	var blk addrBlock
+	err := s.st.Update(ctx, func(tx store.Tx) error {
+		cur, err := ipv4Cursor(tx)
+		if err != nil {
+			return err
 		}
-		if !usableOffset(off) {
+		if cur >= ipv4Size-2 {
+			cur = 0
+		}
+		blk = addrBlock{next: cur + 1, end: min(cur+addrBlockSize, ipv4Size-1)}
+		return tx.SetSetting(settingIPv4Cursor, strconv.FormatUint(uint64(blk.end), 10))
+	})
+	if err != nil {
+		return err
+	}
+	s.addrs4 = blk
+	return nil
+}
+
+// nextAddrs hands out the next address pair of the replica's block that is usable and not
+// in use by inUse (the server's cache of live nodes; the store's unique index has the last
+// word). It returns errAddrBlockUsed when the block is used up. Callers hold writeMu.
+func (s *Server) nextAddrs(inUse func(netip.Addr) bool) (v4, v6 netip.Addr, err error) {
+	b := &s.addrs4
+	for ; b.next != 0 && b.next <= b.end; b.next++ {
+		if !usableOffset(b.next) {
 			continue
 		}
-		a := ipv4At(off)
+		a := ipv4At(b.next)
 		if inUse(a) {
 			continue
 		}
-		used, err := tx.AddrInUse(a)
-		if err != nil {
-			return v4, v6, err
-		}
-		if used {
-			continue
-		}
-		if err := tx.SetSetting(settingIPv4Cursor, strconv.FormatUint(uint64(off), 10)); err != nil {
-			return v4, v6, err
-		}
+		b.next++
 		return a, ipv6For(s.ula, a), nil
 	}
-	return v4, v6, errAddrsExhausted
+	return v4, v6, errAddrBlockUsed
 }

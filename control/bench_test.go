@@ -2,6 +2,7 @@ package control
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -38,6 +39,16 @@ func benchServerCounted(b *testing.B) (s *Server, statements func() int64) {
 		}
 		cfg.Store = st
 		statements = func() int64 {
+			if f := os.Getenv("BENCH_PG_TOP"); f != "" { // where the statements go, and the retries, appended to file f
+				top, err := pg.TopStatements(url, 30)
+				if err != nil {
+					b.Fatal(err)
+				}
+				out := fmt.Sprintf("serialization retries so far: %d; top statements:\n%s\n", st.Retries(), top)
+				if err := appendFile(f, out); err != nil {
+					b.Fatal(err)
+				}
+			}
 			n, err := pg.Statements(url)
 			if err != nil {
 				b.Fatal(err)
@@ -150,4 +161,14 @@ func BenchmarkPush1000(b *testing.B) {
 		mu.Unlock()
 	}
 	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N)/1000, "ms/change-to-1000")
+}
+
+// appendFile appends text to the file at path, creating it.
+func appendFile(path, text string) error {
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString(text)
+	return errors.Join(err, f.Close())
 }

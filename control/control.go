@@ -96,6 +96,7 @@ type Server struct {
 	// writeMu serializes every mutation: store transaction, cache update and publish happen
 	// as one step, so streams see changes in commit order.
 	writeMu sync.Mutex
+	addrs4  addrBlock // the IPv4 offsets this replica reserved (addrs.go), under writeMu
 
 	mu    sync.RWMutex // guards the fields below
 	nodes map[int64]*liveNode

@@ -39,7 +39,8 @@ func sanitizeHostname(h string) string {
 }
 
 // uniqueName returns base, or base-1, base-2, … : the first not used by a live node.
-// taken is a fast pre-check (the server's cache); the store has the last word.
+// taken is a fast pre-check (the server's cache); the store has the last word, unless tx is
+// nil (the caller's insert is refused by the unique index instead).
 func uniqueName(tx store.Tx, base string, taken func(string) bool) (string, error) {
 	for i := 0; ; i++ {
 		name := base
@@ -49,6 +50,9 @@ func uniqueName(tx store.Tx, base string, taken func(string) bool) (string, erro
 		}
 		if taken(name) {
 			continue
+		}
+		if tx == nil {
+			return name, nil
 		}
 		used, err := tx.NameInUse(name)
 		if err != nil {

@@ -70,20 +70,16 @@ func (s *Server) registerAs(ctx context.Context, machine key.Public, req *contro
 		n       store.Node
 		changed bool
 	)
-	err := s.st.Update(ctx, func(tx store.Tx) error {
+	err := s.registerTx(ctx, func(tx store.Tx) error {
 		now := s.now().UTC()
-		holder, err := tx.NodeByNodeKey(req.NodeKey)
+		holder, cur, err := tx.NodesOfKeys(req.NodeKey, machine)
 		switch {
-		case err == nil && holder.MachineKey != machine:
+		case err != nil:
+			return err
+		case holder.ID != 0 && holder.MachineKey != machine:
 			return errf(controlws.CodeNodeKeyInUse, "node key %s is bound to another machine", req.NodeKey.ShortString())
-		case err != nil && !errors.Is(err, store.ErrNotFound):
-			return err
 		}
-		cur, err := tx.NodeByMachineKey(machine)
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			return err
-		}
-		found := err == nil
+		found := cur.ID != 0
 		live := found && cur.Deleted.IsZero()
 		// A logged-in node re-authenticates when asked to (tsconnect login) or when its key
 		// expired; otherwise it needs no auth key.
@@ -128,9 +124,13 @@ func (s *Server) registerAs(ctx context.Context, machine key.Public, req *contro
 			if err != nil {
 				return err
 			}
-			k.Used, k.UsedAt = true, now
-			if err := tx.UpdateAuthKey(&k); err != nil {
-				return err
+			// A reusable key's used_at is kept to usedAtInterval: every registration writing
+			// it made the key's row one that all registrations with it updated.
+			if !k.Reusable || !k.Used || now.Sub(k.UsedAt) >= usedAtInterval || now.Before(k.UsedAt) {
+				k.Used, k.UsedAt = true, now
+				if err := tx.UpdateAuthKey(&k); err != nil {
+					return err
+				}
 			}
 		}
 		changed = true
@@ -153,15 +153,7 @@ func (s *Server) registerAs(ctx context.Context, machine key.Public, req *contro
 			n = cur
 			n.LoggedOut = false
 		} else {
-			name, err := uniqueName(tx, sanitizeHostname(req.Hostinfo.Hostname), s.nameTaken)
-			if err != nil {
-				return err
-			}
-			v4, v6, err := s.allocAddrs(tx, s.addrTaken)
-			if err != nil {
-				return err
-			}
-			n = store.Node{Name: name, MachineKey: machine, IPv4: v4, IPv6: v6, Created: now}
+			n = store.Node{MachineKey: machine, Created: now}
 		}
 		n.NodeKey, n.LastSeen, n.KeyExpiry = req.NodeKey, now, now.Add(life)
 		n.UserID, n.Tags, n.Ephemeral = k.UserID, k.Tags, k.Ephemeral
@@ -172,7 +164,7 @@ func (s *Server) registerAs(ctx context.Context, machine key.Public, req *contro
 			n.Hostinfo = hi
 		}
 		if n.ID == 0 {
-			return tx.InsertNode(&n)
+			return s.insertNewNode(tx, &n, sanitizeHostname(req.Hostinfo.Hostname))
 		}
 		return tx.UpdateNode(&n)
 	})
@@ -202,6 +194,70 @@ func (s *Server) registerAs(ctx context.Context, machine key.Public, req *contro
 		}
 	}
 	return resp, nil
+}
+
+// usedAtInterval is how stale a reusable auth key's used_at may get: a registration with it
+// records its use only when the last record is older.
+const usedAtInterval = time.Minute
+
+// registerTx runs a registration's transaction fn, first reserving a block of addresses
+// when this replica has none left (or fn used it up). Callers hold writeMu.
+func (s *Server) registerTx(ctx context.Context, fn func(tx store.Tx) error) error {
+	for range ipv4Size/addrBlockSize + 2 {
+		if s.addrs4.next == 0 || s.addrs4.next > s.addrs4.end {
+			if err := s.reserveAddrBlock(ctx); err != nil {
+				return err
+			}
+		}
+		err := s.st.Update(ctx, fn)
+		if !errors.Is(err, errAddrBlockUsed) {
+			return err
+		}
+		s.addrs4 = addrBlock{}
+	}
+	return errAddrsExhausted
+}
+
+// maxInsertConflicts bounds how many times insertNewNode tries another name or address pair
+// that a replica took since this one's cache last heard.
+const maxInsertConflicts = 64
+
+// insertNewNode names n after base (made unique) and gives it the next address pair of the
+// replica's block, then inserts it. The cache of live nodes is the pre-check; a name or
+// address taken in the store meanwhile (by another replica) is refused by its unique index,
+// and the insert tries the next.
+func (s *Server) insertNewNode(tx store.Tx, n *store.Node, base string) error {
+	name, err := uniqueName(nil, base, s.nameTaken)
+	if err != nil {
+		return err
+	}
+	taken := map[string]bool{}
+	for range maxInsertConflicts {
+		v4, v6, err := s.nextAddrs(s.addrTaken)
+		if err != nil {
+			return err
+		}
+		n.Name, n.IPv4, n.IPv6 = name, v4, v6
+		insErr := tx.InsertNode(n)
+		if !errors.Is(insErr, store.ErrConflict) {
+			return insErr
+		}
+		if used, err := tx.NameInUse(name); err != nil {
+			return err
+		} else if used {
+			taken[name] = true
+			if name, err = uniqueName(tx, base, func(nm string) bool { return taken[nm] || s.nameTaken(nm) }); err != nil {
+				return err
+			}
+			continue
+		}
+		if used, err := tx.AddrInUse(v4); err != nil {
+			return err
+		} else if !used {
+			return insErr // another unique column (the machine's node, registered meanwhile)
+		}
+	}
+	return fmt.Errorf("register: %d names or addresses in a row were taken meanwhile: %w", maxInsertConflicts, store.ErrConflict)
 }
 
 // nameTaken and addrTaken consult the cache of live nodes. Callers hold writeMu.

@@ -128,6 +128,14 @@ func (t *recordingTx) SetSeen(n *store.Node) error {
 	return t.noted(store.ChangeNode, n.ID, t.Tx.SetSeen(n))
 }
 
+func (t *recordingTx) SetSeenAll(ns []*store.Node) error {
+	err := t.Tx.SetSeenAll(ns)
+	for _, n := range ns {
+		t.noted(store.ChangeNode, n.ID, err)
+	}
+	return err
+}
+
 func (t *recordingTx) SetLastSeen(id int64, at time.Time) error {
 	return t.noted(store.ChangeNode, id, t.Tx.SetLastSeen(id, at))
 }

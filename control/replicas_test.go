@@ -427,3 +427,54 @@ func TestReplicasShareOnline(t *testing.T) {
 		return ok && !p.Online
 	})
 }
+
+// TestReplicasRegisterTakenMeanwhile: replicas hand out addresses from blocks of their own;
+// a name or address another replica took that this one's cache has not heard of yet is
+// refused by the store's unique index, and the registration takes the next: no two live
+// nodes share a name or an address.
+func TestReplicasRegisterTakenMeanwhile(t *testing.T) {
+	rs, _ := newReplicas(t, 2, nil)
+	a, b := rs[0], rs[1]
+	secret := a.authKey(AuthKeyOptions{User: a.user("ada@example.com").ID, Reusable: true})
+	_, web := a.mustRegister(secret, "web")
+	if web.Addresses[0].Addr() != ipv4At(1) {
+		t.Fatalf("the first node got %v; want %v", web.Addresses[0], ipv4At(1))
+	}
+	// B's cache has not heard of web yet, and its block starts where A's did.
+	eventually.True(t, "B hears of web", func() bool {
+		b.s.mu.RLock()
+		defer b.s.mu.RUnlock()
+		_, ok := b.s.addrs[web.Addresses[0].Addr()]
+		return ok
+	})
+	forget := func(name bool) {
+		b.s.writeMu.Lock()
+		b.s.addrs4 = addrBlock{next: 1, end: addrBlockSize}
+		b.s.writeMu.Unlock()
+		b.s.mu.Lock()
+		delete(b.s.addrs, web.Addresses[0].Addr())
+		if name {
+			delete(b.s.names, "web")
+		}
+		b.s.mu.Unlock()
+	}
+	forget(true)
+	_, web1 := b.mustRegister(secret, "web")
+	if web1.Name != "web-1" || web1.Addresses[0].Addr() != ipv4At(2) {
+		t.Fatalf("a second web through B: %s %v; want web-1 at %v (web and its address are taken)", web1.Name, web1.Addresses[0], ipv4At(2))
+	}
+	forget(false)
+	_, db := b.mustRegister(secret, "db")
+	if db.Name != "db" || db.Addresses[0].Addr() != ipv4At(3) {
+		t.Fatalf("db through B: %s %v; want db at %v (web and web-1 hold the two before)", db.Name, db.Addresses[0], ipv4At(3))
+	}
+	seen := map[string]bool{}
+	for _, n := range a.nodes() {
+		for _, k := range []string{n.Name, n.Addresses[0].String(), n.Addresses[1].String()} {
+			if seen[k] {
+				t.Fatalf("two live nodes share %s", k)
+			}
+			seen[k] = true
+		}
+	}
+}

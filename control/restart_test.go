@@ -51,11 +51,12 @@ func TestRestartKeepsState(t *testing.T) {
 	if err != nil || r.Node.ID != n1.ID {
 		t.Fatalf("re-register after restart: %v %+v", err, r)
 	}
-	// The single-use key stays used; the reusable one still works; addresses keep advancing.
+	// The single-use key stays used; the reusable one still works; addresses keep advancing,
+	// from the block the restarted server reserves after the one it had.
 	_, err = e.newMachine().register(single, "x")
 	wantCode(t, err, controlws.CodeUsedKey)
 	_, n3 := e.mustRegister(reusable, "three")
-	if n3.Addresses[0].Addr() != ipv4At(3) || n3.ID <= n2.ID {
+	if n3.Addresses[0].Addr() != ipv4At(addrBlockSize+1) || n3.ID <= n2.ID {
 		t.Fatalf("after restart: node %d at %v", n3.ID, n3.Addresses[0])
 	}
 	users, _ := e.s.Users(ctx)

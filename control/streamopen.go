@@ -2,11 +2,11 @@ package control
 
 import (
 	"context"
-	"errors"
 	"sync"
 
 	"tsconnect/control/store"
 	"tsconnect/controlws"
+	"tsconnect/key"
 )
 
 // maxOpensAtOnce bounds how many queued map requests one transaction opens.
@@ -82,19 +82,36 @@ func (s *Server) openBatches() {
 func (s *Server) openBatchLocked(batch []*streamOpen) {
 	nodes := make([]store.Node, len(batch))
 	err := s.st.Update(context.Background(), func(tx store.Tx) error {
-		for i, o := range batch {
-			o.err = nil
-			if err := context.Cause(o.ctx); err != nil {
-				o.err = err
-				continue
-			}
-			nodes[i], o.err = s.openInTx(tx, o)
-			var refused *controlws.Error
-			if o.err != nil && !errors.As(o.err, &refused) {
-				return o.err // the store failed: the transaction is lost for all
+		machines := make([]key.Public, 0, len(batch))
+		for _, o := range batch {
+			o.err = context.Cause(o.ctx)
+			if o.err == nil {
+				machines = append(machines, o.nc.machine)
 			}
 		}
-		return nil
+		found, err := tx.NodesByMachineKeys(machines)
+		if err != nil {
+			return err // the store failed: the transaction is lost for all
+		}
+		seen := make([]*store.Node, 0, len(machines))
+		now := s.now().UTC()
+		for i, o := range batch {
+			if o.err != nil {
+				continue
+			}
+			n, ok := found[o.nc.machine]
+			if o.err = openCheck(n, ok, o); o.err != nil {
+				continue
+			}
+			n.LastSeen = now
+			if hi := marshalHostinfo(o.req.Hostinfo); hi != nil {
+				n.Hostinfo = hi
+			}
+			nodes[i] = n
+			seen = append(seen, &nodes[i])
+			noteOnline(tx, n.ID, true)
+		}
+		return tx.SetSeenAll(seen)
 	})
 	if err != nil {
 		for _, o := range batch {
@@ -133,26 +150,18 @@ func (s *Server) openBatchLocked(batch []*streamOpen) {
 	}
 }
 
-// openInTx checks that o's machine holds the node key it asks a map for and marks the node
-// seen and online.
-func (s *Server) openInTx(tx store.Tx, o *streamOpen) (store.Node, error) {
-	n, err := tx.NodeByMachineKey(o.nc.machine)
+// openCheck checks that o's machine, whose newest node is n (ok false: it has none), holds
+// the node key it asks a map for.
+func openCheck(n store.Node, ok bool, o *streamOpen) error {
 	switch {
-	case errors.Is(err, store.ErrNotFound):
-		return n, errf(controlws.CodeNotRegistered, "this machine has no node: register first")
-	case err != nil:
-		return n, err
+	case !ok:
+		return errf(controlws.CodeNotRegistered, "this machine has no node: register first")
 	case !n.Deleted.IsZero():
-		return n, errf(controlws.CodeNodeDeleted, "this machine's node was deleted")
+		return errf(controlws.CodeNodeDeleted, "this machine's node was deleted")
 	case n.NodeKey != o.req.NodeKey:
-		return n, errf(controlws.CodeNotRegistered, "node key %s is not this machine's node key: register it first", o.req.NodeKey.ShortString())
+		return errf(controlws.CodeNotRegistered, "node key %s is not this machine's node key: register it first", o.req.NodeKey.ShortString())
 	case n.LoggedOut:
-		return n, errf(controlws.CodeNotRegistered, "this node logged out: register with a new auth key")
+		return errf(controlws.CodeNotRegistered, "this node logged out: register with a new auth key")
 	}
-	n.LastSeen = s.now().UTC()
-	if hi := marshalHostinfo(o.req.Hostinfo); hi != nil {
-		n.Hostinfo = hi
-	}
-	noteOnline(tx, n.ID, true)
-	return n, tx.SetSeen(&n)
+	return nil
 }

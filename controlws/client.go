@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"tsconnect/key"
-	"tsconnect/wsconn"
 )
 
 // DialOptions configures Dial.
@@ -26,6 +25,11 @@ type DialOptions struct {
 	// ServerKey is set (the wasm passes one built on the browser's fetch): no net/http client may be
 	// reachable in the js build.
 	HTTPGet func(ctx context.Context, url string) ([]byte, error)
+	// Resolver looks the server URL's host name up natively; nil means net.DefaultResolver.
+	// A name that resolves to several addresses (replicas) is tried at each in turn, one
+	// that refuses or does not answer within 2 s giving way to the next. The js build
+	// ignores it: the browser resolves.
+	Resolver *net.Resolver
 	// Logf, if non-nil, receives connection events. Keys and auth keys are never logged.
 	Logf func(format string, args ...any)
 	// Timeout bounds the whole dial (key fetch, WebSocket, Noise handshake) besides ctx, so a
@@ -144,11 +148,12 @@ func DialConn(ctx context.Context, opts DialOptions) (*Conn, error) {
 	// The newest version is offered unless GET KeyPath says the server is older; the server's
 	// answer then picks. A pinned key skips the fetch, so it cannot learn of a version 1 server.
 	offer := vr.max
+	nd := newNativeDial(opts.Resolver)
 	serverKey := opts.ServerKey
 	if serverKey.IsZero() {
 		get := opts.HTTPGet
 		if get == nil {
-			get = defaultHTTPGet
+			get = nd.get
 		}
 		var srv versionRange
 		if serverKey, srv, err = fetchServerKey(ctx, base, get); err != nil {
@@ -161,7 +166,7 @@ func DialConn(ctx context.Context, opts DialOptions) (*Conn, error) {
 	wsURL := controlURL(base, offer)
 	// Compression stays off, since Noise ciphertext does not compress. The conn outlives ctx, which
 	// bounds the dial only; Close ends it. One Noise message per WebSocket message, so none is larger.
-	nc, err := wsconn.DialLimit(ctx, wsURL, "", maxWireMsg)
+	nc, err := nd.ws(ctx, wsURL, maxWireMsg)
 	if err != nil {
 		return nil, fmt.Errorf("controlws: connecting to %s: %w", wsURL, err)
 	}

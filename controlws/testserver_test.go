@@ -67,9 +67,15 @@ func startTestServer() *testServer { return startTestServerVersions(supported) }
 
 // startTestServerVersions starts a server speaking the versions vr.
 func startTestServerVersions(vr versionRange) *testServer {
+	return startTestServerOn(vr, key.NewPrivate(), nil)
+}
+
+// startTestServerOn starts a server speaking vr with key k on ln (nil: a loopback port of
+// httptest's choosing).
+func startTestServerOn(vr versionRange, k key.Private, ln net.Listener) *testServer {
 	s := &testServer{
 		versions: vr,
-		key:      key.NewPrivate(),
+		key:      k,
 		nodes:    make(map[key.Public]key.Public),
 		hostinfo: make(map[key.Public]Hostinfo),
 		streams:  make(chan *mapStream, 16),
@@ -79,6 +85,10 @@ func startTestServerVersions(vr versionRange) *testServer {
 	mux.Handle("GET "+KeyPath, keyHandler(s.key.Public(), vr))
 	mux.HandleFunc(Path, s.serveControl)
 	s.hs = httptest.NewUnstartedServer(mux)
+	if ln != nil {
+		s.hs.Listener.Close()
+		s.hs.Listener = ln
+	}
 	s.hs.Listener = &recListener{Listener: s.hs.Listener, s: s}
 	s.hs.Start()
 	s.url = s.hs.URL

@@ -48,6 +48,10 @@ type Options struct {
 	SSHTools []string
 	// VNC reports that this node forwards port 5900 to a VNC server (Hostinfo.VNC).
 	VNC bool
+	// Resolver looks the control URL's host name up (native builds); nil means
+	// net.DefaultResolver. A name of several addresses (replicas) is dialled at each in
+	// turn, so the node reconnects through another when one dies (controlws.DialOptions).
+	Resolver *net.Resolver
 	// HTTPGet fetches a URL; the wasm passes one built on the browser's fetch.
 	HTTPGet func(ctx context.Context, url string) ([]byte, error)
 	// Logf, if non-nil, receives the node's log lines.
@@ -189,6 +193,7 @@ func (n *Node) dialControl(ctx context.Context) (*controlws.Client, error) {
 		ServerKey:  serverKey,
 		MachineKey: n.id.MachineKey,
 		HTTPGet:    n.opts.HTTPGet,
+		Resolver:   n.opts.Resolver,
 		Logf:       n.logf,
 	})
 	if err != nil {

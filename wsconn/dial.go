@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"sync"
 	"time"
@@ -26,10 +27,17 @@ func Dial(ctx context.Context, url, subprotocol string) (net.Conn, error) {
 // DialLimit is Dial with a per-message limit: a received message over maxMessage bytes fails the
 // connection (0 means no limit).
 func DialLimit(ctx context.Context, url, subprotocol string, maxMessage int64) (net.Conn, error) {
+	return DialLimitClient(ctx, url, subprotocol, maxMessage, nil)
+}
+
+// DialLimitClient is DialLimit through HTTP client hc (nil: net/http's default), e.g. one
+// that tries each address of a host name (internal/dialaddrs).
+func DialLimitClient(ctx context.Context, url, subprotocol string, maxMessage int64, hc *http.Client) (net.Conn, error) {
 	u := wsURL(url)
 	opts := &websocket.DialOptions{
 		// Callers carry ciphertext (WireGuard, Noise): compression would cost CPU and save nothing.
 		CompressionMode: websocket.CompressionDisabled,
+		HTTPClient:      hc,
 	}
 	if subprotocol != "" {
 		opts.Subprotocols = []string{subprotocol}

@@ -97,6 +97,15 @@ type Tx interface {
 	// n.Hostinfo and clearing n.Expired: columns no unique constraint covers, so it is never
 	// refused with ErrConflict (and costs PostgreSQL no savepoint). n must not be logged out.
 	SetSeen(n *Node) error
+	// NodesOfKeys is NodeByNodeKey(nk) and NodeByMachineKey(mk) in one statement (a
+	// registration's two lookups); a zero ID stands for ErrNotFound.
+	NodesOfKeys(nk, mk key.Public) (byNodeKey, byMachine Node, err error)
+	// NodesByMachineKeys returns NodeByMachineKey of each of ks that has a node, keyed by
+	// machine key, in one statement per few hundred keys (a batch of streams opening).
+	NodesByMachineKeys(ks []key.Public) (map[key.Public]Node, error)
+	// SetSeenAll is SetSeen of each of ns, in one statement per few hundred nodes. A node
+	// missing or logged out fails it whole.
+	SetSeenAll(ns []*Node) error
 	// PurgeNode removes a node row for good (ephemeral nodes leave no trace).
 	PurgeNode(id int64) error
 

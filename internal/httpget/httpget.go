@@ -17,11 +17,16 @@ const MaxBody = 64 << 10
 // Get fetches url with net/http's default client and returns the body of a 200 answer
 // (at most MaxBody bytes; a longer body is an error).
 func Get(ctx context.Context, url string) ([]byte, error) {
+	return GetWith(ctx, http.DefaultClient, url)
+}
+
+// GetWith is Get with client c.
+func GetWith(ctx context.Context, c *http.Client, url string) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := c.Do(req)
 	if err != nil {
 		return nil, err
 	}

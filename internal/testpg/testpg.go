@@ -147,6 +147,40 @@ func unprivileged() (*syscall.Credential, error) {
 	return nil, fmt.Errorf("testpg: no postgres or nobody user to run the server as")
 }
 
+// TopStatements returns pg_stat_statements' n most called statements in database url since
+// the last reset (Statements resets), one a line: calls, total and mean milliseconds, the
+// query's first 90 characters. It resets nothing.
+func (s *Server) TopStatements(url string, n int) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return "", fmt.Errorf("testpg: connect: %v", err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements"); err != nil {
+		return "", fmt.Errorf("testpg: pg_stat_statements: %v", err)
+	}
+	rows, err := conn.Query(ctx, `SELECT calls, total_exec_time, mean_exec_time, left(regexp_replace(query, '\s+', ' ', 'g'), 90)
+		FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+		ORDER BY calls DESC LIMIT $1`, n)
+	if err != nil {
+		return "", fmt.Errorf("testpg: top statements: %v", err)
+	}
+	defer rows.Close()
+	var b bytes.Buffer
+	for rows.Next() {
+		var calls int64
+		var total, mean float64
+		var q string
+		if err := rows.Scan(&calls, &total, &mean, &q); err != nil {
+			return "", fmt.Errorf("testpg: top statements: %v", err)
+		}
+		fmt.Fprintf(&b, "%8d calls %9.1f ms %7.3f ms/call  %s\n", calls, total, mean, q)
+	}
+	return b.String(), rows.Err()
+}
+
 // URL returns the connection URL of database db on s.
 func (s *Server) URL(db string) string {
 	return "postgres://postgres@" + s.Addr + "/" + db + "?sslmode=disable"

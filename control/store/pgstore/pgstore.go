@@ -7,6 +7,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -39,8 +40,9 @@ var dialect = &sqlstore.Dialect{Name: "pgstore", Postgres: true, IsUnique: func(
 
 // Store is a store.Store backed by a PostgreSQL database.
 type Store struct {
-	db  *sql.DB
-	cfg *pgx.ConnConfig // for the listener's own connection (notify.go)
+	db      *sql.DB
+	cfg     *pgx.ConnConfig // for the listener's own connection (notify.go)
+	retries atomic.Int64    // transactions run again after a serialization failure or deadlock
 }
 
 var _ store.Store = (*Store)(nil)
@@ -85,6 +87,10 @@ func migrate(ctx context.Context, db *sql.DB) error {
 // DB returns the connection pool, for copying a database into it (control/store/storecopy).
 func (s *Store) DB() *sql.DB { return s.db }
 
+// Retries returns how many times Update has met a serialization failure or deadlock since
+// Open: the cost of transactions racing on the same rows.
+func (s *Store) Retries() int64 { return s.retries.Load() }
+
 // Close closes the connection pool.
 func (s *Store) Close() error { return s.db.Close() }
 
@@ -105,6 +111,9 @@ func (s *Store) Update(ctx context.Context, fn func(store.Tx) error) error {
 	b := backoff.Backoff{Min: 2 * time.Millisecond, Max: 250 * time.Millisecond}
 	for attempt := 1; ; attempt++ {
 		err := s.update(ctx, fn)
+		if retryable(err) {
+			s.retries.Add(1)
+		}
 		if !retryable(err) || attempt == MaxAttempts {
 			if retryable(err) {
 				return fmt.Errorf("pgstore: transaction failed to serialize %d times: %w", attempt, err)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -124,6 +125,18 @@ func (t *txn) query(query string, args ...any) (*sql.Rows, error) {
 // insert runs an INSERT and stores the new row's id in id (RETURNING works in both dialects).
 func (t *txn) insert(id *int64, query string, args ...any) error {
 	return t.guarded(func() error { return t.queryRow(query+` RETURNING id`, args...).Scan(id) })
+}
+
+// insertOrConflict is insert for a row whose only likely refusal is a unique index: it
+// inserts with ON CONFLICT DO NOTHING, and no row back is ErrConflict. The refused insert
+// leaves the transaction usable without guarded's savepoint (two round trips on PostgreSQL
+// for every registration).
+func (t *txn) insertOrConflict(id *int64, query string, args ...any) error {
+	err := t.queryRow(query+` ON CONFLICT DO NOTHING RETURNING id`, args...).Scan(id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("a unique column's value is taken: %w", store.ErrConflict)
+	}
+	return err
 }
 
 // wrap turns driver errors into the store's: unique violations become ErrConflict,
@@ -409,7 +422,7 @@ func (t *txn) InsertNode(n *store.Node) error {
 	if !n.LoggedOut {
 		n.Expired = time.Time{}
 	}
-	err := t.insert(&n.ID, `INSERT INTO nodes (name, machine_key, node_key, user_id, tags, ipv4, ipv6, ephemeral, logged_out,
+	err := t.insertOrConflict(&n.ID, `INSERT INTO nodes (name, machine_key, node_key, user_id, tags, ipv4, ipv6, ephemeral, logged_out,
 		hostinfo, created, last_seen, deleted, expired, key_expiry, key_expiry_disabled)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		n.Name, n.MachineKey.String(), n.NodeKey.String(), nullID(n.UserID), tagsText(n.Tags),
@@ -444,6 +457,29 @@ func (t *txn) NodeByMachineKey(k key.Public) (store.Node, error) {
 func (t *txn) NodeByNodeKey(k key.Public) (store.Node, error) {
 	n, err := scanNode(t.queryRow(`SELECT `+nodeCols+` FROM nodes WHERE node_key = ? AND deleted = 0`, k.String()))
 	return n, t.wrap("node with key "+k.ShortString(), err)
+}
+
+func (t *txn) NodesOfKeys(nk, mk key.Public) (byNodeKey, byMachine store.Node, err error) {
+	what := "nodes of node key " + nk.ShortString() + " and machine " + mk.ShortString()
+	rows, err := t.query(`SELECT `+nodeCols+` FROM nodes WHERE (node_key = ? AND deleted = 0)
+		OR id = (SELECT MAX(id) FROM nodes WHERE machine_key = ?)`, nk.String(), mk.String())
+	if err != nil {
+		return byNodeKey, byMachine, t.wrap(what, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		n, err := scanNode(rows)
+		if err != nil {
+			return byNodeKey, byMachine, t.wrap(what, err)
+		}
+		if n.NodeKey == nk && n.Deleted.IsZero() {
+			byNodeKey = n
+		}
+		if n.MachineKey == mk {
+			byMachine = n
+		}
+	}
+	return byNodeKey, byMachine, t.wrap(what, rows.Err())
 }
 
 func (t *txn) Nodes() ([]store.Node, error) {
@@ -503,4 +539,79 @@ func (t *txn) SetSeen(n *store.Node) error {
 func (t *txn) SetLastSeen(id int64, at time.Time) error {
 	res, err := t.execUnguarded(`UPDATE nodes SET last_seen = ? WHERE id = ?`, ts(at), id)
 	return t.mustChange(res, err, fmt.Sprintf("set last seen of node %d", id))
+}
+
+// batchRows bounds how many rows one statement of NodesByMachineKeys or SetSeenAll names (3
+// parameters a row: far under SQLite's 32,766).
+const batchRows = 256
+
+// placeholders returns n ?s separated by commas.
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
+}
+
+func (t *txn) NodesByMachineKeys(ks []key.Public) (map[key.Public]store.Node, error) {
+	out := make(map[key.Public]store.Node, len(ks))
+	for chunk := range slices.Chunk(ks, batchRows) {
+		args := make([]any, len(chunk))
+		for i, k := range chunk {
+			args[i] = k.String()
+		}
+		rows, err := t.query(`SELECT `+nodeCols+` FROM nodes WHERE machine_key IN (`+placeholders(len(chunk))+`) ORDER BY id`, args...)
+		if err != nil {
+			return nil, t.wrap("nodes of machines", err)
+		}
+		for rows.Next() {
+			n, err := scanNode(rows)
+			if err != nil {
+				rows.Close()
+				return nil, t.wrap("nodes of machines", err)
+			}
+			out[n.MachineKey] = n // in id order: the newest stays
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, t.wrap("nodes of machines", err)
+		}
+	}
+	return out, nil
+}
+
+func (t *txn) SetSeenAll(ns []*store.Node) error {
+	for _, n := range ns {
+		if n.LoggedOut {
+			return fmt.Errorf("set node %d seen: it is logged out", n.ID)
+		}
+	}
+	for chunk := range slices.Chunk(ns, batchRows) {
+		var hi, seen strings.Builder
+		args := make([]any, 0, 5*len(chunk))
+		ids := make([]any, 0, len(chunk))
+		distinct := map[int64]bool{}
+		for _, n := range chunk {
+			n.Expired = time.Time{} // as SetSeen
+			hi.WriteString(" WHEN ? THEN ?")
+			args = append(args, n.ID, hostinfoArg(n.Hostinfo))
+			ids = append(ids, n.ID)
+			distinct[n.ID] = true
+		}
+		for _, n := range chunk {
+			seen.WriteString(" WHEN ? THEN CAST(? AS BIGINT)")
+			args = append(args, n.ID, ts(n.LastSeen))
+		}
+		args = append(args, ids...)
+		res, err := t.execUnguarded(`UPDATE nodes SET hostinfo = CASE id`+hi.String()+` END, last_seen = CASE id`+seen.String()+
+			` END, expired = 0 WHERE id IN (`+placeholders(len(chunk))+`)`, args...)
+		what := fmt.Sprintf("set %d nodes seen", len(chunk))
+		if err != nil {
+			return t.wrap(what, err)
+		}
+		if got, err := res.RowsAffected(); err != nil {
+			return t.wrap(what, err)
+		} else if got != int64(len(distinct)) {
+			return fmt.Errorf("%s: %d of them not found: %w", what, int64(len(distinct))-got, store.ErrNotFound)
+		}
+	}
+	return nil
 }

@@ -22,6 +22,7 @@ func Run(t *testing.T, open func(*testing.T) store.Store) {
 		{"LoginFailures", loginFailures},
 		{"KeyExpiry", keyExpiry},
 		{"SeenAndUnguarded", seenAndUnguarded},
+		{"SeenInBatches", seenInBatches},
 		{"AuditLog", auditLog},
 		{"AuditRecordOnce", auditRecordOnce},
 	} {
