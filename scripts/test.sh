@@ -21,6 +21,11 @@ step "gofmt"
 bad=$(gofmt -l $(git ls-files '*.go') 2>/dev/null || true)
 [ -z "$bad" ] || { echo "gofmt would change: $bad"; exit 1; }
 
+step "go mod tidy -diff (the module and its test-only modules: a stale go.mod fails here, not after the tests)"
+for m in . derpws/interop internal/testop e2e/tools/rtcspike; do
+  (cd "$m" && go mod tidy -diff) || { echo "go.mod of $m is not tidy: run (cd $m && go mod tidy)"; exit 1; }
+done
+
 step "go vet (host)"
 go vet ./...
 step "go vet (js/wasm: $(echo $WASM_PKGS | wc -w) packages of ./wasm)"
@@ -51,6 +56,9 @@ step "DERP interop with the stock relay (a separate, test-only module)"
 
 step "the test OpenID Provider (internal/testop: a separate, test-only module on ory/fosite)"
 (cd internal/testop && go vet ./... && "$STATICCHECK" ./... && go test -count=1 -timeout=5m ./...)
+
+step "the WebRTC spike (e2e/tools/rtcspike: a separate, test-only module on pion/webrtc)"
+(cd e2e/tools/rtcspike && go vet ./... && "$STATICCHECK" ./... && go test -count=1 -timeout=5m ./...)
 
 step "go test (js/wasm under node)"
 NODE_OPTIONS=--experimental-websocket js go test -count=1 -timeout=10m -exec="$WASM_EXEC" $WASM_TEST_PKGS
