@@ -274,12 +274,21 @@ func startShell(t *testing.T, cl *ssh.Client, cols, rows int) *shell {
 	return sh
 }
 
-// run types line and waits until want shows.
+// run types line and waits until want shows and the shell is back at its prompt, so the
+// next line or window change reaches a shell that reads (typed while bash was still
+// between its command and the next prompt, a line was lost once under load).
 func (sh *shell) run(line, want string) {
 	sh.t.Helper()
 	io.WriteString(sh.stdin, line+"\n")
-	eventually.True(sh.t, fmt.Sprintf("%q after typing %q (saw %q)", want, line, sh.seen()), func() bool {
-		return strings.Contains(sh.seen(), want)
+	defer func() {
+		if sh.t.Failed() {
+			sh.t.Logf("the shell showed %q", sh.seen())
+		}
+	}()
+	eventually.True(sh.t, fmt.Sprintf("%q and a prompt after typing %q", want, line), func() bool {
+		out := sh.seen()
+		i := strings.LastIndex(out, want)
+		return i >= 0 && (strings.HasSuffix(out[i:], "# ") || strings.HasSuffix(out[i:], "$ "))
 	})
 }
 
