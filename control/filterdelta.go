@@ -15,7 +15,11 @@ type srcDiff struct {
 	ds    []controlws.SrcDelta
 	size  int  // prefixes in ds
 	whole int  // sources of the changed rules now
-	ssh   bool // the SSH rules (or the recorder's RecordFrom) changed too
+	ssh   bool // the SSH rules changed too
+	// recordFrom is how the recorder's RecordFrom changed (nil: it did not), and
+	// recordFromWhole its length now.
+	recordFrom      *controlws.AddrDelta
+	recordFromWhole int
 	// narrow says no changed rule's sources hold a wide prefix, so the addresses in ds are
 	// every address that entered or left the filter's rules.
 	narrow bool
@@ -41,7 +45,7 @@ func diffSources(old *rules.NodeRules, oldAcc []*srcSet, now *rules.NodeRules, n
 			d.narrow = false
 		}
 		sd := controlws.SrcDelta{Rule: i}
-		sd.Remove, sd.Add = sortedDiff(a.Src, b.Src)
+		sd.Remove, sd.Add = sortedDiff(a.Src, b.Src, rules.ComparePrefixes)
 		if len(sd.Remove)+len(sd.Add) == 0 {
 			continue
 		}
@@ -49,14 +53,28 @@ func diffSources(old *rules.NodeRules, oldAcc []*srcSet, now *rules.NodeRules, n
 		d.whole += len(b.Src)
 		d.ds = append(d.ds, sd)
 	}
-	d.ssh = !reflect.DeepEqual(old.SSH, now.SSH) || !slices.Equal(old.RecordFrom, now.RecordFrom)
+	d.ssh = !reflect.DeepEqual(old.SSH, now.SSH)
+	if rm, add := sortedDiff(old.RecordFrom, now.RecordFrom, netip.Addr.Compare); len(rm)+len(add) > 0 {
+		d.recordFrom, d.recordFromWhole = &controlws.AddrDelta{Add: add, Remove: rm}, len(now.RecordFrom)
+	}
 	return d, true
 }
 
-// sendable reports whether d may go as a filter delta: the SSH rules did not change, and
-// it is smaller than the changed rules' lists and within controlws.MaxFilterDeltaPrefixes.
-func (d srcDiff) sendable() bool {
-	return !d.ssh && d.ds != nil && d.size < d.whole && d.size <= controlws.MaxFilterDeltaPrefixes
+// sendable reports whether d may go as deltas (MapResponse.FilterDelta and
+// RecordFromDelta) to a client that applies filter deltas, and recordFrom deltas when
+// recordFrom is set: the SSH rules did not change, something else did, and each changed
+// list's delta is smaller than the list and within its bound (controlws.MaxFilterDeltaPrefixes,
+// rules.MaxRecordFrom).
+func (d srcDiff) sendable(recordFrom bool) bool {
+	switch {
+	case d.ssh || d.ds == nil && d.recordFrom == nil:
+		return false
+	case d.ds != nil && (d.size >= d.whole || d.size > controlws.MaxFilterDeltaPrefixes):
+		return false
+	case d.recordFrom != nil && (!recordFrom || len(d.recordFrom.Add)+len(d.recordFrom.Remove) >= max(d.recordFromWhole, 1)):
+		return false
+	}
+	return true
 }
 
 // nodesOf lists the live nodes holding an address d adds or removes. Callers hold s.mu (read).
@@ -74,14 +92,14 @@ func (s *Server) nodesOf(d srcDiff) []int64 {
 	return ids
 }
 
-// sortedDiff lists what only a holds and what only b holds, of two lists sorted in
-// rules.ComparePrefixes order.
-func sortedDiff(a, b []netip.Prefix) (onlyA, onlyB []netip.Prefix) {
+// sortedDiff lists what only a holds and what only b holds, of two lists sorted in cmp's
+// order (rules.ComparePrefixes for sources, netip.Addr.Compare for RecordFrom).
+func sortedDiff[T any](a, b []T, cmp func(x, y T) int) (onlyA, onlyB []T) {
 	for len(a) > 0 || len(b) > 0 {
 		switch {
-		case len(b) == 0 || len(a) > 0 && rules.ComparePrefixes(a[0], b[0]) < 0:
+		case len(b) == 0 || len(a) > 0 && cmp(a[0], b[0]) < 0:
 			onlyA, a = append(onlyA, a[0]), a[1:]
-		case len(a) == 0 || rules.ComparePrefixes(b[0], a[0]) < 0:
+		case len(a) == 0 || cmp(b[0], a[0]) < 0:
 			onlyB, b = append(onlyB, b[0]), b[1:]
 		default:
 			a, b = a[1:], b[1:]

@@ -177,11 +177,16 @@ func (sb *sparseBench) close() {
 
 // join registers a node, opens its stream and returns when its first map went out.
 func (sb *sparseBench) join(server bool, name string) {
-	b, s, ctx := sb.b, sb.s, context.Background()
 	k := sb.member
 	if server {
 		k = sb.server
 	}
+	sb.joinKey(k, name, &sb.sent, &sb.writes)
+}
+
+// joinKey is join with auth key k, counting the stream's bytes and writes in sent and writes.
+func (sb *sparseBench) joinKey(k, name string, sent, writes *atomic.Int64) {
+	b, s, ctx := sb.b, sb.s, context.Background()
 	mk, nk := key.NewPrivate().Public(), key.NewPrivate().Public()
 	if _, err := s.register(ctx, mk, &controlws.RegisterRequest{AuthKey: k, NodeKey: nk,
 		Hostinfo: controlws.Hostinfo{Hostname: name, OS: "linux"}}); err != nil {
@@ -191,8 +196,8 @@ func (sb *sparseBench) join(server bool, name string) {
 	first := make(chan struct{})
 	var once sync.Once
 	nc := &nodeConn{machine: mk, version: controlws.Version, conn: countingConn{func(env *controlws.Envelope) error {
-		sb.sent.Add(int64(len(env.Body)))
-		sb.writes.Add(1)
+		sent.Add(int64(len(env.Body)))
+		writes.Add(1)
 		once.Do(func() { close(first) })
 		return nil
 	}}}

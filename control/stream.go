@@ -49,6 +49,9 @@ type stream struct {
 	// recording: the client knows session recording (version 5 on): it gets RecordFrom, and
 	// enforceRecorder rules as they are, never as refusals (sshFor).
 	recording bool
+	// recordFromDelta: the client applies MapResponse.RecordFromDelta (version 6 on), so a
+	// recorder's RecordFrom changes as the addresses that came and went.
+	recordFromDelta bool
 
 	mu        sync.Mutex
 	full      bool               // next message is a full map
@@ -228,8 +231,11 @@ func (st *stream) take() (body []byte, held bool) {
 	var r controlws.MapResponse
 	var rulesJSON []byte // r.Rules, encoded apart (appendRulesJSON)
 	if rulesChanged {
-		if st.filterDelta && sameShape && diff.sendable() {
+		if st.filterDelta && sameShape && diff.sendable(st.recordFromDelta || !st.recording) {
 			r.FilterDelta = diff.ds
+			if st.recording { // RecordFrom changes only matter to a client that gets it
+				r.RecordFromDelta = diff.recordFrom
+			}
 		} else {
 			rulesJSON = appendRulesJSON(nil, c, id, st.sshFor(c, id), st.recordFromFor(c, id))
 		}
@@ -293,7 +299,7 @@ func (st *stream) take() (body []byte, held bool) {
 			}
 		}
 	}
-	if rulesJSON == nil && r.FilterDelta == nil && r.Self == nil && len(changed) == 0 && len(r.PeersRemoved) == 0 {
+	if rulesJSON == nil && r.FilterDelta == nil && r.RecordFromDelta == nil && r.Self == nil && len(changed) == 0 && len(r.PeersRemoved) == 0 {
 		return nil, held
 	}
 	slices.Sort(changed)

@@ -134,6 +134,7 @@ func (s *Server) openBatchLocked(batch []*streamOpen) {
 		st.rulesDelta = o.nc.version >= controlws.VersionRulesDelta
 		st.filterDelta = o.nc.version >= controlws.VersionFilterDelta
 		st.recording = o.nc.version >= controlws.VersionRecording
+		st.recordFromDelta = o.nc.version >= controlws.VersionRecordFromDelta
 		o.nc.nodeID.Store(n.ID)
 		s.cacheNode(n)
 		if s.streams[n.ID] == nil {

@@ -437,5 +437,5 @@ func (c *Client) WatchMaps(ctx context.Context, req MapRequest, fn func(*Network
 
 // isKeepAlive reports whether r changes nothing.
 func (r *MapResponse) isKeepAlive() bool {
-	return r.Full == nil && r.Self == nil && len(r.PeersChanged) == 0 && len(r.PeersRemoved) == 0 && len(r.Users) == 0 && r.Rules == nil && r.FilterDelta == nil
+	return r.Full == nil && r.Self == nil && len(r.PeersChanged) == 0 && len(r.PeersRemoved) == 0 && len(r.Users) == 0 && r.Rules == nil && r.FilterDelta == nil && r.RecordFromDelta == nil
 }

@@ -28,9 +28,16 @@ const MaxFilterDeltaPrefixes = 1 << 16
 // nm does not have or out of order, with a malformed or unsorted prefix, removing a
 // source the rule does not list, adding one it lists, or leaving a rule without sources.
 // A client that gets such a delta has lost step with control and must start again from a
-// full map. A full map or a delta without FilterDelta always passes.
+// full map. A full map or a delta without FilterDelta and RecordFromDelta always passes;
+// checkRecordFromDelta says what RecordFromDelta must be.
 func (nm *NetworkMap) CheckDelta(r *MapResponse) error {
-	if r.Full != nil || r.FilterDelta == nil {
+	if r.Full != nil {
+		return nil
+	}
+	if err := nm.checkRecordFromDelta(r); err != nil {
+		return err
+	}
+	if r.FilterDelta == nil {
 		return nil
 	}
 	if r.Rules != nil {
@@ -85,19 +92,21 @@ func applyFilterDelta(f rules.Filter, ds []SrcDelta) rules.Filter {
 		if d.Rule < 0 || d.Rule >= len(f) {
 			continue
 		}
-		f[d.Rule].Src = mergeSources(f[d.Rule].Src, d.Remove, d.Add)
+		f[d.Rule].Src = mergeSorted(f[d.Rule].Src, d.Remove, d.Add, rules.ComparePrefixes)
 	}
 	return f
 }
 
-// mergeSources is the sorted list l without rm and with add (both sorted), as a new slice.
-func mergeSources(l, rm, add []netip.Prefix) []netip.Prefix {
-	out := make([]netip.Prefix, 0, len(l)+len(add)-min(len(rm), len(l)))
+// mergeSorted is the list l, sorted in cmp's order, without rm and with add (both sorted
+// so), as a new slice: a filter rule's sources after a SrcDelta, a recorder's RecordFrom
+// after an AddrDelta.
+func mergeSorted[T comparable](l, rm, add []T, cmp func(a, b T) int) []T {
+	out := make([]T, 0, len(l)+len(add)-min(len(rm), len(l)))
 	for _, p := range l {
-		for len(add) > 0 && rules.ComparePrefixes(add[0], p) < 0 {
+		for len(add) > 0 && cmp(add[0], p) < 0 {
 			out, add = append(out, add[0]), add[1:]
 		}
-		for len(rm) > 0 && rules.ComparePrefixes(rm[0], p) < 0 {
+		for len(rm) > 0 && cmp(rm[0], p) < 0 {
 			rm = rm[1:]
 		}
 		if len(rm) > 0 && rm[0] == p {

@@ -89,6 +89,10 @@ type MapResponse struct {
 	// filter and leaves the rest of its rules as they are (version VersionFilterDelta on;
 	// control sends older clients Rules or a full map instead). Never with Rules.
 	FilterDelta []SrcDelta `json:"filterDelta,omitempty"`
+	// RecordFromDelta, when non-nil, changes a recorder's RecordFrom (version
+	// VersionRecordFromDelta on; control sends older clients Rules instead). Never with
+	// Rules; it may come with FilterDelta.
+	RecordFromDelta *AddrDelta `json:"recordFromDelta,omitempty"`
 	// KeepAlive marks an otherwise empty message that keeps the stream's path warm.
 	KeepAlive bool `json:"keepAlive,omitempty"`
 }
@@ -151,6 +155,9 @@ func (nm *NetworkMap) Apply(r *MapResponse) {
 	if r.FilterDelta != nil && nm.PacketFilter != nil {
 		f := applyFilterDelta(*nm.PacketFilter, r.FilterDelta)
 		nm.PacketFilter = &f
+	}
+	if r.RecordFromDelta != nil {
+		nm.RecordFrom = applyRecordFromDelta(nm.RecordFrom, r.RecordFromDelta)
 	}
 	if len(r.PeersRemoved) > 0 {
 		gone := make(map[int64]bool, len(r.PeersRemoved))

@@ -15,8 +15,8 @@ import (
 // Version 2 is version 1's messages plus the version negotiation; version 3 adds rules
 // deltas (MapResponse.Rules) to the map stream; version 4 filter deltas
 // (MapResponse.FilterDelta); version 5 session recording's and the login audit's
-// (VersionRecording) (docs/versions.md).
-const Version = 5
+// (VersionRecording); version 6 recordFrom deltas (VersionRecordFromDelta) (docs/versions.md).
+const Version = 6
 
 // VersionRulesDelta is the first version whose clients apply MapResponse.Rules; control
 // sends older ones a full map when their rules change.
@@ -32,6 +32,11 @@ const VersionFilterDelta = 4
 // connection, in place of an SSH rule with EnforceRecorder, the same rule refusing (an
 // older agent would let the login in unrecorded).
 const VersionRecording = 5
+
+// VersionRecordFromDelta is the first version whose clients apply
+// MapResponse.RecordFromDelta; control sends older recorders their whole RecordFrom in
+// Rules when it changes.
+const VersionRecordFromDelta = 6
 
 // MinVersion is the oldest version this package still speaks: control serves clients from
 // MinVersion on, and the client falls back to servers as old as it.

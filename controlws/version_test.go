@@ -34,14 +34,16 @@ func TestVersionNegotiation(t *testing.T) {
 		{"same", supported, supported, Version, ""},
 		{"newer client falls back", versionRange{1, Version + 1}, supported, Version, ""},
 		{"newer client without the server's version", versionRange{Version + 1, Version + 1}, supported, 0,
-			"this server speaks control protocol versions 1–5, this client version 6: upgrade the control server (tsconnect control) to a release speaking 6 or later"},
+			"this server speaks control protocol versions 1–6, this client version 7: upgrade the control server (tsconnect control) to a release speaking 7 or later"},
 		{"client older than the server's oldest", supported, versionRange{Version + 1, Version + 2}, 0,
-			"this server speaks control protocol versions 6–7, yours up to 5: upgrade tsconnect to a release speaking 6 or later"},
+			"this server speaks control protocol versions 7–8, yours up to 6: upgrade tsconnect to a release speaking 7 or later"},
 		{"version 1 server", supported, versionRange{1, 1}, 1, ""},
 		{"version 3 client (rules deltas, no filter deltas)", versionRange{1, 3}, supported, 3, ""},
 		{"version 3 server", supported, versionRange{1, 3}, 3, ""},
 		{"version 4 client (no session recording)", versionRange{1, 4}, supported, 4, ""},
 		{"version 4 server", supported, versionRange{1, 4}, 4, ""},
+		{"version 5 client (no recordFrom deltas)", versionRange{1, 5}, supported, 5, ""},
+		{"version 5 server", supported, versionRange{1, 5}, 5, ""},
 	} {
 		for _, pinned := range []bool{false, true} {
 			name := tc.name + map[bool]string{false: " (key fetched)", true: " (key pinned)"}[pinned]

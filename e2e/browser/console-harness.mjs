@@ -1,7 +1,7 @@
 // A network for the console's browser tests: `tsconnect control` on a free loopback port,
 // users with passwords, a policy, and SSH agents (`tsconnect up --ssh`) with keys from
 // `tsconnect keys create`; plus helpers to drive the console's pages.
-import { spawn, execFileSync } from "node:child_process";
+import { spawn, spawnSync, execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync, existsSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -24,6 +24,13 @@ export const basePolicy = `// console tests
 	],
 }
 `;
+
+/** A policy whose ssh rule (alice to tag:server as root) names the recorders tagged tag:rec. */
+export const recorderPolicy = `{
+	"tagOwners": {"tag:server": ["alice@example.com"], "tag:rec": ["alice@example.com"]},
+	"acls": [{"action": "accept", "src": ["*"], "dst": ["*:*"]}],
+	"ssh": [{"action": "accept", "src": ["alice@example.com"], "dst": ["tag:server"], "users": ["root"], "recorder": ["tag:rec"]}],
+}`;
 
 export const alice = { email: "alice@example.com", password: "correct horse battery", admin: true };
 export const bob = { email: "bob@example.com", password: "bob has a password", admin: false };
@@ -295,6 +302,44 @@ export function findNode(v, name) {
     if (f) return f;
   }
   return undefined;
+}
+
+/**
+ * Runs real OpenSSH (`ssh -tt`, BatchMode) as user@host with cmd through node's `tsconnect nc`
+ * (node: an agent of net's, by its socket), pinning host's keys as node sees them (waiting up
+ * to 20 s for them); resolves with ssh's exit status, stdout and stderr.
+ * @param {any} net @param {{ socket: string }} node @param {string} host @param {string} user @param {string} cmd
+ * @returns {Promise<{ status: number | null, stdout: string, stderr: string }>}
+ */
+export async function opensshVia(net, node, host, user, cmd) {
+  /** @type {any} */
+  let n;
+  for (let i = 0; i < 100 && !n; i++, await new Promise((r) => setTimeout(r, 200))) {
+    n = findNode(JSON.parse(execFileSync(bin, ["--socket", node.socket, "status", "--json"], { encoding: "utf8" })), host);
+  }
+  assert.ok(n, `${node.socket} sees ${host}'s host keys`);
+  const known = join(net.dir, `known_hosts-${host}`);
+  writeFileSync(known, n.sshHostKeys.map((/** @type {string} */ k) => `${host} ${k}`).join("\n") + "\n");
+  const r = spawnSync(
+    "ssh",
+    [
+      "-F",
+      "/dev/null",
+      "-tt",
+      "-o",
+      `ProxyCommand=${bin} --socket ${node.socket} nc %h %p`,
+      "-o",
+      "BatchMode=yes",
+      "-o",
+      `UserKnownHostsFile=${known}`,
+      "-o",
+      "GlobalKnownHostsFile=/dev/null",
+      `${user}@${host}`,
+      cmd,
+    ],
+    { encoding: "utf8", env: { ...process.env, HOME: net.dir }, timeout: 60_000 },
+  );
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
 /** The Machines row of name. */

@@ -5,18 +5,10 @@
 // second; a member the policy does not let watch gets a refusal and no list. The page reads
 // the recorder over its own node (ipn.dial), never through control.
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { readFileSync } from "node:fs";
 import { test } from "node:test";
-import { alice, bob, bin, consoleLogin, consoleSuite, findNode, openSSHDialog } from "./console-harness.mjs";
+import { alice, bob, consoleLogin, consoleSuite, recorderPolicy, openSSHDialog, opensshVia } from "./console-harness.mjs";
 import { waitTerminal } from "./demo.js";
-
-const policy = `{
-	"tagOwners": {"tag:server": ["alice@example.com"], "tag:rec": ["alice@example.com"]},
-	"acls": [{"action": "accept", "src": ["*"], "dst": ["*:*"]}],
-	"ssh": [{"action": "accept", "src": ["alice@example.com"], "dst": ["tag:server"], "users": ["root"], "recorder": ["tag:rec"]}],
-}`;
 
 const s = consoleSuite({ tagged: ["alpha"], plain: [] });
 
@@ -36,7 +28,7 @@ const rows = (page) => page.$eval(".player .xterm-rows", (el) => [...el.children
 
 test("a member not allowed gets a refusal, no list", async (t) => {
   const { page } = await s.page(t);
-  s.net.setPolicy(policy);
+  s.net.setPolicy(recorderPolicy);
   await consoleLogin(page, s.net.url, bob);
   assert.ok(!(await page.locator("nav a").allTextContents()).includes("Recordings"), "no Recordings page in bob's menu");
   await openRecordings(page);
@@ -49,7 +41,7 @@ test("a member not allowed gets a refusal, no list", async (t) => {
 });
 
 test("sessions from the browser and from OpenSSH are listed, played, seeked and watched live", { skip: noDial }, async (t) => {
-  s.net.setPolicy(policy);
+  s.net.setPolicy(recorderPolicy);
   await s.net.recorder("rec");
   const { context, page } = await s.page(t);
   await consoleLogin(page, s.net.url, alice);
@@ -57,33 +49,9 @@ test("sessions from the browser and from OpenSSH are listed, played, seeked and 
 
   // A session from real OpenSSH, through a plain agent of alice's (`tsconnect nc`).
   const laptop = await s.net.agent("laptop", { tags: "", ssh: false });
-  const known = join(s.net.dir, "known_hosts");
-  /** @type {any} */
-  let alpha;
-  for (let i = 0; i < 100 && !alpha; i++, await new Promise((r) => setTimeout(r, 200))) {
-    alpha = findNode(JSON.parse(execFileSync(bin, ["--socket", laptop.socket, "status", "--json"], { encoding: "utf8" })), "alpha");
-  }
-  assert.ok(alpha, "the laptop sees alpha's host keys");
-  writeFileSync(known, alpha.sshHostKeys.map((/** @type {string} */ k) => `alpha ${k}`).join("\n") + "\n");
-  const sshOut = execFileSync(
-    "ssh",
-    [
-      "-F",
-      "/dev/null",
-      "-tt",
-      "-o",
-      `ProxyCommand=${bin} --socket ${laptop.socket} nc %h %p`,
-      "-o",
-      "BatchMode=yes",
-      "-o",
-      `UserKnownHostsFile=${known}`,
-      "-o",
-      "GlobalKnownHostsFile=/dev/null",
-      "root@alpha",
-      "echo from-openssh-$((2*21)); sleep 2; echo later-$((5*5))",
-    ],
-    { encoding: "utf8", env: { ...process.env, HOME: s.net.dir } },
-  );
+  const ssh = await opensshVia(s.net, laptop, "alpha", "root", "echo from-openssh-$((2*21)); sleep 2; echo later-$((5*5))");
+  assert.equal(ssh.status, 0, ssh.stderr);
+  const sshOut = ssh.stdout;
   assert.match(sshOut, /from-openssh-42/);
 
   // A session from the browser, left running (live).

@@ -65,11 +65,12 @@ test("login, Machines with SSH badges and owners/tags, logout", async (t) => {
     await row.locator(".online").waitFor();
     assert.match(await row.locator("td.addrs").textContent(), /100\.\d+\.\d+\.\d+/);
   }
-  // Admin navigation: all four pages.
+  // Admin navigation: every page.
   assert.deepEqual(await page.locator("nav a").allTextContents(), [
     "Machines",
     "Sessions",
     "Recordings",
+    "Audit",
     "Access controls",
     "Keys",
     "Users",

@@ -50,6 +50,24 @@ func client(n *node.Node) *http.Client {
 	}}}
 }
 
+// upload posts the recording body from n to the recorder at addr over the overlay: its
+// status, its last answer line, and the whole answer.
+func upload(t *testing.T, n *node.Node, addr, body string) (int, recorder.UploadAnswer, string) {
+	t.Helper()
+	resp, err := client(n).Post("http://"+addr+"/v1/recordings", "application/x-asciicast", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var last recorder.UploadAnswer
+	sc := bufio.NewScanner(strings.NewReader(string(b)))
+	for sc.Scan() {
+		json.Unmarshal(sc.Bytes(), &last)
+	}
+	return resp.StatusCode, last, string(b)
+}
+
 // TestRecorderNode: a recorder joined as a tagged node takes a recording over the overlay
 // from a node the acls let reach port 8410 and whose ssh rule names it, naming it as the
 // target node; a node the acls let reach it but whose rules do not name it is refused,
@@ -91,18 +109,9 @@ func TestRecorderNode(t *testing.T) {
 	})
 	body := `{"version":2,"width":80,"height":24,"timestamp":1764739860,"srcUser":"alice@example.com","srcNode":"laptop","localUser":"root"}` + "\n" +
 		`[0.1, "o", "hello over the overlay\r\n"]` + "\n"
-	resp, err := client(web).Post("http://"+addr+"/v1/recordings", "application/x-asciicast", strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var last recorder.UploadAnswer
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		json.Unmarshal(sc.Bytes(), &last)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != 200 || last.State != recorder.Ended {
-		t.Fatalf("upload: %d %+v", resp.StatusCode, last)
+	code, last, _ := upload(t, web, addr, body)
+	if code != 200 || last.State != recorder.Ended {
+		t.Fatalf("upload: %d %+v", code, last)
 	}
 	m, err := rec.Store().Get(last.ID)
 	if err != nil || m.TargetNode != "web" || m.SrcUser != "alice@example.com" || m.Size != int64(len(body)) {
@@ -115,14 +124,8 @@ func TestRecorderNode(t *testing.T) {
 		_, ok := nm.PeerByName("other")
 		return nm != nil && ok
 	})
-	resp, err = client(other).Post("http://"+addr+"/v1/recordings", "application/x-asciicast", strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	refusal, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 403 || !strings.Contains(string(refusal), "no ssh rule of node other names this recorder") {
-		t.Errorf("other's upload: %d %s; want 403 saying its rules do not name the recorder", resp.StatusCode, refusal)
+	if code, _, refusal := upload(t, other, addr, body); code != 403 || !strings.Contains(refusal, "no ssh rule of node other names this recorder") {
+		t.Errorf("other's upload: %d %s; want 403 saying its rules do not name the recorder", code, refusal)
 	}
 	if n := len(rec.Store().List()); n != 1 {
 		t.Errorf("%d recordings stored, want web's 1", n)
@@ -162,7 +165,7 @@ func TestRecorderNode(t *testing.T) {
 			t.Errorf("%s lists: %d %s, want 403 %q", name, resp.StatusCode, b, want)
 		}
 	}
-	resp, err = client(viewers["carol"]).Get("http://" + addr + "/v1/recordings/" + last.ID + "/cast")
+	resp, err := client(viewers["carol"]).Get("http://" + addr + "/v1/recordings/" + last.ID + "/cast")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -48,12 +48,39 @@ export function replace(parent: Node, ...children: Child[]): void {
   append(parent, children);
 }
 
+/** headedTable is a table with a header row of columns (each a th of scope col; empty ones left out) over body. */
+export function headedTable(columns: Child[], body: HTMLTableSectionElement, attrs: Attrs | null = null): HTMLTableElement {
+  const cols = columns.filter((c) => c !== null && c !== undefined && c !== false);
+  return h(
+    "table",
+    attrs,
+    h(
+      "thead",
+      null,
+      h(
+        "tr",
+        null,
+        cols.map((c) => h("th", { scope: "col" }, c)),
+      ),
+    ),
+    body,
+  );
+}
+
 /** bytes renders a byte count for people. */
 export function bytes(n: number): string {
   if (n < 1024) return `${n} B`;
   if (n < 1 << 20) return `${(n / 1024).toFixed(1)} KiB`;
   if (n < 1 << 30) return `${(n / (1 << 20)).toFixed(1)} MiB`;
   return `${(n / (1 << 30)).toFixed(2)} GiB`;
+}
+
+/** duration renders a length of time in milliseconds for people: "42 s", "5 min 3 s", "2 h 7 min". */
+export function duration(ms: number): string {
+  const s = Math.max(0, Math.round(ms / 1000));
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ${s % 60} s`;
+  return `${Math.floor(s / 3600)} h ${Math.floor(s / 60) % 60} min`;
 }
 
 /** ago renders an RFC 3339 time as "5 min ago" (the exact time goes in a title). */

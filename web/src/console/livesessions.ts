@@ -3,7 +3,7 @@
 // everyone's, each with an End button that makes the machine's agent cut it at once.
 
 import { call, message, type User } from "./api.js";
-import { ago, bytes, confirmDialog, h, localTime, replace } from "./dom.js";
+import { ago, bytes, confirmDialog, h, headedTable, localTime, replace } from "./dom.js";
 
 /** One login of GET /sessions. */
 interface LiveSession {
@@ -44,19 +44,8 @@ export class LiveSessionsPage {
           : "Your live SSH logins.",
       ),
       this.#error,
-      h(
-        "table",
-        null,
-        h(
-          "thead",
-          null,
-          h(
-            "tr",
-            null,
-            ["Machine", "Login", "From", "Started", "Traffic"].map((x) => h("th", { scope: "col" }, x)),
-            admin ? h("th", { scope: "col" }, h("span", { class: "visually-hidden" }, "Actions")) : null,
-          ),
-        ),
+      headedTable(
+        ["Machine", "Login", "From", "Started", "Traffic", admin ? h("span", { class: "visually-hidden" }, "Actions") : null],
         this.#body,
       ),
       this.#empty,

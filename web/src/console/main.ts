@@ -1,5 +1,5 @@
-// The admin console at /admin/: login, then Machines, Sessions (live SSH logins), Recordings, Access
-// controls, Keys and Users (Access controls, Users and tag/expire/delete for admins only),
+// The admin console at /admin/: login, then Machines, Sessions (live SSH logins), Recordings, Audit,
+// Access controls, Keys and Users (Audit, Access controls, Users and tag/expire/delete for admins only),
 // the open SSH sessions of this page, and session links (#/ssh/USER@HOST).
 // No framework: plain DOM built with dom.ts (text nodes only, never HTML from data).
 
@@ -7,6 +7,7 @@ import "@xterm/xterm/css/xterm.css";
 import "./console.css";
 import "./font.css";
 import { ApiError, call, message, setCSRF, whenUnauthenticated, type User } from "./api.js";
+import { AuditPage } from "./audit.js";
 import { h, replace } from "./dom.js";
 import { KeysPage } from "./keys.js";
 import { LiveSessionsPage } from "./livesessions.js";
@@ -27,7 +28,8 @@ interface Route {
   admin: boolean;
   /** Shown only to those who may watch recordings (GET /me's recordingViewer). */
   viewer?: boolean;
-  make(me: User): { el: HTMLElement; stop?(): void };
+  /** Builds the page; params is the hash's query (#/recordings?id=ID). */
+  make(me: User, params: URLSearchParams): { el: HTMLElement; stop?(): void };
 }
 
 const sessions = new Sessions();
@@ -44,7 +46,14 @@ const routes: Route[] = [
     make: (me) => (machines ??= new MachinesPage(me, sessions)),
   },
   { hash: "#/sessions", title: "Sessions", admin: false, make: (me) => new LiveSessionsPage(me) },
-  { hash: "#/recordings", title: "Recordings", admin: false, viewer: true, make: () => (recordings = new RecordingsPage()) },
+  {
+    hash: "#/recordings",
+    title: "Recordings",
+    admin: false,
+    viewer: true,
+    make: (_, q) => (recordings = new RecordingsPage(q.get("id") ?? undefined)),
+  },
+  { hash: "#/audit", title: "Audit", admin: true, make: () => new AuditPage() },
   { hash: "#/acl", title: "Access controls", admin: true, make: () => new PolicyPage() },
   { hash: "#/keys", title: "Keys", admin: false, make: (me) => new KeysPage(me) },
   { hash: "#/users", title: "Users", admin: true, make: (me) => new UsersPage(me) },
@@ -253,11 +262,14 @@ function route() {
     document.body.dataset.page = "ssh";
     return;
   }
-  const r = routes.find((x) => x.hash === location.hash) ?? routes[0]!;
+  const q = location.hash.indexOf("?");
+  const path = q < 0 ? location.hash : location.hash.slice(0, q);
+  const params = new URLSearchParams(q < 0 ? "" : location.hash.slice(q + 1));
+  const r = routes.find((x) => x.hash === path) ?? routes[0]!;
   if (r.admin && me.role !== "admin") {
     replace(main, h("h1", null, r.title), h("p", { class: "error", role: "alert" }, `${r.title} is for admins; you are a member.`));
   } else {
-    replace(main, r.make(me).el);
+    replace(main, r.make(me, params).el);
   }
   for (const a of document.querySelectorAll<HTMLAnchorElement>("nav a")) {
     if (a.dataset.route === r.hash) a.setAttribute("aria-current", "page");

@@ -7,7 +7,8 @@
 import { createIPN } from "../../../npm/src/index.js";
 import type { IPN } from "../../../npm/types/index.js";
 import { ApiError, call, message } from "./api.js";
-import { bytes, h, localTime, replace } from "./dom.js";
+import { bytes, duration, h, localTime, replace } from "./dom.js";
+import { filterForm, filterValues } from "./filters.js";
 import { bodyText, overlayGet, type Dial, type OverlayStream } from "./overlayhttp.js";
 import { Player } from "./player.js";
 import { termFont } from "./termsettings.js";
@@ -88,6 +89,15 @@ export class RecorderClient {
     return JSON.parse(text) as { recordings: RecordingMeta[]; next?: string };
   }
 
+  /** Recording id's metadata; undefined when this recorder has no such recording. */
+  async meta(id: string): Promise<RecordingMeta | undefined> {
+    const r = await overlayGet(this.dial, this.address, `/v1/recordings/${encodeURIComponent(id)}`);
+    const text = await bodyText(r, 64 << 10);
+    if (r.status === 404) return undefined;
+    if (r.status !== 200) throw new Error(`${this.name}: ${errorText(text, r.status)}`);
+    return JSON.parse(text) as RecordingMeta;
+  }
+
   /** Opens recording id's .cast, following it while it is recorded when follow is set. */
   async cast(id: string, follow: boolean, signal?: AbortSignal): Promise<{ body: ReadableStream<Uint8Array>; live: boolean }> {
     const r = await overlayGet(
@@ -111,13 +121,9 @@ function errorText(text: string, status: number): string {
   return `HTTP ${status}`;
 }
 
-/** "5 min 3 s" between two times (or until now for a recording in progress). */
+/** How long a recording is (or has been, while in progress). */
 function length(m: RecordingMeta): string {
-  const end = m.end ? Date.parse(m.end) : Date.now();
-  const s = Math.max(0, Math.round((end - Date.parse(m.start)) / 1000));
-  if (s < 60) return `${s} s`;
-  if (s < 3600) return `${Math.floor(s / 60)} min ${s % 60} s`;
-  return `${Math.floor(s / 3600)} h ${Math.floor(s / 60) % 60} min`;
+  return duration((m.end ? Date.parse(m.end) : Date.now()) - Date.parse(m.start));
 }
 
 /** The Recordings page. */
@@ -137,18 +143,9 @@ export class RecordingsPage {
   #stopped = false;
   #form: HTMLFormElement;
 
-  constructor() {
-    const field = (name: string, label: string, type = "text") =>
-      h("label", null, label, h("input", { name, type, class: `filter-${name}`, autocomplete: "off" }));
-    this.#form = h(
-      "form",
-      { class: "filters", on: { submit: (ev) => (ev.preventDefault(), void this.#search()) } },
-      field("user", "User"),
-      field("machine", "Machine"),
-      field("from", "From", "date"),
-      field("to", "To", "date"),
-      h("button", { type: "submit" }, "Search"),
-    );
+  /** With open, the page plays recording open (its ID, as the Audit page links it) once it has joined. */
+  constructor(private readonly open?: string) {
+    this.#form = filterForm(() => void this.#search());
     this.#more.addEventListener("click", () => void this.#load(true));
     this.el = h(
       "section",
@@ -210,15 +207,26 @@ export class RecordingsPage {
       this.#recorders = grant.recorders.map((r) => new RecorderClient(dial, r.name, r.address));
       this.#status.textContent = `From ${grant.recorders.map((r) => r.name).join(", ")}, over the network.`;
       await this.#load(false);
+      if (this.open) await this.#openID(this.open);
     } catch (e) {
       this.#fail(message(e));
     }
   }
 
+  /** Plays recording id from whichever recorder has it. */
+  async #openID(id: string) {
+    for (const rc of this.#recorders) {
+      const m = await rc.meta(id).catch(() => undefined);
+      if (this.#stopped) return;
+      if (m) return this.#play(m, rc);
+    }
+    this.#fail(`No recorder has the recording ${id}.`);
+  }
+
   #search() {
-    const v = (n: string) => (this.#form.elements.namedItem(n) as HTMLInputElement).value.trim();
-    const day = (d: string, add: number) => (d ? new Date(Date.parse(`${d}T00:00:00`) + add * 86400_000).toISOString() : undefined);
-    this.#filter = { user: v("user") || undefined, machine: v("machine") || undefined, from: day(v("from"), 0), to: day(v("to"), 1) };
+    const f = filterValues(this.#form);
+    const iso = (t: number | undefined) => (t === undefined ? undefined : new Date(t).toISOString());
+    this.#filter = { user: f.user, machine: f.machine, from: iso(f.from), to: iso(f.to) };
     return this.#load(false);
   }
 
