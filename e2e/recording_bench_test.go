@@ -28,8 +28,8 @@ import (
 
 // BenchmarkRecording1GiB records 1 GiB of session output (an exec printing it) from a real
 // `tsconnect up --ssh` agent to a real `tsconnect recorder`, each its own process, and prints
-// both processes' RSS before and after and their peak (VmHWM): the recording is streamed, so
-// neither grows with it. Run once: go test ./e2e/ -run - -bench Recording1GiB -benchtime 1x
+// both processes' RSS before, at every eighth of the output and after, and their peak
+// (VmHWM): the recording is streamed, so neither grows with it. Run once: go test ./e2e/ -run - -bench Recording1GiB -benchtime 1x
 // (about 100 s on 2 cores; TSCONNECT_BENCH_RECORD_MIB=N records N MiB instead).
 func BenchmarkRecording1GiB(b *testing.B) {
 	total := 1 << 30
@@ -99,7 +99,9 @@ func BenchmarkRecording1GiB(b *testing.B) {
 	if err := s.Start(fmt.Sprintf("head -c %d /dev/zero | tr '\\0' x", total)); err != nil {
 		b.Fatal(err)
 	}
-	n, err := io.Copy(io.Discard, out)
+	// Both RSSes at every eighth of the output: a recording held anywhere would grow them with it.
+	samples := &rssSampler{every: int64(total / 8), sample: func() [2]int { return [2]int{rss(agent, "VmRSS"), rss(rec, "VmRSS")} }}
+	n, err := io.Copy(samples, out)
 	if err != nil || n != int64(total) {
 		b.Fatalf("read %d bytes of output: %v", n, err)
 	}
@@ -124,4 +126,27 @@ func BenchmarkRecording1GiB(b *testing.B) {
 	fmt.Printf("%d MiB of output in %v (%.0f MiB/s), recorded %.2f GiB on disk\n", total>>20, took.Round(time.Millisecond), float64(total>>20)/took.Seconds(), float64(size)/(1<<30))
 	fmt.Printf("agent RSS %d MiB before, %d MiB after, peak (VmHWM) %d MiB\n", agentBefore, rss(agent, "VmRSS"), rss(agent, "VmHWM"))
 	fmt.Printf("recorder RSS %d MiB before, %d MiB after, peak (VmHWM) %d MiB\n", recBefore, rss(rec, "VmRSS"), rss(rec, "VmHWM"))
+	for i, v := range samples.got {
+		fmt.Printf("after %4d MiB of output: agent RSS %d MiB, recorder RSS %d MiB\n", int64(i+1)*samples.every>>20, v[0], v[1])
+	}
+}
+
+// rssSampler is an io.Writer that discards what it is given and calls sample after each
+// every bytes, keeping what it returned.
+type rssSampler struct {
+	every, n int64
+	sample   func() [2]int
+	got      [][2]int
+}
+
+func (r *rssSampler) Write(p []byte) (int, error) {
+	for left := int64(len(p)); left > 0; {
+		step := min(left, r.every-r.n%r.every)
+		r.n += step
+		left -= step
+		if r.n%r.every == 0 {
+			r.got = append(r.got, r.sample())
+		}
+	}
+	return len(p), nil
 }
