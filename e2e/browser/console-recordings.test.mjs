@@ -5,17 +5,11 @@
 // second; a member the policy does not let watch gets a refusal and no list. The page reads
 // the recorder over its own node (ipn.dial), never through control.
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
 import { test } from "node:test";
 import { alice, bob, consoleLogin, consoleSuite, recorderPolicy, openSSHDialog, opensshVia } from "./console-harness.mjs";
 import { waitTerminal } from "./demo.js";
 
 const s = consoleSuite({ tagged: ["alpha"], plain: [] });
-
-/** The page reads recorders through ipn.dial: without it in the npm package, the playing test waits. */
-const noDial = /\bdial\(host: string, port: number\)/.test(readFileSync(new URL("../../npm/types/index.d.ts", import.meta.url), "utf8"))
-  ? false
-  : "the npm package has no ipn.dial yet";
 
 /** The Recordings page, once its list has loaded (rows or "No recordings."). */
 async function openRecordings(page) {
@@ -40,7 +34,7 @@ test("a member not allowed gets a refusal, no list", async (t) => {
   assert.equal(await page.locator(".recordings form.filters").isHidden(), true);
 });
 
-test("sessions from the browser and from OpenSSH are listed, played, seeked and watched live", { skip: noDial }, async (t) => {
+test("sessions from the browser and from OpenSSH are listed, played, seeked and watched live", async (t) => {
   s.net.setPolicy(recorderPolicy);
   await s.net.recorder("rec");
   const { context, page } = await s.page(t);
