@@ -91,8 +91,11 @@ func TestBrowserCoalescesWrites(t *testing.T) {
 }
 
 // TestBrowserCoalescesAcrossCallbacks checks that writes made by JavaScript callbacks that run
-// back to back (two timers due together, as WebSocket messages queued together are) leave as one
-// message: the flush is a task queued behind them, not a microtask after each.
+// back to back (two tasks queued together, as WebSocket messages that arrived together are) leave
+// as one message: the flush is a task queued behind them, not a microtask after each. The tasks
+// are node's setImmediate, which runs every callback queued before its phase together: two
+// setTimeout(0)s were not always due together (node reads the clock at each, so under load the
+// second fell a millisecond later, into the next turn of the loop, after the flush).
 func TestBrowserCoalescesAcrossCallbacks(t *testing.T) {
 	base := os.Getenv("WSCONN_ECHO_URL")
 	if base == "" {
@@ -114,7 +117,7 @@ func TestBrowserCoalescesAcrossCallbacks(t *testing.T) {
 		funcs = append(funcs, f)
 	}
 	for _, f := range funcs {
-		js.Global().Call("setTimeout", f, 0)
+		js.Global().Call("setImmediate", f)
 	}
 	if line, err := r.ReadString('\n'); err != nil || line != "5\n" {
 		t.Fatalf("writes of two callbacks in a row arrived as messages of %q (%v), want one of 5 bytes", line, err)
