@@ -92,6 +92,8 @@ type Conn struct {
 	pending  map[TxID]*pendingPing
 	stunWait map[[12]byte]stunWaiter
 	counters Counters
+	// endpoints are this node's, as Discover found them last (for call-me-maybe).
+	endpoints []netip.AddrPort
 }
 
 // Counters count data (WireGuard) packets by path, and disco messages dropped.

@@ -261,7 +261,7 @@ func TestDiscoFormat(t *testing.T) {
 		t.Fatalf("sender %v, %v", sender, err)
 	}
 	got, err := openDisco(pkt, sender, (*[32]byte)(&r))
-	if err != nil || got != m {
+	if err != nil || got.typ != m.typ || got.tx != m.tx || got.src != m.src {
 		t.Fatalf("opened %+v, %v; want %+v", got, err, m)
 	}
 	other := key.NewPrivate()

@@ -161,6 +161,21 @@ func (c *Conn) pingLocked(p *peerState, to netip.AddrPort, ch chan Pong) outPack
 	return outPacket{peer: p.key, to: to, pkt: sealDisco(discoMsg{typ: msgPing, tx: tx}, c.discoPub, &c.discoPriv, p.disco)}
 }
 
+// callMeMaybeLocked returns a call-me-maybe to p through the relay with this node's
+// endpoints (nil pkt before Discover found any, or past the ping rate), so that p pings
+// them while this node's pings to p are on their way: both NATs open at once.
+func (c *Conn) callMeMaybeLocked(p *peerState) outPacket {
+	if len(c.endpoints) == 0 {
+		return outPacket{}
+	}
+	if !allowBoth(p.pingLim, c.pingLim) {
+		c.counters.PingsThrottled++
+		return outPacket{}
+	}
+	m := discoMsg{typ: msgCallMeMaybe, tx: newTxID(), eps: c.endpoints}
+	return outPacket{peer: p.key, pkt: sealDisco(m, c.discoPub, &c.discoPriv, p.disco)}
+}
+
 func (c *Conn) expirePendingLocked(now time.Time) {
 	for tx, pp := range c.pending {
 		if now.Sub(pp.sent) > pingTimeout {
@@ -218,12 +233,29 @@ func (c *Conn) handleDisco(pkt []byte, src netip.AddrPort, relayKey key.Public) 
 		out = append(out, outPacket{peer: p.key, to: src, pkt: pong})
 		if viaUDP {
 			c.learnLocked(p, src)
-			if !p.best.IsValid() && p.active(now) && now.Sub(p.lastProbe) > time.Second {
-				// Ping back at once: the peer's source is likely our way to it.
-				p.lastProbe = now
+			if !p.best.IsValid() && p.active(now) {
+				// Ping back at once: the peer's source is likely our way to it, and its
+				// ping just opened its NAT for us (PeerPingRate bounds this).
 				if o := c.pingLocked(p, src, nil); o.pkt != nil {
 					out = append(out, o)
 				}
+			}
+		}
+	case msgCallMeMaybe:
+		// Through the relay only (a UDP one could come from anyone's address), from a
+		// peer with recent traffic, and while it has no direct path: ping its endpoints
+		// now, as it pings ours, so both NATs open for each other.
+		if viaUDP || p.sawPing(m.tx) || !p.active(now) || p.best.IsValid() {
+			c.counters.DiscoDropped++
+			break
+		}
+		p.lastProbe = now
+		for _, ep := range m.eps {
+			if c.v4only && !ep.Addr().Is4() {
+				continue
+			}
+			if o := c.pingLocked(p, ep, nil); o.pkt != nil {
+				out = append(out, o)
 			}
 		}
 	case msgPong:
@@ -354,6 +386,7 @@ func (c *Conn) step(now time.Time) []outPacket {
 			for _, ep := range p.endpoints {
 				add(c.pingLocked(p, ep, nil))
 			}
+			add(c.callMeMaybeLocked(p))
 		}
 	}
 	return out
