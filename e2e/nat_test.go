@@ -10,6 +10,7 @@ import (
 
 	"tsconnect/agent"
 	"tsconnect/control"
+	"tsconnect/internal/metrics/metricstest"
 	"tsconnect/key"
 	"tsconnect/magicbind"
 )
@@ -180,6 +181,10 @@ func TestNATTraversal(t *testing.T) {
 		t.Logf("tsconnect ping:\n%s", ping)
 		if r := p.checkTicking(2 * time.Second); r != 0 {
 			t.Fatalf("the relay carried %d packets of the direct session in 2 s", r)
+		}
+		m := metricstest.Of(t, p.a.Collector())
+		if m[`tsconnect_agent_path_packets_total{direction="sent",path="direct"}`] < 1 || m[`tsconnect_agent_path_packets_total{direction="received",path="direct"}`] < 1 {
+			t.Fatalf("the agent's metrics count no direct packets: %v", m)
 		}
 	}
 
