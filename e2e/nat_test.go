@@ -10,6 +10,7 @@ import (
 
 	"tsconnect/agent"
 	"tsconnect/control"
+	"tsconnect/internal/eventually"
 	"tsconnect/internal/metrics/metricstest"
 	"tsconnect/key"
 	"tsconnect/magicbind"
@@ -32,20 +33,6 @@ func (tn *testNet) startLabAgent(t *testing.T, lab *netLab, name string, h labHo
 	})
 	t.Cleanup(func() { a.Close() })
 	return a
-}
-
-// timedWait polls cond every 10 ms for up to limit and returns how long it took; it fails
-// t naming what otherwise.
-func timedWait(t *testing.T, limit time.Duration, what string, cond func() bool) time.Duration {
-	t.Helper()
-	start := time.Now()
-	for !cond() {
-		if time.Since(start) > limit {
-			t.Fatalf("%s: not within %v", what, limit)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return time.Since(start)
 }
 
 // natPair is two agents of a NAT case with an open ticking SSH session from a to b.
@@ -167,7 +154,7 @@ func TestNATTraversal(t *testing.T) {
 	stunPC := lab.listenUDP(lab.wan, netip.AddrPortFrom(labSTUN, 0))
 	tn := startTestNet(t, func(c *control.Config) { c.STUN, c.STUNAddr = stunPC, labSTUN }, ownNodesPolicy)
 	expectDirect := func(t *testing.T, p *natPair, aToB, bToA netip.Addr) {
-		timedWait(t, 10*time.Second, "a direct path both ways", func() bool { return p.upAt.Load() != 0 })
+		eventually.Within(t, 10*time.Second, "a direct path both ways", func() bool { return p.upAt.Load() != 0 })
 		d := time.Unix(0, p.upAt.Load()).Sub(p.start)
 		if got := p.a.Paths().Path(p.kb).Direct.Addr(); got != aToB {
 			t.Fatalf("%s goes direct to %s via %v, want %v", p.an, p.bn, got, aToB)
@@ -209,7 +196,7 @@ func TestNATTraversal(t *testing.T) {
 		// relay within 2 s and the session goes on; healed, the path comes back.
 		undo := lab.dropUDP(ra)
 		died := time.Now()
-		fallback := timedWait(t, 2*time.Second, "fallback to the relay both ways", p.relayed)
+		fallback := eventually.Within(t, 2*time.Second, "fallback to the relay both ways", p.relayed)
 		resumed, ok := p.tk.waitLine(died.Add(fallback), 5*time.Second)
 		if !ok {
 			t.Fatal("the session printed nothing within 5 s of the fallback")
@@ -220,7 +207,7 @@ func TestNATTraversal(t *testing.T) {
 		p.checkPing(netip.Addr{})
 		undo()
 		healed := time.Now()
-		back := timedWait(t, 10*time.Second, "back to direct both ways", p.direct)
+		back := eventually.Within(t, 10*time.Second, "back to direct both ways", p.direct)
 		if got := p.a.Paths().Path(p.kb).Direct.Addr(); got != lab.wanAddr(rb) {
 			t.Fatalf("back direct via %v, want %v", got, lab.wanAddr(rb))
 		}

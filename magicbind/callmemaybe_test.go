@@ -9,6 +9,7 @@ import (
 	"tsconnect/controlws"
 	"tsconnect/derpbind/memrelay"
 	"tsconnect/engine"
+	"tsconnect/internal/eventually"
 	"tsconnect/key"
 )
 
@@ -36,7 +37,7 @@ func TestCallMeMaybe(t *testing.T) {
 
 	c := echo(t, a, b)
 	roundTrip(t, c, 1000, 5*time.Second)
-	up := waitFor(t, 6*time.Second, "direct path through call-me-maybe alone", func() bool {
+	up := eventually.Within(t, 6*time.Second, "direct path through call-me-maybe alone", func() bool {
 		return a.conn.Path(b.eng.PublicKey()).Direct.IsValid() && b.conn.Path(a.eng.PublicKey()).Direct.IsValid()
 	})
 	roundTrip(t, c, 64<<10, 10*time.Second)

@@ -11,6 +11,7 @@ import (
 	"tsconnect/controlws"
 	"tsconnect/derpbind"
 	"tsconnect/derpbind/memrelay"
+	"tsconnect/internal/eventually"
 	"tsconnect/key"
 )
 
@@ -92,7 +93,7 @@ func TestNoPingsWithoutTraffic(t *testing.T) {
 		t.Fatalf("%d pings throttled while idle, want 0", s.PingsThrottled)
 	}
 	c.sendPath(nodes[42].Key, 1)
-	d := waitFor(t, 2*time.Second, "a probe of the peer with traffic", func() bool { return got.Load() == int64(len(eps)) })
+	d := eventually.Within(t, 2*time.Second, "a probe of the peer with traffic", func() bool { return got.Load() == int64(len(eps)) })
 	time.Sleep(3 * tick)
 	if n := got.Load(); n != int64(len(eps)) {
 		t.Fatalf("%d pings after one peer got traffic, want its %d endpoints", n, len(eps))
@@ -217,11 +218,11 @@ func TestSpoofedFloodDoesNotStarve(t *testing.T) {
 	connect(t, a, b)
 	c := echo(t, a, b)
 	roundTrip(t, c, 1000, 10*time.Second)
-	waitFor(t, 10*time.Second, "direct path under a flood", func() bool {
+	eventually.Within(t, 10*time.Second, "direct path under a flood", func() bool {
 		return a.conn.Path(b.eng.PublicKey()).Direct.IsValid() && b.conn.Path(a.eng.PublicKey()).Direct.IsValid()
 	})
 	up := time.Since(start) // at most: the first traffic to both direct
-	waitFor(t, 5*time.Second, "forged claims throttled at both nodes", func() bool {
+	eventually.Within(t, 5*time.Second, "forged claims throttled at both nodes", func() bool {
 		return a.conn.Stats().PingsThrottled > 0 && b.conn.Stats().PingsThrottled > 0
 	})
 	roundTrip(t, c, 64<<10, 10*time.Second)

@@ -27,3 +27,17 @@ func wait(t testing.TB, what string, cond func() bool, guard time.Duration) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// Within polls cond every 10 ms for up to limit, a bound the test asserts (a path that must
+// change within 2 s), and returns how long it took; past limit it fails t naming what.
+func Within(t testing.TB, limit time.Duration, what string, cond func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for !cond() {
+		if time.Since(start) > limit {
+			t.Fatalf("%s: not within %v", what, limit)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return time.Since(start)
+}

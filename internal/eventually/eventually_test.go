@@ -49,3 +49,23 @@ func TestFailsNamingWhat(t *testing.T) {
 		t.Errorf("gave up after %v, before its guard of 200ms", d)
 	}
 }
+
+// TestWithinTimesAndBounds: Within returns about how long cond took to hold, and fails
+// naming what once limit has passed.
+func TestWithinTimesAndBounds(t *testing.T) {
+	start := time.Now()
+	d := Within(t, 2*time.Second, "100 ms to pass", func() bool { return time.Since(start) >= 100*time.Millisecond })
+	if d < 100*time.Millisecond || d > time.Second {
+		t.Errorf("Within returned %v for a condition that held after 100ms", d)
+	}
+	f := &fakeT{TB: t}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		Within(f, 100*time.Millisecond, "a path to fall back", func() bool { return false })
+	}()
+	<-done
+	if !strings.Contains(f.failed, "a path to fall back: not within 100ms") {
+		t.Errorf("failure %q does not name what and the limit", f.failed)
+	}
+}
