@@ -108,6 +108,30 @@ func (p *natPair) checkTicking(d time.Duration) uint64 {
 	return p.relayPackets() - before
 }
 
+// checkReported waits for b's report to control (what the console's Sessions page shows)
+// of the login from a to carry the path b's traffic to a takes: direct to want, or, want
+// invalid, relayed through the embedded region.
+func (p *natPair) checkReported(want netip.Addr) {
+	p.t.Helper()
+	pa, ok := p.b.Node().NetMap().PeerByName(p.an)
+	if !ok || len(pa.Addresses) == 0 {
+		p.t.Fatalf("%s has no map entry for %s", p.bn, p.an)
+	}
+	eventually.Within(p.t, 5*time.Second, p.bn+"'s report of the login's path", func() bool {
+		for _, l := range p.tn.srv.LiveSSHLogins() {
+			if l.Login.Remote.Addr() != pa.Addresses[0].Addr() || l.Login.Path == nil {
+				continue
+			}
+			lp := l.Login.Path
+			if want.IsValid() {
+				return lp.Direct.Addr() == want && lp.RTTMillis > 0
+			}
+			return !lp.Direct.IsValid() && lp.RegionCode == control.EmbeddedRegionCode
+		}
+		return false
+	})
+}
+
 // checkPing runs `tsconnect ping` from a to b: with want valid it must end on a direct
 // pong from want's address; invalid, every pong comes through the relay.
 func (p *natPair) checkPing(want netip.Addr) string {
@@ -164,6 +188,7 @@ func TestNATTraversal(t *testing.T) {
 		}
 		t.Logf("direct %v after the session started opening: %s→%s via %v, back via %v (RTT %v)", d, p.an, p.bn,
 			p.a.Paths().Path(p.kb).Direct, p.b.Paths().Path(p.ka).Direct, p.a.Paths().Path(p.kb).RTT)
+		p.checkReported(bToA)
 		ping := p.checkPing(aToB)
 		t.Logf("tsconnect ping:\n%s", ping)
 		if r := p.checkTicking(2 * time.Second); r != 0 {
@@ -229,6 +254,7 @@ func TestNATTraversal(t *testing.T) {
 			time.Sleep(50 * time.Millisecond)
 		}
 		t.Logf("tsconnect ping:\n%s", p.checkPing(netip.Addr{}))
+		p.checkReported(netip.Addr{})
 		if r := p.checkTicking(2 * time.Second); r == 0 {
 			t.Fatal("the relayed session sent nothing through the relay")
 		}

@@ -1,7 +1,8 @@
 // The Sessions page (issue 19, part 6), in Chromium against `tsconnect control` and a real
 // agent: a live SSH login from the console shows there (machine, login, who it is from, when,
-// bytes) as the agent reports it; a member without it sees none and no End button; the admin
-// ends it and the agent cuts it at once, the terminal saying who ended it.
+// bytes, the path of the agent's traffic to it: issue 21 part 4) as the agent reports it; a
+// member without it sees none and no End button; the admin ends it and the agent cuts it at
+// once, the terminal saying who ended it.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { consoleSuite, consoleLogin, openRootTerminal, alice, bob } from "./console-harness.mjs";
@@ -26,6 +27,9 @@ test("a live login is listed with who and how much; a member sees none; the admi
   assert.match(await row.locator(".from").textContent(), /^alice@example\.com on console\S* \(100\.\d+\.\d+\.\d+:\d+\)$/);
   assert.match(await row.locator(".started").textContent(), /just now/);
   assert.match(await row.locator(".traffic").textContent(), /^\d+(\.\d)? (B|KiB) in, \d+(\.\d)? (B|KiB) out$/);
+  // The browser has no direct paths: the agent's traffic to it goes through the relay, and
+  // no disco round trip is measured for it.
+  assert.equal(await row.locator(".path").textContent(), "relay DERP(tsc)");
 
   // bob (a member, no login of his own) sees none, and no End.
   const { page: bobPage } = await suite.page(t);
