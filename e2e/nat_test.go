@@ -239,6 +239,7 @@ func TestNATTraversal(t *testing.T) {
 		if r := p.checkTicking(2 * time.Second); r != 0 {
 			t.Fatalf("back direct, the relay carried %d packets in 2 s", r)
 		}
+		p.checkPing(lab.wanAddr(rb))
 		t.Logf("path died: both on the relay after %v, the session's next line %v after that; healed: direct again after %v (healed at %s)",
 			fallback, resumed, back, healed.Format(time.TimeOnly))
 	})
