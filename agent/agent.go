@@ -51,6 +51,9 @@ type Config struct {
 	// carries WireGuard directly between this node and peers that answer there (magicbind),
 	// the relay staying the start and the fallback. "" sends everything through the relay.
 	UDPListen string
+	// UDPConn, if set instead of UDPListen, is that socket already open (a test opens it in
+	// a network namespace it made); the agent owns it and closes it.
+	UDPConn *net.UDPConn
 	// Interfaces lists the local addresses published with the UDP port when UDPListen's
 	// host is unspecified; nil means magicbind.SystemInterfaces.
 	Interfaces magicbind.Interfaces

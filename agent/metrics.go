@@ -13,6 +13,9 @@ var (
 	descRelayDrops  = prometheus.NewDesc("tsconnect_agent_relay_drops_total", "Packets dropped on the way to or from the home relay, by direction.", []string{"direction"}, nil)
 	descMapAge      = prometheus.NewDesc("tsconnect_agent_map_age_seconds", "How old the network map is: about 0 while the map stream with control is up.", nil, nil)
 	descAuditQueued = prometheus.NewDesc("tsconnect_agent_ssh_audit_queued", "SSH login decisions waiting to be sent to control.", nil, nil)
+	descPathPkts    = prometheus.NewDesc("tsconnect_agent_path_packets_total", "WireGuard packets by path (direct UDP or the relay) and direction; only with direct paths on.", []string{"path", "direction"}, nil)
+	descDiscoDrops  = prometheus.NewDesc("tsconnect_agent_disco_dropped_total", "Disco messages refused (too big, over a source's rate, unknown key, not opening, replayed, answering no ping) and UDP data from unknown addresses; only with direct paths on.", []string{"kind"}, nil)
+	descThrottled   = prometheus.NewDesc("tsconnect_agent_disco_pings_throttled_total", "Pings not sent over the per-peer or per-node ping rate, and disco messages from addresses not yet proven for their peer dropped unopened over the unproven rate; only with direct paths on.", nil, nil)
 	descAuditDrops  = prometheus.NewDesc("tsconnect_agent_ssh_audit_dropped_total", "SSH login decisions never sent to control: the queue was full (its oldest went), a record was malformed, or the journal read back at start held more than the queue keeps.", nil, nil)
 )
 
@@ -22,7 +25,7 @@ func (a *Agent) Collector() prometheus.Collector { return (*agentCollector)(a) }
 type agentCollector Agent
 
 func (c *agentCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descSSHConns, descSSHSessions, descRelayUp, descRelayHome, descRelayPkts, descRelayDrops, descMapAge, descAuditQueued, descAuditDrops} {
+	for _, d := range []*prometheus.Desc{descSSHConns, descSSHSessions, descRelayUp, descRelayHome, descRelayPkts, descRelayDrops, descMapAge, descAuditQueued, descAuditDrops, descPathPkts, descDiscoDrops, descThrottled} {
 		ch <- d
 	}
 	(*Agent)(c).revocations.Describe(ch)
@@ -62,6 +65,15 @@ func (c *agentCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	gauge(descAuditQueued, float64(a.audit.len()))
 	counter(descAuditDrops, a.audit.dropped.Load())
+	if a.paths != nil {
+		st := a.paths.Stats()
+		counter(descPathPkts, st.DirectSent, "direct", "sent")
+		counter(descPathPkts, st.DirectRecv, "direct", "received")
+		counter(descPathPkts, st.RelaySent, "relay", "sent")
+		counter(descDiscoDrops, st.DiscoDropped, "disco")
+		counter(descDiscoDrops, st.DataDropped, "data")
+		counter(descThrottled, st.PingsThrottled)
+	}
 	if age, ok := a.mapAge(); ok {
 		gauge(descMapAge, age.Seconds())
 	}

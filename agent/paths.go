@@ -17,23 +17,28 @@ import (
 // socketBuffer is the UDP socket's send and receive buffer size asked for.
 const socketBuffer = 7 << 20
 
-// openPaths opens the UDP socket of Config.UDPListen and the direct-path layer on it; nil
-// when UDPListen is "" (relay only).
+// openPaths opens the UDP socket of Config.UDPListen (or takes Config.UDPConn) and the
+// direct-path layer on it; nil when neither is set (relay only).
 func openPaths(cfg Config, logf func(string, ...any)) (*magicbind.Conn, error) {
-	if cfg.UDPListen == "" {
+	uc := cfg.UDPConn
+	switch {
+	case uc != nil && cfg.UDPListen != "":
+		uc.Close()
+		return nil, errors.New("agent: UDPListen and UDPConn are both set")
+	case uc == nil && cfg.UDPListen == "":
 		return nil, nil
-	}
-	ua, err := net.ResolveUDPAddr("udp", cfg.UDPListen)
-	if err != nil {
-		return nil, fmt.Errorf("agent: UDP address %q: %w", cfg.UDPListen, err)
-	}
-	network := "udp"
-	if ua.IP != nil && ua.IP.To4() != nil {
-		network = "udp4"
-	}
-	uc, err := net.ListenUDP(network, ua)
-	if err != nil {
-		return nil, fmt.Errorf("agent: UDP socket for direct paths: %w", err)
+	case uc == nil:
+		ua, err := net.ResolveUDPAddr("udp", cfg.UDPListen)
+		if err != nil {
+			return nil, fmt.Errorf("agent: UDP address %q: %w", cfg.UDPListen, err)
+		}
+		network := "udp"
+		if ua.IP != nil && ua.IP.To4() != nil {
+			network = "udp4"
+		}
+		if uc, err = net.ListenUDP(network, ua); err != nil {
+			return nil, fmt.Errorf("agent: UDP socket for direct paths: %w", err)
+		}
 	}
 	// As wireguard-go's own sockets: room for bursts (the kernel caps it at rmem_max/wmem_max).
 	uc.SetReadBuffer(socketBuffer)

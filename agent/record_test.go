@@ -251,6 +251,9 @@ type shell struct {
 	done  chan error
 }
 
+// windowChangeMsg is RFC 4254's "window-change" request.
+type windowChangeMsg struct{ Cols, Rows, WPx, HPx uint32 }
+
 func (sh *shell) seen() string { return sh.out.String() }
 
 func startShell(t *testing.T, cl *ssh.Client, cols, rows int) *shell {
@@ -312,8 +315,11 @@ func TestRecording(t *testing.T) {
 	// A PTY shell: the recording holds what the user saw, the window change and the exit code.
 	sh := startShell(t, cl, 100, 30)
 	sh.run("echo rec-$((6*7))", "rec-42")
-	if err := sh.s.WindowChange(40, 120); err != nil {
-		t.Fatal(err)
+	// With a reply asked for (Session.WindowChange asks none), the size is set before the next
+	// line: the server takes requests and data on separate goroutines, so "stty size" typed
+	// right after an unanswered window change could run first.
+	if ok, err := sh.s.SendRequest("window-change", true, ssh.Marshal(windowChangeMsg{Cols: 120, Rows: 40})); err != nil || !ok {
+		t.Fatalf("window change: %v %v", ok, err)
 	}
 	sh.run("stty size", "40 120")
 	io.WriteString(sh.stdin, "exit 3\n")

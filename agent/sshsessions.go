@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -36,11 +37,12 @@ func (a *Agent) reportLogins(ctx context.Context, srv *sshd.Server) {
 			err error
 		}
 		done := make(chan result, 1)
+		wire := a.wireLogins(logins)
 		go func() {
-			ans, err := a.node.ReportSSHSessions(rctx, controlws.SSHSessions{Logins: wireLogins(logins)})
+			ans, err := a.node.ReportSSHSessions(rctx, controlws.SSHSessions{Logins: wire})
 			done <- result{ans, err}
 		}()
-		key := loginsKey(logins)
+		key := loginsKey(wire)
 		t := time.NewTicker(loginsCheck)
 	wait:
 		for {
@@ -59,7 +61,7 @@ func (a *Agent) reportLogins(ctx context.Context, srv *sshd.Server) {
 				}
 				break wait
 			case <-t.C:
-				if loginsKey(srv.Logins()) != key {
+				if loginsKey(a.wireLogins(srv.Logins())) != key {
 					cancel() // report the change now; control answers the old one
 					<-done
 					reportedNone = false
@@ -72,21 +74,48 @@ func (a *Agent) reportLogins(ctx context.Context, srv *sshd.Server) {
 	}
 }
 
-// wireLogins is logins as a report carries them (at most controlws.MaxSSHSessions).
-func wireLogins(logins []sshd.LiveLogin) []controlws.SSHLogin {
+// wireLogins is logins as a report carries them (at most controlws.MaxSSHSessions), each
+// with the path to its client when the map has the client.
+func (a *Agent) wireLogins(logins []sshd.LiveLogin) []controlws.SSHLogin {
+	nm := a.node.NetMap()
 	out := make([]controlws.SSHLogin, 0, min(len(logins), controlws.MaxSSHSessions))
 	for _, l := range logins[:min(len(logins), controlws.MaxSSHSessions)] {
 		out = append(out, controlws.SSHLogin{Remote: l.Remote, LocalUser: l.LocalUser, Started: l.Started,
-			Sessions: l.Sessions, BytesIn: l.BytesIn, BytesOut: l.BytesOut})
+			Sessions: l.Sessions, BytesIn: l.BytesIn, BytesOut: l.BytesOut, Path: a.loginPath(nm, l.Remote.Addr())})
 	}
 	return out
 }
 
-// loginsKey tells logins apart from another list when a login came, went or opened a session.
-func loginsKey(logins []sshd.LiveLogin) string {
+// loginPath is the path to the peer at overlay address ip, nil when the map has none.
+func (a *Agent) loginPath(nm *controlws.NetworkMap, ip netip.Addr) *controlws.LoginPath {
+	if nm == nil {
+		return nil
+	}
+	p, ok := nm.PeerByAddr(ip)
+	if !ok {
+		return nil
+	}
+	pp := a.peerPath(nm, p)
+	lp := &controlws.LoginPath{RegionCode: pp.RegionCode, RTTMillis: min(pp.RTTMillis, controlws.MaxRTTMillis)}
+	if a.paths != nil {
+		lp.Direct = a.paths.Path(p.Key).Direct
+	}
+	if lp.Validate() != nil { // a map's region code this report cannot carry
+		lp.RegionCode = ""
+	}
+	return lp
+}
+
+// loginsKey tells logins apart from another list when a login came, went, opened a
+// session or its path changed between direct and relayed.
+func loginsKey(logins []controlws.SSHLogin) string {
 	keys := make([]string, 0, len(logins))
 	for _, l := range logins {
-		keys = append(keys, l.Remote.String()+"/"+strconv.Itoa(l.Sessions))
+		k := l.Remote.String() + "/" + strconv.Itoa(l.Sessions)
+		if l.Path != nil {
+			k += "/" + l.Path.Direct.String()
+		}
+		keys = append(keys, k)
 	}
 	slices.Sort(keys)
 	return strings.Join(keys, " ")

@@ -41,6 +41,12 @@ func (c *Console) sshSessions(w http.ResponseWriter, r *http.Request, s *caller)
 		x := api.SSHSession{Machine: api.NodeRef{ID: target.Node.ID, Name: target.Node.Name}, Remote: l.Login.Remote.String(),
 			LocalUser: l.Login.LocalUser, Started: wireTime(l.Login.Started), Channels: l.Login.Sessions,
 			BytesIn: l.Login.BytesIn, BytesOut: l.Login.BytesOut}
+		if p := l.Login.Path; p != nil {
+			x.Path = &api.SSHPath{Region: p.RegionCode, RTTMs: p.RTTMillis}
+			if p.Direct.IsValid() {
+				x.Path.Direct, x.Path.Region = p.Direct.String(), ""
+			}
+		}
 		var owner int64
 		if src, ok := byAddr[l.Login.Remote.Addr()]; ok {
 			x.From = &api.NodeRef{ID: src.Node.ID, Name: src.Node.Name}

@@ -66,6 +66,11 @@ type Config struct {
 	// port goes into the relay's map entry. The server serves it and closes it on Close.
 	// Nil: no STUN (STUNPort -1 in the map).
 	STUN net.PacketConn
+	// STUNAddr, if an IPv4 address, is where nodes send STUN to (the relay entry's IPv4)
+	// when they reach the STUN socket elsewhere than at the control URL's host: a relay
+	// whose name resolves to another address than its STUN one, or a test's network
+	// namespace. Zero: the URL's host.
+	STUNAddr netip.Addr
 	// Web is served at "/" and every path no other route claims; nil serves a tiny page.
 	Web http.Handler
 	// Domain names the network in maps; empty means DefaultDomain.
@@ -239,7 +244,7 @@ func New(cfg Config) (*Server, error) {
 			stunPort = ua.Port
 		}
 	}
-	s.derpMap = buildDERPMap(cfg.DERPMap, su, embedded, stunPort)
+	s.derpMap = buildDERPMap(cfg.DERPMap, su, embedded, stunPort, cfg.STUNAddr)
 	if s.derpJSON, err = json.Marshal(s.derpMap); err != nil {
 		st.Close()
 		return nil, fmt.Errorf("control: DERP map: %w", err)

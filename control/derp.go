@@ -3,6 +3,7 @@ package control
 import (
 	"context"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 
@@ -42,9 +43,9 @@ func newRelay(priv key.Private, verify func(context.Context, key.Public) error, 
 }
 
 // buildDERPMap returns the map nodes get: the external map's regions, plus the embedded
-// relay (reached at the server URL's host and port, STUN at stunPort, -1 for none) when
-// embedded is set.
-func buildDERPMap(ext *derpws.Map, server *url.URL, embedded bool, stunPort int) *derpws.Map {
+// relay (reached at the server URL's host and port, STUN at stunPort, -1 for none, on
+// stunAddr when valid, else the URL's host) when embedded is set.
+func buildDERPMap(ext *derpws.Map, server *url.URL, embedded bool, stunPort int, stunAddr netip.Addr) *derpws.Map {
 	m := &derpws.Map{Regions: map[int]*derpws.Region{}}
 	if ext != nil {
 		for id, r := range ext.Regions {
@@ -65,6 +66,10 @@ func buildDERPMap(ext *derpws.Map, server *url.URL, embedded bool, stunPort int)
 	if p := server.Port(); p != "" {
 		port, _ = strconv.Atoi(p)
 	}
+	ipv4 := ""
+	if stunAddr.Is4() {
+		ipv4 = stunAddr.String()
+	}
 	m.Regions[id] = &derpws.Region{
 		RegionID:   id,
 		RegionCode: EmbeddedRegionCode,
@@ -73,6 +78,7 @@ func buildDERPMap(ext *derpws.Map, server *url.URL, embedded bool, stunPort int)
 			Name:             strconv.Itoa(id) + "a",
 			RegionID:         id,
 			HostName:         server.Hostname(),
+			IPv4:             ipv4,
 			DERPPort:         port,
 			STUNPort:         stunPort,
 			InsecureForTests: server.Scheme == "http",

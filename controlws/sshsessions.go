@@ -43,6 +43,40 @@ type SSHLogin struct {
 	Sessions  int            `json:"sessions"` // open session channels
 	BytesIn   int64          `json:"bytesIn"`
 	BytesOut  int64          `json:"bytesOut"`
+	// Path is how the node's traffic to the client goes, as of the report; nil from an
+	// agent that predates it. Needs no protocol version: an older control drops it.
+	Path *LoginPath `json:"path,omitempty"`
+}
+
+// LoginPath is a login's path: direct to the client's endpoint, or relayed through a
+// DERP region, with the last disco round trip (0: none measured, as for a browser).
+type LoginPath struct {
+	Direct     netip.AddrPort `json:"direct,omitzero"`
+	RegionCode string         `json:"regionCode,omitempty"`
+	RTTMillis  float64        `json:"rttMs,omitempty"`
+}
+
+// Bounds of a LoginPath.
+const (
+	// MaxRegionCode bounds LoginPath.RegionCode: 1 to 16 bytes of [A-Za-z0-9-].
+	MaxRegionCode = 16
+	// MaxRTTMillis bounds LoginPath.RTTMillis.
+	MaxRTTMillis = 60_000
+)
+
+// Validate reports what of p is malformed or out of bounds.
+func (p *LoginPath) Validate() error {
+	switch {
+	case p.Direct.IsValid() && (p.Direct.Port() == 0 || p.Direct.Addr().Zone() != "" || p.Direct.Addr().IsUnspecified()):
+		return errors.New("path: direct is not a unicast address and port")
+	case len(p.RegionCode) > MaxRegionCode || strings.ContainsFunc(p.RegionCode, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-')
+	}):
+		return fmt.Errorf("path: regionCode is not at most %d bytes of letters, digits and hyphens", MaxRegionCode)
+	case !(p.RTTMillis >= 0 && p.RTTMillis <= MaxRTTMillis): // NaN fails too
+		return fmt.Errorf("path: rttMs %v outside 0 to %d", p.RTTMillis, MaxRTTMillis)
+	}
+	return nil
 }
 
 // SSHSessionsAnswer is the body of TypeSSHSessionsAnswer.
@@ -70,6 +104,11 @@ func (r *SSHSessions) Validate() error {
 			return fmt.Errorf("sshSessions: logins[%d]: localUser is not an account name of at most 64 printable ASCII bytes", i)
 		case l.Sessions < 0 || l.Sessions > 1<<16 || l.BytesIn < 0 || l.BytesOut < 0:
 			return fmt.Errorf("sshSessions: logins[%d]: negative or impossible counts", i)
+		}
+		if l.Path != nil {
+			if err := l.Path.Validate(); err != nil {
+				return fmt.Errorf("sshSessions: logins[%d]: %w", i, err)
+			}
 		}
 	}
 	return nil

@@ -1,6 +1,7 @@
 package controlws
 
 import (
+	"math"
 	"net/netip"
 	"strings"
 	"testing"
@@ -16,6 +17,11 @@ func TestSSHSessionsValidate(t *testing.T) {
 	if err := (&SSHSessions{Logins: many[:MaxSSHSessions]}).Validate(); err != nil {
 		t.Errorf("a report at the limit: %v", err)
 	}
+	direct := ok
+	direct.Path = &LoginPath{Direct: netip.MustParseAddrPort("192.0.2.7:41641"), RegionCode: "tsc", RTTMillis: 0.4}
+	if err := (&SSHSessions{Logins: []SSHLogin{direct}}).Validate(); err != nil {
+		t.Errorf("a login with a direct path: %v", err)
+	}
 	mod := func(f func(*SSHLogin)) []SSHLogin { l := ok; f(&l); return []SSHLogin{ok, l} }
 	for _, c := range []struct {
 		logins []SSHLogin
@@ -26,6 +32,12 @@ func TestSSHSessionsValidate(t *testing.T) {
 		{mod(func(l *SSHLogin) { l.LocalUser = "root\x1b[2J" }), "logins[1]: localUser"},
 		{mod(func(l *SSHLogin) { l.LocalUser = strings.Repeat("a", 65) }), "logins[1]: localUser"},
 		{mod(func(l *SSHLogin) { l.BytesIn = -1 }), "logins[1]: negative"},
+		{mod(func(l *SSHLogin) { l.Path = &LoginPath{Direct: netip.MustParseAddrPort("0.0.0.0:41641")} }), "logins[1]: path: direct"},
+		{mod(func(l *SSHLogin) { l.Path = &LoginPath{RegionCode: "tsc\x1b[2J"} }), "logins[1]: path: regionCode"},
+		{mod(func(l *SSHLogin) { l.Path = &LoginPath{RegionCode: strings.Repeat("a", MaxRegionCode+1)} }), "logins[1]: path: regionCode"},
+		{mod(func(l *SSHLogin) { l.Path = &LoginPath{RTTMillis: -1} }), "logins[1]: path: rttMs"},
+		{mod(func(l *SSHLogin) { l.Path = &LoginPath{RTTMillis: math.NaN()} }), "logins[1]: path: rttMs"},
+		{mod(func(l *SSHLogin) { l.Path = &LoginPath{RTTMillis: MaxRTTMillis + 1} }), "logins[1]: path: rttMs"},
 	} {
 		if err := (&SSHSessions{Logins: c.logins}).Validate(); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("Validate = %v, want %q", err, c.want)

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -12,7 +11,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -137,19 +135,8 @@ func TestACMECertificateAndRenewal(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sess.Process.Kill(); sess.Wait() })
-	var mu sync.Mutex
-	var ticks []time.Time
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if strings.HasPrefix(sc.Text(), "tick ") {
-				mu.Lock()
-				ticks = append(ticks, time.Now())
-				mu.Unlock()
-			}
-		}
-	}()
-	eventually.True(t, "the session to tick", func() bool { mu.Lock(); defer mu.Unlock(); return len(ticks) > 3 })
+	tk := readTicks(stdout)
+	eventually.True(t, "the session to tick", func() bool { return tk.lines.Load() > 3 })
 
 	// The renewal, while the session runs.
 	var second *x509.Certificate
@@ -175,13 +162,7 @@ func TestACMECertificateAndRenewal(t *testing.T) {
 
 	// The open session went on through the renewal, without a gap.
 	time.Sleep(2 * time.Second)
-	mu.Lock()
-	var gap time.Duration
-	for i := 1; i < len(ticks); i++ {
-		gap = max(gap, ticks[i].Sub(ticks[i-1]))
-	}
-	last, n := ticks[len(ticks)-1], len(ticks)
-	mu.Unlock()
+	gap, last, n := tk.maxGap(), tk.lastAt(), tk.lines.Load()
 	if time.Since(last) > time.Second || gap > 2*time.Second {
 		t.Errorf("the SSH session across the renewal: %d ticks, longest gap %v, last %v ago", n, gap, time.Since(last).Round(time.Millisecond))
 	}

@@ -1,61 +1,11 @@
 package e2e
 
 import (
-	"bufio"
 	"path/filepath"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
-
-	"golang.org/x/crypto/ssh"
 )
-
-// ticker is an open SSH session whose command prints a line every 100 ms; it records when
-// the latest line arrived, as a user watching the terminal would.
-type ticker struct {
-	lines atomic.Int64 // lines received so far
-	last  atomic.Int64 // unix nanos of the latest line
-}
-
-// startTicker starts the ticking command on cl and reads its output until the session ends.
-func startTicker(t testing.TB, cl *ssh.Client) *ticker {
-	t.Helper()
-	s, err := cl.NewSession()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	out, err := s.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start("while :; do echo tick; sleep 0.1; done"); err != nil {
-		t.Fatal(err)
-	}
-	tk := &ticker{}
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			tk.last.Store(time.Now().UnixNano())
-			tk.lines.Add(1)
-		}
-	}()
-	return tk
-}
-
-// waitLine waits up to limit for a line that arrives after since, and returns when it came
-// relative to since; ok is false if none came in time.
-func (tk *ticker) waitLine(since time.Time, limit time.Duration) (d time.Duration, ok bool) {
-	deadline := since.Add(limit)
-	for time.Now().Before(deadline) {
-		if l := time.Unix(0, tk.last.Load()); l.After(since) {
-			return l.Sub(since), true
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return 0, false
-}
 
 // outageResume takes the relay down for outage with down, brings it back with up (which
 // returns once the relay answers), and returns how long after that the session's output

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/time/rate"
 	"golang.zx2c4.com/wireguard/conn"
 
 	"tsconnect/controlws"
@@ -75,6 +76,9 @@ type Conn struct {
 
 	limUDP   sourceLimiter[netip.AddrPort]
 	limRelay sourceLimiter[key.Public]
+	// pingLim bounds the pings sent to all peers, unprovenLim the disco messages opened
+	// from addresses not yet proven for their peer (ratelimit.go).
+	pingLim, unprovenLim *rate.Limiter
 
 	rx   chan received
 	done chan struct{} // closed by Close
@@ -88,6 +92,8 @@ type Conn struct {
 	pending  map[TxID]*pendingPing
 	stunWait map[[12]byte]stunWaiter
 	counters Counters
+	// endpoints are this node's, as Discover found them last (for call-me-maybe).
+	endpoints []netip.AddrPort
 }
 
 // Counters count data (WireGuard) packets by path, and disco messages dropped.
@@ -98,6 +104,10 @@ type Counters struct {
 	// DiscoDropped counts disco messages refused: over the rate, too big, from unknown
 	// keys, not opening, replayed or answering no ping of ours.
 	DiscoDropped uint64
+	// PingsThrottled counts pings not sent (over PeerPingRate or TotalPingRate) and disco
+	// messages dropped unopened from unproven addresses (over UnprovenRate or
+	// UnprovenTotalRate).
+	PingsThrottled uint64
 }
 
 type received struct {
@@ -136,7 +146,9 @@ func New(opts Options) (*Conn, error) {
 		rx: make(chan received, rxQueueLen), done: make(chan struct{}),
 		peers: map[key.Public]*peerState{}, byDisco: map[key.Public]*peerState{},
 		byAddr: map[netip.AddrPort]*peerState{}, pending: map[TxID]*pendingPing{},
-		stunWait: map[[12]byte]stunWaiter{},
+		stunWait:    map[[12]byte]stunWaiter{},
+		pingLim:     rate.NewLimiter(TotalPingRate, TotalPingBurst),
+		unprovenLim: rate.NewLimiter(UnprovenTotalRate, UnprovenTotalBurst),
 	}
 	go c.readUDP()
 	go c.loop()
@@ -196,7 +208,9 @@ func (c *Conn) SetPeers(nodes []controlws.Node) {
 			if other := c.byDisco[n.DiscoKey]; other != nil { // a disco key moved to a new node key (a rotation)
 				c.dropPeerLocked(other)
 			}
-			p = &peerState{key: n.Key, disco: n.DiscoKey, region: n.HomeDERP}
+			p = &peerState{key: n.Key, disco: n.DiscoKey, region: n.HomeDERP,
+				pingLim:     rate.NewLimiter(PeerPingRate, PeerPingBurst),
+				unprovenLim: rate.NewLimiter(UnprovenRate, UnprovenBurst)}
 			c.peers[n.Key] = p
 			c.byDisco[n.DiscoKey] = p
 		}
@@ -254,6 +268,7 @@ func (c *Conn) readUDP() {
 				continue
 			}
 			c.counters.DirectRecv++
+			p.lastRecv = time.Now()
 			k := p.key
 			c.mu.Unlock()
 			// While WireGuard is behind this waits, and the socket's buffer drops instead.
@@ -287,7 +302,11 @@ type discoRelay struct {
 func (r *discoRelay) Recv() (key.Public, []byte, error) {
 	for {
 		src, pkt, err := r.Relay.Recv()
-		if err != nil || !isDisco(pkt) {
+		if err != nil {
+			return src, pkt, err
+		}
+		if !isDisco(pkt) {
+			r.c.noteRecv(src)
 			return src, pkt, err
 		}
 		r.c.handleDisco(pkt, netip.AddrPort{}, src)
@@ -385,6 +404,16 @@ func (b *bind) receiveUDP(done chan struct{}) conn.ReceiveFunc {
 			return 0, net.ErrClosed
 		}
 	}
+}
+
+// noteRecv notes a data packet from k through the relay: the peer is active.
+func (c *Conn) noteRecv(k key.Public) {
+	now := time.Now()
+	c.mu.Lock()
+	if p := c.peers[k]; p != nil {
+		p.lastRecv = now
+	}
+	c.mu.Unlock()
 }
 
 // sendPath notes n data packets for k and returns its direct address, invalid for the relay.

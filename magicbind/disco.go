@@ -17,10 +17,11 @@ import (
 //
 //	magic "TSCdsc" (6) | sender disco public key (32) | nonce (24) | box(payload)
 //
-// payload: type (1: ping, 2: pong) | version 0 (1) | tx id (12) | body
+// payload: type (1: ping, 2: pong, 3: call me maybe) | version 0 (1) | tx id (12) | body
 //
 //	ping body: none
 //	pong body: the ping's source address as the answerer saw it: IPv6 or IPv4-mapped (16) | port (2, big endian); all zero over the relay
+//	call-me-maybe body: 1 to 8 of the sender's endpoints, each as a pong's address; through the relay only
 const (
 	discoMagic = "TSCdsc"
 	// discoHeaderLen is magic, sender key and nonce.
@@ -28,12 +29,16 @@ const (
 	// MaxDiscoLen bounds a disco packet; anything longer is dropped unread.
 	MaxDiscoLen = 256
 
-	msgPing byte = 1
-	msgPong byte = 2
+	msgPing        byte = 1
+	msgPong        byte = 2
+	msgCallMeMaybe byte = 3
 
 	txLen       = 12
 	pingBodyLen = 0
 	pongBodyLen = 18
+	// MaxCallMeMaybe bounds the endpoints of one call-me-maybe (the message stays under
+	// MaxDiscoLen); a sender with more sends its first ones.
+	MaxCallMeMaybe = 8
 )
 
 // TxID names one ping; its pong carries it back.
@@ -43,7 +48,8 @@ type TxID [txLen]byte
 type discoMsg struct {
 	typ byte
 	tx  TxID
-	src netip.AddrPort // pong; invalid over the relay
+	src netip.AddrPort   // pong; invalid over the relay
+	eps []netip.AddrPort // call me maybe
 }
 
 // isDisco reports whether pkt is a disco message (WireGuard packets begin with a message
@@ -54,17 +60,16 @@ func isDisco(pkt []byte) bool {
 
 // sealDisco returns m sealed from priv (whose public key is pub) to peer.
 func sealDisco(m discoMsg, pub key.Public, priv *[32]byte, peer key.Public) []byte {
-	pl := make([]byte, 0, 2+txLen+pongBodyLen)
+	pl := make([]byte, 0, 2+txLen+pongBodyLen*MaxCallMeMaybe)
 	pl = append(pl, m.typ, 0)
 	pl = append(pl, m.tx[:]...)
 	switch m.typ {
 	case msgPong:
-		var a [16]byte
-		if m.src.IsValid() {
-			a = m.src.Addr().As16()
+		pl = appendAddrPort(pl, m.src)
+	case msgCallMeMaybe:
+		for _, ep := range m.eps[:min(len(m.eps), MaxCallMeMaybe)] {
+			pl = appendAddrPort(pl, ep)
 		}
-		pl = append(pl, a[:]...)
-		pl = binary.BigEndian.AppendUint16(pl, m.src.Port())
 	}
 	var nonce [24]byte
 	rand.Read(nonce[:])
@@ -74,6 +79,26 @@ func sealDisco(m discoMsg, pub key.Public, priv *[32]byte, peer key.Public) []by
 	out = append(out, nonce[:]...)
 	peerArr := [32]byte(peer)
 	return box.Seal(out, pl, &nonce, &peerArr, priv)
+}
+
+// appendAddrPort appends ap as IPv6 or IPv4-mapped (16) and port (2, big endian), all
+// zero for an invalid one.
+func appendAddrPort(b []byte, ap netip.AddrPort) []byte {
+	var a [16]byte
+	if ap.IsValid() {
+		a = ap.Addr().As16()
+	}
+	b = append(b, a[:]...)
+	return binary.BigEndian.AppendUint16(b, ap.Port())
+}
+
+// parseAddrPort is appendAddrPort's inverse on 18 bytes; all zero gives an invalid one.
+func parseAddrPort(b []byte) netip.AddrPort {
+	a := netip.AddrFrom16([16]byte(b[:16])).Unmap()
+	if port := binary.BigEndian.Uint16(b[16:]); port != 0 || !a.IsUnspecified() {
+		return netip.AddrPortFrom(a, port)
+	}
+	return netip.AddrPort{}
 }
 
 // discoSender returns the sender's disco key of a disco packet, before it is opened.
@@ -116,14 +141,26 @@ func openDisco(pkt []byte, sender key.Public, priv *[32]byte) (discoMsg, error) 
 		if len(body) != pongBodyLen {
 			return m, fmt.Errorf("disco: pong body of %d bytes, want %d", len(body), pongBodyLen)
 		}
-		a := netip.AddrFrom16([16]byte(body[:16])).Unmap()
-		if port := binary.BigEndian.Uint16(body[16:]); port != 0 || !a.IsUnspecified() {
-			m.src = netip.AddrPortFrom(a, port)
+		m.src = parseAddrPort(body)
+	case msgCallMeMaybe:
+		if len(body) == 0 || len(body)%pongBodyLen != 0 || len(body)/pongBodyLen > MaxCallMeMaybe {
+			return m, fmt.Errorf("disco: call-me-maybe body of %d bytes, want 1 to %d endpoints of %d", len(body), MaxCallMeMaybe, pongBodyLen)
+		}
+		for i := 0; i < len(body); i += pongBodyLen {
+			if ep := parseAddrPort(body[i : i+pongBodyLen]); usableEndpoint(ep) {
+				m.eps = append(m.eps, ep)
+			}
 		}
 	default:
 		return m, fmt.Errorf("disco: unknown message type %d", m.typ)
 	}
 	return m, nil
+}
+
+// usableEndpoint reports whether ep may be pinged: a unicast address and a port.
+func usableEndpoint(ep netip.AddrPort) bool {
+	a := ep.Addr()
+	return ep.IsValid() && ep.Port() != 0 && !a.IsUnspecified() && !a.IsMulticast() && a.Zone() == ""
 }
 
 // newTxID returns a random tx id.

@@ -4,7 +4,10 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"slices"
 	"time"
+
+	"golang.org/x/time/rate"
 
 	"tsconnect/key"
 )
@@ -22,6 +25,7 @@ type peerState struct {
 	bestAt  time.Time // last pong on best
 
 	lastSend      time.Time // last data packet sent to it
+	lastRecv      time.Time // last data packet taken from it
 	lastProbe     time.Time
 	lastHeartbeat time.Time
 	lastRTT       time.Duration
@@ -30,6 +34,22 @@ type peerState struct {
 
 	seen   [64]TxID // ping tx ids taken from it, a ring, against replays
 	seenAt int
+
+	// pingLim bounds the pings sent to it; unprovenLim the disco messages claiming it that
+	// are opened from addresses not yet its (ratelimit.go).
+	pingLim, unprovenLim *rate.Limiter
+}
+
+// active reports whether data went to or came from p within ActiveFor: only such peers
+// are probed, so a map of many idle peers costs no pings.
+func (p *peerState) active(now time.Time) bool {
+	return now.Sub(p.lastSend) < ActiveFor || now.Sub(p.lastRecv) < ActiveFor
+}
+
+// provenLocked reports whether src is an address of p's already: a map endpoint, its
+// direct path, or the source of a valid disco message of it.
+func (c *Conn) provenLocked(p *peerState, src netip.AddrPort) bool {
+	return p.best == src || c.byAddr[src] == p || slices.Contains(p.endpoints, src)
 }
 
 // pendingPing is a ping awaiting its pong.
@@ -124,8 +144,12 @@ func (c *Conn) sendAll(out []outPacket) {
 }
 
 // pingLocked records a ping to p at to and returns it sealed (nil pkt when too many
-// are pending).
+// are pending or the ping rate is used up).
 func (c *Conn) pingLocked(p *peerState, to netip.AddrPort, ch chan Pong) outPacket {
+	if !allowBoth(p.pingLim, c.pingLim) {
+		c.counters.PingsThrottled++
+		return outPacket{}
+	}
 	if len(c.pending) >= maxPending {
 		c.expirePendingLocked(time.Now())
 		if len(c.pending) >= maxPending {
@@ -135,6 +159,21 @@ func (c *Conn) pingLocked(p *peerState, to netip.AddrPort, ch chan Pong) outPack
 	tx := newTxID()
 	c.pending[tx] = &pendingPing{peer: p, to: to, sent: time.Now(), ch: ch}
 	return outPacket{peer: p.key, to: to, pkt: sealDisco(discoMsg{typ: msgPing, tx: tx}, c.discoPub, &c.discoPriv, p.disco)}
+}
+
+// callMeMaybeLocked returns a call-me-maybe to p through the relay with this node's
+// endpoints (nil pkt before Discover found any, or past the ping rate), so that p pings
+// them while this node's pings to p are on their way: both NATs open at once.
+func (c *Conn) callMeMaybeLocked(p *peerState) outPacket {
+	if len(c.endpoints) == 0 {
+		return outPacket{}
+	}
+	if !allowBoth(p.pingLim, c.pingLim) {
+		c.counters.PingsThrottled++
+		return outPacket{}
+	}
+	m := discoMsg{typ: msgCallMeMaybe, tx: newTxID(), eps: c.endpoints}
+	return outPacket{peer: p.key, pkt: sealDisco(m, c.discoPub, &c.discoPriv, p.disco)}
 }
 
 func (c *Conn) expirePendingLocked(now time.Time) {
@@ -160,6 +199,13 @@ func (c *Conn) handleDisco(pkt []byte, src netip.AddrPort, relayKey key.Public) 
 	}
 	c.mu.Lock()
 	p := c.byDisco[sender]
+	if p != nil && viaUDP && !c.provenLocked(p, src) && !allowBoth(p.unprovenLim, c.unprovenLim) {
+		// A new address claiming p: opened only within the unproven rate, so forged
+		// messages cannot cost unbounded box openings nor crowd out p's known addresses.
+		c.counters.PingsThrottled++
+		c.mu.Unlock()
+		return
+	}
 	c.mu.Unlock()
 	if p == nil || (!viaUDP && p.key != relayKey) {
 		c.drop() // unknown sender, or a relay key that is not the disco key's node
@@ -187,12 +233,29 @@ func (c *Conn) handleDisco(pkt []byte, src netip.AddrPort, relayKey key.Public) 
 		out = append(out, outPacket{peer: p.key, to: src, pkt: pong})
 		if viaUDP {
 			c.learnLocked(p, src)
-			if !p.best.IsValid() && now.Sub(p.lastProbe) > time.Second {
-				// Ping back at once: the peer's source is likely our way to it.
-				p.lastProbe = now
+			if !p.best.IsValid() && p.active(now) {
+				// Ping back at once: the peer's source is likely our way to it, and its
+				// ping just opened its NAT for us (PeerPingRate bounds this).
 				if o := c.pingLocked(p, src, nil); o.pkt != nil {
 					out = append(out, o)
 				}
+			}
+		}
+	case msgCallMeMaybe:
+		// Through the relay only (a UDP one could come from anyone's address), from a
+		// peer with recent traffic, and while it has no direct path: ping its endpoints
+		// now, as it pings ours, so both NATs open for each other.
+		if viaUDP || p.sawPing(m.tx) || !p.active(now) || p.best.IsValid() {
+			c.counters.DiscoDropped++
+			break
+		}
+		p.lastProbe = now
+		for _, ep := range m.eps {
+			if c.v4only && !ep.Addr().Is4() {
+				continue
+			}
+			if o := c.pingLocked(p, ep, nil); o.pkt != nil {
+				out = append(out, o)
 			}
 		}
 	case msgPong:
@@ -297,7 +360,7 @@ func (c *Conn) step(now time.Time) []outPacket {
 		}
 	}
 	for _, p := range c.peers {
-		active := now.Sub(p.lastSend) < ActiveFor
+		active := p.active(now)
 		if p.best.IsValid() && now.Sub(p.bestAt) > DirectTimeout {
 			if active {
 				c.logf("magicbind: peer %s: direct path %v stopped answering, back to the relay", p.key.ShortString(), p.best)
@@ -316,12 +379,14 @@ func (c *Conn) step(now time.Time) []outPacket {
 		}
 		if now.Sub(p.lastProbe) >= ProbeInterval {
 			p.lastProbe = now
-			for _, ep := range p.endpoints {
-				add(c.pingLocked(p, ep, nil))
-			}
+			// Learned sources first: within the ping rate they are the likeliest paths.
 			for _, ep := range p.learned {
 				add(c.pingLocked(p, ep, nil))
 			}
+			for _, ep := range p.endpoints {
+				add(c.pingLocked(p, ep, nil))
+			}
+			add(c.callMeMaybeLocked(p))
 		}
 	}
 	return out

@@ -17,6 +17,27 @@ const (
 	maxSources = 4096
 )
 
+// Limits on the pings a node sends and on the disco messages it opens from addresses not
+// yet proven for their claimed peer (see Counters.PingsThrottled).
+const (
+	// PeerPingRate and PeerPingBurst bound the pings sent to one peer, over all its
+	// endpoints and the relay.
+	PeerPingRate  = 10
+	PeerPingBurst = 20
+	// TotalPingRate and TotalPingBurst bound the pings a node sends to all its peers.
+	TotalPingRate  = 200
+	TotalPingBurst = 200
+	// UnprovenRate and UnprovenBurst bound the disco messages opened per claimed peer from
+	// UDP addresses that are not yet that peer's (not in its map endpoints, not the source
+	// of a valid message of it): a flood of forged messages claiming a peer costs at most
+	// this many box openings, and the peer's known addresses are never throttled by it.
+	UnprovenRate  = 10
+	UnprovenBurst = 10
+	// UnprovenTotalRate and UnprovenTotalBurst bound the same over all peers.
+	UnprovenTotalRate  = 100
+	UnprovenTotalBurst = 100
+)
+
 // sourceLimiter is a per-source token bucket of bounded size.
 type sourceLimiter[K comparable] struct {
 	mu  sync.Mutex
@@ -36,4 +57,13 @@ func (l *sourceLimiter[K]) allow(src K) bool {
 		l.per[src] = lim
 	}
 	return lim.Allow()
+}
+
+// allowBoth takes a token from each of per (one peer's) and total (the node's), or from
+// neither: a peer over its own rate does not use up the others' share.
+func allowBoth(per, total *rate.Limiter) bool {
+	if total.Tokens() < 1 || !per.Allow() {
+		return false
+	}
+	return total.Allow()
 }

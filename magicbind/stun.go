@@ -24,7 +24,7 @@ func isSTUN(pkt []byte) bool { return derpws.IsSTUN(pkt) }
 // the bound address when the socket is bound to one), and the address each relay of dm
 // with a STUN port (up to 3) sees this socket at. At most controlws.MaxEndpoints.
 func (c *Conn) Discover(ctx context.Context, dm *derpws.Map) []netip.AddrPort {
-	var eps []netip.AddrPort
+	var eps, stunEps []netip.AddrPort
 	if c.boundAll {
 		ifs, err := c.ifs()
 		if err != nil {
@@ -36,10 +36,22 @@ func (c *Conn) Discover(ctx context.Context, dm *derpws.Map) []netip.AddrPort {
 	}
 	for _, srv := range c.stunServers(ctx, dm) {
 		if ap, ok := c.stunQuery(ctx, srv); ok {
-			eps = append(eps, ap)
+			stunEps = append(stunEps, ap)
 		}
 	}
-	return capEndpoints(eps, controlws.MaxEndpoints)
+	// A call-me-maybe carries what STUN saw first: behind a NAT those are the endpoints
+	// the peer can reach.
+	var cmm []netip.AddrPort
+	for _, ep := range append(capEndpoints(stunEps, MaxCallMeMaybe), eps...) {
+		if !slices.Contains(cmm, ep) {
+			cmm = append(cmm, ep)
+		}
+	}
+	eps = capEndpoints(append(eps, stunEps...), controlws.MaxEndpoints)
+	c.mu.Lock()
+	c.endpoints = cmm[:min(len(cmm), MaxCallMeMaybe)]
+	c.mu.Unlock()
+	return eps
 }
 
 // stunServers resolves the STUN addresses of dm's relays.

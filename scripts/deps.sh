@@ -2,7 +2,7 @@
 # Installs the Debian packages the tests use, when they are missing: Chromium for the
 # browser tests, the OpenSSH client for the sshd tests, lintian, debootstrap and systemd-analyze
 # for the package's tests (deploy/), Xvfb for the headful terminal benchmark (a hidden parent
-# window), iproute2 (ip, tc) for its lossy path, and certutil (libnss3-tools) for the browser to
+# window), iproute2 (ip, tc) for its lossy path and for the NAT test's network namespaces, nftables (nft) for that test's NATs, certutil (libnss3-tools) for the browser to
 # trust the test ACME server's root, PostgreSQL (initdb, pg_ctl) for the PostgreSQL store's tests,
 # tmux for the console's reconnect test, and TigerVNC's X server with xsetroot for the VNC test. Needs root (or sudo) to install.
 set -euo pipefail
@@ -15,6 +15,7 @@ command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 command -v Xvfb >/dev/null 2>&1 || need+=(xvfb)
 command -v tc >/dev/null 2>&1 || need+=(iproute2)
+command -v nft >/dev/null 2>&1 || need+=(nftables) # e2e/nat_test.go: the NATs it builds in network namespaces
 command -v certutil >/dev/null 2>&1 || need+=(libnss3-tools)
 compgen -G '/usr/lib/postgresql/*/bin/pg_ctl' >/dev/null || need+=(postgresql) # pgstore's tests (internal/testpg)
 command -v tmux >/dev/null 2>&1 || need+=(tmux) # the console's reconnect test attaches to tmux

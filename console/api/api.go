@@ -411,4 +411,13 @@ type SSHSession struct {
 	Channels  int       `json:"channels"` // open session channels (shell, exec, sftp)
 	BytesIn   int64     `json:"bytesIn"`  // from the client, as encrypted on the wire
 	BytesOut  int64     `json:"bytesOut"`
+	Path      *SSHPath  `json:"path,omitempty"` // how the machine's traffic to the client goes; absent from an older agent
+}
+
+// SSHPath is how a machine's traffic to a login's client goes, as its agent last reported
+// (when the login came, went, or moved between direct and relayed, else at most 25 s old).
+type SSHPath struct {
+	Direct string  `json:"direct,omitempty"` // the client's UDP endpoint ("IP:PORT") while direct
+	Region string  `json:"region,omitempty"` // else the DERP region's code it is relayed through
+	RTTMs  float64 `json:"rttMs,omitempty"`  // the last disco round trip; absent for a client without direct paths (a browser)
 }

@@ -27,3 +27,12 @@ func wait(t testing.TB, what string, cond func() bool, guard time.Duration) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// Took is True that also returns how long cond took to hold, for a test to print as a
+// figure (the bound is the hang guard still: timings are measured, never asserted).
+func Took(t testing.TB, what string, cond func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	wait(t, what, cond, HangGuard)
+	return time.Since(start)
+}

@@ -49,3 +49,12 @@ func TestFailsNamingWhat(t *testing.T) {
 		t.Errorf("gave up after %v, before its guard of 200ms", d)
 	}
 }
+
+// TestTookTimes: Took returns about how long cond took to hold.
+func TestTookTimes(t *testing.T) {
+	start := time.Now()
+	d := Took(t, "100 ms to pass", func() bool { return time.Since(start) >= 100*time.Millisecond })
+	if d < 100*time.Millisecond || d > HangGuard {
+		t.Errorf("Took returned %v for a condition that held after 100ms", d)
+	}
+}

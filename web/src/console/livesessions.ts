@@ -16,6 +16,17 @@ interface LiveSession {
   channels: number;
   bytesIn: number;
   bytesOut: number;
+  /** How the machine's traffic to the client goes, as its agent last reported. */
+  path?: { direct?: string; region?: string; rttMs?: number };
+}
+
+/** pathText shows a login's path as `tsconnect status` does: "direct IP:PORT 0.4ms" or
+ * "relay DERP(tsc)"; "" from an agent that does not report it. */
+export function pathText(p: LiveSession["path"]): string {
+  if (!p) return "";
+  const rtt = p.rttMs ? ` ${p.rttMs < 10 ? p.rttMs.toFixed(1) : Math.round(p.rttMs)}ms` : "";
+  if (p.direct) return `direct ${p.direct}${rtt}`;
+  return `relay DERP(${p.region || "?"})${rtt}`;
 }
 
 /** How often the page asks again. */
@@ -45,7 +56,7 @@ export class LiveSessionsPage {
       ),
       this.#error,
       headedTable(
-        ["Machine", "Login", "From", "Started", "Traffic", admin ? h("span", { class: "visually-hidden" }, "Actions") : null],
+        ["Machine", "Login", "From", "Started", "Traffic", "Path", admin ? h("span", { class: "visually-hidden" }, "Actions") : null],
         this.#body,
       ),
       this.#empty,
@@ -81,6 +92,7 @@ export class LiveSessionsPage {
       h("td", { class: "from" }, from),
       h("td", { class: "started", title: localTime(s.started) }, ago(s.started)),
       h("td", { class: "traffic" }, `${bytes(s.bytesIn)} in, ${bytes(s.bytesOut)} out`),
+      h("td", { class: "path" }, pathText(s.path)),
       this.me.role === "admin"
         ? h(
             "td",
