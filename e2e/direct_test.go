@@ -31,7 +31,7 @@ func (tn *testNet) startDirectAgent(name string) *agent.Agent {
 }
 
 // waitPeerPublished waits until name's entry in a's map carries its disco key and endpoints.
-func waitPeerPublished(t *testing.T, a *agent.Agent, name string) controlws.Node {
+func waitPeerPublished(t testing.TB, a *agent.Agent, name string) controlws.Node {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {

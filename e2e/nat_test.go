@@ -24,7 +24,7 @@ type labHost struct {
 
 // startLabAgent runs an SSH-serving agent whose direct-path socket is in h's namespace,
 // publishing h's address (control and the relay stay on the host's loopback).
-func (tn *testNet) startLabAgent(t *testing.T, lab *netLab, name string, h labHost) *agent.Agent {
+func (tn *testNet) startLabAgent(t testing.TB, lab *netLab, name string, h labHost) *agent.Agent {
 	t.Helper()
 	uc := lab.listenUDP(h.ns, netip.AddrPortFrom(netip.IPv4Unspecified(), 0))
 	a := tn.startAgentWith(name, tn.authKey(control.AuthKeyOptions{}), func(c *agent.Config) {
@@ -37,7 +37,7 @@ func (tn *testNet) startLabAgent(t *testing.T, lab *netLab, name string, h labHo
 
 // natPair is two agents of a NAT case with an open ticking SSH session from a to b.
 type natPair struct {
-	t      *testing.T
+	t      testing.TB
 	tn     *testNet
 	a, b   *agent.Agent
 	an, bn string
@@ -47,7 +47,7 @@ type natPair struct {
 	upAt   atomic.Int64 // unix nanos when both first went direct, 0 before
 }
 
-func startNATPair(t *testing.T, tn *testNet, lab *netLab, name string, ha, hb labHost) *natPair {
+func startNATPair(t testing.TB, tn *testNet, lab *netLab, name string, ha, hb labHost) *natPair {
 	t.Helper()
 	p := &natPair{t: t, tn: tn, an: name + "-a", bn: name + "-b"}
 	p.a = tn.startLabAgent(t, lab, p.an, ha)

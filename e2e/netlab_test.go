@@ -18,7 +18,7 @@ import (
 // namespace routing between links 10.77.N.0/24 (N from 1), with a STUN address 10.77.255.1
 // on its loopback, and sites behind it. Nothing in it touches the host's own interfaces.
 type netLab struct {
-	t     *testing.T
+	t     testing.TB
 	id    string // namespace and link name prefix, unique in this host
 	wan   string
 	links int
@@ -45,7 +45,7 @@ var labSeq atomic.Int32
 
 // newNetLab builds the wan namespace; it skips t when namespaces cannot be made (not root,
 // or no ip/nft), and removes every namespace it made when t ends.
-func newNetLab(t *testing.T) *netLab {
+func newNetLab(t testing.TB) *netLab {
 	t.Helper()
 	for _, tool := range []string{"ip", "nft"} {
 		if _, err := exec.LookPath(tool); err != nil {

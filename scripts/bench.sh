@@ -25,6 +25,9 @@ E2E_WASM_RUNS=5 go test -count=1 -v -run TestWasmBulk ./e2e/ | grep -E 'wasm nod
 step "open SSH session (native) resumes after relay outages of 1, 4, 10, 30 s: standalone and embedded relay (goal < 2 s)"
 go test -run '^$' -bench BenchmarkOutageResume -benchtime 1x ./e2e/ | grep -E '^Benchmark|FAIL'
 
+step "direct paths between network namespaces behind NATs: SSH bulk and echo direct vs relayed, time to direct, fallback, heal"
+go test -run '^$' -bench BenchmarkNATPaths -benchtime 3x ./e2e/ | grep -E '^Benchmark|FAIL'
+
 step "home relay down for good: agent homed in another region (peer's map), open session resumed, new login (two standalone relays)"
 go test -run '^$' -bench BenchmarkRegionFailover -benchtime 1x ./e2e/ | grep -E '^Benchmark|FAIL'
 
