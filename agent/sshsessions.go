@@ -20,9 +20,10 @@ const (
 	loginsOld   = 10 * time.Minute // a control server without the message is asked again after this
 )
 
-// reportLogins reports the SSH server's logins to control whenever they change (and when
-// control's held answer comes back, at most every controlws.SSHSessionsHold, with fresh
-// byte counts), and ends the logins an admin ended, until ctx ends.
+// reportLogins reports the SSH server's logins and the agent's paths to its active peers to
+// control whenever they change (and when control's held answer comes back, at most every
+// controlws.SSHSessionsHold, with fresh byte counts and round trips), and ends the logins an
+// admin ended, until ctx ends.
 func (a *Agent) reportLogins(ctx context.Context, srv *sshd.Server) {
 	// idle is the key of the last report answered while it had no logins: with no logins
 	// and the same peers' paths it is not sent again, except every SSHSessionsHold for

@@ -12,7 +12,7 @@ import (
 	"tsconnect/internal/safetext"
 )
 
-// Live SSH logins, as the agents report them (TypeSSHSessions): the last report of each node
+// Live SSH logins and paths to peers, as the agents report them (TypeSSHSessions): the last report of each node
 // and the report whose answer control holds, so that an admin's "end" reaches the agent at
 // once. Kept in memory on the replica the node is connected to; a node reports again on
 // every connection.

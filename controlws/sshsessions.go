@@ -12,10 +12,11 @@ import (
 // Live SSH logins: a message pair added to protocol version 1 (a server that predates it
 // answers CodeBadRequest, which ReportSSHSessions returns as ErrUnsupported).
 const (
-	// TypeSSHSessions (node → control) reports the node's live SSH logins (SSHSessions; the
-	// whole list, replacing the last). Control answers it once with TypeSSHSessionsAnswer:
-	// when an admin ends one of the logins, when a newer report arrives, or after at most
-	// SSHSessionsHold; the node then reports again.
+	// TypeSSHSessions (node → control) reports the node's live SSH logins and its paths to
+	// its active peers (SSHSessions; the whole lists, replacing the last). Control answers it
+	// once with TypeSSHSessionsAnswer: at once for a report with neither, else when an admin
+	// ends one of the logins, when a newer report arrives, or after at most SSHSessionsHold;
+	// the node then reports again.
 	TypeSSHSessions       = "sshSessions"
 	TypeSSHSessionsAnswer = "sshSessionsAnswer"
 )
