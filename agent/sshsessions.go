@@ -20,18 +20,18 @@ const (
 	loginsOld   = 10 * time.Minute // a control server without the message is asked again after this
 )
 
-// reportLogins reports the SSH server's logins and the agent's paths to its active peers to
-// control whenever they change (and when control's held answer comes back, at most every
-// controlws.SSHSessionsHold, with fresh byte counts and round trips), and ends the logins an
-// admin ended, until ctx ends.
-func (a *Agent) reportLogins(ctx context.Context, srv *sshd.Server) {
+// reportLogins reports the SSH server's logins (none while SSH is off) and the agent's paths
+// to its active peers to control whenever they change (and when control's held answer comes
+// back, at most every controlws.SSHSessionsHold, with fresh byte counts and round trips), and
+// ends the logins an admin ended, until ctx ends.
+func (a *Agent) reportLogins(ctx context.Context) {
 	// idle is the key of the last report answered while it had no logins: with no logins
 	// and the same peers' paths it is not sent again, except every SSHSessionsHold for
 	// fresh round trips while it has peers (a control that predates peers answers at once).
 	var idle *string
 	var sent time.Time
 	for ctx.Err() == nil {
-		logins := srv.Logins()
+		srv, logins := a.liveLogins()
 		wire, peers := a.wireLogins(logins), a.wirePeers()
 		key := reportKey(wire, peers)
 		if len(logins) == 0 && idle != nil && *idle == key && (len(peers) == 0 || time.Since(sent) < controlws.SSHSessionsHold) {
@@ -65,12 +65,15 @@ func (a *Agent) reportLogins(ctx context.Context, srv *sshd.Server) {
 						idle = &key
 					}
 					for _, e := range r.a.End {
+						if srv == nil {
+							break
+						}
 						srv.End(e.Remote, "Session ended by "+strings.TrimSuffix(e.By, ".")+".")
 					}
 				}
 				break wait
 			case <-t.C:
-				if reportKey(a.wireLogins(srv.Logins()), a.wirePeers()) != key {
+				if _, now := a.liveLogins(); reportKey(a.wireLogins(now), a.wirePeers()) != key {
 					cancel() // report the change now; control answers the old one
 					<-done
 					idle = nil
@@ -81,6 +84,17 @@ func (a *Agent) reportLogins(ctx context.Context, srv *sshd.Server) {
 		t.Stop()
 		cancel()
 	}
+}
+
+// liveLogins returns the SSH server and its logins; none while SSH is off.
+func (a *Agent) liveLogins() (*sshd.Server, []sshd.LiveLogin) {
+	a.mu.Lock()
+	srv := a.sshSrv
+	a.mu.Unlock()
+	if srv == nil {
+		return nil, nil
+	}
+	return srv, srv.Logins()
 }
 
 // wireLogins is logins as a report carries them (at most controlws.MaxSSHSessions), each

@@ -75,4 +75,9 @@ test("a login between two agents with direct paths shows the direct endpoint and
   await peer.locator(".path", { hasText: /^direct 127\.0\.0\.1:\d+ \d+(\.\d)?ms$/ }).waitFor({ timeout: 20_000 });
   await dlg.getByRole("button", { name: "Close" }).click();
   await dlg.waitFor({ state: "detached" });
+  // gamma serves no SSH; it reports its paths all the same: delta, direct.
+  await page.getByRole("button", { name: "Paths of gamma" }).click();
+  const back = dlg.locator(".peer-paths tbody tr").filter({ has: page.locator(".peer", { hasText: /^delta \(100\.\d+\.\d+\.\d+\)$/ }) });
+  await back.locator(".path", { hasText: /^direct 127\.0\.0\.1:\d+ \d+(\.\d)?ms$/ }).waitFor({ timeout: 20_000 });
+  await dlg.getByRole("button", { name: "Close" }).click();
 });

@@ -37,7 +37,7 @@ export async function pathsDialog(m: NetworkNode): Promise<void> {
   const empty = h(
     "p",
     { class: "empty", hidden: true },
-    "No traffic with a peer in the last 30 s (an agent without --udp-port or without SSH does not report its paths).",
+    "No traffic with a peer in the last 30 s (an agent without --udp-port does not report its paths).",
   );
   const error = h("p", { class: "error", role: "alert", hidden: true });
   let timer: number | undefined;
