@@ -78,14 +78,12 @@ type Agent struct {
 	// audit holds the SSH login decisions not yet stored by control (audit.go).
 	audit auditQueue
 
-	mu     sync.Mutex
-	sshSrv *sshd.Server
-	sshLn  net.Listener
-	// stopLogins ends reportLogins for sshSrv (sshsessions.go).
-	stopLogins context.CancelFunc
-	hostKeys   []ssh.Signer
-	api        *localAPI
-	mapCh      chan struct{} // closed on the next network map (check.go)
+	mu       sync.Mutex
+	sshSrv   *sshd.Server
+	sshLn    net.Listener
+	hostKeys []ssh.Signer
+	api      *localAPI
+	mapCh    chan struct{} // closed on the next network map (check.go)
 	// expiryTimer re-evaluates the sessions when the soonest peer key expires (keyexpiry.go).
 	expiryTimer *time.Timer
 
@@ -208,6 +206,7 @@ func (a *Agent) Start(ctx context.Context) error {
 	go a.watchMapAge(wctx)
 	go a.watchKeyExpiry(wctx)
 	go a.sendAudit(wctx)
+	go a.reportLogins(wctx)
 	return nil
 }
 
@@ -217,11 +216,9 @@ func (a *Agent) startSSH() error {
 		return fmt.Errorf("agent: listening on overlay port 22: %v", err)
 	}
 	srv := &sshd.Server{HostKeys: a.hostKeys, Authorize: a.authorize, Record: a.record, Audit: a.auditSSH, Logf: a.logf, SFTPServer: a.sftpServerArgv()}
-	lctx, stop := context.WithCancel(context.Background())
 	a.mu.Lock()
-	a.sshSrv, a.sshLn, a.stopLogins = srv, ln, stop
+	a.sshSrv, a.sshLn = srv, ln
 	a.mu.Unlock()
-	go a.reportLogins(lctx, srv)
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, net.ErrClosed) {
 			a.logf("agent: ssh server: %v", err)
@@ -236,9 +233,6 @@ func (a *Agent) Close() error {
 	srv, api := a.sshSrv, a.api
 	if a.stopWatch != nil {
 		a.stopWatch()
-	}
-	if a.stopLogins != nil {
-		a.stopLogins()
 	}
 	if a.expiryTimer != nil {
 		a.expiryTimer.Stop()

@@ -40,10 +40,9 @@ func (a *Agent) SetSSH(ctx context.Context, on bool) error {
 	}
 	if !on {
 		a.mu.Lock()
-		srv, stop := a.sshSrv, a.stopLogins
-		a.sshSrv, a.sshLn, a.stopLogins = nil, nil, nil
+		srv := a.sshSrv
+		a.sshSrv, a.sshLn = nil, nil
 		a.mu.Unlock()
-		stop()
 		srv.Close() // closes the listener, ends all sessions
 		a.logf("agent: SSH turned off")
 		return a.node.SetSSH(ctx, false, nil)

@@ -48,6 +48,7 @@ func (c *Console) routes() []route {
 		{"GET", "/nodes", memberRead, c.nodes},
 		{"GET", "/events", memberRead, c.events},
 		{"GET", "/nodes/{id}/ssh-users", memberRead, c.sshUsers},
+		{"GET", "/nodes/{id}/paths", memberRead, c.peerPaths},
 		{"POST", "/nodes/{id}/ssh-launch", member(control.ScopeNodes), c.sshLaunch},
 		{"POST", "/nodes/{id}/vnc-launch", member(control.ScopeNodes), c.vncLaunch},
 		{"POST", "/recordings/launch", member(control.ScopeNodes), c.recordingsLaunch},

@@ -42,10 +42,8 @@ func (c *Console) sshSessions(w http.ResponseWriter, r *http.Request, s *caller)
 			LocalUser: l.Login.LocalUser, Started: wireTime(l.Login.Started), Channels: l.Login.Sessions,
 			BytesIn: l.Login.BytesIn, BytesOut: l.Login.BytesOut}
 		if p := l.Login.Path; p != nil {
-			x.Path = &api.SSHPath{Region: p.RegionCode, RTTMs: p.RTTMillis}
-			if p.Direct.IsValid() {
-				x.Path.Direct, x.Path.Region = p.Direct.String(), ""
-			}
+			ap := apiPath(*p)
+			x.Path = &ap
 		}
 		var owner int64
 		if src, ok := byAddr[l.Login.Remote.Addr()]; ok {

@@ -50,6 +50,9 @@ func TestMalformedControlMessagesGetClearErrors(t *testing.T) {
 		{"logout before register", controlws.TypeLogout, controlws.Version, nil, controlws.CodeNotRegistered, "no node"},
 		{"sshCheck before register", controlws.TypeSSHCheck, controlws.Version, controlws.SSHCheckRequest{SrcNode: hn.ID}, controlws.CodeNotRegistered, "sshCheck before"},
 		{"sshCheck bad JSON", controlws.TypeSSHCheck, controlws.Version, raw(`{"srcAddr":"not an address"}`), controlws.CodeBadRequest, "sshCheck:"},
+		{"sshSessions too many peers", controlws.TypeSSHSessions, controlws.Version, raw(`{"logins":[],"peers":[` + strings.TrimSuffix(strings.Repeat(`{"peer":"100.64.0.1"},`, controlws.MaxPeerPaths+1), ",") + `]}`), controlws.CodeBadRequest, "sshSessions: 65 peers, over the limit of 64"},
+		{"sshSessions bad peer path", controlws.TypeSSHSessions, controlws.Version, raw(`{"logins":[],"peers":[{"peer":"100.64.0.1","direct":"0.0.0.0:41641"}]}`), controlws.CodeBadRequest, "sshSessions: peers[0]: path: direct is not a unicast address and port"},
+		{"sshSessions peer not an address", controlws.TypeSSHSessions, controlws.Version, raw(`{"logins":[],"peers":[{"peer":"pwn"}]}`), controlws.CodeBadRequest, "sshSessions:"},
 		{"server-only type", controlws.TypeMapResponse, controlws.Version, raw(`{}`), controlws.CodeBadRequest, "unknown message type"},
 	}
 	for i, c := range cases {

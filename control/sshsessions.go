@@ -12,7 +12,7 @@ import (
 	"tsconnect/internal/safetext"
 )
 
-// Live SSH logins, as the agents report them (TypeSSHSessions): the last report of each node
+// Live SSH logins and paths to peers, as the agents report them (TypeSSHSessions): the last report of each node
 // and the report whose answer control holds, so that an admin's "end" reaches the agent at
 // once. Kept in memory on the replica the node is connected to; a node reports again on
 // every connection.
@@ -39,8 +39,9 @@ type sshLogins struct {
 // nodeLogins is one node's last report and its held answer.
 type nodeLogins struct {
 	logins []controlws.SSHLogin
-	conn   *nodeConn // the connection that reported them
-	nc     *nodeConn // conn while its answer is held, nil once sent
+	peers  []controlws.PeerPath // its paths to the peers it exchanged traffic with
+	conn   *nodeConn            // the connection that reported them
+	nc     *nodeConn            // conn while its answer is held, nil once sent
 	reqID  uint64
 	timer  *time.Timer
 	end    []controlws.EndSSH
@@ -68,11 +69,11 @@ func (nc *nodeConn) sshSessions(env *controlws.Envelope) (string, any, error) {
 	if old := l.byNode[id]; old != nil {
 		old.answerLocked()
 	}
-	if len(r.Logins) == 0 {
+	if len(r.Logins) == 0 && len(r.Peers) == 0 {
 		delete(l.byNode, id)
 		return controlws.TypeSSHSessionsAnswer, &controlws.SSHSessionsAnswer{}, nil
 	}
-	n := &nodeLogins{logins: r.Logins, conn: nc, nc: nc, reqID: env.ID}
+	n := &nodeLogins{logins: r.Logins, peers: r.Peers, conn: nc, nc: nc, reqID: env.ID}
 	n.timer = time.AfterFunc(controlws.SSHSessionsHold, func() {
 		l.mu.Lock()
 		defer l.mu.Unlock()
@@ -120,6 +121,18 @@ func (s *Server) LiveSSHLogins() []LiveSSH {
 	}
 	slices.SortFunc(out, func(a, b LiveSSH) int { return a.Login.Started.Compare(b.Login.Started) })
 	return out
+}
+
+// PeerPaths returns node's paths to the peers it exchanged traffic with, as its last report
+// here says (nil when it is connected to another replica, or predates them).
+func (s *Server) PeerPaths(node int64) []controlws.PeerPath {
+	l := &s.sshLogins
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if n := l.byNode[node]; n != nil {
+		return slices.Clone(n.peers)
+	}
+	return nil
 }
 
 // EndSSH asks node's agent to end its SSH login from remote, telling its client who ended it

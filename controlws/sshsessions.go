@@ -12,10 +12,11 @@ import (
 // Live SSH logins: a message pair added to protocol version 1 (a server that predates it
 // answers CodeBadRequest, which ReportSSHSessions returns as ErrUnsupported).
 const (
-	// TypeSSHSessions (node → control) reports the node's live SSH logins (SSHSessions; the
-	// whole list, replacing the last). Control answers it once with TypeSSHSessionsAnswer:
-	// when an admin ends one of the logins, when a newer report arrives, or after at most
-	// SSHSessionsHold; the node then reports again.
+	// TypeSSHSessions (node → control) reports the node's live SSH logins and its paths to
+	// its active peers (SSHSessions; the whole lists, replacing the last). Control answers it
+	// once with TypeSSHSessionsAnswer: at once for a report with neither, else when an admin
+	// ends one of the logins, when a newer report arrives, or after at most SSHSessionsHold;
+	// the node then reports again.
 	TypeSSHSessions       = "sshSessions"
 	TypeSSHSessionsAnswer = "sshSessionsAnswer"
 )
@@ -33,7 +34,20 @@ const (
 // SSHSessions is the body of TypeSSHSessions.
 type SSHSessions struct {
 	Logins []SSHLogin `json:"logins"`
+	// Peers are the node's paths to the peers it exchanged traffic with in the last 30 s
+	// (at most MaxPeerPaths); absent from an agent that predates them. Needs no protocol
+	// version: an older control drops it.
+	Peers []PeerPath `json:"peers,omitempty"`
 }
+
+// PeerPath is the node's path to one peer, named by its overlay address: a LoginPath.
+type PeerPath struct {
+	Peer netip.Addr `json:"peer"`
+	LoginPath
+}
+
+// MaxPeerPaths bounds SSHSessions.Peers.
+const MaxPeerPaths = 64
 
 // SSHLogin is one live SSH login on the reporting node.
 type SSHLogin struct {
@@ -109,6 +123,22 @@ func (r *SSHSessions) Validate() error {
 			if err := l.Path.Validate(); err != nil {
 				return fmt.Errorf("sshSessions: logins[%d]: %w", i, err)
 			}
+		}
+	}
+	if len(r.Peers) > MaxPeerPaths {
+		return fmt.Errorf("sshSessions: %d peers, over the limit of %d", len(r.Peers), MaxPeerPaths)
+	}
+	seen := make(map[netip.Addr]bool, len(r.Peers))
+	for i, p := range r.Peers {
+		switch {
+		case !p.Peer.IsValid() || p.Peer.Zone() != "" || p.Peer.IsUnspecified():
+			return fmt.Errorf("sshSessions: peers[%d]: peer is not an overlay address", i)
+		case seen[p.Peer]:
+			return fmt.Errorf("sshSessions: peers[%d]: peer %v listed twice", i, p.Peer)
+		}
+		seen[p.Peer] = true
+		if err := p.LoginPath.Validate(); err != nil {
+			return fmt.Errorf("sshSessions: peers[%d]: %w", i, err)
 		}
 	}
 	return nil

@@ -19,6 +19,7 @@ import (
 	"tsconnect/control"
 	"tsconnect/controlws"
 	"tsconnect/derpws"
+	"tsconnect/internal/eventually"
 	"tsconnect/magicbind"
 )
 
@@ -44,6 +45,20 @@ func waitPeerPublished(t testing.TB, a *agent.Agent, name string) controlws.Node
 	}
 	t.Fatalf("%s never published its disco key and endpoints", name)
 	return controlws.Node{}
+}
+
+// reportedPath is from's path to peer as from's last report to control lists it.
+func reportedPath(tn *testNet, from, peer *agent.Agent) (controlws.PeerPath, bool) {
+	self, pm := from.Node().NetMap(), peer.Node().NetMap()
+	if self == nil || pm == nil || len(pm.Self.Addresses) == 0 {
+		return controlws.PeerPath{}, false
+	}
+	for _, p := range tn.srv.PeerPaths(self.Self.ID) {
+		if p.Peer == pm.Self.Addresses[0].Addr() {
+			return p, true
+		}
+	}
+	return controlws.PeerPath{}, false
 }
 
 var (
@@ -116,12 +131,20 @@ func TestDirectPaths(t *testing.T) {
 	if !a.Paths().Path(kb).Direct.IsValid() {
 		t.Fatal("a's path to b is not direct after the ping")
 	}
+	// b probes a once the session's first bytes came: both ways direct before measuring.
+	eventually.True(t, "b's path to a direct", func() bool { return b.Paths().Path(ka).Direct.IsValid() })
 	relayed := func() uint64 { return tn.srv.RelayStats(ka).PacketsIn + tn.srv.RelayStats(kb).PacketsIn }
 	before := relayed()
 	echoed(1<<20, 20*time.Second)
 	if d := relayed() - before; d != 0 {
 		t.Fatalf("the relay carried %d packets of a direct session's megabyte", d)
 	}
+	// a's report to control (the console's Machines page) lists b, direct at b's socket.
+	bDirect := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), b.Paths().Port())
+	eventually.True(t, "a's report of its direct path to b", func() bool {
+		p, ok := reportedPath(tn, a, b)
+		return ok && p.Direct == bDirect && p.RTTMillis > 0
+	})
 
 	// a's socket closes: a sends through the relay at once, b falls back within 2 s, and
 	// the session goes on.
@@ -148,7 +171,11 @@ func TestDirectPaths(t *testing.T) {
 	if relayed() == before {
 		t.Fatal("after the fallback the session's data did not go through the relay")
 	}
-	t.Logf("b back on the relay %v after a's socket closed; the session's first echo took %v", fallback, stall)
+	reported := eventually.Took(t, "b's report of its path to a back on the relay", func() bool {
+		p, ok := reportedPath(tn, b, a)
+		return ok && !p.Direct.IsValid() && p.RegionCode == control.EmbeddedRegionCode
+	})
+	t.Logf("b back on the relay %v after a's socket closed, in its report to control %v later; the session's first echo took %v", fallback, reported, stall)
 
 	// b pings a, whose socket is closed: the relay answers, and ping says there is no
 	// direct path (exit 0, a pong came).

@@ -78,6 +78,8 @@ type Path struct {
 	LastPong time.Time
 	// Known is false for a peer this Conn has no disco key of (it stays on the relay).
 	Known bool
+	// Active is whether data went to or came from the peer within ActiveFor.
+	Active bool
 }
 
 // Path returns peer k's path.
@@ -88,7 +90,7 @@ func (c *Conn) Path(k key.Public) Path {
 	if p == nil {
 		return Path{}
 	}
-	return Path{Direct: p.best, Region: p.region, RTT: p.lastRTT, LastPong: p.lastPong, Known: true}
+	return Path{Direct: p.best, Region: p.region, RTT: p.lastRTT, LastPong: p.lastPong, Known: true, Active: p.active(time.Now())}
 }
 
 // Ping sends peer k one ping through the relay and one to each of its endpoints, and

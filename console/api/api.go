@@ -414,6 +414,19 @@ type SSHSession struct {
 	Path      *SSHPath  `json:"path,omitempty"` // how the machine's traffic to the client goes; absent from an older agent
 }
 
+// PeerPathList is the answer to GET /nodes/{id}/paths.
+type PeerPathList struct {
+	Paths []PeerPath `json:"paths"`
+}
+
+// PeerPath is how a machine's traffic to one peer it exchanged traffic with in the last
+// 30 s goes, as its agent last reported.
+type PeerPath struct {
+	Peer    string   `json:"peer"`              // the peer's overlay address
+	Machine *NodeRef `json:"machine,omitempty"` // the peer's machine, if known
+	SSHPath
+}
+
 // SSHPath is how a machine's traffic to a login's client goes, as its agent last reported
 // (when the login came, went, or moved between direct and relayed, else at most 25 s old).
 type SSHPath struct {

@@ -2,7 +2,8 @@
 // agent: a live SSH login from the console shows there (machine, login, who it is from, when,
 // bytes, the path of the agent's traffic to it: issue 21 part 4) as the agent reports it; a
 // member without it sees none and no End button; the admin ends it and the agent cuts it at
-// once, the terminal saying who ended it.
+// once, the terminal saying who ended it. The Machines page's "Paths…" shows an agent's paths
+// to the peers it exchanged traffic with.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
@@ -65,4 +66,18 @@ test("a login between two agents with direct paths shows the direct endpoint and
   assert.match(await row.locator(".from").textContent(), /^alice@example\.com on gamma \(100\.\d+\.\d+\.\d+:\d+\)$/);
   // Relayed at first, then direct once a disco pong came: the agent re-reports at once.
   await row.locator(".path", { hasText: /^direct 127\.0\.0\.1:\d+ \d+(\.\d)?ms$/ }).waitFor({ timeout: 20_000 });
+
+  // The Machines page shows delta's path to each peer it exchanged traffic with: gamma, direct.
+  await page.locator('nav a[href="#/machines"]').click();
+  await page.getByRole("button", { name: "Paths of delta" }).click();
+  const dlg = page.locator("dialog[open]");
+  const peer = dlg.locator(".peer-paths tbody tr").filter({ has: page.locator(".peer", { hasText: /^gamma \(100\.\d+\.\d+\.\d+\)$/ }) });
+  await peer.locator(".path", { hasText: /^direct 127\.0\.0\.1:\d+ \d+(\.\d)?ms$/ }).waitFor({ timeout: 20_000 });
+  await dlg.getByRole("button", { name: "Close" }).click();
+  await dlg.waitFor({ state: "detached" });
+  // gamma serves no SSH; it reports its paths all the same: delta, direct.
+  await page.getByRole("button", { name: "Paths of gamma" }).click();
+  const back = dlg.locator(".peer-paths tbody tr").filter({ has: page.locator(".peer", { hasText: /^delta \(100\.\d+\.\d+\.\d+\)$/ }) });
+  await back.locator(".path", { hasText: /^direct 127\.0\.0\.1:\d+ \d+(\.\d)?ms$/ }).waitFor({ timeout: 20_000 });
+  await dlg.getByRole("button", { name: "Close" }).click();
 });

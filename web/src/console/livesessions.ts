@@ -4,6 +4,7 @@
 
 import { call, message, type User } from "./api.js";
 import { ago, bytes, confirmDialog, h, headedTable, localTime, replace } from "./dom.js";
+import { pathText, type Path } from "./paths.js";
 
 /** One login of GET /sessions. */
 interface LiveSession {
@@ -17,16 +18,7 @@ interface LiveSession {
   bytesIn: number;
   bytesOut: number;
   /** How the machine's traffic to the client goes, as its agent last reported. */
-  path?: { direct?: string; region?: string; rttMs?: number };
-}
-
-/** pathText shows a login's path as `tsconnect status` does: "direct IP:PORT 0.4ms" or
- * "relay DERP(tsc)"; "" from an agent that does not report it. */
-export function pathText(p: LiveSession["path"]): string {
-  if (!p) return "";
-  const rtt = p.rttMs ? ` ${p.rttMs < 10 ? p.rttMs.toFixed(1) : Math.round(p.rttMs)}ms` : "";
-  if (p.direct) return `direct ${p.direct}${rtt}`;
-  return `relay DERP(${p.region || "?"})${rtt}`;
+  path?: Path;
 }
 
 /** How often the page asks again. */

@@ -5,6 +5,7 @@
 import { ApiError, call, message, type NetworkNode, type SSHUser, type User } from "./api.js";
 import { ago, confirmDialog, h, localTime, modal, replace } from "./dom.js";
 import { attachCommands, attachTool, ownerText, type Sessions } from "./sessions.js";
+import { pathsDialog } from "./paths.js";
 import { linkURL } from "./sshlink.js";
 import { openVNC } from "./vncsession.js";
 
@@ -327,6 +328,9 @@ export class MachinesPage {
               },
               "VNC…",
             )
+          : null,
+        admin || m.owner?.id === this.me.id
+          ? h("button", { type: "button", "aria-label": `Paths of ${m.name}`, on: { click: () => void pathsDialog(m) } }, "Paths…")
           : null,
         admin
           ? h("button", { type: "button", "aria-label": `Edit tags of ${m.name}`, on: { click: () => void this.#editTags(m) } }, "Tags…")
