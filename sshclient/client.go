@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"tsconnect/internal/sshalive"
 )
 
 // Options configure Dial. The zero value of each field means its default.
@@ -192,42 +194,11 @@ func dial(ctx context.Context, nc net.Conn, user string, opts Options) (*Session
 // keepAlive asks the server every interval whether it is there, and closes the connection
 // when an answer takes longer than two intervals. It returns when the connection ends.
 func (s *Session) keepAlive(every time.Duration) {
-	gone := make(chan struct{})
-	go func() {
-		s.client.Wait()
-		close(gone)
-	}()
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-gone:
-			return
-		case <-t.C:
-		}
-		answered := make(chan error, 1)
-		go func() {
-			// Any reply, even "unsupported", shows the path is alive.
-			_, _, err := s.client.SendRequest("keepalive@openssh.com", true, nil)
-			answered <- err
-		}()
-		wait := time.NewTimer(2 * every)
-		select {
-		case err := <-answered:
-			wait.Stop()
-			if err != nil {
-				return
-			}
-		case <-wait.C:
-			s.lost.Store(true)
-			s.logf("sshclient: no answer to a keepalive in %v: closing the connection", 2*every)
-			s.nc.Close()
-			return
-		case <-gone:
-			wait.Stop()
-			return
-		}
-	}
+	sshalive.Watch(s.client, every, func() {
+		s.lost.Store(true)
+		s.logf("sshclient: no answer to a keepalive in %v: closing the connection", 2*every)
+		s.nc.Close()
+	})
 }
 
 func start(client *ssh.Client, opts Options) (*Session, error) {

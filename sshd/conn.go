@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"tsconnect/internal/sshalive"
 )
 
 // conn is one client connection, from handshake to close.
@@ -90,6 +92,14 @@ func (c *conn) serve(ctx context.Context) {
 		defer c.wg.Done()
 		c.globalRequests(reqs)
 	}()
+	if every := c.srv.keepAlive(); every > 0 {
+		c.wg.Go(func() {
+			sshalive.Watch(sconn, every, func() {
+				c.srv.logf("sshd: connection lost remote=%s reason=%q", c.remote, fmt.Sprintf("no answer to a keepalive in %v", 2*every))
+				c.nc.Close()
+			})
+		})
+	}
 	for nch := range chans {
 		switch nch.ChannelType() {
 		case "session":
@@ -165,4 +175,15 @@ func (c *conn) end(reason string) {
 		sconn.Close()
 	}
 	c.nc.Close()
+}
+
+// keepAlive is the interval at which s asks its clients whether they are there (0: never).
+func (s *Server) keepAlive() time.Duration {
+	switch {
+	case s.KeepAlive < 0:
+		return 0
+	case s.KeepAlive == 0:
+		return DefaultKeepAlive
+	}
+	return s.KeepAlive
 }

@@ -6,16 +6,20 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"net"
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 
 	"tsconnect/internal/eventually"
 	"tsconnect/internal/syncbuf"
+	"tsconnect/sshd/sshdtest"
 )
 
 // startWithBackgroundJob starts cmd, which prints the pid of a background job on its
@@ -150,5 +154,47 @@ func TestBackgroundJobDoesNotHoldSession(t *testing.T) {
 	defer syscall.Kill(pid, syscall.SIGKILL)
 	if processGone(pid) {
 		t.Error("the background job was killed when the session ended normally")
+	}
+}
+
+// mutedConn stops delivering what the client writes once muted, as a client whose machine
+// vanished: the server's writes still go into the socket, but nothing answers.
+type mutedConn struct {
+	net.Conn
+	mute atomic.Bool
+}
+
+func (c *mutedConn) Write(p []byte) (int, error) {
+	if c.mute.Load() {
+		return len(p), nil
+	}
+	return c.Conn.Write(p)
+}
+
+// A client that vanishes without a word (no FIN, no RST: its machine or its tunnel went
+// away) stops answering keepalives; the server cuts it off and hangs up its sessions, even
+// a command without a terminal that never writes.
+func TestVanishedClientHangsUp(t *testing.T) {
+	e := newEnv(t, true, func(s *Server) { s.KeepAlive = 50 * time.Millisecond })
+	nc, err := e.ln.dial(netip.MustParseAddrPort("100.64.0.5:51234"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mc := &mutedConn{Conn: nc}
+	c, err := sshdtest.Client(mc, e.me.Username, e.srv.HostKeys, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	_, _, pid := startWithBackgroundJob(t, c, false, "echo $$; exec sleep 1000")
+	// Answered keepalives keep a quiet session alive.
+	time.Sleep(300 * time.Millisecond)
+	if processGone(pid) {
+		t.Fatal("the session's process ended while its client answered keepalives")
+	}
+	mc.mute.Store(true)
+	eventually.True(t, "the vanished client's command to be hung up", func() bool { return processGone(pid) })
+	if !e.logged(`connection lost remote=100.64.0.5:51234 reason="no answer to a keepalive in 100ms"`) {
+		t.Errorf("no connection-lost line in %q", e.logs.Lines())
 	}
 }

@@ -20,6 +20,9 @@ const DefaultVersion = "SSH-2.0-tsconnect"
 // do not pile up. It includes the time Authorize takes to decide.
 const handshakeTimeout = 2 * time.Minute
 
+// DefaultKeepAlive is Server.KeepAlive's default: a vanished client is cut off within 45 s.
+const DefaultKeepAlive = 15 * time.Second
+
 // Server serves SSH on listeners it is given. The zero value refuses every login; set
 // HostKeys and Authorize before calling Serve.
 type Server struct {
@@ -45,6 +48,12 @@ type Server struct {
 	// output goes to; nil, nil records nothing. An error refuses the session: the client
 	// sees its text on stderr and exit status 1. ctx ends when the server closes.
 	Record func(ctx context.Context, req RecordRequest) (Recording, error)
+	// KeepAlive is how often the server asks a logged-in client whether it is still there
+	// (keepalive@openssh.com, as OpenSSH's ClientAliveInterval); a client with no answer
+	// for two intervals is cut off and its sessions hang up, so a command whose client's
+	// machine vanished does not run on unseen. Zero means DefaultKeepAlive; negative turns
+	// keepalives off.
+	KeepAlive time.Duration
 	// Audit, if non-nil, is called with every login decision: each verdict, each login cut
 	// by Revoke or End, each session refused for its recording and each session's end. It
 	// must not block for long (it runs on the connection's goroutine).
