@@ -29,6 +29,10 @@ type ClientOptions struct {
 	// MeshKey is the region's shared mesh key (hex). Only a relay meshing with its peers sets it;
 	// the peer then admits the connection as a mesh peer.
 	MeshKey string
+	// Resolver looks the relay URL's host name up natively; nil means net.DefaultResolver.
+	// A name of several addresses (control replicas, each with its relay) is dialled at each
+	// in turn, as control is (internal/dialaddrs). The js build ignores it: the browser resolves.
+	Resolver *net.Resolver
 }
 
 // ClientCounters are a client's own counters.

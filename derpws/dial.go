@@ -12,25 +12,37 @@ import (
 	"net/url"
 	"time"
 
+	"tsconnect/internal/dialaddrs"
 	"tsconnect/internal/httpget"
 	"tsconnect/wsconn"
 )
 
 // dial opens a byte stream to the relay: an HTTP upgrade over TCP or TLS, or a WebSocket when
 // the options ask for one. The returned reader may already hold the first frame bytes.
+// Both connect through a dialaddrs.Dialer with the options' resolver, so a relay host name
+// of several addresses is tried at each, one that does not answer giving way after 2 s.
 func (c *Client) dial(ctx context.Context) (net.Conn, *bufio.Reader, error) {
+	d := &dialaddrs.Dialer{Resolver: c.opts.Resolver}
 	if c.opts.UseWebSocket {
-		nc, err := wsconn.Dial(ctx, c.url, Subprotocol)
+		hc := d.HTTPClient()
+		defer hc.CloseIdleConnections()
+		nc, err := wsconn.DialLimitClient(ctx, c.url, Subprotocol, 0, hc)
 		if err != nil {
 			return nil, nil, err
 		}
 		return nc, bufio.NewReaderSize(nc, readBufSize), nil
 	}
-	return dialUpgrade(ctx, c.url)
+	return dialUpgradeWith(ctx, d, c.url)
 }
 
-// dialUpgrade sends "GET /derp" with "Upgrade: DERP" and expects 101 Switching Protocols.
+// dialUpgrade is dialUpgradeWith the default resolver.
 func dialUpgrade(ctx context.Context, rawURL string) (net.Conn, *bufio.Reader, error) {
+	return dialUpgradeWith(ctx, &dialaddrs.Dialer{}, rawURL)
+}
+
+// dialUpgradeWith connects with d, sends "GET /derp" with "Upgrade: DERP" and expects 101
+// Switching Protocols.
+func dialUpgradeWith(ctx context.Context, d *dialaddrs.Dialer, rawURL string) (net.Conn, *bufio.Reader, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return nil, nil, fmt.Errorf("derpws: relay URL: %w", err)
@@ -48,7 +60,6 @@ func dialUpgrade(ctx context.Context, rawURL string) (net.Conn, *bufio.Reader, e
 	default:
 		return nil, nil, fmt.Errorf("derpws: relay URL %q: want http or https", rawURL)
 	}
-	var d net.Dialer
 	nc, err := d.DialContext(ctx, "tcp", net.JoinHostPort(u.Hostname(), port))
 	if err != nil {
 		return nil, nil, err

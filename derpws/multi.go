@@ -21,6 +21,9 @@ type MultiOptions struct {
 	// IdleTimeout is how long a connection to a region other than home stays open with no
 	// packet sent or received through it; 0 means 60 s.
 	IdleTimeout time.Duration
+	// Resolver looks the relays' host names up natively (ClientOptions.Resolver); nil means
+	// net.DefaultResolver.
+	Resolver *net.Resolver
 }
 
 // Multi is a DERP client across regions, shaped like a Client for a WireGuard Bind (Send,
@@ -251,7 +254,7 @@ func (m *Multi) connLocked(region int) *regionConn {
 	if !ok {
 		return nil
 	}
-	opts := &ClientOptions{Logf: m.opts.Logf, UseWebSocket: m.opts.UseWebSocket}
+	opts := &ClientOptions{Logf: m.opts.Logf, UseWebSocket: m.opts.UseWebSocket, Resolver: m.opts.Resolver}
 	if region == m.home && m.opts.OnHomeConnect != nil {
 		f := m.opts.OnHomeConnect
 		opts.OnConnect = func() {

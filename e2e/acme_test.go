@@ -58,18 +58,6 @@ func clientTo(addr string, pool *x509.CertPool) *http.Client {
 		}}}
 }
 
-// startInHosts runs tsconnect in a mount namespace of its own whose /etc/hosts maps the
-// names of hosts to 127.0.0.1, with env added: how an agent reaches control.test.
-func startInHosts(t *testing.T, hosts []string, env []string, args ...string) *proc {
-	t.Helper()
-	hf := filepath.Join(t.TempDir(), "hosts")
-	os.WriteFile(hf, []byte("127.0.0.1 localhost "+strings.Join(hosts, " ")+"\n"), 0o644)
-	sh := `mount --bind "$0" /etc/hosts && exec "$@"`
-	cmd := exec.Command("unshare", append([]string{"--mount", "--propagation", "private", "sh", "-c", sh, hf, tsconnectBin}, args...)...)
-	cmd.Env = append(os.Environ(), env...)
-	return startCmd(t, cmd, "tsconnect "+strings.Join(args, " "))
-}
-
 // TestACMECertificateAndRenewal: control with --acme-domain control.test gets its certificate
 // from a real ACME server (Pebble, TLS-ALPN-01 validated on control's own listener), serves
 // the console, control and the relay over it, renews it with a third of its lifetime left
@@ -121,7 +109,7 @@ func TestACMECertificateAndRenewal(t *testing.T) {
 		key := lastLine(cli(t, "keys", "create", "--state", dir, "--user", "alice@example.com"))
 		adir := t.TempDir()
 		socks[name] = filepath.Join(adir, "agent.sock")
-		startInHosts(t, []string{"control.test"}, env, "--socket", socks[name], "up", "--ssh", "--hostname", name,
+		startInHosts(t, "127.0.0.1 control.test\n", env, "--socket", socks[name], "up", "--ssh", "--hostname", name,
 			"--login-server", url, "--auth-key", key, "--state", adir)
 	}
 	waitStatus(t, socks["laptop"], "server")

@@ -21,7 +21,9 @@ import (
 
 	"tsconnect/agent"
 	"tsconnect/control"
+	"tsconnect/internal/eventually"
 	"tsconnect/internal/opensshtest"
+	"tsconnect/internal/syncbuf"
 )
 
 // startAgentAs runs `tsconnect up --ssh` as a process under account u and waits until
@@ -69,18 +71,24 @@ type openssh struct {
 
 func newOpenSSH(t *testing.T, tn *testNet, viewer *agent.Agent, clientName, host string) *openssh {
 	t.Helper()
-	p := waitPeer(t, viewer.Node(), host)
+	return opensshVia(t, tn.sockets[clientName], host, waitPeer(t, viewer.Node(), host).SSHHostKeys)
+}
+
+// opensshVia is OpenSSH through `tsconnect nc` on the agent socket sock, knowing host by
+// hostKeys (as the map lists them) only.
+func opensshVia(t *testing.T, sock, host string, hostKeys []string) *openssh {
+	t.Helper()
 	home := t.TempDir()
 	kh := filepath.Join(home, "known_hosts")
 	var b strings.Builder
-	for _, k := range p.SSHHostKeys {
+	for _, k := range hostKeys {
 		b.WriteString(host + " " + k + "\n")
 	}
 	if err := os.WriteFile(kh, []byte(b.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return &openssh{t: t, env: []string{"HOME=" + home}, opts: []string{"-F", "/dev/null",
-		"-o", "ProxyCommand=" + tsconnectBin + " --socket " + tn.sockets[clientName] + " nc %h %p",
+		"-o", "ProxyCommand=" + tsconnectBin + " --socket " + sock + " nc %h %p",
 		"-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile=" + kh,
 		"-o", "GlobalKnownHostsFile=/dev/null", "-o", "ServerAliveInterval=5"}}
 }
@@ -88,6 +96,49 @@ func newOpenSSH(t *testing.T, tn *testNet, viewer *agent.Agent, clientName, host
 func (o *openssh) run(stdin io.Reader, tool string, args ...string) (string, string, int) {
 	o.t.Helper()
 	return opensshtest.Run(o.t, o.env, stdin, tool, append(append([]string{}, o.opts...), args...)...)
+}
+
+// sshShell is an interactive OpenSSH session kept open: a shell without a terminal
+// (ssh -T) that reads lines typed into it.
+type sshShell struct {
+	t    *testing.T
+	in   io.WriteCloser
+	out  *syncbuf.Buffer
+	done chan struct{} // closed when ssh has exited
+}
+
+// shell opens an interactive session to target; it is killed when the test ends.
+func (o *openssh) shell(target string) *sshShell {
+	o.t.Helper()
+	cmd := exec.Command("ssh", append(append([]string{"-T"}, o.opts...), target)...)
+	cmd.Env = append(os.Environ(), o.env...)
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		o.t.Fatal(err)
+	}
+	sh := &sshShell{t: o.t, in: in, out: &syncbuf.Buffer{}, done: make(chan struct{})}
+	cmd.Stdout, cmd.Stderr = sh.out, sh.out
+	if err := cmd.Start(); err != nil {
+		o.t.Fatal(err)
+	}
+	go func() { cmd.Wait(); close(sh.done) }()
+	o.t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-sh.done
+		if o.t.Failed() {
+			o.t.Logf("ssh %s output:\n%s", target, sh.out)
+		}
+	})
+	return sh
+}
+
+// echo types `echo line` into the session and waits until line comes back.
+func (sh *sshShell) echo(line string) {
+	sh.t.Helper()
+	if _, err := fmt.Fprintf(sh.in, "echo %q\n", line); err != nil {
+		sh.t.Fatalf("typing into the SSH session: %v\n%s", err, sh.out)
+	}
+	eventually.True(sh.t, "the SSH session to echo "+line, func() bool { return strings.Contains(sh.out.String(), line+"\n") })
 }
 
 func (o *openssh) ssh(target string, args ...string) (string, string, int) {

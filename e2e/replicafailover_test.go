@@ -88,9 +88,13 @@ func (f *failoverNet) startAgent() {
 }
 
 // agentStatus is `tsconnect status --json` of the agent.
-func (f *failoverNet) agentStatus() agent.Status {
+func (f *failoverNet) agentStatus() agent.Status { return statusAt(f.sock) }
+
+// statusAt is `tsconnect status --json` of the agent serving socket sock (zero when it
+// does not answer).
+func statusAt(sock string) agent.Status {
 	var st agent.Status
-	out, err := exec.Command(tsconnectBin, "--socket", f.sock, "status", "--json").Output()
+	out, err := exec.Command(tsconnectBin, "--socket", sock, "status", "--json").Output()
 	if err == nil {
 		json.Unmarshal(out, &st)
 	}

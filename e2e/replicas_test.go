@@ -37,14 +37,21 @@ func startReplicas(t testing.TB, db string, n int) []*replica {
 	t.Helper()
 	rs := make([]*replica, n)
 	for i := range rs {
-		addr := freePort(t)
-		rs[i] = &replica{dir: t.TempDir(), url: "http://" + addr}
-		rs[i].proc = startProc(t, "control", "--listen", addr, "--state", rs[i].dir, "--store", db)
+		rs[i] = startReplica(t, db, freePort(t))
 	}
 	for _, r := range rs {
 		waitHTTP(t, r.url+"/")
 	}
 	return rs
+}
+
+// startReplica starts a control process on database db listening on addr (its URL is
+// http://addr), with a --state of its own and args added; it does not wait for it to serve.
+func startReplica(t testing.TB, db, addr string, args ...string) *replica {
+	t.Helper()
+	r := &replica{dir: t.TempDir(), url: "http://" + addr}
+	r.proc = startProc(t, append([]string{"control", "--listen", addr, "--state", r.dir, "--store", db}, args...)...)
+	return r
 }
 
 // cliPolicy sets policy text through the admin socket of the control in dir.
@@ -244,9 +251,7 @@ func TestReplicasSweepTakeover(t *testing.T) {
 	}
 	defer pg.Close()
 	start := func() *replica {
-		addr := freePort(t)
-		r := &replica{dir: t.TempDir(), url: "http://" + addr}
-		r.proc = startProc(t, "control", "--listen", addr, "--state", r.dir, "--store", db, "--ephemeral-grace", grace.String())
+		r := startReplica(t, db, freePort(t), "--ephemeral-grace", grace.String())
 		waitHTTP(t, r.url+"/")
 		return r
 	}

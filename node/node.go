@@ -48,9 +48,10 @@ type Options struct {
 	SSHTools []string
 	// VNC reports that this node forwards port 5900 to a VNC server (Hostinfo.VNC).
 	VNC bool
-	// Resolver looks the control URL's host name up (native builds); nil means
-	// net.DefaultResolver. A name of several addresses (replicas) is dialled at each in
-	// turn, so the node reconnects through another when one dies (controlws.DialOptions).
+	// Resolver looks the control URL's and the relays' host names up (native builds); nil
+	// means net.DefaultResolver. A name of several addresses (replicas) is dialled at each in
+	// turn, so the node reconnects through another when one dies (controlws.DialOptions,
+	// derpws.ClientOptions).
 	Resolver *net.Resolver
 	// HTTPGet fetches a URL; the wasm passes one built on the browser's fetch.
 	HTTPGet func(ctx context.Context, url string) ([]byte, error)

@@ -142,7 +142,8 @@ func (n *Node) parkRelayLocked(expired bool) {
 // newRelayLocked makes (not starts) the relay client for node key k. Callers hold n.mu.
 func (n *Node) newRelayLocked(k key.Private, dm *derpws.Map, home int) *derpws.Multi {
 	return derpws.NewMulti(k, dm, home, &derpws.MultiOptions{
-		Logf: n.logf,
+		Logf:     n.logf,
+		Resolver: n.opts.Resolver,
 		OnHomeConnect: func() {
 			n.rOnce.Do(func() { close(n.relayUp) })
 		},
