@@ -58,6 +58,11 @@ type Config struct {
 	// embedded also when DERPMap is nil, since a network without any relay is never useful:
 	// so the zero Config runs it, and EmbeddedDERP matters only next to an external map.
 	EmbeddedDERP bool
+	// RelayAddr is the address (ip:port) the other replicas on a shared store reach this
+	// one's embedded relay at, dialled with ServerURL's name for TLS and Host: replicas
+	// behind one public name (a load balancer, or a DNS name of several addresses) each
+	// mesh with the others' own addresses. Empty means the name of ServerURL.
+	RelayAddr string
 	// DERPMap is an external DERP map, optional. Its regions are served as they are; the
 	// embedded relay, when on, takes region 1 (or the next free ID if the map uses 1).
 	DERPMap *derpws.Map

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
 	"net/url"
 	"path/filepath"
 	"slices"
@@ -42,15 +43,21 @@ const (
 // meshEntry is one replica's relay in settingRelayMesh, or its control URL in
 // settingControlURLs.
 type meshEntry struct {
-	URL     string `json:"url"`
+	URL string `json:"url"`
+	// Addr is where a relay is reached (ip:port) when not at URL's host (Config.RelayAddr).
+	Addr    string `json:"addr,omitempty"`
 	Expires int64  `json:"expires"` // Unix nanoseconds
 }
 
-// meshPeers is the set of relay URLs the embedded relay meshes with; its zero value is ready.
+// self reports whether e is the entry of a replica whose URL is url and address addr.
+func (e meshEntry) self(url, addr string) bool { return e.URL == url && e.Addr == addr }
+
+// meshPeers is the set of relays (URL and address) the embedded relay meshes with; its
+// zero value is ready.
 type meshPeers struct {
 	mu   sync.Mutex
-	urls map[string]bool
-	wake chan struct{} // capacity 1; made by listenReplicas
+	with map[meshEntry]bool // Expires zero
+	wake chan struct{}      // capacity 1; made by listenReplicas
 }
 
 // replicaRelayKeys sets, for a replica, the embedded relay's own key (RelayKeyFile in the
@@ -82,16 +89,16 @@ func (s *Server) meshLoop() {
 	defer t.Stop()
 	renew := true
 	for {
-		var urls []string
+		var relays []meshEntry
 		err := s.st.Update(s.ctx, func(tx store.Tx) error {
 			var err error
-			urls, err = s.meshList(tx, renew)
+			relays, err = s.meshList(tx, renew)
 			return err
 		})
 		if err != nil && s.ctx.Err() == nil {
 			s.logf("control: relay mesh: %v", err)
 		}
-		s.meshWith(urls)
+		s.meshWith(relays)
 		select {
 		case <-s.ctx.Done():
 			return
@@ -104,16 +111,16 @@ func (s *Server) meshLoop() {
 }
 
 // meshList reads settingRelayMesh, dropping expired entries, and with renew writes this
-// relay's entry anew; it returns the other relays' URLs.
-func (s *Server) meshList(tx store.Tx, renew bool) ([]string, error) {
+// relay's entry anew; it returns the other relays' entries.
+func (s *Server) meshList(tx store.Tx, renew bool) ([]meshEntry, error) {
 	others, err := s.readMeshList(tx)
 	if err != nil || !renew {
-		return meshEntryURLs(others), err
+		return others, err
 	}
 	if len(others) >= maxMeshPeers {
-		return meshEntryURLs(others), fmt.Errorf("%d relays listed already, the limit: not advertising %s", len(others), s.relayURL())
+		return others, fmt.Errorf("%d relays listed already, the limit: not advertising %s", len(others), s.relayURL())
 	}
-	return meshEntryURLs(others), s.writeMeshList(tx, append(others, meshEntry{URL: s.relayURL(), Expires: s.now().Add(meshEntryTTL).UnixNano()}))
+	return others, s.writeMeshList(tx, append(slices.Clone(others), meshEntry{URL: s.relayURL(), Addr: s.cfg.RelayAddr, Expires: s.now().Add(meshEntryTTL).UnixNano()}))
 }
 
 // dropMeshEntry takes this relay's entry out of settingRelayMesh (a clean stop).
@@ -127,7 +134,10 @@ func (s *Server) dropMeshEntry(tx store.Tx) error {
 
 // readMeshList returns the unexpired entries of settingRelayMesh but this relay's.
 func (s *Server) readMeshList(tx store.Tx) ([]meshEntry, error) {
-	return s.readURLList(tx, settingRelayMesh, s.relayURL(), validMeshURL)
+	url, addr := s.relayURL(), s.cfg.RelayAddr
+	return s.readURLList(tx, settingRelayMesh, func(e meshEntry) bool {
+		return e.self(url, addr) || !validMeshURL(e.URL) || (e.Addr != "" && !validMeshAddr(e.Addr))
+	})
 }
 
 func (s *Server) writeMeshList(tx store.Tx, list []meshEntry) error {
@@ -135,9 +145,10 @@ func (s *Server) writeMeshList(tx store.Tx, list []meshEntry) error {
 }
 
 // readURLList returns the unexpired entries of setting (a list of meshEntry, as
-// settingRelayMesh and settingControlURLs are) but self's and those valid refuses. A setting
-// that does not parse, or is over maxMeshPeers entries, is started over.
-func (s *Server) readURLList(tx store.Tx, setting, self string, valid func(string) bool) ([]meshEntry, error) {
+// settingRelayMesh and settingControlURLs are) but those skip names (this replica's own
+// and those not valid). A setting that does not parse, or is over maxMeshPeers entries, is
+// started over.
+func (s *Server) readURLList(tx store.Tx, setting string, skip func(meshEntry) bool) ([]meshEntry, error) {
 	var list []meshEntry
 	v, err := tx.Setting(setting)
 	switch {
@@ -150,7 +161,7 @@ func (s *Server) readURLList(tx store.Tx, setting, self string, valid func(strin
 	}
 	now := s.now().UnixNano()
 	return slices.DeleteFunc(list, func(e meshEntry) bool {
-		return e.Expires <= now || e.URL == self || !valid(e.URL)
+		return e.Expires <= now || skip(e)
 	}), nil
 }
 
@@ -161,6 +172,12 @@ func writeURLList(tx store.Tx, setting string, list []meshEntry) error {
 		return err
 	}
 	return tx.SetSetting(setting, string(b))
+}
+
+// validMeshAddr reports whether a is an ip:port a relay can be dialled at.
+func validMeshAddr(a string) bool {
+	ap, err := netip.ParseAddrPort(a)
+	return err == nil && ap.Port() != 0 && !ap.Addr().IsUnspecified() && !ap.Addr().IsMulticast()
 }
 
 func meshEntryURLs(list []meshEntry) []string {
@@ -177,33 +194,38 @@ func validMeshURL(u string) bool {
 	return err == nil && len(u) <= maxMeshURL && (p.Scheme == "http" || p.Scheme == "https") && p.Host != ""
 }
 
-// meshWith meshes the embedded relay with those of urls it does not mesh with yet, up to
+// meshWith meshes the embedded relay with those of relays it does not mesh with yet, up to
 // maxMeshPeers in the server's life (a relay that goes away is retried by its client).
-func (s *Server) meshWith(urls []string) {
-	mr, ok := s.relay.(interface{ MeshWith(...string) error })
+func (s *Server) meshWith(relays []meshEntry) {
+	mr, ok := s.relay.(interface{ MeshWithAt(url, addr string) error })
 	if !ok {
 		return
 	}
 	m := &s.meshed
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.urls == nil {
-		m.urls = map[string]bool{}
+	if m.with == nil {
+		m.with = map[meshEntry]bool{}
 	}
-	for _, u := range urls {
-		if m.urls[u] {
+	for _, e := range relays {
+		e.Expires = 0
+		if m.with[e] {
 			continue
 		}
-		if len(m.urls) >= maxMeshPeers {
-			s.logf("control: relay mesh: already meshed with %d relays, the limit: not with %s", len(m.urls), u)
+		name := e.URL
+		if e.Addr != "" {
+			name += " at " + e.Addr
+		}
+		if len(m.with) >= maxMeshPeers {
+			s.logf("control: relay mesh: already meshed with %d relays, the limit: not with %s", len(m.with), name)
 			return
 		}
-		if err := mr.MeshWith(u); err != nil {
-			s.logf("control: relay mesh with %s: %v", u, err)
+		if err := mr.MeshWithAt(e.URL, e.Addr); err != nil {
+			s.logf("control: relay mesh with %s: %v", name, err)
 			continue
 		}
-		m.urls[u] = true
-		s.logf("control: relay meshes with %s", u)
+		m.with[e] = true
+		s.logf("control: relay meshes with %s", name)
 	}
 }
 

@@ -78,8 +78,10 @@ func (s *Server) controlURLsLoop() {
 
 // readControlURLs returns the unexpired entries of settingControlURLs but this replica's.
 func (s *Server) readControlURLs(tx store.Tx) ([]meshEntry, error) {
-	valid := func(u string) bool { return controlws.CheckControlURL(u) == nil }
-	list, err := s.readURLList(tx, settingControlURLs, s.controlURL(), valid)
+	self := s.controlURL()
+	list, err := s.readURLList(tx, settingControlURLs, func(e meshEntry) bool {
+		return e.URL == self || controlws.CheckControlURL(e.URL) != nil
+	})
 	if len(list) > controlws.MaxControlURLs-1 {
 		list = list[:controlws.MaxControlURLs-1] // room for this replica's own
 	}

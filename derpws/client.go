@@ -33,6 +33,10 @@ type ClientOptions struct {
 	// A name of several addresses (control replicas, each with its relay) is dialled at each
 	// in turn, as control is (internal/dialaddrs). The js build ignores it: the browser resolves.
 	Resolver *net.Resolver
+	// DialAddr, if set, is the address (ip:port) the client connects to instead of the URL's
+	// host, which still names the relay for TLS and the Host header: a relay meshing with
+	// one of several replicas that share a public name. The js build ignores it.
+	DialAddr string
 }
 
 // ClientCounters are a client's own counters.

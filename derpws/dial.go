@@ -22,7 +22,7 @@ import (
 // Both connect through a dialaddrs.Dialer with the options' resolver, so a relay host name
 // of several addresses is tried at each, one that does not answer giving way after 2 s.
 func (c *Client) dial(ctx context.Context) (net.Conn, *bufio.Reader, error) {
-	d := &dialaddrs.Dialer{Resolver: c.opts.Resolver}
+	d := &dialaddrs.Dialer{Resolver: c.opts.Resolver, Addr: c.opts.DialAddr}
 	if c.opts.UseWebSocket {
 		hc := d.HTTPClient()
 		defer hc.CloseIdleConnections()

@@ -22,6 +22,19 @@ type meshPeer struct {
 // Close. Packets from the peers' clients to this relay's clients arrive the same way, over the
 // peers' own mesh connections to this relay.
 func (s *Server) MeshWith(urls ...string) error {
+	for _, u := range urls {
+		if err := s.MeshWithAt(u, ""); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// MeshWithAt is MeshWith for one relay reached at addr (ip:port) rather than at its URL's
+// host, which still names it for TLS and the Host header: the relays of control replicas
+// that share one public name each mesh with the others' own addresses. Empty addr dials
+// the URL's host.
+func (s *Server) MeshWithAt(url, addr string) error {
 	if s.meshKey == "" {
 		return errors.New("derpws: MeshWith needs ServerOptions.MeshKey")
 	}
@@ -30,21 +43,24 @@ func (s *Server) MeshWith(urls ...string) error {
 	if s.closed {
 		return errServerClosed
 	}
-	for _, u := range urls {
-		mp := &meshPeer{s: s, url: u}
-		logf := s.logf
-		mp.c = NewClient(s.priv, u, &ClientOptions{
-			Logf:    func(f string, a ...any) { logf("derpws: mesh "+u+": "+f, a...) },
-			MeshKey: s.meshKey,
-			OnConnect: func() {
-				s.m.meshConnects.Add(1)
-				logf("derpws: mesh: watching %s", u)
-			},
-		})
-		mp.c.watcher = mp
-		mp.c.ensureStarted()
-		s.mesh = append(s.mesh, mp)
+	name := url
+	if addr != "" {
+		name += " at " + addr
 	}
+	mp := &meshPeer{s: s, url: url}
+	logf := s.logf
+	mp.c = NewClient(s.priv, url, &ClientOptions{
+		Logf:     func(f string, a ...any) { logf("derpws: mesh "+name+": "+f, a...) },
+		MeshKey:  s.meshKey,
+		DialAddr: addr,
+		OnConnect: func() {
+			s.m.meshConnects.Add(1)
+			logf("derpws: mesh: watching %s", name)
+		},
+	})
+	mp.c.watcher = mp
+	mp.c.ensureStarted()
+	s.mesh = append(s.mesh, mp)
 	return nil
 }
 

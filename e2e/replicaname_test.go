@@ -91,56 +91,87 @@ func firstMap(t testing.TB, url, authKey string) *controlws.NetworkMap {
 	return nm
 }
 
-// TestReplicasFailoverByName: two replicas on one PostgreSQL listen on one port at 127.0.0.1
-// and 127.0.0.2, both with --server-url http://control.tsc.test:PORT, so the maps list that
-// one URL and the embedded relay's host is that one name. Two agent processes (the SSH
-// server and the laptop, the client side OpenSSH's ProxyCommand `tsconnect nc` goes
-// through) run in mount namespaces of their own whose /etc/hosts gives the name both
-// addresses; a third agent's gives it only the replica the others are on. An interactive
-// OpenSSH session laptop → server is open when that replica is killed with SIGKILL: the
-// two agents' map streams come up on the other replica (the name's second address), the
-// session echoes a line typed after the kill, the third agent does not reconnect (no other
-// address to try: the failover is the name's doing), and a policy edit through the
-// survivor ends the session. Times are printed, not asserted.
-func TestReplicasFailoverByName(t *testing.T) {
+// oneName is two `tsconnect control` replicas on one real PostgreSQL behind one public
+// name: they listen on one port at 127.0.0.1 and 127.0.0.2, both with --server-url
+// http://control.tsc.test:PORT, so the maps list that one URL and the embedded relay's host
+// is that one name. Agents run in mount namespaces of their own whose /etc/hosts gives the
+// name the addresses they are given.
+type oneName struct {
+	t         *testing.T
+	ips       []string
+	public    string
+	rs        []*replica
+	key       string // a reusable key of alice's
+	metricsOf map[*replica]string
+}
+
+func newOneName(t *testing.T) *oneName {
 	if os.Getuid() != 0 {
 		t.Skip("needs root: the agents run in mount namespaces of their own (unshare --mount) whose /etc/hosts gives " + controlName + " both replicas' addresses; run the e2e tests as root")
 	}
 	if _, err := exec.LookPath("unshare"); err != nil {
 		t.Fatalf("util-linux unshare is needed (scripts/deps.sh installs it): %v", err)
 	}
-	ips := []string{"127.0.0.1", "127.0.0.2"}
-	port := portOnAll(t, ips...)
-	public := "http://" + net.JoinHostPort(controlName, port)
+	o := &oneName{t: t, ips: []string{"127.0.0.1", "127.0.0.2"}, metricsOf: map[*replica]string{}}
+	port := portOnAll(t, o.ips...)
+	o.public = "http://" + net.JoinHostPort(controlName, port)
 	db := testpg.Start(t).NewDatabase(t)
-	var rs []*replica
-	metricsOf := map[*replica]string{}
-	for _, ip := range ips {
+	for _, ip := range o.ips {
 		m := freePort(t)
-		r := startReplica(t, db, net.JoinHostPort(ip, port), "--server-url", public, "--metrics-listen", m)
-		rs, metricsOf[r] = append(rs, r), "http://"+m+"/metrics"
+		r := startReplica(t, db, net.JoinHostPort(ip, port), "--server-url", o.public, "--metrics-listen", m)
+		o.rs, o.metricsOf[r] = append(o.rs, r), "http://"+m+"/metrics"
 	}
-	for _, r := range rs {
+	for _, r := range o.rs {
 		waitHTTP(t, r.url+"/")
 	}
-	streams := func(r *replica) int {
-		return int(metricstest.Scrape(t, metricsOf[r])["tsconnect_control_map_streams"])
-	}
-
-	a := rs[0]
+	a := o.rs[0]
 	cli(t, "users", "create", "--state", a.dir, "alice@example.com")
 	cliOwnNodesPolicy(t, a.dir)
-	key := lastLine(cli(t, "keys", "create", "--state", a.dir, "--user", "alice@example.com", "--reusable"))
-	startAgentIn := func(hosts, name string, ssh bool) string {
-		dir := t.TempDir()
-		sock := filepath.Join(dir, "agent.sock")
-		args := []string{"--socket", sock, "up", "--hostname", name, "--login-server", public, "--auth-key", key, "--state", dir}
-		if ssh {
-			args = append(args, "--ssh")
-		}
-		startInHosts(t, hosts, nil, args...)
-		return sock
+	o.key = lastLine(cli(t, "keys", "create", "--state", a.dir, "--user", "alice@example.com", "--reusable"))
+	return o
+}
+
+// streams is how many map streams r holds.
+func (o *oneName) streams(r *replica) int {
+	return int(metricstest.Scrape(o.t, o.metricsOf[r])["tsconnect_control_map_streams"])
+}
+
+// agent starts `tsconnect up` as name (with --ssh if ssh) in a mount namespace whose
+// /etc/hosts is hosts, and returns its local API's socket.
+func (o *oneName) agent(hosts, name string, ssh bool) string {
+	dir := o.t.TempDir()
+	sock := filepath.Join(dir, "agent.sock")
+	args := []string{"--socket", sock, "up", "--hostname", name, "--login-server", o.public, "--auth-key", o.key, "--state", dir}
+	if ssh {
+		args = append(args, "--ssh")
 	}
+	startInHosts(o.t, hosts, nil, args...)
+	return sock
+}
+
+// shell opens an interactive OpenSSH session from the agent at laptop to root@server.
+func (o *oneName) shell(laptop string) *sshShell {
+	var hostKeys []string
+	for _, p := range statusAt(laptop).Peers {
+		if p.Name == "server" {
+			hostKeys = p.SSHHostKeys
+		}
+	}
+	return opensshVia(o.t, laptop, "server", hostKeys).shell("root@server")
+}
+
+// TestReplicasFailoverByName: two replicas behind one name (oneName). Two agent processes
+// (the SSH server and the laptop, the client side OpenSSH's ProxyCommand `tsconnect nc`
+// goes through) get both addresses; a third agent's /etc/hosts gives it only the replica
+// the others are on. An interactive OpenSSH session laptop → server is open when that
+// replica is killed with SIGKILL: the two agents' map streams come up on the other replica
+// (the name's second address), the session echoes a line typed after the kill, the third
+// agent does not reconnect (no other address to try: the failover is the name's doing),
+// and a policy edit through the survivor ends the session. Times are printed, not asserted.
+func TestReplicasFailoverByName(t *testing.T) {
+	o := newOneName(t)
+	ips, public, rs, key, streams, startAgentIn := o.ips, o.public, o.rs, o.key, o.streams, o.agent
+	a := rs[0]
 	// What the replicas hand nodes names no address: the control URLs are the public one only
 	// and the embedded relay is reached at that host, by name.
 	nm := firstMap(t, a.url, key)
@@ -181,13 +212,7 @@ func TestReplicasFailoverByName(t *testing.T) {
 	lonely := startAgentIn(hostsLines(controlName, homeURL.Hostname()), "lonely", false)
 	eventually.True(t, "the agent given only the first replica's address streaming from it", func() bool { return streams(home) == 3 })
 
-	var hostKeys []string
-	for _, p := range statusAt(laptop).Peers {
-		if p.Name == "server" {
-			hostKeys = p.SSHHostKeys
-		}
-	}
-	sh := opensshVia(t, laptop, "server", hostKeys).shell("root@server")
+	sh := o.shell(laptop)
 	sh.echo("before the kill")
 
 	home.proc.cmd.Process.Kill()
@@ -223,4 +248,31 @@ func TestReplicasFailoverByName(t *testing.T) {
 	revoke := time.Since(tp)
 	t.Logf("replica at %s killed: both agents' map streams up on %s after %v; the open OpenSSH session echoed %v after the kill; a policy edit through the survivor ended it %v after the edit began",
 		home.url, other.url, back.Round(time.Millisecond), resume.Round(time.Millisecond), revoke.Round(time.Millisecond))
+}
+
+// TestReplicasBehindOneNameMesh: two replicas behind one name, the SSH server's agent homed
+// on one (its /etc/hosts lists 127.0.0.1 first) and the laptop's on the other (127.0.0.2
+// first). Their relays mesh at each other's own address (control.Config.RelayAddr, from
+// --listen), not at the shared name, which would lead a relay back to itself or to
+// nowhere: so the laptop's packets reach the server through the two relays, and an
+// OpenSSH session between them opens and echoes.
+func TestReplicasBehindOneNameMesh(t *testing.T) {
+	o := newOneName(t)
+	server := o.agent(hostsLines(controlName, o.ips[0], o.ips[1]), "server", true)
+	laptop := o.agent(hostsLines(controlName, o.ips[1], o.ips[0]), "laptop", false)
+	waitStatus(t, laptop, "server")
+	eventually.True(t, "one agent's map stream on each replica", func() bool { return o.streams(o.rs[0]) == 1 && o.streams(o.rs[1]) == 1 })
+	for _, sock := range []string{server, laptop} {
+		if st := statusAt(sock); st.ControlURL != o.public {
+			t.Fatalf("agent %s streams from %q; want %s", sock, st.ControlURL, o.public)
+		}
+	}
+	sh := o.shell(laptop)
+	sh.echo("across the relays' mesh")
+	for i, r := range o.rs {
+		other := o.ips[1-i]
+		if !strings.Contains(r.proc.out.String(), "relay meshes with "+o.public+"/derp at "+other+":") {
+			t.Errorf("replica %s does not log meshing with the other's own address %s:\n%s", r.url, other, r.proc.out.String())
+		}
+	}
 }

@@ -169,6 +169,11 @@ JSON lines.`,
 			if serverURL == "" {
 				serverURL = tf.defaultURL(ln.Addr())
 			}
+			meshAddr, err := relayAddr(ln.Addr(), storeURL)
+			if err != nil {
+				ln.Close()
+				return err
+			}
 			var certs tlscert.Source
 			if tf.enabled() {
 				if certs, err = tf.source(ctx, filepath.Join(stateDir, "acme"), "control: "); err != nil {
@@ -191,7 +196,7 @@ JSON lines.`,
 			}
 			srv, handler, err := startControl(ctx, control.Config{
 				StateDir: stateDir, ServerURL: serverURL, EphemeralGrace: grace, AuditRetention: auditRetention,
-				EmbeddedDERP: !noEmbeddedDERP, DERPMap: derpMap, Store: st, STUN: stunPC,
+				EmbeddedDERP: !noEmbeddedDERP, DERPMap: derpMap, Store: st, STUN: stunPC, RelayAddr: meshAddr,
 			}, oc, trusted)
 			if err != nil {
 				if stunPC != nil {

@@ -3,6 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
 	"strings"
 	"time"
 
@@ -31,4 +34,34 @@ func openPostgres(ctx context.Context, flag, url string) (*pgstore.Store, error)
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	return pgstore.Open(ctx, url)
+}
+
+// relayAddr is where the other replicas on the store at storeURL reach this one's embedded
+// relay (control.Config.RelayAddr): the listener's address when it is bound to one IP,
+// else the address this host sends from toward the store's host (what the database sees
+// it connect from) with the listener's port. Alone on SQLite (no storeURL) it is "".
+func relayAddr(ln net.Addr, storeURL string) (string, error) {
+	la, ok := ln.(*net.TCPAddr)
+	if storeURL == "" || !ok {
+		return "", nil
+	}
+	if ip, ok := netip.AddrFromSlice(la.IP); ok && !ip.Unmap().IsUnspecified() {
+		return netip.AddrPortFrom(ip.Unmap(), uint16(la.Port)).String(), nil
+	}
+	u, err := url.Parse(storeURL)
+	if err != nil {
+		return "", fmt.Errorf("--store: %w", err)
+	}
+	host := u.Hostname()
+	if host == "" || strings.HasPrefix(u.Query().Get("host"), "/") {
+		host = "127.0.0.1" // a unix socket: the database is on this host
+	}
+	// A UDP "connection" sends nothing; it only asks the kernel which address it would use.
+	c, err := net.Dial("udp", net.JoinHostPort(host, "5432"))
+	if err != nil {
+		return "", fmt.Errorf("the address this replica's relay is reached at (it listens on every address): no route toward the store's host %s: %w", host, err)
+	}
+	defer c.Close()
+	from := c.LocalAddr().(*net.UDPAddr).AddrPort().Addr().Unmap()
+	return netip.AddrPortFrom(from, uint16(la.Port)).String(), nil
 }

@@ -25,6 +25,10 @@ type Dialer struct {
 	// Resolver looks host names up; nil means net.DefaultResolver (tests pass one whose Dial
 	// reaches a DNS server on loopback).
 	Resolver *net.Resolver
+	// Addr, if set, is the one address (ip:port) every dial connects to, whatever host it
+	// names: one of several replicas behind a shared name, whose name still goes into TLS
+	// and the Host header.
+	Addr string
 }
 
 // DialContext connects to addr (host:port) on network (tcp, tcp4, tcp6): an IP address
@@ -36,6 +40,9 @@ func (d *Dialer) DialContext(ctx context.Context, network, addr string) (net.Con
 		return nil, fmt.Errorf("dialaddrs: %w", err)
 	}
 	var nd net.Dialer
+	if d.Addr != "" {
+		return nd.DialContext(ctx, network, d.Addr)
+	}
 	if ip := net.ParseIP(host); ip != nil {
 		return nd.DialContext(ctx, network, addr)
 	}
