@@ -10,9 +10,9 @@ func TestRelayAddr(t *testing.T) {
 		listen, store, want string
 	}{
 		{"127.0.0.2:8443", "postgres://u@db.example:5432/tsc", "127.0.0.2:8443"}, // bound to one IP: that one
-		{"0.0.0.0:8443", "postgres://u@127.0.0.1:5432/tsc", "127.0.0.1:8443"},   // every address: the one toward the store
-		{"[::]:8443", "postgres:///tsc?host=/run/postgresql", "127.0.0.1:8443"}, // a unix socket: this host
-		{"0.0.0.0:8443", "", ""},                                                // alone on SQLite: none
+		{"0.0.0.0:8443", "postgres://u@127.0.0.1:5432/tsc", "127.0.0.1:8443"},    // every address: the one toward the store
+		{"[::]:8443", "postgres:///tsc?host=/run/postgresql", "127.0.0.1:8443"},  // a unix socket: this host
+		{"0.0.0.0:8443", "", ""}, // alone on SQLite: none
 	} {
 		la, err := net.ResolveTCPAddr("tcp", c.listen)
 		if err != nil {
