@@ -3,10 +3,8 @@ package sshclient
 import (
 	"context"
 	"errors"
-	"net"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,6 +12,7 @@ import (
 
 	"tsconnect/internal/leakcheck"
 	"tsconnect/internal/sshtest"
+	"tsconnect/internal/tcptest"
 )
 
 // output collects what a session delivers through a callback.
@@ -225,23 +224,10 @@ func TestBadCommandRefused(t *testing.T) {
 	}
 }
 
-// silentConn swallows writes once mute is set: the path to the server went dead.
-type silentConn struct {
-	net.Conn
-	mute atomic.Bool
-}
-
-func (c *silentConn) Write(p []byte) (int, error) {
-	if c.mute.Load() {
-		return len(p), nil
-	}
-	return c.Conn.Write(p)
-}
-
 func TestKeepAliveEndsADeadConnection(t *testing.T) {
 	leakcheck.Check(t)
 	srv := sshtest.New(t)
-	nc := &silentConn{Conn: srv.Pipe()}
+	nc := &tcptest.MutedConn{Conn: srv.Pipe()}
 	s, err := Dial(context.Background(), nc, "alice", Options{HostKeys: []string{sshtest.AuthorizedKey(srv.Signer)}, KeepAlive: 20 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -252,7 +238,7 @@ func TestKeepAliveEndsADeadConnection(t *testing.T) {
 	if _, err := s.Write([]byte("still here\n")); err != nil {
 		t.Fatalf("session ended while the server answered keepalives: %v", err)
 	}
-	nc.mute.Store(true)
+	nc.Mute.Store(true)
 	code, err := s.Wait()
 	if code != -1 || !errors.Is(err, ErrNoAnswer) {
 		t.Fatalf("Wait on a dead path = %d, %v; want -1, ErrNoAnswer", code, err)

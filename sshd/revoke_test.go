@@ -6,11 +6,9 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
-	"net"
 	"net/netip"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -19,6 +17,7 @@ import (
 
 	"tsconnect/internal/eventually"
 	"tsconnect/internal/syncbuf"
+	"tsconnect/internal/tcptest"
 	"tsconnect/sshd/sshdtest"
 )
 
@@ -157,20 +156,6 @@ func TestBackgroundJobDoesNotHoldSession(t *testing.T) {
 	}
 }
 
-// mutedConn stops delivering what the client writes once muted, as a client whose machine
-// vanished: the server's writes still go into the socket, but nothing answers.
-type mutedConn struct {
-	net.Conn
-	mute atomic.Bool
-}
-
-func (c *mutedConn) Write(p []byte) (int, error) {
-	if c.mute.Load() {
-		return len(p), nil
-	}
-	return c.Conn.Write(p)
-}
-
 // A client that vanishes without a word (no FIN, no RST: its machine or its tunnel went
 // away) stops answering keepalives; the server cuts it off and hangs up its sessions, even
 // a command without a terminal that never writes.
@@ -180,7 +165,7 @@ func TestVanishedClientHangsUp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mc := &mutedConn{Conn: nc}
+	mc := &tcptest.MutedConn{Conn: nc}
 	c, err := sshdtest.Client(mc, e.me.Username, e.srv.HostKeys, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -192,7 +177,7 @@ func TestVanishedClientHangsUp(t *testing.T) {
 	if processGone(pid) {
 		t.Fatal("the session's process ended while its client answered keepalives")
 	}
-	mc.mute.Store(true)
+	mc.Mute.Store(true)
 	eventually.True(t, "the vanished client's command to be hung up", func() bool { return processGone(pid) })
 	if !e.logged(`connection lost remote=100.64.0.5:51234 reason="no answer to a keepalive in 100ms"`) {
 		t.Errorf("no connection-lost line in %q", e.logs.Lines())
