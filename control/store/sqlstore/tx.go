@@ -56,17 +56,7 @@ func (t *txn) q(query string) string {
 	if !t.d.Postgres {
 		return query
 	}
-	var b strings.Builder
-	n := 0
-	for _, r := range query {
-		if r == '?' {
-			n++
-			fmt.Fprintf(&b, "$%d", n)
-			continue
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
+	return rewritten.render(query)
 }
 
 func (t *txn) exec(query string, args ...any) (res sql.Result, err error) {
