@@ -17,7 +17,7 @@ import (
 )
 
 // The Noise parameters: Noise_IK_25519_ChaChaPoly_BLAKE2s.
-var cipherSuite = noise.NewCipherSuite(noise.DH25519, noise.CipherChaChaPoly, noise.HashBLAKE2s)
+var cipherSuite = noise.NewCipherSuite(dh25519{}, noise.CipherChaChaPoly, noise.HashBLAKE2s)
 
 const (
 	// maxNoiseMsg is the largest Noise message, tag included.

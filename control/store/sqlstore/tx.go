@@ -56,17 +56,7 @@ func (t *txn) q(query string) string {
 	if !t.d.Postgres {
 		return query
 	}
-	var b strings.Builder
-	n := 0
-	for _, r := range query {
-		if r == '?' {
-			n++
-			fmt.Fprintf(&b, "$%d", n)
-			continue
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
+	return rewritten.render(query)
 }
 
 func (t *txn) exec(query string, args ...any) (res sql.Result, err error) {
@@ -461,8 +451,10 @@ func (t *txn) NodeByNodeKey(k key.Public) (store.Node, error) {
 
 func (t *txn) NodesOfKeys(nk, mk key.Public) (byNodeKey, byMachine store.Node, err error) {
 	what := "nodes of node key " + nk.ShortString() + " and machine " + mk.ShortString()
-	rows, err := t.query(`SELECT `+nodeCols+` FROM nodes WHERE (node_key = ? AND deleted = 0)
-		OR id = (SELECT MAX(id) FROM nodes WHERE machine_key = ?)`, nk.String(), mk.String())
+	// Two index scans, not an OR over them with a subquery: PostgreSQL plans every
+	// statement for its arguments (pgstore), and the OR's sublink took most of that.
+	rows, err := t.query(`SELECT `+nodeCols+` FROM nodes WHERE node_key = ? AND deleted = 0
+		UNION ALL SELECT * FROM (SELECT `+nodeCols+` FROM nodes WHERE machine_key = ? ORDER BY id DESC LIMIT 1) AS newest`, nk.String(), mk.String())
 	if err != nil {
 		return byNodeKey, byMachine, t.wrap(what, err)
 	}
