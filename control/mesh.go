@@ -49,6 +49,14 @@ type meshEntry struct {
 	Expires int64  `json:"expires"` // Unix nanoseconds
 }
 
+// String names e's relay in log lines: its URL, and the address it is dialled at if any.
+func (e meshEntry) String() string {
+	if e.Addr == "" {
+		return e.URL
+	}
+	return e.URL + " at " + e.Addr
+}
+
 // self reports whether e is the entry of a replica whose URL is url and address addr.
 func (e meshEntry) self(url, addr string) bool { return e.URL == url && e.Addr == addr }
 
@@ -212,10 +220,7 @@ func (s *Server) meshWith(relays []meshEntry) {
 		if m.with[e] {
 			continue
 		}
-		name := e.URL
-		if e.Addr != "" {
-			name += " at " + e.Addr
-		}
+		name := e.String()
 		if len(m.with) >= maxMeshPeers {
 			s.logf("control: relay mesh: already meshed with %d relays, the limit: not with %s", len(m.with), name)
 			return

@@ -39,7 +39,10 @@ func openPostgres(ctx context.Context, flag, url string) (*pgstore.Store, error)
 // relayAddr is where the other replicas on the store at storeURL reach this one's embedded
 // relay (control.Config.RelayAddr): the listener's address when it is bound to one IP,
 // else the address this host sends from toward the store's host (what the database sees
-// it connect from) with the listener's port. Alone on SQLite (no storeURL) it is "".
+// it connect from) with the listener's port. That address is not told when it is a
+// loopback one (the store on this host, reached over loopback): other hosts' replicas would
+// dial themselves; such a replica's relay is reached at its URL, or at the IP --listen names.
+// Alone on SQLite (no storeURL) it is "".
 func relayAddr(ln net.Addr, storeURL string) (string, error) {
 	la, ok := ln.(*net.TCPAddr)
 	if storeURL == "" || !ok {
@@ -54,7 +57,7 @@ func relayAddr(ln net.Addr, storeURL string) (string, error) {
 	}
 	host := u.Hostname()
 	if host == "" || strings.HasPrefix(u.Query().Get("host"), "/") {
-		host = "127.0.0.1" // a unix socket: the database is on this host
+		return "", nil // a unix socket: the database is on this host
 	}
 	// A UDP "connection" sends nothing; it only asks the kernel which address it would use.
 	c, err := net.Dial("udp", net.JoinHostPort(host, "5432"))
@@ -63,5 +66,8 @@ func relayAddr(ln net.Addr, storeURL string) (string, error) {
 	}
 	defer c.Close()
 	from := c.LocalAddr().(*net.UDPAddr).AddrPort().Addr().Unmap()
+	if from.IsLoopback() {
+		return "", nil
+	}
 	return netip.AddrPortFrom(from, uint16(la.Port)).String(), nil
 }

@@ -10,8 +10,9 @@ func TestRelayAddr(t *testing.T) {
 		listen, store, want string
 	}{
 		{"127.0.0.2:8443", "postgres://u@db.example:5432/tsc", "127.0.0.2:8443"}, // bound to one IP: that one
-		{"0.0.0.0:8443", "postgres://u@127.0.0.1:5432/tsc", "127.0.0.1:8443"},    // every address: the one toward the store
-		{"[::]:8443", "postgres:///tsc?host=/run/postgresql", "127.0.0.1:8443"},  // a unix socket: this host
+		{"127.0.0.1:8443", "postgres://u@127.0.0.1:5432/tsc", "127.0.0.1:8443"},  // loopback, when named
+		{"0.0.0.0:8443", "postgres://u@127.0.0.1:5432/tsc", ""},                  // every address, the store over loopback: none (its URL)
+		{"[::]:8443", "postgres:///tsc?host=/run/postgresql", ""},                // a unix socket: none
 		{"0.0.0.0:8443", "", ""}, // alone on SQLite: none
 	} {
 		la, err := net.ResolveTCPAddr("tcp", c.listen)
